@@ -1,0 +1,75 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "heaven",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "heaven", targets: ["heaven"]),
+        .library(name: "HeavenModel", targets: ["HeavenModel"]),
+        .library(name: "HeavenLanguage", targets: ["HeavenLanguage"]),
+        .library(name: "HeavenEngine", targets: ["HeavenEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+    ],
+    targets: [
+        // Layer 0: system calls Swift cannot make directly (vfork-based spawn with rlimits).
+        .target(name: "CHeavenSystem"),
+        // Layer 1: vocabulary, quantities, values, expressions. No I/O.
+        .target(name: "HeavenModel", swiftSettings: swiftSettings),
+        // Layer 2: YAML ⇄ model, with diagnostics that carry file:line:col.
+        .target(
+            name: "HeavenLanguage",
+            dependencies: ["HeavenModel", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings),
+        // Layer 3: durable state (protocol + SQLite through GRDB).
+        .target(
+            name: "HeavenStore",
+            dependencies: ["HeavenModel", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings),
+        // Layer 3: where tasks run (local processes now; SSH and Slurm next).
+        .target(
+            name: "HeavenConnectors",
+            dependencies: ["HeavenModel", "CHeavenSystem", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
+        // Layer 4: interprets workflows durably.
+        .target(
+            name: "HeavenEngine",
+            dependencies: [
+                "HeavenModel", "HeavenLanguage", "HeavenStore", "HeavenConnectors",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        // Layer 5: the command line.
+        .target(
+            name: "HeavenCLI",
+            dependencies: [
+                "HeavenModel", "HeavenLanguage", "HeavenStore", "HeavenEngine", "HeavenConnectors",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .executableTarget(name: "heaven", dependencies: ["HeavenCLI"], swiftSettings: swiftSettings),
+
+        .testTarget(name: "HeavenModelTests", dependencies: ["HeavenModel"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HeavenLanguageTests", dependencies: ["HeavenLanguage", "HeavenModel"],
+            resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HeavenEngineTests",
+            dependencies: ["HeavenEngine", "HeavenLanguage", "HeavenModel", "HeavenStore", "HeavenConnectors"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HeavenCLITests", dependencies: ["heaven", "HeavenStore", "HeavenModel"],
+            swiftSettings: swiftSettings),
+    ]
+)

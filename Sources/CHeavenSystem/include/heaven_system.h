@@ -1,0 +1,28 @@
+#ifndef HEAVEN_SYSTEM_H
+#define HEAVEN_SYSTEM_H
+
+#include <sys/types.h>
+
+/// What a spawned task gets: argv, environment, working directory, files for its
+/// standard streams and lowered resource limits. Every pointer must stay valid for
+/// the duration of the call.
+typedef struct heaven_spawn_options {
+    const char *path;            /* absolute path of the executable */
+    char *const *argv;           /* NULL-terminated */
+    char *const *envp;           /* NULL-terminated */
+    const char *cwd;             /* working directory, or NULL */
+    const char *stdin_path;      /* opened read-only, or NULL for /dev/null */
+    const char *stdout_path;     /* created/truncated, or NULL for /dev/null */
+    const char *stderr_path;     /* created/truncated, or NULL for /dev/null */
+    long long rlimit_cpu;        /* seconds of CPU time, 0 = unchanged */
+    long long rlimit_nofile;     /* max open files (lowered only), 0 = unchanged */
+    long long rlimit_as;         /* bytes of address space (lowered only), 0 = unchanged */
+    int no_core;                 /* 1 = RLIMIT_CORE 0 */
+} heaven_spawn_options;
+
+/// Starts a process in its own process group (pgid == pid) without a shell.
+/// Returns 0 and stores the pid, or returns the errno of the failure (including a
+/// failed exec in the child: the child never runs user code in that case).
+int heaven_spawn(const heaven_spawn_options *options, pid_t *pid_out);
+
+#endif

@@ -1,0 +1,84 @@
+#define _GNU_SOURCE
+#include "heaven_system.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+static void lower_limit(int resource, long long value) {
+    struct rlimit current;
+    if (value <= 0 || getrlimit(resource, &current) != 0) return;
+    rlim_t wanted = (rlim_t)value;
+    if (current.rlim_max != RLIM_INFINITY && wanted > current.rlim_max) wanted = current.rlim_max;
+    if (current.rlim_cur == RLIM_INFINITY || wanted < current.rlim_cur) current.rlim_cur = wanted;
+    if (current.rlim_max == RLIM_INFINITY || wanted < current.rlim_max) current.rlim_max = wanted;
+    setrlimit(resource, &current);
+}
+
+static int redirect(const char *path, int flags, int target) {
+    int fd = open(path ? path : "/dev/null", flags | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    if (dup2(fd, target) < 0) return -1; /* dup2 clears FD_CLOEXEC on target */
+    if (fd != target) close(fd);
+    return 0;
+}
+
+/* The child of vfork shares our memory until it execs: it only makes system calls
+   and writes its errno into the parent's variable. */
+static __attribute__((noinline)) pid_t spawn_child(const heaven_spawn_options *o, volatile int *child_errno) {
+    pid_t pid = vfork();
+    if (pid != 0) return pid;
+
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        sigaction(sig, &dfl, NULL);
+    }
+    if (setpgid(0, 0) != 0) goto fail;
+    if (redirect(o->stdin_path, O_RDONLY, 0) != 0) goto fail;
+    if (redirect(o->stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 1) != 0) goto fail;
+    if (redirect(o->stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 2) != 0) goto fail;
+    syscall(SYS_close_range, 3U, ~0U, 0U);
+    if (o->cwd && chdir(o->cwd) != 0) goto fail;
+    if (o->no_core) {
+        struct rlimit zero = {0, 0};
+        setrlimit(RLIMIT_CORE, &zero);
+    }
+    lower_limit(RLIMIT_CPU, o->rlimit_cpu);
+    lower_limit(RLIMIT_NOFILE, o->rlimit_nofile);
+    lower_limit(RLIMIT_AS, o->rlimit_as);
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, NULL);
+    execve(o->path, o->argv, o->envp);
+fail:
+    *child_errno = errno ? errno : EINVAL;
+    _exit(127);
+}
+
+int heaven_spawn(const heaven_spawn_options *options, pid_t *pid_out) {
+    sigset_t all, old;
+    sigfillset(&all);
+    /* No signal handler of ours may run in the child while it borrows our memory. */
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    volatile int child_errno = 0;
+    pid_t pid = spawn_child(options, &child_errno);
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) return saved ? saved : EAGAIN;
+    if (child_errno != 0) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        return child_errno;
+    }
+    *pid_out = pid;
+    return 0;
+}

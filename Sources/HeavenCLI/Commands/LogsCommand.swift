@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import HeavenEngine
+import HeavenStore
+
+/// `heaven logs RUN [TASK]`
+struct LogsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logs",
+        abstract: "Show a run's history, or the output of one of its tasks.",
+        discussion: """
+            Without TASK: the run's events. With TASK (a task key such as `each#3/ndvi`, or a
+            task name, which shows every instance of it): standard output and error of its
+            latest attempt, or of `--attempt N`.
+
+              $ heaven logs r1a2b3c mosaic
+              ==> mosaic (attempt 1, succeeded) stdout <==
+              …
+            """)
+
+    @Argument(help: "The run's id (or a unique prefix of it).")
+    var run: String
+
+    @Argument(help: "A task key or task name.")
+    var task: String?
+
+    @Option(help: "Which attempt (default: the latest).")
+    var attempt: Int?
+
+    func run() async throws {
+        let (home, store) = try CLI.openStore()
+        let record = await CLI.findRun(store, run)
+        guard let task else {
+            let events = (try? await store.events(run: record.id, after: 0, limit: 100_000)) ?? []
+            let f = DateFormatter()
+            f.dateFormat = "HH:mm:ss.SSS"
+            for e in events {
+                print("\(f.string(from: e.time)) \(e.kind.padding(toLength: 9, withPad: " ", startingAt: 0)) \(e.taskKey.map { $0 + ": " } ?? "")\(e.message)")
+            }
+            return
+        }
+        let attempts = (try? await store.attempts(run: record.id)) ?? []
+        let keys = Set(attempts.map(\.taskKey))
+        let matching = keys.contains(task) ? [task] : keys.filter { $0 == task || $0.hasSuffix("/" + task) }.sorted()
+        guard !matching.isEmpty else {
+            CLI.fail("run \(record.id) has no task `\(task)` (tasks: \(keys.sorted().prefix(10).joined(separator: ", "))\(keys.count > 10 ? ", …" : ""))")
+        }
+        for key in matching {
+            let mine = attempts.filter { $0.taskKey == key }
+            guard let a = attempt.flatMap({ n in mine.first { $0.number == n } }) ?? mine.last else {
+                CLI.fail("task `\(key)` has no attempt \(attempt ?? 0)")
+            }
+            let dir = home.runDirectory(record.id) + "/tasks/" + key
+            for stream in ["out", "err"] {
+                let path = dir + "/attempt-\(a.number).\(stream)"
+                let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+                if text.isEmpty && stream == "err" { continue }
+                print("==> \(key) (attempt \(a.number), \(a.status.rawValue)) std\(stream) <==")
+                print(text, terminator: text.hasSuffix("\n") || text.isEmpty ? "" : "\n")
+            }
+        }
+    }
+}

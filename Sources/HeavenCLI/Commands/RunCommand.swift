@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import HeavenEngine
+import HeavenStore
+import HeavenLanguage
+import HeavenModel
+
+/// `heaven run FILE...`
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the workflow found in the files.",
+        discussion: """
+            Every transition is recorded under $HEAVEN_HOME before it is acted upon: after a
+            crash, `kill -9` or Ctrl-C, `heaven resume RUN` finishes the run without running
+            finished tasks again.
+
+              $ heaven run examples/fan-out.yaml --input count=4 --out results --json
+              {"outputs":{"total":"results/total.txt"},"run":"r…","status":"succeeded",…}
+            """)
+
+    @Argument(help: "YAML files holding the workflow (and the workflows it calls, topologies, sites).")
+    var files: [String]
+
+    @Option(name: [.customShort("i"), .long], help: ArgumentHelp("A workflow input.", valueName: "NAME=VALUE"))
+    var input: [String] = []
+
+    @Option(help: ArgumentHelp("Copy the workflow's file outputs into this directory.", valueName: "DIR"))
+    var out: String?
+
+    @Option(help: "The workflow to run when the files hold several.")
+    var workflow: String?
+
+    @Flag(help: "Print one JSON object at the end: {run, status, outputs}.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "No progress display.")
+    var quiet = false
+
+    func run() async throws {
+        let load = Loader.load(paths: files)
+        if !load.isValid {
+            for d in load.diagnostics { CLI.error(d.description) }
+            throw ExitCode(2)
+        }
+        let (home, store) = try CLI.openStore()
+        let engine = Engine(home: home, store: store)
+        let run: RunRecordBox
+        do {
+            run = RunRecordBox(
+                id: try await engine.createRun(
+                    load: load, workflow: workflow, inputs: CLI.inputs(input), outDirectory: out, user: CLI.user(),
+                    directory: FileManager.default.currentDirectoryPath
+                ).id)
+        } catch let e as EngineError {
+            CLI.fail("\(e)")
+        } catch {
+            CLI.fail("\(error)")
+        }
+        if !json && !quiet { CLI.error("run \(run.id) started (state in \(home.root))") }
+        await RunDriver(engine: engine, store: store, json: json, quiet: quiet || json && !CLI.isTerminal).drive(run.id)
+    }
+}
+
+struct RunRecordBox {
+    var id: String
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import HeavenModel
+import HeavenStore
+
+/// `heaven runs`
+struct RunsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runs",
+        abstract: "List the latest runs, newest first.",
+        discussion: """
+              $ heaven runs
+              RUN               WORKFLOW   STATUS     CREATED              DURATION
+              r1a2b3c…          fan-out    succeeded  2026-11-24 20:01:02  2.3s
+            """)
+
+    @Option(help: "How many runs to list.")
+    var limit = 20
+
+    @Flag(help: "Print a JSON list.")
+    var json = false
+
+    func run() async throws {
+        let (_, store) = try CLI.openStore()
+        let runs: [RunRecord]
+        do { runs = try await store.runs(limit: max(1, limit)) } catch { CLI.fail("\(error)") }
+        if json {
+            print(Value.list(runs.map { r in
+                var m: [String: Value] = ["run": .string(r.id), "workflow": .string(r.workflow), "status": .string(r.status.rawValue)]
+                m["created"] = .string(ISO8601DateFormatter().string(from: r.createdAt))
+                return .map(m)
+            }).jsonText)
+            return
+        }
+        if runs.isEmpty {
+            print("no runs yet: start one with `heaven run FILE`")
+            return
+        }
+        let f = DateFormatter()
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        print("RUN                 WORKFLOW              STATUS       CREATED              DURATION")
+        for r in runs {
+            var status = r.status
+            if status == .running, let pid = r.ownerPID, !ProcessProbeBridge.isAlive(pid, r.ownerStart) { status = .interrupted }
+            let took = r.startedAt.map { CLI.duration((r.finishedAt ?? Date()).timeIntervalSince($0)) } ?? "-"
+            print(
+                [r.id.padding(toLength: 19, withPad: " ", startingAt: 0), r.workflow.padding(toLength: 21, withPad: " ", startingAt: 0),
+                 status.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0), f.string(from: r.createdAt), took].joined(separator: " "))
+        }
+    }
+}

@@ -1,0 +1,31 @@
+public import ArgumentParser
+
+/// `heaven`: the command line of Heaven.
+public struct HeavenCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "heaven",
+        abstract: "Run workflows on computing resources you do not own, durably.",
+        discussion: """
+            Describe the workflow (and, optionally, the virtual environment it needs) in YAML, then:
+
+              heaven validate examples/fan-out.yaml
+              heaven run examples/fan-out.yaml --input count=8 --out results
+              heaven status RUN          # or: heaven runs
+              heaven resume RUN          # after a crash, kill -9 or Ctrl-C
+
+            State lives under $HEAVEN_HOME (default ~/.local/share/heaven).
+            Exit status: 0 success, 1 the workflow failed, 2 invalid input or usage.
+            """,
+        version: "0.1.0",
+        subcommands: [
+            ValidateCommand.self, RunCommand.self, ResumeCommand.self, StatusCommand.self, RunsCommand.self,
+            LogsCommand.self, CancelCommand.self,
+        ])
+
+    public init() {}
+}
+
+extension HeavenCommand {
+    /// Parses the process's arguments and runs the command they name.
+    public static func runMain() async { await main() }
+}

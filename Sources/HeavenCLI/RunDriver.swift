@@ -1,0 +1,85 @@
+import Foundation
+import HeavenEngine
+import HeavenLanguage
+import HeavenModel
+import HeavenStore
+
+/// Executes a run in this process with live progress and signal handling, then
+/// prints the result; shared by `run` and `resume`.
+struct RunDriver {
+    let engine: Engine
+    let store: SQLiteStore
+    let json: Bool
+    let quiet: Bool
+
+    func drive(_ runID: String) async -> Never {
+        let controller = RunController()
+        let trap = SignalTrap { sig in
+            Task {
+                let cancel = (try? await store.run(runID))?.cancelRequested ?? false
+                if cancel { controller.cancel() } else { controller.interrupt("interrupted by signal \(sig)") }
+            }
+        }
+        let started = Date()
+        let printer = Task.detached { await RunDriver.showProgress(controller, started: started, quiet: quiet) }
+        let final: RunRecord
+        do {
+            final = try await engine.execute(runID: runID, controller: controller)
+        } catch let e as DiagnosticsError {
+            printer.cancel()
+            CLI.fail("the run's stored description is invalid:\n\(e)")
+        } catch let e as EngineError {
+            printer.cancel()
+            if case .invalid(let m) = e { CLI.fail(m) }
+            CLI.fail("\(e)", code: 1)
+        } catch {
+            printer.cancel()
+            CLI.fail("\(error)", code: 1)
+        }
+        printer.cancel()
+        _ = await printer.value
+        trap.cancel()
+        if json {
+            print(CLI.json(final))
+        } else {
+            CLI.report(final)
+        }
+        exit(CLI.exitCode(final.status))
+    }
+
+    static func showProgress(_ controller: RunController, started: Date, quiet: Bool) async {
+        if quiet { return }
+        let tty = CLI.isTerminal
+        var last = ""
+        var lastPrint = Date.distantPast
+        let spinner = Array("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
+        var tick = 0
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(tty ? 150 : 1000))
+            guard let p = controller.progress else { continue }
+            let elapsed = Date().timeIntervalSince(started)
+            var line = "\(p.succeeded + p.reused) done · \(p.running.count) running · \(p.failedAttempts) failed · \(p.waiting) waiting"
+            if p.reused > 0 { line += " (\(p.reused) kept from before)" }
+            if tty {
+                let names = p.running.prefix(3).map(\.key).joined(separator: ", ") + (p.running.count > 3 ? ", …" : "")
+                tick += 1
+                var text = "\(spinner[tick % spinner.count]) \(CLI.duration(elapsed)) \(line)"
+                if !names.isEmpty { text += " · \(names)" }
+                let width = 120
+                if text.count > width { text = String(text.prefix(width - 1)) + "…" }
+                CLI.error("\u{1B}[2K\r" + text, newline: false)
+            } else if line != last, Date().timeIntervalSince(lastPrint) >= 1 {
+                CLI.error("[\(CLI.duration(elapsed))] \(line)")
+                last = line
+                lastPrint = Date()
+            }
+        }
+        if tty { CLI.error("\u{1B}[2K\r", newline: false) }
+    }
+}
+
+extension CLI {
+    static func error(_ message: String, newline: Bool) {
+        FileHandle.standardError.write(Data((message + (newline ? "\n" : "")).utf8))
+    }
+}

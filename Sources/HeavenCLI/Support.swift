@@ -1,0 +1,118 @@
+import ArgumentParser
+import Foundation
+import HeavenEngine
+import HeavenLanguage
+import HeavenModel
+import HeavenStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Shared helpers of the commands.
+enum CLI {
+    static func openStore() throws -> (HeavenHome, SQLiteStore) {
+        let home = HeavenHome.fromEnvironment()
+        do {
+            return (home, try SQLiteStore(path: home.database))
+        } catch {
+            fail("\(error)")
+        }
+    }
+
+    /// Prints to standard error.
+    static func error(_ message: String) {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
+
+    /// Prints `heaven: error: MESSAGE` and exits with status 2.
+    static func fail(_ message: String, code: Int32 = 2) -> Never {
+        error("heaven: error: \(message)")
+        exit(code)
+    }
+
+    static func user() -> String {
+        if let pw = getpwuid(getuid()), let name = pw.pointee.pw_name { return String(cString: name) }
+        return ProcessInfo.processInfo.environment["USER"] ?? "user-\(getuid())"
+    }
+
+    static func findRun(_ store: SQLiteStore, _ id: String) async -> RunRecord {
+        do {
+            guard let r = try await store.run(id) else { fail("no run `\(id)` (see `heaven runs`)") }
+            return r
+        } catch {
+            fail("\(error)")
+        }
+    }
+
+    static var isTerminal: Bool { isatty(STDERR_FILENO) == 1 }
+
+    /// The `--json` object: run, status, outputs (file values as plain paths), error.
+    static func json(_ run: RunRecord, extra: [String: Value] = [:]) -> String {
+        var object: [String: Value] = [
+            "run": .string(run.id), "status": .string(run.status.rawValue),
+            "outputs": .map((run.outputs ?? [:]).mapValues(\.plain)), "workflow": .string(run.workflow),
+        ]
+        if let e = run.error { object["error"] = .string(e) }
+        for (k, v) in extra { object[k] = v }
+        return Value.map(object).jsonText
+    }
+
+    static func exitCode(_ status: RunStatus) -> Int32 { status == .succeeded ? 0 : 1 }
+
+    static func duration(_ seconds: Double) -> String {
+        if seconds < 60 { return String(format: "%.1fs", seconds) }
+        let s = Int(seconds)
+        if s < 3600 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
+        return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m"
+    }
+
+    /// Prints a finished run for people.
+    static func report(_ run: RunRecord) {
+        let took = run.finishedAt.flatMap { f in run.startedAt.map { f.timeIntervalSince($0) } }
+        var line = "run \(run.id) \(run.status.rawValue)"
+        if let took { line += " in \(duration(took))" }
+        print(line)
+        if let e = run.error { print("  error: \(e)") }
+        for (k, v) in (run.outputs ?? [:]).sorted(by: { $0.key < $1.key }) {
+            print("  \(k): \(v.plain.argumentText)")
+        }
+        if run.status == .interrupted || run.status == .failed {
+            print("  continue with: heaven resume \(run.id)")
+        }
+    }
+
+    /// Parses `NAME=VALUE` inputs.
+    static func inputs(_ items: [String]) -> [String: Value] {
+        var out: [String: Value] = [:]
+        for item in items {
+            guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
+                fail("--input takes NAME=VALUE, not `\(item)`")
+            }
+            out[String(item[..<eq])] = .string(String(item[item.index(after: eq)...]))
+        }
+        return out
+    }
+}
+
+/// Turns SIGINT and SIGTERM into a graceful stop of the running workflow.
+/// Dispatch sources are thread-safe; they are only created in `init` and cancelled in `cancel`.
+final class SignalTrap: @unchecked Sendable {
+    private let sources: [any DispatchSourceSignal]
+
+    init(_ handler: @escaping @Sendable (Int32) -> Void) {
+        var s: [any DispatchSourceSignal] = []
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { handler(sig) }
+            source.resume()
+            s.append(source)
+        }
+        sources = s
+    }
+
+    func cancel() {
+        for s in sources { s.cancel() }
+    }
+}

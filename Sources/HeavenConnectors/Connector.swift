@@ -1,0 +1,127 @@
+public import HeavenModel
+
+/// What a site can do for the engine: report its capacity, start a task in a
+/// working directory, and let it be watched and stopped.
+public protocol Connector: Sendable {
+    /// The site this connector reaches.
+    var siteName: String { get }
+    /// Cores and memory the site offers.
+    func capacity() async throws -> SiteCapacity
+    /// Starts a task; returns once its process runs.
+    func start(_ launch: TaskLaunch) async throws -> any RunningTask
+}
+
+/// A started task.
+public protocol RunningTask: Sendable {
+    /// The process id on the site (the leader of the task's process group).
+    var pid: Int32 { get }
+    /// When the process started, as the kernel tells it (to recognise the same process later).
+    var startTime: String? { get }
+    /// Waits for the task to end.
+    func wait() async -> TaskExit
+    /// Sends a signal to the task's whole process group.
+    func signal(_ signal: Int32)
+}
+
+/// How a task's process ended.
+public struct TaskExit: Sendable, Equatable {
+    /// The exit status, when it exited.
+    public var exitCode: Int32?
+    /// The signal that killed it, when one did.
+    public var signal: Int32?
+    /// User plus system CPU time.
+    public var cpuSeconds: Double
+    /// Peak resident memory in bytes.
+    public var maxRSS: Int64
+
+    /// Creates an exit.
+    public init(exitCode: Int32?, signal: Int32?, cpuSeconds: Double = 0, maxRSS: Int64 = 0) {
+        self.exitCode = exitCode
+        self.signal = signal
+        self.cpuSeconds = cpuSeconds
+        self.maxRSS = maxRSS
+    }
+
+    /// Whether it exited with status 0.
+    public var succeeded: Bool { exitCode == 0 }
+}
+
+/// What a site offers.
+public struct SiteCapacity: Sendable, Equatable {
+    public var cores: Int
+    public var memory: Double
+
+    /// Creates a capacity.
+    public init(cores: Int, memory: Double) {
+        self.cores = cores
+        self.memory = memory
+    }
+}
+
+/// Everything needed to start one attempt of a task.
+public struct TaskLaunch: Sendable {
+    /// argv; the program is resolved through `PATH` when it has no `/`.
+    public var arguments: [String]
+    /// Variables added to (or replacing) the inherited environment.
+    public var environment: [String: String]
+    /// The attempt's working directory (created by the engine).
+    public var workDirectory: String
+    /// Where standard output and error go.
+    public var stdoutPath: String
+    public var stderrPath: String
+    /// Directory against which a relative program path (`./bin/x`) is resolved.
+    public var baseDirectory: String
+    /// Confinement.
+    public var isolation: Isolation
+    /// Whether a sandboxed task may use the network.
+    public var network: Bool
+    /// Directories a sandboxed task may read (the run's directory).
+    public var readable: [String]
+    /// Directories hidden from a sandboxed task (Heaven's state).
+    public var hidden: [String]
+    /// A CPU-time limit in seconds (a backstop behind the engine's timeout).
+    public var cpuLimit: Int?
+
+    /// Creates a launch.
+    public init(
+        arguments: [String], environment: [String: String] = [:], workDirectory: String, stdoutPath: String,
+        stderrPath: String, baseDirectory: String, isolation: Isolation = .none, network: Bool = true,
+        readable: [String] = [], hidden: [String] = [], cpuLimit: Int? = nil
+    ) {
+        self.arguments = arguments
+        self.environment = environment
+        self.workDirectory = workDirectory
+        self.stdoutPath = stdoutPath
+        self.stderrPath = stderrPath
+        self.baseDirectory = baseDirectory
+        self.isolation = isolation
+        self.network = network
+        self.readable = readable
+        self.hidden = hidden
+        self.cpuLimit = cpuLimit
+    }
+}
+
+/// Why a task could not be started.
+public enum ConnectorError: Error, Sendable, CustomStringConvertible {
+    case programNotFound(String)
+    case spawnFailed(program: String, errno: Int32)
+    case sandboxUnavailable
+    case unsupported(String)
+
+    public var description: String {
+        switch self {
+        case .programNotFound(let p): "program `\(p)` not found (searched PATH)"
+        case .spawnFailed(let p, let e): "cannot start `\(p)`: \(String(cString: strerror(e)))"
+        case .sandboxUnavailable:
+            "`isolation: sandbox` needs bubblewrap, which is not installed (apt-get install bubblewrap)"
+        case .unsupported(let m): m
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

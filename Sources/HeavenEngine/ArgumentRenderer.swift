@@ -1,0 +1,93 @@
+import Foundation
+import HeavenModel
+
+/// Turns a task's command templates into argv. A whole argument that is one
+/// `${ }` of a list expands to one argument per item; in `shell:` scripts every
+/// interpolated value is single-quoted, so values never become shell syntax.
+struct ArgumentRenderer {
+    /// Source path → name in the working directory, for staged inputs.
+    let staged: [String: String]
+
+    func render(_ command: TaskStep.Command, scope: Scope, workflow: Workflow) throws -> [String] {
+        switch command {
+        case .argv(let templates):
+            var argv: [String] = []
+            for t in templates {
+                if let e = t.soleExpression {
+                    let v = try value(e, scope)
+                    if let n = v.count {
+                        for i in 0..<n { argv.append(try scalarText(v.item(at: i) ?? .null, e)) }
+                    } else {
+                        argv.append(try scalarText(v, e))
+                    }
+                } else {
+                    argv.append(try text(t, scope: scope))
+                }
+            }
+            return argv
+        case .shell(let t):
+            var script = ""
+            for p in t.parts {
+                switch p {
+                case .text(let s): script += s
+                case .expression(let e):
+                    let v = try value(e, scope)
+                    if let n = v.count {
+                        script += try (0..<n).map { ArgumentRenderer.quote(try scalarText(v.item(at: $0) ?? .null, e)) }
+                            .joined(separator: " ")
+                    } else {
+                        script += ArgumentRenderer.quote(try scalarText(v, e))
+                    }
+                }
+            }
+            return ["/bin/sh", "-c", script]
+        }
+    }
+
+    func value(_ e: HeavenModel.Expression, _ scope: Scope) throws -> Value {
+        do { return try e.evaluate(in: scope) } catch {
+            throw EngineError.evaluation("\(error.message) in `\(e.source)`", at: e.location(ofOffset: error.offset))
+        }
+    }
+
+    func scalarText(_ v: Value, _ e: HeavenModel.Expression) throws -> String {
+        switch v {
+        case .list, .range, .map:
+            throw EngineError.evaluation(
+                "`\(e.source)` is a list of lists or an object: it cannot be an argument", at: e.location)
+        case .file(let p): return staged[p] ?? p
+        default: return v.argumentText
+        }
+    }
+
+    /// A template rendered as one string (lists are refused: they cannot sit inside text).
+    func text(_ t: Template, scope: Scope) throws -> String {
+        var out = ""
+        for p in t.parts {
+            switch p {
+            case .text(let s): out += s
+            case .expression(let e):
+                let v = try value(e, scope)
+                if v.count != nil, t.parts.count > 1 {
+                    throw EngineError.evaluation(
+                        "`\(e.source)` is a list: it cannot be embedded in text; make it a whole argument or use `join(...)`",
+                        at: e.location)
+                }
+                if let n = v.count {
+                    out += try (0..<n).map { try scalarText(v.item(at: $0) ?? .null, e) }.joined(separator: " ")
+                } else {
+                    out += try scalarText(v, e)
+                }
+            }
+        }
+        return out
+    }
+
+    /// `'…'` with embedded quotes escaped, for POSIX sh.
+    static func quote(_ s: String) -> String {
+        if !s.isEmpty, s.unicodeScalars.allSatisfy({ "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%".unicodeScalars.contains($0) }) {
+            return s
+        }
+        return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}

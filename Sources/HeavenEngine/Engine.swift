@@ -1,0 +1,251 @@
+public import Foundation
+public import HeavenLanguage
+public import HeavenModel
+public import HeavenStore
+import HeavenConnectors
+public import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs workflows durably: creates runs, executes them to their end, and resumes
+/// interrupted ones without re-running finished tasks.
+public final class Engine: Sendable {
+    /// Where state lives.
+    public let home: HeavenHome
+    /// Durable state.
+    public let store: any Store
+    let logger: Logger
+    /// Seconds between SIGTERM and SIGKILL when tasks are stopped.
+    public let killGrace: Double
+
+    /// Creates an engine over a store.
+    public init(home: HeavenHome, store: any Store, logger: Logger = Logger(label: "heaven.engine"), killGrace: Double = 5) {
+        self.home = home
+        self.store = store
+        self.logger = logger
+        self.killGrace = killGrace
+    }
+
+    /// The workflow to run: the one named, or the only one no other workflow calls.
+    public static func mainWorkflow(in documents: DocumentSet, named name: String?) throws -> Workflow {
+        if let name {
+            guard let w = documents.workflow(named: name) else {
+                throw EngineError.invalid(
+                    "no workflow `\(name)` in the files (found: \(documents.workflows.map(\.name).joined(separator: ", ")))")
+            }
+            return w
+        }
+        var called = Set<String>()
+        for w in documents.workflows {
+            func walk(_ steps: [Step]) {
+                for s in steps {
+                    if case .call(let c) = s.form { called.insert(c.workflow) }
+                    walk(s.children)
+                }
+            }
+            walk(w.steps)
+        }
+        let roots = documents.workflows.filter { !called.contains($0.name) }
+        guard roots.count == 1 else {
+            if documents.workflows.isEmpty { throw EngineError.invalid("the files hold no Workflow") }
+            throw EngineError.invalid(
+                "the files hold several workflows (\(roots.map(\.name).joined(separator: ", "))): choose one with --workflow NAME")
+        }
+        return roots[0]
+    }
+
+    /// A new run id: time-ordered and random.
+    public static func newRunID() -> String {
+        let t = String(UInt64(Date().timeIntervalSince1970 * 1000) % 1_000_000_000_000, radix: 36)
+        let alphabet = Array("0123456789abcdefghijklmnopqrstuvwxyz")
+        let r = String((0..<6).map { _ in alphabet[Int.random(in: 0..<36)] })
+        return "r" + t + r
+    }
+
+    /// Records a new run of the main workflow with its inputs (values are text as
+    /// given on the command line, or typed values).
+    public func createRun(
+        load: LoadResult, workflow name: String?, inputs: [String: Value], outDirectory: String?, user: String,
+        directory: String
+    ) async throws -> RunRecord {
+        guard load.isValid else { throw DiagnosticsError(load.diagnostics) }
+        let workflow = try Engine.mainWorkflow(in: load.documents, named: name)
+        let bound = try Interpreter.bindInputs(workflow, given: inputs, baseDirectory: directory)
+        try checkRunnable(workflow, documents: load.documents)
+        let sources = String(decoding: try JSONEncoder().encode(load.sources), as: UTF8.self)
+        let run = RunRecord(
+            id: Engine.newRunID(), workflow: workflow.name, user: user, sources: sources, inputs: bound,
+            outDirectory: outDirectory.map { HeavenHome.absolute($0) }, directory: directory)
+        try await store.createRun(run)
+        try await store.appendEvent(EventRecord(runID: run.id, kind: "created", message: "run of workflow `\(workflow.name)` created"))
+        return run
+    }
+
+    func checkRunnable(_ workflow: Workflow, documents: DocumentSet) throws {
+        var needsSandbox = workflow.isolation == .sandbox
+        func walk(_ steps: [Step]) {
+            for s in steps {
+                if case .task(let t) = s.form, t.isolation == .sandbox { needsSandbox = true }
+                if case .call(let c) = s.form, let w = documents.workflow(named: c.workflow), w.isolation == .sandbox {
+                    needsSandbox = true
+                }
+                walk(s.children)
+            }
+        }
+        walk(workflow.steps)
+        if needsSandbox && LocalConnector.bubblewrap == nil {
+            throw EngineError.invalid("\(ConnectorError.sandboxUnavailable)")
+        }
+        _ = try site(documents)
+    }
+
+    /// The site tasks run on: the first local `Site` of the files, or this machine.
+    func site(_ documents: DocumentSet) throws -> LocalConnector {
+        if let local = documents.sites.first(where: { $0.connector == .local }) {
+            let memory = local.nodes.reduce(0.0) { $0 + Double($1.count) * ($1.memory ?? 0) }
+            return LocalConnector(
+                siteName: local.name, cores: max(1, local.totalCores), memory: memory > 0 ? memory : nil)
+        }
+        if let remote = documents.sites.first {
+            throw EngineError.invalid(
+                "site `\(remote.name)` uses the \(remote.connector.kind) connector, which this version cannot run yet; declare a local site or none")
+        }
+        return LocalConnector()
+    }
+
+    /// Runs (or resumes) a run to its end and returns its final record.
+    public func execute(runID: String, controller: RunController = RunController()) async throws -> RunRecord {
+        guard var run = try await store.run(runID) else { throw StoreError.notFound(runID) }
+        if run.status == .succeeded { return run }
+        let me = getpid()
+        if let owner = run.ownerPID, owner != me, ProcessProbe.isAlive(pid: owner, startTime: run.ownerStart) {
+            throw EngineError.invalid("run \(run.id) is being driven by process \(owner); cancel it or wait for it")
+        }
+        let sources = (try? JSONDecoder().decode([SourceFile].self, from: Data(run.sources.utf8))) ?? []
+        let load = Loader.load(sources: sources)
+        guard load.isValid else { throw DiagnosticsError(load.diagnostics) }
+        let workflow = try Engine.mainWorkflow(in: load.documents, named: run.workflow)
+        let connector = try site(load.documents)
+        let capacity = try await connector.capacity()
+        let topology = workflow.topology.flatMap { load.documents.topology(named: $0) }
+
+        // Attempts that were running when the process driving the run died are lost:
+        // their processes (if still alive) are killed, and they will run again.
+        let lost = try await store.markRunningAttemptsLost(run: run.id, reason: "the process driving the run stopped")
+        for a in lost {
+            if let pid = a.pid { ProcessProbe.killOrphan(pid: pid, startTime: a.pidStart) }
+            try await store.appendEvent(
+                EventRecord(runID: run.id, kind: "lost", taskKey: a.taskKey, message: "attempt \(a.number) of `\(a.taskKey)` was lost; it will run again"))
+        }
+        let attempts = try await store.attempts(run: run.id)
+        var previous: [String: Int] = [:]
+        for a in attempts { previous[a.taskKey] = max(previous[a.taskKey] ?? 0, a.number) }
+        let completed = try await store.succeededOutputs(run: run.id)
+
+        let resumed = run.startedAt != nil
+        run.status = .running
+        run.ownerPID = me
+        run.ownerStart = ProcessProbe.currentStartTime
+        run.startedAt = run.startedAt ?? Date()
+        run.finishedAt = nil
+        run.error = nil
+        try await store.updateRun(run)
+        try await store.appendEvent(
+            EventRecord(
+                runID: run.id, kind: resumed ? "resumed" : "started",
+                message: resumed ? "resumed: \(completed.count) finished task(s) kept, \(lost.count) lost attempt(s) to run again" : "started"))
+
+        let runDirectory = home.runDirectory(run.id)
+        try FileManager.default.createDirectory(atPath: runDirectory + "/tasks", withIntermediateDirectories: true)
+        let context = RunContext(
+            runID: run.id, store: store, connector: connector,
+            slots: SlotPool(topology: topology, siteCores: capacity.cores, siteMemory: capacity.memory),
+            documents: load.documents, runDirectory: runDirectory, baseDirectory: run.directory, home: home,
+            topology: topology, defaultIsolation: workflow.isolation, completed: completed, previousAttempts: previous,
+            logger: logger, killGrace: killGrace)
+        controller.attach(context)
+        if run.cancelRequested { context.stop(.cancelled, "cancelled", kill: true) }
+
+        let id = run.id
+        let watcher = Task.detached { [store] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(500))
+                if let r = try? await store.run(id), r.cancelRequested {
+                    context.stop(.cancelled, "cancelled", kill: true)
+                    return
+                }
+            }
+        }
+        defer { watcher.cancel() }
+
+        var outcome: Result<[String: Value], any Error>
+        do {
+            let scope = Scope(parent: nil, values: ["inputs": .map(run.inputs)])
+            try await Interpreter(context: context).run(workflow.steps, scope: scope, prefix: "", workflow: workflow)
+            var outputs: [String: Value] = [:]
+            for o in workflow.outputs {
+                do { outputs[o.name] = try o.value.evaluate(in: scope) } catch {
+                    throw EngineError.evaluation("output `\(o.name)`: \(error.message)", at: o.value.location)
+                }
+            }
+            if let dir = run.outDirectory { outputs = try OutputExporter(directory: dir).export(outputs) }
+            outcome = .success(outputs)
+        } catch {
+            outcome = .failure(error)
+        }
+        watcher.cancel()
+
+        run.ownerPID = nil
+        run.ownerStart = nil
+        run.finishedAt = Date()
+        switch outcome {
+        case .success(let outputs):
+            run.status = .succeeded
+            run.outputs = outputs
+        case .failure(let error):
+            if let stop = context.stopReason, stop.reason != .failed {
+                run.status = stop.reason == .cancelled ? .cancelled : .interrupted
+                run.error = stop.message
+            } else {
+                run.status = .failed
+                run.error = "\(error)"
+            }
+        }
+        try await store.updateRun(run)
+        try await store.appendEvent(
+            EventRecord(runID: run.id, kind: run.status.rawValue, message: run.error ?? run.status.rawValue))
+        return run
+    }
+}
+
+/// Lets the caller of `execute` stop a run and watch its progress.
+public final class RunController: Sendable {
+    private let context = Mutex<RunContext?>(nil)
+    private let pending = Mutex<(StopReason, String)?>(nil)
+
+    /// Creates a controller.
+    public init() {}
+
+    func attach(_ c: RunContext) {
+        context.withLock { $0 = c }
+        if let p = pending.withLock({ $0 }) { c.stop(p.0, p.1, kill: true) }
+    }
+
+    /// Stops the run: its running tasks are killed and it can be resumed later.
+    public func interrupt(_ message: String = "interrupted") {
+        pending.withLock { $0 = (.interrupted, message) }
+        context.withLock { $0 }?.stop(.interrupted, message, kill: true)
+    }
+
+    /// Cancels the run for good.
+    public func cancel() {
+        pending.withLock { $0 = (.cancelled, "cancelled") }
+        context.withLock { $0 }?.stop(.cancelled, "cancelled", kill: true)
+    }
+
+    /// The live progress, once the run executes.
+    public var progress: ProgressSnapshot? { context.withLock { $0 }?.progress }
+}

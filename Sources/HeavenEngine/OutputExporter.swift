@@ -1,0 +1,59 @@
+import Foundation
+import HeavenModel
+
+/// Copies a run's file outputs into the `--out` directory; values then name the copies.
+struct OutputExporter {
+    let directory: String
+
+    func export(_ outputs: [String: Value]) throws -> [String: Value] {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var used = Set<String>()
+        var result: [String: Value] = [:]
+        for name in outputs.keys.sorted() {
+            result[name] = try export(outputs[name]!, name: name, into: directory, used: &used)
+        }
+        return result
+    }
+
+    func export(_ v: Value, name: String, into dir: String, used: inout Set<String>) throws -> Value {
+        switch v {
+        case .file(let path):
+            var target = dir + "/" + (path as NSString).lastPathComponent
+            if used.contains(target) { target = dir + "/" + name + "-" + (path as NSString).lastPathComponent }
+            var n = 2
+            while used.contains(target) {
+                target = dir + "/" + name + "-\(n)-" + (path as NSString).lastPathComponent
+                n += 1
+            }
+            used.insert(target)
+            try copy(path, to: target)
+            return .file(target)
+        case .list(let items) where items.contains(where: { if case .file = $0 { true } else { false } }):
+            let sub = dir + "/" + name
+            try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
+            let names = items.compactMap { if case .file(let p) = $0 { (p as NSString).lastPathComponent } else { nil } }
+            let unique = Set(names).count == names.count
+            var out: [Value] = []
+            for (i, item) in items.enumerated() {
+                if case .file(let p) = item {
+                    let base = (p as NSString).lastPathComponent
+                    let target = sub + "/" + (unique ? base : "\(i)-\(base)")
+                    try copy(p, to: target)
+                    out.append(.file(target))
+                } else {
+                    out.append(item)
+                }
+            }
+            return .list(out)
+        default:
+            return v
+        }
+    }
+
+    func copy(_ from: String, to: String) throws {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: to) { try fm.removeItem(atPath: to) }
+        try fm.copyItem(atPath: from, toPath: to)
+    }
+}

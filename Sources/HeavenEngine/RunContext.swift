@@ -1,0 +1,140 @@
+import Foundation
+import HeavenConnectors
+import HeavenModel
+import HeavenStore
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a run is being stopped early.
+public enum StopReason: String, Sendable {
+    case cancelled, interrupted, failed
+}
+
+/// A live view of a run's tasks, for progress displays.
+public struct ProgressSnapshot: Sendable {
+    /// Task instances finished in this session.
+    public var succeeded = 0
+    /// Task instances whose results were reused from before a resume.
+    public var reused = 0
+    /// Attempts that failed (including ones that were retried).
+    public var failedAttempts = 0
+    /// Task instances waiting for a slot.
+    public var waiting = 0
+    /// Running task instances and when they started.
+    public var running: [(key: String, since: Date)] = []
+}
+
+/// Everything one execution of a run shares: store, connector, slots, directories,
+/// results recorded before a resume, and the stop flag.
+final class RunContext: Sendable {
+    let runID: String
+    let store: any Store
+    let connector: any Connector
+    let slots: SlotPool
+    let documents: DocumentSet
+    let runDirectory: String
+    let baseDirectory: String
+    let home: HeavenHome
+    let topology: Topology?
+    let defaultIsolation: Isolation
+    /// Outputs of task instances that succeeded before this execution, by key.
+    let completed: [String: [String: Value]]
+    /// Attempt numbers already used, by key (so a resumed task's attempts keep counting).
+    let previousAttempts: [String: Int]
+    let logger: Logger
+    let killGrace: Double
+    /// Default number of foreach items in flight when the step sets no cap.
+    let foreachWindow: Int
+
+    private struct Live {
+        var stop: (reason: StopReason, message: String)?
+        var processes: [String: any RunningTask] = [:]
+        var progress = ProgressSnapshot()
+        var runningSince: [String: Date] = [:]
+    }
+
+    private let live = Mutex(Live())
+
+    init(
+        runID: String, store: any Store, connector: any Connector, slots: SlotPool, documents: DocumentSet,
+        runDirectory: String, baseDirectory: String, home: HeavenHome, topology: Topology?, defaultIsolation: Isolation,
+        completed: [String: [String: Value]], previousAttempts: [String: Int], logger: Logger, killGrace: Double = 5
+    ) {
+        self.runID = runID
+        self.store = store
+        self.connector = connector
+        self.slots = slots
+        self.documents = documents
+        self.runDirectory = runDirectory
+        self.baseDirectory = baseDirectory
+        self.home = home
+        self.topology = topology
+        self.defaultIsolation = defaultIsolation
+        self.completed = completed
+        self.previousAttempts = previousAttempts
+        self.logger = logger
+        self.killGrace = killGrace
+        self.foreachWindow = max(64, 4 * slots.siteCores)
+    }
+
+    var stopReason: (reason: StopReason, message: String)? { live.withLock { $0.stop } }
+
+    /// Throws when the run is stopping, so no new work starts.
+    func checkRunning() throws {
+        if let s = stopReason { throw EngineError.stopped(s.message) }
+    }
+
+    /// Stops the run: no new task starts; with `kill`, running tasks get SIGTERM,
+    /// then SIGKILL after the grace period.
+    func stop(_ reason: StopReason, _ message: String, kill: Bool) {
+        let processes = live.withLock { l -> [any RunningTask] in
+            // A cancel outranks an interrupt, which outranks a failure.
+            let rank: [StopReason: Int] = [.failed: 0, .interrupted: 1, .cancelled: 2]
+            if l.stop == nil || rank[reason]! > rank[l.stop!.reason]! { l.stop = (reason, message) }
+            return kill ? Array(l.processes.values) : []
+        }
+        slots.close(message)
+        guard kill else { return }
+        for p in processes { p.signal(SIGTERM) }
+        if !processes.isEmpty {
+            let grace = killGrace
+            Task.detached {
+                try? await Task.sleep(for: .seconds(grace))
+                for p in processes { p.signal(SIGKILL) }
+            }
+        }
+    }
+
+    func register(_ key: String, _ process: any RunningTask) -> Bool {
+        live.withLock { l in
+            l.processes[key] = process
+            l.progress.running.append((key, Date()))
+            return l.stop != nil && l.stop?.reason != .failed
+        }
+    }
+
+    func unregister(_ key: String) {
+        live.withLock { l in
+            l.processes[key] = nil
+            l.progress.running.removeAll { $0.key == key }
+        }
+    }
+
+    func count(_ update: (inout ProgressSnapshot) -> Void) {
+        live.withLock { update(&$0.progress) }
+    }
+
+    var progress: ProgressSnapshot { live.withLock { $0.progress } }
+
+    func event(_ kind: String, _ key: String?, _ message: String) async {
+        do {
+            try await store.appendEvent(EventRecord(runID: runID, kind: kind, taskKey: key, message: message))
+        } catch {
+            logger.error("cannot record event: \(error)", metadata: ["run": "\(runID)"])
+        }
+    }
+}

@@ -1,0 +1,269 @@
+import Foundation
+import HeavenConnectors
+import HeavenModel
+import HeavenStore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs one task instance: reuse of a result recorded before a resume, slot,
+/// working directory, staging, attempts with retries and backoff, timeout, and
+/// collection of typed outputs. Every transition is recorded before it is acted upon.
+struct TaskExecutor {
+    let context: RunContext
+    let workflow: Workflow
+
+    func execute(_ task: TaskStep, key: String, scope: Scope) async throws -> [String: Value] {
+        if let done = context.completed[key] {
+            context.count { $0.reused += 1 }
+            return done
+        }
+        try context.checkRunning()
+        let taskDirectory = context.runDirectory + "/tasks/" + key
+        let work = taskDirectory + "/work"
+        let staged = try stagePlan(task, scope: scope)
+        let arguments = try ArgumentRenderer(staged: staged.byPath).render(task.command, scope: scope, workflow: workflow)
+        var environment: [String: String] = [:]
+        for (name, t) in task.environment {
+            environment[name] = try ArgumentRenderer(staged: staged.byPath).text(t, scope: scope)
+        }
+        let machine = task.on.flatMap { on in context.topology?.machines.first { $0.name == on } }
+        let request = SlotPool.Request(
+            machine: context.topology == nil ? nil : task.on,
+            cores: task.resources.cores ?? 1,
+            memory: task.resources.memory ?? 0)
+        if let why = context.slots.impossible(request) {
+            throw EngineError.evaluation("task `\(task.name)` \(why)", at: task.location)
+        }
+        let isolation = task.isolation ?? workflow.isolation
+        var attempt = context.previousAttempts[key] ?? 0
+        var retry = 0
+        while true {
+            attempt += 1
+            try context.checkRunning()
+            context.count { $0.waiting += 1 }
+            let slot: SlotPool.Slot
+            do {
+                slot = try await context.slots.acquire(request)
+                context.count { $0.waiting -= 1 }
+            } catch {
+                context.count { $0.waiting -= 1 }
+                throw error
+            }
+            let outcome = try await runAttempt(
+                    task, key: key, number: attempt, slot: slot, taskDirectory: taskDirectory, work: work,
+                    staged: staged.files, arguments: arguments, environment: environment, isolation: isolation,
+                    network: machine?.network ?? (context.topology == nil), scope: scope)
+            switch outcome {
+            case .succeeded(let outputs):
+                context.count { $0.succeeded += 1 }
+                return outputs
+            case .stopped(let message):
+                throw EngineError.stopped(message)
+            case .failed(let message):
+                context.count { $0.failedAttempts += 1 }
+                guard retry < task.retries.count else {
+                    throw EngineError.taskFailed(key: key, message: message)
+                }
+                retry += 1
+                let delay = task.retries.delay(beforeRetry: retry)
+                await context.event(
+                    "retry", key, "attempt \(attempt) failed (\(message)); retry \(retry) of \(task.retries.count) in \(Value.double(delay).argumentText)s")
+                let until = Date().addingTimeInterval(delay)
+                while Date() < until {
+                    try context.checkRunning()
+                    try await Task.sleep(for: .milliseconds(min(100, max(1, Int(until.timeIntervalSinceNow * 1000)))))
+                }
+            }
+        }
+    }
+
+    enum AttemptOutcome {
+        case succeeded([String: Value])
+        case failed(String)
+        case stopped(String)
+    }
+
+    /// Files to stage in: local name → source path; `byPath` maps a source path to its local name.
+    struct Staging {
+        var files: [(name: String, source: String)] = []
+        var byPath: [String: String] = [:]
+    }
+
+    func stagePlan(_ task: TaskStep, scope: Scope) throws -> Staging {
+        var plan = Staging()
+        for (name, template) in task.inputs {
+            let v: Value
+            do { v = try template.evaluate(in: scope) } catch {
+                throw EngineError.evaluation(error.message, at: template.location)
+            }
+            let files: [Value] = v.items ?? [v]
+            for f in files {
+                let path: String
+                switch f {
+                case .file(let p): path = p
+                case .string(let p) where p.hasPrefix("/"): path = p
+                default:
+                    throw EngineError.evaluation(
+                        "task `\(task.name)`: input `\(name)` must be a file, not a \(f.typeName)", at: template.location)
+                }
+                let local = (name.isEmpty || files.count > 1) ? (path as NSString).lastPathComponent : name
+                if plan.files.contains(where: { $0.name == local }) {
+                    throw EngineError.evaluation(
+                        "task `\(task.name)`: two inputs would be staged as `\(local)`", at: template.location)
+                }
+                plan.files.append((local, path))
+                plan.byPath[path] = local
+            }
+        }
+        return plan
+    }
+
+    func runAttempt(
+        _ task: TaskStep, key: String, number: Int, slot: SlotPool.Slot, taskDirectory: String, work: String,
+        staged: [(name: String, source: String)], arguments: [String], environment: [String: String],
+        isolation: Isolation, network: Bool, scope: Scope
+    ) async throws -> AttemptOutcome {
+        let fm = FileManager.default
+        let stdoutPath = taskDirectory + "/attempt-\(number).out"
+        let stderrPath = taskDirectory + "/attempt-\(number).err"
+        var record = AttemptRecord(
+            runID: context.runID, taskKey: key, task: task.name, number: number, site: context.connector.siteName,
+            slot: slot.label, workDirectory: work)
+        do {
+            record.id = try await context.store.startAttempt(record)
+        } catch {
+            context.slots.release(slot)
+            throw error
+        }
+
+        func finish(_ status: AttemptStatus, _ error: String?, exit: TaskExit? = nil, outputs: [String: Value]? = nil) async throws {
+            context.slots.release(slot)
+            record.status = status
+            record.error = error
+            record.finishedAt = Date()
+            record.exitCode = exit?.exitCode
+            record.signal = exit?.signal
+            record.cpuSeconds = exit?.cpuSeconds
+            record.maxRSS = exit?.maxRSS
+            record.outputs = outputs
+            try await context.store.finishAttempt(record)
+        }
+
+        // A fresh working directory for every attempt.
+        do {
+            if fm.fileExists(atPath: work) { try fm.removeItem(atPath: work) }
+            try fm.createDirectory(atPath: work, withIntermediateDirectories: true)
+            for (name, source) in staged {
+                let target = work + "/" + name
+                if link(source, target) != 0 { try fm.copyItem(atPath: source, toPath: target) }
+            }
+        } catch {
+            let message = "cannot prepare the working directory: \(error.localizedDescription)"
+            try await finish(.failed, message)
+            return .failed(message)
+        }
+
+        var env = environment
+        env["HEAVEN_RUN"] = context.runID
+        env["HEAVEN_TASK"] = key
+        env["HEAVEN_ATTEMPT"] = String(number)
+        env["HEAVEN_WORKDIR"] = work
+        env["HEAVEN_CORES"] = String(slot.cores)
+        let launch = TaskLaunch(
+            arguments: arguments, environment: env, workDirectory: work, stdoutPath: stdoutPath,
+            stderrPath: stderrPath, baseDirectory: context.baseDirectory, isolation: isolation, network: network,
+            readable: [context.runDirectory], hidden: [context.home.root],
+            cpuLimit: task.timeout.map { Int($0.rounded(.up)) * max(1, slot.cores) + 5 })
+        let process: any RunningTask
+        do {
+            process = try await context.connector.start(launch)
+        } catch {
+            let message = "\(error)"
+            try? message.write(toFile: stderrPath, atomically: false, encoding: .utf8)
+            try await finish(.failed, message)
+            return .failed(message)
+        }
+        let stoppedAlready = context.register(key, process)
+        if stoppedAlready { process.signal(SIGTERM) }
+        try? await context.store.setAttemptProcess(id: record.id!, pid: process.pid, pidStart: process.startTime)
+
+        let fired = Flag()
+        let timer: Task<Void, Never>? = task.timeout.map { seconds in
+            let grace = context.killGrace
+            return Task {
+                do {
+                    try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                    fired.set()
+                    process.signal(SIGTERM)
+                    try await Task.sleep(for: .milliseconds(Int(grace * 1000)))
+                    process.signal(SIGKILL)
+                } catch {}
+            }
+        }
+        let exit = await process.wait()
+        timer?.cancel()
+        context.unregister(key)
+        let wasTimeout = fired.isSet && !exit.succeeded
+
+        if let stop = context.stopReason, stop.reason != .failed, !exit.succeeded {
+            try await finish(stop.reason == .cancelled ? .cancelled : .lost, stop.message, exit: exit)
+            return .stopped(stop.message)
+        }
+        if wasTimeout {
+            let message = "timed out after \(Quantity(task.timeout!, .seconds))"
+            try await finish(.timedOut, message, exit: exit)
+            return .failed(message)
+        }
+        guard exit.succeeded else {
+            let message = exit.signal.map { "killed by signal \($0) (\(TaskExecutor.signalName($0)))" }
+                ?? "exited with status \(exit.exitCode ?? -1)"
+            try await finish(.failed, message + TaskExecutor.tail(of: stderrPath), exit: exit)
+            return .failed(message)
+        }
+        do {
+            let outputs = try OutputCollector(work: work, stdoutPath: stdoutPath).collect(task.outputs, scope: scope)
+            try await finish(.succeeded, nil, exit: exit, outputs: outputs)
+            return .succeeded(outputs)
+        } catch {
+            let message = "\(error)"
+            try await finish(.failed, message, exit: exit)
+            return .failed(message)
+        }
+    }
+
+    static func signalName(_ s: Int32) -> String {
+        switch s {
+        case SIGKILL: "SIGKILL"
+        case SIGTERM: "SIGTERM"
+        case SIGSEGV: "SIGSEGV"
+        case SIGABRT: "SIGABRT"
+        case SIGINT: "SIGINT"
+        case SIGXCPU: "SIGXCPU, CPU time limit"
+        case SIGBUS: "SIGBUS"
+        case SIGPIPE: "SIGPIPE"
+        default: "signal \(s)"
+        }
+    }
+
+    /// The last line of a task's standard error, to say why it failed.
+    static func tail(of path: String) -> String {
+        guard let h = FileHandle(forReadingAtPath: path) else { return "" }
+        defer { try? h.close() }
+        let size = (try? h.seekToEnd()) ?? 0
+        try? h.seek(toOffset: size > 400 ? size - 400 : 0)
+        let data = (try? h.readToEnd()) ?? Data()
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").filter { !$0.trimmingSpaces.isEmpty }
+        guard let last = lines.last else { return "" }
+        return ": " + String(last.prefix(200))
+    }
+}
+
+/// A thread-safe boolean that is raised once.
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
+}

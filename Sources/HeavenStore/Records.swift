@@ -1,0 +1,159 @@
+public import HeavenModel
+import Foundation
+
+/// The state of a run.
+public enum RunStatus: String, Sendable, Codable, CaseIterable {
+    case pending, running, succeeded, failed, cancelled
+    /// Stopped by a crash or an interrupt; `heaven resume` continues it.
+    case interrupted
+
+    /// Whether the run has ended for good.
+    public var isFinal: Bool { self == .succeeded || self == .failed || self == .cancelled }
+}
+
+/// The state of one task attempt.
+public enum AttemptStatus: String, Sendable, Codable, CaseIterable {
+    case running, succeeded, failed
+    case timedOut = "timed-out"
+    case cancelled
+    /// The process driving the run died while the attempt ran.
+    case lost
+}
+
+/// One durable execution of a workflow.
+public struct RunRecord: Sendable, Codable, Equatable {
+    public var id: String
+    public var workflow: String
+    public var user: String
+    public var status: RunStatus
+    /// The description files, JSON `[{path, text}]`.
+    public var sources: String
+    /// The resolved inputs, tagged JSON.
+    public var inputs: [String: Value]
+    public var outputs: [String: Value]?
+    public var outDirectory: String?
+    public var error: String?
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    /// The process driving the run, and its start time (to tell a reused pid).
+    public var ownerPID: Int32?
+    public var ownerStart: String?
+    public var cancelRequested: Bool
+    /// The directory `heaven run` was started in: relative paths are resolved from it.
+    public var directory: String
+
+    /// Creates a record.
+    public init(
+        id: String, workflow: String, user: String, status: RunStatus = .pending, sources: String,
+        inputs: [String: Value], outputs: [String: Value]? = nil, outDirectory: String? = nil, error: String? = nil,
+        createdAt: Date = Date(), startedAt: Date? = nil, finishedAt: Date? = nil, ownerPID: Int32? = nil,
+        ownerStart: String? = nil, cancelRequested: Bool = false, directory: String = "/"
+    ) {
+        self.directory = directory
+        self.id = id
+        self.workflow = workflow
+        self.user = user
+        self.status = status
+        self.sources = sources
+        self.inputs = inputs
+        self.outputs = outputs
+        self.outDirectory = outDirectory
+        self.error = error
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.ownerPID = ownerPID
+        self.ownerStart = ownerStart
+        self.cancelRequested = cancelRequested
+    }
+}
+
+/// One attempt at running a task instance.
+public struct AttemptRecord: Sendable, Codable, Equatable {
+    public var id: Int64?
+    public var runID: String
+    /// The task instance's key in the run (`each#17/ndvi`), stable across resumes.
+    public var taskKey: String
+    public var task: String
+    public var number: Int
+    public var status: AttemptStatus
+    public var site: String?
+    public var slot: String?
+    public var pid: Int32?
+    public var pidStart: String?
+    public var workDirectory: String?
+    public var startedAt: Date
+    public var finishedAt: Date?
+    public var exitCode: Int32?
+    public var signal: Int32?
+    public var outputs: [String: Value]?
+    public var error: String?
+    public var cpuSeconds: Double?
+    public var maxRSS: Int64?
+
+    /// Creates a record.
+    public init(
+        id: Int64? = nil, runID: String, taskKey: String, task: String, number: Int, status: AttemptStatus = .running,
+        site: String? = nil, slot: String? = nil, pid: Int32? = nil, pidStart: String? = nil,
+        workDirectory: String? = nil, startedAt: Date = Date(), finishedAt: Date? = nil, exitCode: Int32? = nil,
+        signal: Int32? = nil, outputs: [String: Value]? = nil, error: String? = nil, cpuSeconds: Double? = nil,
+        maxRSS: Int64? = nil
+    ) {
+        self.id = id
+        self.runID = runID
+        self.taskKey = taskKey
+        self.task = task
+        self.number = number
+        self.status = status
+        self.site = site
+        self.slot = slot
+        self.pid = pid
+        self.pidStart = pidStart
+        self.workDirectory = workDirectory
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.exitCode = exitCode
+        self.signal = signal
+        self.outputs = outputs
+        self.error = error
+        self.cpuSeconds = cpuSeconds
+        self.maxRSS = maxRSS
+    }
+}
+
+/// Something that happened in a run, for people reading its history.
+public struct EventRecord: Sendable, Codable, Equatable {
+    public var id: Int64?
+    public var runID: String
+    public var time: Date
+    public var kind: String
+    public var taskKey: String?
+    public var message: String
+
+    /// Creates an event.
+    public init(id: Int64? = nil, runID: String, time: Date = Date(), kind: String, taskKey: String? = nil, message: String) {
+        self.id = id
+        self.runID = runID
+        self.time = time
+        self.kind = kind
+        self.taskKey = taskKey
+        self.message = message
+    }
+}
+
+/// How the attempts of a run stand, for progress and status.
+public struct AttemptCounts: Sendable, Codable, Equatable {
+    public var running = 0
+    public var succeeded = 0
+    public var failed = 0
+    public var lost = 0
+
+    /// Creates counts.
+    public init(running: Int = 0, succeeded: Int = 0, failed: Int = 0, lost: Int = 0) {
+        self.running = running
+        self.succeeded = succeeded
+        self.failed = failed
+        self.lost = lost
+    }
+}

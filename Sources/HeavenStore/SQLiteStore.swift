@@ -1,0 +1,292 @@
+public import HeavenModel
+public import Foundation
+import GRDB
+
+/// The embedded store: one SQLite file in WAL mode, written through GRDB with
+/// group commit. `synchronous=NORMAL`: a killed process loses nothing committed;
+/// only a power cut may lose the last transactions.
+public final class SQLiteStore: Store {
+    let pool: DatabasePool
+    let batcher: WriteBatcher
+    /// The database file.
+    public let path: String
+
+    /// Opens (creating and migrating when needed) the database at `path`.
+    public init(path: String) throws {
+        self.path = path
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            try FileManager.default.createDirectory(
+                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            pool = try DatabasePool(path: path, configuration: config)
+            try SQLiteStore.migrator.migrate(pool)
+        } catch {
+            throw StoreError.cannotOpen(path: path, reason: "\(error)")
+        }
+        batcher = WriteBatcher(writer: pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE runs (
+                      id TEXT PRIMARY KEY,
+                      workflow TEXT NOT NULL,
+                      user TEXT NOT NULL,
+                      status TEXT NOT NULL,
+                      sources TEXT NOT NULL,
+                      inputs TEXT NOT NULL,
+                      outputs TEXT,
+                      out_dir TEXT,
+                      error TEXT,
+                      created_at REAL NOT NULL,
+                      started_at REAL,
+                      finished_at REAL,
+                      owner_pid INTEGER,
+                      owner_start TEXT,
+                      cancel_requested INTEGER NOT NULL DEFAULT 0,
+                      directory TEXT NOT NULL DEFAULT '/'
+                    );
+                    CREATE INDEX runs_created ON runs(created_at);
+                    CREATE TABLE attempts (
+                      id INTEGER PRIMARY KEY AUTOINCREMENT,
+                      run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                      task_key TEXT NOT NULL,
+                      task TEXT NOT NULL,
+                      number INTEGER NOT NULL,
+                      status TEXT NOT NULL,
+                      site TEXT,
+                      slot TEXT,
+                      pid INTEGER,
+                      pid_start TEXT,
+                      workdir TEXT,
+                      started_at REAL NOT NULL,
+                      finished_at REAL,
+                      exit_code INTEGER,
+                      signal INTEGER,
+                      outputs TEXT,
+                      error TEXT,
+                      cpu_seconds REAL,
+                      max_rss INTEGER
+                    );
+                    CREATE INDEX attempts_run ON attempts(run_id, task_key);
+                    CREATE INDEX attempts_status ON attempts(run_id, status);
+                    CREATE TABLE events (
+                      id INTEGER PRIMARY KEY AUTOINCREMENT,
+                      run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                      time REAL NOT NULL,
+                      kind TEXT NOT NULL,
+                      task_key TEXT,
+                      message TEXT NOT NULL
+                    );
+                    CREATE INDEX events_run ON events(run_id, id);
+                    """)
+        }
+        return m
+    }
+
+    static func encode(_ map: [String: Value]?) -> String? {
+        map.map { Value.map($0).jsonText }
+    }
+
+    static func decode(_ text: String?) -> [String: Value]? {
+        guard let text, let v = try? Value(json: text), case .map(let m) = v else { return nil }
+        return m
+    }
+
+    static func date(_ d: Double?) -> Date? { d.map { Date(timeIntervalSince1970: $0) } }
+
+    static func runRecord(_ row: Row) -> RunRecord {
+        RunRecord(
+            id: row["id"], workflow: row["workflow"], user: row["user"],
+            status: RunStatus(rawValue: row["status"]) ?? .failed, sources: row["sources"],
+            inputs: decode(row["inputs"]) ?? [:], outputs: decode(row["outputs"]), outDirectory: row["out_dir"],
+            error: row["error"], createdAt: date(row["created_at"]) ?? Date(), startedAt: date(row["started_at"]),
+            finishedAt: date(row["finished_at"]), ownerPID: row["owner_pid"], ownerStart: row["owner_start"],
+            cancelRequested: (row["cancel_requested"] as Int?) == 1, directory: row["directory"] ?? "/")
+    }
+
+    static func attemptRecord(_ row: Row) -> AttemptRecord {
+        AttemptRecord(
+            id: row["id"], runID: row["run_id"], taskKey: row["task_key"], task: row["task"], number: row["number"],
+            status: AttemptStatus(rawValue: row["status"]) ?? .failed, site: row["site"], slot: row["slot"],
+            pid: row["pid"], pidStart: row["pid_start"], workDirectory: row["workdir"],
+            startedAt: date(row["started_at"]) ?? Date(), finishedAt: date(row["finished_at"]),
+            exitCode: row["exit_code"], signal: row["signal"], outputs: decode(row["outputs"]), error: row["error"],
+            cpuSeconds: row["cpu_seconds"], maxRSS: row["max_rss"])
+    }
+
+    static func arguments(_ r: RunRecord) -> StatementArguments {
+        [
+            r.id, r.workflow, r.user, r.status.rawValue, r.sources, encode(r.inputs) ?? "{}", encode(r.outputs),
+            r.outDirectory, r.error, r.createdAt.timeIntervalSince1970, r.startedAt?.timeIntervalSince1970,
+            r.finishedAt?.timeIntervalSince1970, r.ownerPID, r.ownerStart, r.cancelRequested ? 1 : 0, r.directory,
+        ]
+    }
+
+    public func createRun(_ run: RunRecord) async throws {
+        try await batcher.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO runs (id, workflow, user, status, sources, inputs, outputs, out_dir, error, created_at,
+                      started_at, finished_at, owner_pid, owner_start, cancel_requested, directory)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: SQLiteStore.arguments(run))
+        }
+    }
+
+    public func updateRun(_ run: RunRecord) async throws {
+        try await batcher.write { db in
+            // The cancel flag is only ever raised (by `requestCancel`), never lowered here.
+            try db.execute(
+                sql: """
+                    UPDATE runs SET id = ?, workflow = ?, user = ?, status = ?, sources = ?, inputs = ?, outputs = ?,
+                      out_dir = ?, error = ?, created_at = ?, started_at = ?, finished_at = ?, owner_pid = ?,
+                      owner_start = ?, cancel_requested = MAX(cancel_requested, ?), directory = ?
+                    WHERE id = ?
+                    """, arguments: SQLiteStore.arguments(run) + [run.id])
+        }
+    }
+
+    public func run(_ idOrPrefix: String) async throws -> RunRecord? {
+        try await pool.read { db in
+            if let row = try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [idOrPrefix]) {
+                return SQLiteStore.runRecord(row)
+            }
+            let escaped = idOrPrefix.replacingOccurrences(of: "%", with: "").replacingOccurrences(of: "_", with: "")
+            guard !escaped.isEmpty else { return nil }
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at DESC LIMIT 10",
+                arguments: [escaped + "%"])
+            if rows.count > 1 { throw StoreError.ambiguous(idOrPrefix, rows.map { $0["id"] }) }
+            return rows.first.map(SQLiteStore.runRecord)
+        }
+    }
+
+    public func runs(limit: Int) async throws -> [RunRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", arguments: [limit])
+                .map(SQLiteStore.runRecord)
+        }
+    }
+
+    public func startAttempt(_ a: AttemptRecord) async throws -> Int64 {
+        try await batcher.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO attempts (run_id, task_key, task, number, status, site, slot, pid, pid_start, workdir, started_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    a.runID, a.taskKey, a.task, a.number, a.status.rawValue, a.site, a.slot, a.pid, a.pidStart,
+                    a.workDirectory, a.startedAt.timeIntervalSince1970,
+                ])
+            return db.lastInsertedRowID
+        }
+    }
+
+    public func setAttemptProcess(id: Int64, pid: Int32, pidStart: String?) async throws {
+        try await batcher.write { db in
+            try db.execute(sql: "UPDATE attempts SET pid = ?, pid_start = ? WHERE id = ?", arguments: [pid, pidStart, id])
+        }
+    }
+
+    public func finishAttempt(_ a: AttemptRecord) async throws {
+        guard let id = a.id else { throw StoreError.internal("attempt without id") }
+        try await batcher.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE attempts SET status = ?, finished_at = ?, exit_code = ?, signal = ?, outputs = ?, error = ?,
+                      cpu_seconds = ?, max_rss = ?, pid = COALESCE(?, pid)
+                    WHERE id = ?
+                    """,
+                arguments: [
+                    a.status.rawValue, (a.finishedAt ?? Date()).timeIntervalSince1970, a.exitCode, a.signal,
+                    SQLiteStore.encode(a.outputs), a.error, a.cpuSeconds, a.maxRSS, a.pid, id,
+                ])
+        }
+    }
+
+    public func attempts(run: String) async throws -> [AttemptRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM attempts WHERE run_id = ? ORDER BY id", arguments: [run])
+                .map(SQLiteStore.attemptRecord)
+        }
+    }
+
+    public func succeededOutputs(run: String) async throws -> [String: [String: Value]] {
+        try await pool.read { db in
+            var out: [String: [String: Value]] = [:]
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT task_key, outputs FROM attempts WHERE run_id = ? AND status = 'succeeded'",
+                arguments: [run])
+            while let row = try rows.next() {
+                out[row["task_key"]] = SQLiteStore.decode(row["outputs"]) ?? [:]
+            }
+            return out
+        }
+    }
+
+    public func markRunningAttemptsLost(run: String, reason: String) async throws -> [AttemptRecord] {
+        try await batcher.write { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM attempts WHERE run_id = ? AND status = 'running'", arguments: [run])
+            try db.execute(
+                sql: "UPDATE attempts SET status = 'lost', error = ?, finished_at = ? WHERE run_id = ? AND status = 'running'",
+                arguments: [reason, Date().timeIntervalSince1970, run])
+            return rows.map(SQLiteStore.attemptRecord)
+        }
+    }
+
+    public func attemptCounts(run: String) async throws -> AttemptCounts {
+        try await pool.read { db in
+            var c = AttemptCounts()
+            for row in try Row.fetchAll(
+                db, sql: "SELECT status, COUNT(*) AS n FROM attempts WHERE run_id = ? GROUP BY status", arguments: [run])
+            {
+                let n: Int = row["n"]
+                switch AttemptStatus(rawValue: row["status"]) {
+                case .running: c.running = n
+                case .succeeded: c.succeeded = n
+                case .lost: c.lost = n
+                default: c.failed += n
+                }
+            }
+            return c
+        }
+    }
+
+    public func appendEvent(_ e: EventRecord) async throws {
+        try await batcher.write { db in
+            try db.execute(
+                sql: "INSERT INTO events (run_id, time, kind, task_key, message) VALUES (?, ?, ?, ?, ?)",
+                arguments: [e.runID, e.time.timeIntervalSince1970, e.kind, e.taskKey, e.message])
+        }
+    }
+
+    public func events(run: String, after: Int64, limit: Int) async throws -> [EventRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
+                arguments: [run, after, limit]
+            ).map {
+                EventRecord(
+                    id: $0["id"], runID: $0["run_id"], time: Date(timeIntervalSince1970: $0["time"]), kind: $0["kind"],
+                    taskKey: $0["task_key"], message: $0["message"])
+            }
+        }
+    }
+
+    public func requestCancel(run: String) async throws -> RunRecord? {
+        try await batcher.write { db in
+            try db.execute(sql: "UPDATE runs SET cancel_requested = 1 WHERE id = ?", arguments: [run])
+            return try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [run]).map(SQLiteStore.runRecord)
+        }
+    }
+}

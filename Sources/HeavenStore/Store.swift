@@ -1,0 +1,35 @@
+public import HeavenModel
+public import Foundation
+
+/// Durable state of runs: every transition is written here before it is acted upon.
+/// SQLite (`SQLiteStore`) is the embedded implementation.
+public protocol Store: Sendable {
+    /// Records a new run.
+    func createRun(_ run: RunRecord) async throws
+    /// Replaces a run's record.
+    func updateRun(_ run: RunRecord) async throws
+    /// A run by id, or by a unique prefix of its id.
+    func run(_ idOrPrefix: String) async throws -> RunRecord?
+    /// The latest runs, newest first.
+    func runs(limit: Int) async throws -> [RunRecord]
+    /// Records that an attempt starts; returns its id.
+    func startAttempt(_ attempt: AttemptRecord) async throws -> Int64
+    /// Records where an attempt's process is (after it was started).
+    func setAttemptProcess(id: Int64, pid: Int32, pidStart: String?) async throws
+    /// Records how an attempt ended.
+    func finishAttempt(_ attempt: AttemptRecord) async throws
+    /// Every attempt of a run, oldest first.
+    func attempts(run: String) async throws -> [AttemptRecord]
+    /// The outputs of every task instance that succeeded in a run, by task key.
+    func succeededOutputs(run: String) async throws -> [String: [String: Value]]
+    /// Marks the run's still-running attempts as lost and returns them.
+    func markRunningAttemptsLost(run: String, reason: String) async throws -> [AttemptRecord]
+    /// Counts the run's attempts by state.
+    func attemptCounts(run: String) async throws -> AttemptCounts
+    /// Appends an event.
+    func appendEvent(_ event: EventRecord) async throws
+    /// A run's events, oldest first.
+    func events(run: String, after: Int64, limit: Int) async throws -> [EventRecord]
+    /// Sets the cancel flag of a run; returns the updated record.
+    func requestCancel(run: String) async throws -> RunRecord?
+}

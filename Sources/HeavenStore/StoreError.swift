@@ -1,0 +1,16 @@
+/// Errors of the store.
+public enum StoreError: Error, Sendable, CustomStringConvertible {
+    case cannotOpen(path: String, reason: String)
+    case notFound(String)
+    case ambiguous(String, [String])
+    case `internal`(String)
+
+    public var description: String {
+        switch self {
+        case .cannotOpen(let p, let r): "cannot open the state database `\(p)`: \(r)"
+        case .notFound(let id): "no run `\(id)`"
+        case .ambiguous(let p, let ids): "`\(p)` names several runs: \(ids.joined(separator: ", "))"
+        case .internal(let m): "store: \(m)"
+        }
+    }
+}

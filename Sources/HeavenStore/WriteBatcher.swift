@@ -1,0 +1,81 @@
+import Dispatch
+import GRDB
+import Synchronization
+
+/// Group commit: writes that arrive while a transaction is being committed are
+/// committed together in the next one. Each caller resumes only once its write is
+/// durable; one failing write (in its own savepoint) does not fail the others.
+final class WriteBatcher: Sendable {
+    private struct Pending {
+        let work: @Sendable (Database) throws -> Void
+        let done: @Sendable ((any Error)?) -> Void
+    }
+
+    private struct State {
+        var pending: [Pending] = []
+        var flushing = false
+    }
+
+    private let writer: any DatabaseWriter
+    private let state = Mutex(State())
+    private let queue = DispatchQueue(label: "heaven.store.writer", qos: .userInitiated)
+
+    init(writer: any DatabaseWriter) { self.writer = writer }
+
+    func write<T: Sendable>(_ operation: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let box = Mutex<T?>(nil)
+            let pending = Pending(
+                work: { db in
+                    let value = try operation(db)
+                    box.withLock { $0 = value }
+                },
+                done: { error in
+                    if let error {
+                        continuation.resume(throwing: error)
+                    } else if let value = box.withLock({ $0 }) {
+                        continuation.resume(returning: value)
+                    } else {
+                        continuation.resume(throwing: StoreError.internal("write produced no value"))
+                    }
+                })
+            let start = state.withLock { s -> Bool in
+                s.pending.append(pending)
+                if s.flushing { return false }
+                s.flushing = true
+                return true
+            }
+            if start { queue.async { self.drain() } }
+        }
+    }
+
+    private func drain() {
+        while true {
+            let batch = state.withLock { s -> [Pending] in
+                let b = s.pending
+                s.pending = []
+                if b.isEmpty { s.flushing = false }
+                return b
+            }
+            if batch.isEmpty { return }
+            var errors = [(any Error)?](repeating: nil, count: batch.count)
+            do {
+                try writer.write { db in
+                    for (i, p) in batch.enumerated() {
+                        do {
+                            try db.inSavepoint {
+                                try p.work(db)
+                                return .commit
+                            }
+                        } catch {
+                            errors[i] = error
+                        }
+                    }
+                }
+            } catch {
+                for i in errors.indices { errors[i] = error }
+            }
+            for (i, p) in batch.enumerated() { p.done(errors[i]) }
+        }
+    }
+}

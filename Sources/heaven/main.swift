@@ -1,0 +1,3 @@
+import HeavenCLI
+
+await HeavenCommand.runMain()
