@@ -53,8 +53,8 @@ struct ArgumentRenderer {
     func scalarText(_ v: Value, _ e: HeavenModel.Expression) throws -> String {
         switch v {
         case .list, .range, .map:
-            throw EngineError.evaluation(
-                "`\(e.source)` is a list of lists or an object: it cannot be an argument", at: e.location)
+            // Objects and nested lists become JSON text.
+            return v.plain.jsonText
         case .file(let p): return staged[p] ?? p
         default: return v.argumentText
         }

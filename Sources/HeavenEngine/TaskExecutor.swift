@@ -15,6 +15,14 @@ struct TaskExecutor {
     let context: RunContext
     let workflow: Workflow
 
+    /// Relative program paths (`./bin/x`) are resolved from the directory of the file
+    /// that defines the workflow.
+    var programDirectory: String {
+        let file = workflow.location.file
+        let absolute = file.hasPrefix("/") ? file : context.baseDirectory + "/" + file
+        return ((absolute as NSString).deletingLastPathComponent as NSString).standardizingPath
+    }
+
     func execute(_ task: TaskStep, key: String, scope: Scope) async throws -> [String: Value] {
         if let done = context.completed[key] {
             context.count { $0.reused += 1 }
@@ -174,7 +182,7 @@ struct TaskExecutor {
         env["HEAVEN_CORES"] = String(slot.cores)
         let launch = TaskLaunch(
             arguments: arguments, environment: env, workDirectory: work, stdoutPath: stdoutPath,
-            stderrPath: stderrPath, baseDirectory: context.baseDirectory, isolation: isolation, network: network,
+            stderrPath: stderrPath, baseDirectory: programDirectory, isolation: isolation, network: network,
             readable: [context.runDirectory], hidden: [context.home.root],
             cpuLimit: task.timeout.map { Int($0.rounded(.up)) * max(1, slot.cores) + 5 })
         let process: any RunningTask

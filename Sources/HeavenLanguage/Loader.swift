@@ -133,11 +133,43 @@ final class LoadState {
             if index == 0 {
                 sink.error("the file holds no document", at: SourceLocation(file: file, line: 1, column: 1))
             }
+        } catch YamlError.duplicatedKeysInMapping(let keys, let context) {
+            let key = keys.first ?? "?"
+            let first = SourceLocation(file: file, line: context.mark.line, column: context.mark.column)
+            sink.error(
+                "duplicate key `\(key)` (first at line \(first.line), column \(first.column))",
+                at: secondOccurrence(of: key, after: first, in: text) ?? first)
         } catch let e as YamlError {
             sink.error(yamlMessage(e), at: yamlLocation(e, file: file, text: text))
         } catch {
             sink.error("cannot read YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1))
         }
+    }
+
+    /// Where a duplicated key is written again: the same column on a later line (block
+    /// style) or later on the same line (flow style).
+    func secondOccurrence(of key: String, after first: SourceLocation, in text: String) -> SourceLocation? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { Array($0.unicodeScalars) }
+        let k = Array(key.unicodeScalars)
+        func keyAt(_ line: [Unicode.Scalar], _ c: Int) -> Bool {
+            guard c >= 0, c + k.count <= line.count, Array(line[c..<c + k.count]) == k else { return false }
+            var j = c + k.count
+            while j < line.count, line[j] == " " { j += 1 }
+            return j < line.count && line[j] == ":"
+        }
+        guard first.line >= 1, first.line <= lines.count else { return nil }
+        let firstLine = lines[first.line - 1]
+        var c = first.column - 1 + k.count
+        while c < firstLine.count {
+            if keyAt(firstLine, c), c > 0, [",", " ", "{"].contains(firstLine[c - 1]) {
+                return SourceLocation(file: first.file, line: first.line, column: c + 1)
+            }
+            c += 1
+        }
+        for l in first.line..<lines.count where keyAt(lines[l], first.column - 1) {
+            return SourceLocation(file: first.file, line: l + 1, column: first.column)
+        }
+        return nil
     }
 
     func excessiveNesting(_ text: String) -> (Int, Int)? {

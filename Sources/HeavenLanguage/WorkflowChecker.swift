@@ -137,8 +137,9 @@ struct ReferenceWalker {
             var inner = locals
             inner["loop"] = .loop
             if let n = s.name { inner[n] = .loop }
-            if case .whileTrue(let e) = l.condition { checkExpression(e, available: available, locals: inner) }
-            var body = available
+            // In a loop, a body step not yet run in this iteration means its previous iteration.
+            var body = available.union(Self.names(in: l.steps))
+            if case .whileTrue(let e) = l.condition { checkExpression(e, available: body, locals: inner) }
             walk(l.steps, &body, locals: inner)
             if case .until(let e) = l.condition { checkExpression(e, available: body, locals: inner) }
             available = body
@@ -160,6 +161,16 @@ struct ReferenceWalker {
             checkCall(c, at: s.location, available: available, locals: locals)
         }
         if let n = s.name { available.insert(n) }
+    }
+
+    static func names(in steps: [Step]) -> Set<String> {
+        var out = Set<String>()
+        for s in steps {
+            if let n = s.name { out.insert(n) }
+            if case .foreach = s.form { continue }
+            out.formUnion(names(in: s.children))
+        }
+        return out
     }
 
     func checkTask(_ t: TaskStep, available: Set<String>, locals: [String: Local]) {
@@ -215,12 +226,14 @@ struct ReferenceWalker {
         for ref in e.tree.references {
             let loc = checker.location(e, ref.offset)
             if let local = locals[ref.name] {
-                if local == .loop, let m = ref.member, m != "iteration" {
+                let loc = checker.location(e, ref.memberOffset)
+                if local == .loop, let m = ref.member, m != "iteration" && !(m == "count" && ref.name != "loop") {
                     checker.sink.error("a loop has only `iteration`, not `\(m)`", at: loc)
                 }
                 continue
             }
             if ref.name == "inputs" {
+                let loc = checker.location(e, ref.memberOffset)
                 if let m = ref.member, !inputs.contains(m) {
                     let hint = Suggestion.closest(to: m, among: inputs).map { " (did you mean `\($0)`?)" } ?? ""
                     checker.sink.error("unknown input `\(m)` of workflow `\(workflow.name)`\(hint)", at: loc)
@@ -244,25 +257,28 @@ struct ReferenceWalker {
                 continue
             }
             guard let m = ref.member else { continue }
+            let memberLoc = checker.location(e, ref.memberOffset)
             switch info {
             case .task(let outs):
                 if !outs.contains(m) {
                     let hint = Suggestion.closest(to: m, among: outs).map { " (did you mean `\($0)`?)" }
                         ?? (outs.isEmpty ? "; it declares no outputs" : "; its outputs: \(outs.joined(separator: ", "))")
-                    checker.sink.error("step `\(ref.name)` has no output `\(m)`\(hint)", at: loc)
+                    checker.sink.error("step `\(ref.name)` has no output `\(m)`\(hint)", at: memberLoc)
                 }
             case .call(let wname):
                 if let callee = checker.callee(wname) {
                     let outs = callee.outputs.map(\.name)
                     if !outs.contains(m) {
                         let hint = Suggestion.closest(to: m, among: outs).map { " (did you mean `\($0)`?)" } ?? ""
-                        checker.sink.error("workflow `\(wname)` (called as `\(ref.name)`) has no output `\(m)`\(hint)", at: loc)
+                        checker.sink.error("workflow `\(wname)` (called as `\(ref.name)`) has no output `\(m)`\(hint)", at: memberLoc)
                     }
                 }
             case .loop:
-                if m != "iteration" { checker.sink.error("a loop has only `iteration`, not `\(m)`", at: loc) }
+                if m != "iteration" && m != "count" {
+                    checker.sink.error("a loop has only `iteration` (and, after it, `count`), not `\(m)`", at: memberLoc)
+                }
             case .other:
-                checker.sink.error("step `\(ref.name)` has no outputs (only tasks and calls do)", at: loc)
+                checker.sink.error("step `\(ref.name)` has no outputs (only tasks and calls do)", at: memberLoc)
             }
         }
     }

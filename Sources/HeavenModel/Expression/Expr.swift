@@ -21,13 +21,13 @@ public indirect enum Expr: Sendable, Hashable {
 
     /// Every `NAME` and `NAME.MEMBER` reference in the tree, with offsets, for
     /// static checks (the member is nil for a bare name).
-    public var references: [(name: String, member: String?, offset: Int)] {
-        var out: [(String, String?, Int)] = []
+    public var references: [(name: String, member: String?, offset: Int, memberOffset: Int)] {
+        var out: [(String, String?, Int, Int)] = []
         func walk(_ e: Expr) {
             switch e {
             case .literal: break
-            case .name(let n, let o): out.append((n, nil, o))
-            case .member(.name(let n, let o), let m, _): out.append((n, m, o))
+            case .name(let n, let o): out.append((n, nil, o, o))
+            case .member(.name(let n, let o), let m, let mo): out.append((n, m, o, mo))
             case .member(let base, _, _): walk(base)
             case .index(let a, let b, _):
                 walk(a)

@@ -111,7 +111,9 @@ public struct Template: Sendable, Hashable {
                 do {
                     expression = try Expression(parsing: inner, at: location?.advanced(by: start))
                 } catch {
-                    throw ExpressionError(error.message, at: start + error.offset)
+                    let shellLike = error.message.hasPrefix("unexpected character") || error.message.hasPrefix("expected a value")
+                    throw ExpressionError(
+                        error.message + (shellLike ? " (for a literal `${`, write `$${`)" : ""), at: start + error.offset)
                 }
                 if !literal.isEmpty {
                     parts.append(.text(String(literal)))

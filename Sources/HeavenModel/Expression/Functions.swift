@@ -3,7 +3,7 @@ import Foundation
 /// The built-in functions of the expression language.
 enum Functions {
     static let names = [
-        "len", "int", "float", "str", "basename", "range", "min", "max", "sum", "abs", "round", "join",
+        "if", "len", "int", "float", "str", "basename", "range", "min", "max", "sum", "abs", "round", "join",
     ]
 
     static func call(_ name: String, _ args: [Value], at o: Int) throws(ExpressionError) -> Value {
