@@ -63,7 +63,7 @@ struct TaskExecutor {
             let outcome = try await runAttempt(
                     task, key: key, number: attempt, slot: slot, taskDirectory: taskDirectory, work: work,
                     staged: staged.files, arguments: arguments, environment: environment, isolation: isolation,
-                    network: machine?.network ?? (context.topology == nil), scope: scope)
+                    network: machine?.network ?? false, scope: scope)
             switch outcome {
             case .succeeded(let outputs):
                 context.count { $0.succeeded += 1 }

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+
+@Suite("Crash safety of the real binary", .serialized)
+struct CrashSafetyTests {
+    /// Twelve tasks, three at a time, each leaving a trace of every start and end, then a join.
+    static func workflow(side: String) -> String {
+        """
+        kind: Site
+        name: here
+        nodes: [{name: n, cores: 3, memory: 4GiB}]
+        ---
+        kind: Workflow
+        name: crash
+        steps:
+          - foreach: ${range(12)}
+            as: i
+            name: each
+            steps:
+              - task: work
+                shell: 'echo start >> \(side)/t-${i}; sleep 0.25; echo end >> \(side)/t-${i}; echo $((${i} * ${i}))'
+                outputs: {v: {stdout: json}}
+          - task: join
+            run: [echo, '${sum(work.v)}']
+            outputs: {total: {stdout: json}}
+        outputs:
+          total: ${join.total}
+        """
+    }
+
+    @Test("killed with SIGKILL at several moments and resumed, no finished task runs twice and the outputs are right")
+    func killAndResume() throws {
+        let h = try HeavenBinary()
+        let side = h.work + "/side"
+        try FileManager.default.createDirectory(atPath: side, withIntermediateDirectories: true)
+        let file = try h.write("crash.yaml", CrashSafetyTests.workflow(side: side))
+
+        #expect(try h.killed(after: 0.4, ["run", file, "--quiet"]))
+        let runs = try h.run("runs", "--json")
+        let list = (try JSONSerialization.jsonObject(with: Data(runs.stdout.utf8))) as? [[String: Any]] ?? []
+        let id = try #require(list.first?["run"] as? String)
+
+        func starts(_ i: Int) -> Int {
+            let trace = (try? String(contentsOfFile: "\(side)/t-\(i)", encoding: .utf8)) ?? ""
+            return trace.split(separator: "\n").filter { $0 == "start" }.count
+        }
+        // For each task recorded as finished after a kill: how many times it had started then.
+        var startsWhenFinished: [String: Int] = [:]
+        func recordFinished() throws {
+            let status = HeavenBinary.json(try h.run("status", id, "--json").stdout)
+            for a in status["attempts"] as? [[String: Any]] ?? [] where a["status"] as? String == "succeeded" {
+                let key = a["task"] as? String ?? ""
+                if startsWhenFinished[key] == nil, key.hasPrefix("each#"), let i = Int(key.dropFirst(5).prefix { $0.isNumber }) {
+                    startsWhenFinished[key] = starts(i)
+                }
+            }
+        }
+        try recordFinished()
+        var kills = 1
+        for delay in [0.5, 0.3, 0.7, 0.45] {
+            if try h.killed(after: delay, ["resume", id, "--quiet"]) { kills += 1 }
+            try recordFinished()
+        }
+        let final = try h.run("resume", id, "--json")
+        let result = HeavenBinary.json(final.stdout)
+        #expect(final.status == 0, "\(final.stderr)")
+        #expect(result["status"] as? String == "succeeded")
+        #expect((result["outputs"] as? [String: Any])?["total"] as? Int == (0..<12).map { $0 * $0 }.reduce(0, +))
+        #expect(kills >= 3)
+
+        let status = HeavenBinary.json(try h.run("status", id, "--json").stdout)
+        let attempts = status["attempts"] as? [[String: Any]] ?? []
+        #expect(attempts.count == 13)
+        let latest = Dictionary(uniqueKeysWithValues: attempts.map { ($0["task"] as? String ?? "", $0) })
+        for i in 0..<12 {
+            let key = "each#\(i)/work"
+            #expect(starts(i) >= 1)
+            if let then = startsWhenFinished[key] {
+                #expect(starts(i) == then, "\(key) had finished before a kill, yet started again")
+            }
+            // Every execution was recorded before it started: never more starts than attempts.
+            #expect(starts(i) <= latest[key]?["attempt"] as? Int ?? 0)
+        }
+        #expect(startsWhenFinished.count > 0)
+        let log = try h.run("logs", id)
+        #expect(log.stdout.contains("lost"), "no attempt was lost: the kills did not land while tasks ran")
+    }
+
+    @Test("exit status 2 and file:line:col diagnostics for an invalid file; 1 for a failed workflow; 0 for success")
+    func exitCodes() throws {
+        let h = try HeavenBinary()
+        let bad = try h.write("bad.yaml", "kind: Workflow\nname: w\nsteps:\n  - task: a\n    rn: [true]\n")
+        let validate = try h.run("validate", bad)
+        #expect(validate.status == 2)
+        #expect(validate.stdout.contains("bad.yaml:5:5: error: unknown key `rn` in a task (did you mean `run`?)"))
+        let runBad = try h.run("run", bad)
+        #expect(runBad.status == 2)
+        let failing = try h.write("fail.yaml", "kind: Workflow\nname: w\nsteps:\n  - task: a\n    run: ['false']\n")
+        let failed = try h.run("run", failing, "--json")
+        #expect(failed.status == 1)
+        #expect(HeavenBinary.json(failed.stdout)["status"] as? String == "failed")
+        let ok = try h.write("ok.yaml", "kind: Workflow\nname: w\ninputs: {who: {type: string}}\nsteps:\n  - task: a\n    run: [sh, -c, 'echo hello $0 > greeting.txt', '${inputs.who}']\n    outputs: {g: {file: greeting.txt}}\noutputs: {greeting: '${a.g}'}\n")
+        let good = try h.run("run", ok, "--input", "who=world", "--out", h.work + "/out", "--json")
+        #expect(good.status == 0)
+        let outputs = HeavenBinary.json(good.stdout)["outputs"] as? [String: Any]
+        #expect(outputs?["greeting"] as? String == h.work + "/out/greeting.txt")
+        #expect(try String(contentsOfFile: h.work + "/out/greeting.txt", encoding: .utf8) == "hello world\n")
+        let usage = try h.run("run", ok, "--input", "nonsense")
+        #expect(usage.status == 2)
+        let missing = try h.run("status", "nothere")
+        #expect(missing.status == 2)
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import HeavenEngine
+import HeavenModel
+import HeavenStore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Retries, timeouts, cancellation, capacity and resume")
+struct FailureTests {
+    @Test("a failing task is retried with backoff until it succeeds; every attempt is recorded")
+    func retriesSucceed() async throws {
+        let h = try Harness()
+        let yaml = """
+            kind: Workflow
+            name: w
+            steps:
+              - task: flaky
+                shell: 'date +%s.%N; test "$HEAVEN_ATTEMPT" -ge 3'
+                retries: {count: 4, backoff: 100ms}
+            """
+        let (run, attempts) = try await h.run(yaml)
+        #expect(run.status == .succeeded)
+        #expect(attempts.map(\.status) == [.failed, .failed, .succeeded])
+        #expect(attempts.map(\.number) == [1, 2, 3])
+        let starts = attempts.compactMap { h.interval(run, $0)?.start }
+        #expect(starts.count == 3)
+        // The second wait (200 ms) is twice the first (100 ms).
+        #expect(starts[1] - starts[0] >= 0.1 && starts[2] - starts[1] >= 0.2)
+    }
+
+    @Test("when retries run out the run fails, naming the task and why")
+    func retriesExhausted() async throws {
+        let h = try Harness()
+        let yaml = "kind: Workflow\nname: w\nsteps:\n  - task: bad\n    shell: 'echo broken >&2; exit 3'\n    retries: {count: 1, backoff: 10ms}\n"
+        let (run, attempts) = try await h.run(yaml)
+        #expect(run.status == .failed)
+        #expect(attempts.count == 2)
+        #expect(run.error == "task `bad` failed: exited with status 3")
+        #expect(attempts[1].error == "exited with status 3: broken")
+        #expect(attempts[1].exitCode == 3)
+    }
+
+    @Test("a task over its timeout is stopped and recorded as timed out")
+    func timeout() async throws {
+        let h = try Harness()
+        let started = Date()
+        let (run, attempts) = try await h.run("kind: Workflow\nname: w\nsteps:\n  - task: slow\n    run: [sleep, '30']\n    timeout: 300ms\n")
+        #expect(run.status == .failed)
+        #expect(attempts.map(\.status) == [.timedOut])
+        #expect(attempts[0].signal == SIGTERM)
+        #expect(Date().timeIntervalSince(started) < 20)
+    }
+
+    @Test("a task that ignores SIGTERM is killed after the grace period")
+    func timeoutKill() async throws {
+        let h = try Harness(killGrace: 0.3)
+        let (run, attempts) = try await h.run("kind: Workflow\nname: w\nsteps:\n  - task: stubborn\n    shell: \"trap '' TERM; sleep 30 & wait; sleep 30\"\n    timeout: 200ms\n")
+        #expect(run.status == .failed)
+        #expect(attempts[0].status == .timedOut)
+        #expect(attempts[0].signal == SIGKILL)
+    }
+
+    @Test("cancelling a run kills its tasks' process groups and records them as cancelled")
+    func cancel() async throws {
+        let h = try Harness()
+        let controller = RunController()
+        let created = try await h.create(Harness.site(cores: 4) + "kind: Workflow\nname: w\nsteps:\n  - parallel:\n    - task: a\n      shell: 'sleep 30 & sleep 30'\n    - task: b\n      run: [sleep, '30']\n")
+        async let final = h.engine.execute(runID: created.id, controller: controller)
+        var running: [AttemptRecord] = []
+        for _ in 0..<100 {
+            running = try await h.store.attempts(run: created.id).filter { $0.pid != nil }
+            if running.count == 2 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(running.count == 2)
+        controller.cancel()
+        let run = try await final
+        #expect(run.status == .cancelled)
+        let attempts = try await h.store.attempts(run: created.id)
+        #expect(attempts.map(\.status) == [.cancelled, .cancelled])
+        for a in attempts {
+            #expect(livingMembers(ofGroup: a.pid ?? 0).isEmpty, "process group \(a.pid ?? 0) still alive")
+        }
+    }
+
+    @Test("a site's cores are never oversubscribed: six 1-core tasks on a 2-core site")
+    func capacity() async throws {
+        let h = try Harness()
+        let yaml = Harness.site(cores: 2) + """
+            kind: Workflow
+            name: w
+            steps:
+              - foreach: ${range(6)}
+                as: i
+                steps:
+                  - task: t
+                    \(timed(0.15))
+              - task: wide
+                resources: {cores: 2}
+                \(timed(0.05))
+            """
+        let (run, attempts) = try await h.run(yaml)
+        #expect(run.status == .succeeded)
+        #expect(Harness.maximumOverlap(attempts.compactMap { h.interval(run, $0) }) == 2)
+    }
+
+    @Test("a task that can never fit is refused with a reason")
+    func tooBig() async throws {
+        let h = try Harness()
+        let (run, _) = try await h.run(Harness.site(cores: 2) + "kind: Workflow\nname: w\nsteps:\n  - task: huge\n    run: [true]\n    resources: {cores: 16}\n")
+        #expect(run.status == .failed)
+        #expect(run.error?.contains("task `huge` needs 16 cores but the site has 2") == true)
+    }
+
+    @Test("a failed run resumed later does not run its finished tasks again")
+    func resumeAfterFailure() async throws {
+        let h = try Harness()
+        let marker = h.home + "/fixed"
+        let yaml = """
+            kind: Workflow
+            name: w
+            steps:
+              - task: first
+                shell: 'echo ran >> \(h.home)/first.count; echo 7'
+                outputs: {v: {stdout: json}}
+              - task: second
+                shell: 'test -f \(marker) && echo $((${first.v} * 6))'
+                outputs: {v: {stdout: json}}
+            outputs: {answer: '${second.v}'}
+            """
+        let (failed, _) = try await h.run(yaml)
+        #expect(failed.status == .failed)
+        FileManager.default.createFile(atPath: marker, contents: nil)
+        let resumed = try await h.engine.execute(runID: failed.id)
+        #expect(resumed.status == .succeeded)
+        #expect(resumed.outputs?["answer"] == .int(42))
+        #expect(try String(contentsOfFile: h.home + "/first.count", encoding: .utf8) == "ran\n")
+        let attempts = try await h.store.attempts(run: failed.id)
+        #expect(attempts.map(\.taskKey) == ["first", "second", "second"])
+        #expect(attempts.map(\.number) == [1, 1, 2])
+    }
+
+    @Test("a program that does not exist fails its task with a clear message")
+    func missingProgram() async throws {
+        let h = try Harness()
+        let (run, attempts) = try await h.run("kind: Workflow\nname: w\nsteps:\n  - task: a\n    run: [no-such-program-heaven, x]\n")
+        #expect(run.status == .failed)
+        #expect(attempts[0].error == "program `no-such-program-heaven` not found (searched PATH)")
+    }
+
+    @Test("a wrong input type is refused before anything runs")
+    func badInput() async throws {
+        let h = try Harness()
+        await #expect(throws: EngineError.self) {
+            _ = try await h.create("kind: Workflow\nname: w\ninputs: {n: {type: integer}}\nsteps:\n  - task: a\n    run: [true]\n", inputs: ["n": .string("many")])
+        }
+        await #expect(throws: EngineError.self) {
+            _ = try await h.create("kind: Workflow\nname: w\ninputs: {n: {type: integer}}\nsteps:\n  - task: a\n    run: [true]\n")
+        }
+    }
+}
+
+/// Processes of a process group that are not zombies (killed children wait for
+/// init to reap them, which here can take a while).
+func livingMembers(ofGroup pgid: Int32) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { Int32($0) }.filter { pid in
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 2 && fields[0] != "Z" && Int32(fields[2]) == pgid
+    }
+}

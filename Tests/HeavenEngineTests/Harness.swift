@@ -1,0 +1,71 @@
+import Foundation
+import HeavenEngine
+import HeavenLanguage
+import HeavenModel
+import HeavenStore
+
+/// A private `$HEAVEN_HOME` with a real SQLite store; removed when dropped.
+final class Harness {
+    let home: String
+    let store: SQLiteStore
+    let engine: Engine
+
+    init(killGrace: Double = 1) throws {
+        home = NSTemporaryDirectory() + "heaven-engine-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        store = try SQLiteStore(path: home + "/heaven.sqlite")
+        engine = Engine(home: HeavenHome(root: home), store: store, killGrace: killGrace)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: home) }
+
+    /// A local site of `cores` cores, so tests do not depend on the machine's size.
+    static func site(cores: Int) -> String {
+        "kind: Site\nname: here\nconnector: local\nnodes:\n  - {name: n, cores: \(cores), memory: 8GiB}\n---\n"
+    }
+
+    func create(_ yaml: String, inputs: [String: Value] = [:], out: String? = nil) async throws -> RunRecord {
+        let load = Loader.load(text: yaml, path: home + "/workflow.yaml")
+        if !load.isValid { throw DiagnosticsError(load.diagnostics) }
+        return try await engine.createRun(load: load, workflow: nil, inputs: inputs, outDirectory: out, user: "tester", directory: home)
+    }
+
+    func run(_ yaml: String, inputs: [String: Value] = [:], controller: RunController = RunController()) async throws -> (RunRecord, [AttemptRecord]) {
+        let created = try await create(yaml, inputs: inputs)
+        let final = try await engine.execute(runID: created.id, controller: controller)
+        return (final, try await store.attempts(run: final.id))
+    }
+
+    func stdout(_ run: RunRecord, _ a: AttemptRecord) -> String {
+        (try? String(contentsOfFile: "\(home)/runs/\(run.id)/tasks/\(a.taskKey)/attempt-\(a.number).out", encoding: .utf8)) ?? ""
+    }
+
+    /// Start and end times a task printed (`date +%s.%N` as its first and last lines).
+    func interval(_ run: RunRecord, _ a: AttemptRecord) -> (start: Double, end: Double)? {
+        let lines = stdout(run, a).split(separator: "\n").compactMap { Double($0) }
+        guard let s = lines.first, let e = lines.last else { return nil }
+        return (s, e)
+    }
+
+    /// The most intervals open at one moment.
+    static func maximumOverlap(_ intervals: [(start: Double, end: Double)]) -> Int {
+        var events: [(Double, Int)] = []
+        for i in intervals {
+            events.append((i.start, 1))
+            events.append((i.end, -1))
+        }
+        events.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+        var current = 0
+        var most = 0
+        for e in events {
+            current += e.1
+            most = max(most, current)
+        }
+        return most
+    }
+}
+
+/// A task body that prints its start and end times around a sleep.
+func timed(_ seconds: Double) -> String {
+    "shell: 'date +%s.%N; sleep \(seconds); date +%s.%N'"
+}

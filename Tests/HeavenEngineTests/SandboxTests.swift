@@ -1,0 +1,44 @@
+import Foundation
+import HeavenConnectors
+import HeavenEngine
+import HeavenModel
+import HeavenStore
+import Testing
+
+@Suite("Sandboxed tasks", .enabled(if: LocalConnector.bubblewrap != nil, "bubblewrap is not installed"))
+struct SandboxTests {
+    @Test("a sandboxed task writes only its working directory, has a private /tmp, no network, and cannot see Heaven's state")
+    func confinement() async throws {
+        let h = try Harness()
+        FileManager.default.createFile(atPath: "/tmp/heaven-sandbox-probe", contents: Data("x".utf8))
+        defer { try? FileManager.default.removeItem(atPath: "/tmp/heaven-sandbox-probe") }
+        let yaml = """
+            kind: Workflow
+            name: w
+            isolation: sandbox
+            steps:
+              - task: probe
+                shell: |
+                  touch /usr/heaven-escape 2>/dev/null && echo root-writable || echo root-readonly
+                  test -e /tmp/heaven-sandbox-probe && echo tmp-shared || echo tmp-private
+                  tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '
+                  test -e \(h.home)/heaven.sqlite && echo state-visible || echo state-hidden
+                  echo ok > result.txt && echo workdir-writable
+                outputs:
+                  report: {stdout: text}
+                  result: {file: result.txt}
+            outputs: {report: '${probe.report}'}
+            """
+        let (run, _) = try await h.run(yaml)
+        #expect(run.status == .succeeded, "\(run.error ?? "")")
+        let lines = (run.outputs?["report"]?.argumentText ?? "").split(separator: "\n").map { $0.trimmingSpaces }
+        #expect(lines == ["root-readonly", "tmp-private", "lo", "state-hidden", "workdir-writable"])
+    }
+
+    @Test("a task outside the sandbox sees the machine as usual")
+    func unconfined() async throws {
+        let h = try Harness()
+        let (run, _) = try await h.run("kind: Workflow\nname: w\nsteps:\n  - task: p\n    shell: 'test -e \(h.home)/heaven.sqlite && echo visible'\n    outputs: {v: {stdout: text}}\noutputs: {v: '${p.v}'}\n")
+        #expect(run.outputs?["v"] == .string("visible"))
+    }
+}

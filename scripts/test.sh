@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs Heaven's whole test suite on a fresh Debian machine with the Swift toolchain.
+# Installs, with apt-get, the system packages the tests use:
+#   bubblewrap  - the sandbox of `isolation: sandbox` tasks
+# Usage: scripts/test.sh [extra `swift test` arguments, e.g. --filter Crash]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(bubblewrap)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+export SWIFT_DETERMINISTIC_HASHING=1
+swift build --build-tests
+swift test --skip-build "$@"
