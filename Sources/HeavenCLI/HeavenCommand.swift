@@ -1,4 +1,5 @@
 public import ArgumentParser
+import Foundation
 
 /// `heaven`: the command line of Heaven.
 public struct HeavenCommand: AsyncParsableCommand {
@@ -26,6 +27,22 @@ public struct HeavenCommand: AsyncParsableCommand {
 }
 
 extension HeavenCommand {
-    /// Parses the process's arguments and runs the command they name.
-    public static func runMain() async { await main() }
+    /// Parses the process's arguments and runs the command they name. Usage errors
+    /// exit with status 2 (argument-parser's default is 64), as the contract says.
+    public static func runMain(_ arguments: [String]? = nil) async {
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -3,7 +3,8 @@ import HeavenModel
 
 /// Turns a task's command templates into argv. A whole argument that is one
 /// `${ }` of a list expands to one argument per item; in `shell:` scripts every
-/// interpolated value is single-quoted, so values never become shell syntax.
+/// interpolated value is quoted for where it lands (bare, inside `"…"` or `'…'`),
+/// so values never become shell syntax.
 struct ArgumentRenderer {
     /// Source path → name in the working directory, for staged inputs.
     let staged: [String: String]
@@ -27,21 +28,66 @@ struct ArgumentRenderer {
             return argv
         case .shell(let t):
             var script = ""
+            var context = ShellContext.unquoted
             for p in t.parts {
                 switch p {
-                case .text(let s): script += s
+                case .text(let s):
+                    script += s
+                    context = context.after(s)
                 case .expression(let e):
                     let v = try value(e, scope)
+                    let words: [String]
                     if let n = v.count {
-                        script += try (0..<n).map { ArgumentRenderer.quote(try scalarText(v.item(at: $0) ?? .null, e)) }
-                            .joined(separator: " ")
+                        words = try (0..<n).map { try scalarText(v.item(at: $0) ?? .null, e) }
                     } else {
-                        script += ArgumentRenderer.quote(try scalarText(v, e))
+                        words = [try scalarText(v, e)]
+                    }
+                    switch context {
+                    case .unquoted: script += words.map(ArgumentRenderer.quote).joined(separator: " ")
+                    case .double: script += words.map(ArgumentRenderer.escapeInDoubleQuotes).joined(separator: " ")
+                    case .single:
+                        script += "'" + words.map(ArgumentRenderer.quote).joined(separator: " ") + "'"
                     }
                 }
             }
             return ["/bin/sh", "-c", script]
         }
+    }
+
+    /// Where an interpolation lands in a shell script.
+    enum ShellContext {
+        case unquoted, single, double
+
+        /// The context after `text` (POSIX sh quoting: backslash escapes outside single quotes).
+        func after(_ text: String) -> ShellContext {
+            var state = self
+            var escaped = false
+            for c in text {
+                if escaped {
+                    escaped = false
+                    continue
+                }
+                switch (state, c) {
+                case (.unquoted, "\\"), (.double, "\\"): escaped = true
+                case (.unquoted, "'"): state = .single
+                case (.single, "'"): state = .unquoted
+                case (.unquoted, "\""): state = .double
+                case (.double, "\""): state = .unquoted
+                default: break
+                }
+            }
+            return state
+        }
+    }
+
+    /// A value inside `"…"`: `\`, `"`, `$` and backquote escaped.
+    static func escapeInDoubleQuotes(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            if c == "\\" || c == "\"" || c == "$" || c == "`" { out.append("\\") }
+            out.append(c)
+        }
+        return out
     }
 
     func value(_ e: HeavenModel.Expression, _ scope: Scope) throws -> Value {

@@ -235,13 +235,15 @@ struct ControlFlowTests {
               - task: quoted
                 shell: |
                   printf '%s|' ${["it's", "$HOME", "; rm -rf /"]}
+                  printf "<%s>" "in ${"\\"quotes\\" $HOME `x`"}"
+                  printf '<%s>' 'in ${"single's"}'
                 outputs: {v: {stdout: text}}
             outputs: {args: '${args.v}', quoted: '${quoted.v}'}
             """
         let (run, _) = try await h.run(yaml)
         #expect(run.status == .succeeded, "\(run.error ?? "")")
         #expect(run.outputs?["args"] == .string("[a b]\n[c]\n[x2]"))
-        #expect(run.outputs?["quoted"] == .string("it's|$HOME|; rm -rf /|"))
+        #expect(run.outputs?["quoted"] == .string("it's|$HOME|; rm -rf /|<in \"quotes\" $HOME `x`><in single's>"))
     }
 
     @Test("every output source yields a typed value")

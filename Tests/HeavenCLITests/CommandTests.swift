@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The repository's root, to find `examples/`.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+@Suite("The heaven command", .serialized)
+struct CommandTests {
+    @Test("the examples validate and run to the right outputs", arguments: ["fan-out", "every-form", "pattern-search"])
+    func examples(_ name: String) throws {
+        let h = try HeavenBinary()
+        let file = repositoryRoot + "/examples/\(name).yaml"
+        let validate = try h.run("validate", file)
+        #expect(validate.status == 0, "\(validate.stdout)")
+        let run = try h.run("run", file, "--out", h.work + "/out", "--json")
+        #expect(run.status == 0, "\(run.stderr)")
+        let result = HeavenBinary.json(run.stdout)
+        let outputs = result["outputs"] as? [String: Any] ?? [:]
+        switch name {
+        case "fan-out":
+            #expect(outputs["squares"] as? [Int] == [1, 4, 9, 16, 25, 36, 49, 64])
+            #expect(try String(contentsOfFile: h.work + "/out/total.txt", encoding: .utf8) == "204\n")
+        case "every-form":
+            #expect(outputs["lengths"] as? [Int] == [5, 4, 5])
+            #expect(outputs["heaven"] as? Int == 6)
+            #expect(outputs["sides"] as? [String] == ["left", "right"])
+            let summary = try String(contentsOfFile: h.work + "/out/summary.txt", encoding: .utf8)
+            #expect(summary == "lengths 5,4,5, last tick: outer 1 inner 1\n")
+        default:
+            #expect(outputs["x"] as? Double == 3 || outputs["x"] as? Int == 3)
+            #expect(outputs["y"] as? Double == -1 || outputs["y"] as? Int == -1)
+        }
+    }
+
+    @Test("`heaven cancel` from another process stops a running run; it ends cancelled")
+    func cancel() throws {
+        let h = try HeavenBinary()
+        let file = try h.write("long.yaml", "kind: Workflow\nname: long\nsteps:\n  - task: wait\n    run: [sleep, '60']\n")
+        let (p, out, _) = h.process(["run", file, "--json", "--quiet"])
+        try p.run()
+        var id: String?
+        for _ in 0..<100 where id == nil {
+            Thread.sleep(forTimeInterval: 0.05)
+            let list = (try? JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [[String: Any]]
+            if let r = list?.first, r["status"] as? String == "running" { id = r["run"] as? String }
+        }
+        let run = try #require(id)
+        Thread.sleep(forTimeInterval: 0.2)
+        let cancel = try h.run("cancel", run)
+        #expect(cancel.status == 0)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 1)
+        let printed = HeavenBinary.json(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        #expect(printed["status"] as? String == "cancelled")
+        let status = HeavenBinary.json(try h.run("status", run, "--json").stdout)
+        #expect(status["status"] as? String == "cancelled")
+        #expect((status["attempts"] as? [[String: Any]])?.first?["status"] as? String == "cancelled")
+    }
+
+    @Test("Ctrl-C interrupts a run, which `heaven resume` then finishes")
+    func interruptAndResume() throws {
+        let h = try HeavenBinary()
+        let marker = h.work + "/go"
+        let file = try h.write(
+            "two.yaml",
+            "kind: Workflow\nname: two\nsteps:\n  - task: first\n    run: [echo, one]\n  - task: second\n    shell: 'test -f \(marker) || sleep 60'\n")
+        let (p, _, _) = h.process(["run", file, "--quiet"])
+        try p.run()
+        Thread.sleep(forTimeInterval: 0.6)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 1)
+        let list = (try JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [[String: Any]]
+        let run = try #require(list?.first?["run"] as? String)
+        #expect(list?.first?["status"] as? String == "interrupted")
+        FileManager.default.createFile(atPath: marker, contents: nil)
+        let resumed = try h.run("resume", run, "--json")
+        #expect(resumed.status == 0)
+        #expect(HeavenBinary.json(resumed.stdout)["status"] as? String == "succeeded")
+        let status = HeavenBinary.json(try h.run("status", run, "--json").stdout)
+        let attempts = status["attempts"] as? [[String: Any]] ?? []
+        #expect(attempts.first { $0["task"] as? String == "first" }?["attempt"] as? Int == 1)
+        #expect(attempts.first { $0["task"] as? String == "second" }?["attempt"] as? Int == 2)
+    }
+
+    @Test("usage errors exit with status 2 and say what is wrong", arguments: [
+        ["run"], ["frobnicate"], ["run", "x.yaml", "--bogus"], ["status"], ["logs", "r1", "t", "extra"],
+    ])
+    func usage(_ args: [String]) throws {
+        let h = try HeavenBinary()
+        let r = try h.run(args)
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("Error") || r.stderr.contains("error"))
+    }
+
+    @Test("--help of every command shows an example")
+    func help() throws {
+        let h = try HeavenBinary()
+        for command in ["validate", "run", "resume", "status", "runs", "logs", "cancel"] {
+            let r = try h.run(command, "--help")
+            #expect(r.status == 0)
+            #expect(r.stdout.contains("$ heaven \(command)") || r.stdout.contains("heaven \(command)"), "\(command)")
+        }
+    }
+
+    @Test("logs show a task's output and the run's history")
+    func logs() throws {
+        let h = try HeavenBinary()
+        let file = try h.write("l.yaml", "kind: Workflow\nname: l\nsteps:\n  - task: hello\n    shell: 'echo out-text; echo err-text >&2'\n")
+        let run = HeavenBinary.json(try h.run("run", file, "--json").stdout)["run"] as? String ?? ""
+        let task = try h.run("logs", run, "hello")
+        #expect(task.stdout.contains("out-text") && task.stdout.contains("err-text"))
+        let history = try h.run("logs", run)
+        #expect(history.stdout.contains("started") && history.stdout.contains("succeeded"))
+        #expect(try h.run("logs", run, "nope").status == 2)
+    }
+}
