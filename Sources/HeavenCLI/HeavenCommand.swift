@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Foundation
+import Logging
 
 /// `heaven`: the command line of Heaven.
 public struct HeavenCommand: AsyncParsableCommand {
@@ -15,6 +16,7 @@ public struct HeavenCommand: AsyncParsableCommand {
               heaven resume RUN          # after a crash, kill -9 or Ctrl-C
 
             State lives under $HEAVEN_HOME (default ~/.local/share/heaven).
+            Diagnostics of Heaven itself: HEAVEN_LOG_LEVEL=debug (default warning).
             Exit status: 0 success, 1 the workflow failed, 2 invalid input or usage.
             """,
         version: "0.1.0",
@@ -30,6 +32,13 @@ extension HeavenCommand {
     /// Parses the process's arguments and runs the command they name. Usage errors
     /// exit with status 2 (argument-parser's default is 64), as the contract says.
     public static func runMain(_ arguments: [String]? = nil) async {
+        let level =
+            ProcessInfo.processInfo.environment["HEAVEN_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -6,7 +6,7 @@ import HeavenModel
 import HeavenStore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Shared helpers of the commands.

@@ -1,10 +1,10 @@
-public import HeavenModel
 import CHeavenSystem
 import Foundation
+public import HeavenModel
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs tasks as processes on this machine: argv through a vfork-based spawn (a

@@ -131,7 +131,11 @@ struct ArgumentRenderer {
 
     /// `'…'` with embedded quotes escaped, for POSIX sh.
     static func quote(_ s: String) -> String {
-        if !s.isEmpty, s.unicodeScalars.allSatisfy({ "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%".unicodeScalars.contains($0) }) {
+        if !s.isEmpty,
+            s.unicodeScalars.allSatisfy({
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%".unicodeScalars.contains($0)
+            })
+        {
             return s
         }
         return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"

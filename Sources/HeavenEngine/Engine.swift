@@ -1,13 +1,13 @@
 public import Foundation
+import HeavenConnectors
 public import HeavenLanguage
 public import HeavenModel
 public import HeavenStore
-import HeavenConnectors
 public import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs workflows durably: creates runs, executes them to their end, and resumes
@@ -22,7 +22,9 @@ public final class Engine: Sendable {
     public let killGrace: Double
 
     /// Creates an engine over a store.
-    public init(home: HeavenHome, store: any Store, logger: Logger = Logger(label: "heaven.engine"), killGrace: Double = 5) {
+    public init(
+        home: HeavenHome, store: any Store, logger: Logger = Logger(label: "heaven.engine"), killGrace: Double = 5
+    ) {
         self.home = home
         self.store = store
         self.logger = logger
@@ -34,7 +36,8 @@ public final class Engine: Sendable {
         if let name {
             guard let w = documents.workflow(named: name) else {
                 throw EngineError.invalid(
-                    "no workflow `\(name)` in the files (found: \(documents.workflows.map(\.name).joined(separator: ", ")))")
+                    "no workflow `\(name)` in the files (found: \(documents.workflows.map(\.name).joined(separator: ", ")))"
+                )
             }
             return w
         }
@@ -52,7 +55,8 @@ public final class Engine: Sendable {
         guard roots.count == 1 else {
             if documents.workflows.isEmpty { throw EngineError.invalid("the files hold no Workflow") }
             throw EngineError.invalid(
-                "the files hold several workflows (\(roots.map(\.name).joined(separator: ", "))): choose one with --workflow NAME")
+                "the files hold several workflows (\(roots.map(\.name).joined(separator: ", "))): choose one with --workflow NAME"
+            )
         }
         return roots[0]
     }
@@ -80,7 +84,8 @@ public final class Engine: Sendable {
             id: Engine.newRunID(), workflow: workflow.name, user: user, sources: sources, inputs: bound,
             outDirectory: outDirectory.map { HeavenHome.absolute($0) }, directory: directory)
         try await store.createRun(run)
-        try await store.appendEvent(EventRecord(runID: run.id, kind: "created", message: "run of workflow `\(workflow.name)` created"))
+        try await store.appendEvent(
+            EventRecord(runID: run.id, kind: "created", message: "run of workflow `\(workflow.name)` created"))
         return run
     }
 
@@ -111,7 +116,8 @@ public final class Engine: Sendable {
         }
         if let remote = documents.sites.first {
             throw EngineError.invalid(
-                "site `\(remote.name)` uses the \(remote.connector.kind) connector, which this version cannot run yet; declare a local site or none")
+                "site `\(remote.name)` uses the \(remote.connector.kind) connector, which this version cannot run yet; declare a local site or none"
+            )
         }
         return LocalConnector()
     }
@@ -138,7 +144,9 @@ public final class Engine: Sendable {
         for a in lost {
             if let pid = a.pid { ProcessProbe.killOrphan(pid: pid, startTime: a.pidStart) }
             try await store.appendEvent(
-                EventRecord(runID: run.id, kind: "lost", taskKey: a.taskKey, message: "attempt \(a.number) of `\(a.taskKey)` was lost; it will run again"))
+                EventRecord(
+                    runID: run.id, kind: "lost", taskKey: a.taskKey,
+                    message: "attempt \(a.number) of `\(a.taskKey)` was lost; it will run again"))
         }
         let attempts = try await store.attempts(run: run.id)
         var previous: [String: Int] = [:]
@@ -156,7 +164,9 @@ public final class Engine: Sendable {
         try await store.appendEvent(
             EventRecord(
                 runID: run.id, kind: resumed ? "resumed" : "started",
-                message: resumed ? "resumed: \(completed.count) finished task(s) kept, \(lost.count) lost attempt(s) to run again" : "started"))
+                message: resumed
+                    ? "resumed: \(completed.count) finished task(s) kept, \(lost.count) lost attempt(s) to run again"
+                    : "started"))
 
         let runDirectory = home.runDirectory(run.id)
         try FileManager.default.createDirectory(atPath: runDirectory + "/tasks", withIntermediateDirectories: true)

@@ -112,9 +112,12 @@ struct Interpreter: Sendable {
             if case .until(let e) = loop.condition, try evaluateCondition(e, inner) { break }
         }
         for (k, v) in inner.local where k != "loop" && k != step.name { scope.set(k, v) }
-        if let n = step.name { scope.set(n, .map(["iteration": .int(max(0, iteration - 1)), "count": .int(iteration)])) }
+        if let n = step.name {
+            scope.set(n, .map(["iteration": .int(max(0, iteration - 1)), "count": .int(iteration)]))
+        }
         if iteration == loop.max {
-            await context.event("loop", prefix + name, "loop `\(name)` stopped at its maximum of \(loop.max) iterations")
+            await context.event(
+                "loop", prefix + name, "loop `\(name)` stopped at its maximum of \(loop.max) iterations")
         }
     }
 
@@ -134,11 +137,16 @@ struct Interpreter: Sendable {
             return
         }
         let window = min(count, f.parallel ?? context.foreachWindow)
+        context.count { $0.pendingItems += count }
+        var startedItems = 0
+        defer { context.count { [startedItems] in $0.pendingItems -= count - startedItems } }
         var buffered: [Int: [String: Value]] = [:]
         var nextToCollect = 0
         try await withThrowingTaskGroup(of: (Int, [String: Value]).self) { group in
             var next = 0
             func add(_ i: Int) {
+                startedItems += 1
+                context.count { $0.pendingItems -= 1 }
                 let item = items.item(at: i) ?? .null
                 group.addTask {
                     let inner = Scope(parent: scope, values: [f.variable: item])
@@ -171,7 +179,9 @@ struct Interpreter: Sendable {
                         next += 1
                     }
                 } catch {
-                    if failure == nil || (Interpreter.isStop(failure!) && !Interpreter.isStop(error)) { failure = error }
+                    if failure == nil || (Interpreter.isStop(failure!) && !Interpreter.isStop(error)) {
+                        failure = error
+                    }
                 }
             }
             if let failure { throw failure }
@@ -256,7 +266,8 @@ struct Interpreter: Sendable {
         }
         for d in w.inputs {
             guard let raw = given[d.name] ?? d.defaultValue else {
-                throw EngineError.invalid("workflow `\(w.name)` needs input `\(d.name)` (\(d.type.rawValue)): pass --input \(d.name)=VALUE")
+                throw EngineError.invalid(
+                    "workflow `\(w.name)` needs input `\(d.name)` (\(d.type.rawValue)): pass --input \(d.name)=VALUE")
             }
             guard var v = HeavenLanguageBridge.coerce(raw, to: d.type) else {
                 throw EngineError.invalid("input `\(d.name)` must be a \(d.type.rawValue), not \(raw)")

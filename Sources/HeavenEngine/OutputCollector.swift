@@ -2,7 +2,7 @@ import Foundation
 import HeavenModel
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Reads a finished task's declared outputs from its working directory. Paths
@@ -105,7 +105,8 @@ struct OutputCollector {
 
     static func describe(_ error: any Error) -> String {
         if case DecodingError.dataCorrupted(let c) = error {
-            return (c.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String ?? c.debugDescription
+            return (c.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+                ?? c.debugDescription
         }
         return "\(error)"
     }
@@ -119,16 +120,20 @@ struct OutputCollector {
             switch cur {
             case .map(let m):
                 guard let next = m[part] else {
-                    throw Failure(description: "output `\(output)`: no key `\(walked.joined(separator: "."))` in the JSON")
+                    throw Failure(
+                        description: "output `\(output)`: no key `\(walked.joined(separator: "."))` in the JSON")
                 }
                 cur = next
             case .list(let items):
                 guard let i = Int(part), items.indices.contains(i) else {
-                    throw Failure(description: "output `\(output)`: no item `\(walked.joined(separator: "."))` in the JSON")
+                    throw Failure(
+                        description: "output `\(output)`: no item `\(walked.joined(separator: "."))` in the JSON")
                 }
                 cur = items[i]
             default:
-                throw Failure(description: "output `\(output)`: `\(walked.dropLast().joined(separator: "."))` is not an object or list")
+                throw Failure(
+                    description:
+                        "output `\(output)`: `\(walked.dropLast().joined(separator: "."))` is not an object or list")
             }
         }
         return cur
@@ -148,7 +153,8 @@ struct OutputCollector {
         defer { free(root) }
         let rootPath = String(cString: root)
         guard resolved == rootPath || resolved.hasPrefix(rootPath + "/") else {
-            throw Failure(description: "output `\(output)`: `\(relative)` leads outside the working directory (symbolic link)")
+            throw Failure(
+                description: "output `\(output)`: `\(relative)` leads outside the working directory (symbolic link)")
         }
         return path
     }

@@ -32,7 +32,9 @@ struct OutputExporter {
         case .list(let items) where items.contains(where: { if case .file = $0 { true } else { false } }):
             let sub = dir + "/" + name
             try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
-            let names = items.compactMap { if case .file(let p) = $0 { (p as NSString).lastPathComponent } else { nil } }
+            let names = items.compactMap {
+                if case .file(let p) = $0 { (p as NSString).lastPathComponent } else { nil }
+            }
             let unique = Set(names).count == names.count
             var out: [Value] = []
             for (i, item) in items.enumerated() {

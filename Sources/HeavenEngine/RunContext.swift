@@ -6,7 +6,7 @@ import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How a run is being stopped early.
@@ -24,6 +24,10 @@ public struct ProgressSnapshot: Sendable {
     public var failedAttempts = 0
     /// Task instances waiting for a slot.
     public var waiting = 0
+    /// Foreach items not started yet.
+    public var pendingItems = 0
+    /// Everything known to be waiting: tasks waiting for a slot and items not started.
+    public var pending: Int { waiting + pendingItems }
     /// Running task instances and when they started.
     public var running: [(key: String, since: Date)] = []
 }

@@ -57,11 +57,17 @@ final class SlotPool: Sendable {
             for m in t.machines {
                 for i in 0..<m.count {
                     let mem = m.memory ?? siteMemory
-                    instances.append(Instance(machine: m.name, index: i, cores: m.cores, memory: mem, freeCores: m.cores, freeMemory: mem))
+                    instances.append(
+                        Instance(
+                            machine: m.name, index: i, cores: m.cores, memory: mem, freeCores: m.cores, freeMemory: mem)
+                    )
                 }
             }
         } else {
-            instances.append(Instance(machine: "local", index: 0, cores: siteCores, memory: siteMemory, freeCores: siteCores, freeMemory: siteMemory))
+            instances.append(
+                Instance(
+                    machine: "local", index: 0, cores: siteCores, memory: siteMemory, freeCores: siteCores,
+                    freeMemory: siteMemory))
         }
         state = Mutex(State(instances: instances, siteFreeCores: siteCores, siteFreeMemory: siteMemory))
     }
@@ -76,10 +82,12 @@ final class SlotPool: Sendable {
                 return "needs \(Quantity(r.memory, .bytes)) of memory but the site has \(Quantity(siteMemory, .bytes))"
             }
             if !candidates.contains(where: { $0.cores >= r.cores }) {
-                return "needs \(r.cores) cores but machine `\(candidates[0].machine)` has \(candidates.map(\.cores).max() ?? 0)"
+                return
+                    "needs \(r.cores) cores but machine `\(candidates[0].machine)` has \(candidates.map(\.cores).max() ?? 0)"
             }
             if !candidates.contains(where: { $0.memory >= r.memory }) {
-                return "needs \(Quantity(r.memory, .bytes)) of memory but machine `\(candidates[0].machine)` has \(Quantity(candidates.map(\.memory).max() ?? 0, .bytes))"
+                return
+                    "needs \(Quantity(r.memory, .bytes)) of memory but machine `\(candidates[0].machine)` has \(Quantity(candidates.map(\.memory).max() ?? 0, .bytes))"
             }
             return nil
         }
@@ -89,7 +97,9 @@ final class SlotPool: Sendable {
         guard s.siteFreeCores >= r.cores, s.siteFreeMemory >= r.memory else { return nil }
         var best: Int?
         for (i, inst) in s.instances.enumerated()
-        where (r.machine == nil || inst.machine == r.machine) && inst.freeCores >= r.cores && inst.freeMemory >= r.memory {
+        where (r.machine == nil || inst.machine == r.machine) && inst.freeCores >= r.cores
+            && inst.freeMemory >= r.memory
+        {
             if best == nil || inst.freeCores > s.instances[best!].freeCores { best = i }
         }
         guard let i = best else { return nil }

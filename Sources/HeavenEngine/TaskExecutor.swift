@@ -2,10 +2,11 @@ import Foundation
 import HeavenConnectors
 import HeavenModel
 import HeavenStore
+import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs one task instance: reuse of a result recorded before a resume, slot,
@@ -32,7 +33,8 @@ struct TaskExecutor {
         let taskDirectory = context.runDirectory + "/tasks/" + key
         let work = taskDirectory + "/work"
         let staged = try stagePlan(task, scope: scope)
-        let arguments = try ArgumentRenderer(staged: staged.byPath).render(task.command, scope: scope, workflow: workflow)
+        let arguments = try ArgumentRenderer(staged: staged.byPath).render(
+            task.command, scope: scope, workflow: workflow)
         var environment: [String: String] = [:]
         for (name, t) in task.environment {
             environment[name] = try ArgumentRenderer(staged: staged.byPath).text(t, scope: scope)
@@ -61,9 +63,9 @@ struct TaskExecutor {
                 throw error
             }
             let outcome = try await runAttempt(
-                    task, key: key, number: attempt, slot: slot, taskDirectory: taskDirectory, work: work,
-                    staged: staged.files, arguments: arguments, environment: environment, isolation: isolation,
-                    network: machine?.network ?? false, scope: scope)
+                task, key: key, number: attempt, slot: slot, taskDirectory: taskDirectory, work: work,
+                staged: staged.files, arguments: arguments, environment: environment, isolation: isolation,
+                network: machine?.network ?? false, scope: scope)
             switch outcome {
             case .succeeded(let outputs):
                 context.count { $0.succeeded += 1 }
@@ -78,7 +80,9 @@ struct TaskExecutor {
                 retry += 1
                 let delay = task.retries.delay(beforeRetry: retry)
                 await context.event(
-                    "retry", key, "attempt \(attempt) failed (\(message)); retry \(retry) of \(task.retries.count) in \(Value.double(delay).argumentText)s")
+                    "retry", key,
+                    "attempt \(attempt) failed (\(message)); retry \(retry) of \(task.retries.count) in \(Value.double(delay).argumentText)s"
+                )
                 let until = Date().addingTimeInterval(delay)
                 while Date() < until {
                     try context.checkRunning()
@@ -115,7 +119,8 @@ struct TaskExecutor {
                 case .string(let p) where p.hasPrefix("/"): path = p
                 default:
                     throw EngineError.evaluation(
-                        "task `\(task.name)`: input `\(name)` must be a file, not a \(f.typeName)", at: template.location)
+                        "task `\(task.name)`: input `\(name)` must be a file, not a \(f.typeName)",
+                        at: template.location)
                 }
                 let local = (name.isEmpty || files.count > 1) ? (path as NSString).lastPathComponent : name
                 if plan.files.contains(where: { $0.name == local }) {
@@ -147,7 +152,9 @@ struct TaskExecutor {
             throw error
         }
 
-        func finish(_ status: AttemptStatus, _ error: String?, exit: TaskExit? = nil, outputs: [String: Value]? = nil) async throws {
+        func finish(_ status: AttemptStatus, _ error: String?, exit: TaskExit? = nil, outputs: [String: Value]? = nil)
+            async throws
+        {
             context.slots.release(slot)
             record.status = status
             record.error = error
@@ -194,6 +201,9 @@ struct TaskExecutor {
             try await finish(.failed, message)
             return .failed(message)
         }
+        context.logger.debug(
+            "task started",
+            metadata: ["run": "\(context.runID)", "task": "\(key)", "attempt": "\(number)", "pid": "\(process.pid)"])
         let stoppedAlready = context.register(key, process)
         if stoppedAlready { process.signal(SIGTERM) }
         try? await context.store.setAttemptProcess(id: record.id!, pid: process.pid, pidStart: process.startTime)
@@ -214,6 +224,12 @@ struct TaskExecutor {
         let exit = await process.wait()
         timer?.cancel()
         context.unregister(key)
+        context.logger.debug(
+            "task ended",
+            metadata: [
+                "run": "\(context.runID)", "task": "\(key)", "attempt": "\(number)",
+                "exit": "\(exit.exitCode.map(String.init) ?? "signal \(exit.signal ?? 0)")",
+            ])
         let wasTimeout = fired.isSet && !exit.succeeded
 
         if let stop = context.stopReason, stop.reason != .failed, !exit.succeeded {
@@ -226,7 +242,8 @@ struct TaskExecutor {
             return .failed(message)
         }
         guard exit.succeeded else {
-            let message = exit.signal.map { "killed by signal \($0) (\(TaskExecutor.signalName($0)))" }
+            let message =
+                exit.signal.map { "killed by signal \($0) (\(TaskExecutor.signalName($0)))" }
                 ?? "exited with status \(exit.exitCode ?? -1)"
             try await finish(.failed, message + TaskExecutor.tail(of: stderrPath), exit: exit)
             return .failed(message)

@@ -1,5 +1,5 @@
-public import HeavenModel
 import Foundation
+public import HeavenModel
 import Yams
 
 /// What reading a set of files produced: the documents, every problem, and the
@@ -119,7 +119,9 @@ final class LoadState {
 
     func parse(_ text: String, file: String) {
         if let problem = excessiveNesting(text) {
-            sink.error("structure nested too deeply (more than 200 levels)", at: SourceLocation(file: file, line: problem.0, column: problem.1))
+            sink.error(
+                "structure nested too deeply (more than 200 levels)",
+                at: SourceLocation(file: file, line: problem.0, column: problem.1))
             return
         }
         let reader = NodeReader(file: file, sink: sink)
@@ -220,7 +222,10 @@ final class LoadState {
             guard let offset else { return SourceLocation(file: file, line: 1, column: 1) }
             let prefix = text.utf8.prefix(offset)
             let line = prefix.filter { $0 == 0x0A }.count + 1
-            let col = String(decoding: prefix.split(separator: 0x0A, omittingEmptySubsequences: false).last ?? [], as: UTF8.self).unicodeScalars.count + 1
+            let col =
+                String(
+                    decoding: prefix.split(separator: 0x0A, omittingEmptySubsequences: false).last ?? [], as: UTF8.self
+                ).unicodeScalars.count + 1
             return SourceLocation(file: file, line: line, column: col)
         default:
             return SourceLocation(file: file, line: 1, column: 1)
@@ -238,7 +243,8 @@ final class LoadState {
         }
         guard let kind = r.string(kindEntry.value, "`kind`") else { return }
         guard LoadState.kinds.contains(kind) else {
-            let hint = Suggestion.closest(to: kind, among: LoadState.kinds).map { " (did you mean `\($0)`?)" }
+            let hint =
+                Suggestion.closest(to: kind, among: LoadState.kinds).map { " (did you mean `\($0)`?)" }
                 ?? "; expected one of \(LoadState.kinds.joined(separator: ", "))"
             r.error("unknown kind `\(kind)`\(hint)", kindEntry.value)
             return
@@ -294,7 +300,9 @@ final class LoadState {
                     let path = c.target.hasPrefix("/") ? c.target : (dir.isEmpty ? c.target : dir + "/" + c.target)
                     let norm = (path as NSString).standardizingPath
                     let workflows = readFile(provided[path] != nil ? path : norm, from: steps[k].location)
-                    let all = documents.workflows.filter { fileOfWorkflow[$0.name] == path || fileOfWorkflow[$0.name] == norm }
+                    let all = documents.workflows.filter {
+                        fileOfWorkflow[$0.name] == path || fileOfWorkflow[$0.name] == norm
+                    }
                     let candidates = workflows.isEmpty ? all : workflows
                     if candidates.count == 1 {
                         c.workflow = candidates[0].name

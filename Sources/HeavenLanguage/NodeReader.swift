@@ -58,7 +58,9 @@ struct NodeReader {
             if let s = Suggestion.closest(to: e.key, among: allowed) {
                 error("unknown key `\(e.key)` in \(context) (did you mean `\(s)`?)", e.keyNode)
             } else {
-                error("unknown key `\(e.key)` in \(context); expected one of: \(allowed.joined(separator: ", "))", e.keyNode)
+                error(
+                    "unknown key `\(e.key)` in \(context); expected one of: \(allowed.joined(separator: ", "))",
+                    e.keyNode)
             }
         }
     }
@@ -93,7 +95,9 @@ struct NodeReader {
     func name(_ node: Node, _ what: String) -> String? {
         guard let s = string(node, what) else { return nil }
         guard NodeReader.isValidName(s) else {
-            error("\(what) `\(s)` is not a valid name: use lowercase letters, digits and `-`, starting with a letter", node)
+            error(
+                "\(what) `\(s)` is not a valid name: use lowercase letters, digits and `-`, starting with a letter",
+                node)
             return nil
         }
         return s

@@ -8,7 +8,10 @@ struct SiteReader {
     func site(_ entries: [Entry], name: String, location: SourceLocation) -> Site? {
         r.checkKeys(
             entries,
-            allowed: ["kind", "name", "description", "connector", "owner", "nodes", "policy", "price", "availability", "links"],
+            allowed: [
+                "kind", "name", "description", "connector", "owner", "nodes", "policy", "price", "availability",
+                "links",
+            ],
             in: "a Site")
         var connector = ConnectorSpec.local
         var owner: Principal?
@@ -37,7 +40,9 @@ struct SiteReader {
                     } else if pe.key == "requirements" {
                         policy.requirements = r.expression(pe.value, "`requirements`")
                         if let ex = policy.requirements {
-                            checkNames(ex, allowed: ["user", "groups", "cores", "memory", "hour", "weekday"], what: "a site policy")
+                            checkNames(
+                                ex, allowed: ["user", "groups", "cores", "memory", "hour", "weekday"],
+                                what: "a site policy")
                         }
                     }
                 }
@@ -58,7 +63,9 @@ struct SiteReader {
                         default: break
                         }
                     }
-                    if let to { links.append(SiteLink(to: to, bandwidth: bw, latency: lat)) } else if !le.isEmpty || true {
+                    if let to {
+                        links.append(SiteLink(to: to, bandwidth: bw, latency: lat))
+                    } else if !le.isEmpty || true {
                         if !le.contains(where: { $0.key == "to" }) { r.error("a link needs `to` (the other site)", l) }
                     }
                 }
@@ -128,7 +135,8 @@ struct SiteReader {
                 case "account": account = r.string(e.value, "`account`")
                 case "via":
                     via = connector(e.value)
-                    if let v = via, case .ssh = v {} else if via != nil {
+                    if let v = via, case .ssh = v {
+                    } else if via != nil {
                         r.error("`via` must be an ssh connector (the cluster's login host)", e.value)
                     }
                 default: break
@@ -136,7 +144,8 @@ struct SiteReader {
             }
             return .slurm(partition: partition, account: account, via: via)
         default:
-            let hint = Suggestion.closest(to: kind, among: ["local", "ssh", "slurm"]).map { " (did you mean `\($0)`?)" }
+            let hint =
+                Suggestion.closest(to: kind, among: ["local", "ssh", "slurm"]).map { " (did you mean `\($0)`?)" }
                 ?? "; expected local, ssh or slurm"
             r.error("unknown connector kind `\(kind)`\(hint)", kindEntry.value)
             return nil
@@ -200,7 +209,9 @@ struct SiteReader {
                 r.checkKeys(v, allowed: ["until", "once"], in: "`valid`")
                 for x in v {
                     if x.key == "until", let d = r.string(x.value, "`until`") {
-                        if SiteReader.isDate(d) { grant.until = d } else {
+                        if SiteReader.isDate(d) {
+                            grant.until = d
+                        } else {
                             r.error("`until` must be a date `YYYY-MM-DD`, not `\(d)`", x.value)
                         }
                     }
@@ -215,7 +226,9 @@ struct SiteReader {
             return nil
         }
         guard let to else {
-            if !entries.contains(where: { $0.key == "to" }) { r.error("the Grant has no `to` (user:NAME or group:NAME)", anchor) }
+            if !entries.contains(where: { $0.key == "to" }) {
+                r.error("the Grant has no `to` (user:NAME or group:NAME)", anchor)
+            }
             return nil
         }
         grant.site = site
@@ -228,17 +241,24 @@ struct SiteReader {
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
             let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2])
         else { return false }
-        let days = [31, (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        let days = [
+            31, (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31,
+        ]
         return (1...12).contains(m) && d >= 1 && d <= days[m - 1]
     }
 
     static let machineKeys = [
-        "name", "count", "cores", "memory", "disk", "gpus", "arch", "software", "tags", "network", "requirements", "rank",
+        "name", "count", "cores", "memory", "disk", "gpus", "arch", "software", "tags", "network", "requirements",
+        "rank",
     ]
-    static let attributeNames = ["name", "cores", "memory", "disk", "gpus", "arch", "software", "tags", "bandwidth", "site", "price", "availability"]
+    static let attributeNames = [
+        "name", "cores", "memory", "disk", "gpus", "arch", "software", "tags", "bandwidth", "site", "price",
+        "availability",
+    ]
 
     func topology(_ entries: [Entry], name: String, location: SourceLocation) -> Topology? {
-        r.checkKeys(entries, allowed: ["kind", "name", "description", "machines", "links", "qos", "sla"], in: "a Topology")
+        r.checkKeys(
+            entries, allowed: ["kind", "name", "description", "machines", "links", "qos", "sla"], in: "a Topology")
         var t = Topology(name: name, machines: [], location: location)
         var names: [String: SourceLocation] = [:]
         for e in entries {
@@ -260,7 +280,9 @@ struct SiteReader {
             case "qos":
                 guard let q = r.mapping(e.value, "`qos`") else { break }
                 r.checkKeys(q, allowed: ["availability"], in: "`qos`")
-                for x in q where x.key == "availability" { t.availability = r.number(x.value, "`availability`", range: 0...1) }
+                for x in q where x.key == "availability" {
+                    t.availability = r.number(x.value, "`availability`", range: 0...1)
+                }
             case "sla":
                 guard let s = r.mapping(e.value, "`sla`") else { break }
                 r.checkKeys(s, allowed: ["deadline", "budget"], in: "`sla`")
@@ -317,7 +339,8 @@ struct SiteReader {
 
     func checkNames(_ e: Expression, allowed: [String], what: String) {
         for ref in e.tree.references where !allowed.contains(ref.name) {
-            let hint = Suggestion.closest(to: ref.name, among: allowed).map { " (did you mean `\($0)`?)" }
+            let hint =
+                Suggestion.closest(to: ref.name, among: allowed).map { " (did you mean `\($0)`?)" }
                 ?? "; known: \(allowed.joined(separator: ", "))"
             r.sink.error(
                 "unknown attribute `\(ref.name)` of \(what)\(hint)",
@@ -348,8 +371,9 @@ struct SiteReader {
     func bound(_ node: Node, _ what: String, _ d: Quantity.Dimension, op: String) -> Double? {
         guard var s = r.string(node, what) else { return nil }
         s = s.trimmingSpaces
-        if s.hasPrefix(op) { s = String(s.dropFirst(2)).trimmingSpaces }
-        else if s.hasPrefix("<") || s.hasPrefix(">") || s.hasPrefix("=") {
+        if s.hasPrefix(op) {
+            s = String(s.dropFirst(2)).trimmingSpaces
+        } else if s.hasPrefix("<") || s.hasPrefix(">") || s.hasPrefix("=") {
             r.error("\(what) takes `\(op) VALUE` or a plain value", node)
             return nil
         }

@@ -31,7 +31,8 @@ struct WorkflowChecker {
             for s in steps {
                 if let n = s.name {
                     if let f = firstAt[n] {
-                        sink.error("duplicate step name `\(n)` (first defined at \(f.line):\(f.column))", at: s.location)
+                        sink.error(
+                            "duplicate step name `\(n)` (first defined at \(f.line):\(f.column))", at: s.location)
                     } else {
                         firstAt[n] = s.location
                         switch s.form {
@@ -51,7 +52,10 @@ struct WorkflowChecker {
         if let tn = w.topology {
             topology = documents.topology(named: tn)
             if topology == nil {
-                let hint = Suggestion.closest(to: tn, among: documents.topologies.map(\.name)).map { " (did you mean `\($0)`?)" } ?? ""
+                let hint =
+                    Suggestion.closest(to: tn, among: documents.topologies.map(\.name)).map {
+                        " (did you mean `\($0)`?)"
+                    } ?? ""
                 sink.error("workflow `\(w.name)` names unknown topology `\(tn)`\(hint)", at: w.location)
             }
         }
@@ -73,7 +77,9 @@ struct WorkflowChecker {
         for w in documents.workflows {
             func walk(_ steps: [Step]) {
                 for s in steps {
-                    if case .call(let c) = s.form, !c.workflow.isEmpty { edges[w.name, default: []].append((c.workflow, s.location)) }
+                    if case .call(let c) = s.form, !c.workflow.isEmpty {
+                        edges[w.name, default: []].append((c.workflow, s.location))
+                    }
                     walk(s.children)
                 }
             }
@@ -192,12 +198,17 @@ struct ReferenceWalker {
         if let on = t.on {
             if let topo = topology {
                 if !topo.machines.contains(where: { $0.name == on }) {
-                    let hint = Suggestion.closest(to: on, among: topo.machines.map(\.name)).map { " (did you mean `\($0)`?)" } ?? ""
-                    checker.sink.error("task `\(t.name)` runs `on` unknown machine `\(on)` of topology `\(topo.name)`\(hint)", at: t.location)
+                    let hint =
+                        Suggestion.closest(to: on, among: topo.machines.map(\.name)).map { " (did you mean `\($0)`?)" }
+                        ?? ""
+                    checker.sink.error(
+                        "task `\(t.name)` runs `on` unknown machine `\(on)` of topology `\(topo.name)`\(hint)",
+                        at: t.location)
                 }
             } else if workflow.topology == nil {
                 checker.sink.error(
-                    "task `\(t.name)` names machine `\(on)` but workflow `\(workflow.name)` has no `topology`", at: t.location)
+                    "task `\(t.name)` names machine `\(on)` but workflow `\(workflow.name)` has no `topology`",
+                    at: t.location)
             }
         }
     }
@@ -208,14 +219,18 @@ struct ReferenceWalker {
         }
         guard !c.workflow.isEmpty else { return }
         guard let callee = checker.callee(c.workflow) else {
-            let hint = Suggestion.closest(to: c.workflow, among: checker.documents.workflows.map(\.name)).map { " (did you mean `\($0)`?)" } ?? ""
+            let hint =
+                Suggestion.closest(to: c.workflow, among: checker.documents.workflows.map(\.name)).map {
+                    " (did you mean `\($0)`?)"
+                } ?? ""
             checker.sink.error("call of unknown workflow `\(c.workflow)`\(hint)", at: location)
             return
         }
         let names = callee.inputs.map(\.name)
         for k in c.with.keys.sorted() where !names.contains(k) {
             let hint = Suggestion.closest(to: k, among: names).map { " (did you mean `\($0)`?)" } ?? ""
-            checker.sink.error("workflow `\(callee.name)` has no input `\(k)`\(hint)", at: c.with[k]?.location ?? location)
+            checker.sink.error(
+                "workflow `\(callee.name)` has no input `\(k)`\(hint)", at: c.with[k]?.location ?? location)
         }
         for i in callee.inputs where i.defaultValue == nil && c.with[i.name] == nil {
             checker.sink.error("call of `\(callee.name)` misses required input `\(i.name)`", at: location)
@@ -261,8 +276,10 @@ struct ReferenceWalker {
             switch info {
             case .task(let outs):
                 if !outs.contains(m) {
-                    let hint = Suggestion.closest(to: m, among: outs).map { " (did you mean `\($0)`?)" }
-                        ?? (outs.isEmpty ? "; it declares no outputs" : "; its outputs: \(outs.joined(separator: ", "))")
+                    let hint =
+                        Suggestion.closest(to: m, among: outs).map { " (did you mean `\($0)`?)" }
+                        ?? (outs.isEmpty
+                            ? "; it declares no outputs" : "; its outputs: \(outs.joined(separator: ", "))")
                     checker.sink.error("step `\(ref.name)` has no output `\(m)`\(hint)", at: memberLoc)
                 }
             case .call(let wname):
@@ -270,12 +287,14 @@ struct ReferenceWalker {
                     let outs = callee.outputs.map(\.name)
                     if !outs.contains(m) {
                         let hint = Suggestion.closest(to: m, among: outs).map { " (did you mean `\($0)`?)" } ?? ""
-                        checker.sink.error("workflow `\(wname)` (called as `\(ref.name)`) has no output `\(m)`\(hint)", at: memberLoc)
+                        checker.sink.error(
+                            "workflow `\(wname)` (called as `\(ref.name)`) has no output `\(m)`\(hint)", at: memberLoc)
                     }
                 }
             case .loop:
                 if m != "iteration" && m != "count" {
-                    checker.sink.error("a loop has only `iteration` (and, after it, `count`), not `\(m)`", at: memberLoc)
+                    checker.sink.error(
+                        "a loop has only `iteration` (and, after it, `count`), not `\(m)`", at: memberLoc)
                 }
             case .other:
                 checker.sink.error("step `\(ref.name)` has no outputs (only tasks and calls do)", at: memberLoc)

@@ -88,7 +88,9 @@ struct WorkflowReader {
                 }
             }
             guard fields.contains(where: { $0.key == "type" }) else {
-                r.error("input `\(e.key)` needs a `type` (\(InputDeclaration.InputType.allCases.map(\.rawValue).joined(separator: ", ")))", e.value)
+                r.error(
+                    "input `\(e.key)` needs a `type` (\(InputDeclaration.InputType.allCases.map(\.rawValue).joined(separator: ", ")))",
+                    e.value)
                 continue
             }
             guard let type else { continue }
@@ -100,7 +102,9 @@ struct WorkflowReader {
                     defaultValue = nil
                 }
             }
-            out.append(InputDeclaration(name: e.key, type: type, defaultValue: defaultValue, description: description, location: loc))
+            out.append(
+                InputDeclaration(
+                    name: e.key, type: type, defaultValue: defaultValue, description: description, location: loc))
         }
         return out
     }
@@ -109,7 +113,8 @@ struct WorkflowReader {
         guard let s = r.string(node, "an input type") else { return nil }
         guard let t = InputDeclaration.InputType(rawValue: s) else {
             let names = InputDeclaration.InputType.allCases.map(\.rawValue)
-            let hint = Suggestion.closest(to: s, among: names).map { " (did you mean `\($0)`?)" }
+            let hint =
+                Suggestion.closest(to: s, among: names).map { " (did you mean `\($0)`?)" }
                 ?? "; expected one of \(names.joined(separator: ", "))"
             r.error("unknown input type `\(s)`\(hint)", node)
             return nil
@@ -156,7 +161,9 @@ struct WorkflowReader {
     func step(_ node: Node) -> Step? {
         guard let entries = r.mapping(node, "a step") else { return nil }
         let hasForeach = entries.contains { $0.key == "foreach" }
-        let formEntries = entries.filter { WorkflowReader.forms.contains($0.key) && !($0.key == "parallel" && hasForeach) }
+        let formEntries = entries.filter {
+            WorkflowReader.forms.contains($0.key) && !($0.key == "parallel" && hasForeach)
+        }
         guard let formEntry = formEntries.first else {
             let unknown = entries.first { !WorkflowReader.forms.contains($0.key) && $0.key != "name" }
             if let u = unknown, let s = Suggestion.closest(to: u.key, among: WorkflowReader.forms) {
@@ -189,7 +196,9 @@ struct WorkflowReader {
             guard let items = r.sequence(formEntry.value, "`\(formEntry.key)`") else { return nil }
             if items.isEmpty { r.error("`\(formEntry.key)` needs at least one branch", formEntry.value) }
             let branches = items.compactMap(branch)
-            return Step(name: name, form: formEntry.key == "parallel" ? .parallel(branches) : .interleave(branches), location: location)
+            return Step(
+                name: name, form: formEntry.key == "parallel" ? .parallel(branches) : .interleave(branches),
+                location: location)
         case "loop":
             r.checkKeys(entries, allowed: ["loop", "name"], in: "a loop step")
             guard let l = loop(formEntry.value) else { return nil }
@@ -215,10 +224,14 @@ struct WorkflowReader {
                 default: break
                 }
             }
-            if !entries.contains(where: { $0.key == "as" }) { r.error("a foreach needs `as: NAME` for its item", formEntry.keyNode) }
+            if !entries.contains(where: { $0.key == "as" }) {
+                r.error("a foreach needs `as: NAME` for its item", formEntry.keyNode)
+            }
             if !entries.contains(where: { $0.key == "steps" }) { r.error("a foreach needs `steps`", formEntry.keyNode) }
             guard let items, let variable else { return nil }
-            return Step(name: name, form: .foreach(Foreach(items: items, variable: variable, parallel: parallel, steps: body)), location: location)
+            return Step(
+                name: name, form: .foreach(Foreach(items: items, variable: variable, parallel: parallel, steps: body)),
+                location: location)
         case "if":
             r.checkKeys(entries, allowed: ["if", "then", "else", "name"], in: "an if step")
             let cond = r.expression(formEntry.value, "`if`")
@@ -230,7 +243,9 @@ struct WorkflowReader {
             }
             if !entries.contains(where: { $0.key == "then" }) { r.error("an `if` needs `then`", formEntry.keyNode) }
             guard let cond else { return nil }
-            return Step(name: name, form: .conditional(Conditional(condition: cond, then: then, otherwise: otherwise)), location: location)
+            return Step(
+                name: name, form: .conditional(Conditional(condition: cond, then: then, otherwise: otherwise)),
+                location: location)
         default:  // call
             r.checkKeys(entries, allowed: ["call", "with", "name"], in: "a call step")
             guard let target = r.string(formEntry.value, "`call`") else { return nil }
@@ -286,7 +301,9 @@ struct WorkflowReader {
             switch e.key {
             case "run" where commands.count == 1:
                 if case .scalar = e.value {
-                    r.error("`run` takes an argv list such as `[gdalinfo, -json, file.tif]`; for a command line use `shell:`", e.value)
+                    r.error(
+                        "`run` takes an argv list such as `[gdalinfo, -json, file.tif]`; for a command line use `shell:`",
+                        e.value)
                     break
                 }
                 guard let items = r.sequence(e.value, "`run`") else { break }
@@ -352,7 +369,9 @@ struct WorkflowReader {
 
     func isEnvName(_ s: String) -> Bool {
         guard let f = s.unicodeScalars.first, !(f >= "0" && f <= "9") else { return false }
-        return s.unicodeScalars.allSatisfy { ($0 >= "A" && $0 <= "Z") || ($0 >= "a" && $0 <= "z") || ($0 >= "0" && $0 <= "9") || $0 == "_" }
+        return s.unicodeScalars.allSatisfy {
+            ($0 >= "A" && $0 <= "Z") || ($0 >= "a" && $0 <= "z") || ($0 >= "0" && $0 <= "9") || $0 == "_"
+        }
     }
 
     func isSafeRelative(_ s: String) -> Bool {
@@ -384,7 +403,9 @@ struct WorkflowReader {
         r.checkKeys(entries, allowed: ["file", "glob", "json", "at", "stdout"], in: "output `\(name)`")
         guard kinds.count == 1 else {
             if kinds.isEmpty {
-                r.error("output `\(name)` needs one of `file: PATH`, `glob: PATTERN`, `json: PATH`, `stdout: text|json`", node)
+                r.error(
+                    "output `\(name)` needs one of `file: PATH`, `glob: PATTERN`, `json: PATH`, `stdout: text|json`",
+                    node)
             } else {
                 r.error("output `\(name)` has both `\(kinds[0].key)` and `\(kinds[1].key)`", kinds[1].keyNode)
             }
@@ -398,14 +419,17 @@ struct WorkflowReader {
         case "file", "glob":
             guard let t = r.template(k.value, "`\(k.key)`") else { return nil }
             if let text = t.literalText, !pathIsConfined(text) {
-                r.error("`\(k.key)` must be a path inside the task's working directory (relative, no `..`): `\(text)`", k.value)
+                r.error(
+                    "`\(k.key)` must be a path inside the task's working directory (relative, no `..`): `\(text)`",
+                    k.value)
                 return nil
             }
             return k.key == "file" ? .file(t) : .glob(t)
         case "json":
             guard let t = r.template(k.value, "`json`") else { return nil }
             if let text = t.literalText, !pathIsConfined(text) {
-                r.error("`json` must be a path inside the task's working directory (relative, no `..`): `\(text)`", k.value)
+                r.error(
+                    "`json` must be a path inside the task's working directory (relative, no `..`): `\(text)`", k.value)
                 return nil
             }
             var at = ""

@@ -12,11 +12,26 @@ extension Value: Codable {
     /// `{"$range": [S, E, STEP]}` come back as the typed values they were written from.
     public init(from decoder: any Decoder) throws {
         if let single = try? decoder.singleValueContainer() {
-            if single.decodeNil() { self = .null; return }
-            if let b = try? single.decode(Bool.self) { self = .bool(b); return }
-            if let i = try? single.decode(Int.self) { self = .int(i); return }
-            if let d = try? single.decode(Double.self) { self = .double(d); return }
-            if let s = try? single.decode(String.self) { self = .string(s); return }
+            if single.decodeNil() {
+                self = .null
+                return
+            }
+            if let b = try? single.decode(Bool.self) {
+                self = .bool(b)
+                return
+            }
+            if let i = try? single.decode(Int.self) {
+                self = .int(i)
+                return
+            }
+            if let d = try? single.decode(Double.self) {
+                self = .double(d)
+                return
+            }
+            if let s = try? single.decode(String.self) {
+                self = .string(s)
+                return
+            }
         }
         if var array = try? decoder.unkeyedContainer() {
             var items: [Value] = []

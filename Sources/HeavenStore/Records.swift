@@ -1,5 +1,5 @@
-public import HeavenModel
 import Foundation
+public import HeavenModel
 
 /// The state of a run.
 public enum RunStatus: String, Sendable, Codable, CaseIterable {
@@ -132,7 +132,9 @@ public struct EventRecord: Sendable, Codable, Equatable {
     public var message: String
 
     /// Creates an event.
-    public init(id: Int64? = nil, runID: String, time: Date = Date(), kind: String, taskKey: String? = nil, message: String) {
+    public init(
+        id: Int64? = nil, runID: String, time: Date = Date(), kind: String, taskKey: String? = nil, message: String
+    ) {
         self.id = id
         self.runID = runID
         self.time = time

@@ -1,6 +1,6 @@
-public import HeavenModel
 public import Foundation
 import GRDB
+public import HeavenModel
 
 /// The embedded store: one SQLite file in WAL mode, written through GRDB with
 /// group commit. `synchronous=NORMAL`: a killed process loses nothing committed;
@@ -193,7 +193,8 @@ public final class SQLiteStore: Store {
 
     public func setAttemptProcess(id: Int64, pid: Int32, pidStart: String?) async throws {
         try await batcher.write { db in
-            try db.execute(sql: "UPDATE attempts SET pid = ?, pid_start = ? WHERE id = ?", arguments: [pid, pidStart, id])
+            try db.execute(
+                sql: "UPDATE attempts SET pid = ?, pid_start = ? WHERE id = ?", arguments: [pid, pidStart, id])
         }
     }
 
@@ -238,7 +239,8 @@ public final class SQLiteStore: Store {
             let rows = try Row.fetchAll(
                 db, sql: "SELECT * FROM attempts WHERE run_id = ? AND status = 'running'", arguments: [run])
             try db.execute(
-                sql: "UPDATE attempts SET status = 'lost', error = ?, finished_at = ? WHERE run_id = ? AND status = 'running'",
+                sql:
+                    "UPDATE attempts SET status = 'lost', error = ?, finished_at = ? WHERE run_id = ? AND status = 'running'",
                 arguments: [reason, Date().timeIntervalSince1970, run])
             return rows.map(SQLiteStore.attemptRecord)
         }
@@ -248,8 +250,8 @@ public final class SQLiteStore: Store {
         try await pool.read { db in
             var c = AttemptCounts()
             for row in try Row.fetchAll(
-                db, sql: "SELECT status, COUNT(*) AS n FROM attempts WHERE run_id = ? GROUP BY status", arguments: [run])
-            {
+                db, sql: "SELECT status, COUNT(*) AS n FROM attempts WHERE run_id = ? GROUP BY status", arguments: [run]
+            ) {
                 let n: Int = row["n"]
                 switch AttemptStatus(rawValue: row["status"]) {
                 case .running: c.running = n
@@ -286,7 +288,8 @@ public final class SQLiteStore: Store {
     public func requestCancel(run: String) async throws -> RunRecord? {
         try await batcher.write { db in
             try db.execute(sql: "UPDATE runs SET cancel_requested = 1 WHERE id = ?", arguments: [run])
-            return try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [run]).map(SQLiteStore.runRecord)
+            return try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [run]).map(
+                SQLiteStore.runRecord)
         }
     }
 }

@@ -1,5 +1,5 @@
-public import HeavenModel
 public import Foundation
+public import HeavenModel
 
 /// Durable state of runs: every transition is written here before it is acted upon.
 /// SQLite (`SQLiteStore`) is the embedded implementation.

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The repository's root, to find `examples/`.
@@ -40,13 +40,16 @@ struct CommandTests {
     @Test("`heaven cancel` from another process stops a running run; it ends cancelled")
     func cancel() throws {
         let h = try HeavenBinary()
-        let file = try h.write("long.yaml", "kind: Workflow\nname: long\nsteps:\n  - task: wait\n    run: [sleep, '60']\n")
+        let file = try h.write(
+            "long.yaml", "kind: Workflow\nname: long\nsteps:\n  - task: wait\n    run: [sleep, '60']\n")
         let (p, out, _) = h.process(["run", file, "--json", "--quiet"])
         try p.run()
         var id: String?
         for _ in 0..<100 where id == nil {
             Thread.sleep(forTimeInterval: 0.05)
-            let list = (try? JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [[String: Any]]
+            let list =
+                (try? JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8)))
+                as? [[String: Any]]
             if let r = list?.first, r["status"] as? String == "running" { id = r["run"] as? String }
         }
         let run = try #require(id)
@@ -68,14 +71,16 @@ struct CommandTests {
         let marker = h.work + "/go"
         let file = try h.write(
             "two.yaml",
-            "kind: Workflow\nname: two\nsteps:\n  - task: first\n    run: [echo, one]\n  - task: second\n    shell: 'test -f \(marker) || sleep 60'\n")
+            "kind: Workflow\nname: two\nsteps:\n  - task: first\n    run: [echo, one]\n  - task: second\n    shell: 'test -f \(marker) || sleep 60'\n"
+        )
         let (p, _, _) = h.process(["run", file, "--quiet"])
         try p.run()
         Thread.sleep(forTimeInterval: 0.6)
         kill(p.processIdentifier, SIGINT)
         p.waitUntilExit()
         #expect(p.terminationStatus == 1)
-        let list = (try JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [[String: Any]]
+        let list =
+            (try JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [[String: Any]]
         let run = try #require(list?.first?["run"] as? String)
         #expect(list?.first?["status"] as? String == "interrupted")
         FileManager.default.createFile(atPath: marker, contents: nil)
@@ -88,9 +93,11 @@ struct CommandTests {
         #expect(attempts.first { $0["task"] as? String == "second" }?["attempt"] as? Int == 2)
     }
 
-    @Test("usage errors exit with status 2 and say what is wrong", arguments: [
-        ["run"], ["frobnicate"], ["run", "x.yaml", "--bogus"], ["status"], ["logs", "r1", "t", "extra"],
-    ])
+    @Test(
+        "usage errors exit with status 2 and say what is wrong",
+        arguments: [
+            ["run"], ["frobnicate"], ["run", "x.yaml", "--bogus"], ["status"], ["logs", "r1", "t", "extra"],
+        ])
     func usage(_ args: [String]) throws {
         let h = try HeavenBinary()
         let r = try h.run(args)
@@ -111,7 +118,9 @@ struct CommandTests {
     @Test("logs show a task's output and the run's history")
     func logs() throws {
         let h = try HeavenBinary()
-        let file = try h.write("l.yaml", "kind: Workflow\nname: l\nsteps:\n  - task: hello\n    shell: 'echo out-text; echo err-text >&2'\n")
+        let file = try h.write(
+            "l.yaml",
+            "kind: Workflow\nname: l\nsteps:\n  - task: hello\n    shell: 'echo out-text; echo err-text >&2'\n")
         let run = HeavenBinary.json(try h.run("run", file, "--json").stdout)["run"] as? String ?? ""
         let task = try h.run("logs", run, "hello")
         #expect(task.stdout.contains("out-text") && task.stdout.contains("err-text"))

@@ -50,7 +50,9 @@ struct CrashSafetyTests {
             let status = HeavenBinary.json(try h.run("status", id, "--json").stdout)
             for a in status["attempts"] as? [[String: Any]] ?? [] where a["status"] as? String == "succeeded" {
                 let key = a["task"] as? String ?? ""
-                if startsWhenFinished[key] == nil, key.hasPrefix("each#"), let i = Int(key.dropFirst(5).prefix { $0.isNumber }) {
+                if startsWhenFinished[key] == nil, key.hasPrefix("each#"),
+                    let i = Int(key.dropFirst(5).prefix { $0.isNumber })
+                {
                     startsWhenFinished[key] = starts(i)
                 }
             }
@@ -99,7 +101,10 @@ struct CrashSafetyTests {
         let failed = try h.run("run", failing, "--json")
         #expect(failed.status == 1)
         #expect(HeavenBinary.json(failed.stdout)["status"] as? String == "failed")
-        let ok = try h.write("ok.yaml", "kind: Workflow\nname: w\ninputs: {who: {type: string}}\nsteps:\n  - task: a\n    run: [sh, -c, 'echo hello $0 > greeting.txt', '${inputs.who}']\n    outputs: {g: {file: greeting.txt}}\noutputs: {greeting: '${a.g}'}\n")
+        let ok = try h.write(
+            "ok.yaml",
+            "kind: Workflow\nname: w\ninputs: {who: {type: string}}\nsteps:\n  - task: a\n    run: [sh, -c, 'echo hello $0 > greeting.txt', '${inputs.who}']\n    outputs: {g: {file: greeting.txt}}\noutputs: {greeting: '${a.g}'}\n"
+        )
         let good = try h.run("run", ok, "--input", "who=world", "--out", h.work + "/out", "--json")
         #expect(good.status == 0)
         let outputs = HeavenBinary.json(good.stdout)["outputs"] as? [String: Any]

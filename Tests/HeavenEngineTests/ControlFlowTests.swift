@@ -9,20 +9,21 @@ struct ControlFlowTests {
     @Test("interleave never runs two branches at once, and runs each exactly once")
     func interleave() async throws {
         let h = try Harness()
-        let yaml = Harness.site(cores: 8) + """
-            kind: Workflow
-            name: w
-            steps:
-              - interleave:
-                  - task: a
-                    \(timed(0.2))
-                  - task: b
-                    \(timed(0.2))
-                  - - task: c1
-                      \(timed(0.1))
-                    - task: c2
-                      \(timed(0.1))
-            """
+        let yaml =
+            Harness.site(cores: 8) + """
+                kind: Workflow
+                name: w
+                steps:
+                  - interleave:
+                      - task: a
+                        \(timed(0.2))
+                      - task: b
+                        \(timed(0.2))
+                      - - task: c1
+                          \(timed(0.1))
+                        - task: c2
+                          \(timed(0.1))
+                """
         let (run, attempts) = try await h.run(yaml)
         #expect(run.status == .succeeded)
         #expect(Set(attempts.map(\.taskKey)) == ["a", "b", "c1", "c2"])
@@ -37,18 +38,19 @@ struct ControlFlowTests {
     @Test("parallel runs its branches at the same time")
     func parallel() async throws {
         let h = try Harness()
-        let yaml = Harness.site(cores: 8) + """
-            kind: Workflow
-            name: w
-            steps:
-              - parallel:
-                  - task: a
-                    \(timed(0.6))
-                  - task: b
-                    \(timed(0.6))
-                  - task: c
-                    \(timed(0.6))
-            """
+        let yaml =
+            Harness.site(cores: 8) + """
+                kind: Workflow
+                name: w
+                steps:
+                  - parallel:
+                      - task: a
+                        \(timed(0.6))
+                      - task: b
+                        \(timed(0.6))
+                      - task: c
+                        \(timed(0.6))
+                """
         let (run, attempts) = try await h.run(yaml)
         #expect(run.status == .succeeded)
         #expect(Harness.maximumOverlap(attempts.compactMap { h.interval(run, $0) }) == 3)
@@ -57,17 +59,18 @@ struct ControlFlowTests {
     @Test("foreach keeps at most `parallel` items in flight, and reaches that cap")
     func foreachCap() async throws {
         let h = try Harness()
-        let yaml = Harness.site(cores: 8) + """
-            kind: Workflow
-            name: w
-            steps:
-              - foreach: ${range(8)}
-                as: i
-                parallel: 3
+        let yaml =
+            Harness.site(cores: 8) + """
+                kind: Workflow
+                name: w
                 steps:
-                  - task: work
-                    \(timed(0.2))
-            """
+                  - foreach: ${range(8)}
+                    as: i
+                    parallel: 3
+                    steps:
+                      - task: work
+                        \(timed(0.2))
+                """
         let (run, attempts) = try await h.run(yaml)
         #expect(run.status == .succeeded)
         #expect(attempts.count == 8)
@@ -77,19 +80,20 @@ struct ControlFlowTests {
     @Test("foreach items flow through the body independently: no barrier between body steps")
     func foreachNoBarrier() async throws {
         let h = try Harness()
-        let yaml = Harness.site(cores: 8) + """
-            kind: Workflow
-            name: w
-            steps:
-              - foreach: ${[1.0, 0.05]}
-                as: d
-                name: each
+        let yaml =
+            Harness.site(cores: 8) + """
+                kind: Workflow
+                name: w
                 steps:
-                  - task: first
-                    shell: 'date +%s.%N; sleep ${d}; date +%s.%N'
-                  - task: second
-                    \(timed(0.01))
-            """
+                  - foreach: ${[1.0, 0.05]}
+                    as: d
+                    name: each
+                    steps:
+                      - task: first
+                        shell: 'date +%s.%N; sleep ${d}; date +%s.%N'
+                      - task: second
+                        \(timed(0.01))
+                """
         let (run, attempts) = try await h.run(yaml)
         #expect(run.status == .succeeded)
         let slowFirst = try #require(h.interval(run, attempts.first { $0.taskKey == "each#0/first" }!))
@@ -149,8 +153,11 @@ struct ControlFlowTests {
         #expect(run.outputs?["counts"] == .list([.int(3), .int(0), .int(1), .int(4), .int(2)]))
         #expect(run.outputs?["last"] == .string("1.2"))
         let ticks = attempts.filter { $0.task == "tick" }.map(\.taskKey)
-        #expect(ticks == ["outer@0/inner@0/tick", "outer@0/inner@1/tick", "outer@0/inner@2/tick",
-                          "outer@1/inner@0/tick", "outer@1/inner@1/tick", "outer@1/inner@2/tick"])
+        #expect(
+            ticks == [
+                "outer@0/inner@0/tick", "outer@0/inner@1/tick", "outer@0/inner@2/tick",
+                "outer@1/inner@0/tick", "outer@1/inner@1/tick", "outer@1/inner@2/tick",
+            ])
     }
 
     @Test("if runs then or else, from the values of earlier steps")
@@ -183,15 +190,15 @@ struct ControlFlowTests {
     func call() async throws {
         let h = try Harness()
         try """
-            kind: Workflow
-            name: twice
-            inputs: {x: {type: number}}
-            steps:
-              - task: double
-                run: [echo, '${inputs.x * 2}']
-                outputs: {v: {stdout: json}}
-            outputs: {result: '${double.v}'}
-            """.write(toFile: h.home + "/twice.yaml", atomically: true, encoding: .utf8)
+        kind: Workflow
+        name: twice
+        inputs: {x: {type: number}}
+        steps:
+          - task: double
+            run: [echo, '${inputs.x * 2}']
+            outputs: {v: {stdout: json}}
+        outputs: {result: '${double.v}'}
+        """.write(toFile: h.home + "/twice.yaml", atomically: true, encoding: .utf8)
         let yaml = """
             kind: Workflow
             name: main
@@ -283,7 +290,8 @@ struct ControlFlowTests {
     @Test("a declared output the task did not produce fails the task, saying which")
     func missingOutput() async throws {
         let h = try Harness()
-        let (run, attempts) = try await h.run("kind: Workflow\nname: w\nsteps:\n  - task: a\n    run: [true]\n    outputs: {x: {file: nothere.txt}}\n")
+        let (run, attempts) = try await h.run(
+            "kind: Workflow\nname: w\nsteps:\n  - task: a\n    run: [true]\n    outputs: {x: {file: nothere.txt}}\n")
         #expect(run.status == .failed)
         #expect(attempts[0].error == "output `x`: the task did not produce `nothere.txt`")
     }
@@ -291,7 +299,9 @@ struct ControlFlowTests {
     @Test("an output that is a symbolic link out of the working directory is refused")
     func symlinkEscape() async throws {
         let h = try Harness()
-        let (run, attempts) = try await h.run("kind: Workflow\nname: w\nsteps:\n  - task: a\n    run: [ln, -s, /etc/passwd, p]\n    outputs: {x: {file: p}}\n")
+        let (run, attempts) = try await h.run(
+            "kind: Workflow\nname: w\nsteps:\n  - task: a\n    run: [ln, -s, /etc/passwd, p]\n    outputs: {x: {file: p}}\n"
+        )
         #expect(run.status == .failed)
         #expect(attempts[0].error?.contains("leads outside the working directory") == true)
     }

@@ -5,7 +5,7 @@ import HeavenStore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("Retries, timeouts, cancellation, capacity and resume")
@@ -34,7 +34,8 @@ struct FailureTests {
     @Test("when retries run out the run fails, naming the task and why")
     func retriesExhausted() async throws {
         let h = try Harness()
-        let yaml = "kind: Workflow\nname: w\nsteps:\n  - task: bad\n    shell: 'echo broken >&2; exit 3'\n    retries: {count: 1, backoff: 10ms}\n"
+        let yaml =
+            "kind: Workflow\nname: w\nsteps:\n  - task: bad\n    shell: 'echo broken >&2; exit 3'\n    retries: {count: 1, backoff: 10ms}\n"
         let (run, attempts) = try await h.run(yaml)
         #expect(run.status == .failed)
         #expect(attempts.count == 2)
@@ -47,7 +48,8 @@ struct FailureTests {
     func timeout() async throws {
         let h = try Harness()
         let started = Date()
-        let (run, attempts) = try await h.run("kind: Workflow\nname: w\nsteps:\n  - task: slow\n    run: [sleep, '30']\n    timeout: 300ms\n")
+        let (run, attempts) = try await h.run(
+            "kind: Workflow\nname: w\nsteps:\n  - task: slow\n    run: [sleep, '30']\n    timeout: 300ms\n")
         #expect(run.status == .failed)
         #expect(attempts.map(\.status) == [.timedOut])
         #expect(attempts[0].signal == SIGTERM)
@@ -57,7 +59,9 @@ struct FailureTests {
     @Test("a task that ignores SIGTERM is killed after the grace period")
     func timeoutKill() async throws {
         let h = try Harness(killGrace: 0.3)
-        let (run, attempts) = try await h.run("kind: Workflow\nname: w\nsteps:\n  - task: stubborn\n    shell: \"trap '' TERM; sleep 30 & wait; sleep 30\"\n    timeout: 200ms\n")
+        let (run, attempts) = try await h.run(
+            "kind: Workflow\nname: w\nsteps:\n  - task: stubborn\n    shell: \"trap '' TERM; sleep 30 & wait; sleep 30\"\n    timeout: 200ms\n"
+        )
         #expect(run.status == .failed)
         #expect(attempts[0].status == .timedOut)
         #expect(attempts[0].signal == SIGKILL)
@@ -67,7 +71,10 @@ struct FailureTests {
     func cancel() async throws {
         let h = try Harness()
         let controller = RunController()
-        let created = try await h.create(Harness.site(cores: 4) + "kind: Workflow\nname: w\nsteps:\n  - parallel:\n    - task: a\n      shell: 'sleep 30 & sleep 30'\n    - task: b\n      run: [sleep, '30']\n")
+        let created = try await h.create(
+            Harness.site(cores: 4)
+                + "kind: Workflow\nname: w\nsteps:\n  - parallel:\n    - task: a\n      shell: 'sleep 30 & sleep 30'\n    - task: b\n      run: [sleep, '30']\n"
+        )
         async let final = h.engine.execute(runID: created.id, controller: controller)
         var running: [AttemptRecord] = []
         for _ in 0..<100 {
@@ -89,19 +96,20 @@ struct FailureTests {
     @Test("a site's cores are never oversubscribed: six 1-core tasks on a 2-core site")
     func capacity() async throws {
         let h = try Harness()
-        let yaml = Harness.site(cores: 2) + """
-            kind: Workflow
-            name: w
-            steps:
-              - foreach: ${range(6)}
-                as: i
+        let yaml =
+            Harness.site(cores: 2) + """
+                kind: Workflow
+                name: w
                 steps:
-                  - task: t
-                    \(timed(0.15))
-              - task: wide
-                resources: {cores: 2}
-                \(timed(0.05))
-            """
+                  - foreach: ${range(6)}
+                    as: i
+                    steps:
+                      - task: t
+                        \(timed(0.15))
+                  - task: wide
+                    resources: {cores: 2}
+                    \(timed(0.05))
+                """
         let (run, attempts) = try await h.run(yaml)
         #expect(run.status == .succeeded)
         #expect(Harness.maximumOverlap(attempts.compactMap { h.interval(run, $0) }) == 2)
@@ -110,7 +118,9 @@ struct FailureTests {
     @Test("a task that can never fit is refused with a reason")
     func tooBig() async throws {
         let h = try Harness()
-        let (run, _) = try await h.run(Harness.site(cores: 2) + "kind: Workflow\nname: w\nsteps:\n  - task: huge\n    run: [true]\n    resources: {cores: 16}\n")
+        let (run, _) = try await h.run(
+            Harness.site(cores: 2)
+                + "kind: Workflow\nname: w\nsteps:\n  - task: huge\n    run: [true]\n    resources: {cores: 16}\n")
         #expect(run.status == .failed)
         #expect(run.error?.contains("task `huge` needs 16 cores but the site has 2") == true)
     }
@@ -146,7 +156,8 @@ struct FailureTests {
     @Test("a program that does not exist fails its task with a clear message")
     func missingProgram() async throws {
         let h = try Harness()
-        let (run, attempts) = try await h.run("kind: Workflow\nname: w\nsteps:\n  - task: a\n    run: [no-such-program-heaven, x]\n")
+        let (run, attempts) = try await h.run(
+            "kind: Workflow\nname: w\nsteps:\n  - task: a\n    run: [no-such-program-heaven, x]\n")
         #expect(run.status == .failed)
         #expect(attempts[0].error == "program `no-such-program-heaven` not found (searched PATH)")
     }
@@ -155,10 +166,13 @@ struct FailureTests {
     func badInput() async throws {
         let h = try Harness()
         await #expect(throws: EngineError.self) {
-            _ = try await h.create("kind: Workflow\nname: w\ninputs: {n: {type: integer}}\nsteps:\n  - task: a\n    run: [true]\n", inputs: ["n": .string("many")])
+            _ = try await h.create(
+                "kind: Workflow\nname: w\ninputs: {n: {type: integer}}\nsteps:\n  - task: a\n    run: [true]\n",
+                inputs: ["n": .string("many")])
         }
         await #expect(throws: EngineError.self) {
-            _ = try await h.create("kind: Workflow\nname: w\ninputs: {n: {type: integer}}\nsteps:\n  - task: a\n    run: [true]\n")
+            _ = try await h.create(
+                "kind: Workflow\nname: w\ninputs: {n: {type: integer}}\nsteps:\n  - task: a\n    run: [true]\n")
         }
     }
 }

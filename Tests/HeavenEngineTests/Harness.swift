@@ -27,17 +27,21 @@ final class Harness {
     func create(_ yaml: String, inputs: [String: Value] = [:], out: String? = nil) async throws -> RunRecord {
         let load = Loader.load(text: yaml, path: home + "/workflow.yaml")
         if !load.isValid { throw DiagnosticsError(load.diagnostics) }
-        return try await engine.createRun(load: load, workflow: nil, inputs: inputs, outDirectory: out, user: "tester", directory: home)
+        return try await engine.createRun(
+            load: load, workflow: nil, inputs: inputs, outDirectory: out, user: "tester", directory: home)
     }
 
-    func run(_ yaml: String, inputs: [String: Value] = [:], controller: RunController = RunController()) async throws -> (RunRecord, [AttemptRecord]) {
+    func run(_ yaml: String, inputs: [String: Value] = [:], controller: RunController = RunController()) async throws
+        -> (RunRecord, [AttemptRecord])
+    {
         let created = try await create(yaml, inputs: inputs)
         let final = try await engine.execute(runID: created.id, controller: controller)
         return (final, try await store.attempts(run: final.id))
     }
 
     func stdout(_ run: RunRecord, _ a: AttemptRecord) -> String {
-        (try? String(contentsOfFile: "\(home)/runs/\(run.id)/tasks/\(a.taskKey)/attempt-\(a.number).out", encoding: .utf8)) ?? ""
+        (try? String(
+            contentsOfFile: "\(home)/runs/\(run.id)/tasks/\(a.taskKey)/attempt-\(a.number).out", encoding: .utf8)) ?? ""
     }
 
     /// Start and end times a task printed (`date +%s.%N` as its first and last lines).

@@ -7,7 +7,9 @@ import Testing
 
 @Suite("Sandboxed tasks", .enabled(if: LocalConnector.bubblewrap != nil, "bubblewrap is not installed"))
 struct SandboxTests {
-    @Test("a sandboxed task writes only its working directory, has a private /tmp, no network, and cannot see Heaven's state")
+    @Test(
+        "a sandboxed task writes only its working directory, has a private /tmp, no network, and cannot see Heaven's state"
+    )
     func confinement() async throws {
         let h = try Harness()
         FileManager.default.createFile(atPath: "/tmp/heaven-sandbox-probe", contents: Data("x".utf8))
@@ -38,7 +40,9 @@ struct SandboxTests {
     @Test("a task outside the sandbox sees the machine as usual")
     func unconfined() async throws {
         let h = try Harness()
-        let (run, _) = try await h.run("kind: Workflow\nname: w\nsteps:\n  - task: p\n    shell: 'test -e \(h.home)/heaven.sqlite && echo visible'\n    outputs: {v: {stdout: text}}\noutputs: {v: '${p.v}'}\n")
+        let (run, _) = try await h.run(
+            "kind: Workflow\nname: w\nsteps:\n  - task: p\n    shell: 'test -e \(h.home)/heaven.sqlite && echo visible'\n    outputs: {v: {stdout: text}}\noutputs: {v: '${p.v}'}\n"
+        )
         #expect(run.outputs?["v"] == .string("visible"))
     }
 }

@@ -4,7 +4,7 @@ import HeavenConnectors
 import HeavenStore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `heaven cancel RUN`

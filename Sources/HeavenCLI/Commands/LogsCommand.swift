@@ -35,7 +35,9 @@ struct LogsCommand: AsyncParsableCommand {
             let f = DateFormatter()
             f.dateFormat = "HH:mm:ss.SSS"
             for e in events {
-                print("\(f.string(from: e.time)) \(e.kind.padding(toLength: 9, withPad: " ", startingAt: 0)) \(e.taskKey.map { $0 + ": " } ?? "")\(e.message)")
+                print(
+                    "\(f.string(from: e.time)) \(e.kind.padding(toLength: 9, withPad: " ", startingAt: 0)) \(e.taskKey.map { $0 + ": " } ?? "")\(e.message)"
+                )
             }
             return
         }
@@ -43,7 +45,9 @@ struct LogsCommand: AsyncParsableCommand {
         let keys = Set(attempts.map(\.taskKey))
         let matching = keys.contains(task) ? [task] : keys.filter { $0 == task || $0.hasSuffix("/" + task) }.sorted()
         guard !matching.isEmpty else {
-            CLI.fail("run \(record.id) has no task `\(task)` (tasks: \(keys.sorted().prefix(10).joined(separator: ", "))\(keys.count > 10 ? ", …" : ""))")
+            CLI.fail(
+                "run \(record.id) has no task `\(task)` (tasks: \(keys.sorted().prefix(10).joined(separator: ", "))\(keys.count > 10 ? ", …" : ""))"
+            )
         }
         for key in matching {
             let mine = attempts.filter { $0.taskKey == key }

@@ -32,7 +32,9 @@ struct ResumeCommand: AsyncParsableCommand {
             if json { print(CLI.json(record)) } else { CLI.report(record) }
             return
         }
-        await RunDriver(engine: Engine(home: home, store: store), store: store, json: json, quiet: quiet || json && !CLI.isTerminal)
-            .drive(record.id)
+        await RunDriver(
+            engine: Engine(home: home, store: store), store: store, json: json, quiet: quiet || json && !CLI.isTerminal
+        )
+        .drive(record.id)
     }
 }

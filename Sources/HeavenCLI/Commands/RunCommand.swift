@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
 import HeavenEngine
-import HeavenStore
 import HeavenLanguage
 import HeavenModel
+import HeavenStore
 
 /// `heaven run FILE...`
 struct RunCommand: AsyncParsableCommand {

@@ -25,11 +25,16 @@ struct RunsCommand: AsyncParsableCommand {
         let runs: [RunRecord]
         do { runs = try await store.runs(limit: max(1, limit)) } catch { CLI.fail("\(error)") }
         if json {
-            print(Value.list(runs.map { r in
-                var m: [String: Value] = ["run": .string(r.id), "workflow": .string(r.workflow), "status": .string(r.status.rawValue)]
-                m["created"] = .string(ISO8601DateFormatter().string(from: r.createdAt))
-                return .map(m)
-            }).jsonText)
+            print(
+                Value.list(
+                    runs.map { r in
+                        var m: [String: Value] = [
+                            "run": .string(r.id), "workflow": .string(r.workflow), "status": .string(r.status.rawValue),
+                        ]
+                        m["created"] = .string(ISO8601DateFormatter().string(from: r.createdAt))
+                        return .map(m)
+                    }
+                ).jsonText)
             return
         }
         if runs.isEmpty {
@@ -41,11 +46,17 @@ struct RunsCommand: AsyncParsableCommand {
         print("RUN                 WORKFLOW              STATUS       CREATED              DURATION")
         for r in runs {
             var status = r.status
-            if status == .running, let pid = r.ownerPID, !ProcessProbeBridge.isAlive(pid, r.ownerStart) { status = .interrupted }
+            if status == .running, let pid = r.ownerPID, !ProcessProbeBridge.isAlive(pid, r.ownerStart) {
+                status = .interrupted
+            }
             let took = r.startedAt.map { CLI.duration((r.finishedAt ?? Date()).timeIntervalSince($0)) } ?? "-"
             print(
-                [r.id.padding(toLength: 19, withPad: " ", startingAt: 0), r.workflow.padding(toLength: 21, withPad: " ", startingAt: 0),
-                 status.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0), f.string(from: r.createdAt), took].joined(separator: " "))
+                [
+                    r.id.padding(toLength: 19, withPad: " ", startingAt: 0),
+                    r.workflow.padding(toLength: 21, withPad: " ", startingAt: 0),
+                    status.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0), f.string(from: r.createdAt),
+                    took,
+                ].joined(separator: " "))
         }
     }
 }

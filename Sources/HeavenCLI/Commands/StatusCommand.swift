@@ -43,34 +43,50 @@ struct StatusCommand: AsyncParsableCommand {
         shown.status = status
         if json {
             let tasks = Value.map(byStatus.mapValues { .int($0) })
-            let attemptList = Value.list(order.compactMap { latest[$0] }.map { a in
-                var m: [String: Value] = [
-                    "task": .string(a.taskKey), "status": .string(a.status.rawValue), "attempt": .int(a.number),
-                ]
-                if let e = a.error { m["error"] = .string(e) }
-                if let c = a.exitCode { m["exit"] = .int(Int(c)) }
-                if let f = a.finishedAt { m["seconds"] = .double((f.timeIntervalSince(a.startedAt) * 1000).rounded() / 1000) }
-                return .map(m)
-            })
-            print(CLI.json(shown, extra: ["tasks": tasks, "attempts": attemptList, "created": .string(ISO8601DateFormatter().string(from: record.createdAt))]))
+            let attemptList = Value.list(
+                order.compactMap { latest[$0] }.map { a in
+                    var m: [String: Value] = [
+                        "task": .string(a.taskKey), "status": .string(a.status.rawValue), "attempt": .int(a.number),
+                    ]
+                    if let e = a.error { m["error"] = .string(e) }
+                    if let c = a.exitCode { m["exit"] = .int(Int(c)) }
+                    if let f = a.finishedAt {
+                        m["seconds"] = .double((f.timeIntervalSince(a.startedAt) * 1000).rounded() / 1000)
+                    }
+                    return .map(m)
+                })
+            print(
+                CLI.json(
+                    shown,
+                    extra: [
+                        "tasks": tasks, "attempts": attemptList,
+                        "created": .string(ISO8601DateFormatter().string(from: record.createdAt)),
+                    ]))
             return
         }
         let took = (record.finishedAt ?? Date()).timeIntervalSince(record.startedAt ?? record.createdAt)
-        print("run \(record.id) (workflow \(record.workflow), by \(record.user)): \(status.rawValue)\(record.startedAt == nil ? "" : " after \(CLI.duration(took))")")
+        print(
+            "run \(record.id) (workflow \(record.workflow), by \(record.user)): \(status.rawValue)\(record.startedAt == nil ? "" : " after \(CLI.duration(took))")"
+        )
         if let e = record.error { print("error: \(e)") }
         let summary = byStatus.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-        print("tasks: \(summary.isEmpty ? "none yet" : summary) (\(attempts.count) attempt\(attempts.count == 1 ? "" : "s"))")
+        print(
+            "tasks: \(summary.isEmpty ? "none yet" : summary) (\(attempts.count) attempt\(attempts.count == 1 ? "" : "s"))"
+        )
         let rows = order.compactMap { latest[$0] }
         let shownRows = rows.count > 40 ? Array(rows.filter { $0.status != .succeeded }.prefix(40)) : rows
         if !shownRows.isEmpty {
             let width = min(48, shownRows.map(\.taskKey.count).max() ?? 4)
             for a in shownRows {
                 let secs = a.finishedAt.map { CLI.duration($0.timeIntervalSince(a.startedAt)) } ?? "…"
-                var line = "  \(a.taskKey.padding(toLength: width, withPad: " ", startingAt: 0))  \(a.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  #\(a.number)  \(secs)"
+                var line =
+                    "  \(a.taskKey.padding(toLength: width, withPad: " ", startingAt: 0))  \(a.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  #\(a.number)  \(secs)"
                 if let e = a.error { line += "  \(e.prefix(100))" }
                 print(line)
             }
-            if rows.count > shownRows.count { print("  (\(rows.count - shownRows.count) more succeeded tasks not shown)") }
+            if rows.count > shownRows.count {
+                print("  (\(rows.count - shownRows.count) more succeeded tasks not shown)")
+            }
         }
         for (k, v) in (record.outputs ?? [:]).sorted(by: { $0.key < $1.key }) {
             print("output \(k): \(v.plain.argumentText)")

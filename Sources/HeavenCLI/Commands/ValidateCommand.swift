@@ -29,8 +29,12 @@ struct ValidateCommand: AsyncParsableCommand {
         }
         let d = result.documents
         var parts: [String] = []
-        for w in d.workflows { parts.append("workflow \(w.name): \(w.tasks.count) task\(w.tasks.count == 1 ? "" : "s")") }
-        for t in d.topologies { parts.append("topology \(t.name): \(t.machines.count) machine\(t.machines.count == 1 ? "" : "s")") }
+        for w in d.workflows {
+            parts.append("workflow \(w.name): \(w.tasks.count) task\(w.tasks.count == 1 ? "" : "s")")
+        }
+        for t in d.topologies {
+            parts.append("topology \(t.name): \(t.machines.count) machine\(t.machines.count == 1 ? "" : "s")")
+        }
         for s in d.sites { parts.append("site \(s.name): \(s.totalCores) cores") }
         for g in d.grants { parts.append("grant \(g.name)") }
         print("\(files.joined(separator: ", ")): ok (\(parts.joined(separator: "; ")))")

@@ -97,7 +97,9 @@ public enum Evaluator {
             return try binary(op, try evaluate(l, in: env), try evaluate(r, in: env), at: o)
         case .call("if", let args, let o):
             // Lazy: only the chosen branch is evaluated.
-            guard args.count == 3 else { throw ExpressionError("`if` takes 3 arguments (condition, then, else), got \(args.count)", at: o) }
+            guard args.count == 3 else {
+                throw ExpressionError("`if` takes 3 arguments (condition, then, else), got \(args.count)", at: o)
+            }
             return try evaluate(try condition(args[0], in: env) ? args[1] : args[2], in: env)
         case .call(let name, let args, let o):
             var values: [Value] = []

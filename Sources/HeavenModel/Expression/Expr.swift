@@ -53,11 +53,20 @@ public enum UnaryOperator: String, Sendable, Hashable {
 
 /// The binary operators, from loosest to tightest binding.
 public enum BinaryOperator: String, Sendable, Hashable {
-    case or = "||", and = "&&"
-    case equal = "==", notEqual = "!=", less = "<", lessEqual = "<=", greater = ">", greaterEqual = ">="
+    case or = "||"
+    case and = "&&"
+    case equal = "=="
+    case notEqual = "!="
+    case less = "<"
+    case lessEqual = "<="
+    case greater = ">"
+    case greaterEqual = ">="
     case `in` = "in"
-    case add = "+", subtract = "-"
-    case multiply = "*", divide = "/", remainder = "%"
+    case add = "+"
+    case subtract = "-"
+    case multiply = "*"
+    case divide = "/"
+    case remainder = "%"
 
     var precedence: Int {
         switch self {

@@ -111,9 +111,11 @@ public struct Template: Sendable, Hashable {
                 do {
                     expression = try Expression(parsing: inner, at: location?.advanced(by: start))
                 } catch {
-                    let shellLike = error.message.hasPrefix("unexpected character") || error.message.hasPrefix("expected a value")
+                    let shellLike =
+                        error.message.hasPrefix("unexpected character") || error.message.hasPrefix("expected a value")
                     throw ExpressionError(
-                        error.message + (shellLike ? " (for a literal `${`, write `$${`)" : ""), at: start + error.offset)
+                        error.message + (shellLike ? " (for a literal `${`, write `$${`)" : ""),
+                        at: start + error.offset)
                 }
                 if !literal.isEmpty {
                     parts.append(.text(String(literal)))
@@ -142,7 +144,9 @@ public struct Template: Sendable, Hashable {
                 offset += t.unicodeScalars.count
             case .expression(let e):
                 let v: Value
-                do { v = try e.evaluate(in: env) } catch { throw ExpressionError(error.message, at: offset + 2 + error.offset) }
+                do { v = try e.evaluate(in: env) } catch {
+                    throw ExpressionError(error.message, at: offset + 2 + error.offset)
+                }
                 switch v {
                 case .list, .range, .map:
                     throw ExpressionError(

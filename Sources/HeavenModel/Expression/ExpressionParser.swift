@@ -13,7 +13,8 @@ public struct ExpressionParser {
         }
         let expr = try parser.parseBinary(minPrecedence: 1)
         if case .end = parser.peek.kind { return expr }
-        throw ExpressionError("unexpected \(parser.peek.kind.text) after the end of the expression", at: parser.peek.offset)
+        throw ExpressionError(
+            "unexpected \(parser.peek.kind.text) after the end of the expression", at: parser.peek.offset)
     }
 
     private init(tokens: [Token]) { self.tokens = tokens }
@@ -87,7 +88,8 @@ public struct ExpressionParser {
     private mutating func expect(_ symbol: String, closing open: Token) throws(ExpressionError) {
         guard case .symbol(symbol) = peek.kind else {
             if case .end = peek.kind {
-                throw ExpressionError("missing `\(symbol)` to close the one at column offset \(open.offset + 1)", at: peek.offset)
+                throw ExpressionError(
+                    "missing `\(symbol)` to close the one at column offset \(open.offset + 1)", at: peek.offset)
             }
             throw ExpressionError("expected `\(symbol)`, found \(peek.kind.text)", at: peek.offset)
         }
@@ -109,7 +111,8 @@ public struct ExpressionParser {
             if case .symbol("(") = peek.kind {
                 let open = advance()
                 guard Functions.names.contains(n) else {
-                    let hint = Suggestion.closest(to: n, among: Functions.names).map { " (did you mean `\($0)`?)" } ?? ""
+                    let hint =
+                        Suggestion.closest(to: n, among: Functions.names).map { " (did you mean `\($0)`?)" } ?? ""
                     throw ExpressionError("unknown function `\(n)`\(hint)", at: t.offset)
                 }
                 var args: [Expr] = []

@@ -1,7 +1,11 @@
 /// A token of the expression language.
 struct Token: Equatable {
     enum Kind: Equatable {
-        case int(Int), double(Double), string(String), quantity(Quantity), name(String)
+        case int(Int)
+        case double(Double)
+        case string(String)
+        case quantity(Quantity)
+        case name(String)
         case symbol(String)
         case end
     }
@@ -42,7 +46,8 @@ struct Lexer {
                     while i < s.count, isDigit(s[i]) { i += 1 }
                 }
                 if i < s.count, s[i] == "e" || s[i] == "E",
-                    i + 1 < s.count, isDigit(s[i + 1]) || ((s[i + 1] == "-" || s[i + 1] == "+") && i + 2 < s.count && isDigit(s[i + 2]))
+                    i + 1 < s.count,
+                    isDigit(s[i + 1]) || ((s[i + 1] == "-" || s[i + 1] == "+") && i + 2 < s.count && isDigit(s[i + 2]))
                 {
                     isDouble = true
                     i += 2
