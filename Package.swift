@@ -36,6 +36,11 @@ let package = Package(
             name: "HeavenStore",
             dependencies: ["HeavenModel", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings),
+        // Layer 4: places topologies on granted sites (matching, grants, links, explanations).
+        .target(
+            name: "HeavenBroker",
+            dependencies: ["HeavenModel", "HeavenStore"],
+            swiftSettings: swiftSettings),
         // Layer 3: where tasks run (local processes now; SSH and Slurm next).
         .target(
             name: "HeavenConnectors",
@@ -45,7 +50,7 @@ let package = Package(
         .target(
             name: "HeavenEngine",
             dependencies: [
-                "HeavenModel", "HeavenLanguage", "HeavenStore", "HeavenConnectors",
+                "HeavenModel", "HeavenLanguage", "HeavenStore", "HeavenConnectors", "HeavenBroker",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
@@ -53,13 +58,16 @@ let package = Package(
         .target(
             name: "HeavenCLI",
             dependencies: [
-                "HeavenModel", "HeavenLanguage", "HeavenStore", "HeavenEngine", "HeavenConnectors",
+                "HeavenModel", "HeavenLanguage", "HeavenStore", "HeavenEngine", "HeavenConnectors", "HeavenBroker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .executableTarget(name: "heaven", dependencies: ["HeavenCLI"], swiftSettings: swiftSettings),
 
+        .testTarget(
+            name: "HeavenBrokerTests", dependencies: ["HeavenBroker", "HeavenLanguage", "HeavenModel", "HeavenStore"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "HeavenModelTests", dependencies: ["HeavenModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeavenLanguageTests", dependencies: ["HeavenLanguage", "HeavenModel"],

@@ -1,5 +1,5 @@
 /// A real resource provider: a workstation, an SSH host or a Slurm cluster.
-public struct Site: Sendable, Hashable {
+public struct Site: Sendable, Hashable, Codable {
     /// The site's name.
     public var name: String
     /// How Heaven reaches it.
@@ -41,7 +41,7 @@ public struct Site: Sendable, Hashable {
 }
 
 /// How a site is reached.
-public indirect enum ConnectorSpec: Sendable, Hashable {
+public indirect enum ConnectorSpec: Sendable, Hashable, Codable {
     /// Processes on this machine.
     case local
     /// A host over SSH (system OpenSSH client).
@@ -60,7 +60,7 @@ public indirect enum ConnectorSpec: Sendable, Hashable {
 }
 
 /// A kind of node of a site, times its count.
-public struct NodeSpec: Sendable, Hashable {
+public struct NodeSpec: Sendable, Hashable, Codable {
     public var name: String
     public var count: Int
     public var cores: Int
@@ -127,7 +127,7 @@ public struct Principal: Sendable, Hashable, Codable, CustomStringConvertible {
 }
 
 /// A site owner's policy.
-public struct SitePolicy: Sendable, Hashable {
+public struct SitePolicy: Sendable, Hashable, Codable {
     /// Who may use the site at all (empty: anyone with a grant).
     public var allow: [Principal]
     /// A requirement over `user`, `groups` and the request (`cores`, `memory`, `hour`).
@@ -141,7 +141,7 @@ public struct SitePolicy: Sendable, Hashable {
 }
 
 /// A network link from a site to another.
-public struct SiteLink: Sendable, Hashable {
+public struct SiteLink: Sendable, Hashable, Codable {
     public var to: String
     public var bandwidth: Double?
     public var latency: Double?
@@ -155,7 +155,7 @@ public struct SiteLink: Sendable, Hashable {
 }
 
 /// A right a site's owner gives a user or group.
-public struct Grant: Sendable, Hashable {
+public struct Grant: Sendable, Hashable, Codable {
     public var name: String
     public var site: String
     public var to: Principal

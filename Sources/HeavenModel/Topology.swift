@@ -1,5 +1,5 @@
 /// A named set of virtual machines, their links, QoS and SLA.
-public struct Topology: Sendable, Hashable {
+public struct Topology: Sendable, Hashable, Codable {
     public var name: String
     public var machines: [VirtualMachine]
     public var links: [TopologyLink]
@@ -27,7 +27,7 @@ public struct Topology: Sendable, Hashable {
 }
 
 /// An abstract requirement for a machine: hardware, software, expressions, count.
-public struct VirtualMachine: Sendable, Hashable {
+public struct VirtualMachine: Sendable, Hashable, Codable {
     public var name: String
     public var count: Int
     public var cores: Int
@@ -66,7 +66,7 @@ public struct VirtualMachine: Sendable, Hashable {
 }
 
 /// A link constraint between two virtual machines.
-public struct TopologyLink: Sendable, Hashable {
+public struct TopologyLink: Sendable, Hashable, Codable {
     public var between: [String]
     /// Least bandwidth in bits/s.
     public var minimumBandwidth: Double?

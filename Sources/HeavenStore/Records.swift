@@ -91,6 +91,12 @@ public struct AttemptRecord: Sendable, Codable, Equatable {
     public var error: String?
     public var cpuSeconds: Double?
     public var maxRSS: Int64?
+    /// The concrete node it holds (`SITE/NODE/INDEX`), cores and memory it takes there.
+    public var node: String?
+    public var cores: Int = 1
+    public var memory: Double = 0
+    /// The grant its use is charged to (nil on the user's own site).
+    public var grant: String?
 
     /// Creates a record.
     public init(
@@ -98,8 +104,12 @@ public struct AttemptRecord: Sendable, Codable, Equatable {
         site: String? = nil, slot: String? = nil, pid: Int32? = nil, pidStart: String? = nil,
         workDirectory: String? = nil, startedAt: Date = Date(), finishedAt: Date? = nil, exitCode: Int32? = nil,
         signal: Int32? = nil, outputs: [String: Value]? = nil, error: String? = nil, cpuSeconds: Double? = nil,
-        maxRSS: Int64? = nil
+        maxRSS: Int64? = nil, node: String? = nil, cores: Int = 1, memory: Double = 0, grant: String? = nil
     ) {
+        self.node = node
+        self.cores = cores
+        self.memory = memory
+        self.grant = grant
         self.id = id
         self.runID = runID
         self.taskKey = taskKey

@@ -10,10 +10,13 @@ public final class SQLiteStore: Store {
     let batcher: WriteBatcher
     /// The database file.
     public let path: String
+    /// Tells whether a recorded process (pid, start time) still runs.
+    let liveness: @Sendable (Int32, String?) -> Bool
 
     /// Opens (creating and migrating when needed) the database at `path`.
-    public init(path: String) throws {
+    public init(path: String, liveness: @escaping @Sendable (Int32, String?) -> Bool = { _, _ in true }) throws {
         self.path = path
+        self.liveness = liveness
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
@@ -88,6 +91,42 @@ public final class SQLiteStore: Store {
                     CREATE INDEX events_run ON events(run_id, id);
                     """)
         }
+        m.registerMigration("v2-broker") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE sites (
+                      name TEXT PRIMARY KEY,
+                      document TEXT NOT NULL,
+                      registered_by TEXT NOT NULL,
+                      updated_at REAL NOT NULL,
+                      down_until REAL,
+                      down_reason TEXT
+                    );
+                    CREATE TABLE grants (
+                      name TEXT PRIMARY KEY,
+                      site TEXT NOT NULL,
+                      document TEXT NOT NULL,
+                      registered_by TEXT NOT NULL,
+                      updated_at REAL NOT NULL
+                    );
+                    CREATE TABLE grant_uses (
+                      grant_name TEXT NOT NULL,
+                      run_id TEXT NOT NULL,
+                      used_at REAL NOT NULL,
+                      PRIMARY KEY (grant_name, run_id)
+                    );
+                    CREATE TABLE placements (
+                      run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+                      placement TEXT NOT NULL
+                    );
+                    ALTER TABLE attempts ADD COLUMN node TEXT;
+                    ALTER TABLE attempts ADD COLUMN cores INTEGER NOT NULL DEFAULT 1;
+                    ALTER TABLE attempts ADD COLUMN memory REAL NOT NULL DEFAULT 0;
+                    ALTER TABLE attempts ADD COLUMN grant_name TEXT;
+                    CREATE INDEX attempts_node ON attempts(node, status);
+                    CREATE INDEX attempts_grant ON attempts(grant_name, status);
+                    """)
+        }
         return m
     }
 
@@ -119,7 +158,8 @@ public final class SQLiteStore: Store {
             pid: row["pid"], pidStart: row["pid_start"], workDirectory: row["workdir"],
             startedAt: date(row["started_at"]) ?? Date(), finishedAt: date(row["finished_at"]),
             exitCode: row["exit_code"], signal: row["signal"], outputs: decode(row["outputs"]), error: row["error"],
-            cpuSeconds: row["cpu_seconds"], maxRSS: row["max_rss"])
+            cpuSeconds: row["cpu_seconds"], maxRSS: row["max_rss"], node: row["node"], cores: row["cores"] ?? 1,
+            memory: row["memory"] ?? 0, grant: row["grant_name"])
     }
 
     static func arguments(_ r: RunRecord) -> StatementArguments {
@@ -177,18 +217,81 @@ public final class SQLiteStore: Store {
     }
 
     public func startAttempt(_ a: AttemptRecord) async throws -> Int64 {
-        try await batcher.write { db in
+        guard let id = try await startAttempt(a, within: nil) else { throw StoreError.internal("no capacity check yet refused") }
+        return id
+    }
+
+    public func startAttempt(_ a: AttemptRecord, within limits: CapacityLimits?) async throws -> Int64? {
+        let isAlive = liveness
+        return try await batcher.write { db in
+            if let limits, try !SQLiteStore.fits(a, limits, db: db, isAlive: isAlive) { return nil }
             try db.execute(
                 sql: """
-                    INSERT INTO attempts (run_id, task_key, task, number, status, site, slot, pid, pid_start, workdir, started_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO attempts (run_id, task_key, task, number, status, site, slot, pid, pid_start, workdir, started_at,
+                      node, cores, memory, grant_name)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     a.runID, a.taskKey, a.task, a.number, a.status.rawValue, a.site, a.slot, a.pid, a.pidStart,
-                    a.workDirectory, a.startedAt.timeIntervalSince1970,
+                    a.workDirectory, a.startedAt.timeIntervalSince1970, a.node, a.cores, a.memory, a.grant,
                 ])
             return db.lastInsertedRowID
         }
+    }
+
+    /// Whether an attempt fits its node and grant, counting the running attempts of
+    /// runs whose driving process is alive (a crashed run holds nothing).
+    static func fits(_ a: AttemptRecord, _ limits: CapacityLimits, db: Database, isAlive: @Sendable (Int32, String?) -> Bool) throws -> Bool {
+        func liveRuns(_ rows: [Row]) -> [Row] {
+            var alive: [String: Bool] = [:]
+            return rows.filter { row in
+                let run: String = row["run_id"]
+                if run == a.runID { return true }
+                if let known = alive[run] { return known }
+                let pid: Int32? = row["owner_pid"]
+                let ok = pid.map { isAlive($0, row["owner_start"]) } ?? false
+                alive[run] = ok
+                return ok
+            }
+        }
+        if let node = a.node {
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT a.run_id, a.cores, a.memory, r.owner_pid, r.owner_start FROM attempts a JOIN runs r ON r.id = a.run_id
+                    WHERE a.node = ? AND a.status = 'running'
+                    """, arguments: [node])
+            let live = liveRuns(rows)
+            let cores = live.reduce(0) { $0 + ($1["cores"] as Int? ?? 0) }
+            let memory = live.reduce(0.0) { $0 + ($1["memory"] as Double? ?? 0) }
+            if cores + a.cores > limits.nodeCores { return false }
+            if let m = limits.nodeMemory, memory + a.memory > m { return false }
+        }
+        if let grant = a.grant, let most = limits.grantCores {
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT a.run_id, a.cores, r.owner_pid, r.owner_start FROM attempts a JOIN runs r ON r.id = a.run_id
+                    WHERE a.grant_name = ? AND a.status = 'running'
+                    """, arguments: [grant])
+            if liveRuns(rows).reduce(0, { $0 + ($1["cores"] as Int? ?? 0) }) + a.cores > most { return false }
+        }
+        if let grant = a.grant, let hours = limits.grantCoreHours {
+            if try coreHours(grant: grant, db: db) >= hours { return false }
+        }
+        return true
+    }
+
+    /// Core-hours charged to a grant: cores × wall time of its attempts (running ones up to now).
+    static func coreHours(grant: String, db: Database) throws -> Double {
+        let now = Date().timeIntervalSince1970
+        let seconds = try Double.fetchOne(
+            db,
+            sql: """
+                SELECT COALESCE(SUM(cores * (COALESCE(finished_at, ?) - started_at)), 0) FROM attempts
+                WHERE grant_name = ? AND status != 'lost'
+                """, arguments: [now, grant]) ?? 0
+        return seconds / 3600
     }
 
     public func setAttemptProcess(id: Int64, pid: Int32, pidStart: String?) async throws {

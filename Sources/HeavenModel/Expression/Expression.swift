@@ -160,3 +160,26 @@ public struct Template: Sendable, Hashable {
         return .string(out)
     }
 }
+
+extension Expression: Codable {
+    private enum Keys: String, CodingKey { case source, location }
+
+    /// Reads an expression stored as its text (parsed again).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        let source = try c.decode(String.self, forKey: .source)
+        let location = try c.decodeIfPresent(SourceLocation.self, forKey: .location)
+        do {
+            try self.init(parsing: source, at: location)
+        } catch {
+            throw DecodingError.dataCorruptedError(forKey: .source, in: c, debugDescription: error.message)
+        }
+    }
+
+    /// Stores the expression as its text.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(source, forKey: .source)
+        try c.encodeIfPresent(location, forKey: .location)
+    }
+}
