@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeavenConnectors
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
@@ -14,7 +15,7 @@ enum CLI {
     static func openStore() throws -> (HeavenHome, SQLiteStore) {
         let home = HeavenHome.fromEnvironment()
         do {
-            return (home, try SQLiteStore(path: home.database))
+            return (home, try SQLiteStore(path: home.database, liveness: { ProcessProbe.isAlive(pid: $0, startTime: $1) }))
         } catch {
             fail("\(error)")
         }

@@ -1,4 +1,5 @@
 public import Foundation
+import HeavenBroker
 import HeavenConnectors
 public import HeavenLanguage
 public import HeavenModel
@@ -104,7 +105,7 @@ public final class Engine: Sendable {
         if needsSandbox && LocalConnector.bubblewrap == nil {
             throw EngineError.invalid("\(ConnectorError.sandboxUnavailable)")
         }
-        _ = try site(documents)
+        if workflow.topology == nil { _ = try site(documents) }
     }
 
     /// The site tasks run on: the first local `Site` of the files, or this machine.
@@ -122,6 +123,81 @@ public final class Engine: Sendable {
         return LocalConnector()
     }
 
+    /// What a run executes on: its slots, the connectors of their sites, the grants they use.
+    struct Resources {
+        var slots: SlotPool
+        var connectors: [String: any Connector]
+        var grants: [String: GrantLimits]
+    }
+
+    /// Without a topology: the whole first local site (or this machine). With one: the
+    /// broker's placement, made once and kept with the run (a resume reuses it).
+    func resources(for run: RunRecord, topology: Topology?, documents: DocumentSet) async throws -> Resources {
+        guard let topology else {
+            let local = try site(documents)
+            let capacity = try await local.capacity()
+            return Resources(
+                slots: .whole(site: local.siteName, cores: capacity.cores, memory: capacity.memory),
+                connectors: [local.siteName: local], grants: [:])
+        }
+        var catalog = try await store.catalog()
+        if catalog.sites.isEmpty {
+            // The embedded default: this machine, owned by the user.
+            catalog.sites = [
+                StoredCatalog.SiteEntry(
+                    site: Site(
+                        name: "local", connector: .local, owner: Principal(.user, run.user),
+                        nodes: [NodeSpec(name: "machine", cores: LocalConnector.machineCores, memory: LocalConnector.machineMemory)],
+                        location: SourceLocation(file: "(default)", line: 1, column: 1)),
+                    registeredBy: run.user)
+            ]
+        }
+        let placement: Placement
+        if let stored = try await store.placement(run: run.id),
+            let p = try? JSONDecoder().decode(Placement.self, from: Data(stored.utf8))
+        {
+            placement = p
+        } else {
+            let who = Identity.system(user: run.user)
+            switch Broker(catalog: catalog).place(topology, for: who, run: run.id) {
+            case .failure(let refusal): throw refusal
+            case .success(let p): placement = p
+            }
+            for (name, g) in placement.grants.sorted(by: { $0.key < $1.key }) {
+                guard try await store.claimGrant(name, run: run.id, once: g.once) else {
+                    throw Refusal(topology: topology.name, reasons: ["grant \(name) was used by another run meanwhile"])
+                }
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            try await store.setPlacement(run: run.id, json: String(decoding: try encoder.encode(placement), as: UTF8.self))
+            let summary = Dictionary(grouping: placement.machines, by: \.machine).sorted { $0.key < $1.key }
+                .map { "\($0.key) ×\($0.value.count) on \(Set($0.value.map(\.node.site)).sorted().joined(separator: ", "))" }
+            try await store.appendEvent(
+                EventRecord(runID: run.id, kind: "placed", message: "topology \(topology.name): " + summary.joined(separator: "; ")))
+        }
+        var connectors: [String: any Connector] = [:]
+        for name in placement.sites {
+            guard let entry = catalog.sites.first(where: { $0.site.name == name }) else {
+                throw Refusal(topology: topology.name, reasons: ["site \(name) of the placement is no longer registered"])
+            }
+            connectors[name] = try connector(for: entry.site)
+        }
+        return Resources(slots: .placed(placement), connectors: connectors, grants: placement.grants)
+    }
+
+    /// The connector that reaches a site.
+    func connector(for site: Site) throws -> any Connector {
+        switch site.connector {
+        case .local:
+            let memory = site.nodes.reduce(0.0) { $0 + Double($1.count) * ($1.memory ?? 0) }
+            return LocalConnector(siteName: site.name, cores: max(1, site.totalCores), memory: memory > 0 ? memory : nil)
+        default:
+            throw EngineError.invalid(
+                "site `\(site.name)` uses the \(site.connector.kind) connector, which this version cannot run yet")
+        }
+    }
+
     /// Runs (or resumes) a run to its end and returns its final record.
     public func execute(runID: String, controller: RunController = RunController()) async throws -> RunRecord {
         guard var run = try await store.run(runID) else { throw StoreError.notFound(runID) }
@@ -134,9 +210,21 @@ public final class Engine: Sendable {
         let load = Loader.load(sources: sources)
         guard load.isValid else { throw DiagnosticsError(load.diagnostics) }
         let workflow = try Engine.mainWorkflow(in: load.documents, named: run.workflow)
-        let connector = try site(load.documents)
-        let capacity = try await connector.capacity()
         let topology = workflow.topology.flatMap { load.documents.topology(named: $0) }
+        // The run's Site and Grant documents join the catalog, registered by the run's user.
+        for site in load.documents.sites { try await store.registerSite(site, by: run.user) }
+        for grant in load.documents.grants { try await store.registerGrant(grant, by: run.user) }
+        let resources: Resources
+        do {
+            resources = try await self.resources(for: run, topology: topology, documents: load.documents)
+        } catch let refusal as Refusal {
+            run.status = .failed
+            run.error = refusal.description
+            run.finishedAt = Date()
+            try await store.updateRun(run)
+            try await store.appendEvent(EventRecord(runID: run.id, kind: "refused", message: refusal.description))
+            return run
+        }
 
         // Attempts that were running when the process driving the run died are lost:
         // their processes (if still alive) are killed, and they will run again.
@@ -171,9 +259,8 @@ public final class Engine: Sendable {
         let runDirectory = home.runDirectory(run.id)
         try FileManager.default.createDirectory(atPath: runDirectory + "/tasks", withIntermediateDirectories: true)
         let context = RunContext(
-            runID: run.id, store: store, connector: connector,
-            slots: SlotPool(topology: topology, siteCores: capacity.cores, siteMemory: capacity.memory),
-            documents: load.documents, runDirectory: runDirectory, baseDirectory: run.directory, home: home,
+            runID: run.id, store: store, connectors: resources.connectors, slots: resources.slots,
+            grants: resources.grants, documents: load.documents, runDirectory: runDirectory, baseDirectory: run.directory, home: home,
             topology: topology, defaultIsolation: workflow.isolation, completed: completed, previousAttempts: previous,
             logger: logger, killGrace: killGrace)
         controller.attach(context)

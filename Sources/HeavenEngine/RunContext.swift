@@ -1,4 +1,5 @@
 import Foundation
+import HeavenBroker
 import HeavenConnectors
 import HeavenModel
 import HeavenStore
@@ -24,6 +25,8 @@ public struct ProgressSnapshot: Sendable {
     public var failedAttempts = 0
     /// Task instances waiting for a slot.
     public var waiting = 0
+    /// Why tasks wait for capacity held elsewhere (other runs, grant limits), if they do.
+    public var waitingFor: String?
     /// Foreach items not started yet.
     public var pendingItems = 0
     /// Everything known to be waiting: tasks waiting for a slot and items not started.
@@ -37,8 +40,11 @@ public struct ProgressSnapshot: Sendable {
 final class RunContext: Sendable {
     let runID: String
     let store: any Store
-    let connector: any Connector
+    /// The connector of every site the run uses, by site name.
+    let connectors: [String: any Connector]
     let slots: SlotPool
+    /// Limits of the grants the placement uses, by name.
+    let grants: [String: GrantLimits]
     let documents: DocumentSet
     let runDirectory: String
     let baseDirectory: String
@@ -64,14 +70,16 @@ final class RunContext: Sendable {
     private let live = Mutex(Live())
 
     init(
-        runID: String, store: any Store, connector: any Connector, slots: SlotPool, documents: DocumentSet,
+        runID: String, store: any Store, connectors: [String: any Connector], slots: SlotPool,
+        grants: [String: GrantLimits], documents: DocumentSet,
         runDirectory: String, baseDirectory: String, home: HeavenHome, topology: Topology?, defaultIsolation: Isolation,
         completed: [String: [String: Value]], previousAttempts: [String: Int], logger: Logger, killGrace: Double = 5
     ) {
         self.runID = runID
         self.store = store
-        self.connector = connector
+        self.connectors = connectors
         self.slots = slots
+        self.grants = grants
         self.documents = documents
         self.runDirectory = runDirectory
         self.baseDirectory = baseDirectory

@@ -1,14 +1,22 @@
+import HeavenBroker
 import HeavenModel
 import Synchronization
 
 /// Gives tasks cores and memory within their virtual machine's instances, so that
-/// neither a machine instance nor the site is ever oversubscribed. Waiters are
-/// served in order, the first that fits first; nothing polls.
+/// neither a machine instance nor a node is oversubscribed by this run (other runs,
+/// even in other processes, are counted when the attempt is recorded: see
+/// `Store.startAttempt(_:checking:)`). Waiters are served in order, the first
+/// that fits first; nothing polls.
 final class SlotPool: Sendable {
     /// A slot held by a running task.
     struct Slot: Sendable {
         var machine: String
         var instance: Int
+        /// Position in the pool, to exclude an instance the store refused.
+        var position: Int
+        var node: String
+        var site: String
+        var grant: String?
         var cores: Int
         var memory: Double
 
@@ -19,11 +27,17 @@ final class SlotPool: Sendable {
         var machine: String?
         var cores: Int
         var memory: Double
+        /// Instances not to use (refused by the store a moment ago).
+        var excluding: Set<Int> = []
     }
 
-    private struct Instance {
+    /// A virtual machine instance bound to a node.
+    struct Instance: Sendable {
         var machine: String
         var index: Int
+        var node: String
+        var site: String
+        var grant: String?
         var cores: Int
         var memory: Double
         var freeCores: Int
@@ -37,77 +51,87 @@ final class SlotPool: Sendable {
 
     private struct State {
         var instances: [Instance]
-        var siteFreeCores: Int
-        var siteFreeMemory: Double
+        var nodeFree: [String: (cores: Int, memory: Double)]
         var waiters: [Waiter] = []
         var closed: String?
     }
 
     private let state: Mutex<State>
+    /// Capacity of each node, by id.
+    let nodes: [String: NodeCapacity]
+    /// Total cores of the nodes (sizes the default foreach window).
     let siteCores: Int
-    let siteMemory: Double
 
-    /// A pool over a topology's machines on a site of `cores` and `memory`; with no
-    /// topology, one pool of the site's cores (one 1-core machine per core).
-    init(topology: Topology?, siteCores: Int, siteMemory: Double) {
-        self.siteCores = siteCores
-        self.siteMemory = siteMemory
-        var instances: [Instance] = []
-        if let t = topology {
-            for m in t.machines {
-                for i in 0..<m.count {
-                    let mem = m.memory ?? siteMemory
-                    instances.append(
-                        Instance(
-                            machine: m.name, index: i, cores: m.cores, memory: mem, freeCores: m.cores, freeMemory: mem)
-                    )
-                }
-            }
-        } else {
-            instances.append(
+    init(instances: [Instance], nodes: [String: NodeCapacity]) {
+        self.nodes = nodes
+        self.siteCores = nodes.values.reduce(0) { $0 + $1.cores }
+        var free: [String: (Int, Double)] = [:]
+        for (id, n) in nodes { free[id] = (n.cores, n.memory ?? .infinity) }
+        state = Mutex(State(instances: instances, nodeFree: free))
+    }
+
+    /// One machine of a site's cores and memory: the pool when there is no topology.
+    static func whole(site: String, cores: Int, memory: Double) -> SlotPool {
+        let node = "\(site)/local/0"
+        return SlotPool(
+            instances: [
                 Instance(
-                    machine: "local", index: 0, cores: siteCores, memory: siteMemory, freeCores: siteCores,
-                    freeMemory: siteMemory))
-        }
-        state = Mutex(State(instances: instances, siteFreeCores: siteCores, siteFreeMemory: siteMemory))
+                    machine: "local", index: 0, node: node, site: site, grant: nil, cores: cores, memory: memory,
+                    freeCores: cores, freeMemory: memory)
+            ],
+            nodes: [node: NodeCapacity(cores: cores, memory: memory)])
+    }
+
+    /// A pool over a broker's placement.
+    static func placed(_ p: Placement) -> SlotPool {
+        SlotPool(
+            instances: p.machines.map {
+                Instance(
+                    machine: $0.machine, index: $0.instance, node: $0.node.id, site: $0.node.site, grant: $0.grant,
+                    cores: $0.cores, memory: $0.memory > 0 ? $0.memory : (p.nodes[$0.node.id]?.memory ?? .infinity),
+                    freeCores: $0.cores, freeMemory: $0.memory > 0 ? $0.memory : (p.nodes[$0.node.id]?.memory ?? .infinity))
+            }, nodes: p.nodes)
+    }
+
+    /// How many instances a machine (or any machine) has.
+    func instanceCount(_ machine: String?) -> Int {
+        state.withLock { s in s.instances.filter { machine == nil || $0.machine == machine }.count }
     }
 
     /// Why a request can never be served, if it cannot.
     func impossible(_ r: Request) -> String? {
         state.withLock { s in
             let candidates = s.instances.filter { r.machine == nil || $0.machine == r.machine }
-            if candidates.isEmpty { return "no machine `\(r.machine ?? "")`" }
-            if r.cores > siteCores { return "needs \(r.cores) cores but the site has \(siteCores)" }
-            if r.memory > siteMemory {
-                return "needs \(Quantity(r.memory, .bytes)) of memory but the site has \(Quantity(siteMemory, .bytes))"
-            }
+            guard let first = candidates.first else { return "runs on machine `\(r.machine ?? "")`, which has no instance" }
+            let label = r.machine == nil ? "the site has" : "machine `\(first.machine)` has"
             if !candidates.contains(where: { $0.cores >= r.cores }) {
-                return
-                    "needs \(r.cores) cores but machine `\(candidates[0].machine)` has \(candidates.map(\.cores).max() ?? 0)"
+                return "needs \(r.cores) cores but \(label) \(candidates.map(\.cores).max() ?? 0)"
             }
             if !candidates.contains(where: { $0.memory >= r.memory }) {
-                return
-                    "needs \(Quantity(r.memory, .bytes)) of memory but machine `\(candidates[0].machine)` has \(Quantity(candidates.map(\.memory).max() ?? 0, .bytes))"
+                return "needs \(Quantity(r.memory, .bytes)) of memory but \(label) \(Quantity(candidates.map(\.memory).max() ?? 0, .bytes))"
             }
             return nil
         }
     }
 
     private static func take(_ r: Request, _ s: inout State) -> Slot? {
-        guard s.siteFreeCores >= r.cores, s.siteFreeMemory >= r.memory else { return nil }
         var best: Int?
         for (i, inst) in s.instances.enumerated()
-        where (r.machine == nil || inst.machine == r.machine) && inst.freeCores >= r.cores
+        where (r.machine == nil || inst.machine == r.machine) && !r.excluding.contains(i) && inst.freeCores >= r.cores
             && inst.freeMemory >= r.memory
         {
+            guard let free = s.nodeFree[inst.node], free.cores >= r.cores, free.memory >= r.memory else { continue }
             if best == nil || inst.freeCores > s.instances[best!].freeCores { best = i }
         }
         guard let i = best else { return nil }
         s.instances[i].freeCores -= r.cores
         s.instances[i].freeMemory -= r.memory
-        s.siteFreeCores -= r.cores
-        s.siteFreeMemory -= r.memory
-        return Slot(machine: s.instances[i].machine, instance: s.instances[i].index, cores: r.cores, memory: r.memory)
+        let node = s.instances[i].node
+        if let free = s.nodeFree[node] { s.nodeFree[node] = (free.cores - r.cores, free.memory - r.memory) }
+        let inst = s.instances[i]
+        return Slot(
+            machine: inst.machine, instance: inst.index, position: i, node: node, site: inst.site, grant: inst.grant,
+            cores: r.cores, memory: r.memory)
     }
 
     /// Waits for a slot.
@@ -126,15 +150,12 @@ final class SlotPool: Sendable {
     /// Gives a slot back and serves the waiters that now fit.
     func release(_ slot: Slot) {
         let ready = state.withLock { s -> [(CheckedContinuation<Slot, any Error>, Slot)] in
-            if let i = s.instances.firstIndex(where: { $0.machine == slot.machine && $0.index == slot.instance }) {
-                s.instances[i].freeCores += slot.cores
-                s.instances[i].freeMemory += slot.memory
-            }
-            s.siteFreeCores += slot.cores
-            s.siteFreeMemory += slot.memory
+            s.instances[slot.position].freeCores += slot.cores
+            s.instances[slot.position].freeMemory += slot.memory
+            if let free = s.nodeFree[slot.node] { s.nodeFree[slot.node] = (free.cores + slot.cores, free.memory + slot.memory) }
             var served: [(CheckedContinuation<Slot, any Error>, Slot)] = []
             var k = 0
-            while k < s.waiters.count, s.siteFreeCores > 0 {
+            while k < s.waiters.count {
                 if let got = SlotPool.take(s.waiters[k].request, &s) {
                     served.append((s.waiters[k].continuation, got))
                     s.waiters.remove(at: k)

@@ -1,4 +1,5 @@
 import Foundation
+import HeavenBroker
 import HeavenConnectors
 import HeavenModel
 import HeavenStore
@@ -50,9 +51,14 @@ struct TaskExecutor {
         let isolation = task.isolation ?? workflow.isolation
         var attempt = context.previousAttempts[key] ?? 0
         var retry = 0
+        var refusedInstances = Set<Int>()
+        var announced = false
+        let instances = context.slots.instanceCount(request.machine)
         while true {
             attempt += 1
             try context.checkRunning()
+            var request = request
+            request.excluding = refusedInstances
             context.count { $0.waiting += 1 }
             let slot: SlotPool.Slot
             do {
@@ -67,7 +73,23 @@ struct TaskExecutor {
                 staged: staged.files, arguments: arguments, environment: environment, isolation: isolation,
                 network: machine?.network ?? false, scope: scope)
             switch outcome {
+            case .refused(let reason):
+                // The node or grant is full with other runs' work, or the grant is used up:
+                // try the machine's other instances, then wait and try again.
+                attempt -= 1
+                refusedInstances.insert(slot.position)
+                if refusedInstances.count >= instances {
+                    refusedInstances = []
+                    context.count { $0.waitingFor = reason }
+                    if !announced {
+                        announced = true
+                        await context.event("waiting", key, "waiting: \(reason)")
+                    }
+                    try await Task.sleep(for: .milliseconds(250))
+                }
+                continue
             case .succeeded(let outputs):
+                if announced { context.count { $0.waitingFor = nil } }
                 context.count { $0.succeeded += 1 }
                 return outputs
             case .stopped(let message):
@@ -93,6 +115,7 @@ struct TaskExecutor {
     }
 
     enum AttemptOutcome {
+        case refused(String)
         case succeeded([String: Value])
         case failed(String)
         case stopped(String)
@@ -143,13 +166,27 @@ struct TaskExecutor {
         let stdoutPath = taskDirectory + "/attempt-\(number).out"
         let stderrPath = taskDirectory + "/attempt-\(number).err"
         var record = AttemptRecord(
-            runID: context.runID, taskKey: key, task: task.name, number: number, site: context.connector.siteName,
-            slot: slot.label, workDirectory: work)
+            runID: context.runID, taskKey: key, task: task.name, number: number, site: slot.site,
+            slot: slot.label, workDirectory: work, node: slot.node, cores: slot.cores, memory: slot.memory,
+            grant: slot.grant)
+        let node = context.slots.nodes[slot.node]
+        let grant = slot.grant.flatMap { context.grants[$0] }
+        let limits = CapacityLimits(
+            nodeCores: node?.cores ?? slot.cores, nodeMemory: node?.memory, grantCores: grant?.cores,
+            grantCoreHours: grant?.coreHours)
         do {
-            record.id = try await context.store.startAttempt(record)
+            switch try await context.store.startAttempt(record, checking: limits) {
+            case .started(let id): record.id = id
+            case .refused(let reason):
+                context.slots.release(slot)
+                return .refused(reason)
+            }
         } catch {
             context.slots.release(slot)
             throw error
+        }
+        guard let connector = context.connectors[slot.site] else {
+            throw EngineError.invalid("no connector for site `\(slot.site)`")
         }
 
         func finish(_ status: AttemptStatus, _ error: String?, exit: TaskExit? = nil, outputs: [String: Value]? = nil)
@@ -194,7 +231,7 @@ struct TaskExecutor {
             cpuLimit: task.timeout.map { Int($0.rounded(.up)) * max(1, slot.cores) + 5 })
         let process: any RunningTask
         do {
-            process = try await context.connector.start(launch)
+            process = try await connector.start(launch)
         } catch {
             let message = "\(error)"
             try? message.write(toFile: stderrPath, atomically: false, encoding: .utf8)

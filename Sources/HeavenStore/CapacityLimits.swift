@@ -15,3 +15,11 @@ public struct CapacityLimits: Sendable {
         self.grantCoreHours = grantCoreHours
     }
 }
+
+/// The outcome of recording an attempt's start under capacity limits.
+public enum AttemptStart: Sendable, Equatable {
+    /// Recorded, with its id.
+    case started(Int64)
+    /// Not recorded: the node or grant is full; the reason says which.
+    case refused(String)
+}

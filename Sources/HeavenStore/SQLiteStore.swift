@@ -222,9 +222,16 @@ public final class SQLiteStore: Store {
     }
 
     public func startAttempt(_ a: AttemptRecord, within limits: CapacityLimits?) async throws -> Int64? {
+        switch try await startAttempt(a, checking: limits) {
+        case .started(let id): return id
+        case .refused: return nil
+        }
+    }
+
+    public func startAttempt(_ a: AttemptRecord, checking limits: CapacityLimits?) async throws -> AttemptStart {
         let isAlive = liveness
         return try await batcher.write { db in
-            if let limits, try !SQLiteStore.fits(a, limits, db: db, isAlive: isAlive) { return nil }
+            if let limits, let why = try SQLiteStore.refusal(a, limits, db: db, isAlive: isAlive) { return .refused(why) }
             try db.execute(
                 sql: """
                     INSERT INTO attempts (run_id, task_key, task, number, status, site, slot, pid, pid_start, workdir, started_at,
@@ -235,13 +242,13 @@ public final class SQLiteStore: Store {
                     a.runID, a.taskKey, a.task, a.number, a.status.rawValue, a.site, a.slot, a.pid, a.pidStart,
                     a.workDirectory, a.startedAt.timeIntervalSince1970, a.node, a.cores, a.memory, a.grant,
                 ])
-            return db.lastInsertedRowID
+            return .started(db.lastInsertedRowID)
         }
     }
 
     /// Whether an attempt fits its node and grant, counting the running attempts of
     /// runs whose driving process is alive (a crashed run holds nothing).
-    static func fits(_ a: AttemptRecord, _ limits: CapacityLimits, db: Database, isAlive: @Sendable (Int32, String?) -> Bool) throws -> Bool {
+    static func refusal(_ a: AttemptRecord, _ limits: CapacityLimits, db: Database, isAlive: @Sendable (Int32, String?) -> Bool) throws -> String? {
         func liveRuns(_ rows: [Row]) -> [Row] {
             var alive: [String: Bool] = [:]
             return rows.filter { row in
@@ -264,8 +271,10 @@ public final class SQLiteStore: Store {
             let live = liveRuns(rows)
             let cores = live.reduce(0) { $0 + ($1["cores"] as Int? ?? 0) }
             let memory = live.reduce(0.0) { $0 + ($1["memory"] as Double? ?? 0) }
-            if cores + a.cores > limits.nodeCores { return false }
-            if let m = limits.nodeMemory, memory + a.memory > m { return false }
+            if cores + a.cores > limits.nodeCores {
+                return "node \(node): \(cores) of \(limits.nodeCores) cores in use"
+            }
+            if let m = limits.nodeMemory, memory + a.memory > m { return "node \(node): memory in use" }
         }
         if let grant = a.grant, let most = limits.grantCores {
             let rows = try Row.fetchAll(
@@ -274,12 +283,16 @@ public final class SQLiteStore: Store {
                     SELECT a.run_id, a.cores, r.owner_pid, r.owner_start FROM attempts a JOIN runs r ON r.id = a.run_id
                     WHERE a.grant_name = ? AND a.status = 'running'
                     """, arguments: [grant])
-            if liveRuns(rows).reduce(0, { $0 + ($1["cores"] as Int? ?? 0) }) + a.cores > most { return false }
+            let used = liveRuns(rows).reduce(0, { $0 + ($1["cores"] as Int? ?? 0) })
+            if used + a.cores > most { return "grant \(grant): \(used) of \(most) cores in use" }
         }
         if let grant = a.grant, let hours = limits.grantCoreHours {
-            if try coreHours(grant: grant, db: db) >= hours { return false }
+            let used = try coreHours(grant: grant, db: db)
+            if used >= hours {
+                return "grant \(grant): core-hours used up (\(String(format: "%.4g", used)) of \(String(format: "%.4g", hours)))"
+            }
         }
-        return true
+        return nil
     }
 
     /// Core-hours charged to a grant: cores × wall time of its attempts (running ones up to now).

@@ -32,4 +32,21 @@ public protocol Store: Sendable {
     func events(run: String, after: Int64, limit: Int) async throws -> [EventRecord]
     /// Sets the cancel flag of a run; returns the updated record.
     func requestCancel(run: String) async throws -> RunRecord?
+
+    /// Records that an attempt starts if its node and grant have room, in one transaction.
+    func startAttempt(_ attempt: AttemptRecord, checking limits: CapacityLimits?) async throws -> AttemptStart
+    /// Records (or replaces) a site, registered by a user.
+    func registerSite(_ site: Site, by user: String) async throws
+    /// Records (or replaces) a grant.
+    func registerGrant(_ grant: Grant, by user: String) async throws
+    /// Sites, grants and their use, for the broker.
+    func catalog() async throws -> StoredCatalog
+    /// Records that a run uses a grant; false if a one-shot grant is used by another run.
+    func claimGrant(_ grant: String, run: String, once: Bool) async throws -> Bool
+    /// Stores a run's placement (JSON).
+    func setPlacement(run: String, json: String) async throws
+    /// A run's placement (JSON).
+    func placement(run: String) async throws -> String?
+    /// Marks a site down until a date (nil: up).
+    func markSite(_ name: String, downUntil: Date?, reason: String?) async throws
 }

@@ -1,11 +1,12 @@
 import Foundation
+import HeavenConnectors
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
 import HeavenStore
 
 /// A private `$HEAVEN_HOME` with a real SQLite store; removed when dropped.
-final class Harness {
+final class Harness: Sendable {
     let home: String
     let store: SQLiteStore
     let engine: Engine
@@ -13,7 +14,7 @@ final class Harness {
     init(killGrace: Double = 1) throws {
         home = NSTemporaryDirectory() + "heaven-engine-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-        store = try SQLiteStore(path: home + "/heaven.sqlite")
+        store = try SQLiteStore(path: home + "/heaven.sqlite", liveness: { ProcessProbe.isAlive(pid: $0, startTime: $1) })
         engine = Engine(home: HeavenHome(root: home), store: store, killGrace: killGrace)
     }
 
@@ -28,7 +29,7 @@ final class Harness {
         let load = Loader.load(text: yaml, path: home + "/workflow.yaml")
         if !load.isValid { throw DiagnosticsError(load.diagnostics) }
         return try await engine.createRun(
-            load: load, workflow: nil, inputs: inputs, outDirectory: out, user: "tester", directory: home)
+            load: load, workflow: nil, inputs: inputs, outDirectory: out, user: testUser, directory: home)
     }
 
     func run(_ yaml: String, inputs: [String: Value] = [:], controller: RunController = RunController()) async throws

@@ -1,0 +1,256 @@
+import Foundation
+import HeavenEngine
+import HeavenModel
+import HeavenStore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The operating-system user running the tests (owner of sites it declares without `owner`).
+let testUser: String = {
+    if let pw = getpwuid(getuid()), let n = pw.pointee.pw_name { return String(cString: n) }
+    return "root"
+}()
+
+@Suite("Runs on placed topologies")
+struct PlacementTests {
+    @Test("tasks run on the nodes the broker bound their machines to")
+    func placed() async throws {
+        let h = try Harness()
+        let yaml = """
+            kind: Site
+            name: lab
+            nodes:
+              - {name: big, cores: 4, memory: 8GiB, tags: [fast]}
+              - {name: small, cores: 1, memory: 1GiB}
+            ---
+            kind: Topology
+            name: env
+            machines:
+              - {name: master, cores: 1, requirements: 'cores == 1'}
+              - {name: workers, count: 2, cores: 2, requirements: '"fast" in tags'}
+            ---
+            kind: Workflow
+            name: w
+            topology: env
+            steps:
+              - task: prepare
+                on: master
+                run: [echo, ready]
+              - foreach: ${range(4)}
+                as: i
+                steps:
+                  - task: work
+                    on: workers
+                    resources: {cores: 2}
+                    run: [echo, '${i}']
+            """
+        let (run, attempts) = try await h.run(yaml)
+        #expect(run.status == .succeeded, "\(run.error ?? "")")
+        #expect(attempts.first { $0.task == "prepare" }?.node == "lab/small/0")
+        #expect(attempts.filter { $0.task == "work" }.allSatisfy { $0.node == "lab/big/0" && $0.cores == 2 })
+        let placement = try #require(try await h.store.placement(run: run.id))
+        #expect(placement.contains("lab/big/0"))
+    }
+
+    @Test("a one-shot grant serves the first run; a second run is refused, saying why")
+    func onceGrant() async throws {
+        let h = try Harness()
+        let yaml = """
+            kind: Site
+            name: shared
+            owner: user:someone-else
+            nodes: [{name: n, cores: 2}]
+            ---
+            kind: Grant
+            name: eo-once
+            site: shared
+            to: user:\(testUser)
+            valid: {once: true}
+            ---
+            kind: Topology
+            name: env
+            machines: [{name: m}]
+            ---
+            kind: Workflow
+            name: w
+            topology: env
+            steps:
+              - task: t
+                on: m
+                run: [echo, hi]
+            """
+        let (first, attempts) = try await h.run(yaml)
+        #expect(first.status == .succeeded, "\(first.error ?? "")")
+        #expect(attempts.first?.grant == "eo-once")
+        let resumed = try await h.engine.execute(runID: first.id)
+        #expect(resumed.status == .succeeded)
+        let (second, none) = try await h.run(yaml)
+        #expect(second.status == .failed)
+        #expect(none.isEmpty)
+        #expect(second.error?.contains("m: shared: no valid grant for user \(testUser) (grant eo-once already used)") == true, "\(second.error ?? "")")
+    }
+
+    @Test("two overlapping topologies run at once on one small site without oversubscribing it")
+    func overlapping() async throws {
+        let h = try Harness()
+        func yaml(_ name: String) -> String {
+            """
+            kind: Site
+            name: tiny
+            nodes: [{name: n, cores: 2, memory: 2GiB}]
+            ---
+            kind: Topology
+            name: env-\(name)
+            machines: [{name: m, count: 2, cores: 1}]
+            ---
+            kind: Workflow
+            name: \(name)
+            topology: env-\(name)
+            steps:
+              - foreach: ${range(5)}
+                as: i
+                steps:
+                  - task: t
+                    on: m
+                    \(timed(0.15))
+            """
+        }
+        let a = try await h.create(yaml("a"))
+        let b = try await h.create(yaml("b"))
+        async let ra = h.engine.execute(runID: a.id)
+        async let rb = h.engine.execute(runID: b.id)
+        let (fa, fb) = try await (ra, rb)
+        #expect(fa.status == .succeeded && fb.status == .succeeded)
+        let attemptsA = try await h.store.attempts(run: a.id)
+        let attemptsB = try await h.store.attempts(run: b.id)
+        #expect(attemptsA.count == 5 && attemptsB.count == 5)
+        let intervals = attemptsA.compactMap { h.interval(fa, $0) } + attemptsB.compactMap { h.interval(fb, $0) }
+        #expect(intervals.count == 10)
+        #expect(Harness.maximumOverlap(intervals) <= 2)
+        // Both topologies were placed on the same node: they overlap, like VPNs on one network.
+        #expect(Set((attemptsA + attemptsB).compactMap(\.node)) == ["tiny/n/0"])
+    }
+
+    @Test("when a grant's core-hours run out mid-run, tasks move to other granted capacity")
+    func quotaMoves() async throws {
+        let h = try Harness()
+        let yaml = """
+            kind: Site
+            name: rented
+            owner: user:provider
+            nodes: [{name: n, cores: 1}]
+            ---
+            kind: Grant
+            name: small-quota
+            site: rented
+            to: user:\(testUser)
+            limits: {core-hours: 0.0001}
+            ---
+            kind: Site
+            name: mine
+            nodes: [{name: n, cores: 1}]
+            ---
+            kind: Topology
+            name: env
+            machines: [{name: m, count: 2, cores: 1, rank: 'if(site == "rented", 1, 0)'}]
+            ---
+            kind: Workflow
+            name: w
+            topology: env
+            steps:
+              - foreach: ${range(8)}
+                as: i
+                parallel: 1
+                steps:
+                  - task: t
+                    on: m
+                    \(timed(0.2))
+            """
+        let (run, attempts) = try await h.run(yaml)
+        #expect(run.status == .succeeded, "\(run.error ?? "")")
+        let onRented = attempts.filter { $0.site == "rented" }
+        let onMine = attempts.filter { $0.site == "mine" }
+        #expect(onRented.count >= 1 && onRented.count < 8, "rented: \(onRented.count)")
+        #expect(onMine.count == 8 - onRented.count)
+        // Nothing started on the rented site once its quota was used up.
+        let quota = 0.0001 * 3600
+        var used = 0.0
+        for a in onRented.sorted(by: { $0.startedAt < $1.startedAt }) {
+            #expect(used < quota)
+            used += (a.finishedAt ?? Date()).timeIntervalSince(a.startedAt)
+        }
+    }
+
+    @Test("when the only grant is used up, tasks wait and say why")
+    func quotaWaits() async throws {
+        let h = try Harness()
+        let controller = RunController()
+        let created = try await h.create("""
+            kind: Site
+            name: rented
+            owner: user:provider
+            nodes: [{name: n, cores: 1}]
+            ---
+            kind: Grant
+            name: tiny-quota
+            site: rented
+            to: user:\(testUser)
+            limits: {core-hours: 0.00005}
+            ---
+            kind: Topology
+            name: env
+            machines: [{name: m}]
+            ---
+            kind: Workflow
+            name: w
+            topology: env
+            steps:
+              - task: first
+                on: m
+                run: [sleep, '0.3']
+              - task: second
+                on: m
+                run: [echo, never]
+            """)
+        async let final = h.engine.execute(runID: created.id, controller: controller)
+        var waiting: String?
+        for _ in 0..<100 where waiting == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            waiting = try await h.store.events(run: created.id, after: 0, limit: 100).first { $0.kind == "waiting" }?.message
+        }
+        #expect(waiting?.hasPrefix("waiting: grant tiny-quota: core-hours used up") == true, "\(waiting ?? "no waiting event")")
+        #expect(controller.progress?.waitingFor?.contains("tiny-quota") == true)
+        controller.cancel()
+        let run = try await final
+        #expect(run.status == .cancelled)
+        #expect(try await h.store.attempts(run: created.id).map(\.task) == ["first"])
+    }
+
+    @Test("a topology that cannot be placed fails the run with the broker's explanation")
+    func refused() async throws {
+        let h = try Harness()
+        let (run, attempts) = try await h.run("""
+            kind: Site
+            name: lab
+            nodes: [{name: n, cores: 2}]
+            ---
+            kind: Topology
+            name: env
+            machines: [{name: m, cores: 8}]
+            ---
+            kind: Workflow
+            name: w
+            topology: env
+            steps:
+              - task: t
+                on: m
+                run: [echo]
+            """)
+        #expect(run.status == .failed)
+        #expect(attempts.isEmpty)
+        #expect(run.error == "topology `env` cannot be placed:\n  m: lab: 2 cores < 8 required")
+    }
+}
