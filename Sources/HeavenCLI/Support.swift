@@ -59,6 +59,14 @@ enum CLI {
         return Value.map(object).jsonText
     }
 
+    /// A number for people: no `.0` on whole numbers, at most 3 decimals.
+    static func number(_ d: Double) -> String {
+        if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
+        var s = String(format: "%.3f", d)
+        while s.hasSuffix("0") { s.removeLast() }
+        return s
+    }
+
     static func exitCode(_ status: RunStatus) -> Int32 { status == .succeeded ? 0 : 1 }
 
     static func duration(_ seconds: Double) -> String {

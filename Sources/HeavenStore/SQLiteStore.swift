@@ -1,5 +1,9 @@
 public import Foundation
 import GRDB
+
+#if canImport(Glibc)
+import Glibc
+#endif
 public import HeavenModel
 
 /// The embedded store: one SQLite file in WAL mode, written through GRDB with
@@ -25,6 +29,15 @@ public final class SQLiteStore: Store {
         do {
             try FileManager.default.createDirectory(
                 atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            // Several processes may open a new database at once: one at a time creates and migrates it.
+            let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            if lock >= 0 { flock(lock, LOCK_EX) }
+            defer {
+                if lock >= 0 {
+                    flock(lock, LOCK_UN)
+                    close(lock)
+                }
+            }
             pool = try DatabasePool(path: path, configuration: config)
             try SQLiteStore.migrator.migrate(pool)
         } catch {

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import HeavenLanguage
+import HeavenModel
+import HeavenStore
+
+/// `heaven sites`
+struct SitesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sites",
+        abstract: "List the registered sites with their current use, and the grants on them.",
+        discussion: """
+            Sites and grants are registered when a run's files declare them, or with
+            `heaven sites add FILE...`.
+
+              $ heaven sites
+              SITE      CONNECTOR  NODES  CORES  IN USE  OWNER       STATUS
+              grenoble  local      2      4      1       user:alice  up
+              GRANT           SITE      TO        LIMITS                     VALID      USED
+              eo-on-grenoble  grenoble  group:eo  4 cores, 100 core-hours    2027-01-01 0.02 core-hours
+            """,
+        subcommands: [SitesListCommand.self, SitesAddCommand.self],
+        defaultSubcommand: SitesListCommand.self)
+}
+
+struct SitesListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List sites and grants (the default).")
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        let (_, store) = try CLI.openStore()
+        let catalog: StoredCatalog
+        do { catalog = try await store.catalog() } catch { CLI.fail("\(error)") }
+        let now = Date()
+        func inUse(_ site: String) -> Int {
+            catalog.nodeUsage.filter { $0.key.hasPrefix(site + "/") }.reduce(0) { $0 + $1.value.cores }
+        }
+        if json {
+            let sites = catalog.sites.map { e -> Value in
+                .map([
+                    "name": .string(e.site.name), "connector": .string(e.site.connector.kind),
+                    "cores": .int(e.site.totalCores), "inUse": .int(inUse(e.site.name)),
+                    "owner": .string((e.site.owner ?? Principal(.user, e.registeredBy)).description),
+                    "status": .string(e.isDown(at: now) ? "down" : "up"),
+                ])
+            }
+            let grants = catalog.grants.map { g -> Value in
+                .map([
+                    "name": .string(g.name), "site": .string(g.site), "to": .string(g.to.description),
+                    "coreHoursUsed": .double(catalog.coreHours[g.name] ?? 0), "once": .bool(g.once),
+                    "used": .bool(!(catalog.grantUses[g.name] ?? []).isEmpty),
+                ])
+            }
+            print(Value.map(["sites": .list(sites), "grants": .list(grants)]).jsonText)
+            return
+        }
+        if catalog.sites.isEmpty {
+            print("no sites registered: runs use this machine (register sites with `heaven sites add FILE`)")
+            return
+        }
+        var rows = [["SITE", "CONNECTOR", "NODES", "CORES", "IN USE", "OWNER", "STATUS"]]
+        for e in catalog.sites {
+            rows.append([
+                e.site.name, e.site.connector.kind, String(e.site.nodes.reduce(0) { $0 + $1.count }),
+                String(e.site.totalCores), String(inUse(e.site.name)),
+                (e.site.owner ?? Principal(.user, e.registeredBy)).description,
+                e.isDown(at: now) ? "down\(e.downReason.map { " (\($0))" } ?? "")" : "up",
+            ])
+        }
+        print(PlanCommand.table(rows))
+        guard !catalog.grants.isEmpty else { return }
+        print("")
+        rows = [["GRANT", "SITE", "TO", "LIMITS", "VALID", "USED"]]
+        for g in catalog.grants {
+            var limits: [String] = []
+            if let c = g.cores { limits.append("\(c) cores") }
+            if let h = g.coreHours { limits.append("\(CLI.number(h)) core-hours") }
+            let valid = g.once ? "once" : (g.until.map { "until \($0)" } ?? "always")
+            var used = String(format: "%.3f core-hours", catalog.coreHours[g.name] ?? 0)
+            if g.once, !(catalog.grantUses[g.name] ?? []).isEmpty { used += ", consumed" }
+            rows.append([g.name, g.site, g.to.description, limits.isEmpty ? "none" : limits.joined(separator: ", "), valid, used])
+        }
+        print(PlanCommand.table(rows))
+    }
+}
+
+struct SitesAddCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Register (or update) the Site and Grant documents of files.")
+
+    @Argument(help: "YAML files with Site and Grant documents.")
+    var files: [String]
+
+    func run() async throws {
+        let load = Loader.load(paths: files)
+        if !load.isValid {
+            for d in load.diagnostics { CLI.error(d.description) }
+            throw ExitCode(2)
+        }
+        let (_, store) = try CLI.openStore()
+        let user = CLI.user()
+        for s in load.documents.sites { try await store.registerSite(s, by: user) }
+        for g in load.documents.grants { try await store.registerGrant(g, by: user) }
+        print("registered \(load.documents.sites.count) site(s) and \(load.documents.grants.count) grant(s)")
+    }
+}
