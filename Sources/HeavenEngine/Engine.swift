@@ -267,12 +267,17 @@ public final class Engine: Sendable {
         if run.cancelRequested { context.stop(.cancelled, "cancelled", kill: true) }
 
         let id = run.id
+        let substitution = topology.map { Substitution(engine: self, context: context, topology: $0, run: run) }
         let watcher = Task.detached { [store] in
+            var handled = Set<String>()
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(500))
                 if let r = try? await store.run(id), r.cancelRequested {
                     context.stop(.cancelled, "cancelled", kill: true)
                     return
+                }
+                if let substitution, let down = try? await store.sitesDown(at: Date()), !down.isEmpty {
+                    handled = await substitution.handle(down, already: handled)
                 }
             }
         }
@@ -282,6 +287,7 @@ public final class Engine: Sendable {
         do {
             let scope = Scope(parent: nil, values: ["inputs": .map(run.inputs)])
             try await Interpreter(context: context).run(workflow.steps, scope: scope, prefix: "", workflow: workflow)
+            try context.checkRunning()
             var outputs: [String: Value] = [:]
             for o in workflow.outputs {
                 do { outputs[o.name] = try o.value.evaluate(in: scope) } catch {

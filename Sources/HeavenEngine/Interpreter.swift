@@ -185,6 +185,8 @@ struct Interpreter: Sendable {
                 }
             }
             if let failure { throw failure }
+            // Items left unstarted because the run is stopping: the foreach did not complete.
+            if next < count { try context.checkRunning() }
         }
         for n in collected { scope.set(n, Interpreter.transpose(results[n] ?? [])) }
     }

@@ -41,7 +41,7 @@ final class RunContext: Sendable {
     let runID: String
     let store: any Store
     /// The connector of every site the run uses, by site name.
-    let connectors: [String: any Connector]
+    private let connectorsBySite: Mutex<[String: any Connector]>
     let slots: SlotPool
     /// Limits of the grants the placement uses, by name.
     let grants: [String: GrantLimits]
@@ -77,7 +77,7 @@ final class RunContext: Sendable {
     ) {
         self.runID = runID
         self.store = store
-        self.connectors = connectors
+        self.connectorsBySite = Mutex(connectors)
         self.slots = slots
         self.grants = grants
         self.documents = documents
@@ -94,6 +94,12 @@ final class RunContext: Sendable {
     }
 
     var stopReason: (reason: StopReason, message: String)? { live.withLock { $0.stop } }
+
+    /// The connector of a site the run uses.
+    func connector(for site: String) -> (any Connector)? { connectorsBySite.withLock { $0[site] } }
+
+    /// Adds the connector of a site the run now uses.
+    func addConnector(_ c: any Connector) { connectorsBySite.withLock { $0[c.siteName] = c } }
 
     /// Throws when the run is stopping, so no new work starts.
     func checkRunning() throws {

@@ -42,6 +42,8 @@ final class SlotPool: Sendable {
         var memory: Double
         var freeCores: Int
         var freeMemory: Double
+        /// False once its site is lost: it takes no new task.
+        var enabled = true
     }
 
     private struct Waiter {
@@ -57,13 +59,14 @@ final class SlotPool: Sendable {
     }
 
     private let state: Mutex<State>
+    private let nodeCapacities: Mutex<[String: NodeCapacity]>
     /// Capacity of each node, by id.
-    let nodes: [String: NodeCapacity]
+    var nodes: [String: NodeCapacity] { nodeCapacities.withLock { $0 } }
     /// Total cores of the nodes (sizes the default foreach window).
     let siteCores: Int
 
     init(instances: [Instance], nodes: [String: NodeCapacity]) {
-        self.nodes = nodes
+        self.nodeCapacities = Mutex(nodes)
         self.siteCores = nodes.values.reduce(0) { $0 + $1.cores }
         var free: [String: (Int, Double)] = [:]
         for (id, n) in nodes { free[id] = (n.cores, n.memory ?? .infinity) }
@@ -84,18 +87,42 @@ final class SlotPool: Sendable {
 
     /// A pool over a broker's placement.
     static func placed(_ p: Placement) -> SlotPool {
-        SlotPool(
-            instances: p.machines.map {
-                Instance(
-                    machine: $0.machine, index: $0.instance, node: $0.node.id, site: $0.node.site, grant: $0.grant,
-                    cores: $0.cores, memory: $0.memory > 0 ? $0.memory : (p.nodes[$0.node.id]?.memory ?? .infinity),
-                    freeCores: $0.cores, freeMemory: $0.memory > 0 ? $0.memory : (p.nodes[$0.node.id]?.memory ?? .infinity))
-            }, nodes: p.nodes)
+        SlotPool(instances: instances(of: p.machines, nodes: p.nodes), nodes: p.nodes)
+    }
+
+    static func instances(of machines: [PlacedMachine], nodes: [String: NodeCapacity]) -> [Instance] {
+        machines.map {
+            let memory = $0.memory > 0 ? $0.memory : (nodes[$0.node.id]?.memory ?? .infinity)
+            return Instance(
+                machine: $0.machine, index: $0.instance, node: $0.node.id, site: $0.node.site, grant: $0.grant,
+                cores: $0.cores, memory: memory, freeCores: $0.cores, freeMemory: memory)
+        }
+    }
+
+    /// The instances of each machine on a site, by machine name.
+    func instances(onSite site: String) -> [String: Int] {
+        state.withLock { s in
+            var out: [String: Int] = [:]
+            for i in s.instances where i.site == site && i.enabled { out[i.machine, default: 0] += 1 }
+            return out
+        }
+    }
+
+    /// Substitution: the instances on a lost site take no new task; the new ones do.
+    func substitute(site: String, with machines: [PlacedMachine], nodes: [String: NodeCapacity]) {
+        nodeCapacities.withLock { $0.merge(nodes) { a, _ in a } }
+        let ready = state.withLock { s -> [(CheckedContinuation<Slot, any Error>, Slot)] in
+            for k in s.instances.indices where s.instances[k].site == site { s.instances[k].enabled = false }
+            for (id, n) in nodes where s.nodeFree[id] == nil { s.nodeFree[id] = (n.cores, n.memory ?? .infinity) }
+            s.instances += SlotPool.instances(of: machines, nodes: nodes)
+            return SlotPool.serve(&s)
+        }
+        for (c, slot) in ready { c.resume(returning: slot) }
     }
 
     /// How many instances a machine (or any machine) has.
     func instanceCount(_ machine: String?) -> Int {
-        state.withLock { s in s.instances.filter { machine == nil || $0.machine == machine }.count }
+        state.withLock { s in s.instances.filter { $0.enabled && (machine == nil || $0.machine == machine) }.count }
     }
 
     /// Why a request can never be served, if it cannot.
@@ -117,7 +144,7 @@ final class SlotPool: Sendable {
     private static func take(_ r: Request, _ s: inout State) -> Slot? {
         var best: Int?
         for (i, inst) in s.instances.enumerated()
-        where (r.machine == nil || inst.machine == r.machine) && !r.excluding.contains(i) && inst.freeCores >= r.cores
+        where inst.enabled && (r.machine == nil || inst.machine == r.machine) && !r.excluding.contains(i) && inst.freeCores >= r.cores
             && inst.freeMemory >= r.memory
         {
             guard let free = s.nodeFree[inst.node], free.cores >= r.cores, free.memory >= r.memory else { continue }
@@ -153,19 +180,24 @@ final class SlotPool: Sendable {
             s.instances[slot.position].freeCores += slot.cores
             s.instances[slot.position].freeMemory += slot.memory
             if let free = s.nodeFree[slot.node] { s.nodeFree[slot.node] = (free.cores + slot.cores, free.memory + slot.memory) }
-            var served: [(CheckedContinuation<Slot, any Error>, Slot)] = []
-            var k = 0
-            while k < s.waiters.count {
-                if let got = SlotPool.take(s.waiters[k].request, &s) {
-                    served.append((s.waiters[k].continuation, got))
-                    s.waiters.remove(at: k)
-                } else {
-                    k += 1
-                }
-            }
-            return served
+            return SlotPool.serve(&s)
         }
         for (c, slot) in ready { c.resume(returning: slot) }
+    }
+
+    /// Hands free capacity to the waiters that fit, in order.
+    private static func serve(_ s: inout State) -> [(CheckedContinuation<Slot, any Error>, Slot)] {
+        var served: [(CheckedContinuation<Slot, any Error>, Slot)] = []
+        var k = 0
+        while k < s.waiters.count {
+            if let got = SlotPool.take(s.waiters[k].request, &s) {
+                served.append((s.waiters[k].continuation, got))
+                s.waiters.remove(at: k)
+            } else {
+                k += 1
+            }
+        }
+        return served
     }
 
     /// Refuses every waiting and future request.

@@ -185,7 +185,7 @@ struct TaskExecutor {
             context.slots.release(slot)
             throw error
         }
-        guard let connector = context.connectors[slot.site] else {
+        guard let connector = context.connector(for: slot.site) else {
             throw EngineError.invalid("no connector for site `\(slot.site)`")
         }
 

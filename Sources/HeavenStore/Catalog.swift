@@ -142,6 +142,19 @@ extension SQLiteStore {
         }
     }
 
+    /// The sites down at `now`, with the reason given.
+    public func sitesDown(at now: Date) async throws -> [String: String] {
+        try await pool.read { db in
+            var out: [String: String] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT name, down_reason FROM sites WHERE down_until > ?", arguments: [now.timeIntervalSince1970])
+            {
+                out[row["name"]] = (row["down_reason"] as String?) ?? "reported down"
+            }
+            return out
+        }
+    }
+
     /// Marks a site down until a date (nil: up again).
     public func markSite(_ name: String, downUntil: Date?, reason: String?) async throws {
         try await batcher.write { db in

@@ -47,6 +47,8 @@ public protocol Store: Sendable {
     func setPlacement(run: String, json: String) async throws
     /// A run's placement (JSON).
     func placement(run: String) async throws -> String?
+    /// The sites down at `now`, with the reason given.
+    func sitesDown(at now: Date) async throws -> [String: String]
     /// Marks a site down until a date (nil: up).
     func markSite(_ name: String, downUntil: Date?, reason: String?) async throws
 }

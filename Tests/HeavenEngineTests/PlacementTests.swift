@@ -254,3 +254,67 @@ struct PlacementTests {
         #expect(run.error == "topology `env` cannot be placed:\n  m: lab: 2 cores < 8 required")
     }
 }
+
+@Suite("Substitution of a lost site")
+struct SubstitutionTests {
+    static func yaml(withBackup: Bool) -> String {
+        """
+        kind: Site
+        name: first
+        nodes: [{name: n, cores: 1}]
+        ---
+        \(withBackup ? "kind: Site\nname: backup\nnodes: [{name: n, cores: 1}]\n---\n" : "")kind: Topology
+        name: env
+        machines: [{name: m, rank: 'if(site == "first", 1, 0)'}]
+        ---
+        kind: Workflow
+        name: w
+        topology: env
+        steps:
+          - foreach: ${range(6)}
+            as: i
+            parallel: 1
+            steps:
+              - task: t
+                on: m
+                run: [sleep, '0.25']
+        """
+    }
+
+    @Test("when a site is reported down, its machines are re-placed and the next tasks run on the new site")
+    func moves() async throws {
+        let h = try Harness()
+        let created = try await h.create(SubstitutionTests.yaml(withBackup: true))
+        async let final = h.engine.execute(runID: created.id)
+        for _ in 0..<100 {
+            if try await h.store.attempts(run: created.id).count >= 2 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try await h.store.markSite("first", downUntil: Date().addingTimeInterval(600), reason: "power cut")
+        let run = try await final
+        #expect(run.status == .succeeded, "\(run.error ?? "")")
+        let attempts = try await h.store.attempts(run: created.id)
+        #expect(attempts.count == 6)
+        #expect(attempts.first?.site == "first")
+        #expect(attempts.last?.site == "backup")
+        let moved = try await h.store.events(run: created.id, after: 0, limit: 100).first { $0.kind == "substitution" }
+        #expect(moved?.message == "site first is down (power cut): re-placed m ×1 on backup")
+    }
+
+    @Test("when the lost site was the only match, the run fails saying why")
+    func noOtherSite() async throws {
+        let h = try Harness()
+        let created = try await h.create(SubstitutionTests.yaml(withBackup: false))
+        async let final = h.engine.execute(runID: created.id)
+        for _ in 0..<100 {
+            if try await h.store.attempts(run: created.id).count >= 1 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try await h.store.markSite("first", downUntil: Date().addingTimeInterval(600), reason: "power cut")
+        let run = try await final
+        let attempts = try await h.store.attempts(run: created.id)
+        #expect(run.status == .failed, "\(attempts.map { "\($0.taskKey) \($0.status) \($0.startedAt.timeIntervalSince1970) \($0.error ?? "")" })")
+        #expect(run.error?.contains("site first is down (power cut) and its machines cannot be re-placed") == true, "\(run.error ?? "")")
+        #expect(run.error?.contains("m: first: site is down (power cut)") == true)
+    }
+}

@@ -19,7 +19,7 @@ struct SitesCommand: AsyncParsableCommand {
               GRANT           SITE      TO        LIMITS                     VALID      USED
               eo-on-grenoble  grenoble  group:eo  4 cores, 100 core-hours    2027-01-01 0.02 core-hours
             """,
-        subcommands: [SitesListCommand.self, SitesAddCommand.self],
+        subcommands: [SitesListCommand.self, SitesAddCommand.self, SitesDownCommand.self, SitesUpCommand.self],
         defaultSubcommand: SitesListCommand.self)
 }
 
@@ -104,5 +104,48 @@ struct SitesAddCommand: AsyncParsableCommand {
         for s in load.documents.sites { try await store.registerSite(s, by: user) }
         for g in load.documents.grants { try await store.registerGrant(g, by: user) }
         print("registered \(load.documents.sites.count) site(s) and \(load.documents.grants.count) grant(s)")
+    }
+}
+
+struct SitesDownCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "down",
+        abstract: "Report a site down: running runs move its machines to other matching, granted capacity.",
+        discussion: """
+              $ heaven sites down grenoble --reason "maintenance" --for 2h
+            """)
+
+    @Argument(help: "The site.")
+    var site: String
+
+    @Option(help: "Why (shown in runs' histories).")
+    var reason = "reported down"
+
+    @Option(name: .customLong("for"), help: "How long, as a duration (default 1h).")
+    var duration = "1h"
+
+    func run() async throws {
+        guard case .success(let q) = Quantity.parse(duration, as: .seconds) else {
+            CLI.fail("--for takes a duration such as 30m or 2h, not `\(duration)`")
+        }
+        let (_, store) = try CLI.openStore()
+        guard try await store.catalog().sites.contains(where: { $0.site.name == site }) else {
+            CLI.fail("no site `\(site)` is registered (see `heaven sites`)")
+        }
+        try await store.markSite(site, downUntil: Date().addingTimeInterval(q.value), reason: reason)
+        print("site \(site) down for \(q) (\(reason))")
+    }
+}
+
+struct SitesUpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "up", abstract: "Report a site up again.")
+
+    @Argument(help: "The site.")
+    var site: String
+
+    func run() async throws {
+        let (_, store) = try CLI.openStore()
+        try await store.markSite(site, downUntil: nil, reason: nil)
+        print("site \(site) up")
     }
 }
