@@ -3,11 +3,12 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
-/// A process started by the local connector. A dedicated small thread blocks in
-/// `wait4` for it (event-driven: nothing polls), then wakes every waiter.
+/// A process started by the local connector. One reaper thread waits for every
+/// child at once through pidfds and epoll (event-driven: nothing polls), reaps it
+/// with `wait4` and wakes its waiters.
 final class LocalProcess: RunningTask {
     private struct State {
         var exit: TaskExit?
@@ -15,34 +16,31 @@ final class LocalProcess: RunningTask {
     }
 
     let pid: Int32
-    let startTime: String?
+    /// Not read at spawn (a `/proc` read per task costs); orphans are recognised by
+    /// their environment instead (`ProcessProbe.killOrphan`).
+    var startTime: String? { nil }
     private let state = Mutex(State())
 
     init(pid: Int32) {
         self.pid = pid
-        self.startTime = LocalProcess.startTime(of: pid)
-        let thread = Thread { [self] in self.reap() }
-        thread.stackSize = 1 << 16
-        thread.start()
+        Reaper.shared.watch(self)
     }
 
-    private func reap() {
+    /// Reaps the process (it has exited) and wakes its waiters.
+    func reap() {
         var status: Int32 = 0
         var usage = rusage()
         var r: Int32
         repeat { r = wait4(pid, &status, 0, &usage) } while r < 0 && errno == EINTR
-        let cpu =
-            Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        let cpu = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
             + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
         let exit: TaskExit
         if r < 0 {
             exit = TaskExit(exitCode: nil, signal: nil)
         } else if status & 0x7f == 0 {
-            exit = TaskExit(
-                exitCode: (status >> 8) & 0xff, signal: nil, cpuSeconds: cpu, maxRSS: Int64(usage.ru_maxrss) * 1024)
+            exit = TaskExit(exitCode: (status >> 8) & 0xff, signal: nil, cpuSeconds: cpu, maxRSS: Int64(usage.ru_maxrss) * 1024)
         } else {
-            exit = TaskExit(
-                exitCode: nil, signal: status & 0x7f, cpuSeconds: cpu, maxRSS: Int64(usage.ru_maxrss) * 1024)
+            exit = TaskExit(exitCode: nil, signal: status & 0x7f, cpuSeconds: cpu, maxRSS: Int64(usage.ru_maxrss) * 1024)
         }
         let waiters = state.withLock { s -> [CheckedContinuation<TaskExit, Never>] in
             s.exit = exit
@@ -65,8 +63,8 @@ final class LocalProcess: RunningTask {
     }
 
     func signal(_ signal: Int32) {
-        let exited = state.withLock { $0.exit != nil }
         // The group leader is not reaped before `exit` is set, so its pid cannot have been reused.
+        let exited = state.withLock { $0.exit != nil }
         if !exited { kill(-pid, signal) }
     }
 
@@ -80,9 +78,68 @@ final class LocalProcess: RunningTask {
     }
 }
 
-/// Tells whether a recorded process still runs (same pid and same start time).
+/// Waits for every child process of the local connector on one thread.
+final class Reaper: Sendable {
+    static let shared = Reaper()
+
+    private struct State {
+        var watched: [Int32: (process: LocalProcess, fd: Int32)] = [:]
+    }
+
+    private let epoll: Int32
+    private let wake: Int32
+    private let state = Mutex(State())
+
+    private init() {
+        var wakeFD: Int32 = -1
+        epoll = heaven_reaper_create(&wakeFD)
+        wake = wakeFD
+        if epoll >= 0 {
+            let thread = Thread { [self] in self.loop() }
+            thread.name = "heaven-reaper"
+            thread.stackSize = 1 << 18
+            thread.start()
+        }
+    }
+
+    /// Starts watching a child; falls back to a thread of its own without pidfds.
+    func watch(_ p: LocalProcess) {
+        let fd = epoll >= 0 ? heaven_pidfd_open(p.pid) : -1
+        guard fd >= 0 else {
+            let thread = Thread { p.reap() }
+            thread.stackSize = 1 << 16
+            thread.start()
+            return
+        }
+        state.withLock { $0.watched[p.pid] = (p, fd) }
+        if heaven_reaper_add(epoll, fd, UInt64(p.pid)) != 0 {
+            state.withLock { _ = $0.watched.removeValue(forKey: p.pid) }
+            close(fd)
+            let thread = Thread { p.reap() }
+            thread.stackSize = 1 << 16
+            thread.start()
+        }
+    }
+
+    private func loop() {
+        var tags = [UInt64](repeating: 0, count: 64)
+        while true {
+            let n = heaven_reaper_wait(epoll, &tags, 64)
+            if n < 0 { continue }
+            for i in 0..<Int(n) {
+                let pid = Int32(truncatingIfNeeded: tags[i])
+                if pid == 0 { continue }
+                guard let entry = state.withLock({ $0.watched.removeValue(forKey: pid) }) else { continue }
+                close(entry.fd)  // also removes it from the epoll set
+                entry.process.reap()
+            }
+        }
+    }
+}
+
+/// Tells whether a recorded process still runs.
 public enum ProcessProbe {
-    /// Whether `pid` is alive and started at `startTime`.
+    /// Whether `pid` is alive and started at `startTime` (when given).
     public static func isAlive(pid: Int32, startTime: String?) -> Bool {
         guard pid > 0, let now = LocalProcess.startTime(of: pid) else { return false }
         return startTime == nil || now == startTime
@@ -91,11 +148,16 @@ public enum ProcessProbe {
     /// The start time of this process.
     public static var currentStartTime: String? { LocalProcess.startTime(of: getpid()) }
 
-    /// Kills a recorded task's process group if it still runs (after a crash of the
-    /// process that started it); returns whether it was found.
+    /// Kills the process group of a task attempt left running by a process that died,
+    /// if it is still there: recognised by its environment (`HEAVEN_RUN`, `HEAVEN_TASK`,
+    /// `HEAVEN_ATTEMPT`), so a reused pid is never killed. Returns whether it was found.
     @discardableResult
-    public static func killOrphan(pid: Int32, startTime: String?) -> Bool {
-        guard isAlive(pid: pid, startTime: startTime) else { return false }
+    public static func killOrphan(pid: Int32, run: String, task: String, attempt: Int) -> Bool {
+        guard pid > 0, let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+        let vars = Set(data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
+        guard vars.contains("HEAVEN_RUN=\(run)"), vars.contains("HEAVEN_TASK=\(task)"),
+            vars.contains("HEAVEN_ATTEMPT=\(attempt)")
+        else { return false }
         kill(-pid, SIGKILL)
         kill(pid, SIGKILL)
         return true

@@ -230,7 +230,7 @@ public final class Engine: Sendable {
         // their processes (if still alive) are killed, and they will run again.
         let lost = try await store.markRunningAttemptsLost(run: run.id, reason: "the process driving the run stopped")
         for a in lost {
-            if let pid = a.pid { ProcessProbe.killOrphan(pid: pid, startTime: a.pidStart) }
+            if let pid = a.pid { ProcessProbe.killOrphan(pid: pid, run: a.runID, task: a.taskKey, attempt: a.number) }
             try await store.appendEvent(
                 EventRecord(
                     runID: run.id, kind: "lost", taskKey: a.taskKey,
@@ -257,7 +257,9 @@ public final class Engine: Sendable {
                     : "started"))
 
         let runDirectory = home.runDirectory(run.id)
-        try FileManager.default.createDirectory(atPath: runDirectory + "/tasks", withIntermediateDirectories: true)
+        let layout = RunLayout(root: runDirectory)
+        try FileManager.default.createDirectory(atPath: layout.workRoot, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: layout.logRoot, withIntermediateDirectories: true)
         let context = RunContext(
             runID: run.id, store: store, connectors: resources.connectors, slots: resources.slots,
             grants: resources.grants, documents: load.documents, runDirectory: runDirectory, baseDirectory: run.directory, home: home,

@@ -31,8 +31,8 @@ struct TaskExecutor {
             return done
         }
         try context.checkRunning()
-        let taskDirectory = context.runDirectory + "/tasks/" + key
-        let work = taskDirectory + "/work"
+        let layout = RunLayout(root: context.runDirectory)
+        let work = layout.workDirectory(key)
         let staged = try stagePlan(task, scope: scope)
         let arguments = try ArgumentRenderer(staged: staged.byPath).render(
             task.command, scope: scope, workflow: workflow)
@@ -69,7 +69,7 @@ struct TaskExecutor {
                 throw error
             }
             let outcome = try await runAttempt(
-                task, key: key, number: attempt, slot: slot, taskDirectory: taskDirectory, work: work,
+                task, key: key, number: attempt, slot: slot, layout: layout, work: work,
                 staged: staged.files, arguments: arguments, environment: environment, isolation: isolation,
                 network: machine?.network ?? false, scope: scope)
             switch outcome {
@@ -158,13 +158,13 @@ struct TaskExecutor {
     }
 
     func runAttempt(
-        _ task: TaskStep, key: String, number: Int, slot: SlotPool.Slot, taskDirectory: String, work: String,
+        _ task: TaskStep, key: String, number: Int, slot: SlotPool.Slot, layout: RunLayout, work: String,
         staged: [(name: String, source: String)], arguments: [String], environment: [String: String],
         isolation: Isolation, network: Bool, scope: Scope
     ) async throws -> AttemptOutcome {
         let fm = FileManager.default
-        let stdoutPath = taskDirectory + "/attempt-\(number).out"
-        let stderrPath = taskDirectory + "/attempt-\(number).err"
+        let stdoutPath = layout.log(key, attempt: number, "out")
+        let stderrPath = layout.log(key, attempt: number, "err")
         var record = AttemptRecord(
             runID: context.runID, taskKey: key, task: task.name, number: number, site: slot.site,
             slot: slot.label, workDirectory: work, node: slot.node, cores: slot.cores, memory: slot.memory,
@@ -204,10 +204,13 @@ struct TaskExecutor {
             try await context.store.finishAttempt(record)
         }
 
-        // A fresh working directory for every attempt.
+        // A fresh working directory for every attempt (one mkdir in the common case).
         do {
-            if fm.fileExists(atPath: work) { try fm.removeItem(atPath: work) }
-            try fm.createDirectory(atPath: work, withIntermediateDirectories: true)
+            if mkdir(work, 0o755) != 0 {
+                guard errno == EEXIST else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+                try fm.removeItem(atPath: work)
+                guard mkdir(work, 0o755) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            }
             for (name, source) in staged {
                 let target = work + "/" + name
                 if link(source, target) != 0 { try fm.copyItem(atPath: source, toPath: target) }
@@ -243,7 +246,7 @@ struct TaskExecutor {
             metadata: ["run": "\(context.runID)", "task": "\(key)", "attempt": "\(number)", "pid": "\(process.pid)"])
         let stoppedAlready = context.register(key, process)
         if stoppedAlready { process.signal(SIGTERM) }
-        try? await context.store.setAttemptProcess(id: record.id!, pid: process.pid, pidStart: process.startTime)
+        context.store.noteAttemptProcess(id: record.id!, pid: process.pid, pidStart: process.startTime)
 
         let fired = Flag()
         let timer: Task<Void, Never>? = task.timeout.map { seconds in

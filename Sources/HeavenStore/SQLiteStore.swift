@@ -245,12 +245,13 @@ public final class SQLiteStore: Store {
         let isAlive = liveness
         return try await batcher.write { db in
             if let limits, let why = try SQLiteStore.refusal(a, limits, db: db, isAlive: isAlive) { return .refused(why) }
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO attempts (run_id, task_key, task, number, status, site, slot, pid, pid_start, workdir, started_at,
                       node, cores, memory, grant_name)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
+                    """
+            ).execute(
                 arguments: [
                     a.runID, a.taskKey, a.task, a.number, a.status.rawValue, a.site, a.slot, a.pid, a.pidStart,
                     a.workDirectory, a.startedAt.timeIntervalSince1970, a.node, a.cores, a.memory, a.grant,
@@ -276,11 +277,11 @@ public final class SQLiteStore: Store {
         }
         if let node = a.node {
             let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT a.run_id, a.cores, a.memory, r.owner_pid, r.owner_start FROM attempts a JOIN runs r ON r.id = a.run_id
-                    WHERE a.node = ? AND a.status = 'running'
-                    """, arguments: [node])
+                db.cachedStatement(
+                    sql: """
+                        SELECT a.run_id, a.cores, a.memory, r.owner_pid, r.owner_start FROM attempts a JOIN runs r ON r.id = a.run_id
+                        WHERE a.node = ? AND a.status = 'running'
+                        """), arguments: [node])
             let live = liveRuns(rows)
             let cores = live.reduce(0) { $0 + ($1["cores"] as Int? ?? 0) }
             let memory = live.reduce(0.0) { $0 + ($1["memory"] as Double? ?? 0) }
@@ -320,6 +321,12 @@ public final class SQLiteStore: Store {
         return seconds / 3600
     }
 
+    public func noteAttemptProcess(id: Int64, pid: Int32, pidStart: String?) {
+        batcher.submit { db in
+            try db.cachedStatement(sql: "UPDATE attempts SET pid = ?, pid_start = ? WHERE id = ?").execute(arguments: [pid, pidStart, id])
+        }
+    }
+
     public func setAttemptProcess(id: Int64, pid: Int32, pidStart: String?) async throws {
         try await batcher.write { db in
             try db.execute(
@@ -330,12 +337,13 @@ public final class SQLiteStore: Store {
     public func finishAttempt(_ a: AttemptRecord) async throws {
         guard let id = a.id else { throw StoreError.internal("attempt without id") }
         try await batcher.write { db in
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     UPDATE attempts SET status = ?, finished_at = ?, exit_code = ?, signal = ?, outputs = ?, error = ?,
                       cpu_seconds = ?, max_rss = ?, pid = COALESCE(?, pid)
                     WHERE id = ?
-                    """,
+                    """
+            ).execute(
                 arguments: [
                     a.status.rawValue, (a.finishedAt ?? Date()).timeIntervalSince1970, a.exitCode, a.signal,
                     SQLiteStore.encode(a.outputs), a.error, a.cpuSeconds, a.maxRSS, a.pid, id,

@@ -16,6 +16,8 @@ public protocol Store: Sendable {
     func startAttempt(_ attempt: AttemptRecord) async throws -> Int64
     /// Records where an attempt's process is (after it was started).
     func setAttemptProcess(id: Int64, pid: Int32, pidStart: String?) async throws
+    /// The same, queued without waiting: committed in order, before the attempt's end.
+    func noteAttemptProcess(id: Int64, pid: Int32, pidStart: String?)
     /// Records how an attempt ended.
     func finishAttempt(_ attempt: AttemptRecord) async throws
     /// Every attempt of a run, oldest first.

@@ -4,7 +4,8 @@ import Synchronization
 
 /// Group commit: writes that arrive while a transaction is being committed are
 /// committed together in the next one. Each caller resumes only once its write is
-/// durable; one failing write (in its own savepoint) does not fail the others.
+/// durable; one failing write does not fail the others (the batch is then replayed
+/// one write per transaction).
 final class WriteBatcher: Sendable {
     private struct Pending {
         let work: @Sendable (Database) throws -> Void
@@ -49,6 +50,18 @@ final class WriteBatcher: Sendable {
         }
     }
 
+    /// Queues a write without waiting for it; it is committed in order with the others.
+    func submit(_ operation: @escaping @Sendable (Database) throws -> Void) {
+        let pending = Pending(work: operation, done: { _ in })
+        let start = state.withLock { s -> Bool in
+            s.pending.append(pending)
+            if s.flushing { return false }
+            s.flushing = true
+            return true
+        }
+        if start { queue.async { self.drain() } }
+    }
+
     private func drain() {
         while true {
             let batch = state.withLock { s -> [Pending] in
@@ -60,20 +73,16 @@ final class WriteBatcher: Sendable {
             if batch.isEmpty { return }
             var errors = [(any Error)?](repeating: nil, count: batch.count)
             do {
+                // The common case: every write succeeds, one transaction for all.
                 try writer.write { db in
-                    for (i, p) in batch.enumerated() {
-                        do {
-                            try db.inSavepoint {
-                                try p.work(db)
-                                return .commit
-                            }
-                        } catch {
-                            errors[i] = error
-                        }
-                    }
+                    for p in batch { try p.work(db) }
                 }
             } catch {
-                for i in errors.indices { errors[i] = error }
+                // One write failed and rolled the batch back: commit them one by one,
+                // so that only the failing one fails.
+                for (i, p) in batch.enumerated() {
+                    do { try writer.write { db in try p.work(db) } } catch { errors[i] = error }
+                }
             }
             for (i, p) in batch.enumerated() { p.done(errors[i]) }
         }

@@ -42,7 +42,7 @@ final class Harness: Sendable {
 
     func stdout(_ run: RunRecord, _ a: AttemptRecord) -> String {
         (try? String(
-            contentsOfFile: "\(home)/runs/\(run.id)/tasks/\(a.taskKey)/attempt-\(a.number).out", encoding: .utf8)) ?? ""
+            contentsOfFile: RunLayout(root: "\(home)/runs/\(run.id)").log(a.taskKey, attempt: a.number, "out"), encoding: .utf8)) ?? ""
     }
 
     /// Start and end times a task printed (`date +%s.%N` as its first and last lines).

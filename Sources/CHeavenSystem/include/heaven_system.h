@@ -26,3 +26,15 @@ typedef struct heaven_spawn_options {
 int heaven_spawn(const heaven_spawn_options *options, pid_t *pid_out);
 
 #endif
+
+/// A pidfd for a child (Linux 5.3+), or -1 with errno set.
+int heaven_pidfd_open(pid_t pid);
+
+/// An epoll instance plus an eventfd that wakes it; returns the epoll fd, -1 on error.
+int heaven_reaper_create(int *wake_fd);
+
+/// Watches `fd` for readability, reporting `tag` when it is readable; 0 or -1.
+int heaven_reaper_add(int epfd, int fd, unsigned long long tag);
+
+/// Waits for readable fds; fills up to `max` tags; returns how many (-1 on error).
+int heaven_reaper_wait(int epfd, unsigned long long *tags, int max);

@@ -36,7 +36,7 @@ struct CancelCommand: AsyncParsableCommand {
         // Nobody drives the run: stop what it left running and close it here.
         let lost = try await store.markRunningAttemptsLost(run: record.id, reason: "cancelled")
         for a in lost {
-            if let pid = a.pid { ProcessProbe.killOrphan(pid: pid, startTime: a.pidStart) }
+            if let pid = a.pid { ProcessProbe.killOrphan(pid: pid, run: a.runID, task: a.taskKey, attempt: a.number) }
         }
         updated.status = .cancelled
         updated.finishedAt = Date()

@@ -54,9 +54,9 @@ struct LogsCommand: AsyncParsableCommand {
             guard let a = attempt.flatMap({ n in mine.first { $0.number == n } }) ?? mine.last else {
                 CLI.fail("task `\(key)` has no attempt \(attempt ?? 0)")
             }
-            let dir = home.runDirectory(record.id) + "/tasks/" + key
+            let layout = home.layout(record.id)
             for stream in ["out", "err"] {
-                let path = dir + "/attempt-\(a.number).\(stream)"
+                let path = layout.log(key, attempt: a.number, stream)
                 let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
                 if text.isEmpty && stream == "err" { continue }
                 print("==> \(key) (attempt \(a.number), \(a.status.rawValue)) std\(stream) <==")

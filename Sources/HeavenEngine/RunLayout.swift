@@ -1,0 +1,36 @@
+/// Where a run keeps its files: one flat working directory per task instance (fresh
+/// for each attempt) and its logs beside the others. Flat, because creating
+/// directories is a large part of a short task's cost.
+///
+///     runs/RUN/work/each#17.ndvi/          the working directory of task key `each#17/ndvi`
+///     runs/RUN/logs/each#17.ndvi.2.out     standard output of its attempt 2 (and .err)
+public struct RunLayout: Sendable {
+    /// The run's directory.
+    public var root: String
+
+    /// The layout of a run's directory.
+    public init(root: String) { self.root = root }
+
+    /// A task key as one file name (`/` becomes `.`, which names never contain).
+    public static func flat(_ key: String) -> String {
+        String(key.map { $0 == "/" ? "." : $0 })
+    }
+
+    /// The directory holding every working directory.
+    public var workRoot: String { root + "/work" }
+    /// The directory holding every log.
+    public var logRoot: String { root + "/logs" }
+
+    /// A task instance's working directory.
+    public func workDirectory(_ key: String) -> String { workRoot + "/" + RunLayout.flat(key) }
+
+    /// The standard output (`out`) or error (`err`) of an attempt.
+    public func log(_ key: String, attempt: Int, _ stream: String) -> String {
+        logRoot + "/" + RunLayout.flat(key) + ".\(attempt)." + stream
+    }
+}
+
+extension HeavenHome {
+    /// The layout of a run's directory.
+    public func layout(_ run: String) -> RunLayout { RunLayout(root: runDirectory(run)) }
+}
