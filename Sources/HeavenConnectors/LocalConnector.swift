@@ -16,6 +16,8 @@ public final class LocalConnector: Connector {
     private let cores: Int
     private let memory: Double
     private let baseEnvironment: [String: String]
+    /// The inherited environment as `NAME=VALUE` strings, made once.
+    private let baseEntries: [(name: String, entry: String)]
     private let pathCache = Mutex<[String: String]>([:])
 
     /// The path of bubblewrap, when installed.
@@ -29,6 +31,7 @@ public final class LocalConnector: Connector {
         self.cores = cores ?? LocalConnector.machineCores
         self.memory = memory ?? LocalConnector.machineMemory
         self.baseEnvironment = ProcessInfo.processInfo.environment
+        self.baseEntries = baseEnvironment.map { ($0.key, "\($0.key)=\($0.value)") }
     }
 
     /// Cores of this machine usable by this process.
@@ -41,21 +44,24 @@ public final class LocalConnector: Connector {
     public func start(_ launch: TaskLaunch) async throws -> any RunningTask {
         var argv = launch.arguments
         guard let program = argv.first, !program.isEmpty else { throw ConnectorError.programNotFound("") }
-        var env = baseEnvironment
-        for (k, v) in launch.environment { env[k] = v }
+        // The inherited environment, with the task's variables replacing any of the same name.
+        var entries: [String] = []
+        entries.reserveCapacity(baseEntries.count + launch.environment.count)
+        for e in baseEntries where launch.environment[e.name] == nil { entries.append(e.entry) }
+        for (k, v) in launch.environment { entries.append(k + "=" + v) }
+        let path = launch.environment["PATH"] ?? baseEnvironment["PATH"]
         let executable: String
         if launch.isolation == .sandbox {
             guard let bwrap = LocalConnector.bubblewrap else { throw ConnectorError.sandboxUnavailable }
-            let resolved = try resolve(program, base: launch.baseDirectory, path: env["PATH"])
+            let resolved = try resolve(program, base: launch.baseDirectory, path: path)
             argv[0] = resolved
             argv = sandboxArguments(launch) + ["--"] + argv
             executable = bwrap
             argv.insert(bwrap, at: 0)
         } else {
-            executable = try resolve(program, base: launch.baseDirectory, path: env["PATH"])
+            executable = try resolve(program, base: launch.baseDirectory, path: path)
         }
-        let pid = try spawn(
-            executable: executable, argv: argv, env: env.map { "\($0.key)=\($0.value)" }, launch: launch)
+        let pid = try spawn(executable: executable, argv: argv, env: entries, launch: launch)
         return LocalProcess(pid: pid)
     }
 

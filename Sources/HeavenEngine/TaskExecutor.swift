@@ -53,12 +53,15 @@ struct TaskExecutor {
         var retry = 0
         var refusedInstances = Set<Int>()
         var announced = false
+        var preparation: Result<Void, PreparationError>?
         let instances = context.slots.instanceCount(request.machine)
         while true {
             attempt += 1
             try context.checkRunning()
             var request = request
             request.excluding = refusedInstances
+            // The working directory is made before the slot is taken: off the critical path.
+            if preparation == nil { preparation = prepare(work, staged: staged.files) }
             context.count { $0.waiting += 1 }
             let slot: SlotPool.Slot
             do {
@@ -70,8 +73,9 @@ struct TaskExecutor {
             }
             let outcome = try await runAttempt(
                 task, key: key, number: attempt, slot: slot, layout: layout, work: work,
-                staged: staged.files, arguments: arguments, environment: environment, isolation: isolation,
+                preparation: preparation!, arguments: arguments, environment: environment, isolation: isolation,
                 network: machine?.network ?? false, scope: scope)
+            if case .refused = outcome {} else { preparation = nil }
             switch outcome {
             case .refused(let reason):
                 // The node or grant is full with other runs' work, or the grant is used up:
@@ -159,7 +163,7 @@ struct TaskExecutor {
 
     func runAttempt(
         _ task: TaskStep, key: String, number: Int, slot: SlotPool.Slot, layout: RunLayout, work: String,
-        staged: [(name: String, source: String)], arguments: [String], environment: [String: String],
+        preparation: Result<Void, PreparationError>, arguments: [String], environment: [String: String],
         isolation: Isolation, network: Bool, scope: Scope
     ) async throws -> AttemptOutcome {
         let fm = FileManager.default
@@ -192,7 +196,6 @@ struct TaskExecutor {
         func finish(_ status: AttemptStatus, _ error: String?, exit: TaskExit? = nil, outputs: [String: Value]? = nil)
             async throws
         {
-            context.slots.release(slot)
             record.status = status
             record.error = error
             record.finishedAt = Date()
@@ -201,22 +204,14 @@ struct TaskExecutor {
             record.cpuSeconds = exit?.cpuSeconds
             record.maxRSS = exit?.maxRSS
             record.outputs = outputs
-            try await context.store.finishAttempt(record)
+            // The slot is freed only once the end is queued: the next attempt's capacity
+            // check, queued after it, then sees this attempt ended.
+            let slots = context.slots
+            try await context.store.finishAttempt(record, afterQueueing: { slots.release(slot) })
         }
 
-        // A fresh working directory for every attempt (one mkdir in the common case).
-        do {
-            if mkdir(work, 0o755) != 0 {
-                guard errno == EEXIST else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-                try fm.removeItem(atPath: work)
-                guard mkdir(work, 0o755) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-            }
-            for (name, source) in staged {
-                let target = work + "/" + name
-                if link(source, target) != 0 { try fm.copyItem(atPath: source, toPath: target) }
-            }
-        } catch {
-            let message = "cannot prepare the working directory: \(error.localizedDescription)"
+        if case .failure(let problem) = preparation {
+            let message = "cannot prepare the working directory: \(problem.message)"
             try await finish(.failed, message)
             return .failed(message)
         }
@@ -296,6 +291,29 @@ struct TaskExecutor {
             let message = "\(error)"
             try await finish(.failed, message, exit: exit)
             return .failed(message)
+        }
+    }
+
+    struct PreparationError: Error {
+        var message: String
+    }
+
+    /// A fresh, empty working directory with the staged inputs (one mkdir in the common case).
+    func prepare(_ work: String, staged: [(name: String, source: String)]) -> Result<Void, PreparationError> {
+        let fm = FileManager.default
+        do {
+            if mkdir(work, 0o755) != 0 {
+                guard errno == EEXIST else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+                try fm.removeItem(atPath: work)
+                guard mkdir(work, 0o755) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            }
+            for (name, source) in staged {
+                let target = work + "/" + name
+                if link(source, target) != 0 { try fm.copyItem(atPath: source, toPath: target) }
+            }
+            return .success(())
+        } catch {
+            return .failure(PreparationError(message: error.localizedDescription))
         }
     }
 

@@ -335,8 +335,15 @@ public final class SQLiteStore: Store {
     }
 
     public func finishAttempt(_ a: AttemptRecord) async throws {
-        guard let id = a.id else { throw StoreError.internal("attempt without id") }
-        try await batcher.write { db in
+        try await finishAttempt(a, afterQueueing: {})
+    }
+
+    public func finishAttempt(_ a: AttemptRecord, afterQueueing queued: @Sendable () -> Void) async throws {
+        guard let id = a.id else {
+            queued()
+            throw StoreError.internal("attempt without id")
+        }
+        try await batcher.write(afterQueueing: queued) { db in
             try db.cachedStatement(
                 sql: """
                     UPDATE attempts SET status = ?, finished_at = ?, exit_code = ?, signal = ?, outputs = ?, error = ?,

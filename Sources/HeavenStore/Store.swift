@@ -20,6 +20,10 @@ public protocol Store: Sendable {
     func noteAttemptProcess(id: Int64, pid: Int32, pidStart: String?)
     /// Records how an attempt ended.
     func finishAttempt(_ attempt: AttemptRecord) async throws
+    /// Records how an attempt ended, running `queued` once the write is queued: what is
+    /// written after that (say, the start of the next attempt on the freed slot) is
+    /// committed after it.
+    func finishAttempt(_ attempt: AttemptRecord, afterQueueing queued: @Sendable () -> Void) async throws
     /// Every attempt of a run, oldest first.
     func attempts(run: String) async throws -> [AttemptRecord]
     /// The outputs of every task instance that succeeded in a run, by task key.

@@ -24,6 +24,14 @@ final class WriteBatcher: Sendable {
     init(writer: any DatabaseWriter) { self.writer = writer }
 
     func write<T: Sendable>(_ operation: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await write(afterQueueing: {}, operation)
+    }
+
+    /// Like `write`, and runs `queued` once the write is queued (before it is
+    /// committed): work queued after that point is committed after this write.
+    func write<T: Sendable>(
+        afterQueueing queued: () -> Void, _ operation: @escaping @Sendable (Database) throws -> T
+    ) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let box = Mutex<T?>(nil)
             let pending = Pending(
@@ -46,6 +54,7 @@ final class WriteBatcher: Sendable {
                 s.flushing = true
                 return true
             }
+            queued()
             if start { queue.async { self.drain() } }
         }
     }
