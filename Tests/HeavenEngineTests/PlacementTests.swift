@@ -318,3 +318,25 @@ struct SubstitutionTests {
         #expect(run.error?.contains("m: first: site is down (power cut)") == true)
     }
 }
+
+@Suite("Capacity bookkeeping")
+struct BookkeepingTests {
+    @Test("a run alone on its site is never refused capacity: its slots and the store agree")
+    func noSelfRefusal() async throws {
+        let h = try Harness()
+        let (run, attempts) = try await h.run(Harness.site(cores: 2) + """
+            kind: Workflow
+            name: w
+            steps:
+              - foreach: ${range(300)}
+                as: i
+                steps:
+                  - task: t
+                    run: ['true']
+            """)
+        #expect(run.status == .succeeded)
+        #expect(attempts.count == 300)
+        let waits = try await h.store.events(run: run.id, after: 0, limit: 1000).filter { $0.kind == "waiting" }
+        #expect(waits.isEmpty, "\(waits.first?.message ?? "")")
+    }
+}
