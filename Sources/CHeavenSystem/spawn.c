@@ -35,12 +35,16 @@ static __attribute__((noinline)) pid_t spawn_child(const heaven_spawn_options *o
     pid_t pid = vfork();
     if (pid != 0) return pid;
 
+    /* exec resets caught signals to their default; only ignored ones would be
+       inherited. Every signal is blocked, so no handler of ours runs before exec. */
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP) continue;
-        sigaction(sig, &dfl, NULL);
+    static const int ignorable[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2,
+                                    SIGALRM, SIGTSTP, SIGTTIN, SIGTTOU, SIGXFSZ, SIGXCPU, SIGURG, SIGWINCH};
+    for (unsigned i = 0; i < sizeof ignorable / sizeof ignorable[0]; i++) {
+        struct sigaction old;
+        if (sigaction(ignorable[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) sigaction(ignorable[i], &dfl, NULL);
     }
     if (setpgid(0, 0) != 0) goto fail;
     if (redirect(o->stdin_path, O_RDONLY, 0) != 0) goto fail;

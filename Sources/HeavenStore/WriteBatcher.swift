@@ -55,6 +55,8 @@ final class WriteBatcher: Sendable {
                 return true
             }
             queued()
+            // Committing on a cooperative thread would block it (measured: W1 fell from
+            // ~46% to 27% of the raw spawn rate), so commits run on the writer queue.
             if start { queue.async { self.drain() } }
         }
     }
