@@ -1,0 +1,20 @@
+import Foundation
+import Testing
+
+@Suite("Benchmark smoke", .serialized)
+struct BenchSmokeTests {
+    @Test("`heaven bench --quick` runs every workload and reports a figure for each (no timing is asserted)")
+    func quick() throws {
+        let h = try HeavenBinary()
+        let doc = h.work + "/performance.md"
+        try "# Performance\n\nbefore\n<!-- bench:begin -->\nold\n<!-- bench:end -->\nafter\n".write(toFile: doc, atomically: true, encoding: .utf8)
+        let r = try h.run("bench", "--quick", "--json", "--write", doc)
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [[String: Any]] ?? []
+        #expect(rows.map { $0["name"] as? String ?? "" } == ["raw", "raw-1", "W1", "W2", "W3", "W4", "W5"])
+        #expect(rows.allSatisfy { !($0["figure"] as? String ?? "").isEmpty })
+        let written = try String(contentsOfFile: doc, encoding: .utf8)
+        #expect(written.hasPrefix("# Performance\n\nbefore\n<!-- bench:begin -->\nMeasured "))
+        #expect(written.contains("| W5 |") && written.hasSuffix("<!-- bench:end -->\nafter\n") && !written.contains("old"))
+    }
+}
