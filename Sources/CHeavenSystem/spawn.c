@@ -49,7 +49,11 @@ static __attribute__((noinline)) pid_t spawn_child(const heaven_spawn_options *o
     if (setpgid(0, 0) != 0) goto fail;
     if (redirect(o->stdin_path, O_RDONLY, 0) != 0) goto fail;
     if (redirect(o->stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 1) != 0) goto fail;
-    if (redirect(o->stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 2) != 0) goto fail;
+    if (o->stdout_path && o->stderr_path && strcmp(o->stdout_path, o->stderr_path) == 0) {
+        if (dup2(1, 2) < 0) goto fail; /* one combined log */
+    } else if (redirect(o->stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 2) != 0) {
+        goto fail;
+    }
     syscall(SYS_close_range, 3U, ~0U, 0U);
     if (o->cwd && chdir(o->cwd) != 0) goto fail;
     if (o->no_core) {

@@ -3,7 +3,8 @@
 /// directories is a large part of a short task's cost.
 ///
 ///     runs/RUN/work/each#17.ndvi/          the working directory of task key `each#17/ndvi`
-///     runs/RUN/logs/each#17.ndvi.2.out     standard output of its attempt 2 (and .err)
+///     runs/RUN/logs/each#17.ndvi.2.log     output (standard output and error) of its attempt 2
+///     runs/RUN/logs/split.1.out            standard output apart (and .err), when an output reads it
 public struct RunLayout: Sendable {
     /// The run's directory.
     public var root: String
@@ -24,7 +25,7 @@ public struct RunLayout: Sendable {
     /// A task instance's working directory.
     public func workDirectory(_ key: String) -> String { workRoot + "/" + RunLayout.flat(key) }
 
-    /// The standard output (`out`) or error (`err`) of an attempt.
+    /// The combined output (`log`), or the standard output (`out`) or error (`err`), of an attempt.
     public func log(_ key: String, attempt: Int, _ stream: String) -> String {
         logRoot + "/" + RunLayout.flat(key) + ".\(attempt)." + stream
     }

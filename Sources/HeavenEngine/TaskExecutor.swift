@@ -167,8 +167,16 @@ struct TaskExecutor {
         isolation: Isolation, network: Bool, scope: Scope
     ) async throws -> AttemptOutcome {
         let fm = FileManager.default
-        let stdoutPath = layout.log(key, attempt: number, "out")
-        let stderrPath = layout.log(key, attempt: number, "err")
+        // Standard output apart only when an output reads it; otherwise one combined
+        // log, as a terminal would show it (one file fewer to create per task).
+        let readsStdout = task.outputs.contains {
+            switch $0.source {
+            case .stdoutText, .stdoutJSON: true
+            default: false
+            }
+        }
+        let stdoutPath = layout.log(key, attempt: number, readsStdout ? "out" : "log")
+        let stderrPath = readsStdout ? layout.log(key, attempt: number, "err") : stdoutPath
         var record = AttemptRecord(
             runID: context.runID, taskKey: key, task: task.name, number: number, site: slot.site,
             slot: slot.label, workDirectory: work, node: slot.node, cores: slot.cores, memory: slot.memory,

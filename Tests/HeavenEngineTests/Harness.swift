@@ -40,9 +40,15 @@ final class Harness: Sendable {
         return (final, try await store.attempts(run: final.id))
     }
 
+    /// What an attempt printed: its combined log, or its standard output when kept apart.
     func stdout(_ run: RunRecord, _ a: AttemptRecord) -> String {
-        (try? String(
-            contentsOfFile: RunLayout(root: "\(home)/runs/\(run.id)").log(a.taskKey, attempt: a.number, "out"), encoding: .utf8)) ?? ""
+        let layout = RunLayout(root: "\(home)/runs/\(run.id)")
+        for stream in ["log", "out"] {
+            if let text = try? String(contentsOfFile: layout.log(a.taskKey, attempt: a.number, stream), encoding: .utf8) {
+                return text
+            }
+        }
+        return ""
     }
 
     /// Start and end times a task printed (`date +%s.%N` as its first and last lines).

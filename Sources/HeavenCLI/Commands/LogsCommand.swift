@@ -55,11 +55,13 @@ struct LogsCommand: AsyncParsableCommand {
                 CLI.fail("task `\(key)` has no attempt \(attempt ?? 0)")
             }
             let layout = home.layout(record.id)
-            for stream in ["out", "err"] {
+            // A combined log (`.log`), or standard output and error apart (`.out`, `.err`).
+            for stream in ["log", "out", "err"] {
                 let path = layout.log(key, attempt: a.number, stream)
-                let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
                 if text.isEmpty && stream == "err" { continue }
-                print("==> \(key) (attempt \(a.number), \(a.status.rawValue)) std\(stream) <==")
+                let title = stream == "log" ? "output" : "std\(stream)"
+                print("==> \(key) (attempt \(a.number), \(a.status.rawValue)) \(title) <==")
                 print(text, terminator: text.hasSuffix("\n") || text.isEmpty ? "" : "\n")
             }
         }
