@@ -11,11 +11,16 @@ public import HeavenStore
 public struct Broker: Sendable {
     public var catalog: StoredCatalog
     public var now: Date
+    /// Whether machines may share a node's cores when they do not all fit (their tasks
+    /// then take turns; tasks never oversubscribe a node). Used for the embedded
+    /// default site, a single workstation.
+    public var allowSharing: Bool
 
     /// A broker over a catalog, judging validity at `now`.
-    public init(catalog: StoredCatalog, now: Date = Date()) {
+    public init(catalog: StoredCatalog, now: Date = Date(), allowSharing: Bool = false) {
         self.catalog = catalog
         self.now = now
+        self.allowSharing = allowSharing
     }
 
     /// A node instance that can still take virtual machines, in the order of preference.
@@ -119,12 +124,22 @@ public struct Broker: Sendable {
                             load: Double(other.cores + mine.cores) / Double(max(1, k.spec.cores))))
                 }
             }
+            var full: [Candidate] = []
             for instance in 0..<vm.count {
                 var chosen: Candidate?
                 while let c = heap.pop() {
                     if c.freeCores >= vm.cores && (c.freeMemory ?? .infinity) >= (vm.memory ?? 0) {
                         chosen = c
                         break
+                    }
+                    full.append(c)
+                }
+                if chosen == nil, allowSharing {
+                    // Time-sharing: the least loaded matching node takes it anyway.
+                    if let i = full.indices.min(by: { full[$0].load < full[$1].load }) {
+                        chosen = full.remove(at: i)
+                        chosen!.freeCores = vm.cores
+                        chosen!.freeMemory = chosen!.freeMemory.map { max($0, vm.memory ?? 0) }
                     }
                 }
                 guard var c = chosen else {
@@ -143,7 +158,7 @@ public struct Broker: Sendable {
                 c.freeCores -= vm.cores
                 c.freeMemory = c.freeMemory.map { $0 - (vm.memory ?? 0) }
                 c.load += Double(vm.cores) / Double(max(1, c.spec.cores))
-                if c.freeCores >= vm.cores { heap.push(c) }
+                if c.freeCores >= vm.cores { heap.push(c) } else { full.append(c) }
             }
         }
         // The whole topology: links between machines placed later, availability, budget.

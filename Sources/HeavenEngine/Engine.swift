@@ -141,16 +141,11 @@ public final class Engine: Sendable {
                 connectors: [local.siteName: local], grants: [:])
         }
         var catalog = try await store.catalog()
-        if catalog.sites.isEmpty {
+        let embedded = catalog.sites.isEmpty
+        if embedded {
             // The embedded default: this machine, owned by the user.
-            catalog.sites = [
-                StoredCatalog.SiteEntry(
-                    site: Site(
-                        name: "local", connector: .local, owner: Principal(.user, run.user),
-                        nodes: [NodeSpec(name: "machine", cores: LocalConnector.machineCores, memory: LocalConnector.machineMemory)],
-                        location: SourceLocation(file: "(default)", line: 1, column: 1)),
-                    registeredBy: run.user)
-            ]
+            let site = LocalConnector.defaultSite(owner: run.user, software: topology.machines.flatMap(\.software))
+            catalog.sites = [StoredCatalog.SiteEntry(site: site, registeredBy: run.user)]
         }
         let placement: Placement
         if let stored = try await store.placement(run: run.id),
@@ -159,7 +154,7 @@ public final class Engine: Sendable {
             placement = p
         } else {
             let who = Identity.system(user: run.user)
-            switch Broker(catalog: catalog).place(topology, for: who, run: run.id) {
+            switch Broker(catalog: catalog, allowSharing: embedded).place(topology, for: who, run: run.id) {
             case .failure(let refusal): throw refusal
             case .success(let p): placement = p
             }

@@ -340,3 +340,58 @@ struct BookkeepingTests {
         #expect(waits.isEmpty, "\(waits.first?.message ?? "")")
     }
 }
+
+@Suite("Topologies on the embedded defaults")
+struct EmbeddedTopologyTests {
+    @Test("a topology bigger than this machine runs on the embedded default site, its machines taking turns")
+    func sharing() async throws {
+        let h = try Harness()
+        let (run, attempts) = try await h.run("""
+            kind: Topology
+            name: ndvi-env
+            machines:
+              - {name: splitter, cores: 1, memory: 64MiB, software: [awk]}
+              - {name: workers, count: 6, cores: 1, memory: 64MiB, software: [sh]}
+            ---
+            kind: Workflow
+            name: w
+            topology: ndvi-env
+            steps:
+              - task: split
+                on: splitter
+                run: [awk, 'BEGIN { print "[1, 2, 3, 4]" }']
+                outputs: {parts: {stdout: json}}
+              - foreach: ${split.parts}
+                as: p
+                steps:
+                  - task: work
+                    on: workers
+                    run: [sh, -c, 'echo $(($0 * 2))', '${p}']
+                    outputs: {v: {stdout: json}}
+            outputs: {doubled: '${work.v}'}
+            """)
+        #expect(run.status == .succeeded, "\(run.error ?? "")")
+        #expect(run.outputs?["doubled"] == .list([.int(2), .int(4), .int(6), .int(8)]))
+        #expect(Set(attempts.compactMap(\.site)) == ["local"])
+    }
+
+    @Test("software the machine lacks is refused on the embedded default site, saying which")
+    func missingSoftware() async throws {
+        let h = try Harness()
+        let (run, _) = try await h.run("""
+            kind: Topology
+            name: env
+            machines: [{name: m, software: [no-such-software-heaven]}]
+            ---
+            kind: Workflow
+            name: w
+            topology: env
+            steps:
+              - task: t
+                on: m
+                run: ['true']
+            """)
+        #expect(run.status == .failed)
+        #expect(run.error == "topology `env` cannot be placed:\n  m: local: no software no-such-software-heaven")
+    }
+}

@@ -71,17 +71,12 @@ struct PlanCommand: AsyncParsableCommand {
             catalog.grants.removeAll { $0.name == g.name }
             catalog.grants.append(g)
         }
-        if catalog.sites.isEmpty {
-            catalog.sites = [
-                StoredCatalog.SiteEntry(
-                    site: Site(
-                        name: "local", connector: .local, owner: Principal(.user, who),
-                        nodes: [NodeSpec(name: "machine", cores: LocalConnector.machineCores, memory: LocalConnector.machineMemory)],
-                        location: SourceLocation(file: "(default)", line: 1, column: 1)),
-                    registeredBy: who)
-            ]
+        let embedded = catalog.sites.isEmpty
+        if embedded {
+            let site = LocalConnector.defaultSite(owner: who, software: chosen.machines.flatMap(\.software))
+            catalog.sites = [StoredCatalog.SiteEntry(site: site, registeredBy: who)]
         }
-        let result = Broker(catalog: catalog).place(chosen, for: Identity.system(user: who))
+        let result = Broker(catalog: catalog, allowSharing: embedded).place(chosen, for: Identity.system(user: who))
         switch result {
         case .success(let p):
             if json {
@@ -100,6 +95,12 @@ struct PlanCommand: AsyncParsableCommand {
                 ])
             }
             print(PlanCommand.table(rows))
+            for (node, capacity) in p.nodes.sorted(by: { $0.key < $1.key }) {
+                let asked = p.machines.filter { $0.node.id == node }.reduce(0) { $0 + $1.cores }
+                if asked > capacity.cores {
+                    print("note: machines on \(node) want \(asked) cores of its \(capacity.cores): their tasks take turns")
+                }
+            }
             var sla = "availability \(CLI.number(p.availability))"
             if let need = chosen.availability { sla += " (required \(need))" }
             sla += " · estimated cost \(CLI.number(p.cost))"
