@@ -1,4 +1,5 @@
 import Foundation
+import HeavenLanguage
 import HeavenModel
 
 /// Interprets control flow: each step form as DESIGN.md specifies it. Task
@@ -271,7 +272,7 @@ struct Interpreter: Sendable {
                 throw EngineError.invalid(
                     "workflow `\(w.name)` needs input `\(d.name)` (\(d.type.rawValue)): pass --input \(d.name)=VALUE")
             }
-            guard var v = HeavenLanguageBridge.coerce(raw, to: d.type) else {
+            guard var v = InputCoercion.coerce(raw, to: d.type) else {
                 throw EngineError.invalid("input `\(d.name)` must be a \(d.type.rawValue), not \(raw)")
             }
             if case .file(let p) = v {

@@ -65,8 +65,8 @@ struct SiteReader {
                     }
                     if let to {
                         links.append(SiteLink(to: to, bandwidth: bw, latency: lat))
-                    } else if !le.isEmpty || true {
-                        if !le.contains(where: { $0.key == "to" }) { r.error("a link needs `to` (the other site)", l) }
+                    } else if !le.contains(where: { $0.key == "to" }) {
+                        r.error("a link needs `to` (the other site)", l)
                     }
                 }
             default: break

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeavenConnectors
 import HeavenModel
 import HeavenStore
 
@@ -46,7 +47,7 @@ struct RunsCommand: AsyncParsableCommand {
         print("RUN                 WORKFLOW              STATUS       CREATED              DURATION")
         for r in runs {
             var status = r.status
-            if status == .running, let pid = r.ownerPID, !ProcessProbeBridge.isAlive(pid, r.ownerStart) {
+            if status == .running, let pid = r.ownerPID, !ProcessProbe.isAlive(pid: pid, startTime: r.ownerStart) {
                 status = .interrupted
             }
             let took = r.startedAt.map { CLI.duration((r.finishedAt ?? Date()).timeIntervalSince($0)) } ?? "-"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeavenConnectors
 import HeavenEngine
 import HeavenModel
 import HeavenStore
@@ -36,7 +37,7 @@ struct StatusCommand: AsyncParsableCommand {
         for a in latest.values { byStatus[a.status.rawValue, default: 0] += 1 }
         var status = record.status
         // A run whose driving process died shows as interrupted, not as running.
-        if status == .running, let pid = record.ownerPID, !ProcessProbeBridge.isAlive(pid, record.ownerStart) {
+        if status == .running, let pid = record.ownerPID, !ProcessProbe.isAlive(pid: pid, startTime: record.ownerStart) {
             status = .interrupted
         }
         var shown = record
