@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // Layer 0: system calls Swift cannot make directly (vfork-based spawn with rlimits).
@@ -44,7 +45,10 @@ let package = Package(
         // Layer 3: where tasks run (local processes now; SSH and Slurm next).
         .target(
             name: "HeavenConnectors",
-            dependencies: ["HeavenModel", "CHeavenSystem", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "HeavenModel", "CHeavenSystem", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings),
         // Layer 4: interprets workflows durably.
         .target(

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs Heaven's whole test suite on a fresh Debian machine with the Swift toolchain.
 # Installs, with apt-get, the system packages the tests use:
-#   bubblewrap  - the sandbox of `isolation: sandbox` tasks
+#   bubblewrap      - the sandbox of `isolation: sandbox` tasks
+#   openssh-server  - a private sshd on 127.0.0.1 for the tests of SSH sites
 # Usage: scripts/test.sh [extra `swift test` arguments, e.g. --filter Crash]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(bubblewrap)
+packages=(bubblewrap openssh-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,6 +9,23 @@ public protocol Connector: Sendable {
     func capacity() async throws -> SiteCapacity
     /// Starts a task; returns once its process runs.
     func start(_ launch: TaskLaunch) async throws -> any RunningTask
+    /// Whether tasks run on another machine (their files must be sent and fetched).
+    var isRemote: Bool { get }
+    /// Brings a finished remote task's working directory back into `launch.workDirectory`.
+    func fetch(_ launch: TaskLaunch) async throws
+    /// Whether the site answers.
+    func probe() async -> Bool
+    /// Cleans up after a run: its remote directory is removed when it succeeded, kept
+    /// for inspection otherwise.
+    func finishRun(_ runID: String, succeeded: Bool) async
+}
+
+extension Connector {
+    /// Tasks of a local connector run on this machine.
+    public var isRemote: Bool { false }
+    public func fetch(_ launch: TaskLaunch) async throws {}
+    public func probe() async -> Bool { true }
+    public func finishRun(_ runID: String, succeeded: Bool) async {}
 }
 
 /// A started task.
@@ -81,6 +98,12 @@ public struct TaskLaunch: Sendable {
     public var hidden: [String]
     /// A CPU-time limit in seconds (a backstop behind the engine's timeout).
     public var cpuLimit: Int?
+    /// Files the task reads, by the name they get in its working directory. A local
+    /// connector finds them there already; a remote one sends them.
+    public var inputs: [(name: String, path: String)] = []
+    /// The run and task key, for a remote connector's directories.
+    public var runID: String = ""
+    public var taskKey: String = ""
 
     /// Creates a launch.
     public init(
@@ -108,6 +131,8 @@ public enum ConnectorError: Error, Sendable, CustomStringConvertible {
     case spawnFailed(program: String, errno: Int32)
     case sandboxUnavailable
     case unsupported(String)
+    case transfer(String)
+    case unreachable(site: String, reason: String)
 
     public var description: String {
         switch self {
@@ -116,6 +141,8 @@ public enum ConnectorError: Error, Sendable, CustomStringConvertible {
         case .sandboxUnavailable:
             "`isolation: sandbox` needs bubblewrap, which is not installed (apt-get install bubblewrap)"
         case .unsupported(let m): m
+        case .transfer(let m): "transfer failed: \(m)"
+        case .unreachable(let site, let reason): "site \(site) does not answer: \(reason)"
         }
     }
 }

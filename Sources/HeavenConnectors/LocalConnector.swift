@@ -42,6 +42,11 @@ public final class LocalConnector: Connector {
     public func capacity() async throws -> SiteCapacity { SiteCapacity(cores: cores, memory: memory) }
 
     public func start(_ launch: TaskLaunch) async throws -> any RunningTask {
+        try startNow(launch)
+    }
+
+    /// Starts the process without suspending (spawning is synchronous and short).
+    func startNow(_ launch: TaskLaunch) throws -> any RunningTask {
         var argv = launch.arguments
         guard let program = argv.first, !program.isEmpty else { throw ConnectorError.programNotFound("") }
         // The inherited environment, with the task's variables replacing any of the same name.

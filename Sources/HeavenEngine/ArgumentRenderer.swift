@@ -8,6 +8,29 @@ import HeavenModel
 struct ArgumentRenderer {
     /// Source path → name in the working directory, for staged inputs.
     let staged: [String: String]
+    /// For a remote task: every other file an argument names is sent too, and named
+    /// by its place in the working directory.
+    var autoStage: AutoStage? = nil
+
+    /// Files added to a remote task's inputs as its arguments name them.
+    final class AutoStage {
+        var files: [(name: String, path: String)] = []
+        var names: [String: String] = [:]
+
+        func name(for path: String, avoiding taken: Set<String>) -> String {
+            if let n = names[path] { return n }
+            let base = (path as NSString).lastPathComponent
+            var n = base
+            var k = 1
+            while taken.contains(n) || files.contains(where: { $0.name == n }) {
+                n = "\(k)-\(base)"
+                k += 1
+            }
+            names[path] = n
+            files.append((n, path))
+            return n
+        }
+    }
 
     func render(_ command: TaskStep.Command, scope: Scope, workflow: Workflow) throws -> [String] {
         switch command {
@@ -101,7 +124,10 @@ struct ArgumentRenderer {
         case .list, .range, .map:
             // Objects and nested lists become JSON text.
             return v.plain.jsonText
-        case .file(let p): return staged[p] ?? p
+        case .file(let p):
+            if let local = staged[p] { return local }
+            if let auto = autoStage { return auto.name(for: p, avoiding: Set(staged.values)) }
+            return p
         default: return v.argumentText
         }
     }

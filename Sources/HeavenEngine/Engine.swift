@@ -187,9 +187,11 @@ public final class Engine: Sendable {
         case .local:
             let memory = site.nodes.reduce(0.0) { $0 + Double($1.count) * ($1.memory ?? 0) }
             return LocalConnector(siteName: site.name, cores: max(1, site.totalCores), memory: memory > 0 ? memory : nil)
-        default:
+        case .ssh:
+            return try SSHConnector(site: site)
+        case .slurm:
             throw EngineError.invalid(
-                "site `\(site.name)` uses the \(site.connector.kind) connector, which this version cannot run yet")
+                "site `\(site.name)` uses the slurm connector, which this version cannot run yet")
         }
     }
 
@@ -317,6 +319,7 @@ public final class Engine: Sendable {
         try await store.updateRun(run)
         try await store.appendEvent(
             EventRecord(runID: run.id, kind: run.status.rawValue, message: run.error ?? run.status.rawValue))
+        for c in context.allConnectors { await c.finishRun(run.id, succeeded: run.status == .succeeded) }
         return run
     }
 }

@@ -98,6 +98,9 @@ final class RunContext: Sendable {
     /// The connector of a site the run uses.
     func connector(for site: String) -> (any Connector)? { connectorsBySite.withLock { $0[site] } }
 
+    /// Every connector the run uses.
+    var allConnectors: [any Connector] { connectorsBySite.withLock { Array($0.values) } }
+
     /// Adds the connector of a site the run now uses.
     func addConnector(_ c: any Connector) { connectorsBySite.withLock { $0[c.siteName] = c } }
 

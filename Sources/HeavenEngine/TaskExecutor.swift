@@ -73,7 +73,8 @@ struct TaskExecutor {
             }
             let outcome = try await runAttempt(
                 task, key: key, number: attempt, slot: slot, layout: layout, work: work,
-                preparation: preparation!, arguments: arguments, environment: environment, isolation: isolation,
+                preparation: preparation!, staging: staged, arguments: arguments, environment: environment,
+                isolation: isolation,
                 network: machine?.network ?? false, scope: scope)
             if case .refused = outcome {} else { preparation = nil }
             switch outcome {
@@ -163,7 +164,8 @@ struct TaskExecutor {
 
     func runAttempt(
         _ task: TaskStep, key: String, number: Int, slot: SlotPool.Slot, layout: RunLayout, work: String,
-        preparation: Result<Void, PreparationError>, arguments: [String], environment: [String: String],
+        preparation: Result<Void, PreparationError>, staging: Staging, arguments: [String],
+        environment: [String: String],
         isolation: Isolation, network: Bool, scope: Scope
     ) async throws -> AttemptOutcome {
         let fm = FileManager.default
@@ -224,17 +226,35 @@ struct TaskExecutor {
             return .failed(message)
         }
 
+        // A remote task gets every file its arguments name, under its place in the working directory.
+        var arguments = arguments
         var env = environment
+        var inputs = staging.files.map { (name: $0.name, path: $0.source) }
+        if connector.isRemote {
+            let auto = ArgumentRenderer.AutoStage()
+            let renderer = ArgumentRenderer(staged: staging.byPath, autoStage: auto)
+            do {
+                arguments = try renderer.render(task.command, scope: scope, workflow: workflow)
+                for (name, t) in task.environment { env[name] = try renderer.text(t, scope: scope) }
+            } catch {
+                try await finish(.failed, "\(error)")
+                return .failed("\(error)")
+            }
+            inputs += auto.files
+        }
         env["HEAVEN_RUN"] = context.runID
         env["HEAVEN_TASK"] = key
         env["HEAVEN_ATTEMPT"] = String(number)
         env["HEAVEN_WORKDIR"] = work
         env["HEAVEN_CORES"] = String(slot.cores)
-        let launch = TaskLaunch(
+        var launch = TaskLaunch(
             arguments: arguments, environment: env, workDirectory: work, stdoutPath: stdoutPath,
             stderrPath: stderrPath, baseDirectory: programDirectory, isolation: isolation, network: network,
             readable: [context.runDirectory], hidden: [context.home.root],
             cpuLimit: task.timeout.map { Int($0.rounded(.up)) * max(1, slot.cores) + 5 })
+        launch.inputs = inputs
+        launch.runID = context.runID
+        launch.taskKey = key
         let process: any RunningTask
         do {
             process = try await connector.start(launch)
@@ -292,6 +312,7 @@ struct TaskExecutor {
             return .failed(message)
         }
         do {
+            if connector.isRemote { try await connector.fetch(launch) }
             let outputs = try OutputCollector(work: work, stdoutPath: stdoutPath).collect(task.outputs, scope: scope)
             try await finish(.succeeded, nil, exit: exit, outputs: outputs)
             return .succeeded(outputs)

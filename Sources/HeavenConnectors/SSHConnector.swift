@@ -1,0 +1,294 @@
+public import HeavenModel
+import Crypto
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs tasks on a host reached with the system OpenSSH client, so the user's
+/// `ssh_config`, agent, keys and jump hosts work as they expect. One master
+/// connection per site is shared by every command (`ControlMaster`), not one
+/// handshake per task.
+///
+/// On the host, Heaven needs a POSIX shell and coreutils, nothing else: a run's
+/// tasks work in `~/.heaven/runs/RUN/work/KEY`; inputs are sent by content
+/// (SHA-256, cached in `~/.heaven/cache`, verified after every transfer and re-sent
+/// on a mismatch); the task's output streams back into the local logs; the shell
+/// running the task leads its own process group (sshd starts a session per
+/// command), so cancelling kills the whole group.
+public final class SSHConnector: Connector {
+    public let siteName: String
+    let host: String
+    let port: Int?
+    let user: String?
+    let identity: String?
+    let cores: Int
+    let memory: Double
+    let local: LocalConnector
+    static let root = ".heaven"
+
+    /// A connector for an SSH site.
+    public init(site: Site) throws {
+        guard case .ssh(let host, let port, let user, let identity) = site.connector else {
+            throw ConnectorError.unsupported("site `\(site.name)` is not an ssh site")
+        }
+        self.siteName = site.name
+        self.host = host
+        self.port = port
+        self.user = user
+        self.identity = identity
+        self.cores = max(1, site.totalCores)
+        self.memory = site.nodes.reduce(0.0) { $0 + Double($1.count) * ($1.memory ?? 0) }
+        self.local = LocalConnector(siteName: site.name)
+    }
+
+    public var isRemote: Bool { true }
+
+    public func capacity() async throws -> SiteCapacity { SiteCapacity(cores: cores, memory: memory > 0 ? memory : .infinity) }
+
+    /// The `ssh` command line up to the host, through the site's master connection;
+    /// `HEAVEN_SSH_CONFIG` names a config file to use instead of the user's.
+    func ssh(_ extra: [String] = [], master: Bool = false) -> [String] {
+        let control = NSTemporaryDirectory() + "heaven-ssh-\(getuid())"
+        mkdir(control, 0o700)
+        var a = ["ssh"]
+        if let config = ProcessInfo.processInfo.environment["HEAVEN_SSH_CONFIG"] { a += ["-F", config] }
+        a += [
+            "-o", "BatchMode=yes", "-o", "ControlPath=\(control)/%C",
+            "-o", master ? "ControlMaster=yes" : "ControlMaster=no", "-o", "ControlPersist=120",
+            "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
+            "-o", "StrictHostKeyChecking=accept-new",
+        ]
+        if let port { a += ["-p", String(port)] }
+        if let identity { a += ["-i", (identity as NSString).expandingTildeInPath] }
+        if let user { a += ["-l", user] }
+        return a + extra + [host, "--"]
+    }
+
+    /// A command for the remote login shell that runs `script` with /bin/sh.
+    static func remote(_ script: String) -> String { "exec /bin/sh -c " + quote(script) }
+
+    static func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+    func paths(_ run: String, _ key: String) -> (work: String, pid: String) {
+        let flat = String(key.map { $0 == "/" ? "." : $0 })
+        return ("$HOME/\(SSHConnector.root)/runs/\(run)/work/\(flat)", "$HOME/\(SSHConnector.root)/runs/\(run)/pids/\(flat)")
+    }
+
+    private let masterLock = AsyncMutexLite()
+
+    /// Makes sure the site's master connection runs (started in the background with
+    /// its output to /dev/null, so that no pipe of ours stays open in it).
+    func ensureMaster() async throws {
+        try await masterLock.withLock {
+            if (try? await Shell.run(ssh(["-O", "check"]), quiet: true).status) == 0 { return }
+            let r = try await Shell.run(ssh(["-f", "-N"], master: true), quiet: true)
+            guard r.status == 0 else {
+                throw ConnectorError.unreachable(site: siteName, reason: "ssh to \(host) failed with status \(r.status)")
+            }
+        }
+    }
+
+    public func start(_ launch: TaskLaunch) async throws -> any RunningTask {
+        try await ensureMaster()
+        let hashes = try launch.inputs.map { ($0.name, $0.path, try SSHConnector.sha256(ofFile: $0.path)) }
+        try await send(hashes.map { ($0.1, $0.2) })
+        let (work, pid) = paths(launch.runID, launch.taskKey)
+        var script = "set -e\nrm -rf \"\(work)\"\nmkdir -p \"\(work)\" \"$(dirname \"\(pid)\")\"\n"
+        for (name, _, sha) in hashes {
+            script += "ln -f \"$HOME/\(SSHConnector.root)/cache/\(sha)\" \"\(work)\"/\(SSHConnector.quote(name))\n"
+        }
+        script += "cd \"\(work)\"\necho $$ > \"\(pid)\"\nset +e\n"
+        for (k, v) in launch.environment.sorted(by: { $0.key < $1.key }) where k != "HEAVEN_WORKDIR" {
+            script += "export \(k)=\(SSHConnector.quote(v))\n"
+        }
+        script += "export HEAVEN_WORKDIR=\"$PWD\"\n"
+        script += launch.arguments.map(SSHConnector.quote).joined(separator: " ") + "\n"
+        let sshLaunch = TaskLaunch(
+            arguments: ssh() + [SSHConnector.remote(script)], workDirectory: launch.workDirectory,
+            stdoutPath: launch.stdoutPath, stderrPath: launch.stderrPath, baseDirectory: launch.baseDirectory)
+        let process = try local.startNow(sshLaunch)
+        return RemoteTask(process: process, connector: self, pidFile: pid)
+    }
+
+    /// Sends files the host does not hold yet (or holds corrupted), verifying each
+    /// transfer by its SHA-256; a mismatch is sent again, three times at most.
+    func send(_ files: [(path: String, sha: String)]) async throws {
+        guard !files.isEmpty else { return }
+        let cache = "$HOME/\(SSHConnector.root)/cache"
+        let unique = Dictionary(files.map { ($0.sha, $0.path) }, uniquingKeysWith: { a, _ in a })
+        var check = "mkdir -p \"\(cache)\"\ncd \"\(cache)\"\n"
+        check += "for s in \(unique.keys.sorted().joined(separator: " ")); do\n"
+        check += "  if [ -f \"$s\" ] && [ \"$(sha256sum \"$s\" | cut -c1-64)\" = \"$s\" ]; then :; else echo \"$s\"; fi\ndone\n"
+        let missing = try await Shell.run(ssh() + [SSHConnector.remote(check)])
+        guard missing.status == 0 else { throw unreachable(missing) }
+        for sha in missing.stdout.split(separator: "\n").map(String.init) where !sha.isEmpty {
+            guard let path = unique[sha] else { continue }
+            var sent = false
+            for _ in 0..<3 where !sent {
+                let put = "cd \"\(cache)\" && cat > \"\(sha).part.$$\" && h=$(sha256sum \"\(sha).part.$$\" | cut -c1-64) && "
+                    + "if [ \"$h\" = \"\(sha)\" ]; then mv -f \"\(sha).part.$$\" \"\(sha)\"; echo ok; else rm -f \"\(sha).part.$$\"; echo \"mismatch $h\"; fi"
+                let r = try await Shell.run(ssh() + [SSHConnector.remote(put)], stdin: path)
+                guard r.status == 0 else { throw unreachable(r) }
+                sent = r.stdout.hasPrefix("ok")
+            }
+            if !sent { throw ConnectorError.transfer("`\(path)` arrived corrupted on \(siteName) three times") }
+        }
+    }
+
+    func unreachable(_ r: Shell.Result) -> ConnectorError {
+        ConnectorError.unreachable(site: siteName, reason: r.stderr.split(separator: "\n").last.map(String.init) ?? "ssh exited with \(r.status)")
+    }
+
+    public func fetch(_ launch: TaskLaunch) async throws {
+        try await ensureMaster()
+        let (work, _) = paths(launch.runID, launch.taskKey)
+        let archive = launch.workDirectory + "/../." + UUID().uuidString + ".tar"
+        defer { unlink(archive) }
+        let r = try await Shell.run(ssh() + [SSHConnector.remote("cd \"\(work)\" && tar -cf - .")], stdoutFile: archive)
+        guard r.status == 0 else { throw unreachable(r) }
+        let x = try await Shell.run(["tar", "-xf", archive, "-C", launch.workDirectory])
+        guard x.status == 0 else { throw ConnectorError.transfer("cannot unpack the working directory: \(x.stderr)") }
+    }
+
+    public func probe() async -> Bool {
+        do {
+            try await ensureMaster()
+            return try await Shell.run(ssh() + ["true"]).status == 0
+        } catch {
+            return false
+        }
+    }
+
+    public func finishRun(_ runID: String, succeeded: Bool) async {
+        guard succeeded, (try? await ensureMaster()) != nil else { return }
+        _ = try? await Shell.run(ssh() + [SSHConnector.remote("rm -rf \"$HOME/\(SSHConnector.root)/runs/\(runID)\"")])
+    }
+
+    /// Sends a signal to a task's remote process group.
+    func signalRemote(pidFile: String, _ signal: Int32) async {
+        // `kill -SIG -PGID`: dash's kill takes no `--`.
+        _ = try? await Shell.run(ssh() + [SSHConnector.remote("p=$(cat \"\(pidFile)\" 2>/dev/null) && kill -\(signal) -\"$p\"")])
+    }
+
+    /// The SHA-256 of a file, hex.
+    public static func sha256(ofFile path: String) throws -> String {
+        guard let h = FileHandle(forReadingAtPath: path) else { throw ConnectorError.transfer("cannot read `\(path)`") }
+        defer { try? h.close() }
+        var hasher = SHA256()
+        while let chunk = try h.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// A task running on a remote host: the local `ssh` process carries its output and
+/// exit status; signals go to the remote process group.
+final class RemoteTask: RunningTask {
+    let process: any RunningTask
+    let connector: SSHConnector
+    let pidFile: String
+
+    init(process: any RunningTask, connector: SSHConnector, pidFile: String) {
+        self.process = process
+        self.connector = connector
+        self.pidFile = pidFile
+    }
+
+    var pid: Int32 { process.pid }
+    var startTime: String? { nil }
+
+    func wait() async -> TaskExit { await process.wait() }
+
+    func signal(_ signal: Int32) {
+        let (connector, pidFile, process) = (self.connector, self.pidFile, self.process)
+        Task.detached {
+            await connector.signalRemote(pidFile: pidFile, signal)
+            if signal == SIGKILL { process.signal(SIGKILL) }
+        }
+    }
+}
+
+/// Helper commands (not tasks): run, wait, capture.
+enum Shell {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ argv: [String], stdin: String? = nil, stdoutFile: String? = nil, quiet: Bool = false) async throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = argv
+        let err = Pipe()
+        let out = Pipe()
+        if quiet {
+            // Nothing to read: a process that lingers (an ssh master) holds no pipe of ours.
+            p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            p.standardInput = FileHandle.nullDevice
+            try p.run()
+            return await withCheckedContinuation { c in
+                Thread.detachNewThread {
+                    p.waitUntilExit()
+                    c.resume(returning: Result(status: p.terminationStatus, stdout: "", stderr: ""))
+                }
+            }
+        }
+        p.standardError = err
+        if let stdoutFile {
+            FileManager.default.createFile(atPath: stdoutFile, contents: nil)
+            p.standardOutput = FileHandle(forWritingAtPath: stdoutFile)
+        } else {
+            p.standardOutput = out
+        }
+        p.standardInput = stdin.flatMap { FileHandle(forReadingAtPath: $0) } ?? FileHandle.nullDevice
+        return try await withCheckedThrowingContinuation { c in
+            p.terminationHandler = { _ in }
+            do {
+                try p.run()
+            } catch {
+                c.resume(throwing: error)
+                return
+            }
+            Thread.detachNewThread {
+                let o = stdoutFile == nil ? out.fileHandleForReading.readDataToEndOfFile() : Data()
+                let e = err.fileHandleForReading.readDataToEndOfFile()
+                p.waitUntilExit()
+                c.resume(returning: Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self)))
+            }
+        }
+    }
+}
+
+/// A small async lock (one holder at a time, waiters in order).
+final class AsyncMutexLite: Sendable {
+    private let state = Mutex<(locked: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func withLock<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { s -> Bool in
+                if !s.locked {
+                    s.locked = true
+                    return true
+                }
+                s.waiters.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+        defer {
+            let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                if s.waiters.isEmpty {
+                    s.locked = false
+                    return nil
+                }
+                return s.waiters.removeFirst()
+            }
+            next?.resume()
+        }
+        return try await body()
+    }
+}

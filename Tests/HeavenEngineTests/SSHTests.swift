@@ -1,0 +1,108 @@
+import Foundation
+import HeavenConnectors
+import HeavenEngine
+import HeavenModel
+import HeavenStore
+import Testing
+
+@Suite("Tasks on an SSH host", .serialized, .enabled(if: SSHTestHost.available, "needs root and openssh-server"))
+struct SSHTests {
+    static func workflow(_ host: SSHTestHost, input: String) -> String {
+        host.site("remote") + """
+            kind: Topology
+            name: env
+            machines: [{name: m, count: 2}]
+            ---
+            kind: Workflow
+            name: w
+            topology: env
+            inputs: {data: {type: file, default: \(input)}}
+            steps:
+              - task: count
+                on: m
+                inputs: {data.txt: '${inputs.data}'}
+                shell: 'wc -l < data.txt | tr -d " " > lines.txt; whoami; echo "$HEAVEN_TASK"'
+                outputs:
+                  lines: {json: lines.txt}
+                  who: {stdout: text}
+              - foreach: ${range(3)}
+                as: i
+                steps:
+                  - task: again
+                    on: m
+                    run: [sh, -c, 'cat "$0" | wc -l', '${inputs.data}']
+                    outputs: {n: {stdout: json}}
+            outputs:
+              lines: ${count.lines}
+              who: ${count.who}
+              again: ${again.n}
+            """
+    }
+
+    @Test("a task runs on the host with its inputs sent once and verified, its outputs brought back, its directory removed after success")
+    func runs() async throws {
+        let host = try SSHTestHost()
+        let h = try Harness()
+        let input = h.home + "/data.txt"
+        try "a\nb\nc\n".write(toFile: input, atomically: true, encoding: .utf8)
+        let (run, attempts) = try await h.run(SSHTests.workflow(host, input: input))
+        #expect(run.status == .succeeded, "\(run.error ?? "")")
+        #expect(run.outputs?["lines"] == .int(3))
+        #expect(run.outputs?["who"] == .string("\(SSHTestHost.user)\ncount"))
+        #expect(run.outputs?["again"] == .list([.int(3), .int(3), .int(3)]))
+        #expect(Set(attempts.compactMap(\.site)) == ["remote"])
+        let sha = try SSHConnector.sha256(ofFile: input)
+        #expect(try host.remote("ls .heaven/cache") == "\(sha)\n")
+        #expect(try host.remote("test -e .heaven/runs/\(run.id) && echo kept || echo removed") == "removed\n")
+    }
+
+    @Test("a staged file found corrupted on the host is detected and sent again")
+    func corruption() async throws {
+        let host = try SSHTestHost()
+        let h = try Harness()
+        let input = h.home + "/data.txt"
+        try "one\ntwo\n".write(toFile: input, atomically: true, encoding: .utf8)
+        let sha = try SSHConnector.sha256(ofFile: input)
+        try host.remote("mkdir -p .heaven/cache && printf 'one\\nTWO\\nthree\\n' > .heaven/cache/\(sha)")
+        let (run, _) = try await h.run(SSHTests.workflow(host, input: input))
+        #expect(run.status == .succeeded, "\(run.error ?? "")")
+        #expect(run.outputs?["lines"] == .int(2))
+        #expect(try host.remote("sha256sum .heaven/cache/\(sha) | cut -c1-64") == "\(sha)\n")
+    }
+
+    @Test("cancelling a run kills its task's process group on the host")
+    func cancel() async throws {
+        let host = try SSHTestHost()
+        let h = try Harness()
+        let controller = RunController()
+        let created = try await h.create(host.site("remote") + """
+            kind: Topology
+            name: env
+            machines: [{name: m}]
+            ---
+            kind: Workflow
+            name: w
+            topology: env
+            steps:
+              - task: wait
+                on: m
+                shell: 'sleep 120 & sleep 121'
+            """)
+        async let final = h.engine.execute(runID: created.id, controller: controller)
+        var started = false
+        for _ in 0..<100 where !started {
+            try await Task.sleep(for: .milliseconds(100))
+            started = (try? host.remote("pgrep -u \(SSHTestHost.user) -x sleep | wc -l").trimmingCharacters(in: .whitespacesAndNewlines)) == "2"
+        }
+        #expect(started)
+        controller.cancel()
+        let run = try await final
+        #expect(run.status == .cancelled)
+        var gone = false
+        for _ in 0..<50 where !gone {
+            try await Task.sleep(for: .milliseconds(100))
+            gone = (try? host.remote("pgrep -u \(SSHTestHost.user) -x sleep | wc -l").trimmingCharacters(in: .whitespacesAndNewlines)) == "0"
+        }
+        #expect(gone, "the remote sleeps are still running")
+    }
+}
