@@ -267,8 +267,14 @@ public final class Engine: Sendable {
 
         let id = run.id
         let substitution = topology.map { Substitution(engine: self, context: context, topology: $0, run: run) }
+        if let substitution {
+            let store = self.store
+            context.onSiteLost { site, reason in
+                try? await store.markSite(site, downUntil: Date().addingTimeInterval(300), reason: reason)
+                await substitution.handle([site: reason])
+            }
+        }
         let watcher = Task.detached { [store] in
-            var handled = Set<String>()
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(500))
                 if let r = try? await store.run(id), r.cancelRequested {
@@ -276,7 +282,7 @@ public final class Engine: Sendable {
                     return
                 }
                 if let substitution, let down = try? await store.sitesDown(at: Date()), !down.isEmpty {
-                    handled = await substitution.handle(down, already: handled)
+                    await substitution.handle(down)
                 }
             }
         }

@@ -98,6 +98,19 @@ final class RunContext: Sendable {
     /// The connector of a site the run uses.
     func connector(for site: String) -> (any Connector)? { connectorsBySite.withLock { $0[site] } }
 
+    private let siteLostHandler = Mutex<(@Sendable (String, String) async -> Void)?>(nil)
+
+    /// Sets what happens when a site stops answering (substitution, with a topology).
+    func onSiteLost(_ handler: @escaping @Sendable (String, String) async -> Void) {
+        siteLostHandler.withLock { $0 = handler }
+    }
+
+    /// A site stopped answering: it is marked down and its machines re-placed.
+    func siteLost(_ site: String, _ reason: String) async {
+        await event("site-lost", nil, "site \(site) does not answer: \(reason)")
+        if let handler = siteLostHandler.withLock({ $0 }) { await handler(site, reason) }
+    }
+
     /// Every connector the run uses.
     var allConnectors: [any Connector] { connectorsBySite.withLock { Array($0.values) } }
 

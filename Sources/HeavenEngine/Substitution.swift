@@ -2,22 +2,34 @@ import Foundation
 import HeavenBroker
 import HeavenModel
 import HeavenStore
+import Synchronization
 
 /// Failure recovery by component substitution: when a site the run uses is reported
 /// down, the broker places the virtual machine instances it held on other matching,
 /// granted capacity, and new tasks go there. If nothing else matches, the run fails
 /// saying why.
-struct Substitution {
+final class Substitution: Sendable {
     let engine: Engine
     let context: RunContext
     let topology: Topology
     let run: RunRecord
+    /// One substitution at a time; each lost site is handled once.
+    private let lock = AsyncMutex()
+    private let handled = Mutex<Set<String>>([])
 
-    /// Handles sites newly reported down; returns the ones handled.
-    func handle(_ down: [String: String], already handled: Set<String>) async -> Set<String> {
-        var done = handled
-        for (site, reason) in down.sorted(by: { $0.key < $1.key }) where !handled.contains(site) {
-            done.insert(site)
+    init(engine: Engine, context: RunContext, topology: Topology, run: RunRecord) {
+        self.engine = engine
+        self.context = context
+        self.topology = topology
+        self.run = run
+    }
+
+    /// Handles sites newly reported down (by `heaven sites down`, or by a failed probe).
+    func handle(_ down: [String: String]) async {
+        await lock.lock()
+        defer { lock.unlock() }
+        for (site, reason) in down.sorted(by: { $0.key < $1.key }) {
+            guard handled.withLock({ $0.insert(site).inserted }) else { continue }
             let affected = context.slots.instances(onSite: site)
             guard !affected.isEmpty else { continue }
             let lost = topology.machines.compactMap { vm -> VirtualMachine? in
@@ -60,6 +72,5 @@ struct Substitution {
                 context.stop(.failed, message, kill: false)
             }
         }
-        return done
     }
 }

@@ -54,6 +54,7 @@ struct TaskExecutor {
         var refusedInstances = Set<Int>()
         var announced = false
         var preparation: Result<Void, PreparationError>?
+        var lostToSites = 0
         let instances = context.slots.instanceCount(request.machine)
         while true {
             attempt += 1
@@ -99,6 +100,11 @@ struct TaskExecutor {
                 return outputs
             case .stopped(let message):
                 throw EngineError.stopped(message)
+            case .siteLost(let message):
+                // Not the task's fault: no retry is used up; it runs again where the
+                // broker moved its machine (or the run stops if nothing matches).
+                lostToSites += 1
+                if lostToSites > 10 { throw EngineError.taskFailed(key: key, message: message) }
             case .failed(let message):
                 context.count { $0.failedAttempts += 1 }
                 guard retry < task.retries.count else {
@@ -121,6 +127,8 @@ struct TaskExecutor {
 
     enum AttemptOutcome {
         case refused(String)
+        /// The site stopped answering: the attempt is lost, the task goes elsewhere.
+        case siteLost(String)
         case succeeded([String: Value])
         case failed(String)
         case stopped(String)
@@ -220,6 +228,13 @@ struct TaskExecutor {
             try await context.store.finishAttempt(record, afterQueueing: { slots.release(slot) })
         }
 
+        /// The site stopped answering: the attempt is recorded as lost and the site reported.
+        func lose(_ message: String) async throws -> AttemptOutcome {
+            try await finish(.lost, message)
+            await context.siteLost(slot.site, message)
+            return .siteLost(message)
+        }
+
         if case .failure(let problem) = preparation {
             let message = "cannot prepare the working directory: \(problem.message)"
             try await finish(.failed, message)
@@ -261,6 +276,9 @@ struct TaskExecutor {
         } catch {
             let message = "\(error)"
             try? message.write(toFile: stderrPath, atomically: false, encoding: .utf8)
+            if case ConnectorError.unreachable = error {
+                return try await lose(message)
+            }
             try await finish(.failed, message)
             return .failed(message)
         }
@@ -299,6 +317,11 @@ struct TaskExecutor {
             try await finish(stop.reason == .cancelled ? .cancelled : .lost, stop.message, exit: exit)
             return .stopped(stop.message)
         }
+        // ssh exits with 255 when the connection fails: if the site no longer answers, the
+        // attempt is lost, not failed.
+        if connector.isRemote, exit.exitCode == 255, !(await connector.probe()) {
+            return try await lose("site \(slot.site) stopped answering while the task ran")
+        }
         if wasTimeout {
             let message = "timed out after \(Quantity(task.timeout!, .seconds))"
             try await finish(.timedOut, message, exit: exit)
@@ -318,6 +341,7 @@ struct TaskExecutor {
             return .succeeded(outputs)
         } catch {
             let message = "\(error)"
+            if case ConnectorError.unreachable = error { return try await lose(message) }
             try await finish(.failed, message, exit: exit)
             return .failed(message)
         }

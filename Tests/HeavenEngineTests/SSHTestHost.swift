@@ -19,7 +19,8 @@ final class SSHTestHost: @unchecked Sendable {
             && FileManager.default.isExecutableFile(atPath: "/usr/bin/ssh")
     }
 
-    init() throws {
+    /// A host; with `sharing`, one more host reached with the same client key and config.
+    init(sharing other: SSHTestHost? = nil) throws {
         directory = NSTemporaryDirectory() + "heaven-sshd-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         port = 20000 + Int.random(in: 0..<20000)
@@ -28,7 +29,11 @@ final class SSHTestHost: @unchecked Sendable {
         }
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
         try SSHTestHost.sh("rm -rf ~\(SSHTestHost.user)/.heaven")
-        try SSHTestHost.sh("ssh-keygen -q -t ed25519 -N '' -f \(directory)/host_key && ssh-keygen -q -t ed25519 -N '' -f \(directory)/id && cp \(directory)/id.pub \(directory)/authorized_keys && chmod 644 \(directory)/authorized_keys")
+        if let other {
+            try SSHTestHost.sh("ssh-keygen -q -t ed25519 -N '' -f \(directory)/host_key && cp \(other.directory)/id.pub \(directory)/authorized_keys && chmod 644 \(directory)/authorized_keys")
+        } else {
+            try SSHTestHost.sh("ssh-keygen -q -t ed25519 -N '' -f \(directory)/host_key && ssh-keygen -q -t ed25519 -N '' -f \(directory)/id && cp \(directory)/id.pub \(directory)/authorized_keys && chmod 644 \(directory)/authorized_keys")
+        }
         try """
             Port \(port)
             ListenAddress 127.0.0.1
@@ -44,7 +49,8 @@ final class SSHTestHost: @unchecked Sendable {
             MaxSessions 50
             MaxStartups 50
             """.write(toFile: directory + "/sshd_config", atomically: true, encoding: .utf8)
-        config = directory + "/ssh_config"
+        config = other?.config ?? directory + "/ssh_config"
+        if other == nil {
         try """
             Host *
               UserKnownHostsFile \(directory)/known_hosts
@@ -53,6 +59,7 @@ final class SSHTestHost: @unchecked Sendable {
               IdentitiesOnly yes
               LogLevel ERROR
             """.write(toFile: config, atomically: true, encoding: .utf8)
+        }
         // sshd daemonizes itself (a long-lived child of ours would stall Foundation's
         // reaping of every other child); it is stopped through its pid file.
         try SSHTestHost.sh("/usr/sbin/sshd -f \(directory)/sshd_config")
@@ -65,6 +72,11 @@ final class SSHTestHost: @unchecked Sendable {
         throw NSError(domain: "sshd", code: 1, userInfo: [NSLocalizedDescriptionKey: "the test sshd did not start"])
     }
 
+    /// The host dies: its listener and every live session are killed at once.
+    func crash() {
+        _ = try? SSHTestHost.sh("p=$(cat \(directory)/sshd.pid); pkill -KILL -P $p; kill -KILL $p; true")
+    }
+
     func stop() {
         _ = try? SSHTestHost.sh("kill $(cat \(directory)/sshd.pid) 2>/dev/null; true")
     }
@@ -72,16 +84,18 @@ final class SSHTestHost: @unchecked Sendable {
     deinit {
         stop()
         try? SSHTestHost.sh("pkill -KILL -u \(SSHTestHost.user) || true; rm -rf ~\(SSHTestHost.user)/.heaven")
+        try? SSHTestHost.sh("pkill -f 'ControlPath=.*heaven-ssh.*-p \(port) ' || true")
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// A Site document for this host.
-    func site(_ name: String, cores: Int = 2) -> String {
+    func site(_ name: String, cores: Int = 2, price: Double = 0) -> String {
         """
         kind: Site
         name: \(name)
         connector: {kind: ssh, host: 127.0.0.1, port: \(port), user: \(SSHTestHost.user)}
         owner: user:\(testUser)
+        price: \(price)
         nodes: [{name: n, cores: \(cores), memory: 2GiB}]
         ---
 

@@ -106,3 +106,48 @@ struct SSHTests {
         #expect(gone, "the remote sleeps are still running")
     }
 }
+
+@Suite("Losing an SSH site", .serialized, .enabled(if: SSHTestHost.available, "needs root and openssh-server"))
+struct SSHSiteLossTests {
+    @Test("when a host dies mid-run, its attempts are recorded as lost and the run finishes on the other host")
+    func survives() async throws {
+        let alpha = try SSHTestHost()
+        let beta = try SSHTestHost(sharing: alpha)
+        let h = try Harness()
+        let created = try await h.create(alpha.site("alpha") + beta.site("beta") + """
+            kind: Topology
+            name: env
+            machines: [{name: m, rank: 'if(site == "alpha", 1, 0)'}]
+            ---
+            kind: Workflow
+            name: w
+            topology: env
+            steps:
+              - foreach: ${range(6)}
+                as: i
+                parallel: 1
+                steps:
+                  - task: t
+                    on: m
+                    run: [sh, -c, 'sleep 0.4; echo $(($0 * 10))', '${i}']
+                    outputs: {v: {stdout: json}}
+            outputs: {all: '${t.v}'}
+            """)
+        async let final = h.engine.execute(runID: created.id)
+        for _ in 0..<200 {
+            if try await h.store.attempts(run: created.id).contains(where: { $0.status == .succeeded }) { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        alpha.crash()
+        let run = try await final
+        #expect(run.status == .succeeded, "\(run.error ?? "")")
+        #expect(run.outputs?["all"] == .list([0, 10, 20, 30, 40, 50].map(Value.int)))
+        let attempts = try await h.store.attempts(run: created.id)
+        #expect(attempts.first?.site == "alpha")
+        #expect(attempts.last?.site == "beta")
+        #expect(attempts.contains { $0.status == .lost && $0.site == "alpha" }, "\(attempts.map { "\($0.taskKey) \($0.site ?? "") \($0.status)" })")
+        let events = try await h.store.events(run: created.id, after: 0, limit: 100)
+        #expect(events.contains { $0.kind == "substitution" && $0.message.contains("re-placed m ×1 on beta") })
+    }
+}
