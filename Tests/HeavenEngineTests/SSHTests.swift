@@ -5,6 +5,7 @@ import HeavenModel
 import HeavenStore
 import Testing
 
+// One serialized suite: the tests share the test user, its home and HEAVEN_SSH_CONFIG.
 @Suite("Tasks on an SSH host", .serialized, .enabled(if: SSHTestHost.available, "needs root and openssh-server"))
 struct SSHTests {
     static func workflow(_ host: SSHTestHost, input: String) -> String {
@@ -105,10 +106,7 @@ struct SSHTests {
         }
         #expect(gone, "the remote sleeps are still running")
     }
-}
 
-@Suite("Losing an SSH site", .serialized, .enabled(if: SSHTestHost.available, "needs root and openssh-server"))
-struct SSHSiteLossTests {
     @Test("when a host dies mid-run, its attempts are recorded as lost and the run finishes on the other host")
     func survives() async throws {
         let alpha = try SSHTestHost()
