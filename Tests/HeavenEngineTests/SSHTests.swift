@@ -148,4 +148,30 @@ struct SSHTests {
         let events = try await h.store.events(run: created.id, after: 0, limit: 100)
         #expect(events.contains { $0.kind == "substitution" && $0.message.contains("re-placed m ×1 on beta") })
     }
+
+    @Test("a failed run keeps its directory on the host for inspection, until it is cleaned")
+    func keptOnFailure() async throws {
+        let host = try SSHTestHost()
+        let h = try Harness()
+        let yaml = host.site("remote") + """
+            kind: Topology
+            name: env
+            machines: [{name: m}]
+            ---
+            kind: Workflow
+            name: w
+            topology: env
+            steps:
+              - task: breaks
+                on: m
+                shell: 'echo evidence > clue.txt; echo broken >&2; exit 4'
+            """
+        let (run, attempts) = try await h.run(yaml)
+        #expect(run.status == .failed)
+        #expect(attempts.first?.error == "exited with status 4: broken")
+        #expect(try host.remote("cat .heaven/runs/\(run.id)/work/breaks/clue.txt") == "evidence\n")
+        let site = try #require(try await h.store.catalog().sites.first { $0.site.name == "remote" }?.site)
+        await (try SSHConnector(site: site)).finishRun(run.id, succeeded: true)
+        #expect(try host.remote("test -e .heaven/runs/\(run.id) && echo kept || echo removed") == "removed\n")
+    }
 }

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import HeavenConnectors
+import HeavenEngine
+import HeavenModel
+import HeavenStore
+
+/// `heaven clean RUN`
+struct CleanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clean",
+        abstract: "Remove a finished run's working directories, here and on the remote sites it used.",
+        discussion: """
+            A run that did not succeed keeps its directories on remote hosts for inspection;
+            this removes them, and the run's local working directories. The run's record
+            and logs stay (`heaven status`, `heaven logs`); outputs copied with --out stay.
+
+              $ heaven clean r1a2b3c
+              run r1a2b3c: removed its directories on grenoble-ssh and here
+            """)
+
+    @Argument(help: "The run's id (or a unique prefix of it).")
+    var run: String
+
+    func run() async throws {
+        let (home, store) = try CLI.openStore()
+        let record = await CLI.findRun(store, run)
+        if record.status == .running, let pid = record.ownerPID, ProcessProbe.isAlive(pid: pid, startTime: record.ownerStart) {
+            CLI.fail("run \(record.id) is running (process \(pid)): cancel it first")
+        }
+        let sites = Set(((try? await store.attempts(run: record.id)) ?? []).compactMap(\.site))
+        let catalog = try await store.catalog()
+        var cleaned: [String] = []
+        for entry in catalog.sites where sites.contains(entry.site.name) {
+            if case .ssh = entry.site.connector, let c = try? SSHConnector(site: entry.site) {
+                await c.finishRun(record.id, succeeded: true)
+                cleaned.append(entry.site.name)
+            }
+        }
+        let work = home.layout(record.id).workRoot
+        if FileManager.default.fileExists(atPath: work) {
+            try FileManager.default.removeItem(atPath: work)
+        }
+        cleaned.append("here")
+        print("run \(record.id): removed its directories on \(cleaned.joined(separator: " and "))")
+    }
+}
