@@ -214,12 +214,14 @@ public final class Engine: Sendable {
         let resources: Resources
         do {
             resources = try await self.resources(for: run, topology: topology, documents: load.documents)
-        } catch let refusal as Refusal {
+        } catch {
+            // Nothing ran: the run ends here, saying why (a refusal lists every constraint).
             run.status = .failed
-            run.error = refusal.description
+            run.error = (error as? Refusal)?.description ?? "\(error)"
             run.finishedAt = Date()
             try await store.updateRun(run)
-            try await store.appendEvent(EventRecord(runID: run.id, kind: "refused", message: refusal.description))
+            try await store.appendEvent(
+                EventRecord(runID: run.id, kind: error is Refusal ? "refused" : "failed", message: run.error ?? ""))
             return run
         }
 
