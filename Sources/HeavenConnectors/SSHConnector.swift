@@ -77,7 +77,7 @@ public final class SSHConnector: Connector {
         return ("$HOME/\(SSHConnector.root)/runs/\(run)/work/\(flat)", "$HOME/\(SSHConnector.root)/runs/\(run)/pids/\(flat)")
     }
 
-    private let masterLock = AsyncMutexLite()
+    private let masterLock = AsyncMutex()
 
     /// Makes sure the site's master connection runs (started in the background with
     /// its output to /dev/null, so that no pipe of ours stays open in it).
@@ -263,32 +263,3 @@ enum Shell {
     }
 }
 
-/// A small async lock (one holder at a time, waiters in order).
-final class AsyncMutexLite: Sendable {
-    private let state = Mutex<(locked: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func withLock<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { s -> Bool in
-                if !s.locked {
-                    s.locked = true
-                    return true
-                }
-                s.waiters.append(c)
-                return false
-            }
-            if now { c.resume() }
-        }
-        defer {
-            let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
-                if s.waiters.isEmpty {
-                    s.locked = false
-                    return nil
-                }
-                return s.waiters.removeFirst()
-            }
-            next?.resume()
-        }
-        return try await body()
-    }
-}

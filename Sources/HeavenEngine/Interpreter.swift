@@ -1,4 +1,5 @@
 import Foundation
+import HeavenConnectors
 import HeavenLanguage
 import HeavenModel
 

@@ -1,5 +1,6 @@
 import Foundation
 import HeavenBroker
+import HeavenConnectors
 import HeavenModel
 import HeavenStore
 import Synchronization

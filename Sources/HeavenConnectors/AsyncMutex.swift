@@ -1,7 +1,7 @@
 import Synchronization
 
 /// A lock for async code: waiters queue in order; nothing spins.
-final class AsyncMutex: Sendable {
+public final class AsyncMutex: Sendable {
     private struct State {
         var locked = false
         var waiters: [CheckedContinuation<Void, Never>] = []
@@ -9,7 +9,11 @@ final class AsyncMutex: Sendable {
 
     private let state = Mutex(State())
 
-    func lock() async {
+    /// Creates an unlocked mutex.
+    public init() {}
+
+    /// Waits until the lock is free, then takes it.
+    public func lock() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let acquired = state.withLock { s -> Bool in
                 if !s.locked {
@@ -23,7 +27,8 @@ final class AsyncMutex: Sendable {
         }
     }
 
-    func unlock() {
+    /// Gives the lock to the next waiter, or frees it.
+    public func unlock() {
         let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
             if s.waiters.isEmpty {
                 s.locked = false
@@ -34,7 +39,8 @@ final class AsyncMutex: Sendable {
         next?.resume()
     }
 
-    func withLock<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
+    /// Runs `body` holding the lock.
+    public func withLock<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
         await lock()
         defer { unlock() }
         return try await body()
