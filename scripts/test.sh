@@ -2,12 +2,14 @@
 # Runs Heaven's whole test suite on a fresh Debian machine with the Swift toolchain.
 # Installs, with apt-get, the system packages the tests use:
 #   bubblewrap      - the sandbox of `isolation: sandbox` tasks
-#   openssh-server  - a private sshd on 127.0.0.1 for the tests of SSH sites
+#   openssh-server  - private sshd daemons for the tests of SSH sites
+#   slurm-wlm munge - a private single-node Slurm cluster for the tests of Slurm sites
+#   iproute2        - network namespaces: SSH hosts whose link the tests cut
 # Usage: scripts/test.sh [extra `swift test` arguments, e.g. --filter Crash]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(bubblewrap openssh-server)
+packages=(bubblewrap openssh-server slurm-wlm munge iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

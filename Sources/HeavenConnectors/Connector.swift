@@ -18,6 +18,9 @@ public protocol Connector: Sendable {
     /// Cleans up after a run: its remote directory is removed when it succeeded, kept
     /// for inspection otherwise.
     func finishRun(_ runID: String, succeeded: Bool) async
+    /// Stops whatever a run left running on the site when the process driving it died
+    /// (a local connector's orphans are found by their environment instead).
+    func abandonRun(_ runID: String) async
 }
 
 extension Connector {
@@ -26,6 +29,7 @@ extension Connector {
     public func fetch(_ launch: TaskLaunch) async throws {}
     public func probe() async -> Bool { true }
     public func finishRun(_ runID: String, succeeded: Bool) async {}
+    public func abandonRun(_ runID: String) async {}
 }
 
 /// A started task.
@@ -50,17 +54,30 @@ public struct TaskExit: Sendable, Equatable {
     public var cpuSeconds: Double
     /// Peak resident memory in bytes.
     public var maxRSS: Int64
+    /// Why it ended, when the site says more than a status (a batch system's state).
+    public var message: String?
+    /// The site, not the task, ended it (a node failed, the job was preempted): the
+    /// attempt is lost and runs again without using up a retry.
+    public var lost: Bool = false
+    /// The site's own time limit ended it.
+    public var timedOut: Bool = false
 
     /// Creates an exit.
-    public init(exitCode: Int32?, signal: Int32?, cpuSeconds: Double = 0, maxRSS: Int64 = 0) {
+    public init(
+        exitCode: Int32?, signal: Int32?, cpuSeconds: Double = 0, maxRSS: Int64 = 0, message: String? = nil,
+        lost: Bool = false, timedOut: Bool = false
+    ) {
         self.exitCode = exitCode
         self.signal = signal
         self.cpuSeconds = cpuSeconds
         self.maxRSS = maxRSS
+        self.message = message
+        self.lost = lost
+        self.timedOut = timedOut
     }
 
     /// Whether it exited with status 0.
-    public var succeeded: Bool { exitCode == 0 }
+    public var succeeded: Bool { exitCode == 0 && !lost }
 }
 
 /// What a site offers.
@@ -104,6 +121,13 @@ public struct TaskLaunch: Sendable {
     /// The run and task key, for a remote connector's directories.
     public var runID: String = ""
     public var taskKey: String = ""
+    /// The attempt's number (1, 2, ...).
+    public var attempt: Int = 1
+    /// What the task was given: cores, memory in bytes (0: unstated), and the engine's
+    /// time limit in seconds (a batch system's own limit is set a little beyond it).
+    public var cores: Int = 1
+    public var memory: Double = 0
+    public var timeLimit: Double?
 
     /// Creates a launch.
     public init(

@@ -167,6 +167,14 @@ public final class SSHConnector: Connector {
         _ = try? await Shell.run(ssh() + [SSHConnector.remote("rm -rf \"$HOME/\(SSHConnector.root)/runs/\(runID)\"")])
     }
 
+    /// Kills the process groups of a run's tasks that still run on the host.
+    public func abandonRun(_ runID: String) async {
+        guard (try? await ensureMaster()) != nil else { return }
+        let pids = "$HOME/\(SSHConnector.root)/runs/\(runID)/pids"
+        _ = try? await Shell.run(
+            ssh() + [SSHConnector.remote("for f in \"\(pids)\"/*; do [ -f \"$f\" ] && kill -9 -\"$(cat \"$f\")\" 2>/dev/null; rm -f \"$f\"; done; true")])
+    }
+
     /// Sends a signal to a task's remote process group.
     func signalRemote(pidFile: String, _ signal: Int32) async {
         // `kill -SIG -PGID`: dash's kill takes no `--`.

@@ -190,8 +190,7 @@ public final class Engine: Sendable {
         case .ssh:
             return try SSHConnector(site: site)
         case .slurm:
-            throw EngineError.invalid(
-                "site `\(site.name)` uses the slurm connector, which this version cannot run yet")
+            return try SlurmConnector(site: site)
         }
     }
 
@@ -234,6 +233,10 @@ public final class Engine: Sendable {
                 EventRecord(
                     runID: run.id, kind: "lost", taskKey: a.taskKey,
                     message: "attempt \(a.number) of `\(a.taskKey)` was lost; it will run again"))
+        }
+        // Remote sites may still run them: stopped there too.
+        for site in Set(lost.compactMap(\.site)).sorted() {
+            if let c = resources.connectors[site], c.isRemote || !(c is LocalConnector) { await c.abandonRun(run.id) }
         }
         let attempts = try await store.attempts(run: run.id)
         var previous: [String: Int] = [:]

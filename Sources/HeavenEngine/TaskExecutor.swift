@@ -270,6 +270,10 @@ struct TaskExecutor {
         launch.inputs = inputs
         launch.runID = context.runID
         launch.taskKey = key
+        launch.attempt = number
+        launch.cores = slot.cores
+        launch.memory = slot.memory
+        launch.timeLimit = task.timeout
         let process: any RunningTask
         do {
             process = try await connector.start(launch)
@@ -311,7 +315,7 @@ struct TaskExecutor {
                 "run": "\(context.runID)", "task": "\(key)", "attempt": "\(number)",
                 "exit": "\(exit.exitCode.map(String.init) ?? "signal \(exit.signal ?? 0)")",
             ])
-        let wasTimeout = fired.isSet && !exit.succeeded
+        let wasTimeout = (fired.isSet || exit.timedOut) && !exit.succeeded
 
         if let stop = context.stopReason, stop.reason != .failed, !exit.succeeded {
             try await finish(stop.reason == .cancelled ? .cancelled : .lost, stop.message, exit: exit)
@@ -322,14 +326,27 @@ struct TaskExecutor {
         if connector.isRemote, exit.exitCode == 255, !(await connector.probe()) {
             return try await lose("site \(slot.site) stopped answering while the task ran")
         }
+        // The site ended the attempt (a node failed, the job was preempted): lost, not
+        // failed; the site itself is reported only if it no longer answers.
+        if exit.lost {
+            let message = exit.message ?? "the site lost the task"
+            if await connector.probe() {
+                try await finish(.lost, message, exit: exit)
+                await context.event("lost", key, "attempt \(number) of `\(key)` was lost (\(message)); it will run again")
+                return .siteLost(message)
+            }
+            return try await lose(message)
+        }
         if wasTimeout {
-            let message = "timed out after \(Quantity(task.timeout!, .seconds))"
+            let message = exit.timedOut && !fired.isSet
+                ? (exit.message ?? "timed out") : "timed out after \(Quantity(task.timeout ?? 0, .seconds))"
             try await finish(.timedOut, message, exit: exit)
             return .failed(message)
         }
         guard exit.succeeded else {
             let message =
-                exit.signal.map { "killed by signal \($0) (\(TaskExecutor.signalName($0)))" }
+                exit.message
+                ?? exit.signal.map { "killed by signal \($0) (\(TaskExecutor.signalName($0)))" }
                 ?? "exited with status \(exit.exitCode ?? -1)"
             try await finish(.failed, message + TaskExecutor.tail(of: stderrPath), exit: exit)
             return .failed(message)

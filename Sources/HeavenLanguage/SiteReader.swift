@@ -125,14 +125,16 @@ struct SiteReader {
             }
             return .ssh(host: host, port: port, user: user, identity: identity)
         case "slurm":
-            r.checkKeys(entries, allowed: ["kind", "partition", "account", "via"], in: "a slurm connector")
+            r.checkKeys(entries, allowed: ["kind", "partition", "account", "via", "config"], in: "a slurm connector")
             var partition: String?
             var account: String?
+            var config: String?
             var via: ConnectorSpec?
             for e in entries {
                 switch e.key {
                 case "partition": partition = r.string(e.value, "`partition`")
                 case "account": account = r.string(e.value, "`account`")
+                case "config": config = r.string(e.value, "`config`")
                 case "via":
                     via = connector(e.value)
                     if let v = via, case .ssh = v {
@@ -142,7 +144,7 @@ struct SiteReader {
                 default: break
                 }
             }
-            return .slurm(partition: partition, account: account, via: via)
+            return .slurm(partition: partition, account: account, via: via, config: config)
         default:
             let hint =
                 Suggestion.closest(to: kind, among: ["local", "ssh", "slurm"]).map { " (did you mean `\($0)`?)" }

@@ -46,8 +46,9 @@ public indirect enum ConnectorSpec: Sendable, Hashable, Codable {
     case local
     /// A host over SSH (system OpenSSH client).
     case ssh(host: String, port: Int?, user: String?, identity: String?)
-    /// A Slurm cluster, directly or through a login host.
-    case slurm(partition: String?, account: String?, via: ConnectorSpec?)
+    /// A Slurm cluster, directly or through a login host; `config` names the cluster's
+    /// `slurm.conf` when it is not the default one (it becomes `SLURM_CONF`).
+    case slurm(partition: String?, account: String?, via: ConnectorSpec?, config: String? = nil)
 
     /// The connector's kind as written.
     public var kind: String {

@@ -174,4 +174,51 @@ struct SSHTests {
         await (try SSHConnector(site: site)).finishRun(run.id, succeeded: true)
         #expect(try host.remote("test -e .heaven/runs/\(run.id) && echo kept || echo removed") == "removed\n")
     }
+
+    @Test(
+        "a Slurm cluster reached through its login host: files sent, jobs run as the remote user, outputs fetched",
+        .enabled(if: SlurmTestCluster.available, "needs slurm-wlm and munge"))
+    func slurmViaLoginHost() async throws {
+        let host = try SSHTestHost()
+        let cluster = try SlurmTestCluster()
+        let h = try Harness()
+        let data = h.home + "/data.txt"
+        try "a\nb\nc\n".write(toFile: data, atomically: true, encoding: .utf8)
+        let via = "{kind: ssh, host: 127.0.0.1, port: \(host.port), user: \(SSHTestHost.user)}"
+        let (run, attempts) = try await h.run(cluster.site("cluster", via: via) + """
+            kind: Topology
+            name: env
+            machines: [{name: m, count: 3}]
+            ---
+            kind: Workflow
+            name: w
+            topology: env
+            inputs: {data: {type: file, default: \(data)}}
+            steps:
+              - foreach: ${range(3)}
+                as: i
+                steps:
+                  - task: count
+                    on: m
+                    inputs: {data.txt: '${inputs.data}'}
+                    run: [sh, -c, 'wc -l < data.txt | tr -d " " > n.txt; echo "$0 $(whoami) $SLURM_JOB_ID"', '${i}']
+                    outputs: {n: {json: n.txt}, who: {stdout: text}}
+            outputs: {n: '${count.n}', who: '${count.who}'}
+            """)
+        #expect(run.status == .succeeded, "\(run.error ?? "")")
+        #expect(run.outputs?["n"] == .list([3, 3, 3].map(Value.int)))
+        guard case .list(let who)? = run.outputs?["who"] else {
+            Issue.record("no output")
+            return
+        }
+        for (i, w) in who.enumerated() {
+            guard case .string(let text) = w else { continue }
+            let words = text.split(separator: " ")
+            #expect(words.count == 3 && words[0] == "\(i)" && words[1] == SSHTestHost.user && Int(words[2].trimmingCharacters(in: .whitespacesAndNewlines)) != nil, "\(w)")
+        }
+        #expect(attempts.count == 3 && attempts.allSatisfy { $0.site == "cluster" })
+        // The data went once to the host's cache; the run's directory is gone after success.
+        #expect(try host.remote("ls .heaven/cache | wc -l").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        #expect(try host.remote("test -e .heaven/runs/\(run.id) && echo kept || echo removed") == "removed\n")
+    }
 }
