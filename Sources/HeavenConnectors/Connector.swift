@@ -21,6 +21,9 @@ public protocol Connector: Sendable {
     /// Stops whatever a run left running on the site when the process driving it died
     /// (a local connector's orphans are found by their environment instead).
     func abandonRun(_ runID: String) async
+    /// Looks again at how a task ended when the way it ended may be the connection's
+    /// doing rather than the task's (ssh exits with 255 when the connection breaks).
+    func recheck(_ launch: TaskLaunch, _ exit: TaskExit) async -> TaskExit
 }
 
 extension Connector {
@@ -30,6 +33,7 @@ extension Connector {
     public func probe() async -> Bool { true }
     public func finishRun(_ runID: String, succeeded: Bool) async {}
     public func abandonRun(_ runID: String) async {}
+    public func recheck(_ launch: TaskLaunch, _ exit: TaskExit) async -> TaskExit { exit }
 }
 
 /// A started task.

@@ -48,6 +48,10 @@ public final class SSHConnector: Connector {
 
     public func capacity() async throws -> SiteCapacity { SiteCapacity(cores: cores, memory: memory > 0 ? memory : .infinity) }
 
+    /// Seconds after which a host that does not answer counts as lost: the connection
+    /// timeout, and the silence of an open connection (`HEAVEN_SSH_TIMEOUT`, 15).
+    static var timeout: Int { max(1, ProcessInfo.processInfo.environment["HEAVEN_SSH_TIMEOUT"].flatMap(Int.init) ?? 15) }
+
     /// The `ssh` command line up to the host, through the site's master connection;
     /// `HEAVEN_SSH_CONFIG` names a config file to use instead of the user's.
     func ssh(_ extra: [String] = [], master: Bool = false) -> [String] {
@@ -55,10 +59,11 @@ public final class SSHConnector: Connector {
         mkdir(control, 0o700)
         var a = ["ssh"]
         if let config = ProcessInfo.processInfo.environment["HEAVEN_SSH_CONFIG"] { a += ["-F", config] }
+        let t = SSHConnector.timeout
         a += [
             "-o", "BatchMode=yes", "-o", "ControlPath=\(control)/%C",
             "-o", master ? "ControlMaster=yes" : "ControlMaster=no", "-o", "ControlPersist=120",
-            "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
+            "-o", "ConnectTimeout=\(t)", "-o", "ServerAliveInterval=\(max(1, t / 3))", "-o", "ServerAliveCountMax=3",
             "-o", "StrictHostKeyChecking=accept-new",
         ]
         if let port { a += ["-p", String(port)] }
@@ -105,7 +110,11 @@ public final class SSHConnector: Connector {
             script += "export \(k)=\(SSHConnector.quote(v))\n"
         }
         script += "export HEAVEN_WORKDIR=\"$PWD\"\n"
+        script += "rm -f \"\(pid).exit\"\n"
         script += launch.arguments.map(SSHConnector.quote).joined(separator: " ") + "\n"
+        // The status is also left on the host: when ssh exits with 255, it tells a
+        // broken connection from a task that exited with 255.
+        script += "s=$?\necho $s > \"\(pid).exit\"\nexit $s\n"
         let sshLaunch = TaskLaunch(
             arguments: ssh() + [SSHConnector.remote(script)], workDirectory: launch.workDirectory,
             stdoutPath: launch.stdoutPath, stderrPath: launch.stderrPath, baseDirectory: launch.baseDirectory)
@@ -167,12 +176,32 @@ public final class SSHConnector: Connector {
         _ = try? await Shell.run(ssh() + [SSHConnector.remote("rm -rf \"$HOME/\(SSHConnector.root)/runs/\(runID)\"")])
     }
 
+    /// ssh exits with 255 when the connection breaks: the status the task left on the
+    /// host says whether it was the task's own. A task whose connection broke is killed
+    /// on the host (if it still runs there) and its attempt counts as lost.
+    public func recheck(_ launch: TaskLaunch, _ exit: TaskExit) async -> TaskExit {
+        guard exit.exitCode == 255 else { return exit }
+        let (_, pid) = paths(launch.runID, launch.taskKey)
+        do {
+            try await ensureMaster()
+            let r = try await Shell.run(ssh() + [SSHConnector.remote("cat \"\(pid).exit\" 2>/dev/null || echo none")])
+            guard r.status == 0 else { throw unreachable(r) }
+            if let code = Int32(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                return TaskExit(exitCode: code, signal: nil, cpuSeconds: exit.cpuSeconds, maxRSS: exit.maxRSS)
+            }
+            await signalRemote(pidFile: pid, SIGKILL)
+            return TaskExit(exitCode: nil, signal: nil, message: "the connection to \(host) broke while the task ran", lost: true)
+        } catch {
+            return TaskExit(exitCode: nil, signal: nil, message: "\(host) stopped answering while the task ran", lost: true)
+        }
+    }
+
     /// Kills the process groups of a run's tasks that still run on the host.
     public func abandonRun(_ runID: String) async {
         guard (try? await ensureMaster()) != nil else { return }
         let pids = "$HOME/\(SSHConnector.root)/runs/\(runID)/pids"
         _ = try? await Shell.run(
-            ssh() + [SSHConnector.remote("for f in \"\(pids)\"/*; do [ -f \"$f\" ] && kill -9 -\"$(cat \"$f\")\" 2>/dev/null; rm -f \"$f\"; done; true")])
+            ssh() + [SSHConnector.remote("for f in \"\(pids)\"/*; do case \"$f\" in *.exit) continue ;; esac; [ -f \"$f\" ] && kill -9 -\"$(cat \"$f\")\" 2>/dev/null; rm -f \"$f\"; done; true")])
     }
 
     /// Sends a signal to a task's remote process group.

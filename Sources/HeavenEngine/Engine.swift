@@ -21,15 +21,24 @@ public final class Engine: Sendable {
     let logger: Logger
     /// Seconds between SIGTERM and SIGKILL when tasks are stopped.
     public let killGrace: Double
+    /// Seconds between probes of a remote site that answers (`HEAVEN_PROBE_INTERVAL`, 30).
+    public let probeInterval: Double
+    /// Seconds before a failed site is tried again, doubled at each failure in a row
+    /// (`HEAVEN_PROBE_RETRY`, 10).
+    public let retryBase: Double
 
     /// Creates an engine over a store.
     public init(
-        home: HeavenHome, store: any Store, logger: Logger = Logger(label: "heaven.engine"), killGrace: Double = 5
+        home: HeavenHome, store: any Store, logger: Logger = Logger(label: "heaven.engine"), killGrace: Double = 5,
+        probeInterval: Double? = nil, retryBase: Double? = nil
     ) {
         self.home = home
         self.store = store
         self.logger = logger
         self.killGrace = killGrace
+        let env = ProcessInfo.processInfo.environment
+        self.probeInterval = probeInterval ?? env["HEAVEN_PROBE_INTERVAL"].flatMap(Double.init) ?? 30
+        self.retryBase = retryBase ?? env["HEAVEN_PROBE_RETRY"].flatMap(Double.init) ?? 10
     }
 
     /// The workflow to run: the one named, or the only one no other workflow calls.
@@ -274,11 +283,13 @@ public final class Engine: Sendable {
         let substitution = topology.map { Substitution(engine: self, context: context, topology: $0, run: run) }
         if let substitution {
             let store = self.store
+            let base = retryBase
             context.onSiteLost { site, reason in
-                try? await store.markSite(site, downUntil: Date().addingTimeInterval(300), reason: reason)
+                _ = try? await store.reportSiteFailure(site, reason: reason, base: base, renew: false)
                 await substitution.handle([site: reason])
             }
         }
+        let health = topology == nil ? nil : SiteWatch(store: store, context: context, interval: probeInterval, base: retryBase)
         let watcher = Task.detached { [store] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(500))
@@ -289,6 +300,7 @@ public final class Engine: Sendable {
                 if let substitution, let down = try? await store.sitesDown(at: Date()), !down.isEmpty {
                     await substitution.handle(down)
                 }
+                await health?.tick()
             }
         }
         defer { watcher.cancel() }

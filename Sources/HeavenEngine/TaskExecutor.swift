@@ -306,8 +306,9 @@ struct TaskExecutor {
                 } catch {}
             }
         }
-        let exit = await process.wait()
+        var exit = await process.wait()
         timer?.cancel()
+        if connector.isRemote { exit = await connector.recheck(launch, exit) }
         context.unregister(key)
         context.logger.debug(
             "task ended",
@@ -320,11 +321,6 @@ struct TaskExecutor {
         if let stop = context.stopReason, stop.reason != .failed, !exit.succeeded {
             try await finish(stop.reason == .cancelled ? .cancelled : .lost, stop.message, exit: exit)
             return .stopped(stop.message)
-        }
-        // ssh exits with 255 when the connection fails: if the site no longer answers, the
-        // attempt is lost, not failed.
-        if connector.isRemote, exit.exitCode == 255, !(await connector.probe()) {
-            return try await lose("site \(slot.site) stopped answering while the task ran")
         }
         // The site ended the attempt (a node failed, the job was preempted): lost, not
         // failed; the site itself is reported only if it no longer answers.

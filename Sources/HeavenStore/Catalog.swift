@@ -155,12 +155,61 @@ extension SQLiteStore {
         }
     }
 
-    /// Marks a site down until a date (nil: up again).
+    /// Marks a site down until a date, as its operator does (nil: up again).
     public func markSite(_ name: String, downUntil: Date?, reason: String?) async throws {
         try await batcher.write { db in
             try db.execute(
-                sql: "UPDATE sites SET down_until = ?, down_reason = ? WHERE name = ?",
-                arguments: [downUntil?.timeIntervalSince1970, reason, name])
+                sql: "UPDATE sites SET down_until = ?, down_reason = ?, down_by = ?, failures = 0 WHERE name = ?",
+                arguments: [downUntil?.timeIntervalSince1970, reason, downUntil == nil ? nil : "operator", name])
         }
+    }
+
+    public func reportSiteFailure(_ name: String, reason: String, base: Double, renew: Bool) async throws -> SiteHealth {
+        try await batcher.write { db in
+            let now = Date()
+            guard let row = try Row.fetchOne(
+                db, sql: "SELECT down_until, down_reason, failures, down_by FROM sites WHERE name = ?", arguments: [name])
+            else { return SiteHealth(downUntil: now.addingTimeInterval(base), reason: reason, failures: 1) }
+            let current = SQLiteStore.health(row)
+            if current.isDown(at: now), current.byOperator || !renew { return current }
+            let failures = current.failures + 1
+            let wait = min(300, base * pow(2, Double(min(failures - 1, 20))))
+            let until = now.addingTimeInterval(wait)
+            try db.execute(
+                sql: "UPDATE sites SET down_until = ?, down_reason = ?, down_by = 'probe', failures = ? WHERE name = ?",
+                arguments: [until.timeIntervalSince1970, reason, failures, name])
+            return SiteHealth(downUntil: until, reason: reason, failures: failures)
+        }
+    }
+
+    public func reportSiteAnswers(_ name: String) async throws -> SiteHealth? {
+        try await batcher.write { db in
+            guard let row = try Row.fetchOne(
+                db, sql: "SELECT down_until, down_reason, failures, down_by FROM sites WHERE name = ?", arguments: [name])
+            else { return nil }
+            let current = SQLiteStore.health(row)
+            if current.failures > 0, !current.byOperator {
+                try db.execute(
+                    sql: "UPDATE sites SET down_until = NULL, down_reason = NULL, down_by = NULL, failures = 0 WHERE name = ?",
+                    arguments: [name])
+            }
+            return current
+        }
+    }
+
+    public func siteHealth() async throws -> [String: SiteHealth] {
+        try await pool.read { db in
+            var out: [String: SiteHealth] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT name, down_until, down_reason, failures, down_by FROM sites") {
+                out[row["name"]] = SQLiteStore.health(row)
+            }
+            return out
+        }
+    }
+
+    static func health(_ row: Row) -> SiteHealth {
+        SiteHealth(
+            downUntil: SQLiteStore.date(row["down_until"]), reason: row["down_reason"], failures: row["failures"] ?? 0,
+            byOperator: (row["down_by"] as String?) == "operator")
     }
 }

@@ -140,6 +140,14 @@ public final class SQLiteStore: Store {
                     CREATE INDEX attempts_grant ON attempts(grant_name, status);
                     """)
         }
+        m.registerMigration("v3-site-health") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE sites ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE sites ADD COLUMN down_by TEXT;
+                    UPDATE sites SET down_by = 'operator' WHERE down_until IS NOT NULL;
+                    """)
+        }
         return m
     }
 

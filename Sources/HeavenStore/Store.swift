@@ -55,6 +55,37 @@ public protocol Store: Sendable {
     func placement(run: String) async throws -> String?
     /// The sites down at `now`, with the reason given.
     func sitesDown(at now: Date) async throws -> [String: String]
-    /// Marks a site down until a date (nil: up).
+    /// Marks a site down until a date, as its operator does (nil: up again).
     func markSite(_ name: String, downUntil: Date?, reason: String?) async throws
+    /// Records that a site did not answer: it is down until a retry time that doubles
+    /// with each failure in a row (`base`, 2×`base`, ... at most 5 minutes). A site its
+    /// operator took down stays as the operator said. Without `renew`, a site already
+    /// down stays as it is (several lost tasks are one failure).
+    func reportSiteFailure(_ name: String, reason: String, base: Double, renew: Bool) async throws -> SiteHealth
+    /// Records that a site answered: up again when failures had put it down. Returns
+    /// the health it had before.
+    func reportSiteAnswers(_ name: String) async throws -> SiteHealth?
+    /// Every registered site's health.
+    func siteHealth() async throws -> [String: SiteHealth]
+}
+
+/// Whether a site is down, since when it fails, and who said so.
+public struct SiteHealth: Sendable, Equatable {
+    /// Until when it counts as down (then it is tried again); nil: up.
+    public var downUntil: Date?
+    public var reason: String?
+    /// Failed probes (or lost connections) in a row.
+    public var failures: Int
+    /// Whether its operator took it down (`heaven sites down`): no probe brings it back.
+    public var byOperator: Bool
+
+    public init(downUntil: Date? = nil, reason: String? = nil, failures: Int = 0, byOperator: Bool = false) {
+        self.downUntil = downUntil
+        self.reason = reason
+        self.failures = failures
+        self.byOperator = byOperator
+    }
+
+    /// Whether it counts as down at `now`.
+    public func isDown(at now: Date) -> Bool { downUntil.map { $0 > now } ?? false }
 }

@@ -11,11 +11,13 @@ final class Harness: Sendable {
     let store: SQLiteStore
     let engine: Engine
 
-    init(killGrace: Double = 1) throws {
+    init(killGrace: Double = 1, probeInterval: Double? = nil, retryBase: Double? = nil) throws {
         home = NSTemporaryDirectory() + "heaven-engine-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         store = try SQLiteStore(path: home + "/heaven.sqlite", liveness: { ProcessProbe.isAlive(pid: $0, startTime: $1) })
-        engine = Engine(home: HeavenHome(root: home), store: store, killGrace: killGrace)
+        engine = Engine(
+            home: HeavenHome(root: home), store: store, killGrace: killGrace, probeInterval: probeInterval,
+            retryBase: retryBase)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: home) }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -9,9 +10,17 @@ import Glibc
 final class SSHTestHost: @unchecked Sendable {
     // @unchecked: every stored property is a constant set in `init`.
     static let user = "heaven-ssh-test"
+    /// Each isolated host of this process gets its own 10.200.N.0/30.
+    static let netBase = Int.random(in: 0..<250)
+    static let nextNet = Atomic<Int>(0)
     let directory: String
     let port: Int
     let config: String
+    /// Where the host listens: 127.0.0.1, or its own address in its network namespace.
+    let address: String
+    /// The host's network namespace and the host-side end of its link, when it has one.
+    let namespace: String?
+    let link: String?
 
     /// Whether this machine can run the test host (root, sshd installed).
     static var available: Bool {
@@ -20,10 +29,25 @@ final class SSHTestHost: @unchecked Sendable {
     }
 
     /// A host; with `sharing`, one more host reached with the same client key and config.
-    init(sharing other: SSHTestHost? = nil) throws {
-        directory = NSTemporaryDirectory() + "heaven-sshd-\(UUID().uuidString.prefix(8))"
+    /// With `isolated`, the host lives in its own network namespace, reached over a veth
+    /// pair in 10.200.0.0/16 (blackholed as a whole, so nothing there can leave the
+    /// machine); its link can then be cut and restored.
+    init(sharing other: SSHTestHost? = nil, isolated: Bool = false) throws {
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        directory = NSTemporaryDirectory() + "heaven-sshd-\(tag)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         port = 20000 + Int.random(in: 0..<20000)
+        if isolated {
+            let net = 1 + (SSHTestHost.netBase + SSHTestHost.nextNet.add(1, ordering: .relaxed).oldValue) % 250
+            let ns = "hv\(tag.prefix(6))"
+            namespace = ns
+            link = ns + "a"
+            address = "10.200.\(net).2"
+        } else {
+            namespace = nil
+            link = nil
+            address = "127.0.0.1"
+        }
         if getpwnam(SSHTestHost.user) == nil {
             try SSHTestHost.sh("useradd -m -s /bin/sh \(SSHTestHost.user) && usermod -p '*' \(SSHTestHost.user)")
         }
@@ -36,7 +60,7 @@ final class SSHTestHost: @unchecked Sendable {
         }
         try """
             Port \(port)
-            ListenAddress 127.0.0.1
+            ListenAddress \(address)
             HostKey \(directory)/host_key
             PidFile \(directory)/sshd.pid
             AuthorizedKeysFile \(directory)/authorized_keys
@@ -62,14 +86,47 @@ final class SSHTestHost: @unchecked Sendable {
         }
         // sshd daemonizes itself (a long-lived child of ours would stall Foundation's
         // reaping of every other child); it is stopped through its pid file.
-        try SSHTestHost.sh("/usr/sbin/sshd -f \(directory)/sshd_config")
+        if let ns = namespace {
+            let net = address.split(separator: ".")[2]
+            try SSHTestHost.namespaced(ns) {
+              try SSHTestHost.sh(
+                """
+                ip route show type blackhole | grep -q '^blackhole 10.200.0.0/16' || ip route add blackhole 10.200.0.0/16
+                ip netns add \(ns)
+                ip link add \(ns)a type veth peer name \(ns)b
+                ip link set \(ns)b netns \(ns)
+                ip addr add 10.200.\(net).1/30 dev \(ns)a
+                ip link set \(ns)a up
+                ip netns exec \(ns) ip addr add 10.200.\(net).2/30 dev \(ns)b
+                ip netns exec \(ns) ip link set \(ns)b up
+                ip netns exec \(ns) ip link set lo up
+                """)
+            }
+            try SSHTestHost.namespaced(ns) { try SSHTestHost.sh("ip netns exec \(ns) /usr/sbin/sshd -f \(directory)/sshd_config") }
+        } else {
+            try SSHTestHost.sh("/usr/sbin/sshd -f \(directory)/sshd_config")
+        }
         setenv("HEAVEN_SSH_CONFIG", config, 1)
         for _ in 0..<100 {
-            if (try? SSHTestHost.sh("ssh -F \(config) -p \(port) -o BatchMode=yes \(SSHTestHost.user)@127.0.0.1 true")) != nil { return }
+            if (try? SSHTestHost.sh("ssh -F \(config) -p \(port) -o BatchMode=yes \(SSHTestHost.user)@\(address) true")) != nil { return }
             Thread.sleep(forTimeInterval: 0.05)
         }
         stop()
         throw NSError(domain: "sshd", code: 1, userInfo: [NSLocalizedDescriptionKey: "the test sshd did not start"])
+    }
+
+    /// Runs `body`; if it throws, the namespace is removed before the error goes on.
+    static func namespaced(_ ns: String, _ body: () throws -> Void) throws {
+        do { try body() } catch {
+            removeNamespace(ns)
+            throw error
+        }
+    }
+
+    static func removeNamespace(_ ns: String) {
+        _ = try? SSHTestHost.sh("ip netns del \(ns) 2>/dev/null; ip link del \(ns)a 2>/dev/null; true")
+        // The blackhole goes with the last namespace of the range.
+        _ = try? SSHTestHost.sh("ip netns list | grep -q '^hv' || ip route del blackhole 10.200.0.0/16 2>/dev/null; true")
     }
 
     /// The host dies: its listener and every live session are killed at once.
@@ -79,7 +136,14 @@ final class SSHTestHost: @unchecked Sendable {
 
     func stop() {
         _ = try? SSHTestHost.sh("kill $(cat \(directory)/sshd.pid) 2>/dev/null; true")
+        if let namespace { SSHTestHost.removeNamespace(namespace) }
     }
+
+    /// The host's link goes down: the host no longer answers (connections time out).
+    func cutLink() { _ = try? SSHTestHost.sh("ip link set \(link!) down") }
+
+    /// The host's link comes back.
+    func restoreLink() { _ = try? SSHTestHost.sh("ip link set \(link!) up") }
 
     deinit {
         stop()
@@ -93,7 +157,7 @@ final class SSHTestHost: @unchecked Sendable {
         """
         kind: Site
         name: \(name)
-        connector: {kind: ssh, host: 127.0.0.1, port: \(port), user: \(SSHTestHost.user)}
+        connector: {kind: ssh, host: \(address), port: \(port), user: \(SSHTestHost.user)}
         owner: user:\(testUser)
         price: \(price)
         nodes: [{name: n, cores: \(cores), memory: 2GiB}]
@@ -105,7 +169,7 @@ final class SSHTestHost: @unchecked Sendable {
     /// Runs a command on the host as the test user; returns its standard output.
     @discardableResult
     func remote(_ command: String) throws -> String {
-        try SSHTestHost.sh("ssh -F \(config) -p \(port) -o BatchMode=yes \(SSHTestHost.user)@127.0.0.1 \(SSHTestHost.quote(command))")
+        try SSHTestHost.sh("ssh -F \(config) -p \(port) -o BatchMode=yes \(SSHTestHost.user)@\(address) \(SSHTestHost.quote(command))")
     }
 
     static func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }

@@ -221,4 +221,61 @@ struct SSHTests {
         #expect(try host.remote("ls .heaven/cache | wc -l").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
         #expect(try host.remote("test -e .heaven/runs/\(run.id) && echo kept || echo removed") == "removed\n")
     }
+
+    @Test("a host whose link goes down mid-run: lost attempts recorded, work moved; the host is probed back and counts as up again")
+    func linkDown() async throws {
+        setenv("HEAVEN_SSH_TIMEOUT", "2", 1)
+        defer { unsetenv("HEAVEN_SSH_TIMEOUT") }
+        let alpha = try SSHTestHost(isolated: true)
+        let beta = try SSHTestHost(sharing: alpha, isolated: true)
+        let h = try Harness(probeInterval: 1, retryBase: 1)
+        let created = try await h.create(alpha.site("alpha") + beta.site("beta") + """
+            kind: Topology
+            name: env
+            machines: [{name: m, rank: 'if(site == "alpha", 1, 0)'}]
+            ---
+            kind: Workflow
+            name: w
+            topology: env
+            steps:
+              - foreach: ${range(12)}
+                as: i
+                parallel: 1
+                steps:
+                  - task: t
+                    on: m
+                    run: [sh, -c, 'sleep 0.5; echo $(($0 * 10))', '${i}']
+                    outputs: {v: {stdout: json}}
+            outputs: {all: '${t.v}'}
+            """)
+        async let final = h.engine.execute(runID: created.id)
+        for _ in 0..<400 {
+            if try await h.store.attempts(run: created.id).contains(where: { $0.status == .succeeded }) { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        alpha.cutLink()
+        // Once the work has moved, the link comes back.
+        for _ in 0..<400 {
+            let events = try await h.store.events(run: created.id, after: 0, limit: 1000)
+            if events.contains(where: { $0.kind == "substitution" }) { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        alpha.restoreLink()
+        let run = try await final
+        #expect(run.status == .succeeded, "\(run.error ?? "")")
+        #expect(run.outputs?["all"] == .list((0..<12).map { Value.int($0 * 10) }))
+        let attempts = try await h.store.attempts(run: created.id)
+        #expect(attempts.first?.site == "alpha")
+        #expect(attempts.last?.site == "beta")
+        #expect(
+            attempts.contains { $0.status == .lost && $0.site == "alpha" },
+            "\(attempts.map { "\($0.taskKey) \($0.site ?? "") \($0.status) \($0.error ?? "")" })")
+        let events = try await h.store.events(run: created.id, after: 0, limit: 1000)
+        #expect(events.contains { $0.kind == "substitution" && $0.message.contains("re-placed m ×1 on beta") })
+        #expect(
+            events.contains { $0.kind == "site-up" && $0.message.hasPrefix("site alpha answers again") },
+            "\(events.map { "\($0.kind): \($0.message)" }.joined(separator: "\n"))")
+        let health = try await h.store.siteHealth()
+        #expect(health["alpha"]?.failures == 0 && health["alpha"]?.isDown(at: Date()) == false)
+    }
 }

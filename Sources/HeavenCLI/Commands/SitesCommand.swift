@@ -34,6 +34,18 @@ struct SitesListCommand: AsyncParsableCommand {
         let catalog: StoredCatalog
         do { catalog = try await store.catalog() } catch { CLI.fail("\(error)") }
         let now = Date()
+        let health = (try? await store.siteHealth()) ?? [:]
+        /// up; down (why, until when); or failing: tried again at a time.
+        func status(_ e: StoredCatalog.SiteEntry) -> String {
+            let h = health[e.site.name] ?? SiteHealth()
+            if h.isDown(at: now) {
+                let until = h.downUntil.map { ISO8601DateFormatter().string(from: $0) } ?? ""
+                return h.byOperator
+                    ? "down (\(h.reason ?? "reported down"); until \(until))"
+                    : "down (\(h.reason ?? "does not answer"); \(h.failures) failure(s) in a row; next try \(until))"
+            }
+            return h.failures > 0 ? "retrying (\(h.failures) failure(s) in a row)" : "up"
+        }
         func inUse(_ site: String) -> Int {
             catalog.nodeUsage.filter { $0.key.hasPrefix(site + "/") }.reduce(0) { $0 + $1.value.cores }
         }
@@ -43,7 +55,8 @@ struct SitesListCommand: AsyncParsableCommand {
                     "name": .string(e.site.name), "connector": .string(e.site.connector.kind),
                     "cores": .int(e.site.totalCores), "inUse": .int(inUse(e.site.name)),
                     "owner": .string((e.site.owner ?? Principal(.user, e.registeredBy)).description),
-                    "status": .string(e.isDown(at: now) ? "down" : "up"),
+                    "status": .string(e.isDown(at: now) ? "down" : "up"), "detail": .string(status(e)),
+                    "failures": .int(health[e.site.name]?.failures ?? 0),
                 ])
             }
             let grants = catalog.grants.map { g -> Value in
@@ -66,7 +79,7 @@ struct SitesListCommand: AsyncParsableCommand {
                 e.site.name, e.site.connector.kind, String(e.site.nodes.reduce(0) { $0 + $1.count }),
                 String(e.site.totalCores), String(inUse(e.site.name)),
                 (e.site.owner ?? Principal(.user, e.registeredBy)).description,
-                e.isDown(at: now) ? "down\(e.downReason.map { " (\($0))" } ?? "")" : "up",
+                status(e),
             ])
         }
         print(PlanCommand.table(rows))

@@ -1,0 +1,80 @@
+import Foundation
+import HeavenConnectors
+import HeavenStore
+import Synchronization
+
+/// Watches the health of the sites a run uses, as UNICORE does with resubmission and
+/// blacklisting: a site that answers is probed every `interval` seconds; one that
+/// stops answering is reported lost (marked down, its machines re-placed by the
+/// broker); a site down through failures is probed again when its retry time comes —
+/// after `base` seconds, then twice as long after each failure in a row, at most five
+/// minutes — and counts as up again as soon as it answers. A site its operator took
+/// down (`heaven sites down`) is left alone.
+final class SiteWatch: Sendable {
+    let store: any Store
+    let context: RunContext
+    let interval: Double
+    let base: Double
+    private let state = Mutex<(lastProbe: [String: Date], probing: Set<String>)>(([:], []))
+
+    init(store: any Store, context: RunContext, interval: Double, base: Double) {
+        self.store = store
+        self.context = context
+        self.interval = interval
+        self.base = base
+    }
+
+    /// Starts the probes that are due (each in the background; one at a time per site).
+    func tick() async {
+        let remote = context.allConnectors.filter { !($0 is LocalConnector) }
+        guard !remote.isEmpty, let health = try? await store.siteHealth() else { return }
+        let now = Date()
+        for connector in remote {
+            let site = connector.siteName
+            let h = health[site] ?? SiteHealth()
+            if h.byOperator && h.isDown(at: now) { continue }
+            let failing = h.failures > 0
+            let due = state.withLock { s -> Bool in
+                guard !s.probing.contains(site) else { return false }
+                if failing {
+                    guard !h.isDown(at: now) else { return false }
+                } else if let last = s.lastProbe[site], now.timeIntervalSince(last) < interval {
+                    return false
+                } else if s.lastProbe[site] == nil {
+                    // The first look comes one interval after the run starts.
+                    s.lastProbe[site] = now
+                    return false
+                }
+                s.probing.insert(site)
+                s.lastProbe[site] = now
+                return true
+            }
+            guard due else { continue }
+            Task.detached { [self] in
+                let answers = await connector.probe()
+                await self.record(site: site, answers: answers, wasFailing: failing)
+                _ = self.state.withLock { $0.probing.remove(site) }
+            }
+        }
+    }
+
+    func record(site: String, answers: Bool, wasFailing: Bool) async {
+        switch (answers, wasFailing) {
+        case (true, true):
+            if let before = try? await store.reportSiteAnswers(site), before.failures > 0 {
+                await context.event(
+                    "site-up", nil, "site \(site) answers again (after \(before.failures) failed attempt(s)); it may be used again")
+            }
+        case (false, true):
+            if let h = try? await store.reportSiteFailure(site, reason: "does not answer", base: base, renew: true) {
+                let wait = Int((h.downUntil?.timeIntervalSinceNow ?? 0).rounded())
+                await context.event(
+                    "site-down", nil, "site \(site) still does not answer (\(h.failures) failures in a row); next try in \(wait)s")
+            }
+        case (false, false):
+            await context.siteLost(site, "it does not answer a probe")
+        case (true, false):
+            break
+        }
+    }
+}
