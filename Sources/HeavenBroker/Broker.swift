@@ -6,8 +6,10 @@ public import HeavenStore
 /// (a virtual machine's requirements and rank against node attributes; a site's
 /// policy and grants against the user), then link, availability and budget
 /// constraints. Among valid nodes it prefers higher rank, then nodes already used
-/// by the topology (for links), then lower price when there is a budget, then the
-/// least loaded. Every refusal says which constraint failed, where.
+/// by the topology (for links), then lower price when there is a budget, then nodes
+/// near the run's data (on a site that holds it, then over the fastest declared
+/// link to one), then the least loaded. Every refusal says which constraint failed,
+/// where.
 public struct Broker: Sendable {
     public var catalog: StoredCatalog
     public var now: Date
@@ -15,12 +17,29 @@ public struct Broker: Sendable {
     /// then take turns; tasks never oversubscribe a node). Used for the embedded
     /// default site, a single workstation.
     public var allowSharing: Bool
+    /// The sites that hold the run's data (its input files are on this machine: its
+    /// local sites).
+    public var dataAt: Set<String>
 
     /// A broker over a catalog, judging validity at `now`.
-    public init(catalog: StoredCatalog, now: Date = Date(), allowSharing: Bool = false) {
+    public init(catalog: StoredCatalog, now: Date = Date(), allowSharing: Bool = false, dataAt: Set<String> = []) {
         self.catalog = catalog
         self.now = now
         self.allowSharing = allowSharing
+        self.dataAt = dataAt
+    }
+
+    /// How near a site is to the run's data: infinite on a site that holds it, else
+    /// the bandwidth of the fastest declared link to one (0: none declared).
+    func nearness(_ site: Site, _ sites: [String: Site]) -> Double {
+        if dataAt.isEmpty { return 0 }
+        if dataAt.contains(site.name) { return .infinity }
+        var best = 0.0
+        for d in dataAt {
+            let l = site.links.first { $0.to == d } ?? sites[d]?.links.first { $0.to == site.name }
+            if let l { best = max(best, l.bandwidth ?? 1) }
+        }
+        return best
     }
 
     /// A node instance that can still take virtual machines, in the order of preference.
@@ -36,6 +55,8 @@ public struct Broker: Sendable {
         var freeMemory: Double?
         /// Cores already taken on it by other runs and this placement, relative to its size.
         var load: Double
+        /// How near it is to the run's data.
+        var nearness: Double = 0
     }
 
     /// Places `topology` for `who`. `run` is the run it is for (its own use of a
@@ -108,6 +129,7 @@ public struct Broker: Sendable {
                 if a.rank != b.rank { return a.rank > b.rank }
                 if a.colocated != b.colocated { return a.colocated }
                 if topology.budget != nil, a.price != b.price { return a.price < b.price }
+                if a.nearness != b.nearness { return a.nearness > b.nearness }
                 if a.load != b.load { return a.load < b.load }
                 return a.node.id < b.node.id
             }
@@ -121,7 +143,8 @@ public struct Broker: Sendable {
                             node: ref, spec: k.spec, site: k.site, grant: k.grant, rank: k.rank, price: k.site.price ?? 0,
                             colocated: usedSites.contains(k.site.name), freeCores: k.spec.cores - mine.cores,
                             freeMemory: k.spec.memory.map { $0 - mine.memory },
-                            load: Double(other.cores + mine.cores) / Double(max(1, k.spec.cores))))
+                            load: Double(other.cores + mine.cores) / Double(max(1, k.spec.cores)),
+                            nearness: nearness(k.site, sitesByName)))
                 }
             }
             var full: [Candidate] = []

@@ -163,7 +163,8 @@ public final class Engine: Sendable {
             placement = p
         } else {
             let who = Identity.system(user: run.user)
-            switch Broker(catalog: catalog, allowSharing: embedded).place(topology, for: who, run: run.id) {
+            let dataAt = Set(catalog.sites.filter { $0.site.connector == .local }.map(\.site.name))
+            switch Broker(catalog: catalog, allowSharing: embedded, dataAt: dataAt).place(topology, for: who, run: run.id) {
             case .failure(let refusal): throw refusal
             case .success(let p): placement = p
             }

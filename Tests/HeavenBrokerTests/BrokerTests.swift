@@ -68,6 +68,56 @@ struct BrokerTests {
         return []
     }
 
+    @Test("among equal matches, the site holding the run's data comes first, then the best linked to it")
+    func nearData() throws {
+        let yaml = """
+            kind: Site
+            name: far
+            owner: user:alice
+            nodes: [{name: n, count: 4, cores: 2}]
+            ---
+            kind: Site
+            name: near
+            owner: user:alice
+            nodes: [{name: n, count: 4, cores: 2}]
+            links: [{to: home, bandwidth: 10Gbps}]
+            ---
+            kind: Site
+            name: home
+            owner: user:alice
+            nodes: [{name: n, count: 1, cores: 2}]
+            links: [{to: far, bandwidth: 10Mbps}]
+            ---
+            kind: Grant
+            name: g-far
+            site: far
+            to: group:eo
+            ---
+            kind: Grant
+            name: g-near
+            site: near
+            to: group:eo
+            ---
+            kind: Grant
+            name: g-home
+            site: home
+            to: group:eo
+            ---
+            kind: Topology
+            name: t
+            machines: [{name: m, count: 4, cores: 2}]
+
+            """
+        let (c, docs) = try catalog(yaml)
+        let t = try #require(docs.topologies.first)
+        // Without data to be near, every node is as good: the first by name (far) take them.
+        let plain = try Broker(catalog: c, now: june2026).place(t, for: bob).get()
+        #expect(plain.machines.allSatisfy { $0.node.site == "far" })
+        // With the data at home: home first (its one node), then near (10 Gbps), never far (10 Mbps).
+        let p = try Broker(catalog: c, now: june2026, dataAt: ["home"]).place(t, for: bob).get()
+        #expect(p.machines.map(\.node.site).sorted() == ["home", "near", "near", "near"])
+    }
+
     @Test("requirements and tags of the machine select the nodes; the site's side selects the user")
     func twoSided() throws {
         let r = try place(twoSites, "kind: Topology\nname: t\nmachines:\n  - {name: m, count: 2, cores: 2, requirements: '\"cluster\" in tags'}\n")

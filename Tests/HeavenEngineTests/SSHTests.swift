@@ -278,4 +278,74 @@ struct SSHTests {
         let health = try await h.store.siteHealth()
         #expect(health["alpha"]?.failures == 0 && health["alpha"]?.isDown(at: Date()) == false)
     }
+
+    @Test(
+        "one workflow spans the testbed: this machine, two hosts in their own network namespaces and a Slurm cluster",
+        .enabled(if: SlurmTestCluster.available, "needs slurm-wlm and munge"))
+    func spansTestbed() async throws {
+        let alpha = try SSHTestHost(isolated: true)
+        let beta = try SSHTestHost(sharing: alpha, isolated: true)
+        let cluster = try SlurmTestCluster()
+        let h = try Harness()
+        let (run, attempts) = try await h.run(
+            localSite("here", cores: 2) + alpha.site("alpha") + beta.site("beta") + cluster.site("cluster") + """
+                kind: Topology
+                name: env
+                machines:
+                  - {name: home, requirements: 'site == "here"'}
+                  - {name: a, requirements: 'site == "alpha"'}
+                  - {name: b, requirements: 'site == "beta"'}
+                  - {name: c, requirements: 'site == "cluster"'}
+                ---
+                kind: Workflow
+                name: w
+                topology: env
+                steps:
+                  - task: split
+                    on: home
+                    shell: 'seq 1 30 > numbers.txt'
+                    outputs: {numbers: {file: numbers.txt}}
+                  - parallel:
+                      - task: first
+                        on: a
+                        inputs: {n.txt: '${split.numbers}'}
+                        shell: 'head -n 10 n.txt | awk ''{s += $1} END {print s}'' > part.txt; hostname -I | tr -d " \\n" > where.txt'
+                        outputs: {sum: {json: part.txt}, where: {file: where.txt}}
+                      - task: second
+                        on: b
+                        inputs: {n.txt: '${split.numbers}'}
+                        shell: 'sed -n 11,20p n.txt | awk ''{s += $1} END {print s}'' > part.txt; hostname -I | tr -d " \\n" > where.txt'
+                        outputs: {sum: {json: part.txt}, where: {file: where.txt}}
+                      - task: third
+                        on: c
+                        inputs: {n.txt: '${split.numbers}'}
+                        shell: 'tail -n 10 n.txt | awk ''{s += $1} END {print s}'' > part.txt; echo "$SLURM_JOB_ID" > job.txt'
+                        outputs: {sum: {json: part.txt}, job: {json: job.txt}}
+                  - task: join
+                    on: home
+                    run: [sh, -c, 'echo $(( $0 + $1 + $2 ))', '${first.sum}', '${second.sum}', '${third.sum}']
+                    outputs: {total: {stdout: json}}
+                outputs:
+                  total: ${join.total}
+                  parts: '${[first.sum, second.sum, third.sum]}'
+                  where: '${[first.where, second.where]}'
+                  job: ${third.job}
+                """)
+        #expect(run.status == .succeeded, "\(run.error ?? "")")
+        #expect(run.outputs?["total"] == .int(465))
+        #expect(run.outputs?["parts"] == .list([55, 155, 255].map(Value.int)))
+        let sites = Dictionary(attempts.map { ($0.task, $0.site ?? "") }, uniquingKeysWith: { a, _ in a })
+        #expect(sites == ["split": "here", "first": "alpha", "second": "beta", "third": "cluster", "join": "here"])
+        // The hosts' own addresses, read on them: the tasks ran inside their namespaces.
+        if case .list(let files)? = run.outputs?["where"], files.count == 2 {
+            for (file, host) in zip(files, [alpha, beta]) {
+                if case .string(let path) = file {
+                    #expect((try? String(contentsOfFile: path, encoding: .utf8)) == host.address)
+                }
+            }
+        } else {
+            Issue.record("no where: \(String(describing: run.outputs?["where"]))")
+        }
+        if case .int(let job)? = run.outputs?["job"] { #expect(job > 0) } else { Issue.record("no job id") }
+    }
 }
