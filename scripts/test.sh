@@ -35,6 +35,7 @@ fi
 # Whatever a crashed test run left of the testbed goes, whatever happens: Slurm
 # clusters, sshd hosts, network namespaces and the blackhole route of their range.
 cleanup() {
+  set +e
   tmp=${TMPDIR:-/tmp}
   for d in "$tmp"/heaven-slurm-*; do
     [ -d "$d" ] && bash scripts/testbed/slurm-cluster.sh stop "$d" && rm -rf "$d"
@@ -42,6 +43,7 @@ cleanup() {
   for p in "$tmp"/heaven-sshd-*/sshd.pid; do
     [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null
   done
+  rm -rf "$tmp"/heaven-sshd-*
   if command -v ip >/dev/null; then
     for ns in $(ip netns list 2>/dev/null | awk '/^hv/ {print $1}'); do ip netns del "$ns" 2>/dev/null; done
     ip route del blackhole 10.200.0.0/16 2>/dev/null
