@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.20.0"),
     ],
     targets: [
         // Layer 0: system calls Swift cannot make directly (vfork-based spawn with rlimits).
@@ -58,11 +59,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
-        // Layer 5: the command line.
+        // Layer 5: the shared service: HTTP API v1, accounts, authorization, audit.
+        .target(
+            name: "HeavenServer",
+            dependencies: [
+                "HeavenModel", "HeavenLanguage", "HeavenStore", "HeavenEngine", "HeavenConnectors", "HeavenBroker",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("openapi.json")],
+            swiftSettings: swiftSettings),
+        // Layer 6: the command line.
         .target(
             name: "HeavenCLI",
             dependencies: [
                 "HeavenModel", "HeavenLanguage", "HeavenStore", "HeavenEngine", "HeavenConnectors", "HeavenBroker",
+                "HeavenServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -82,6 +95,13 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "HeavenCLITests", dependencies: ["heaven", "HeavenStore", "HeavenModel"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HeavenServerTests",
+            dependencies: [
+                "heaven", "HeavenServer", "HeavenStore", "HeavenModel", "HeavenEngine",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings),
     ]
 )

@@ -5,11 +5,12 @@
 #   openssh-server  - private sshd daemons for the tests of SSH sites
 #   slurm-wlm munge - a private single-node Slurm cluster for the tests of Slurm sites
 #   iproute2        - network namespaces: SSH hosts whose link the tests cut
+#   curl            - the HTTP client of the tests of `heaven serve`
 # Usage: scripts/test.sh [extra `swift test` arguments, e.g. --filter Crash]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(bubblewrap openssh-server slurm-wlm munge iproute2)
+packages=(bubblewrap openssh-server slurm-wlm munge iproute2 curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -26,12 +26,16 @@ public final class Engine: Sendable {
     /// Seconds before a failed site is tried again, doubled at each failure in a row
     /// (`HEAVEN_PROBE_RETRY`, 10).
     public let retryBase: Double
+    /// A shared server's engine: tasks may stage only files of their own run (uploads
+    /// and outputs of its tasks), never another path of this machine.
+    public let confined: Bool
 
     /// Creates an engine over a store.
     public init(
         home: HeavenHome, store: any Store, logger: Logger = Logger(label: "heaven.engine"), killGrace: Double = 5,
-        probeInterval: Double? = nil, retryBase: Double? = nil
+        probeInterval: Double? = nil, retryBase: Double? = nil, confined: Bool = false
     ) {
+        self.confined = confined
         self.home = home
         self.store = store
         self.logger = logger
@@ -276,7 +280,7 @@ public final class Engine: Sendable {
             runID: run.id, store: store, connectors: resources.connectors, slots: resources.slots,
             grants: resources.grants, documents: load.documents, runDirectory: runDirectory, baseDirectory: run.directory, home: home,
             topology: topology, defaultIsolation: workflow.isolation, completed: completed, previousAttempts: previous,
-            logger: logger, killGrace: killGrace)
+            logger: logger, killGrace: killGrace, confined: confined)
         controller.attach(context)
         if run.cancelRequested { context.stop(.cancelled, "cancelled", kill: true) }
 

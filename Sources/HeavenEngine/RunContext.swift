@@ -57,6 +57,8 @@ final class RunContext: Sendable {
     let previousAttempts: [String: Int]
     let logger: Logger
     let killGrace: Double
+    /// Tasks may stage only files inside the run's own directory (a shared server).
+    let confined: Bool
     /// Default number of foreach items in flight when the step sets no cap.
     let foreachWindow: Int
 
@@ -73,7 +75,7 @@ final class RunContext: Sendable {
         runID: String, store: any Store, connectors: [String: any Connector], slots: SlotPool,
         grants: [String: GrantLimits], documents: DocumentSet,
         runDirectory: String, baseDirectory: String, home: HeavenHome, topology: Topology?, defaultIsolation: Isolation,
-        completed: [String: [String: Value]], previousAttempts: [String: Int], logger: Logger, killGrace: Double = 5
+        completed: [String: [String: Value]], previousAttempts: [String: Int], logger: Logger, killGrace: Double = 5, confined: Bool = false
     ) {
         self.runID = runID
         self.store = store
@@ -90,6 +92,7 @@ final class RunContext: Sendable {
         self.previousAttempts = previousAttempts
         self.logger = logger
         self.killGrace = killGrace
+        self.confined = confined
         self.foreachWindow = max(64, 4 * slots.siteCores)
     }
 

@@ -158,6 +158,16 @@ struct TaskExecutor {
                         "task `\(task.name)`: input `\(name)` must be a file, not a \(f.typeName)",
                         at: template.location)
                 }
+                if context.confined {
+                    let real = realpath(path, nil).map { p in defer { free(p) }; return String(cString: p) } ?? path
+                    let root = realpath(context.runDirectory, nil).map { p in defer { free(p) }; return String(cString: p) }
+                        ?? context.runDirectory
+                    guard real.hasPrefix(root + "/") else {
+                        throw EngineError.evaluation(
+                            "task `\(task.name)`: input `\(name)` (`\(path)`) is outside the run's files: on a server, tasks read only files uploaded with the run or made by its tasks",
+                            at: template.location)
+                    }
+                }
                 let local = (name.isEmpty || files.count > 1) ? (path as NSString).lastPathComponent : name
                 if plan.files.contains(where: { $0.name == local }) {
                     throw EngineError.evaluation(

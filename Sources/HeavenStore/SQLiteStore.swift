@@ -148,6 +148,7 @@ public final class SQLiteStore: Store {
                     UPDATE sites SET down_by = 'operator' WHERE down_until IS NOT NULL;
                     """)
         }
+        migrateAccounts(&m)
         return m
     }
 

@@ -1,0 +1,403 @@
+import Foundation
+import HeavenBroker
+import HeavenEngine
+import HeavenLanguage
+import HeavenModel
+import HeavenStore
+import Hummingbird
+
+/// The routes of API v1 (documented in `openapi.json`, served at `/openapi.json`).
+struct API: Sendable {
+    let server: HeavenServer
+    var store: SQLiteStore { server.store }
+
+    func register(on router: Router<HeavenContext>) {
+        router.get("/healthz") { _, _ in json(["status": "ok"]) }
+        router.get("/openapi.json") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: OpenAPI.document)))
+        }
+        router.get("/v1/me") { _, context in
+            let u = try context.user
+            return json(["name": u.name, "groups": u.groups, "admin": u.admin])
+        }
+        router.post("/v1/runs") { request, context in try await createRun(request, context) }
+        router.get("/v1/runs") { request, context in
+            let user = try context.user
+            let limit = min(1000, max(1, Int(request.uri.queryParameters.get("limit") ?? "") ?? 100))
+            let runs = try await store.runs(visibleTo: user, limit: limit)
+            var out: [[String: Any]] = []
+            for r in runs { out.append(try await describe(r)) }
+            return json(["runs": out])
+        }
+        router.get("/v1/runs/{id}") { _, context in
+            let run = try await visibleRun(context)
+            return json(try await describe(run, detailed: true))
+        }
+        router.post("/v1/runs/{id}/cancel") { _, context in
+            let run = try await ownedRun(context)
+            if run.status.isFinal { throw Problem(.conflict, "run \(run.id) has already ended (\(run.status.rawValue))") }
+            _ = try await store.requestCancel(run: run.id)
+            return json(["run": run.id, "cancelRequested": true], status: .accepted)
+        }
+        router.get("/v1/runs/{id}/logs") { _, context in
+            let run = try await visibleRun(context)
+            let attempts = try await store.attempts(run: run.id)
+            var logs: [[String: Any]] = []
+            for a in attempts {
+                let url = "/v1/runs/\(run.id)/logs/\(RunLayout.flat(a.taskKey))?attempt=\(a.number)"
+                let entry: [String: Any] = ["task": a.taskKey, "attempt": a.number, "status": a.status.rawValue, "url": url]
+                logs.append(entry)
+            }
+            return json(["run": run.id, "logs": logs])
+        }
+        router.get("/v1/runs/{id}/logs/{task}") { request, context in
+            let run = try await visibleRun(context)
+            let flat = try context.parameters.require("task")
+            let attempts = try await store.attempts(run: run.id).filter { RunLayout.flat($0.taskKey) == flat }
+            let wanted = request.uri.queryParameters.get("attempt").flatMap(Int.init)
+            guard let a = wanted.map({ n in attempts.first { $0.number == n } }) ?? attempts.last else {
+                throw Problem(.notFound, "run \(run.id) has no task `\(flat)`\(wanted.map { " attempt \($0)" } ?? "")")
+            }
+            let layout = server.home.layout(run.id)
+            var text = ""
+            for stream in ["log", "out", "err"] {
+                if let t = try? String(contentsOfFile: layout.log(a.taskKey, attempt: a.number, stream), encoding: .utf8) {
+                    text += t
+                }
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.get("/v1/runs/{id}/outputs/{name}") { _, context in
+            let run = try await visibleRun(context)
+            let name = try context.parameters.require("name")
+            guard let value = run.outputs?[name] else {
+                throw Problem(.notFound, "run \(run.id) has no output `\(name)`\(run.status.isFinal ? "" : " (yet)")")
+            }
+            guard case .file(let path) = value else { return json(["name": name, "value": plainJSON(value)]) }
+            // Only files inside the run's own directory are ever served.
+            let root = server.home.runDirectory(run.id)
+            let real = (path as NSString).resolvingSymlinksInPath
+            guard real.hasPrefix((root as NSString).resolvingSymlinksInPath + "/"),
+                let data = FileManager.default.contents(atPath: real)
+            else { throw Problem(.notFound, "the file of output `\(name)` is no longer there") }
+            var headers = HTTPFields()
+            headers[.contentType] = "application/octet-stream"
+            headers[.contentDisposition] = "attachment; filename=\"\((path as NSString).lastPathComponent)\""
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        router.get("/v1/runs/{id}/events") { request, context in
+            let run = try await visibleRun(context)
+            let fromHeader: String? = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value
+            let fromQuery: String? = request.uri.queryParameters.get("after").map { String($0) }
+            let after: Int64 = Int64(fromHeader ?? fromQuery ?? "0") ?? 0
+            return events(run.id, after: after)
+        }
+        router.get("/v1/sites") { _, context in
+            _ = try context.user
+            let catalog = try await store.catalog()
+            let health = try await store.siteHealth()
+            return json([
+                "sites": catalog.sites.map { e -> [String: Any] in
+                    [
+                        "name": e.site.name, "connector": e.site.connector.kind, "cores": e.site.totalCores,
+                        "owner": (e.site.owner ?? Principal(.user, e.registeredBy)).description,
+                        "status": (health[e.site.name]?.isDown(at: Date()) ?? false) ? "down" : "up",
+                    ]
+                }
+            ])
+        }
+        router.post("/v1/sites") { request, context in try await register(request, context, kind: "Site") }
+        router.get("/v1/grants") { _, context in
+            let user = try context.user
+            let catalog = try await store.catalog()
+            let owned = Set(catalog.sites.filter { owns(user, $0) }.map(\.site.name))
+            let mine = catalog.grants.filter { g in
+                user.admin || owned.contains(g.site) || g.to == Principal(.user, user.name)
+                    || (g.to.kind == .group && user.groups.contains(g.to.name))
+            }
+            return json([
+                "grants": mine.map { g -> [String: Any] in
+                    var m: [String: Any] = [
+                        "name": g.name, "site": g.site, "to": g.to.description, "once": g.once,
+                        "used": !(catalog.grantUses[g.name] ?? []).isEmpty, "coreHoursUsed": catalog.coreHours[g.name] ?? 0,
+                    ]
+                    if let c = g.cores { m["cores"] = c }
+                    if let h = g.coreHours { m["coreHours"] = h }
+                    return m
+                }
+            ])
+        }
+        router.post("/v1/grants") { request, context in try await register(request, context, kind: "Grant") }
+        router.post("/v1/plan") { request, context in
+            let user = try context.user
+            let load = try await documents(request, context, allowed: ["Topology", "Workflow"])
+            guard let topology = load.documents.topologies.first else {
+                throw Problem(.unprocessableContent, "the documents hold no Topology to place")
+            }
+            let catalog = try await store.catalog()
+            let dataAt = Set(catalog.sites.filter { $0.site.connector == .local }.map(\.site.name))
+            switch Broker(catalog: catalog, dataAt: dataAt).place(topology, for: Identity(user: user.name, groups: user.groups)) {
+            case .success(let p):
+                return json([
+                    "topology": topology.name, "placed": true,
+                    "machines": p.machines.map { m -> [String: Any] in
+                        ["machine": m.machine, "instance": m.instance, "site": m.node.site, "node": m.node.id, "grant": m.grant ?? NSNull()]
+                    },
+                ])
+            case .failure(let refusal):
+                return json(["topology": topology.name, "placed": false, "reasons": refusal.reasons])
+            }
+        }
+        router.get("/v1/audit") { request, context in
+            let user = try context.user
+            guard user.admin else { throw Problem(.forbidden, "only admins read the audit log") }
+            let after = Int64(request.uri.queryParameters.get("after") ?? "") ?? 0
+            let records = try await store.audit(after: after, limit: 1000)
+            let f = ISO8601DateFormatter()
+            return json([
+                "audit": records.map { r -> [String: Any] in
+                    [
+                        "id": r.id ?? 0, "at": f.string(from: r.at), "user": r.user ?? NSNull(), "method": r.method,
+                        "path": r.path, "status": r.status,
+                    ]
+                }
+            ])
+        }
+    }
+
+    // MARK: Runs
+
+    func createRun(_ request: Request, _ context: HeavenContext) async throws -> Response {
+        let user = try context.user
+        let body = try await jsonBody(request, context)
+        let load = try load(body, allowed: ["Topology", "Workflow"])
+        var inputs: [String: Value] = [:]
+        if let given = body["inputs"] {
+            guard let object = given as? [String: Any] else { throw Problem(.badRequest, "`inputs` must be a JSON object") }
+            for (k, v) in object {
+                let data = try JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed])
+                inputs[k] = try Value(jsonData: data)
+            }
+        }
+        let workflow = body["workflow"] as? String
+        if body["workflow"] != nil && workflow == nil { throw Problem(.badRequest, "`workflow` must be a string") }
+        var share: [String] = []
+        if let s = body["share"] {
+            guard let groups = s as? [String] else { throw Problem(.badRequest, "`share` must be a list of group names") }
+            for g in groups where !user.groups.contains(g) && !user.admin {
+                throw Problem(.forbidden, "you can share a run only with your own groups; you are not in `\(g)`")
+            }
+            share = groups
+        }
+        let base = server.home.root + "/server/empty"
+        try? FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        let run: RunRecord
+        do {
+            run = try await server.engine.createRun(
+                load: load, workflow: workflow, inputs: inputs, outDirectory: nil, user: user.name, directory: base)
+        } catch let e as DiagnosticsError {
+            throw Problem(.unprocessableContent, e.diagnostics.map(\.description).joined(separator: "\n"))
+        } catch let e as EngineError {
+            throw Problem(.unprocessableContent, "\(e)")
+        }
+        if !share.isEmpty { try await store.shareRun(run.id, with: share) }
+        server.drive(run.id)
+        var response = json(try await describe(run), status: .created)
+        response.headers[.location] = "/v1/runs/\(run.id)"
+        return response
+    }
+
+    /// A run the caller may see: theirs, shared with one of their groups, or any for an
+    /// admin. Another's run is "not found" (its existence is not revealed).
+    func visibleRun(_ context: HeavenContext) async throws -> RunRecord {
+        let user = try context.user
+        let id = try context.parameters.require("id")
+        guard let run = try? await store.run(id), run.id == id else { throw Problem(.notFound, "no run \(id)") }
+        if user.admin || run.user == user.name { return run }
+        let shares = try await store.runShares(run.id)
+        if shares.contains(where: user.groups.contains) { return run }
+        throw Problem(.notFound, "no run \(id)")
+    }
+
+    /// A run the caller may change: their own, or any for an admin.
+    func ownedRun(_ context: HeavenContext) async throws -> RunRecord {
+        let user = try context.user
+        let run = try await visibleRun(context)
+        guard user.admin || run.user == user.name else {
+            throw Problem(.forbidden, "run \(run.id) belongs to \(run.user); it is shared with you to read, not to change")
+        }
+        return run
+    }
+
+    func describe(_ run: RunRecord, detailed: Bool = false) async throws -> [String: Any] {
+        let f = ISO8601DateFormatter()
+        var m: [String: Any] = [
+            "id": run.id, "workflow": run.workflow, "user": run.user, "status": run.status.rawValue,
+            "created": f.string(from: run.createdAt), "url": "/v1/runs/\(run.id)",
+        ]
+        if let s = run.startedAt { m["started"] = f.string(from: s) }
+        if let e = run.finishedAt { m["finished"] = f.string(from: e) }
+        if let e = run.error { m["error"] = e }
+        if let outputs = run.outputs {
+            var o: [String: Any] = [:]
+            for (k, v) in outputs {
+                if case .file = v { o[k] = ["file": "/v1/runs/\(run.id)/outputs/\(k)"] } else { o[k] = plainJSON(v) }
+            }
+            m["outputs"] = o
+        }
+        if detailed {
+            let counts = try await store.attemptCounts(run: run.id)
+            m["attempts"] = ["running": counts.running, "succeeded": counts.succeeded, "failed": counts.failed]
+            m["shared"] = try await store.runShares(run.id)
+        }
+        return m
+    }
+
+    /// Server-sent events: the run's events from `after` on, live, until the run ends.
+    func events(_ runID: String, after: Int64) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        let store = self.store
+        return Response(
+            status: .ok, headers: headers,
+            body: .init { writer in
+                var last = after
+                var idle = 0
+                while true {
+                    let batch = try await store.events(run: runID, after: last, limit: 500)
+                    for e in batch {
+                        let data: [String: Any] = [
+                            "id": e.id ?? 0, "kind": e.kind, "task": e.taskKey ?? NSNull(), "message": e.message,
+                            "at": ISO8601DateFormatter().string(from: e.time),
+                        ]
+                        let text = String(decoding: try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys]), as: UTF8.self)
+                        try await writer.write(ByteBuffer(string: "id: \(e.id ?? 0)\nevent: \(e.kind)\ndata: \(text)\n\n"))
+                        last = e.id ?? last
+                    }
+                    if batch.isEmpty {
+                        if let r = try await store.run(runID), r.status.isFinal { break }
+                        idle += 1
+                        // A comment now and then keeps proxies from closing a quiet stream.
+                        if idle % 50 == 0 { try await writer.write(ByteBuffer(string: ": waiting\n\n")) }
+                        try await Task.sleep(for: .milliseconds(200))
+                    } else {
+                        idle = 0
+                    }
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    // MARK: Sites and grants
+
+    func owns(_ user: UserRecord, _ entry: StoredCatalog.SiteEntry) -> Bool {
+        let owner = entry.site.owner ?? Principal(.user, entry.registeredBy)
+        return owner == Principal(.user, user.name) || (owner.kind == .group && user.groups.contains(owner.name))
+    }
+
+    /// Registers sites (by their owner or an admin) or grants (by the owner of their site
+    /// or an admin).
+    func register(_ request: Request, _ context: HeavenContext, kind: String) async throws -> Response {
+        let user = try context.user
+        let load = try await documents(request, context, allowed: [kind])
+        let catalog = try await store.catalog()
+        if kind == "Site" {
+            guard !load.documents.sites.isEmpty else { throw Problem(.unprocessableContent, "the documents hold no Site") }
+            for site in load.documents.sites {
+                let owner = site.owner ?? Principal(.user, user.name)
+                let mine = owner == Principal(.user, user.name) || (owner.kind == .group && user.groups.contains(owner.name))
+                guard user.admin || mine else {
+                    throw Problem(.forbidden, "site `\(site.name)` would be owned by \(owner); you may register only sites you own")
+                }
+                if let existing = catalog.sites.first(where: { $0.site.name == site.name }), !user.admin, !owns(user, existing) {
+                    throw Problem(.forbidden, "site `\(site.name)` exists and belongs to someone else")
+                }
+            }
+            for site in load.documents.sites { try await store.registerSite(site, by: user.name) }
+            return json(["registered": load.documents.sites.map(\.name)], status: .created)
+        }
+        guard !load.documents.grants.isEmpty else { throw Problem(.unprocessableContent, "the documents hold no Grant") }
+        for grant in load.documents.grants {
+            guard let site = catalog.sites.first(where: { $0.site.name == grant.site }) else {
+                throw Problem(.unprocessableContent, "grant `\(grant.name)`: no site `\(grant.site)` is registered")
+            }
+            guard user.admin || owns(user, site) else {
+                throw Problem(.forbidden, "grant `\(grant.name)`: only the owner of site `\(grant.site)` may grant it")
+            }
+        }
+        for grant in load.documents.grants { try await store.registerGrant(grant, by: user.name) }
+        return json(["registered": load.documents.grants.map(\.name)], status: .created)
+    }
+
+    // MARK: Bodies
+
+    /// A JSON object body (415 for another type, 400 for bad JSON).
+    func jsonBody(_ request: Request, _ context: HeavenContext) async throws -> [String: Any] {
+        let type = request.headers[.contentType]?.lowercased() ?? ""
+        guard type.hasPrefix("application/json") else {
+            throw Problem(.unsupportedMediaType, "send `Content-Type: application/json` (got \(type.isEmpty ? "none" : "`\(type)`"))")
+        }
+        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        let data = Data(buffer.readableBytesView)
+        guard let any = try? JSONSerialization.jsonObject(with: data), let object = any as? [String: Any] else {
+            throw Problem(.badRequest, "the body is not a JSON object")
+        }
+        return object
+    }
+
+    /// `{"documents": [{"path": "w.yaml", "text": "..."}]}` (or `{"yaml": "..."}`),
+    /// loaded and checked; only documents of the allowed kinds.
+    func load(_ body: [String: Any], allowed: Set<String>) throws -> LoadResult {
+        var sources: [SourceFile] = []
+        if let yaml = body["yaml"] {
+            guard let text = yaml as? String else { throw Problem(.badRequest, "`yaml` must be a string") }
+            sources.append(SourceFile(path: "request.yaml", text: text))
+        }
+        if let docs = body["documents"] {
+            guard let list = docs as? [[String: Any]] else {
+                throw Problem(.badRequest, "`documents` must be a list of {path, text} objects")
+            }
+            for (i, d) in list.enumerated() {
+                guard let text = d["text"] as? String else { throw Problem(.badRequest, "documents[\(i)] has no `text` string") }
+                let path = (d["path"] as? String).map { ($0 as NSString).lastPathComponent } ?? "document-\(i + 1).yaml"
+                sources.append(SourceFile(path: path, text: text))
+            }
+        }
+        guard !sources.isEmpty else { throw Problem(.badRequest, "no documents: send `documents` (or `yaml`)") }
+        let load = Loader.load(sources: sources)
+        guard load.isValid else {
+            throw Problem(.unprocessableContent, load.diagnostics.map(\.description).joined(separator: "\n"))
+        }
+        let d = load.documents
+        let present: [(String, Int)] = [
+            ("Site", d.sites.count), ("Grant", d.grants.count), ("Topology", d.topologies.count), ("Workflow", d.workflows.count),
+        ]
+        for (kind, count) in present where count > 0 && !allowed.contains(kind) {
+            let hint = kind == "Site" ? " (register sites with POST /v1/sites)" : kind == "Grant" ? " (POST /v1/grants)" : ""
+            throw Problem(.unprocessableContent, "\(kind) documents are not accepted here\(hint)")
+        }
+        return load
+    }
+
+    func documents(_ request: Request, _ context: HeavenContext, allowed: Set<String>) async throws -> LoadResult {
+        try load(try await jsonBody(request, context), allowed: allowed)
+    }
+}
+
+/// A value as plain JSON (for JSONSerialization).
+func plainJSON(_ v: Value) -> Any {
+    (try? JSONSerialization.jsonObject(with: Data(v.plain.jsonText.utf8), options: [.fragmentsAllowed])) ?? NSNull()
+}
+
+/// A JSON response.
+func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+    var headers = HTTPFields()
+    headers[.contentType] = "application/json"
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}

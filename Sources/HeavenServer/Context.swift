@@ -1,0 +1,60 @@
+import Foundation
+public import Hummingbird
+public import HeavenStore
+import Synchronization
+
+/// What a request carries through the middlewares: who made it (set by
+/// authentication, read back by the audit log, which wraps it).
+public struct HeavenContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// Shared by every middleware of one request (a context is copied down the chain).
+    let caller = CallerBox()
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+    }
+
+    /// Bodies larger than this are refused (413) before they are read whole.
+    public var maxUploadSize: Int { 4 * 1024 * 1024 }
+
+    /// The authenticated user; every route but the public ones has one.
+    var user: UserRecord {
+        get throws {
+            guard let u = caller.user else { throw Problem(.unauthorized, "authentication is required") }
+            return u
+        }
+    }
+}
+
+final class CallerBox: Sendable {
+    private let value = Mutex<UserRecord?>(nil)
+    var user: UserRecord? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
+}
+
+/// An RFC 9457 problem: the status, a short title and a useful detail.
+struct Problem: Error, Sendable {
+    var status: HTTPResponse.Status
+    var detail: String
+    var extra: [String: String] = [:]
+
+    init(_ status: HTTPResponse.Status, _ detail: String, extra: [String: String] = [:]) {
+        self.status = status
+        self.detail = detail
+        self.extra = extra
+    }
+
+    var response: Response {
+        var body: [String: Any] = [
+            "type": "about:blank", "title": status.reasonPhrase, "status": Int(status.code), "detail": detail,
+        ]
+        for (k, v) in extra { body[k] = v }
+        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        var headers = HTTPFields()
+        headers[.contentType] = "application/problem+json"
+        if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"heaven\"" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,118 @@
+import Crypto
+import Foundation
+import HeavenStore
+import Hummingbird
+import Logging
+
+/// Every error becomes an RFC 9457 problem: Heaven's own problems as they are,
+/// Hummingbird's HTTP errors (404, 405, 413, ...) with their status, anything else a
+/// 500 whose detail is kept in the server's log (never shown to the client).
+struct ProblemMiddleware: RouterMiddleware {
+    typealias Context = HeavenContext
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch let p as Problem {
+            return p.response
+        } catch let e as HTTPError {
+            let detail: String
+            switch e.status {
+            case .notFound: detail = "no such resource: \(request.method) \(request.uri.path)"
+            case .methodNotAllowed: detail = "\(request.method) is not allowed on \(request.uri.path)"
+            case .contentTooLarge: detail = "the request body is larger than \(context.maxUploadSize) bytes"
+            default: detail = e.body ?? e.status.reasonPhrase
+            }
+            return Problem(e.status, detail).response
+        } catch let e as any HTTPResponseError {
+            let detail =
+                e.status == .contentTooLarge
+                ? "the request body is larger than \(context.maxUploadSize) bytes" : e.status.reasonPhrase
+            return Problem(e.status, detail).response
+        } catch {
+            logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            return Problem(.internalServerError, "the server failed to answer; the error is in its log").response
+        }
+    }
+}
+
+/// Bearer tokens: `Authorization: Bearer hv_ID_SECRET`, looked up by their SHA-256;
+/// an unknown, malformed, expired or revoked token is refused (401). `/healthz` and
+/// `/openapi.json` need none.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = HeavenContext
+    let store: any AccountStore
+    static let open: Set<String> = ["/healthz", "/openapi.json"]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        if AuthMiddleware.open.contains(request.uri.path) { return try await next(request, context) }
+        guard let header = request.headers[.authorization] else {
+            throw Problem(.unauthorized, "no token: send `Authorization: Bearer TOKEN` (see `heaven users add`)")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer", Tokens.isWellFormed(String(parts[1])) else {
+            throw Problem(.unauthorized, "malformed Authorization header: expected `Bearer hv_...`")
+        }
+        guard let (token, user) = try await store.token(hash: Tokens.hash(String(parts[1]))) else {
+            throw Problem(.unauthorized, "unknown token")
+        }
+        if let why = token.problem(at: Date()) { throw Problem(.unauthorized, why) }
+        context.caller.user = user
+        return try await next(request, context)
+    }
+}
+
+/// The audit log: every state-changing request (not GET or HEAD) — who, what, when,
+/// and the status it got — appended after it is answered.
+struct AuditMiddleware: RouterMiddleware {
+    typealias Context = HeavenContext
+    let store: any AccountStore
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        let response = try await next(request, context)
+        if request.method != .get && request.method != .head {
+            try? await store.appendAudit(
+                AuditRecord(
+                    user: context.caller.user?.name, method: request.method.rawValue, path: request.uri.path,
+                    status: Int(response.status.code)))
+        }
+        return response
+    }
+}
+
+/// API tokens: `hv_` + a public id + `_` + 32 random bytes (hex); only the SHA-256
+/// of the whole token is stored.
+public enum Tokens {
+    public static func make() -> (id: String, token: String) {
+        var rng = SystemRandomNumberGenerator()
+        let id = (0..<8).map { _ in String(UInt8.random(in: 0..<16, using: &rng), radix: 16) }.joined()
+        let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
+        return (id, "hv_\(id)_\(secret)")
+    }
+
+    public static func hash(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func isWellFormed(_ token: String) -> Bool {
+        let parts = token.split(separator: "_", omittingEmptySubsequences: false)
+        return parts.count == 3 && parts[0] == "hv" && parts[1].count == 8 && parts[2].count == 64
+            && token.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 122) || $0 == 95 }
+    }
+
+    /// Creates a token for a user and keeps its hash.
+    public static func issue(for user: String, store: any AccountStore, label: String? = nil, expires: Date? = nil)
+        async throws -> (id: String, token: String)
+    {
+        let (id, token) = make()
+        try await store.addToken(TokenRecord(id: id, user: user, label: label, expiresAt: expires), hash: hash(token))
+        return (id, token)
+    }
+}

@@ -1,0 +1,83 @@
+public import Foundation
+import HeavenBroker
+import HeavenConnectors
+public import HeavenEngine
+import HeavenLanguage
+import HeavenModel
+public import HeavenStore
+public import Hummingbird
+public import Logging
+import Synchronization
+
+/// `heaven serve`: the engine and the broker inside an HTTP server, for many users at
+/// once. Every route but `/healthz` and `/openapi.json` needs a bearer token; a user
+/// sees only their own runs and those shared with one of their groups (an admin sees
+/// all); runs continue across a restart (interrupted ones are resumed at start).
+public final class HeavenServer: Sendable {
+    public let engine: Engine
+    public let store: SQLiteStore
+    public let home: HeavenHome
+    let logger: Logger
+    /// Runs this process drives, by id.
+    private let driving = Mutex<[String: Task<Void, Never>]>([:])
+
+    public init(home: HeavenHome, store: SQLiteStore, logger: Logger = Logger(label: "heaven.server")) {
+        self.home = home
+        self.store = store
+        self.logger = logger
+        self.engine = Engine(home: home, store: store, logger: logger, confined: true)
+    }
+
+    // MARK: Running runs
+
+    /// Drives a run to its end in the background.
+    func drive(_ runID: String) {
+        driving.withLock { d in
+            guard d[runID] == nil else { return }
+            d[runID] = Task.detached { [engine, logger] in
+                do { _ = try await engine.execute(runID: runID) } catch {
+                    logger.error("run failed to execute", metadata: ["run": "\(runID)", "error": "\(error)"])
+                }
+                _ = self.driving.withLock { $0.removeValue(forKey: runID) }
+            }
+        }
+    }
+
+    /// Resumes the runs a previous server left unfinished (it was killed, or stopped).
+    public func resumeInterrupted() async throws -> [String] {
+        var resumed: [String] = []
+        for run in try await store.runs(limit: 100_000) where run.status == .running || run.status == .pending {
+            if let pid = run.ownerPID, pid != getpid(), ProcessProbe.isAlive(pid: pid, startTime: run.ownerStart) { continue }
+            drive(run.id)
+            resumed.append(run.id)
+        }
+        return resumed
+    }
+
+    /// Waits for the runs this process drives (tests, graceful stops).
+    public func waitForRuns() async {
+        for t in driving.withLock({ Array($0.values) }) { await t.value }
+    }
+
+    // MARK: The HTTP application
+
+    /// The router with every route of API v1.
+    public func router() -> Router<HeavenContext> {
+        let router = Router(context: HeavenContext.self)
+        router.add(middleware: AuditMiddleware(store: store))
+        router.add(middleware: ProblemMiddleware(logger: logger))
+        router.add(middleware: AuthMiddleware(store: store))
+        let api = API(server: self)
+        api.register(on: router)
+        return router
+    }
+
+    /// Serves on `host:port` until the process is asked to stop (SIGTERM, SIGINT);
+    /// `onReady` gets the bound port (useful with port 0).
+    public func serve(host: String, port: Int, onReady: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let app = Application(
+            router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "heaven"),
+            onServerRunning: { channel in await onReady(channel.localAddress?.port ?? port) }, logger: logger)
+        try await app.runService()
+    }
+}

@@ -1,0 +1,271 @@
+public import Foundation
+import GRDB
+
+/// A user of a shared Heaven server.
+public struct UserRecord: Sendable, Equatable, Codable {
+    public var name: String
+    public var groups: [String]
+    public var admin: Bool
+    public var createdAt: Date
+
+    public init(name: String, groups: [String] = [], admin: Bool = false, createdAt: Date = Date()) {
+        self.name = name
+        self.groups = groups
+        self.admin = admin
+        self.createdAt = createdAt
+    }
+}
+
+/// An API token: only its SHA-256 is kept.
+public struct TokenRecord: Sendable, Equatable, Codable {
+    /// The token's public part (`hv_ID_...`), to name it when revoking.
+    public var id: String
+    public var user: String
+    public var label: String?
+    public var createdAt: Date
+    public var expiresAt: Date?
+    public var revokedAt: Date?
+
+    public init(
+        id: String, user: String, label: String? = nil, createdAt: Date = Date(), expiresAt: Date? = nil,
+        revokedAt: Date? = nil
+    ) {
+        self.id = id
+        self.user = user
+        self.label = label
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+    }
+
+    /// Why the token cannot be used at `now`, if it cannot.
+    public func problem(at now: Date) -> String? {
+        if revokedAt != nil { return "the token was revoked" }
+        if let e = expiresAt, e <= now { return "the token expired" }
+        return nil
+    }
+}
+
+/// One state-changing request, as the audit log keeps it.
+public struct AuditRecord: Sendable, Equatable, Codable {
+    public var id: Int64?
+    public var at: Date
+    public var user: String?
+    public var method: String
+    public var path: String
+    public var status: Int
+    public var detail: String?
+
+    public init(
+        id: Int64? = nil, at: Date = Date(), user: String?, method: String, path: String, status: Int, detail: String? = nil
+    ) {
+        self.id = id
+        self.at = at
+        self.user = user
+        self.method = method
+        self.path = path
+        self.status = status
+        self.detail = detail
+    }
+}
+
+/// Users, groups, tokens, run sharing and the audit log of a shared server.
+public protocol AccountStore: Sendable {
+    /// Creates a user, or changes an existing one's groups and role.
+    func saveUser(_ user: UserRecord) async throws
+    func user(_ name: String) async throws -> UserRecord?
+    func users() async throws -> [UserRecord]
+    /// Keeps a token by the SHA-256 of its secret.
+    func addToken(_ token: TokenRecord, hash: String) async throws
+    /// The token with this hash, and its user.
+    func token(hash: String) async throws -> (TokenRecord, UserRecord)?
+    func tokens(user: String?) async throws -> [TokenRecord]
+    /// Revokes a token by its id; false when there is none.
+    func revokeToken(_ id: String) async throws -> Bool
+    /// Shares a run with groups: their members see it.
+    func shareRun(_ run: String, with groups: [String]) async throws
+    func runShares(_ run: String) async throws -> [String]
+    /// The runs `user` may see (theirs, and those shared with their groups; all for an admin).
+    func runs(visibleTo user: UserRecord, limit: Int) async throws -> [RunRecord]
+    /// Appends to the audit log (never changed afterwards).
+    func appendAudit(_ record: AuditRecord) async throws
+    func audit(after: Int64, limit: Int) async throws -> [AuditRecord]
+}
+
+extension SQLiteStore: AccountStore {
+    static func migrateAccounts(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v4-accounts") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE users (
+                      name TEXT PRIMARY KEY,
+                      admin INTEGER NOT NULL DEFAULT 0,
+                      created_at REAL NOT NULL
+                    );
+                    CREATE TABLE memberships (
+                      user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+                      grp TEXT NOT NULL,
+                      PRIMARY KEY (user, grp)
+                    );
+                    CREATE TABLE tokens (
+                      id TEXT PRIMARY KEY,
+                      user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+                      hash TEXT NOT NULL UNIQUE,
+                      label TEXT,
+                      created_at REAL NOT NULL,
+                      expires_at REAL,
+                      revoked_at REAL
+                    );
+                    CREATE TABLE run_shares (
+                      run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                      grp TEXT NOT NULL,
+                      PRIMARY KEY (run_id, grp)
+                    );
+                    CREATE INDEX run_shares_group ON run_shares(grp);
+                    CREATE INDEX runs_user ON runs(user, created_at);
+                    CREATE TABLE audit (
+                      id INTEGER PRIMARY KEY AUTOINCREMENT,
+                      at REAL NOT NULL,
+                      user TEXT,
+                      method TEXT NOT NULL,
+                      path TEXT NOT NULL,
+                      status INTEGER NOT NULL,
+                      detail TEXT
+                    );
+                    -- Append-only: the log cannot be edited or pruned through SQL.
+                    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+                      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+                      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                    """)
+        }
+    }
+
+    public func saveUser(_ user: UserRecord) async throws {
+        try await batcher.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO users (name, admin, created_at) VALUES (?, ?, ?)
+                    ON CONFLICT(name) DO UPDATE SET admin = excluded.admin
+                    """, arguments: [user.name, user.admin ? 1 : 0, user.createdAt.timeIntervalSince1970])
+            try db.execute(sql: "DELETE FROM memberships WHERE user = ?", arguments: [user.name])
+            for g in Set(user.groups).sorted() {
+                try db.execute(sql: "INSERT INTO memberships (user, grp) VALUES (?, ?)", arguments: [user.name, g])
+            }
+        }
+    }
+
+    static func userRecord(_ db: Database, _ row: Row) throws -> UserRecord {
+        let name: String = row["name"]
+        let groups = try String.fetchAll(db, sql: "SELECT grp FROM memberships WHERE user = ? ORDER BY grp", arguments: [name])
+        return UserRecord(
+            name: name, groups: groups, admin: (row["admin"] as Int?) == 1,
+            createdAt: Date(timeIntervalSince1970: row["created_at"]))
+    }
+
+    public func user(_ name: String) async throws -> UserRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name]).map {
+                try SQLiteStore.userRecord(db, $0)
+            }
+        }
+    }
+
+    public func users() async throws -> [UserRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY name").map { try SQLiteStore.userRecord(db, $0) }
+        }
+    }
+
+    static func tokenRecord(_ row: Row) -> TokenRecord {
+        TokenRecord(
+            id: row["id"], user: row["user"], label: row["label"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
+            expiresAt: SQLiteStore.date(row["expires_at"]), revokedAt: SQLiteStore.date(row["revoked_at"]))
+    }
+
+    public func addToken(_ token: TokenRecord, hash: String) async throws {
+        try await batcher.write { db in
+            try db.execute(
+                sql: "INSERT INTO tokens (id, user, hash, label, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    token.id, token.user, hash, token.label, token.createdAt.timeIntervalSince1970,
+                    token.expiresAt?.timeIntervalSince1970,
+                ])
+        }
+    }
+
+    public func token(hash: String) async throws -> (TokenRecord, UserRecord)? {
+        try await pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE hash = ?", arguments: [hash]),
+                let u = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [row["user"] as String])
+            else { return nil }
+            return (SQLiteStore.tokenRecord(row), try SQLiteStore.userRecord(db, u))
+        }
+    }
+
+    public func tokens(user: String?) async throws -> [TokenRecord] {
+        try await pool.read { db in
+            if let user {
+                return try Row.fetchAll(db, sql: "SELECT * FROM tokens WHERE user = ? ORDER BY created_at", arguments: [user])
+                    .map(SQLiteStore.tokenRecord)
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM tokens ORDER BY created_at").map(SQLiteStore.tokenRecord)
+        }
+    }
+
+    public func revokeToken(_ id: String) async throws -> Bool {
+        try await batcher.write { db in
+            try db.execute(
+                sql: "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                arguments: [Date().timeIntervalSince1970, id])
+            return db.changesCount > 0
+        }
+    }
+
+    public func shareRun(_ run: String, with groups: [String]) async throws {
+        try await batcher.write { db in
+            for g in Set(groups).sorted() {
+                try db.execute(sql: "INSERT OR IGNORE INTO run_shares (run_id, grp) VALUES (?, ?)", arguments: [run, g])
+            }
+        }
+    }
+
+    public func runShares(_ run: String) async throws -> [String] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: "SELECT grp FROM run_shares WHERE run_id = ? ORDER BY grp", arguments: [run])
+        }
+    }
+
+    public func runs(visibleTo user: UserRecord, limit: Int) async throws -> [RunRecord] {
+        if user.admin { return try await runs(limit: limit) }
+        return try await pool.read { db in
+            let marks = user.groups.map { _ in "?" }.joined(separator: ", ")
+            let shared = user.groups.isEmpty ? "" : " OR id IN (SELECT run_id FROM run_shares WHERE grp IN (\(marks)))"
+            var arguments: [any DatabaseValueConvertible] = [user.name]
+            arguments += user.groups
+            arguments.append(limit)
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM runs WHERE user = ?\(shared) ORDER BY created_at DESC LIMIT ?",
+                arguments: StatementArguments(arguments)
+            ).map(SQLiteStore.runRecord)
+        }
+    }
+
+    public func appendAudit(_ r: AuditRecord) async throws {
+        try await batcher.write { db in
+            try db.execute(
+                sql: "INSERT INTO audit (at, user, method, path, status, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [r.at.timeIntervalSince1970, r.user, r.method, r.path, r.status, r.detail])
+        }
+    }
+
+    public func audit(after: Int64, limit: Int) async throws -> [AuditRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit]).map {
+                AuditRecord(
+                    id: $0["id"], at: Date(timeIntervalSince1970: $0["at"]), user: $0["user"], method: $0["method"],
+                    path: $0["path"], status: $0["status"], detail: $0["detail"])
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real `heaven serve` on 127.0.0.1 (any free port) over a private `$HEAVEN_HOME`,
+/// started detached (a long-lived child of the test process would stall Foundation's
+/// reaping of every other child), stopped or killed through its pid.
+final class ServerHarness: @unchecked Sendable {
+    // @unchecked: `pid` and `port` change only in start/kill, called from one test.
+    let work: String
+    var home: String { work + "/home" }
+    var pid: Int32 = 0
+    var port: Int = 0
+
+    static var binary: String {
+        if let p = ProcessInfo.processInfo.environment["HEAVEN_BIN"] { return p }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("heaven").path
+    }
+
+    init() throws {
+        work = NSTemporaryDirectory() + "heaven-server-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: work + "/home", withIntermediateDirectories: true)
+    }
+
+    deinit {
+        if pid > 0 { kill(pid, SIGKILL) }
+        try? FileManager.default.removeItem(atPath: work)
+    }
+
+    /// Runs `heaven ARGS` against the home; returns its standard output.
+    @discardableResult
+    func heaven(_ args: String...) throws -> String {
+        let out = work + "/cmd.out"
+        let status = try ServerHarness.sh(
+            "HEAVEN_HOME=\(work)/home \(ServerHarness.binary) \(args.map(ServerHarness.quote).joined(separator: " ")) > \(out) 2>/dev/null")
+        guard status == 0 else { throw Failure("heaven \(args.joined(separator: " ")) exited with \(status)") }
+        return try String(contentsOfFile: out, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Starts the server; returns once it listens.
+    func start() throws {
+        let out = work + "/serve.out"
+        try? FileManager.default.removeItem(atPath: out)
+        // The server must hold no descriptor of ours (Foundation waits for its own pipes
+        // to close before it reports a child's exit): all but 0-2 are closed first.
+        _ = try ServerHarness.sh(
+            "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2>/dev/null; done; "
+                + "HEAVEN_HOME=\(work)/home setsid \(ServerHarness.binary) serve --listen 127.0.0.1:0 > \(out) 2> \(work)/serve.err < /dev/null & echo $! > \(work)/serve.pid",
+            shell: "/bin/bash")
+        pid = Int32((try String(contentsOfFile: work + "/serve.pid", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        for _ in 0..<200 {
+            if let text = try? String(contentsOfFile: out, encoding: .utf8), let line = text.split(separator: "\n").first,
+                let p = line.split(separator: ":").last.flatMap({ Int($0) })
+            {
+                port = p
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw Failure("the server did not start: \((try? String(contentsOfFile: work + "/serve.err", encoding: .utf8)) ?? "")")
+    }
+
+    /// Kills the server with SIGKILL (nothing is flushed, nothing is said).
+    func kill9() {
+        if pid > 0 { kill(pid, SIGKILL) }
+        for _ in 0..<100 where kill(pid, 0) == 0 { Thread.sleep(forTimeInterval: 0.02) }
+        pid = 0
+    }
+
+    struct Reply {
+        var status: Int
+        var body: Data
+        var type: String
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    /// One request, made with curl (URLSession's async requests stall on Linux here);
+    /// `token` nil sends no Authorization header, `authorization` sends one as is.
+    func request(
+        _ method: String, _ path: String, token: String? = nil, authorization: String? = nil, body: Data? = nil,
+        type: String? = "application/json"
+    ) async throws -> Reply {
+        let tag = UUID().uuidString.prefix(8)
+        let out = "\(work)/reply-\(tag)"
+        let meta = "\(work)/meta-\(tag)"
+        defer {
+            unlink(out)
+            unlink(meta)
+        }
+        var command = "curl -s -S -m 30 -X \(method) -o \(out) -w '%{http_code} %{content_type}' -H 'Expect:'"
+        if let token { command += " -H \(ServerHarness.quote("Authorization: Bearer \(token)"))" }
+        if let authorization { command += " -H \(ServerHarness.quote("Authorization: \(authorization)"))" }
+        if let body {
+            let file = "\(work)/body-\(tag)"
+            try body.write(to: URL(fileURLWithPath: file))
+            command += " --data-binary @\(file)"
+            if let type { command += " -H \(ServerHarness.quote("Content-Type: \(type)"))" }
+        }
+        command += " \(ServerHarness.quote("http://127.0.0.1:\(port)\(path)")) > \(meta)"
+        let status = try ServerHarness.sh(command)
+        guard status == 0 else { throw Failure("curl failed (\(status)) on \(method) \(path)") }
+        let parts = (try String(contentsOfFile: meta, encoding: .utf8)).split(separator: " ", maxSplits: 1)
+        let data = (try? Data(contentsOf: URL(fileURLWithPath: out))) ?? Data()
+        return Reply(status: Int(parts.first ?? "") ?? 0, body: data, type: parts.count > 1 ? String(parts[1]) : "")
+    }
+
+    /// A run submission body.
+    static func submission(_ yaml: String, share: [String] = [], inputs: [String: Any] = [:]) -> Data {
+        var object: [String: Any] = ["documents": [["path": "w.yaml", "text": yaml]]]
+        if !share.isEmpty { object["share"] = share }
+        if !inputs.isEmpty { object["inputs"] = inputs }
+        return try! JSONSerialization.data(withJSONObject: object)
+    }
+
+    static func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+    static func sh(_ command: String, shell: String = "/bin/sh") throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: shell)
+        p.arguments = ["-c", command]
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+        init(_ d: String) { description = d }
+    }
+}

@@ -1,0 +1,298 @@
+import Foundation
+import HeavenEngine
+import HeavenServer
+import HeavenStore
+import Hummingbird
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let longRun = """
+    kind: Workflow
+    name: long
+    steps:
+      - task: wait
+        run: [sleep, '30']
+    """
+
+let quickRun = """
+    kind: Workflow
+    name: quick
+    steps:
+      - task: hello
+        shell: 'echo hello > greeting.txt; echo done'
+        outputs: {greeting: {file: greeting.txt}, said: {stdout: text}}
+    outputs: {greeting: '${hello.greeting}', said: '${hello.said}'}
+    """
+
+/// Polls a run until it ends.
+func waitForEnd(_ s: ServerHarness, _ id: String, token: String, seconds: Double = 30) async throws -> [String: Any] {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        let r = try await s.request("GET", "/v1/runs/\(id)", token: token)
+        if let status = r.json["status"] as? String, ["succeeded", "failed", "cancelled"].contains(status) { return r.json }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    throw ServerHarness.Failure("run \(id) did not end in \(seconds)s")
+}
+
+@Suite("The HTTP API", .serialized)
+struct ServerTests {
+    @Test("every route × every kind of caller gets the status it should: no leak between tenants")
+    func authorizationMatrix() async throws {
+        let s = try ServerHarness()
+        let alice = try s.heaven("users", "add", "alice", "--admin")
+        let bob = try s.heaven("users", "add", "bob", "--group", "eo")
+        let carol = try s.heaven("users", "add", "carol", "--group", "eo")
+        let dave = try s.heaven("users", "add", "dave")
+        let expired = try s.heaven("users", "token", "bob", "--expires", "1s")
+        let revoked = try s.heaven("users", "token", "bob")
+        try s.heaven("users", "revoke", String(revoked.split(separator: "_")[1]))
+        try s.start()
+        try await Task.sleep(for: .milliseconds(1100))  // the expired token's second is over
+
+        // Bob's private run (still running), his shared one (finished), and alice's.
+        let privateRun = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(longRun))
+        #expect(privateRun.status == 201, "\(privateRun.text)")
+        let mine = try #require(privateRun.json["id"] as? String)
+        let sharedRun = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(quickRun, share: ["eo"]))
+        let shared = try #require(sharedRun.json["id"] as? String)
+        _ = try await waitForEnd(s, shared, token: bob)
+        let aliceRun = try await s.request("POST", "/v1/runs", token: alice, body: ServerHarness.submission(quickRun))
+        let hers = try #require(aliceRun.json["id"] as? String)
+        _ = try await waitForEnd(s, hers, token: alice)
+
+        let site = """
+            kind: Site
+            name: bobs-box
+            connector: local
+            owner: user:bob
+            nodes: [{name: n, cores: 2}]
+            """
+        let grant = """
+            kind: Grant
+            name: eo-on-bobs-box
+            site: bobs-box
+            to: group:eo
+            """
+        let plan = """
+            kind: Topology
+            name: t
+            machines: [{name: m}]
+            """
+        func docs(_ yaml: String) -> Data { try! JSONSerialization.data(withJSONObject: ["documents": [["text": yaml]]]) }
+
+        enum Caller: String, CaseIterable {
+            case none, malformed, expired, revoked, other, group, owner, admin
+        }
+        func send(_ caller: Caller, _ method: String, _ path: String, _ body: Data?) async throws -> ServerHarness.Reply {
+            switch caller {
+            case .none: try await s.request(method, path, body: body)
+            case .malformed: try await s.request(method, path, authorization: "Bearer not-a-token", body: body)
+            case .expired: try await s.request(method, path, token: expired, body: body)
+            case .revoked: try await s.request(method, path, token: revoked, body: body)
+            case .other: try await s.request(method, path, token: dave, body: body)
+            case .group: try await s.request(method, path, token: carol, body: body)
+            case .owner: try await s.request(method, path, token: bob, body: body)
+            case .admin: try await s.request(method, path, token: alice, body: body)
+            }
+        }
+        // Expected statuses for other, group, owner, admin (the four without a valid
+        // token always get 401 on protected routes).
+        struct Row {
+            var method: String
+            var path: String
+            var body: Data?
+            var open = false
+            var other: Int
+            var group: Int
+            var owner: Int
+            var admin: Int
+        }
+        let rows: [Row] = [
+            Row(method: "GET", path: "/healthz", open: true, other: 200, group: 200, owner: 200, admin: 200),
+            Row(method: "GET", path: "/openapi.json", open: true, other: 200, group: 200, owner: 200, admin: 200),
+            Row(method: "GET", path: "/v1/me", other: 200, group: 200, owner: 200, admin: 200),
+            Row(method: "GET", path: "/v1/runs", other: 200, group: 200, owner: 200, admin: 200),
+            Row(method: "GET", path: "/v1/runs/\(mine)", other: 404, group: 404, owner: 200, admin: 200),
+            Row(method: "GET", path: "/v1/runs/\(shared)", other: 404, group: 200, owner: 200, admin: 200),
+            Row(method: "GET", path: "/v1/runs/\(hers)", other: 404, group: 404, owner: 404, admin: 200),
+            Row(method: "GET", path: "/v1/runs/\(shared)/logs", other: 404, group: 200, owner: 200, admin: 200),
+            Row(method: "GET", path: "/v1/runs/\(shared)/logs/hello", other: 404, group: 200, owner: 200, admin: 200),
+            Row(method: "GET", path: "/v1/runs/\(mine)/logs/wait", other: 404, group: 404, owner: 200, admin: 200),
+            Row(method: "GET", path: "/v1/runs/\(shared)/outputs/greeting", other: 404, group: 200, owner: 200, admin: 200),
+            Row(method: "GET", path: "/v1/runs/\(hers)/outputs/greeting", other: 404, group: 404, owner: 404, admin: 200),
+            Row(method: "GET", path: "/v1/runs/\(shared)/events", other: 404, group: 200, owner: 200, admin: 200),
+            Row(method: "POST", path: "/v1/runs/\(shared)/cancel", other: 404, group: 403, owner: 409, admin: 409),
+            Row(method: "POST", path: "/v1/runs/\(hers)/cancel", other: 404, group: 404, owner: 404, admin: 409),
+            Row(method: "GET", path: "/v1/sites", other: 200, group: 200, owner: 200, admin: 200),
+            Row(method: "POST", path: "/v1/sites", body: docs(site), other: 403, group: 403, owner: 201, admin: 201),
+            Row(method: "GET", path: "/v1/grants", other: 200, group: 200, owner: 200, admin: 200),
+            Row(method: "POST", path: "/v1/grants", body: docs(grant), other: 403, group: 403, owner: 201, admin: 201),
+            Row(method: "POST", path: "/v1/plan", body: docs(plan), other: 200, group: 200, owner: 200, admin: 200),
+            Row(method: "GET", path: "/v1/audit", other: 403, group: 403, owner: 403, admin: 200),
+            // Last: the owner cancels the running run (then the admin finds it cancelling).
+            Row(method: "POST", path: "/v1/runs/\(mine)/cancel", other: 404, group: 404, owner: 202, admin: 202),
+        ]
+        var failures: [String] = []
+        for row in rows {
+            for caller in Caller.allCases {
+                let expected: Int
+                switch caller {
+                case .none, .malformed, .expired, .revoked: expected = row.open ? 200 : 401
+                case .other: expected = row.other
+                case .group: expected = row.group
+                case .owner: expected = row.owner
+                case .admin: expected = row.admin
+                }
+                let reply = try await send(caller, row.method, row.path, row.body)
+                if reply.status != expected {
+                    failures.append("\(row.method) \(row.path) as \(caller.rawValue): \(reply.status), expected \(expected): \(reply.text.prefix(200))")
+                }
+                if reply.status >= 400 && !reply.type.hasPrefix("application/problem+json") {
+                    failures.append("\(row.method) \(row.path) as \(caller.rawValue): \(reply.status) is not a problem document")
+                }
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+
+        // Lists show only what each may see.
+        func ids(_ token: String) async throws -> Set<String> {
+            let r = try await s.request("GET", "/v1/runs", token: token)
+            return Set(((r.json["runs"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String })
+        }
+        #expect(try await ids(bob) == [mine, shared])
+        #expect(try await ids(carol) == [shared])
+        #expect(try await ids(dave) == [])
+        #expect(try await ids(alice) == [mine, shared, hers])
+
+        // The audit log holds every state-changing request: who, what, the status.
+        let audit = try await s.request("GET", "/v1/audit", token: alice)
+        let entries = (audit.json["audit"] as? [[String: Any]]) ?? []
+        #expect(entries.contains { $0["user"] as? String == "bob" && $0["path"] as? String == "/v1/runs/\(mine)/cancel" && $0["status"] as? Int == 202 })
+        #expect(entries.contains { $0["user"] is NSNull && $0["method"] as? String == "POST" && $0["status"] as? Int == 401 })
+        #expect(!entries.contains { $0["method"] as? String == "GET" })
+        let cancelled = try await waitForEnd(s, mine, token: bob)
+        #expect(cancelled["status"] as? String == "cancelled")
+    }
+
+    @Test("malformed, oversized and mistyped requests get 4xx problem details, never a 500")
+    func badRequests() async throws {
+        let s = try ServerHarness()
+        let bob = try s.heaven("users", "add", "bob")
+        try s.start()
+        func check(_ reply: ServerHarness.Reply, _ status: Int, _ detail: String, _ line: UInt = #line) {
+            #expect(reply.status == status, "\(reply.text)")
+            #expect(reply.type.hasPrefix("application/problem+json"))
+            #expect((reply.json["detail"] as? String ?? "").contains(detail), "\(reply.text)")
+        }
+        check(try await s.request("POST", "/v1/runs", token: bob, body: Data("kind: Workflow".utf8), type: "text/yaml"), 415, "application/json")
+        check(try await s.request("POST", "/v1/runs", token: bob, body: Data("{not json".utf8)), 400, "not a JSON object")
+        check(try await s.request("POST", "/v1/runs", token: bob, body: Data("[1, 2]".utf8)), 400, "not a JSON object")
+        check(try await s.request("POST", "/v1/runs", token: bob, body: Data(#"{"documents": "x"}"#.utf8)), 400, "`documents` must be a list")
+        check(try await s.request("POST", "/v1/runs", token: bob, body: Data("{}".utf8)), 400, "no documents")
+        check(
+            try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission("kind: Workflow\nname: w\nsteps:\n  - task: a\n    rnu: [true]\n")),
+            422, "w.yaml:5:5: error: unknown key `rnu`")
+        check(
+            try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission("kind: Site\nname: s\nconnector: local\nnodes: [{name: n, cores: 1}]\n")),
+            422, "Site documents are not accepted here")
+        check(
+            try await s.request("POST", "/v1/runs", token: bob, body: try JSONSerialization.data(withJSONObject: ["yaml": quickRun, "inputs": [1]])),
+            400, "`inputs` must be a JSON object")
+        let big = Data(repeating: UInt8(ascii: "a"), count: 5 * 1024 * 1024)
+        check(try await s.request("POST", "/v1/runs", token: bob, body: big), 413, "larger than")
+        check(try await s.request("GET", "/v1/nothing", token: bob), 404, "no such resource")
+        // A task may not read another path of the server's machine.
+        let escape = try await s.request(
+            "POST", "/v1/runs", token: bob,
+            body: ServerHarness.submission("kind: Workflow\nname: w\nsteps:\n  - task: steal\n    inputs: {x: /etc/hostname}\n    run: [cat, x]\n"))
+        #expect(escape.status == 201)
+        let ended = try await waitForEnd(s, escape.json["id"] as? String ?? "", token: bob)
+        #expect(ended["status"] as? String == "failed")
+        #expect((ended["error"] as? String ?? "").contains("outside the run's files"), "\(ended)")
+        // Path traversal in output and log names.
+        let ok = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(quickRun))
+        let id = ok.json["id"] as? String ?? ""
+        _ = try await waitForEnd(s, id, token: bob)
+        for path in ["/v1/runs/\(id)/outputs/..%2F..%2Fheaven.sqlite", "/v1/runs/\(id)/logs/..%2F..%2Fheaven.sqlite", "/v1/runs/..%2F\(id)"] {
+            let r = try await s.request("GET", path, token: bob)
+            #expect(r.status == 404, "\(path): \(r.status) \(r.text)")
+        }
+        let file = try await s.request("GET", "/v1/runs/\(id)/outputs/greeting", token: bob)
+        #expect(file.status == 200 && file.text == "hello\n")
+        let said = try await s.request("GET", "/v1/runs/\(id)/outputs/said", token: bob)
+        #expect(said.json["value"] as? String == "done")
+    }
+
+    @Test("a server killed with SIGKILL mid-run and started again finishes the run; no finished task runs twice")
+    func crashAndRestart() async throws {
+        let s = try ServerHarness()
+        let bob = try s.heaven("users", "add", "bob")
+        try s.start()
+        let marks = s.work + "/marks"
+        try FileManager.default.createDirectory(atPath: marks, withIntermediateDirectories: true)
+        let yaml = """
+            kind: Workflow
+            name: steps
+            steps:
+              - task: one
+                shell: 'echo x >> \(marks)/one; echo 1'
+                outputs: {v: {stdout: json}}
+              - task: two
+                shell: 'echo x >> \(marks)/two; sleep 2; echo 2'
+                outputs: {v: {stdout: json}}
+              - task: three
+                shell: 'echo x >> \(marks)/three; echo 3'
+                outputs: {v: {stdout: json}}
+            outputs: {sum: '${one.v + two.v + three.v}'}
+            """
+        let created = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(yaml))
+        let id = try #require(created.json["id"] as? String)
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: marks + "/two") {
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        s.kill9()
+        try s.start()
+        let run = try await waitForEnd(s, id, token: bob)
+        #expect(run["status"] as? String == "succeeded", "\(run)")
+        #expect((run["outputs"] as? [String: Any])?["sum"] as? Int == 6)
+        func count(_ name: String) -> Int {
+            ((try? String(contentsOfFile: marks + "/" + name, encoding: .utf8)) ?? "").split(separator: "\n").count
+        }
+        #expect(count("one") == 1, "a finished task ran again")
+        #expect(count("two") == 2, "the interrupted task runs again, as a new attempt")
+        #expect(count("three") == 1)
+    }
+
+    @Test("the OpenAPI document describes exactly the routes the server has")
+    func openAPI() async throws {
+        let home = NSTemporaryDirectory() + "heaven-openapi-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let store = try SQLiteStore(path: home + "/heaven.sqlite")
+        let router = HeavenServer(home: HeavenHome(root: home), store: store).router()
+        let served = Set(
+            router.routes.map { r in
+                "\(r.method.rawValue) " + "\(r.path)".split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
+                    .joined(separator: "/")
+            }.map { $0.replacingOccurrences(of: " ", with: " /") })
+        let doc = try #require(try JSONSerialization.jsonObject(with: OpenAPI.document) as? [String: Any])
+        #expect(doc["openapi"] as? String == "3.0.3")
+        let paths = try #require(doc["paths"] as? [String: [String: Any]])
+        var documented = Set<String>()
+        for (path, ops) in paths {
+            for method in ops.keys { documented.insert("\(method.uppercased()) \(path)") }
+        }
+        #expect(served == documented, "served only: \(served.subtracting(documented).sorted()); documented only: \(documented.subtracting(served).sorted())")
+        // Every operation says what its errors look like.
+        for (path, ops) in paths {
+            for (method, op) in ops {
+                let responses = (op as? [String: Any])?["responses"] as? [String: Any]
+                #expect(responses?["default"] != nil, "\(method) \(path) documents no error response")
+            }
+        }
+    }
+}
