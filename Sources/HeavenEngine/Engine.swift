@@ -275,6 +275,8 @@ public final class Engine: Sendable {
         let runDirectory = home.runDirectory(run.id)
         let layout = RunLayout(root: runDirectory)
         try FileManager.default.createDirectory(atPath: layout.workRoot, withIntermediateDirectories: true)
+        // A run's files are its owner's account's alone.
+        chmod(runDirectory, 0o700)
         try FileManager.default.createDirectory(atPath: layout.logRoot, withIntermediateDirectories: true)
         let context = RunContext(
             runID: run.id, store: store, connectors: resources.connectors, slots: resources.slots,

@@ -48,7 +48,13 @@ struct TaskExecutor {
         if let why = context.slots.impossible(request) {
             throw EngineError.evaluation("task `\(task.name)` \(why)", at: task.location)
         }
-        let isolation = task.isolation ?? workflow.isolation
+        var isolation = task.isolation ?? workflow.isolation
+        // On a shared server, tasks are sandboxed whenever bubblewrap is there (their own
+        // working directory writable, the run readable, every other run and Heaven's
+        // state hidden).
+        if context.confined, task.isolation == nil, isolation == .none, LocalConnector.bubblewrap != nil {
+            isolation = .sandbox
+        }
         var attempt = context.previousAttempts[key] ?? 0
         var retry = 0
         var refusedInstances = Set<Int>()

@@ -213,6 +213,17 @@ struct ServerTests {
         let ended = try await waitForEnd(s, escape.json["id"] as? String ?? "", token: bob)
         #expect(ended["status"] as? String == "failed")
         #expect((ended["error"] as? String ?? "").contains("outside the run's files"), "\(ended)")
+        // With bubblewrap, tasks are sandboxed: other runs and Heaven's state are hidden.
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/bwrap") {
+            let peek = try await s.request(
+                "POST", "/v1/runs", token: bob,
+                body: ServerHarness.submission(
+                    "kind: Workflow\nname: w\nsteps:\n  - task: peek\n    shell: 'ls \(s.home)/runs; ls \(s.home)'\n    outputs: {seen: {stdout: text}}\noutputs: {seen: '${peek.seen}'}\n"))
+            let id = peek.json["id"] as? String ?? ""
+            let seen = try await waitForEnd(s, id, token: bob)
+            // Only its own run, and no state: not the database, not the other runs.
+            #expect((seen["outputs"] as? [String: Any])?["seen"] as? String == "\(id)\nruns", "\(seen)")
+        }
         // Path traversal in output and log names.
         let ok = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(quickRun))
         let id = ok.json["id"] as? String ?? ""
@@ -232,26 +243,32 @@ struct ServerTests {
         let s = try ServerHarness()
         let bob = try s.heaven("users", "add", "bob")
         try s.start()
-        let marks = s.work + "/marks"
-        try FileManager.default.createDirectory(atPath: marks, withIntermediateDirectories: true)
+        // Tasks are sandboxed on a server: the attempts the store recorded are the evidence.
         let yaml = """
             kind: Workflow
             name: steps
             steps:
               - task: one
-                shell: 'echo x >> \(marks)/one; echo 1'
+                shell: 'echo 1'
                 outputs: {v: {stdout: json}}
               - task: two
-                shell: 'echo x >> \(marks)/two; sleep 2; echo 2'
+                shell: 'sleep 2; echo 2'
                 outputs: {v: {stdout: json}}
               - task: three
-                shell: 'echo x >> \(marks)/three; echo 3'
+                shell: 'echo 3'
                 outputs: {v: {stdout: json}}
             outputs: {sum: '${one.v + two.v + three.v}'}
             """
         let created = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(yaml))
         let id = try #require(created.json["id"] as? String)
-        for _ in 0..<200 where !FileManager.default.fileExists(atPath: marks + "/two") {
+        func attempts() async throws -> [(task: String, attempt: Int, status: String)] {
+            let r = try await s.request("GET", "/v1/runs/\(id)/logs", token: bob)
+            return ((r.json["logs"] as? [[String: Any]]) ?? []).map {
+                ($0["task"] as? String ?? "", $0["attempt"] as? Int ?? 0, $0["status"] as? String ?? "")
+            }
+        }
+        for _ in 0..<200 {
+            if try await attempts().contains(where: { $0.task == "two" && $0.status == "running" }) { break }
             try await Task.sleep(for: .milliseconds(25))
         }
         s.kill9()
@@ -259,12 +276,9 @@ struct ServerTests {
         let run = try await waitForEnd(s, id, token: bob)
         #expect(run["status"] as? String == "succeeded", "\(run)")
         #expect((run["outputs"] as? [String: Any])?["sum"] as? Int == 6)
-        func count(_ name: String) -> Int {
-            ((try? String(contentsOfFile: marks + "/" + name, encoding: .utf8)) ?? "").split(separator: "\n").count
-        }
-        #expect(count("one") == 1, "a finished task ran again")
-        #expect(count("two") == 2, "the interrupted task runs again, as a new attempt")
-        #expect(count("three") == 1)
+        let all = try await attempts()
+        let summary = all.map { "\($0.task)#\($0.attempt) \($0.status)" }
+        #expect(summary == ["one#1 succeeded", "two#1 lost", "two#2 succeeded", "three#1 succeeded"], "\(summary)")
     }
 
     @Test("the OpenAPI document describes exactly the routes the server has")
