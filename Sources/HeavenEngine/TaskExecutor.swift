@@ -70,9 +70,11 @@ struct TaskExecutor {
             // The working directory is made before the slot is taken: off the critical path.
             if preparation == nil { preparation = prepare(work, staged: staged.files) }
             context.count { $0.waiting += 1 }
+            let readyAt = DispatchTime.now().uptimeNanoseconds
             let slot: SlotPool.Slot
             do {
                 slot = try await context.slots.acquire(request)
+                EngineMetrics.waited(since: readyAt)
                 context.count { $0.waiting -= 1 }
             } catch {
                 context.count { $0.waiting -= 1 }
@@ -227,6 +229,7 @@ struct TaskExecutor {
             throw EngineError.invalid("no connector for site `\(slot.site)`")
         }
 
+        var startedRunning = false
         func finish(_ status: AttemptStatus, _ error: String?, exit: TaskExit? = nil, outputs: [String: Value]? = nil)
             async throws
         {
@@ -238,6 +241,9 @@ struct TaskExecutor {
             record.cpuSeconds = exit?.cpuSeconds
             record.maxRSS = exit?.maxRSS
             record.outputs = outputs
+            if startedRunning {
+                EngineMetrics.ended(status, seconds: record.finishedAt!.timeIntervalSince(record.startedAt))
+            }
             // The slot is freed only once the end is queued: the next attempt's capacity
             // check, queued after it, then sees this attempt ended.
             let slots = context.slots
@@ -305,6 +311,8 @@ struct TaskExecutor {
         context.logger.debug(
             "task started",
             metadata: ["run": "\(context.runID)", "task": "\(key)", "attempt": "\(number)", "pid": "\(process.pid)"])
+        startedRunning = true
+        EngineMetrics.started()
         let stoppedAlready = context.register(key, process)
         if stoppedAlready { process.signal(SIGTERM) }
         context.store.noteAttemptProcess(id: record.id!, pid: process.pid, pidStart: process.startTime)

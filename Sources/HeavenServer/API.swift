@@ -5,6 +5,7 @@ import HeavenLanguage
 import HeavenModel
 import HeavenStore
 import Hummingbird
+import Prometheus
 
 /// The routes of API v1 (documented in `openapi.json`, served at `/openapi.json`).
 struct API: Sendable {
@@ -151,6 +152,14 @@ struct API: Sendable {
             case .failure(let refusal):
                 return json(["topology": topology.name, "placed": false, "reasons": refusal.reasons])
             }
+        }
+        router.get("/metrics") { _, context in
+            let user = try context.user
+            guard user.admin else { throw Problem(.forbidden, "only admins read the metrics") }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(
+                status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: HeavenServer.registry.emitToBuffer())))
         }
         router.get("/v1/audit") { request, context in
             let user = try context.user

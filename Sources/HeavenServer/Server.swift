@@ -7,6 +7,8 @@ import HeavenModel
 public import HeavenStore
 public import Hummingbird
 public import Logging
+import Metrics
+import Prometheus
 import Synchronization
 
 /// `heaven serve`: the engine and the broker inside an HTTP server, for many users at
@@ -21,7 +23,16 @@ public final class HeavenServer: Sendable {
     /// Runs this process drives, by id.
     private let driving = Mutex<[String: Task<Void, Never>]>([:])
 
+    /// Prometheus metrics of this process (swift-metrics is bootstrapped with it once,
+    /// by the first server made).
+    static let registry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }()
+
     public init(home: HeavenHome, store: SQLiteStore, logger: Logger = Logger(label: "heaven.server")) {
+        _ = HeavenServer.registry
         self.home = home
         self.store = store
         self.logger = logger
@@ -65,6 +76,7 @@ public final class HeavenServer: Sendable {
     public func router() -> Router<HeavenContext> {
         let router = Router(context: HeavenContext.self)
         router.add(middleware: AuditMiddleware(store: store))
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: ProblemMiddleware(logger: logger))
         router.add(middleware: AuthMiddleware(store: store))
         let api = API(server: self)

@@ -133,6 +133,7 @@ struct ServerTests {
             Row(method: "POST", path: "/v1/grants", body: docs(grant), other: 403, group: 403, owner: 201, admin: 201),
             Row(method: "POST", path: "/v1/plan", body: docs(plan), other: 200, group: 200, owner: 200, admin: 200),
             Row(method: "GET", path: "/v1/audit", other: 403, group: 403, owner: 403, admin: 200),
+            Row(method: "GET", path: "/metrics", other: 403, group: 403, owner: 403, admin: 200),
             // Last: the owner cancels the running run (then the admin finds it cancelling).
             Row(method: "POST", path: "/v1/runs/\(mine)/cancel", other: 404, group: 404, owner: 202, admin: 202),
         ]
@@ -176,6 +177,15 @@ struct ServerTests {
         #expect(!entries.contains { $0["method"] as? String == "GET" })
         let cancelled = try await waitForEnd(s, mine, token: bob)
         #expect(cancelled["status"] as? String == "cancelled")
+
+        // Prometheus text: tasks by state, their durations and queue wait, HTTP latency by route and status.
+        let metrics = try await s.request("GET", "/metrics", token: alice).text
+        for needle in [
+            #"heaven_task_attempts_total{status="succeeded"} 2"#, "heaven_tasks_running 0", "heaven_task_duration_seconds_bucket",
+            "heaven_task_queue_wait_seconds_count", #"http_route="/v1/runs/{id}""#, #"http_response_status_code="404""#,
+        ] {
+            #expect(metrics.contains(needle), "no `\(needle)` in:\n\(metrics.prefix(3000))")
+        }
     }
 
     @Test("malformed, oversized and mistyped requests get 4xx problem details, never a 500")
