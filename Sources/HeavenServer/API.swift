@@ -48,7 +48,14 @@ struct API: Sendable {
             var logs: [[String: Any]] = []
             for a in attempts {
                 let url = "/v1/runs/\(run.id)/logs/\(RunLayout.flat(a.taskKey))?attempt=\(a.number)"
-                let entry: [String: Any] = ["task": a.taskKey, "attempt": a.number, "status": a.status.rawValue, "url": url]
+                var entry: [String: Any] = [
+                    "task": a.taskKey, "attempt": a.number, "status": a.status.rawValue, "url": url,
+                    "started": iso(a.startedAt),
+                ]
+                if let f = a.finishedAt { entry["finished"] = iso(f) }
+                if let e = a.error { entry["error"] = e }
+                if let c = a.exitCode { entry["exit"] = Int(c) }
+                if let site = a.site { entry["site"] = site }
                 logs.append(entry)
             }
             return json(["run": run.id, "logs": logs])
@@ -95,7 +102,8 @@ struct API: Sendable {
             let fromHeader: String? = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value
             let fromQuery: String? = request.uri.queryParameters.get("after").map { String($0) }
             let after: Int64 = Int64(fromHeader ?? fromQuery ?? "0") ?? 0
-            return events(run.id, after: after)
+            let follow = request.uri.queryParameters.get("follow").map { $0 != "0" && $0 != "false" } ?? true
+            return events(run.id, after: after, follow: follow)
         }
         router.get("/v1/sites") { _, context in
             _ = try context.user
@@ -143,12 +151,8 @@ struct API: Sendable {
             let dataAt = Set(catalog.sites.filter { $0.site.connector == .local }.map(\.site.name))
             switch Broker(catalog: catalog, dataAt: dataAt).place(topology, for: Identity(user: user.name, groups: user.groups)) {
             case .success(let p):
-                return json([
-                    "topology": topology.name, "placed": true,
-                    "machines": p.machines.map { m -> [String: Any] in
-                        ["machine": m.machine, "instance": m.instance, "site": m.node.site, "node": m.node.id, "grant": m.grant ?? NSNull()]
-                    },
-                ])
+                let encoded = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(p))
+                return json(["topology": topology.name, "placed": true, "placement": encoded])
             case .failure(let refusal):
                 return json(["topology": topology.name, "placed": false, "reasons": refusal.reasons])
             }
@@ -166,11 +170,10 @@ struct API: Sendable {
             guard user.admin else { throw Problem(.forbidden, "only admins read the audit log") }
             let after = Int64(request.uri.queryParameters.get("after") ?? "") ?? 0
             let records = try await store.audit(after: after, limit: 1000)
-            let f = ISO8601DateFormatter()
-            return json([
+                        return json([
                 "audit": records.map { r -> [String: Any] in
                     [
-                        "id": r.id ?? 0, "at": f.string(from: r.at), "user": r.user ?? NSNull(), "method": r.method,
+                        "id": r.id ?? 0, "at": iso(r.at), "user": r.user ?? NSNull(), "method": r.method,
                         "path": r.path, "status": r.status,
                     ]
                 }
@@ -243,13 +246,12 @@ struct API: Sendable {
     }
 
     func describe(_ run: RunRecord, detailed: Bool = false) async throws -> [String: Any] {
-        let f = ISO8601DateFormatter()
-        var m: [String: Any] = [
+                var m: [String: Any] = [
             "id": run.id, "workflow": run.workflow, "user": run.user, "status": run.status.rawValue,
-            "created": f.string(from: run.createdAt), "url": "/v1/runs/\(run.id)",
+            "created": iso(run.createdAt), "url": "/v1/runs/\(run.id)",
         ]
-        if let s = run.startedAt { m["started"] = f.string(from: s) }
-        if let e = run.finishedAt { m["finished"] = f.string(from: e) }
+        if let s = run.startedAt { m["started"] = iso(s) }
+        if let e = run.finishedAt { m["finished"] = iso(e) }
         if let e = run.error { m["error"] = e }
         if let outputs = run.outputs {
             var o: [String: Any] = [:]
@@ -267,7 +269,7 @@ struct API: Sendable {
     }
 
     /// Server-sent events: the run's events from `after` on, live, until the run ends.
-    func events(_ runID: String, after: Int64) -> Response {
+    func events(_ runID: String, after: Int64, follow: Bool = true) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
@@ -282,13 +284,14 @@ struct API: Sendable {
                     for e in batch {
                         let data: [String: Any] = [
                             "id": e.id ?? 0, "kind": e.kind, "task": e.taskKey ?? NSNull(), "message": e.message,
-                            "at": ISO8601DateFormatter().string(from: e.time),
+                            "at": iso(e.time),
                         ]
                         let text = String(decoding: try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys]), as: UTF8.self)
                         try await writer.write(ByteBuffer(string: "id: \(e.id ?? 0)\nevent: \(e.kind)\ndata: \(text)\n\n"))
                         last = e.id ?? last
                     }
                     if batch.isEmpty {
+                        if !follow { break }
                         if let r = try await store.run(runID), r.status.isFinal { break }
                         idle += 1
                         // A comment now and then keeps proxies from closing a quiet stream.
@@ -409,4 +412,11 @@ func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Respons
     var headers = HTTPFields()
     headers[.contentType] = "application/json"
     return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+/// A time as ISO 8601 with milliseconds.
+func iso(_ date: Date) -> String {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return f.string(from: date)
 }

@@ -32,11 +32,23 @@ final class ServerHarness: @unchecked Sendable {
     /// Runs `heaven ARGS` against the home; returns its standard output.
     @discardableResult
     func heaven(_ args: String...) throws -> String {
-        let out = work + "/cmd.out"
+        let r = try client(args, env: ["HEAVEN_HOME": work + "/home"])
+        guard r.status == 0 else { throw Failure("heaven \(args.joined(separator: " ")) exited with \(r.status): \(r.stderr)") }
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Runs `heaven ARGS` with these variables (and no `$HEAVEN_HOME` unless given),
+    /// standard input from a file when given.
+    func client(_ args: [String], env: [String: String], stdin: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+        let out = work + "/client.out"
+        let err = work + "/client.err"
+        let vars = env.map { "\($0.key)=\(ServerHarness.quote($0.value))" }.joined(separator: " ")
         let status = try ServerHarness.sh(
-            "HEAVEN_HOME=\(work)/home \(ServerHarness.binary) \(args.map(ServerHarness.quote).joined(separator: " ")) > \(out) 2>/dev/null")
-        guard status == 0 else { throw Failure("heaven \(args.joined(separator: " ")) exited with \(status)") }
-        return try String(contentsOfFile: out, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            "env -u HEAVEN_HOME -u HEAVEN_SERVER -u HEAVEN_TOKEN \(vars) \(ServerHarness.binary) \(args.map(ServerHarness.quote).joined(separator: " ")) > \(out) 2> \(err) < \(stdin ?? "/dev/null")")
+        return (
+            status, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+            (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+        )
     }
 
     /// Starts the server; returns once it listens.

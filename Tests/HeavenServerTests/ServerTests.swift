@@ -291,6 +291,65 @@ struct ServerTests {
         #expect(summary == ["one#1 succeeded", "two#1 lost", "two#2 succeeded", "three#1 succeeded"], "\(summary)")
     }
 
+    @Test("the command line as a client: run, status, runs, logs, cancel and plan through the server, login kept 0600")
+    func commandLineClient() async throws {
+        let s = try ServerHarness()
+        let token = try s.heaven("users", "add", "bob", "--group", "eo")
+        try s.start()
+        let url = "http://127.0.0.1:\(s.port)"
+        let tokenFile = s.work + "/token"
+        try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let config = s.work + "/config"
+        // Login checks the token, keeps it 0600.
+        let login = try s.client(["login", url], env: ["XDG_CONFIG_HOME": config], stdin: tokenFile)
+        #expect(login.status == 0 && login.stdout == "logged in to \(url) as bob (groups: eo)\n", "\(login)")
+        let attributes = try FileManager.default.attributesOfItem(atPath: config + "/heaven/login.json")
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let bad = try s.client(["login", url], env: ["XDG_CONFIG_HOME": config + "2"], stdin: "/dev/null")
+        #expect(bad.status == 2 && bad.stderr.contains("no token on standard input"))
+
+        let env = ["XDG_CONFIG_HOME": config, "HEAVEN_SERVER": url]
+        let workflow = s.work + "/w.yaml"
+        try quickRun.write(toFile: workflow, atomically: true, encoding: .utf8)
+        let run = try s.client(["run", workflow, "--json"], env: env)
+        #expect(run.status == 0, "\(run)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        #expect(object["status"] as? String == "succeeded" && object["workflow"] as? String == "quick")
+        let id = try #require(object["run"] as? String)
+        #expect((object["outputs"] as? [String: Any])?["greeting"] as? String == "\(url)/v1/runs/\(id)/outputs/greeting")
+        let status = try s.client(["status", id], env: env)
+        #expect(status.stdout.hasPrefix("run \(id) (workflow quick, by bob): succeeded"), "\(status)")
+        #expect(status.stdout.contains("  hello  succeeded  #1"))
+        let runs = try s.client(["runs", "--json"], env: env)
+        #expect(runs.stdout.contains("\"run\":\"\(id)\""))
+        let logs = try s.client(["logs", id, "hello"], env: env)
+        #expect(logs.stdout == "==> hello (attempt 1, succeeded) output <==\ndone\n", "\(logs)")
+        let events = try s.client(["logs", id], env: env)
+        #expect(events.stdout.contains("created   run of workflow `quick` created"))
+        // A long run cancelled from the command line.
+        try longRun.write(toFile: workflow, atomically: true, encoding: .utf8)
+        let submitted = try await s.request("POST", "/v1/runs", token: token, body: ServerHarness.submission(longRun))
+        let long = try #require(submitted.json["id"] as? String)
+        let cancel = try s.client(["cancel", long], env: env)
+        #expect(cancel.stdout == "run \(long): cancel requested (the server stops its tasks)\n", "\(cancel)")
+        #expect((try await waitForEnd(s, long, token: token))["status"] as? String == "cancelled")
+        // Plan: the same table as here, from the server's catalog.
+        let topology = s.work + "/t.yaml"
+        try "kind: Topology\nname: t\nmachines: [{name: m, count: 2}]\n".write(toFile: topology, atomically: true, encoding: .utf8)
+        _ = try await s.request(
+            "POST", "/v1/sites", token: token,
+            body: try JSONSerialization.data(withJSONObject: [
+                "yaml": "kind: Site\nname: box\nconnector: local\nowner: user:bob\nnodes: [{name: n, cores: 4}]\n"
+            ]))
+        let plan = try s.client(["plan", topology], env: env)
+        #expect(plan.status == 0 && plan.stdout.hasPrefix("topology t for user bob: placed on box"), "\(plan)")
+        // Errors say where: an unknown run, a server that does not answer, no token.
+        let unknown = try s.client(["status", "nope"], env: env)
+        #expect(unknown.status == 2 && unknown.stderr.contains("404: no run nope"))
+        let noToken = try s.client(["runs"], env: ["HEAVEN_SERVER": url, "XDG_CONFIG_HOME": s.work + "/none"])
+        #expect(noToken.status == 2 && noToken.stderr.contains("no token for \(url)"))
+    }
+
     @Test("the OpenAPI document describes exactly the routes the server has")
     func openAPI() async throws {
         let home = NSTemporaryDirectory() + "heaven-openapi-\(UUID().uuidString.prefix(8))"

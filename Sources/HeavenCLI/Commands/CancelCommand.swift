@@ -20,7 +20,20 @@ struct CancelCommand: AsyncParsableCommand {
     @Argument(help: "The run's id (or a unique prefix of it).")
     var run: String
 
+    @Option(help: "The Heaven server the run is on (or $HEAVEN_SERVER).")
+    var server: String?
+
     func run() async throws {
+        if let remote = Remote.resolve(server) {
+            let record = try await remote.run(run)
+            if record.status.isFinal {
+                print("run \(record.id) already \(record.status.rawValue)")
+                return
+            }
+            _ = try await remote.object("POST", "/v1/runs/\(record.id)/cancel")
+            print("run \(record.id): cancel requested (the server stops its tasks)")
+            return
+        }
         let (_, store) = try CLI.openStore()
         let record = await CLI.findRun(store, run)
         if record.status.isFinal {

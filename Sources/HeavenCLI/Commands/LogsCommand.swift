@@ -27,7 +27,14 @@ struct LogsCommand: AsyncParsableCommand {
     @Option(help: "Which attempt (default: the latest).")
     var attempt: Int?
 
+    @Option(help: "The Heaven server the run is on (or $HEAVEN_SERVER).")
+    var server: String?
+
     func run() async throws {
+        if let remote = Remote.resolve(server) {
+            try await remoteLogs(remote)
+            return
+        }
         let (home, store) = try CLI.openStore()
         let record = await CLI.findRun(store, run)
         guard let task else {
@@ -64,6 +71,38 @@ struct LogsCommand: AsyncParsableCommand {
                 print("==> \(key) (attempt \(a.number), \(a.status.rawValue)) \(title) <==")
                 print(text, terminator: text.hasSuffix("\n") || text.isEmpty ? "" : "\n")
             }
+        }
+    }
+
+    /// The same, from a server: its events, or a task's log.
+    func remoteLogs(_ remote: Remote) async throws {
+        let record = try await remote.run(run)
+        guard let task else {
+            let r = try await remote.call("GET", "/v1/runs/\(record.id)/events?follow=0")
+            let f = DateFormatter()
+            f.dateFormat = "HH:mm:ss.SSS"
+            for line in String(decoding: r.data, as: UTF8.self).split(separator: "\n") where line.hasPrefix("data: ") {
+                guard let e = (try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8))) as? [String: Any] else { continue }
+                let time = (e["at"] as? String).flatMap(Remote.iso.date(from:)).map(f.string(from:)) ?? "?"
+                let kind = (e["kind"] as? String ?? "").padding(toLength: 9, withPad: " ", startingAt: 0)
+                print("\(time) \(kind) \((e["task"] as? String).map { $0 + ": " } ?? "")\(e["message"] as? String ?? "")")
+            }
+            return
+        }
+        let attempts = try await remote.attempts(record.id)
+        let keys = Set(attempts.map(\.taskKey))
+        let matching = keys.contains(task) ? [task] : keys.filter { $0 == task || $0.hasSuffix("/" + task) }.sorted()
+        guard !matching.isEmpty else { CLI.fail("run \(record.id) has no task `\(task)`") }
+        for key in matching {
+            let mine = attempts.filter { $0.taskKey == key }
+            guard let a = attempt.flatMap({ n in mine.first { $0.number == n } }) ?? mine.last else {
+                CLI.fail("task `\(key)` has no attempt \(attempt ?? 0)")
+            }
+            let flat = RunLayout.flat(key).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? key
+            let r = try await remote.call("GET", "/v1/runs/\(record.id)/logs/\(flat)?attempt=\(a.number)")
+            let text = String(decoding: r.data, as: UTF8.self)
+            print("==> \(key) (attempt \(a.number), \(a.status.rawValue)) output <==")
+            print(text, terminator: text.hasSuffix("\n") || text.isEmpty ? "" : "\n")
         }
     }
 }

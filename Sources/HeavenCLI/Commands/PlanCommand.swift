@@ -40,6 +40,9 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(help: "Print the placement (or the refusal) as JSON.")
     var json = false
 
+    @Option(help: "A Heaven server to ask (or $HEAVEN_SERVER): it places for you, on its catalog.")
+    var server: String?
+
     func run() async throws {
         let load = Loader.load(paths: files)
         if !load.isValid {
@@ -57,6 +60,10 @@ struct PlanCommand: AsyncParsableCommand {
             chosen = t
         } else {
             CLI.fail(docs.topologies.isEmpty ? "the files hold no Topology" : "the files hold several topologies: choose one with --topology NAME")
+        }
+        if let remote = Remote.resolve(server) {
+            try PlanCommand.show(try await remote.plan(files), chosen, json: json)
+            return
         }
         let who = user ?? CLI.user()
         let (_, store) = try CLI.openStore()
@@ -78,6 +85,11 @@ struct PlanCommand: AsyncParsableCommand {
         }
         let dataAt = Set(catalog.sites.filter { $0.site.connector == .local }.map(\.site.name))
         let result = Broker(catalog: catalog, allowSharing: embedded, dataAt: dataAt).place(chosen, for: Identity.system(user: who))
+        try PlanCommand.show(result, chosen, json: json)
+    }
+
+    /// Prints a placement as a table (or JSON), or every constraint that failed (exit 1).
+    static func show(_ result: Result<Placement, Refusal>, _ chosen: Topology, json: Bool) throws {
         switch result {
         case .success(let p):
             if json {

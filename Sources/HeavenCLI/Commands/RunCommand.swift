@@ -37,11 +37,18 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress display.")
     var quiet = false
 
+    @Option(help: "Submit to this Heaven server (or $HEAVEN_SERVER) instead of running here; its token: $HEAVEN_TOKEN or `heaven login`.")
+    var server: String?
+
     func run() async throws {
         let load = Loader.load(paths: files)
         if !load.isValid {
             for d in load.diagnostics { CLI.error(d.description) }
             throw ExitCode(2)
+        }
+        if let remote = Remote.resolve(server) {
+            if out != nil { CLI.fail("--out is for runs on this machine; a server's outputs are downloaded from its URLs") }
+            try await remote.submit(files, workflow: workflow, inputs: CLI.inputs(input), json: json, quiet: quiet)
         }
         let (home, store) = try CLI.openStore()
         let engine = Engine(home: home, store: store)

@@ -21,10 +21,22 @@ struct RunsCommand: AsyncParsableCommand {
     @Flag(help: "Print a JSON list.")
     var json = false
 
+    @Option(help: "A Heaven server to ask (or $HEAVEN_SERVER); its token: $HEAVEN_TOKEN or `heaven login`.")
+    var server: String?
+
     func run() async throws {
+        if let remote = Remote.resolve(server) {
+            RunsCommand.show(try await remote.runs(limit: max(1, limit)), json: json)
+            return
+        }
         let (_, store) = try CLI.openStore()
         let runs: [RunRecord]
         do { runs = try await store.runs(limit: max(1, limit)) } catch { CLI.fail("\(error)") }
+        RunsCommand.show(runs, json: json)
+    }
+
+    /// Prints runs as a table or a JSON list (the same from a server).
+    static func show(_ runs: [RunRecord], json: Bool) {
         if json {
             print(
                 Value.list(

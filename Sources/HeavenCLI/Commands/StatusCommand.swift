@@ -23,10 +23,23 @@ struct StatusCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object: {run, status, outputs, tasks, …}.")
     var json = false
 
+    @Option(help: "A Heaven server to ask (or $HEAVEN_SERVER); its token: $HEAVEN_TOKEN or `heaven login`.")
+    var server: String?
+
     func run() async throws {
+        if let remote = Remote.resolve(server) {
+            let (record, attempts) = try await remote.runAndAttempts(run)
+            StatusCommand.show(record, attempts, json: json, local: false)
+            return
+        }
         let (_, store) = try CLI.openStore()
         let record = await CLI.findRun(store, run)
         let attempts = (try? await store.attempts(run: record.id)) ?? []
+        StatusCommand.show(record, attempts, json: json, local: true)
+    }
+
+    /// Prints a run and its tasks, for people or as JSON (the same from a server).
+    static func show(_ record: RunRecord, _ attempts: [AttemptRecord], json: Bool, local: Bool) {
         var latest: [String: AttemptRecord] = [:]
         var order: [String] = []
         for a in attempts {
@@ -37,7 +50,7 @@ struct StatusCommand: AsyncParsableCommand {
         for a in latest.values { byStatus[a.status.rawValue, default: 0] += 1 }
         var status = record.status
         // A run whose driving process died shows as interrupted, not as running.
-        if status == .running, let pid = record.ownerPID, !ProcessProbe.isAlive(pid: pid, startTime: record.ownerStart) {
+        if local, status == .running, let pid = record.ownerPID, !ProcessProbe.isAlive(pid: pid, startTime: record.ownerStart) {
             status = .interrupted
         }
         var shown = record

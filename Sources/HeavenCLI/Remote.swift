@@ -1,0 +1,222 @@
+import ArgumentParser
+import Foundation
+import HeavenBroker
+import HeavenEngine
+import HeavenModel
+import HeavenStore
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The command line as a client of `heaven serve`: the server comes from `--server`
+/// or `$HEAVEN_SERVER` (or the last `heaven login`), the token from `$HEAVEN_TOKEN`
+/// or the login file (`~/.config/heaven/login.json`, mode 0600).
+struct Remote {
+    let server: URL
+    let token: String
+
+    static var loginFile: String {
+        let config = ProcessInfo.processInfo.environment["XDG_CONFIG_HOME"] ?? (NSHomeDirectory() + "/.config")
+        return config + "/heaven/login.json"
+    }
+
+    struct Login: Codable {
+        var server: String
+        var token: String
+    }
+
+    static func savedLogin() -> Login? {
+        guard let data = FileManager.default.contents(atPath: loginFile) else { return nil }
+        return try? JSONDecoder().decode(Login.self, from: data)
+    }
+
+    /// The server to talk to, if any is named; fails when there is no token for it.
+    static func resolve(_ option: String?) -> Remote? {
+        let env = ProcessInfo.processInfo.environment
+        let saved = savedLogin()
+        guard let text = option ?? env["HEAVEN_SERVER"] else { return nil }
+        guard let url = URL(string: text.hasSuffix("/") ? String(text.dropLast()) : text), url.scheme == "http" || url.scheme == "https"
+        else { CLI.fail("--server takes a URL such as http://127.0.0.1:8080 (got `\(text)`)") }
+        let token = env["HEAVEN_TOKEN"] ?? (saved.flatMap { $0.server == url.absoluteString ? $0.token : nil })
+        guard let token else {
+            CLI.fail("no token for \(url.absoluteString): set HEAVEN_TOKEN, or run `heaven login \(url.absoluteString)`")
+        }
+        return Remote(server: url, token: token)
+    }
+
+    // MARK: Requests
+
+    struct Reply {
+        var status: Int
+        var data: Data
+        var object: [String: Any] { ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any]) ?? [:] }
+    }
+
+    func call(_ method: String, _ path: String, body: [String: Any]? = nil) async throws -> Reply {
+        var request = URLRequest(url: URL(string: server.absoluteString + path)!)
+        request.httpMethod = method
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        if let body {
+            request.httpBody = try JSONSerialization.data(withJSONObject: body)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        request.timeoutInterval = 60
+        let (data, response): (Data, URLResponse)
+        do {
+            (data, response) = try await URLSession.shared.data(for: request)
+        } catch {
+            CLI.fail("cannot reach \(server.absoluteString): \(error.localizedDescription)")
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        return Reply(status: status, data: data)
+    }
+
+    /// A successful JSON answer, or the server's problem detail as the error (exit 2;
+    /// 1 for a refused placement, handled by the caller).
+    func object(_ method: String, _ path: String, body: [String: Any]? = nil) async throws -> [String: Any] {
+        let r = try await call(method, path, body: body)
+        guard (200..<300).contains(r.status) else {
+            let detail = r.object["detail"] as? String ?? String(decoding: r.data, as: UTF8.self)
+            CLI.fail("\(server.absoluteString): \(r.status): \(detail)")
+        }
+        return r.object
+    }
+
+    static func documents(_ files: [String]) -> [[String: String]] {
+        files.map { path in
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { CLI.fail("cannot read \(path)") }
+            return ["path": (path as NSString).lastPathComponent, "text": text]
+        }
+    }
+
+    // MARK: Records from the API's JSON
+
+    /// Reads the server's times (ISO 8601, with or without fractions of a second).
+    enum iso {
+        static func date(from text: String) -> Date? {
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            return f.date(from: text) ?? ISO8601DateFormatter().date(from: text)
+        }
+    }
+
+    static func value(_ any: Any) -> Value {
+        guard let data = try? JSONSerialization.data(withJSONObject: any, options: [.fragmentsAllowed]),
+            let v = try? Value(jsonData: data)
+        else { return .null }
+        return v
+    }
+
+    func record(_ o: [String: Any]) -> RunRecord {
+        var outputs: [String: Value]?
+        if let out = o["outputs"] as? [String: Any] {
+            outputs = out.mapValues { v in
+                if let f = v as? [String: Any], let url = f["file"] as? String { return .string(server.absoluteString + url) }
+                return Remote.value(v)
+            }
+        }
+        return RunRecord(
+            id: o["id"] as? String ?? "?", workflow: o["workflow"] as? String ?? "?", user: o["user"] as? String ?? "?",
+            status: RunStatus(rawValue: o["status"] as? String ?? "") ?? .pending, sources: "", inputs: [:],
+            outputs: outputs, error: o["error"] as? String,
+            createdAt: (o["created"] as? String).flatMap(Remote.iso.date(from:)) ?? Date(),
+            startedAt: (o["started"] as? String).flatMap(Remote.iso.date(from:)),
+            finishedAt: (o["finished"] as? String).flatMap(Remote.iso.date(from:)))
+    }
+
+    func run(_ id: String) async throws -> RunRecord { record(try await object("GET", "/v1/runs/\(id)")) }
+
+    func runs(limit: Int) async throws -> [RunRecord] {
+        ((try await object("GET", "/v1/runs?limit=\(limit)"))["runs"] as? [[String: Any]] ?? []).map(record)
+    }
+
+    func attempts(_ id: String) async throws -> [AttemptRecord] {
+        ((try await object("GET", "/v1/runs/\(id)/logs"))["logs"] as? [[String: Any]] ?? []).map { a in
+            AttemptRecord(
+                runID: id, taskKey: a["task"] as? String ?? "?", task: a["task"] as? String ?? "?", number: a["attempt"] as? Int ?? 0,
+                status: AttemptStatus(rawValue: a["status"] as? String ?? "") ?? .running, site: a["site"] as? String,
+                startedAt: (a["started"] as? String).flatMap(Remote.iso.date(from:)) ?? Date(),
+                finishedAt: (a["finished"] as? String).flatMap(Remote.iso.date(from:)),
+                exitCode: (a["exit"] as? Int).map(Int32.init), error: a["error"] as? String)
+        }
+    }
+
+    func runAndAttempts(_ id: String) async throws -> (RunRecord, [AttemptRecord]) {
+        (try await run(id), try await attempts(id))
+    }
+
+    func plan(_ files: [String]) async throws -> Result<Placement, Refusal> {
+        let o = try await object("POST", "/v1/plan", body: ["documents": Remote.documents(files)])
+        if o["placed"] as? Bool == true, let p = o["placement"],
+            let placement = try? JSONDecoder().decode(Placement.self, from: try JSONSerialization.data(withJSONObject: p))
+        {
+            return .success(placement)
+        }
+        return .failure(Refusal(topology: o["topology"] as? String ?? "?", reasons: o["reasons"] as? [String] ?? []))
+    }
+
+    /// Submits a run and follows it to its end (progress lines unless quiet).
+    func submit(_ files: [String], workflow: String?, inputs: [String: Value], json: Bool, quiet: Bool) async throws -> Never {
+        var body: [String: Any] = ["documents": Remote.documents(files)]
+        if let workflow { body["workflow"] = workflow }
+        if !inputs.isEmpty {
+            body["inputs"] = inputs.mapValues { (try? JSONSerialization.jsonObject(with: Data($0.plain.jsonText.utf8), options: [.fragmentsAllowed])) ?? NSNull() }
+        }
+        let created = record(try await object("POST", "/v1/runs", body: body))
+        if !json && !quiet { CLI.error("run \(created.id) started on \(server.absoluteString)") }
+        var last = ""
+        while true {
+            let now = try await run(created.id)
+            if now.status.isFinal {
+                if json { print(CLI.json(now)) } else { CLI.report(now) }
+                exit(CLI.exitCode(now.status))
+            }
+            if !json && !quiet && now.status.rawValue != last {
+                CLI.error("run \(now.id): \(now.status.rawValue)")
+                last = now.status.rawValue
+            }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+    }
+}
+
+struct LoginCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "login",
+        abstract: "Remember a server and your token for it (the token is read from standard input).",
+        discussion: """
+            The token is checked with the server, then kept in ~/.config/heaven/login.json
+            (mode 0600). Afterwards `--server URL` (or HEAVEN_SERVER) needs no token.
+
+              $ heaven login http://127.0.0.1:8080 < token.txt
+              logged in to http://127.0.0.1:8080 as bob (groups: eo)
+            """)
+
+    @Argument(help: "The server's URL.") var server: String
+
+    func run() async throws {
+        guard let line = readLine(strippingNewline: true)?.trimmingCharacters(in: .whitespaces), !line.isEmpty else {
+            CLI.fail("no token on standard input (e.g. `heaven login URL < token.txt`)")
+        }
+        guard let url = URL(string: server.hasSuffix("/") ? String(server.dropLast()) : server), url.scheme == "http" || url.scheme == "https"
+        else { CLI.fail("the server is a URL such as http://127.0.0.1:8080 (got `\(server)`)") }
+        let remote = Remote(server: url, token: line)
+        let me = try await remote.object("GET", "/v1/me")
+        let file = Remote.loginFile
+        try FileManager.default.createDirectory(
+            atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let data = try JSONEncoder().encode(Remote.Login(server: url.absoluteString, token: line))
+        // Created 0600 before anything is written into it.
+        let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { CLI.fail("cannot write \(file)") }
+        fchmod(fd, 0o600)
+        _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        let groups = (me["groups"] as? [String]) ?? []
+        print("logged in to \(url.absoluteString) as \(me["name"] as? String ?? "?")\(groups.isEmpty ? "" : " (groups: \(groups.joined(separator: ", ")))")")
+    }
+}
