@@ -60,6 +60,7 @@ let package = Package(
                 "HeavenModel", "HeavenLanguage", "HeavenStore", "HeavenConnectors", "HeavenBroker",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings),
         // Layer 5: the shared service: HTTP API v1, accounts, authorization, audit.

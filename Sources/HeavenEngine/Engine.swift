@@ -282,7 +282,8 @@ public final class Engine: Sendable {
             runID: run.id, store: store, connectors: resources.connectors, slots: resources.slots,
             grants: resources.grants, documents: load.documents, runDirectory: runDirectory, baseDirectory: run.directory, home: home,
             topology: topology, defaultIsolation: workflow.isolation, completed: completed, previousAttempts: previous,
-            logger: logger, killGrace: killGrace, confined: confined)
+            logger: logger, killGrace: killGrace, confined: confined, user: run.user,
+            secrets: (store as? any SecretStore).map { Secrets(home: home, store: $0) })
         controller.attach(context)
         if run.cancelRequested { context.stop(.cancelled, "cancelled", kill: true) }
 

@@ -59,6 +59,9 @@ final class RunContext: Sendable {
     let killGrace: Double
     /// Tasks may stage only files inside the run's own directory (a shared server).
     let confined: Bool
+    /// The run's user, whose secrets its tasks may name.
+    let user: String
+    let secrets: Secrets?
     /// Default number of foreach items in flight when the step sets no cap.
     let foreachWindow: Int
 
@@ -75,7 +78,7 @@ final class RunContext: Sendable {
         runID: String, store: any Store, connectors: [String: any Connector], slots: SlotPool,
         grants: [String: GrantLimits], documents: DocumentSet,
         runDirectory: String, baseDirectory: String, home: HeavenHome, topology: Topology?, defaultIsolation: Isolation,
-        completed: [String: [String: Value]], previousAttempts: [String: Int], logger: Logger, killGrace: Double = 5, confined: Bool = false
+        completed: [String: [String: Value]], previousAttempts: [String: Int], logger: Logger, killGrace: Double = 5, confined: Bool = false, user: String = "", secrets: Secrets? = nil
     ) {
         self.runID = runID
         self.store = store
@@ -93,6 +96,8 @@ final class RunContext: Sendable {
         self.logger = logger
         self.killGrace = killGrace
         self.confined = confined
+        self.user = user
+        self.secrets = secrets
         self.foreachWindow = max(64, 4 * slots.siteCores)
     }
 

@@ -279,6 +279,16 @@ struct TaskExecutor {
             }
             inputs += auto.files
         }
+        // Secrets are opened last, into the process's environment only.
+        for (variable, name) in task.secrets {
+            do {
+                guard let secrets = context.secrets else { throw Secrets.Failure.key("this store keeps no secrets") }
+                env[variable] = try await secrets.open(owner: context.user, name: name)
+            } catch {
+                try await finish(.failed, "\(error)")
+                return .failed("\(error)")
+            }
+        }
         env["HEAVEN_RUN"] = context.runID
         env["HEAVEN_TASK"] = key
         env["HEAVEN_ATTEMPT"] = String(number)

@@ -322,6 +322,17 @@ struct WorkflowReader {
                         r.error("`\(v.key)` is not a valid environment variable name", v.keyNode)
                         continue
                     }
+                    if case .mapping = v.value {
+                        // `{secret: NAME}`: a secret of the run's user.
+                        let entries = r.mapping(v.value, "variable `\(v.key)`") ?? []
+                        r.checkKeys(entries, allowed: ["secret"], in: "a secret variable")
+                        guard let s = entries.first(where: { $0.key == "secret" }) else {
+                            r.error("variable `\(v.key)`: write a text, or `{secret: NAME}`", v.value)
+                            continue
+                        }
+                        if let name = r.name(s.value, "the secret's name") { t.secrets.append((v.key, name)) }
+                        continue
+                    }
                     if let tv = r.template(v.value, "variable `\(v.key)`") { t.environment.append((v.key, tv)) }
                 }
             case "inputs":

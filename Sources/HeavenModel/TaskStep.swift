@@ -16,6 +16,10 @@ public struct TaskStep: Sendable, Hashable {
     public var command: Command
     /// Environment variables, in file order.
     public var environment: [(name: String, value: Template)]
+    /// Environment variables whose value is a secret of the run's user, by variable
+    /// name and secret name (`env: {TOKEN: {secret: copernicus}}`): resolved only when
+    /// the process starts, never recorded.
+    public var secrets: [(name: String, secret: String)] = []
     /// Files staged into the working directory, by the name they get there.
     public var inputs: [(name: String, value: Template)]
     /// Declared outputs, in file order.
@@ -56,6 +60,7 @@ public struct TaskStep: Sendable, Hashable {
         a.name == b.name && a.on == b.on && a.command == b.command
             && a.environment.map(\.name) == b.environment.map(\.name)
             && a.environment.map(\.value) == b.environment.map(\.value)
+            && a.secrets.map(\.name) == b.secrets.map(\.name) && a.secrets.map(\.secret) == b.secrets.map(\.secret)
             && a.inputs.map(\.name) == b.inputs.map(\.name) && a.inputs.map(\.value) == b.inputs.map(\.value)
             && a.outputs.map(\.name) == b.outputs.map(\.name) && a.outputs.map(\.source) == b.outputs.map(\.source)
             && a.timeout == b.timeout && a.retries == b.retries && a.resources == b.resources

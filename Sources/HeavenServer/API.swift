@@ -157,6 +157,25 @@ struct API: Sendable {
                 return json(["topology": topology.name, "placed": false, "reasons": refusal.reasons])
             }
         }
+        router.get("/v1/secrets") { _, context in
+            let user = try context.user
+            let names = try await store.secretNames(owner: user.name)
+            return json(["secrets": names.map { ["name": $0.name, "updated": iso($0.updated)] as [String: Any] }])
+        }
+        router.put("/v1/secrets/{name}") { request, context in
+            let user = try context.user
+            let name = try secretName(context)
+            let body = try await jsonBody(request, context)
+            guard let value = body["value"] as? String else { throw Problem(.badRequest, "send {\"value\": \"...\"}") }
+            try await Secrets(home: server.home, store: store).set(owner: user.name, name: name, value: value)
+            return Response(status: .noContent)
+        }
+        router.delete("/v1/secrets/{name}") { _, context in
+            let user = try context.user
+            let name = try secretName(context)
+            guard try await store.deleteSecret(owner: user.name, name: name) else { throw Problem(.notFound, "no secret \(name)") }
+            return Response(status: .noContent)
+        }
         router.get("/metrics") { _, context in
             let user = try context.user
             guard user.admin else { throw Problem(.forbidden, "only admins read the metrics") }
@@ -179,6 +198,14 @@ struct API: Sendable {
                 }
             ])
         }
+    }
+
+    func secretName(_ context: HeavenContext) throws -> String {
+        let name = try context.parameters.require("name")
+        guard name.range(of: "^[a-z][a-z0-9-]{0,62}$", options: .regularExpression) != nil else {
+            throw Problem(.badRequest, "a secret's name is lowercase letters, digits and `-`, starting with a letter")
+        }
+        return name
     }
 
     // MARK: Runs

@@ -269,3 +269,60 @@ extension SQLiteStore: AccountStore {
         }
     }
 }
+
+/// Users' secrets, kept sealed (the store never sees them in clear).
+public protocol SecretStore: Sendable {
+    func setSecret(owner: String, name: String, sealed: Data) async throws
+    func secret(owner: String, name: String) async throws -> Data?
+    /// The names of a user's secrets and when each was set (never their values).
+    func secretNames(owner: String) async throws -> [(name: String, updated: Date)]
+    func deleteSecret(owner: String, name: String) async throws -> Bool
+}
+
+extension SQLiteStore: SecretStore {
+    static func migrateSecrets(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v5-secrets") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE secrets (
+                      owner TEXT NOT NULL,
+                      name TEXT NOT NULL,
+                      sealed BLOB NOT NULL,
+                      updated_at REAL NOT NULL,
+                      PRIMARY KEY (owner, name)
+                    );
+                    """)
+        }
+    }
+
+    public func setSecret(owner: String, name: String, sealed: Data) async throws {
+        try await batcher.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO secrets (owner, name, sealed, updated_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(owner, name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at
+                    """, arguments: [owner, name, sealed, Date().timeIntervalSince1970])
+        }
+    }
+
+    public func secret(owner: String, name: String) async throws -> Data? {
+        try await pool.read { db in
+            try Data.fetchOne(db, sql: "SELECT sealed FROM secrets WHERE owner = ? AND name = ?", arguments: [owner, name])
+        }
+    }
+
+    public func secretNames(owner: String) async throws -> [(name: String, updated: Date)] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT name, updated_at FROM secrets WHERE owner = ? ORDER BY name", arguments: [owner]).map {
+                ($0["name"], Date(timeIntervalSince1970: $0["updated_at"]))
+            }
+        }
+    }
+
+    public func deleteSecret(owner: String, name: String) async throws -> Bool {
+        try await batcher.write { db in
+            try db.execute(sql: "DELETE FROM secrets WHERE owner = ? AND name = ?", arguments: [owner, name])
+            return db.changesCount > 0
+        }
+    }
+}

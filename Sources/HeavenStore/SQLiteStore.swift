@@ -149,6 +149,7 @@ public final class SQLiteStore: Store {
                     """)
         }
         migrateAccounts(&m)
+        migrateSecrets(&m)
         return m
     }
 

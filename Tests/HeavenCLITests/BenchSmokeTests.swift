@@ -17,4 +17,18 @@ struct BenchSmokeTests {
         #expect(written.hasPrefix("# Performance\n\nbefore\n<!-- bench:begin -->\nMeasured "))
         #expect(written.contains("| W5 |") && written.hasSuffix("<!-- bench:end -->\nafter\n") && !written.contains("old"))
     }
+
+    @Test("`heaven bench --api --quick` submits and reads runs through a real server and writes its own section")
+    func api() throws {
+        let h = try HeavenBinary()
+        let doc = h.work + "/performance.md"
+        try "# Performance\n\n<!-- bench:begin -->\nkept\n<!-- bench:end -->\n<!-- api-bench:begin -->\nold\n<!-- api-bench:end -->\n"
+            .write(toFile: doc, atomically: true, encoding: .utf8)
+        let r = try h.run("bench", "--api", "--quick", "--clients", "4", "--write", doc)
+        #expect(r.status == 0, "\(r.stderr)")
+        let written = try String(contentsOfFile: doc, encoding: .utf8)
+        #expect(written.contains("kept") && !written.contains("old"))
+        #expect(written.contains("| every submitted run finished | 40 of 40 succeeded"), "\(written)")
+        #expect(written.contains("| status reads (`GET /v1/runs/ID`) while the runs execute | 200 in"))
+    }
 }

@@ -134,6 +134,11 @@ struct ServerTests {
             Row(method: "POST", path: "/v1/plan", body: docs(plan), other: 200, group: 200, owner: 200, admin: 200),
             Row(method: "GET", path: "/v1/audit", other: 403, group: 403, owner: 403, admin: 200),
             Row(method: "GET", path: "/metrics", other: 403, group: 403, owner: 403, admin: 200),
+            // Secrets are each caller's own: setting, listing and deleting touch only theirs.
+            Row(method: "PUT", path: "/v1/secrets/probe", body: Data(#"{"value": "v"}"#.utf8), other: 204, group: 204, owner: 204, admin: 204),
+            Row(method: "GET", path: "/v1/secrets", other: 200, group: 200, owner: 200, admin: 200),
+            Row(method: "DELETE", path: "/v1/secrets/probe", other: 204, group: 204, owner: 204, admin: 204),
+            Row(method: "DELETE", path: "/v1/secrets/probe", other: 404, group: 404, owner: 404, admin: 404),
             // Last: the owner cancels the running run (then the admin finds it cancelling).
             Row(method: "POST", path: "/v1/runs/\(mine)/cancel", other: 404, group: 404, owner: 202, admin: 202),
         ]
@@ -348,6 +353,45 @@ struct ServerTests {
         #expect(unknown.status == 2 && unknown.stderr.contains("404: no run nope"))
         let noToken = try s.client(["runs"], env: ["HEAVEN_SERVER": url, "XDG_CONFIG_HOME": s.work + "/none"])
         #expect(noToken.status == 2 && noToken.stderr.contains("no token for \(url)"))
+    }
+
+    @Test("secrets: set by their owner, given only to the owner's tasks, listed by name, never returned or stored in clear")
+    func secrets() async throws {
+        let s = try ServerHarness()
+        let bob = try s.heaven("users", "add", "bob")
+        let dave = try s.heaven("users", "add", "dave")
+        try s.start()
+        let value = "copernicus-\(UUID().uuidString)"
+        let put = try await s.request("PUT", "/v1/secrets/copernicus", token: bob, body: try JSONSerialization.data(withJSONObject: ["value": value]))
+        #expect(put.status == 204, "\(put.text)")
+        let bad = try await s.request("PUT", "/v1/secrets/Bad%20Name", token: bob, body: Data(#"{"value": "x"}"#.utf8))
+        #expect(bad.status == 400)
+        let list = try await s.request("GET", "/v1/secrets", token: bob)
+        #expect(list.text.contains("\"name\":\"copernicus\"") && !list.text.contains(value))
+        #expect(!(try await s.request("GET", "/v1/secrets", token: dave)).text.contains("copernicus"))
+        let yaml = """
+            kind: Workflow
+            name: w
+            steps:
+              - task: use
+                env: {TOKEN: {secret: copernicus}}
+                shell: 'echo "${#TOKEN}"'
+                outputs: {length: {stdout: json}}
+            outputs: {length: '${use.length}'}
+            """.replacingOccurrences(of: "${#", with: "$${#")
+        let mine = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(yaml))
+        let ran = try await waitForEnd(s, mine.json["id"] as? String ?? "", token: bob)
+        #expect((ran["outputs"] as? [String: Any])?["length"] as? Int == value.count, "\(ran)")
+        let theirs = try await s.request("POST", "/v1/runs", token: dave, body: ServerHarness.submission(yaml))
+        let refused = try await waitForEnd(s, theirs.json["id"] as? String ?? "", token: dave)
+        #expect((refused["error"] as? String ?? "").contains("secret `copernicus` is not set for dave"), "\(refused)")
+        for file in ["heaven.sqlite", "heaven.sqlite-wal"] {
+            let data = FileManager.default.contents(atPath: s.home + "/" + file) ?? Data()
+            #expect(data.range(of: Data(value.utf8)) == nil, "\(file) holds the secret in clear")
+        }
+        let key = try FileManager.default.attributesOfItem(atPath: s.home + "/secret.key")
+        #expect((key[.posixPermissions] as? Int) == 0o600)
+        #expect((try await s.request("DELETE", "/v1/secrets/copernicus", token: bob)).status == 204)
     }
 
     @Test("the OpenAPI document describes exactly the routes the server has")

@@ -40,6 +40,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Print the results as JSON.")
     var json = false
 
+    @Flag(help: "Measure the HTTP API instead: sustained submissions and status reads from concurrent clients on loopback.")
+    var api = false
+
+    @Option(help: "Concurrent clients of --api.")
+    var clients = 8
+
     struct Result {
         var name: String
         var what: String
@@ -60,6 +66,17 @@ struct BenchCommand: AsyncParsableCommand {
         let w5Size = quick ? 1_000 : 10_000
         var results: [Result] = []
         let log = { (s: String) in if !json { CLI.error(s) } }
+        if api {
+            log("API: \(clients) clients submitting runs and reading their status …")
+            let f = try await APIBench.run(scratch: scratch, quick: quick, clients: max(1, clients))
+            let text = APIBench.markdown(f, machine: BenchCommand.machineDescription(), quick: quick)
+            print(text)
+            if let path = write {
+                try BenchCommand.replaceSection(in: path, with: text, begin: "<!-- api-bench:begin -->", end: "<!-- api-bench:end -->")
+                log("wrote \(path)")
+            }
+            return
+        }
 
         log("raw: posix_spawn /bin/true, \(cores) in flight …")
         let rawParallel = RawSpawn.rate(count: quick ? 500 : 5000, inFlight: cores)
@@ -130,7 +147,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let begin = "<!-- bench:begin -->"
     static let end = "<!-- bench:end -->"
 
-    static func replaceSection(in path: String, with text: String) throws {
+    static func replaceSection(in path: String, with text: String, begin: String = begin, end: String = end) throws {
         var doc = (try? String(contentsOfFile: path, encoding: .utf8)) ?? "# Performance\n\n\(begin)\n\(end)\n"
         if let a = doc.range(of: begin), let b = doc.range(of: end), a.upperBound <= b.lowerBound {
             doc.replaceSubrange(a.upperBound..<b.lowerBound, with: "\n" + text + "\n")

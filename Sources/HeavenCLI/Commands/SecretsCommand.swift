@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import HeavenEngine
+import HeavenStore
+
+struct SecretsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "secrets",
+        abstract: "Your secrets: values your tasks get in their environment, never recorded in clear.",
+        discussion: """
+            A task names a secret in its `env` (`env: {TOKEN: {secret: copernicus}}`); the
+            value is sealed (AES-GCM) in the store and opened only to start the task.
+            With --server (or HEAVEN_SERVER), your secrets on that server.
+
+              $ heaven secrets set copernicus < token.txt
+              $ heaven secrets list
+            """,
+        subcommands: [SecretsSetCommand.self, SecretsListCommand.self, SecretsDeleteCommand.self],
+        defaultSubcommand: SecretsListCommand.self)
+}
+
+func checkSecretName(_ name: String) {
+    guard name.range(of: "^[a-z][a-z0-9-]{0,62}$", options: .regularExpression) != nil else {
+        CLI.fail("a secret's name is lowercase letters, digits and `-`, starting with a letter (got `\(name)`)")
+    }
+}
+
+struct SecretsSetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set", abstract: "Set a secret; its value is read from standard input (one line, or all of it with --all).")
+
+    @Argument(help: "The secret's name.") var name: String
+    @Flag(help: "Read all of standard input (several lines), not just its first line.") var all = false
+    @Option(help: "A Heaven server (or $HEAVEN_SERVER).") var server: String?
+
+    func run() async throws {
+        checkSecretName(name)
+        var value: String
+        if all {
+            value = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        } else {
+            guard let line = readLine(strippingNewline: true) else { CLI.fail("no value on standard input") }
+            value = line
+        }
+        if value.isEmpty { CLI.fail("the value is empty") }
+        if let remote = Remote.resolve(server) {
+            _ = try await remote.object("PUT", "/v1/secrets/\(name)", body: ["value": value])
+        } else {
+            let (home, store) = try CLI.openStore()
+            try await Secrets(home: home, store: store).set(owner: CLI.user(), name: name, value: value)
+        }
+        value = ""
+        print("secret \(name) set")
+    }
+}
+
+struct SecretsListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List your secrets' names (never their values).")
+
+    @Option(help: "A Heaven server (or $HEAVEN_SERVER).") var server: String?
+
+    func run() async throws {
+        var rows = [["SECRET", "SET"]]
+        if let remote = Remote.resolve(server) {
+            for s in (try await remote.object("GET", "/v1/secrets"))["secrets"] as? [[String: Any]] ?? [] {
+                rows.append([s["name"] as? String ?? "?", s["updated"] as? String ?? ""])
+            }
+        } else {
+            let (_, store) = try CLI.openStore()
+            for s in try await store.secretNames(owner: CLI.user()) {
+                rows.append([s.name, ISO8601DateFormatter().string(from: s.updated)])
+            }
+        }
+        if rows.count == 1 {
+            print("no secrets (set one with `heaven secrets set NAME < file`)")
+            return
+        }
+        print(PlanCommand.table(rows))
+    }
+}
+
+struct SecretsDeleteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a secret.")
+
+    @Argument(help: "The secret's name.") var name: String
+    @Option(help: "A Heaven server (or $HEAVEN_SERVER).") var server: String?
+
+    func run() async throws {
+        checkSecretName(name)
+        if let remote = Remote.resolve(server) {
+            _ = try await remote.object("DELETE", "/v1/secrets/\(name)")
+        } else {
+            let (_, store) = try CLI.openStore()
+            guard try await store.deleteSecret(owner: CLI.user(), name: name) else { CLI.fail("no secret \(name)") }
+        }
+        print("secret \(name) deleted")
+    }
+}
