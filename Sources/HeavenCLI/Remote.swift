@@ -160,9 +160,42 @@ struct Remote {
     }
 
     /// Submits a run and follows it to its end (progress lines unless quiet).
-    func submit(_ files: [String], workflow: String?, inputs: [String: Value], json: Bool, quiet: Bool) async throws -> Never {
+    /// File inputs given as paths of this machine are uploaded with the run (and given
+    /// to it by their name); the same for file inputs whose default is a relative path.
+    func submit(
+        _ files: [String], workflow: String?, inputs given: [String: Value], declared: [InputDeclaration], json: Bool,
+        quiet: Bool
+    ) async throws -> Never {
         var body: [String: Any] = ["documents": Remote.documents(files)]
         if let workflow { body["workflow"] = workflow }
+        var inputs = given
+        var uploads: [String: String] = [:]
+        let cwd = FileManager.default.currentDirectoryPath
+        let base = files.first.map { (($0 as NSString).deletingLastPathComponent as NSString) } ?? (cwd as NSString)
+        func text(_ v: Value?) -> String? {
+            switch v {
+            case .string(let p)?, .file(let p)?: p
+            default: nil
+            }
+        }
+        for d in declared where d.type == .file {
+            let path: String
+            if let p = text(given[d.name]) {
+                path = p.hasPrefix("/") ? p : cwd + "/" + p
+            } else if given[d.name] == nil, let p = text(d.defaultValue), !p.hasPrefix("/") {
+                path = (base.length == 0 ? cwd : base.hasPrefix("/") ? String(base) : cwd + "/" + String(base)) + "/" + p
+            } else {
+                continue
+            }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                CLI.fail("input `\(d.name)`: cannot read `\(path)` to upload it")
+            }
+            var name = (path as NSString).lastPathComponent
+            if uploads[name] != nil { name = d.name + "-" + name }
+            uploads[name] = data.base64EncodedString()
+            inputs[d.name] = .string(name)
+        }
+        if !uploads.isEmpty { body["files"] = uploads }
         if !inputs.isEmpty {
             body["inputs"] = inputs.mapValues { (try? JSONSerialization.jsonObject(with: Data($0.plain.jsonText.utf8), options: [.fragmentsAllowed])) ?? NSNull() }
         }

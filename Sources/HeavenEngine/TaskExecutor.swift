@@ -168,9 +168,13 @@ struct TaskExecutor {
                 }
                 if context.confined {
                     let real = realpath(path, nil).map { p in defer { free(p) }; return String(cString: p) } ?? path
-                    let root = realpath(context.runDirectory, nil).map { p in defer { free(p) }; return String(cString: p) }
-                        ?? context.runDirectory
-                    guard real.hasPrefix(root + "/") else {
+                    // The run's own directory, and the files uploaded with it (its base directory).
+                    let roots: [String] = [context.runDirectory, context.baseDirectory].map { (d: String) -> String in
+                        guard let p = realpath(d, nil) else { return d }
+                        defer { free(p) }
+                        return String(cString: p)
+                    }
+                    guard roots.contains(where: { real.hasPrefix($0 + "/") }) else {
                         throw EngineError.evaluation(
                             "task `\(task.name)`: input `\(name)` (`\(path)`) is outside the run's files: on a server, tasks read only files uploaded with the run or made by its tasks",
                             at: template.location)

@@ -232,15 +232,37 @@ struct API: Sendable {
             }
             share = groups
         }
-        let base = server.home.root + "/server/empty"
-        try? FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        // Each submission gets its own directory: the files uploaded with it (`files`:
+        // name → base64), against which relative file inputs are resolved. Its tasks may
+        // stage from there and from the run's own directory, nowhere else.
+        let base = server.home.root + "/server/uploads/" + UUID().uuidString.lowercased()
+        try FileManager.default.createDirectory(
+            atPath: base, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        if let files = body["files"] {
+            guard let map = files as? [String: Any] else {
+                throw Problem(.badRequest, "`files` must be an object: file name → its content in base64")
+            }
+            for (name, content) in map {
+                guard !name.isEmpty, !name.contains("/"), name != ".", name != "..", !name.hasPrefix(".") else {
+                    throw Problem(.badRequest, "file name `\(name)` must be a plain name (no `/`, not starting with `.`)")
+                }
+                guard let text = content as? String, let data = Data(base64Encoded: text) else {
+                    throw Problem(.badRequest, "file `\(name)`: its content must be base64 text")
+                }
+                guard FileManager.default.createFile(atPath: base + "/" + name, contents: data) else {
+                    throw Problem(.internalServerError, "cannot store file `\(name)`")
+                }
+            }
+        }
         let run: RunRecord
         do {
             run = try await server.engine.createRun(
                 load: load, workflow: workflow, inputs: inputs, outDirectory: nil, user: user.name, directory: base)
         } catch let e as DiagnosticsError {
+            try? FileManager.default.removeItem(atPath: base)
             throw Problem(.unprocessableContent, e.diagnostics.map(\.description).joined(separator: "\n"))
         } catch let e as EngineError {
+            try? FileManager.default.removeItem(atPath: base)
             throw Problem(.unprocessableContent, "\(e)")
         }
         if !share.isEmpty { try await store.shareRun(run.id, with: share) }

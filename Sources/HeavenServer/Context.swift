@@ -15,7 +15,7 @@ public struct HeavenContext: RequestContext {
     }
 
     /// Bodies larger than this are refused (413) before they are read whole.
-    public var maxUploadSize: Int { 4 * 1024 * 1024 }
+    public var maxUploadSize: Int { 32 * 1024 * 1024 }
 
     /// The authenticated user; every route but the public ones has one.
     var user: UserRecord {

@@ -217,7 +217,7 @@ struct ServerTests {
         check(
             try await s.request("POST", "/v1/runs", token: bob, body: try JSONSerialization.data(withJSONObject: ["yaml": quickRun, "inputs": [1]])),
             400, "`inputs` must be a JSON object")
-        let big = Data(repeating: UInt8(ascii: "a"), count: 5 * 1024 * 1024)
+        let big = Data(repeating: UInt8(ascii: "a"), count: 33 * 1024 * 1024)
         check(try await s.request("POST", "/v1/runs", token: bob, body: big), 413, "larger than")
         check(try await s.request("GET", "/v1/nothing", token: bob), 404, "no such resource")
         // A task may not read another path of the server's machine.
@@ -239,6 +239,37 @@ struct ServerTests {
             // Only its own run, and no state: not the database, not the other runs.
             #expect((seen["outputs"] as? [String: Any])?["seen"] as? String == "\(id)\nruns", "\(seen)")
         }
+        // Files uploaded with a run: its file inputs name them; names stay plain.
+        let counted = """
+            kind: Workflow
+            name: count
+            inputs: {data: {type: file}}
+            steps:
+              - task: count
+                inputs: {data.txt: '${inputs.data}'}
+                shell: 'wc -l < data.txt'
+                outputs: {lines: {stdout: json}}
+            outputs: {lines: '${count.lines}'}
+            """
+        let upload = try await s.request(
+            "POST", "/v1/runs", token: bob,
+            body: try JSONSerialization.data(withJSONObject: [
+                "yaml": counted, "inputs": ["data": "scene.txt"],
+                "files": ["scene.txt": Data("a\nb\nc\n".utf8).base64EncodedString()],
+            ]))
+        #expect(upload.status == 201, "\(upload.text)")
+        let uploaded = try await waitForEnd(s, upload.json["id"] as? String ?? "", token: bob)
+        #expect((uploaded["outputs"] as? [String: Any])?["lines"] as? Int == 3, "\(uploaded)")
+        check(
+            try await s.request(
+                "POST", "/v1/runs", token: bob,
+                body: try JSONSerialization.data(withJSONObject: ["yaml": counted, "files": ["../escape": "eA=="]])),
+            400, "must be a plain name")
+        check(
+            try await s.request(
+                "POST", "/v1/runs", token: bob,
+                body: try JSONSerialization.data(withJSONObject: ["yaml": counted, "files": ["x": "not base64!"]])),
+            400, "base64")
         // Path traversal in output and log names.
         let ok = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(quickRun))
         let id = ok.json["id"] as? String ?? ""
@@ -331,6 +362,23 @@ struct ServerTests {
         #expect(logs.stdout == "==> hello (attempt 1, succeeded) output <==\ndone\n", "\(logs)")
         let events = try s.client(["logs", id], env: env)
         #expect(events.stdout.contains("created   run of workflow `quick` created"))
+        // A file input of this machine travels with the run.
+        let data = s.work + "/numbers.txt"
+        try "1\n2\n3\n4\n".write(toFile: data, atomically: true, encoding: .utf8)
+        let counting = s.work + "/count.yaml"
+        try """
+            kind: Workflow
+            name: count
+            inputs: {data: {type: file}}
+            steps:
+              - task: count
+                inputs: {data.txt: '${inputs.data}'}
+                shell: 'wc -l < data.txt'
+                outputs: {lines: {stdout: json}}
+            outputs: {lines: '${count.lines}'}
+            """.write(toFile: counting, atomically: true, encoding: .utf8)
+        let counted = try s.client(["run", counting, "--input", "data=\(data)", "--json"], env: env)
+        #expect(counted.status == 0 && counted.stdout.contains("\"lines\":4"), "\(counted)")
         // A long run cancelled from the command line.
         try longRun.write(toFile: workflow, atomically: true, encoding: .utf8)
         let submitted = try await s.request("POST", "/v1/runs", token: token, body: ServerHarness.submission(longRun))

@@ -48,7 +48,9 @@ struct RunCommand: AsyncParsableCommand {
         }
         if let remote = Remote.resolve(server) {
             if out != nil { CLI.fail("--out is for runs on this machine; a server's outputs are downloaded from its URLs") }
-            try await remote.submit(files, workflow: workflow, inputs: CLI.inputs(input), json: json, quiet: quiet)
+            let declared = (try? Engine.mainWorkflow(in: load.documents, named: workflow))?.inputs ?? []
+            try await remote.submit(
+                files, workflow: workflow, inputs: CLI.inputs(input), declared: declared, json: json, quiet: quiet)
         }
         let (home, store) = try CLI.openStore()
         let engine = Engine(home: home, store: store)
