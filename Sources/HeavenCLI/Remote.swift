@@ -57,7 +57,8 @@ struct Remote {
     }
 
     func call(_ method: String, _ path: String, body: [String: Any]? = nil) async throws -> Reply {
-        var request = URLRequest(url: URL(string: server.absoluteString + path)!)
+        guard let url = URL(string: server.absoluteString + path) else { CLI.fail("not a valid request path: \(path)") }
+        var request = URLRequest(url: url)
         request.httpMethod = method
         request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         if let body {
@@ -128,14 +129,21 @@ struct Remote {
             finishedAt: (o["finished"] as? String).flatMap(Remote.iso.date(from:)))
     }
 
-    func run(_ id: String) async throws -> RunRecord { record(try await object("GET", "/v1/runs/\(id)")) }
+    /// A run id (as the user typed it) as one path segment.
+    static func segment(_ s: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
+    }
+
+    func run(_ id: String) async throws -> RunRecord { record(try await object("GET", "/v1/runs/\(Remote.segment(id))")) }
 
     func runs(limit: Int) async throws -> [RunRecord] {
         ((try await object("GET", "/v1/runs?limit=\(limit)"))["runs"] as? [[String: Any]] ?? []).map(record)
     }
 
     func attempts(_ id: String) async throws -> [AttemptRecord] {
-        ((try await object("GET", "/v1/runs/\(id)/logs"))["logs"] as? [[String: Any]] ?? []).map { a in
+        ((try await object("GET", "/v1/runs/\(Remote.segment(id))/logs"))["logs"] as? [[String: Any]] ?? []).map { a in
             AttemptRecord(
                 runID: id, taskKey: a["task"] as? String ?? "?", task: a["task"] as? String ?? "?", number: a["attempt"] as? Int ?? 0,
                 status: AttemptStatus(rawValue: a["status"] as? String ?? "") ?? .running, site: a["site"] as? String,

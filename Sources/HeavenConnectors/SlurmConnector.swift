@@ -365,7 +365,7 @@ public final class SlurmConnector: Connector {
                 await abandon(tasks, "the Slurm controller of \(siteName) does not answer: \(why)")
                 return true
             }
-            for t in tasks where exits[t.job] != nil { t.resolve(code: exits[t.job]!) }
+            for t in tasks { if let code = exits[t.job] { t.resolve(code: code) } }
             return !exits.isEmpty
         }
         silentSince = nil

@@ -39,7 +39,7 @@ enum APIBench {
             "yaml": "kind: Workflow\nname: one\nsteps:\n  - task: t\n    run: [/bin/true]\n"
         ])
         func request(_ method: String, _ path: String, _ body: Data? = nil) -> URLRequest {
-            var r = URLRequest(url: URL(string: base + path)!)
+            var r = URLRequest(url: URL(string: base + path) ?? URL(fileURLWithPath: "/"))
             r.httpMethod = method
             r.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
             if let body {
