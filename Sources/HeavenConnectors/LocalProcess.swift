@@ -10,16 +10,11 @@ import Glibc
 /// child at once through pidfds and epoll (event-driven: nothing polls), reaps it
 /// with `wait4` and wakes its waiters.
 final class LocalProcess: RunningTask {
-    private struct State {
-        var exit: TaskExit?
-        var waiters: [CheckedContinuation<TaskExit, Never>] = []
-    }
-
     let pid: Int32
     /// Not read at spawn (a `/proc` read per task costs); orphans are recognised by
     /// their environment instead (`ProcessProbe.killOrphan`).
     var startTime: String? { nil }
-    private let state = Mutex(State())
+    private let exit = ExitLatch()
 
     init(pid: Int32) {
         self.pid = pid
@@ -42,30 +37,14 @@ final class LocalProcess: RunningTask {
         } else {
             exit = TaskExit(exitCode: nil, signal: status & 0x7f, cpuSeconds: cpu, maxRSS: Int64(usage.ru_maxrss) * 1024)
         }
-        let waiters = state.withLock { s -> [CheckedContinuation<TaskExit, Never>] in
-            s.exit = exit
-            let w = s.waiters
-            s.waiters = []
-            return w
-        }
-        for w in waiters { w.resume(returning: exit) }
+        self.exit.set(exit)
     }
 
-    func wait() async -> TaskExit {
-        await withCheckedContinuation { (c: CheckedContinuation<TaskExit, Never>) in
-            let done = state.withLock { s -> TaskExit? in
-                if let e = s.exit { return e }
-                s.waiters.append(c)
-                return nil
-            }
-            if let done { c.resume(returning: done) }
-        }
-    }
+    func wait() async -> TaskExit { await exit.wait() }
 
     func signal(_ signal: Int32) {
         // The group leader is not reaped before `exit` is set, so its pid cannot have been reused.
-        let exited = state.withLock { $0.exit != nil }
-        if !exited { kill(-pid, signal) }
+        if exit.value == nil { kill(-pid, signal) }
     }
 
     /// The kernel's start time of a process (field 22 of /proc/PID/stat), nil if gone.

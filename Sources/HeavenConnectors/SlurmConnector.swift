@@ -457,8 +457,9 @@ final class SlurmTask: RunningTask, @unchecked Sendable {
     let launch: TaskLaunch
     let files: SlurmConnector.Files
     var misses = 0
-    private let state = Mutex<(exit: TaskExit?, waiters: [CheckedContinuation<TaskExit, Never>], signal: Int32?)>(
-        (nil, [], nil))
+    private let exit = ExitLatch()
+    /// The signal Heaven sent (SIGKILL wins), to tell a cancellation from a failure.
+    private let sent = Mutex<Int32?>(nil)
 
     init(connector: SlurmConnector, job: String, base: String, launch: TaskLaunch, files: SlurmConnector.Files) {
         self.connector = connector
@@ -471,30 +472,17 @@ final class SlurmTask: RunningTask, @unchecked Sendable {
     var pid: Int32 { 0 }
     var startTime: String? { nil }
 
-    func wait() async -> TaskExit {
-        await withCheckedContinuation { c in
-            let done = state.withLock { s -> TaskExit? in
-                if let e = s.exit { return e }
-                s.waiters.append(c)
-                return nil
-            }
-            if let done { c.resume(returning: done) }
-        }
-    }
+    func wait() async -> TaskExit { await exit.wait() }
 
     func signal(_ signal: Int32) {
-        let first = state.withLock { s -> Bool in
-            guard s.exit == nil else { return false }
-            if s.signal == nil || signal == SIGKILL { s.signal = signal }
-            return true
-        }
-        guard first else { return }
+        guard exit.value == nil else { return }
+        sent.withLock { s in if s == nil || signal == SIGKILL { s = signal } }
         Task.detached { await self.connector.cancel(self.job, signal: signal) }
     }
 
     /// The job wrote its exit status.
     func resolve(code: Int32) {
-        let sent = state.withLock { $0.signal }
+        let sent = self.sent.withLock { $0 }
         if code > 128, code <= 128 + 64 {
             finish(TaskExit(exitCode: nil, signal: code - 128))
         } else if let sent, code != 0 {
@@ -507,7 +495,7 @@ final class SlurmTask: RunningTask, @unchecked Sendable {
     /// The job ended in a state of Slurm's without an exit status of its own.
     func resolve(state slurmState: String, reason: String) {
         let why = reason == "None" || reason.isEmpty ? "" : ", \(reason)"
-        let sent = state.withLock { $0.signal }
+        let sent = self.sent.withLock { $0 }
         switch slurmState {
         case "COMPLETED": finish(TaskExit(exitCode: 0, signal: nil))
         case "CANCELLED" where sent != nil: finish(TaskExit(exitCode: nil, signal: sent))
@@ -526,13 +514,7 @@ final class SlurmTask: RunningTask, @unchecked Sendable {
         connector.untrack(job)
         Task.detached {
             await self.connector.fetchLogs(self)
-            let waiters = self.state.withLock { s -> [CheckedContinuation<TaskExit, Never>] in
-                guard s.exit == nil else { return [] }
-                s.exit = exit
-                defer { s.waiters = [] }
-                return s.waiters
-            }
-            for w in waiters { w.resume(returning: exit) }
+            self.exit.set(exit)
         }
     }
 }
