@@ -442,6 +442,36 @@ struct ServerTests {
         #expect((try await s.request("DELETE", "/v1/secrets/copernicus", token: bob)).status == 204)
     }
 
+    @Test("events stream live: a request made while the run goes on gets every event up to its end, then the stream closes")
+    func liveEvents() async throws {
+        let s = try ServerHarness()
+        let bob = try s.heaven("users", "add", "bob")
+        try s.start()
+        let yaml = """
+            kind: Workflow
+            name: slow
+            steps:
+              - task: first
+                run: [sleep, '1']
+              - task: second
+                run: [sleep, '1']
+            """
+        let created = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(yaml))
+        let id = try #require(created.json["id"] as? String)
+        let started = Date()
+        let stream = try await s.request("GET", "/v1/runs/\(id)/events", token: bob)
+        #expect(stream.status == 200 && stream.type.hasPrefix("text/event-stream"))
+        // The request came before the tasks ran; it ended only with the run.
+        #expect(Date().timeIntervalSince(started) >= 1.5)
+        let kinds = stream.text.split(separator: "\n").filter { $0.hasPrefix("event: ") }.map { String($0.dropFirst(7)) }
+        #expect(kinds.first == "created" && kinds.last == "succeeded", "\(kinds)")
+        let ids = stream.text.split(separator: "\n").filter { $0.hasPrefix("id: ") }.compactMap { Int($0.dropFirst(4)) }
+        #expect(ids == ids.sorted() && Set(ids).count == ids.count)
+        // Resuming after an id gives only what came later.
+        let rest = try await s.request("GET", "/v1/runs/\(id)/events?after=\(ids[ids.count - 2])", token: bob)
+        #expect(rest.text.split(separator: "\n").filter { $0.hasPrefix("id: ") }.count == 1)
+    }
+
     @Test("the OpenAPI document describes exactly the routes the server has")
     func openAPI() async throws {
         let home = NSTemporaryDirectory() + "heaven-openapi-\(UUID().uuidString.prefix(8))"
