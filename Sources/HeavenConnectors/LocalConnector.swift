@@ -26,6 +26,12 @@ public final class LocalConnector: Connector {
     }
 
     /// A connector for this machine, with its real cores and memory unless given.
+    /// The connector of a local `Site`: its nodes' cores and memory are the capacity
+    /// (the machine's memory when no node states any).
+    public convenience init(site: Site) {
+        self.init(siteName: site.name, cores: max(1, site.totalCores), memory: site.totalMemory > 0 ? site.totalMemory : nil)
+    }
+
     public init(siteName: String = "local", cores: Int? = nil, memory: Double? = nil) {
         self.siteName = siteName
         self.cores = cores ?? LocalConnector.machineCores

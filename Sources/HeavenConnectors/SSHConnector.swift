@@ -40,7 +40,7 @@ public final class SSHConnector: Connector {
         self.user = user
         self.identity = identity
         self.cores = max(1, site.totalCores)
-        self.memory = site.nodes.reduce(0.0) { $0 + Double($1.count) * ($1.memory ?? 0) }
+        self.memory = site.totalMemory
         self.local = LocalConnector(siteName: site.name)
     }
 

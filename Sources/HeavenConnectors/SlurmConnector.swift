@@ -55,7 +55,7 @@ public final class SlurmConnector: Connector {
             try SSHConnector(site: Site(name: site.name, connector: $0, nodes: site.nodes, location: site.location))
         }
         self.cores = max(1, site.totalCores)
-        self.memory = site.nodes.reduce(0.0) { $0 + Double($1.count) * ($1.memory ?? 0) }
+        self.memory = site.totalMemory
         self.silenceLimit = ProcessInfo.processInfo.environment["HEAVEN_SLURM_SILENCE"].flatMap(Double.init) ?? 15
     }
 

@@ -123,14 +123,10 @@ public final class Engine: Sendable {
 
     /// The site tasks run on: the first local `Site` of the files, or this machine.
     func site(_ documents: DocumentSet) throws -> LocalConnector {
-        if let local = documents.sites.first(where: { $0.connector == .local }) {
-            let memory = local.nodes.reduce(0.0) { $0 + Double($1.count) * ($1.memory ?? 0) }
-            return LocalConnector(
-                siteName: local.name, cores: max(1, local.totalCores), memory: memory > 0 ? memory : nil)
-        }
+        if let local = documents.sites.first(where: { $0.connector == .local }) { return LocalConnector(site: local) }
         if let remote = documents.sites.first {
             throw EngineError.invalid(
-                "site `\(remote.name)` uses the \(remote.connector.kind) connector, which this version cannot run yet; declare a local site or none"
+                "site `\(remote.name)` uses the \(remote.connector.kind) connector: a workflow runs there through a topology (`topology:` naming machines the broker places on it); without one it runs on a local site or on this machine"
             )
         }
         return LocalConnector()
@@ -167,8 +163,7 @@ public final class Engine: Sendable {
             placement = p
         } else {
             let who = Identity.system(user: run.user)
-            let dataAt = Set(catalog.sites.filter { $0.site.connector == .local }.map(\.site.name))
-            switch Broker(catalog: catalog, allowSharing: embedded, dataAt: dataAt).place(topology, for: who, run: run.id) {
+            switch Broker(catalog: catalog, allowSharing: embedded, dataAt: catalog.localSites).place(topology, for: who, run: run.id) {
             case .failure(let refusal): throw refusal
             case .success(let p): placement = p
             }
@@ -199,8 +194,7 @@ public final class Engine: Sendable {
     func connector(for site: Site) throws -> any Connector {
         switch site.connector {
         case .local:
-            let memory = site.nodes.reduce(0.0) { $0 + Double($1.count) * ($1.memory ?? 0) }
-            return LocalConnector(siteName: site.name, cores: max(1, site.totalCores), memory: memory > 0 ? memory : nil)
+            return LocalConnector(site: site)
         case .ssh:
             return try SSHConnector(site: site)
         case .slurm:

@@ -43,8 +43,7 @@ final class Substitution: Sendable {
                 name: topology.name, machines: lost, deadline: topology.deadline, location: topology.location)
             do {
                 let catalog = try await engine.store.catalog()
-                let dataAt = Set(catalog.sites.filter { $0.site.connector == .local }.map(\.site.name))
-                switch Broker(catalog: catalog, dataAt: dataAt).place(sub, for: Identity.system(user: run.user), run: run.id) {
+                switch Broker(catalog: catalog, dataAt: catalog.localSites).place(sub, for: Identity.system(user: run.user), run: run.id) {
                 case .failure(let refusal):
                     let message = "site \(site) is down (\(reason)) and its machines cannot be re-placed:\n"
                         + refusal.reasons.map { "  " + $0 }.joined(separator: "\n")

@@ -38,6 +38,8 @@ public struct Site: Sendable, Hashable, Codable {
 
     /// Total cores over all nodes.
     public var totalCores: Int { nodes.reduce(0) { $0 + $1.count * $1.cores } }
+    /// Memory of all its nodes together, in bytes (0 when no node states its memory).
+    public var totalMemory: Double { nodes.reduce(0.0) { $0 + Double($1.count) * ($1.memory ?? 0) } }
 }
 
 /// How a site is reached.

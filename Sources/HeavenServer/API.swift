@@ -148,8 +148,7 @@ struct API: Sendable {
                 throw Problem(.unprocessableContent, "the documents hold no Topology to place")
             }
             let catalog = try await store.catalog()
-            let dataAt = Set(catalog.sites.filter { $0.site.connector == .local }.map(\.site.name))
-            switch Broker(catalog: catalog, dataAt: dataAt).place(topology, for: Identity(user: user.name, groups: user.groups)) {
+            switch Broker(catalog: catalog, dataAt: catalog.localSites).place(topology, for: Identity(user: user.name, groups: user.groups)) {
             case .success(let p):
                 let encoded = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(p))
                 return json(["topology": topology.name, "placed": true, "placement": encoded])

@@ -37,6 +37,10 @@ public struct StoredCatalog: Sendable {
 
     /// Creates an empty catalog.
     public init() {}
+
+    /// The sites on this machine: where a run's input files are (the broker places
+    /// near them).
+    public var localSites: Set<String> { Set(sites.filter { $0.site.connector == .local }.map(\.site.name)) }
 }
 
 extension SQLiteStore {

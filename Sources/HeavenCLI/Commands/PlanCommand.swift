@@ -83,8 +83,7 @@ struct PlanCommand: AsyncParsableCommand {
             let site = LocalConnector.defaultSite(owner: who, software: chosen.machines.flatMap(\.software))
             catalog.sites = [StoredCatalog.SiteEntry(site: site, registeredBy: who)]
         }
-        let dataAt = Set(catalog.sites.filter { $0.site.connector == .local }.map(\.site.name))
-        let result = Broker(catalog: catalog, allowSharing: embedded, dataAt: dataAt).place(chosen, for: Identity.system(user: who))
+        let result = Broker(catalog: catalog, allowSharing: embedded, dataAt: catalog.localSites).place(chosen, for: Identity.system(user: who))
         try PlanCommand.show(result, chosen, json: json)
     }
 
