@@ -36,7 +36,9 @@ final class SSHTestHost: @unchecked Sendable {
         let tag = UUID().uuidString.prefix(8).lowercased()
         directory = NSTemporaryDirectory() + "heaven-sshd-\(tag)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        port = 20000 + Int.random(in: 0..<20000)
+        // Below the kernel's ephemeral range (32768-) and the test Slurm clusters' ports
+        // (30000-): no client socket or other daemon of the tests can hold it.
+        port = 20000 + Int.random(in: 0..<10000)
         if isolated {
             let net = 1 + (SSHTestHost.netBase + SSHTestHost.nextNet.add(1, ordering: .relaxed).oldValue) % 250
             let ns = "hv\(tag.prefix(6))"
@@ -102,17 +104,22 @@ final class SSHTestHost: @unchecked Sendable {
                 ip netns exec \(ns) ip link set lo up
                 """)
             }
-            try SSHTestHost.namespaced(ns) { try SSHTestHost.sh("ip netns exec \(ns) /usr/sbin/sshd -f \(directory)/sshd_config") }
+            try SSHTestHost.namespaced(ns) {
+                try SSHTestHost.sh("ip netns exec \(ns) /usr/sbin/sshd -f \(directory)/sshd_config -E \(directory)/sshd.log")
+            }
         } else {
-            try SSHTestHost.sh("/usr/sbin/sshd -f \(directory)/sshd_config")
+            try SSHTestHost.sh("/usr/sbin/sshd -f \(directory)/sshd_config -E \(directory)/sshd.log")
         }
         setenv("HEAVEN_SSH_CONFIG", config, 1)
-        for _ in 0..<100 {
+        for _ in 0..<200 {
             if (try? SSHTestHost.sh("ssh -F \(config) -p \(port) -o BatchMode=yes \(SSHTestHost.user)@\(address) true")) != nil { return }
             Thread.sleep(forTimeInterval: 0.05)
         }
+        let log = (try? String(contentsOfFile: directory + "/sshd.log", encoding: .utf8)) ?? ""
         stop()
-        throw NSError(domain: "sshd", code: 1, userInfo: [NSLocalizedDescriptionKey: "the test sshd did not start"])
+        throw NSError(
+            domain: "sshd", code: 1,
+            userInfo: [NSLocalizedDescriptionKey: "the test sshd on \(address):\(port) did not answer in 10 s: \(log)"])
     }
 
     /// Runs `body`; if it throws, the namespace is removed before the error goes on.
