@@ -57,7 +57,7 @@ let package = Package(
         .target(
             name: "HeavenEngine",
             dependencies: [
-                "HeavenModel", "HeavenLanguage", "HeavenStore", "HeavenConnectors", "HeavenBroker",
+                "HeavenModel", "HeavenLanguage", "HeavenStore", "HeavenConnectors", "HeavenBroker", "CHeavenSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -127,6 +127,49 @@ public enum ProcessProbe {
     /// The start time of this process.
     public static var currentStartTime: String? { LocalProcess.startTime(of: getpid()) }
 
+    /// Whether no process is left in the process group `pid` led (a task's group once
+    /// its leader was reaped).
+    public static func groupGone(_ pid: Int32) -> Bool {
+        pid > 0 && kill(-pid, 0) != 0 && errno == ESRCH
+    }
+
+    /// Kills every process of this user whose environment says it belongs to `run`
+    /// (`HEAVEN_RUN=run`), with its process group: attempts left running by a process
+    /// that died, including one whose start it had not yet committed. Returns how many
+    /// processes were found.
+    @discardableResult
+    public static func killOrphans(run: String) -> Int {
+        guard let dir = opendir("/proc") else { return 0 }
+        defer { closedir(dir) }
+        let wanted = Array("HEAVEN_RUN=\(run)".utf8)
+        let me = getpid()
+        var found = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard let pid = Int32(name), pid != me else { continue }
+            let fd = open("/proc/\(pid)/environ", O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            var length = 0
+            while length < buffer.count {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + length, $0.count - length) }
+                if n <= 0 { break }
+                length += n
+            }
+            close(fd)
+            let matches = buffer[..<length].split(separator: 0, omittingEmptySubsequences: true).contains {
+                $0.elementsEqual(wanted)
+            }
+            guard matches else { continue }
+            found += 1
+            kill(-pid, SIGKILL)
+            kill(pid, SIGKILL)
+        }
+        return found
+    }
+
     /// Kills the process group of a task attempt left running by a process that died,
     /// if it is still there: recognised by its environment (`HEAVEN_RUN`, `HEAVEN_TASK`,
     /// `HEAVEN_ATTEMPT`), so a reused pid is never killed. Returns whether it was found.

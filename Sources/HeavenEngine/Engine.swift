@@ -235,6 +235,8 @@ public final class Engine: Sendable {
         // Attempts that were running when the process driving the run died are lost:
         // their processes (if still alive) are killed, and they will run again.
         let lost = try await store.markRunningAttemptsLost(run: run.id, reason: "the process driving the run stopped")
+        // Attempts whose start was queued but not committed are found by their environment.
+        if run.startedAt != nil { ProcessProbe.killOrphans(run: run.id) }
         for a in lost {
             if let pid = a.pid { ProcessProbe.killOrphan(pid: pid, run: a.runID, task: a.taskKey, attempt: a.number) }
             try await store.appendEvent(

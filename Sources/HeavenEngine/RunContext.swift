@@ -73,6 +73,20 @@ final class RunContext: Sendable {
     }
 
     private let live = Mutex(Live())
+    /// Empty working directories and logs of ended attempts, for the next ones.
+    let files = FileRecycler()
+    /// Directories of the files that define workflows, resolved once (by file).
+    private let programDirectories = Mutex<[String: String]>([:])
+
+    /// The directory that relative program paths (`./bin/x`) of a workflow defined in
+    /// `file` are resolved from.
+    func programDirectory(of file: String) -> String {
+        if let known = programDirectories.withLock({ $0[file] }) { return known }
+        let absolute = file.hasPrefix("/") ? file : baseDirectory + "/" + file
+        let directory = ((absolute as NSString).deletingLastPathComponent as NSString).standardizingPath
+        programDirectories.withLock { $0[file] = directory }
+        return directory
+    }
 
     init(
         runID: String, store: any Store, connectors: [String: any Connector], slots: SlotPool,

@@ -1,5 +1,6 @@
 import HeavenBroker
 import HeavenModel
+import HeavenStore
 import Synchronization
 
 /// Gives tasks cores and memory within their virtual machine's instances, so that
@@ -19,6 +20,8 @@ final class SlotPool: Sendable {
         var grant: String?
         var cores: Int
         var memory: Double
+        /// The ended attempt whose capacity this slot takes over (see `release(_:passing:)`).
+        var takesOver: AttemptKey?
 
         var label: String { "\(machine)/\(instance)" }
     }
@@ -176,13 +179,29 @@ final class SlotPool: Sendable {
 
     /// Gives a slot back and serves the waiters that now fit.
     func release(_ slot: Slot) {
-        let ready = state.withLock { s -> [(CheckedContinuation<Slot, any Error>, Slot)] in
+        release(slot, passing: nil)
+    }
+
+    /// Gives a slot back and serves the waiters that now fit. With `ended` (the attempt
+    /// that held the slot, whose capacity is still counted in the store), the first
+    /// waiter served on the same node and grant with no more cores and memory takes
+    /// that capacity over (its slot's `takesOver`); returns whether one did.
+    @discardableResult
+    func release(_ slot: Slot, passing ended: AttemptKey?) -> Bool {
+        let (ready, passed) = state.withLock { s -> ([(CheckedContinuation<Slot, any Error>, Slot)], Bool) in
             s.instances[slot.position].freeCores += slot.cores
             s.instances[slot.position].freeMemory += slot.memory
             if let free = s.nodeFree[slot.node] { s.nodeFree[slot.node] = (free.cores + slot.cores, free.memory + slot.memory) }
-            return SlotPool.serve(&s)
+            var served = SlotPool.serve(&s)
+            guard let ended else { return (served, false) }
+            guard let k = served.firstIndex(where: {
+                $0.1.node == slot.node && $0.1.grant == slot.grant && $0.1.cores <= slot.cores && $0.1.memory <= slot.memory
+            }) else { return (served, false) }
+            served[k].1.takesOver = ended
+            return (served, true)
         }
         for (c, slot) in ready { c.resume(returning: slot) }
+        return passed
     }
 
     /// Hands free capacity to the waiters that fit, in order.

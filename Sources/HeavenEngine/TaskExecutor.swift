@@ -19,11 +19,7 @@ struct TaskExecutor {
 
     /// Relative program paths (`./bin/x`) are resolved from the directory of the file
     /// that defines the workflow.
-    var programDirectory: String {
-        let file = workflow.location.file
-        let absolute = file.hasPrefix("/") ? file : context.baseDirectory + "/" + file
-        return ((absolute as NSString).deletingLastPathComponent as NSString).standardizingPath
-    }
+    var programDirectory: String { context.programDirectory(of: workflow.location.file) }
 
     func execute(_ task: TaskStep, key: String, scope: Scope) async throws -> [String: Value] {
         if let done = context.completed[key] {
@@ -68,7 +64,13 @@ struct TaskExecutor {
             var request = request
             request.excluding = refusedInstances
             // The working directory is made before the slot is taken: off the critical path.
-            if preparation == nil { preparation = prepare(work, staged: staged.files) }
+            if preparation == nil {
+                preparation = prepare(work, staged: staged.files)
+                // An empty log left by an ended attempt takes this attempt's log name.
+                for stream in task.readsStandardOutput ? ["out", "err"] : ["log"] {
+                    context.files.reuseLog(as: layout.log(key, attempt: attempt, stream))
+                }
+            }
             context.count { $0.waiting += 1 }
             let readyAt = DispatchTime.now().uptimeNanoseconds
             let slot: SlotPool.Slot
@@ -201,12 +203,7 @@ struct TaskExecutor {
         let fm = FileManager.default
         // Standard output apart only when an output reads it; otherwise one combined
         // log, as a terminal would show it (one file fewer to create per task).
-        let readsStdout = task.outputs.contains {
-            switch $0.source {
-            case .stdoutText, .stdoutJSON: true
-            default: false
-            }
-        }
+        let readsStdout = task.readsStandardOutput
         let stdoutPath = layout.log(key, attempt: number, readsStdout ? "out" : "log")
         let stderrPath = readsStdout ? layout.log(key, attempt: number, "err") : stdoutPath
         var record = AttemptRecord(
@@ -218,18 +215,42 @@ struct TaskExecutor {
         let limits = CapacityLimits(
             nodeCores: node?.cores ?? slot.cores, nodeMemory: node?.memory, grantCores: grant?.cores,
             grantCoreHours: grant?.coreHours)
-        do {
-            switch try await context.store.startAttempt(record, checking: limits) {
-            case .started(let id): record.id = id
-            case .refused(let reason):
+        // A slot freed by an attempt of this run that ended on the same node and grant
+        // takes over its capacity: what the node holds does not change, so the start
+        // needs no capacity check and is recorded without waiting for the commit (the
+        // spawn is the next thing; a crash before the commit leaves a process that
+        // `ProcessProbe.killOrphans` finds by its environment). Otherwise the start is
+        // checked against other runs' use and committed before anything runs.
+        let takesOver = slot.takesOver
+        if takesOver == nil {
+            do {
+                switch try await context.store.startAttempt(record, checking: limits) {
+                case .started(let id): record.id = id
+                case .refused(let reason):
+                    context.slots.release(slot)
+                    return .refused(reason)
+                }
+            } catch {
                 context.slots.release(slot)
-                return .refused(reason)
+                throw error
             }
-        } catch {
-            context.slots.release(slot)
-            throw error
+        }
+        // A grant that counts core-hours checks every start: its capacity is not passed on.
+        let passes = grant?.coreHours == nil
+        let startRecord = record
+        var recorded = takesOver == nil
+        /// Queues the record of a taken-over start (once).
+        func recordStart(pid: Int32? = nil) {
+            guard !recorded, let previous = takesOver else { return }
+            recorded = true
+            var r = startRecord
+            r.pid = pid
+            context.store.startAttempt(r, takingOver: previous)
         }
         guard let connector = context.connector(for: slot.site) else {
+            recordStart()
+            let slots = context.slots
+            try await context.store.finishAttempt(record, passing: { slots.release(slot, passing: nil) })
             throw EngineError.invalid("no connector for site `\(slot.site)`")
         }
 
@@ -248,10 +269,13 @@ struct TaskExecutor {
             if startedRunning {
                 EngineMetrics.ended(status, seconds: record.finishedAt!.timeIntervalSince(record.startedAt))
             }
-            // The slot is freed only once the end is queued: the next attempt's capacity
-            // check, queued after it, then sees this attempt ended.
+            recordStart()
+            // The slot is freed while the end is being queued: the next attempt's start,
+            // queued after it, either takes this attempt's capacity over or, checked,
+            // sees it free.
             let slots = context.slots
-            try await context.store.finishAttempt(record, afterQueueing: { slots.release(slot) })
+            let ended = passes ? record.key : nil
+            try await context.store.finishAttempt(record, passing: { slots.release(slot, passing: ended) })
         }
 
         /// The site stopped answering: the attempt is recorded as lost and the site reported.
@@ -310,6 +334,8 @@ struct TaskExecutor {
         launch.cores = slot.cores
         launch.memory = slot.memory
         launch.timeLimit = task.timeout
+        // A remote start takes long: its record is queued first, its job id noted after.
+        if connector.isRemote { recordStart() }
         let process: any RunningTask
         do {
             process = try await connector.start(launch)
@@ -329,7 +355,11 @@ struct TaskExecutor {
         EngineMetrics.started()
         let stoppedAlready = context.register(key, process)
         if stoppedAlready { process.signal(SIGTERM) }
-        context.store.noteAttemptProcess(id: record.id!, pid: process.pid, pidStart: process.startTime)
+        if recorded {
+            context.store.noteAttemptProcess(record.key, pid: process.pid, pidStart: process.startTime)
+        } else {
+            recordStart(pid: process.pid)
+        }
 
         let fired = Flag()
         let timer: Task<Void, Never>? = task.timeout.map { seconds in
@@ -345,6 +375,15 @@ struct TaskExecutor {
             }
         }
         var exit = await process.wait()
+        // Once the attempt is recorded, its working directory and logs, if empty, are kept
+        // for later attempts (no inode to allocate for them), unless an output may name
+        // the directory or a process of the task's group still runs (and may write there).
+        defer {
+            if connector.isRemote || !ProcessProbe.groupGone(process.pid) {
+            } else {
+                context.files.recycle(work: task.mayNameWorkDirectory ? nil : work, logs: [stdoutPath, stderrPath])
+            }
+        }
         timer?.cancel()
         if connector.isRemote { exit = await connector.recheck(launch, exit) }
         context.unregister(key)
@@ -406,7 +445,9 @@ struct TaskExecutor {
     func prepare(_ work: String, staged: [(name: String, source: String)]) -> Result<Void, PreparationError> {
         let fm = FileManager.default
         do {
-            if mkdir(work, 0o755) != 0 {
+            if context.files.reuseDirectory(as: work) {
+                // An empty directory left by an ended attempt, renamed.
+            } else if mkdir(work, 0o755) != 0 {
                 guard errno == EEXIST else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
                 try fm.removeItem(atPath: work)
                 guard mkdir(work, 0o755) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
@@ -453,4 +494,26 @@ final class Flag: Sendable {
     private let value = Mutex(false)
     func set() { value.withLock { $0 = true } }
     var isSet: Bool { value.withLock { $0 } }
+}
+
+extension TaskStep {
+    /// Whether an output reads the task's standard output (kept apart from its errors).
+    var readsStandardOutput: Bool {
+        outputs.contains {
+            switch $0.source {
+            case .stdoutText, .stdoutJSON: true
+            default: false
+            }
+        }
+    }
+
+    /// Whether an output may name a file in (or the whole of) the working directory.
+    var mayNameWorkDirectory: Bool {
+        outputs.contains {
+            switch $0.source {
+            case .file, .glob: true
+            default: false
+            }
+        }
+    }
 }

@@ -99,7 +99,7 @@ extension SQLiteStore {
                 db,
                 sql: """
                     SELECT a.node, a.cores, a.memory, a.run_id, r.owner_pid, r.owner_start FROM attempts a
-                    JOIN runs r ON r.id = a.run_id WHERE a.status = 'running' AND a.node IS NOT NULL
+                    JOIN runs r ON r.id = a.run_id WHERE a.holding = 1 AND a.node IS NOT NULL
                     """)
             {
                 let run: String = row["run_id"]

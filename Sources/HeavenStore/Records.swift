@@ -69,6 +69,19 @@ public struct RunRecord: Sendable, Codable, Equatable {
     }
 }
 
+/// Names one attempt: its run, task instance and number (unique in the store).
+public struct AttemptKey: Sendable, Hashable {
+    public var runID: String
+    public var taskKey: String
+    public var number: Int
+
+    public init(runID: String, taskKey: String, number: Int) {
+        self.runID = runID
+        self.taskKey = taskKey
+        self.number = number
+    }
+}
+
 /// One attempt at running a task instance.
 public struct AttemptRecord: Sendable, Codable, Equatable {
     public var id: Int64?
@@ -97,6 +110,9 @@ public struct AttemptRecord: Sendable, Codable, Equatable {
     public var memory: Double = 0
     /// The grant its use is charged to (nil on the user's own site).
     public var grant: String?
+
+    /// The attempt's name in the store.
+    public var key: AttemptKey { AttemptKey(runID: runID, taskKey: taskKey, number: number) }
 
     /// Creates a record.
     public init(

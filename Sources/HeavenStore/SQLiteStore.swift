@@ -150,11 +150,27 @@ public final class SQLiteStore: Store {
         }
         migrateAccounts(&m)
         migrateSecrets(&m)
+        m.registerMigration("v6-holding") { db in
+            // Capacity is counted by what attempts hold, not by their state: an attempt
+            // that ended keeps its cores until the next attempt on its node takes them
+            // over (one write that need not be waited for before the next spawn).
+            try db.execute(
+                sql: """
+                    ALTER TABLE attempts ADD COLUMN holding INTEGER NOT NULL DEFAULT 0;
+                    UPDATE attempts SET holding = 1 WHERE status = 'running';
+                    DROP INDEX attempts_node;
+                    DROP INDEX attempts_grant;
+                    CREATE INDEX attempts_node_holding ON attempts(node) WHERE holding = 1;
+                    CREATE INDEX attempts_grant_holding ON attempts(grant_name) WHERE holding = 1;
+                    CREATE INDEX attempts_grant_used ON attempts(grant_name, status) WHERE grant_name IS NOT NULL;
+                    """)
+        }
         return m
     }
 
     static func encode(_ map: [String: Value]?) -> String? {
-        map.map { Value.map($0).jsonText }
+        // Most tasks have no outputs: no encoder for them.
+        map.map { $0.isEmpty ? "{}" : Value.map($0).jsonText }
     }
 
     static func decode(_ text: String?) -> [String: Value]? {
@@ -258,8 +274,8 @@ public final class SQLiteStore: Store {
             try db.cachedStatement(
                 sql: """
                     INSERT INTO attempts (run_id, task_key, task, number, status, site, slot, pid, pid_start, workdir, started_at,
-                      node, cores, memory, grant_name)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      node, cores, memory, grant_name, holding)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
                     """
             ).execute(
                 arguments: [
@@ -267,6 +283,25 @@ public final class SQLiteStore: Store {
                     a.workDirectory, a.startedAt.timeIntervalSince1970, a.node, a.cores, a.memory, a.grant,
                 ])
             return .started(db.lastInsertedRowID)
+        }
+    }
+
+    public func startAttempt(_ a: AttemptRecord, takingOver previous: AttemptKey) {
+        batcher.submit { db in
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO attempts (run_id, task_key, task, number, status, site, slot, pid, pid_start, workdir, started_at,
+                      node, cores, memory, grant_name, holding)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                    """
+            ).execute(
+                arguments: [
+                    a.runID, a.taskKey, a.task, a.number, a.status.rawValue, a.site, a.slot, a.pid, a.pidStart,
+                    a.workDirectory, a.startedAt.timeIntervalSince1970, a.node, a.cores, a.memory, a.grant,
+                ])
+            try db.cachedStatement(
+                sql: "UPDATE attempts SET holding = 0 WHERE run_id = ? AND task_key = ? AND number = ?"
+            ).execute(arguments: [previous.runID, previous.taskKey, previous.number])
         }
     }
 
@@ -290,7 +325,7 @@ public final class SQLiteStore: Store {
                 db.cachedStatement(
                     sql: """
                         SELECT a.run_id, a.cores, a.memory, r.owner_pid, r.owner_start FROM attempts a JOIN runs r ON r.id = a.run_id
-                        WHERE a.node = ? AND a.status = 'running'
+                        WHERE a.node = ? AND a.holding = 1
                         """), arguments: [node])
             let live = liveRuns(rows)
             let cores = live.reduce(0) { $0 + ($1["cores"] as Int? ?? 0) }
@@ -305,7 +340,7 @@ public final class SQLiteStore: Store {
                 db,
                 sql: """
                     SELECT a.run_id, a.cores, r.owner_pid, r.owner_start FROM attempts a JOIN runs r ON r.id = a.run_id
-                    WHERE a.grant_name = ? AND a.status = 'running'
+                    WHERE a.grant_name = ? AND a.holding = 1
                     """, arguments: [grant])
             let used = liveRuns(rows).reduce(0, { $0 + ($1["cores"] as Int? ?? 0) })
             if used + a.cores > most { return "grant \(grant): \(used) of \(most) cores in use" }
@@ -331,9 +366,10 @@ public final class SQLiteStore: Store {
         return seconds / 3600
     }
 
-    public func noteAttemptProcess(id: Int64, pid: Int32, pidStart: String?) {
+    public func noteAttemptProcess(_ key: AttemptKey, pid: Int32, pidStart: String?) {
         batcher.submit { db in
-            try db.cachedStatement(sql: "UPDATE attempts SET pid = ?, pid_start = ? WHERE id = ?").execute(arguments: [pid, pidStart, id])
+            try db.cachedStatement(sql: "UPDATE attempts SET pid = ?, pid_start = ? WHERE run_id = ? AND task_key = ? AND number = ?")
+                .execute(arguments: [pid, pidStart, key.runID, key.taskKey, key.number])
         }
     }
 
@@ -345,26 +381,26 @@ public final class SQLiteStore: Store {
     }
 
     public func finishAttempt(_ a: AttemptRecord) async throws {
-        try await finishAttempt(a, afterQueueing: {})
+        try await finishAttempt(a, passing: { false })
     }
 
-    public func finishAttempt(_ a: AttemptRecord, afterQueueing queued: @Sendable () -> Void) async throws {
-        guard let id = a.id else {
-            queued()
-            throw StoreError.internal("attempt without id")
-        }
-        try await batcher.write(afterQueueing: queued) { db in
+    public func finishAttempt(_ a: AttemptRecord, passing: @Sendable () -> Bool) async throws {
+        let outputs = SQLiteStore.encode(a.outputs)
+        try await batcher.write(queueing: passing) { db, passes in
             try db.cachedStatement(
                 sql: """
                     UPDATE attempts SET status = ?, finished_at = ?, exit_code = ?, signal = ?, outputs = ?, error = ?,
-                      cpu_seconds = ?, max_rss = ?, pid = COALESCE(?, pid)
-                    WHERE id = ?
+                      cpu_seconds = ?, max_rss = ?, pid = COALESCE(?, pid), holding = ?
+                    WHERE run_id = ? AND task_key = ? AND number = ?
                     """
             ).execute(
                 arguments: [
                     a.status.rawValue, (a.finishedAt ?? Date()).timeIntervalSince1970, a.exitCode, a.signal,
-                    SQLiteStore.encode(a.outputs), a.error, a.cpuSeconds, a.maxRSS, a.pid, id,
+                    outputs, a.error, a.cpuSeconds, a.maxRSS, a.pid, passes ? 1 : 0, a.runID, a.taskKey, a.number,
                 ])
+            if db.changesCount != 1 {
+                throw StoreError.internal("attempt \(a.number) of `\(a.taskKey)` was never recorded as started")
+            }
         }
     }
 
@@ -396,6 +432,7 @@ public final class SQLiteStore: Store {
                 sql:
                     "UPDATE attempts SET status = 'lost', error = ?, finished_at = ? WHERE run_id = ? AND status = 'running'",
                 arguments: [reason, Date().timeIntervalSince1970, run])
+            try db.execute(sql: "UPDATE attempts SET holding = 0 WHERE run_id = ? AND holding = 1", arguments: [run])
             return rows.map(SQLiteStore.attemptRecord)
         }
     }

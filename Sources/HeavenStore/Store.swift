@@ -17,13 +17,20 @@ public protocol Store: Sendable {
     /// Records where an attempt's process is (after it was started).
     func setAttemptProcess(id: Int64, pid: Int32, pidStart: String?) async throws
     /// The same, queued without waiting: committed in order, before the attempt's end.
-    func noteAttemptProcess(id: Int64, pid: Int32, pidStart: String?)
+    func noteAttemptProcess(_ attempt: AttemptKey, pid: Int32, pidStart: String?)
     /// Records how an attempt ended.
     func finishAttempt(_ attempt: AttemptRecord) async throws
-    /// Records how an attempt ended, running `queued` once the write is queued: what is
-    /// written after that (say, the start of the next attempt on the freed slot) is
-    /// committed after it.
-    func finishAttempt(_ attempt: AttemptRecord, afterQueueing queued: @Sendable () -> Void) async throws
+    /// Records how an attempt ended. `passing` runs while the write is being queued
+    /// (nothing queued after it is committed before this write); it frees the attempt's
+    /// slot and says whether the attempt's capacity passes to the next attempt on its
+    /// node, which then records its start with `startAttempt(_:takingOver:)`. Until
+    /// then the capacity stays counted as held.
+    func finishAttempt(_ attempt: AttemptRecord, passing: @Sendable () -> Bool) async throws
+    /// Records, queued without waiting, the start of an attempt that takes over the
+    /// capacity of an ended one on the same node and grant (no more cores or memory):
+    /// what the node holds does not change, so no capacity check is needed, and the
+    /// attempt may start before this is committed. Its end is committed after it.
+    func startAttempt(_ attempt: AttemptRecord, takingOver previous: AttemptKey)
     /// Every attempt of a run, oldest first.
     func attempts(run: String) async throws -> [AttemptRecord]
     /// The outputs of every task instance that succeeded in a run, by task key.

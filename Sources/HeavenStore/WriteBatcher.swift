@@ -32,11 +32,22 @@ final class WriteBatcher: Sendable {
     func write<T: Sendable>(
         afterQueueing queued: () -> Void, _ operation: @escaping @Sendable (Database) throws -> T
     ) async throws -> T {
+        try await write(queueing: { () -> Void in queued() }) { db, _ in try operation(db) }
+    }
+
+    /// Queues a write whose content depends on `queueing`, which runs while the write
+    /// is being queued: no write can be committed (nor queued) between the two, and
+    /// what is queued after `queueing` returns is committed after this write.
+    func write<T: Sendable, Q: Sendable>(
+        queueing: () -> Q, _ operation: @escaping @Sendable (Database, Q) throws -> T
+    ) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let box = Mutex<T?>(nil)
+            let decided = Mutex<Q?>(nil)
             let pending = Pending(
                 work: { db in
-                    let value = try operation(db)
+                    guard let q = decided.withLock({ $0 }) else { throw StoreError.internal("write queued without its decision") }
+                    let value = try operation(db, q)
                     box.withLock { $0 = value }
                 },
                 done: { error in
@@ -49,12 +60,13 @@ final class WriteBatcher: Sendable {
                     }
                 })
             let start = state.withLock { s -> Bool in
+                let q = queueing()
+                decided.withLock { $0 = q }
                 s.pending.append(pending)
                 if s.flushing { return false }
                 s.flushing = true
                 return true
             }
-            queued()
             // Committing on a cooperative thread would block it (measured: W1 fell from
             // ~46% to 27% of the raw spawn rate), so commits run on the writer queue.
             if start { queue.async { self.drain() } }

@@ -27,6 +27,10 @@ int heaven_spawn(const heaven_spawn_options *options, pid_t *pid_out);
 
 #endif
 
+/// Renames `from` to `to` unless `to` exists (renameat2 with RENAME_NOREPLACE,
+/// Linux 3.15+); 0, or -1 with errno set (EEXIST when `to` exists).
+int heaven_rename_noreplace(const char *from, const char *to);
+
 /// A pidfd for a child (Linux 5.3+), or -1 with errno set.
 int heaven_pidfd_open(pid_t pid);
 

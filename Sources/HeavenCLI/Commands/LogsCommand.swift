@@ -63,6 +63,9 @@ struct LogsCommand: AsyncParsableCommand {
             }
             let layout = home.layout(record.id)
             // A combined log (`.log`), or standard output and error apart (`.out`, `.err`).
+            // An attempt that printed nothing may have no log file (its empty file went to
+            // a later attempt).
+            var shown = false
             for stream in ["log", "out", "err"] {
                 let path = layout.log(key, attempt: a.number, stream)
                 guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
@@ -70,7 +73,9 @@ struct LogsCommand: AsyncParsableCommand {
                 let title = stream == "log" ? "output" : "std\(stream)"
                 print("==> \(key) (attempt \(a.number), \(a.status.rawValue)) \(title) <==")
                 print(text, terminator: text.hasSuffix("\n") || text.isEmpty ? "" : "\n")
+                shown = true
             }
+            if !shown { print("==> \(key) (attempt \(a.number), \(a.status.rawValue)) output <==") }
         }
     }
 

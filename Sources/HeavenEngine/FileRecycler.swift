@@ -1,0 +1,74 @@
+import CHeavenSystem
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Keeps the empty working directories and logs of ended attempts, and gives them
+/// to the next attempts under their new names. A rename allocates no inode; on ext4,
+/// allocating the two inodes a short task needs (its directory and its log) costs as
+/// much as running `/bin/true` once many files were deleted recently (measured: see
+/// docs/performance.md). Only empty files are kept, so nothing a task wrote is ever
+/// handed on; a crash leaves them as the empty directories and logs they were.
+final class FileRecycler: Sendable {
+    private struct Spares {
+        var directories: [String] = []
+        var logs: [String] = []
+    }
+
+    private let spares = Mutex(Spares())
+    /// At most this many of each are kept.
+    let limit: Int
+
+    init(limit: Int = 64) { self.limit = limit }
+
+    /// Keeps `work` (when given) if it is an empty directory, and each log that is empty.
+    func recycle(work: String?, logs: [String]) {
+        let directory = work.flatMap { FileRecycler.isEmptyDirectory($0) ? $0 : nil }
+        var emptyLogs: [String] = []
+        for log in Set(logs) {
+            var st = stat()
+            if lstat(log, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size == 0 { emptyLogs.append(log) }
+        }
+        spares.withLock { s in
+            if let directory, s.directories.count < limit { s.directories.append(directory) }
+            for log in emptyLogs where s.logs.count < limit { s.logs.append(log) }
+        }
+    }
+
+    /// Renames a kept directory to `path`, which must not exist; false if none is kept
+    /// (or the rename fails: the caller then makes the directory).
+    func reuseDirectory(as path: String) -> Bool {
+        while let spare = spares.withLock({ $0.directories.popLast() }) {
+            // RENAME_NOREPLACE: never over an existing directory (say, a retry's).
+            if heaven_rename_noreplace(spare, path) == 0 { return true }
+            if errno == EEXIST {
+                spares.withLock { $0.directories.append(spare) }
+                return false
+            }
+        }
+        return false
+    }
+
+    /// Renames a kept empty log to `path` (which the task's process then opens without
+    /// creating it), unless `path` exists.
+    func reuseLog(as path: String) {
+        guard let spare = spares.withLock({ $0.logs.popLast() }) else { return }
+        if heaven_rename_noreplace(spare, path) != 0, errno == EEXIST {
+            spares.withLock { $0.logs.append(spare) }
+        }
+    }
+
+    static func isEmptyDirectory(_ path: String) -> Bool {
+        guard let dir = opendir(path) else { return false }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let dot = withUnsafeBytes(of: entry.pointee.d_name) { raw -> Bool in
+                (raw[0] == 0x2E && raw[1] == 0) || (raw[0] == 0x2E && raw[1] == 0x2E && raw[2] == 0)
+            }
+            if !dot { return false }
+        }
+        return true
+    }
+}
