@@ -16,9 +16,9 @@ public final class LocalConnector: Connector {
     private let cores: Int
     private let memory: Double
     private let baseEnvironment: [String: String]
-    /// The inherited environment as `NAME=VALUE` strings, made once.
-    private let baseEntries: [(name: String, entry: String)]
     private let pathCache = Mutex<[String: String]>([:])
+    /// The inherited environment as `NAME=VALUE` C strings, made once (freed with the connector).
+    private let baseCEntries: CEnvironment
 
     /// The path of bubblewrap, when installed.
     public static let bubblewrap: String? = ["/usr/bin/bwrap", "/bin/bwrap", "/usr/local/bin/bwrap"].first {
@@ -37,7 +37,7 @@ public final class LocalConnector: Connector {
         self.cores = cores ?? LocalConnector.machineCores
         self.memory = memory ?? LocalConnector.machineMemory
         self.baseEnvironment = ProcessInfo.processInfo.environment
-        self.baseEntries = baseEnvironment.map { ($0.key, "\($0.key)=\($0.value)") }
+        self.baseCEntries = CEnvironment(baseEnvironment)
     }
 
     /// Cores of this machine usable by this process.
@@ -57,8 +57,7 @@ public final class LocalConnector: Connector {
         guard let program = argv.first, !program.isEmpty else { throw ConnectorError.programNotFound("") }
         // The inherited environment, with the task's variables replacing any of the same name.
         var entries: [String] = []
-        entries.reserveCapacity(baseEntries.count + launch.environment.count)
-        for e in baseEntries where launch.environment[e.name] == nil { entries.append(e.entry) }
+        entries.reserveCapacity(launch.environment.count)
         for (k, v) in launch.environment { entries.append(k + "=" + v) }
         let path = launch.environment["PATH"] ?? baseEnvironment["PATH"]
         let executable: String
@@ -74,6 +73,14 @@ public final class LocalConnector: Connector {
         }
         let pid = try spawn(executable: executable, argv: argv, env: entries, launch: launch)
         return LocalProcess(pid: pid)
+    }
+
+    /// The inherited entries the task does not replace, as C strings (not copied).
+    func inheritedEntries(except task: [String: String]) -> [UnsafeMutablePointer<CChar>?] {
+        var out: [UnsafeMutablePointer<CChar>?] = []
+        out.reserveCapacity(baseCEntries.entries.count + task.count + 1)
+        for e in baseCEntries.entries where task[e.name] == nil { out.append(e.entry) }
+        return out
     }
 
     func sandboxArguments(_ l: TaskLaunch) -> [String] {
@@ -111,10 +118,11 @@ public final class LocalConnector: Connector {
 
     func spawn(executable: String, argv: [String], env: [String], launch: TaskLaunch) throws -> Int32 {
         let cArgv = argv.map { strdup($0) } + [nil]
-        let cEnv = env.map { strdup($0) } + [nil]
+        let own = env.map { strdup($0) }
+        let cEnv = inheritedEntries(except: launch.environment) + own + [nil]
         defer {
             cArgv.forEach { free($0) }
-            cEnv.forEach { free($0) }
+            own.forEach { free($0) }
         }
         var pid: pid_t = 0
         let result: Int32 = executable.withCString { exe in
@@ -150,4 +158,16 @@ public final class LocalConnector: Connector {
         }
         return pid
     }
+}
+
+/// Environment entries as C strings for `execve`: immutable once made, freed with it
+/// (so it may be shared between threads).
+final class CEnvironment: @unchecked Sendable {
+    let entries: [(name: String, entry: UnsafeMutablePointer<CChar>)]
+
+    init(_ environment: [String: String]) {
+        entries = environment.map { ($0.key, strdup("\($0.key)=\($0.value)")!) }
+    }
+
+    deinit { for e in entries { free(e.entry) } }
 }

@@ -65,6 +65,8 @@ final class SlotPool: Sendable {
     private let nodeCapacities: Mutex<[String: NodeCapacity]>
     /// Capacity of each node, by id.
     var nodes: [String: NodeCapacity] { nodeCapacities.withLock { $0 } }
+    /// The capacity of one node (without copying the others).
+    func node(_ id: String) -> NodeCapacity? { nodeCapacities.withLock { $0[id] } }
     /// Total cores of the nodes (sizes the default foreach window).
     let siteCores: Int
 

@@ -210,7 +210,7 @@ struct TaskExecutor {
             runID: context.runID, taskKey: key, task: task.name, number: number, site: slot.site,
             slot: slot.label, workDirectory: work, node: slot.node, cores: slot.cores, memory: slot.memory,
             grant: slot.grant)
-        let node = context.slots.nodes[slot.node]
+        let node = context.slots.node(slot.node)
         let grant = slot.grant.flatMap { context.grants[$0] }
         let limits = CapacityLimits(
             nodeCores: node?.cores ?? slot.cores, nodeMemory: node?.memory, grantCores: grant?.cores,

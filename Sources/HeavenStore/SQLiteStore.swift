@@ -161,7 +161,7 @@ public final class SQLiteStore: Store {
                     DROP INDEX attempts_node;
                     DROP INDEX attempts_grant;
                     CREATE INDEX attempts_node_holding ON attempts(node) WHERE holding = 1;
-                    CREATE INDEX attempts_grant_holding ON attempts(grant_name) WHERE holding = 1;
+                    CREATE INDEX attempts_grant_holding ON attempts(grant_name) WHERE holding = 1 AND grant_name IS NOT NULL;
                     CREATE INDEX attempts_grant_used ON attempts(grant_name, status) WHERE grant_name IS NOT NULL;
                     """)
         }
