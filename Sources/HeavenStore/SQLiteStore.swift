@@ -271,34 +271,29 @@ public final class SQLiteStore: Store {
         let isAlive = liveness
         return try await batcher.write { db in
             if let limits, let why = try SQLiteStore.refusal(a, limits, db: db, isAlive: isAlive) { return .refused(why) }
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO attempts (run_id, task_key, task, number, status, site, slot, pid, pid_start, workdir, started_at,
-                      node, cores, memory, grant_name, holding)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
-                    """
-            ).execute(
-                arguments: [
-                    a.runID, a.taskKey, a.task, a.number, a.status.rawValue, a.site, a.slot, a.pid, a.pidStart,
-                    a.workDirectory, a.startedAt.timeIntervalSince1970, a.node, a.cores, a.memory, a.grant,
-                ])
+            try SQLiteStore.insert(a, db: db)
             return .started(db.lastInsertedRowID)
         }
     }
 
+    /// Records an attempt as started, holding its capacity.
+    static func insert(_ a: AttemptRecord, db: Database) throws {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO attempts (run_id, task_key, task, number, status, site, slot, pid, pid_start, workdir, started_at,
+                  node, cores, memory, grant_name, holding)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                """
+        ).execute(
+            arguments: [
+                a.runID, a.taskKey, a.task, a.number, a.status.rawValue, a.site, a.slot, a.pid, a.pidStart,
+                a.workDirectory, a.startedAt.timeIntervalSince1970, a.node, a.cores, a.memory, a.grant,
+            ])
+    }
+
     public func startAttempt(_ a: AttemptRecord, takingOver previous: AttemptKey) {
         batcher.submit { db in
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO attempts (run_id, task_key, task, number, status, site, slot, pid, pid_start, workdir, started_at,
-                      node, cores, memory, grant_name, holding)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
-                    """
-            ).execute(
-                arguments: [
-                    a.runID, a.taskKey, a.task, a.number, a.status.rawValue, a.site, a.slot, a.pid, a.pidStart,
-                    a.workDirectory, a.startedAt.timeIntervalSince1970, a.node, a.cores, a.memory, a.grant,
-                ])
+            try SQLiteStore.insert(a, db: db)
             try db.cachedStatement(
                 sql: "UPDATE attempts SET holding = 0 WHERE run_id = ? AND task_key = ? AND number = ?"
             ).execute(arguments: [previous.runID, previous.taskKey, previous.number])
