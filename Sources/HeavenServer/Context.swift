@@ -39,11 +39,14 @@ struct Problem: Error, Sendable {
     var status: HTTPResponse.Status
     var detail: String
     var extra: [String: String] = [:]
+    /// The methods a path allows (the `Allow` header of a 405).
+    var allow: [String] = []
 
-    init(_ status: HTTPResponse.Status, _ detail: String, extra: [String: String] = [:]) {
+    init(_ status: HTTPResponse.Status, _ detail: String, extra: [String: String] = [:], allow: [String] = []) {
         self.status = status
         self.detail = detail
         self.extra = extra
+        self.allow = allow
     }
 
     var response: Response {
@@ -55,6 +58,7 @@ struct Problem: Error, Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "application/problem+json"
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"heaven\"" }
+        if !allow.isEmpty { headers[.allow] = allow.joined(separator: ", ") }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import HeavenStore
 import Hummingbird
 import Logging
+import Synchronization
 
 /// Every error becomes an RFC 9457 problem: Heaven's own problems as they are,
 /// Hummingbird's HTTP errors (404, 405, 413, ...) with their status, anything else a
@@ -10,6 +11,8 @@ import Logging
 struct ProblemMiddleware: RouterMiddleware {
     typealias Context = HeavenContext
     let logger: Logger
+    /// The routes, to answer a known path asked with another method 405 (with `Allow`), not 404.
+    let routes: RouteTable
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -19,6 +22,16 @@ struct ProblemMiddleware: RouterMiddleware {
         } catch let p as Problem {
             return p.response
         } catch let e as HTTPError {
+            if e.status == .notFound {
+                let allowed = routes.methods(for: request.uri.path)
+                if !allowed.isEmpty {
+                    return Problem(
+                        .methodNotAllowed,
+                        "\(request.method) is not allowed on \(request.uri.path): it answers \(allowed.joined(separator: ", "))",
+                        allow: allowed
+                    ).response
+                }
+            }
             let detail: String
             switch e.status {
             case .notFound: detail = "no such resource: \(request.method) \(request.uri.path)"
@@ -36,6 +49,28 @@ struct ProblemMiddleware: RouterMiddleware {
             logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             return Problem(.internalServerError, "the server failed to answer; the error is in its log").response
         }
+    }
+}
+
+/// The method and path pattern of every route (`/v1/runs/{id}`), filled once the
+/// routes are registered; a `{name}` (or `:name`) segment matches any one segment.
+final class RouteTable: Sendable {
+    private let table = Mutex<[(method: String, segments: [Substring])]>([])
+
+    func fill(_ routes: [(method: String, path: String)]) {
+        table.withLock { $0 = routes.map { ($0.method, $0.path.split(separator: "/")) } }
+    }
+
+    /// The methods the routes matching `path` answer, sorted.
+    func methods(for path: String) -> [String] {
+        let asked = path.split(separator: "/")
+        var found = Set<String>()
+        for r in table.withLock({ $0 }) where r.segments.count == asked.count {
+            if zip(r.segments, asked).allSatisfy({ $0.hasPrefix(":") || $0.hasPrefix("{") || $0 == $1 }) {
+                found.insert(r.method)
+            }
+        }
+        return found.sorted()
     }
 }
 

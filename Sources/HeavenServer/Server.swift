@@ -77,10 +77,12 @@ public final class HeavenServer: Sendable {
         let router = Router(context: HeavenContext.self)
         router.add(middleware: AuditMiddleware(store: store))
         router.add(middleware: MetricsMiddleware())
-        router.add(middleware: ProblemMiddleware(logger: logger))
+        let routes = RouteTable()
+        router.add(middleware: ProblemMiddleware(logger: logger, routes: routes))
         router.add(middleware: AuthMiddleware(store: store))
         let api = API(server: self)
         api.register(on: router)
+        routes.fill(router.routes.map { ($0.method.rawValue, "\($0.path)") })
         return router
     }
 

@@ -85,6 +85,8 @@ final class ServerHarness: @unchecked Sendable {
         var status: Int
         var body: Data
         var type: String
+        /// Response headers, by lowercased name.
+        var headers: [String: String] = [:]
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
         var text: String { String(decoding: body, as: UTF8.self) }
     }
@@ -98,11 +100,13 @@ final class ServerHarness: @unchecked Sendable {
         let tag = UUID().uuidString.prefix(8)
         let out = "\(work)/reply-\(tag)"
         let meta = "\(work)/meta-\(tag)"
+        let head = "\(work)/head-\(tag)"
         defer {
             unlink(out)
             unlink(meta)
+            unlink(head)
         }
-        var command = "curl -s -S -m 30 -X \(method) -o \(out) -w '%{http_code} %{content_type}' -H 'Expect:'"
+        var command = "curl -s -S -m 30 -X \(method) -o \(out) -D \(head) -w '%{http_code} %{content_type}' -H 'Expect:'"
         if let token { command += " -H \(ServerHarness.quote("Authorization: Bearer \(token)"))" }
         if let authorization { command += " -H \(ServerHarness.quote("Authorization: \(authorization)"))" }
         if let body {
@@ -116,7 +120,13 @@ final class ServerHarness: @unchecked Sendable {
         guard status == 0 else { throw Failure("curl failed (\(status)) on \(method) \(path)") }
         let parts = (try String(contentsOfFile: meta, encoding: .utf8)).split(separator: " ", maxSplits: 1)
         let data = (try? Data(contentsOf: URL(fileURLWithPath: out))) ?? Data()
-        return Reply(status: Int(parts.first ?? "") ?? 0, body: data, type: parts.count > 1 ? String(parts[1]) : "")
+        var headers: [String: String] = [:]
+        for line in ((try? String(contentsOfFile: head, encoding: .utf8)) ?? "").split(whereSeparator: \.isNewline) {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return Reply(
+            status: Int(parts.first ?? "") ?? 0, body: data, type: parts.count > 1 ? String(parts[1]) : "", headers: headers)
     }
 
     /// A run submission body.

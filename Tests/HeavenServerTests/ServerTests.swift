@@ -220,6 +220,13 @@ struct ServerTests {
         let big = Data(repeating: UInt8(ascii: "a"), count: 33 * 1024 * 1024)
         check(try await s.request("POST", "/v1/runs", token: bob, body: big), 413, "larger than")
         check(try await s.request("GET", "/v1/nothing", token: bob), 404, "no such resource")
+        // A known path asked with a method it does not answer: 405, saying which it answers.
+        let wrong = try await s.request("DELETE", "/v1/runs", token: bob)
+        check(wrong, 405, "DELETE is not allowed on /v1/runs: it answers GET, POST")
+        #expect(wrong.headers["allow"] == "GET, POST", "\(wrong.headers)")
+        let patch = try await s.request("PATCH", "/v1/runs/anything/cancel", token: bob)
+        check(patch, 405, "it answers POST")
+        #expect(patch.headers["allow"] == "POST")
         // A task may not read another path of the server's machine.
         let escape = try await s.request(
             "POST", "/v1/runs", token: bob,
