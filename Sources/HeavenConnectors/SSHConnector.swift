@@ -187,6 +187,16 @@ public final class SSHConnector: Connector {
             let r = try await Shell.run(ssh() + [SSHConnector.remote("cat \"\(pid).exit\" 2>/dev/null || echo none")])
             guard r.status == 0 else { throw unreachable(r) }
             if let code = Int32(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                // The task ended by itself, but a status other than 255 means ssh's own 255
+                // was the connection breaking: what came back of its standard output may be
+                // cut short. A success is then lost (run again), not trusted; a failure
+                // stays a failure with the task's own status.
+                if code == 0 {
+                    return TaskExit(
+                        exitCode: nil, signal: nil,
+                        message: "the connection to \(host) broke as the task ended; its output may be incomplete",
+                        lost: true)
+                }
                 return TaskExit(exitCode: code, signal: nil, cpuSeconds: exit.cpuSeconds, maxRSS: exit.maxRSS)
             }
             await signalRemote(pidFile: pid, SIGKILL)

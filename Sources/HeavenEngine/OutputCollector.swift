@@ -99,7 +99,10 @@ struct OutputCollector {
     func readJSON(_ path: String, output: String) throws -> Value {
         let data = try read(path, output: output)
         do { return try Value(jsonData: data) } catch {
-            throw Failure(description: "output `\(output)`: not valid JSON (\(OutputCollector.describe(error)))")
+            // What was read, shortened: an empty output reads differently from a typo.
+            let text = String(decoding: data.prefix(80), as: UTF8.self)
+            let shown = data.isEmpty ? "it is empty" : "it starts `\(text)`\(data.count > 80 ? "…" : "")"
+            throw Failure(description: "output `\(output)`: not valid JSON (\(OutputCollector.describe(error))); \(shown)")
         }
     }
 
