@@ -1,4 +1,5 @@
 import CHeavenSystem
+import Foundation
 import Synchronization
 
 #if canImport(Glibc)
@@ -23,13 +24,40 @@ final class FileRecycler: Sendable {
 
     init(limit: Int = 64) { self.limit = limit }
 
-    /// Keeps `work` (when given) if it is an empty directory, and each log that is empty.
+    /// The process's umask (from `/proc/self/status`: reading it with `umask()` would
+    /// change it for a moment for every thread), nil if unknown.
+    static let umask: mode_t? = {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Umask:") }),
+            let value = mode_t(line.dropFirst(6).trimmingCharacters(in: .whitespaces), radix: 8)
+        else { return nil }
+        return value
+    }()
+
+    /// Whether `st` is what a new one would be: ours, with the mode `mkdir`/`open` give.
+    static func untouched(_ st: stat, type: mode_t, mode: mode_t) -> Bool {
+        guard let mask = umask else { return false }
+        return (st.st_mode & S_IFMT) == type && (st.st_mode & 0o7777) == (mode & ~mask) && st.st_uid == getuid()
+            && st.st_nlink <= (type == S_IFDIR ? 2 : 1)
+    }
+
+    /// Keeps `work` (when given) if it is an empty directory, and each log that is empty,
+    /// as long as the task did not change them (mode, owner, links): the next task gets
+    /// exactly what a new one would be.
     func recycle(work: String?, logs: [String]) {
-        let directory = work.flatMap { FileRecycler.isEmptyDirectory($0) ? $0 : nil }
+        let directory = work.flatMap { w -> String? in
+            var st = stat()
+            guard lstat(w, &st) == 0, FileRecycler.untouched(st, type: S_IFDIR, mode: 0o755),
+                FileRecycler.isEmptyDirectory(w)
+            else { return nil }
+            return w
+        }
         var emptyLogs: [String] = []
         for log in Set(logs) {
             var st = stat()
-            if lstat(log, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size == 0 { emptyLogs.append(log) }
+            if lstat(log, &st) == 0, FileRecycler.untouched(st, type: S_IFREG, mode: 0o644), st.st_size == 0 {
+                emptyLogs.append(log)
+            }
         }
         spares.withLock { s in
             if let directory, s.directories.count < limit { s.directories.append(directory) }

@@ -98,7 +98,7 @@ struct HandoverTests {
         await #expect(throws: StoreError.self) { try await store.finishAttempt(a) }
     }
 
-    @Test("silent tasks reuse the empty directories and logs of ended ones; files tasks wrote are never reused")
+    @Test("silent tasks reuse the empty directories and logs of ended ones; files tasks wrote, and directories they changed, are never reused")
     func recycledFiles() async throws {
         let h = try Harness()
         let (run, attempts) = try await h.run(
@@ -112,6 +112,12 @@ struct HandoverTests {
                     steps:
                       - task: quiet
                         run: ['true']
+                  - foreach: ${range(10)}
+                    as: i
+                    parallel: 4
+                    steps:
+                      - task: locks
+                        run: [chmod, '500', .]
                   - foreach: ${range(20)}
                     as: i
                     parallel: 4
@@ -124,7 +130,7 @@ struct HandoverTests {
                     outputs: {text: {stdout: text}}
                 """)
         #expect(run.status == .succeeded, "\(run.error ?? "")")
-        #expect(attempts.count == 221)
+        #expect(attempts.count == 231)
         let layout = RunLayout(root: "\(h.home)/runs/\(run.id)")
         let work = try FileManager.default.contentsOfDirectory(atPath: layout.workRoot)
         let logs = try FileManager.default.contentsOfDirectory(atPath: layout.logRoot)
@@ -141,6 +147,9 @@ struct HandoverTests {
             #expect(i.map { h.stdout(run, a) == "said \($0)" } == true, "\(a.taskKey): \(i ?? "no file"), \(h.stdout(run, a))")
             #expect(FileManager.default.fileExists(atPath: layout.workDirectory(a.taskKey) + "/f"), "\(a.taskKey)")
         }
+        // A directory a task made read-only stays its own (the next tasks could not write).
+        let locked = work.filter { $0.hasSuffix(".locks") }
+        #expect(locked.count == 10, "\(locked.count) read-only directories")
         let all = try #require(attempts.first { $0.task == "all" })
         #expect(all.outputs?["text"] == .string((0..<20).map(String.init).joined(separator: "\n")))
     }
