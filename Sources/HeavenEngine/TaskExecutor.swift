@@ -378,9 +378,9 @@ struct TaskExecutor {
         // Once the attempt is recorded, its working directory and logs, if empty, are kept
         // for later attempts (no inode to allocate for them), unless an output may name
         // the directory or a process of the task's group still runs (and may write there).
+        // Only a local process's group is known (a Slurm job's id is not a process).
         defer {
-            if connector.isRemote || !ProcessProbe.groupGone(process.pid) {
-            } else {
+            if connector is LocalConnector, ProcessProbe.groupGone(process.pid) {
                 context.files.recycle(work: task.mayNameWorkDirectory ? nil : work, logs: [stdoutPath, stderrPath])
             }
         }
