@@ -287,6 +287,24 @@ struct SSHTests {
         let beta = try SSHTestHost(sharing: alpha, isolated: true)
         let cluster = try SlurmTestCluster()
         let h = try Harness()
+        // This test once took 231 s instead of ~13 s in a full run, and the log did not
+        // say where it waited: if it runs long again, what it waits for is printed (not
+        // asserted: a slow machine is not a failure).
+        let watchdog = Task.detached {
+            try await Task.sleep(for: .seconds(60))
+            let runs = try await h.store.runs(limit: 1)
+            let id = runs.first?.id ?? ""
+            let events = try await h.store.events(run: id, after: 0, limit: 1000)
+            let attempts = try await h.store.attempts(run: id)
+            let squeue = ["squeue -a -t all", "sinfo"].map { (try? cluster.command($0)) ?? "\($0): no answer\n" }.joined()
+            print(
+                "[spansTestbed] still running after 60 s.\nevents:\n"
+                    + events.map { "  \($0.time.timeIntervalSince1970) \($0.kind) \($0.message)" }.joined(separator: "\n")
+                    + "\nattempts:\n"
+                    + attempts.map { "  \($0.taskKey) \($0.site ?? "") \($0.status) \($0.startedAt.timeIntervalSince1970)" }
+                        .joined(separator: "\n") + "\nslurm:\n\(squeue)")
+        }
+        defer { watchdog.cancel() }
         let (run, attempts) = try await h.run(
             localSite("here", cores: 2) + alpha.site("alpha") + beta.site("beta") + cluster.site("cluster") + """
                 kind: Topology
