@@ -60,31 +60,47 @@ final class FileRecycler: Sendable {
             }
         }
         spares.withLock { s in
-            if let directory, s.directories.count < limit { s.directories.append(directory) }
-            for log in emptyLogs where s.logs.count < limit { s.logs.append(log) }
+            if let directory, s.directories.count < limit, !s.directories.contains(directory) {
+                s.directories.append(directory)
+            }
+            for log in emptyLogs where s.logs.count < limit && !s.logs.contains(log) { s.logs.append(log) }
         }
     }
 
     /// Renames a kept directory to `path`, which must not exist; false if none is kept
-    /// (or the rename fails: the caller then makes the directory).
+    /// (or the rename fails: the caller then makes the directory). Renames happen under
+    /// the lock: a kept path is never renamed by one task while another claims it.
     func reuseDirectory(as path: String) -> Bool {
-        while let spare = spares.withLock({ $0.directories.popLast() }) {
-            // RENAME_NOREPLACE: never over an existing directory (say, a retry's).
-            if heaven_rename_noreplace(spare, path) == 0 { return true }
-            if errno == EEXIST {
-                spares.withLock { $0.directories.append(spare) }
-                return false
+        spares.withLock { s -> Bool in
+            // The same task again (a retry, the same key in a loop): its own kept
+            // directory is taken back as it is.
+            if let k = s.directories.firstIndex(of: path) {
+                s.directories.remove(at: k)
+                return true
             }
+            while let spare = s.directories.popLast() {
+                // RENAME_NOREPLACE: never over an existing directory.
+                if heaven_rename_noreplace(spare, path) == 0 { return true }
+                if errno == EEXIST {
+                    s.directories.append(spare)
+                    return false
+                }
+                // Gone (removed by someone else): try the next one.
+            }
+            return false
         }
-        return false
     }
 
     /// Renames a kept empty log to `path` (which the task's process then opens without
     /// creating it), unless `path` exists.
     func reuseLog(as path: String) {
-        guard let spare = spares.withLock({ $0.logs.popLast() }) else { return }
-        if heaven_rename_noreplace(spare, path) != 0, errno == EEXIST {
-            spares.withLock { $0.logs.append(spare) }
+        spares.withLock { s in
+            if let k = s.logs.firstIndex(of: path) {
+                s.logs.remove(at: k)
+                return
+            }
+            guard let spare = s.logs.popLast() else { return }
+            if heaven_rename_noreplace(spare, path) != 0, errno == EEXIST { s.logs.append(spare) }
         }
     }
 

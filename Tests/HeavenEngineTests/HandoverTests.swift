@@ -154,6 +154,45 @@ struct HandoverTests {
         #expect(all.outputs?["text"] == .string((0..<20).map(String.init).joined(separator: "\n")))
     }
 
+    @Test("a retried task keeps its own directory while it runs, though its first attempt's empty one was kept for others")
+    func retriedKeepsItsDirectory() async throws {
+        let h = try Harness()
+        let marks = h.home + "/marks"
+        try FileManager.default.createDirectory(atPath: marks, withIntermediateDirectories: true)
+        // Each item fails silently once (its empty directory is kept for later tasks),
+        // then, retried, works slowly in its directory while quiet tasks take kept ones.
+        let (run, attempts) = try await h.run(
+            Harness.site(cores: 4) + """
+                kind: Workflow
+                name: w
+                steps:
+                  - foreach: ${range(12)}
+                    as: i
+                    parallel: 4
+                    steps:
+                      - task: flaky
+                        retries: {count: 1, backoff: 0s}
+                        run: [sh, -c, 'test -e \(marks)/$0 || { touch \(marks)/$0; exit 1; }; echo $0 > mine; sleep 0.3; cat mine', '${i}']
+                        outputs: {back: {stdout: json}}
+                      - foreach: ${range(6)}
+                        as: j
+                        steps:
+                          - task: quiet
+                            run: ['true']
+                """)
+        #expect(run.status == .succeeded, "\(run.error ?? "")")
+        let flaky = attempts.filter { $0.task == "flaky" && $0.status == .succeeded }
+        #expect(flaky.count == 12)
+        for a in flaky {
+            let i = Int(a.taskKey.split(separator: "#")[1].split(separator: "/")[0]) ?? -1
+            #expect(a.outputs?["back"] == .int(i), "\(a.taskKey): \(String(describing: a.outputs))")
+            // Its directory is still where it ran, with what it wrote (not renamed to
+            // a quiet task's name while it ran).
+            let path = RunLayout(root: "\(h.home)/runs/\(run.id)").workDirectory(a.taskKey) + "/mine"
+            #expect((try? String(contentsOfFile: path, encoding: .utf8)) == "\(i)\n", "\(a.taskKey): \(path)")
+        }
+    }
+
     @Test("a process of a run is found by its environment and killed, even with no record of it")
     func orphansByEnvironment() async throws {
         let connector = LocalConnector()
