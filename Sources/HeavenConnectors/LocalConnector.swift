@@ -99,7 +99,7 @@ public final class LocalConnector: Connector {
     func resolve(_ program: String, base: String, path: String?) throws -> String {
         if program.contains("/") {
             let p = program.hasPrefix("/") ? program : (base as NSString).appendingPathComponent(program)
-            guard FileManager.default.isExecutableFile(atPath: p) else { throw ConnectorError.programNotFound(program) }
+            guard LocalConnector.isExecutableFile(p) else { throw ConnectorError.programNotFound(program) }
             return p
         }
         let searchPath = path ?? "/usr/local/bin:/usr/bin:/bin"
@@ -107,13 +107,18 @@ public final class LocalConnector: Connector {
         if let hit = pathCache.withLock({ $0[cacheKey] }) { return hit }
         for dir in searchPath.split(separator: ":") where !dir.isEmpty {
             let candidate = String(dir) + "/" + program
-            var st = stat()
-            if stat(candidate, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, access(candidate, X_OK) == 0 {
+            if LocalConnector.isExecutableFile(candidate) {
                 pathCache.withLock { $0[cacheKey] = candidate }
                 return candidate
             }
         }
         throw ConnectorError.programNotFound(program)
+    }
+
+    /// A regular file this process may execute (two system calls, no Foundation).
+    static func isExecutableFile(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
     }
 
     func spawn(executable: String, argv: [String], env: [String], launch: TaskLaunch) throws -> Int32 {

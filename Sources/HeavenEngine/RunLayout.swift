@@ -14,7 +14,8 @@ public struct RunLayout: Sendable {
 
     /// A task key as one file name (`/` becomes `.`, which names never contain).
     public static func flat(_ key: String) -> String {
-        String(key.map { $0 == "/" ? "." : $0 })
+        // On bytes: `/` and `.` are ASCII, and a byte map skips grapheme breaking.
+        String(decoding: key.utf8.map { $0 == UInt8(ascii: "/") ? UInt8(ascii: ".") : $0 }, as: UTF8.self)
     }
 
     /// The directory holding every working directory.
