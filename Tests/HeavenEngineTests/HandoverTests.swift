@@ -206,6 +206,14 @@ struct HandoverTests {
         }
         let mine = try await connector.start(launch("run-orphan-\(getpid())"))
         let other = try await connector.start(launch("run-other-\(getpid())"))
+        // Right after the spawn returns, the kernel may not have set up the new
+        // program's environment yet (the parent resumes before the ELF loader is done):
+        // wait until /proc shows it, as it does for any orphan found at a resume.
+        for _ in 0..<200 {
+            let env = FileManager.default.contents(atPath: "/proc/\(mine.pid)/environ") ?? Data()
+            if String(decoding: env, as: UTF8.self).contains("HEAVEN_RUN=") { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
         #expect(ProcessProbe.killOrphans(run: "run-orphan-\(getpid())") == 1)
         let exit = await mine.wait()
         #expect(exit.signal == SIGKILL)
