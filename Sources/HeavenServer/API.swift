@@ -33,8 +33,16 @@ struct API: Sendable {
             return json(["runs": out])
         }
         router.get("/v1/runs/{id}") { _, context in
-            let run = try await visibleRun(context)
-            return json(try await describe(run, detailed: true))
+            // One read for the run, its counts and its shares (the most frequent request).
+            let user = try context.user
+            let id = try context.parameters.require("id")
+            guard let view = try await store.runStatus(id),
+                user.admin || view.run.user == user.name || view.shares.contains(where: user.groups.contains)
+            else { throw Problem(.notFound, "no run \(id)") }
+            var m = try await describe(view.run)
+            m["attempts"] = ["running": view.counts.running, "succeeded": view.counts.succeeded, "failed": view.counts.failed]
+            m["shared"] = view.shares
+            return json(m)
         }
         router.post("/v1/runs/{id}/cancel") { _, context in
             let run = try await ownedRun(context)
@@ -293,7 +301,7 @@ struct API: Sendable {
         return run
     }
 
-    func describe(_ run: RunRecord, detailed: Bool = false) async throws -> [String: Any] {
+    func describe(_ run: RunRecord) async throws -> [String: Any] {
                 var m: [String: Any] = [
             "id": run.id, "workflow": run.workflow, "user": run.user, "status": run.status.rawValue,
             "created": iso(run.createdAt), "url": "/v1/runs/\(run.id)",
@@ -307,11 +315,6 @@ struct API: Sendable {
                 if case .file = v { o[k] = ["file": "/v1/runs/\(run.id)/outputs/\(k)"] } else { o[k] = plainJSON(v) }
             }
             m["outputs"] = o
-        }
-        if detailed {
-            let counts = try await store.attemptCounts(run: run.id)
-            m["attempts"] = ["running": counts.running, "succeeded": counts.succeeded, "failed": counts.failed]
-            m["shared"] = try await store.runShares(run.id)
         }
         return m
     }

@@ -92,6 +92,14 @@ public protocol AccountStore: Sendable {
     func audit(after: Int64, limit: Int) async throws -> [AuditRecord]
 }
 
+/// A run as a status read shows it.
+public struct RunStatusView: Sendable {
+    public var run: RunRecord
+    public var counts: AttemptCounts
+    /// The groups it is shared with.
+    public var shares: [String]
+}
+
 extension SQLiteStore: AccountStore {
     static func migrateAccounts(_ m: inout DatabaseMigrator) {
         m.registerMigration("v4-accounts") { db in
@@ -227,6 +235,19 @@ extension SQLiteStore: AccountStore {
             for g in Set(groups).sorted() {
                 try db.execute(sql: "INSERT OR IGNORE INTO run_shares (run_id, grp) VALUES (?, ?)", arguments: [run, g])
             }
+        }
+    }
+
+    /// A run (by its exact id) with its attempt counts and the groups it is shared
+    /// with, read in one transaction: what a status read needs, in one read.
+    public func runStatus(_ id: String) async throws -> RunStatusView? {
+        try await pool.read { db in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM runs WHERE id = ?"), arguments: [id])
+            else { return nil }
+            return RunStatusView(
+                run: SQLiteStore.runRecord(row), counts: try SQLiteStore.attemptCounts(run: id, db: db),
+                shares: try String.fetchAll(
+                    db.cachedStatement(sql: "SELECT grp FROM run_shares WHERE run_id = ? ORDER BY grp"), arguments: [id]))
         }
     }
 

@@ -433,21 +433,24 @@ public final class SQLiteStore: Store {
     }
 
     public func attemptCounts(run: String) async throws -> AttemptCounts {
-        try await pool.read { db in
-            var c = AttemptCounts()
-            for row in try Row.fetchAll(
-                db, sql: "SELECT status, COUNT(*) AS n FROM attempts WHERE run_id = ? GROUP BY status", arguments: [run]
-            ) {
-                let n: Int = row["n"]
-                switch AttemptStatus(rawValue: row["status"]) {
-                case .running: c.running = n
-                case .succeeded: c.succeeded = n
-                case .lost: c.lost = n
-                default: c.failed += n
-                }
+        try await pool.read { db in try SQLiteStore.attemptCounts(run: run, db: db) }
+    }
+
+    static func attemptCounts(run: String, db: Database) throws -> AttemptCounts {
+        var c = AttemptCounts()
+        for row in try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT status, COUNT(*) AS n FROM attempts WHERE run_id = ? GROUP BY status"),
+            arguments: [run])
+        {
+            let n: Int = row["n"]
+            switch AttemptStatus(rawValue: row["status"]) {
+            case .running: c.running = n
+            case .succeeded: c.succeeded = n
+            case .lost: c.lost = n
+            default: c.failed += n
             }
-            return c
         }
+        return c
     }
 
     public func appendEvent(_ e: EventRecord) async throws {
