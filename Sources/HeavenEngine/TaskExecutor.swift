@@ -248,10 +248,14 @@ struct TaskExecutor {
             context.store.startAttempt(r, takingOver: previous)
         }
         guard let connector = context.connector(for: slot.site) else {
+            let message = "no connector for site `\(slot.site)`"
             recordStart()
+            record.status = .failed
+            record.error = message
+            record.finishedAt = Date()
             let slots = context.slots
             try await context.store.finishAttempt(record, passing: { slots.release(slot, passing: nil) })
-            throw EngineError.invalid("no connector for site `\(slot.site)`")
+            throw EngineError.invalid(message)
         }
 
         var startedRunning = false
