@@ -1,5 +1,6 @@
 import Foundation
 import HeavenConnectors
+import HeavenLanguage
 import HeavenEngine
 import HeavenModel
 import HeavenStore
@@ -147,6 +148,40 @@ struct SSHTests {
         #expect(attempts.contains { $0.status == .lost && $0.site == "alpha" }, "\(attempts.map { "\($0.taskKey) \($0.site ?? "") \($0.status)" })")
         let events = try await h.store.events(run: created.id, after: 0, limit: 100)
         #expect(events.contains { $0.kind == "substitution" && $0.message.contains("re-placed m ×1 on beta") })
+    }
+
+    @Test("ssh's own 255 is told apart by the status the task left: a broken connection is lost, even when the task had succeeded")
+    func recheck255() async throws {
+        let host = try SSHTestHost()
+        let load = Loader.load(text: host.site("remote"), path: "/site.yaml")
+        let site = try #require(load.documents.sites.first)
+        let connector = try SSHConnector(site: site)
+        var launch = TaskLaunch(
+            arguments: ["true"], workDirectory: "/tmp", stdoutPath: "/dev/null", stderrPath: "/dev/null", baseDirectory: "/")
+        launch.runID = "recheck-\(getpid())"
+        launch.taskKey = "t"
+        let broken = TaskExit(exitCode: 255, signal: nil)
+        func leave(_ status: String?) throws {
+            let dir = ".heaven/runs/\(launch.runID)/pids"
+            try host.remote("mkdir -p \(dir); rm -f \(dir)/t.exit" + (status.map { "; echo \($0) > \(dir)/t.exit" } ?? ""))
+        }
+        // The task's own 255: a failure with that status.
+        try leave("255")
+        var exit = await connector.recheck(launch, broken)
+        #expect(exit.exitCode == 255 && !exit.lost)
+        // Another status while ssh said 255: the connection broke after the task failed.
+        try leave("3")
+        exit = await connector.recheck(launch, broken)
+        #expect(exit.exitCode == 3 && !exit.lost)
+        // 0 while ssh said 255: what came back of its output may be cut short: lost.
+        try leave("0")
+        exit = await connector.recheck(launch, broken)
+        #expect(exit.lost && exit.message?.contains("may be incomplete") == true, "\(exit)")
+        // No status left: it did not end there; the connection broke.
+        try leave(nil)
+        exit = await connector.recheck(launch, broken)
+        #expect(exit.lost && exit.message?.contains("broke while the task ran") == true, "\(exit)")
+        await connector.finishRun(launch.runID, succeeded: true)
     }
 
     @Test("a failed run keeps its directory on the host for inspection, until it is cleaned")
