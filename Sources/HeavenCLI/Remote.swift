@@ -37,15 +37,21 @@ struct Remote {
     /// The server to talk to, if any is named; fails when there is no token for it.
     static func resolve(_ option: String?) -> Remote? {
         let env = ProcessInfo.processInfo.environment
-        let saved = savedLogin()
         guard let text = option ?? env["HEAVEN_SERVER"] else { return nil }
-        guard let url = URL(string: text.hasSuffix("/") ? String(text.dropLast()) : text), url.scheme == "http" || url.scheme == "https"
-        else { CLI.fail("--server takes a URL such as http://127.0.0.1:8080 (got `\(text)`)") }
-        let token = env["HEAVEN_TOKEN"] ?? (saved.flatMap { $0.server == url.absoluteString ? $0.token : nil })
+        let url = serverURL(text, what: "--server takes")
+        // The login file is read only when a server is named (not on every command).
+        let token = env["HEAVEN_TOKEN"] ?? (savedLogin().flatMap { $0.server == url.absoluteString ? $0.token : nil })
         guard let token else {
             CLI.fail("no token for \(url.absoluteString): set HEAVEN_TOKEN, or run `heaven login \(url.absoluteString)`")
         }
         return Remote(server: url, token: token)
+    }
+
+    /// A server's URL (`http(s)://host:port`, no trailing `/`), or exit 2 saying what it takes.
+    static func serverURL(_ text: String, what: String) -> URL {
+        guard let url = URL(string: text.hasSuffix("/") ? String(text.dropLast()) : text), url.scheme == "http" || url.scheme == "https"
+        else { CLI.fail("\(what) a URL such as http://127.0.0.1:8080 (got `\(text)`)") }
+        return url
     }
 
     // MARK: Requests
@@ -243,8 +249,7 @@ struct LoginCommand: AsyncParsableCommand {
         guard let line = readLine(strippingNewline: true)?.trimmingCharacters(in: .whitespaces), !line.isEmpty else {
             CLI.fail("no token on standard input (e.g. `heaven login URL < token.txt`)")
         }
-        guard let url = URL(string: server.hasSuffix("/") ? String(server.dropLast()) : server), url.scheme == "http" || url.scheme == "https"
-        else { CLI.fail("the server is a URL such as http://127.0.0.1:8080 (got `\(server)`)") }
+        let url = Remote.serverURL(server, what: "the server is")
         let remote = Remote(server: url, token: line)
         let me = try await remote.object("GET", "/v1/me")
         let file = Remote.loginFile

@@ -98,6 +98,13 @@ public struct SiteCapacity: Sendable, Equatable {
 
 /// Everything needed to start one attempt of a task.
 public struct TaskLaunch: Sendable {
+    /// A task key as one file name (`each#17/ndvi` → `each#17.ndvi`: `/` becomes `.`,
+    /// which names never contain), on every site the same.
+    public static func flat(_ key: String) -> String {
+        // On bytes: `/` and `.` are ASCII, and a byte map skips grapheme breaking.
+        String(decoding: key.utf8.map { $0 == UInt8(ascii: "/") ? UInt8(ascii: ".") : $0 }, as: UTF8.self)
+    }
+
     /// argv; the program is resolved through `PATH` when it has no `/`.
     public var arguments: [String]
     /// Variables added to (or replacing) the inherited environment.

@@ -139,35 +139,28 @@ public enum ProcessProbe {
     /// processes were found.
     @discardableResult
     public static func killOrphans(run: String) -> Int {
-        guard let dir = opendir("/proc") else { return 0 }
-        defer { closedir(dir) }
-        let wanted = Array("HEAVEN_RUN=\(run)".utf8)
         let me = getpid()
         var found = 0
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(name), pid != me, environment(of: pid)?.contains("HEAVEN_RUN=\(run)") == true else {
+                continue
             }
-            guard let pid = Int32(name), pid != me else { continue }
-            let fd = open("/proc/\(pid)/environ", O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { continue }
-            var length = 0
-            while length < buffer.count {
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + length, $0.count - length) }
-                if n <= 0 { break }
-                length += n
-            }
-            close(fd)
-            let matches = buffer[..<length].split(separator: 0, omittingEmptySubsequences: true).contains {
-                $0.elementsEqual(wanted)
-            }
-            guard matches else { continue }
             found += 1
-            kill(-pid, SIGKILL)
-            kill(pid, SIGKILL)
+            killGroup(pid)
         }
         return found
+    }
+
+    /// A process's environment entries (`NAME=VALUE`), nil if it cannot be read.
+    static func environment(of pid: Int32) -> Set<String>? {
+        guard pid > 0, let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return nil }
+        return Set(data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
+    }
+
+    /// SIGKILL to a process and its group.
+    static func killGroup(_ pid: Int32) {
+        kill(-pid, SIGKILL)
+        kill(pid, SIGKILL)
     }
 
     /// Kills the process group of a task attempt left running by a process that died,
@@ -175,13 +168,10 @@ public enum ProcessProbe {
     /// `HEAVEN_ATTEMPT`), so a reused pid is never killed. Returns whether it was found.
     @discardableResult
     public static func killOrphan(pid: Int32, run: String, task: String, attempt: Int) -> Bool {
-        guard pid > 0, let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
-        let vars = Set(data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
-        guard vars.contains("HEAVEN_RUN=\(run)"), vars.contains("HEAVEN_TASK=\(task)"),
+        guard let vars = environment(of: pid), vars.contains("HEAVEN_RUN=\(run)"), vars.contains("HEAVEN_TASK=\(task)"),
             vars.contains("HEAVEN_ATTEMPT=\(attempt)")
         else { return false }
-        kill(-pid, SIGKILL)
-        kill(pid, SIGKILL)
+        killGroup(pid)
         return true
     }
 }

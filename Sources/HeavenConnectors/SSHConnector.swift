@@ -78,7 +78,7 @@ public final class SSHConnector: Connector {
     static func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
     func paths(_ run: String, _ key: String) -> (work: String, pid: String) {
-        let flat = String(key.map { $0 == "/" ? "." : $0 })
+        let flat = TaskLaunch.flat(key)
         return ("$HOME/\(SSHConnector.root)/runs/\(run)/work/\(flat)", "$HOME/\(SSHConnector.root)/runs/\(run)/pids/\(flat)")
     }
 

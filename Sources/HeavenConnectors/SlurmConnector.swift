@@ -102,7 +102,7 @@ public final class SlurmConnector: Connector {
     }
 
     func files(_ launch: TaskLaunch, job: String) -> Files {
-        let flat = String(launch.taskKey.map { $0 == "/" ? "." : $0 })
+        let flat = TaskLaunch.flat(launch.taskKey)
         let name = "\(flat).\(launch.attempt)"
         if via != nil {
             let base = "\"$HOME\"/\(SSHConnector.root)/runs/" + SlurmConnector.dq(launch.runID)
@@ -185,11 +185,12 @@ public final class SlurmConnector: Connector {
         let launches = group.map(\.launch)
         let all = launches.map { files($0, job: "job-\(tag)") }
         do {
+            // Each input file is hashed once: it names the file in the host's cache.
+            var sha: [String: String] = [:]
             if let via {
                 try await via.ensureMaster()
-                var hashes: [(String, String)] = []
-                for l in launches { for i in l.inputs { hashes.append((i.path, try SSHConnector.sha256(ofFile: i.path))) } }
-                try await via.send(hashes)
+                for l in launches { for i in l.inputs where sha[i.path] == nil { sha[i.path] = try SSHConnector.sha256(ofFile: i.path) } }
+                try await via.send(sha.map { ($0.key, $0.value) })
             }
             var script = "set -e\nmkdir -p \(all[0].directory)\n"
             for (l, f) in zip(launches, all) {
@@ -197,8 +198,7 @@ public final class SlurmConnector: Connector {
                 if via != nil {
                     script += "rm -rf \(f.work)\nmkdir -p \(f.work)\n"
                     for i in l.inputs {
-                        let sha = try SSHConnector.sha256(ofFile: i.path)
-                        script += "ln -f \"$HOME\"/\(SSHConnector.root)/cache/\(sha) \(f.work)/\(SSHConnector.quote(i.name))\n"
+                        script += "ln -f \"$HOME\"/\(SSHConnector.root)/cache/\(sha[i.path] ?? "") \(f.work)/\(SSHConnector.quote(i.name))\n"
                     }
                 }
             }
@@ -317,7 +317,7 @@ public final class SlurmConnector: Connector {
     func poll(_ tasks: [SlurmTask], silentSince: inout Date?) async -> Bool {
         let bases = Set(tasks.map(\.base)).sorted()
         var script = "squeue -h -r -t all -j \(bases.joined(separator: ",")) -o '%i|%T|%r' 2>&1; echo \"@rc $?\"\n"
-        script += "echo @sinfo; sinfo -h \(partition.map { "-p " + SSHConnector.quote($0) } ?? "") -o '%t' 2>&1; echo \"@rc $?\"\n"
+        script += "echo @sinfo; \(sinfo) 2>&1; echo \"@rc $?\"\n"
         script += "echo @exit\n"
         for t in tasks { script += "[ -f \(t.files.exit) ] && echo \"\(t.job) $(cat \(t.files.exit))\"\n" }
         script += "true\n"
@@ -398,6 +398,9 @@ public final class SlurmConnector: Connector {
         return changed
     }
 
+    /// The states of the partition's nodes, one per line.
+    var sinfo: String { "sinfo -h \(partition.map { "-p " + SSHConnector.quote($0) } ?? "") -o '%t'" }
+
     /// Whether a node in this `sinfo` state can run jobs.
     static func usable(_ state: String) -> Bool {
         if state.contains(where: { "*~#%!".contains($0) }) { return false }
@@ -431,7 +434,7 @@ public final class SlurmConnector: Connector {
     public func fetch(_ launch: TaskLaunch) async throws { try await via?.fetch(launch) }
 
     public func probe() async -> Bool {
-        guard let r = try? await shell("sinfo -h \(partition.map { "-p " + SSHConnector.quote($0) } ?? "") -o '%t'"),
+        guard let r = try? await shell(sinfo),
             r.status == 0
         else { return false }
         return r.stdout.split(whereSeparator: \.isNewline).map(String.init).contains(where: SlurmConnector.usable)

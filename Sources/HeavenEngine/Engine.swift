@@ -246,7 +246,7 @@ public final class Engine: Sendable {
         }
         // Remote sites may still run them: stopped there too.
         for site in Set(lost.compactMap(\.site)).sorted() {
-            if let c = resources.connectors[site], c.isRemote || !(c is LocalConnector) { await c.abandonRun(run.id) }
+            if let c = resources.connectors[site], !(c is LocalConnector) { await c.abandonRun(run.id) }
         }
         let attempts = try await store.attempts(run: run.id)
         var previous: [String: Int] = [:]

@@ -59,6 +59,9 @@ final class RunContext: Sendable {
     let killGrace: Double
     /// Tasks may stage only files inside the run's own directory (a shared server).
     let confined: Bool
+    /// Where a confined run's tasks may stage files from: the run's directory and the
+    /// files uploaded with it (its base directory), symbolic links resolved.
+    let stagingRoots: [String]
     /// The run's user, whose secrets its tasks may name.
     let user: String
     let secrets: Secrets?
@@ -73,6 +76,13 @@ final class RunContext: Sendable {
     }
 
     private let live = Mutex(Live())
+    /// `path` with symbolic links resolved (as given when it cannot be).
+    static func realPath(_ path: String) -> String {
+        guard let p = realpath(path, nil) else { return path }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
     /// Empty working directories and logs of ended attempts, for the next ones.
     let files = FileRecycler()
     /// Directories of the files that define workflows, resolved once (by file).
@@ -110,6 +120,7 @@ final class RunContext: Sendable {
         self.logger = logger
         self.killGrace = killGrace
         self.confined = confined
+        self.stagingRoots = confined ? [runDirectory, baseDirectory].map(RunContext.realPath) : []
         self.user = user
         self.secrets = secrets
         self.foreachWindow = max(64, 4 * slots.siteCores)

@@ -1,3 +1,5 @@
+import HeavenConnectors
+
 /// Where a run keeps its files: one flat working directory per task instance (fresh
 /// for each attempt) and its logs beside the others. Flat, because creating
 /// directories is a large part of a short task's cost.
@@ -14,8 +16,7 @@ public struct RunLayout: Sendable {
 
     /// A task key as one file name (`/` becomes `.`, which names never contain).
     public static func flat(_ key: String) -> String {
-        // On bytes: `/` and `.` are ASCII, and a byte map skips grapheme breaking.
-        String(decoding: key.utf8.map { $0 == UInt8(ascii: "/") ? UInt8(ascii: ".") : $0 }, as: UTF8.self)
+        TaskLaunch.flat(key)
     }
 
     /// The directory holding every working directory.
@@ -25,6 +26,14 @@ public struct RunLayout: Sendable {
 
     /// A task instance's working directory.
     public func workDirectory(_ key: String) -> String { workRoot + "/" + RunLayout.flat(key) }
+
+    /// Where an attempt's standard output and error go: one combined log, or `out` and
+    /// `err` apart (when an output reads the standard output).
+    public func logs(_ key: String, attempt: Int, apart: Bool) -> (stdout: String, stderr: String) {
+        if apart { return (log(key, attempt: attempt, "out"), log(key, attempt: attempt, "err")) }
+        let combined = log(key, attempt: attempt, "log")
+        return (combined, combined)
+    }
 
     /// The combined output (`log`), or the standard output (`out`) or error (`err`), of an attempt.
     public func log(_ key: String, attempt: Int, _ stream: String) -> String {

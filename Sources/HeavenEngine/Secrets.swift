@@ -14,6 +14,13 @@ public struct Secrets: Sendable {
     let store: any SecretStore
     let keyPath: String
 
+    /// What is wrong with a secret's name, if anything: lowercase letters, digits and
+    /// `-`, starting with a letter, at most 63 characters.
+    public static func nameProblem(_ name: String) -> String? {
+        name.range(of: "^[a-z][a-z0-9-]{0,62}$", options: .regularExpression) != nil
+            ? nil : "a secret's name is lowercase letters, digits and `-`, starting with a letter"
+    }
+
     public init(home: HeavenHome, store: any SecretStore) {
         self.store = store
         self.keyPath = home.root + "/secret.key"

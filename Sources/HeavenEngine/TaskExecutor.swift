@@ -67,9 +67,8 @@ struct TaskExecutor {
             if preparation == nil {
                 preparation = prepare(work, staged: staged.files)
                 // An empty log left by an ended attempt takes this attempt's log name.
-                for stream in task.readsStandardOutput ? ["out", "err"] : ["log"] {
-                    context.files.reuseLog(as: layout.log(key, attempt: attempt, stream))
-                }
+                let logs = layout.logs(key, attempt: attempt, apart: task.readsStandardOutput)
+                for path in Set([logs.stdout, logs.stderr]) { context.files.reuseLog(as: path) }
             }
             context.count { $0.waiting += 1 }
             let readyAt = DispatchTime.now().uptimeNanoseconds
@@ -169,14 +168,8 @@ struct TaskExecutor {
                         at: template.location)
                 }
                 if context.confined {
-                    let real = realpath(path, nil).map { p in defer { free(p) }; return String(cString: p) } ?? path
-                    // The run's own directory, and the files uploaded with it (its base directory).
-                    let roots: [String] = [context.runDirectory, context.baseDirectory].map { (d: String) -> String in
-                        guard let p = realpath(d, nil) else { return d }
-                        defer { free(p) }
-                        return String(cString: p)
-                    }
-                    guard roots.contains(where: { real.hasPrefix($0 + "/") }) else {
+                    let real = RunContext.realPath(path)
+                    guard context.stagingRoots.contains(where: { real.hasPrefix($0 + "/") }) else {
                         throw EngineError.evaluation(
                             "task `\(task.name)`: input `\(name)` (`\(path)`) is outside the run's files: on a server, tasks read only files uploaded with the run or made by its tasks",
                             at: template.location)
@@ -203,9 +196,7 @@ struct TaskExecutor {
         let fm = FileManager.default
         // Standard output apart only when an output reads it; otherwise one combined
         // log, as a terminal would show it (one file fewer to create per task).
-        let readsStdout = task.readsStandardOutput
-        let stdoutPath = layout.log(key, attempt: number, readsStdout ? "out" : "log")
-        let stderrPath = readsStdout ? layout.log(key, attempt: number, "err") : stdoutPath
+        let (stdoutPath, stderrPath) = layout.logs(key, attempt: number, apart: task.readsStandardOutput)
         var record = AttemptRecord(
             runID: context.runID, taskKey: key, task: task.name, number: number, site: slot.site,
             slot: slot.label, workDirectory: work, node: slot.node, cores: slot.cores, memory: slot.memory,

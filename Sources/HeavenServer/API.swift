@@ -36,8 +36,7 @@ struct API: Sendable {
             // One read for the run, its counts and its shares (the most frequent request).
             let user = try context.user
             let id = try context.parameters.require("id")
-            guard let view = try await store.runStatus(id),
-                user.admin || view.run.user == user.name || view.shares.contains(where: user.groups.contains)
+            guard let view = try await store.runStatus(id), await API.mayRead(user, view.run, shares: view.shares)
             else { throw Problem(.notFound, "no run \(id)") }
             var m = try await describe(view.run)
             m["attempts"] = ["running": view.counts.running, "succeeded": view.counts.succeeded, "failed": view.counts.failed]
@@ -133,8 +132,7 @@ struct API: Sendable {
             let catalog = try await store.catalog()
             let owned = Set(catalog.sites.filter { owns(user, $0) }.map(\.site.name))
             let mine = catalog.grants.filter { g in
-                user.admin || owned.contains(g.site) || g.to == Principal(.user, user.name)
-                    || (g.to.kind == .group && user.groups.contains(g.to.name))
+                user.admin || owned.contains(g.site) || API.names(g.to, user)
             }
             return json([
                 "grants": mine.map { g -> [String: Any] in
@@ -196,7 +194,7 @@ struct API: Sendable {
             guard user.admin else { throw Problem(.forbidden, "only admins read the audit log") }
             let after = Int64(request.uri.queryParameters.get("after") ?? "") ?? 0
             let records = try await store.audit(after: after, limit: 1000)
-                        return json([
+            return json([
                 "audit": records.map { r -> [String: Any] in
                     [
                         "id": r.id ?? 0, "at": iso(r.at), "user": r.user ?? NSNull(), "method": r.method,
@@ -209,9 +207,7 @@ struct API: Sendable {
 
     func secretName(_ context: HeavenContext) throws -> String {
         let name = try context.parameters.require("name")
-        guard name.range(of: "^[a-z][a-z0-9-]{0,62}$", options: .regularExpression) != nil else {
-            throw Problem(.badRequest, "a secret's name is lowercase letters, digits and `-`, starting with a letter")
-        }
+        if let problem = Secrets.nameProblem(name) { throw Problem(.badRequest, problem) }
         return name
     }
 
@@ -285,10 +281,17 @@ struct API: Sendable {
         let user = try context.user
         let id = try context.parameters.require("id")
         guard let run = try? await store.run(id), run.id == id else { throw Problem(.notFound, "no run \(id)") }
-        if user.admin || run.user == user.name { return run }
-        let shares = try await store.runShares(run.id)
-        if shares.contains(where: user.groups.contains) { return run }
+        if try await API.mayRead(user, run, shares: try await store.runShares(run.id)) { return run }
         throw Problem(.notFound, "no run \(id)")
+    }
+
+    /// Whether `user` may read `run`: theirs, any for an admin, or shared with one of
+    /// their groups (`shares` is read only when it matters).
+    static func mayRead(_ user: UserRecord, _ run: RunRecord, shares: @autoclosure () async throws -> [String])
+        async rethrows -> Bool
+    {
+        if user.admin || run.user == user.name { return true }
+        return try await shares().contains(where: user.groups.contains)
     }
 
     /// A run the caller may change: their own, or any for an admin.
@@ -302,7 +305,7 @@ struct API: Sendable {
     }
 
     func describe(_ run: RunRecord) async throws -> [String: Any] {
-                var m: [String: Any] = [
+        var m: [String: Any] = [
             "id": run.id, "workflow": run.workflow, "user": run.user, "status": run.status.rawValue,
             "created": iso(run.createdAt), "url": "/v1/runs/\(run.id)",
         ]
@@ -359,8 +362,12 @@ struct API: Sendable {
     // MARK: Sites and grants
 
     func owns(_ user: UserRecord, _ entry: StoredCatalog.SiteEntry) -> Bool {
-        let owner = entry.site.owner ?? Principal(.user, entry.registeredBy)
-        return owner == Principal(.user, user.name) || (owner.kind == .group && user.groups.contains(owner.name))
+        API.names(entry.site.owner ?? Principal(.user, entry.registeredBy), user)
+    }
+
+    /// Whether a principal is `user` or one of their groups.
+    static func names(_ p: Principal, _ user: UserRecord) -> Bool {
+        p == Principal(.user, user.name) || (p.kind == .group && user.groups.contains(p.name))
     }
 
     /// Registers sites (by their owner or an admin) or grants (by the owner of their site
@@ -373,8 +380,7 @@ struct API: Sendable {
             guard !load.documents.sites.isEmpty else { throw Problem(.unprocessableContent, "the documents hold no Site") }
             for site in load.documents.sites {
                 let owner = site.owner ?? Principal(.user, user.name)
-                let mine = owner == Principal(.user, user.name) || (owner.kind == .group && user.groups.contains(owner.name))
-                guard user.admin || mine else {
+                guard user.admin || API.names(owner, user) else {
                     throw Problem(.forbidden, "site `\(site.name)` would be owned by \(owner); you may register only sites you own")
                 }
                 if let existing = catalog.sites.first(where: { $0.site.name == site.name }), !user.admin, !owns(user, existing) {
@@ -465,9 +471,7 @@ func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Respons
     return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
 
-/// A time as ISO 8601 with milliseconds.
-func iso(_ date: Date) -> String {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return f.string(from: date)
-}
+/// A time as ISO 8601 with milliseconds (one format style for every call).
+func iso(_ date: Date) -> String { isoStyle.format(date) }
+
+private let isoStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)

@@ -36,20 +36,21 @@ struct ProblemMiddleware: RouterMiddleware {
             switch e.status {
             case .notFound: detail = "no such resource: \(request.method) \(request.uri.path)"
             case .methodNotAllowed: detail = "\(request.method) is not allowed on \(request.uri.path)"
-            case .contentTooLarge: detail = "the request body is larger than \(context.maxUploadSize) bytes"
-            default: detail = e.body ?? e.status.reasonPhrase
+            default: detail = tooLarge(e.status, context) ?? e.body ?? e.status.reasonPhrase
             }
             return Problem(e.status, detail).response
         } catch let e as any HTTPResponseError {
-            let detail =
-                e.status == .contentTooLarge
-                ? "the request body is larger than \(context.maxUploadSize) bytes" : e.status.reasonPhrase
-            return Problem(e.status, detail).response
+            return Problem(e.status, tooLarge(e.status, context) ?? e.status.reasonPhrase).response
         } catch {
             logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             return Problem(.internalServerError, "the server failed to answer; the error is in its log").response
         }
     }
+}
+
+/// What a 413 says (nil for another status).
+private func tooLarge(_ status: HTTPResponse.Status, _ context: HeavenContext) -> String? {
+    status == .contentTooLarge ? "the request body is larger than \(context.maxUploadSize) bytes" : nil
 }
 
 /// The method and path pattern of every route (`/v1/runs/{id}`), filled once the

@@ -246,15 +246,16 @@ extension SQLiteStore: AccountStore {
             else { return nil }
             return RunStatusView(
                 run: SQLiteStore.runRecord(row), counts: try SQLiteStore.attemptCounts(run: id, db: db),
-                shares: try String.fetchAll(
-                    db.cachedStatement(sql: "SELECT grp FROM run_shares WHERE run_id = ? ORDER BY grp"), arguments: [id]))
+                shares: try SQLiteStore.shares(run: id, db: db))
         }
     }
 
     public func runShares(_ run: String) async throws -> [String] {
-        try await pool.read { db in
-            try String.fetchAll(db, sql: "SELECT grp FROM run_shares WHERE run_id = ? ORDER BY grp", arguments: [run])
-        }
+        try await pool.read { db in try SQLiteStore.shares(run: run, db: db) }
+    }
+
+    static func shares(run: String, db: Database) throws -> [String] {
+        try String.fetchAll(db.cachedStatement(sql: "SELECT grp FROM run_shares WHERE run_id = ? ORDER BY grp"), arguments: [run])
     }
 
     public func runs(visibleTo user: UserRecord, limit: Int) async throws -> [RunRecord] {

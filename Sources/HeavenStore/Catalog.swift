@@ -171,10 +171,8 @@ extension SQLiteStore {
     public func reportSiteFailure(_ name: String, reason: String, base: Double, renew: Bool) async throws -> SiteHealth {
         try await batcher.write { db in
             let now = Date()
-            guard let row = try Row.fetchOne(
-                db, sql: "SELECT down_until, down_reason, failures, down_by FROM sites WHERE name = ?", arguments: [name])
+            guard let current = try SQLiteStore.health(of: name, db: db)
             else { return SiteHealth(downUntil: now.addingTimeInterval(base), reason: reason, failures: 1) }
-            let current = SQLiteStore.health(row)
             if current.isDown(at: now), current.byOperator || !renew { return current }
             let failures = current.failures + 1
             let wait = min(300, base * pow(2, Double(min(failures - 1, 20))))
@@ -188,10 +186,7 @@ extension SQLiteStore {
 
     public func reportSiteAnswers(_ name: String) async throws -> SiteHealth? {
         try await batcher.write { db in
-            guard let row = try Row.fetchOne(
-                db, sql: "SELECT down_until, down_reason, failures, down_by FROM sites WHERE name = ?", arguments: [name])
-            else { return nil }
-            let current = SQLiteStore.health(row)
+            guard let current = try SQLiteStore.health(of: name, db: db) else { return nil }
             if current.failures > 0, !current.byOperator {
                 try db.execute(
                     sql: "UPDATE sites SET down_until = NULL, down_reason = NULL, down_by = NULL, failures = 0 WHERE name = ?",
@@ -209,6 +204,13 @@ extension SQLiteStore {
             }
             return out
         }
+    }
+
+    /// A registered site's health, nil if no such site.
+    static func health(of name: String, db: Database) throws -> SiteHealth? {
+        try Row.fetchOne(
+            db, sql: "SELECT down_until, down_reason, failures, down_by FROM sites WHERE name = ?", arguments: [name]
+        ).map(health)
     }
 
     static func health(_ row: Row) -> SiteHealth {

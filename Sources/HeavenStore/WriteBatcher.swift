@@ -24,15 +24,7 @@ final class WriteBatcher: Sendable {
     init(writer: any DatabaseWriter) { self.writer = writer }
 
     func write<T: Sendable>(_ operation: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await write(afterQueueing: {}, operation)
-    }
-
-    /// Like `write`, and runs `queued` once the write is queued (before it is
-    /// committed): work queued after that point is committed after this write.
-    func write<T: Sendable>(
-        afterQueueing queued: () -> Void, _ operation: @escaping @Sendable (Database) throws -> T
-    ) async throws -> T {
-        try await write(queueing: { () -> Void in queued() }) { db, _ in try operation(db) }
+        try await write(queueing: {}) { db, _ in try operation(db) }
     }
 
     /// Queues a write whose content depends on `queueing`, which runs while the write
@@ -43,45 +35,42 @@ final class WriteBatcher: Sendable {
     ) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let box = Mutex<T?>(nil)
-            let decided = Mutex<Q?>(nil)
-            let pending = Pending(
-                work: { db in
-                    guard let q = decided.withLock({ $0 }) else { throw StoreError.internal("write queued without its decision") }
-                    let value = try operation(db, q)
-                    box.withLock { $0 = value }
-                },
-                done: { error in
-                    if let error {
-                        continuation.resume(throwing: error)
-                    } else if let value = box.withLock({ $0 }) {
-                        continuation.resume(returning: value)
-                    } else {
-                        continuation.resume(throwing: StoreError.internal("write produced no value"))
-                    }
-                })
-            let start = state.withLock { s -> Bool in
+            enqueue {
                 let q = queueing()
-                decided.withLock { $0 = q }
-                s.pending.append(pending)
-                if s.flushing { return false }
-                s.flushing = true
-                return true
+                return Pending(
+                    work: { db in
+                        let value = try operation(db, q)
+                        box.withLock { $0 = value }
+                    },
+                    done: { error in
+                        if let error {
+                            continuation.resume(throwing: error)
+                        } else if let value = box.withLock({ $0 }) {
+                            continuation.resume(returning: value)
+                        } else {
+                            continuation.resume(throwing: StoreError.internal("write produced no value"))
+                        }
+                    })
             }
-            // Committing on a cooperative thread would block it (measured: W1 fell from
-            // ~46% to 27% of the raw spawn rate), so commits run on the writer queue.
-            if start { queue.async { self.drain() } }
         }
     }
 
     /// Queues a write without waiting for it; it is committed in order with the others.
     func submit(_ operation: @escaping @Sendable (Database) throws -> Void) {
-        let pending = Pending(work: operation, done: { _ in })
+        enqueue { Pending(work: operation, done: { _ in }) }
+    }
+
+    /// Appends the write `make` returns (made under the lock, so that what it decides
+    /// holds until the write is queued) and starts the writer if it is idle.
+    private func enqueue(_ make: () -> Pending) {
         let start = state.withLock { s -> Bool in
-            s.pending.append(pending)
+            s.pending.append(make())
             if s.flushing { return false }
             s.flushing = true
             return true
         }
+        // Committing on a cooperative thread would block it (measured: W1 fell from
+        // ~46% to 27% of the raw spawn rate), so commits run on the writer queue.
         if start { queue.async { self.drain() } }
     }
 

@@ -86,8 +86,8 @@ struct BenchCommand: AsyncParsableCommand {
         results.append(Result(name: "raw-1", what: "the same, 1 in flight (\(String(format: "%.3f", 1000 / rawSerial)) ms each)", figure: "\(Int(rawSerial)) /s", ratio: "", target: "", met: nil))
 
         log("W1: \(w1Tasks) independent tasks and a join …")
-        let w1 = try await BenchCommand.timeRun(
-            scratch + "/w1", "kind: Workflow\nname: w1\nsteps:\n  - foreach: ${range(\(w1Tasks))}\n    as: i\n    steps:\n      - task: t\n        run: [/bin/true]\n  - task: join\n    run: [/bin/true]\n")
+        let w1Yaml = "kind: Workflow\nname: w1\nsteps:\n  - foreach: ${range(\(w1Tasks))}\n    as: i\n    steps:\n      - task: t\n        run: [/bin/true]\n  - task: join\n    run: [/bin/true]\n"
+        let w1 = try await BenchCommand.timeRun(scratch + "/w1", w1Yaml)
         let w1Rate = Double(w1Tasks + 1) / w1.seconds
         results.append(Result(
             name: "W1", what: "\(w1Tasks) independent tasks, then a join", figure: String(format: "%.2f s, %d tasks/s", w1.seconds, Int(w1Rate)),
@@ -99,8 +99,7 @@ struct BenchCommand: AsyncParsableCommand {
             log("W1 again with its state on tmpfs …")
             let shm = "/dev/shm/heaven-bench-\(getpid())"
             defer { try? FileManager.default.removeItem(atPath: shm) }
-            let w1t = try await BenchCommand.timeRun(
-                shm, "kind: Workflow\nname: w1\nsteps:\n  - foreach: ${range(\(w1Tasks))}\n    as: i\n    steps:\n      - task: t\n        run: [/bin/true]\n  - task: join\n    run: [/bin/true]\n")
+            let w1t = try await BenchCommand.timeRun(shm, w1Yaml)
             let rate = Double(w1Tasks + 1) / w1t.seconds
             results.append(Result(
                 name: "W1-tmpfs", what: "W1 with $HEAVEN_HOME on tmpfs (/dev/shm): the engine without the disk", figure: String(format: "%.2f s, %d tasks/s", w1t.seconds, Int(rate)),

@@ -38,30 +38,14 @@ struct LogsCommand: AsyncParsableCommand {
         let (home, store) = try CLI.openStore()
         let record = await CLI.findRun(store, run)
         guard let task else {
-            let events = (try? await store.events(run: record.id, after: 0, limit: 100_000)) ?? []
-            let f = DateFormatter()
-            f.dateFormat = "HH:mm:ss.SSS"
-            for e in events {
-                print(
-                    "\(f.string(from: e.time)) \(e.kind.padding(toLength: 9, withPad: " ", startingAt: 0)) \(e.taskKey.map { $0 + ": " } ?? "")\(e.message)"
-                )
+            for e in (try? await store.events(run: record.id, after: 0, limit: 100_000)) ?? [] {
+                LogsCommand.printEvent(at: e.time, e.kind, task: e.taskKey, e.message)
             }
             return
         }
-        let attempts = (try? await store.attempts(run: record.id)) ?? []
-        let keys = Set(attempts.map(\.taskKey))
-        let matching = keys.contains(task) ? [task] : keys.filter { $0 == task || $0.hasSuffix("/" + task) }.sorted()
-        guard !matching.isEmpty else {
-            CLI.fail(
-                "run \(record.id) has no task `\(task)` (tasks: \(keys.sorted().prefix(10).joined(separator: ", "))\(keys.count > 10 ? ", …" : ""))"
-            )
-        }
-        for key in matching {
-            let mine = attempts.filter { $0.taskKey == key }
-            guard let a = attempt.flatMap({ n in mine.first { $0.number == n } }) ?? mine.last else {
-                CLI.fail("task `\(key)` has no attempt \(attempt ?? 0)")
-            }
-            let layout = home.layout(record.id)
+        let layout = home.layout(record.id)
+        for a in chosen((try? await store.attempts(run: record.id)) ?? [], task: task, run: record.id) {
+            let key = a.taskKey
             // A combined log (`.log`), or standard output and error apart (`.out`, `.err`).
             // An attempt that printed nothing may have no log file (its empty file went to
             // a later attempt).
@@ -84,30 +68,51 @@ struct LogsCommand: AsyncParsableCommand {
         let record = try await remote.run(run)
         guard let task else {
             let r = try await remote.call("GET", "/v1/runs/\(record.id)/events?follow=0")
-            let f = DateFormatter()
-            f.dateFormat = "HH:mm:ss.SSS"
             for line in String(decoding: r.data, as: UTF8.self).split(separator: "\n") where line.hasPrefix("data: ") {
                 guard let e = (try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8))) as? [String: Any] else { continue }
-                let time = (e["at"] as? String).flatMap(Remote.iso.date(from:)).map(f.string(from:)) ?? "?"
-                let kind = (e["kind"] as? String ?? "").padding(toLength: 9, withPad: " ", startingAt: 0)
-                print("\(time) \(kind) \((e["task"] as? String).map { $0 + ": " } ?? "")\(e["message"] as? String ?? "")")
+                LogsCommand.printEvent(
+                    at: (e["at"] as? String).flatMap(Remote.iso.date(from:)), e["kind"] as? String ?? "", task: e["task"] as? String,
+                    e["message"] as? String ?? "")
             }
             return
         }
-        let attempts = try await remote.attempts(record.id)
+        for a in chosen(try await remote.attempts(record.id), task: task, run: record.id) {
+            let flat = Remote.segment(RunLayout.flat(a.taskKey))
+            let r = try await remote.call("GET", "/v1/runs/\(record.id)/logs/\(flat)?attempt=\(a.number)")
+            let text = String(decoding: r.data, as: UTF8.self)
+            print("==> \(a.taskKey) (attempt \(a.number), \(a.status.rawValue)) output <==")
+            print(text, terminator: text.hasSuffix("\n") || text.isEmpty ? "" : "\n")
+        }
+    }
+
+    /// The attempt to show of each task instance `task` names (a key, or the end of
+    /// keys: `ndvi` names every `…/ndvi`): `--attempt`, or the latest; exit 2 if none.
+    func chosen(_ attempts: [AttemptRecord], task: String, run: String) -> [AttemptRecord] {
         let keys = Set(attempts.map(\.taskKey))
         let matching = keys.contains(task) ? [task] : keys.filter { $0 == task || $0.hasSuffix("/" + task) }.sorted()
-        guard !matching.isEmpty else { CLI.fail("run \(record.id) has no task `\(task)`") }
-        for key in matching {
+        guard !matching.isEmpty else {
+            CLI.fail(
+                "run \(run) has no task `\(task)` (tasks: \(keys.sorted().prefix(10).joined(separator: ", "))\(keys.count > 10 ? ", …" : ""))"
+            )
+        }
+        return matching.map { key in
             let mine = attempts.filter { $0.taskKey == key }
             guard let a = attempt.flatMap({ n in mine.first { $0.number == n } }) ?? mine.last else {
                 CLI.fail("task `\(key)` has no attempt \(attempt ?? 0)")
             }
-            let flat = RunLayout.flat(key).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? key
-            let r = try await remote.call("GET", "/v1/runs/\(record.id)/logs/\(flat)?attempt=\(a.number)")
-            let text = String(decoding: r.data, as: UTF8.self)
-            print("==> \(key) (attempt \(a.number), \(a.status.rawValue)) output <==")
-            print(text, terminator: text.hasSuffix("\n") || text.isEmpty ? "" : "\n")
+            return a
         }
     }
+
+    /// One event as a line: time, kind, task, message.
+    static func printEvent(at time: Date?, _ kind: String, task: String?, _ message: String) {
+        let when = time.map(eventTime.string(from:)) ?? "?"
+        print("\(when) \(kind.padding(toLength: 9, withPad: " ", startingAt: 0)) \(task.map { $0 + ": " } ?? "")\(message)")
+    }
+
+    nonisolated(unsafe) static let eventTime: DateFormatter = {
+        let f = DateFormatter()
+        f.dateFormat = "HH:mm:ss.SSS"
+        return f
+    }()
 }

@@ -20,9 +20,7 @@ struct SecretsCommand: AsyncParsableCommand {
 }
 
 func checkSecretName(_ name: String) {
-    guard name.range(of: "^[a-z][a-z0-9-]{0,62}$", options: .regularExpression) != nil else {
-        CLI.fail("a secret's name is lowercase letters, digits and `-`, starting with a letter (got `\(name)`)")
-    }
+    if let problem = Secrets.nameProblem(name) { CLI.fail("\(problem) (got `\(name)`)") }
 }
 
 struct SecretsSetCommand: AsyncParsableCommand {
