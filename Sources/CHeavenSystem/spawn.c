@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <sys/wait.h>
@@ -22,7 +23,7 @@ static void lower_limit(int resource, long long value) {
 }
 
 static int redirect(const char *path, int flags, int target) {
-    int fd = open(path ? path : "/dev/null", flags | O_CLOEXEC, 0644);
+    int fd = open(path ? path : "/dev/null", flags | O_CLOEXEC, 0600);
     if (fd < 0) return -1;
     if (dup2(fd, target) < 0) return -1; /* dup2 clears FD_CLOEXEC on target */
     if (fd != target) close(fd);
@@ -47,7 +48,22 @@ static __attribute__((noinline)) pid_t spawn_child(const heaven_spawn_options *o
         if (sigaction(ignorable[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) sigaction(ignorable[i], &dfl, NULL);
     }
     if (setpgid(0, 0) != 0) goto fail;
-    if (redirect(o->stdin_path, O_RDONLY, 0) != 0) goto fail;
+    /* Into the task's cgroups first: every process it makes is counted there. */
+    if (o->cgroups) {
+        for (const char *const *c = o->cgroups; *c; c++) {
+            int fd = open(*c, O_WRONLY | O_CLOEXEC);
+            if (fd < 0) goto fail;
+            ssize_t w = write(fd, "0", 1);
+            close(fd);
+            if (w != 1) goto fail;
+        }
+    }
+    if (o->umask >= 0) umask((mode_t)o->umask);
+    if (o->stdin_fd >= 0) {
+        if (dup2(o->stdin_fd, 0) < 0) goto fail;
+    } else if (redirect(o->stdin_path, O_RDONLY, 0) != 0) {
+        goto fail;
+    }
     if (redirect(o->stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 1) != 0) goto fail;
     if (o->stdout_path && o->stderr_path && strcmp(o->stdout_path, o->stderr_path) == 0) {
         if (dup2(1, 2) < 0) goto fail; /* one combined log */
@@ -63,6 +79,7 @@ static __attribute__((noinline)) pid_t spawn_child(const heaven_spawn_options *o
     lower_limit(RLIMIT_CPU, o->rlimit_cpu);
     lower_limit(RLIMIT_NOFILE, o->rlimit_nofile);
     lower_limit(RLIMIT_AS, o->rlimit_as);
+    lower_limit(RLIMIT_NPROC, o->rlimit_nproc);
     sigset_t empty;
     sigemptyset(&empty);
     sigprocmask(SIG_SETMASK, &empty, NULL);
@@ -70,6 +87,14 @@ static __attribute__((noinline)) pid_t spawn_child(const heaven_spawn_options *o
 fail:
     *child_errno = errno ? errno : EINVAL;
     _exit(127);
+}
+
+heaven_spawn_options heaven_spawn_defaults(void) {
+    heaven_spawn_options o;
+    memset(&o, 0, sizeof o);
+    o.stdin_fd = -1;
+    o.umask = -1;
+    return o;
 }
 
 int heaven_spawn(const heaven_spawn_options *options, pid_t *pid_out) {
@@ -90,3 +115,7 @@ int heaven_spawn(const heaven_spawn_options *options, pid_t *pid_out) {
     *pid_out = pid;
     return 0;
 }
+
+int heaven_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int heaven_link_fd(int fd, const char *to) { return linkat(fd, "", AT_FDCWD, to, AT_EMPTY_PATH); }

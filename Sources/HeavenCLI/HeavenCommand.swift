@@ -1,6 +1,11 @@
 public import ArgumentParser
 import Foundation
+import HeavenConnectors
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// `heaven`: the command line of Heaven.
 public struct HeavenCommand: AsyncParsableCommand {
@@ -41,6 +46,10 @@ extension HeavenCommand {
             handler.logLevel = level
             return handler
         }
+        // Heaven's state is private (0700 directories, 0600 files); tasks keep the user's umask.
+        LocalConnector.setTaskUmask(umask(0o077))
+        // A pipe whose reader went away is an error to handle, not a signal that kills us.
+        signal(SIGPIPE, SIG_IGN)
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {

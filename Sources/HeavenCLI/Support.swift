@@ -14,6 +14,7 @@ import HeavenStore
 enum CLI {
     static func openStore() throws -> (HeavenHome, SQLiteStore) {
         let home = HeavenHome.fromEnvironment()
+        for repair in home.secure() { error("heaven: note: state made private: \(repair)") }
         do {
             return (home, try SQLiteStore(path: home.database, liveness: { ProcessProbe.isAlive(pid: $0, startTime: $1) }))
         } catch {

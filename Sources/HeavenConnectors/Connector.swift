@@ -134,6 +134,16 @@ public struct TaskLaunch: Sendable {
     public var taskKey: String = ""
     /// The attempt's number (1, 2, ...).
     public var attempt: Int = 1
+    /// Secrets the task gets as environment variables, kept apart from `environment`
+    /// because they travel differently: never on a command line or in a job script (a
+    /// remote task gets them on its standard input, a Slurm job from a 0600 file it
+    /// removes as it starts).
+    public var secrets: [String: String] = [:]
+    /// On a shared server: who the task runs as and what confines it (the local
+    /// connector only). Such a task inherits nothing of the server's environment.
+    public var confinement: TaskConfinement?
+    /// Bytes the task reads on its standard input (none: /dev/null).
+    public var standardInput: [UInt8]?
     /// What the task was given: cores, memory in bytes (0: unstated), and the engine's
     /// time limit in seconds (a batch system's own limit is set a little beyond it).
     public var cores: Int = 1

@@ -20,6 +20,14 @@ public final class LocalConnector: Connector {
     /// The inherited environment as `NAME=VALUE` C strings, made once (freed with the connector).
     private let baseCEntries: CEnvironment
 
+    /// The umask tasks get outside a server's confinement (the user's own: Heaven keeps
+    /// its state private with 0077, its tasks' files stay as the user would make them);
+    /// -1: the process's.
+    static let taskUmask = Atomic<Int32>(-1)
+
+    /// Sets the umask that tasks outside a server's confinement get.
+    public static func setTaskUmask(_ mask: mode_t) { taskUmask.store(Int32(mask), ordering: .relaxed) }
+
     /// The path of bubblewrap, when installed.
     public static let bubblewrap: String? = ["/usr/bin/bwrap", "/bin/bwrap", "/usr/local/bin/bwrap"].first {
         FileManager.default.isExecutableFile(atPath: $0)
@@ -55,13 +63,38 @@ public final class LocalConnector: Connector {
     func startNow(_ launch: TaskLaunch) throws -> any RunningTask {
         var argv = launch.arguments
         guard let program = argv.first, !program.isEmpty else { throw ConnectorError.programNotFound("") }
-        // The inherited environment, with the task's variables replacing any of the same name.
-        var entries: [String] = []
-        entries.reserveCapacity(launch.environment.count)
-        for (k, v) in launch.environment { entries.append(k + "=" + v) }
-        let path = launch.environment["PATH"] ?? baseEnvironment["PATH"]
+        // The inherited environment, with the task's variables (and secrets) replacing any
+        // of the same name; a confined task inherits nothing of the server's.
+        var own = launch.environment
+        for (k, v) in launch.secrets { own[k] = v }
+        if launch.confinement != nil {
+            own["PATH"] = own["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+            own["HOME"] = own["HOME"] ?? launch.workDirectory
+            own["TMPDIR"] = own["TMPDIR"] ?? "/tmp"
+            own["LANG"] = own["LANG"] ?? "C.UTF-8"
+        }
+        let path = own["PATH"] ?? baseEnvironment["PATH"]
         let executable: String
-        if launch.isolation == .sandbox {
+        var cgroup: TaskCgroup?
+        var limits = SpawnLimits()
+        if let confinement = launch.confinement {
+            guard let bwrap = LocalConnector.bubblewrap, let setpriv = TaskConfinement.setpriv else {
+                throw ConnectorError.sandboxUnavailable
+            }
+            argv[0] = try resolve(program, base: launch.baseDirectory, path: path)
+            let drop = confinement.dropArguments(setpriv: setpriv)
+            argv = [bwrap] + sandboxArguments(launch) + drop.bubblewrap + ["--"] + drop.command + argv
+            executable = bwrap
+            let memory = launch.memory > 0 ? launch.memory : confinement.defaultMemory
+            cgroup = TaskCgroup.make(memory: memory, processes: confinement.maxProcesses)
+            if cgroup == nil {
+                // No control groups here: rlimits instead (address space; processes per uid).
+                limits.addressSpace = Int64(memory)
+                limits.processes = Int64(confinement.maxProcesses)
+            }
+            limits.umask = 0o077
+        } else if launch.isolation == .sandbox {
+            limits.umask = LocalConnector.taskUmask.load(ordering: .relaxed)
             guard let bwrap = LocalConnector.bubblewrap else { throw ConnectorError.sandboxUnavailable }
             let resolved = try resolve(program, base: launch.baseDirectory, path: path)
             argv[0] = resolved
@@ -71,8 +104,26 @@ public final class LocalConnector: Connector {
         } else {
             executable = try resolve(program, base: launch.baseDirectory, path: path)
         }
-        let pid = try spawn(executable: executable, argv: argv, env: entries, launch: launch)
-        return LocalProcess(pid: pid)
+        if launch.confinement == nil { limits.umask = LocalConnector.taskUmask.load(ordering: .relaxed) }
+        limits.cgroups = cgroup?.procs ?? []
+        let pid: Int32
+        do {
+            pid = try spawn(
+                executable: executable, argv: argv, env: own.map { $0.key + "=" + $0.value }, launch: launch,
+                inherit: launch.confinement == nil, limits: limits)
+        } catch {
+            cgroup?.remove()
+            throw error
+        }
+        return LocalProcess(pid: pid, cgroup: cgroup)
+    }
+
+    /// What a spawn bounds beyond the defaults.
+    struct SpawnLimits {
+        var addressSpace: Int64 = 0
+        var processes: Int64 = 0
+        var umask: Int32 = -1
+        var cgroups: [String] = []
     }
 
     /// The inherited entries the task does not replace, as C strings (not copied).
@@ -89,7 +140,12 @@ public final class LocalConnector: Connector {
             "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
         ]
         if !l.network { a.append("--unshare-net") }
-        for h in l.hidden { a += ["--tmpfs", h] }
+        for h in l.hidden + (l.confinement?.hidden ?? []) {
+            var st = stat()
+            guard stat(h, &st) == 0 else { continue }
+            // A directory is covered by an empty one, a file by /dev/null.
+            a += (st.st_mode & S_IFMT) == S_IFDIR ? ["--tmpfs", h] : ["--ro-bind", "/dev/null", h]
+        }
         for r in l.readable { a += ["--ro-bind", r, r] }
         a += ["--bind", l.workDirectory, l.workDirectory, "--chdir", l.workDirectory]
         return a
@@ -121,13 +177,22 @@ public final class LocalConnector: Connector {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
     }
 
-    func spawn(executable: String, argv: [String], env: [String], launch: TaskLaunch) throws -> Int32 {
+    func spawn(
+        executable: String, argv: [String], env: [String], launch: TaskLaunch, inherit: Bool = true,
+        limits: SpawnLimits = SpawnLimits()
+    ) throws -> Int32 {
         let cArgv = argv.map { strdup($0) } + [nil]
         let own = env.map { strdup($0) }
-        let cEnv = inheritedEntries(except: launch.environment) + own + [nil]
+        let replaced = launch.secrets.isEmpty ? launch.environment : launch.environment.merging(launch.secrets) { a, _ in a }
+        let cEnv = (inherit ? inheritedEntries(except: replaced) : []) + own + [nil]
+        let cGroups = limits.cgroups.map { strdup($0) } + [nil]
+        // The secrets of a remote task travel on its standard input (a pipe filled first).
+        let input = try launch.standardInput.map { try LocalConnector.pipe(holding: $0) }
         defer {
             cArgv.forEach { free($0) }
             own.forEach { free($0) }
+            cGroups.forEach { free($0) }
+            if let input { close(input) }
         }
         var pid: pid_t = 0
         let result: Int32 = executable.withCString { exe in
@@ -136,7 +201,8 @@ public final class LocalConnector: Connector {
                     launch.stderrPath.withCString { err in
                         cArgv.withUnsafeBufferPointer { av in
                             cEnv.withUnsafeBufferPointer { ev in
-                                var o = heaven_spawn_options()
+                              cGroups.withUnsafeBufferPointer { gv in
+                                var o = heaven_spawn_defaults()
                                 o.path = exe
                                 o.argv = UnsafePointer(av.baseAddress)
                                 o.envp = UnsafePointer(ev.baseAddress)
@@ -146,9 +212,14 @@ public final class LocalConnector: Connector {
                                 o.stderr_path = err
                                 o.rlimit_cpu = Int64(launch.cpuLimit ?? 0)
                                 o.rlimit_nofile = 65536
-                                o.rlimit_as = 0
+                                o.rlimit_as = limits.addressSpace
+                                o.rlimit_nproc = limits.processes
+                                o.umask = limits.umask
+                                o.stdin_fd = input ?? -1
+                                o.cgroups = limits.cgroups.isEmpty ? nil : UnsafePointer(gv.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: UnsafePointer<CChar>?.self) })
                                 o.no_core = 1
                                 return heaven_spawn(&o, &pid)
+                              }
                             }
                         }
                     }
@@ -162,6 +233,22 @@ public final class LocalConnector: Connector {
             throw ConnectorError.spawnFailed(program: argv.first ?? executable, errno: result)
         }
         return pid
+    }
+}
+
+extension LocalConnector {
+    /// The read end of a pipe that holds `data` and then ends (the data must fit in the
+    /// pipe's buffer, 64 KiB at least on Linux: a few secrets do).
+    static func pipe(holding data: [UInt8]) throws -> Int32 {
+        var fds: [Int32] = [-1, -1]
+        guard heaven_pipe_cloexec(&fds) == 0 else { throw ConnectorError.transfer("cannot make a pipe: \(String(cString: strerror(errno)))") }
+        defer { close(fds[1]) }
+        let written = data.withUnsafeBytes { Glibc.write(fds[1], $0.baseAddress, $0.count) }
+        guard written == data.count else {
+            close(fds[0])
+            throw ConnectorError.transfer("the task's standard input (\(data.count) bytes) does not fit in a pipe")
+        }
+        return fds[0]
     }
 }
 

@@ -1,5 +1,6 @@
 import CHeavenSystem
 import Foundation
+import HeavenModel
 import Synchronization
 
 #if canImport(Glibc)
@@ -15,9 +16,12 @@ final class LocalProcess: RunningTask {
     /// their environment instead (`ProcessProbe.killOrphan`).
     var startTime: String? { nil }
     private let exit = ExitLatch()
+    /// The control groups bounding a confined task (removed once it is reaped).
+    private let cgroup: TaskCgroup?
 
-    init(pid: Int32) {
+    init(pid: Int32, cgroup: TaskCgroup? = nil) {
         self.pid = pid
+        self.cgroup = cgroup
         Reaper.shared.watch(self)
     }
 
@@ -29,13 +33,19 @@ final class LocalProcess: RunningTask {
         repeat { r = wait4(pid, &status, 0, &usage) } while r < 0 && errno == EINTR
         let cpu = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
             + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
-        let exit: TaskExit
+        var exit: TaskExit
         if r < 0 {
             exit = TaskExit(exitCode: nil, signal: nil)
         } else if status & 0x7f == 0 {
             exit = TaskExit(exitCode: (status >> 8) & 0xff, signal: nil, cpuSeconds: cpu, maxRSS: Int64(usage.ru_maxrss) * 1024)
         } else {
             exit = TaskExit(exitCode: nil, signal: status & 0x7f, cpuSeconds: cpu, maxRSS: Int64(usage.ru_maxrss) * 1024)
+        }
+        if let cgroup {
+            if !exit.succeeded, cgroup.memoryExceeded {
+                exit.message = "killed: it went past its memory limit of \(Quantity(cgroup.memory, .bytes))"
+            }
+            cgroup.remove()
         }
         self.exit.set(exit)
     }

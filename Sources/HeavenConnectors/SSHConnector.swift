@@ -24,21 +24,46 @@ public final class SSHConnector: Connector {
     let port: Int?
     let user: String?
     let identity: String?
+    /// The private key of the run's user, when the site names one of their secrets.
+    let key: KeySource?
     let cores: Int
     let memory: Double
     let local: LocalConnector
     static let root = ".heaven"
 
-    /// A connector for an SSH site.
-    public init(site: Site) throws {
-        guard case .ssh(let host, let port, let user, let identity) = site.connector else {
+    /// Where a private key kept as a secret comes from, and who it belongs to.
+    public struct KeySource: Sendable {
+        /// Whose key it is (their runs only use it): names the master connection.
+        public var owner: String
+        /// A private directory (0700) for the moment the key is on disk: while the master
+        /// connection authenticates, then it is removed.
+        public var directory: String
+        /// Opens the key (from the sealed store).
+        public var open: @Sendable () async throws -> String
+
+        /// A key source.
+        public init(owner: String, directory: String, open: @escaping @Sendable () async throws -> String) {
+            self.owner = owner
+            self.directory = directory
+            self.open = open
+        }
+    }
+
+    /// A connector for an SSH site; `key` is required when the site's identity is a secret.
+    public init(site: Site, key: KeySource? = nil) throws {
+        guard case .ssh(let host, let port, let user, let identity, let identitySecret) = site.connector else {
             throw ConnectorError.unsupported("site `\(site.name)` is not an ssh site")
+        }
+        if let identitySecret, key == nil {
+            throw ConnectorError.unsupported(
+                "site `\(site.name)` authenticates with the secret `\(identitySecret)` of the run's user, and none is open here")
         }
         self.siteName = site.name
         self.host = host
         self.port = port
         self.user = user
-        self.identity = identity
+        self.identity = identitySecret == nil ? identity : nil
+        self.key = identitySecret == nil ? nil : key
         self.cores = max(1, site.totalCores)
         self.memory = site.totalMemory
         self.local = LocalConnector(siteName: site.name)
@@ -54,14 +79,29 @@ public final class SSHConnector: Connector {
 
     /// The `ssh` command line up to the host, through the site's master connection;
     /// `HEAVEN_SSH_CONFIG` names a config file to use instead of the user's.
-    func ssh(_ extra: [String] = [], master: Bool = false) -> [String] {
+    ///
+    /// A connection made with a user's own key reads no configuration of this machine's
+    /// (whose identities it must not use), offers only that key, and has a master
+    /// connection of its own (named after the key's owner, so no other user's command
+    /// rides on it); commands other than the master's offer no key at all.
+    func ssh(_ extra: [String] = [], master: Bool = false, keyFile: String? = nil) -> [String] {
         let control = NSTemporaryDirectory() + "heaven-ssh-\(getuid())"
         mkdir(control, 0o700)
         var a = ["ssh"]
-        if let config = ProcessInfo.processInfo.environment["HEAVEN_SSH_CONFIG"] { a += ["-F", config] }
+        var tag = ""
+        if let key {
+            tag = String(SHA256.hash(data: Data("\(siteName)\u{0}\(key.owner)".utf8)).map { String(format: "%02x", $0) }.joined().prefix(12)) + "-"
+            a += [
+                "-F", "/dev/null", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
+                "-o", "UserKnownHostsFile=\(key.directory)/known_hosts", "-o", "GlobalKnownHostsFile=/dev/null",
+            ]
+            if let keyFile { a += ["-i", keyFile] } else { a += ["-o", "PubkeyAuthentication=no"] }
+        } else if let config = ProcessInfo.processInfo.environment["HEAVEN_SSH_CONFIG"] {
+            a += ["-F", config]
+        }
         let t = SSHConnector.timeout
         a += [
-            "-o", "BatchMode=yes", "-o", "ControlPath=\(control)/%C",
+            "-o", "BatchMode=yes", "-o", "ControlPath=\(control)/\(tag)%C",
             "-o", master ? "ControlMaster=yes" : "ControlMaster=no", "-o", "ControlPersist=120",
             "-o", "ConnectTimeout=\(t)", "-o", "ServerAliveInterval=\(max(1, t / 3))", "-o", "ServerAliveCountMax=3",
             "-o", "StrictHostKeyChecking=accept-new",
@@ -71,6 +111,18 @@ public final class SSHConnector: Connector {
         if let user { a += ["-l", user] }
         return a + extra + [host, "--"]
     }
+
+    /// Secrets as the lines `readSecrets` reads: `NAME=BASE64` each, then an empty line.
+    static func secretLines(_ secrets: [String: String]) -> [UInt8] {
+        var text = ""
+        for (k, v) in secrets.sorted(by: { $0.key < $1.key }) { text += k + "=" + Data(v.utf8).base64EncodedString() + "\n" }
+        return Array((text + "\n").utf8)
+    }
+
+    /// Shell that exports the secrets `secretLines` wrote, read from standard input (a
+    /// value may hold any byte but NUL: it travels in base64; `x` keeps trailing newlines).
+    static let readSecrets =
+        #"while IFS= read -r hv_l && [ -n "$hv_l" ]; do hv_v=$(printf '%s' "${hv_l#*=}" | base64 -d; echo x); export "${hv_l%%=*}=${hv_v%x}"; done; unset hv_l hv_v"#
 
     /// A command for the remote login shell that runs `script` with /bin/sh.
     static func remote(_ script: String) -> String { "exec /bin/sh -c " + quote(script) }
@@ -89,11 +141,32 @@ public final class SSHConnector: Connector {
     func ensureMaster() async throws {
         try await masterLock.withLock {
             if (try? await Shell.run(ssh(["-O", "check"]), quiet: true).status) == 0 { return }
-            let r = try await Shell.run(ssh(["-f", "-N"], master: true), quiet: true)
+            let keyFile = try await writeKey()
+            defer { if let keyFile { unlink(keyFile) } }
+            let r = try await Shell.run(ssh(["-f", "-N"], master: true, keyFile: keyFile), quiet: true)
             guard r.status == 0 else {
                 throw ConnectorError.unreachable(site: siteName, reason: "ssh to \(host) failed with status \(r.status)")
             }
         }
+    }
+
+    /// The user's key in a new 0600 file of the private directory (nil without a key),
+    /// for the master connection to read; removed as soon as it has authenticated.
+    func writeKey() async throws -> String? {
+        guard let key else { return nil }
+        var text = try await key.open()
+        if !text.hasSuffix("\n") { text += "\n" }
+        mkdir(key.directory, 0o700)
+        let path = key.directory + "/" + UUID().uuidString
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ConnectorError.transfer("cannot write the key of site \(siteName) in \(key.directory)") }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count else {
+            unlink(path)
+            throw ConnectorError.transfer("cannot write the key of site \(siteName)")
+        }
+        return path
     }
 
     public func start(_ launch: TaskLaunch) async throws -> any RunningTask {
@@ -109,15 +182,18 @@ public final class SSHConnector: Connector {
         for (k, v) in launch.environment.sorted(by: { $0.key < $1.key }) where k != "HEAVEN_WORKDIR" {
             script += "export \(k)=\(SSHConnector.quote(v))\n"
         }
+        // Secrets come on standard input, never on a command line (ours or the host's).
+        if !launch.secrets.isEmpty { script += SSHConnector.readSecrets + "\n" }
         script += "export HEAVEN_WORKDIR=\"$PWD\"\n"
         script += "rm -f \"\(pid).exit\"\n"
         script += launch.arguments.map(SSHConnector.quote).joined(separator: " ") + "\n"
         // The status is also left on the host: when ssh exits with 255, it tells a
         // broken connection from a task that exited with 255.
         script += "s=$?\necho $s > \"\(pid).exit\"\nexit $s\n"
-        let sshLaunch = TaskLaunch(
+        var sshLaunch = TaskLaunch(
             arguments: ssh() + [SSHConnector.remote(script)], workDirectory: launch.workDirectory,
             stdoutPath: launch.stdoutPath, stderrPath: launch.stderrPath, baseDirectory: launch.baseDirectory)
+        if !launch.secrets.isEmpty { sshLaunch.standardInput = SSHConnector.secretLines(launch.secrets) }
         let process = try local.startNow(sshLaunch)
         return RemoteTask(process: process, connector: self, pidFile: pid)
     }
@@ -265,7 +341,10 @@ enum Shell {
         var stderr: String
     }
 
-    static func run(_ argv: [String], stdin: String? = nil, stdoutFile: String? = nil, quiet: Bool = false) async throws -> Result {
+    /// Runs `argv`; standard input from the file `stdin`, or the bytes `input`.
+    static func run(
+        _ argv: [String], stdin: String? = nil, input: [UInt8]? = nil, stdoutFile: String? = nil, quiet: Bool = false
+    ) async throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = argv
@@ -291,7 +370,8 @@ enum Shell {
         } else {
             p.standardOutput = out
         }
-        p.standardInput = stdin.flatMap { FileHandle(forReadingAtPath: $0) } ?? FileHandle.nullDevice
+        let feed = input.map { _ in Pipe() }
+        p.standardInput = feed ?? stdin.flatMap { FileHandle(forReadingAtPath: $0) } ?? FileHandle.nullDevice
         return try await withCheckedThrowingContinuation { c in
             p.terminationHandler = { _ in }
             do {
@@ -299,6 +379,13 @@ enum Shell {
             } catch {
                 c.resume(throwing: error)
                 return
+            }
+            if let feed, let input {
+                Thread.detachNewThread {
+                    // A shell that stopped reading (it failed) must not stop us: EPIPE is ignored.
+                    try? feed.fileHandleForWriting.write(contentsOf: Data(input))
+                    try? feed.fileHandleForWriting.close()
+                }
             }
             Thread.detachNewThread {
                 let o = stdoutFile == nil ? out.fileHandleForReading.readDataToEndOfFile() : Data()

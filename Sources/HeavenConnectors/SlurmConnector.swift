@@ -42,8 +42,8 @@ public final class SlurmConnector: Connector {
     /// How long the controller may stay silent before the site's jobs count as lost.
     let silenceLimit: Double
 
-    /// A connector for a Slurm site.
-    public init(site: Site) throws {
+    /// A connector for a Slurm site (`key`: the private key of a login host whose identity is a secret).
+    public init(site: Site, key: SSHConnector.KeySource? = nil) throws {
         guard case .slurm(let partition, let account, let via, let config) = site.connector else {
             throw ConnectorError.unsupported("site `\(site.name)` is not a slurm site")
         }
@@ -52,7 +52,7 @@ public final class SlurmConnector: Connector {
         self.account = account
         self.config = config.map { ($0 as NSString).expandingTildeInPath }
         self.via = try via.map {
-            try SSHConnector(site: Site(name: site.name, connector: $0, nodes: site.nodes, location: site.location))
+            try SSHConnector(site: Site(name: site.name, connector: $0, nodes: site.nodes, location: site.location), key: key)
         }
         self.cores = max(1, site.totalCores)
         self.memory = site.totalMemory
@@ -67,16 +67,18 @@ public final class SlurmConnector: Connector {
 
     // MARK: Running shell scripts where the Slurm commands are
 
-    /// Runs a POSIX shell script on this machine or on the login host.
+    /// Runs a POSIX shell script on this machine or on the login host. The script goes
+    /// on the shell's standard input, not its command line: it may carry a job's secrets
+    /// into their 0600 file, and a command line is visible to every user of the host.
     func shell(_ script: String) async throws -> Shell.Result {
         var full = ""
         if let config { full += "SLURM_CONF=\(SlurmConnector.dq(config)); export SLURM_CONF\n" }
         full += script
         if let via {
             try await via.ensureMaster()
-            return try await Shell.run(via.ssh() + [SSHConnector.remote(full)])
+            return try await Shell.run(via.ssh() + ["exec /bin/sh -s"], input: Array(full.utf8))
         }
-        return try await Shell.run(["/bin/sh", "-c", full])
+        return try await Shell.run(["/bin/sh", "-s"], input: Array(full.utf8))
     }
 
     /// `s` inside double quotes.
@@ -99,6 +101,8 @@ public final class SlurmConnector: Connector {
         var exit: String
         var script: String
         var directory: String
+        /// The 0600 file holding the task's secrets until the job starts and removes it.
+        var secrets: String?
     }
 
     func files(_ launch: TaskLaunch, job: String) -> Files {
@@ -112,7 +116,7 @@ public final class SlurmConnector: Connector {
                 work: base + "/work/" + SlurmConnector.dq(flat), out: dir + "/" + SlurmConnector.dq(name + ".out"),
                 err: separate ? dir + "/" + SlurmConnector.dq(name + ".err") : nil,
                 exit: dir + "/" + SlurmConnector.dq(name + ".exit"), script: dir + "/" + SlurmConnector.dq(job + ".sh"),
-                directory: dir)
+                directory: dir, secrets: launch.secrets.isEmpty ? nil : dir + "/" + SlurmConnector.dq(name + ".secrets"))
         }
         let runRoot = ((launch.workDirectory as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
         let dir = runRoot + "/slurm"
@@ -120,7 +124,8 @@ public final class SlurmConnector: Connector {
             work: SlurmConnector.dq(launch.workDirectory), out: SlurmConnector.dq(launch.stdoutPath),
             err: launch.stdoutPath != launch.stderrPath ? SlurmConnector.dq(launch.stderrPath) : nil,
             exit: SlurmConnector.dq(dir + "/" + name + ".exit"), script: SlurmConnector.dq(dir + "/" + job + ".sh"),
-            directory: SlurmConnector.dq(dir))
+            directory: SlurmConnector.dq(dir),
+            secrets: launch.secrets.isEmpty ? nil : SlurmConnector.dq(dir + "/" + name + ".secrets"))
     }
 
     struct Pending {
@@ -195,6 +200,11 @@ public final class SlurmConnector: Connector {
             var script = "set -e\nmkdir -p \(all[0].directory)\n"
             for (l, f) in zip(launches, all) {
                 script += "rm -f \(f.exit)\n"
+                if let secrets = f.secrets {
+                    let delimiter = "HEAVEN_SECRETS_\(UUID().uuidString.replacingOccurrences(of: "-", with: ""))"
+                    script += "(umask 077; rm -f \(secrets); cat > \(secrets) <<'\(delimiter)'\n"
+                    script += String(decoding: SSHConnector.secretLines(l.secrets), as: UTF8.self) + "\(delimiter)\n)\n"
+                }
                 if via != nil {
                     script += "rm -rf \(f.work)\nmkdir -p \(f.work)\n"
                     for i in l.inputs {
@@ -242,6 +252,7 @@ public final class SlurmConnector: Connector {
             track(tasks)
             for (p, t) in zip(group, tasks) { p.continuation.resume(returning: t) }
         } catch {
+            await removeSecrets(all)
             for p in group { p.continuation.resume(throwing: error) }
         }
     }
@@ -249,7 +260,12 @@ public final class SlurmConnector: Connector {
     /// The job script's part for one task: into its working directory, its environment,
     /// its program; then the exit status, written last.
     func body(_ launch: TaskLaunch, _ f: Files) -> String {
-        var s = "(\n  cd \(f.work) || exit 127\n"
+        var s = "(\n"
+        if let secrets = f.secrets {
+            // Read, then removed, before anything of the task runs.
+            s += "  " + SSHConnector.readSecrets + " < \(secrets)\n  rm -f \(secrets)\n"
+        }
+        s += "  cd \(f.work) || exit 127\n"
         for (k, v) in launch.environment.sorted(by: { $0.key < $1.key }) where k != "HEAVEN_WORKDIR" {
             s += "  \(k)=\(SSHConnector.quote(v)); export \(k)\n"
         }
@@ -262,6 +278,13 @@ public final class SlurmConnector: Connector {
         s += ") >\(f.out) " + (f.err.map { "2>\($0)" } ?? "2>&1") + " </dev/null\n"
         s += "echo $? > \(f.exit).part && mv -f \(f.exit).part \(f.exit)\n"
         return s
+    }
+
+    /// Removes the secrets files of jobs that ended without starting (or whose submission failed).
+    func removeSecrets(_ files: [Files]) async {
+        let paths = files.compactMap(\.secrets)
+        guard !paths.isEmpty else { return }
+        _ = try? await shell("rm -f " + paths.joined(separator: " ") + "\n")
     }
 
     static func lastLine(_ s: String) -> String {
@@ -516,6 +539,7 @@ final class SlurmTask: RunningTask, @unchecked Sendable {
     func finish(_ exit: TaskExit) {
         connector.untrack(job)
         Task.detached {
+            await self.connector.removeSecrets([self.files])
             await self.connector.fetchLogs(self)
             self.exit.set(exit)
         }

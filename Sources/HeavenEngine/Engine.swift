@@ -29,13 +29,17 @@ public final class Engine: Sendable {
     /// A shared server's engine: tasks may stage only files of their own run (uploads
     /// and outputs of its tasks), never another path of this machine.
     public let confined: Bool
+    /// A shared server's isolation of its tenants (who their tasks run as, what bounds
+    /// them); nil in the embedded single-user mode.
+    public let tenancy: Tenancy?
 
     /// Creates an engine over a store.
     public init(
         home: HeavenHome, store: any Store, logger: Logger = Logger(label: "heaven.engine"), killGrace: Double = 5,
-        probeInterval: Double? = nil, retryBase: Double? = nil, confined: Bool = false
+        probeInterval: Double? = nil, retryBase: Double? = nil, confined: Bool = false, tenancy: Tenancy? = nil
     ) {
-        self.confined = confined
+        self.confined = confined || tenancy != nil
+        self.tenancy = tenancy
         self.home = home
         self.store = store
         self.logger = logger
@@ -185,20 +189,32 @@ public final class Engine: Sendable {
             guard let entry = catalog.sites.first(where: { $0.site.name == name }) else {
                 throw Refusal(topology: topology.name, reasons: ["site \(name) of the placement is no longer registered"])
             }
-            connectors[name] = try connector(for: entry.site)
+            connectors[name] = try connector(for: entry.site, user: run.user)
         }
         return Resources(slots: .placed(placement), connectors: connectors, grants: placement.grants)
     }
 
-    /// The connector that reaches a site.
-    func connector(for site: Site) throws -> any Connector {
+    /// The connector that reaches a site for a run of `user` (whose private key it uses
+    /// when the site's identity is a secret).
+    func connector(for site: Site, user: String) throws -> any Connector {
         switch site.connector {
         case .local:
             return LocalConnector(site: site)
-        case .ssh:
-            return try SSHConnector(site: site)
-        case .slurm:
-            return try SlurmConnector(site: site)
+        case .ssh(_, _, _, _, let secret):
+            return try SSHConnector(site: site, key: secret.map { keySource(user: user, secret: $0) })
+        case .slurm(_, _, let via, _):
+            var secret: String?
+            if case .ssh(_, _, _, _, let s)? = via { secret = s }
+            return try SlurmConnector(site: site, key: secret.map { keySource(user: user, secret: $0) })
+        }
+    }
+
+    /// A private key kept as `user`'s secret `secret`, opened only when a connection needs it.
+    func keySource(user: String, secret: String) -> SSHConnector.KeySource {
+        let secrets = (store as? any SecretStore).map { Secrets(home: home, store: $0) }
+        return SSHConnector.KeySource(owner: user, directory: home.root + "/keys") {
+            guard let secrets else { throw Secrets.Failure.key("this store keeps no secrets") }
+            return try await secrets.open(owner: user, name: secret)
         }
     }
 
@@ -274,12 +290,34 @@ public final class Engine: Sendable {
         // A run's files are its owner's account's alone.
         chmod(runDirectory, 0o700)
         try FileManager.default.createDirectory(atPath: layout.logRoot, withIntermediateDirectories: true)
+        chmod(layout.logRoot, 0o700)
+        // On a shared server: who the run's tasks run as, and whether its workflow may
+        // leave the sandbox (an admin's only).
+        var confinement: TaskConfinement?
+        var mayOptOut = !confined
+        if let tenancy {
+            let tenant = try await tenancy.tenant(run.user)
+            mayOptOut = tenant.admin
+            if let id = tenant.taskID {
+                confinement = TaskConfinement(
+                    uid: id, gid: id, hidden: Tenancy.hiddenPaths(home: home, catalog: try await store.catalog()),
+                    defaultMemory: tenancy.defaultMemory, maxProcesses: tenancy.maxProcesses)
+                // The run's directories are the tenant's (0700): their tasks reach their
+                // working directories; the logs stay the server's.
+                for dir in [runDirectory, layout.workRoot] {
+                    guard chown(dir, id, id) == 0 else {
+                        throw EngineError.invalid("cannot give \(dir) to uid \(id): \(String(cString: strerror(errno)))")
+                    }
+                }
+            }
+        }
         let context = RunContext(
             runID: run.id, store: store, connectors: resources.connectors, slots: resources.slots,
             grants: resources.grants, documents: load.documents, runDirectory: runDirectory, baseDirectory: run.directory, home: home,
             topology: topology, defaultIsolation: workflow.isolation, completed: completed, previousAttempts: previous,
             logger: logger, killGrace: killGrace, confined: confined, user: run.user,
-            secrets: (store as? any SecretStore).map { Secrets(home: home, store: $0) })
+            secrets: (store as? any SecretStore).map { Secrets(home: home, store: $0) }, confinement: confinement,
+            mayOptOut: mayOptOut)
         controller.attach(context)
         if run.cancelRequested { context.stop(.cancelled, "cancelled", kill: true) }
 

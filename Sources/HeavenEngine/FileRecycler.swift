@@ -55,7 +55,7 @@ final class FileRecycler: Sendable {
         var emptyLogs: [String] = []
         for log in Set(logs) {
             var st = stat()
-            if lstat(log, &st) == 0, FileRecycler.untouched(st, type: S_IFREG, mode: 0o644), st.st_size == 0 {
+            if lstat(log, &st) == 0, FileRecycler.untouched(st, type: S_IFREG, mode: 0o600), st.st_size == 0 {
                 emptyLogs.append(log)
             }
         }

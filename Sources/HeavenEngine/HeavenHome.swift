@@ -22,8 +22,44 @@ public struct HeavenHome: Sendable {
         p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p
     }
 
+    /// Makes the state private and keeps it so: the home, its directories and files are
+    /// made 0700/0600 (the process's umask is 0077), and what an older version or a hand
+    /// left wider is narrowed here. Returns a line for each repair, to be logged. With
+    /// `deep`, every run's directory is checked too (a server at start).
+    public func secure(deep: Bool = false) -> [String] {
+        var repairs: [String] = []
+        mkdir(root, 0o700)
+        func narrow(_ path: String, to mode: mode_t) {
+            var st = stat()
+            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) != S_IFLNK else { return }
+            let current = st.st_mode & 0o777
+            guard current & ~mode != 0 else { return }
+            if chmod(path, mode) == 0 {
+                repairs.append("\(path) was \(String(current, radix: 8)), now \(String(mode, radix: 8))")
+            } else {
+                repairs.append("\(path) is \(String(current, radix: 8)) and cannot be made \(String(mode, radix: 8))")
+            }
+        }
+        narrow(root, to: 0o700)
+        for dir in ["runs", "server", "keys"] { narrow(root + "/" + dir, to: 0o700) }
+        for file in ["heaven.sqlite", "heaven.sqlite-wal", "heaven.sqlite-shm", "heaven.sqlite.lock", "secret.key"] {
+            narrow(root + "/" + file, to: 0o600)
+        }
+        if deep {
+            for run in (try? FileManager.default.contentsOfDirectory(atPath: root + "/runs")) ?? [] {
+                narrow(runDirectory(run), to: 0o700)
+                narrow(runDirectory(run) + "/logs", to: 0o700)
+            }
+        }
+        return repairs
+    }
+
     /// The SQLite database.
     public var database: String { root + "/heaven.sqlite" }
     /// The directory of one run.
     public func runDirectory(_ id: String) -> String { root + "/runs/" + id }
 }
+
+#if canImport(Glibc)
+    import Glibc
+#endif

@@ -65,6 +65,12 @@ final class RunContext: Sendable {
     /// The run's user, whose secrets its tasks may name.
     let user: String
     let secrets: Secrets?
+    /// On a shared server, how the run's tasks on the server's machine are confined (nil:
+    /// embedded mode, or a server whose operator chose `--no-isolation`).
+    let confinement: TaskConfinement?
+    /// Whether the workflow's own `isolation: none` is honoured: always in embedded mode,
+    /// an admin's only on a server.
+    let mayOptOut: Bool
     /// Default number of foreach items in flight when the step sets no cap.
     let foreachWindow: Int
 
@@ -102,8 +108,11 @@ final class RunContext: Sendable {
         runID: String, store: any Store, connectors: [String: any Connector], slots: SlotPool,
         grants: [String: GrantLimits], documents: DocumentSet,
         runDirectory: String, baseDirectory: String, home: HeavenHome, topology: Topology?, defaultIsolation: Isolation,
-        completed: [String: [String: Value]], previousAttempts: [String: Int], logger: Logger, killGrace: Double = 5, confined: Bool = false, user: String = "", secrets: Secrets? = nil
+        completed: [String: [String: Value]], previousAttempts: [String: Int], logger: Logger, killGrace: Double = 5, confined: Bool = false, user: String = "", secrets: Secrets? = nil,
+        confinement: TaskConfinement? = nil, mayOptOut: Bool = true
     ) {
+        self.confinement = confinement
+        self.mayOptOut = mayOptOut
         self.runID = runID
         self.store = store
         self.connectorsBySite = Mutex(connectors)

@@ -44,13 +44,12 @@ struct TaskExecutor {
         if let why = context.slots.impossible(request) {
             throw EngineError.evaluation("task `\(task.name)` \(why)", at: task.location)
         }
-        var isolation = task.isolation ?? workflow.isolation
-        // On a shared server, tasks are sandboxed whenever bubblewrap is there (their own
-        // working directory writable, the run readable, every other run and Heaven's
-        // state hidden).
-        if context.confined, task.isolation == nil, isolation == .none, LocalConnector.bubblewrap != nil {
-            isolation = .sandbox
-        }
+        let isolation = task.isolation ?? workflow.isolation
+        // On a shared server the operator decides: a tenant's task on the server's machine
+        // runs confined as the tenant's own uid; only an admin's workflow may opt out
+        // (`isolation: none`, written on the task or the workflow).
+        let optsOut = isolation == .none && (task.isolation == .none || workflow.isolationLocation != nil)
+        let confinement = optsOut && context.mayOptOut ? nil : context.confinement
         var attempt = context.previousAttempts[key] ?? 0
         var retry = 0
         var refusedInstances = Set<Int>()
@@ -65,7 +64,7 @@ struct TaskExecutor {
             request.excluding = refusedInstances
             // The working directory is made before the slot is taken: off the critical path.
             if preparation == nil {
-                preparation = prepare(work, staged: staged.files)
+                preparation = prepare(work, staged: staged.files, confinement: confinement)
                 // An empty log left by an ended attempt takes this attempt's log name.
                 let logs = layout.logs(key, attempt: attempt, apart: task.readsStandardOutput)
                 for path in Set([logs.stdout, logs.stderr]) { context.files.reuseLog(as: path) }
@@ -84,7 +83,7 @@ struct TaskExecutor {
             let outcome = try await runAttempt(
                 task, key: key, number: attempt, slot: slot, layout: layout, work: work,
                 preparation: preparation!, staging: staged, arguments: arguments, environment: environment,
-                isolation: isolation,
+                isolation: isolation, optsOut: optsOut, confinement: confinement,
                 network: machine?.network ?? false, scope: scope)
             if case .refused = outcome {} else { preparation = nil }
             switch outcome {
@@ -191,7 +190,7 @@ struct TaskExecutor {
         _ task: TaskStep, key: String, number: Int, slot: SlotPool.Slot, layout: RunLayout, work: String,
         preparation: Result<Void, PreparationError>, staging: Staging, arguments: [String],
         environment: [String: String],
-        isolation: Isolation, network: Bool, scope: Scope
+        isolation: Isolation, optsOut: Bool, confinement: TaskConfinement?, network: Bool, scope: Scope
     ) async throws -> AttemptOutcome {
         let fm = FileManager.default
         // Standard output apart only when an output reads it; otherwise one combined
@@ -302,11 +301,12 @@ struct TaskExecutor {
             }
             inputs += auto.files
         }
-        // Secrets are opened last, into the process's environment only.
+        // Secrets are opened last, into the process's environment only (never a command line).
+        var secretValues: [String: String] = [:]
         for (variable, name) in task.secrets {
             do {
                 guard let secrets = context.secrets else { throw Secrets.Failure.key("this store keeps no secrets") }
-                env[variable] = try await secrets.open(owner: context.user, name: name)
+                secretValues[variable] = try await secrets.open(owner: context.user, name: name)
             } catch {
                 try await finish(.failed, "\(error)")
                 return .failed("\(error)")
@@ -317,12 +317,21 @@ struct TaskExecutor {
         env["HEAVEN_ATTEMPT"] = String(number)
         env["HEAVEN_WORKDIR"] = work
         env["HEAVEN_CORES"] = String(slot.cores)
+        // Where the task runs on the server's machine, the server's confinement (not the
+        // workflow's word) says how; elsewhere the site's accounts confine it.
+        var isolation = isolation
+        let local = connector is LocalConnector
+        if local, context.confined, !(optsOut && context.mayOptOut) {
+            if confinement != nil || LocalConnector.bubblewrap != nil { isolation = .sandbox }
+        }
         var launch = TaskLaunch(
             arguments: arguments, environment: env, workDirectory: work, stdoutPath: stdoutPath,
             stderrPath: stderrPath, baseDirectory: programDirectory, isolation: isolation, network: network,
             readable: [context.runDirectory], hidden: [context.home.root],
             cpuLimit: task.timeout.map { Int($0.rounded(.up)) * max(1, slot.cores) + 5 })
         launch.inputs = inputs
+        launch.secrets = secretValues
+        launch.confinement = local ? confinement : nil
         launch.runID = context.runID
         launch.taskKey = key
         launch.attempt = number
@@ -436,8 +445,11 @@ struct TaskExecutor {
         var message: String
     }
 
-    /// A fresh, empty working directory with the staged inputs (one mkdir in the common case).
-    func prepare(_ work: String, staged: [(name: String, source: String)]) -> Result<Void, PreparationError> {
+    /// A fresh, empty working directory with the staged inputs (one mkdir in the common
+    /// case); a confined task's belongs to its tenant's uid, its inputs too.
+    func prepare(
+        _ work: String, staged: [(name: String, source: String)], confinement: TaskConfinement? = nil
+    ) -> Result<Void, PreparationError> {
         let fm = FileManager.default
         do {
             if context.files.reuseDirectory(as: work) {
@@ -447,13 +459,23 @@ struct TaskExecutor {
                 try fm.removeItem(atPath: work)
                 guard mkdir(work, 0o755) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
             }
+            if let confinement {
+                guard chown(work, confinement.uid, confinement.gid) == 0 else {
+                    throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EPERM)
+                }
+                for (name, source) in staged {
+                    try ConfinedStaging(roots: context.stagingRoots, uid: confinement.uid, gid: confinement.gid)
+                        .stage(source, as: work + "/" + name)
+                }
+                return .success(())
+            }
             for (name, source) in staged {
                 let target = work + "/" + name
                 if link(source, target) != 0 { try fm.copyItem(atPath: source, toPath: target) }
             }
             return .success(())
         } catch {
-            return .failure(PreparationError(message: error.localizedDescription))
+            return .failure(PreparationError(message: (error as? ConfinedStaging.Refused)?.description ?? error.localizedDescription))
         }
     }
 

@@ -110,12 +110,25 @@ struct SiteReader {
             var port: Int?
             var user: String?
             var identity: String?
+            var identitySecret: String?
             for e in entries {
                 switch e.key {
                 case "host": host = r.string(e.value, "`host`")
                 case "port": port = r.int(e.value, "`port`", min: 1, max: 65535)
                 case "user": user = r.string(e.value, "`user`")
-                case "identity": identity = r.string(e.value, "`identity`")
+                case "identity":
+                    // A key file's path, or `{secret: NAME}`: a private key kept as a secret.
+                    if case .mapping = e.value {
+                        guard let keyEntries = r.mapping(e.value, "`identity`") else { break }
+                        r.checkKeys(keyEntries, allowed: ["secret"], in: "`identity`")
+                        guard let s = keyEntries.first(where: { $0.key == "secret" }) else {
+                            r.error("`identity` is a key file's path, or `{secret: NAME}`", e.value)
+                            break
+                        }
+                        identitySecret = r.name(s.value, "the secret's name")
+                    } else {
+                        identity = r.string(e.value, "`identity`")
+                    }
                 default: break
                 }
             }
@@ -123,7 +136,7 @@ struct SiteReader {
                 r.error("an ssh connector needs `host`", node)
                 return nil
             }
-            return .ssh(host: host, port: port, user: user, identity: identity)
+            return .ssh(host: host, port: port, user: user, identity: identity, identitySecret: identitySecret)
         case "slurm":
             r.checkKeys(entries, allowed: ["kind", "partition", "account", "via", "config"], in: "a slurm connector")
             var partition: String?

@@ -35,7 +35,9 @@ struct WorkflowReader {
                     }
                     if let t = r.template(o.value, "output `\(o.key)`") { w.outputs.append((o.key, t)) }
                 }
-            case "isolation": w.isolation = isolation(e.value) ?? .none
+            case "isolation":
+                w.isolation = isolation(e.value) ?? .none
+                w.isolationLocation = r.location(e.keyNode)
             default: break
             }
         }
@@ -369,7 +371,9 @@ struct WorkflowReader {
                     if x.key == "cores" { t.resources.cores = r.int(x.value, "`cores`", min: 1, max: 1_000_000) }
                     if x.key == "memory" { t.resources.memory = r.quantity(x.value, "`memory`", .bytes) }
                 }
-            case "isolation": t.isolation = isolation(e.value)
+            case "isolation":
+                t.isolation = isolation(e.value)
+                t.isolationLocation = r.location(e.keyNode)
             default: break
             }
         }

@@ -46,8 +46,10 @@ public struct Site: Sendable, Hashable, Codable {
 public indirect enum ConnectorSpec: Sendable, Hashable, Codable {
     /// Processes on this machine.
     case local
-    /// A host over SSH (system OpenSSH client).
-    case ssh(host: String, port: Int?, user: String?, identity: String?)
+    /// A host over SSH (system OpenSSH client). `identity` is a key file of the server's
+    /// (an admin's choice); `identitySecret` names a secret of the run's user holding
+    /// their own private key (`identity: {secret: NAME}`), the only kind a tenant may use.
+    case ssh(host: String, port: Int?, user: String?, identity: String?, identitySecret: String? = nil)
     /// A Slurm cluster, directly or through a login host; `config` names the cluster's
     /// `slurm.conf` when it is not the default one (it becomes `SLURM_CONF`).
     case slurm(partition: String?, account: String?, via: ConnectorSpec?, config: String? = nil)

@@ -32,6 +32,8 @@ public struct TaskStep: Sendable, Hashable {
     public var resources: Resources
     /// Isolation, when set on the task.
     public var isolation: Isolation?
+    /// Where `isolation` is written, when it is.
+    public var isolationLocation: SourceLocation?
     /// Where it is written.
     public var location: SourceLocation
 

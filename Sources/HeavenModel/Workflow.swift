@@ -12,6 +12,8 @@ public struct Workflow: Sendable, Hashable {
     public var outputs: [(name: String, value: Template)]
     /// Default isolation for its tasks.
     public var isolation: Isolation
+    /// Where `isolation` is written, when it is (a server refuses a tenant's `none` there).
+    public var isolationLocation: SourceLocation?
     /// Where the document starts.
     public var location: SourceLocation
 

@@ -13,7 +13,7 @@ struct API: Sendable {
     var store: SQLiteStore { server.store }
 
     func register(on router: Router<HeavenContext>) {
-        router.get("/healthz") { _, _ in json(["status": "ok"]) }
+        router.get("/healthz") { _, _ in json(["status": "ok", "isolation": server.policy.isolation]) }
         router.get("/openapi.json") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "application/json"
@@ -217,6 +217,15 @@ struct API: Sendable {
         let user = try context.user
         let body = try await jsonBody(request, context)
         let load = try load(body, allowed: ["Topology", "Workflow"])
+        // Isolation is the operator's decision: only an admin's workflow may leave the sandbox.
+        let optOuts = load.documents.isolationOptOuts
+        if !user.admin, !optOuts.isEmpty {
+            throw Problem(
+                .forbidden,
+                optOuts.map {
+                    "\($0): error: `isolation: none` is refused: on this server every task of a tenant runs sandboxed as the tenant's own uid (only an admin may run tasks outside the sandbox)"
+                }.joined(separator: "\n"))
+        }
         var inputs: [String: Value] = [:]
         if let given = body["inputs"] {
             guard let object = given as? [String: Any] else { throw Problem(.badRequest, "`inputs` must be a JSON object") }
@@ -379,6 +388,9 @@ struct API: Sendable {
         if kind == "Site" {
             guard !load.documents.sites.isEmpty else { throw Problem(.unprocessableContent, "the documents hold no Site") }
             for site in load.documents.sites {
+                if !user.admin, let why = server.policy.tenantRefusal(site) {
+                    throw Problem(.forbidden, "\(site.location): site `\(site.name)`: \(why)")
+                }
                 let owner = site.owner ?? Principal(.user, user.name)
                 guard user.admin || API.names(owner, user) else {
                     throw Problem(.forbidden, "site `\(site.name)` would be owned by \(owner); you may register only sites you own")

@@ -19,6 +19,8 @@ public final class HeavenServer: Sendable {
     public let engine: Engine
     public let store: SQLiteStore
     public let home: HeavenHome
+    /// The operator's decisions: how tenants' tasks are isolated, where tenants may register sites.
+    public let policy: ServerPolicy
     let logger: Logger
     /// Runs this process drives, by id.
     private let driving = Mutex<[String: Task<Void, Never>]>([:])
@@ -31,12 +33,18 @@ public final class HeavenServer: Sendable {
         return registry
     }()
 
-    public init(home: HeavenHome, store: SQLiteStore, logger: Logger = Logger(label: "heaven.server")) {
+    public init(
+        home: HeavenHome, store: SQLiteStore, policy: ServerPolicy = ServerPolicy(),
+        logger: Logger = Logger(label: "heaven.server")
+    ) {
         _ = HeavenServer.registry
         self.home = home
         self.store = store
+        self.policy = policy
         self.logger = logger
-        self.engine = Engine(home: home, store: store, logger: logger, confined: true)
+        let tenancy = Tenancy.accounts(
+            store, ids: policy.taskIDs, defaultMemory: policy.taskMemory, maxProcesses: policy.taskProcesses)
+        self.engine = Engine(home: home, store: store, logger: logger, confined: true, tenancy: tenancy)
     }
 
     // MARK: Running runs

@@ -7,12 +7,16 @@ public struct UserRecord: Sendable, Equatable, Codable {
     public var groups: [String]
     public var admin: Bool
     public var createdAt: Date
+    /// The uid (and gid) the user's tasks run as on the server's machine, once assigned
+    /// from the operator's range (`heaven serve --task-ids`).
+    public var taskID: UInt32?
 
-    public init(name: String, groups: [String] = [], admin: Bool = false, createdAt: Date = Date()) {
+    public init(name: String, groups: [String] = [], admin: Bool = false, createdAt: Date = Date(), taskID: UInt32? = nil) {
         self.name = name
         self.groups = groups
         self.admin = admin
         self.createdAt = createdAt
+        self.taskID = taskID
     }
 }
 
@@ -87,6 +91,10 @@ public protocol AccountStore: Sendable {
     func runShares(_ run: String) async throws -> [String]
     /// The runs `user` may see (theirs, and those shared with their groups; all for an admin).
     func runs(visibleTo user: UserRecord, limit: Int) async throws -> [RunRecord]
+    /// The uid `user`'s tasks run as: the one recorded with the account when it lies in
+    /// `range`, otherwise the lowest one of `range` no other account has (then recorded).
+    /// Never the same for two accounts.
+    func taskID(for user: String, in range: ClosedRange<UInt32>) async throws -> UInt32
     /// Appends to the audit log (never changed afterwards).
     func appendAudit(_ record: AuditRecord) async throws
     func audit(after: Int64, limit: Int) async throws -> [AuditRecord]
@@ -149,6 +157,17 @@ extension SQLiteStore: AccountStore {
         }
     }
 
+    static func migrateTaskIDs(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v7-task-ids") { db in
+            // The uid a tenant's tasks run as: one per account, never shared.
+            try db.execute(
+                sql: """
+                    ALTER TABLE users ADD COLUMN task_uid INTEGER;
+                    CREATE UNIQUE INDEX users_task_uid ON users(task_uid) WHERE task_uid IS NOT NULL;
+                    """)
+        }
+    }
+
     public func saveUser(_ user: UserRecord) async throws {
         try await batcher.write { db in
             try db.execute(
@@ -168,7 +187,29 @@ extension SQLiteStore: AccountStore {
         let groups = try String.fetchAll(db, sql: "SELECT grp FROM memberships WHERE user = ? ORDER BY grp", arguments: [name])
         return UserRecord(
             name: name, groups: groups, admin: (row["admin"] as Int?) == 1,
-            createdAt: Date(timeIntervalSince1970: row["created_at"]))
+            createdAt: Date(timeIntervalSince1970: row["created_at"]), taskID: (row["task_uid"] as Int64?).map { UInt32($0) })
+    }
+
+    public func taskID(for user: String, in range: ClosedRange<UInt32>) async throws -> UInt32 {
+        try await batcher.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT task_uid FROM users WHERE name = ?", arguments: [user]) else {
+                throw StoreError.internal("no user `\(user)`")
+            }
+            if let id = row["task_uid"] as Int64?, range.contains(UInt32(id)) { return UInt32(id) }
+            let taken = try Int64.fetchAll(
+                db, sql: "SELECT task_uid FROM users WHERE task_uid BETWEEN ? AND ? ORDER BY task_uid",
+                arguments: [Int64(range.lowerBound), Int64(range.upperBound)])
+            var candidate = Int64(range.lowerBound)
+            for t in taken {
+                if t > candidate { break }
+                if t == candidate { candidate += 1 }
+            }
+            guard candidate <= Int64(range.upperBound) else {
+                throw StoreError.internal("every uid of \(range.lowerBound)-\(range.upperBound) is taken: widen --task-ids")
+            }
+            try db.execute(sql: "UPDATE users SET task_uid = ? WHERE name = ?", arguments: [candidate, user])
+            return UInt32(candidate)
+        }
     }
 
     public func user(_ name: String) async throws -> UserRecord? {

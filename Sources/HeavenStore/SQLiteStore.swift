@@ -165,6 +165,7 @@ public final class SQLiteStore: Store {
                     CREATE INDEX attempts_grant_used ON attempts(grant_name, status) WHERE grant_name IS NOT NULL;
                     """)
         }
+        migrateTaskIDs(&m)
         return m
     }
 

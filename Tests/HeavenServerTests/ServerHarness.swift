@@ -51,15 +51,24 @@ final class ServerHarness: @unchecked Sendable {
         )
     }
 
-    /// Starts the server; returns once it listens.
-    func start() throws {
+    /// The uids this server's tenants' tasks run as: a range of its own, so servers of
+    /// tests that run at once never give one uid to two tenants.
+    let taskIDs: ClosedRange<UInt32> = {
+        let base = UInt32(200_000 + Int.random(in: 0..<8000) * 100)
+        return base...(base + 99)
+    }()
+
+    /// Starts the server (isolated with its own uid range unless `options` say otherwise);
+    /// returns once it listens.
+    func start(_ options: [String]? = nil) throws {
+        let options = options ?? ["--task-ids", "\(taskIDs.lowerBound)-\(taskIDs.upperBound)"]
         let out = work + "/serve.out"
         try? FileManager.default.removeItem(atPath: out)
         // The server must hold no descriptor of ours (Foundation waits for its own pipes
         // to close before it reports a child's exit): all but 0-2 are closed first.
         _ = try ServerHarness.sh(
             "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2>/dev/null; done; "
-                + "HEAVEN_HOME=\(work)/home setsid \(ServerHarness.binary) serve --listen 127.0.0.1:0 > \(out) 2> \(work)/serve.err < /dev/null & echo $! > \(work)/serve.pid",
+                + "HEAVEN_HOME=\(work)/home setsid \(ServerHarness.binary) serve --listen 127.0.0.1:0 \(options.map(ServerHarness.quote).joined(separator: " ")) > \(out) 2> \(work)/serve.err < /dev/null & echo $! > \(work)/serve.pid",
             shell: "/bin/bash")
         pid = Int32((try String(contentsOfFile: work + "/serve.pid", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         for _ in 0..<200 {

@@ -50,7 +50,7 @@ struct ServerTests {
         let expired = try s.heaven("users", "token", "bob", "--expires", "1s")
         let revoked = try s.heaven("users", "token", "bob")
         try s.heaven("users", "revoke", String(revoked.split(separator: "_")[1]))
-        try s.start()
+        try s.start(["--task-ids", "\(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound)", "--site-hosts", "ssh.allowed.test"])
         try await Task.sleep(for: .milliseconds(1100))  // the expired token's second is over
 
         // Bob's private run (still running), his shared one (finished), and alice's.
@@ -71,6 +71,15 @@ struct ServerTests {
             owner: user:bob
             nodes: [{name: n, cores: 2}]
             """
+        // A tenant's SSH site: an allowed host, their own key (a secret); never a key file
+        // of the server's, another host, or a connector that runs on the server itself.
+        func sshSite(_ name: String, host: String, identity: String) -> String {
+            "kind: Site\nname: \(name)\nconnector: {kind: ssh, host: \(host), identity: \(identity)}\nowner: user:bob\nnodes: [{name: n, cores: 1}]\n"
+        }
+        let tenantSSH = sshSite("bobs-host", host: "ssh.allowed.test", identity: "{secret: bobs-key}")
+        let otherHost = sshSite("elsewhere", host: "ssh.not-allowed.test", identity: "{secret: bobs-key}")
+        let serverKey = sshSite("with-servers-key", host: "ssh.allowed.test", identity: "/root/.ssh/id_ed25519")
+        let localSlurm = "kind: Site\nname: bobs-slurm\nconnector: {kind: slurm}\nowner: user:bob\nnodes: [{name: n, cores: 1}]\n"
         let grant = """
             kind: Grant
             name: eo-on-bobs-box
@@ -128,7 +137,12 @@ struct ServerTests {
             Row(method: "POST", path: "/v1/runs/\(shared)/cancel", other: 404, group: 403, owner: 409, admin: 409),
             Row(method: "POST", path: "/v1/runs/\(hers)/cancel", other: 404, group: 404, owner: 404, admin: 409),
             Row(method: "GET", path: "/v1/sites", other: 200, group: 200, owner: 200, admin: 200),
-            Row(method: "POST", path: "/v1/sites", body: docs(site), other: 403, group: 403, owner: 201, admin: 201),
+            // A local site runs on the server's own machine: an admin's act (here for bob).
+            Row(method: "POST", path: "/v1/sites", body: docs(site), other: 403, group: 403, owner: 403, admin: 201),
+            Row(method: "POST", path: "/v1/sites", body: docs(tenantSSH), other: 403, group: 403, owner: 201, admin: 201),
+            Row(method: "POST", path: "/v1/sites", body: docs(otherHost), other: 403, group: 403, owner: 403, admin: 201),
+            Row(method: "POST", path: "/v1/sites", body: docs(serverKey), other: 403, group: 403, owner: 403, admin: 201),
+            Row(method: "POST", path: "/v1/sites", body: docs(localSlurm), other: 403, group: 403, owner: 403, admin: 201),
             Row(method: "GET", path: "/v1/grants", other: 200, group: 200, owner: 200, admin: 200),
             Row(method: "POST", path: "/v1/grants", body: docs(grant), other: 403, group: 403, owner: 201, admin: 201),
             Row(method: "POST", path: "/v1/plan", body: docs(plan), other: 200, group: 200, owner: 200, admin: 200),
@@ -191,6 +205,25 @@ struct ServerTests {
         ] {
             #expect(metrics.contains(needle), "no `\(needle)` in:\n\(metrics.prefix(3000))")
         }
+
+        // Submitting: no run without a valid token; with one, a run of the caller's own,
+        // seen by them (and admins) only.
+        let before = try await ids(alice)
+        var created: [Caller: String] = [:]
+        for caller in Caller.allCases {
+            let reply = try await send(caller, "POST", "/v1/runs", ServerHarness.submission(quickRun))
+            switch caller {
+            case .none, .malformed, .expired, .revoked:
+                #expect(reply.status == 401 && reply.type.hasPrefix("application/problem+json"), "\(caller): \(reply.text)")
+            default:
+                #expect(reply.status == 201, "\(caller): \(reply.text)")
+                created[caller] = reply.json["id"] as? String
+            }
+        }
+        #expect(try await ids(alice) == before.union(created.values), "runs appeared without a valid token")
+        #expect(try await ids(dave) == Set([created[.other]].compactMap { $0 }))
+        #expect(try await ids(carol) == Set([shared] + [created[.group]].compactMap { $0 }))
+        for id in created.values { _ = try await waitForEnd(s, id, token: alice) }
     }
 
     @Test("malformed, oversized and mistyped requests get 4xx problem details, never a 500")
@@ -243,8 +276,8 @@ struct ServerTests {
                     "kind: Workflow\nname: w\nsteps:\n  - task: peek\n    shell: 'ls \(s.home)/runs; ls \(s.home)'\n    outputs: {seen: {stdout: text}}\noutputs: {seen: '${peek.seen}'}\n"))
             let id = peek.json["id"] as? String ?? ""
             let seen = try await waitForEnd(s, id, token: bob)
-            // Only its own run, and no state: not the database, not the other runs.
-            #expect((seen["outputs"] as? [String: Any])?["seen"] as? String == "\(id)\nruns", "\(seen)")
+            // No state: not the database, not the other runs (nor even the list of runs).
+            #expect((seen["outputs"] as? [String: Any])?["seen"] as? String == "runs", "\(seen)")
         }
         // Files uploaded with a run: its file inputs name them; names stay plain.
         let counted = """
@@ -338,6 +371,7 @@ struct ServerTests {
     func commandLineClient() async throws {
         let s = try ServerHarness()
         let token = try s.heaven("users", "add", "bob", "--group", "eo")
+        let admin = try s.heaven("users", "add", "root-admin", "--admin")
         try s.start()
         let url = "http://127.0.0.1:\(s.port)"
         let tokenFile = s.work + "/token"
@@ -397,7 +431,7 @@ struct ServerTests {
         let topology = s.work + "/t.yaml"
         try "kind: Topology\nname: t\nmachines: [{name: m, count: 2}]\n".write(toFile: topology, atomically: true, encoding: .utf8)
         _ = try await s.request(
-            "POST", "/v1/sites", token: token,
+            "POST", "/v1/sites", token: admin,
             body: try JSONSerialization.data(withJSONObject: [
                 "yaml": "kind: Site\nname: box\nconnector: local\nowner: user:bob\nnodes: [{name: n, cores: 4}]\n"
             ]))

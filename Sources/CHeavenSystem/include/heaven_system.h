@@ -18,7 +18,14 @@ typedef struct heaven_spawn_options {
     long long rlimit_nofile;     /* max open files (lowered only), 0 = unchanged */
     long long rlimit_as;         /* bytes of address space (lowered only), 0 = unchanged */
     int no_core;                 /* 1 = RLIMIT_CORE 0 */
+    int stdin_fd;                /* >= 0: standard input from this descriptor (stdin_path ignored) */
+    long long rlimit_nproc;      /* processes of the task's user (lowered only), 0 = unchanged */
+    int umask;                   /* >= 0: the child's umask */
+    const char *const *cgroups;  /* NULL-terminated `cgroup.procs` files the child joins before exec, or NULL */
 } heaven_spawn_options;
+
+/// Options with every field at its neutral value (no descriptor, no limit, no cgroup).
+heaven_spawn_options heaven_spawn_defaults(void);
 
 /// Starts a process in its own process group (pgid == pid) without a shell.
 /// Returns 0 and stores the pid, or returns the errno of the failure (including a
@@ -42,3 +49,10 @@ int heaven_reaper_add(int epfd, int fd, unsigned long long tag);
 
 /// Waits for readable fds; fills up to `max` tags; returns how many (-1 on error).
 int heaven_reaper_wait(int epfd, unsigned long long *tags, int max);
+
+/// A pipe whose two ends close on exec (pipe2 with O_CLOEXEC); 0, or -1 with errno set.
+int heaven_pipe_cloexec(int fds[2]);
+
+/// A new hard link `to` of the file open as `fd` (linkat with AT_EMPTY_PATH: needs
+/// CAP_DAC_READ_SEARCH); 0, or -1 with errno set.
+int heaven_link_fd(int fd, const char *to);

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import HeavenConnectors
+import HeavenEngine
 import HeavenModel
 import HeavenServer
 import HeavenStore
@@ -18,20 +20,118 @@ struct ServeCommand: AsyncParsableCommand {
             /openapi.json needs a bearer token: create users and tokens with `heaven users`.
 
               $ heaven users add alice --group eo --admin      # prints alice's token, once
-              $ heaven serve --listen 127.0.0.1:8080
+              $ heaven serve --listen 127.0.0.1:8080 --task-ids 200000-299999
               $ curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/v1/runs
+
+            Isolation is the operator's decision. Every task a tenant runs on this machine
+            runs as an unprivileged uid of that tenant's own (assigned from --task-ids,
+            which no account of /etc/passwd may use), with no supplementary groups, inside
+            a bubblewrap sandbox that shows it only its own run, bounded in memory and
+            processes (cgroups, else rlimits). The server runs as root to do so, and
+            refuses to start without bubblewrap, setpriv or an id range, saying what is
+            missing; --no-isolation runs tasks as the server's account instead (logged at
+            every start, shown on /healthz). Sites: an admin registers any; another user
+            only SSH hosts (or Slurm login hosts) named by --site-hosts, with a key of
+            their own kept as a secret (`identity: {secret: NAME}`).
             """)
 
     @Option(help: "Address and port to listen on (port 0: any free port, printed at start).")
     var listen = "127.0.0.1:8080"
+
+    @Option(
+        name: .customLong("task-ids"),
+        help: "The uids tenants' tasks run as, one per account, e.g. 200000-299999 (no account may have them).")
+    var taskIDs: String?
+
+    @Flag(name: .customLong("no-isolation"), help: "Run tasks as the server's own account, unconfined (not for shared use).")
+    var noIsolation = false
+
+    @Option(name: .customLong("task-memory"), help: "Memory bound of a task that declares none.")
+    var taskMemory = "4GiB"
+
+    @Option(name: .customLong("task-processes"), help: "Processes and threads one task may have at once.")
+    var taskProcesses = 1024
+
+    @Option(
+        name: .customLong("site-hosts"),
+        help: "A host on which any user may register an SSH site (or a Slurm login host); repeat for several.")
+    var siteHosts: [String] = []
+
+    /// The operator's policy from the options, or the reason the server cannot start.
+    func policy(home: HeavenHome) -> ServerPolicy {
+        guard case .success(let memory) = Quantity.parse(taskMemory, as: .bytes), memory.value > 0 else {
+            CLI.fail("--task-memory takes a size such as 4GiB or 512MiB (got `\(taskMemory)`)")
+        }
+        guard taskProcesses >= 1 else { CLI.fail("--task-processes must be at least 1 (got \(taskProcesses))") }
+        var policy = ServerPolicy(taskMemory: memory.value, taskProcesses: taskProcesses, siteHosts: Set(siteHosts))
+        if noIsolation {
+            if taskIDs != nil { CLI.fail("--task-ids and --no-isolation contradict each other: choose one") }
+            return policy
+        }
+        var missing = TaskConfinement.missing()
+        if let taskIDs {
+            let parts = taskIDs.split(separator: "-", omittingEmptySubsequences: false)
+            if parts.count == 2, let lo = UInt32(parts[0]), let hi = UInt32(parts[1]), lo >= 1000, lo <= hi {
+                policy.taskIDs = lo...hi
+                if let taken = ServeCommand.accountIn(lo...hi) {
+                    missing.append("uid \(taken.uid) of --task-ids belongs to the account `\(taken.name)`: choose a range no account uses")
+                }
+            } else {
+                missing.append("--task-ids must be FIRST-LAST with 1000 <= FIRST <= LAST, e.g. 200000-299999 (got `\(taskIDs)`)")
+            }
+        } else {
+            missing.append("no uid range for tenants' tasks: pass --task-ids FIRST-LAST, e.g. --task-ids 200000-299999")
+        }
+        if let blocked = ServeCommand.untraversable(home.root) {
+            missing.append("\(blocked) is not searchable by other users (mode o+x), so tenants' tasks cannot reach their runs under $HEAVEN_HOME: move $HEAVEN_HOME or chmod o+x \(blocked)")
+        }
+        if !missing.isEmpty {
+            CLI.fail(
+                "cannot isolate tenants' tasks:\n  - " + missing.joined(separator: "\n  - ")
+                    + "\n(or pass --no-isolation to run every task as the server's own account: not for shared use)")
+        }
+        return policy
+    }
+
+    /// The first account of the system's user database whose uid lies in `range`.
+    static func accountIn(_ range: ClosedRange<UInt32>) -> (uid: UInt32, name: String)? {
+        setpwent()
+        defer { endpwent() }
+        while let pw = getpwent() {
+            if range.contains(pw.pointee.pw_uid) { return (pw.pointee.pw_uid, String(cString: pw.pointee.pw_name)) }
+        }
+        return nil
+    }
+
+    /// The first directory on the way to `path` that other users cannot search, outside
+    /// the directories a task's sandbox replaces (`/root`, `/home`, `/tmp`).
+    static func untraversable(_ path: String) -> String? {
+        var current = ""
+        for part in path.split(separator: "/").dropLast() {
+            current += "/" + part
+            if ["/root", "/home", "/tmp"].contains(current) { return nil }
+            let mode = (try? FileManager.default.attributesOfItem(atPath: current)[.posixPermissions] as? Int) ?? 0o755
+            if mode & 0o001 == 0 { return current }
+        }
+        return nil
+    }
 
     func run() async throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
             (0...65535).contains(port)
         else { CLI.fail("--listen must be HOST:PORT, e.g. 127.0.0.1:8080 (got `\(listen)`)") }
         let host = String(listen[..<colon])
-        let (home, store) = try CLI.openStore()
-        let server = HeavenServer(home: home, store: store)
+        let home = HeavenHome.fromEnvironment()
+        let policy = policy(home: home)
+        let (_, store) = try CLI.openStore()
+        for repair in home.secure(deep: true) { CLI.error("heaven: note: state made private: \(repair)") }
+        if let ids = policy.taskIDs {
+            CLI.error(
+                "isolation: tenants' tasks run as uids \(ids.lowerBound)-\(ids.upperBound), sandboxed, bounded by \(TaskConfinement.limitsMechanism)")
+        } else {
+            CLI.error("heaven: warning: --no-isolation: every task runs as this server's own account (uid \(geteuid())), unconfined")
+        }
+        let server = HeavenServer(home: home, store: store, policy: policy)
         let resumed = try await server.resumeInterrupted()
         if !resumed.isEmpty { CLI.error("resuming \(resumed.count) unfinished run(s): \(resumed.joined(separator: ", "))") }
         if try await store.users().isEmpty {

@@ -1,0 +1,147 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The control groups that bound one confined task: its memory and its number of
+/// processes and threads. cgroup v1 (a `memory` and a `pids` hierarchy) or v2 (one
+/// unified hierarchy with both controllers); the task's process joins them before it
+/// execs, so everything it starts is counted. Without either, the caller falls back to
+/// rlimits.
+final class TaskCgroup: Sendable {
+    /// The directories made for the task (one per hierarchy).
+    let directories: [String]
+    /// The `cgroup.procs` files the task's first process joins.
+    var procs: [String] { directories.map { $0 + "/cgroup.procs" } }
+    /// The directory whose `memory` files tell whether the memory bound was hit.
+    private let memoryDirectory: String
+    private let unified: Bool
+    /// The memory bound in bytes.
+    let memory: Double
+
+    private init(directories: [String], memoryDirectory: String, unified: Bool, memory: Double) {
+        self.directories = directories
+        self.memoryDirectory = memoryDirectory
+        self.unified = unified
+        self.memory = memory
+    }
+
+    /// Where this process keeps its tasks' groups, by hierarchy; nil when it cannot.
+    private static let parents: (memory: String, pids: String, unified: Bool)? = {
+        let me = "heaven-\(getpid())"
+        for root in ["/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup"] { removeStale(in: root) }
+        let v1 = (memory: "/sys/fs/cgroup/memory", pids: "/sys/fs/cgroup/pids")
+        if access(v1.memory + "/cgroup.procs", W_OK) == 0, access(v1.pids + "/cgroup.procs", W_OK) == 0 {
+            let m = v1.memory + "/" + me
+            let p = v1.pids + "/" + me
+            guard makeDirectory(m), makeDirectory(p) else { return nil }
+            return (m, p, false)
+        }
+        let root = "/sys/fs/cgroup"
+        if let controllers = try? String(contentsOfFile: root + "/cgroup.controllers", encoding: .utf8),
+            controllers.split(separator: " ").contains("memory"), controllers.contains("pids")
+        {
+            let dir = root + "/" + me
+            guard makeDirectory(dir), write("+memory +pids", to: root + "/cgroup.subtree_control"),
+                write("+memory +pids", to: dir + "/cgroup.subtree_control")
+            else { return nil }
+            return (dir, dir, true)
+        }
+        return nil
+    }()
+
+    private static let counter = Atomic<Int>(0)
+
+    /// Whether tasks can be bounded by control groups here.
+    static var available: Bool { parents != nil }
+
+    /// New groups bounding a task to `memory` bytes and `processes` processes, or nil
+    /// when this machine gives none.
+    static func make(memory: Double, processes: Int) -> TaskCgroup? {
+        guard let parents else { return nil }
+        let name = "t\(counter.add(1, ordering: .relaxed).newValue)"
+        let bytes = String(Int64(memory.rounded(.up)))
+        if parents.unified {
+            let dir = parents.memory + "/" + name
+            guard makeDirectory(dir), write(bytes, to: dir + "/memory.max"), write(String(processes), to: dir + "/pids.max")
+            else {
+                rmdir(dir)
+                return nil
+            }
+            if access(dir + "/memory.swap.max", W_OK) == 0 { _ = write("0", to: dir + "/memory.swap.max") }
+            return TaskCgroup(directories: [dir], memoryDirectory: dir, unified: true, memory: memory)
+        }
+        let m = parents.memory + "/" + name
+        let p = parents.pids + "/" + name
+        guard makeDirectory(m), makeDirectory(p), write(bytes, to: m + "/memory.limit_in_bytes"),
+            write(String(processes), to: p + "/pids.max")
+        else {
+            rmdir(m)
+            rmdir(p)
+            return nil
+        }
+        // Swap counted too where the kernel accounts it (the limit must not be below memory's).
+        if access(m + "/memory.memsw.limit_in_bytes", W_OK) == 0 { _ = write(bytes, to: m + "/memory.memsw.limit_in_bytes") }
+        return TaskCgroup(directories: [m, p], memoryDirectory: m, unified: false, memory: memory)
+    }
+
+    /// Whether the kernel killed a process of the task for going past its memory bound.
+    var memoryExceeded: Bool {
+        let file = memoryDirectory + (unified ? "/memory.events" : "/memory.oom_control")
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return false }
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, parts[0] == "oom_kill", let n = Int(parts[1]), n > 0 { return true }
+        }
+        return false
+    }
+
+    /// Kills whatever is left in the groups and removes them (a killed process may take a
+    /// moment to leave: retried in the background).
+    func remove() {
+        if tryRemove() { return }
+        let dirs = directories
+        Thread.detachNewThread {
+            for _ in 0..<200 {
+                if TaskCgroup.removeAll(dirs) { return }
+                usleep(50_000)
+            }
+        }
+    }
+
+    private func tryRemove() -> Bool { TaskCgroup.removeAll(directories) }
+
+    private static func removeAll(_ dirs: [String]) -> Bool {
+        var done = true
+        for d in dirs {
+            if access(d, F_OK) != 0 { continue }
+            if let text = try? String(contentsOfFile: d + "/cgroup.procs", encoding: .utf8) {
+                for pid in text.split(separator: "\n").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
+            }
+            if rmdir(d) != 0 && errno != ENOENT { done = false }
+        }
+        return done
+    }
+
+    /// Removes the groups that servers no longer running left behind (killed, they could not).
+    private static func removeStale(in root: String) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where name.hasPrefix("heaven-") {
+            guard let pid = Int32(name.dropFirst(7)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let parent = root + "/" + name
+            let children = ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).filter { $0.hasPrefix("t") }
+            _ = removeAll(children.map { parent + "/" + $0 }.filter { access($0 + "/cgroup.procs", F_OK) == 0 })
+            rmdir(parent)
+        }
+    }
+
+    private static func makeDirectory(_ path: String) -> Bool { mkdir(path, 0o755) == 0 || errno == EEXIST }
+
+    private static func write(_ text: String, to path: String) -> Bool {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return text.withCString { Glibc.write(fd, $0, strlen($0)) } == text.utf8.count
+    }
+}
