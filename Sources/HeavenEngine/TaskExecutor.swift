@@ -48,7 +48,7 @@ struct TaskExecutor {
         // On a shared server the operator decides: a tenant's task on the server's machine
         // runs confined as the tenant's own uid; only an admin's workflow may opt out
         // (`isolation: none`, written on the task or the workflow).
-        let optsOut = isolation == .none && (task.isolation == .none || workflow.isolationLocation != nil)
+        let optsOut = isolation == .none && (task.isolation == Isolation.none || workflow.isolationLocation != nil)
         let confinement = optsOut && context.mayOptOut ? nil : context.confinement
         var attempt = context.previousAttempts[key] ?? 0
         var retry = 0

@@ -1,0 +1,252 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A workflow of one task whose standard output becomes the run's output `v`.
+func probe(_ shell: String, extra: String = "") -> String {
+    """
+    kind: Workflow
+    name: probe
+    steps:
+      - task: t
+    \(extra.isEmpty ? "" : extra.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n") + "\n")    shell: '\(shell.replacingOccurrences(of: "'", with: "''"))'
+        outputs: {v: {stdout: text}}
+    outputs: {v: '${t.v}'}
+    """
+}
+
+/// Every file and directory under `root` (not following links), with its mode and owner.
+func tree(_ root: String) -> [(path: String, mode: mode_t, uid: uid_t)] {
+    var out: [(String, mode_t, uid_t)] = []
+    func walk(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        out.append((path, st.st_mode, st.st_uid))
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] { walk(path + "/" + name) }
+        }
+    }
+    walk(root)
+    return out
+}
+
+/// The processes of this machine whose environment holds `needle`.
+func processes(holding needle: String) -> [Int32] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { name -> Int32? in
+        guard let pid = Int32(name), let data = FileManager.default.contents(atPath: "/proc/\(name)/environ") else { return nil }
+        return String(decoding: data, as: UTF8.self).contains(needle) ? pid : nil
+    }
+}
+
+/// Tenants of a shared server, tried as a hostile tenant would: every task runs as the
+/// tenant's own uid inside the sandbox, whatever the workflow says, and sees nothing
+/// of the host, the server or the other tenants.
+@Suite("Hostile tenants", .serialized)
+struct HostileTenantTests {
+    @Test("a tenant's task cannot read or touch the host, the server's state or another tenant's work")
+    func hostileMatrix() async throws {
+        let s = try ServerHarness()
+        let admin = try s.heaven("users", "add", "root-admin", "--admin")
+        let victim = try s.heaven("users", "add", "victim")
+        let mallory = try s.heaven("users", "add", "mallory")
+        // A registered SSH site whose key file lies outside /root, /home and /tmp.
+        let keys = "/var/tmp/heaven-test-keys-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: keys) }
+        try "-----BEGIN OPENSSH PRIVATE KEY-----\nSITE-KEY-MATERIAL\n".write(toFile: keys + "/id", atomically: true, encoding: .utf8)
+        chmod(keys + "/id", 0o600)
+        try s.start()
+        let site = "kind: Site\nname: far\nconnector: {kind: ssh, host: far.example, identity: \(keys)/id}\nnodes: [{name: n, cores: 1}]\n"
+        let registered = try await s.request("POST", "/v1/sites", token: admin, body: try JSONSerialization.data(withJSONObject: ["yaml": site]))
+        #expect(registered.status == 201, "\(registered.text)")
+
+        // The victim's long task holds a secret in its environment and a file in its run.
+        let secret = "victims-secret-\(UUID().uuidString)"
+        let set = try await s.request("PUT", "/v1/secrets/token", token: victim, body: try JSONSerialization.data(withJSONObject: ["value": secret]))
+        #expect(set.status == 204)
+        let victimRun = try await s.request(
+            "POST", "/v1/runs", token: victim,
+            body: ServerHarness.submission(
+                "kind: Workflow\nname: holds\nsteps:\n  - task: hold\n    env: {TOKEN: {secret: token}}\n    shell: 'echo private > mine.txt; exec sleep 60'\n"))
+        let held = try #require(victimRun.json["id"] as? String)
+        // Wait for the state the probes need: the victim's process runs and holds the secret.
+        let deadline = Date().addingTimeInterval(20)
+        while processes(holding: secret).isEmpty || !FileManager.default.fileExists(atPath: "\(s.home)/runs/\(held)/work/hold/mine.txt") {
+            guard Date() < deadline else { throw ServerHarness.Failure("the victim's task never started") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+
+        // `isolation: none` is refused from a tenant, on the task or on the workflow, saying where.
+        let optOut = try await s.request(
+            "POST", "/v1/runs", token: mallory,
+            body: ServerHarness.submission("kind: Workflow\nname: out\nsteps:\n  - task: t\n    isolation: none\n    run: [id]\n"))
+        #expect(optOut.status == 403, "\(optOut.text)")
+        #expect((optOut.json["detail"] as? String ?? "").hasPrefix("w.yaml:5:5: error: `isolation: none` is refused"), "\(optOut.text)")
+        let workflowOptOut = try await s.request(
+            "POST", "/v1/runs", token: mallory,
+            body: ServerHarness.submission("kind: Workflow\nname: out\nisolation: none\nsteps:\n  - task: t\n    run: [id]\n"))
+        #expect(workflowOptOut.status == 403 && (workflowOptOut.json["detail"] as? String ?? "").hasPrefix("w.yaml:3:1:"), "\(workflowOptOut.text)")
+
+        // Each probe prints `denied` when the attempt fails as it must, anything else otherwise.
+        let home = s.home
+        let probes: [(what: String, shell: String, extra: String, expected: String)] = [
+            ("who it runs as", "id -u; id -g; id -G", "", ""),
+            ("/etc/shadow", "cat /etc/shadow >/dev/null 2>&1 && echo LEAK || echo denied", "", "denied"),
+            ("/root", #"[ -z "$(ls -A /root 2>/dev/null)" ] && echo denied || ls -A /root"#, "", "denied"),
+            ("the database", "cat \(home)/heaven.sqlite >/dev/null 2>&1 && echo LEAK || echo denied", "", "denied"),
+            ("the secrets' key", "cat \(home)/secret.key >/dev/null 2>&1 && echo LEAK || echo denied", "", "denied"),
+            ("another tenant's run", "cat \(home)/runs/\(held)/work/hold/mine.txt 2>/dev/null || echo denied", "", "denied"),
+            ("the list of runs", "ls \(home)/runs 2>/dev/null | grep -q \(held) && echo LEAK || echo denied", "", "denied"),
+            ("an SSH site's identity", #"c=$(cat \#(keys)/id 2>/dev/null); [ -n "$c" ] && echo LEAK || echo denied"#, "", "denied"),
+            ("another tenant's environment", "grep -ls \(secret) /proc/*/environ 2>/dev/null | grep -q . && echo LEAK || echo denied", "", "denied"),
+            // Only its own processes (and the sandbox's own init, pid 1, which it cannot touch).
+            ("another tenant's processes", "ps -eo pid=,uid= | awk -v me=$(id -u) '$1 != 1 && $2 != me' | grep -q . && echo LEAK || echo denied", "", "denied"),
+            ("the sandbox's init", "kill -9 1 2>/dev/null && echo LEAK || echo denied", "", "denied"),
+            (
+                "writes outside its directory",
+                "for p in /usr/local/x /var/tmp/x /etc/x \(home)/x \(home)/runs/\(held)/x ../x; do touch $p 2>/dev/null && echo LEAK $p; done; echo denied",
+                "", "denied"
+            ),
+            (
+                "the network (its topology allows none)",
+                "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", \(s.port)), 2); print(\"LEAK\")' 2>/dev/null || echo denied",
+                "", "denied"
+            ),
+            ("the server's environment", "env | grep -q '^HEAVEN_HOME=' && echo LEAK || echo denied", "", "denied"),
+        ]
+        var ids: [String: String] = [:]
+        for p in probes {
+            let r = try await s.request("POST", "/v1/runs", token: mallory, body: ServerHarness.submission(probe(p.shell, extra: p.extra)))
+            #expect(r.status == 201, "\(p.what): \(r.text)")
+            ids[p.what] = r.json["id"] as? String
+        }
+        var taskID = ""
+        for p in probes {
+            let ended = try await waitForEnd(s, ids[p.what] ?? "", token: mallory)
+            let v = ((ended["outputs"] as? [String: Any])?["v"] as? String ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            if p.what == "who it runs as" {
+                // The tenant's own uid from the operator's range, as its only group: not root.
+                let lines = v.split(separator: "\n").map(String.init)
+                #expect(lines.count == 3 && lines[0] == lines[1] && lines[1] == lines[2], "\(v)")
+                #expect(UInt32(lines.first ?? "").map { s.taskIDs.contains($0) } == true, "\(v)")
+                taskID = lines.first ?? ""
+                continue
+            }
+            #expect(v == p.expected, "\(p.what): \(ended)")
+        }
+        // The victim's process did hold the secret all along (so the probe could have found it).
+        #expect(!processes(holding: secret).isEmpty)
+
+        // Another tenant gets another uid; the same tenant keeps theirs.
+        let victimWho = try await s.request("POST", "/v1/runs", token: victim, body: ServerHarness.submission(probe("id -u")))
+        let victimUID = ((try await waitForEnd(s, victimWho.json["id"] as? String ?? "", token: victim))["outputs"] as? [String: Any])?["v"] as? String
+        #expect(victimUID.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } != taskID)
+        #expect(victimUID.flatMap { UInt32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }.map { s.taskIDs.contains($0) } == true)
+
+        // An admin may opt out: the task then runs as the server's account.
+        let adminRun = try await s.request(
+            "POST", "/v1/runs", token: admin,
+            body: ServerHarness.submission(probe("id -u", extra: "isolation: none")))
+        #expect(adminRun.status == 201, "\(adminRun.text)")
+        let adminOut = try await waitForEnd(s, adminRun.json["id"] as? String ?? "", token: admin)
+        #expect((adminOut["outputs"] as? [String: Any])?["v"] as? String == "\(geteuid())", "\(adminOut)")
+
+        // A tenant registers no SSH site on a host the operator did not allow.
+        let farHost = try await s.request(
+            "POST", "/v1/sites", token: mallory,
+            body: try JSONSerialization.data(withJSONObject: [
+                "yaml": "kind: Site\nname: mine\nconnector: {kind: ssh, host: 10.1.2.3, identity: {secret: k}}\nnodes: [{name: n, cores: 1}]\n"
+            ]))
+        #expect(farHost.status == 403 && (farHost.json["detail"] as? String ?? "").contains("host `10.1.2.3` is not one the operator allows"), "\(farHost.text)")
+
+        let cancel = try await s.request("POST", "/v1/runs/\(held)/cancel", token: victim)
+        #expect(cancel.status == 202)
+        _ = try await waitForEnd(s, held, token: victim)
+
+        // Every state file is private: no bit for the group or others, anywhere.
+        let wide = tree(home).filter { ($0.mode & S_IFMT) != S_IFLNK && $0.mode & 0o077 != 0 }
+        #expect(wide.isEmpty, "\(wide.map { "\($0.path) \(String($0.mode & 0o777, radix: 8))" })")
+        // Run directories belong to their tenant; logs to the server.
+        for run in try FileManager.default.contentsOfDirectory(atPath: home + "/runs") {
+            var st = stat()
+            #expect(lstat(home + "/runs/" + run + "/logs", &st) == 0 && st.st_uid == geteuid())
+        }
+    }
+
+    @Test("one tenant's fork bomb and memory hog stay bounded: the server and another tenant's run carry on")
+    func boundedTasks() async throws {
+        let s = try ServerHarness()
+        let mallory = try s.heaven("users", "add", "mallory")
+        let other = try s.heaven("users", "add", "other")
+        try s.start(["--task-ids", "\(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound)", "--task-processes", "200"])
+        let hog = try await s.request(
+            "POST", "/v1/runs", token: mallory,
+            body: ServerHarness.submission(probe("python3 -c 'x = bytearray(1024 * 1024 * 1024); print(len(x))'", extra: "resources: {memory: 64MiB}")))
+        // Every process forks for ever, retrying when the kernel refuses: pressure sustained until the timeout.
+        let bomb = "perl -e 'while (1) { fork // select(undef, undef, undef, 0.01) }'"
+        let bombRun = try await s.request(
+            "POST", "/v1/runs", token: mallory,
+            body: ServerHarness.submission(probe(bomb, extra: "timeout: 8s")))
+        let bombID = try #require(bombRun.json["id"] as? String)
+        // Wait for the bomb to reach its bound (the count the kernel keeps for its group).
+        let deadline = Date().addingTimeInterval(20)
+        var peak = 0
+        while peak < 200 {
+            guard Date() < deadline else { break }
+            for dir in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/pids")) ?? [] where dir.hasPrefix("heaven-") {
+                for t in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/pids/" + dir)) ?? [] where t.hasPrefix("t") {
+                    let n = Int((try? String(contentsOfFile: "/sys/fs/cgroup/pids/\(dir)/\(t)/pids.current", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+                    peak = max(peak, n)
+                }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(peak == 200, "the fork bomb's group never reached its bound of 200 processes (peak \(peak))")
+        // Meanwhile the server answers and another tenant's run goes through.
+        let health = try await s.request("GET", "/healthz")
+        #expect(health.status == 200)
+        let fine = try await s.request("POST", "/v1/runs", token: other, body: ServerHarness.submission(probe("echo fine")))
+        let fineEnd = try await waitForEnd(s, fine.json["id"] as? String ?? "", token: other)
+        #expect(fineEnd["status"] as? String == "succeeded" && (fineEnd["outputs"] as? [String: Any])?["v"] as? String == "fine", "\(fineEnd)")
+        let hogEnd = try await waitForEnd(s, hog.json["id"] as? String ?? "", token: mallory)
+        #expect(hogEnd["status"] as? String == "failed", "\(hogEnd)")
+        #expect((hogEnd["error"] as? String ?? "").contains("went past its memory limit of 64MiB"), "\(hogEnd)")
+        let bombEnd = try await waitForEnd(s, bombID, token: mallory)
+        #expect(bombEnd["status"] as? String == "failed" && (bombEnd["error"] as? String ?? "").contains("timed out"), "\(bombEnd)")
+        // Nothing of the bomb is left.
+        #expect(processes(holding: "HEAVEN_RUN=\(bombID)").isEmpty)
+    }
+
+    @Test("a server refuses to serve when it cannot isolate tenants, says what is missing; --no-isolation is announced")
+    func refusesWithoutIsolation() async throws {
+        let s = try ServerHarness()
+        _ = try s.heaven("users", "add", "root-admin", "--admin")
+        let binary = ServerHarness.binary
+        func serve(_ prefix: String, _ args: String) throws -> (status: Int32, stderr: String) {
+            let err = s.work + "/refuse.err"
+            let status = try ServerHarness.sh(
+                "\(prefix) env HEAVEN_HOME=\(s.home) \(binary) serve --listen 127.0.0.1:0 \(args) > /dev/null 2> \(err) < /dev/null", shell: "/bin/bash")
+            return (status, (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+        }
+        // Without bubblewrap (hidden behind an empty file in a mount namespace of its own).
+        let noBwrap = try serve(
+            "unshare -m sh -c 'mount --bind /dev/null /usr/bin/bwrap && exec \"$0\" \"$@\"'",
+            "--task-ids \(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound)")
+        #expect(noBwrap.status == 2, "\(noBwrap)")
+        #expect(noBwrap.stderr.contains("bubblewrap is not installed (apt-get install bubblewrap)"), "\(noBwrap.stderr)")
+        // Without an id range, or with one that holds a real account's uid.
+        let noIDs = try serve("", "")
+        #expect(noIDs.status == 2 && noIDs.stderr.contains("pass --task-ids FIRST-LAST"), "\(noIDs)")
+        let nobody = try serve("", "--task-ids 65000-65535")
+        #expect(nobody.status == 2 && nobody.stderr.contains("belongs to the account `nobody`"), "\(nobody)")
+        // --no-isolation starts, says so at start and on /healthz.
+        try s.start(["--no-isolation"])
+        let health = try await s.request("GET", "/healthz")
+        #expect(health.json["isolation"] as? String == "none", "\(health.text)")
+        let said = (try? String(contentsOfFile: s.work + "/serve.err", encoding: .utf8)) ?? ""
+        #expect(said.contains("--no-isolation: every task runs as this server's own account"), "\(said)")
+    }
+}
