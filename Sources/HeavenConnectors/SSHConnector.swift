@@ -119,10 +119,13 @@ public final class SSHConnector: Connector {
         return Array((text + "\n").utf8)
     }
 
-    /// Shell that exports the secrets `secretLines` wrote, read from standard input (a
-    /// value may hold any byte but NUL: it travels in base64; `x` keeps trailing newlines).
-    static let readSecrets =
-        #"while IFS= read -r hv_l && [ -n "$hv_l" ]; do hv_v=$(printf '%s' "${hv_l#*=}" | base64 -d; echo x); export "${hv_l%%=*}=${hv_v%x}"; done; unset hv_l hv_v"#
+    /// Shell that exports the secrets `secretLines` wrote, read from standard input or
+    /// from `file` (shell words) (a value may hold any byte but NUL: it travels in
+    /// base64; `x` keeps trailing newlines).
+    static func readSecrets(from file: String? = nil) -> String {
+        #"while IFS= read -r hv_l && [ -n "$hv_l" ]; do hv_v=$(printf '%s' "${hv_l#*=}" | base64 -d; echo x); export "${hv_l%%=*}=${hv_v%x}"; done"#
+            + (file.map { " < " + $0 } ?? "") + "; unset hv_l hv_v"
+    }
 
     /// A command for the remote login shell that runs `script` with /bin/sh.
     static func remote(_ script: String) -> String { "exec /bin/sh -c " + quote(script) }
@@ -183,7 +186,7 @@ public final class SSHConnector: Connector {
             script += "export \(k)=\(SSHConnector.quote(v))\n"
         }
         // Secrets come on standard input, never on a command line (ours or the host's).
-        if !launch.secrets.isEmpty { script += SSHConnector.readSecrets + "\n" }
+        if !launch.secrets.isEmpty { script += SSHConnector.readSecrets() + "\n" }
         script += "export HEAVEN_WORKDIR=\"$PWD\"\n"
         script += "rm -f \"\(pid).exit\"\n"
         script += launch.arguments.map(SSHConnector.quote).joined(separator: " ") + "\n"

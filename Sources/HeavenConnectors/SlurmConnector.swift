@@ -263,7 +263,7 @@ public final class SlurmConnector: Connector {
         var s = "(\n"
         if let secrets = f.secrets {
             // Read, then removed, before anything of the task runs.
-            s += "  " + SSHConnector.readSecrets + " < \(secrets)\n  rm -f \(secrets)\n"
+            s += "  " + SSHConnector.readSecrets(from: secrets) + "\n  rm -f \(secrets)\n"
         }
         s += "  cd \(f.work) || exit 127\n"
         for (k, v) in launch.environment.sorted(by: { $0.key < $1.key }) where k != "HEAVEN_WORKDIR" {

@@ -184,6 +184,52 @@ struct SSHTests {
         await connector.finishRun(launch.runID, succeeded: true)
     }
 
+    @Test("a secret reaches a task on an SSH host on its standard input: never on a command line at either end, never in the host's files or the run's logs, after success or failure")
+    func secretsOffCommandLines() async throws {
+        let host = try SSHTestHost()
+        let h = try Harness()
+        let value = "remote-secret-\(UUID().uuidString)"
+        try await Secrets(home: HeavenHome(root: h.home), store: h.store).set(owner: testUser, name: "api-key", value: value)
+        let digest = try HeavenCLIShell.sha256(value)
+        let gate = "gate-\(UUID().uuidString.prefix(8))"
+        func workflow(_ end: String) -> String {
+            host.site("remote") + """
+                kind: Topology
+                name: env
+                machines: [{name: m}]
+                ---
+                kind: Workflow
+                name: w
+                topology: env
+                steps:
+                  - task: use
+                    on: m
+                    env: {TOKEN: {secret: api-key}}
+                    shell: 'test "$(printf %s "$TOKEN" | sha256sum | cut -c1-64)" = \(digest) || exit 9; touch "$HOME/\(gate).ready"; while [ ! -e "$HOME/\(gate).go" ]; do sleep 0.05; done; echo used > used.txt; \(end)'
+                    outputs: {said: {stdout: text}}
+                """
+        }
+        for (end, status) in [("echo fine", RunStatus.succeeded), ("echo broken >&2; exit 3", RunStatus.failed)] {
+            _ = try? host.remote("rm -f \(gate).ready \(gate).go")
+            let created = try await h.create(workflow(end))
+            let running = Task { try await h.engine.execute(runID: created.id) }
+            try await LeakChecks.wait("the task on the host") { try host.remote("test -e \(gate).ready && echo yes || true") == "yes\n" }
+            // While it runs: the task holds the secret in its environment, no command line does.
+            #expect(!LeakChecks.environments(holding: value).isEmpty, "the task should hold the secret (else this checks nothing)")
+            #expect(!LeakChecks.commandLines().contains { $0.contains(value) }, "a command line holds the secret")
+            try host.remote("touch \(gate).go")
+            let run = try await running.value
+            #expect(run.status == status, "\(run.error ?? "")")
+            // Nothing on the host (kept after a failure, removed after success) nor in the logs holds it.
+            #expect(try host.remote("grep -rl \(value) .heaven 2>/dev/null || echo none") == "none\n")
+            if status == .failed {
+                #expect(try host.remote("cat .heaven/runs/\(run.id)/work/use/used.txt") == "used\n", "the failed run's directory should be kept")
+            }
+            #expect(LeakChecks.files(holding: value, under: h.home + "/runs/\(run.id)").isEmpty)
+        }
+        _ = try? host.remote("rm -f \(gate).ready \(gate).go")
+    }
+
     @Test("a failed run keeps its directory on the host for inspection, until it is cleaned")
     func keptOnFailure() async throws {
         let host = try SSHTestHost()
@@ -219,6 +265,19 @@ struct SSHTests {
         let h = try Harness()
         let data = h.home + "/data.txt"
         try "a\nb\nc\n".write(toFile: data, atomically: true, encoding: .utf8)
+        // Each job gets a secret: on the login host it lives only in a 0600 file the job removes.
+        let value = "login-host-secret-\(UUID().uuidString)"
+        try await Secrets(home: HeavenHome(root: h.home), store: h.store).set(owner: testUser, name: "api-key", value: value)
+        let digest = try HeavenCLIShell.sha256(value)
+        // Every command line of the machine, sampled while the run goes on.
+        let sampling = Task.detached { () -> Bool in
+            var seen = false
+            while !Task.isCancelled {
+                if LeakChecks.commandLines().contains(where: { $0.contains(value) }) { seen = true }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return seen
+        }
         let via = "{kind: ssh, host: 127.0.0.1, port: \(host.port), user: \(SSHTestHost.user)}"
         let (run, attempts) = try await h.run(cluster.site("cluster", via: via) + """
             kind: Topology
@@ -236,11 +295,16 @@ struct SSHTests {
                   - task: count
                     on: m
                     inputs: {data.txt: '${inputs.data}'}
-                    run: [sh, -c, 'wc -l < data.txt | tr -d " " > n.txt; echo "$0 $(whoami) $SLURM_JOB_ID"', '${i}']
+                    env: {TOKEN: {secret: api-key}}
+                    run: [sh, -c, 'test "$(printf %s "$TOKEN" | sha256sum | cut -c1-64)" = \(digest) || exit 9; wc -l < data.txt | tr -d " " > n.txt; echo "$0 $(whoami) $SLURM_JOB_ID"', '${i}']
                     outputs: {n: {json: n.txt}, who: {stdout: text}}
             outputs: {n: '${count.n}', who: '${count.who}'}
             """)
+        sampling.cancel()
+        #expect(await sampling.value == false, "a command line held the secret")
         #expect(run.status == .succeeded, "\(run.error ?? "")")
+        #expect(try host.remote("grep -rl \(value) .heaven 2>/dev/null || echo none") == "none\n")
+        #expect(LeakChecks.files(holding: value, under: h.home + "/runs/\(run.id)").isEmpty)
         #expect(run.outputs?["n"] == .list([3, 3, 3].map(Value.int)))
         guard case .list(let who)? = run.outputs?["who"] else {
             Issue.record("no output")

@@ -71,6 +71,47 @@ struct SlurmTests {
         #expect(ids.split(separator: "\n").allSatisfy { $0.hasSuffix("COMPLETED") }, "\(ids)")
     }
 
+    @Test("a job's secret travels in a 0600 file the job removes as it starts: never in its script, on a command line or in the run's files, after success or failure")
+    func secretsOffJobScripts() async throws {
+        let cluster = try SlurmTestCluster()
+        let h = try Harness()
+        let value = "slurm-secret-\(UUID().uuidString)"
+        try await Secrets(home: HeavenHome(root: h.home), store: h.store).set(owner: testUser, name: "api-key", value: value)
+        let digest = try HeavenCLIShell.sha256(value)
+        let gate = h.home + "/gate"
+        for (end, status) in [("echo fine", RunStatus.succeeded), ("echo broken >&2; exit 3", RunStatus.failed)] {
+            unlink(gate + ".ready")
+            unlink(gate + ".go")
+            let created = try await h.create(cluster.site("cluster") + """
+                kind: Topology
+                name: env
+                machines: [{name: m}]
+                ---
+                kind: Workflow
+                name: w
+                topology: env
+                steps:
+                  - task: use
+                    on: m
+                    env: {TOKEN: {secret: api-key}}
+                    shell: 'test "$(printf %s "$TOKEN" | sha256sum | cut -c1-64)" = \(digest) || exit 9; touch \(gate).ready; while [ ! -e \(gate).go ]; do sleep 0.05; done; \(end)'
+                """)
+            let running = Task { try await h.engine.execute(runID: created.id) }
+            try await LeakChecks.wait("the job to start") { FileManager.default.fileExists(atPath: gate + ".ready") }
+            let slurm = h.home + "/runs/\(created.id)/slurm"
+            let kept = (try? FileManager.default.contentsOfDirectory(atPath: slurm)) ?? []
+            #expect(kept.contains { $0.hasSuffix(".sh") }, "\(kept)")
+            #expect(!kept.contains { $0.hasSuffix(".secrets") }, "the job should have removed its secrets file: \(kept)")
+            #expect(!LeakChecks.environments(holding: value).isEmpty, "the job should hold the secret (else this checks nothing)")
+            #expect(!LeakChecks.commandLines().contains { $0.contains(value) }, "a command line holds the secret")
+            #expect(LeakChecks.files(holding: value, under: h.home + "/runs/\(created.id)").isEmpty)
+            FileManager.default.createFile(atPath: gate + ".go", contents: nil)
+            let run = try await running.value
+            #expect(run.status == status, "\(run.error ?? "")")
+            #expect(LeakChecks.files(holding: value, under: h.home + "/runs/\(run.id)").isEmpty)
+        }
+    }
+
     @Test("a failing job says why, a timed-out one is cancelled with scancel, cancelling a run cancels its jobs")
     func failures() async throws {
         let cluster = try SlurmTestCluster()
