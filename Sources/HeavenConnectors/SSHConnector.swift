@@ -49,8 +49,14 @@ public final class SSHConnector: Connector {
         }
     }
 
-    /// A connector for an SSH site; `key` is required when the site's identity is a secret.
-    public init(site: Site, key: KeySource? = nil) throws {
+    /// Mixed into the names of runs' directories on the host, so that they cannot be
+    /// guessed (empty: a run's directory is named by its id alone).
+    let salt: String
+
+    /// A connector for an SSH site; `key` is required when the site's identity is a
+    /// secret; `account` replaces the site's `user` (the remote account of the run's user,
+    /// from the site's `accounts`); `salt` makes runs' directory names unguessable.
+    public init(site: Site, key: KeySource? = nil, account: String? = nil, salt: String = "") throws {
         guard case .ssh(let host, let port, let user, let identity, let identitySecret) = site.connector else {
             throw ConnectorError.unsupported("site `\(site.name)` is not an ssh site")
         }
@@ -61,7 +67,8 @@ public final class SSHConnector: Connector {
         self.siteName = site.name
         self.host = host
         self.port = port
-        self.user = user
+        self.user = account ?? user
+        self.salt = salt
         self.identity = identitySecret == nil ? identity : nil
         self.key = identitySecret == nil ? nil : key
         self.cores = max(1, site.totalCores)
@@ -127,14 +134,28 @@ public final class SSHConnector: Connector {
             + (file.map { " < " + $0 } ?? "") + "; unset hv_l hv_v"
     }
 
-    /// A command for the remote login shell that runs `script` with /bin/sh.
-    static func remote(_ script: String) -> String { "exec /bin/sh -c " + quote(script) }
+    /// A command for the remote login shell that runs `script` with /bin/sh; whatever it
+    /// creates is the remote account's alone (umask 0077).
+    static func remote(_ script: String) -> String { "umask 077; exec /bin/sh -c " + quote(script) }
+
+    /// The name of a run's directory on a host: its id and, with a salt, 20 hex digits
+    /// that only the server can compute.
+    public static func remoteName(_ run: String, salt: String) -> String {
+        guard !salt.isEmpty else { return run }
+        let digest = SHA256.hash(data: Data((salt + "\u{0}" + run).utf8)).map { String(format: "%02x", $0) }.joined()
+        return run + "-" + digest.prefix(20)
+    }
+
+    /// A run's directory on the host (a shell word: `$HOME` expands there).
+    func runRoot(_ run: String) -> String {
+        "$HOME/\(SSHConnector.root)/runs/\(SSHConnector.remoteName(run, salt: salt))"
+    }
 
     static func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
     func paths(_ run: String, _ key: String) -> (work: String, pid: String) {
         let flat = TaskLaunch.flat(key)
-        return ("$HOME/\(SSHConnector.root)/runs/\(run)/work/\(flat)", "$HOME/\(SSHConnector.root)/runs/\(run)/pids/\(flat)")
+        return ("\(runRoot(run))/work/\(flat)", "\(runRoot(run))/pids/\(flat)")
     }
 
     private let masterLock = AsyncMutex()
@@ -252,7 +273,7 @@ public final class SSHConnector: Connector {
 
     public func finishRun(_ runID: String, succeeded: Bool) async {
         guard succeeded, (try? await ensureMaster()) != nil else { return }
-        _ = try? await Shell.run(ssh() + [SSHConnector.remote("rm -rf \"$HOME/\(SSHConnector.root)/runs/\(runID)\"")])
+        _ = try? await Shell.run(ssh() + [SSHConnector.remote("rm -rf \"\(runRoot(runID))\"")])
     }
 
     /// ssh exits with 255 when the connection breaks: the status the task left on the
@@ -288,7 +309,7 @@ public final class SSHConnector: Connector {
     /// Kills the process groups of a run's tasks that still run on the host.
     public func abandonRun(_ runID: String) async {
         guard (try? await ensureMaster()) != nil else { return }
-        let pids = "$HOME/\(SSHConnector.root)/runs/\(runID)/pids"
+        let pids = "\(runRoot(runID))/pids"
         _ = try? await Shell.run(
             ssh() + [SSHConnector.remote("for f in \"\(pids)\"/*; do case \"$f\" in *.exit) continue ;; esac; [ -f \"$f\" ] && kill -9 -\"$(cat \"$f\")\" 2>/dev/null; rm -f \"$f\"; done; true")])
     }

@@ -42,8 +42,8 @@ public final class SlurmConnector: Connector {
     /// How long the controller may stay silent before the site's jobs count as lost.
     let silenceLimit: Double
 
-    /// A connector for a Slurm site (`key`: the private key of a login host whose identity is a secret).
-    public init(site: Site, key: SSHConnector.KeySource? = nil) throws {
+    /// A connector for a Slurm site (`key`, `account`, `salt`: for its login host, as for an SSH site).
+    public init(site: Site, key: SSHConnector.KeySource? = nil, account: String? = nil, salt: String = "") throws {
         guard case .slurm(let partition, let account, let via, let config) = site.connector else {
             throw ConnectorError.unsupported("site `\(site.name)` is not a slurm site")
         }
@@ -52,7 +52,9 @@ public final class SlurmConnector: Connector {
         self.account = account
         self.config = config.map { ($0 as NSString).expandingTildeInPath }
         self.via = try via.map {
-            try SSHConnector(site: Site(name: site.name, connector: $0, nodes: site.nodes, location: site.location), key: key)
+            try SSHConnector(
+                site: Site(name: site.name, connector: $0, nodes: site.nodes, location: site.location), key: key,
+                account: account, salt: salt)
         }
         self.cores = max(1, site.totalCores)
         self.memory = site.totalMemory
@@ -76,7 +78,7 @@ public final class SlurmConnector: Connector {
         full += script
         if let via {
             try await via.ensureMaster()
-            return try await Shell.run(via.ssh() + ["exec /bin/sh -s"], input: Array(full.utf8))
+            return try await Shell.run(via.ssh() + ["umask 077; exec /bin/sh -s"], input: Array(full.utf8))
         }
         return try await Shell.run(["/bin/sh", "-s"], input: Array(full.utf8))
     }
@@ -109,7 +111,7 @@ public final class SlurmConnector: Connector {
         let flat = TaskLaunch.flat(launch.taskKey)
         let name = "\(flat).\(launch.attempt)"
         if via != nil {
-            let base = "\"$HOME\"/\(SSHConnector.root)/runs/" + SlurmConnector.dq(launch.runID)
+            let base = "\"$HOME\"/\(SSHConnector.root)/runs/" + SlurmConnector.dq(SSHConnector.remoteName(launch.runID, salt: via?.salt ?? ""))
             let dir = base + "/slurm"
             let separate = launch.stdoutPath != launch.stderrPath
             return Files(

@@ -201,11 +201,15 @@ public final class Engine: Sendable {
         case .local:
             return LocalConnector(site: site)
         case .ssh(_, _, _, _, let secret):
-            return try SSHConnector(site: site, key: secret.map { keySource(user: user, secret: $0) })
+            return try SSHConnector(
+                site: site, key: secret.map { keySource(user: user, secret: $0) }, account: site.account(of: user),
+                salt: home.remoteSalt)
         case .slurm(_, _, let via, _):
             var secret: String?
             if case .ssh(_, _, _, _, let s)? = via { secret = s }
-            return try SlurmConnector(site: site, key: secret.map { keySource(user: user, secret: $0) })
+            return try SlurmConnector(
+                site: site, key: secret.map { keySource(user: user, secret: $0) }, account: site.account(of: user),
+                salt: home.remoteSalt)
         }
     }
 

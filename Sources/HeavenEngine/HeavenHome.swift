@@ -42,7 +42,7 @@ public struct HeavenHome: Sendable {
         }
         narrow(root, to: 0o700)
         for dir in ["runs", "server", "keys"] { narrow(root + "/" + dir, to: 0o700) }
-        for file in ["heaven.sqlite", "heaven.sqlite-wal", "heaven.sqlite-shm", "heaven.sqlite.lock", "secret.key"] {
+        for file in ["heaven.sqlite", "heaven.sqlite-wal", "heaven.sqlite-shm", "heaven.sqlite.lock", "secret.key", "remote.salt"] {
             narrow(root + "/" + file, to: 0o600)
         }
         if deep {
@@ -52,6 +52,24 @@ public struct HeavenHome: Sendable {
             }
         }
         return repairs
+    }
+
+    /// The secret mixed into the names of runs' directories on remote hosts (so another
+    /// user of a host cannot guess them): 16 random bytes in `remote.salt` (0600), made on
+    /// first use; "" if it cannot be.
+    public var remoteSalt: String {
+        let path = root + "/remote.salt"
+        if let text = try? String(contentsOfFile: path, encoding: .utf8), text.count == 32 { return text }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
+        let text = bytes.map { String(format: "%02x", $0) }.joined()
+        // O_EXCL: two processes making it at once agree on the first one's.
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd < 0 { return (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { $0.count == 32 ? $0 : nil } ?? "" }
+        defer { close(fd) }
+        let ok = text.withCString { write(fd, $0, 32) } == 32
+        fsync(fd)
+        return ok ? text : ""
     }
 
     /// The SQLite database.

@@ -10,7 +10,7 @@ struct SiteReader {
             entries,
             allowed: [
                 "kind", "name", "description", "connector", "owner", "nodes", "policy", "price", "availability",
-                "links",
+                "links", "accounts",
             ],
             in: "a Site")
         var connector = ConnectorSpec.local
@@ -20,6 +20,7 @@ struct SiteReader {
         var price: Double?
         var availability: Double?
         var links: [SiteLink] = []
+        var accounts: [String: String]?
         var sawNodes = false
         for e in entries {
             switch e.key {
@@ -46,6 +47,22 @@ struct SiteReader {
                         }
                     }
                 }
+            case "accounts":
+                // `user:NAME: REMOTE-ACCOUNT`: whose tasks run as which account on the host.
+                var map: [String: String] = [:]
+                for a in r.mapping(e.value, "`accounts`") ?? [] {
+                    guard let p = Principal(parsing: a.key), p.kind == .user else {
+                        r.error("`accounts` maps users (`user:NAME`) to remote accounts, not `\(a.key)`", a.keyNode)
+                        continue
+                    }
+                    guard let account = r.string(a.value, "the account of `\(a.key)`") else { continue }
+                    guard SiteReader.isAccountName(account) else {
+                        r.error("`\(account)` is not an account name (lowercase letters, digits, `_`, `.`, `-`)", a.value)
+                        continue
+                    }
+                    map[p.description] = account
+                }
+                accounts = map
             case "price": price = r.number(e.value, "`price`", range: 0...1e12)
             case "availability": availability = r.number(e.value, "`availability`", range: 0...1)
             case "links":
@@ -75,7 +92,15 @@ struct SiteReader {
         if !sawNodes { r.error("the Site has no `nodes`", entries.first?.keyNode ?? entries[0].value) }
         return Site(
             name: name, connector: connector, owner: owner, nodes: nodes, policy: policy, price: price,
-            availability: availability, links: links, location: location)
+            availability: availability, links: links, accounts: accounts, location: location)
+    }
+
+    /// A POSIX account name: lowercase letters, digits, `_`, `.`, `-`, not starting with a digit, `.` or `-`.
+    static func isAccountName(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first, s.unicodeScalars.count <= 32,
+            ("a"..."z").contains(first) || first == "_"
+        else { return false }
+        return s.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || "_.-".unicodeScalars.contains($0) }
     }
 
     func principal(_ node: Node, _ what: String) -> Principal? {

@@ -16,6 +16,9 @@ public struct Site: Sendable, Hashable, Codable {
     public var availability: Double?
     /// Links from this site to others.
     public var links: [SiteLink]
+    /// The remote account each user's tasks run as on an SSH site (or a Slurm cluster's
+    /// login host), by `user:NAME`; a user not listed runs as the connector's `user`.
+    public var accounts: [String: String]?
     /// Where the document starts.
     public var location: SourceLocation
 
@@ -23,8 +26,9 @@ public struct Site: Sendable, Hashable, Codable {
     public init(
         name: String, connector: ConnectorSpec, owner: Principal? = nil, nodes: [NodeSpec],
         policy: SitePolicy = SitePolicy(), price: Double? = nil, availability: Double? = nil,
-        links: [SiteLink] = [], location: SourceLocation
+        links: [SiteLink] = [], accounts: [String: String]? = nil, location: SourceLocation
     ) {
+        self.accounts = accounts
         self.name = name
         self.connector = connector
         self.owner = owner
@@ -40,6 +44,9 @@ public struct Site: Sendable, Hashable, Codable {
     public var totalCores: Int { nodes.reduce(0) { $0 + $1.count * $1.cores } }
     /// Memory of all its nodes together, in bytes (0 when no node states its memory).
     public var totalMemory: Double { nodes.reduce(0.0) { $0 + Double($1.count) * ($1.memory ?? 0) } }
+
+    /// The remote account the tasks of `user` run as, when the site maps them to one.
+    public func account(of user: String) -> String? { accounts?["user:" + user] }
 }
 
 /// How a site is reached.

@@ -9,6 +9,11 @@ import Testing
 // One serialized suite: the tests share the test user, its home and HEAVEN_SSH_CONFIG.
 @Suite("Tasks on an SSH host", .serialized, .enabled(if: SSHTestHost.available, "needs root and openssh-server"))
 struct SSHTests {
+    /// A run's directory on the test host, as the engine names it (unguessable suffix).
+    func remoteRun(_ h: Harness, _ id: String) -> String {
+        ".heaven/runs/" + SSHConnector.remoteName(id, salt: HeavenHome(root: h.home).remoteSalt)
+    }
+
     static func workflow(_ host: SSHTestHost, input: String) -> String {
         host.site("remote") + """
             kind: Topology
@@ -55,7 +60,7 @@ struct SSHTests {
         #expect(Set(attempts.compactMap(\.site)) == ["remote"])
         let sha = try SSHConnector.sha256(ofFile: input)
         #expect(try host.remote("ls .heaven/cache") == "\(sha)\n")
-        #expect(try host.remote("test -e .heaven/runs/\(run.id) && echo kept || echo removed") == "removed\n")
+        #expect(try host.remote("test -e \(remoteRun(h, run.id)) && echo kept || echo removed") == "removed\n")
     }
 
     @Test("a staged file found corrupted on the host is detected and sent again")
@@ -223,7 +228,7 @@ struct SSHTests {
             // Nothing on the host (kept after a failure, removed after success) nor in the logs holds it.
             #expect(try host.remote("grep -rl \(value) .heaven 2>/dev/null || echo none") == "none\n")
             if status == .failed {
-                #expect(try host.remote("cat .heaven/runs/\(run.id)/work/use/used.txt") == "used\n", "the failed run's directory should be kept")
+                #expect(try host.remote("cat \(remoteRun(h, run.id))/work/use/used.txt") == "used\n", "the failed run's directory should be kept")
             }
             #expect(LeakChecks.files(holding: value, under: h.home + "/runs/\(run.id)").isEmpty)
         }
@@ -250,10 +255,38 @@ struct SSHTests {
         let (run, attempts) = try await h.run(yaml)
         #expect(run.status == .failed)
         #expect(attempts.first?.error == "exited with status 4: broken")
-        #expect(try host.remote("cat .heaven/runs/\(run.id)/work/breaks/clue.txt") == "evidence\n")
+        #expect(try host.remote("cat \(remoteRun(h, run.id))/work/breaks/clue.txt") == "evidence\n")
         let site = try #require(try await h.store.catalog().sites.first { $0.site.name == "remote" }?.site)
-        await (try SSHConnector(site: site)).finishRun(run.id, succeeded: true)
-        #expect(try host.remote("test -e .heaven/runs/\(run.id) && echo kept || echo removed") == "removed\n")
+        await (try SSHConnector(site: site, salt: HeavenHome(root: h.home).remoteSalt)).finishRun(run.id, succeeded: true)
+        #expect(try host.remote("test -e \(remoteRun(h, run.id)) && echo kept || echo removed") == "removed\n")
+    }
+
+    @Test("a run's directory on a host is private (0700) under a name no one else can guess; a site maps users to their own remote accounts")
+    func privateRemoteDirectories() async throws {
+        let host = try SSHTestHost()
+        let h = try Harness()
+        // The connector's own `user` is an account that cannot log in: the mapping must choose.
+        let site = host.site("remote").replacingOccurrences(of: "user: \(SSHTestHost.user)}", with: "user: nobody}\naccounts: {user:\(testUser): \(SSHTestHost.user)}")
+        #expect(site.contains("accounts:"), "\(site)")
+        let (run, attempts) = try await h.run(site + """
+            kind: Topology
+            name: env
+            machines: [{name: m}]
+            ---
+            kind: Workflow
+            name: w
+            topology: env
+            steps:
+              - task: look
+                on: m
+                shell: 'whoami; stat -c %a "$HEAVEN_WORKDIR" ../.. ../../.. ../../../..; basename "$(cd ../.. && pwd)"; exit 5'
+            """)
+        #expect(run.status == .failed, "\(attempts.map { $0.error ?? "" })")
+        let name = SSHConnector.remoteName(run.id, salt: HeavenHome(root: h.home).remoteSalt)
+        #expect(name.count == run.id.count + 21 && name.hasPrefix(run.id + "-"))
+        let log = try #require(attempts.first.map { h.stdout(run, $0) })
+        // Run as the mapped account; the working directory, the run's, `runs` and `.heaven` all 0700.
+        #expect(log == "\(SSHTestHost.user)\n700\n700\n700\n700\n\(name)\n", "\(log)")
     }
 
     @Test(
@@ -318,7 +351,7 @@ struct SSHTests {
         #expect(attempts.count == 3 && attempts.allSatisfy { $0.site == "cluster" })
         // The data went once to the host's cache; the run's directory is gone after success.
         #expect(try host.remote("ls .heaven/cache | wc -l").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
-        #expect(try host.remote("test -e .heaven/runs/\(run.id) && echo kept || echo removed") == "removed\n")
+        #expect(try host.remote("test -e \(remoteRun(h, run.id)) && echo kept || echo removed") == "removed\n")
     }
 
     @Test("a host whose link goes down mid-run: lost attempts recorded, work moved; the host is probed back and counts as up again")

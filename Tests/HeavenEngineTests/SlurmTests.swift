@@ -105,7 +105,7 @@ struct SlurmTests {
             #expect(!LeakChecks.environments(holding: value).isEmpty, "the job should hold the secret (else this checks nothing)")
             #expect(!LeakChecks.commandLines().contains { $0.contains(value) }, "a command line holds the secret")
             #expect(LeakChecks.files(holding: value, under: h.home + "/runs/\(created.id)").isEmpty)
-            FileManager.default.createFile(atPath: gate + ".go", contents: nil)
+            _ = FileManager.default.createFile(atPath: gate + ".go", contents: nil)
             let run = try await running.value
             #expect(run.status == status, "\(run.error ?? "")")
             #expect(LeakChecks.files(holding: value, under: h.home + "/runs/\(run.id)").isEmpty)

@@ -32,7 +32,9 @@ struct CleanCommand: AsyncParsableCommand {
         let catalog = try await store.catalog()
         var cleaned: [String] = []
         for entry in catalog.sites where sites.contains(entry.site.name) {
-            if case .ssh = entry.site.connector, let c = try? SSHConnector(site: entry.site) {
+            if case .ssh = entry.site.connector,
+                let c = try? SSHConnector(site: entry.site, account: entry.site.account(of: record.user), salt: home.remoteSalt)
+            {
                 await c.finishRun(record.id, succeeded: true)
                 cleaned.append(entry.site.name)
             }
