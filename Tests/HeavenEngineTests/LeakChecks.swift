@@ -35,9 +35,9 @@ enum LeakChecks {
     }
 
     /// Waits until `ready` says so (a file the task made, a process it started).
-    static func wait(_ what: String, seconds: Double = 60, until ready: () throws -> Bool) async throws {
+    static func wait(_ what: String, seconds: Double = 60, until ready: () async throws -> Bool) async throws {
         let deadline = Date().addingTimeInterval(seconds)
-        while try !ready() {
+        while try await !ready() {
             guard Date() < deadline else { throw Failure(description: "gave up waiting for \(what)") }
             try await Task.sleep(for: .milliseconds(50))
         }

@@ -289,6 +289,59 @@ struct SSHTests {
         #expect(log == "\(SSHTestHost.user)\n700\n700\n700\n700\n\(name)\n", "\(log)")
     }
 
+    @Test("a user's own key, kept as their secret, opens their connection only: never left on disk, never lent to another user")
+    func keyFromSecret() async throws {
+        let host = try SSHTestHost()
+        let h = try Harness()
+        let secrets = Secrets(home: HeavenHome(root: h.home), store: h.store)
+        // The user's key is the one the host authorizes; another user brings one it does not.
+        try await secrets.set(owner: testUser, name: "own-key", value: try String(contentsOfFile: host.directory + "/id", encoding: .utf8))
+        let stranger = h.home + "/stranger"
+        try SSHTestHost.sh("ssh-keygen -q -t ed25519 -N '' -f \(stranger)")
+        try await secrets.set(owner: "intruder", name: "own-key", value: try String(contentsOfFile: stranger, encoding: .utf8))
+        let site = host.site("remote").replacingOccurrences(of: "user: \(SSHTestHost.user)}", with: "user: \(SSHTestHost.user), identity: {secret: own-key}}")
+        #expect(site.contains("identity: {secret: own-key}"), "\(site)")
+        let yaml = site + """
+            kind: Grant
+            name: lent
+            site: remote
+            to: user:intruder
+            ---
+            kind: Topology
+            name: env
+            machines: [{name: m}]
+            ---
+            kind: Workflow
+            name: w
+            topology: env
+            steps:
+              - task: who
+                on: m
+                run: [whoami]
+                outputs: {me: {stdout: text}}
+            outputs: {me: '${who.me}'}
+            """
+        let (run, attempts) = try await h.run(yaml)
+        #expect(run.status == .succeeded, "\(attempts.map { $0.error ?? "" })")
+        #expect(run.outputs?["me"] == .string(SSHTestHost.user))
+        // The key was on disk only while the connection authenticated.
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: h.home + "/keys")) ?? []
+        #expect(left == ["known_hosts"], "\(left)")
+        // The first user's connection is still open: the intruder's run must not ride on it.
+        let load = Loader.load(text: yaml, path: h.home + "/w.yaml")
+        let theirs = try await h.engine.createRun(load: load, workflow: nil, inputs: [:], outDirectory: nil, user: "intruder", directory: h.home)
+        let controller = RunController()
+        let ended = Task { try await h.engine.execute(runID: theirs.id, controller: controller) }
+        try await LeakChecks.wait("the intruder's attempt to end") {
+            (try? await h.store.attempts(run: theirs.id))?.contains { $0.status != .running } ?? false
+        }
+        controller.cancel()
+        let final = try await ended.value
+        #expect(final.status != .succeeded)
+        let tried = try await h.store.attempts(run: theirs.id)
+        #expect(!tried.contains { $0.status == .succeeded }, "\(tried.map { "\($0.status) \($0.error ?? "")" })")
+    }
+
     @Test(
         "a Slurm cluster reached through its login host: files sent, jobs run as the remote user, outputs fetched",
         .enabled(if: SlurmTestCluster.available, "needs slurm-wlm and munge"))
