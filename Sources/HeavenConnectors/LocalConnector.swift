@@ -25,6 +25,12 @@ public final class LocalConnector: Connector {
     /// -1: the process's.
     static let taskUmask = Atomic<Int32>(-1)
 
+    /// The user's own umask, when the command line set Heaven's to 0077.
+    public static var userUmask: mode_t? {
+        let m = taskUmask.load(ordering: .relaxed)
+        return m < 0 ? nil : mode_t(m)
+    }
+
     /// Sets the umask that tasks outside a server's confinement get.
     public static func setTaskUmask(_ mask: mode_t) { taskUmask.store(Int32(mask), ordering: .relaxed) }
 

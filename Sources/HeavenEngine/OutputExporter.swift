@@ -1,13 +1,17 @@
 import Foundation
+import HeavenConnectors
 import HeavenModel
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Copies a run's file outputs into the `--out` directory; values then name the copies.
 struct OutputExporter {
     let directory: String
 
     func export(_ outputs: [String: Value]) throws -> [String: Value] {
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try makeDirectory(directory)
         var used = Set<String>()
         var result: [String: Value] = [:]
         for name in outputs.keys.sorted() {
@@ -31,7 +35,7 @@ struct OutputExporter {
             return .file(target)
         case .list(let items) where items.contains(where: { if case .file = $0 { true } else { false } }):
             let sub = dir + "/" + name
-            try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
+            try makeDirectory(sub)
             let names = items.compactMap {
                 if case .file(let p) = $0 { (p as NSString).lastPathComponent } else { nil }
             }
@@ -51,6 +55,13 @@ struct OutputExporter {
         default:
             return v
         }
+    }
+
+    /// A directory of the user's (with their umask: Heaven's own is 0077), as a task would make it.
+    func makeDirectory(_ path: String) throws {
+        let existed = FileManager.default.fileExists(atPath: path)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        if !existed, let mask = LocalConnector.userUmask { chmod(path, 0o777 & ~mask) }
     }
 
     func copy(_ from: String, to: String) throws {
