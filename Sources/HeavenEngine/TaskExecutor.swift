@@ -321,6 +321,14 @@ struct TaskExecutor {
         // workflow's word) says how; elsewhere the site's accounts confine it.
         var isolation = isolation
         let local = connector is LocalConnector
+        // A Slurm site without a login host submits from the server's own account: its jobs
+        // would run as that account, which a tenant's task never does.
+        if context.confinement != nil, !context.mayOptOut, connector is SlurmConnector, !connector.isRemote {
+            let message =
+                "site `\(slot.site)` submits Slurm jobs from this server's own account, which a tenant's task never runs as: reach the cluster through its login host (`via: {kind: ssh, ...}`, with `accounts` mapping users to their own)"
+            try await finish(.failed, message)
+            return .failed(message)
+        }
         if local, context.confined, !(optsOut && context.mayOptOut) {
             if confinement != nil || LocalConnector.bubblewrap != nil { isolation = .sandbox }
         }
