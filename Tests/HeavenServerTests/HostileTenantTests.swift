@@ -242,6 +242,7 @@ struct HostileTenantTests {
         #expect(noIDs.status == 2 && noIDs.stderr.contains("pass --task-ids FIRST-LAST"), "\(noIDs)")
         let nobody = try serve("", "--task-ids 65000-65535")
         #expect(nobody.status == 2 && nobody.stderr.contains("belongs to the account `nobody`"), "\(nobody)")
+        #expect(nobody.stderr.contains("belongs to the group `nogroup`"), "\(nobody)")
         // --no-isolation starts, says so at start and on /healthz.
         try s.start(["--no-isolation"])
         let health = try await s.request("GET", "/healthz")

@@ -25,7 +25,7 @@ struct ServeCommand: AsyncParsableCommand {
 
             Isolation is the operator's decision. Every task a tenant runs on this machine
             runs as an unprivileged uid of that tenant's own (assigned from --task-ids,
-            which no account of /etc/passwd may use), with no supplementary groups, inside
+            which no account or group of this machine may use), with no supplementary groups, inside
             a bubblewrap sandbox that shows it only its own run, bounded in memory and
             processes (cgroups, else rlimits). The server runs as root to do so, and
             refuses to start without bubblewrap, setpriv or an id range, saying what is
@@ -76,6 +76,10 @@ struct ServeCommand: AsyncParsableCommand {
                 if let taken = ServeCommand.accountIn(lo...hi) {
                     missing.append("uid \(taken.uid) of --task-ids belongs to the account `\(taken.name)`: choose a range no account uses")
                 }
+                // A tenant's gid is their uid: no group may have it either (its members' files would open).
+                if let taken = ServeCommand.groupIn(lo...hi) {
+                    missing.append("gid \(taken.gid) of --task-ids belongs to the group `\(taken.name)`: choose a range no group uses")
+                }
             } else {
                 missing.append("--task-ids must be FIRST-LAST with 1000 <= FIRST <= LAST, e.g. 200000-299999 (got `\(taskIDs)`)")
             }
@@ -99,6 +103,16 @@ struct ServeCommand: AsyncParsableCommand {
         defer { endpwent() }
         while let pw = getpwent() {
             if range.contains(pw.pointee.pw_uid) { return (pw.pointee.pw_uid, String(cString: pw.pointee.pw_name)) }
+        }
+        return nil
+    }
+
+    /// The first group of the system's group database whose gid lies in `range`.
+    static func groupIn(_ range: ClosedRange<UInt32>) -> (gid: UInt32, name: String)? {
+        setgrent()
+        defer { endgrent() }
+        while let gr = getgrent() {
+            if range.contains(gr.pointee.gr_gid) { return (gr.pointee.gr_gid, String(cString: gr.pointee.gr_name)) }
         }
         return nil
     }
