@@ -125,6 +125,17 @@ final class TaskCgroup: Sendable {
         return done
     }
 
+    /// Removes this process's parent groups (at a clean exit; what a killed process
+    /// leaves, the next one removes).
+    static func removeParents() {
+        guard let parents else { return }
+        for dir in Set([parents.memory, parents.pids]) {
+            let children = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix("t") }
+            _ = removeAll(children.map { dir + "/" + $0 }.filter { access($0 + "/cgroup.procs", F_OK) == 0 })
+            rmdir(dir)
+        }
+    }
+
     /// Removes the groups that servers no longer running left behind (killed, they could not).
     private static func removeStale(in root: String) {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where name.hasPrefix("heaven-") {

@@ -38,6 +38,9 @@ public struct TaskConfinement: Sendable, Equatable {
     /// control group hierarchy is usable.
     public static var limitsMechanism: String { TaskCgroup.available ? "cgroups" : "rlimits" }
 
+    /// Removes the control groups this process made for its tasks (when it stops).
+    public static func releaseLimits() { TaskCgroup.removeParents() }
+
     /// What stops this process from confining tasks as above, if anything: each missing
     /// piece with how to provide it.
     public static func missing() -> [String] {

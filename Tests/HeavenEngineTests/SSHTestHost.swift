@@ -33,6 +33,7 @@ final class SSHTestHost: @unchecked Sendable {
     /// pair in 10.200.0.0/16 (blackholed as a whole, so nothing there can leave the
     /// machine); its link can then be cut and restored.
     init(sharing other: SSHTestHost? = nil, isolated: Bool = false) throws {
+        try Testbed.require(SSHTestHost.available, "root and openssh-server")
         let tag = UUID().uuidString.prefix(8).lowercased()
         directory = NSTemporaryDirectory() + "heaven-sshd-\(tag)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -7,7 +7,7 @@ import HeavenStore
 import Testing
 
 // One serialized suite: the tests share the test user, its home and HEAVEN_SSH_CONFIG.
-@Suite("Tasks on an SSH host", .serialized, .enabled(if: SSHTestHost.available, "needs root and openssh-server"))
+@Suite("Tasks on an SSH host", .serialized, Testbed.needs(SSHTestHost.available, "root and openssh-server"))
 struct SSHTests {
     /// A run's directory on the test host, as the engine names it (unguessable suffix).
     func remoteRun(_ h: Harness, _ id: String) -> String {
@@ -344,7 +344,7 @@ struct SSHTests {
 
     @Test(
         "a Slurm cluster reached through its login host: files sent, jobs run as the remote user, outputs fetched",
-        .enabled(if: SlurmTestCluster.available, "needs slurm-wlm and munge"))
+        Testbed.needs(SlurmTestCluster.available, "slurm-wlm and munge"))
     func slurmViaLoginHost() async throws {
         let host = try SSHTestHost()
         let cluster = try SlurmTestCluster()
@@ -466,7 +466,7 @@ struct SSHTests {
 
     @Test(
         "one workflow spans the testbed: this machine, two hosts in their own network namespaces and a Slurm cluster",
-        .enabled(if: SlurmTestCluster.available, "needs slurm-wlm and munge"))
+        Testbed.needs(SlurmTestCluster.available, "slurm-wlm and munge"))
     func spansTestbed() async throws {
         let alpha = try SSHTestHost(isolated: true)
         let beta = try SSHTestHost(sharing: alpha, isolated: true)

@@ -5,12 +5,13 @@ import HeavenModel
 import HeavenStore
 import Testing
 
-@Suite("Sandboxed tasks", .enabled(if: LocalConnector.bubblewrap != nil, "bubblewrap is not installed"))
+@Suite("Sandboxed tasks", Testbed.needs(LocalConnector.bubblewrap != nil, "bubblewrap"))
 struct SandboxTests {
     @Test(
         "a sandboxed task writes only its working directory, has a private /tmp, no network, and cannot see Heaven's state"
     )
     func confinement() async throws {
+        try Testbed.require(LocalConnector.bubblewrap != nil, "bubblewrap")
         let h = try Harness()
         FileManager.default.createFile(atPath: "/tmp/heaven-sandbox-probe", contents: Data("x".utf8))
         defer { try? FileManager.default.removeItem(atPath: "/tmp/heaven-sandbox-probe") }

@@ -19,6 +19,7 @@ final class SlurmTestCluster: @unchecked Sendable {
     }
 
     init(cpus: Int = 4) throws {
+        try Testbed.require(SlurmTestCluster.available, "root, slurm-wlm and munge")
         directory = NSTemporaryDirectory() + "heaven-slurm-\(UUID().uuidString.prefix(8))"
         var failure: (any Error)?
         for _ in 0..<3 {

@@ -22,7 +22,7 @@ func localSite(_ name: String, cores: Int) -> String {
 
 // Serialized: each test starts its own cluster, and two at once would only compete for
 // the two cores.
-@Suite("Tasks on a Slurm cluster", .serialized, .enabled(if: SlurmTestCluster.available, "needs root, slurm-wlm and munge"))
+@Suite("Tasks on a Slurm cluster", .serialized, Testbed.needs(SlurmTestCluster.available, "root, slurm-wlm and munge"))
 struct SlurmTests {
     @Test("tasks run as Slurm jobs, a foreach's ready items as one job array, outputs come back")
     func jobs() async throws {

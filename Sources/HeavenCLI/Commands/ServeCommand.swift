@@ -151,6 +151,7 @@ struct ServeCommand: AsyncParsableCommand {
         if try await store.users().isEmpty {
             CLI.error("no users yet: create one with `heaven users add NAME --admin` (it prints a token)")
         }
+        defer { if policy.taskIDs != nil { TaskConfinement.releaseLimits() } }
         try await server.serve(host: host, port: port) { bound in
             // One line on standard output, for scripts that started it with port 0.
             let line = "listening on http://\(host):\(bound)\n"
