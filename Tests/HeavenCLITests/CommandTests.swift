@@ -111,7 +111,11 @@ struct CommandTests {
         for command in ["validate", "run", "resume", "status", "runs", "logs", "cancel"] {
             let r = try h.run(command, "--help")
             #expect(r.status == 0)
-            #expect(r.stdout.contains("$ heaven \(command)") || r.stdout.contains("heaven \(command)"), "\(command)")
+            // An example: a shell transcript line running the command, not the usage line.
+            let example = r.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.contains {
+                $0 == "$ heaven \(command)" || $0.hasPrefix("$ heaven \(command) ")
+            }
+            #expect(example, "\(command):\n\(r.stdout)")
         }
     }
 

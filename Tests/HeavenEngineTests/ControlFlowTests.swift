@@ -9,6 +9,12 @@ struct ControlFlowTests {
     @Test("interleave never runs two branches at once, and runs each exactly once")
     func interleave() async throws {
         let h = try Harness()
+        let sync = h.home + "/sync"
+        try FileManager.default.createDirectory(atPath: sync, withIntermediateDirectories: true)
+        // A branch holds a lock (mkdir is atomic) from its first task to its last: a second
+        // branch running meanwhile cannot take it and fails. Each execution is counted.
+        func take(_ name: String) -> String { "echo \(name) >> \(sync)/ran; mkdir \(sync)/lock || exit 3; sleep 0.2" }
+        let release = "rmdir \(sync)/lock"
         let yaml =
             Harness.site(cores: 8) + """
                 kind: Workflow
@@ -16,28 +22,33 @@ struct ControlFlowTests {
                 steps:
                   - interleave:
                       - task: a
-                        \(timed(0.2))
+                        shell: '\(take("a")); \(release)'
                       - task: b
-                        \(timed(0.2))
+                        shell: '\(take("b")); \(release)'
                       - - task: c1
-                          \(timed(0.1))
+                          shell: '\(take("c1"))'
                         - task: c2
-                          \(timed(0.1))
+                          shell: 'echo c2 >> \(sync)/ran; sleep 0.1; \(release)'
                 """
         let (run, attempts) = try await h.run(yaml)
-        #expect(run.status == .succeeded)
-        #expect(Set(attempts.map(\.taskKey)) == ["a", "b", "c1", "c2"])
-        let a = try #require(h.interval(run, attempts.first { $0.taskKey == "a" }!))
-        let b = try #require(h.interval(run, attempts.first { $0.taskKey == "b" }!))
-        let c1 = try #require(h.interval(run, attempts.first { $0.taskKey == "c1" }!))
-        let c2 = try #require(h.interval(run, attempts.first { $0.taskKey == "c2" }!))
-        let c = (start: c1.start, end: c2.end)
-        #expect(Harness.maximumOverlap([a, b, c]) == 1)
+        #expect(run.status == .succeeded, "\(attempts.map { "\($0.taskKey): \($0.error ?? "ok")" })")
+        let ran = try String(contentsOfFile: sync + "/ran", encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(ran.sorted() == ["a", "b", "c1", "c2"], "each task runs exactly once: \(ran)")
+        #expect(Dictionary(grouping: attempts, by: \.taskKey).mapValues(\.count) == ["a": 1, "b": 1, "c1": 1, "c2": 1])
+        // c2 follows c1 directly: the branch is one unit.
+        #expect(ran.firstIndex(of: "c2") == ran.firstIndex(of: "c1").map { $0 + 1 }, "\(ran)")
     }
 
     @Test("parallel runs its branches at the same time")
     func parallel() async throws {
         let h = try Harness()
+        let sync = h.home + "/sync"
+        try FileManager.default.createDirectory(atPath: sync, withIntermediateDirectories: true)
+        // A barrier: each branch arrives, then waits for the other two; run one after
+        // another, the first would wait in vain (and fail after 20 s).
+        func branch(_ name: String) -> String {
+            "touch \(sync)/\(name); \(Harness.waitUntil("[ -e \(sync)/a ] && [ -e \(sync)/b ] && [ -e \(sync)/c ]"))"
+        }
         let yaml =
             Harness.site(cores: 8) + """
                 kind: Workflow
@@ -45,20 +56,26 @@ struct ControlFlowTests {
                 steps:
                   - parallel:
                       - task: a
-                        \(timed(0.6))
+                        shell: '\(branch("a"))'
                       - task: b
-                        \(timed(0.6))
+                        shell: '\(branch("b"))'
                       - task: c
-                        \(timed(0.6))
+                        shell: '\(branch("c"))'
                 """
         let (run, attempts) = try await h.run(yaml)
-        #expect(run.status == .succeeded)
-        #expect(Harness.maximumOverlap(attempts.compactMap { h.interval(run, $0) }) == 3)
+        #expect(run.status == .succeeded, "\(attempts.map { "\($0.taskKey): \($0.error ?? "ok")" })")
+        #expect(attempts.count == 3)
     }
 
     @Test("foreach keeps at most `parallel` items in flight, and reaches that cap")
     func foreachCap() async throws {
         let h = try Harness()
+        let sync = h.home + "/sync"
+        try FileManager.default.createDirectory(atPath: sync + "/started", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: sync + "/ended", withIntermediateDirectories: true)
+        // Item i stays in flight until items up to i+2 have started: with fewer than 3 in
+        // flight that never happens (the item fails after 20 s). Each item counts, as it
+        // starts, the items in flight (started, not ended): never more than 3.
         let yaml =
             Harness.site(cores: 8) + """
                 kind: Workflow
@@ -69,36 +86,46 @@ struct ControlFlowTests {
                     parallel: 3
                     steps:
                       - task: work
-                        \(timed(0.2))
+                        shell: 'touch \(sync)/started/${i}; echo $(( $(ls \(sync)/started | wc -l) - $(ls \(sync)/ended | wc -l) )); n=$(( ${i} + 3 )); [ $n -gt 8 ] && n=8; \(Harness.waitUntil("[ $(ls \(sync)/started | wc -l) -ge $n ]")); touch \(sync)/ended/${i}'
+                        outputs: {inFlight: {stdout: json}}
+                outputs: {inFlight: '${work.inFlight}'}
                 """
         let (run, attempts) = try await h.run(yaml)
-        #expect(run.status == .succeeded)
+        #expect(run.status == .succeeded, "\(attempts.map { "\($0.taskKey): \($0.error ?? "ok")" })")
         #expect(attempts.count == 8)
-        #expect(Harness.maximumOverlap(attempts.compactMap { h.interval(run, $0) }) == 3)
+        guard case .list(let counts)? = run.outputs?["inFlight"] else {
+            Issue.record("no counts: \(String(describing: run.outputs))")
+            return
+        }
+        let seen = counts.compactMap { if case .int(let n) = $0 { n } else { nil } }
+        #expect(seen.count == 8 && seen.allSatisfy { $0 >= 1 && $0 <= 3 }, "\(seen)")
+        #expect(seen.max() == 3, "\(seen)")
     }
 
     @Test("foreach items flow through the body independently: no barrier between body steps")
     func foreachNoBarrier() async throws {
         let h = try Harness()
+        let sync = h.home + "/sync"
+        try FileManager.default.createDirectory(atPath: sync, withIntermediateDirectories: true)
+        // Item 0's first step ends only once item 1 has finished its whole body: with a
+        // barrier between body steps, item 1's second step would wait for item 0's first.
         let yaml =
             Harness.site(cores: 8) + """
                 kind: Workflow
                 name: w
                 steps:
-                  - foreach: ${[1.0, 0.05]}
+                  - foreach: ${[0, 1]}
                     as: d
                     name: each
                     steps:
                       - task: first
-                        shell: 'date +%s.%N; sleep ${d}; date +%s.%N'
+                        shell: 'if [ ${d} = 0 ]; then \(Harness.waitUntil("[ -e \(sync)/second-1 ]")); fi'
                       - task: second
-                        \(timed(0.01))
+                        shell: 'touch \(sync)/second-${d}'
                 """
         let (run, attempts) = try await h.run(yaml)
-        #expect(run.status == .succeeded)
-        let slowFirst = try #require(h.interval(run, attempts.first { $0.taskKey == "each#0/first" }!))
-        let fastSecond = try #require(h.interval(run, attempts.first { $0.taskKey == "each#1/second" }!))
-        #expect(fastSecond.end < slowFirst.end, "item 1 finished its body while item 0 was still in its first step")
+        #expect(run.status == .succeeded, "\(attempts.map { "\($0.taskKey): \($0.error ?? "ok")" })")
+        #expect(attempts.count == 4)
     }
 
     @Test("loops count iterations: while before, until after, max caps, and they nest")

@@ -78,6 +78,14 @@ final class Harness: Sendable {
     }
 }
 
+extension Harness {
+    /// Shell that waits until `condition` holds, polling every 50 ms; after 20 s the task
+    /// gives up with status 7, so a test whose ordering never comes fails instead of hanging.
+    static func waitUntil(_ condition: String) -> String {
+        "hv_n=0; until \(condition); do hv_n=$((hv_n + 1)); [ $hv_n -gt 400 ] && exit 7; sleep 0.05; done"
+    }
+}
+
 /// A task body that prints its start and end times around a sleep.
 func timed(_ seconds: Double) -> String {
     "shell: 'date +%s.%N; sleep \(seconds); date +%s.%N'"

@@ -37,7 +37,10 @@ struct SandboxTests {
         let lines = (run.outputs?["report"]?.argumentText ?? "").split(separator: "\n").map { $0.trimmingSpaces }
         #expect(lines == ["root-readonly", "tmp-private", "lo", "state-hidden", "workdir-writable"])
     }
+}
 
+@Suite("Unsandboxed tasks")
+struct UnsandboxedTests {
     @Test("a task outside the sandbox sees the machine as usual")
     func unconfined() async throws {
         let h = try Harness()

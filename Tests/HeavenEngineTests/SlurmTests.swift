@@ -219,7 +219,11 @@ struct SlurmTests {
         let events = try await h.store.events(run: created.id, after: 0, limit: 100)
         #expect(events.contains { $0.kind == "substitution" && $0.message.contains("re-placed m ×1 on here") })
     }
+}
 
+/// What needs no cluster: how Slurm's words become task states.
+@Suite("Slurm's states")
+struct SlurmStateTests {
     @Test("Slurm's failure states become task states")
     func states() async throws {
         let site = Site(

@@ -9,6 +9,8 @@ struct Malformed: CustomTestStringConvertible, Sendable {
     var yaml: String
     var position: String
     var message: String
+    /// Where the first diagnostic is, when another true problem comes before this one.
+    var first: String?
 
     var testDescription: String { name }
 }
@@ -18,7 +20,8 @@ let header = "kind: Workflow\nname: w\nsteps:\n"
 let malformedFiles: [Malformed] = [
     Malformed(
         name: "unknown top-level key", yaml: "kind: Workflow\nname: w\nstep:\n  - task: a\n    run: [true]\n",
-        position: "3:1", message: "unknown key `step` in a Workflow (did you mean `steps`?)"),
+        position: "3:1", message: "unknown key `step` in a Workflow (did you mean `steps`?)",
+        first: "1:1"),  // the Workflow has no `steps`
     Malformed(
         name: "unknown kind", yaml: "kind: Workflw\nname: w\n", position: "1:7",
         message: "unknown kind `Workflw` (did you mean `Workflow`?)"),
@@ -148,7 +151,8 @@ let malformedFiles: [Malformed] = [
         name: "call with an unknown input",
         yaml:
             "kind: Workflow\nname: main\nsteps:\n  - call: sub\n    with: {wrod: x}\n---\nkind: Workflow\nname: sub\ninputs: {word: {type: string}}\nsteps:\n  - task: t\n    run: [true]\n",
-        position: "5:18", message: "workflow `sub` has no input `wrod` (did you mean `word`?)"),
+        position: "5:18", message: "workflow `sub` has no input `wrod` (did you mean `word`?)",
+        first: "4:5"),  // the call misses the required input `word`
     Malformed(
         name: "unknown input type",
         yaml: "kind: Workflow\nname: w\ninputs:\n  n: {type: intger}\nsteps:\n  - task: a\n    run: [true]\n",
@@ -229,7 +233,8 @@ struct MalformedFileTests {
             "expected \(c.position) \(c.message)\n got: \(result.diagnostics.map(\.description).joined(separator: "\n      "))"
         )
         #expect(first.location.file == "t.yaml")
-        _ = where_
+        // The problem the case is about comes first: nothing reported before it.
+        #expect(where_ == (c.first ?? c.position), "first diagnostic: \(first)")
     }
 
     @Test("a file with several problems reports every one of them, in order")
