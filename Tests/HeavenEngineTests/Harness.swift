@@ -84,6 +84,35 @@ extension Harness {
     static func waitUntil(_ condition: String) -> String {
         "hv_n=0; until \(condition); do hv_n=$((hv_n + 1)); [ $hv_n -gt 400 ] && exit 7; sleep 0.05; done"
     }
+
+    /// A directory where tasks mark their start and end (`started/`, `ended/`).
+    func syncDirectory() throws -> String {
+        let dir = home + "/sync-\(UUID().uuidString.prefix(8))"
+        for sub in ["started", "ended"] {
+            try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
+        }
+        return dir
+    }
+
+    /// Shell that marks the task started in `dir` and prints how many tasks are in flight
+    /// there (started and not ended, itself included): an ordering fact, not a clock.
+    static func arrive(_ dir: String) -> String {
+        "hv_me=$(printf %s \"$HEAVEN_RUN.$HEAVEN_TASK\" | tr / .); touch \(dir)/started/$hv_me; echo $(( $(ls \(dir)/started | wc -l) - $(ls \(dir)/ended | wc -l) ))"
+    }
+
+    /// Shell that marks the task (which ran `arrive`) ended.
+    static func leave(_ dir: String) -> String { "touch \(dir)/ended/$hv_me" }
+
+    /// Shell that waits until at least `n` tasks have started in `dir`.
+    static func awaitStarted(_ dir: String, _ n: String) -> String {
+        waitUntil("[ $(ls \(dir)/started | wc -l) -ge \(n) ]")
+    }
+
+    /// The in-flight counts the tasks printed (an output `inFlight` of each).
+    static func counts(_ v: Value?) -> [Int] {
+        guard case .list(let items)? = v else { return [] }
+        return items.compactMap { if case .int(let n) = $0 { n } else { nil } }
+    }
 }
 
 /// A task body that prints its start and end times around a sleep.
