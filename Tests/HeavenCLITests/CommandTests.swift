@@ -53,7 +53,11 @@ struct CommandTests {
             if let r = list?.first, r["status"] as? String == "running" { id = r["run"] as? String }
         }
         let run = try #require(id)
-        Thread.sleep(forTimeInterval: 0.2)
+        // Cancel once its task runs.
+        try h.wait("the task to start") {
+            let status = HeavenBinary.json(try h.run("status", run, "--json").stdout)
+            return (status["attempts"] as? [[String: Any]])?.first?["status"] as? String == "running"
+        }
         let cancel = try h.run("cancel", run)
         #expect(cancel.status == 0)
         p.waitUntilExit()
@@ -71,11 +75,12 @@ struct CommandTests {
         let marker = h.work + "/go"
         let file = try h.write(
             "two.yaml",
-            "kind: Workflow\nname: two\nsteps:\n  - task: first\n    run: [echo, one]\n  - task: second\n    shell: 'test -f \(marker) || sleep 60'\n"
+            "kind: Workflow\nname: two\nsteps:\n  - task: first\n    run: [echo, one]\n  - task: second\n    shell: 'touch \(h.work)/second-started; test -f \(marker) || sleep 60'\n"
         )
         let (p, _, _) = h.process(["run", file, "--quiet"])
         try p.run()
-        Thread.sleep(forTimeInterval: 0.6)
+        // Ctrl-C while the second task runs.
+        try h.wait("the second task to start") { FileManager.default.fileExists(atPath: h.work + "/second-started") }
         kill(p.processIdentifier, SIGINT)
         p.waitUntilExit()
         #expect(p.terminationStatus == 1)

@@ -3,7 +3,9 @@ import Testing
 
 @Suite("Crash safety of the real binary", .serialized)
 struct CrashSafetyTests {
-    /// Twelve tasks, three at a time, each leaving a trace of every start and end, then a join.
+    /// `tasks` tasks, three at a time, each leaving a trace of every start and end, then a join.
+    static let tasks = 24
+
     static func workflow(side: String) -> String {
         """
         kind: Site
@@ -13,7 +15,7 @@ struct CrashSafetyTests {
         kind: Workflow
         name: crash
         steps:
-          - foreach: ${range(12)}
+          - foreach: ${range(\(tasks))}
             as: i
             name: each
             steps:
@@ -35,7 +37,20 @@ struct CrashSafetyTests {
         try FileManager.default.createDirectory(atPath: side, withIntermediateDirectories: true)
         let file = try h.write("crash.yaml", CrashSafetyTests.workflow(side: side))
 
-        #expect(try h.killed(after: 0.4, ["run", file, "--quiet"]))
+        // Kills land at moments the tasks' traces define: once so many tasks have ended,
+        // while others run (so some attempts are always lost).
+        func ended() -> Int {
+            (0..<CrashSafetyTests.tasks).reduce(0) { n, i in
+                n + ((try? String(contentsOfFile: "\(side)/t-\(i)", encoding: .utf8)) ?? "").split(separator: "\n").filter { $0 == "end" }.count
+            }
+        }
+        func running() -> Bool {
+            (0..<CrashSafetyTests.tasks).contains { i in
+                let lines = ((try? String(contentsOfFile: "\(side)/t-\(i)", encoding: .utf8)) ?? "").split(separator: "\n")
+                return lines.last == "start"
+            }
+        }
+        #expect(try h.killed(when: { ended() >= 1 && running() }, ["run", file, "--quiet"]))
         let runs = try h.run("runs", "--json")
         let list = (try JSONSerialization.jsonObject(with: Data(runs.stdout.utf8))) as? [[String: Any]] ?? []
         let id = try #require(list.first?["run"] as? String)
@@ -59,29 +74,36 @@ struct CrashSafetyTests {
         }
         try recordFinished()
         var kills = 1
-        for delay in [0.5, 0.3, 0.7, 0.45] {
-            if try h.killed(after: delay, ["resume", id, "--quiet"]) { kills += 1 }
+        for more in [1, 1, 1, 1] {
+            let target = ended() + more
+            if try h.killed(when: { ended() >= target && running() }, ["resume", id, "--quiet"]) {
+                kills += 1
+            } else {
+                Issue.record("a resume ended before its kill: \(h.lastSaid.text)")
+            }
             try recordFinished()
         }
         let final = try h.run("resume", id, "--json")
         let result = HeavenBinary.json(final.stdout)
         #expect(final.status == 0, "\(final.stderr)")
         #expect(result["status"] as? String == "succeeded")
-        #expect((result["outputs"] as? [String: Any])?["total"] as? Int == (0..<12).map { $0 * $0 }.reduce(0, +))
-        #expect(kills >= 3)
+        #expect((result["outputs"] as? [String: Any])?["total"] as? Int == (0..<CrashSafetyTests.tasks).map { $0 * $0 }.reduce(0, +))
+        #expect(kills == 5)
 
         let status = HeavenBinary.json(try h.run("status", id, "--json").stdout)
         let attempts = status["attempts"] as? [[String: Any]] ?? []
-        #expect(attempts.count == 13)
+        #expect(attempts.count == CrashSafetyTests.tasks + 1)
         let latest = Dictionary(uniqueKeysWithValues: attempts.map { ($0["task"] as? String ?? "", $0) })
-        for i in 0..<12 {
+        for i in 0..<CrashSafetyTests.tasks {
             let key = "each#\(i)/work"
             #expect(starts(i) >= 1)
             if let then = startsWhenFinished[key] {
                 #expect(starts(i) == then, "\(key) had finished before a kill, yet started again")
             }
-            // Every execution was recorded before it started: never more starts than attempts.
-            #expect(starts(i) <= latest[key]?["attempt"] as? Int ?? 0)
+            // Every execution is recorded, but for a start that takes over the slot of an
+            // attempt just ended: it is queued, not awaited, so a kill in that instant may
+            // leave it unrecorded (architecture.md, "Durability"): at most one per kill.
+            #expect(starts(i) <= (latest[key]?["attempt"] as? Int ?? 0) + kills, "\(key)")
         }
         #expect(startsWhenFinished.count > 0)
         let log = try h.run("logs", id)

@@ -63,21 +63,50 @@ final class HeavenBinary {
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 
-    /// Starts `heaven ARGS` and kills it with SIGKILL after `seconds`; true if it was still running.
-    func killed(after seconds: Double, _ args: [String]) throws -> Bool {
+    /// Starts `heaven ARGS` and kills it with SIGKILL as soon as `ready` holds (polled
+    /// every 10 ms, for 60 s at most); true if it was still running then.
+    func killed(when ready: () -> Bool, _ args: [String]) throws -> Bool {
         let (p, out, err) = process(args)
         try p.run()
-        // Drain the pipes so the child never blocks on a full pipe.
+        // Drain the pipes so the child never blocks on a full pipe; keep what it said.
+        let said = Said()
+        let drained = DispatchSemaphore(value: 0)
         let drain = Thread {
             _ = out.fileHandleForReading.readDataToEndOfFile()
-            _ = err.fileHandleForReading.readDataToEndOfFile()
+            said.text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            drained.signal()
         }
         drain.start()
-        Thread.sleep(forTimeInterval: seconds)
+        lastSaid = said
+        let deadline = Date().addingTimeInterval(60)
+        while p.isRunning && !ready() && Date() < deadline { usleep(10_000) }
         let wasRunning = p.isRunning
         if wasRunning { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
+        drained.wait()
+        said.text += "(exit \(p.terminationStatus))"
         return wasRunning
+    }
+
+    /// Waits (60 s at most) until `ready` holds.
+    func wait(_ what: String, until ready: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(60)
+        while try !ready() {
+            guard Date() < deadline else { throw Failure(description: "gave up waiting for \(what)") }
+            usleep(20_000)
+        }
+    }
+
+    /// What the last process `killed(when:)` started wrote on standard error.
+    var lastSaid = Said()
+
+    final class Said: @unchecked Sendable {
+        // @unchecked: written by the drain thread before the process is waited for, read after.
+        var text = ""
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
     }
 
     /// The JSON object a command printed.
