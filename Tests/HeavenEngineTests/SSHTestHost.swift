@@ -75,7 +75,20 @@ final class SSHTestHost: @unchecked Sendable {
             LogLevel ERROR
             MaxSessions 50
             MaxStartups 50
+            ForceCommand \(directory)/log-command
             """.write(toFile: directory + "/sshd_config", atomically: true, encoding: .utf8)
+        // Every command the host is asked to run is logged (base64, one a line), then run
+        // as sshd would have: the tests count what crossed the connection.
+        try """
+            #!/bin/sh
+            printf '%s' "$SSH_ORIGINAL_COMMAND" | base64 -w0 >> \(directory)/commands.log
+            echo >> \(directory)/commands.log
+            exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
+            """.write(toFile: directory + "/log-command", atomically: true, encoding: .utf8)
+        chmod(directory + "/log-command", 0o755)
+        FileManager.default.createFile(atPath: directory + "/commands.log", contents: nil)
+        chmod(directory + "/commands.log", 0o666)
+        chmod(directory, 0o755)
         config = other?.config ?? directory + "/ssh_config"
         if other == nil {
         try """
@@ -172,6 +185,12 @@ final class SSHTestHost: @unchecked Sendable {
         ---
 
         """
+    }
+
+    /// Every command the host was asked to run so far, in order.
+    var commands: [String] {
+        ((try? String(contentsOfFile: directory + "/commands.log", encoding: .utf8)) ?? "").split(separator: "\n")
+            .compactMap { Data(base64Encoded: String($0)).map { String(decoding: $0, as: UTF8.self) } }
     }
 
     /// Runs a command on the host as the test user; returns its standard output.

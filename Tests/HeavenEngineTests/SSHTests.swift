@@ -60,6 +60,9 @@ struct SSHTests {
         #expect(Set(attempts.compactMap(\.site)) == ["remote"])
         let sha = try SSHConnector.sha256(ofFile: input)
         #expect(try host.remote("ls .heaven/cache") == "\(sha)\n")
+        // Sent once, for four tasks that read it: one transfer crossed the connection.
+        let transfers = host.commands.filter { $0.contains("cat > \"\(sha).part.$$\"") }
+        #expect(transfers.count == 1, "\(transfers.count) transfers of the input")
         #expect(try host.remote("test -e \(remoteRun(h, run.id)) && echo kept || echo removed") == "removed\n")
     }
 
@@ -75,6 +78,8 @@ struct SSHTests {
         #expect(run.status == .succeeded, "\(run.error ?? "")")
         #expect(run.outputs?["lines"] == .int(2))
         #expect(try host.remote("sha256sum .heaven/cache/\(sha) | cut -c1-64") == "\(sha)\n")
+        // The corrupted copy was replaced by one transfer, then reused by every task.
+        #expect(host.commands.filter { $0.contains("cat > \"\(sha).part.$$\"") }.count == 1)
     }
 
     @Test("cancelling a run kills its task's process group on the host")
@@ -138,11 +143,14 @@ struct SSHTests {
             outputs: {all: '${t.v}'}
             """)
         async let final = h.engine.execute(runID: created.id)
-        for _ in 0..<200 {
-            if try await h.store.attempts(run: created.id).contains(where: { $0.status == .succeeded }) { break }
+        // Crash alpha once a task has succeeded there and the next one runs there.
+        for _ in 0..<400 {
+            let attempts = try await h.store.attempts(run: created.id)
+            if attempts.contains(where: { $0.status == .succeeded }), attempts.contains(where: { $0.status == .running && $0.site == "alpha" }) {
+                break
+            }
             try await Task.sleep(for: .milliseconds(25))
         }
-        try await Task.sleep(for: .milliseconds(100))
         alpha.crash()
         let run = try await final
         #expect(run.status == .succeeded, "\(run.error ?? "")")

@@ -32,6 +32,10 @@ struct SecretTests {
         }
         let events = try await h.store.events(run: run.id, after: 0, limit: 100)
         #expect(!events.contains { $0.message.contains(value) })
+        // Nor the run's logs (the task printed around it) or any other file of the run.
+        let logs = (try? FileManager.default.contentsOfDirectory(atPath: h.home + "/runs/\(run.id)/logs")) ?? []
+        #expect(!logs.isEmpty)
+        #expect(LeakChecks.files(holding: value, under: h.home + "/runs/\(run.id)").isEmpty)
         let names = try await h.store.secretNames(owner: testUser)
         #expect(names.map(\.name) == ["api-key"])
     }

@@ -176,6 +176,14 @@ struct SlurmTests {
         #expect(cancelled.status == .cancelled)
         for _ in 0..<50 where kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(100)) }
         #expect(kill(pid, 0) != 0, "the job's process still runs")
+        // And Slurm itself says the run's job was cancelled.
+        var job = ""
+        for _ in 0..<50 {
+            job = try cluster.command("squeue -h -r -t all -n heaven-\(created.id) -o '%T'")
+            if job.contains("CANCELLED") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(job.trimmingCharacters(in: .whitespacesAndNewlines) == "CANCELLED", "Slurm says: \(job)")
     }
 
     @Test("when the cluster's node fails mid-run, its jobs are lost and the run finishes on another site")

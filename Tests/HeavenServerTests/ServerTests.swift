@@ -475,8 +475,12 @@ struct ServerTests {
         let theirs = try await s.request("POST", "/v1/runs", token: dave, body: ServerHarness.submission(yaml))
         let refused = try await waitForEnd(s, theirs.json["id"] as? String ?? "", token: dave)
         #expect((refused["error"] as? String ?? "").contains("secret `copernicus` is not set for dave"), "\(refused)")
-        for file in ["heaven.sqlite", "heaven.sqlite-wal"] {
-            let data = FileManager.default.contents(atPath: s.home + "/" + file) ?? Data()
+        // Nowhere in clear: not the database (nor its WAL and shared memory), not a run's
+        // files or logs, not what the server printed.
+        let everywhere = tree(s.home).map(\.path) + [s.work + "/serve.out", s.work + "/serve.err"]
+        #expect(everywhere.contains(s.home + "/heaven.sqlite-shm") && everywhere.contains(s.home + "/heaven.sqlite-wal"))
+        for file in everywhere {
+            let data = FileManager.default.contents(atPath: file) ?? Data()
             #expect(data.range(of: Data(value.utf8)) == nil, "\(file) holds the secret in clear")
         }
         let key = try FileManager.default.attributesOfItem(atPath: s.home + "/secret.key")
