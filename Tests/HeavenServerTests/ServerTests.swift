@@ -51,7 +51,12 @@ struct ServerTests {
         let revoked = try s.heaven("users", "token", "bob")
         try s.heaven("users", "revoke", String(revoked.split(separator: "_")[1]))
         try s.start(["--task-ids", "\(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound)", "--site-hosts", "ssh.allowed.test"])
-        try await Task.sleep(for: .milliseconds(1100))  // the expired token's second is over
+        // Wait until the expiring token has expired (the state the matrix needs).
+        let expiry = Date().addingTimeInterval(20)
+        while try await s.request("GET", "/v1/me", token: expired).status != 401 {
+            guard Date() < expiry else { throw ServerHarness.Failure("the one-second token never expired") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
 
         // Bob's private run (still running), his shared one (finished), and alice's.
         let privateRun = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(longRun))
@@ -328,24 +333,22 @@ struct ServerTests {
     @Test("a server killed with SIGKILL mid-run and started again finishes the run; no finished task runs twice")
     func crashAndRestart() async throws {
         let s = try ServerHarness()
-        let bob = try s.heaven("users", "add", "bob")
+        // An admin's workflow may leave the sandbox: its tasks leave traces outside their
+        // directories, so executions are counted by what they did, not by the store.
+        let bob = try s.heaven("users", "add", "bob", "--admin")
         try s.start()
-        // Tasks are sandboxed on a server: the attempts the store recorded are the evidence.
-        let yaml = """
-            kind: Workflow
-            name: steps
-            steps:
-              - task: one
-                shell: 'echo 1'
-                outputs: {v: {stdout: json}}
-              - task: two
-                shell: 'sleep 2; echo 2'
-                outputs: {v: {stdout: json}}
-              - task: three
-                shell: 'echo 3'
-                outputs: {v: {stdout: json}}
-            outputs: {sum: '${one.v + two.v + three.v}'}
+        let trace = s.work + "/trace"
+        func step(_ name: String, _ value: Int, sleep: Bool = false) -> String {
             """
+              - task: \(name)
+                isolation: none
+                shell: 'echo \(name) start >> \(trace); \(sleep ? "sleep 2; " : "")echo \(name) end >> \(trace); echo \(value)'
+                outputs: {v: {stdout: json}}
+
+            """
+        }
+        let yaml = "kind: Workflow\nname: steps\nsteps:\n" + step("one", 1) + step("two", 2, sleep: true) + step("three", 3)
+            + "outputs: {sum: '${one.v + two.v + three.v}'}\n"
         let created = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(yaml))
         let id = try #require(created.json["id"] as? String)
         func attempts() async throws -> [(task: String, attempt: Int, status: String)] {
@@ -366,6 +369,12 @@ struct ServerTests {
         let all = try await attempts()
         let summary = all.map { "\($0.task)#\($0.attempt) \($0.status)" }
         #expect(summary == ["one#1 succeeded", "two#1 lost", "two#2 succeeded", "three#1 succeeded"], "\(summary)")
+        // What the tasks did: `one` ran once; `two` started twice (its first run lost with
+        // the server) and ended once; `three` ran once.
+        let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(lines.filter { $0 == "one start" }.count == 1 && lines.filter { $0 == "one end" }.count == 1, "\(lines)")
+        #expect(lines.filter { $0 == "two start" }.count == 2 && lines.filter { $0 == "two end" }.count == 1, "\(lines)")
+        #expect(lines.filter { $0 == "three start" }.count == 1 && lines.filter { $0 == "three end" }.count == 1, "\(lines)")
     }
 
     @Test("the command line as a client: run, status, runs, logs, cancel and plan through the server, login kept 0600")
@@ -491,24 +500,34 @@ struct ServerTests {
     @Test("events stream live: a request made while the run goes on gets every event up to its end, then the stream closes")
     func liveEvents() async throws {
         let s = try ServerHarness()
-        let bob = try s.heaven("users", "add", "bob")
+        // An admin's tasks may leave the sandbox: they wait for a gate the test opens.
+        let bob = try s.heaven("users", "add", "bob", "--admin")
         try s.start()
+        let gate = s.work + "/gate"
         let yaml = """
             kind: Workflow
             name: slow
             steps:
               - task: first
-                run: [sleep, '1']
+                isolation: none
+                shell: 'until [ -e \(gate) ]; do sleep 0.05; done'
               - task: second
-                run: [sleep, '1']
+                run: ['true']
             """
         let created = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(yaml))
         let id = try #require(created.json["id"] as? String)
-        let started = Date()
-        let stream = try await s.request("GET", "/v1/runs/\(id)/events", token: bob)
+        // The stream answers (its headers arrive) while the run cannot end: only then is
+        // the gate opened. A server that answered only at the run's end would never open it.
+        let headers = s.work + "/stream-headers"
+        let streaming = Task { try await s.request("GET", "/v1/runs/\(id)/events", token: bob, headersTo: headers) }
+        let deadline = Date().addingTimeInterval(20)
+        while ((try? FileManager.default.attributesOfItem(atPath: headers)[.size] as? Int) ?? 0) == 0 {
+            guard Date() < deadline else { throw ServerHarness.Failure("the event stream never started answering") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        _ = FileManager.default.createFile(atPath: gate, contents: nil)
+        let stream = try await streaming.value
         #expect(stream.status == 200 && stream.type.hasPrefix("text/event-stream"))
-        // The request came before the tasks ran; it ended only with the run.
-        #expect(Date().timeIntervalSince(started) >= 1.5)
         let kinds = stream.text.split(separator: "\n").filter { $0.hasPrefix("event: ") }.map { String($0.dropFirst(7)) }
         #expect(kinds.first == "created" && kinds.last == "succeeded", "\(kinds)")
         let ids = stream.text.split(separator: "\n").filter { $0.hasPrefix("id: ") }.compactMap { Int($0.dropFirst(4)) }
