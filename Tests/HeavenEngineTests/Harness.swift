@@ -52,30 +52,6 @@ final class Harness: Sendable {
         }
         return ""
     }
-
-    /// Start and end times a task printed (`date +%s.%N` as its first and last lines).
-    func interval(_ run: RunRecord, _ a: AttemptRecord) -> (start: Double, end: Double)? {
-        let lines = stdout(run, a).split(separator: "\n").compactMap { Double($0) }
-        guard let s = lines.first, let e = lines.last else { return nil }
-        return (s, e)
-    }
-
-    /// The most intervals open at one moment.
-    static func maximumOverlap(_ intervals: [(start: Double, end: Double)]) -> Int {
-        var events: [(Double, Int)] = []
-        for i in intervals {
-            events.append((i.start, 1))
-            events.append((i.end, -1))
-        }
-        events.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
-        var current = 0
-        var most = 0
-        for e in events {
-            current += e.1
-            most = max(most, current)
-        }
-        return most
-    }
 }
 
 extension Harness {
@@ -113,9 +89,4 @@ extension Harness {
         guard case .list(let items)? = v else { return [] }
         return items.compactMap { if case .int(let n) = $0 { n } else { nil } }
     }
-}
-
-/// A task body that prints its start and end times around a sleep.
-func timed(_ seconds: Double) -> String {
-    "shell: 'date +%s.%N; sleep \(seconds); date +%s.%N'"
 }

@@ -172,7 +172,7 @@ struct PlacementTests {
                 steps:
                   - task: t
                     on: m
-                    \(timed(0.2))
+                    run: [sleep, '0.2']
             """
         let (run, attempts) = try await h.run(yaml)
         #expect(run.status == .succeeded, "\(run.error ?? "")")

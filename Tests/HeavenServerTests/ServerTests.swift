@@ -136,6 +136,10 @@ struct ServerTests {
             Row(method: "GET", path: "/v1/runs/\(shared)/logs", other: 404, group: 200, owner: 200, admin: 200),
             Row(method: "GET", path: "/v1/runs/\(shared)/logs/hello", other: 404, group: 200, owner: 200, admin: 200),
             Row(method: "GET", path: "/v1/runs/\(mine)/logs/wait", other: 404, group: 404, owner: 200, admin: 200),
+            // A private run's logs and events: not for a member of the owner's group either.
+            Row(method: "GET", path: "/v1/runs/\(mine)/logs", other: 404, group: 404, owner: 200, admin: 200),
+            Row(method: "GET", path: "/v1/runs/\(mine)/events?follow=0", other: 404, group: 404, owner: 200, admin: 200),
+            Row(method: "GET", path: "/v1/runs/\(shared)/events?follow=0", other: 404, group: 200, owner: 200, admin: 200),
             Row(method: "GET", path: "/v1/runs/\(shared)/outputs/greeting", other: 404, group: 200, owner: 200, admin: 200),
             Row(method: "GET", path: "/v1/runs/\(hers)/outputs/greeting", other: 404, group: 404, owner: 404, admin: 200),
             Row(method: "GET", path: "/v1/runs/\(shared)/events", other: 404, group: 200, owner: 200, admin: 200),
