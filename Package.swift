@@ -97,7 +97,8 @@ let package = Package(
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeavenEngineTests",
-            dependencies: ["HeavenEngine", "HeavenLanguage", "HeavenModel", "HeavenStore", "HeavenConnectors"],
+            // `heaven` itself: some tests kill the real process mid-run.
+            dependencies: ["HeavenEngine", "HeavenLanguage", "HeavenModel", "HeavenStore", "HeavenConnectors", "heaven"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "HeavenCLITests", dependencies: ["heaven", "HeavenStore", "HeavenModel"],

@@ -243,6 +243,68 @@ struct SSHTests {
         _ = try? host.remote("rm -f \(gate).ready \(gate).go")
     }
 
+    @Test("heaven killed while a task runs on the host, then resumed: the orphaned remote task is stopped, nothing finished runs again")
+    func killedWhileRemote() async throws {
+        let host = try SSHTestHost()
+        let h = try Harness()
+        let tag = "resume-\(UUID().uuidString.prefix(8))"
+        try host.remote("mkdir -p \(tag)")
+        // Each item leaves its trace on the host and waits for its own gate.
+        let file = h.home + "/w.yaml"
+        try (host.site("remote") + """
+            kind: Topology
+            name: env
+            machines: [{name: m}]
+            ---
+            kind: Workflow
+            name: w
+            topology: env
+            steps:
+              - foreach: ${range(3)}
+                as: i
+                parallel: 1
+                steps:
+                  - task: t
+                    on: m
+                    shell: 'echo start >> "$HOME/\(tag)/t-${i}"; until [ -e "$HOME/\(tag)/go-${i}" ]; do sleep 0.05; done; echo end >> "$HOME/\(tag)/t-${i}"; echo ${i}'
+                    outputs: {v: {stdout: json}}
+            outputs: {v: '${t.v}'}
+            """).write(toFile: file, atomically: true, encoding: .utf8)
+        let heaven = HeavenProcess(home: h.home)
+        let pid = try heaven.start(["run", file, "--quiet"])
+        func trace(_ i: Int) throws -> [String] {
+            try host.remote("cat \(tag)/t-\(i) 2>/dev/null; true").split(separator: "\n").map(String.init)
+        }
+        // Item 0 finishes; once item 1 runs on the host, heaven is killed.
+        try await LeakChecks.wait("item 0 to start") { try trace(0) == ["start"] }
+        try host.remote("touch \(tag)/go-0")
+        try await LeakChecks.wait("item 1 to start") { try trace(1) == ["start"] }
+        HeavenProcess.kill9(pid)
+        let run = try #require(try await h.store.runs(limit: 1).first)
+        // Resumed: item 1's orphan is stopped on the host before it runs again.
+        let resumed = try heaven.start(["resume", run.id, "--quiet"])
+        try await LeakChecks.wait("item 1 to start again") { try trace(1) == ["start", "start"] }
+        // Exactly one execution of item 1 is on the host, the second attempt: the orphan is
+        // gone. (Each execution is one wrapper shell, whose command line exports its attempt.)
+        let waiting = try host.remote("ps -u \(SSHTestHost.user) -o args= | grep -F '\(tag)/go-' | grep -F 'export HEAVEN_ATTEMPT=' | grep -v -e grep -e 'ps -u'; true")
+            .split(separator: "\n")
+        #expect(waiting.count == 1 && waiting.allSatisfy { $0.contains("HEAVEN_ATTEMPT='2'") }, "\(waiting.map { $0.prefix(400) })")
+        for i in 1..<3 { try host.remote("touch \(tag)/go-\(i)") }
+        try await LeakChecks.wait("the resumed run to end") {
+            if kill(resumed, 0) != 0 { return true }
+            return try await h.store.run(run.id)?.status.isFinal == true
+        }
+        let final = try #require(try await h.store.run(run.id))
+        #expect(final.status == .succeeded, "\(final.error ?? "")")
+        #expect(final.outputs?["v"] == .list([0, 1, 2].map(Value.int)))
+        #expect(try trace(0) == ["start", "end"], "item 0 had finished: it must not run again")
+        #expect(try trace(1) == ["start", "start", "end"])
+        #expect(try trace(2) == ["start", "end"])
+        let attempts = try await h.store.attempts(run: run.id).map { "\($0.taskKey)#\($0.number) \($0.status)" }
+        #expect(attempts.filter { $0.hasSuffix(" lost") }.count == 1, "\(attempts)")
+        _ = try? host.remote("rm -rf \(tag)")
+    }
+
     @Test("a failed run keeps its directory on the host for inspection, until it is cleaned")
     func keptOnFailure() async throws {
         let host = try SSHTestHost()

@@ -5,6 +5,10 @@ import HeavenModel
 import HeavenStore
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @testable import HeavenConnectors
 
 /// A local site owned by the test user, to move work to.
@@ -110,6 +114,72 @@ struct SlurmTests {
             #expect(run.status == status, "\(run.error ?? "")")
             #expect(LeakChecks.files(holding: value, under: h.home + "/runs/\(run.id)").isEmpty)
         }
+    }
+
+    @Test("heaven killed while a job runs, then resumed: the orphaned job is stopped, nothing finished runs again")
+    func killedWhileJobRuns() async throws {
+        let cluster = try SlurmTestCluster()
+        let h = try Harness()
+        let sync = h.home + "/traces"
+        try FileManager.default.createDirectory(atPath: sync, withIntermediateDirectories: true)
+        let file = h.home + "/w.yaml"
+        try (cluster.site("cluster") + """
+            kind: Topology
+            name: env
+            machines: [{name: m}]
+            ---
+            kind: Workflow
+            name: w
+            topology: env
+            steps:
+              - foreach: ${range(3)}
+                as: i
+                parallel: 1
+                steps:
+                  - task: t
+                    on: m
+                    shell: 'echo start >> \(sync)/t-${i}; until [ -e \(sync)/go-${i} ]; do sleep 0.05; done; echo end >> \(sync)/t-${i}; echo ${i}'
+                    outputs: {v: {stdout: json}}
+            outputs: {v: '${t.v}'}
+            """).write(toFile: file, atomically: true, encoding: .utf8)
+        func trace(_ i: Int) -> [String] {
+            ((try? String(contentsOfFile: "\(sync)/t-\(i)", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        }
+        func go(_ i: Int) { _ = FileManager.default.createFile(atPath: "\(sync)/go-\(i)", contents: nil) }
+        let heaven = HeavenProcess(home: h.home)
+        let pid = try heaven.start(["run", file, "--quiet"])
+        try await LeakChecks.wait("item 0's job to start") { trace(0) == ["start"] }
+        go(0)
+        try await LeakChecks.wait("item 1's job to start") { trace(1) == ["start"] }
+        HeavenProcess.kill9(pid)
+        let run = try #require(try await h.store.runs(limit: 1).first)
+        let orphan = try cluster.command("squeue -h -t running -n heaven-\(run.id) -o '%i'").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!orphan.isEmpty, "item 1's job should still run after heaven died")
+        let resumed = try heaven.start(["resume", run.id, "--quiet"])
+        try await LeakChecks.wait("item 1 to start again") { trace(1) == ["start", "start"] }
+        // The orphaned job no longer runs in Slurm, and its task never finished: stopped by
+        // the resume (here, where the cluster shares this machine, its process is found by
+        // its environment first and the job ends; elsewhere `scancel` cancels it).
+        var state = ""
+        for _ in 0..<50 {
+            state = try cluster.command("squeue -h -r -t all -j \(orphan) -o '%T'").trimmingCharacters(in: .whitespacesAndNewlines)
+            if state != "RUNNING" && state != "PENDING" && state != "COMPLETING" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(["CANCELLED", "COMPLETED", "FAILED"].contains(state), "the orphaned job \(orphan): \(state)")
+        #expect(trace(1) == ["start", "start"], "the orphan must not have finished")
+        go(1)
+        go(2)
+        try await LeakChecks.wait("the resumed run to end") {
+            if kill(resumed, 0) != 0 { return true }
+            return try await h.store.run(run.id)?.status.isFinal == true
+        }
+        let final = try #require(try await h.store.run(run.id))
+        #expect(final.status == .succeeded, "\(final.error ?? "")")
+        #expect(final.outputs?["v"] == .list([0, 1, 2].map(Value.int)))
+        #expect(trace(0) == ["start", "end"], "item 0 had finished: it must not run again")
+        #expect(trace(1) == ["start", "start", "end"])
+        #expect(trace(2) == ["start", "end"])
     }
 
     @Test("a failing job says why, a timed-out one is cancelled with scancel, cancelling a run cancels its jobs")
