@@ -64,9 +64,17 @@ struct OutputExporter {
         if !existed, let mask = LocalConnector.userUmask { chmod(path, 0o777 & ~mask) }
     }
 
+    /// Copies under a hidden name first, then renames: a process killed meanwhile leaves no
+    /// partial file under the output's name (and the next resume copies it again).
     func copy(_ from: String, to: String) throws {
         let fm = FileManager.default
-        if fm.fileExists(atPath: to) { try fm.removeItem(atPath: to) }
-        try fm.copyItem(atPath: from, toPath: to)
+        let partial = (to as NSString).deletingLastPathComponent + "/." + (to as NSString).lastPathComponent + ".heaven-partial"
+        if fm.fileExists(atPath: partial) { try fm.removeItem(atPath: partial) }
+        try fm.copyItem(atPath: from, toPath: partial)
+        guard rename(partial, to) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? fm.removeItem(atPath: partial)
+            throw EngineError.invalid("cannot put the output `\(to)` in place: \(reason)")
+        }
     }
 }

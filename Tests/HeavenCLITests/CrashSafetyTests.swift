@@ -110,6 +110,29 @@ struct CrashSafetyTests {
         #expect(log.stdout.contains("lost"), "no attempt was lost: the kills did not land while tasks ran")
     }
 
+    @Test("killed while it copies an output into --out, then resumed: never a partial file under the output's name")
+    func killedDuringExport() throws {
+        let h = try HeavenBinary()
+        let file = try h.write(
+            "big.yaml",
+            "kind: Workflow\nname: big\nsteps:\n  - task: make\n    run: [dd, if=/dev/urandom, of=big.bin, bs=1M, count=256, status=none]\n    outputs: {f: {file: big.bin}}\noutputs: {f: '${make.f}'}\n")
+        let out = h.work + "/out"
+        let partial = out + "/.big.bin.heaven-partial"
+        // Killed the moment the copy has begun (its partial file exists).
+        #expect(try h.killed(when: { FileManager.default.fileExists(atPath: partial) }, ["run", file, "--out", out, "--quiet"]))
+        #expect(!FileManager.default.fileExists(atPath: out + "/big.bin"), "a partial copy bears the output's name")
+        let runs = (try JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [[String: Any]] ?? []
+        let id = try #require(runs.first?["run"] as? String)
+        let resumed = try h.run("resume", id, "--json")
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        // The whole file, as the task made it; the task did not run again.
+        let made = try #require(FileManager.default.contents(atPath: h.home + "/runs/\(id)/work/make/big.bin"))
+        #expect(FileManager.default.contents(atPath: out + "/big.bin") == made)
+        #expect(!FileManager.default.fileExists(atPath: partial))
+        let status = HeavenBinary.json(try h.run("status", id, "--json").stdout)
+        #expect((status["attempts"] as? [[String: Any]])?.count == 1)
+    }
+
     @Test("exit status 2 and file:line:col diagnostics for an invalid file; 1 for a failed workflow; 0 for success")
     func exitCodes() throws {
         let h = try HeavenBinary()
