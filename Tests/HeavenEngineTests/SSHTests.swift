@@ -477,6 +477,44 @@ struct SSHTests {
         #expect(try host.remote("test -e \(remoteRun(h, run.id)) && echo kept || echo removed") == "removed\n")
     }
 
+    @Test(
+        "cancelling a run whose job runs on a cluster reached through its login host cancels the job in Slurm",
+        Testbed.needs(SlurmTestCluster.available, "slurm-wlm and munge"))
+    func slurmCancelViaLoginHost() async throws {
+        let host = try SSHTestHost()
+        let cluster = try SlurmTestCluster()
+        let h = try Harness()
+        let tag = "cancel-\(UUID().uuidString.prefix(8))"
+        let via = "{kind: ssh, host: 127.0.0.1, port: \(host.port), user: \(SSHTestHost.user)}"
+        let created = try await h.create(cluster.site("cluster", via: via) + """
+            kind: Topology
+            name: env
+            machines: [{name: m}]
+            ---
+            kind: Workflow
+            name: w
+            topology: env
+            steps:
+              - task: long
+                on: m
+                shell: 'touch "$HOME/\(tag)"; exec sleep 60'
+            """)
+        let controller = RunController()
+        let running = Task { try await h.engine.execute(runID: created.id, controller: controller) }
+        try await LeakChecks.wait("the job to start") { try host.remote("test -e \(tag) && echo yes || true") == "yes\n" }
+        controller.cancel()
+        let run = try await running.value
+        #expect(run.status == .cancelled)
+        var state = ""
+        try await LeakChecks.wait("Slurm to say the job was cancelled") {
+            state = try cluster.command("squeue -h -r -t all -n heaven-\(created.id) -o '%T'").trimmingCharacters(in: .whitespacesAndNewlines)
+            return state == "CANCELLED"
+        }
+        #expect(state == "CANCELLED")
+        #expect(try host.remote("pgrep -u \(SSHTestHost.user) -x sleep | wc -l").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        _ = try? host.remote("rm -f \(tag)")
+    }
+
     @Test("a host whose link goes down mid-run: lost attempts recorded, work moved; the host is probed back and counts as up again")
     func linkDown() async throws {
         setenv("HEAVEN_SSH_TIMEOUT", "2", 1)
