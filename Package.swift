@@ -92,6 +92,8 @@ let package = Package(
             name: "HeavenBrokerTests", dependencies: ["HeavenBroker", "HeavenLanguage", "HeavenModel", "HeavenStore"],
             swiftSettings: swiftSettings),
         .testTarget(name: "HeavenModelTests", dependencies: ["HeavenModel"], swiftSettings: swiftSettings),
+        .testTarget(name: "HeavenStoreTests", dependencies: ["HeavenStore", "HeavenModel"], swiftSettings: swiftSettings),
+        .testTarget(name: "HeavenConnectorsTests", dependencies: ["HeavenConnectors", "HeavenModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeavenLanguageTests", dependencies: ["HeavenLanguage", "HeavenModel"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),

@@ -92,8 +92,8 @@ public protocol AccountStore: Sendable {
     /// The runs `user` may see (theirs, and those shared with their groups; all for an admin).
     func runs(visibleTo user: UserRecord, limit: Int) async throws -> [RunRecord]
     /// The uid `user`'s tasks run as: the one recorded with the account when it lies in
-    /// `range`, otherwise the lowest one of `range` no other account has (then recorded).
-    /// Never the same for two accounts.
+    /// `range`, otherwise the lowest one of `range` never given to any account (then
+    /// recorded). Never the same for two accounts, never given twice.
     func taskID(for user: String, in range: ClosedRange<UInt32>) async throws -> UInt32
     /// Appends to the audit log (never changed afterwards).
     func appendAudit(_ record: AuditRecord) async throws
@@ -159,11 +159,15 @@ extension SQLiteStore: AccountStore {
 
     static func migrateTaskIDs(_ m: inout DatabaseMigrator) {
         m.registerMigration("v7-task-ids") { db in
-            // The uid a tenant's tasks run as: one per account, never shared.
+            // The uid a tenant's tasks run as: one per account, never shared, never given
+            // again (files an old run left under it stay its first holder's).
             try db.execute(
                 sql: """
                     ALTER TABLE users ADD COLUMN task_uid INTEGER;
                     CREATE UNIQUE INDEX users_task_uid ON users(task_uid) WHERE task_uid IS NOT NULL;
+                    CREATE TABLE task_uids (uid INTEGER PRIMARY KEY, user TEXT NOT NULL, assigned_at REAL NOT NULL);
+                    CREATE TRIGGER task_uids_no_delete BEFORE DELETE ON task_uids
+                      BEGIN SELECT RAISE(ABORT, 'task uids are never given again'); END;
                     """)
         }
     }
@@ -197,7 +201,7 @@ extension SQLiteStore: AccountStore {
             }
             if let id = row["task_uid"] as Int64?, range.contains(UInt32(id)) { return UInt32(id) }
             let taken = try Int64.fetchAll(
-                db, sql: "SELECT task_uid FROM users WHERE task_uid BETWEEN ? AND ? ORDER BY task_uid",
+                db, sql: "SELECT uid FROM task_uids WHERE uid BETWEEN ? AND ? ORDER BY uid",
                 arguments: [Int64(range.lowerBound), Int64(range.upperBound)])
             var candidate = Int64(range.lowerBound)
             for t in taken {
@@ -208,6 +212,9 @@ extension SQLiteStore: AccountStore {
                 throw StoreError.internal("every uid of \(range.lowerBound)-\(range.upperBound) is taken: widen --task-ids")
             }
             try db.execute(sql: "UPDATE users SET task_uid = ? WHERE name = ?", arguments: [candidate, user])
+            try db.execute(
+                sql: "INSERT INTO task_uids (uid, user, assigned_at) VALUES (?, ?, ?)",
+                arguments: [candidate, user, Date().timeIntervalSince1970])
             return UInt32(candidate)
         }
     }

@@ -1,0 +1,102 @@
+import Foundation
+import HeavenConnectors
+import HeavenModel
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A working directory and log for one launch, removed when dropped.
+final class Scratch: Sendable {
+    let directory: String
+
+    init() throws {
+        directory = NSTemporaryDirectory() + "heaven-connector-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory + "/work", withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+
+    func launch(_ argv: [String], environment: [String: String] = [:]) -> TaskLaunch {
+        TaskLaunch(
+            arguments: argv, environment: environment, workDirectory: directory + "/work", stdoutPath: directory + "/log",
+            stderrPath: directory + "/log", baseDirectory: directory)
+    }
+
+    var log: String { (try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? "" }
+}
+
+@Suite("Local connector")
+struct LocalConnectorTests {
+    let connector = LocalConnector(siteName: "here", cores: 2, memory: 1e9)
+
+    @Test("argv reaches the program as given: no shell reads it")
+    func argv() async throws {
+        let s = try Scratch()
+        let p = try await connector.start(s.launch(["printf", "%s|", "$(id)", "a b", "*", ";"]))
+        #expect(await p.wait().exitCode == 0)
+        #expect(s.log == "$(id)|a b|*|;|")
+    }
+
+    @Test("a program that cannot be found is an error saying which, never a task that ran")
+    func notFound() async throws {
+        let s = try Scratch()
+        await #expect {
+            _ = try await connector.start(s.launch(["no-such-program-heaven"]))
+        } throws: { error in
+            "\(error)" == "program `no-such-program-heaven` not found (searched PATH)"
+        }
+    }
+
+    @Test("the task's variables and secrets replace inherited ones; its standard input is what it was given")
+    func environmentAndInput() async throws {
+        let s = try Scratch()
+        var launch = s.launch(["sh", "-c", #"printf '%s %s %s ' "$PLAIN" "$TOKEN" "$HOME"; cat"#], environment: ["PLAIN": "plain", "HOME": "/elsewhere"])
+        launch.secrets = ["TOKEN": "s3cret"]
+        launch.standardInput = Array("from stdin\n".utf8)
+        let p = try await connector.start(launch)
+        #expect(await p.wait().exitCode == 0)
+        #expect(s.log == "plain s3cret /elsewhere from stdin\n")
+    }
+
+    @Test("logs are created private (0600)")
+    func logMode() async throws {
+        let s = try Scratch()
+        let p = try await connector.start(s.launch(["true"]))
+        _ = await p.wait()
+        let mode = try FileManager.default.attributesOfItem(atPath: s.directory + "/log")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+
+    @Test(
+        "a confined task runs as the given uid, no groups, no capability, nothing inherited; past its memory it is killed saying so",
+        .enabled(if: geteuid() == 0 || !((ProcessInfo.processInfo.environment["HEAVEN_TESTS_MAY_SKIP"] ?? "") == "1"), "needs root (HEAVEN_TESTS_MAY_SKIP=1)"))
+    func confined() async throws {
+        #expect(TaskConfinement.missing().isEmpty, "cannot confine here: \(TaskConfinement.missing())")
+        let s = try Scratch()
+        chown(s.directory + "/work", 301_234, 301_234)
+        // A directory to hide outside /tmp (which the sandbox replaces anyway), readable by all.
+        let hidden = "/var/tmp/heaven-hidden-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: hidden, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: hidden) }
+        try "x".write(toFile: hidden + "/file", atomically: true, encoding: .utf8)
+        chmod(hidden, 0o755)
+        chmod(hidden + "/file", 0o644)
+        let confinement = TaskConfinement(uid: 301_234, gid: 301_234, hidden: [hidden], defaultMemory: 64 * 1_048_576, maxProcesses: 64)
+        var launch = s.launch(["sh", "-c", #"id -u; id -G; grep CapEff /proc/self/status | tr -d '\t'; ls "$0" | wc -l; env | grep -c HEAVEN_TEST_MARK; true"#, hidden])
+        launch.confinement = confinement
+        launch.isolation = .sandbox
+        setenv("HEAVEN_TEST_MARK", "1", 1)
+        let p = try await LocalConnector(siteName: "here").start(launch)
+        #expect(await p.wait().exitCode == 0, "\(s.log)")
+        #expect(s.log == "301234\n301234\nCapEff:0000000000000000\n0\n0\n", "\(s.log)")
+        // Its memory bound: the kernel kills it, and the exit says why.
+        var hog = s.launch(["python3", "-c", "x = bytearray(512 * 1024 * 1024)"])
+        hog.confinement = confinement
+        hog.isolation = .sandbox
+        let h = try await LocalConnector(siteName: "here").start(hog)
+        let exit = await h.wait()
+        #expect(!exit.succeeded && exit.message == "killed: it went past its memory limit of 64MiB", "\(exit)")
+    }
+}
