@@ -258,7 +258,7 @@ public final class SSHConnector: Connector {
         defer { unlink(archive) }
         let r = try await Shell.run(ssh() + [SSHConnector.remote("cd \"\(work)\" && tar -cf - .")], stdoutFile: archive)
         guard r.status == 0 else { throw unreachable(r) }
-        let x = try await Shell.run(["tar", "-xf", archive, "-C", launch.workDirectory])
+        let x = try await Shell.run(["tar", "--no-same-owner", "-xf", archive, "-C", launch.workDirectory])
         guard x.status == 0 else { throw ConnectorError.transfer("cannot unpack the working directory: \(x.stderr)") }
     }
 
