@@ -75,10 +75,11 @@ final class SSHTestHost: @unchecked Sendable {
             LogLevel ERROR
             MaxSessions 50
             MaxStartups 50
-            ForceCommand \(directory)/log-command
+            ForceCommand exec \(directory)/log-command
             """.write(toFile: directory + "/sshd_config", atomically: true, encoding: .utf8)
         // Every command the host is asked to run is logged (base64, one a line), then run
-        // as sshd would have: the tests count what crossed the connection.
+        // as sshd would have: the tests count what crossed the connection. `exec` at each
+        // step keeps the command its session's leader, as without the wrapper.
         try """
             #!/bin/sh
             printf '%s' "$SSH_ORIGINAL_COMMAND" | base64 -w0 >> \(directory)/commands.log

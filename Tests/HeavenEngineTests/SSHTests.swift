@@ -104,7 +104,8 @@ struct SSHTests {
         var started = false
         for _ in 0..<100 where !started {
             try await Task.sleep(for: .milliseconds(100))
-            started = (try? host.remote("pgrep -u \(SSHTestHost.user) -x sleep | wc -l").trimmingCharacters(in: .whitespacesAndNewlines)) == "2"
+            // Its own two sleeps (other tests' jobs may run as the same user).
+            started = (try? host.remote("pgrep -u \(SSHTestHost.user) -f '^sleep 12[01]$' | wc -l").trimmingCharacters(in: .whitespacesAndNewlines)) == "2"
         }
         #expect(started)
         controller.cancel()
@@ -113,7 +114,7 @@ struct SSHTests {
         var gone = false
         for _ in 0..<50 where !gone {
             try await Task.sleep(for: .milliseconds(100))
-            gone = (try? host.remote("pgrep -u \(SSHTestHost.user) -x sleep | wc -l").trimmingCharacters(in: .whitespacesAndNewlines)) == "0"
+            gone = (try? host.remote("pgrep -u \(SSHTestHost.user) -f '^sleep 12[01]$' | wc -l").trimmingCharacters(in: .whitespacesAndNewlines)) == "0"
         }
         #expect(gone, "the remote sleeps are still running")
     }
@@ -497,7 +498,7 @@ struct SSHTests {
             steps:
               - task: long
                 on: m
-                shell: 'touch "$HOME/\(tag)"; exec sleep 60'
+                shell: 'touch "$HOME/\(tag)"; exec sleep 63'
             """)
         let controller = RunController()
         let running = Task { try await h.engine.execute(runID: created.id, controller: controller) }
@@ -511,7 +512,9 @@ struct SSHTests {
             return state == "CANCELLED"
         }
         #expect(state == "CANCELLED")
-        #expect(try host.remote("pgrep -u \(SSHTestHost.user) -x sleep | wc -l").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        try await LeakChecks.wait("the job's process to end on the cluster") {
+            try host.remote("pgrep -u \(SSHTestHost.user) -f '^sleep 63$' | wc -l").trimmingCharacters(in: .whitespacesAndNewlines) == "0"
+        }
         _ = try? host.remote("rm -f \(tag)")
     }
 
