@@ -110,6 +110,30 @@ struct CrashSafetyTests {
         #expect(log.stdout.contains("lost"), "no attempt was lost: the kills did not land while tasks ran")
     }
 
+    @Test("killed as a task ends, while its outputs are read, then resumed: the attempt counts as lost and runs again, once")
+    func killedDuringCollection() throws {
+        let h = try HeavenBinary()
+        let trace = h.work + "/trace"
+        // A large JSON output takes a while to read: the kill lands once the task wrote its last line.
+        let file = try h.write(
+            "collect.yaml",
+            "kind: Workflow\nname: collect\nsteps:\n  - task: make\n    shell: 'echo start >> \(trace); { echo \"[\"; seq 1 1400000 | sed \"s/$/,/\"; echo 0]; } > big.json; echo end >> \(trace)'\n    outputs: {first: {json: big.json, at: \"0\"}}\noutputs: {first: '${make.first}'}\n")
+        func lines() -> [String] { ((try? String(contentsOfFile: trace, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+        #expect(try h.killed(when: { lines() == ["start", "end"] }, ["run", file, "--quiet"]))
+        let runs = (try JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [[String: Any]] ?? []
+        let id = try #require(runs.first?["run"] as? String)
+        let resumed = try h.run("resume", id, "--json")
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect((HeavenBinary.json(resumed.stdout)["outputs"] as? [String: Any])?["first"] as? Int == 1)
+        // Its end was never recorded: it ran once more, and only once.
+        #expect(lines() == ["start", "end", "start", "end"], "\(lines())")
+        let status = HeavenBinary.json(try h.run("status", id, "--json").stdout)
+        // `status` shows each task's latest attempt; the history says the first was lost.
+        let attempts = (status["attempts"] as? [[String: Any]] ?? []).map { "\($0["attempt"] as? Int ?? 0) \($0["status"] as? String ?? "")" }
+        #expect(attempts == ["2 succeeded"], "\(attempts)")
+        #expect(try h.run("logs", id).stdout.contains("attempt 1 of `make` was lost"))
+    }
+
     @Test("killed while it copies an output into --out, then resumed: never a partial file under the output's name")
     func killedDuringExport() throws {
         let h = try HeavenBinary()
