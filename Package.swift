@@ -88,6 +88,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .executableTarget(name: "heaven", dependencies: ["HeavenCLI"], swiftSettings: swiftSettings),
 
+        // What the test targets share: the parts of the testbed (a Slurm cluster), the rule
+        // that no test silently skips.
+        .target(name: "HeavenTestSupport", path: "Tests/HeavenTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "HeavenBrokerTests", dependencies: ["HeavenBroker", "HeavenLanguage", "HeavenModel", "HeavenStore"],
             swiftSettings: swiftSettings),
@@ -100,7 +103,9 @@ let package = Package(
         .testTarget(
             name: "HeavenEngineTests",
             // `heaven` itself: some tests kill the real process mid-run.
-            dependencies: ["HeavenEngine", "HeavenLanguage", "HeavenModel", "HeavenStore", "HeavenConnectors", "heaven"],
+            dependencies: [
+                "HeavenEngine", "HeavenLanguage", "HeavenModel", "HeavenStore", "HeavenConnectors", "heaven", "HeavenTestSupport",
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "HeavenCLITests", dependencies: ["heaven", "HeavenStore", "HeavenModel"],
@@ -108,7 +113,7 @@ let package = Package(
         .testTarget(
             name: "HeavenServerTests",
             dependencies: [
-                "heaven", "HeavenServer", "HeavenStore", "HeavenModel", "HeavenEngine",
+                "heaven", "HeavenServer", "HeavenStore", "HeavenModel", "HeavenEngine", "HeavenTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),

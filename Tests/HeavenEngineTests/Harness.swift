@@ -4,6 +4,7 @@ import HeavenEngine
 import HeavenLanguage
 import HeavenModel
 import HeavenStore
+import HeavenTestSupport
 
 /// A private `$HEAVEN_HOME` with a real SQLite store; removed when dropped.
 final class Harness: Sendable {
@@ -88,5 +89,12 @@ extension Harness {
     static func counts(_ v: Value?) -> [Int] {
         guard case .list(let items)? = v else { return [] }
         return items.compactMap { if case .int(let n) = $0 { n } else { nil } }
+    }
+}
+
+extension SlurmTestCluster {
+    /// A Site document for this cluster, owned by the tests' user.
+    func site(_ name: String, cores: Int = 4, price: Double = 0, via: String? = nil) -> String {
+        site(name, owner: testUser, cores: cores, price: price, via: via)
     }
 }

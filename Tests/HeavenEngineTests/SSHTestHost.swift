@@ -1,4 +1,5 @@
 import Foundation
+import HeavenTestSupport
 import Synchronization
 
 #if canImport(Glibc)

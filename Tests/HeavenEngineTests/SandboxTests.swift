@@ -1,4 +1,5 @@
 import Foundation
+import HeavenTestSupport
 import HeavenConnectors
 import HeavenEngine
 import HeavenModel

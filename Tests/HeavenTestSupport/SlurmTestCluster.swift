@@ -6,58 +6,58 @@ import Glibc
 
 /// A real single-node Slurm cluster on 127.0.0.1 (slurmctld, slurmd, a private munged),
 /// started by `scripts/testbed/slurm-cluster.sh` for one test and stopped when dropped.
-final class SlurmTestCluster: @unchecked Sendable {
+public final class SlurmTestCluster: @unchecked Sendable {
     // @unchecked: every stored property is a constant set in `init`.
-    let directory: String
+    public let directory: String
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("scripts/testbed/slurm-cluster.sh").path
 
     /// Whether this machine can run the cluster (root, Slurm and munge installed).
-    static var available: Bool {
+    public static var available: Bool {
         getuid() == 0 && ["/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/munged", "/usr/bin/sbatch"]
             .allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    init(cpus: Int = 4) throws {
+    public init(cpus: Int = 4) throws {
         try Testbed.require(SlurmTestCluster.available, "root, slurm-wlm and munge")
         directory = NSTemporaryDirectory() + "heaven-slurm-\(UUID().uuidString.prefix(8))"
         var failure: (any Error)?
         for _ in 0..<3 {
             let port = 30000 + 2 * Int.random(in: 0..<10000)
             do {
-                try SSHTestHost.sh("bash \(SlurmTestCluster.script) start \(directory) \(port) \(cpus) 2>&1")
+                try Testbed.sh("bash \(SlurmTestCluster.script) start \(directory) \(port) \(cpus) 2>&1")
                 chmod(directory, 0o755)
                 return
             } catch {
                 failure = error
-                _ = try? SSHTestHost.sh("bash \(SlurmTestCluster.script) stop \(directory)")
+                _ = try? Testbed.sh("bash \(SlurmTestCluster.script) stop \(directory)")
             }
         }
         throw failure!
     }
 
-    var config: String { directory + "/slurm.conf" }
+    public var config: String { directory + "/slurm.conf" }
 
     /// slurmd dies (the node fails; its job steps outlive it, as on a real node that
     /// is cut off).
-    func killNode() { _ = try? SSHTestHost.sh("bash \(SlurmTestCluster.script) kill-slurmd \(directory)") }
+    public func killNode() { _ = try? Testbed.sh("bash \(SlurmTestCluster.script) kill-slurmd \(directory)") }
 
     /// Runs a Slurm client command against this cluster.
     @discardableResult
-    func command(_ c: String) throws -> String { try SSHTestHost.sh("SLURM_CONF=\(config) \(c)") }
+    public func command(_ c: String) throws -> String { try Testbed.sh("SLURM_CONF=\(config) \(c)") }
 
     deinit {
-        _ = try? SSHTestHost.sh("bash \(SlurmTestCluster.script) stop \(directory)")
+        _ = try? Testbed.sh("bash \(SlurmTestCluster.script) stop \(directory)")
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// A Site document for this cluster.
-    func site(_ name: String, cores: Int = 4, price: Double = 0, via: String? = nil) -> String {
+    public func site(_ name: String, owner: String, cores: Int = 4, price: Double = 0, via: String? = nil) -> String {
         """
         kind: Site
         name: \(name)
         connector: {kind: slurm, partition: debug, config: \(config)\(via.map { ", via: \($0)" } ?? "")}
-        owner: user:\(testUser)
+        owner: user:\(owner)
         price: \(price)
         nodes: [{name: n, cores: \(cores), memory: 4GiB}]
         ---
