@@ -100,7 +100,6 @@ public final class LocalConnector: Connector {
             }
             limits.umask = 0o077
         } else if launch.isolation == .sandbox {
-            limits.umask = LocalConnector.taskUmask.load(ordering: .relaxed)
             guard let bwrap = LocalConnector.bubblewrap else { throw ConnectorError.sandboxUnavailable }
             let resolved = try resolve(program, base: launch.baseDirectory, path: path)
             argv[0] = resolved
