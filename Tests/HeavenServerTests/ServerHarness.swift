@@ -104,13 +104,12 @@ final class ServerHarness: @unchecked Sendable {
     /// `token` nil sends no Authorization header, `authorization` sends one as is.
     func request(
         _ method: String, _ path: String, token: String? = nil, authorization: String? = nil, body: Data? = nil,
-        type: String? = "application/json", headersTo headersFile: String? = nil
+        type: String? = "application/json"
     ) async throws -> Reply {
         let tag = UUID().uuidString.prefix(8)
         let out = "\(work)/reply-\(tag)"
         let meta = "\(work)/meta-\(tag)"
-        // curl writes the headers as they arrive: a caller may watch them come.
-        let head = headersFile ?? "\(work)/head-\(tag)"
+        let head = "\(work)/head-\(tag)"
         defer {
             unlink(out)
             unlink(meta)
