@@ -97,7 +97,7 @@ public final class SSHConnector: Connector {
         var a = ["ssh"]
         var tag = ""
         if let key {
-            tag = String(SHA256.hash(data: Data("\(siteName)\u{0}\(key.owner)".utf8)).map { String(format: "%02x", $0) }.joined().prefix(12)) + "-"
+            tag = String(SSHConnector.hex(SHA256.hash(data: Data("\(siteName)\u{0}\(key.owner)".utf8))).prefix(12)) + "-"
             a += [
                 "-F", "/dev/null", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
                 "-o", "UserKnownHostsFile=\(key.directory)/known_hosts", "-o", "GlobalKnownHostsFile=/dev/null",
@@ -142,8 +142,7 @@ public final class SSHConnector: Connector {
     /// that only the server can compute.
     public static func remoteName(_ run: String, salt: String) -> String {
         guard !salt.isEmpty else { return run }
-        let digest = SHA256.hash(data: Data((salt + "\u{0}" + run).utf8)).map { String(format: "%02x", $0) }.joined()
-        return run + "-" + digest.prefix(20)
+        return run + "-" + SSHConnector.hex(SHA256.hash(data: Data((salt + "\u{0}" + run).utf8))).prefix(20)
     }
 
     /// A run's directory on the host (a shell word: `$HOME` expands there).
@@ -326,7 +325,12 @@ public final class SSHConnector: Connector {
         defer { try? h.close() }
         var hasher = SHA256()
         while let chunk = try h.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hex(hasher.finalize())
+    }
+
+    /// Bytes (a digest) as lowercase hex.
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        bytes.map { String(format: "%02x", $0) }.joined()
     }
 }
 

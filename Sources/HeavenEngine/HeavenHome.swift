@@ -1,4 +1,5 @@
 public import Foundation
+import HeavenConnectors
 
 /// Where Heaven keeps its state: `$HEAVEN_HOME`, by default `~/.local/share/heaven`.
 public struct HeavenHome: Sendable {
@@ -58,18 +59,38 @@ public struct HeavenHome: Sendable {
     /// user of a host cannot guess them): 16 random bytes in `remote.salt` (0600), made on
     /// first use; "" if it cannot be.
     public var remoteSalt: String {
-        let path = root + "/remote.salt"
-        if let text = try? String(contentsOfFile: path, encoding: .utf8), text.count == 32 { return text }
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
-        let text = bytes.map { String(format: "%02x", $0) }.joined()
-        // O_EXCL: two processes making it at once agree on the first one's.
+        let data = try? HeavenHome.privateFile(root + "/remote.salt", count: 32) {
+            Data(SSHConnector.hex((0..<16).map { _ in UInt8.random(in: 0...255) }).utf8)
+        }
+        return data.map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
+
+    /// Why a private file could not be had.
+    enum PrivateFileError: Error {
+        case wrongSize, cannotCreate, cannotWrite
+    }
+
+    /// The `count` bytes of the private file at `path`, made (0600) from `fresh()` when it
+    /// is not there yet; with O_EXCL, processes making it at once agree on the first one's.
+    static func privateFile(_ path: String, count: Int, fresh: () -> Data) throws -> Data {
+        if let data = FileManager.default.contents(atPath: path) {
+            guard data.count == count else { throw PrivateFileError.wrongSize }
+            return data
+        }
+        let data = fresh()
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        if fd < 0 { return (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { $0.count == 32 ? $0 : nil } ?? "" }
+        if fd < 0 {
+            guard errno == EEXIST, let existing = FileManager.default.contents(atPath: path), existing.count == count else {
+                throw PrivateFileError.cannotCreate
+            }
+            return existing
+        }
         defer { close(fd) }
-        let ok = text.withCString { write(fd, $0, 32) } == 32
+        guard data.count == count, data.withUnsafeBytes({ write(fd, $0.baseAddress, count) }) == count else {
+            throw PrivateFileError.cannotWrite
+        }
         fsync(fd)
-        return ok ? text : ""
+        return data
     }
 
     /// The SQLite database.

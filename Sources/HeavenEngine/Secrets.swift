@@ -42,24 +42,16 @@ public struct Secrets: Sendable {
     }
 
     func key() throws -> SymmetricKey {
-        if let data = FileManager.default.contents(atPath: keyPath) {
-            guard data.count == 32 else { throw Failure.key("\(keyPath) is not 32 bytes") }
-            return SymmetricKey(data: data)
+        do {
+            return SymmetricKey(
+                data: try HeavenHome.privateFile(keyPath, count: 32) { SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) } })
+        } catch HeavenHome.PrivateFileError.wrongSize {
+            throw Failure.key("\(keyPath) is not 32 bytes")
+        } catch HeavenHome.PrivateFileError.cannotWrite {
+            throw Failure.key("cannot write \(keyPath)")
+        } catch {
+            throw Failure.key("cannot create \(keyPath)")
         }
-        let key = SymmetricKey(size: .bits256)
-        let bytes = key.withUnsafeBytes { Data($0) }
-        // O_EXCL: two processes making it at once agree on the first one's.
-        let fd = Glibc.open(keyPath, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        if fd < 0 {
-            guard errno == EEXIST, let data = FileManager.default.contents(atPath: keyPath), data.count == 32 else {
-                throw Failure.key("cannot create \(keyPath)")
-            }
-            return SymmetricKey(data: data)
-        }
-        defer { close(fd) }
-        guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, 32) }) == 32 else { throw Failure.key("cannot write \(keyPath)") }
-        fsync(fd)
-        return key
     }
 
     public func set(owner: String, name: String, value: String) async throws {
