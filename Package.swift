@@ -4,6 +4,7 @@ import PackageDescription
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
 let package = Package(
@@ -12,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "heaven", targets: ["heaven"]),
         .library(name: "HeavenModel", targets: ["HeavenModel"]),
+        .library(name: "HeavenCore", targets: ["HeavenCore"]),
         .library(name: "HeavenLanguage", targets: ["HeavenLanguage"]),
         .library(name: "HeavenEngine", targets: ["HeavenEngine"]),
     ],
@@ -35,15 +37,18 @@ let package = Package(
             name: "HeavenLanguage",
             dependencies: ["HeavenModel", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
-        // Layer 3: durable state (protocol + SQLite through GRDB).
+        // Layer 2: the domain of execution, as plain values and protocols: runs, attempts,
+        // events, the catalog, placements, accounts, and the stores by capability.
+        .target(name: "HeavenCore", dependencies: ["HeavenModel"], swiftSettings: swiftSettings),
+        // Layer 3: the embedded store: the core's store protocols on SQLite, through GRDB.
         .target(
             name: "HeavenStore",
-            dependencies: ["HeavenModel", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["HeavenModel", "HeavenCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings),
-        // Layer 4: places topologies on granted sites (matching, grants, links, explanations).
+        // Layer 3: places topologies on granted sites (matching, grants, links, explanations).
         .target(
             name: "HeavenBroker",
-            dependencies: ["HeavenModel", "HeavenStore"],
+            dependencies: ["HeavenModel", "HeavenCore"],
             swiftSettings: swiftSettings),
         // Layer 3: where tasks run (local processes now; SSH and Slurm next).
         .target(
@@ -57,7 +62,8 @@ let package = Package(
         .target(
             name: "HeavenEngine",
             dependencies: [
-                "HeavenModel", "HeavenLanguage", "HeavenStore", "HeavenConnectors", "HeavenBroker", "CHeavenSystem",
+                "HeavenModel", "HeavenCore", "HeavenLanguage", "HeavenStore", "HeavenConnectors", "HeavenBroker",
+                "CHeavenSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -67,8 +73,8 @@ let package = Package(
         .target(
             name: "HeavenServer",
             dependencies: [
-                "HeavenModel", "HeavenLanguage", "HeavenStore", "HeavenEngine", "HeavenConnectors", "HeavenBroker",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                "HeavenModel", "HeavenCore", "HeavenLanguage", "HeavenStore", "HeavenEngine", "HeavenConnectors",
+                "HeavenBroker", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -80,8 +86,8 @@ let package = Package(
         .target(
             name: "HeavenCLI",
             dependencies: [
-                "HeavenModel", "HeavenLanguage", "HeavenStore", "HeavenEngine", "HeavenConnectors", "HeavenBroker",
-                "HeavenServer",
+                "HeavenModel", "HeavenCore", "HeavenLanguage", "HeavenStore", "HeavenEngine", "HeavenConnectors",
+                "HeavenBroker", "HeavenServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -92,10 +98,11 @@ let package = Package(
         // that no test silently skips.
         .target(name: "HeavenTestSupport", path: "Tests/HeavenTestSupport", swiftSettings: swiftSettings),
         .testTarget(
-            name: "HeavenBrokerTests", dependencies: ["HeavenBroker", "HeavenLanguage", "HeavenModel", "HeavenStore"],
+            name: "HeavenBrokerTests", dependencies: ["HeavenBroker", "HeavenLanguage", "HeavenModel", "HeavenCore"],
             swiftSettings: swiftSettings),
         .testTarget(name: "HeavenModelTests", dependencies: ["HeavenModel"], swiftSettings: swiftSettings),
-        .testTarget(name: "HeavenStoreTests", dependencies: ["HeavenStore", "HeavenModel"], swiftSettings: swiftSettings),
+        .testTarget(name: "HeavenCoreTests", dependencies: ["HeavenCore", "HeavenModel"], swiftSettings: swiftSettings),
+        .testTarget(name: "HeavenStoreTests", dependencies: ["HeavenStore", "HeavenCore", "HeavenModel"], swiftSettings: swiftSettings),
         .testTarget(name: "HeavenConnectorsTests", dependencies: ["HeavenConnectors", "HeavenModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeavenLanguageTests", dependencies: ["HeavenLanguage", "HeavenModel"],
@@ -104,16 +111,17 @@ let package = Package(
             name: "HeavenEngineTests",
             // `heaven` itself: some tests kill the real process mid-run.
             dependencies: [
-                "HeavenEngine", "HeavenLanguage", "HeavenModel", "HeavenStore", "HeavenConnectors", "heaven", "HeavenTestSupport",
+                "HeavenEngine", "HeavenLanguage", "HeavenModel", "HeavenCore", "HeavenStore", "HeavenConnectors", "heaven",
+                "HeavenTestSupport",
             ],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "HeavenCLITests", dependencies: ["heaven", "HeavenStore", "HeavenModel"],
+            name: "HeavenCLITests", dependencies: ["heaven", "HeavenStore", "HeavenCore", "HeavenModel"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "HeavenServerTests",
             dependencies: [
-                "heaven", "HeavenServer", "HeavenStore", "HeavenModel", "HeavenEngine", "HeavenTestSupport",
+                "heaven", "HeavenServer", "HeavenStore", "HeavenCore", "HeavenModel", "HeavenEngine", "HeavenTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),

@@ -1,6 +1,6 @@
 public import Foundation
 public import HeavenModel
-public import HeavenStore
+public import HeavenCore
 
 /// Places topologies on granted sites: HTCondor-style two-sided matching
 /// (a virtual machine's requirements and rank against node attributes; a site's
@@ -11,7 +11,7 @@ public import HeavenStore
 /// link to one), then the least loaded. Every refusal says which constraint failed,
 /// where.
 public struct Broker: Sendable {
-    public var catalog: StoredCatalog
+    public var catalog: Catalog
     public var now: Date
     /// Whether machines may share a node's cores when they do not all fit (their tasks
     /// then take turns; tasks never oversubscribe a node). Used for the embedded
@@ -22,7 +22,7 @@ public struct Broker: Sendable {
     public var dataAt: Set<String>
 
     /// A broker over a catalog, judging validity at `now`.
-    public init(catalog: StoredCatalog, now: Date = Date(), allowSharing: Bool = false, dataAt: Set<String> = []) {
+    public init(catalog: Catalog, now: Date = Date(), allowSharing: Bool = false, dataAt: Set<String> = []) {
         self.catalog = catalog
         self.now = now
         self.allowSharing = allowSharing
@@ -136,7 +136,7 @@ public struct Broker: Sendable {
             for k in kinds {
                 for index in 0..<min(k.spec.count, max(vm.count, 1)) {
                     let ref = NodeRef(site: k.site.name, node: k.spec.name, index: index)
-                    let other = catalog.nodeUsage[ref.id] ?? (0, 0)
+                    let other = catalog.nodeUsage[ref.id] ?? NodeUsage()
                     let mine = localLoad[ref.id] ?? (0, 0)
                     heap.push(
                         Candidate(

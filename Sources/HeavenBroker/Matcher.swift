@@ -1,6 +1,6 @@
 import Foundation
-public import HeavenModel
-public import HeavenStore
+import HeavenModel
+import HeavenCore
 
 /// The two sides of a match: a virtual machine's needs and expressions against a
 /// node's attributes, and a site owner's policy and grants against the user.
@@ -71,7 +71,7 @@ struct Matcher {
     }
 
     /// Whether `who` may run `vm` on the site, and under which grant (nil: the site is theirs).
-    func access(_ entry: StoredCatalog.SiteEntry, _ who: Identity, vm: VirtualMachine) -> Result<String?, Reason> {
+    func access(_ entry: Catalog.SiteEntry, _ who: Identity, vm: VirtualMachine) -> Result<String?, Reason> {
         let site = entry.site
         if entry.isDown(at: now) { return .failure(Reason("site is down\(entry.downReason.map { " (\($0))" } ?? "")")) }
         let owner = site.owner ?? Principal(.user, entry.registeredBy)

@@ -47,7 +47,7 @@ extension HeavenCommand {
             return handler
         }
         // Heaven's state is private (0700 directories, 0600 files); tasks keep the user's umask.
-        LocalConnector.setTaskUmask(umask(0o077))
+        TaskUmask.set(umask(0o077))
         // A pipe whose reader went away is an error to handle, not a signal that kills us.
         signal(SIGPIPE, SIG_IGN)
         do {

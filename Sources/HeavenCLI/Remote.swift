@@ -3,7 +3,7 @@ import Foundation
 import HeavenBroker
 import HeavenEngine
 import HeavenModel
-import HeavenStore
+import HeavenCore
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking

@@ -2,13 +2,13 @@ import Foundation
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
-import HeavenStore
+import HeavenCore
 
 /// Executes a run in this process with live progress and signal handling, then
 /// prints the result; shared by `run` and `resume`.
 struct RunDriver {
     let engine: Engine
-    let store: SQLiteStore
+    let store: any Store
     let json: Bool
     let quiet: Bool
 

@@ -4,6 +4,7 @@ import HeavenConnectors
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
+import HeavenCore
 import HeavenStore
 
 #if canImport(Glibc)
@@ -12,7 +13,7 @@ import HeavenStore
 
 /// Shared helpers of the commands.
 enum CLI {
-    static func openStore() throws -> (HeavenHome, SQLiteStore) {
+    static func openStore() throws -> (HeavenHome, any Store) {
         let home = HeavenHome.fromEnvironment()
         for repair in home.secure() { error("heaven: note: state made private: \(repair)") }
         do {
@@ -38,7 +39,7 @@ enum CLI {
         return ProcessInfo.processInfo.environment["USER"] ?? "user-\(getuid())"
     }
 
-    static func findRun(_ store: SQLiteStore, _ id: String) async -> RunRecord {
+    static func findRun(_ store: any Store, _ id: String) async -> RunRecord {
         do {
             guard let r = try await store.run(id) else { fail("no run `\(id)` (see `heaven runs`)") }
             return r

@@ -1,50 +1,106 @@
 public import HeavenModel
 
-/// What a site can do for the engine: report its capacity, start a task in a
-/// working directory, and let it be watched and stopped.
+/// What every site does for the engine: report its capacity, start a task in a
+/// working directory, and let it be watched and stopped. What only some sites do is
+/// a capability protocol of its own, below (a connector says what it can do by
+/// conforming; the engine asks with `as? any RemoteStaging`, never by type).
 public protocol Connector: Sendable {
     /// The site this connector reaches.
     var siteName: String { get }
+    /// Whose account a task runs under, which decides how a tenant's task is confined.
+    var taskAccount: TaskAccount { get }
     /// Cores and memory the site offers.
     func capacity() async throws -> SiteCapacity
-    /// Starts a task; returns once its process runs.
+    /// Starts a task; returns once it runs (or is queued, on a batch system).
     func start(_ launch: TaskLaunch) async throws -> any RunningTask
-    /// Whether tasks run on another machine (their files must be sent and fetched).
-    var isRemote: Bool { get }
+}
+
+/// Whose account a site's tasks run under.
+public enum TaskAccount: Sendable, Hashable {
+    /// This process's, on this machine: the connector confines a tenant's task itself
+    /// (its own uid, a sandbox, control groups).
+    case thisProcess
+    /// An account on another machine, reached with its own credentials: the site's
+    /// accounts confine the task.
+    case siteAccount
+    /// This process's account, on other machines (batch jobs submitted from here):
+    /// nothing here can confine them, so no tenant's task may run there.
+    case thisProcessElsewhere
+}
+
+/// A site whose tasks run on another machine: their files are sent with the start
+/// and fetched back after a success.
+public protocol RemoteStaging: Connector {
     /// Brings a finished remote task's working directory back into `launch.workDirectory`.
     func fetch(_ launch: TaskLaunch) async throws
+}
+
+/// A site that may stop answering, and can be asked whether it answers.
+public protocol SiteProbing: Connector {
     /// Whether the site answers.
     func probe() async -> Bool
+}
+
+/// A site where a task's end as seen here may be the connection's doing.
+public protocol ExitRechecking: Connector {
+    /// Looks again at how a task ended when the way it ended may be the connection's
+    /// doing rather than the task's (ssh exits with 255 when the connection breaks).
+    func recheck(_ launch: TaskLaunch, _ exit: TaskExit) async -> TaskExit
+}
+
+/// A site that keeps a run's files or work after the run: cleaned up, or stopped.
+public protocol RunHousekeeping: Connector {
     /// Cleans up after a run: its remote directory is removed when it succeeded, kept
     /// for inspection otherwise.
     func finishRun(_ runID: String, succeeded: Bool) async
     /// Stops whatever a run left running on the site when the process driving it died
     /// (a local connector's orphans are found by their environment instead).
     func abandonRun(_ runID: String) async
-    /// Looks again at how a task ended when the way it ended may be the connection's
-    /// doing rather than the task's (ssh exits with 255 when the connection breaks).
-    func recheck(_ launch: TaskLaunch, _ exit: TaskExit) async -> TaskExit
 }
 
-extension Connector {
-    /// Tasks of a local connector run on this machine.
-    public var isRemote: Bool { false }
-    public func fetch(_ launch: TaskLaunch) async throws {}
-    public func probe() async -> Bool { true }
-    public func finishRun(_ runID: String, succeeded: Bool) async {}
-    public func abandonRun(_ runID: String) async {}
-    public func recheck(_ launch: TaskLaunch, _ exit: TaskExit) async -> TaskExit { exit }
+/// Makes the connector that reaches a site: the one place that knows which
+/// connector serves which kind of site.
+public protocol ConnectorFactory: Sendable {
+    /// The connector that reaches `site` for a run of `user`.
+    func connector(for site: Site, user: String) throws -> any Connector
+}
+
+/// How a started task is known on its site.
+public enum TaskHandle: Sendable, Hashable, CustomStringConvertible {
+    /// A process of this machine: the leader of the task's process group, and its
+    /// start time as the kernel tells it (to recognise the same process later).
+    case process(pid: Int32, startTime: String?)
+    /// A process on another machine, driven by a client process of this one (ssh).
+    case remote(client: Int32, clientStart: String?)
+    /// A batch system's job.
+    case job(String)
+
+    /// The process of this machine to record for the attempt (to stop it if the
+    /// process driving the run dies): the task's own, or its client's.
+    public var localProcess: (pid: Int32, startTime: String?)? {
+        switch self {
+        case .process(let pid, let start): (pid, start)
+        case .remote(let pid, let start): (pid, start)
+        case .job: nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .process(let pid, _): "pid \(pid)"
+        case .remote(let pid, _): "remote, client pid \(pid)"
+        case .job(let id): "job \(id)"
+        }
+    }
 }
 
 /// A started task.
 public protocol RunningTask: Sendable {
-    /// The process id on the site (the leader of the task's process group).
-    var pid: Int32 { get }
-    /// When the process started, as the kernel tells it (to recognise the same process later).
-    var startTime: String? { get }
+    /// How the task is known on its site.
+    var handle: TaskHandle { get }
     /// Waits for the task to end.
     func wait() async -> TaskExit
-    /// Sends a signal to the task's whole process group.
+    /// Sends a signal to the task (its whole process group, or its job).
     func signal(_ signal: Int32)
 }
 

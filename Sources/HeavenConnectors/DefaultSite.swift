@@ -1,28 +1,35 @@
 public import HeavenModel
-import Foundation
+public import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-extension LocalConnector {
+/// This machine: the embedded default site, and what it has.
+public enum ThisMachine {
+    /// Cores of this machine usable by this process.
+    public static var cores: Int { ProcessInfo.processInfo.activeProcessorCount }
+    /// Physical memory of this machine in bytes.
+    public static var memory: Double { Double(ProcessInfo.processInfo.physicalMemory) }
+
     /// The embedded default site: this machine, owned by `owner`, with its cores,
     /// memory and architecture. Of the `software` asked for, it offers what it can
     /// find on `PATH`: a program of that name or beginning with it (`gdal` is there
     /// when `gdalinfo` is).
-    public static func defaultSite(owner: String, software wanted: [String]) -> Site {
+    public static func site(owner: String, software wanted: [String]) -> Site {
         Site(
             name: "local", connector: .local, owner: Principal(.user, owner),
             nodes: [
                 NodeSpec(
-                    name: "machine", cores: machineCores, memory: machineMemory, arch: machineArchitecture,
+                    name: "machine", cores: cores, memory: memory, arch: architecture,
                     software: installed(Array(Set(wanted)).sorted()), tags: ["local"])
             ],
             location: SourceLocation(file: "(default)", line: 1, column: 1))
     }
 
     /// This machine's architecture as `uname -m` says it.
-    public static var machineArchitecture: String {
+    public static var architecture: String {
         var u = utsname()
         uname(&u)
         return withUnsafeBytes(of: &u.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
@@ -38,4 +45,32 @@ extension LocalConnector {
         }
         return names.filter { n in programs.contains(n) || programs.contains { $0.hasPrefix(n) } }
     }
+}
+
+/// The sandbox of `isolation: sandbox` tasks (and of a tenant's tasks on a server).
+public enum TaskSandbox {
+    /// The path of bubblewrap, when installed.
+    public static let bubblewrap: String? = ["/usr/bin/bwrap", "/bin/bwrap", "/usr/local/bin/bwrap"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
+
+    /// Whether tasks can be sandboxed on this machine.
+    public static var isAvailable: Bool { bubblewrap != nil }
+}
+
+/// The umask of tasks outside a server's confinement: the user's own (the command
+/// line sets Heaven's to 0077 to keep its state private; its tasks' files stay as the
+/// user would make them).
+public enum TaskUmask {
+    /// -1: the process's.
+    static let task = Atomic<Int32>(-1)
+
+    /// The user's own umask, when the command line set Heaven's to 0077.
+    public static var user: mode_t? {
+        let m = task.load(ordering: .relaxed)
+        return m < 0 ? nil : mode_t(m)
+    }
+
+    /// Sets the umask that tasks outside a server's confinement get.
+    public static func set(_ mask: mode_t) { task.store(Int32(mask), ordering: .relaxed) }
 }

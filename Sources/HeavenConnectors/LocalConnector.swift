@@ -13,6 +13,7 @@ import Synchronization
 /// optionally inside a bubblewrap sandbox.
 public final class LocalConnector: Connector {
     public let siteName: String
+    public var taskAccount: TaskAccount { .thisProcess }
     private let cores: Int
     private let memory: Double
     private let baseEnvironment: [String: String]
@@ -20,24 +21,8 @@ public final class LocalConnector: Connector {
     /// The inherited environment as `NAME=VALUE` C strings, made once (freed with the connector).
     private let baseCEntries: CEnvironment
 
-    /// The umask tasks get outside a server's confinement (the user's own: Heaven keeps
-    /// its state private with 0077, its tasks' files stay as the user would make them);
-    /// -1: the process's.
-    static let taskUmask = Atomic<Int32>(-1)
-
-    /// The user's own umask, when the command line set Heaven's to 0077.
-    public static var userUmask: mode_t? {
-        let m = taskUmask.load(ordering: .relaxed)
-        return m < 0 ? nil : mode_t(m)
-    }
-
-    /// Sets the umask that tasks outside a server's confinement get.
-    public static func setTaskUmask(_ mask: mode_t) { taskUmask.store(Int32(mask), ordering: .relaxed) }
-
     /// The path of bubblewrap, when installed.
-    public static let bubblewrap: String? = ["/usr/bin/bwrap", "/bin/bwrap", "/usr/local/bin/bwrap"].first {
-        FileManager.default.isExecutableFile(atPath: $0)
-    }
+    static var bubblewrap: String? { TaskSandbox.bubblewrap }
 
     /// A connector for this machine, with its real cores and memory unless given.
     /// The connector of a local `Site`: its nodes' cores and memory are the capacity
@@ -48,16 +33,11 @@ public final class LocalConnector: Connector {
 
     public init(siteName: String = "local", cores: Int? = nil, memory: Double? = nil) {
         self.siteName = siteName
-        self.cores = cores ?? LocalConnector.machineCores
-        self.memory = memory ?? LocalConnector.machineMemory
+        self.cores = cores ?? ThisMachine.cores
+        self.memory = memory ?? ThisMachine.memory
         self.baseEnvironment = ProcessInfo.processInfo.environment
         self.baseCEntries = CEnvironment(baseEnvironment)
     }
-
-    /// Cores of this machine usable by this process.
-    public static var machineCores: Int { ProcessInfo.processInfo.activeProcessorCount }
-    /// Physical memory of this machine in bytes.
-    public static var machineMemory: Double { Double(ProcessInfo.processInfo.physicalMemory) }
 
     public func capacity() async throws -> SiteCapacity { SiteCapacity(cores: cores, memory: memory) }
 
@@ -109,7 +89,7 @@ public final class LocalConnector: Connector {
         } else {
             executable = try resolve(program, base: launch.baseDirectory, path: path)
         }
-        if launch.confinement == nil { limits.umask = LocalConnector.taskUmask.load(ordering: .relaxed) }
+        if launch.confinement == nil { limits.umask = TaskUmask.task.load(ordering: .relaxed) }
         limits.cgroups = cgroup?.procs ?? []
         let pid: Int32
         do {

@@ -12,9 +12,9 @@ import Glibc
 /// with `wait4` and wakes its waiters.
 final class LocalProcess: RunningTask {
     let pid: Int32
-    /// Not read at spawn (a `/proc` read per task costs); orphans are recognised by
-    /// their environment instead (`ProcessProbe.killOrphan`).
-    var startTime: String? { nil }
+    /// Its start time is not read at spawn (a `/proc` read per task costs); orphans are
+    /// recognised by their environment instead (`ProcessProbe.killOrphan`).
+    var handle: TaskHandle { .process(pid: pid, startTime: nil) }
     private let exit = ExitLatch()
     /// The control groups bounding a confined task (removed once it is reaped).
     private let cgroup: TaskCgroup?

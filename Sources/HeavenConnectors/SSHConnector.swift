@@ -18,7 +18,7 @@ import Glibc
 /// on a mismatch); the task's output streams back into the local logs; the shell
 /// running the task leads its own process group (sshd starts a session per
 /// command), so cancelling kills the whole group.
-public final class SSHConnector: Connector {
+public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRechecking, RunHousekeeping {
     public let siteName: String
     let host: String
     let port: Int?
@@ -31,23 +31,8 @@ public final class SSHConnector: Connector {
     let local: LocalConnector
     static let root = ".heaven"
 
-    /// Where a private key kept as a secret comes from, and who it belongs to.
-    public struct KeySource: Sendable {
-        /// Whose key it is (their runs only use it): names the master connection.
-        public var owner: String
-        /// A private directory (0700) for the moment the key is on disk: while the master
-        /// connection authenticates, then it is removed.
-        public var directory: String
-        /// Opens the key (from the sealed store).
-        public var open: @Sendable () async throws -> String
-
-        /// A key source.
-        public init(owner: String, directory: String, open: @escaping @Sendable () async throws -> String) {
-            self.owner = owner
-            self.directory = directory
-            self.open = open
-        }
-    }
+    /// Where a private key kept as a secret comes from.
+    public typealias KeySource = PrivateKeySource
 
     /// Mixed into the names of runs' directories on the host, so that they cannot be
     /// guessed (empty: a run's directory is named by its id alone).
@@ -76,7 +61,7 @@ public final class SSHConnector: Connector {
         self.local = LocalConnector(siteName: site.name)
     }
 
-    public var isRemote: Bool { true }
+    public var taskAccount: TaskAccount { .siteAccount }
 
     public func capacity() async throws -> SiteCapacity { SiteCapacity(cores: cores, memory: memory > 0 ? memory : .infinity) }
 
@@ -329,9 +314,7 @@ public final class SSHConnector: Connector {
     }
 
     /// Bytes (a digest) as lowercase hex.
-    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        bytes.map { String(format: "%02x", $0) }.joined()
-    }
+    static func hex(_ bytes: some Sequence<UInt8>) -> String { Hex.string(bytes) }
 }
 
 /// A task running on a remote host: the local `ssh` process carries its output and
@@ -347,8 +330,10 @@ final class RemoteTask: RunningTask {
         self.pidFile = pidFile
     }
 
-    var pid: Int32 { process.pid }
-    var startTime: String? { nil }
+    var handle: TaskHandle {
+        guard case .process(let pid, let start) = process.handle else { return process.handle }
+        return .remote(client: pid, clientStart: start)
+    }
 
     func wait() async -> TaskExit { await process.wait() }
 
@@ -393,7 +378,7 @@ enum Shell {
         }
         p.standardError = err
         if let stdoutFile {
-            FileManager.default.createFile(atPath: stdoutFile, contents: nil)
+            _ = FileManager.default.createFile(atPath: stdoutFile, contents: nil)
             p.standardOutput = FileHandle(forWritingAtPath: stdoutFile)
         } else {
             p.standardOutput = out
@@ -425,3 +410,29 @@ enum Shell {
     }
 }
 
+
+/// Where a private key kept as a secret comes from, and who it belongs to.
+public struct PrivateKeySource: Sendable {
+    /// Whose key it is (their runs only use it): names the master connection.
+    public var owner: String
+    /// A private directory (0700) for the moment the key is on disk: while the master
+    /// connection authenticates, then it is removed.
+    public var directory: String
+    /// Opens the key (from the sealed store).
+    public var open: @Sendable () async throws -> String
+
+    /// A key source.
+    public init(owner: String, directory: String, open: @escaping @Sendable () async throws -> String) {
+        self.owner = owner
+        self.directory = directory
+        self.open = open
+    }
+}
+
+/// Bytes as lowercase hex.
+public enum Hex {
+    /// `bytes` (a digest, random bytes) as lowercase hex.
+    public static func string(_ bytes: some Sequence<UInt8>) -> String {
+        bytes.map { String(format: "%02x", $0) }.joined()
+    }
+}

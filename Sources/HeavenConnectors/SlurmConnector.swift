@@ -31,7 +31,7 @@ import Glibc
 /// file system the compute nodes share (as home directories on clusters are). With
 /// `via`, files travel as for an SSH site and the jobs work under `~/.heaven` on the
 /// login host's (shared) home.
-public final class SlurmConnector: Connector {
+public final class SlurmConnector: Connector, SiteProbing, RunHousekeeping {
     public let siteName: String
     let partition: String?
     let account: String?
@@ -61,7 +61,8 @@ public final class SlurmConnector: Connector {
         self.silenceLimit = ProcessInfo.processInfo.environment["HEAVEN_SLURM_SILENCE"].flatMap(Double.init) ?? 15
     }
 
-    public var isRemote: Bool { via != nil }
+    /// Without a login host, jobs are submitted from this process's account.
+    public var taskAccount: TaskAccount { via == nil ? .thisProcessElsewhere : .siteAccount }
 
     public func capacity() async throws -> SiteCapacity {
         SiteCapacity(cores: cores, memory: memory > 0 ? memory : .infinity)
@@ -456,7 +457,8 @@ public final class SlurmConnector: Connector {
         }
     }
 
-    public func fetch(_ launch: TaskLaunch) async throws { try await via?.fetch(launch) }
+    /// Brings a job's working directory back from the login host (with `via`).
+    func fetch(_ launch: TaskLaunch) async throws { try await via?.fetch(launch) }
 
     public func probe() async -> Bool {
         guard let r = try? await shell(sinfo),
@@ -473,6 +475,30 @@ public final class SlurmConnector: Connector {
     public func abandonRun(_ runID: String) async {
         _ = try? await shell("scancel --name=\(SSHConnector.quote("heaven-" + runID)) 2>/dev/null; true")
     }
+}
+
+/// A Slurm cluster reached through its login host (`via`): its jobs' files travel as
+/// an SSH site's do.
+public struct SlurmThroughLoginHost: Connector, RemoteStaging, SiteProbing, RunHousekeeping {
+    /// The cluster's connector (with its login host).
+    public let slurm: SlurmConnector
+
+    /// A connector for a Slurm site with `via` (refused without).
+    public init(_ slurm: SlurmConnector) throws {
+        guard slurm.via != nil else {
+            throw ConnectorError.unsupported("site `\(slurm.siteName)` has no login host (`via`)")
+        }
+        self.slurm = slurm
+    }
+
+    public var siteName: String { slurm.siteName }
+    public var taskAccount: TaskAccount { slurm.taskAccount }
+    public func capacity() async throws -> SiteCapacity { try await slurm.capacity() }
+    public func start(_ launch: TaskLaunch) async throws -> any RunningTask { try await slurm.start(launch) }
+    public func fetch(_ launch: TaskLaunch) async throws { try await slurm.fetch(launch) }
+    public func probe() async -> Bool { await slurm.probe() }
+    public func finishRun(_ runID: String, succeeded: Bool) async { await slurm.finishRun(runID, succeeded: succeeded) }
+    public func abandonRun(_ runID: String) async { await slurm.abandonRun(runID) }
 }
 
 /// A task running as a Slurm job (or one element of a job array).
@@ -497,8 +523,7 @@ final class SlurmTask: RunningTask, @unchecked Sendable {
         self.files = files
     }
 
-    var pid: Int32 { 0 }
-    var startTime: String? { nil }
+    var handle: TaskHandle { .job(job) }
 
     func wait() async -> TaskExit { await exit.wait() }
 

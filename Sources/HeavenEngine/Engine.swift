@@ -1,9 +1,9 @@
-public import Foundation
+import Foundation
 import HeavenBroker
-import HeavenConnectors
+public import HeavenConnectors
 public import HeavenLanguage
 public import HeavenModel
-public import HeavenStore
+public import HeavenCore
 public import Logging
 import Synchronization
 
@@ -32,12 +32,17 @@ public final class Engine: Sendable {
     /// A shared server's isolation of its tenants (who their tasks run as, what bounds
     /// them); nil in the embedded single-user mode.
     public let tenancy: Tenancy?
+    /// Makes the connector of each site a run uses.
+    public let connectors: any ConnectorFactory
 
-    /// Creates an engine over a store.
+    /// Creates an engine over a store. Without `connectors`, sites are reached by
+    /// Heaven's own connectors, users' keys opened from their secrets in the store.
     public init(
         home: HeavenHome, store: any Store, logger: Logger = Logger(label: "heaven.engine"), killGrace: Double = 5,
-        probeInterval: Double? = nil, retryBase: Double? = nil, confined: Bool = false, tenancy: Tenancy? = nil
+        probeInterval: Double? = nil, retryBase: Double? = nil, confined: Bool = false, tenancy: Tenancy? = nil,
+        connectors: (any ConnectorFactory)? = nil
     ) {
+        self.connectors = connectors ?? Engine.siteConnectors(home: home, store: store)
         self.confined = confined || tenancy != nil
         self.tenancy = tenancy
         self.home = home
@@ -96,18 +101,17 @@ public final class Engine: Sendable {
         guard load.isValid else { throw DiagnosticsError(load.diagnostics) }
         let workflow = try Engine.mainWorkflow(in: load.documents, named: name)
         let bound = try Interpreter.bindInputs(workflow, given: inputs, baseDirectory: directory)
-        try checkRunnable(workflow, documents: load.documents)
+        try checkRunnable(workflow, documents: load.documents, user: user)
         let sources = String(decoding: try JSONEncoder().encode(load.sources), as: UTF8.self)
         let run = RunRecord(
             id: Engine.newRunID(), workflow: workflow.name, user: user, sources: sources, inputs: bound,
             outDirectory: outDirectory.map { HeavenHome.absolute($0) }, directory: directory)
         try await store.createRun(run)
-        try await store.appendEvent(
-            EventRecord(runID: run.id, kind: "created", message: "run of workflow `\(workflow.name)` created"))
+        try await store.appendEvent(EventRecord(runID: run.id, .created(workflow: workflow.name)))
         return run
     }
 
-    func checkRunnable(_ workflow: Workflow, documents: DocumentSet) throws {
+    func checkRunnable(_ workflow: Workflow, documents: DocumentSet, user: String) throws {
         var needsSandbox = workflow.isolation == .sandbox
         func walk(_ steps: [Step]) {
             for s in steps {
@@ -119,21 +123,23 @@ public final class Engine: Sendable {
             }
         }
         walk(workflow.steps)
-        if needsSandbox && LocalConnector.bubblewrap == nil {
+        if needsSandbox && !TaskSandbox.isAvailable {
             throw EngineError.invalid("\(ConnectorError.sandboxUnavailable)")
         }
-        if workflow.topology == nil { _ = try site(documents) }
+        if workflow.topology == nil { _ = try site(documents, user: user) }
     }
 
     /// The site tasks run on: the first local `Site` of the files, or this machine.
-    func site(_ documents: DocumentSet) throws -> LocalConnector {
-        if let local = documents.sites.first(where: { $0.connector == .local }) { return LocalConnector(site: local) }
+    func site(_ documents: DocumentSet, user: String) throws -> any Connector {
+        if let local = documents.sites.first(where: { $0.connector == .local }) {
+            return try connectors.connector(for: local, user: user)
+        }
         if let remote = documents.sites.first {
             throw EngineError.invalid(
                 "site `\(remote.name)` uses the \(remote.connector.kind) connector: a workflow runs there through a topology (`topology:` naming machines the broker places on it); without one it runs on a local site or on this machine"
             )
         }
-        return LocalConnector()
+        return try connectors.connector(for: ThisMachine.site(owner: user, software: []), user: user)
     }
 
     /// What a run executes on: its slots, the connectors of their sites, the grants they use.
@@ -147,7 +153,7 @@ public final class Engine: Sendable {
     /// broker's placement, made once and kept with the run (a resume reuses it).
     func resources(for run: RunRecord, topology: Topology?, documents: DocumentSet) async throws -> Resources {
         guard let topology else {
-            let local = try site(documents)
+            let local = try site(documents, user: run.user)
             let capacity = try await local.capacity()
             return Resources(
                 slots: .whole(site: local.siteName, cores: capacity.cores, memory: capacity.memory),
@@ -157,14 +163,12 @@ public final class Engine: Sendable {
         let embedded = catalog.sites.isEmpty
         if embedded {
             // The embedded default: this machine, owned by the user.
-            let site = LocalConnector.defaultSite(owner: run.user, software: topology.machines.flatMap(\.software))
-            catalog.sites = [StoredCatalog.SiteEntry(site: site, registeredBy: run.user)]
+            let site = ThisMachine.site(owner: run.user, software: topology.machines.flatMap(\.software))
+            catalog.sites = [Catalog.SiteEntry(site: site, registeredBy: run.user)]
         }
         let placement: Placement
-        if let stored = try await store.placement(run: run.id),
-            let p = try? JSONDecoder().decode(Placement.self, from: Data(stored.utf8))
-        {
-            placement = p
+        if let stored = try await store.placement(run: run.id) {
+            placement = stored
         } else {
             let who = Identity.system(user: run.user)
             switch Broker(catalog: catalog, allowSharing: embedded, dataAt: catalog.localSites).place(topology, for: who, run: run.id) {
@@ -176,13 +180,10 @@ public final class Engine: Sendable {
                     throw Refusal(topology: topology.name, reasons: ["grant \(name) was used by another run meanwhile"])
                 }
             }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            try await store.setPlacement(run: run.id, json: String(decoding: try encoder.encode(placement), as: UTF8.self))
+            try await store.setPlacement(placement, run: run.id)
             let summary = Dictionary(grouping: placement.machines, by: \.machine).sorted { $0.key < $1.key }
                 .map { "\($0.key) ×\($0.value.count) on \(Set($0.value.map(\.node.site)).sorted().joined(separator: ", "))" }
-            try await store.appendEvent(
-                EventRecord(runID: run.id, kind: "placed", message: "topology \(topology.name): " + summary.joined(separator: "; ")))
+            try await store.appendEvent(EventRecord(runID: run.id, .placed(topology: topology.name, machines: summary)))
         }
         var connectors: [String: any Connector] = [:]
         for name in placement.sites {
@@ -197,28 +198,16 @@ public final class Engine: Sendable {
     /// The connector that reaches a site for a run of `user` (whose private key it uses
     /// when the site's identity is a secret).
     func connector(for site: Site, user: String) throws -> any Connector {
-        switch site.connector {
-        case .local:
-            return LocalConnector(site: site)
-        case .ssh(_, _, _, _, let secret):
-            return try SSHConnector(
-                site: site, key: secret.map { keySource(user: user, secret: $0) }, account: site.account(of: user),
-                salt: home.remoteSalt)
-        case .slurm(_, _, let via, _):
-            var secret: String?
-            if case .ssh(_, _, _, _, let s)? = via { secret = s }
-            return try SlurmConnector(
-                site: site, key: secret.map { keySource(user: user, secret: $0) }, account: site.account(of: user),
-                salt: home.remoteSalt)
-        }
+        try connectors.connector(for: site, user: user)
     }
 
-    /// A private key kept as `user`'s secret `secret`, opened only when a connection needs it.
-    func keySource(user: String, secret: String) -> SSHConnector.KeySource {
-        let secrets = (store as? any SecretStore).map { Secrets(home: home, store: $0) }
-        return SSHConnector.KeySource(owner: user, directory: home.root + "/keys") {
-            guard let secrets else { throw Secrets.Failure.key("this store keeps no secrets") }
-            return try await secrets.open(owner: user, name: secret)
+    /// Heaven's own connectors, users' private keys opened from their secrets in `store`.
+    public static func siteConnectors(home: HeavenHome, store: any Store) -> SiteConnectors {
+        let secrets = Secrets(home: home, store: store)
+        return SiteConnectors(salt: home.remoteSalt) { user, secret in
+            PrivateKeySource(owner: user, directory: home.root + "/keys") {
+                try await secrets.open(owner: user, name: secret)
+            }
         }
     }
 
@@ -248,7 +237,7 @@ public final class Engine: Sendable {
             run.finishedAt = Date()
             try await store.updateRun(run)
             try await store.appendEvent(
-                EventRecord(runID: run.id, kind: error is Refusal ? "refused" : "failed", message: run.error ?? ""))
+                EventRecord(runID: run.id, error is Refusal ? .refused(run.error ?? "") : .ended(.failed, error: run.error)))
             return run
         }
 
@@ -259,14 +248,11 @@ public final class Engine: Sendable {
         if run.startedAt != nil { ProcessProbe.killOrphans(run: run.id) }
         for a in lost {
             if let pid = a.pid { ProcessProbe.killOrphan(pid: pid, run: a.runID, task: a.taskKey, attempt: a.number) }
-            try await store.appendEvent(
-                EventRecord(
-                    runID: run.id, kind: "lost", taskKey: a.taskKey,
-                    message: "attempt \(a.number) of `\(a.taskKey)` was lost; it will run again"))
+            try await store.appendEvent(EventRecord(runID: run.id, .lost(task: a.taskKey, attempt: a.number, reason: nil)))
         }
         // Remote sites may still run them: stopped there too.
         for site in Set(lost.compactMap(\.site)).sorted() {
-            if let c = resources.connectors[site], !(c is LocalConnector) { await c.abandonRun(run.id) }
+            if let c = resources.connectors[site] as? any RunHousekeeping { await c.abandonRun(run.id) }
         }
         let attempts = try await store.attempts(run: run.id)
         var previous: [String: Int] = [:]
@@ -282,11 +268,7 @@ public final class Engine: Sendable {
         run.error = nil
         try await store.updateRun(run)
         try await store.appendEvent(
-            EventRecord(
-                runID: run.id, kind: resumed ? "resumed" : "started",
-                message: resumed
-                    ? "resumed: \(completed.count) finished task(s) kept, \(lost.count) lost attempt(s) to run again"
-                    : "started"))
+            EventRecord(runID: run.id, resumed ? .resumed(kept: completed.count, lost: lost.count) : .started))
 
         let runDirectory = home.runDirectory(run.id)
         let layout = RunLayout(root: runDirectory)
@@ -320,7 +302,7 @@ public final class Engine: Sendable {
             grants: resources.grants, documents: load.documents, runDirectory: runDirectory, baseDirectory: run.directory, home: home,
             topology: topology, defaultIsolation: workflow.isolation, completed: completed, previousAttempts: previous,
             logger: logger, killGrace: killGrace, confined: confined, user: run.user,
-            secrets: (store as? any SecretStore).map { Secrets(home: home, store: $0) }, confinement: confinement,
+            secrets: Secrets(home: home, store: store), confinement: confinement,
             mayOptOut: mayOptOut)
         controller.attach(context)
         if run.cancelRequested { context.stop(.cancelled, "cancelled", kill: true) }
@@ -386,9 +368,10 @@ public final class Engine: Sendable {
             }
         }
         try await store.updateRun(run)
-        try await store.appendEvent(
-            EventRecord(runID: run.id, kind: run.status.rawValue, message: run.error ?? run.status.rawValue))
-        for c in context.allConnectors { await c.finishRun(run.id, succeeded: run.status == .succeeded) }
+        try await store.appendEvent(EventRecord(runID: run.id, .ended(run.status, error: run.error)))
+        for case let c as any RunHousekeeping in context.allConnectors {
+            await c.finishRun(run.id, succeeded: run.status == .succeeded)
+        }
         return run
     }
 }

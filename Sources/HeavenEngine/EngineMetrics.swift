@@ -1,5 +1,5 @@
 import Dispatch
-import HeavenStore
+import HeavenCore
 import Metrics
 import Synchronization
 

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import HeavenConnectors
 
 /// Where Heaven keeps its state: `$HEAVEN_HOME`, by default `~/.local/share/heaven`.
@@ -60,7 +60,7 @@ public struct HeavenHome: Sendable {
     /// first use; "" if it cannot be.
     public var remoteSalt: String {
         let data = try? HeavenHome.privateFile(root + "/remote.salt", count: 32) {
-            Data(SSHConnector.hex((0..<16).map { _ in UInt8.random(in: 0...255) }).utf8)
+            Data(Hex.string((0..<16).map { _ in UInt8.random(in: 0...255) }).utf8)
         }
         return data.map { String(decoding: $0, as: UTF8.self) } ?? ""
     }

@@ -2,6 +2,7 @@ import Foundation
 import HeavenConnectors
 import HeavenLanguage
 import HeavenModel
+import HeavenCore
 
 /// Interprets control flow: each step form as DESIGN.md specifies it. Task
 /// instances are named by stable keys (`each#17/ndvi`, `opt@3/eval`), so a
@@ -118,8 +119,7 @@ struct Interpreter: Sendable {
             scope.set(n, .map(["iteration": .int(max(0, iteration - 1)), "count": .int(iteration)]))
         }
         if iteration == loop.max {
-            await context.event(
-                "loop", prefix + name, "loop `\(name)` stopped at its maximum of \(loop.max) iterations")
+            await context.event(.loopStopped(task: prefix + name, loop: name, max: loop.max))
         }
     }
 

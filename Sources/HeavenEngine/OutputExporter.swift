@@ -61,7 +61,7 @@ struct OutputExporter {
     func makeDirectory(_ path: String) throws {
         let existed = FileManager.default.fileExists(atPath: path)
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        if !existed, let mask = LocalConnector.userUmask { chmod(path, 0o777 & ~mask) }
+        if !existed, let mask = TaskUmask.user { chmod(path, 0o777 & ~mask) }
     }
 
     /// Copies under a hidden name first, then renames: a process killed meanwhile leaves no

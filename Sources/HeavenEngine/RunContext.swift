@@ -1,8 +1,8 @@
-import Foundation
+public import Foundation
 import HeavenBroker
 import HeavenConnectors
 import HeavenModel
-import HeavenStore
+import HeavenCore
 import Logging
 import Synchronization
 
@@ -149,7 +149,7 @@ final class RunContext: Sendable {
 
     /// A site stopped answering: it is marked down and its machines re-placed.
     func siteLost(_ site: String, _ reason: String) async {
-        await event("site-lost", nil, "site \(site) does not answer: \(reason)")
+        await event(.siteLost(site: site, reason: reason))
         if let handler = siteLostHandler.withLock({ $0 }) { await handler(site, reason) }
     }
 
@@ -206,9 +206,9 @@ final class RunContext: Sendable {
 
     var progress: ProgressSnapshot { live.withLock { $0.progress } }
 
-    func event(_ kind: String, _ key: String?, _ message: String) async {
+    func event(_ event: RunEvent) async {
         do {
-            try await store.appendEvent(EventRecord(runID: runID, kind: kind, taskKey: key, message: message))
+            try await store.appendEvent(EventRecord(runID: runID, event))
         } catch {
             logger.error("cannot record event: \(error)", metadata: ["run": "\(runID)"])
         }

@@ -1,6 +1,6 @@
 import Crypto
-public import Foundation
-public import HeavenStore
+import Foundation
+public import HeavenCore
 
 #if canImport(Glibc)
     import Glibc

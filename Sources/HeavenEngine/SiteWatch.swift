@@ -1,6 +1,6 @@
 import Foundation
 import HeavenConnectors
-import HeavenStore
+import HeavenCore
 import Synchronization
 
 /// Watches the health of the sites a run uses, as UNICORE does with resubmission and
@@ -26,7 +26,7 @@ final class SiteWatch: Sendable {
 
     /// Starts the probes that are due (each in the background; one at a time per site).
     func tick() async {
-        let remote = context.allConnectors.filter { !($0 is LocalConnector) }
+        let remote = context.allConnectors.compactMap { $0 as? any SiteProbing }
         guard !remote.isEmpty, let health = try? await store.siteHealth() else { return }
         let now = Date()
         for connector in remote {
@@ -62,14 +62,12 @@ final class SiteWatch: Sendable {
         switch (answers, wasFailing) {
         case (true, true):
             if let before = try? await store.reportSiteAnswers(site), before.failures > 0 {
-                await context.event(
-                    "site-up", nil, "site \(site) answers again (after \(before.failures) failed attempt(s)); it may be used again")
+                await context.event(.siteUp(site: site, failures: before.failures))
             }
         case (false, true):
             if let h = try? await store.reportSiteFailure(site, reason: "does not answer", base: base, renew: true) {
                 let wait = Int((h.downUntil?.timeIntervalSinceNow ?? 0).rounded())
-                await context.event(
-                    "site-down", nil, "site \(site) still does not answer (\(h.failures) failures in a row); next try in \(wait)s")
+                await context.event(.siteDown(site: site, failures: h.failures, retryIn: wait))
             }
         case (false, false):
             await context.siteLost(site, "it does not answer a probe")

@@ -1,6 +1,6 @@
 import HeavenBroker
 import HeavenModel
-import HeavenStore
+import HeavenCore
 import Synchronization
 
 /// Gives tasks cores and memory within their virtual machine's instances, so that

@@ -2,7 +2,7 @@ import Foundation
 import HeavenBroker
 import HeavenConnectors
 import HeavenModel
-import HeavenStore
+import HeavenCore
 import Synchronization
 
 /// Failure recovery by component substitution: when a site the run uses is reported
@@ -47,7 +47,7 @@ final class Substitution: Sendable {
                 case .failure(let refusal):
                     let message = "site \(site) is down (\(reason)) and its machines cannot be re-placed:\n"
                         + refusal.reasons.map { "  " + $0 }.joined(separator: "\n")
-                    await context.event("substitution", nil, message)
+                    await context.event(.substitution(message))
                     context.stop(.failed, message, kill: false)
                 case .success(var placement):
                     for (name, g) in placement.grants where !(try await engine.store.claimGrant(name, run: run.id, once: g.once)) {
@@ -64,12 +64,11 @@ final class Substitution: Sendable {
                     context.slots.substitute(site: site, with: placement.machines, nodes: placement.nodes)
                     let summary = Dictionary(grouping: placement.machines, by: \.machine).sorted { $0.key < $1.key }
                         .map { "\($0.key) ×\($0.value.count) on \(Set($0.value.map(\.node.site)).sorted().joined(separator: ", "))" }
-                    await context.event(
-                        "substitution", nil, "site \(site) is down (\(reason)): re-placed " + summary.joined(separator: "; "))
+                    await context.event(.substitution("site \(site) is down (\(reason)): re-placed " + summary.joined(separator: "; ")))
                 }
             } catch {
                 let message = "site \(site) is down (\(reason)) and re-placement failed: \(error)"
-                await context.event("substitution", nil, message)
+                await context.event(.substitution(message))
                 context.stop(.failed, message, kill: false)
             }
         }

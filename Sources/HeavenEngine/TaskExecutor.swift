@@ -2,7 +2,7 @@ import Foundation
 import HeavenBroker
 import HeavenConnectors
 import HeavenModel
-import HeavenStore
+import HeavenCore
 import Logging
 import Synchronization
 
@@ -97,7 +97,7 @@ struct TaskExecutor {
                     context.count { $0.waitingFor = reason }
                     if !announced {
                         announced = true
-                        await context.event("waiting", key, "waiting: \(reason)")
+                        await context.event(.waiting(task: key, reason: reason))
                     }
                     try await Task.sleep(for: .milliseconds(250))
                 }
@@ -121,9 +121,9 @@ struct TaskExecutor {
                 retry += 1
                 let delay = task.retries.delay(beforeRetry: retry)
                 await context.event(
-                    "retry", key,
-                    "attempt \(attempt) failed (\(message)); retry \(retry) of \(task.retries.count) in \(Value.double(delay).argumentText)s"
-                )
+                    .retry(
+                        task: key, attempt: attempt, failure: message, retry: retry, of: task.retries.count,
+                        delay: Value.double(delay).argumentText))
                 let until = Date().addingTimeInterval(delay)
                 while Date() < until {
                     try context.checkRunning()
@@ -192,7 +192,6 @@ struct TaskExecutor {
         environment: [String: String],
         isolation: Isolation, optsOut: Bool, confinement: TaskConfinement?, network: Bool, scope: Scope
     ) async throws -> AttemptOutcome {
-        let fm = FileManager.default
         // Standard output apart only when an output reads it; otherwise one combined
         // log, as a terminal would show it (one file fewer to create per task).
         let (stdoutPath, stderrPath) = layout.logs(key, attempt: number, apart: task.readsStandardOutput)
@@ -289,7 +288,8 @@ struct TaskExecutor {
         var arguments = arguments
         var env = environment
         var inputs = staging.files.map { (name: $0.name, path: $0.source) }
-        if connector.isRemote {
+        let remote = connector as? any RemoteStaging
+        if remote != nil {
             let auto = ArgumentRenderer.AutoStage()
             let renderer = ArgumentRenderer(staged: staging.byPath, autoStage: auto)
             do {
@@ -320,17 +320,17 @@ struct TaskExecutor {
         // Where the task runs on the server's machine, the server's confinement (not the
         // workflow's word) says how; elsewhere the site's accounts confine it.
         var isolation = isolation
-        let local = connector is LocalConnector
-        // A Slurm site without a login host submits from the server's own account: its jobs
-        // would run as that account, which a tenant's task never does.
-        if context.confinement != nil, !context.mayOptOut, connector is SlurmConnector, !connector.isRemote {
+        let local = connector.taskAccount == .thisProcess
+        // A site whose tasks run as this server's own account on other machines (a Slurm
+        // cluster without a login host): nothing confines them, so no tenant's task runs there.
+        if context.confinement != nil, !context.mayOptOut, connector.taskAccount == .thisProcessElsewhere {
             let message =
                 "site `\(slot.site)` submits Slurm jobs from this server's own account, which a tenant's task never runs as: reach the cluster through its login host (`via: {kind: ssh, ...}`, with `accounts` mapping users to their own)"
             try await finish(.failed, message)
             return .failed(message)
         }
         if local, context.confined, !(optsOut && context.mayOptOut) {
-            if confinement != nil || LocalConnector.bubblewrap != nil { isolation = .sandbox }
+            if confinement != nil || TaskSandbox.isAvailable { isolation = .sandbox }
         }
         var launch = TaskLaunch(
             arguments: arguments, environment: env, workDirectory: work, stdoutPath: stdoutPath,
@@ -347,7 +347,7 @@ struct TaskExecutor {
         launch.memory = slot.memory
         launch.timeLimit = task.timeout
         // A remote start takes long: its record is queued first, its job id noted after.
-        if connector.isRemote { recordStart() }
+        if remote != nil { recordStart() }
         let process: any RunningTask
         do {
             process = try await connector.start(launch)
@@ -362,15 +362,18 @@ struct TaskExecutor {
         }
         context.logger.debug(
             "task started",
-            metadata: ["run": "\(context.runID)", "task": "\(key)", "attempt": "\(number)", "pid": "\(process.pid)"])
+            metadata: ["run": "\(context.runID)", "task": "\(key)", "attempt": "\(number)", "handle": "\(process.handle)"])
         startedRunning = true
         EngineMetrics.started()
         let stoppedAlready = context.register(key, process)
         if stoppedAlready { process.signal(SIGTERM) }
+        // The attempt's process of this machine (the task's, or its ssh client's) is
+        // recorded: if the process driving the run dies, it is found and stopped.
+        let recordedProcess = process.handle.localProcess
         if recorded {
-            context.store.noteAttemptProcess(record.key, pid: process.pid, pidStart: process.startTime)
+            if let p = recordedProcess { context.store.noteAttemptProcess(record.key, pid: p.pid, pidStart: p.startTime) }
         } else {
-            recordStart(pid: process.pid)
+            recordStart(pid: recordedProcess?.pid)
         }
 
         let fired = Flag()
@@ -392,12 +395,12 @@ struct TaskExecutor {
         // the directory or a process of the task's group still runs (and may write there).
         // Only a local process's group is known (a Slurm job's id is not a process).
         defer {
-            if connector is LocalConnector, ProcessProbe.groupGone(process.pid) {
+            if case .process(let pid, _) = process.handle, ProcessProbe.groupGone(pid) {
                 context.files.recycle(work: task.mayNameWorkDirectory ? nil : work, logs: [stdoutPath, stderrPath])
             }
         }
         timer?.cancel()
-        if connector.isRemote { exit = await connector.recheck(launch, exit) }
+        if let rechecking = connector as? any ExitRechecking { exit = await rechecking.recheck(launch, exit) }
         context.unregister(key)
         context.logger.debug(
             "task ended",
@@ -415,9 +418,9 @@ struct TaskExecutor {
         // failed; the site itself is reported only if it no longer answers.
         if exit.lost {
             let message = exit.message ?? "the site lost the task"
-            if await connector.probe() {
+            if await (connector as? any SiteProbing)?.probe() ?? true {
                 try await finish(.lost, message, exit: exit)
-                await context.event("lost", key, "attempt \(number) of `\(key)` was lost (\(message)); it will run again")
+                await context.event(.lost(task: key, attempt: number, reason: message))
                 return .siteLost(message)
             }
             return try await lose(message)
@@ -437,7 +440,7 @@ struct TaskExecutor {
             return .failed(message)
         }
         do {
-            if connector.isRemote { try await connector.fetch(launch) }
+            try await remote?.fetch(launch)
             let outputs = try OutputCollector(work: work, stdoutPath: stdoutPath).collect(task.outputs, scope: scope)
             try await finish(.succeeded, nil, exit: exit, outputs: outputs)
             return .succeeded(outputs)

@@ -1,7 +1,7 @@
-public import Foundation
+import Foundation
 import HeavenConnectors
 import HeavenModel
-import HeavenStore
+public import HeavenCore
 
 /// How a shared server keeps its tenants apart: the operator's decision, never a
 /// tenant's. With `isolated`, every task a tenant runs on the server's own machine runs
@@ -52,7 +52,7 @@ public struct Tenancy: Sendable {
     /// state): the administrator's and users' homes (where SSH keys live), and every file
     /// that reaches a registered remote site (identities, Slurm configuration, the SSH
     /// client's configuration and its master connections).
-    static func hiddenPaths(home: HeavenHome, catalog: StoredCatalog) -> [String] {
+    static func hiddenPaths(home: HeavenHome, catalog: Catalog) -> [String] {
         var paths = ["/root", "/home", home.root, NSTemporaryDirectory() + "heaven-ssh-\(getuid())"]
         if let config = ProcessInfo.processInfo.environment["HEAVEN_SSH_CONFIG"] { paths.append(config) }
         func add(_ c: ConnectorSpec) {

@@ -1,4 +1,4 @@
-import HeavenModel
+public import HeavenModel
 import Yams
 
 /// Reads `Workflow` documents and their steps.

@@ -3,14 +3,14 @@ import HeavenBroker
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
-import HeavenStore
+import HeavenCore
 import Hummingbird
 import Prometheus
 
 /// The routes of API v1 (documented in `openapi.json`, served at `/openapi.json`).
 struct API: Sendable {
     let server: HeavenServer
-    var store: SQLiteStore { server.store }
+    var store: any Store { server.store }
 
     func register(on router: Router<HeavenContext>) {
         router.get("/healthz") { _, _ in json(["status": "ok", "isolation": server.policy.isolation]) }
@@ -346,11 +346,11 @@ struct API: Sendable {
                     let batch = try await store.events(run: runID, after: last, limit: 500)
                     for e in batch {
                         let data: [String: Any] = [
-                            "id": e.id ?? 0, "kind": e.kind, "task": e.taskKey ?? NSNull(), "message": e.message,
+                            "id": e.id ?? 0, "kind": e.kind.rawValue, "task": e.taskKey ?? NSNull(), "message": e.message,
                             "at": iso(e.time),
                         ]
                         let text = String(decoding: try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys]), as: UTF8.self)
-                        try await writer.write(ByteBuffer(string: "id: \(e.id ?? 0)\nevent: \(e.kind)\ndata: \(text)\n\n"))
+                        try await writer.write(ByteBuffer(string: "id: \(e.id ?? 0)\nevent: \(e.kind.rawValue)\ndata: \(text)\n\n"))
                         last = e.id ?? last
                     }
                     if batch.isEmpty {
@@ -370,7 +370,7 @@ struct API: Sendable {
 
     // MARK: Sites and grants
 
-    func owns(_ user: UserRecord, _ entry: StoredCatalog.SiteEntry) -> Bool {
+    func owns(_ user: UserRecord, _ entry: Catalog.SiteEntry) -> Bool {
         API.names(entry.site.owner ?? Principal(.user, entry.registeredBy), user)
     }
 

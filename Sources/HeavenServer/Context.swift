@@ -1,6 +1,6 @@
 import Foundation
 public import Hummingbird
-public import HeavenStore
+import HeavenCore
 import Synchronization
 
 /// What a request carries through the middlewares: who made it (set by

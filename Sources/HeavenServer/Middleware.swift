@@ -1,6 +1,6 @@
 import Crypto
-import Foundation
-import HeavenStore
+public import Foundation
+public import HeavenCore
 import Hummingbird
 import Logging
 import Synchronization

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The API's OpenAPI 3 description (`Sources/HeavenServer/openapi.json`), served at
 /// `/openapi.json`; the tests check it against the routes the server has.

@@ -1,10 +1,10 @@
-public import Foundation
+import Foundation
 import HeavenBroker
 import HeavenConnectors
 public import HeavenEngine
 import HeavenLanguage
 import HeavenModel
-public import HeavenStore
+public import HeavenCore
 public import Hummingbird
 public import Logging
 import Metrics
@@ -17,7 +17,7 @@ import Synchronization
 /// all); runs continue across a restart (interrupted ones are resumed at start).
 public final class HeavenServer: Sendable {
     public let engine: Engine
-    public let store: SQLiteStore
+    public let store: any Store
     public let home: HeavenHome
     /// The operator's decisions: how tenants' tasks are isolated, where tenants may register sites.
     public let policy: ServerPolicy
@@ -34,7 +34,7 @@ public final class HeavenServer: Sendable {
     }()
 
     public init(
-        home: HeavenHome, store: SQLiteStore, policy: ServerPolicy = ServerPolicy(),
+        home: HeavenHome, store: any Store, policy: ServerPolicy = ServerPolicy(),
         logger: Logger = Logger(label: "heaven.server")
     ) {
         _ = HeavenServer.registry

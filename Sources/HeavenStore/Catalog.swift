@@ -1,47 +1,7 @@
 public import Foundation
 public import HeavenModel
+public import HeavenCore
 import GRDB
-
-/// The sites and grants known to the store, with what the broker needs to judge
-/// them: who registered them, which one-shot grants are used, core-hours charged,
-/// which sites are down, and how loaded each node is.
-public struct StoredCatalog: Sendable {
-    /// A registered site.
-    public struct SiteEntry: Sendable {
-        public var site: Site
-        public var registeredBy: String
-        /// Set while the site is reported down.
-        public var downUntil: Date?
-        public var downReason: String?
-
-        /// Creates an entry.
-        public init(site: Site, registeredBy: String, downUntil: Date? = nil, downReason: String? = nil) {
-            self.site = site
-            self.registeredBy = registeredBy
-            self.downUntil = downUntil
-            self.downReason = downReason
-        }
-
-        /// Whether the site counts as down at `now`.
-        public func isDown(at now: Date) -> Bool { downUntil.map { $0 > now } ?? false }
-    }
-
-    public var sites: [SiteEntry] = []
-    public var grants: [Grant] = []
-    /// Runs that used each grant.
-    public var grantUses: [String: Set<String>] = [:]
-    /// Core-hours charged to each grant.
-    public var coreHours: [String: Double] = [:]
-    /// Cores and memory held by running attempts of live runs, by node (`SITE/NODE/INDEX`).
-    public var nodeUsage: [String: (cores: Int, memory: Double)] = [:]
-
-    /// Creates an empty catalog.
-    public init() {}
-
-    /// The sites on this machine: where a run's input files are (the broker places
-    /// near them).
-    public var localSites: Set<String> { Set(sites.filter { $0.site.connector == .local }.map(\.site.name)) }
-}
 
 extension SQLiteStore {
     static let json: JSONEncoder = {
@@ -75,15 +35,15 @@ extension SQLiteStore {
     }
 
     /// Everything the broker judges placements with.
-    public func catalog() async throws -> StoredCatalog {
+    public func catalog() async throws -> Catalog {
         let isAlive = liveness
         return try await pool.read { db in
-            var c = StoredCatalog()
+            var c = Catalog()
             let decoder = JSONDecoder()
             for row in try Row.fetchAll(db, sql: "SELECT * FROM sites ORDER BY name") {
                 guard let site = try? decoder.decode(Site.self, from: Data((row["document"] as String).utf8)) else { continue }
                 c.sites.append(
-                    StoredCatalog.SiteEntry(
+                    Catalog.SiteEntry(
                         site: site, registeredBy: row["registered_by"], downUntil: SQLiteStore.date(row["down_until"]),
                         downReason: row["down_reason"]))
             }
@@ -107,8 +67,8 @@ extension SQLiteStore {
                 alive[run] = live
                 guard live else { continue }
                 let node: String = row["node"]
-                let used = c.nodeUsage[node] ?? (0, 0)
-                c.nodeUsage[node] = (used.cores + (row["cores"] as Int? ?? 0), used.memory + (row["memory"] as Double? ?? 0))
+                c.nodeUsage[node, default: NodeUsage()].cores += row["cores"] as Int? ?? 0
+                c.nodeUsage[node, default: NodeUsage()].memory += row["memory"] as Double? ?? 0
             }
             return c
         }
@@ -130,8 +90,9 @@ extension SQLiteStore {
         }
     }
 
-    /// Stores a run's placement (JSON).
-    public func setPlacement(run: String, json: String) async throws {
+    /// Stores a run's placement (as JSON, sorted keys).
+    public func setPlacement(_ placement: Placement, run: String) async throws {
+        let json = String(decoding: try SQLiteStore.json.encode(placement), as: UTF8.self)
         try await batcher.write { db in
             try db.execute(
                 sql: "INSERT INTO placements (run_id, placement) VALUES (?, ?) ON CONFLICT(run_id) DO UPDATE SET placement = excluded.placement",
@@ -139,10 +100,16 @@ extension SQLiteStore {
         }
     }
 
-    /// A run's placement (JSON), if it has one.
-    public func placement(run: String) async throws -> String? {
-        try await pool.read { db in
+    /// A run's placement, if it has one.
+    public func placement(run: String) async throws -> Placement? {
+        let json = try await pool.read { db in
             try String.fetchOne(db, sql: "SELECT placement FROM placements WHERE run_id = ?", arguments: [run])
+        }
+        guard let json else { return nil }
+        do {
+            return try JSONDecoder().decode(Placement.self, from: Data(json.utf8))
+        } catch {
+            throw StoreError.internal("the placement of run \(run) cannot be read: \(error)")
         }
     }
 

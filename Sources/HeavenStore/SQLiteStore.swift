@@ -1,15 +1,16 @@
-public import Foundation
+import Foundation
 import GRDB
 
 #if canImport(Glibc)
 import Glibc
 #endif
 public import HeavenModel
+public import HeavenCore
 
 /// The embedded store: one SQLite file in WAL mode, written through GRDB with
 /// group commit. `synchronous=NORMAL`: a killed process loses nothing committed;
 /// only a power cut may lose the last transactions.
-public final class SQLiteStore: Store {
+public final class SQLiteStore: RunStore, CatalogStore {
     let pool: DatabasePool
     let batcher: WriteBatcher
     /// The database file.
@@ -256,18 +257,6 @@ public final class SQLiteStore: Store {
         }
     }
 
-    public func startAttempt(_ a: AttemptRecord) async throws -> Int64 {
-        guard let id = try await startAttempt(a, within: nil) else { throw StoreError.internal("no capacity check yet refused") }
-        return id
-    }
-
-    public func startAttempt(_ a: AttemptRecord, within limits: CapacityLimits?) async throws -> Int64? {
-        switch try await startAttempt(a, checking: limits) {
-        case .started(let id): return id
-        case .refused: return nil
-        }
-    }
-
     public func startAttempt(_ a: AttemptRecord, checking limits: CapacityLimits?) async throws -> AttemptStart {
         let isAlive = liveness
         return try await batcher.write { db in
@@ -369,13 +358,6 @@ public final class SQLiteStore: Store {
         }
     }
 
-    public func setAttemptProcess(id: Int64, pid: Int32, pidStart: String?) async throws {
-        try await batcher.write { db in
-            try db.execute(
-                sql: "UPDATE attempts SET pid = ?, pid_start = ? WHERE id = ?", arguments: [pid, pidStart, id])
-        }
-    }
-
     public func finishAttempt(_ a: AttemptRecord) async throws {
         try await finishAttempt(a, passing: { false })
     }
@@ -458,7 +440,7 @@ public final class SQLiteStore: Store {
         try await batcher.write { db in
             try db.execute(
                 sql: "INSERT INTO events (run_id, time, kind, task_key, message) VALUES (?, ?, ?, ?, ?)",
-                arguments: [e.runID, e.time.timeIntervalSince1970, e.kind, e.taskKey, e.message])
+                arguments: [e.runID, e.time.timeIntervalSince1970, e.kind.rawValue, e.taskKey, e.message])
         }
     }
 
@@ -468,8 +450,12 @@ public final class SQLiteStore: Store {
                 db, sql: "SELECT * FROM events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
                 arguments: [run, after, limit]
             ).map {
-                EventRecord(
-                    id: $0["id"], runID: $0["run_id"], time: Date(timeIntervalSince1970: $0["time"]), kind: $0["kind"],
+                let kind: String = $0["kind"]
+                guard let known = EventKind(rawValue: kind) else {
+                    throw StoreError.internal("event \($0["id"] as Int64) of run \(run) has an unknown kind `\(kind)`")
+                }
+                return EventRecord(
+                    id: $0["id"], runID: $0["run_id"], time: Date(timeIntervalSince1970: $0["time"]), kind: known,
                     taskKey: $0["task_key"], message: $0["message"])
             }
         }

@@ -1,3 +1,4 @@
+import HeavenCore
 import Dispatch
 import GRDB
 import Synchronization

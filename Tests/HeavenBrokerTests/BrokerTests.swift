@@ -2,15 +2,15 @@ import Foundation
 import HeavenBroker
 import HeavenLanguage
 import HeavenModel
-import HeavenStore
+import HeavenCore
 import Testing
 
 /// A catalog from YAML documents; sites are registered by `alice`.
-func catalog(_ yaml: String, uses: [String: Set<String>] = [:], coreHours: [String: Double] = [:]) throws -> (StoredCatalog, DocumentSet) {
+func catalog(_ yaml: String, uses: [String: Set<String>] = [:], coreHours: [String: Double] = [:]) throws -> (Catalog, DocumentSet) {
     let load = Loader.load(text: yaml, path: "c.yaml")
     if !load.isValid { throw DiagnosticsError(load.diagnostics) }
-    var c = StoredCatalog()
-    c.sites = load.documents.sites.map { StoredCatalog.SiteEntry(site: $0, registeredBy: "alice") }
+    var c = Catalog()
+    c.sites = load.documents.sites.map { Catalog.SiteEntry(site: $0, registeredBy: "alice") }
     c.grants = load.documents.grants
     c.grantUses = uses
     c.coreHours = coreHours
@@ -261,11 +261,11 @@ struct BrokerTests {
 
     @Test("10,000 machine instances over 10,000 nodes are placed by rank, no node holding more than its cores")
     func scale() throws {
-        var c = StoredCatalog()
+        var c = Catalog()
         let nodes = (0..<10_000).map { i in
             NodeSpec(name: "n\(i)", cores: 1 + i % 4, memory: 4e9, tags: i % 2 == 0 ? ["cluster"] : ["ws"])
         }
-        c.sites = [StoredCatalog.SiteEntry(site: Site(name: "big", connector: .local, owner: Principal(.user, "bob"), nodes: nodes, location: SourceLocation(file: "x", line: 1, column: 1)), registeredBy: "bob")]
+        c.sites = [Catalog.SiteEntry(site: Site(name: "big", connector: .local, owner: Principal(.user, "bob"), nodes: nodes, location: SourceLocation(file: "x", line: 1, column: 1)), registeredBy: "bob")]
         let vm = VirtualMachine(
             name: "w", count: 10_000, cores: 1, requirements: try Expression(parsing: "cores >= 1 && memory >= 1GiB"),
             rank: try Expression(parsing: "cores"), location: SourceLocation(file: "x", line: 1, column: 1))

@@ -91,7 +91,7 @@ struct CommandTests {
             (try JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [[String: Any]]
         let run = try #require(list?.first?["run"] as? String)
         #expect(list?.first?["status"] as? String == "interrupted")
-        FileManager.default.createFile(atPath: marker, contents: nil)
+        _ = FileManager.default.createFile(atPath: marker, contents: nil)
         let resumed = try h.run("resume", run, "--json")
         #expect(resumed.status == 0)
         #expect(HeavenBinary.json(resumed.stdout)["status"] as? String == "succeeded")

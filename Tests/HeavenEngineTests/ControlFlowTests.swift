@@ -1,7 +1,7 @@
 import Foundation
 import HeavenEngine
 import HeavenModel
-import HeavenStore
+import HeavenCore
 import Testing
 
 @Suite("Control flow")

@@ -1,7 +1,7 @@
 import Foundation
 import HeavenEngine
 import HeavenModel
-import HeavenStore
+import HeavenCore
 import Testing
 
 #if canImport(Glibc)
@@ -30,7 +30,7 @@ struct FailureTests {
         for (before, after) in zip(attempts, attempts.dropFirst()) {
             #expect(before.finishedAt.map { after.startedAt >= $0 } == true)
         }
-        let retries = try await h.store.events(run: run.id, after: 0, limit: 100).filter { $0.kind == "retry" }.map(\.message)
+        let retries = try await h.store.events(run: run.id, after: 0, limit: 100).filter { $0.kind == .retry }.map(\.message)
         #expect(retries == [
             "attempt 1 failed (exited with status 1); retry 1 of 4 in 0.1s", "attempt 2 failed (exited with status 1); retry 2 of 4 in 0.2s",
         ], "\(retries)")
@@ -157,7 +157,7 @@ struct FailureTests {
             """
         let (failed, _) = try await h.run(yaml)
         #expect(failed.status == .failed)
-        FileManager.default.createFile(atPath: marker, contents: nil)
+        _ = FileManager.default.createFile(atPath: marker, contents: nil)
         let resumed = try await h.engine.execute(runID: failed.id)
         #expect(resumed.status == .succeeded)
         #expect(resumed.outputs?["answer"] == .int(42))

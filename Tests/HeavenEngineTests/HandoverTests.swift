@@ -2,6 +2,7 @@ import Foundation
 import HeavenConnectors
 import HeavenEngine
 import HeavenModel
+import HeavenCore
 import HeavenStore
 import Testing
 
@@ -210,7 +211,7 @@ struct HandoverTests {
         // program's environment yet (the parent resumes before the ELF loader is done):
         // wait until /proc shows it, as it does for any orphan found at a resume.
         for _ in 0..<200 {
-            let env = FileManager.default.contents(atPath: "/proc/\(mine.pid)/environ") ?? Data()
+            let env = FileManager.default.contents(atPath: "/proc/\(mine.handle.localProcess?.pid ?? 0)/environ") ?? Data()
             if String(decoding: env, as: UTF8.self).contains("HEAVEN_RUN=") { break }
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -218,7 +219,7 @@ struct HandoverTests {
         let exit = await mine.wait()
         #expect(exit.signal == SIGKILL)
         // Another run's process is left alone.
-        #expect(kill(other.pid, 0) == 0)
+        #expect(kill(other.handle.localProcess?.pid ?? 0, 0) == 0)
         other.signal(SIGKILL)
         _ = await other.wait()
     }

@@ -3,13 +3,14 @@ import HeavenConnectors
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
+import HeavenCore
 import HeavenStore
 import HeavenTestSupport
 
 /// A private `$HEAVEN_HOME` with a real SQLite store; removed when dropped.
 final class Harness: Sendable {
     let home: String
-    let store: SQLiteStore
+    let store: any Store
     let engine: Engine
 
     init(killGrace: Double = 1, probeInterval: Double? = nil, retryBase: Double? = nil) throws {

@@ -1,7 +1,7 @@
 import Foundation
 import HeavenEngine
 import HeavenModel
-import HeavenStore
+import HeavenCore
 import Testing
 
 #if canImport(Glibc)
@@ -52,7 +52,7 @@ struct PlacementTests {
         #expect(attempts.first { $0.task == "prepare" }?.node == "lab/small/0")
         #expect(attempts.filter { $0.task == "work" }.allSatisfy { $0.node == "lab/big/0" && $0.cores == 2 })
         let placement = try #require(try await h.store.placement(run: run.id))
-        #expect(placement.contains("lab/big/0"))
+        #expect(placement.machines.contains { $0.node.id == "lab/big/0" })
     }
 
     @Test("a one-shot grant serves the first run; a second run is refused, saying why")
@@ -224,7 +224,7 @@ struct PlacementTests {
         var waiting: String?
         for _ in 0..<100 where waiting == nil {
             try await Task.sleep(for: .milliseconds(50))
-            waiting = try await h.store.events(run: created.id, after: 0, limit: 100).first { $0.kind == "waiting" }?.message
+            waiting = try await h.store.events(run: created.id, after: 0, limit: 100).first { $0.kind == .waiting }?.message
         }
         #expect(waiting?.hasPrefix("waiting: grant tiny-quota: core-hours used up") == true, "\(waiting ?? "no waiting event")")
         #expect(controller.progress?.waitingFor?.contains("tiny-quota") == true)
@@ -302,7 +302,7 @@ struct SubstitutionTests {
         #expect(attempts.count == 6)
         #expect(attempts.first?.site == "first")
         #expect(attempts.last?.site == "backup")
-        let moved = try await h.store.events(run: created.id, after: 0, limit: 100).first { $0.kind == "substitution" }
+        let moved = try await h.store.events(run: created.id, after: 0, limit: 100).first { $0.kind == .substitution }
         #expect(moved?.message == "site first is down (power cut): re-placed m ×1 on backup")
     }
 
@@ -341,7 +341,7 @@ struct BookkeepingTests {
             """)
         #expect(run.status == .succeeded)
         #expect(attempts.count == 300)
-        let waits = try await h.store.events(run: run.id, after: 0, limit: 1000).filter { $0.kind == "waiting" }
+        let waits = try await h.store.events(run: run.id, after: 0, limit: 1000).filter { $0.kind == .waiting }
         #expect(waits.isEmpty, "\(waits.first?.message ?? "")")
     }
 }

@@ -88,7 +88,7 @@ final class SSHTestHost: @unchecked Sendable {
             exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
             """.write(toFile: directory + "/log-command", atomically: true, encoding: .utf8)
         chmod(directory + "/log-command", 0o755)
-        FileManager.default.createFile(atPath: directory + "/commands.log", contents: nil)
+        _ = FileManager.default.createFile(atPath: directory + "/commands.log", contents: nil)
         chmod(directory + "/commands.log", 0o666)
         chmod(directory, 0o755)
         config = other?.config ?? directory + "/ssh_config"
@@ -170,8 +170,8 @@ final class SSHTestHost: @unchecked Sendable {
 
     deinit {
         stop()
-        try? SSHTestHost.sh("pkill -KILL -u \(SSHTestHost.user) || true; rm -rf ~\(SSHTestHost.user)/.heaven")
-        try? SSHTestHost.sh("pkill -f 'ControlPath=.*heaven-ssh.*-p \(port) ' || true")
+        _ = try? SSHTestHost.sh("pkill -KILL -u \(SSHTestHost.user) || true; rm -rf ~\(SSHTestHost.user)/.heaven")
+        _ = try? SSHTestHost.sh("pkill -f 'ControlPath=.*heaven-ssh.*-p \(port) ' || true")
         try? FileManager.default.removeItem(atPath: directory)
     }
 

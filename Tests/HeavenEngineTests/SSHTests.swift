@@ -4,7 +4,7 @@ import HeavenConnectors
 import HeavenLanguage
 import HeavenEngine
 import HeavenModel
-import HeavenStore
+import HeavenCore
 import Testing
 
 // One serialized suite: the tests share the test user, its home and HEAVEN_SSH_CONFIG.
@@ -162,7 +162,7 @@ struct SSHTests {
         #expect(attempts.last?.site == "beta")
         #expect(attempts.contains { $0.status == .lost && $0.site == "alpha" }, "\(attempts.map { "\($0.taskKey) \($0.site ?? "") \($0.status)" })")
         let events = try await h.store.events(run: created.id, after: 0, limit: 100)
-        #expect(events.contains { $0.kind == "substitution" && $0.message.contains("re-placed m ×1 on beta") })
+        #expect(events.contains { $0.kind == .substitution && $0.message.contains("re-placed m ×1 on beta") })
     }
 
     @Test("ssh's own 255 is told apart by the status the task left: a broken connection is lost, even when the task had succeeded")
@@ -554,7 +554,7 @@ struct SSHTests {
         // Once the work has moved, the link comes back.
         for _ in 0..<400 {
             let events = try await h.store.events(run: created.id, after: 0, limit: 1000)
-            if events.contains(where: { $0.kind == "substitution" }) { break }
+            if events.contains(where: { $0.kind == .substitution }) { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         alpha.restoreLink()
@@ -568,9 +568,9 @@ struct SSHTests {
             attempts.contains { $0.status == .lost && $0.site == "alpha" },
             "\(attempts.map { "\($0.taskKey) \($0.site ?? "") \($0.status) \($0.error ?? "")" })")
         let events = try await h.store.events(run: created.id, after: 0, limit: 1000)
-        #expect(events.contains { $0.kind == "substitution" && $0.message.contains("re-placed m ×1 on beta") })
+        #expect(events.contains { $0.kind == .substitution && $0.message.contains("re-placed m ×1 on beta") })
         #expect(
-            events.contains { $0.kind == "site-up" && $0.message.hasPrefix("site alpha answers again") },
+            events.contains { $0.kind == .siteUp && $0.message.hasPrefix("site alpha answers again") },
             "\(events.map { "\($0.kind): \($0.message)" }.joined(separator: "\n"))")
         let health = try await h.store.siteHealth()
         #expect(health["alpha"]?.failures == 0 && health["alpha"]?.isDown(at: Date()) == false)

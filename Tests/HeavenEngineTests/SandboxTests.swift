@@ -3,18 +3,18 @@ import HeavenTestSupport
 import HeavenConnectors
 import HeavenEngine
 import HeavenModel
-import HeavenStore
+import HeavenCore
 import Testing
 
-@Suite("Sandboxed tasks", Testbed.needs(LocalConnector.bubblewrap != nil, "bubblewrap"))
+@Suite("Sandboxed tasks", Testbed.needs(TaskSandbox.bubblewrap != nil, "bubblewrap"))
 struct SandboxTests {
     @Test(
         "a sandboxed task writes only its working directory, has a private /tmp, no network, and cannot see Heaven's state"
     )
     func confinement() async throws {
-        try Testbed.require(LocalConnector.bubblewrap != nil, "bubblewrap")
+        try Testbed.require(TaskSandbox.bubblewrap != nil, "bubblewrap")
         let h = try Harness()
-        FileManager.default.createFile(atPath: "/tmp/heaven-sandbox-probe", contents: Data("x".utf8))
+        _ = FileManager.default.createFile(atPath: "/tmp/heaven-sandbox-probe", contents: Data("x".utf8))
         defer { try? FileManager.default.removeItem(atPath: "/tmp/heaven-sandbox-probe") }
         let yaml = """
             kind: Workflow

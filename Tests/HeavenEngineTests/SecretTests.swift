@@ -2,7 +2,7 @@ import Foundation
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
-import HeavenStore
+import HeavenCore
 import Testing
 
 @Suite("Secrets")

@@ -3,7 +3,7 @@ import HeavenTestSupport
 import HeavenConnectors
 import HeavenEngine
 import HeavenModel
-import HeavenStore
+import HeavenCore
 import Testing
 
 #if canImport(Glibc)
@@ -296,7 +296,7 @@ struct SlurmTests {
             attempts.contains { $0.status == .lost && $0.site == "cluster" && ($0.error ?? "").contains("answers") },
             "\(attempts.map { "\($0.taskKey) \($0.site ?? "") \($0.status) \($0.error ?? "")" })")
         let events = try await h.store.events(run: created.id, after: 0, limit: 100)
-        #expect(events.contains { $0.kind == "substitution" && $0.message.contains("re-placed m ×1 on here") })
+        #expect(events.contains { $0.kind == .substitution && $0.message.contains("re-placed m ×1 on here") })
     }
 }
 

@@ -2,7 +2,7 @@ import Foundation
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
-import HeavenStore
+import HeavenCore
 import Testing
 
 /// The engine of a shared server, with the tenancy the server gives it.

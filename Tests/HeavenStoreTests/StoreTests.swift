@@ -1,5 +1,6 @@
 import Foundation
 import HeavenModel
+import HeavenCore
 import HeavenStore
 import Testing
 
@@ -29,20 +30,36 @@ struct StoreTests {
     func durable() async throws {
         let t = try TemporaryStore()
         try await t.store.createRun(run("r1"))
-        let key = try await t.store.startAttempt(AttemptRecord(runID: "r1", taskKey: "a", task: "a", number: 1))
+        guard case .started(let key) = try await t.store.startAttempt(
+            AttemptRecord(runID: "r1", taskKey: "a", task: "a", number: 1), checking: nil)
+        else { Issue.record("an unchecked start was refused"); return }
         var finished = AttemptRecord(id: key, runID: "r1", taskKey: "a", task: "a", number: 1, status: .succeeded)
         finished.finishedAt = Date()
         finished.outputs = ["v": .int(7)]
         try await t.store.finishAttempt(finished)
-        try await t.store.appendEvent(EventRecord(runID: "r1", kind: "started", message: "started"))
+        try await t.store.appendEvent(EventRecord(runID: "r1", .started))
         let again = try t.reopened()
         #expect(try await again.run("r1")?.workflow == "w")
         #expect(try await again.succeededOutputs(run: "r1") == ["a": ["v": .int(7)]])
-        #expect(try await again.events(run: "r1", after: 0, limit: 10).map(\.kind) == ["started"])
+        #expect(try await again.events(run: "r1", after: 0, limit: 10).map(\.kind) == [.started])
         // A prefix names a run when it is unique.
         try await again.createRun(run("r2"))
         #expect(try await again.run("r1")?.id == "r1")
         await #expect(throws: StoreError.self) { _ = try await again.run("r") }
+    }
+
+    @Test("a placement is kept as a typed value, and read back as it was stored")
+    func placement() async throws {
+        let t = try TemporaryStore()
+        try await t.store.createRun(run("r1"))
+        #expect(try await t.store.placement(run: "r1") == nil)
+        let node = NodeRef(site: "grid", node: "n", index: 0)
+        let placement = Placement(
+            topology: "t", user: "alice",
+            machines: [PlacedMachine(machine: "vm", instance: 0, node: node, grant: nil, cores: 2, memory: 0, rank: 1)],
+            nodes: [node.id: NodeCapacity(cores: 4, memory: nil)], grants: [:], availability: 1, cost: 0)
+        try await t.store.setPlacement(placement, run: "r1")
+        #expect(try await t.reopened().placement(run: "r1") == placement)
     }
 
     @Test("a checked start is refused when the node's cores are held, and allowed once they are free")

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import Testing
 
 /// The parts of the testbed a suite needs (root, openssh-server, Slurm, bubblewrap).

@@ -1,6 +1,7 @@
 import Foundation
 import HeavenEngine
 import HeavenServer
+import HeavenCore
 import HeavenStore
 
 #if canImport(FoundationNetworking)

@@ -5,6 +5,7 @@ import HeavenConnectors
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
+import HeavenCore
 import HeavenStore
 
 #if canImport(Glibc)
@@ -57,7 +58,7 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let cores = LocalConnector.machineCores
+        let cores = ThisMachine.cores
         let scratch = NSTemporaryDirectory() + "heaven-bench-\(getpid())"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
@@ -181,7 +182,7 @@ struct BenchCommand: AsyncParsableCommand {
         #else
         let build = "release build"
         #endif
-        return "\(LocalConnector.machineCores) cores, \(Int(LocalConnector.machineMemory / 1_073_741_824)) GiB, Linux \(release), \(build)"
+        return "\(ThisMachine.cores) cores, \(Int(ThisMachine.memory / 1_073_741_824)) GiB, Linux \(release), \(build)"
     }
 
     /// Runs a workflow in a fresh home; returns its wall time.
@@ -262,8 +263,8 @@ struct BenchCommand: AsyncParsableCommand {
         let nodes = (0..<size).map { i in
             NodeSpec(name: "n\(i)", cores: 1 + i % 4, memory: 4e9, arch: "x86_64", software: i % 3 == 0 ? ["gdal"] : [], tags: i % 2 == 0 ? ["cluster"] : ["ws"])
         }
-        var catalog = StoredCatalog()
-        catalog.sites = [StoredCatalog.SiteEntry(site: Site(name: "grid", connector: .local, owner: Principal(.user, "bench"), nodes: nodes, location: location), registeredBy: "bench")]
+        var catalog = Catalog()
+        catalog.sites = [Catalog.SiteEntry(site: Site(name: "grid", connector: .local, owner: Principal(.user, "bench"), nodes: nodes, location: location), registeredBy: "bench")]
         let vm = VirtualMachine(
             name: "w", count: size, cores: 1, memory: 1e9,
             requirements: try Expression(parsing: "cores >= 1 && memory >= 1GiB && arch == \"x86_64\""),

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import HeavenConnectors
-import HeavenStore
+import HeavenCore
 
 #if canImport(Glibc)
     import Glibc
@@ -56,7 +56,7 @@ struct CancelCommand: AsyncParsableCommand {
         updated.ownerPID = nil
         updated.error = "cancelled"
         try await store.updateRun(updated)
-        try await store.appendEvent(EventRecord(runID: record.id, kind: "cancelled", message: "cancelled"))
+        try await store.appendEvent(EventRecord(runID: record.id, .ended(.cancelled, error: nil)))
         print("run \(record.id) cancelled")
     }
 }

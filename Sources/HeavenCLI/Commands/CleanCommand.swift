@@ -3,7 +3,7 @@ import Foundation
 import HeavenConnectors
 import HeavenEngine
 import HeavenModel
-import HeavenStore
+import HeavenCore
 
 /// `heaven clean RUN`
 struct CleanCommand: AsyncParsableCommand {
@@ -31,11 +31,13 @@ struct CleanCommand: AsyncParsableCommand {
         let sites = Set(((try? await store.attempts(run: record.id)) ?? []).compactMap(\.site))
         let catalog = try await store.catalog()
         var cleaned: [String] = []
+        let connectors = Engine.siteConnectors(home: home, store: store)
         for entry in catalog.sites where sites.contains(entry.site.name) {
-            if case .ssh = entry.site.connector,
-                let c = try? SSHConnector(site: entry.site, account: entry.site.account(of: record.user), salt: home.remoteSalt)
+            // Sites whose tasks' files are on another machine keep the run's directory there.
+            if let c = try? connectors.connector(for: entry.site, user: record.user),
+                c is any RemoteStaging, let housekeeping = c as? any RunHousekeeping
             {
-                await c.finishRun(record.id, succeeded: true)
+                await housekeeping.finishRun(record.id, succeeded: true)
                 cleaned.append(entry.site.name)
             }
         }

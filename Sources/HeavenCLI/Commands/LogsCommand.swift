@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import HeavenEngine
-import HeavenStore
+import HeavenCore
 
 /// `heaven logs RUN [TASK]`
 struct LogsCommand: AsyncParsableCommand {
@@ -39,7 +39,7 @@ struct LogsCommand: AsyncParsableCommand {
         let record = await CLI.findRun(store, run)
         guard let task else {
             for e in (try? await store.events(run: record.id, after: 0, limit: 100_000)) ?? [] {
-                LogsCommand.printEvent(at: e.time, e.kind, task: e.taskKey, e.message)
+                LogsCommand.printEvent(at: e.time, e.kind.rawValue, task: e.taskKey, e.message)
             }
             return
         }
@@ -110,7 +110,7 @@ struct LogsCommand: AsyncParsableCommand {
         print("\(when) \(kind.padding(toLength: 9, withPad: " ", startingAt: 0)) \(task.map { $0 + ": " } ?? "")\(message)")
     }
 
-    nonisolated(unsafe) static let eventTime: DateFormatter = {
+    static let eventTime: DateFormatter = {
         let f = DateFormatter()
         f.dateFormat = "HH:mm:ss.SSS"
         return f

@@ -4,7 +4,7 @@ import HeavenBroker
 import HeavenConnectors
 import HeavenLanguage
 import HeavenModel
-import HeavenStore
+import HeavenCore
 
 /// `heaven plan FILE...`
 struct PlanCommand: AsyncParsableCommand {
@@ -67,12 +67,12 @@ struct PlanCommand: AsyncParsableCommand {
         }
         let who = user ?? CLI.user()
         let (_, store) = try CLI.openStore()
-        var catalog: StoredCatalog
+        var catalog: Catalog
         do { catalog = try await store.catalog() } catch { CLI.fail("\(error)") }
         // The files' documents, as they would be registered by a run.
         for s in docs.sites {
             catalog.sites.removeAll { $0.site.name == s.name }
-            catalog.sites.append(StoredCatalog.SiteEntry(site: s, registeredBy: who))
+            catalog.sites.append(Catalog.SiteEntry(site: s, registeredBy: who))
         }
         for g in docs.grants {
             catalog.grants.removeAll { $0.name == g.name }
@@ -80,8 +80,8 @@ struct PlanCommand: AsyncParsableCommand {
         }
         let embedded = catalog.sites.isEmpty
         if embedded {
-            let site = LocalConnector.defaultSite(owner: who, software: chosen.machines.flatMap(\.software))
-            catalog.sites = [StoredCatalog.SiteEntry(site: site, registeredBy: who)]
+            let site = ThisMachine.site(owner: who, software: chosen.machines.flatMap(\.software))
+            catalog.sites = [Catalog.SiteEntry(site: site, registeredBy: who)]
         }
         let result = Broker(catalog: catalog, allowSharing: embedded, dataAt: catalog.localSites).place(chosen, for: Identity.system(user: who))
         try PlanCommand.show(result, chosen, json: json)

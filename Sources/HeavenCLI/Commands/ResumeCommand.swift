@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import HeavenEngine
-import HeavenStore
+import HeavenCore
 
 /// `heaven resume RUN`
 struct ResumeCommand: AsyncParsableCommand {

@@ -3,7 +3,7 @@ import Foundation
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
-import HeavenStore
+import HeavenCore
 
 /// `heaven run FILE...`
 struct RunCommand: AsyncParsableCommand {

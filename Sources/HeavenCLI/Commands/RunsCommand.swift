@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import HeavenConnectors
 import HeavenModel
-import HeavenStore
+import HeavenCore
 
 /// `heaven runs`
 struct RunsCommand: AsyncParsableCommand {

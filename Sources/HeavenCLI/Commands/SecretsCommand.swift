@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import HeavenEngine
-import HeavenStore
+import HeavenCore
 
 struct SecretsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,7 +4,7 @@ import HeavenConnectors
 import HeavenEngine
 import HeavenModel
 import HeavenServer
-import HeavenStore
+import HeavenCore
 
 #if canImport(Glibc)
     import Glibc

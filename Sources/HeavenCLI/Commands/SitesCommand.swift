@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import HeavenLanguage
 import HeavenModel
-import HeavenStore
+import HeavenCore
 
 /// `heaven sites`
 struct SitesCommand: AsyncParsableCommand {
@@ -31,12 +31,12 @@ struct SitesListCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (_, store) = try CLI.openStore()
-        let catalog: StoredCatalog
+        let catalog: Catalog
         do { catalog = try await store.catalog() } catch { CLI.fail("\(error)") }
         let now = Date()
         let health = (try? await store.siteHealth()) ?? [:]
         /// up; down (why, until when); or failing: tried again at a time.
-        func status(_ e: StoredCatalog.SiteEntry) -> String {
+        func status(_ e: Catalog.SiteEntry) -> String {
             let h = health[e.site.name] ?? SiteHealth()
             if h.isDown(at: now) {
                 let until = h.downUntil.map { ISO8601DateFormatter().string(from: $0) } ?? ""

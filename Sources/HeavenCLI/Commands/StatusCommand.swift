@@ -3,7 +3,7 @@ import Foundation
 import HeavenConnectors
 import HeavenEngine
 import HeavenModel
-import HeavenStore
+import HeavenCore
 
 /// `heaven status RUN`
 struct StatusCommand: AsyncParsableCommand {

@@ -1,9 +1,15 @@
 public import Foundation
 public import HeavenModel
 
-/// Durable state of runs: every transition is written here before it is acted upon.
-/// SQLite (`SQLiteStore`) is the embedded implementation.
-public protocol Store: Sendable {
+// The durable state of Heaven, split by capability in the manner of GRDB's
+// `DatabaseReader`/`DatabaseWriter`: what a component needs is what it names.
+// Every transition is written here before it is acted upon. `SQLiteStore`
+// (HeavenStore) is the embedded implementation; a second one (PostgreSQL, for a
+// control plane shared by several servers) conforms to the same protocols, which
+// is why no signature here names a type of SQLite.
+
+/// Runs, their attempts and their events.
+public protocol RunStore: Sendable {
     /// Records a new run.
     func createRun(_ run: RunRecord) async throws
     /// Replaces a run's record.
@@ -12,11 +18,11 @@ public protocol Store: Sendable {
     func run(_ idOrPrefix: String) async throws -> RunRecord?
     /// The latest runs, newest first.
     func runs(limit: Int) async throws -> [RunRecord]
-    /// Records that an attempt starts; returns its id.
-    func startAttempt(_ attempt: AttemptRecord) async throws -> Int64
-    /// Records where an attempt's process is (after it was started).
-    func setAttemptProcess(id: Int64, pid: Int32, pidStart: String?) async throws
-    /// The same, queued without waiting: committed in order, before the attempt's end.
+    /// Sets the cancel flag of a run; returns the updated record.
+    func requestCancel(run: String) async throws -> RunRecord?
+
+    /// Records where an attempt's process is (after it was started), queued without
+    /// waiting: committed in order, before the attempt's end.
     func noteAttemptProcess(_ attempt: AttemptKey, pid: Int32, pidStart: String?)
     /// Records how an attempt ended.
     func finishAttempt(_ attempt: AttemptRecord) async throws
@@ -26,40 +32,43 @@ public protocol Store: Sendable {
     /// node, which then records its start with `startAttempt(_:takingOver:)`. Until
     /// then the capacity stays counted as held.
     func finishAttempt(_ attempt: AttemptRecord, passing: @Sendable () -> Bool) async throws
-    /// Records, queued without waiting, the start of an attempt that takes over the
-    /// capacity of an ended one on the same node and grant (no more cores or memory):
-    /// what the node holds does not change, so no capacity check is needed, and the
-    /// attempt may start before this is committed. Its end is committed after it.
-    func startAttempt(_ attempt: AttemptRecord, takingOver previous: AttemptKey)
     /// Every attempt of a run, oldest first.
     func attempts(run: String) async throws -> [AttemptRecord]
     /// The outputs of every task instance that succeeded in a run, by task key.
     func succeededOutputs(run: String) async throws -> [String: [String: Value]]
     /// Marks the run's still-running attempts as lost and returns them.
     func markRunningAttemptsLost(run: String, reason: String) async throws -> [AttemptRecord]
-    /// Counts the run's attempts by state.
-    func attemptCounts(run: String) async throws -> AttemptCounts
+
     /// Appends an event.
     func appendEvent(_ event: EventRecord) async throws
     /// A run's events, oldest first.
     func events(run: String, after: Int64, limit: Int) async throws -> [EventRecord]
-    /// Sets the cancel flag of a run; returns the updated record.
-    func requestCancel(run: String) async throws -> RunRecord?
+}
 
-    /// Records that an attempt starts if its node and grant have room, in one transaction.
-    func startAttempt(_ attempt: AttemptRecord, checking limits: CapacityLimits?) async throws -> AttemptStart
+/// Sites, grants, placements, the capacity their nodes have left and their health.
+public protocol CatalogStore: Sendable {
     /// Records (or replaces) a site, registered by a user.
     func registerSite(_ site: Site, by user: String) async throws
     /// Records (or replaces) a grant.
     func registerGrant(_ grant: Grant, by user: String) async throws
     /// Sites, grants and their use, for the broker.
-    func catalog() async throws -> StoredCatalog
+    func catalog() async throws -> Catalog
     /// Records that a run uses a grant; false if a one-shot grant is used by another run.
     func claimGrant(_ grant: String, run: String, once: Bool) async throws -> Bool
-    /// Stores a run's placement (JSON).
-    func setPlacement(run: String, json: String) async throws
-    /// A run's placement (JSON).
-    func placement(run: String) async throws -> String?
+    /// Stores a run's placement (made once; a resume reuses it).
+    func setPlacement(_ placement: Placement, run: String) async throws
+    /// A run's placement, if it has one.
+    func placement(run: String) async throws -> Placement?
+
+    /// Records that an attempt starts if its node and grant have room, in one
+    /// transaction (two processes sharing the store never oversubscribe a node).
+    func startAttempt(_ attempt: AttemptRecord, checking limits: CapacityLimits?) async throws -> AttemptStart
+    /// Records, queued without waiting, the start of an attempt that takes over the
+    /// capacity of an ended one on the same node and grant (no more cores or memory):
+    /// what the node holds does not change, so no capacity check is needed, and the
+    /// attempt may start before this is committed. Its end is committed after it.
+    func startAttempt(_ attempt: AttemptRecord, takingOver previous: AttemptKey)
+
     /// The sites down at `now`, with the reason given.
     func sitesDown(at now: Date) async throws -> [String: String]
     /// Marks a site down until a date, as its operator does (nil: up again).
@@ -75,6 +84,9 @@ public protocol Store: Sendable {
     /// Every registered site's health.
     func siteHealth() async throws -> [String: SiteHealth]
 }
+
+/// Everything Heaven keeps: what the engine, the server and the command line are given.
+public typealias Store = RunStore & CatalogStore & AccountStore & SecretStore
 
 /// Whether a site is down, since when it fails, and who said so.
 public struct SiteHealth: Sendable, Equatable {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import HeavenModel
 
 /// The state of a run.
@@ -145,28 +145,6 @@ public struct AttemptRecord: Sendable, Codable, Equatable {
         self.error = error
         self.cpuSeconds = cpuSeconds
         self.maxRSS = maxRSS
-    }
-}
-
-/// Something that happened in a run, for people reading its history.
-public struct EventRecord: Sendable, Codable, Equatable {
-    public var id: Int64?
-    public var runID: String
-    public var time: Date
-    public var kind: String
-    public var taskKey: String?
-    public var message: String
-
-    /// Creates an event.
-    public init(
-        id: Int64? = nil, runID: String, time: Date = Date(), kind: String, taskKey: String? = nil, message: String
-    ) {
-        self.id = id
-        self.runID = runID
-        self.time = time
-        self.kind = kind
-        self.taskKey = taskKey
-        self.message = message
     }
 }
 

@@ -1,4 +1,3 @@
-public import HeavenModel
 
 /// A concrete node of a site: one of a node kind's `count` instances.
 public struct NodeRef: Sendable, Hashable, Codable, CustomStringConvertible {
@@ -97,21 +96,4 @@ public struct Placement: Sendable, Hashable, Codable {
 
     /// The sites used.
     public var sites: [String] { Array(Set(machines.map(\.node.site))).sorted() }
-}
-
-/// Why a topology cannot be placed: one line per virtual machine and site (or link,
-/// availability, budget), each saying which constraint failed.
-public struct Refusal: Error, Sendable, Hashable, CustomStringConvertible {
-    public var topology: String
-    public var reasons: [String]
-
-    /// Creates a refusal.
-    public init(topology: String, reasons: [String]) {
-        self.topology = topology
-        self.reasons = reasons
-    }
-
-    public var description: String {
-        "topology `\(topology)` cannot be placed:\n" + reasons.map { "  " + $0 }.joined(separator: "\n")
-    }
 }
