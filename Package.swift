@@ -101,9 +101,14 @@ let package = Package(
             name: "HeavenBrokerTests", dependencies: ["HeavenBroker", "HeavenLanguage", "HeavenModel", "HeavenCore"],
             swiftSettings: swiftSettings),
         .testTarget(name: "HeavenModelTests", dependencies: ["HeavenModel"], swiftSettings: swiftSettings),
-        .testTarget(name: "HeavenCoreTests", dependencies: ["HeavenCore", "HeavenModel"], swiftSettings: swiftSettings),
-        .testTarget(name: "HeavenStoreTests", dependencies: ["HeavenStore", "HeavenCore", "HeavenModel"], swiftSettings: swiftSettings),
-        .testTarget(name: "HeavenConnectorsTests", dependencies: ["HeavenConnectors", "HeavenModel"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HeavenCoreTests", dependencies: ["HeavenCore", "HeavenModel"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HeavenStoreTests", dependencies: ["HeavenStore", "HeavenCore", "HeavenModel"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HeavenConnectorsTests", dependencies: ["HeavenConnectors", "HeavenModel"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "HeavenLanguageTests", dependencies: ["HeavenLanguage", "HeavenModel"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
@@ -111,7 +116,8 @@ let package = Package(
             name: "HeavenEngineTests",
             // `heaven` itself: some tests kill the real process mid-run.
             dependencies: [
-                "HeavenEngine", "HeavenLanguage", "HeavenModel", "HeavenCore", "HeavenStore", "HeavenConnectors", "heaven",
+                "HeavenEngine", "HeavenLanguage", "HeavenModel", "HeavenCore", "HeavenStore", "HeavenConnectors",
+                "heaven",
                 "HeavenTestSupport",
             ],
             swiftSettings: swiftSettings),
@@ -121,7 +127,8 @@ let package = Package(
         .testTarget(
             name: "HeavenServerTests",
             dependencies: [
-                "heaven", "HeavenServer", "HeavenStore", "HeavenCore", "HeavenModel", "HeavenEngine", "HeavenTestSupport",
+                "heaven", "HeavenServer", "HeavenStore", "HeavenCore", "HeavenModel", "HeavenEngine",
+                "HeavenTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),

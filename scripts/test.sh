@@ -62,6 +62,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The tree stays formatted as the committed .swift-format says (`swift format -i -r
+# Sources Tests Package.swift` fixes it).
+if ! swift format lint --strict -r --configuration .swift-format Sources Tests Package.swift; then
+  echo "test.sh: the sources are not formatted (swift format -i -r Sources Tests Package.swift)"
+  exit 1
+fi
+
 export SWIFT_DETERMINISTIC_HASHING=1
 swift build --build-tests
 log=$(mktemp)

@@ -1,6 +1,6 @@
 public import Foundation
-public import HeavenModel
 public import HeavenCore
+public import HeavenModel
 
 /// Places topologies on granted sites: HTCondor-style two-sided matching
 /// (a virtual machine's requirements and rank against node attributes; a site's
@@ -140,7 +140,8 @@ public struct Broker: Sendable {
                     let mine = localLoad[ref.id] ?? (0, 0)
                     heap.push(
                         Candidate(
-                            node: ref, spec: k.spec, site: k.site, grant: k.grant, rank: k.rank, price: k.site.price ?? 0,
+                            node: ref, spec: k.spec, site: k.site, grant: k.grant, rank: k.rank,
+                            price: k.site.price ?? 0,
                             colocated: usedSites.contains(k.site.name), freeCores: k.spec.cores - mine.cores,
                             freeMemory: k.spec.memory.map { $0 - mine.memory },
                             load: Double(other.cores + mine.cores) / Double(max(1, k.spec.cores)),
@@ -167,7 +168,8 @@ public struct Broker: Sendable {
                 }
                 guard var c = chosen else {
                     reasons.append(
-                        "\(vm.name): only \(instance) of \(vm.count) instances fit on the matching nodes (each needs \(vm.cores) core\(vm.cores == 1 ? "" : "s")\(vm.memory.map { " and \(Quantity($0, .bytes))" } ?? ""))")
+                        "\(vm.name): only \(instance) of \(vm.count) instances fit on the matching nodes (each needs \(vm.cores) core\(vm.cores == 1 ? "" : "s")\(vm.memory.map { " and \(Quantity($0, .bytes))" } ?? ""))"
+                    )
                     return .failure(Refusal(topology: topology.name, reasons: Broker.unique(reasons)))
                 }
                 placed.append(
@@ -197,12 +199,14 @@ public struct Broker: Sendable {
         let availability = used.reduce(1.0) { $0 * (sitesByName[$1]?.availability ?? 1) }
         if let need = topology.availability, availability < need {
             reasons.append(
-                "availability \(Matcher.format(availability)) of sites \(used.sorted().joined(separator: ", ")) together < \(need) required")
+                "availability \(Matcher.format(availability)) of sites \(used.sorted().joined(separator: ", ")) together < \(need) required"
+            )
         }
         let cost = placed.reduce(0.0) { $0 + Double($1.cores) * (sitesByName[$1.node.site]?.price ?? 0) * hours }
         if let budget = topology.budget, cost > budget {
             reasons.append(
-                "estimated cost \(Matcher.format(cost)) > budget \(Matcher.format(budget)) (cores × price per core-hour × \(Matcher.format(hours)) h)")
+                "estimated cost \(Matcher.format(cost)) > budget \(Matcher.format(budget)) (cores × price per core-hour × \(Matcher.format(hours)) h)"
+            )
         }
         if !reasons.isEmpty { return .failure(Refusal(topology: topology.name, reasons: Broker.unique(reasons))) }
         var grants: [String: GrantLimits] = [:]
@@ -237,7 +241,8 @@ public struct Broker: Sendable {
             latency = l.latency ?? 0
         }
         if let need = link.minimumBandwidth, let have = bandwidth, have < need {
-            return "\(name): \(Quantity(have, .bitsPerSecond)) < \(Quantity(need, .bitsPerSecond)) required (\(between))"
+            return
+                "\(name): \(Quantity(have, .bitsPerSecond)) < \(Quantity(need, .bitsPerSecond)) required (\(between))"
         }
         if let most = link.maximumLatency, latency > most {
             return "\(name): latency \(Quantity(latency, .seconds)) > \(Quantity(most, .seconds)) allowed (\(between))"

@@ -2,7 +2,7 @@ import Foundation
 public import HeavenModel
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Who asks for resources: a user and the groups they belong to. In embedded mode

@@ -1,6 +1,6 @@
 import Foundation
-import HeavenModel
 import HeavenCore
+import HeavenModel
 
 /// The two sides of a match: a virtual machine's needs and expressions against a
 /// node's attributes, and a site owner's policy and grants against the user.
@@ -34,7 +34,9 @@ struct Matcher {
         passed += 1
         if node.gpus < vm.gpus { return fail("\(node.gpus) GPUs < \(vm.gpus) required") }
         passed += 1
-        if let arch = vm.arch, (node.arch ?? "x86_64") != arch { return fail("arch \(node.arch ?? "x86_64") ≠ \(arch) required") }
+        if let arch = vm.arch, (node.arch ?? "x86_64") != arch {
+            return fail("arch \(node.arch ?? "x86_64") ≠ \(arch) required")
+        }
         passed += 1
         let missingSoftware = vm.software.filter { !node.software.contains($0) }
         if !missingSoftware.isEmpty { return fail("no software \(missingSoftware.joined(separator: ", "))") }
@@ -77,7 +79,8 @@ struct Matcher {
         let owner = site.owner ?? Principal(.user, entry.registeredBy)
         if who.matches(owner) { return .success(nil) }
         if !site.policy.allow.isEmpty && !site.policy.allow.contains(where: who.matches) {
-            return .failure(Reason("policy allows only \(site.policy.allow.map(\.description).joined(separator: ", "))"))
+            return .failure(
+                Reason("policy allows only \(site.policy.allow.map(\.description).joined(separator: ", "))"))
         }
         if let r = site.policy.requirements {
             let calendar = Calendar(identifier: .gregorian)
@@ -100,7 +103,11 @@ struct Matcher {
         guard !mine.isEmpty else { return .failure(Reason("no grant for \(who.description) or their groups")) }
         var why: [String] = []
         for g in mine {
-            if let problem = invalidity(g, vm: vm) { why.append("grant \(g.name) \(problem)") } else { return .success(g.name) }
+            if let problem = invalidity(g, vm: vm) {
+                why.append("grant \(g.name) \(problem)")
+            } else {
+                return .success(g.name)
+            }
         }
         return .failure(Reason("no valid grant for \(who.description) (\(why.joined(separator: "; ")))"))
     }

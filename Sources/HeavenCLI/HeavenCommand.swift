@@ -29,7 +29,8 @@ public struct HeavenCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             ValidateCommand.self, RunCommand.self, ResumeCommand.self, StatusCommand.self, RunsCommand.self,
-            LogsCommand.self, CancelCommand.self, PlanCommand.self, SitesCommand.self, BenchCommand.self, CleanCommand.self, ServeCommand.self, UsersCommand.self, LoginCommand.self, SecretsCommand.self,
+            LogsCommand.self, CancelCommand.self, PlanCommand.self, SitesCommand.self, BenchCommand.self,
+            CleanCommand.self, ServeCommand.self, UsersCommand.self, LoginCommand.self, SecretsCommand.self,
         ])
 
     public init() {}

@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
 import HeavenBroker
+import HeavenCore
 import HeavenEngine
 import HeavenModel
-import HeavenCore
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -42,14 +42,16 @@ struct Remote {
         // The login file is read only when a server is named (not on every command).
         let token = env["HEAVEN_TOKEN"] ?? (savedLogin().flatMap { $0.server == url.absoluteString ? $0.token : nil })
         guard let token else {
-            CLI.fail("no token for \(url.absoluteString): set HEAVEN_TOKEN, or run `heaven login \(url.absoluteString)`")
+            CLI.fail(
+                "no token for \(url.absoluteString): set HEAVEN_TOKEN, or run `heaven login \(url.absoluteString)`")
         }
         return Remote(server: url, token: token)
     }
 
     /// A server's URL (`http(s)://host:port`, no trailing `/`), or exit 2 saying what it takes.
     static func serverURL(_ text: String, what: String) -> URL {
-        guard let url = URL(string: text.hasSuffix("/") ? String(text.dropLast()) : text), url.scheme == "http" || url.scheme == "https"
+        guard let url = URL(string: text.hasSuffix("/") ? String(text.dropLast()) : text),
+            url.scheme == "http" || url.scheme == "https"
         else { CLI.fail("\(what) a URL such as http://127.0.0.1:8080 (got `\(text)`)") }
         return url
     }
@@ -103,7 +105,7 @@ struct Remote {
     // MARK: Records from the API's JSON
 
     /// Reads the server's times (ISO 8601, with or without fractions of a second).
-    enum iso {
+    enum ISODates {
         static func date(from text: String) -> Date? {
             let f = ISO8601DateFormatter()
             f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
@@ -122,7 +124,9 @@ struct Remote {
         var outputs: [String: Value]?
         if let out = o["outputs"] as? [String: Any] {
             outputs = out.mapValues { v in
-                if let f = v as? [String: Any], let url = f["file"] as? String { return .string(server.absoluteString + url) }
+                if let f = v as? [String: Any], let url = f["file"] as? String {
+                    return .string(server.absoluteString + url)
+                }
                 return Remote.value(v)
             }
         }
@@ -130,9 +134,9 @@ struct Remote {
             id: o["id"] as? String ?? "?", workflow: o["workflow"] as? String ?? "?", user: o["user"] as? String ?? "?",
             status: RunStatus(rawValue: o["status"] as? String ?? "") ?? .pending, sources: "", inputs: [:],
             outputs: outputs, error: o["error"] as? String,
-            createdAt: (o["created"] as? String).flatMap(Remote.iso.date(from:)) ?? Date(),
-            startedAt: (o["started"] as? String).flatMap(Remote.iso.date(from:)),
-            finishedAt: (o["finished"] as? String).flatMap(Remote.iso.date(from:)))
+            createdAt: (o["created"] as? String).flatMap(Remote.ISODates.date(from:)) ?? Date(),
+            startedAt: (o["started"] as? String).flatMap(Remote.ISODates.date(from:)),
+            finishedAt: (o["finished"] as? String).flatMap(Remote.ISODates.date(from:)))
     }
 
     /// A run id (as the user typed it) as one path segment.
@@ -142,7 +146,9 @@ struct Remote {
         return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
     }
 
-    func run(_ id: String) async throws -> RunRecord { record(try await object("GET", "/v1/runs/\(Remote.segment(id))")) }
+    func run(_ id: String) async throws -> RunRecord {
+        record(try await object("GET", "/v1/runs/\(Remote.segment(id))"))
+    }
 
     func runs(limit: Int) async throws -> [RunRecord] {
         ((try await object("GET", "/v1/runs?limit=\(limit)"))["runs"] as? [[String: Any]] ?? []).map(record)
@@ -151,10 +157,11 @@ struct Remote {
     func attempts(_ id: String) async throws -> [AttemptRecord] {
         ((try await object("GET", "/v1/runs/\(Remote.segment(id))/logs"))["logs"] as? [[String: Any]] ?? []).map { a in
             AttemptRecord(
-                runID: id, taskKey: a["task"] as? String ?? "?", task: a["task"] as? String ?? "?", number: a["attempt"] as? Int ?? 0,
+                runID: id, taskKey: a["task"] as? String ?? "?", task: a["task"] as? String ?? "?",
+                number: a["attempt"] as? Int ?? 0,
                 status: AttemptStatus(rawValue: a["status"] as? String ?? "") ?? .running, site: a["site"] as? String,
-                startedAt: (a["started"] as? String).flatMap(Remote.iso.date(from:)) ?? Date(),
-                finishedAt: (a["finished"] as? String).flatMap(Remote.iso.date(from:)),
+                startedAt: (a["started"] as? String).flatMap(Remote.ISODates.date(from:)) ?? Date(),
+                finishedAt: (a["finished"] as? String).flatMap(Remote.ISODates.date(from:)),
                 exitCode: (a["exit"] as? Int).map(Int32.init), error: a["error"] as? String)
         }
     }
@@ -166,7 +173,8 @@ struct Remote {
     func plan(_ files: [String]) async throws -> Result<Placement, Refusal> {
         let o = try await object("POST", "/v1/plan", body: ["documents": Remote.documents(files)])
         if o["placed"] as? Bool == true, let p = o["placement"],
-            let placement = try? JSONDecoder().decode(Placement.self, from: try JSONSerialization.data(withJSONObject: p))
+            let placement = try? JSONDecoder().decode(
+                Placement.self, from: try JSONSerialization.data(withJSONObject: p))
         {
             return .success(placement)
         }
@@ -197,7 +205,8 @@ struct Remote {
             if let p = text(given[d.name]) {
                 path = p.hasPrefix("/") ? p : cwd + "/" + p
             } else if given[d.name] == nil, let p = text(d.defaultValue), !p.hasPrefix("/") {
-                path = (base.length == 0 ? cwd : base.hasPrefix("/") ? String(base) : cwd + "/" + String(base)) + "/" + p
+                path =
+                    (base.length == 0 ? cwd : base.hasPrefix("/") ? String(base) : cwd + "/" + String(base)) + "/" + p
             } else {
                 continue
             }
@@ -211,7 +220,10 @@ struct Remote {
         }
         if !uploads.isEmpty { body["files"] = uploads }
         if !inputs.isEmpty {
-            body["inputs"] = inputs.mapValues { (try? JSONSerialization.jsonObject(with: Data($0.plain.jsonText.utf8), options: [.fragmentsAllowed])) ?? NSNull() }
+            body["inputs"] = inputs.mapValues {
+                (try? JSONSerialization.jsonObject(with: Data($0.plain.jsonText.utf8), options: [.fragmentsAllowed]))
+                    ?? NSNull()
+            }
         }
         let created = record(try await object("POST", "/v1/runs", body: body))
         if !json && !quiet { CLI.error("run \(created.id) started on \(server.absoluteString)") }
@@ -254,7 +266,8 @@ struct LoginCommand: AsyncParsableCommand {
         let me = try await remote.object("GET", "/v1/me")
         let file = Remote.loginFile
         try FileManager.default.createDirectory(
-            atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         let data = try JSONEncoder().encode(Remote.Login(server: url.absoluteString, token: line))
         // Created 0600 before anything is written into it.
         let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
@@ -263,6 +276,8 @@ struct LoginCommand: AsyncParsableCommand {
         _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
         let groups = (me["groups"] as? [String]) ?? []
-        print("logged in to \(url.absoluteString) as \(me["name"] as? String ?? "?")\(groups.isEmpty ? "" : " (groups: \(groups.joined(separator: ", ")))")")
+        print(
+            "logged in to \(url.absoluteString) as \(me["name"] as? String ?? "?")\(groups.isEmpty ? "" : " (groups: \(groups.joined(separator: ", ")))")"
+        )
     }
 }

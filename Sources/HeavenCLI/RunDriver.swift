@@ -1,8 +1,8 @@
 import Foundation
+import HeavenCore
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
-import HeavenCore
 
 /// Executes a run in this process with live progress and signal handling, then
 /// prints the result; shared by `run` and `resume`.

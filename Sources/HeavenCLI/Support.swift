@@ -1,10 +1,10 @@
 import ArgumentParser
 import Foundation
 import HeavenConnectors
+import HeavenCore
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
-import HeavenCore
 import HeavenStore
 
 #if canImport(Glibc)
@@ -17,7 +17,9 @@ enum CLI {
         let home = HeavenHome.fromEnvironment()
         for repair in home.secure() { error("heaven: note: state made private: \(repair)") }
         do {
-            return (home, try SQLiteStore(path: home.database, liveness: { ProcessProbe.isAlive(pid: $0, startTime: $1) }))
+            return (
+                home, try SQLiteStore(path: home.database, liveness: { ProcessProbe.isAlive(pid: $0, startTime: $1) })
+            )
         } catch {
             fail("\(error)")
         }

@@ -1,9 +1,9 @@
-public import HeavenModel
 public import Foundation
+public import HeavenModel
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// This machine: the embedded default site, and what it has.

@@ -28,7 +28,8 @@ public final class LocalConnector: Connector {
     /// The connector of a local `Site`: its nodes' cores and memory are the capacity
     /// (the machine's memory when no node states any).
     public convenience init(site: Site) {
-        self.init(siteName: site.name, cores: max(1, site.totalCores), memory: site.totalMemory > 0 ? site.totalMemory : nil)
+        self.init(
+            siteName: site.name, cores: max(1, site.totalCores), memory: site.totalMemory > 0 ? site.totalMemory : nil)
     }
 
     public init(siteName: String = "local", cores: Int? = nil, memory: Double? = nil) {
@@ -168,15 +169,14 @@ public final class LocalConnector: Connector {
     ) throws -> Int32 {
         let cArgv = argv.map { strdup($0) } + [nil]
         let own = env.map { strdup($0) }
-        let replaced = launch.secrets.isEmpty ? launch.environment : launch.environment.merging(launch.secrets) { a, _ in a }
+        let replaced =
+            launch.secrets.isEmpty ? launch.environment : launch.environment.merging(launch.secrets) { a, _ in a }
         let cEnv = (inherit ? inheritedEntries(except: replaced) : []) + own + [nil]
         let cGroups = limits.cgroups.map { strdup($0) } + [nil]
         // The secrets of a remote task travel on its standard input (a pipe filled first).
         let input = try launch.standardInput.map { try LocalConnector.pipe(holding: $0) }
         defer {
-            cArgv.forEach { free($0) }
-            own.forEach { free($0) }
-            cGroups.forEach { free($0) }
+            for p in cArgv + own + cGroups { free(p) }
             if let input { close(input) }
         }
         var pid: pid_t = 0
@@ -186,25 +186,31 @@ public final class LocalConnector: Connector {
                     launch.stderrPath.withCString { err in
                         cArgv.withUnsafeBufferPointer { av in
                             cEnv.withUnsafeBufferPointer { ev in
-                              cGroups.withUnsafeBufferPointer { gv in
-                                var o = heaven_spawn_defaults()
-                                o.path = exe
-                                o.argv = UnsafePointer(av.baseAddress)
-                                o.envp = UnsafePointer(ev.baseAddress)
-                                o.cwd = cwd
-                                o.stdin_path = nil
-                                o.stdout_path = out
-                                o.stderr_path = err
-                                o.rlimit_cpu = Int64(launch.cpuLimit ?? 0)
-                                o.rlimit_nofile = 65536
-                                o.rlimit_as = limits.addressSpace
-                                o.rlimit_nproc = limits.processes
-                                o.umask = limits.umask
-                                o.stdin_fd = input ?? -1
-                                o.cgroups = limits.cgroups.isEmpty ? nil : UnsafePointer(gv.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: UnsafePointer<CChar>?.self) })
-                                o.no_core = 1
-                                return heaven_spawn(&o, &pid)
-                              }
+                                cGroups.withUnsafeBufferPointer { gv in
+                                    var o = heaven_spawn_defaults()
+                                    o.path = exe
+                                    o.argv = UnsafePointer(av.baseAddress)
+                                    o.envp = UnsafePointer(ev.baseAddress)
+                                    o.cwd = cwd
+                                    o.stdin_path = nil
+                                    o.stdout_path = out
+                                    o.stderr_path = err
+                                    o.rlimit_cpu = Int64(launch.cpuLimit ?? 0)
+                                    o.rlimit_nofile = 65536
+                                    o.rlimit_as = limits.addressSpace
+                                    o.rlimit_nproc = limits.processes
+                                    o.umask = limits.umask
+                                    o.stdin_fd = input ?? -1
+                                    o.cgroups =
+                                        limits.cgroups.isEmpty
+                                        ? nil
+                                        : UnsafePointer(
+                                            gv.baseAddress.map {
+                                                UnsafeRawPointer($0).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
+                                            })
+                                    o.no_core = 1
+                                    return heaven_spawn(&o, &pid)
+                                }
                             }
                         }
                     }
@@ -226,7 +232,9 @@ extension LocalConnector {
     /// pipe's buffer, 64 KiB at least on Linux: a few secrets do).
     static func pipe(holding data: [UInt8]) throws -> Int32 {
         var fds: [Int32] = [-1, -1]
-        guard heaven_pipe_cloexec(&fds) == 0 else { throw ConnectorError.transfer("cannot make a pipe: \(String(cString: strerror(errno)))") }
+        guard heaven_pipe_cloexec(&fds) == 0 else {
+            throw ConnectorError.transfer("cannot make a pipe: \(String(cString: strerror(errno)))")
+        }
         defer { close(fds[1]) }
         let written = data.withUnsafeBytes { Glibc.write(fds[1], $0.baseAddress, $0.count) }
         guard written == data.count else {

@@ -4,7 +4,7 @@ import HeavenModel
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A process started by the local connector. One reaper thread waits for every
@@ -31,15 +31,18 @@ final class LocalProcess: RunningTask {
         var usage = rusage()
         var r: Int32
         repeat { r = wait4(pid, &status, 0, &usage) } while r < 0 && errno == EINTR
-        let cpu = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        let cpu =
+            Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
             + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
         var exit: TaskExit
         if r < 0 {
             exit = TaskExit(exitCode: nil, signal: nil)
         } else if status & 0x7f == 0 {
-            exit = TaskExit(exitCode: (status >> 8) & 0xff, signal: nil, cpuSeconds: cpu, maxRSS: Int64(usage.ru_maxrss) * 1024)
+            exit = TaskExit(
+                exitCode: (status >> 8) & 0xff, signal: nil, cpuSeconds: cpu, maxRSS: Int64(usage.ru_maxrss) * 1024)
         } else {
-            exit = TaskExit(exitCode: nil, signal: status & 0x7f, cpuSeconds: cpu, maxRSS: Int64(usage.ru_maxrss) * 1024)
+            exit = TaskExit(
+                exitCode: nil, signal: status & 0x7f, cpuSeconds: cpu, maxRSS: Int64(usage.ru_maxrss) * 1024)
         }
         if let cgroup {
             if !exit.succeeded, cgroup.memoryExceeded {

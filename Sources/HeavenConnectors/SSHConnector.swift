@@ -1,10 +1,10 @@
-public import HeavenModel
 import Crypto
 import Foundation
+public import HeavenModel
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs tasks on a host reached with the system OpenSSH client, so the user's
@@ -47,7 +47,8 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
         }
         if let identitySecret, key == nil {
             throw ConnectorError.unsupported(
-                "site `\(site.name)` authenticates with the secret `\(identitySecret)` of the run's user, and none is open here")
+                "site `\(site.name)` authenticates with the secret `\(identitySecret)` of the run's user, and none is open here"
+            )
         }
         self.siteName = site.name
         self.host = host
@@ -63,11 +64,15 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
 
     public var taskAccount: TaskAccount { .siteAccount }
 
-    public func capacity() async throws -> SiteCapacity { SiteCapacity(cores: cores, memory: memory > 0 ? memory : .infinity) }
+    public func capacity() async throws -> SiteCapacity {
+        SiteCapacity(cores: cores, memory: memory > 0 ? memory : .infinity)
+    }
 
     /// Seconds after which a host that does not answer counts as lost: the connection
     /// timeout, and the silence of an open connection (`HEAVEN_SSH_TIMEOUT`, 15).
-    static var timeout: Int { max(1, ProcessInfo.processInfo.environment["HEAVEN_SSH_TIMEOUT"].flatMap(Int.init) ?? 15) }
+    static var timeout: Int {
+        max(1, ProcessInfo.processInfo.environment["HEAVEN_SSH_TIMEOUT"].flatMap(Int.init) ?? 15)
+    }
 
     /// The `ssh` command line up to the host, through the site's master connection;
     /// `HEAVEN_SSH_CONFIG` names a config file to use instead of the user's.
@@ -82,7 +87,8 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
         var a = ["ssh"]
         var tag = ""
         if let key {
-            tag = String(SSHConnector.hex(SHA256.hash(data: Data("\(siteName)\u{0}\(key.owner)".utf8))).prefix(12)) + "-"
+            tag =
+                String(SSHConnector.hex(SHA256.hash(data: Data("\(siteName)\u{0}\(key.owner)".utf8))).prefix(12)) + "-"
             a += [
                 "-F", "/dev/null", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
                 "-o", "UserKnownHostsFile=\(key.directory)/known_hosts", "-o", "GlobalKnownHostsFile=/dev/null",
@@ -107,7 +113,9 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
     /// Secrets as the lines `readSecrets` reads: `NAME=BASE64` each, then an empty line.
     static func secretLines(_ secrets: [String: String]) -> [UInt8] {
         var text = ""
-        for (k, v) in secrets.sorted(by: { $0.key < $1.key }) { text += k + "=" + Data(v.utf8).base64EncodedString() + "\n" }
+        for (k, v) in secrets.sorted(by: { $0.key < $1.key }) {
+            text += k + "=" + Data(v.utf8).base64EncodedString() + "\n"
+        }
         return Array((text + "\n").utf8)
     }
 
@@ -153,7 +161,8 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
             defer { if let keyFile { unlink(keyFile) } }
             let r = try await Shell.run(ssh(["-f", "-N"], master: true, keyFile: keyFile), quiet: true)
             guard r.status == 0 else {
-                throw ConnectorError.unreachable(site: siteName, reason: "ssh to \(host) failed with status \(r.status)")
+                throw ConnectorError.unreachable(
+                    site: siteName, reason: "ssh to \(host) failed with status \(r.status)")
             }
         }
     }
@@ -167,7 +176,9 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
         mkdir(key.directory, 0o700)
         let path = key.directory + "/" + UUID().uuidString
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw ConnectorError.transfer("cannot write the key of site \(siteName) in \(key.directory)") }
+        guard fd >= 0 else {
+            throw ConnectorError.transfer("cannot write the key of site \(siteName) in \(key.directory)")
+        }
         defer { close(fd) }
         let bytes = Array(text.utf8)
         guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count else {
@@ -214,14 +225,16 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
         let unique = Dictionary(files.map { ($0.sha, $0.path) }, uniquingKeysWith: { a, _ in a })
         var check = "mkdir -p \"\(cache)\"\ncd \"\(cache)\"\n"
         check += "for s in \(unique.keys.sorted().joined(separator: " ")); do\n"
-        check += "  if [ -f \"$s\" ] && [ \"$(sha256sum \"$s\" | cut -c1-64)\" = \"$s\" ]; then :; else echo \"$s\"; fi\ndone\n"
+        check +=
+            "  if [ -f \"$s\" ] && [ \"$(sha256sum \"$s\" | cut -c1-64)\" = \"$s\" ]; then :; else echo \"$s\"; fi\ndone\n"
         let missing = try await Shell.run(ssh() + [SSHConnector.remote(check)])
         guard missing.status == 0 else { throw unreachable(missing) }
         for sha in missing.stdout.split(separator: "\n").map(String.init) where !sha.isEmpty {
             guard let path = unique[sha] else { continue }
             var sent = false
             for _ in 0..<3 where !sent {
-                let put = "cd \"\(cache)\" && cat > \"\(sha).part.$$\" && h=$(sha256sum \"\(sha).part.$$\" | cut -c1-64) && "
+                let put =
+                    "cd \"\(cache)\" && cat > \"\(sha).part.$$\" && h=$(sha256sum \"\(sha).part.$$\" | cut -c1-64) && "
                     + "if [ \"$h\" = \"\(sha)\" ]; then mv -f \"\(sha).part.$$\" \"\(sha)\"; echo ok; else rm -f \"\(sha).part.$$\"; echo \"mismatch $h\"; fi"
                 let r = try await Shell.run(ssh() + [SSHConnector.remote(put)], stdin: path)
                 guard r.status == 0 else { throw unreachable(r) }
@@ -232,7 +245,9 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
     }
 
     func unreachable(_ r: Shell.Result) -> ConnectorError {
-        ConnectorError.unreachable(site: siteName, reason: r.stderr.split(separator: "\n").last.map(String.init) ?? "ssh exited with \(r.status)")
+        ConnectorError.unreachable(
+            site: siteName,
+            reason: r.stderr.split(separator: "\n").last.map(String.init) ?? "ssh exited with \(r.status)")
     }
 
     public func fetch(_ launch: TaskLaunch) async throws {
@@ -284,9 +299,11 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
                 return TaskExit(exitCode: code, signal: nil, cpuSeconds: exit.cpuSeconds, maxRSS: exit.maxRSS)
             }
             await signalRemote(pidFile: pid, SIGKILL)
-            return TaskExit(exitCode: nil, signal: nil, message: "the connection to \(host) broke while the task ran", lost: true)
+            return TaskExit(
+                exitCode: nil, signal: nil, message: "the connection to \(host) broke while the task ran", lost: true)
         } catch {
-            return TaskExit(exitCode: nil, signal: nil, message: "\(host) stopped answering while the task ran", lost: true)
+            return TaskExit(
+                exitCode: nil, signal: nil, message: "\(host) stopped answering while the task ran", lost: true)
         }
     }
 
@@ -295,13 +312,18 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
         guard (try? await ensureMaster()) != nil else { return }
         let pids = "\(runRoot(runID))/pids"
         _ = try? await Shell.run(
-            ssh() + [SSHConnector.remote("for f in \"\(pids)\"/*; do case \"$f\" in *.exit) continue ;; esac; [ -f \"$f\" ] && kill -9 -\"$(cat \"$f\")\" 2>/dev/null; rm -f \"$f\"; done; true")])
+            ssh() + [
+                SSHConnector.remote(
+                    "for f in \"\(pids)\"/*; do case \"$f\" in *.exit) continue ;; esac; [ -f \"$f\" ] && kill -9 -\"$(cat \"$f\")\" 2>/dev/null; rm -f \"$f\"; done; true"
+                )
+            ])
     }
 
     /// Sends a signal to a task's remote process group.
     func signalRemote(pidFile: String, _ signal: Int32) async {
         // `kill -SIG -PGID`: dash's kill takes no `--`.
-        _ = try? await Shell.run(ssh() + [SSHConnector.remote("p=$(cat \"\(pidFile)\" 2>/dev/null) && kill -\(signal) -\"$p\"")])
+        _ = try? await Shell.run(
+            ssh() + [SSHConnector.remote("p=$(cat \"\(pidFile)\" 2>/dev/null) && kill -\(signal) -\"$p\"")])
     }
 
     /// The SHA-256 of a file, hex.
@@ -404,12 +426,14 @@ enum Shell {
                 let o = stdoutFile == nil ? out.fileHandleForReading.readDataToEndOfFile() : Data()
                 let e = err.fileHandleForReading.readDataToEndOfFile()
                 p.waitUntilExit()
-                c.resume(returning: Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self)))
+                c.resume(
+                    returning: Result(
+                        status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                        stderr: String(decoding: e, as: UTF8.self)))
             }
         }
     }
 }
-
 
 /// Where a private key kept as a secret comes from, and who it belongs to.
 public struct PrivateKeySource: Sendable {

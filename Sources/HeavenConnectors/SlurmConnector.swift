@@ -1,9 +1,9 @@
-public import HeavenModel
 import Foundation
+public import HeavenModel
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs tasks as jobs of a Slurm cluster, with the cluster's own commands (`sbatch`,
@@ -112,16 +112,20 @@ public final class SlurmConnector: Connector, SiteProbing, RunHousekeeping {
         let flat = TaskLaunch.flat(launch.taskKey)
         let name = "\(flat).\(launch.attempt)"
         if via != nil {
-            let base = "\"$HOME\"/\(SSHConnector.root)/runs/" + SlurmConnector.dq(SSHConnector.remoteName(launch.runID, salt: via?.salt ?? ""))
+            let base =
+                "\"$HOME\"/\(SSHConnector.root)/runs/"
+                + SlurmConnector.dq(SSHConnector.remoteName(launch.runID, salt: via?.salt ?? ""))
             let dir = base + "/slurm"
             let separate = launch.stdoutPath != launch.stderrPath
             return Files(
                 work: base + "/work/" + SlurmConnector.dq(flat), out: dir + "/" + SlurmConnector.dq(name + ".out"),
                 err: separate ? dir + "/" + SlurmConnector.dq(name + ".err") : nil,
                 exit: dir + "/" + SlurmConnector.dq(name + ".exit"), script: dir + "/" + SlurmConnector.dq(job + ".sh"),
-                directory: dir, secrets: launch.secrets.isEmpty ? nil : dir + "/" + SlurmConnector.dq(name + ".secrets"))
+                directory: dir, secrets: launch.secrets.isEmpty ? nil : dir + "/" + SlurmConnector.dq(name + ".secrets")
+            )
         }
-        let runRoot = ((launch.workDirectory as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+        let runRoot = ((launch.workDirectory as NSString).deletingLastPathComponent as NSString)
+            .deletingLastPathComponent
         let dir = runRoot + "/slurm"
         return Files(
             work: SlurmConnector.dq(launch.workDirectory), out: SlurmConnector.dq(launch.stdoutPath),
@@ -197,7 +201,9 @@ public final class SlurmConnector: Connector, SiteProbing, RunHousekeeping {
             var sha: [String: String] = [:]
             if let via {
                 try await via.ensureMaster()
-                for l in launches { for i in l.inputs where sha[i.path] == nil { sha[i.path] = try SSHConnector.sha256(ofFile: i.path) } }
+                for l in launches {
+                    for i in l.inputs where sha[i.path] == nil { sha[i.path] = try SSHConnector.sha256(ofFile: i.path) }
+                }
                 try await via.send(sha.map { ($0.key, $0.value) })
             }
             var script = "set -e\nmkdir -p \(all[0].directory)\n"
@@ -211,7 +217,8 @@ public final class SlurmConnector: Connector, SiteProbing, RunHousekeeping {
                 if via != nil {
                     script += "rm -rf \(f.work)\nmkdir -p \(f.work)\n"
                     for i in l.inputs {
-                        script += "ln -f \"$HOME\"/\(SSHConnector.root)/cache/\(sha[i.path] ?? "") \(f.work)/\(SSHConnector.quote(i.name))\n"
+                        script +=
+                            "ln -f \"$HOME\"/\(SSHConnector.root)/cache/\(sha[i.path] ?? "") \(f.work)/\(SSHConnector.quote(i.name))\n"
                     }
                 }
             }
@@ -232,12 +239,16 @@ public final class SlurmConnector: Connector, SiteProbing, RunHousekeeping {
                 "--parsable", "--job-name=heaven-\(first.runID)", "--no-requeue", "--output=/dev/null",
                 "--error=/dev/null", "--cpus-per-task=\(max(1, first.cores))",
             ]
-            if SlurmConnector.megabytes(first.memory) > 0 { options.append("--mem=\(SlurmConnector.megabytes(first.memory))M") }
+            if SlurmConnector.megabytes(first.memory) > 0 {
+                options.append("--mem=\(SlurmConnector.megabytes(first.memory))M")
+            }
             if let t = first.timeLimit { options.append("--time=\(SlurmConnector.duration(t))") }
             if let partition { options.append("--partition=\(partition)") }
             if let account { options.append("--account=\(account)") }
             if group.count > 1 { options.append("--array=0-\(group.count - 1)") }
-            script += "cd \(all[0].directory)\nsbatch " + options.map(SSHConnector.quote).joined(separator: " ") + " \(all[0].script)\n"
+            script +=
+                "cd \(all[0].directory)\nsbatch " + options.map(SSHConnector.quote).joined(separator: " ")
+                + " \(all[0].script)\n"
             let r = try await shell(script)
             guard r.status == 0, let id = r.stdout.split(whereSeparator: \.isNewline).last?.split(separator: ";").first,
                 Int(id) != nil
@@ -245,7 +256,8 @@ public final class SlurmConnector: Connector, SiteProbing, RunHousekeeping {
                 if r.status == 255, via != nil {
                     throw ConnectorError.unreachable(site: siteName, reason: SlurmConnector.lastLine(r.stderr))
                 }
-                throw ConnectorError.unsupported("sbatch on \(siteName) refused the job: \(SlurmConnector.lastLine(r.stderr + r.stdout))")
+                throw ConnectorError.unsupported(
+                    "sbatch on \(siteName) refused the job: \(SlurmConnector.lastLine(r.stderr + r.stdout))")
             }
             var tasks: [SlurmTask] = []
             for (k, (l, f)) in zip(launches, all).enumerated() {
@@ -416,7 +428,8 @@ public final class SlurmConnector: Connector, SiteProbing, RunHousekeeping {
             } else {
                 t.misses += 1
                 if t.misses >= 3 {
-                    t.finish(TaskExit(exitCode: nil, signal: nil, message: "Slurm no longer knows job \(t.job)", lost: true))
+                    t.finish(
+                        TaskExit(exitCode: nil, signal: nil, message: "Slurm no longer knows job \(t.job)", lost: true))
                     changed = true
                 }
             }
@@ -451,9 +464,11 @@ public final class SlurmConnector: Connector, SiteProbing, RunHousekeeping {
     /// Brings a remote job's logs home (a local job wrote them in place).
     func fetchLogs(_ t: SlurmTask) async {
         guard let via else { return }
-        _ = try? await Shell.run(via.ssh() + [SSHConnector.remote("cat \(t.files.out) 2>/dev/null")], stdoutFile: t.launch.stdoutPath)
+        _ = try? await Shell.run(
+            via.ssh() + [SSHConnector.remote("cat \(t.files.out) 2>/dev/null")], stdoutFile: t.launch.stdoutPath)
         if let err = t.files.err {
-            _ = try? await Shell.run(via.ssh() + [SSHConnector.remote("cat \(err) 2>/dev/null")], stdoutFile: t.launch.stderrPath)
+            _ = try? await Shell.run(
+                via.ssh() + [SSHConnector.remote("cat \(err) 2>/dev/null")], stdoutFile: t.launch.stderrPath)
         }
     }
 
@@ -553,7 +568,9 @@ final class SlurmTask: RunningTask, @unchecked Sendable {
         case "COMPLETED": finish(TaskExit(exitCode: 0, signal: nil))
         case "CANCELLED" where sent != nil: finish(TaskExit(exitCode: nil, signal: sent))
         case "TIMEOUT":
-            finish(TaskExit(exitCode: nil, signal: nil, message: "Slurm's time limit was reached (TIMEOUT)", timedOut: true))
+            finish(
+                TaskExit(
+                    exitCode: nil, signal: nil, message: "Slurm's time limit was reached (TIMEOUT)", timedOut: true))
         case "OUT_OF_MEMORY":
             finish(TaskExit(exitCode: nil, signal: nil, message: "ran out of memory (Slurm: OUT_OF_MEMORY\(why))"))
         case "NODE_FAIL", "PREEMPTED", "BOOT_FAIL":

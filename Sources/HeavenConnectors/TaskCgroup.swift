@@ -65,7 +65,8 @@ final class TaskCgroup: Sendable {
         let bytes = String(Int64(memory.rounded(.up)))
         if parents.unified {
             let dir = parents.memory + "/" + name
-            guard makeDirectory(dir), write(bytes, to: dir + "/memory.max"), write(String(processes), to: dir + "/pids.max")
+            guard makeDirectory(dir), write(bytes, to: dir + "/memory.max"),
+                write(String(processes), to: dir + "/pids.max")
             else {
                 rmdir(dir)
                 return nil
@@ -83,7 +84,9 @@ final class TaskCgroup: Sendable {
             return nil
         }
         // Swap counted too where the kernel accounts it (the limit must not be below memory's).
-        if access(m + "/memory.memsw.limit_in_bytes", W_OK) == 0 { _ = write(bytes, to: m + "/memory.memsw.limit_in_bytes") }
+        if access(m + "/memory.memsw.limit_in_bytes", W_OK) == 0 {
+            _ = write(bytes, to: m + "/memory.memsw.limit_in_bytes")
+        }
         return TaskCgroup(directories: [m, p], memoryDirectory: m, unified: false, memory: memory)
     }
 
@@ -130,7 +133,9 @@ final class TaskCgroup: Sendable {
     static func removeParents() {
         guard let parents else { return }
         for dir in Set([parents.memory, parents.pids]) {
-            let children = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix("t") }
+            let children = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter {
+                $0.hasPrefix("t")
+            }
             _ = removeAll(children.map { dir + "/" + $0 }.filter { access($0 + "/cgroup.procs", F_OK) == 0 })
             rmdir(dir)
         }
@@ -139,9 +144,13 @@ final class TaskCgroup: Sendable {
     /// Removes the groups that servers no longer running left behind (killed, they could not).
     private static func removeStale(in root: String) {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where name.hasPrefix("heaven-") {
-            guard let pid = Int32(name.dropFirst(7)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            guard let pid = Int32(name.dropFirst(7)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else {
+                continue
+            }
             let parent = root + "/" + name
-            let children = ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).filter { $0.hasPrefix("t") }
+            let children = ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).filter {
+                $0.hasPrefix("t")
+            }
             _ = removeAll(children.map { parent + "/" + $0 }.filter { access($0 + "/cgroup.procs", F_OK) == 0 })
             rmdir(parent)
         }

@@ -32,7 +32,9 @@ public struct TaskConfinement: Sendable, Equatable {
     }
 
     /// The path of `setpriv` (util-linux), when installed.
-    public static let setpriv: String? = ["/usr/bin/setpriv", "/bin/setpriv"].first { LocalConnector.isExecutableFile($0) }
+    public static let setpriv: String? = ["/usr/bin/setpriv", "/bin/setpriv"].first {
+        LocalConnector.isExecutableFile($0)
+    }
 
     /// What bounds a task's memory and processes here: `cgroups`, or `rlimits` where no
     /// control group hierarchy is usable.

@@ -10,7 +10,9 @@ public struct UserRecord: Sendable, Equatable, Codable {
     /// from the operator's range (`heaven serve --task-ids`).
     public var taskID: UInt32?
 
-    public init(name: String, groups: [String] = [], admin: Bool = false, createdAt: Date = Date(), taskID: UInt32? = nil) {
+    public init(
+        name: String, groups: [String] = [], admin: Bool = false, createdAt: Date = Date(), taskID: UInt32? = nil
+    ) {
         self.name = name
         self.groups = groups
         self.admin = admin
@@ -60,7 +62,8 @@ public struct AuditRecord: Sendable, Equatable, Codable {
     public var detail: String?
 
     public init(
-        id: Int64? = nil, at: Date = Date(), user: String?, method: String, path: String, status: Int, detail: String? = nil
+        id: Int64? = nil, at: Date = Date(), user: String?, method: String, path: String, status: Int,
+        detail: String? = nil
     ) {
         self.id = id
         self.at = at

@@ -1,4 +1,3 @@
-
 /// A concrete node of a site: one of a node kind's `count` instances.
 public struct NodeRef: Sendable, Hashable, Codable, CustomStringConvertible {
     public var site: String
@@ -29,7 +28,8 @@ public struct PlacedMachine: Sendable, Hashable, Codable {
     public var rank: Double
 
     /// Creates a placed machine.
-    public init(machine: String, instance: Int, node: NodeRef, grant: String?, cores: Int, memory: Double, rank: Double) {
+    public init(machine: String, instance: Int, node: NodeRef, grant: String?, cores: Int, memory: Double, rank: Double)
+    {
         self.machine = machine
         self.instance = instance
         self.node = node

@@ -74,7 +74,8 @@ public enum RunEvent: Sendable, Hashable {
     /// The task instance it concerns, if any.
     public var taskKey: String? {
         switch self {
-        case .waiting(let task, _), .retry(let task, _, _, _, _, _), .lost(let task, _, _), .loopStopped(let task, _, _):
+        case .waiting(let task, _), .retry(let task, _, _, _, _, _), .lost(let task, _, _),
+            .loopStopped(let task, _, _):
             task
         default: nil
         }

@@ -23,7 +23,9 @@ struct ConfinedStaging {
 
     func stage(_ source: String, as target: String) throws {
         let fd = open(source, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { throw Refused(description: "cannot open `\(source)`: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw Refused(description: "cannot open `\(source)`: \(String(cString: strerror(errno)))")
+        }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
@@ -36,18 +38,24 @@ struct ConfinedStaging {
         }
         if st.st_uid == uid, heaven_link_fd(fd, target) == 0 { return }
         let out = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard out >= 0 else { throw Refused(description: "cannot create `\(target)`: \(String(cString: strerror(errno)))") }
+        guard out >= 0 else {
+            throw Refused(description: "cannot create `\(target)`: \(String(cString: strerror(errno)))")
+        }
         defer { close(out) }
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0, errno == EINTR { continue }
-            guard n >= 0 else { throw Refused(description: "cannot read `\(source)`: \(String(cString: strerror(errno)))") }
+            guard n >= 0 else {
+                throw Refused(description: "cannot read `\(source)`: \(String(cString: strerror(errno)))")
+            }
             if n == 0 { break }
             var done = 0
             while done < n {
                 let w = buffer.withUnsafeBytes { write(out, $0.baseAddress! + done, n - done) }
-                guard w > 0 else { throw Refused(description: "cannot write `\(target)`: \(String(cString: strerror(errno)))") }
+                guard w > 0 else {
+                    throw Refused(description: "cannot write `\(target)`: \(String(cString: strerror(errno)))")
+                }
                 done += w
             }
         }

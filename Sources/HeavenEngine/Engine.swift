@@ -1,9 +1,9 @@
 import Foundation
 import HeavenBroker
 public import HeavenConnectors
+public import HeavenCore
 public import HeavenLanguage
 public import HeavenModel
-public import HeavenCore
 public import Logging
 import Synchronization
 
@@ -171,7 +171,9 @@ public final class Engine: Sendable {
             placement = stored
         } else {
             let who = Identity.system(user: run.user)
-            switch Broker(catalog: catalog, allowSharing: embedded, dataAt: catalog.localSites).place(topology, for: who, run: run.id) {
+            switch Broker(catalog: catalog, allowSharing: embedded, dataAt: catalog.localSites).place(
+                topology, for: who, run: run.id)
+            {
             case .failure(let refusal): throw refusal
             case .success(let p): placement = p
             }
@@ -182,13 +184,16 @@ public final class Engine: Sendable {
             }
             try await store.setPlacement(placement, run: run.id)
             let summary = Dictionary(grouping: placement.machines, by: \.machine).sorted { $0.key < $1.key }
-                .map { "\($0.key) ×\($0.value.count) on \(Set($0.value.map(\.node.site)).sorted().joined(separator: ", "))" }
+                .map {
+                    "\($0.key) ×\($0.value.count) on \(Set($0.value.map(\.node.site)).sorted().joined(separator: ", "))"
+                }
             try await store.appendEvent(EventRecord(runID: run.id, .placed(topology: topology.name, machines: summary)))
         }
         var connectors: [String: any Connector] = [:]
         for name in placement.sites {
             guard let entry = catalog.sites.first(where: { $0.site.name == name }) else {
-                throw Refusal(topology: topology.name, reasons: ["site \(name) of the placement is no longer registered"])
+                throw Refusal(
+                    topology: topology.name, reasons: ["site \(name) of the placement is no longer registered"])
             }
             connectors[name] = try connector(for: entry.site, user: run.user)
         }
@@ -237,7 +242,8 @@ public final class Engine: Sendable {
             run.finishedAt = Date()
             try await store.updateRun(run)
             try await store.appendEvent(
-                EventRecord(runID: run.id, error is Refusal ? .refused(run.error ?? "") : .ended(.failed, error: run.error)))
+                EventRecord(
+                    runID: run.id, error is Refusal ? .refused(run.error ?? "") : .ended(.failed, error: run.error)))
             return run
         }
 
@@ -248,7 +254,8 @@ public final class Engine: Sendable {
         if run.startedAt != nil { ProcessProbe.killOrphans(run: run.id) }
         for a in lost {
             if let pid = a.pid { ProcessProbe.killOrphan(pid: pid, run: a.runID, task: a.taskKey, attempt: a.number) }
-            try await store.appendEvent(EventRecord(runID: run.id, .lost(task: a.taskKey, attempt: a.number, reason: nil)))
+            try await store.appendEvent(
+                EventRecord(runID: run.id, .lost(task: a.taskKey, attempt: a.number, reason: nil)))
         }
         // Remote sites may still run them: stopped there too.
         for site in Set(lost.compactMap(\.site)).sorted() {
@@ -292,14 +299,16 @@ public final class Engine: Sendable {
                 // working directories; the logs stay the server's.
                 for dir in [runDirectory, layout.workRoot] {
                     guard chown(dir, id, id) == 0 else {
-                        throw EngineError.invalid("cannot give \(dir) to uid \(id): \(String(cString: strerror(errno)))")
+                        throw EngineError.invalid(
+                            "cannot give \(dir) to uid \(id): \(String(cString: strerror(errno)))")
                     }
                 }
             }
         }
         let context = RunContext(
             runID: run.id, store: store, connectors: resources.connectors, slots: resources.slots,
-            grants: resources.grants, documents: load.documents, runDirectory: runDirectory, baseDirectory: run.directory, home: home,
+            grants: resources.grants, documents: load.documents, runDirectory: runDirectory,
+            baseDirectory: run.directory, home: home,
             topology: topology, defaultIsolation: workflow.isolation, completed: completed, previousAttempts: previous,
             logger: logger, killGrace: killGrace, confined: confined, user: run.user,
             secrets: Secrets(home: home, store: store), confinement: confinement,
@@ -317,7 +326,8 @@ public final class Engine: Sendable {
                 await substitution.handle([site: reason])
             }
         }
-        let health = topology == nil ? nil : SiteWatch(store: store, context: context, interval: probeInterval, base: retryBase)
+        let health =
+            topology == nil ? nil : SiteWatch(store: store, context: context, interval: probeInterval, base: retryBase)
         let watcher = Task.detached { [store] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(500))

@@ -25,7 +25,9 @@ enum EngineMetrics {
             if let h = m[status.rawValue] { return h }
             let h = (
                 Counter(label: "heaven_task_attempts_total", dimensions: [("status", status.rawValue)]),
-                Timer(label: "heaven_task_duration_seconds", dimensions: [("status", status.rawValue)], preferredDisplayUnit: .seconds)
+                Timer(
+                    label: "heaven_task_duration_seconds", dimensions: [("status", status.rawValue)],
+                    preferredDisplayUnit: .seconds)
             )
             m[status.rawValue] = h
             return h

@@ -43,7 +43,10 @@ public struct HeavenHome: Sendable {
         }
         narrow(root, to: 0o700)
         for dir in ["runs", "server", "keys"] { narrow(root + "/" + dir, to: 0o700) }
-        for file in ["heaven.sqlite", "heaven.sqlite-wal", "heaven.sqlite-shm", "heaven.sqlite.lock", "secret.key", "remote.salt"] {
+        for file in [
+            "heaven.sqlite", "heaven.sqlite-wal", "heaven.sqlite-shm", "heaven.sqlite.lock", "secret.key",
+            "remote.salt",
+        ] {
             narrow(root + "/" + file, to: 0o600)
         }
         if deep {
@@ -80,7 +83,8 @@ public struct HeavenHome: Sendable {
         let data = fresh()
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if fd < 0 {
-            guard errno == EEXIST, let existing = FileManager.default.contents(atPath: path), existing.count == count else {
+            guard errno == EEXIST, let existing = FileManager.default.contents(atPath: path), existing.count == count
+            else {
                 throw PrivateFileError.cannotCreate
             }
             return existing

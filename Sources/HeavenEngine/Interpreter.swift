@@ -1,8 +1,8 @@
 import Foundation
 import HeavenConnectors
+import HeavenCore
 import HeavenLanguage
 import HeavenModel
-import HeavenCore
 
 /// Interprets control flow: each step form as DESIGN.md specifies it. Task
 /// instances are named by stable keys (`each#17/ndvi`, `opt@3/eval`), so a

@@ -102,7 +102,8 @@ struct OutputCollector {
             // What was read, shortened: an empty output reads differently from a typo.
             let text = String(decoding: data.prefix(80), as: UTF8.self)
             let shown = data.isEmpty ? "it is empty" : "it starts `\(text)`\(data.count > 80 ? "…" : "")"
-            throw Failure(description: "output `\(output)`: not valid JSON (\(OutputCollector.describe(error))); \(shown)")
+            throw Failure(
+                description: "output `\(output)`: not valid JSON (\(OutputCollector.describe(error))); \(shown)")
         }
     }
 

@@ -68,7 +68,8 @@ struct OutputExporter {
     /// partial file under the output's name (and the next resume copies it again).
     func copy(_ from: String, to: String) throws {
         let fm = FileManager.default
-        let partial = (to as NSString).deletingLastPathComponent + "/." + (to as NSString).lastPathComponent + ".heaven-partial"
+        let partial =
+            (to as NSString).deletingLastPathComponent + "/." + (to as NSString).lastPathComponent + ".heaven-partial"
         if fm.fileExists(atPath: partial) { try fm.removeItem(atPath: partial) }
         try fm.copyItem(atPath: from, toPath: partial)
         guard rename(partial, to) == 0 else {

@@ -1,8 +1,8 @@
 public import Foundation
 import HeavenBroker
 import HeavenConnectors
-import HeavenModel
 import HeavenCore
+import HeavenModel
 import Logging
 import Synchronization
 
@@ -108,7 +108,8 @@ final class RunContext: Sendable {
         runID: String, store: any Store, connectors: [String: any Connector], slots: SlotPool,
         grants: [String: GrantLimits], documents: DocumentSet,
         runDirectory: String, baseDirectory: String, home: HeavenHome, topology: Topology?, defaultIsolation: Isolation,
-        completed: [String: [String: Value]], previousAttempts: [String: Int], logger: Logger, killGrace: Double = 5, confined: Bool = false, user: String = "", secrets: Secrets? = nil,
+        completed: [String: [String: Value]], previousAttempts: [String: Int], logger: Logger, killGrace: Double = 5,
+        confined: Bool = false, user: String = "", secrets: Secrets? = nil,
         confinement: TaskConfinement? = nil, mayOptOut: Bool = true
     ) {
         self.confinement = confinement

@@ -44,7 +44,9 @@ public struct Secrets: Sendable {
     func key() throws -> SymmetricKey {
         do {
             return SymmetricKey(
-                data: try HeavenHome.privateFile(keyPath, count: 32) { SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) } })
+                data: try HeavenHome.privateFile(keyPath, count: 32) {
+                    SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+                })
         } catch HeavenHome.PrivateFileError.wrongSize {
             throw Failure.key("\(keyPath) is not 32 bytes")
         } catch HeavenHome.PrivateFileError.cannotWrite {
@@ -62,10 +64,14 @@ public struct Secrets: Sendable {
 
     /// A secret in clear, for a task's environment only.
     public func open(owner: String, name: String) async throws -> String {
-        guard let sealed = try await store.secret(owner: owner, name: name) else { throw Failure.notSet(name, owner: owner) }
+        guard let sealed = try await store.secret(owner: owner, name: name) else {
+            throw Failure.notSet(name, owner: owner)
+        }
         do {
             let box = try AES.GCM.SealedBox(combined: sealed)
-            return String(decoding: try AES.GCM.open(box, using: try key(), authenticating: Data("\(owner)/\(name)".utf8)), as: UTF8.self)
+            return String(
+                decoding: try AES.GCM.open(box, using: try key(), authenticating: Data("\(owner)/\(name)".utf8)),
+                as: UTF8.self)
         } catch let f as Failure {
             throw f
         } catch {

@@ -1,6 +1,6 @@
 import HeavenBroker
-import HeavenModel
 import HeavenCore
+import HeavenModel
 import Synchronization
 
 /// Gives tasks cores and memory within their virtual machine's instances, so that
@@ -134,13 +134,16 @@ final class SlotPool: Sendable {
     func impossible(_ r: Request) -> String? {
         state.withLock { s in
             let candidates = s.instances.filter { r.machine == nil || $0.machine == r.machine }
-            guard let first = candidates.first else { return "runs on machine `\(r.machine ?? "")`, which has no instance" }
+            guard let first = candidates.first else {
+                return "runs on machine `\(r.machine ?? "")`, which has no instance"
+            }
             let label = r.machine == nil ? "the site has" : "machine `\(first.machine)` has"
             if !candidates.contains(where: { $0.cores >= r.cores }) {
                 return "needs \(r.cores) cores but \(label) \(candidates.map(\.cores).max() ?? 0)"
             }
             if !candidates.contains(where: { $0.memory >= r.memory }) {
-                return "needs \(Quantity(r.memory, .bytes)) of memory but \(label) \(Quantity(candidates.map(\.memory).max() ?? 0, .bytes))"
+                return
+                    "needs \(Quantity(r.memory, .bytes)) of memory but \(label) \(Quantity(candidates.map(\.memory).max() ?? 0, .bytes))"
             }
             return nil
         }
@@ -149,7 +152,8 @@ final class SlotPool: Sendable {
     private static func take(_ r: Request, _ s: inout State) -> Slot? {
         var best: Int?
         for (i, inst) in s.instances.enumerated()
-        where inst.enabled && (r.machine == nil || inst.machine == r.machine) && !r.excluding.contains(i) && inst.freeCores >= r.cores
+        where inst.enabled && (r.machine == nil || inst.machine == r.machine) && !r.excluding.contains(i)
+            && inst.freeCores >= r.cores
             && inst.freeMemory >= r.memory
         {
             guard let free = s.nodeFree[inst.node], free.cores >= r.cores, free.memory >= r.memory else { continue }
@@ -193,12 +197,17 @@ final class SlotPool: Sendable {
         let (ready, passed) = state.withLock { s -> ([(CheckedContinuation<Slot, any Error>, Slot)], Bool) in
             s.instances[slot.position].freeCores += slot.cores
             s.instances[slot.position].freeMemory += slot.memory
-            if let free = s.nodeFree[slot.node] { s.nodeFree[slot.node] = (free.cores + slot.cores, free.memory + slot.memory) }
+            if let free = s.nodeFree[slot.node] {
+                s.nodeFree[slot.node] = (free.cores + slot.cores, free.memory + slot.memory)
+            }
             var served = SlotPool.serve(&s)
             guard let ended else { return (served, false) }
-            guard let k = served.firstIndex(where: {
-                $0.1.node == slot.node && $0.1.grant == slot.grant && $0.1.cores <= slot.cores && $0.1.memory <= slot.memory
-            }) else { return (served, false) }
+            guard
+                let k = served.firstIndex(where: {
+                    $0.1.node == slot.node && $0.1.grant == slot.grant && $0.1.cores <= slot.cores
+                        && $0.1.memory <= slot.memory
+                })
+            else { return (served, false) }
             served[k].1.takesOver = ended
             return (served, true)
         }

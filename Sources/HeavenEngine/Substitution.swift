@@ -1,8 +1,8 @@
 import Foundation
 import HeavenBroker
 import HeavenConnectors
-import HeavenModel
 import HeavenCore
+import HeavenModel
 import Synchronization
 
 /// Failure recovery by component substitution: when a site the run uses is reported
@@ -43,14 +43,18 @@ final class Substitution: Sendable {
                 name: topology.name, machines: lost, deadline: topology.deadline, location: topology.location)
             do {
                 let catalog = try await engine.store.catalog()
-                switch Broker(catalog: catalog, dataAt: catalog.localSites).place(sub, for: Identity.system(user: run.user), run: run.id) {
+                switch Broker(catalog: catalog, dataAt: catalog.localSites).place(
+                    sub, for: Identity.system(user: run.user), run: run.id)
+                {
                 case .failure(let refusal):
-                    let message = "site \(site) is down (\(reason)) and its machines cannot be re-placed:\n"
+                    let message =
+                        "site \(site) is down (\(reason)) and its machines cannot be re-placed:\n"
                         + refusal.reasons.map { "  " + $0 }.joined(separator: "\n")
                     await context.event(.substitution(message))
                     context.stop(.failed, message, kill: false)
                 case .success(var placement):
-                    for (name, g) in placement.grants where !(try await engine.store.claimGrant(name, run: run.id, once: g.once)) {
+                    for (name, g) in placement.grants
+                    where !(try await engine.store.claimGrant(name, run: run.id, once: g.once)) {
                         throw Refusal(topology: topology.name, reasons: ["grant \(name) was used by another run"])
                     }
                     for name in placement.sites where context.connector(for: name) == nil {
@@ -59,12 +63,16 @@ final class Substitution: Sendable {
                     }
                     // New instances are numbered after the machine's existing ones.
                     for k in placement.machines.indices {
-                        placement.machines[k].instance += context.slots.instanceCount(placement.machines[k].machine) + 1000
+                        placement.machines[k].instance +=
+                            context.slots.instanceCount(placement.machines[k].machine) + 1000
                     }
                     context.slots.substitute(site: site, with: placement.machines, nodes: placement.nodes)
                     let summary = Dictionary(grouping: placement.machines, by: \.machine).sorted { $0.key < $1.key }
-                        .map { "\($0.key) ×\($0.value.count) on \(Set($0.value.map(\.node.site)).sorted().joined(separator: ", "))" }
-                    await context.event(.substitution("site \(site) is down (\(reason)): re-placed " + summary.joined(separator: "; ")))
+                        .map {
+                            "\($0.key) ×\($0.value.count) on \(Set($0.value.map(\.node.site)).sorted().joined(separator: ", "))"
+                        }
+                    await context.event(
+                        .substitution("site \(site) is down (\(reason)): re-placed " + summary.joined(separator: "; ")))
                 }
             } catch {
                 let message = "site \(site) is down (\(reason)) and re-placement failed: \(error)"

@@ -1,8 +1,8 @@
 import Foundation
 import HeavenBroker
 import HeavenConnectors
-import HeavenModel
 import HeavenCore
+import HeavenModel
 import Logging
 import Synchronization
 
@@ -362,7 +362,9 @@ struct TaskExecutor {
         }
         context.logger.debug(
             "task started",
-            metadata: ["run": "\(context.runID)", "task": "\(key)", "attempt": "\(number)", "handle": "\(process.handle)"])
+            metadata: [
+                "run": "\(context.runID)", "task": "\(key)", "attempt": "\(number)", "handle": "\(process.handle)",
+            ])
         startedRunning = true
         EngineMetrics.started()
         let stoppedAlready = context.register(key, process)
@@ -371,7 +373,9 @@ struct TaskExecutor {
         // recorded: if the process driving the run dies, it is found and stopped.
         let recordedProcess = process.handle.localProcess
         if recorded {
-            if let p = recordedProcess { context.store.noteAttemptProcess(record.key, pid: p.pid, pidStart: p.startTime) }
+            if let p = recordedProcess {
+                context.store.noteAttemptProcess(record.key, pid: p.pid, pidStart: p.startTime)
+            }
         } else {
             recordStart(pid: recordedProcess?.pid)
         }
@@ -426,7 +430,8 @@ struct TaskExecutor {
             return try await lose(message)
         }
         if wasTimeout {
-            let message = exit.timedOut && !fired.isSet
+            let message =
+                exit.timedOut && !fired.isSet
                 ? (exit.message ?? "timed out") : "timed out after \(Quantity(task.timeout ?? 0, .seconds))"
             try await finish(.timedOut, message, exit: exit)
             return .failed(message)
@@ -486,7 +491,9 @@ struct TaskExecutor {
             }
             return .success(())
         } catch {
-            return .failure(PreparationError(message: (error as? ConfinedStaging.Refused)?.description ?? error.localizedDescription))
+            return .failure(
+                PreparationError(
+                    message: (error as? ConfinedStaging.Refused)?.description ?? error.localizedDescription))
         }
     }
 

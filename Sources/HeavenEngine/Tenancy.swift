@@ -1,7 +1,7 @@
 import Foundation
 import HeavenConnectors
-import HeavenModel
 public import HeavenCore
+import HeavenModel
 
 /// How a shared server keeps its tenants apart: the operator's decision, never a
 /// tenant's. With `isolated`, every task a tenant runs on the server's own machine runs
@@ -42,7 +42,9 @@ public struct Tenancy: Sendable {
         _ store: any AccountStore, ids: ClosedRange<UInt32>?, defaultMemory: Double, maxProcesses: Int
     ) -> Tenancy {
         Tenancy(defaultMemory: defaultMemory, maxProcesses: maxProcesses) { name in
-            guard let user = try await store.user(name) else { throw EngineError.invalid("no account `\(name)` on this server") }
+            guard let user = try await store.user(name) else {
+                throw EngineError.invalid("no account `\(name)` on this server")
+            }
             guard let ids else { return Tenant(taskID: nil, admin: user.admin) }
             return Tenant(taskID: try await store.taskID(for: name, in: ids), admin: user.admin)
         }

@@ -57,7 +57,8 @@ struct SiteReader {
                     }
                     guard let account = r.string(a.value, "the account of `\(a.key)`") else { continue }
                     guard SiteReader.isAccountName(account) else {
-                        r.error("`\(account)` is not an account name (lowercase letters, digits, `_`, `.`, `-`)", a.value)
+                        r.error(
+                            "`\(account)` is not an account name (lowercase letters, digits, `_`, `.`, `-`)", a.value)
                         continue
                     }
                     map[p.description] = account
@@ -100,7 +101,9 @@ struct SiteReader {
         guard let first = s.unicodeScalars.first, s.unicodeScalars.count <= 32,
             ("a"..."z").contains(first) || first == "_"
         else { return false }
-        return s.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || "_.-".unicodeScalars.contains($0) }
+        return s.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("0"..."9").contains($0) || "_.-".unicodeScalars.contains($0)
+        }
     }
 
     func principal(_ node: Node, _ what: String) -> Principal? {

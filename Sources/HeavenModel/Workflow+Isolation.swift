@@ -7,7 +7,9 @@ extension Workflow {
         if isolation == .none, let at = isolationLocation { found.append(at) }
         func walk(_ steps: [Step]) {
             for s in steps {
-                if case .task(let t) = s.form, t.isolation == Isolation.none, let at = t.isolationLocation { found.append(at) }
+                if case .task(let t) = s.form, t.isolation == Isolation.none, let at = t.isolationLocation {
+                    found.append(at)
+                }
                 walk(s.children)
             }
         }

@@ -1,9 +1,9 @@
 import Foundation
 import HeavenBroker
+import HeavenCore
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
-import HeavenCore
 import Hummingbird
 import Prometheus
 
@@ -39,13 +39,17 @@ struct API: Sendable {
             guard let view = try await store.runStatus(id), await API.mayRead(user, view.run, shares: view.shares)
             else { throw Problem(.notFound, "no run \(id)") }
             var m = try await describe(view.run)
-            m["attempts"] = ["running": view.counts.running, "succeeded": view.counts.succeeded, "failed": view.counts.failed]
+            m["attempts"] = [
+                "running": view.counts.running, "succeeded": view.counts.succeeded, "failed": view.counts.failed,
+            ]
             m["shared"] = view.shares
             return json(m)
         }
         router.post("/v1/runs/{id}/cancel") { _, context in
             let run = try await ownedRun(context)
-            if run.status.isFinal { throw Problem(.conflict, "run \(run.id) has already ended (\(run.status.rawValue))") }
+            if run.status.isFinal {
+                throw Problem(.conflict, "run \(run.id) has already ended (\(run.status.rawValue))")
+            }
             _ = try await store.requestCancel(run: run.id)
             return json(["run": run.id, "cancelRequested": true], status: .accepted)
         }
@@ -78,7 +82,9 @@ struct API: Sendable {
             let layout = server.home.layout(run.id)
             var text = ""
             for stream in ["log", "out", "err"] {
-                if let t = try? String(contentsOfFile: layout.log(a.taskKey, attempt: a.number, stream), encoding: .utf8) {
+                if let t = try? String(
+                    contentsOfFile: layout.log(a.taskKey, attempt: a.number, stream), encoding: .utf8)
+                {
                     text += t
                 }
             }
@@ -138,7 +144,8 @@ struct API: Sendable {
                 "grants": mine.map { g -> [String: Any] in
                     var m: [String: Any] = [
                         "name": g.name, "site": g.site, "to": g.to.description, "once": g.once,
-                        "used": !(catalog.grantUses[g.name] ?? []).isEmpty, "coreHoursUsed": catalog.coreHours[g.name] ?? 0,
+                        "used": !(catalog.grantUses[g.name] ?? []).isEmpty,
+                        "coreHoursUsed": catalog.coreHours[g.name] ?? 0,
                     ]
                     if let c = g.cores { m["cores"] = c }
                     if let h = g.coreHours { m["coreHours"] = h }
@@ -154,7 +161,9 @@ struct API: Sendable {
                 throw Problem(.unprocessableContent, "the documents hold no Topology to place")
             }
             let catalog = try await store.catalog()
-            switch Broker(catalog: catalog, dataAt: catalog.localSites).place(topology, for: Identity(user: user.name, groups: user.groups)) {
+            switch Broker(catalog: catalog, dataAt: catalog.localSites).place(
+                topology, for: Identity(user: user.name, groups: user.groups))
+            {
             case .success(let p):
                 let encoded = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(p))
                 return json(["topology": topology.name, "placed": true, "placement": encoded])
@@ -178,7 +187,9 @@ struct API: Sendable {
         router.delete("/v1/secrets/{name}") { _, context in
             let user = try context.user
             let name = try secretName(context)
-            guard try await store.deleteSecret(owner: user.name, name: name) else { throw Problem(.notFound, "no secret \(name)") }
+            guard try await store.deleteSecret(owner: user.name, name: name) else {
+                throw Problem(.notFound, "no secret \(name)")
+            }
             return Response(status: .noContent)
         }
         router.get("/metrics") { _, context in
@@ -187,7 +198,8 @@ struct API: Sendable {
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(
-                status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: HeavenServer.registry.emitToBuffer())))
+                status: .ok, headers: headers,
+                body: .init(byteBuffer: ByteBuffer(bytes: HeavenServer.registry.emitToBuffer())))
         }
         router.get("/v1/audit") { request, context in
             let user = try context.user
@@ -228,7 +240,9 @@ struct API: Sendable {
         }
         var inputs: [String: Value] = [:]
         if let given = body["inputs"] {
-            guard let object = given as? [String: Any] else { throw Problem(.badRequest, "`inputs` must be a JSON object") }
+            guard let object = given as? [String: Any] else {
+                throw Problem(.badRequest, "`inputs` must be a JSON object")
+            }
             for (k, v) in object {
                 let data = try JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed])
                 inputs[k] = try Value(jsonData: data)
@@ -238,7 +252,9 @@ struct API: Sendable {
         if body["workflow"] != nil && workflow == nil { throw Problem(.badRequest, "`workflow` must be a string") }
         var share: [String] = []
         if let s = body["share"] {
-            guard let groups = s as? [String] else { throw Problem(.badRequest, "`share` must be a list of group names") }
+            guard let groups = s as? [String] else {
+                throw Problem(.badRequest, "`share` must be a list of group names")
+            }
             for g in groups where !user.groups.contains(g) && !user.admin {
                 throw Problem(.forbidden, "you can share a run only with your own groups; you are not in `\(g)`")
             }
@@ -256,7 +272,8 @@ struct API: Sendable {
             }
             for (name, content) in map {
                 guard !name.isEmpty, !name.contains("/"), name != ".", name != "..", !name.hasPrefix(".") else {
-                    throw Problem(.badRequest, "file name `\(name)` must be a plain name (no `/`, not starting with `.`)")
+                    throw Problem(
+                        .badRequest, "file name `\(name)` must be a plain name (no `/`, not starting with `.`)")
                 }
                 guard let text = content as? String, let data = Data(base64Encoded: text) else {
                     throw Problem(.badRequest, "file `\(name)`: its content must be base64 text")
@@ -308,7 +325,8 @@ struct API: Sendable {
         let user = try context.user
         let run = try await visibleRun(context)
         guard user.admin || run.user == user.name else {
-            throw Problem(.forbidden, "run \(run.id) belongs to \(run.user); it is shared with you to read, not to change")
+            throw Problem(
+                .forbidden, "run \(run.id) belongs to \(run.user); it is shared with you to read, not to change")
         }
         return run
     }
@@ -346,11 +364,15 @@ struct API: Sendable {
                     let batch = try await store.events(run: runID, after: last, limit: 500)
                     for e in batch {
                         let data: [String: Any] = [
-                            "id": e.id ?? 0, "kind": e.kind.rawValue, "task": e.taskKey ?? NSNull(), "message": e.message,
+                            "id": e.id ?? 0, "kind": e.kind.rawValue, "task": e.taskKey ?? NSNull(),
+                            "message": e.message,
                             "at": iso(e.time),
                         ]
-                        let text = String(decoding: try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys]), as: UTF8.self)
-                        try await writer.write(ByteBuffer(string: "id: \(e.id ?? 0)\nevent: \(e.kind.rawValue)\ndata: \(text)\n\n"))
+                        let text = String(
+                            decoding: try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys]),
+                            as: UTF8.self)
+                        try await writer.write(
+                            ByteBuffer(string: "id: \(e.id ?? 0)\nevent: \(e.kind.rawValue)\ndata: \(text)\n\n"))
                         last = e.id ?? last
                     }
                     if batch.isEmpty {
@@ -386,23 +408,31 @@ struct API: Sendable {
         let load = try await documents(request, context, allowed: [kind])
         let catalog = try await store.catalog()
         if kind == "Site" {
-            guard !load.documents.sites.isEmpty else { throw Problem(.unprocessableContent, "the documents hold no Site") }
+            guard !load.documents.sites.isEmpty else {
+                throw Problem(.unprocessableContent, "the documents hold no Site")
+            }
             for site in load.documents.sites {
                 if !user.admin, let why = server.policy.tenantRefusal(site) {
                     throw Problem(.forbidden, "\(site.location): site `\(site.name)`: \(why)")
                 }
                 let owner = site.owner ?? Principal(.user, user.name)
                 guard user.admin || API.names(owner, user) else {
-                    throw Problem(.forbidden, "site `\(site.name)` would be owned by \(owner); you may register only sites you own")
+                    throw Problem(
+                        .forbidden,
+                        "site `\(site.name)` would be owned by \(owner); you may register only sites you own")
                 }
-                if let existing = catalog.sites.first(where: { $0.site.name == site.name }), !user.admin, !owns(user, existing) {
+                if let existing = catalog.sites.first(where: { $0.site.name == site.name }), !user.admin,
+                    !owns(user, existing)
+                {
                     throw Problem(.forbidden, "site `\(site.name)` exists and belongs to someone else")
                 }
             }
             for site in load.documents.sites { try await store.registerSite(site, by: user.name) }
             return json(["registered": load.documents.sites.map(\.name)], status: .created)
         }
-        guard !load.documents.grants.isEmpty else { throw Problem(.unprocessableContent, "the documents hold no Grant") }
+        guard !load.documents.grants.isEmpty else {
+            throw Problem(.unprocessableContent, "the documents hold no Grant")
+        }
         for grant in load.documents.grants {
             guard let site = catalog.sites.first(where: { $0.site.name == grant.site }) else {
                 throw Problem(.unprocessableContent, "grant `\(grant.name)`: no site `\(grant.site)` is registered")
@@ -421,7 +451,9 @@ struct API: Sendable {
     func jsonBody(_ request: Request, _ context: HeavenContext) async throws -> [String: Any] {
         let type = request.headers[.contentType]?.lowercased() ?? ""
         guard type.hasPrefix("application/json") else {
-            throw Problem(.unsupportedMediaType, "send `Content-Type: application/json` (got \(type.isEmpty ? "none" : "`\(type)`"))")
+            throw Problem(
+                .unsupportedMediaType,
+                "send `Content-Type: application/json` (got \(type.isEmpty ? "none" : "`\(type)`"))")
         }
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         let data = Data(buffer.readableBytesView)
@@ -444,7 +476,9 @@ struct API: Sendable {
                 throw Problem(.badRequest, "`documents` must be a list of {path, text} objects")
             }
             for (i, d) in list.enumerated() {
-                guard let text = d["text"] as? String else { throw Problem(.badRequest, "documents[\(i)] has no `text` string") }
+                guard let text = d["text"] as? String else {
+                    throw Problem(.badRequest, "documents[\(i)] has no `text` string")
+                }
                 let path = (d["path"] as? String).map { ($0 as NSString).lastPathComponent } ?? "document-\(i + 1).yaml"
                 sources.append(SourceFile(path: path, text: text))
             }
@@ -456,10 +490,12 @@ struct API: Sendable {
         }
         let d = load.documents
         let present: [(String, Int)] = [
-            ("Site", d.sites.count), ("Grant", d.grants.count), ("Topology", d.topologies.count), ("Workflow", d.workflows.count),
+            ("Site", d.sites.count), ("Grant", d.grants.count), ("Topology", d.topologies.count),
+            ("Workflow", d.workflows.count),
         ]
         for (kind, count) in present where count > 0 && !allowed.contains(kind) {
-            let hint = kind == "Site" ? " (register sites with POST /v1/sites)" : kind == "Grant" ? " (POST /v1/grants)" : ""
+            let hint =
+                kind == "Site" ? " (register sites with POST /v1/sites)" : kind == "Grant" ? " (POST /v1/grants)" : ""
             throw Problem(.unprocessableContent, "\(kind) documents are not accepted here\(hint)")
         }
         return load
@@ -477,7 +513,8 @@ func plainJSON(_ v: Value) -> Any {
 
 /// A JSON response.
 func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+    let data =
+        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
     var headers = HTTPFields()
     headers[.contentType] = "application/json"
     return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))

@@ -1,6 +1,6 @@
 import Foundation
-public import Hummingbird
 import HeavenCore
+public import Hummingbird
 import Synchronization
 
 /// What a request carries through the middlewares: who made it (set by
@@ -54,7 +54,9 @@ struct Problem: Error, Sendable {
             "type": "about:blank", "title": status.reasonPhrase, "status": Int(status.code), "detail": detail,
         ]
         for (k, v) in extra { body[k] = v }
-        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        let data =
+            (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data()
         var headers = HTTPFields()
         headers[.contentType] = "application/problem+json"
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"heaven\"" }

@@ -1,10 +1,10 @@
 import Foundation
 import HeavenBroker
 import HeavenConnectors
+public import HeavenCore
 public import HeavenEngine
 import HeavenLanguage
 import HeavenModel
-public import HeavenCore
 public import Hummingbird
 public import Logging
 import Metrics
@@ -66,7 +66,9 @@ public final class HeavenServer: Sendable {
     public func resumeInterrupted() async throws -> [String] {
         var resumed: [String] = []
         for run in try await store.runs(limit: 100_000) where run.status == .running || run.status == .pending {
-            if let pid = run.ownerPID, pid != getpid(), ProcessProbe.isAlive(pid: pid, startTime: run.ownerStart) { continue }
+            if let pid = run.ownerPID, pid != getpid(), ProcessProbe.isAlive(pid: pid, startTime: run.ownerStart) {
+                continue
+            }
             drive(run.id)
             resumed.append(run.id)
         }
@@ -96,7 +98,8 @@ public final class HeavenServer: Sendable {
 
     /// Serves on `host:port` until the process is asked to stop (SIGTERM, SIGINT);
     /// `onReady` gets the bound port (useful with port 0).
-    public func serve(host: String, port: Int, onReady: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    public func serve(host: String, port: Int, onReady: @escaping @Sendable (Int) async -> Void = { _ in }) async throws
+    {
         let app = Application(
             router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "heaven"),
             onServerRunning: { channel in await onReady(channel.localAddress?.port ?? port) }, logger: logger)

@@ -1,6 +1,6 @@
 public import Foundation
-public import HeavenCore
 import GRDB
+public import HeavenCore
 
 extension SQLiteStore: AccountStore {
     static func migrateAccounts(_ m: inout DatabaseMigrator) {
@@ -82,15 +82,18 @@ extension SQLiteStore: AccountStore {
 
     static func userRecord(_ db: Database, _ row: Row) throws -> UserRecord {
         let name: String = row["name"]
-        let groups = try String.fetchAll(db, sql: "SELECT grp FROM memberships WHERE user = ? ORDER BY grp", arguments: [name])
+        let groups = try String.fetchAll(
+            db, sql: "SELECT grp FROM memberships WHERE user = ? ORDER BY grp", arguments: [name])
         return UserRecord(
             name: name, groups: groups, admin: (row["admin"] as Int?) == 1,
-            createdAt: Date(timeIntervalSince1970: row["created_at"]), taskID: (row["task_uid"] as Int64?).map { UInt32($0) })
+            createdAt: Date(timeIntervalSince1970: row["created_at"]),
+            taskID: (row["task_uid"] as Int64?).map { UInt32($0) })
     }
 
     public func taskID(for user: String, in range: ClosedRange<UInt32>) async throws -> UInt32 {
         try await batcher.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT task_uid FROM users WHERE name = ?", arguments: [user]) else {
+            guard let row = try Row.fetchOne(db, sql: "SELECT task_uid FROM users WHERE name = ?", arguments: [user])
+            else {
                 throw StoreError.internal("no user `\(user)`")
             }
             if let id = row["task_uid"] as Int64?, range.contains(UInt32(id)) { return UInt32(id) }
@@ -103,7 +106,8 @@ extension SQLiteStore: AccountStore {
                 if t == candidate { candidate += 1 }
             }
             guard candidate <= Int64(range.upperBound) else {
-                throw StoreError.internal("every uid of \(range.lowerBound)-\(range.upperBound) is taken: widen --task-ids")
+                throw StoreError.internal(
+                    "every uid of \(range.lowerBound)-\(range.upperBound) is taken: widen --task-ids")
             }
             try db.execute(sql: "UPDATE users SET task_uid = ? WHERE name = ?", arguments: [candidate, user])
             try db.execute(
@@ -129,7 +133,8 @@ extension SQLiteStore: AccountStore {
 
     static func tokenRecord(_ row: Row) -> TokenRecord {
         TokenRecord(
-            id: row["id"], user: row["user"], label: row["label"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
+            id: row["id"], user: row["user"], label: row["label"],
+            createdAt: Date(timeIntervalSince1970: row["created_at"]),
             expiresAt: SQLiteStore.date(row["expires_at"]), revokedAt: SQLiteStore.date(row["revoked_at"]))
     }
 
@@ -147,7 +152,8 @@ extension SQLiteStore: AccountStore {
     public func token(hash: String) async throws -> (TokenRecord, UserRecord)? {
         try await pool.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE hash = ?", arguments: [hash]),
-                let u = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [row["user"] as String])
+                let u = try Row.fetchOne(
+                    db, sql: "SELECT * FROM users WHERE name = ?", arguments: [row["user"] as String])
             else { return nil }
             return (SQLiteStore.tokenRecord(row), try SQLiteStore.userRecord(db, u))
         }
@@ -156,8 +162,10 @@ extension SQLiteStore: AccountStore {
     public func tokens(user: String?) async throws -> [TokenRecord] {
         try await pool.read { db in
             if let user {
-                return try Row.fetchAll(db, sql: "SELECT * FROM tokens WHERE user = ? ORDER BY created_at", arguments: [user])
-                    .map(SQLiteStore.tokenRecord)
+                return try Row.fetchAll(
+                    db, sql: "SELECT * FROM tokens WHERE user = ? ORDER BY created_at", arguments: [user]
+                )
+                .map(SQLiteStore.tokenRecord)
             }
             return try Row.fetchAll(db, sql: "SELECT * FROM tokens ORDER BY created_at").map(SQLiteStore.tokenRecord)
         }
@@ -175,7 +183,8 @@ extension SQLiteStore: AccountStore {
     public func shareRun(_ run: String, with groups: [String]) async throws {
         try await batcher.write { db in
             for g in Set(groups).sorted() {
-                try db.execute(sql: "INSERT OR IGNORE INTO run_shares (run_id, grp) VALUES (?, ?)", arguments: [run, g])
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO run_shares (run_id, grp) VALUES (?, ?)", arguments: [run, g])
             }
         }
     }
@@ -184,7 +193,8 @@ extension SQLiteStore: AccountStore {
     /// with, read in one transaction: what a status read needs, in one read.
     public func runStatus(_ id: String) async throws -> RunStatusView? {
         try await pool.read { db in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM runs WHERE id = ?"), arguments: [id])
+            guard
+                let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM runs WHERE id = ?"), arguments: [id])
             else { return nil }
             return RunStatusView(
                 run: SQLiteStore.runRecord(row), counts: try SQLiteStore.attemptCounts(run: id, db: db),
@@ -197,7 +207,8 @@ extension SQLiteStore: AccountStore {
     }
 
     static func shares(run: String, db: Database) throws -> [String] {
-        try String.fetchAll(db.cachedStatement(sql: "SELECT grp FROM run_shares WHERE run_id = ? ORDER BY grp"), arguments: [run])
+        try String.fetchAll(
+            db.cachedStatement(sql: "SELECT grp FROM run_shares WHERE run_id = ? ORDER BY grp"), arguments: [run])
     }
 
     public func runs(visibleTo user: UserRecord, limit: Int) async throws -> [RunRecord] {
@@ -225,7 +236,9 @@ extension SQLiteStore: AccountStore {
 
     public func audit(after: Int64, limit: Int) async throws -> [AuditRecord] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit]).map {
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit]
+            ).map {
                 AuditRecord(
                     id: $0["id"], at: Date(timeIntervalSince1970: $0["at"]), user: $0["user"], method: $0["method"],
                     path: $0["path"], status: $0["status"], detail: $0["detail"])
@@ -262,13 +275,16 @@ extension SQLiteStore: SecretStore {
 
     public func secret(owner: String, name: String) async throws -> Data? {
         try await pool.read { db in
-            try Data.fetchOne(db, sql: "SELECT sealed FROM secrets WHERE owner = ? AND name = ?", arguments: [owner, name])
+            try Data.fetchOne(
+                db, sql: "SELECT sealed FROM secrets WHERE owner = ? AND name = ?", arguments: [owner, name])
         }
     }
 
     public func secretNames(owner: String) async throws -> [(name: String, updated: Date)] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT name, updated_at FROM secrets WHERE owner = ? ORDER BY name", arguments: [owner]).map {
+            try Row.fetchAll(
+                db, sql: "SELECT name, updated_at FROM secrets WHERE owner = ? ORDER BY name", arguments: [owner]
+            ).map {
                 ($0["name"], Date(timeIntervalSince1970: $0["updated_at"]))
             }
         }

@@ -1,7 +1,7 @@
 public import Foundation
-public import HeavenModel
-public import HeavenCore
 import GRDB
+public import HeavenCore
+public import HeavenModel
 
 extension SQLiteStore {
     static let json: JSONEncoder = {
@@ -41,14 +41,18 @@ extension SQLiteStore {
             var c = Catalog()
             let decoder = JSONDecoder()
             for row in try Row.fetchAll(db, sql: "SELECT * FROM sites ORDER BY name") {
-                guard let site = try? decoder.decode(Site.self, from: Data((row["document"] as String).utf8)) else { continue }
+                guard let site = try? decoder.decode(Site.self, from: Data((row["document"] as String).utf8)) else {
+                    continue
+                }
                 c.sites.append(
                     Catalog.SiteEntry(
                         site: site, registeredBy: row["registered_by"], downUntil: SQLiteStore.date(row["down_until"]),
                         downReason: row["down_reason"]))
             }
             for row in try Row.fetchAll(db, sql: "SELECT document FROM grants ORDER BY name") {
-                if let g = try? decoder.decode(Grant.self, from: Data((row["document"] as String).utf8)) { c.grants.append(g) }
+                if let g = try? decoder.decode(Grant.self, from: Data((row["document"] as String).utf8)) {
+                    c.grants.append(g)
+                }
             }
             for row in try Row.fetchAll(db, sql: "SELECT grant_name, run_id FROM grant_uses") {
                 c.grantUses[row["grant_name"], default: []].insert(row["run_id"])
@@ -80,7 +84,8 @@ extension SQLiteStore {
         try await batcher.write { db in
             if once {
                 let other = try String.fetchOne(
-                    db, sql: "SELECT run_id FROM grant_uses WHERE grant_name = ? AND run_id != ?", arguments: [grant, run])
+                    db, sql: "SELECT run_id FROM grant_uses WHERE grant_name = ? AND run_id != ?",
+                    arguments: [grant, run])
                 if other != nil { return false }
             }
             try db.execute(
@@ -95,7 +100,8 @@ extension SQLiteStore {
         let json = String(decoding: try SQLiteStore.json.encode(placement), as: UTF8.self)
         try await batcher.write { db in
             try db.execute(
-                sql: "INSERT INTO placements (run_id, placement) VALUES (?, ?) ON CONFLICT(run_id) DO UPDATE SET placement = excluded.placement",
+                sql:
+                    "INSERT INTO placements (run_id, placement) VALUES (?, ?) ON CONFLICT(run_id) DO UPDATE SET placement = excluded.placement",
                 arguments: [run, json])
         }
     }
@@ -118,7 +124,8 @@ extension SQLiteStore {
         try await pool.read { db in
             var out: [String: String] = [:]
             for row in try Row.fetchAll(
-                db, sql: "SELECT name, down_reason FROM sites WHERE down_until > ?", arguments: [now.timeIntervalSince1970])
+                db, sql: "SELECT name, down_reason FROM sites WHERE down_until > ?",
+                arguments: [now.timeIntervalSince1970])
             {
                 out[row["name"]] = (row["down_reason"] as String?) ?? "reported down"
             }
@@ -135,7 +142,8 @@ extension SQLiteStore {
         }
     }
 
-    public func reportSiteFailure(_ name: String, reason: String, base: Double, renew: Bool) async throws -> SiteHealth {
+    public func reportSiteFailure(_ name: String, reason: String, base: Double, renew: Bool) async throws -> SiteHealth
+    {
         try await batcher.write { db in
             let now = Date()
             guard let current = try SQLiteStore.health(of: name, db: db)
@@ -156,7 +164,8 @@ extension SQLiteStore {
             guard let current = try SQLiteStore.health(of: name, db: db) else { return nil }
             if current.failures > 0, !current.byOperator {
                 try db.execute(
-                    sql: "UPDATE sites SET down_until = NULL, down_reason = NULL, down_by = NULL, failures = 0 WHERE name = ?",
+                    sql:
+                        "UPDATE sites SET down_until = NULL, down_reason = NULL, down_by = NULL, failures = 0 WHERE name = ?",
                     arguments: [name])
             }
             return current

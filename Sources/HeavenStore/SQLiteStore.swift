@@ -1,11 +1,11 @@
 import Foundation
 import GRDB
+public import HeavenCore
+public import HeavenModel
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-public import HeavenModel
-public import HeavenCore
 
 /// The embedded store: one SQLite file in WAL mode, written through GRDB with
 /// group commit. `synchronous=NORMAL`: a killed process loses nothing committed;
@@ -260,7 +260,9 @@ public final class SQLiteStore: RunStore, CatalogStore {
     public func startAttempt(_ a: AttemptRecord, checking limits: CapacityLimits?) async throws -> AttemptStart {
         let isAlive = liveness
         return try await batcher.write { db in
-            if let limits, let why = try SQLiteStore.refusal(a, limits, db: db, isAlive: isAlive) { return .refused(why) }
+            if let limits, let why = try SQLiteStore.refusal(a, limits, db: db, isAlive: isAlive) {
+                return .refused(why)
+            }
             try SQLiteStore.insert(a, db: db)
             return .started(db.lastInsertedRowID)
         }
@@ -292,7 +294,9 @@ public final class SQLiteStore: RunStore, CatalogStore {
 
     /// Whether an attempt fits its node and grant, counting the running attempts of
     /// runs whose driving process is alive (a crashed run holds nothing).
-    static func refusal(_ a: AttemptRecord, _ limits: CapacityLimits, db: Database, isAlive: @Sendable (Int32, String?) -> Bool) throws -> String? {
+    static func refusal(
+        _ a: AttemptRecord, _ limits: CapacityLimits, db: Database, isAlive: @Sendable (Int32, String?) -> Bool
+    ) throws -> String? {
         func liveRuns(_ rows: [Row]) -> [Row] {
             var alive: [String: Bool] = [:]
             return rows.filter { row in
@@ -333,7 +337,8 @@ public final class SQLiteStore: RunStore, CatalogStore {
         if let grant = a.grant, let hours = limits.grantCoreHours {
             let used = try coreHours(grant: grant, db: db)
             if used >= hours {
-                return "grant \(grant): core-hours used up (\(String(format: "%.4g", used)) of \(String(format: "%.4g", hours)))"
+                return
+                    "grant \(grant): core-hours used up (\(String(format: "%.4g", used)) of \(String(format: "%.4g", hours)))"
             }
         }
         return nil
@@ -342,19 +347,22 @@ public final class SQLiteStore: RunStore, CatalogStore {
     /// Core-hours charged to a grant: cores × wall time of its attempts (running ones up to now).
     static func coreHours(grant: String, db: Database) throws -> Double {
         let now = Date().timeIntervalSince1970
-        let seconds = try Double.fetchOne(
-            db,
-            sql: """
-                SELECT COALESCE(SUM(cores * (COALESCE(finished_at, ?) - started_at)), 0) FROM attempts
-                WHERE grant_name = ? AND status != 'lost'
-                """, arguments: [now, grant]) ?? 0
+        let seconds =
+            try Double.fetchOne(
+                db,
+                sql: """
+                    SELECT COALESCE(SUM(cores * (COALESCE(finished_at, ?) - started_at)), 0) FROM attempts
+                    WHERE grant_name = ? AND status != 'lost'
+                    """, arguments: [now, grant]) ?? 0
         return seconds / 3600
     }
 
     public func noteAttemptProcess(_ key: AttemptKey, pid: Int32, pidStart: String?) {
         batcher.submit { db in
-            try db.cachedStatement(sql: "UPDATE attempts SET pid = ?, pid_start = ? WHERE run_id = ? AND task_key = ? AND number = ?")
-                .execute(arguments: [pid, pidStart, key.runID, key.taskKey, key.number])
+            try db.cachedStatement(
+                sql: "UPDATE attempts SET pid = ?, pid_start = ? WHERE run_id = ? AND task_key = ? AND number = ?"
+            )
+            .execute(arguments: [pid, pidStart, key.runID, key.taskKey, key.number])
         }
     }
 

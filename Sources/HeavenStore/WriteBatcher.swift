@@ -1,6 +1,6 @@
-import HeavenCore
 import Dispatch
 import GRDB
+import HeavenCore
 import Synchronization
 
 /// Group commit: writes that arrive while a transaction is being committed are
@@ -25,7 +25,7 @@ final class WriteBatcher: Sendable {
     init(writer: any DatabaseWriter) { self.writer = writer }
 
     func write<T: Sendable>(_ operation: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await write(queueing: {}) { db, _ in try operation(db) }
+        try await write(queueing: {}, { db, _ in try operation(db) })
     }
 
     /// Queues a write whose content depends on `queueing`, which runs while the write

@@ -1,12 +1,14 @@
 import Foundation
 import HeavenBroker
+import HeavenCore
 import HeavenLanguage
 import HeavenModel
-import HeavenCore
 import Testing
 
 /// A catalog from YAML documents; sites are registered by `alice`.
-func catalog(_ yaml: String, uses: [String: Set<String>] = [:], coreHours: [String: Double] = [:]) throws -> (Catalog, DocumentSet) {
+func catalog(_ yaml: String, uses: [String: Set<String>] = [:], coreHours: [String: Double] = [:]) throws -> (
+    Catalog, DocumentSet
+) {
     let load = Loader.load(text: yaml, path: "c.yaml")
     if !load.isValid { throw DiagnosticsError(load.diagnostics) }
     var c = Catalog()
@@ -57,7 +59,10 @@ let twoSites = """
 
 @Suite("Broker")
 struct BrokerTests {
-    func place(_ yaml: String, _ topology: String, for who: Identity = bob, uses: [String: Set<String>] = [:], coreHours: [String: Double] = [:], run: String? = nil) throws -> Result<Placement, Refusal> {
+    func place(
+        _ yaml: String, _ topology: String, for who: Identity = bob, uses: [String: Set<String>] = [:],
+        coreHours: [String: Double] = [:], run: String? = nil
+    ) throws -> Result<Placement, Refusal> {
         let (c, docs) = try catalog(yaml + topology, uses: uses, coreHours: coreHours)
         let t = try #require(docs.topologies.first)
         return Broker(catalog: c, now: june2026).place(t, for: who, run: run)
@@ -120,34 +125,43 @@ struct BrokerTests {
 
     @Test("requirements and tags of the machine select the nodes; the site's side selects the user")
     func twoSided() throws {
-        let r = try place(twoSites, "kind: Topology\nname: t\nmachines:\n  - {name: m, count: 2, cores: 2, requirements: '\"cluster\" in tags'}\n")
+        let r = try place(
+            twoSites,
+            "kind: Topology\nname: t\nmachines:\n  - {name: m, count: 2, cores: 2, requirements: '\"cluster\" in tags'}\n"
+        )
         let p = try r.get()
         #expect(p.machines.allSatisfy { $0.node.site == "sophia" && $0.grant == "eo-on-sophia" })
-        let refused = try place(twoSites, "kind: Topology\nname: t\nmachines:\n  - {name: m, requirements: '\"cluster\" in tags'}\n", for: carol)
-        #expect(reasons(refused) == [
-            "m: grenoble: no grant for user carol or their groups",
-            "m: sophia: policy allows only group:eo",
-        ])
+        let refused = try place(
+            twoSites, "kind: Topology\nname: t\nmachines:\n  - {name: m, requirements: '\"cluster\" in tags'}\n",
+            for: carol)
+        #expect(
+            reasons(refused) == [
+                "m: grenoble: no grant for user carol or their groups",
+                "m: sophia: policy allows only group:eo",
+            ])
     }
 
     @Test("a site's policy requirements are judged against the request")
     func policyRequirements() throws {
         let r = try place(twoSites, "kind: Topology\nname: t\nmachines:\n  - {name: big, cores: 6, tags: [cluster]}\n")
-        #expect(reasons(r) == [
-            "big: grenoble: 4 cores < 6 required",
-            "big: sophia: policy requirements `cores <= 4` do not hold for user bob",
-        ])
+        #expect(
+            reasons(r) == [
+                "big: grenoble: 4 cores < 6 required",
+                "big: sophia: policy requirements `cores <= 4` do not hold for user bob",
+            ])
     }
 
-    @Test("every node constraint names what failed", arguments: [
-        ("{name: m, cores: 8}", "m: grenoble: 4 cores < 8 required"),
-        ("{name: m, memory: 16GiB}", "m: grenoble: 8GiB memory < 16GiB required"),
-        ("{name: m, gpus: 1}", "m: grenoble: 0 GPUs < 1 required"),
-        ("{name: m, arch: aarch64}", "m: grenoble: arch x86_64 ≠ aarch64 required"),
-        ("{name: m, software: [gdal, otb]}", "m: grenoble: no software otb"),
-        ("{name: m, tags: [gpu]}", "m: grenoble: no tag gpu"),
-        ("{name: m, requirements: 'memory >= 1TiB'}", "m: grenoble: requirements `memory >= 1TiB` do not hold"),
-    ])
+    @Test(
+        "every node constraint names what failed",
+        arguments: [
+            ("{name: m, cores: 8}", "m: grenoble: 4 cores < 8 required"),
+            ("{name: m, memory: 16GiB}", "m: grenoble: 8GiB memory < 16GiB required"),
+            ("{name: m, gpus: 1}", "m: grenoble: 0 GPUs < 1 required"),
+            ("{name: m, arch: aarch64}", "m: grenoble: arch x86_64 ≠ aarch64 required"),
+            ("{name: m, software: [gdal, otb]}", "m: grenoble: no software otb"),
+            ("{name: m, tags: [gpu]}", "m: grenoble: no tag gpu"),
+            ("{name: m, requirements: 'memory >= 1TiB'}", "m: grenoble: requirements `memory >= 1TiB` do not hold"),
+        ])
     func nodeConstraints(_ machine: String, _ reason: String) throws {
         let r = try place(twoSites, "kind: Topology\nname: t\nmachines:\n  - \(machine)\n")
         #expect(reasons(r).contains(reason), "\(reasons(r))")
@@ -157,17 +171,21 @@ struct BrokerTests {
     func rankAndSpread() throws {
         let ranked = try place(twoSites, "kind: Topology\nname: t\nmachines:\n  - {name: m, rank: 'cores'}\n").get()
         #expect(ranked.machines[0].node.site == "grenoble")
-        let spread = try place(twoSites, "kind: Topology\nname: t\nmachines:\n  - {name: m, count: 4, cores: 1, rank: 'cores'}\n").get()
+        let spread = try place(
+            twoSites, "kind: Topology\nname: t\nmachines:\n  - {name: m, count: 4, cores: 1, rank: 'cores'}\n"
+        ).get()
         #expect(spread.machines.map(\.node.id) == ["grenoble/ws/0", "grenoble/ws/1", "grenoble/ws/0", "grenoble/ws/1"])
     }
 
     @Test("capacity: a node takes only as many machines of one topology as it has cores")
     func capacity() throws {
-        let r = try place(twoSites, "kind: Topology\nname: t\nmachines:\n  - {name: m, count: 3, cores: 4, software: [gdal]}\n")
-        #expect(reasons(r) == [
-            "m: sophia: 2 cores < 4 required",
-            "m: only 2 of 3 instances fit on the matching nodes (each needs 4 cores)",
-        ])
+        let r = try place(
+            twoSites, "kind: Topology\nname: t\nmachines:\n  - {name: m, count: 3, cores: 4, software: [gdal]}\n")
+        #expect(
+            reasons(r) == [
+                "m: sophia: 2 cores < 4 required",
+                "m: only 2 of 3 instances fit on the matching nodes (each needs 4 cores)",
+            ])
     }
 
     @Test("expired, used one-shot, and exhausted grants are refused with their reason")
@@ -202,16 +220,18 @@ struct BrokerTests {
         let first = try place(sites, t, run: "r1").get()
         #expect(first.machines[0].grant == "eo-once")
         let again = try place(sites, t, uses: ["eo-once": ["r1"]], coreHours: ["spent": 10], run: "r2")
-        #expect(reasons(again) == [
-            "m: grenoble: no valid grant for user bob (grant old expired on 2026-01-01; grant eo-once already used; grant spent used up: 10 of 10 core-hours)"
-        ])
+        #expect(
+            reasons(again) == [
+                "m: grenoble: no valid grant for user bob (grant old expired on 2026-01-01; grant eo-once already used; grant spent used up: 10 of 10 core-hours)"
+            ])
         let sameRun = try place(sites, t, uses: ["eo-once": ["r1"]], run: "r1").get()
         #expect(sameRun.machines[0].grant == "eo-once")
     }
 
     @Test("the owner of a site needs no grant")
     func owner() throws {
-        let p = try place(twoSites, "kind: Topology\nname: t\nmachines:\n  - {name: m}\n", for: Identity(user: "alice")).get()
+        let p = try place(twoSites, "kind: Topology\nname: t\nmachines:\n  - {name: m}\n", for: Identity(user: "alice"))
+            .get()
         #expect(p.machines[0].grant == nil)
     }
 
@@ -227,26 +247,46 @@ struct BrokerTests {
               - {between: [splitter, workers], bandwidth: '>= 1Gbps'}
             """
         let r1 = reasons(try place(twoSites, t))
-        #expect(r1 == ["workers: grenoble: no tag cluster", "link splitter-workers: 100Mbps < 1Gbps required (grenoble–sophia)"], "\(r1)")
+        #expect(
+            r1 == [
+                "workers: grenoble: no tag cluster",
+                "link splitter-workers: 100Mbps < 1Gbps required (grenoble–sophia)",
+            ], "\(r1)")
         let latency = t.replacingOccurrences(of: "bandwidth: '>= 1Gbps'", with: "latency: '<= 10ms'")
         let r2 = reasons(try place(twoSites, latency))
-        #expect(r2 == ["workers: grenoble: no tag cluster", "link splitter-workers: latency 20ms > 10ms allowed (grenoble–sophia)"], "\(r2)")
-        let slow = t.replacingOccurrences(of: "{name: workers, tags: [cluster]}", with: "{name: workers, software: [gdal]}")
-            .replacingOccurrences(of: "1Gbps", with: "100Gbps")
+        #expect(
+            r2 == [
+                "workers: grenoble: no tag cluster",
+                "link splitter-workers: latency 20ms > 10ms allowed (grenoble–sophia)",
+            ], "\(r2)")
+        let slow = t.replacingOccurrences(
+            of: "{name: workers, tags: [cluster]}", with: "{name: workers, software: [gdal]}"
+        )
+        .replacingOccurrences(of: "1Gbps", with: "100Gbps")
         let r3 = reasons(try place(twoSites, slow))
-        #expect(r3 == ["workers: sophia: no software gdal", "link splitter-workers: 10Gbps < 100Gbps required (within grenoble)"], "\(r3)")
+        #expect(
+            r3 == [
+                "workers: sophia: no software gdal",
+                "link splitter-workers: 10Gbps < 100Gbps required (within grenoble)",
+            ], "\(r3)")
         let fine = slow.replacingOccurrences(of: "100Gbps", with: "1Gbps")
         #expect(try place(twoSites, fine).get().sites == ["grenoble"])
     }
 
     @Test("availability and budget are part of the placement")
     func sla() throws {
-        let qos = try place(twoSites, "kind: Topology\nname: t\nmachines:\n  - {name: m, tags: [cluster]}\nqos: {availability: 0.99}\n")
+        let qos = try place(
+            twoSites, "kind: Topology\nname: t\nmachines:\n  - {name: m, tags: [cluster]}\nqos: {availability: 0.99}\n")
         #expect(reasons(qos) == ["m: grenoble: no tag cluster", "m: sophia: availability 0.95 < 0.99 required"])
-        let cheap = try place(twoSites, "kind: Topology\nname: t\nmachines:\n  - {name: m, count: 2}\nsla: {deadline: 2h, budget: 1}\n").get()
+        let cheap = try place(
+            twoSites, "kind: Topology\nname: t\nmachines:\n  - {name: m, count: 2}\nsla: {deadline: 2h, budget: 1}\n"
+        ).get()
         #expect(cheap.sites == ["sophia"])
         #expect(abs(cheap.cost - 0.04) < 1e-9)
-        let dear = try place(twoSites, "kind: Topology\nname: t\nmachines:\n  - {name: m, count: 2, software: [gdal]}\nsla: {deadline: 10h, budget: 1}\n")
+        let dear = try place(
+            twoSites,
+            "kind: Topology\nname: t\nmachines:\n  - {name: m, count: 2, software: [gdal]}\nsla: {deadline: 10h, budget: 1}\n"
+        )
         #expect(reasons(dear) == ["estimated cost 2 > budget 1 (cores × price per core-hour × 10 h)"])
     }
 
@@ -265,7 +305,12 @@ struct BrokerTests {
         let nodes = (0..<10_000).map { i in
             NodeSpec(name: "n\(i)", cores: 1 + i % 4, memory: 4e9, tags: i % 2 == 0 ? ["cluster"] : ["ws"])
         }
-        c.sites = [Catalog.SiteEntry(site: Site(name: "big", connector: .local, owner: Principal(.user, "bob"), nodes: nodes, location: SourceLocation(file: "x", line: 1, column: 1)), registeredBy: "bob")]
+        c.sites = [
+            Catalog.SiteEntry(
+                site: Site(
+                    name: "big", connector: .local, owner: Principal(.user, "bob"), nodes: nodes,
+                    location: SourceLocation(file: "x", line: 1, column: 1)), registeredBy: "bob")
+        ]
         let vm = VirtualMachine(
             name: "w", count: 10_000, cores: 1, requirements: try Expression(parsing: "cores >= 1 && memory >= 1GiB"),
             rank: try Expression(parsing: "cores"), location: SourceLocation(file: "x", line: 1, column: 1))
@@ -276,6 +321,8 @@ struct BrokerTests {
         // exactly as many as it has cores; no other node is used.
         let perNode = Dictionary(grouping: p.machines, by: \.node.id).mapValues(\.count)
         #expect(p.machines.allSatisfy { $0.rank == 4 })
-        #expect(perNode.count == 2500 && perNode.values.allSatisfy { $0 == 4 }, "\(perNode.count) nodes, at most \(perNode.values.max() ?? 0)")
+        #expect(
+            perNode.count == 2500 && perNode.values.allSatisfy { $0 == 4 },
+            "\(perNode.count) nodes, at most \(perNode.values.max() ?? 0)")
     }
 }

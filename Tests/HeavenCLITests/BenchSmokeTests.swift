@@ -7,22 +7,28 @@ struct BenchSmokeTests {
     func quick() throws {
         let h = try HeavenBinary()
         let doc = h.work + "/performance.md"
-        try "# Performance\n\nbefore\n<!-- bench:begin -->\nold\n<!-- bench:end -->\nafter\n".write(toFile: doc, atomically: true, encoding: .utf8)
+        try "# Performance\n\nbefore\n<!-- bench:begin -->\nold\n<!-- bench:end -->\nafter\n".write(
+            toFile: doc, atomically: true, encoding: .utf8)
         let r = try h.run("bench", "--quick", "--json", "--write", doc)
         #expect(r.status == 0, "\(r.stderr)")
         let rows = (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [[String: Any]] ?? []
-        #expect(rows.map { $0["name"] as? String ?? "" }.filter { $0 != "W1-tmpfs" } == ["raw", "raw-1", "W1", "W2", "W3", "W4", "W5"])
+        #expect(
+            rows.map { $0["name"] as? String ?? "" }.filter { $0 != "W1-tmpfs" } == [
+                "raw", "raw-1", "W1", "W2", "W3", "W4", "W5",
+            ])
         #expect(rows.allSatisfy { !($0["figure"] as? String ?? "").isEmpty })
         let written = try String(contentsOfFile: doc, encoding: .utf8)
         #expect(written.hasPrefix("# Performance\n\nbefore\n<!-- bench:begin -->\nMeasured "))
-        #expect(written.contains("| W5 |") && written.hasSuffix("<!-- bench:end -->\nafter\n") && !written.contains("old"))
+        #expect(
+            written.contains("| W5 |") && written.hasSuffix("<!-- bench:end -->\nafter\n") && !written.contains("old"))
     }
 
     @Test("`heaven bench --api --quick` submits and reads runs through a real server and writes its own section")
     func api() throws {
         let h = try HeavenBinary()
         let doc = h.work + "/performance.md"
-        try "# Performance\n\n<!-- bench:begin -->\nkept\n<!-- bench:end -->\n<!-- api-bench:begin -->\nold\n<!-- api-bench:end -->\n"
+        try
+            "# Performance\n\n<!-- bench:begin -->\nkept\n<!-- bench:end -->\n<!-- api-bench:begin -->\nold\n<!-- api-bench:end -->\n"
             .write(toFile: doc, atomically: true, encoding: .utf8)
         let r = try h.run("bench", "--api", "--quick", "--clients", "4", "--write", doc)
         #expect(r.status == 0, "\(r.stderr)")

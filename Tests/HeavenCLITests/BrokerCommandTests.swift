@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("Broker commands and concurrent processes", .serialized)
@@ -46,22 +46,27 @@ struct BrokerCommandTests {
         let sites = BrokerCommandTests.sites.replacingOccurrences(of: "USER", with: BrokerCommandTests.user)
         let ok = try h.write(
             "ok.yaml",
-            sites + "kind: Topology\nname: env\nmachines:\n  - {name: splitter, software: [gdal]}\n  - {name: workers, count: 2, tags: [cluster]}\nlinks:\n  - {between: [splitter, workers], bandwidth: '>= 10Mbps'}\n")
+            sites
+                + "kind: Topology\nname: env\nmachines:\n  - {name: splitter, software: [gdal]}\n  - {name: workers, count: 2, tags: [cluster]}\nlinks:\n  - {between: [splitter, workers], bandwidth: '>= 10Mbps'}\n"
+        )
         let placed = try h.run("plan", ok)
         #expect(placed.status == 0, "\(placed.stderr)")
         #expect(placed.stdout.contains("topology env for user \(BrokerCommandTests.user): placed on grenoble, sophia"))
         #expect(placed.stdout.contains("splitter  0         grenoble  ws/0"))
         let bad = try h.write(
             "bad.yaml",
-            sites + "kind: Topology\nname: env\nmachines:\n  - {name: splitter, software: [gdal]}\n  - {name: workers, count: 2, cores: 4, tags: [cluster]}\n")
+            sites
+                + "kind: Topology\nname: env\nmachines:\n  - {name: splitter, software: [gdal]}\n  - {name: workers, count: 2, cores: 4, tags: [cluster]}\n"
+        )
         let refused = try h.run("plan", bad)
         #expect(refused.status == 1)
-        #expect(refused.stdout == """
-            topology `env` cannot be placed:
-              workers: grenoble: 2 cores < 4 required
-              workers: sophia: 2 cores < 4 required
+        #expect(
+            refused.stdout == """
+                topology `env` cannot be placed:
+                  workers: grenoble: 2 cores < 4 required
+                  workers: sophia: 2 cores < 4 required
 
-            """)
+                """)
         let json = try h.run("plan", bad, "--json")
         #expect(json.stdout.contains("\"refused\""))
     }
@@ -72,7 +77,9 @@ struct BrokerCommandTests {
         let trace = h.work + "/trace"
         try FileManager.default.createDirectory(atPath: trace, withIntermediateDirectories: true)
         func workflow(_ name: String) throws -> String {
-            try h.write("\(name).yaml", """
+            try h.write(
+                "\(name).yaml",
+                """
                 kind: Site
                 name: tiny
                 nodes: [{name: n, cores: 2}]
@@ -104,7 +111,9 @@ struct BrokerCommandTests {
         #expect(a.0.terminationStatus == 0 && b.0.terminationStatus == 0, "\(errA)\n\(errB)")
         var events: [(Double, Int)] = []
         for f in try FileManager.default.contentsOfDirectory(atPath: trace) {
-            let parts = try String(contentsOfFile: trace + "/" + f, encoding: .utf8).split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            let parts = try String(contentsOfFile: trace + "/" + f, encoding: .utf8).split(separator: " ").compactMap {
+                Double($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
             if parts.count == 2 {
                 events.append((parts[0], 1))
                 events.append((parts[1], -1))

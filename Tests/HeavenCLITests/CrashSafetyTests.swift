@@ -41,12 +41,15 @@ struct CrashSafetyTests {
         // while others run (so some attempts are always lost).
         func ended() -> Int {
             (0..<CrashSafetyTests.tasks).reduce(0) { n, i in
-                n + ((try? String(contentsOfFile: "\(side)/t-\(i)", encoding: .utf8)) ?? "").split(separator: "\n").filter { $0 == "end" }.count
+                n
+                    + ((try? String(contentsOfFile: "\(side)/t-\(i)", encoding: .utf8)) ?? "").split(separator: "\n")
+                    .filter { $0 == "end" }.count
             }
         }
         func running() -> Bool {
             (0..<CrashSafetyTests.tasks).contains { i in
-                let lines = ((try? String(contentsOfFile: "\(side)/t-\(i)", encoding: .utf8)) ?? "").split(separator: "\n")
+                let lines = ((try? String(contentsOfFile: "\(side)/t-\(i)", encoding: .utf8)) ?? "").split(
+                    separator: "\n")
                 return lines.last == "start"
             }
         }
@@ -87,7 +90,9 @@ struct CrashSafetyTests {
         let result = HeavenBinary.json(final.stdout)
         #expect(final.status == 0, "\(final.stderr)")
         #expect(result["status"] as? String == "succeeded")
-        #expect((result["outputs"] as? [String: Any])?["total"] as? Int == (0..<CrashSafetyTests.tasks).map { $0 * $0 }.reduce(0, +))
+        #expect(
+            (result["outputs"] as? [String: Any])?["total"] as? Int
+                == (0..<CrashSafetyTests.tasks).map { $0 * $0 }.reduce(0, +))
         #expect(kills == 5)
 
         let status = HeavenBinary.json(try h.run("status", id, "--json").stdout)
@@ -110,17 +115,24 @@ struct CrashSafetyTests {
         #expect(log.stdout.contains("lost"), "no attempt was lost: the kills did not land while tasks ran")
     }
 
-    @Test("killed as a task ends, while its outputs are read, then resumed: the attempt counts as lost and runs again, once")
+    @Test(
+        "killed as a task ends, while its outputs are read, then resumed: the attempt counts as lost and runs again, once"
+    )
     func killedDuringCollection() throws {
         let h = try HeavenBinary()
         let trace = h.work + "/trace"
         // A large JSON output takes a while to read: the kill lands once the task wrote its last line.
         let file = try h.write(
             "collect.yaml",
-            "kind: Workflow\nname: collect\nsteps:\n  - task: make\n    shell: 'echo start >> \(trace); { echo \"[\"; seq 1 1400000 | sed \"s/$/,/\"; echo 0]; } > big.json; echo end >> \(trace)'\n    outputs: {first: {json: big.json, at: \"0\"}}\noutputs: {first: '${make.first}'}\n")
-        func lines() -> [String] { ((try? String(contentsOfFile: trace, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+            "kind: Workflow\nname: collect\nsteps:\n  - task: make\n    shell: 'echo start >> \(trace); { echo \"[\"; seq 1 1400000 | sed \"s/$/,/\"; echo 0]; } > big.json; echo end >> \(trace)'\n    outputs: {first: {json: big.json, at: \"0\"}}\noutputs: {first: '${make.first}'}\n"
+        )
+        func lines() -> [String] {
+            ((try? String(contentsOfFile: trace, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        }
         #expect(try h.killed(when: { lines() == ["start", "end"] }, ["run", file, "--quiet"]))
-        let runs = (try JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [[String: Any]] ?? []
+        let runs =
+            (try JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [[String: Any]]
+            ?? []
         let id = try #require(runs.first?["run"] as? String)
         let resumed = try h.run("resume", id, "--json")
         #expect(resumed.status == 0, "\(resumed.stderr)")
@@ -129,7 +141,9 @@ struct CrashSafetyTests {
         #expect(lines() == ["start", "end", "start", "end"], "\(lines())")
         let status = HeavenBinary.json(try h.run("status", id, "--json").stdout)
         // `status` shows each task's latest attempt; the history says the first was lost.
-        let attempts = (status["attempts"] as? [[String: Any]] ?? []).map { "\($0["attempt"] as? Int ?? 0) \($0["status"] as? String ?? "")" }
+        let attempts = (status["attempts"] as? [[String: Any]] ?? []).map {
+            "\($0["attempt"] as? Int ?? 0) \($0["status"] as? String ?? "")"
+        }
         #expect(attempts == ["2 succeeded"], "\(attempts)")
         #expect(try h.run("logs", id).stdout.contains("attempt 1 of `make` was lost"))
     }
@@ -139,13 +153,18 @@ struct CrashSafetyTests {
         let h = try HeavenBinary()
         let file = try h.write(
             "big.yaml",
-            "kind: Workflow\nname: big\nsteps:\n  - task: make\n    run: [dd, if=/dev/urandom, of=big.bin, bs=1M, count=256, status=none]\n    outputs: {f: {file: big.bin}}\noutputs: {f: '${make.f}'}\n")
+            "kind: Workflow\nname: big\nsteps:\n  - task: make\n    run: [dd, if=/dev/urandom, of=big.bin, bs=1M, count=256, status=none]\n    outputs: {f: {file: big.bin}}\noutputs: {f: '${make.f}'}\n"
+        )
         let out = h.work + "/out"
         let partial = out + "/.big.bin.heaven-partial"
         // Killed the moment the copy has begun (its partial file exists).
-        #expect(try h.killed(when: { FileManager.default.fileExists(atPath: partial) }, ["run", file, "--out", out, "--quiet"]))
+        #expect(
+            try h.killed(
+                when: { FileManager.default.fileExists(atPath: partial) }, ["run", file, "--out", out, "--quiet"]))
         #expect(!FileManager.default.fileExists(atPath: out + "/big.bin"), "a partial copy bears the output's name")
-        let runs = (try JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [[String: Any]] ?? []
+        let runs =
+            (try JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [[String: Any]]
+            ?? []
         let id = try #require(runs.first?["run"] as? String)
         let resumed = try h.run("resume", id, "--json")
         #expect(resumed.status == 0, "\(resumed.stderr)")

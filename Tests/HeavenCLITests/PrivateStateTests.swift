@@ -11,12 +11,15 @@ struct PrivateStateTests {
         ((try? FileManager.default.attributesOfItem(atPath: path)[.posixPermissions]) as? Int) ?? -1
     }
 
-    @Test("Heaven's state is made private (0700, 0600) and narrowed when found wider; the user's outputs keep the user's umask")
+    @Test(
+        "Heaven's state is made private (0700, 0600) and narrowed when found wider; the user's outputs keep the user's umask"
+    )
     func privateState() throws {
         let h = try HeavenBinary()
         let yaml = try h.write(
             "w.yaml",
-            "kind: Workflow\nname: w\nsteps:\n  - task: t\n    shell: 'echo x > made.txt'\n    outputs: {f: {file: made.txt}}\noutputs: {f: '${t.f}'}\n")
+            "kind: Workflow\nname: w\nsteps:\n  - task: t\n    shell: 'echo x > made.txt'\n    outputs: {f: {file: made.txt}}\noutputs: {f: '${t.f}'}\n"
+        )
         // Heaven's own files must not follow the user's umask (022 here).
         let run = try h.run(["run", yaml, "--out", h.work + "/out", "--json"])
         #expect(run.status == 0, "\(run.stderr)")
@@ -33,7 +36,10 @@ struct PrivateStateTests {
         // What the task made, and its copy under --out, are as the user makes files.
         // The test process's umask (read, not set: other tests run meanwhile), which heaven inherited.
         let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
-        let mask = try #require(status.split(separator: "\n").first { $0.hasPrefix("Umask:") }.flatMap { Int($0.dropFirst(6).trimmingCharacters(in: .whitespaces), radix: 8) })
+        let mask = try #require(
+            status.split(separator: "\n").first { $0.hasPrefix("Umask:") }.flatMap {
+                Int($0.dropFirst(6).trimmingCharacters(in: .whitespaces), radix: 8)
+            })
         #expect(mode(h.work + "/out") == 0o777 & ~mask)
         #expect(mode(h.work + "/out/made.txt") == 0o666 & ~mask)
         // Left wider by hand (or an older version): narrowed at the next command, saying so.

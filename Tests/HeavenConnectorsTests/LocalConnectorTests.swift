@@ -20,7 +20,8 @@ final class Scratch: Sendable {
 
     func launch(_ argv: [String], environment: [String: String] = [:]) -> TaskLaunch {
         TaskLaunch(
-            arguments: argv, environment: environment, workDirectory: directory + "/work", stdoutPath: directory + "/log",
+            arguments: argv, environment: environment, workDirectory: directory + "/work",
+            stdoutPath: directory + "/log",
             stderrPath: directory + "/log", baseDirectory: directory)
     }
 
@@ -52,7 +53,9 @@ struct LocalConnectorTests {
     @Test("the task's variables and secrets replace inherited ones; its standard input is what it was given")
     func environmentAndInput() async throws {
         let s = try Scratch()
-        var launch = s.launch(["sh", "-c", #"printf '%s %s %s ' "$PLAIN" "$TOKEN" "$HOME"; cat"#], environment: ["PLAIN": "plain", "HOME": "/elsewhere"])
+        var launch = s.launch(
+            ["sh", "-c", #"printf '%s %s %s ' "$PLAIN" "$TOKEN" "$HOME"; cat"#],
+            environment: ["PLAIN": "plain", "HOME": "/elsewhere"])
         launch.secrets = ["TOKEN": "s3cret"]
         launch.standardInput = Array("from stdin\n".utf8)
         let p = try await connector.start(launch)
@@ -71,7 +74,9 @@ struct LocalConnectorTests {
 
     @Test(
         "a confined task runs as the given uid, no groups, no capability, nothing inherited; past its memory it is killed saying so",
-        .enabled(if: geteuid() == 0 || !((ProcessInfo.processInfo.environment["HEAVEN_TESTS_MAY_SKIP"] ?? "") == "1"), "needs root (HEAVEN_TESTS_MAY_SKIP=1)"))
+        .enabled(
+            if: geteuid() == 0 || !((ProcessInfo.processInfo.environment["HEAVEN_TESTS_MAY_SKIP"] ?? "") == "1"),
+            "needs root (HEAVEN_TESTS_MAY_SKIP=1)"))
     func confined() async throws {
         #expect(TaskConfinement.missing().isEmpty, "cannot confine here: \(TaskConfinement.missing())")
         let s = try Scratch()
@@ -83,8 +88,13 @@ struct LocalConnectorTests {
         try "x".write(toFile: hidden + "/file", atomically: true, encoding: .utf8)
         chmod(hidden, 0o755)
         chmod(hidden + "/file", 0o644)
-        let confinement = TaskConfinement(uid: 301_234, gid: 301_234, hidden: [hidden], defaultMemory: 64 * 1_048_576, maxProcesses: 64)
-        var launch = s.launch(["sh", "-c", #"id -u; id -G; grep CapEff /proc/self/status | tr -d '\t'; ls "$0" | wc -l; env | grep -c HEAVEN_TEST_MARK; true"#, hidden])
+        let confinement = TaskConfinement(
+            uid: 301_234, gid: 301_234, hidden: [hidden], defaultMemory: 64 * 1_048_576, maxProcesses: 64)
+        var launch = s.launch([
+            "sh", "-c",
+            #"id -u; id -G; grep CapEff /proc/self/status | tr -d '\t'; ls "$0" | wc -l; env | grep -c HEAVEN_TEST_MARK; true"#,
+            hidden,
+        ])
         launch.confinement = confinement
         launch.isolation = .sandbox
         setenv("HEAVEN_TEST_MARK", "1", 1)

@@ -1,7 +1,7 @@
 import Foundation
+import HeavenCore
 import HeavenEngine
 import HeavenModel
-import HeavenCore
 import Testing
 
 @Suite("Control flow")

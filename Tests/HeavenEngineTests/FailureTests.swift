@@ -1,7 +1,7 @@
 import Foundation
+import HeavenCore
 import HeavenEngine
 import HeavenModel
-import HeavenCore
 import Testing
 
 #if canImport(Glibc)
@@ -30,10 +30,13 @@ struct FailureTests {
         for (before, after) in zip(attempts, attempts.dropFirst()) {
             #expect(before.finishedAt.map { after.startedAt >= $0 } == true)
         }
-        let retries = try await h.store.events(run: run.id, after: 0, limit: 100).filter { $0.kind == .retry }.map(\.message)
-        #expect(retries == [
-            "attempt 1 failed (exited with status 1); retry 1 of 4 in 0.1s", "attempt 2 failed (exited with status 1); retry 2 of 4 in 0.2s",
-        ], "\(retries)")
+        let retries = try await h.store.events(run: run.id, after: 0, limit: 100).filter { $0.kind == .retry }.map(
+            \.message)
+        #expect(
+            retries == [
+                "attempt 1 failed (exited with status 1); retry 1 of 4 in 0.1s",
+                "attempt 2 failed (exited with status 1); retry 2 of 4 in 0.2s",
+            ], "\(retries)")
     }
 
     @Test("when retries run out the run fails, naming the task and why")

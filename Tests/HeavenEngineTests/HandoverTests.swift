@@ -1,8 +1,8 @@
 import Foundation
 import HeavenConnectors
+import HeavenCore
 import HeavenEngine
 import HeavenModel
-import HeavenCore
 import HeavenStore
 import Testing
 
@@ -26,7 +26,8 @@ struct HandoverTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for id in ["r1", "r2"] {
             try await store.createRun(
-                RunRecord(id: id, workflow: "w", user: "u", status: .running, sources: "", inputs: [:], ownerPID: getpid()))
+                RunRecord(
+                    id: id, workflow: "w", user: "u", status: .running, sources: "", inputs: [:], ownerPID: getpid()))
         }
         let node = "s/n/0"
         let limits = CapacityLimits(nodeCores: 2, nodeMemory: nil, grantCores: nil, grantCoreHours: nil)
@@ -99,7 +100,9 @@ struct HandoverTests {
         await #expect(throws: StoreError.self) { try await store.finishAttempt(a) }
     }
 
-    @Test("silent tasks reuse the empty directories and logs of ended ones; files tasks wrote, and directories they changed, are never reused")
+    @Test(
+        "silent tasks reuse the empty directories and logs of ended ones; files tasks wrote, and directories they changed, are never reused"
+    )
     func recycledFiles() async throws {
         let h = try Harness()
         let (run, attempts) = try await h.run(
@@ -138,14 +141,17 @@ struct HandoverTests {
         // 200 quiet tasks, but only about as many directories and logs as ran at once.
         let quietDirs = work.filter { $0.hasSuffix(".quiet") }
         let quietLogs = logs.filter { $0.contains(".quiet.") }
-        #expect(quietDirs.count <= 10 && quietLogs.count <= 10, "\(quietDirs.count) directories, \(quietLogs.count) logs")
+        #expect(
+            quietDirs.count <= 10 && quietLogs.count <= 10, "\(quietDirs.count) directories, \(quietLogs.count) logs")
         // Every task that wrote kept its own directory, file and log.
         let writers = attempts.filter { $0.task == "writes" }
         #expect(writers.count == 20, "\(attempts.map(\.taskKey).suffix(3))")
         for a in writers {
             let i = a.outputs?["f"].flatMap { v -> String? in if case .file(let p) = v { p } else { nil } }
                 .flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }
-            #expect(i.map { h.stdout(run, a) == "said \($0)" } == true, "\(a.taskKey): \(i ?? "no file"), \(h.stdout(run, a))")
+            #expect(
+                i.map { h.stdout(run, a) == "said \($0)" } == true,
+                "\(a.taskKey): \(i ?? "no file"), \(h.stdout(run, a))")
             #expect(FileManager.default.fileExists(atPath: layout.workDirectory(a.taskKey) + "/f"), "\(a.taskKey)")
         }
         // A directory a task made read-only stays its own (the next tasks could not write).
@@ -155,7 +161,9 @@ struct HandoverTests {
         #expect(all.outputs?["text"] == .string((0..<20).map(String.init).joined(separator: "\n")))
     }
 
-    @Test("a retried task keeps its own directory while it runs, though its first attempt's empty one was kept for others")
+    @Test(
+        "a retried task keeps its own directory while it runs, though its first attempt's empty one was kept for others"
+    )
     func retriedKeepsItsDirectory() async throws {
         let h = try Harness()
         let marks = h.home + "/marks"
@@ -211,7 +219,8 @@ struct HandoverTests {
         // program's environment yet (the parent resumes before the ELF loader is done):
         // wait until /proc shows it, as it does for any orphan found at a resume.
         for _ in 0..<200 {
-            let env = FileManager.default.contents(atPath: "/proc/\(mine.handle.localProcess?.pid ?? 0)/environ") ?? Data()
+            let env =
+                FileManager.default.contents(atPath: "/proc/\(mine.handle.localProcess?.pid ?? 0)/environ") ?? Data()
             if String(decoding: env, as: UTF8.self).contains("HEAVEN_RUN=") { break }
             try await Task.sleep(for: .milliseconds(10))
         }

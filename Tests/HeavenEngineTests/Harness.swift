@@ -1,9 +1,9 @@
 import Foundation
 import HeavenConnectors
+import HeavenCore
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
-import HeavenCore
 import HeavenStore
 import HeavenTestSupport
 
@@ -16,7 +16,8 @@ final class Harness: Sendable {
     init(killGrace: Double = 1, probeInterval: Double? = nil, retryBase: Double? = nil) throws {
         home = NSTemporaryDirectory() + "heaven-engine-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-        store = try SQLiteStore(path: home + "/heaven.sqlite", liveness: { ProcessProbe.isAlive(pid: $0, startTime: $1) })
+        store = try SQLiteStore(
+            path: home + "/heaven.sqlite", liveness: { ProcessProbe.isAlive(pid: $0, startTime: $1) })
         engine = Engine(
             home: HeavenHome(root: home), store: store, killGrace: killGrace, probeInterval: probeInterval,
             retryBase: retryBase)
@@ -48,7 +49,8 @@ final class Harness: Sendable {
     func stdout(_ run: RunRecord, _ a: AttemptRecord) -> String {
         let layout = RunLayout(root: "\(home)/runs/\(run.id)")
         for stream in ["log", "out"] {
-            if let text = try? String(contentsOfFile: layout.log(a.taskKey, attempt: a.number, stream), encoding: .utf8) {
+            if let text = try? String(contentsOfFile: layout.log(a.taskKey, attempt: a.number, stream), encoding: .utf8)
+            {
                 return text
             }
         }

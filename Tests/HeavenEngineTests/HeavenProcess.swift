@@ -9,7 +9,9 @@ import Foundation
 struct HeavenProcess {
     static var path: String {
         if let p = ProcessInfo.processInfo.environment["HEAVEN_BIN"] { return p }
-        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("heaven").path
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "heaven"
+        ).path
     }
 
     let home: String
@@ -28,7 +30,9 @@ struct HeavenProcess {
         ]
         try p.run()
         p.waitUntilExit()
-        return Int32((try String(contentsOfFile: out + ".pid", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        return Int32(
+            (try String(contentsOfFile: out + ".pid", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines))
+            ?? 0
     }
 
     /// Kills a started process with SIGKILL and waits until it is gone.

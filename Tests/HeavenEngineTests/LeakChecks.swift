@@ -6,7 +6,9 @@ enum LeakChecks {
     /// processes share this machine's process table), NUL-separated arguments as spaces.
     static func commandLines() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { name in
-            guard Int32(name) != nil, let data = FileManager.default.contents(atPath: "/proc/\(name)/cmdline") else { return nil }
+            guard Int32(name) != nil, let data = FileManager.default.contents(atPath: "/proc/\(name)/cmdline") else {
+                return nil
+            }
             return String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
         }
     }
@@ -14,7 +16,9 @@ enum LeakChecks {
     /// The processes whose environment holds `needle` (the task that was given it).
     static func environments(holding needle: String) -> [Int32] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { name in
-            guard let pid = Int32(name), let data = FileManager.default.contents(atPath: "/proc/\(name)/environ") else { return nil }
+            guard let pid = Int32(name), let data = FileManager.default.contents(atPath: "/proc/\(name)/environ") else {
+                return nil
+            }
             return data.range(of: Data(needle.utf8)) != nil ? pid : nil
         }
     }

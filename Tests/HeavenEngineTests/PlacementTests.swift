@@ -1,11 +1,11 @@
 import Foundation
+import HeavenCore
 import HeavenEngine
 import HeavenModel
-import HeavenCore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The operating-system user running the tests (owner of sites it declares without `owner`).
@@ -90,7 +90,9 @@ struct PlacementTests {
         let (second, none) = try await h.run(yaml)
         #expect(second.status == .failed)
         #expect(none.isEmpty)
-        #expect(second.error?.contains("m: shared: no valid grant for user \(testUser) (grant eo-once already used)") == true, "\(second.error ?? "")")
+        #expect(
+            second.error?.contains("m: shared: no valid grant for user \(testUser) (grant eo-once already used)")
+                == true, "\(second.error ?? "")")
     }
 
     @Test("two overlapping topologies run at once on one small site without oversubscribing it")
@@ -193,7 +195,8 @@ struct PlacementTests {
     func quotaWaits() async throws {
         let h = try Harness()
         let controller = RunController()
-        let created = try await h.create("""
+        let created = try await h.create(
+            """
             kind: Site
             name: rented
             owner: user:provider
@@ -224,9 +227,12 @@ struct PlacementTests {
         var waiting: String?
         for _ in 0..<100 where waiting == nil {
             try await Task.sleep(for: .milliseconds(50))
-            waiting = try await h.store.events(run: created.id, after: 0, limit: 100).first { $0.kind == .waiting }?.message
+            waiting = try await h.store.events(run: created.id, after: 0, limit: 100).first { $0.kind == .waiting }?
+                .message
         }
-        #expect(waiting?.hasPrefix("waiting: grant tiny-quota: core-hours used up") == true, "\(waiting ?? "no waiting event")")
+        #expect(
+            waiting?.hasPrefix("waiting: grant tiny-quota: core-hours used up") == true,
+            "\(waiting ?? "no waiting event")")
         #expect(controller.progress?.waitingFor?.contains("tiny-quota") == true)
         controller.cancel()
         let run = try await final
@@ -237,7 +243,8 @@ struct PlacementTests {
     @Test("a topology that cannot be placed fails the run with the broker's explanation")
     func refused() async throws {
         let h = try Harness()
-        let (run, attempts) = try await h.run("""
+        let (run, attempts) = try await h.run(
+            """
             kind: Site
             name: lab
             nodes: [{name: n, cores: 2}]
@@ -318,8 +325,12 @@ struct SubstitutionTests {
         try await h.store.markSite("first", downUntil: Date().addingTimeInterval(600), reason: "power cut")
         let run = try await final
         let attempts = try await h.store.attempts(run: created.id)
-        #expect(run.status == .failed, "\(attempts.map { "\($0.taskKey) \($0.status) \($0.startedAt.timeIntervalSince1970) \($0.error ?? "")" })")
-        #expect(run.error?.contains("site first is down (power cut) and its machines cannot be re-placed") == true, "\(run.error ?? "")")
+        #expect(
+            run.status == .failed,
+            "\(attempts.map { "\($0.taskKey) \($0.status) \($0.startedAt.timeIntervalSince1970) \($0.error ?? "")" })")
+        #expect(
+            run.error?.contains("site first is down (power cut) and its machines cannot be re-placed") == true,
+            "\(run.error ?? "")")
         #expect(run.error?.contains("m: first: site is down (power cut)") == true)
     }
 }
@@ -329,16 +340,17 @@ struct BookkeepingTests {
     @Test("a run alone on its site is never refused capacity: its slots and the store agree")
     func noSelfRefusal() async throws {
         let h = try Harness()
-        let (run, attempts) = try await h.run(Harness.site(cores: 2) + """
-            kind: Workflow
-            name: w
-            steps:
-              - foreach: ${range(300)}
-                as: i
+        let (run, attempts) = try await h.run(
+            Harness.site(cores: 2) + """
+                kind: Workflow
+                name: w
                 steps:
-                  - task: t
-                    run: ['true']
-            """)
+                  - foreach: ${range(300)}
+                    as: i
+                    steps:
+                      - task: t
+                        run: ['true']
+                """)
         #expect(run.status == .succeeded)
         #expect(attempts.count == 300)
         let waits = try await h.store.events(run: run.id, after: 0, limit: 1000).filter { $0.kind == .waiting }
@@ -361,7 +373,8 @@ struct EmbeddedTopologyTests {
         // until the workers before it have started.
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let workers = 2 * cores
-        let (run, attempts) = try await h.run("""
+        let (run, attempts) = try await h.run(
+            """
             kind: Topology
             name: ndvi-env
             machines:
@@ -401,7 +414,8 @@ struct EmbeddedTopologyTests {
     @Test("software the machine lacks is refused on the embedded default site, saying which")
     func missingSoftware() async throws {
         let h = try Harness()
-        let (run, _) = try await h.run("""
+        let (run, _) = try await h.run(
+            """
             kind: Topology
             name: env
             machines: [{name: m, software: [no-such-software-heaven]}]

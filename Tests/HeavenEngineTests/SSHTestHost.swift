@@ -3,7 +3,7 @@ import HeavenTestSupport
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A real OpenSSH server on 127.0.0.1, for one test: its own host key, a client key,
@@ -58,42 +58,46 @@ final class SSHTestHost: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
         try SSHTestHost.sh("rm -rf ~\(SSHTestHost.user)/.heaven")
         if let other {
-            try SSHTestHost.sh("ssh-keygen -q -t ed25519 -N '' -f \(directory)/host_key && cp \(other.directory)/id.pub \(directory)/authorized_keys && chmod 644 \(directory)/authorized_keys")
+            try SSHTestHost.sh(
+                "ssh-keygen -q -t ed25519 -N '' -f \(directory)/host_key && cp \(other.directory)/id.pub \(directory)/authorized_keys && chmod 644 \(directory)/authorized_keys"
+            )
         } else {
-            try SSHTestHost.sh("ssh-keygen -q -t ed25519 -N '' -f \(directory)/host_key && ssh-keygen -q -t ed25519 -N '' -f \(directory)/id && cp \(directory)/id.pub \(directory)/authorized_keys && chmod 644 \(directory)/authorized_keys")
+            try SSHTestHost.sh(
+                "ssh-keygen -q -t ed25519 -N '' -f \(directory)/host_key && ssh-keygen -q -t ed25519 -N '' -f \(directory)/id && cp \(directory)/id.pub \(directory)/authorized_keys && chmod 644 \(directory)/authorized_keys"
+            )
         }
         try """
-            Port \(port)
-            ListenAddress \(address)
-            HostKey \(directory)/host_key
-            PidFile \(directory)/sshd.pid
-            AuthorizedKeysFile \(directory)/authorized_keys
-            PasswordAuthentication no
-            KbdInteractiveAuthentication no
-            UsePAM no
-            StrictModes no
-            AllowUsers \(SSHTestHost.user)
-            LogLevel ERROR
-            MaxSessions 50
-            MaxStartups 50
-            ForceCommand exec \(directory)/log-command
-            """.write(toFile: directory + "/sshd_config", atomically: true, encoding: .utf8)
+        Port \(port)
+        ListenAddress \(address)
+        HostKey \(directory)/host_key
+        PidFile \(directory)/sshd.pid
+        AuthorizedKeysFile \(directory)/authorized_keys
+        PasswordAuthentication no
+        KbdInteractiveAuthentication no
+        UsePAM no
+        StrictModes no
+        AllowUsers \(SSHTestHost.user)
+        LogLevel ERROR
+        MaxSessions 50
+        MaxStartups 50
+        ForceCommand exec \(directory)/log-command
+        """.write(toFile: directory + "/sshd_config", atomically: true, encoding: .utf8)
         // Every command the host is asked to run is logged (base64, one a line), then run
         // as sshd would have: the tests count what crossed the connection. `exec` at each
         // step keeps the command its session's leader, as without the wrapper.
         try """
-            #!/bin/sh
-            printf '%s' "$SSH_ORIGINAL_COMMAND" | base64 -w0 >> \(directory)/commands.log
-            echo >> \(directory)/commands.log
-            exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
-            """.write(toFile: directory + "/log-command", atomically: true, encoding: .utf8)
+        #!/bin/sh
+        printf '%s' "$SSH_ORIGINAL_COMMAND" | base64 -w0 >> \(directory)/commands.log
+        echo >> \(directory)/commands.log
+        exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
+        """.write(toFile: directory + "/log-command", atomically: true, encoding: .utf8)
         chmod(directory + "/log-command", 0o755)
         _ = FileManager.default.createFile(atPath: directory + "/commands.log", contents: nil)
         chmod(directory + "/commands.log", 0o666)
         chmod(directory, 0o755)
         config = other?.config ?? directory + "/ssh_config"
         if other == nil {
-        try """
+            try """
             Host *
               UserKnownHostsFile \(directory)/known_hosts
               StrictHostKeyChecking accept-new
@@ -107,28 +111,33 @@ final class SSHTestHost: @unchecked Sendable {
         if let ns = namespace {
             let net = address.split(separator: ".")[2]
             try SSHTestHost.namespaced(ns) {
-              try SSHTestHost.sh(
-                """
-                ip route show type blackhole | grep -q '^blackhole 10.200.0.0/16' || ip route add blackhole 10.200.0.0/16
-                ip netns add \(ns)
-                ip link add \(ns)a type veth peer name \(ns)b
-                ip link set \(ns)b netns \(ns)
-                ip addr add 10.200.\(net).1/30 dev \(ns)a
-                ip link set \(ns)a up
-                ip netns exec \(ns) ip addr add 10.200.\(net).2/30 dev \(ns)b
-                ip netns exec \(ns) ip link set \(ns)b up
-                ip netns exec \(ns) ip link set lo up
-                """)
+                try SSHTestHost.sh(
+                    """
+                    ip route show type blackhole | grep -q '^blackhole 10.200.0.0/16' || ip route add blackhole 10.200.0.0/16
+                    ip netns add \(ns)
+                    ip link add \(ns)a type veth peer name \(ns)b
+                    ip link set \(ns)b netns \(ns)
+                    ip addr add 10.200.\(net).1/30 dev \(ns)a
+                    ip link set \(ns)a up
+                    ip netns exec \(ns) ip addr add 10.200.\(net).2/30 dev \(ns)b
+                    ip netns exec \(ns) ip link set \(ns)b up
+                    ip netns exec \(ns) ip link set lo up
+                    """)
             }
             try SSHTestHost.namespaced(ns) {
-                try SSHTestHost.sh("ip netns exec \(ns) /usr/sbin/sshd -f \(directory)/sshd_config -E \(directory)/sshd.log")
+                try SSHTestHost.sh(
+                    "ip netns exec \(ns) /usr/sbin/sshd -f \(directory)/sshd_config -E \(directory)/sshd.log")
             }
         } else {
             try SSHTestHost.sh("/usr/sbin/sshd -f \(directory)/sshd_config -E \(directory)/sshd.log")
         }
         setenv("HEAVEN_SSH_CONFIG", config, 1)
         for _ in 0..<200 {
-            if (try? SSHTestHost.sh("ssh -F \(config) -p \(port) -o BatchMode=yes \(SSHTestHost.user)@\(address) true")) != nil { return }
+            if (try? SSHTestHost.sh("ssh -F \(config) -p \(port) -o BatchMode=yes \(SSHTestHost.user)@\(address) true"))
+                != nil
+            {
+                return
+            }
             Thread.sleep(forTimeInterval: 0.05)
         }
         let log = (try? String(contentsOfFile: directory + "/sshd.log", encoding: .utf8)) ?? ""
@@ -149,7 +158,8 @@ final class SSHTestHost: @unchecked Sendable {
     static func removeNamespace(_ ns: String) {
         _ = try? SSHTestHost.sh("ip netns del \(ns) 2>/dev/null; ip link del \(ns)a 2>/dev/null; true")
         // The blackhole goes with the last namespace of the range.
-        _ = try? SSHTestHost.sh("ip netns list | grep -q '^hv' || ip route del blackhole 10.200.0.0/16 2>/dev/null; true")
+        _ = try? SSHTestHost.sh(
+            "ip netns list | grep -q '^hv' || ip route del blackhole 10.200.0.0/16 2>/dev/null; true")
     }
 
     /// The host dies: its listener and every live session are killed at once.
@@ -198,7 +208,8 @@ final class SSHTestHost: @unchecked Sendable {
     /// Runs a command on the host as the test user; returns its standard output.
     @discardableResult
     func remote(_ command: String) throws -> String {
-        try SSHTestHost.sh("ssh -F \(config) -p \(port) -o BatchMode=yes \(SSHTestHost.user)@\(address) \(SSHTestHost.quote(command))")
+        try SSHTestHost.sh(
+            "ssh -F \(config) -p \(port) -o BatchMode=yes \(SSHTestHost.user)@\(address) \(SSHTestHost.quote(command))")
     }
 
     static func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }

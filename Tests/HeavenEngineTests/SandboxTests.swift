@@ -1,9 +1,9 @@
 import Foundation
-import HeavenTestSupport
 import HeavenConnectors
+import HeavenCore
 import HeavenEngine
 import HeavenModel
-import HeavenCore
+import HeavenTestSupport
 import Testing
 
 @Suite("Sandboxed tasks", Testbed.needs(TaskSandbox.bubblewrap != nil, "bubblewrap"))

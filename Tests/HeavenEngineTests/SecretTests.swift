@@ -1,20 +1,24 @@
 import Foundation
+import HeavenCore
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
-import HeavenCore
 import Testing
 
 @Suite("Secrets")
 struct SecretTests {
-    @Test("a task gets its user's secret in its environment; the store, the events and the logs of Heaven never hold it in clear")
+    @Test(
+        "a task gets its user's secret in its environment; the store, the events and the logs of Heaven never hold it in clear"
+    )
     func resolved() async throws {
         let h = try Harness()
         let value = "s3cr3t-\(UUID().uuidString)"
         // The workflow names only the value's SHA-256 (its text is stored with the run).
         let digest = try HeavenCLIShell.sha256(value)
-        try await Secrets(home: HeavenHome(root: h.home), store: h.store).set(owner: testUser, name: "api-key", value: value)
-        let (run, attempts) = try await h.run("""
+        try await Secrets(home: HeavenHome(root: h.home), store: h.store).set(
+            owner: testUser, name: "api-key", value: value)
+        let (run, attempts) = try await h.run(
+            """
             kind: Workflow
             name: w
             steps:
@@ -43,8 +47,10 @@ struct SecretTests {
     @Test("a secret that is not set fails the task saying which and how to set it; one user's secret is not another's")
     func missing() async throws {
         let h = try Harness()
-        try await Secrets(home: HeavenHome(root: h.home), store: h.store).set(owner: "someone-else", name: "api-key", value: "theirs")
-        let (run, attempts) = try await h.run("""
+        try await Secrets(home: HeavenHome(root: h.home), store: h.store).set(
+            owner: "someone-else", name: "api-key", value: "theirs")
+        let (run, attempts) = try await h.run(
+            """
             kind: Workflow
             name: w
             steps:
@@ -53,21 +59,27 @@ struct SecretTests {
                 run: [printenv, TOKEN]
             """)
         #expect(run.status == .failed)
-        #expect(attempts.first?.error == "secret `api-key` is not set for \(testUser) (set it with `heaven secrets set api-key`, or PUT /v1/secrets/api-key)")
+        #expect(
+            attempts.first?.error
+                == "secret `api-key` is not set for \(testUser) (set it with `heaven secrets set api-key`, or PUT /v1/secrets/api-key)"
+        )
     }
 
     @Test("`env` secrets are checked like the rest: a name, and nothing else in the mapping")
     func language() {
-        let load = Loader.load(text: """
-            kind: Workflow
-            name: w
-            steps:
-              - task: a
-                env: {A: {secret: Bad_Name}, B: {secrte: x}, C: {secret: ok-name}}
-                run: [true]
-            """, path: "s.yaml")
+        let load = Loader.load(
+            text: """
+                kind: Workflow
+                name: w
+                steps:
+                  - task: a
+                    env: {A: {secret: Bad_Name}, B: {secrte: x}, C: {secret: ok-name}}
+                    run: [true]
+                """, path: "s.yaml")
         let messages = load.diagnostics.map(\.description)
-        #expect(messages.contains { $0.hasPrefix("s.yaml:5:23: error: the secret's name `Bad_Name` is not a valid name") }, "\(messages)")
+        #expect(
+            messages.contains { $0.hasPrefix("s.yaml:5:23: error: the secret's name `Bad_Name` is not a valid name") },
+            "\(messages)")
         #expect(messages.contains { $0.hasPrefix("s.yaml:5:38: error: unknown key `secrte`") }, "\(messages)")
         #expect(messages.count == 3, "\(messages)")
     }

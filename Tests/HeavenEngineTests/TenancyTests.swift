@@ -1,19 +1,23 @@
 import Foundation
+import HeavenCore
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
-import HeavenCore
 import Testing
 
 /// The engine of a shared server, with the tenancy the server gives it.
 @Suite("Tenancy")
 struct TenancyTests {
     func engine(_ h: Harness, admin: Bool) -> Engine {
-        let tenancy = Tenancy(defaultMemory: 1_073_741_824, maxProcesses: 64) { _ in Tenancy.Tenant(taskID: 201_234, admin: admin) }
+        let tenancy = Tenancy(defaultMemory: 1_073_741_824, maxProcesses: 64) { _ in
+            Tenancy.Tenant(taskID: 201_234, admin: admin)
+        }
         return Engine(home: HeavenHome(root: h.home), store: h.store, killGrace: 1, confined: true, tenancy: tenancy)
     }
 
-    @Test("a tenant's task is never submitted to a Slurm site that would run it as the server's own account; an admin's is")
+    @Test(
+        "a tenant's task is never submitted to a Slurm site that would run it as the server's own account; an admin's is"
+    )
     func noServerAccountJobs() async throws {
         let h = try Harness()
         // A configuration sbatch refuses at once (a missing one, it retries for a minute).
@@ -40,7 +44,8 @@ struct TenancyTests {
         for admin in [false, true] {
             let e = engine(h, admin: admin)
             let load = Loader.load(text: yaml, path: h.home + "/w.yaml")
-            let created = try await e.createRun(load: load, workflow: nil, inputs: [:], outDirectory: nil, user: testUser, directory: h.home)
+            let created = try await e.createRun(
+                load: load, workflow: nil, inputs: [:], outDirectory: nil, user: testUser, directory: h.home)
             let run = try await e.execute(runID: created.id)
             let attempts = try await h.store.attempts(run: run.id)
             #expect(run.status == .failed)
@@ -49,7 +54,8 @@ struct TenancyTests {
                 #expect(attempts.first?.error?.contains("sbatch") == true, "\(attempts.map { $0.error ?? "" })")
             } else {
                 #expect(
-                    attempts.first?.error?.hasPrefix("site `cluster` submits Slurm jobs from this server's own account") == true,
+                    attempts.first?.error?.hasPrefix("site `cluster` submits Slurm jobs from this server's own account")
+                        == true,
                     "\(attempts.map { $0.error ?? "" })")
             }
         }

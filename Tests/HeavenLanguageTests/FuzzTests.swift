@@ -19,10 +19,14 @@ struct SplitMix: RandomNumberGenerator {
 struct FuzzTests {
     static let examples = ["fan-out", "every-form", "pattern-search"]
 
-    @Test("thousands of mutated example files never crash the reader; every diagnostic has a real position", arguments: examples)
+    @Test(
+        "thousands of mutated example files never crash the reader; every diagnostic has a real position",
+        arguments: examples)
     func mutations(_ name: String) throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let original = Array(try String(contentsOfFile: root.path + "/examples/\(name).yaml", encoding: .utf8).unicodeScalars)
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let original = Array(
+            try String(contentsOfFile: root.path + "/examples/\(name).yaml", encoding: .utf8).unicodeScalars)
         let alphabet = Array("${}[]:-'\"\\ \n\t#&*!|>%@`,.0123456789abcxyzé".unicodeScalars)
         var rng = SplitMix(state: UInt64(name.utf8.reduce(0) { $0 &* 31 &+ UInt64($1) }))
         var invalid = 0

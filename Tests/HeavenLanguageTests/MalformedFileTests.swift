@@ -225,7 +225,7 @@ struct MalformedFileTests {
     func reportsProblem(_ c: Malformed) throws {
         let result = Loader.load(text: c.yaml, path: "t.yaml")
         let first = try #require(result.diagnostics.first, "no diagnostic for: \(c.name)")
-        let where_ = "\(first.location.line):\(first.location.column)"
+        let position = "\(first.location.line):\(first.location.column)"
         #expect(
             result.diagnostics.contains {
                 "\($0.location.line):\($0.location.column)" == c.position && $0.message.contains(c.message)
@@ -234,7 +234,7 @@ struct MalformedFileTests {
         )
         #expect(first.location.file == "t.yaml")
         // The problem the case is about comes first: nothing reported before it.
-        #expect(where_ == (c.first ?? c.position), "first diagnostic: \(first)")
+        #expect(position == (c.first ?? c.position), "first diagnostic: \(first)")
     }
 
     @Test("a file with several problems reports every one of them, in order")

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A workflow of one task whose standard output becomes the run's output `v`.
@@ -36,7 +36,9 @@ func tree(_ root: String) -> [(path: String, mode: mode_t, uid: uid_t)] {
 /// The processes of this machine whose environment holds `needle`.
 func processes(holding needle: String) -> [Int32] {
     ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { name -> Int32? in
-        guard let pid = Int32(name), let data = FileManager.default.contents(atPath: "/proc/\(name)/environ") else { return nil }
+        guard let pid = Int32(name), let data = FileManager.default.contents(atPath: "/proc/\(name)/environ") else {
+            return nil
+        }
         return String(decoding: data, as: UTF8.self).contains(needle) ? pid : nil
     }
 }
@@ -56,25 +58,33 @@ struct HostileTenantTests {
         let keys = "/var/tmp/heaven-test-keys-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: keys) }
-        try "-----BEGIN OPENSSH PRIVATE KEY-----\nSITE-KEY-MATERIAL\n".write(toFile: keys + "/id", atomically: true, encoding: .utf8)
+        try "-----BEGIN OPENSSH PRIVATE KEY-----\nSITE-KEY-MATERIAL\n".write(
+            toFile: keys + "/id", atomically: true, encoding: .utf8)
         chmod(keys + "/id", 0o600)
         try s.start()
-        let site = "kind: Site\nname: far\nconnector: {kind: ssh, host: far.example, identity: \(keys)/id}\nnodes: [{name: n, cores: 1}]\n"
-        let registered = try await s.request("POST", "/v1/sites", token: admin, body: try JSONSerialization.data(withJSONObject: ["yaml": site]))
+        let site =
+            "kind: Site\nname: far\nconnector: {kind: ssh, host: far.example, identity: \(keys)/id}\nnodes: [{name: n, cores: 1}]\n"
+        let registered = try await s.request(
+            "POST", "/v1/sites", token: admin, body: try JSONSerialization.data(withJSONObject: ["yaml": site]))
         #expect(registered.status == 201, "\(registered.text)")
 
         // The victim's long task holds a secret in its environment and a file in its run.
         let secret = "victims-secret-\(UUID().uuidString)"
-        let set = try await s.request("PUT", "/v1/secrets/token", token: victim, body: try JSONSerialization.data(withJSONObject: ["value": secret]))
+        let set = try await s.request(
+            "PUT", "/v1/secrets/token", token: victim,
+            body: try JSONSerialization.data(withJSONObject: ["value": secret]))
         #expect(set.status == 204)
         let victimRun = try await s.request(
             "POST", "/v1/runs", token: victim,
             body: ServerHarness.submission(
-                "kind: Workflow\nname: holds\nsteps:\n  - task: hold\n    env: {TOKEN: {secret: token}}\n    shell: 'echo private > mine.txt; exec sleep 60'\n"))
+                "kind: Workflow\nname: holds\nsteps:\n  - task: hold\n    env: {TOKEN: {secret: token}}\n    shell: 'echo private > mine.txt; exec sleep 60'\n"
+            ))
         let held = try #require(victimRun.json["id"] as? String)
         // Wait for the state the probes need: the victim's process runs and holds the secret.
         let deadline = Date().addingTimeInterval(20)
-        while processes(holding: secret).isEmpty || !FileManager.default.fileExists(atPath: "\(s.home)/runs/\(held)/work/hold/mine.txt") {
+        while processes(holding: secret).isEmpty
+            || !FileManager.default.fileExists(atPath: "\(s.home)/runs/\(held)/work/hold/mine.txt")
+        {
             guard Date() < deadline else { throw ServerHarness.Failure("the victim's task never started") }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -82,13 +92,19 @@ struct HostileTenantTests {
         // `isolation: none` is refused from a tenant, on the task or on the workflow, saying where.
         let optOut = try await s.request(
             "POST", "/v1/runs", token: mallory,
-            body: ServerHarness.submission("kind: Workflow\nname: out\nsteps:\n  - task: t\n    isolation: none\n    run: [id]\n"))
+            body: ServerHarness.submission(
+                "kind: Workflow\nname: out\nsteps:\n  - task: t\n    isolation: none\n    run: [id]\n"))
         #expect(optOut.status == 403, "\(optOut.text)")
-        #expect((optOut.json["detail"] as? String ?? "").hasPrefix("w.yaml:5:5: error: `isolation: none` is refused"), "\(optOut.text)")
+        #expect(
+            (optOut.json["detail"] as? String ?? "").hasPrefix("w.yaml:5:5: error: `isolation: none` is refused"),
+            "\(optOut.text)")
         let workflowOptOut = try await s.request(
             "POST", "/v1/runs", token: mallory,
-            body: ServerHarness.submission("kind: Workflow\nname: out\nisolation: none\nsteps:\n  - task: t\n    run: [id]\n"))
-        #expect(workflowOptOut.status == 403 && (workflowOptOut.json["detail"] as? String ?? "").hasPrefix("w.yaml:3:1:"), "\(workflowOptOut.text)")
+            body: ServerHarness.submission(
+                "kind: Workflow\nname: out\nisolation: none\nsteps:\n  - task: t\n    run: [id]\n"))
+        #expect(
+            workflowOptOut.status == 403 && (workflowOptOut.json["detail"] as? String ?? "").hasPrefix("w.yaml:3:1:"),
+            "\(workflowOptOut.text)")
 
         // Each probe prints `denied` when the attempt fails as it must, anything else otherwise.
         let home = s.home
@@ -98,12 +114,28 @@ struct HostileTenantTests {
             ("/root", #"[ -z "$(ls -A /root 2>/dev/null)" ] && echo denied || ls -A /root"#, "", "denied"),
             ("the database", "cat \(home)/heaven.sqlite >/dev/null 2>&1 && echo LEAK || echo denied", "", "denied"),
             ("the secrets' key", "cat \(home)/secret.key >/dev/null 2>&1 && echo LEAK || echo denied", "", "denied"),
-            ("another tenant's run", "cat \(home)/runs/\(held)/work/hold/mine.txt 2>/dev/null || echo denied", "", "denied"),
-            ("the list of runs", "ls \(home)/runs 2>/dev/null | grep -q \(held) && echo LEAK || echo denied", "", "denied"),
-            ("an SSH site's identity", #"c=$(cat \#(keys)/id 2>/dev/null); [ -n "$c" ] && echo LEAK || echo denied"#, "", "denied"),
-            ("another tenant's environment", "grep -ls \(secret) /proc/*/environ 2>/dev/null | grep -q . && echo LEAK || echo denied", "", "denied"),
+            (
+                "another tenant's run", "cat \(home)/runs/\(held)/work/hold/mine.txt 2>/dev/null || echo denied", "",
+                "denied"
+            ),
+            (
+                "the list of runs", "ls \(home)/runs 2>/dev/null | grep -q \(held) && echo LEAK || echo denied", "",
+                "denied"
+            ),
+            (
+                "an SSH site's identity", #"c=$(cat \#(keys)/id 2>/dev/null); [ -n "$c" ] && echo LEAK || echo denied"#,
+                "", "denied"
+            ),
+            (
+                "another tenant's environment",
+                "grep -ls \(secret) /proc/*/environ 2>/dev/null | grep -q . && echo LEAK || echo denied", "", "denied"
+            ),
             // Only its own processes (and the sandbox's own init, pid 1, which it cannot touch).
-            ("another tenant's processes", "ps -eo pid=,uid= | awk -v me=$(id -u) '$1 != 1 && $2 != me' | grep -q . && echo LEAK || echo denied", "", "denied"),
+            (
+                "another tenant's processes",
+                "ps -eo pid=,uid= | awk -v me=$(id -u) '$1 != 1 && $2 != me' | grep -q . && echo LEAK || echo denied",
+                "", "denied"
+            ),
             ("the sandbox's init", "kill -9 1 2>/dev/null && echo LEAK || echo denied", "", "denied"),
             (
                 "writes outside its directory",
@@ -119,14 +151,16 @@ struct HostileTenantTests {
         ]
         var ids: [String: String] = [:]
         for p in probes {
-            let r = try await s.request("POST", "/v1/runs", token: mallory, body: ServerHarness.submission(probe(p.shell, extra: p.extra)))
+            let r = try await s.request(
+                "POST", "/v1/runs", token: mallory, body: ServerHarness.submission(probe(p.shell, extra: p.extra)))
             #expect(r.status == 201, "\(p.what): \(r.text)")
             ids[p.what] = r.json["id"] as? String
         }
         var taskID = ""
         for p in probes {
             let ended = try await waitForEnd(s, ids[p.what] ?? "", token: mallory)
-            let v = ((ended["outputs"] as? [String: Any])?["v"] as? String ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            let v = ((ended["outputs"] as? [String: Any])?["v"] as? String ?? "").trimmingCharacters(
+                in: .whitespacesAndNewlines)
             if p.what == "who it runs as" {
                 // The tenant's own uid from the operator's range, as its only group: not root.
                 let lines = v.split(separator: "\n").map(String.init)
@@ -141,10 +175,16 @@ struct HostileTenantTests {
         #expect(!processes(holding: secret).isEmpty)
 
         // Another tenant gets another uid; the same tenant keeps theirs.
-        let victimWho = try await s.request("POST", "/v1/runs", token: victim, body: ServerHarness.submission(probe("id -u")))
-        let victimUID = ((try await waitForEnd(s, victimWho.json["id"] as? String ?? "", token: victim))["outputs"] as? [String: Any])?["v"] as? String
+        let victimWho = try await s.request(
+            "POST", "/v1/runs", token: victim, body: ServerHarness.submission(probe("id -u")))
+        let victimUID =
+            ((try await waitForEnd(s, victimWho.json["id"] as? String ?? "", token: victim))["outputs"]
+            as? [String: Any])?["v"] as? String
         #expect(victimUID.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } != taskID)
-        #expect(victimUID.flatMap { UInt32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }.map { s.taskIDs.contains($0) } == true)
+        #expect(
+            victimUID.flatMap { UInt32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }.map {
+                s.taskIDs.contains($0)
+            } == true)
 
         // An admin may opt out: the task then runs as the server's account.
         let adminRun = try await s.request(
@@ -158,9 +198,13 @@ struct HostileTenantTests {
         let farHost = try await s.request(
             "POST", "/v1/sites", token: mallory,
             body: try JSONSerialization.data(withJSONObject: [
-                "yaml": "kind: Site\nname: mine\nconnector: {kind: ssh, host: 10.1.2.3, identity: {secret: k}}\nnodes: [{name: n, cores: 1}]\n"
+                "yaml":
+                    "kind: Site\nname: mine\nconnector: {kind: ssh, host: 10.1.2.3, identity: {secret: k}}\nnodes: [{name: n, cores: 1}]\n"
             ]))
-        #expect(farHost.status == 403 && (farHost.json["detail"] as? String ?? "").contains("host `10.1.2.3` is not one the operator allows"), "\(farHost.text)")
+        #expect(
+            farHost.status == 403
+                && (farHost.json["detail"] as? String ?? "").contains("host `10.1.2.3` is not one the operator allows"),
+            "\(farHost.text)")
 
         let cancel = try await s.request("POST", "/v1/runs/\(held)/cancel", token: victim)
         #expect(cancel.status == 202)
@@ -184,7 +228,10 @@ struct HostileTenantTests {
         try s.start(["--task-ids", "\(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound)", "--task-processes", "200"])
         let hog = try await s.request(
             "POST", "/v1/runs", token: mallory,
-            body: ServerHarness.submission(probe("python3 -c 'x = bytearray(1024 * 1024 * 1024); print(len(x))'", extra: "resources: {memory: 64MiB}")))
+            body: ServerHarness.submission(
+                probe(
+                    "python3 -c 'x = bytearray(1024 * 1024 * 1024); print(len(x))'", extra: "resources: {memory: 64MiB}"
+                )))
         // Every process forks for ever, retrying when the kernel refuses: pressure sustained until the timeout.
         let bomb = "perl -e 'while (1) { fork // select(undef, undef, undef, 0.01) }'"
         let bombRun = try await s.request(
@@ -196,9 +243,15 @@ struct HostileTenantTests {
         var peak = 0
         while peak < 200 {
             guard Date() < deadline else { break }
-            for dir in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/pids")) ?? [] where dir.hasPrefix("heaven-") {
-                for t in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/pids/" + dir)) ?? [] where t.hasPrefix("t") {
-                    let n = Int((try? String(contentsOfFile: "/sys/fs/cgroup/pids/\(dir)/\(t)/pids.current", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+            for dir in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/pids")) ?? []
+            where dir.hasPrefix("heaven-") {
+                for t in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/pids/" + dir)) ?? []
+                where t.hasPrefix("t") {
+                    let n =
+                        Int(
+                            (try? String(
+                                contentsOfFile: "/sys/fs/cgroup/pids/\(dir)/\(t)/pids.current", encoding: .utf8))?
+                                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
                     peak = max(peak, n)
                 }
             }
@@ -212,14 +265,19 @@ struct HostileTenantTests {
         // Meanwhile the server answers and another tenant's run goes through.
         let health = try await s.request("GET", "/healthz")
         #expect(health.status == 200)
-        let fine = try await s.request("POST", "/v1/runs", token: other, body: ServerHarness.submission(probe("echo fine")))
+        let fine = try await s.request(
+            "POST", "/v1/runs", token: other, body: ServerHarness.submission(probe("echo fine")))
         let fineEnd = try await waitForEnd(s, fine.json["id"] as? String ?? "", token: other)
-        #expect(fineEnd["status"] as? String == "succeeded" && (fineEnd["outputs"] as? [String: Any])?["v"] as? String == "fine", "\(fineEnd)")
+        #expect(
+            fineEnd["status"] as? String == "succeeded"
+                && (fineEnd["outputs"] as? [String: Any])?["v"] as? String == "fine", "\(fineEnd)")
         let hogEnd = try await waitForEnd(s, hog.json["id"] as? String ?? "", token: mallory)
         #expect(hogEnd["status"] as? String == "failed", "\(hogEnd)")
         #expect((hogEnd["error"] as? String ?? "").contains("went past its memory limit of 64MiB"), "\(hogEnd)")
         let bombEnd = try await waitForEnd(s, bombID, token: mallory)
-        #expect(bombEnd["status"] as? String == "failed" && (bombEnd["error"] as? String ?? "").contains("timed out"), "\(bombEnd)")
+        #expect(
+            bombEnd["status"] as? String == "failed" && (bombEnd["error"] as? String ?? "").contains("timed out"),
+            "\(bombEnd)")
         // Nothing of the bomb is left.
         #expect(processes(holding: "HEAVEN_RUN=\(bombID)").isEmpty)
     }
@@ -232,7 +290,8 @@ struct HostileTenantTests {
         func serve(_ prefix: String, _ args: String) throws -> (status: Int32, stderr: String) {
             let err = s.work + "/refuse.err"
             let status = try ServerHarness.sh(
-                "\(prefix) env HEAVEN_HOME=\(s.home) \(binary) serve --listen 127.0.0.1:0 \(args) > /dev/null 2> \(err) < /dev/null", shell: "/bin/bash")
+                "\(prefix) env HEAVEN_HOME=\(s.home) \(binary) serve --listen 127.0.0.1:0 \(args) > /dev/null 2> \(err) < /dev/null",
+                shell: "/bin/bash")
             return (status, (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
         }
         // Without bubblewrap (hidden behind an empty file in a mount namespace of its own).
@@ -240,7 +299,8 @@ struct HostileTenantTests {
             "unshare -m sh -c 'mount --bind /dev/null /usr/bin/bwrap && exec \"$0\" \"$@\"'",
             "--task-ids \(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound)")
         #expect(noBwrap.status == 2, "\(noBwrap)")
-        #expect(noBwrap.stderr.contains("bubblewrap is not installed (apt-get install bubblewrap)"), "\(noBwrap.stderr)")
+        #expect(
+            noBwrap.stderr.contains("bubblewrap is not installed (apt-get install bubblewrap)"), "\(noBwrap.stderr)")
         // Without an id range, or with one that holds a real account's uid.
         let noIDs = try serve("", "")
         #expect(noIDs.status == 2 && noIDs.stderr.contains("pass --task-ids FIRST-LAST"), "\(noIDs)")

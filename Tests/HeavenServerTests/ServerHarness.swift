@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A real `heaven serve` on 127.0.0.1 (any free port) over a private `$HEAVEN_HOME`,
@@ -16,7 +16,9 @@ final class ServerHarness: @unchecked Sendable {
 
     static var binary: String {
         if let p = ProcessInfo.processInfo.environment["HEAVEN_BIN"] { return p }
-        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("heaven").path
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "heaven"
+        ).path
     }
 
     init() throws {
@@ -33,18 +35,23 @@ final class ServerHarness: @unchecked Sendable {
     @discardableResult
     func heaven(_ args: String...) throws -> String {
         let r = try client(args, env: ["HEAVEN_HOME": work + "/home"])
-        guard r.status == 0 else { throw Failure("heaven \(args.joined(separator: " ")) exited with \(r.status): \(r.stderr)") }
+        guard r.status == 0 else {
+            throw Failure("heaven \(args.joined(separator: " ")) exited with \(r.status): \(r.stderr)")
+        }
         return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Runs `heaven ARGS` with these variables (and no `$HEAVEN_HOME` unless given),
     /// standard input from a file when given.
-    func client(_ args: [String], env: [String: String], stdin: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+    func client(_ args: [String], env: [String: String], stdin: String? = nil) throws -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
         let out = work + "/client.out"
         let err = work + "/client.err"
         let vars = env.map { "\($0.key)=\(ServerHarness.quote($0.value))" }.joined(separator: " ")
         let status = try ServerHarness.sh(
-            "env -u HEAVEN_HOME -u HEAVEN_SERVER -u HEAVEN_TOKEN \(vars) \(ServerHarness.binary) \(args.map(ServerHarness.quote).joined(separator: " ")) > \(out) 2> \(err) < \(stdin ?? "/dev/null")")
+            "env -u HEAVEN_HOME -u HEAVEN_SERVER -u HEAVEN_TOKEN \(vars) \(ServerHarness.binary) \(args.map(ServerHarness.quote).joined(separator: " ")) > \(out) 2> \(err) < \(stdin ?? "/dev/null")"
+        )
         return (
             status, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
             (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
@@ -70,9 +77,13 @@ final class ServerHarness: @unchecked Sendable {
             "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2>/dev/null; done; "
                 + "HEAVEN_HOME=\(work)/home setsid \(ServerHarness.binary) serve --listen 127.0.0.1:0 \(options.map(ServerHarness.quote).joined(separator: " ")) > \(out) 2> \(work)/serve.err < /dev/null & echo $! > \(work)/serve.pid",
             shell: "/bin/bash")
-        pid = Int32((try String(contentsOfFile: work + "/serve.pid", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        pid =
+            Int32(
+                (try String(contentsOfFile: work + "/serve.pid", encoding: .utf8)).trimmingCharacters(
+                    in: .whitespacesAndNewlines)) ?? 0
         for _ in 0..<200 {
-            if let text = try? String(contentsOfFile: out, encoding: .utf8), let line = text.split(separator: "\n").first,
+            if let text = try? String(contentsOfFile: out, encoding: .utf8),
+                let line = text.split(separator: "\n").first,
                 let p = line.split(separator: ":").last.flatMap({ Int($0) })
             {
                 port = p
@@ -80,7 +91,8 @@ final class ServerHarness: @unchecked Sendable {
             }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        throw Failure("the server did not start: \((try? String(contentsOfFile: work + "/serve.err", encoding: .utf8)) ?? "")")
+        throw Failure(
+            "the server did not start: \((try? String(contentsOfFile: work + "/serve.err", encoding: .utf8)) ?? "")")
     }
 
     /// Kills the server with SIGKILL (nothing is flushed, nothing is said).
@@ -115,7 +127,8 @@ final class ServerHarness: @unchecked Sendable {
             unlink(meta)
             unlink(head)
         }
-        var command = "curl -s -S -m 30 -X \(method) -o \(out) -D \(head) -w '%{http_code} %{content_type}' -H 'Expect:'"
+        var command =
+            "curl -s -S -m 30 -X \(method) -o \(out) -D \(head) -w '%{http_code} %{content_type}' -H 'Expect:'"
         if let token { command += " -H \(ServerHarness.quote("Authorization: Bearer \(token)"))" }
         if let authorization { command += " -H \(ServerHarness.quote("Authorization: \(authorization)"))" }
         if let body {
@@ -132,10 +145,12 @@ final class ServerHarness: @unchecked Sendable {
         var headers: [String: String] = [:]
         for line in ((try? String(contentsOfFile: head, encoding: .utf8)) ?? "").split(whereSeparator: \.isNewline) {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces)
         }
         return Reply(
-            status: Int(parts.first ?? "") ?? 0, body: data, type: parts.count > 1 ? String(parts[1]) : "", headers: headers)
+            status: Int(parts.first ?? "") ?? 0, body: data, type: parts.count > 1 ? String(parts[1]) : "",
+            headers: headers)
     }
 
     /// A run submission body.

@@ -3,7 +3,9 @@ import HeavenTestSupport
 import Testing
 
 /// A shared server whose runs reach a Slurm cluster.
-@Suite("A server's runs on a Slurm cluster", .serialized, Testbed.needs(SlurmTestCluster.available, "root, slurm-wlm and munge"))
+@Suite(
+    "A server's runs on a Slurm cluster", .serialized,
+    Testbed.needs(SlurmTestCluster.available, "root, slurm-wlm and munge"))
 struct ServerSlurmTests {
     @Test("cancelling a run through the API cancels its Slurm job (checked in Slurm)")
     func cancelThroughServer() async throws {
@@ -13,7 +15,8 @@ struct ServerSlurmTests {
         let admin = try s.heaven("users", "add", "root-admin", "--admin")
         try s.start()
         let site = cluster.site("cluster", owner: "root-admin")
-        let registered = try await s.request("POST", "/v1/sites", token: admin, body: try JSONSerialization.data(withJSONObject: ["yaml": site]))
+        let registered = try await s.request(
+            "POST", "/v1/sites", token: admin, body: try JSONSerialization.data(withJSONObject: ["yaml": site]))
         #expect(registered.status == 201, "\(registered.text)")
         let yaml = """
             kind: Topology
@@ -32,7 +35,9 @@ struct ServerSlurmTests {
         let id = try #require(created.json["id"] as? String, "\(created.text)")
         // Cancel once Slurm runs the job.
         let deadline = Date().addingTimeInterval(60)
-        while try cluster.command("squeue -h -t running -n heaven-\(id) -o '%i'").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+        while try cluster.command("squeue -h -t running -n heaven-\(id) -o '%i'").trimmingCharacters(
+            in: .whitespacesAndNewlines
+        ).isEmpty {
             guard Date() < deadline else { throw ServerHarness.Failure("the job never ran") }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -42,7 +47,8 @@ struct ServerSlurmTests {
         #expect(ended["status"] as? String == "cancelled", "\(ended)")
         var state = ""
         while Date() < deadline {
-            state = try cluster.command("squeue -h -r -t all -n heaven-\(id) -o '%T'").trimmingCharacters(in: .whitespacesAndNewlines)
+            state = try cluster.command("squeue -h -r -t all -n heaven-\(id) -o '%T'").trimmingCharacters(
+                in: .whitespacesAndNewlines)
             if state == "CANCELLED" { break }
             try await Task.sleep(for: .milliseconds(100))
         }

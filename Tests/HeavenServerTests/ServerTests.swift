@@ -1,13 +1,13 @@
 import Foundation
+import HeavenCore
 import HeavenEngine
 import HeavenServer
-import HeavenCore
 import HeavenStore
 import Hummingbird
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 let longRun = """
@@ -33,7 +33,9 @@ func waitForEnd(_ s: ServerHarness, _ id: String, token: String, seconds: Double
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         let r = try await s.request("GET", "/v1/runs/\(id)", token: token)
-        if let status = r.json["status"] as? String, ["succeeded", "failed", "cancelled"].contains(status) { return r.json }
+        if let status = r.json["status"] as? String, ["succeeded", "failed", "cancelled"].contains(status) {
+            return r.json
+        }
         try await Task.sleep(for: .milliseconds(100))
     }
     throw ServerHarness.Failure("run \(id) did not end in \(seconds)s")
@@ -51,7 +53,9 @@ struct ServerTests {
         let expired = try s.heaven("users", "token", "bob", "--expires", "1s")
         let revoked = try s.heaven("users", "token", "bob")
         try s.heaven("users", "revoke", String(revoked.split(separator: "_")[1]))
-        try s.start(["--task-ids", "\(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound)", "--site-hosts", "ssh.allowed.test"])
+        try s.start([
+            "--task-ids", "\(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound)", "--site-hosts", "ssh.allowed.test",
+        ])
         // Wait until the expiring token has expired (the state the matrix needs).
         let expiry = Date().addingTimeInterval(20)
         while try await s.request("GET", "/v1/me", token: expired).status != 401 {
@@ -63,7 +67,8 @@ struct ServerTests {
         let privateRun = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(longRun))
         #expect(privateRun.status == 201, "\(privateRun.text)")
         let mine = try #require(privateRun.json["id"] as? String)
-        let sharedRun = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(quickRun, share: ["eo"]))
+        let sharedRun = try await s.request(
+            "POST", "/v1/runs", token: bob, body: ServerHarness.submission(quickRun, share: ["eo"]))
         let shared = try #require(sharedRun.json["id"] as? String)
         _ = try await waitForEnd(s, shared, token: bob)
         let aliceRun = try await s.request("POST", "/v1/runs", token: alice, body: ServerHarness.submission(quickRun))
@@ -85,7 +90,8 @@ struct ServerTests {
         let tenantSSH = sshSite("bobs-host", host: "ssh.allowed.test", identity: "{secret: bobs-key}")
         let otherHost = sshSite("elsewhere", host: "ssh.not-allowed.test", identity: "{secret: bobs-key}")
         let serverKey = sshSite("with-servers-key", host: "ssh.allowed.test", identity: "/root/.ssh/id_ed25519")
-        let localSlurm = "kind: Site\nname: bobs-slurm\nconnector: {kind: slurm}\nowner: user:bob\nnodes: [{name: n, cores: 1}]\n"
+        let localSlurm =
+            "kind: Site\nname: bobs-slurm\nconnector: {kind: slurm}\nowner: user:bob\nnodes: [{name: n, cores: 1}]\n"
         let grant = """
             kind: Grant
             name: eo-on-bobs-box
@@ -97,12 +103,15 @@ struct ServerTests {
             name: t
             machines: [{name: m}]
             """
-        func docs(_ yaml: String) -> Data { try! JSONSerialization.data(withJSONObject: ["documents": [["text": yaml]]]) }
+        func docs(_ yaml: String) -> Data {
+            try! JSONSerialization.data(withJSONObject: ["documents": [["text": yaml]]])
+        }
 
         enum Caller: String, CaseIterable {
             case none, malformed, expired, revoked, other, group, owner, admin
         }
-        func send(_ caller: Caller, _ method: String, _ path: String, _ body: Data?) async throws -> ServerHarness.Reply {
+        func send(_ caller: Caller, _ method: String, _ path: String, _ body: Data?) async throws -> ServerHarness.Reply
+        {
             switch caller {
             case .none: try await s.request(method, path, body: body)
             case .malformed: try await s.request(method, path, authorization: "Bearer not-a-token", body: body)
@@ -139,27 +148,44 @@ struct ServerTests {
             Row(method: "GET", path: "/v1/runs/\(mine)/logs/wait", other: 404, group: 404, owner: 200, admin: 200),
             // A private run's logs and events: not for a member of the owner's group either.
             Row(method: "GET", path: "/v1/runs/\(mine)/logs", other: 404, group: 404, owner: 200, admin: 200),
-            Row(method: "GET", path: "/v1/runs/\(mine)/events?follow=0", other: 404, group: 404, owner: 200, admin: 200),
-            Row(method: "GET", path: "/v1/runs/\(shared)/events?follow=0", other: 404, group: 200, owner: 200, admin: 200),
-            Row(method: "GET", path: "/v1/runs/\(shared)/outputs/greeting", other: 404, group: 200, owner: 200, admin: 200),
-            Row(method: "GET", path: "/v1/runs/\(hers)/outputs/greeting", other: 404, group: 404, owner: 404, admin: 200),
+            Row(
+                method: "GET", path: "/v1/runs/\(mine)/events?follow=0", other: 404, group: 404, owner: 200, admin: 200),
+            Row(
+                method: "GET", path: "/v1/runs/\(shared)/events?follow=0", other: 404, group: 200, owner: 200,
+                admin: 200),
+            Row(
+                method: "GET", path: "/v1/runs/\(shared)/outputs/greeting", other: 404, group: 200, owner: 200,
+                admin: 200),
+            Row(
+                method: "GET", path: "/v1/runs/\(hers)/outputs/greeting", other: 404, group: 404, owner: 404, admin: 200
+            ),
             Row(method: "GET", path: "/v1/runs/\(shared)/events", other: 404, group: 200, owner: 200, admin: 200),
             Row(method: "POST", path: "/v1/runs/\(shared)/cancel", other: 404, group: 403, owner: 409, admin: 409),
             Row(method: "POST", path: "/v1/runs/\(hers)/cancel", other: 404, group: 404, owner: 404, admin: 409),
             Row(method: "GET", path: "/v1/sites", other: 200, group: 200, owner: 200, admin: 200),
             // A local site runs on the server's own machine: an admin's act (here for bob).
             Row(method: "POST", path: "/v1/sites", body: docs(site), other: 403, group: 403, owner: 403, admin: 201),
-            Row(method: "POST", path: "/v1/sites", body: docs(tenantSSH), other: 403, group: 403, owner: 201, admin: 201),
-            Row(method: "POST", path: "/v1/sites", body: docs(otherHost), other: 403, group: 403, owner: 403, admin: 201),
-            Row(method: "POST", path: "/v1/sites", body: docs(serverKey), other: 403, group: 403, owner: 403, admin: 201),
-            Row(method: "POST", path: "/v1/sites", body: docs(localSlurm), other: 403, group: 403, owner: 403, admin: 201),
+            Row(
+                method: "POST", path: "/v1/sites", body: docs(tenantSSH), other: 403, group: 403, owner: 201, admin: 201
+            ),
+            Row(
+                method: "POST", path: "/v1/sites", body: docs(otherHost), other: 403, group: 403, owner: 403, admin: 201
+            ),
+            Row(
+                method: "POST", path: "/v1/sites", body: docs(serverKey), other: 403, group: 403, owner: 403, admin: 201
+            ),
+            Row(
+                method: "POST", path: "/v1/sites", body: docs(localSlurm), other: 403, group: 403, owner: 403,
+                admin: 201),
             Row(method: "GET", path: "/v1/grants", other: 200, group: 200, owner: 200, admin: 200),
             Row(method: "POST", path: "/v1/grants", body: docs(grant), other: 403, group: 403, owner: 201, admin: 201),
             Row(method: "POST", path: "/v1/plan", body: docs(plan), other: 200, group: 200, owner: 200, admin: 200),
             Row(method: "GET", path: "/v1/audit", other: 403, group: 403, owner: 403, admin: 200),
             Row(method: "GET", path: "/metrics", other: 403, group: 403, owner: 403, admin: 200),
             // Secrets are each caller's own: setting, listing and deleting touch only theirs.
-            Row(method: "PUT", path: "/v1/secrets/probe", body: Data(#"{"value": "v"}"#.utf8), other: 204, group: 204, owner: 204, admin: 204),
+            Row(
+                method: "PUT", path: "/v1/secrets/probe", body: Data(#"{"value": "v"}"#.utf8), other: 204, group: 204,
+                owner: 204, admin: 204),
             Row(method: "GET", path: "/v1/secrets", other: 200, group: 200, owner: 200, admin: 200),
             Row(method: "DELETE", path: "/v1/secrets/probe", other: 204, group: 204, owner: 204, admin: 204),
             Row(method: "DELETE", path: "/v1/secrets/probe", other: 404, group: 404, owner: 404, admin: 404),
@@ -179,10 +205,13 @@ struct ServerTests {
                 }
                 let reply = try await send(caller, row.method, row.path, row.body)
                 if reply.status != expected {
-                    failures.append("\(row.method) \(row.path) as \(caller.rawValue): \(reply.status), expected \(expected): \(reply.text.prefix(200))")
+                    failures.append(
+                        "\(row.method) \(row.path) as \(caller.rawValue): \(reply.status), expected \(expected): \(reply.text.prefix(200))"
+                    )
                 }
                 if reply.status >= 400 && !reply.type.hasPrefix("application/problem+json") {
-                    failures.append("\(row.method) \(row.path) as \(caller.rawValue): \(reply.status) is not a problem document")
+                    failures.append(
+                        "\(row.method) \(row.path) as \(caller.rawValue): \(reply.status) is not a problem document")
                 }
             }
         }
@@ -201,8 +230,15 @@ struct ServerTests {
         // The audit log holds every state-changing request: who, what, the status.
         let audit = try await s.request("GET", "/v1/audit", token: alice)
         let entries = (audit.json["audit"] as? [[String: Any]]) ?? []
-        #expect(entries.contains { $0["user"] as? String == "bob" && $0["path"] as? String == "/v1/runs/\(mine)/cancel" && $0["status"] as? Int == 202 })
-        #expect(entries.contains { $0["user"] is NSNull && $0["method"] as? String == "POST" && $0["status"] as? Int == 401 })
+        #expect(
+            entries.contains {
+                $0["user"] as? String == "bob" && $0["path"] as? String == "/v1/runs/\(mine)/cancel"
+                    && $0["status"] as? Int == 202
+            })
+        #expect(
+            entries.contains {
+                $0["user"] is NSNull && $0["method"] as? String == "POST" && $0["status"] as? Int == 401
+            })
         #expect(!entries.contains { $0["method"] as? String == "GET" })
         let cancelled = try await waitForEnd(s, mine, token: bob)
         #expect(cancelled["status"] as? String == "cancelled")
@@ -210,7 +246,8 @@ struct ServerTests {
         // Prometheus text: tasks by state, their durations and queue wait, HTTP latency by route and status.
         let metrics = try await s.request("GET", "/metrics", token: alice).text
         for needle in [
-            #"heaven_task_attempts_total{status="succeeded"} 2"#, "heaven_tasks_running 0", "heaven_task_duration_seconds_bucket",
+            #"heaven_task_attempts_total{status="succeeded"} 2"#, "heaven_tasks_running 0",
+            "heaven_task_duration_seconds_bucket",
             "heaven_task_queue_wait_seconds_count", #"http_route="/v1/runs/{id}""#, #"http_response_status_code="404""#,
         ] {
             #expect(metrics.contains(needle), "no `\(needle)` in:\n\(metrics.prefix(3000))")
@@ -224,7 +261,8 @@ struct ServerTests {
             let reply = try await send(caller, "POST", "/v1/runs", ServerHarness.submission(quickRun))
             switch caller {
             case .none, .malformed, .expired, .revoked:
-                #expect(reply.status == 401 && reply.type.hasPrefix("application/problem+json"), "\(caller): \(reply.text)")
+                #expect(
+                    reply.status == 401 && reply.type.hasPrefix("application/problem+json"), "\(caller): \(reply.text)")
             default:
                 #expect(reply.status == 201, "\(caller): \(reply.text)")
                 created[caller] = reply.json["id"] as? String
@@ -246,19 +284,30 @@ struct ServerTests {
             #expect(reply.type.hasPrefix("application/problem+json"))
             #expect((reply.json["detail"] as? String ?? "").contains(detail), "\(reply.text)")
         }
-        check(try await s.request("POST", "/v1/runs", token: bob, body: Data("kind: Workflow".utf8), type: "text/yaml"), 415, "application/json")
-        check(try await s.request("POST", "/v1/runs", token: bob, body: Data("{not json".utf8)), 400, "not a JSON object")
+        check(
+            try await s.request("POST", "/v1/runs", token: bob, body: Data("kind: Workflow".utf8), type: "text/yaml"),
+            415, "application/json")
+        check(
+            try await s.request("POST", "/v1/runs", token: bob, body: Data("{not json".utf8)), 400, "not a JSON object")
         check(try await s.request("POST", "/v1/runs", token: bob, body: Data("[1, 2]".utf8)), 400, "not a JSON object")
-        check(try await s.request("POST", "/v1/runs", token: bob, body: Data(#"{"documents": "x"}"#.utf8)), 400, "`documents` must be a list")
+        check(
+            try await s.request("POST", "/v1/runs", token: bob, body: Data(#"{"documents": "x"}"#.utf8)), 400,
+            "`documents` must be a list")
         check(try await s.request("POST", "/v1/runs", token: bob, body: Data("{}".utf8)), 400, "no documents")
         check(
-            try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission("kind: Workflow\nname: w\nsteps:\n  - task: a\n    rnu: [true]\n")),
+            try await s.request(
+                "POST", "/v1/runs", token: bob,
+                body: ServerHarness.submission("kind: Workflow\nname: w\nsteps:\n  - task: a\n    rnu: [true]\n")),
             422, "w.yaml:5:5: error: unknown key `rnu`")
         check(
-            try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission("kind: Site\nname: s\nconnector: local\nnodes: [{name: n, cores: 1}]\n")),
+            try await s.request(
+                "POST", "/v1/runs", token: bob,
+                body: ServerHarness.submission("kind: Site\nname: s\nconnector: local\nnodes: [{name: n, cores: 1}]\n")),
             422, "Site documents are not accepted here")
         check(
-            try await s.request("POST", "/v1/runs", token: bob, body: try JSONSerialization.data(withJSONObject: ["yaml": quickRun, "inputs": [1]])),
+            try await s.request(
+                "POST", "/v1/runs", token: bob,
+                body: try JSONSerialization.data(withJSONObject: ["yaml": quickRun, "inputs": [1]])),
             400, "`inputs` must be a JSON object")
         let big = Data(repeating: UInt8(ascii: "a"), count: 33 * 1024 * 1024)
         check(try await s.request("POST", "/v1/runs", token: bob, body: big), 413, "larger than")
@@ -273,7 +322,9 @@ struct ServerTests {
         // A task may not read another path of the server's machine.
         let escape = try await s.request(
             "POST", "/v1/runs", token: bob,
-            body: ServerHarness.submission("kind: Workflow\nname: w\nsteps:\n  - task: steal\n    inputs: {x: /etc/hostname}\n    run: [cat, x]\n"))
+            body: ServerHarness.submission(
+                "kind: Workflow\nname: w\nsteps:\n  - task: steal\n    inputs: {x: /etc/hostname}\n    run: [cat, x]\n")
+        )
         #expect(escape.status == 201)
         let ended = try await waitForEnd(s, escape.json["id"] as? String ?? "", token: bob)
         #expect(ended["status"] as? String == "failed")
@@ -284,7 +335,8 @@ struct ServerTests {
             let peek = try await s.request(
                 "POST", "/v1/runs", token: bob,
                 body: ServerHarness.submission(
-                    "kind: Workflow\nname: w\nsteps:\n  - task: peek\n    shell: 'ls \(s.home)/runs; ls \(s.home)'\n    outputs: {seen: {stdout: text}}\noutputs: {seen: '${peek.seen}'}\n"))
+                    "kind: Workflow\nname: w\nsteps:\n  - task: peek\n    shell: 'ls \(s.home)/runs; ls \(s.home)'\n    outputs: {seen: {stdout: text}}\noutputs: {seen: '${peek.seen}'}\n"
+                ))
             let id = peek.json["id"] as? String ?? ""
             let seen = try await waitForEnd(s, id, token: bob)
             // No state: not the database, not the other runs (nor even the list of runs).
@@ -325,7 +377,10 @@ struct ServerTests {
         let ok = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(quickRun))
         let id = ok.json["id"] as? String ?? ""
         _ = try await waitForEnd(s, id, token: bob)
-        for path in ["/v1/runs/\(id)/outputs/..%2F..%2Fheaven.sqlite", "/v1/runs/\(id)/logs/..%2F..%2Fheaven.sqlite", "/v1/runs/..%2F\(id)"] {
+        for path in [
+            "/v1/runs/\(id)/outputs/..%2F..%2Fheaven.sqlite", "/v1/runs/\(id)/logs/..%2F..%2Fheaven.sqlite",
+            "/v1/runs/..%2F\(id)",
+        ] {
             let r = try await s.request("GET", path, token: bob)
             #expect(r.status == 404, "\(path): \(r.status) \(r.text)")
         }
@@ -352,7 +407,8 @@ struct ServerTests {
 
             """
         }
-        let yaml = "kind: Workflow\nname: steps\nsteps:\n" + step("one", 1) + step("two", 2, sleep: true) + step("three", 3)
+        let yaml =
+            "kind: Workflow\nname: steps\nsteps:\n" + step("one", 1) + step("two", 2, sleep: true) + step("three", 3)
             + "outputs: {sum: '${one.v + two.v + three.v}'}\n"
         let created = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(yaml))
         let id = try #require(created.json["id"] as? String)
@@ -377,9 +433,13 @@ struct ServerTests {
         // What the tasks did: `one` ran once; `two` started twice (its first run lost with
         // the server) and ended once; `three` ran once.
         let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").map(String.init)
-        #expect(lines.filter { $0 == "one start" }.count == 1 && lines.filter { $0 == "one end" }.count == 1, "\(lines)")
-        #expect(lines.filter { $0 == "two start" }.count == 2 && lines.filter { $0 == "two end" }.count == 1, "\(lines)")
-        #expect(lines.filter { $0 == "three start" }.count == 1 && lines.filter { $0 == "three end" }.count == 1, "\(lines)")
+        #expect(
+            lines.filter { $0 == "one start" }.count == 1 && lines.filter { $0 == "one end" }.count == 1, "\(lines)")
+        #expect(
+            lines.filter { $0 == "two start" }.count == 2 && lines.filter { $0 == "two end" }.count == 1, "\(lines)")
+        #expect(
+            lines.filter { $0 == "three start" }.count == 1 && lines.filter { $0 == "three end" }.count == 1, "\(lines)"
+        )
     }
 
     @Test("the command line as a client: run, status, runs, logs, cancel and plan through the server, login kept 0600")
@@ -408,7 +468,8 @@ struct ServerTests {
         let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
         #expect(object["status"] as? String == "succeeded" && object["workflow"] as? String == "quick")
         let id = try #require(object["run"] as? String)
-        #expect((object["outputs"] as? [String: Any])?["greeting"] as? String == "\(url)/v1/runs/\(id)/outputs/greeting")
+        #expect(
+            (object["outputs"] as? [String: Any])?["greeting"] as? String == "\(url)/v1/runs/\(id)/outputs/greeting")
         let status = try s.client(["status", id], env: env)
         #expect(status.stdout.hasPrefix("run \(id) (workflow quick, by bob): succeeded"), "\(status)")
         #expect(status.stdout.contains("  hello  succeeded  #1"))
@@ -423,16 +484,16 @@ struct ServerTests {
         try "1\n2\n3\n4\n".write(toFile: data, atomically: true, encoding: .utf8)
         let counting = s.work + "/count.yaml"
         try """
-            kind: Workflow
-            name: count
-            inputs: {data: {type: file}}
-            steps:
-              - task: count
-                inputs: {data.txt: '${inputs.data}'}
-                shell: 'wc -l < data.txt'
-                outputs: {lines: {stdout: json}}
-            outputs: {lines: '${count.lines}'}
-            """.write(toFile: counting, atomically: true, encoding: .utf8)
+        kind: Workflow
+        name: count
+        inputs: {data: {type: file}}
+        steps:
+          - task: count
+            inputs: {data.txt: '${inputs.data}'}
+            shell: 'wc -l < data.txt'
+            outputs: {lines: {stdout: json}}
+        outputs: {lines: '${count.lines}'}
+        """.write(toFile: counting, atomically: true, encoding: .utf8)
         let counted = try s.client(["run", counting, "--input", "data=\(data)", "--json"], env: env)
         #expect(counted.status == 0 && counted.stdout.contains("\"lines\":4"), "\(counted)")
         // A long run cancelled from the command line.
@@ -444,7 +505,8 @@ struct ServerTests {
         #expect((try await waitForEnd(s, long, token: token))["status"] as? String == "cancelled")
         // Plan: the same table as here, from the server's catalog.
         let topology = s.work + "/t.yaml"
-        try "kind: Topology\nname: t\nmachines: [{name: m, count: 2}]\n".write(toFile: topology, atomically: true, encoding: .utf8)
+        try "kind: Topology\nname: t\nmachines: [{name: m, count: 2}]\n".write(
+            toFile: topology, atomically: true, encoding: .utf8)
         _ = try await s.request(
             "POST", "/v1/sites", token: admin,
             body: try JSONSerialization.data(withJSONObject: [
@@ -459,14 +521,18 @@ struct ServerTests {
         #expect(noToken.status == 2 && noToken.stderr.contains("no token for \(url)"))
     }
 
-    @Test("secrets: set by their owner, given only to the owner's tasks, listed by name, never returned or stored in clear")
+    @Test(
+        "secrets: set by their owner, given only to the owner's tasks, listed by name, never returned or stored in clear"
+    )
     func secrets() async throws {
         let s = try ServerHarness()
         let bob = try s.heaven("users", "add", "bob")
         let dave = try s.heaven("users", "add", "dave")
         try s.start()
         let value = "copernicus-\(UUID().uuidString)"
-        let put = try await s.request("PUT", "/v1/secrets/copernicus", token: bob, body: try JSONSerialization.data(withJSONObject: ["value": value]))
+        let put = try await s.request(
+            "PUT", "/v1/secrets/copernicus", token: bob,
+            body: try JSONSerialization.data(withJSONObject: ["value": value]))
         #expect(put.status == 204, "\(put.text)")
         let bad = try await s.request("PUT", "/v1/secrets/Bad%20Name", token: bob, body: Data(#"{"value": "x"}"#.utf8))
         #expect(bad.status == 400)
@@ -492,7 +558,8 @@ struct ServerTests {
         // Nowhere in clear: not the database (nor its WAL and shared memory), not a run's
         // files or logs, not what the server printed.
         let everywhere = tree(s.home).map(\.path) + [s.work + "/serve.out", s.work + "/serve.err"]
-        #expect(everywhere.contains(s.home + "/heaven.sqlite-shm") && everywhere.contains(s.home + "/heaven.sqlite-wal"))
+        #expect(
+            everywhere.contains(s.home + "/heaven.sqlite-shm") && everywhere.contains(s.home + "/heaven.sqlite-wal"))
         for file in everywhere {
             let data = FileManager.default.contents(atPath: file) ?? Data()
             #expect(data.range(of: Data(value.utf8)) == nil, "\(file) holds the secret in clear")
@@ -502,7 +569,9 @@ struct ServerTests {
         #expect((try await s.request("DELETE", "/v1/secrets/copernicus", token: bob)).status == 204)
     }
 
-    @Test("events stream live: a request made while the run goes on gets every event up to its end, then the stream closes")
+    @Test(
+        "events stream live: a request made while the run goes on gets every event up to its end, then the stream closes"
+    )
     func liveEvents() async throws {
         let s = try ServerHarness()
         let bob = try s.heaven("users", "add", "bob")
@@ -523,7 +592,9 @@ struct ServerTests {
         // thread under CI load; to redo without a blocking client.)
         let stream = try await s.request("GET", "/v1/runs/\(id)/events", token: bob)
         #expect(stream.status == 200 && stream.type.hasPrefix("text/event-stream"))
-        let kinds = stream.text.split(separator: "\n").filter { $0.hasPrefix("event: ") }.map { String($0.dropFirst(7)) }
+        let kinds = stream.text.split(separator: "\n").filter { $0.hasPrefix("event: ") }.map {
+            String($0.dropFirst(7))
+        }
         #expect(kinds.first == "created" && kinds.last == "succeeded", "\(kinds)")
         let ids = stream.text.split(separator: "\n").filter { $0.hasPrefix("id: ") }.compactMap { Int($0.dropFirst(4)) }
         #expect(ids == ids.sorted() && Set(ids).count == ids.count)
@@ -541,7 +612,8 @@ struct ServerTests {
         let router = HeavenServer(home: HeavenHome(root: home), store: store).router()
         let served = Set(
             router.routes.map { r in
-                "\(r.method.rawValue) " + "\(r.path)".split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
+                "\(r.method.rawValue) "
+                    + "\(r.path)".split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
                     .joined(separator: "/")
             }.map { $0.replacingOccurrences(of: " ", with: " /") })
         let doc = try #require(try JSONSerialization.jsonObject(with: OpenAPI.document) as? [String: Any])
@@ -551,7 +623,10 @@ struct ServerTests {
         for (path, ops) in paths {
             for method in ops.keys { documented.insert("\(method.uppercased()) \(path)") }
         }
-        #expect(served == documented, "served only: \(served.subtracting(documented).sorted()); documented only: \(documented.subtracting(served).sorted())")
+        #expect(
+            served == documented,
+            "served only: \(served.subtracting(documented).sorted()); documented only: \(documented.subtracting(served).sorted())"
+        )
         // Every operation says what its errors look like.
         for (path, ops) in paths {
             for (method, op) in ops {

@@ -1,6 +1,6 @@
 import Foundation
-import HeavenModel
 import HeavenCore
+import HeavenModel
 import HeavenStore
 import Testing
 
@@ -30,9 +30,13 @@ struct StoreTests {
     func durable() async throws {
         let t = try TemporaryStore()
         try await t.store.createRun(run("r1"))
-        guard case .started(let key) = try await t.store.startAttempt(
-            AttemptRecord(runID: "r1", taskKey: "a", task: "a", number: 1), checking: nil)
-        else { Issue.record("an unchecked start was refused"); return }
+        guard
+            case .started(let key) = try await t.store.startAttempt(
+                AttemptRecord(runID: "r1", taskKey: "a", task: "a", number: 1), checking: nil)
+        else {
+            Issue.record("an unchecked start was refused")
+            return
+        }
         var finished = AttemptRecord(id: key, runID: "r1", taskKey: "a", task: "a", number: 1, status: .succeeded)
         finished.finishedAt = Date()
         finished.outputs = ["v": .int(7)]
@@ -103,7 +107,11 @@ struct StoreTests {
         for statement in ["UPDATE audit SET status = 200", "DELETE FROM audit"] {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()", sqlite, statement]
+            p.arguments = [
+                "python3", "-c",
+                "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()", sqlite,
+                statement,
+            ]
             p.standardError = FileHandle.nullDevice
             try p.run()
             p.waitUntilExit()
@@ -112,7 +120,8 @@ struct StoreTests {
         #expect(try await t.store.audit(after: 0, limit: 10).map(\.status) == [201])
     }
 
-    @Test("tenants' task uids: the lowest never given of the range, kept with the account, never shared nor given again")
+    @Test(
+        "tenants' task uids: the lowest never given of the range, kept with the account, never shared nor given again")
     func taskIDs() async throws {
         let t = try TemporaryStore()
         for name in ["alice", "bob", "carol"] { try await t.store.saveUser(UserRecord(name: name)) }

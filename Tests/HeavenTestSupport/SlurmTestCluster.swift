@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A real single-node Slurm cluster on 127.0.0.1 (slurmctld, slurmd, a private munged),
@@ -14,8 +14,9 @@ public final class SlurmTestCluster: @unchecked Sendable {
 
     /// Whether this machine can run the cluster (root, Slurm and munge installed).
     public static var available: Bool {
-        getuid() == 0 && ["/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/munged", "/usr/bin/sbatch"]
-            .allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
+        getuid() == 0
+            && ["/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/munged", "/usr/bin/sbatch"]
+                .allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     public init(cpus: Int = 4) throws {

@@ -1,7 +1,7 @@
 import Foundation
+import HeavenCore
 import HeavenEngine
 import HeavenServer
-import HeavenCore
 import HeavenStore
 
 #if canImport(FoundationNetworking)
@@ -30,7 +30,9 @@ enum APIBench {
         let (_, token) = try await Tokens.issue(for: "bench", store: store)
         let server = HeavenServer(home: home, store: store)
         let ready = AsyncStream<Int>.makeStream()
-        let serving = Task { try await server.serve(host: "127.0.0.1", port: 0) { port in ready.continuation.yield(port) } }
+        let serving = Task {
+            try await server.serve(host: "127.0.0.1", port: 0) { port in ready.continuation.yield(port) }
+        }
         defer { serving.cancel() }
         var ports = ready.stream.makeAsyncIterator()
         guard let port = await ports.next() else { throw CLIBenchError("the server did not start") }
@@ -62,7 +64,8 @@ enum APIBench {
                     for _ in 0..<share {
                         let (data, response) = try await session.data(for: request("POST", "/v1/runs", body))
                         guard (response as? HTTPURLResponse)?.statusCode == 201,
-                            let o = try JSONSerialization.jsonObject(with: data) as? [String: Any], let id = o["id"] as? String
+                            let o = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+                            let id = o["id"] as? String
                         else { throw CLIBenchError("a submission failed: \(String(decoding: data, as: UTF8.self))") }
                         mine.append(id)
                     }
@@ -86,7 +89,9 @@ enum APIBench {
                         let id = ids[(c * share + k) % ids.count]
                         let start = Date()
                         let (_, response) = try await session.data(for: request("GET", "/v1/runs/\(id)"))
-                        guard (response as? HTTPURLResponse)?.statusCode == 200 else { throw CLIBenchError("a status read failed") }
+                        guard (response as? HTTPURLResponse)?.statusCode == 200 else {
+                            throw CLIBenchError("a status read failed")
+                        }
                         mine.append(Date().timeIntervalSince(start))
                     }
                     return mine
@@ -112,12 +117,21 @@ enum APIBench {
             let i = min(f.readLatencies.count - 1, Int(Double(f.readLatencies.count) * p))
             return String(format: "%.1f ms", f.readLatencies[i] * 1000)
         }
-        var s = "Measured \(ISO8601DateFormatter().string(from: Date())) by `heaven bench --api\(quick ? " --quick" : "")` on \(machine): "
-        s += "a real server on 127.0.0.1 (SQLite store, bearer tokens, audit log on), \(f.clients) concurrent clients (URLSession) in the same process.\n\n"
+        var s =
+            "Measured \(ISO8601DateFormatter().string(from: Date())) by `heaven bench --api\(quick ? " --quick" : "")` on \(machine): "
+        s +=
+            "a real server on 127.0.0.1 (SQLite store, bearer tokens, audit log on), \(f.clients) concurrent clients (URLSession) in the same process.\n\n"
         s += "| workload | figure |\n| --- | --- |\n"
-        s += String(format: "| submissions (`POST /v1/runs`, one-task workflow) | %d in %.2f s: %.0f /s |\n", f.submissions, f.submitSeconds, Double(f.submissions) / f.submitSeconds)
-        s += String(format: "| status reads (`GET /v1/runs/ID`) while the runs execute | %d in %.2f s: %.0f /s; p50 %@, p99 %@ |\n", f.reads, f.readSeconds, Double(f.reads) / f.readSeconds, pct(0.5), pct(0.99))
-        s += String(format: "| every submitted run finished | %d of %d succeeded, %.2f s after the first submission |\n", f.runsDone, f.submissions, f.drainSeconds)
+        s += String(
+            format: "| submissions (`POST /v1/runs`, one-task workflow) | %d in %.2f s: %.0f /s |\n", f.submissions,
+            f.submitSeconds, Double(f.submissions) / f.submitSeconds)
+        s += String(
+            format:
+                "| status reads (`GET /v1/runs/ID`) while the runs execute | %d in %.2f s: %.0f /s; p50 %@, p99 %@ |\n",
+            f.reads, f.readSeconds, Double(f.reads) / f.readSeconds, pct(0.5), pct(0.99))
+        s += String(
+            format: "| every submitted run finished | %d of %d succeeded, %.2f s after the first submission |\n",
+            f.runsDone, f.submissions, f.drainSeconds)
         return s
     }
 }

@@ -2,14 +2,14 @@ import ArgumentParser
 import Foundation
 import HeavenBroker
 import HeavenConnectors
+import HeavenCore
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
-import HeavenCore
 import HeavenStore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `heaven bench`
@@ -42,7 +42,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Print the results as JSON.")
     var json = false
 
-    @Flag(help: "Measure the HTTP API instead: sustained submissions and status reads from concurrent clients on loopback.")
+    @Flag(
+        help:
+            "Measure the HTTP API instead: sustained submissions and status reads from concurrent clients on loopback.")
     var api = false
 
     @Option(help: "Concurrent clients of --api.")
@@ -74,7 +76,8 @@ struct BenchCommand: AsyncParsableCommand {
             let text = APIBench.markdown(f, machine: BenchCommand.machineDescription(), quick: quick)
             print(text)
             if let path = write {
-                try BenchCommand.replaceSection(in: path, with: text, begin: "<!-- api-bench:begin -->", end: "<!-- api-bench:end -->")
+                try BenchCommand.replaceSection(
+                    in: path, with: text, begin: "<!-- api-bench:begin -->", end: "<!-- api-bench:end -->")
                 log("wrote \(path)")
             }
             return
@@ -83,16 +86,26 @@ struct BenchCommand: AsyncParsableCommand {
         log("raw: posix_spawn /bin/true, \(cores) in flight …")
         let rawParallel = RawSpawn.rate(count: quick ? 500 : 5000, inFlight: cores)
         let rawSerial = RawSpawn.rate(count: quick ? 200 : 1000, inFlight: 1)
-        results.append(Result(name: "raw", what: "posix_spawn + waitpid of /bin/true, \(cores) in flight", figure: "\(Int(rawParallel)) /s", ratio: "1", target: "", met: nil))
-        results.append(Result(name: "raw-1", what: "the same, 1 in flight (\(String(format: "%.3f", 1000 / rawSerial)) ms each)", figure: "\(Int(rawSerial)) /s", ratio: "", target: "", met: nil))
+        results.append(
+            Result(
+                name: "raw", what: "posix_spawn + waitpid of /bin/true, \(cores) in flight",
+                figure: "\(Int(rawParallel)) /s", ratio: "1", target: "", met: nil))
+        results.append(
+            Result(
+                name: "raw-1", what: "the same, 1 in flight (\(String(format: "%.3f", 1000 / rawSerial)) ms each)",
+                figure: "\(Int(rawSerial)) /s", ratio: "", target: "", met: nil))
 
         log("W1: \(w1Tasks) independent tasks and a join …")
-        let w1Yaml = "kind: Workflow\nname: w1\nsteps:\n  - foreach: ${range(\(w1Tasks))}\n    as: i\n    steps:\n      - task: t\n        run: [/bin/true]\n  - task: join\n    run: [/bin/true]\n"
+        let w1Yaml =
+            "kind: Workflow\nname: w1\nsteps:\n  - foreach: ${range(\(w1Tasks))}\n    as: i\n    steps:\n      - task: t\n        run: [/bin/true]\n  - task: join\n    run: [/bin/true]\n"
         let w1 = try await BenchCommand.timeRun(scratch + "/w1", w1Yaml)
         let w1Rate = Double(w1Tasks + 1) / w1.seconds
-        results.append(Result(
-            name: "W1", what: "\(w1Tasks) independent tasks, then a join", figure: String(format: "%.2f s, %d tasks/s", w1.seconds, Int(w1Rate)),
-            ratio: String(format: "%.0f%% of raw", 100 * w1Rate / rawParallel), target: "≥ 50% of raw", met: w1Rate / rawParallel >= 0.5))
+        results.append(
+            Result(
+                name: "W1", what: "\(w1Tasks) independent tasks, then a join",
+                figure: String(format: "%.2f s, %d tasks/s", w1.seconds, Int(w1Rate)),
+                ratio: String(format: "%.0f%% of raw", 100 * w1Rate / rawParallel), target: "≥ 50% of raw",
+                met: w1Rate / rawParallel >= 0.5))
 
         // The same on tmpfs: what the engine costs apart from the file system's inode
         // allocation (which, on a disk with many recent deletions, can double W1).
@@ -102,60 +115,85 @@ struct BenchCommand: AsyncParsableCommand {
             defer { try? FileManager.default.removeItem(atPath: shm) }
             let w1t = try await BenchCommand.timeRun(shm, w1Yaml)
             let rate = Double(w1Tasks + 1) / w1t.seconds
-            results.append(Result(
-                name: "W1-tmpfs", what: "W1 with $HEAVEN_HOME on tmpfs (/dev/shm): the engine without the disk", figure: String(format: "%.2f s, %d tasks/s", w1t.seconds, Int(rate)),
-                ratio: String(format: "%.0f%% of raw", 100 * rate / rawParallel), target: "", met: nil))
+            results.append(
+                Result(
+                    name: "W1-tmpfs", what: "W1 with $HEAVEN_HOME on tmpfs (/dev/shm): the engine without the disk",
+                    figure: String(format: "%.2f s, %d tasks/s", w1t.seconds, Int(rate)),
+                    ratio: String(format: "%.0f%% of raw", 100 * rate / rawParallel), target: "", met: nil))
         }
 
         log("W2: a chain of \(w2Steps) tasks …")
         var chain = "kind: Workflow\nname: w2\nsteps:\n"
         for i in 0..<w2Steps {
-            chain += "  - task: s\(i)\n    run: [/bin/true\(i == 0 ? "" : ", '${s\(i - 1).ok}'")]\n    outputs: {ok: {stdout: text}}\n"
+            chain +=
+                "  - task: s\(i)\n    run: [/bin/true\(i == 0 ? "" : ", '${s\(i - 1).ok}'")]\n    outputs: {ok: {stdout: text}}\n"
         }
         let w2 = try await BenchCommand.timeRun(scratch + "/w2", chain)
         let perStep = w2.seconds / Double(w2Steps) - 1 / rawSerial
-        results.append(Result(
-            name: "W2", what: "a chain of \(w2Steps) dependent tasks", figure: String(format: "%.2f s, %.2f ms orchestration per step", w2.seconds, perStep * 1000),
-            ratio: String(format: "%.1f× a raw spawn", (w2.seconds / Double(w2Steps)) * rawSerial), target: "≤ 2 ms per step", met: perStep <= 0.002))
+        results.append(
+            Result(
+                name: "W2", what: "a chain of \(w2Steps) dependent tasks",
+                figure: String(format: "%.2f s, %.2f ms orchestration per step", w2.seconds, perStep * 1000),
+                ratio: String(format: "%.1f× a raw spawn", (w2.seconds / Double(w2Steps)) * rawSerial),
+                target: "≤ 2 ms per step", met: perStep <= 0.002))
 
         log("W3: start-up of a one-task workflow …")
         let w3 = try BenchCommand.startup(scratch + "/w3", runs: quick ? 3 : 10)
-        results.append(Result(
-            name: "W3", what: "`heaven run` of a one-task workflow, new process, median", figure: String(format: "%.1f ms", w3 * 1000),
-            ratio: String(format: "%.0f× a raw spawn", w3 * rawSerial), target: "≤ 50 ms", met: w3 <= 0.05))
+        results.append(
+            Result(
+                name: "W3", what: "`heaven run` of a one-task workflow, new process, median",
+                figure: String(format: "%.1f ms", w3 * 1000),
+                ratio: String(format: "%.0f× a raw spawn", w3 * rawSerial), target: "≤ 50 ms", met: w3 <= 0.05))
 
         log("W4: memory of a \(w4Items)-item foreach …")
         let w4 = try await BenchCommand.foreachMemory(scratch + "/w4", items: w4Items, settle: quick ? 300 : 2000)
-        results.append(Result(
-            name: "W4", what: "\(w4Items)-item foreach, parallel 2: resident memory per pending item", figure: String(format: "%.1f bytes (RSS %+.1f MiB with %d items pending)", w4.perItem, w4.growth / 1_048_576, w4.pending),
-            ratio: "", target: "≤ 2 KiB", met: w4.perItem <= 2048))
+        results.append(
+            Result(
+                name: "W4", what: "\(w4Items)-item foreach, parallel 2: resident memory per pending item",
+                figure: String(
+                    format: "%.1f bytes (RSS %+.1f MiB with %d items pending)", w4.perItem, w4.growth / 1_048_576,
+                    w4.pending),
+                ratio: "", target: "≤ 2 KiB", met: w4.perItem <= 2048))
 
         log("W5: placement of \(w5Size) tasks over \(w5Size) nodes …")
         let w5 = try BenchCommand.placement(size: w5Size)
-        results.append(Result(
-            name: "W5", what: "broker placement of \(w5Size) tasks over \(w5Size) nodes, requirements and rank", figure: String(format: "%.3f s", w5),
-            ratio: String(format: "%.1f%% of spawning %d raw", 100 * w5 * rawParallel / Double(w5Size), w5Size), target: "≤ 1 s",
-            met: w5 <= 1))
+        results.append(
+            Result(
+                name: "W5", what: "broker placement of \(w5Size) tasks over \(w5Size) nodes, requirements and rank",
+                figure: String(format: "%.3f s", w5),
+                ratio: String(format: "%.1f%% of spawning %d raw", 100 * w5 * rawParallel / Double(w5Size), w5Size),
+                target: "≤ 1 s",
+                met: w5 <= 1))
 
         let machine = BenchCommand.machineDescription()
         if json {
-            print(Value.list(results.map { r in
-                .map(["name": .string(r.name), "what": .string(r.what), "figure": .string(r.figure), "ratio": .string(r.ratio), "target": .string(r.target), "met": r.met.map(Value.bool) ?? .null])
-            }).jsonText)
+            print(
+                Value.list(
+                    results.map { r in
+                        .map([
+                            "name": .string(r.name), "what": .string(r.what), "figure": .string(r.figure),
+                            "ratio": .string(r.ratio), "target": .string(r.target),
+                            "met": r.met.map(Value.bool) ?? .null,
+                        ])
+                    }
+                ).jsonText)
         } else {
             print(BenchCommand.markdown(results, machine: machine, quick: quick))
         }
         if let path = write {
-            try BenchCommand.replaceSection(in: path, with: BenchCommand.markdown(results, machine: machine, quick: quick))
+            try BenchCommand.replaceSection(
+                in: path, with: BenchCommand.markdown(results, machine: machine, quick: quick))
             log("wrote \(path)")
         }
     }
 
     static func markdown(_ results: [Result], machine: String, quick: Bool) -> String {
-        var s = "Measured \(ISO8601DateFormatter().string(from: Date())) by `heaven bench\(quick ? " --quick" : "")` on \(machine).\n\n"
+        var s =
+            "Measured \(ISO8601DateFormatter().string(from: Date())) by `heaven bench\(quick ? " --quick" : "")` on \(machine).\n\n"
         s += "| workload | what | figure | ratio | target | met |\n| --- | --- | --- | --- | --- | --- |\n"
         for r in results {
-            s += "| \(r.name) | \(r.what) | \(r.figure) | \(r.ratio) | \(r.target) | \(r.met.map { $0 ? "yes" : "**no**" } ?? "") |\n"
+            s +=
+                "| \(r.name) | \(r.what) | \(r.figure) | \(r.ratio) | \(r.target) | \(r.met.map { $0 ? "yes" : "**no**" } ?? "") |\n"
         }
         return s
     }
@@ -178,22 +216,26 @@ struct BenchCommand: AsyncParsableCommand {
         uname(&u)
         let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         #if DEBUG
-        let build = "debug build"
+            let build = "debug build"
         #else
-        let build = "release build"
+            let build = "release build"
         #endif
         return "\(ThisMachine.cores) cores, \(Int(ThisMachine.memory / 1_073_741_824)) GiB, Linux \(release), \(build)"
     }
 
     /// Runs a workflow in a fresh home; returns its wall time.
-    static func timeRun(_ home: String, _ yaml: String, controller: RunController = RunController()) async throws -> (seconds: Double, run: RunRecord) {
+    static func timeRun(_ home: String, _ yaml: String, controller: RunController = RunController()) async throws -> (
+        seconds: Double, run: RunRecord
+    ) {
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-        let store = try SQLiteStore(path: home + "/heaven.sqlite", liveness: { ProcessProbe.isAlive(pid: $0, startTime: $1) })
+        let store = try SQLiteStore(
+            path: home + "/heaven.sqlite", liveness: { ProcessProbe.isAlive(pid: $0, startTime: $1) })
         let engine = Engine(home: HeavenHome(root: home), store: store)
         let load = Loader.load(text: yaml, path: home + "/bench.yaml")
         guard load.isValid else { throw DiagnosticsError(load.diagnostics) }
         let start = Date()
-        let created = try await engine.createRun(load: load, workflow: nil, inputs: [:], outDirectory: nil, user: CLI.user(), directory: home)
+        let created = try await engine.createRun(
+            load: load, workflow: nil, inputs: [:], outDirectory: nil, user: CLI.user(), directory: home)
         let run = try await engine.execute(runID: created.id, controller: controller)
         let seconds = Date().timeIntervalSince(start)
         guard run.status == .succeeded || run.status == .cancelled else {
@@ -206,7 +248,8 @@ struct BenchCommand: AsyncParsableCommand {
     static func startup(_ home: String, runs: Int) throws -> Double {
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         let file = home + "/one.yaml"
-        try "kind: Workflow\nname: one\nsteps:\n  - task: t\n    run: [/bin/true]\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try "kind: Workflow\nname: one\nsteps:\n  - task: t\n    run: [/bin/true]\n".write(
+            toFile: file, atomically: true, encoding: .utf8)
         let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         var times: [Double] = []
         for _ in 0..<runs {
@@ -222,14 +265,18 @@ struct BenchCommand: AsyncParsableCommand {
             try p.run()
             p.waitUntilExit()
             times.append(Date().timeIntervalSince(start))
-            if p.terminationStatus != 0 { throw ValidationError("start-up run failed with status \(p.terminationStatus)") }
+            if p.terminationStatus != 0 {
+                throw ValidationError("start-up run failed with status \(p.terminationStatus)")
+            }
         }
         return times.sorted()[times.count / 2]
     }
 
     /// Resident memory growth per pending item of a large foreach, sampled once
     /// `settle` tasks have run; the run is then cancelled.
-    static func foreachMemory(_ home: String, items: Int, settle: Int) async throws -> (perItem: Double, growth: Double, pending: Int) {
+    static func foreachMemory(_ home: String, items: Int, settle: Int) async throws -> (
+        perItem: Double, growth: Double, pending: Int
+    ) {
         let baseline = residentBytes()
         let controller = RunController()
         let sampler = Task.detached { () -> (Double, Int) in
@@ -242,7 +289,10 @@ struct BenchCommand: AsyncParsableCommand {
                 }
             }
         }
-        _ = try await timeRun(home, "kind: Workflow\nname: w4\nsteps:\n  - foreach: ${range(\(items))}\n    as: i\n    parallel: 2\n    steps:\n      - task: t\n        run: [/bin/true]\n", controller: controller)
+        _ = try await timeRun(
+            home,
+            "kind: Workflow\nname: w4\nsteps:\n  - foreach: ${range(\(items))}\n    as: i\n    parallel: 2\n    steps:\n      - task: t\n        run: [/bin/true]\n",
+            controller: controller)
         let (rss, pending) = await sampler.value
         let growth = max(0, rss - baseline)
         return (growth / Double(max(1, pending)), growth, pending)
@@ -261,10 +311,17 @@ struct BenchCommand: AsyncParsableCommand {
     static func placement(size: Int) throws -> Double {
         let location = SourceLocation(file: "bench", line: 1, column: 1)
         let nodes = (0..<size).map { i in
-            NodeSpec(name: "n\(i)", cores: 1 + i % 4, memory: 4e9, arch: "x86_64", software: i % 3 == 0 ? ["gdal"] : [], tags: i % 2 == 0 ? ["cluster"] : ["ws"])
+            NodeSpec(
+                name: "n\(i)", cores: 1 + i % 4, memory: 4e9, arch: "x86_64", software: i % 3 == 0 ? ["gdal"] : [],
+                tags: i % 2 == 0 ? ["cluster"] : ["ws"])
         }
         var catalog = Catalog()
-        catalog.sites = [Catalog.SiteEntry(site: Site(name: "grid", connector: .local, owner: Principal(.user, "bench"), nodes: nodes, location: location), registeredBy: "bench")]
+        catalog.sites = [
+            Catalog.SiteEntry(
+                site: Site(
+                    name: "grid", connector: .local, owner: Principal(.user, "bench"), nodes: nodes, location: location),
+                registeredBy: "bench")
+        ]
         let vm = VirtualMachine(
             name: "w", count: size, cores: 1, memory: 1e9,
             requirements: try Expression(parsing: "cores >= 1 && memory >= 1GiB && arch == \"x86_64\""),

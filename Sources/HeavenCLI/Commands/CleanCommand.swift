@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
 import HeavenConnectors
+import HeavenCore
 import HeavenEngine
 import HeavenModel
-import HeavenCore
 
 /// `heaven clean RUN`
 struct CleanCommand: AsyncParsableCommand {
@@ -25,7 +25,9 @@ struct CleanCommand: AsyncParsableCommand {
     func run() async throws {
         let (home, store) = try CLI.openStore()
         let record = await CLI.findRun(store, run)
-        if record.status == .running, let pid = record.ownerPID, ProcessProbe.isAlive(pid: pid, startTime: record.ownerStart) {
+        if record.status == .running, let pid = record.ownerPID,
+            ProcessProbe.isAlive(pid: pid, startTime: record.ownerStart)
+        {
             CLI.fail("run \(record.id) is running (process \(pid)): cancel it first")
         }
         let sites = Set(((try? await store.attempts(run: record.id)) ?? []).compactMap(\.site))

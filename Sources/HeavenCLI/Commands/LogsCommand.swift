@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import HeavenEngine
 import HeavenCore
+import HeavenEngine
 
 /// `heaven logs RUN [TASK]`
 struct LogsCommand: AsyncParsableCommand {
@@ -69,9 +69,11 @@ struct LogsCommand: AsyncParsableCommand {
         guard let task else {
             let r = try await remote.call("GET", "/v1/runs/\(record.id)/events?follow=0")
             for line in String(decoding: r.data, as: UTF8.self).split(separator: "\n") where line.hasPrefix("data: ") {
-                guard let e = (try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8))) as? [String: Any] else { continue }
+                guard let e = (try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8))) as? [String: Any]
+                else { continue }
                 LogsCommand.printEvent(
-                    at: (e["at"] as? String).flatMap(Remote.iso.date(from:)), e["kind"] as? String ?? "", task: e["task"] as? String,
+                    at: (e["at"] as? String).flatMap(Remote.ISODates.date(from:)), e["kind"] as? String ?? "",
+                    task: e["task"] as? String,
                     e["message"] as? String ?? "")
             }
             return
@@ -107,7 +109,9 @@ struct LogsCommand: AsyncParsableCommand {
     /// One event as a line: time, kind, task, message.
     static func printEvent(at time: Date?, _ kind: String, task: String?, _ message: String) {
         let when = time.map(eventTime.string(from:)) ?? "?"
-        print("\(when) \(kind.padding(toLength: 9, withPad: " ", startingAt: 0)) \(task.map { $0 + ": " } ?? "")\(message)")
+        print(
+            "\(when) \(kind.padding(toLength: 9, withPad: " ", startingAt: 0)) \(task.map { $0 + ": " } ?? "")\(message)"
+        )
     }
 
     static let eventTime: DateFormatter = {

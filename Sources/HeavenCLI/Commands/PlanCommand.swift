@@ -2,9 +2,9 @@ import ArgumentParser
 import Foundation
 import HeavenBroker
 import HeavenConnectors
+import HeavenCore
 import HeavenLanguage
 import HeavenModel
-import HeavenCore
 
 /// `heaven plan FILE...`
 struct PlanCommand: AsyncParsableCommand {
@@ -56,10 +56,14 @@ struct PlanCommand: AsyncParsableCommand {
             chosen = t
         } else if docs.topologies.count == 1 {
             chosen = docs.topologies[0]
-        } else if let w = docs.workflows.first(where: { $0.topology != nil }), let t = docs.topology(named: w.topology!) {
+        } else if let w = docs.workflows.first(where: { $0.topology != nil }), let t = docs.topology(named: w.topology!)
+        {
             chosen = t
         } else {
-            CLI.fail(docs.topologies.isEmpty ? "the files hold no Topology" : "the files hold several topologies: choose one with --topology NAME")
+            CLI.fail(
+                docs.topologies.isEmpty
+                    ? "the files hold no Topology"
+                    : "the files hold several topologies: choose one with --topology NAME")
         }
         if let remote = Remote.resolve(server) {
             try PlanCommand.show(try await remote.plan(files), chosen, json: json)
@@ -83,7 +87,8 @@ struct PlanCommand: AsyncParsableCommand {
             let site = ThisMachine.site(owner: who, software: chosen.machines.flatMap(\.software))
             catalog.sites = [Catalog.SiteEntry(site: site, registeredBy: who)]
         }
-        let result = Broker(catalog: catalog, allowSharing: embedded, dataAt: catalog.localSites).place(chosen, for: Identity.system(user: who))
+        let result = Broker(catalog: catalog, allowSharing: embedded, dataAt: catalog.localSites).place(
+            chosen, for: Identity.system(user: who))
         try PlanCommand.show(result, chosen, json: json)
     }
 
@@ -110,7 +115,9 @@ struct PlanCommand: AsyncParsableCommand {
             for (node, capacity) in p.nodes.sorted(by: { $0.key < $1.key }) {
                 let asked = p.machines.filter { $0.node.id == node }.reduce(0) { $0 + $1.cores }
                 if asked > capacity.cores {
-                    print("note: machines on \(node) want \(asked) cores of its \(capacity.cores): their tasks take turns")
+                    print(
+                        "note: machines on \(node) want \(asked) cores of its \(capacity.cores): their tasks take turns"
+                    )
                 }
             }
             var sla = "availability \(CLI.number(p.availability))"
@@ -120,7 +127,10 @@ struct PlanCommand: AsyncParsableCommand {
             print(sla)
         case .failure(let refusal):
             if json {
-                print(Value.map(["topology": .string(refusal.topology), "refused": .list(refusal.reasons.map(Value.string))]).jsonText)
+                print(
+                    Value.map([
+                        "topology": .string(refusal.topology), "refused": .list(refusal.reasons.map(Value.string)),
+                    ]).jsonText)
             } else {
                 print(refusal.description)
             }
@@ -131,8 +141,10 @@ struct PlanCommand: AsyncParsableCommand {
     static func table(_ rows: [[String]]) -> String {
         let widths = (0..<(rows.first?.count ?? 0)).map { c in rows.map { $0[c].count }.max() ?? 0 }
         return rows.map { r in
-            r.enumerated().map { i, cell in i == r.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ")
+            r.enumerated().map { i, cell in
+                i == r.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }
+            .joined(separator: "  ")
         }.joined(separator: "\n")
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import HeavenEngine
 import HeavenCore
+import HeavenEngine
 
 /// `heaven resume RUN`
 struct ResumeCommand: AsyncParsableCommand {

@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
+import HeavenCore
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
-import HeavenCore
 
 /// `heaven run FILE...`
 struct RunCommand: AsyncParsableCommand {
@@ -37,7 +37,10 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress display.")
     var quiet = false
 
-    @Option(help: "Submit to this Heaven server (or $HEAVEN_SERVER) instead of running here; its token: $HEAVEN_TOKEN or `heaven login`.")
+    @Option(
+        help:
+            "Submit to this Heaven server (or $HEAVEN_SERVER) instead of running here; its token: $HEAVEN_TOKEN or `heaven login`."
+    )
     var server: String?
 
     func run() async throws {
@@ -47,7 +50,9 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         if let remote = Remote.resolve(server) {
-            if out != nil { CLI.fail("--out is for runs on this machine; a server's outputs are downloaded from its URLs") }
+            if out != nil {
+                CLI.fail("--out is for runs on this machine; a server's outputs are downloaded from its URLs")
+            }
             let declared = (try? Engine.mainWorkflow(in: load.documents, named: workflow))?.inputs ?? []
             try await remote.submit(
                 files, workflow: workflow, inputs: CLI.inputs(input), declared: declared, json: json, quiet: quiet)

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import HeavenConnectors
-import HeavenModel
 import HeavenCore
+import HeavenModel
 
 /// `heaven runs`
 struct RunsCommand: AsyncParsableCommand {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import HeavenEngine
 import HeavenCore
+import HeavenEngine
 
 struct SecretsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,7 +25,8 @@ func checkSecretName(_ name: String) {
 
 struct SecretsSetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "set", abstract: "Set a secret; its value is read from standard input (one line, or all of it with --all).")
+        commandName: "set",
+        abstract: "Set a secret; its value is read from standard input (one line, or all of it with --all).")
 
     @Argument(help: "The secret's name.") var name: String
     @Flag(help: "Read all of standard input (several lines), not just its first line.") var all = false
@@ -53,7 +54,8 @@ struct SecretsSetCommand: AsyncParsableCommand {
 }
 
 struct SecretsListCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List your secrets' names (never their values).")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List your secrets' names (never their values).")
 
     @Option(help: "A Heaven server (or $HEAVEN_SERVER).") var server: String?
 

@@ -1,10 +1,10 @@
 import ArgumentParser
 import Foundation
 import HeavenConnectors
+import HeavenCore
 import HeavenEngine
 import HeavenModel
 import HeavenServer
-import HeavenCore
 
 #if canImport(Glibc)
     import Glibc
@@ -43,7 +43,9 @@ struct ServeCommand: AsyncParsableCommand {
         help: "The uids tenants' tasks run as, one per account, e.g. 200000-299999 (no account may have them).")
     var taskIDs: String?
 
-    @Flag(name: .customLong("no-isolation"), help: "Run tasks as the server's own account, unconfined (not for shared use).")
+    @Flag(
+        name: .customLong("no-isolation"),
+        help: "Run tasks as the server's own account, unconfined (not for shared use).")
     var noIsolation = false
 
     @Option(name: .customLong("task-memory"), help: "Memory bound of a task that declares none.")
@@ -74,20 +76,27 @@ struct ServeCommand: AsyncParsableCommand {
             if parts.count == 2, let lo = UInt32(parts[0]), let hi = UInt32(parts[1]), lo >= 1000, lo <= hi {
                 policy.taskIDs = lo...hi
                 if let taken = ServeCommand.accountIn(lo...hi) {
-                    missing.append("uid \(taken.uid) of --task-ids belongs to the account `\(taken.name)`: choose a range no account uses")
+                    missing.append(
+                        "uid \(taken.uid) of --task-ids belongs to the account `\(taken.name)`: choose a range no account uses"
+                    )
                 }
                 // A tenant's gid is their uid: no group may have it either (its members' files would open).
                 if let taken = ServeCommand.groupIn(lo...hi) {
-                    missing.append("gid \(taken.gid) of --task-ids belongs to the group `\(taken.name)`: choose a range no group uses")
+                    missing.append(
+                        "gid \(taken.gid) of --task-ids belongs to the group `\(taken.name)`: choose a range no group uses"
+                    )
                 }
             } else {
-                missing.append("--task-ids must be FIRST-LAST with 1000 <= FIRST <= LAST, e.g. 200000-299999 (got `\(taskIDs)`)")
+                missing.append(
+                    "--task-ids must be FIRST-LAST with 1000 <= FIRST <= LAST, e.g. 200000-299999 (got `\(taskIDs)`)")
             }
         } else {
             missing.append("no uid range for tenants' tasks: pass --task-ids FIRST-LAST, e.g. --task-ids 200000-299999")
         }
         if let blocked = ServeCommand.untraversable(home.root) {
-            missing.append("\(blocked) is not searchable by other users (mode o+x), so tenants' tasks cannot reach their runs under $HEAVEN_HOME: move $HEAVEN_HOME or chmod o+x \(blocked)")
+            missing.append(
+                "\(blocked) is not searchable by other users (mode o+x), so tenants' tasks cannot reach their runs under $HEAVEN_HOME: move $HEAVEN_HOME or chmod o+x \(blocked)"
+            )
         }
         if !missing.isEmpty {
             CLI.fail(
@@ -141,13 +150,18 @@ struct ServeCommand: AsyncParsableCommand {
         for repair in home.secure(deep: true) { CLI.error("heaven: note: state made private: \(repair)") }
         if let ids = policy.taskIDs {
             CLI.error(
-                "isolation: tenants' tasks run as uids \(ids.lowerBound)-\(ids.upperBound), sandboxed, bounded by \(TaskConfinement.limitsMechanism)")
+                "isolation: tenants' tasks run as uids \(ids.lowerBound)-\(ids.upperBound), sandboxed, bounded by \(TaskConfinement.limitsMechanism)"
+            )
         } else {
-            CLI.error("heaven: warning: --no-isolation: every task runs as this server's own account (uid \(geteuid())), unconfined")
+            CLI.error(
+                "heaven: warning: --no-isolation: every task runs as this server's own account (uid \(geteuid())), unconfined"
+            )
         }
         let server = HeavenServer(home: home, store: store, policy: policy)
         let resumed = try await server.resumeInterrupted()
-        if !resumed.isEmpty { CLI.error("resuming \(resumed.count) unfinished run(s): \(resumed.joined(separator: ", "))") }
+        if !resumed.isEmpty {
+            CLI.error("resuming \(resumed.count) unfinished run(s): \(resumed.joined(separator: ", "))")
+        }
         if try await store.users().isEmpty {
             CLI.error("no users yet: create one with `heaven users add NAME --admin` (it prints a token)")
         }
@@ -187,21 +201,26 @@ struct UsersAddCommand: AsyncParsableCommand {
             """)
 
     @Argument(help: "The user's name.") var name: String
-    @Option(name: .customLong("group"), help: "A group the user belongs to (repeat for several).") var groups: [String] = []
+    @Option(name: .customLong("group"), help: "A group the user belongs to (repeat for several).") var groups:
+        [String] = []
     @Flag(help: "Make the user an admin (sees and manages everything, reads the audit log).") var admin = false
     @Option(help: "The token's lifetime (e.g. 30d); none: until revoked.") var expires: String?
 
     func run() async throws {
         guard name.range(of: "^[a-z_][a-z0-9_.-]{0,63}$", options: .regularExpression) != nil else {
-            CLI.fail("a user name is lowercase letters, digits, `_`, `.` or `-`, starting with a letter (got `\(name)`)")
+            CLI.fail(
+                "a user name is lowercase letters, digits, `_`, `.` or `-`, starting with a letter (got `\(name)`)")
         }
         let until = lifetime(expires)
         let (_, store) = try CLI.openStore()
         let existing = try await store.user(name)
         try await store.saveUser(
             UserRecord(name: name, groups: groups, admin: admin, createdAt: existing?.createdAt ?? Date()))
-        let (id, token) = try await Tokens.issue(for: name, store: store, label: "created by heaven users add", expires: until)
-        CLI.error("\(existing == nil ? "created" : "updated") user \(name)\(admin ? " (admin)" : "")\(groups.isEmpty ? "" : " in \(groups.joined(separator: ", "))"); token \(id)\(until.map { " expires \(ISO8601DateFormatter().string(from: $0))" } ?? ""), shown only now:")
+        let (id, token) = try await Tokens.issue(
+            for: name, store: store, label: "created by heaven users add", expires: until)
+        CLI.error(
+            "\(existing == nil ? "created" : "updated") user \(name)\(admin ? " (admin)" : "")\(groups.isEmpty ? "" : " in \(groups.joined(separator: ", "))"); token \(id)\(until.map { " expires \(ISO8601DateFormatter().string(from: $0))" } ?? ""), shown only now:"
+        )
         print(token)
     }
 }
@@ -224,7 +243,8 @@ struct UsersTokenCommand: AsyncParsableCommand {
 }
 
 struct UsersListCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List users and their tokens (never the tokens' secrets).")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List users and their tokens (never the tokens' secrets).")
 
     func run() async throws {
         let (_, store) = try CLI.openStore()
@@ -237,16 +257,22 @@ struct UsersListCommand: AsyncParsableCommand {
         var rows = [["USER", "GROUPS", "ROLE", "TOKENS"]]
         for u in users {
             let tokens = try await store.tokens(user: u.name).map { t in
-                t.id + (t.revokedAt != nil ? " (revoked)" : t.expiresAt.map { $0 <= Date() ? " (expired)" : " (until \(f.string(from: $0)))" } ?? "")
+                t.id
+                    + (t.revokedAt != nil
+                        ? " (revoked)"
+                        : t.expiresAt.map { $0 <= Date() ? " (expired)" : " (until \(f.string(from: $0)))" } ?? "")
             }
-            rows.append([u.name, u.groups.joined(separator: ","), u.admin ? "admin" : "user", tokens.joined(separator: " ")])
+            rows.append([
+                u.name, u.groups.joined(separator: ","), u.admin ? "admin" : "user", tokens.joined(separator: " "),
+            ])
         }
         print(PlanCommand.table(rows))
     }
 }
 
 struct UsersRevokeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke a token by its id (from `heaven users list`).")
+    static let configuration = CommandConfiguration(
+        commandName: "revoke", abstract: "Revoke a token by its id (from `heaven users list`).")
 
     @Argument(help: "The token's id (the 8 characters after `hv_`).") var token: String
 

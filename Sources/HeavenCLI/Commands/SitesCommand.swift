@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
+import HeavenCore
 import HeavenLanguage
 import HeavenModel
-import HeavenCore
 
 /// `heaven sites`
 struct SitesCommand: AsyncParsableCommand {
@@ -24,7 +24,8 @@ struct SitesCommand: AsyncParsableCommand {
 }
 
 struct SitesListCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List sites and grants (the default).")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List sites and grants (the default).")
 
     @Flag(help: "Print JSON.")
     var json = false
@@ -93,7 +94,9 @@ struct SitesListCommand: AsyncParsableCommand {
             let valid = g.once ? "once" : (g.until.map { "until \($0)" } ?? "always")
             var used = String(format: "%.3f core-hours", catalog.coreHours[g.name] ?? 0)
             if g.once, !(catalog.grantUses[g.name] ?? []).isEmpty { used += ", consumed" }
-            rows.append([g.name, g.site, g.to.description, limits.isEmpty ? "none" : limits.joined(separator: ", "), valid, used])
+            rows.append([
+                g.name, g.site, g.to.description, limits.isEmpty ? "none" : limits.joined(separator: ", "), valid, used,
+            ])
         }
         print(PlanCommand.table(rows))
     }

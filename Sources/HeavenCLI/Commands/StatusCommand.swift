@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
 import HeavenConnectors
+import HeavenCore
 import HeavenEngine
 import HeavenModel
-import HeavenCore
 
 /// `heaven status RUN`
 struct StatusCommand: AsyncParsableCommand {
@@ -50,7 +50,9 @@ struct StatusCommand: AsyncParsableCommand {
         for a in latest.values { byStatus[a.status.rawValue, default: 0] += 1 }
         var status = record.status
         // A run whose driving process died shows as interrupted, not as running.
-        if local, status == .running, let pid = record.ownerPID, !ProcessProbe.isAlive(pid: pid, startTime: record.ownerStart) {
+        if local, status == .running, let pid = record.ownerPID,
+            !ProcessProbe.isAlive(pid: pid, startTime: record.ownerStart)
+        {
             status = .interrupted
         }
         var shown = record
