@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "heaven", targets: ["heaven"]),
+        .executable(name: "heaven-bench", targets: ["heaven-bench"]),
         .library(name: "HeavenModel", targets: ["HeavenModel"]),
         .library(name: "HeavenCore", targets: ["HeavenCore"]),
         .library(name: "HeavenLanguage", targets: ["HeavenLanguage"]),
@@ -93,6 +94,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .executableTarget(name: "heaven", dependencies: ["HeavenCLI"], swiftSettings: swiftSettings),
+        // The benchmarks (`heaven-bench`, which `heaven bench` runs): the public API of the
+        // engine, store, broker and server, measured against the raw spawn limit.
+        .executableTarget(
+            name: "heaven-bench",
+            dependencies: [
+                "HeavenModel", "HeavenCore", "HeavenLanguage", "HeavenStore", "HeavenEngine", "HeavenConnectors",
+                "HeavenBroker", "HeavenServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Sources/HeavenBench", swiftSettings: swiftSettings),
 
         // What the test targets share: the parts of the testbed (a Slurm cluster), the rule
         // that no test silently skips.
@@ -122,7 +133,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "HeavenCLITests", dependencies: ["heaven", "HeavenStore", "HeavenCore", "HeavenModel"],
+            name: "HeavenCLITests",
+            dependencies: ["heaven", "heaven-bench", "HeavenStore", "HeavenCore", "HeavenModel"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "HeavenServerTests",

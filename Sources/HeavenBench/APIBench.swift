@@ -8,7 +8,7 @@ import HeavenStore
     import FoundationNetworking
 #endif
 
-/// `heaven bench --api`: sustained submissions and status reads from concurrent
+/// `heaven-bench --api`: sustained submissions and status reads from concurrent
 /// clients against a real server on loopback (in this process, over real HTTP).
 enum APIBench {
     struct Figures {
@@ -35,12 +35,10 @@ enum APIBench {
         }
         defer { serving.cancel() }
         var ports = ready.stream.makeAsyncIterator()
-        guard let port = await ports.next() else { throw CLIBenchError("the server did not start") }
+        guard let port = await ports.next() else { throw BenchError("the server did not start") }
         let base = "http://127.0.0.1:\(port)"
         let session = URLSession(configuration: .ephemeral)
-        let body = try JSONSerialization.data(withJSONObject: [
-            "yaml": "kind: Workflow\nname: one\nsteps:\n  - task: t\n    run: [/bin/true]\n"
-        ])
+        let body = try JSONSerialization.data(withJSONObject: ["yaml": Bench.oneTask])
         func request(_ method: String, _ path: String, _ body: Data? = nil) -> URLRequest {
             var r = URLRequest(url: URL(string: base + path) ?? URL(fileURLWithPath: "/"))
             r.httpMethod = method
@@ -66,7 +64,7 @@ enum APIBench {
                         guard (response as? HTTPURLResponse)?.statusCode == 201,
                             let o = try JSONSerialization.jsonObject(with: data) as? [String: Any],
                             let id = o["id"] as? String
-                        else { throw CLIBenchError("a submission failed: \(String(decoding: data, as: UTF8.self))") }
+                        else { throw BenchError("a submission failed: \(String(decoding: data, as: UTF8.self))") }
                         mine.append(id)
                     }
                     return mine
@@ -90,7 +88,7 @@ enum APIBench {
                         let start = Date()
                         let (_, response) = try await session.data(for: request("GET", "/v1/runs/\(id)"))
                         guard (response as? HTTPURLResponse)?.statusCode == 200 else {
-                            throw CLIBenchError("a status read failed")
+                            throw BenchError("a status read failed")
                         }
                         mine.append(Date().timeIntervalSince(start))
                     }
@@ -118,7 +116,7 @@ enum APIBench {
             return String(format: "%.1f ms", f.readLatencies[i] * 1000)
         }
         var s =
-            "Measured \(ISO8601DateFormatter().string(from: Date())) by `heaven bench --api\(quick ? " --quick" : "")` on \(machine): "
+            "Measured \(ISO8601DateFormatter().string(from: Date())) by `heaven-bench --api\(quick ? " --quick" : "")` on \(machine): "
         s +=
             "a real server on 127.0.0.1 (SQLite store, bearer tokens, audit log on), \(f.clients) concurrent clients (URLSession) in the same process.\n\n"
         s += "| workload | figure |\n| --- | --- |\n"
@@ -136,7 +134,7 @@ enum APIBench {
     }
 }
 
-struct CLIBenchError: Error, CustomStringConvertible {
+struct BenchError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
 }
