@@ -61,12 +61,16 @@ final class LocalProcess: RunningTask {
     }
 
     /// The kernel's start time of a process (field 22 of /proc/PID/stat), nil if gone.
-    static func startTime(of pid: Int32) -> String? {
+    static func startTime(of pid: Int32) -> String? { stat(of: pid)?.startTime }
+
+    /// A process's state letter (field 3 of /proc/PID/stat: `Z` for a zombie) and start
+    /// time (field 22), nil if gone.
+    static func stat(of pid: Int32) -> (state: Substring, startTime: String)? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = text.lastIndex(of: ")")
         else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ")
-        return fields.count > 19 ? String(fields[19]) : nil
+        return fields.count > 19 ? (fields[0], String(fields[19])) : nil
     }
 }
 
@@ -131,14 +135,19 @@ final class Reaper: Sendable {
 
 /// Tells whether a recorded process still runs.
 public enum ProcessProbe {
-    /// Whether `pid` is alive and started at `startTime` (when given).
+    /// Whether `pid` is alive and started at `startTime` (when given): a process that
+    /// has exited but was not yet reaped (a zombie, `Z`, or dying, `X`) is not, and a
+    /// pid reused by a process started at another time is not the one recorded.
     public static func isAlive(pid: Int32, startTime: String?) -> Bool {
-        guard pid > 0, let now = LocalProcess.startTime(of: pid) else { return false }
-        return startTime == nil || now == startTime
+        guard pid > 0, let now = LocalProcess.stat(of: pid), now.state != "Z", now.state != "X" else { return false }
+        return startTime == nil || now.startTime == startTime
     }
 
     /// The start time of this process.
     public static var currentStartTime: String? { LocalProcess.startTime(of: getpid()) }
+
+    /// When `pid` started, as the kernel tells it (nil if there is no such process).
+    public static func startTime(of pid: Int32) -> String? { LocalProcess.startTime(of: pid) }
 
     /// Whether no process is left in the process group `pid` led (a task's group once
     /// its leader was reaped).

@@ -163,3 +163,24 @@ public struct AttemptCounts: Sendable, Codable, Equatable {
         self.lost = lost
     }
 }
+
+/// Tells whether a recorded process still runs (its pid, and its start time when
+/// recorded, so that a reused pid is not taken for it).
+public typealias ProcessLiveness = @Sendable (_ pid: Int32, _ startTime: String?) -> Bool
+
+extension RunRecord {
+    /// The live process driving the run, if one does (`me`, this process, is not
+    /// counted: a run this process drives is not driven by "another").
+    public func driver(alive: ProcessLiveness, except me: Int32? = nil) -> Int32? {
+        guard let pid = ownerPID, pid != me, alive(pid, ownerStart) else { return nil }
+        return pid
+    }
+
+    /// The status as it stands: a run recorded `running` whose driving process is dead
+    /// has stopped (`interrupted`, which `heaven resume` continues). The one place that
+    /// rule is written.
+    public func effectiveStatus(alive: ProcessLiveness) -> RunStatus {
+        guard status == .running, let pid = ownerPID, !alive(pid, ownerStart) else { return status }
+        return .interrupted
+    }
+}

@@ -328,20 +328,37 @@ public final class Engine: Sendable {
         }
         let health =
             topology == nil ? nil : SiteWatch(store: store, context: context, interval: probeInterval, base: retryBase)
+        // A cancellation requested through this process's store (the server's API) wakes
+        // the run at once; another process's `heaven cancel` signals the driving process.
         let watcher = Task.detached { [store] in
             while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(500))
+                let seen = store.generation(of: .cancel(run: id))
                 if let r = try? await store.run(id), r.cancelRequested {
                     context.stop(.cancelled, "cancelled", kill: true)
                     return
                 }
-                if let substitution, let down = try? await store.sitesDown(at: Date()), !down.isEmpty {
-                    await substitution.handle(down)
-                }
-                await health?.tick()
+                await store.waitForChange(of: .cancel(run: id), after: seen, timeout: .seconds(30))
             }
         }
-        defer { watcher.cancel() }
+        // Sites of a topology: a site reported down (here, at once; by an operator in
+        // another process, at the next tick) has its machines moved; probes are due on
+        // their own timer (`SiteWatch`).
+        let sites = topology.map { _ in
+            Task.detached { [store] in
+                while !Task.isCancelled {
+                    let seen = store.generation(of: .sites)
+                    if let substitution, let down = try? await store.sitesDown(at: Date()), !down.isEmpty {
+                        await substitution.handle(down)
+                    }
+                    await health?.tick()
+                    await store.waitForChange(of: .sites, after: seen, timeout: .milliseconds(500))
+                }
+            }
+        }
+        defer {
+            watcher.cancel()
+            sites?.cancel()
+        }
 
         var outcome: Result<[String: Value], any Error>
         do {
@@ -360,6 +377,7 @@ public final class Engine: Sendable {
             outcome = .failure(error)
         }
         watcher.cancel()
+        sites?.cancel()
 
         run.ownerPID = nil
         run.ownerStart = nil

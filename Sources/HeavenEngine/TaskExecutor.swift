@@ -60,6 +60,8 @@ struct TaskExecutor {
         while true {
             attempt += 1
             try context.checkRunning()
+            // Ends of attempts seen so far: a refused start waits for the next one.
+            let capacitySeen = context.store.generation(of: .capacity)
             var request = request
             request.excluding = refusedInstances
             // The working directory is made before the slot is taken: off the critical path.
@@ -99,7 +101,9 @@ struct TaskExecutor {
                         announced = true
                         await context.event(.waiting(task: key, reason: reason))
                     }
-                    try await Task.sleep(for: .milliseconds(250))
+                    // Woken by the end of any attempt of this process; other processes'
+                    // ends (and a stop of this run) are noticed within a second.
+                    await context.store.waitForChange(of: .capacity, after: capacitySeen, timeout: .seconds(1))
                 }
                 continue
             case .succeeded(let outputs):

@@ -47,6 +47,10 @@ struct API: Sendable {
         }
         router.post("/v1/runs/{id}/cancel") { _, context in
             let run = try await ownedRun(context)
+            // Asking again to cancel a cancelled run gets the same answer: it was requested.
+            if run.status == .cancelled, run.cancelRequested {
+                return json(["run": run.id, "cancelRequested": true], status: .accepted)
+            }
             if run.status.isFinal {
                 throw Problem(.conflict, "run \(run.id) has already ended (\(run.status.rawValue))")
             }
@@ -359,8 +363,11 @@ struct API: Sendable {
             status: .ok, headers: headers,
             body: .init { writer in
                 var last = after
-                var idle = 0
                 while true {
+                    // Woken by each event this process records; a quiet stream gets a
+                    // comment every 10 s (proxies keep it open), and events recorded by
+                    // another process are read then.
+                    let seen = store.generation(of: .events(run: runID))
                     let batch = try await store.events(run: runID, after: last, limit: 500)
                     for e in batch {
                         let data: [String: Any] = [
@@ -378,12 +385,10 @@ struct API: Sendable {
                     if batch.isEmpty {
                         if !follow { break }
                         if let r = try await store.run(runID), r.status.isFinal { break }
-                        idle += 1
-                        // A comment now and then keeps proxies from closing a quiet stream.
-                        if idle % 50 == 0 { try await writer.write(ByteBuffer(string: ": waiting\n\n")) }
-                        try await Task.sleep(for: .milliseconds(200))
-                    } else {
-                        idle = 0
+                        await store.waitForChange(of: .events(run: runID), after: seen, timeout: .seconds(10))
+                        if store.generation(of: .events(run: runID)) == seen {
+                            try await writer.write(ByteBuffer(string: ": waiting\n\n"))
+                        }
                     }
                 }
                 try await writer.finish(nil)

@@ -140,11 +140,13 @@ extension SQLiteStore {
                 sql: "UPDATE sites SET down_until = ?, down_reason = ?, down_by = ?, failures = 0 WHERE name = ?",
                 arguments: [downUntil?.timeIntervalSince1970, reason, downUntil == nil ? nil : "operator", name])
         }
+        feed.notify(.sites)
     }
 
     public func reportSiteFailure(_ name: String, reason: String, base: Double, renew: Bool) async throws -> SiteHealth
     {
-        try await batcher.write { db in
+        defer { feed.notify(.sites) }
+        return try await batcher.write { db in
             let now = Date()
             guard let current = try SQLiteStore.health(of: name, db: db)
             else { return SiteHealth(downUntil: now.addingTimeInterval(base), reason: reason, failures: 1) }

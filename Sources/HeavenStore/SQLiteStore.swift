@@ -10,9 +10,11 @@ public import HeavenModel
 /// The embedded store: one SQLite file in WAL mode, written through GRDB with
 /// group commit. `synchronous=NORMAL`: a killed process loses nothing committed;
 /// only a power cut may lose the last transactions.
-public final class SQLiteStore: RunStore, CatalogStore {
+public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
     let pool: DatabasePool
     let batcher: WriteBatcher
+    /// Wakes those waiting for this process's commits (events, cancellations, capacity, sites).
+    let feed = ChangeFeed()
     /// The database file.
     public let path: String
     /// Tells whether a recorded process (pid, start time) still runs.
@@ -388,6 +390,7 @@ public final class SQLiteStore: RunStore, CatalogStore {
                 throw StoreError.internal("attempt \(a.number) of `\(a.taskKey)` was never recorded as started")
             }
         }
+        feed.notify(.capacity)
     }
 
     public func attempts(run: String) async throws -> [AttemptRecord] {
@@ -450,6 +453,7 @@ public final class SQLiteStore: RunStore, CatalogStore {
                 sql: "INSERT INTO events (run_id, time, kind, task_key, message) VALUES (?, ?, ?, ?, ?)",
                 arguments: [e.runID, e.time.timeIntervalSince1970, e.kind.rawValue, e.taskKey, e.message])
         }
+        feed.notify(.events(run: e.runID))
     }
 
     public func events(run: String, after: Int64, limit: Int) async throws -> [EventRecord] {
@@ -470,10 +474,18 @@ public final class SQLiteStore: RunStore, CatalogStore {
     }
 
     public func requestCancel(run: String) async throws -> RunRecord? {
-        try await batcher.write { db in
+        let record = try await batcher.write { db in
             try db.execute(sql: "UPDATE runs SET cancel_requested = 1 WHERE id = ?", arguments: [run])
             return try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [run]).map(
                 SQLiteStore.runRecord)
         }
+        feed.notify(.cancel(run: run))
+        return record
+    }
+
+    public func generation(of topic: StoreChange) -> UInt64 { feed.generation(of: topic) }
+
+    public func waitForChange(of topic: StoreChange, after generation: UInt64, timeout: Duration) async {
+        await feed.wait(for: topic, after: generation, timeout: timeout)
     }
 }

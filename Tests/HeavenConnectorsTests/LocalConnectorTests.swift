@@ -110,3 +110,30 @@ struct LocalConnectorTests {
         #expect(!exit.succeeded && exit.message == "killed: it went past its memory limit of 64MiB", "\(exit)")
     }
 }
+
+@Suite("Process liveness")
+struct ProcessLivenessTests {
+    @Test("a process that exited but was not reaped (a zombie) does not count as alive, nor a reused pid")
+    func zombie() throws {
+        var pid: pid_t = 0
+        var argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("0.2"), nil]
+        defer { for p in argv { free(p) } }
+        #expect(posix_spawn(&pid, "/bin/sleep", nil, nil, &argv, environ) == 0)
+        let start = ProcessProbe.startTime(of: pid)
+        #expect(start != nil)
+        #expect(ProcessProbe.isAlive(pid: pid, startTime: start))
+        // Not reaped: it stays in the process table as a zombie once it exits.
+        var zombie = false
+        for _ in 0..<500 where !zombie {
+            zombie = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.contains(") Z ") == true
+            if !zombie { usleep(10_000) }
+        }
+        #expect(zombie, "the child never became a zombie")
+        #expect(!ProcessProbe.isAlive(pid: pid, startTime: start))
+        #expect(!ProcessProbe.isAlive(pid: pid, startTime: nil))
+        // The same pid with another start time is another process.
+        #expect(!ProcessProbe.isAlive(pid: getpid(), startTime: "1"))
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+}

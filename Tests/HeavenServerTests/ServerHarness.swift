@@ -98,7 +98,16 @@ final class ServerHarness: @unchecked Sendable {
     /// Kills the server with SIGKILL (nothing is flushed, nothing is said).
     func kill9() {
         if pid > 0 { kill(pid, SIGKILL) }
-        for _ in 0..<100 where kill(pid, 0) == 0 { Thread.sleep(forTimeInterval: 0.02) }
+        // Dead once gone or a zombie (`Z`: its parent, not this test, reaps it; a zombie
+        // still answers kill(pid, 0), and waiting for it to go took 2 s).
+        func running() -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return false }
+            let state = stat[stat.index(after: close)...].split(separator: " ").first
+            return state != "Z" && state != "X"
+        }
+        for _ in 0..<100 where pid > 0 && running() { Thread.sleep(forTimeInterval: 0.02) }
         pid = 0
     }
 
