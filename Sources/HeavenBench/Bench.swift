@@ -264,7 +264,7 @@ struct Bench: AsyncParsableCommand {
     ) {
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         let store = try SQLiteStore(
-            path: home + "/heaven.sqlite", liveness: { ProcessProbe.isAlive(pid: $0, startTime: $1) })
+            path: home + "/heaven.sqlite", liveness: Engine.processLiveness)
         let engine = Engine(home: HeavenHome(root: home), store: store)
         let load = Loader.load(text: yaml, path: home + "/bench.yaml")
         guard load.isValid else { throw DiagnosticsError(load.diagnostics) }

@@ -18,7 +18,7 @@ enum CLI {
         for repair in home.secure() { error("heaven: note: state made private: \(repair)") }
         do {
             return (
-                home, try SQLiteStore(path: home.database, liveness: { ProcessProbe.isAlive(pid: $0, startTime: $1) })
+                home, try SQLiteStore(path: home.database, liveness: Engine.processLiveness)
             )
         } catch {
             fail("\(error)")

@@ -35,6 +35,15 @@ public final class Engine: Sendable {
     /// Makes the connector of each site a run uses.
     public let connectors: any ConnectorFactory
 
+    /// The runs this engine drives now.
+    private let driving = Mutex<Set<String>>([])
+
+    /// Whether this engine drives the run now.
+    func drives(_ runID: String) -> Bool { driving.withLock { $0.contains(runID) } }
+
+    /// Whether a recorded process (a run's driver, an attempt's) still runs on this machine.
+    public static let processLiveness: ProcessLiveness = { ProcessProbe.isAlive(pid: $0, startTime: $1) }
+
     /// Creates an engine over a store. Without `connectors`, sites are reached by
     /// Heaven's own connectors, users' keys opened from their secrets in the store.
     public init(
@@ -66,13 +75,7 @@ public final class Engine: Sendable {
         }
         var called = Set<String>()
         for w in documents.workflows {
-            func walk(_ steps: [Step]) {
-                for s in steps {
-                    if case .call(let c) = s.form { called.insert(c.workflow) }
-                    walk(s.children)
-                }
-            }
-            walk(w.steps)
+            for s in w.steps.depthFirst { if case .call(let c) = s.form { called.insert(c.workflow) } }
         }
         let roots = documents.workflows.filter { !called.contains($0.name) }
         guard roots.count == 1 else {
@@ -113,16 +116,12 @@ public final class Engine: Sendable {
 
     func checkRunnable(_ workflow: Workflow, documents: DocumentSet, user: String) throws {
         var needsSandbox = workflow.isolation == .sandbox
-        func walk(_ steps: [Step]) {
-            for s in steps {
-                if case .task(let t) = s.form, t.isolation == .sandbox { needsSandbox = true }
-                if case .call(let c) = s.form, let w = documents.workflow(named: c.workflow), w.isolation == .sandbox {
-                    needsSandbox = true
-                }
-                walk(s.children)
+        for s in workflow.steps.depthFirst {
+            if case .task(let t) = s.form, t.isolation == .sandbox { needsSandbox = true }
+            if case .call(let c) = s.form, let w = documents.workflow(named: c.workflow), w.isolation == .sandbox {
+                needsSandbox = true
             }
         }
-        walk(workflow.steps)
         if needsSandbox && !TaskSandbox.isAvailable {
             throw EngineError.invalid("\(ConnectorError.sandboxUnavailable)")
         }
@@ -218,10 +217,12 @@ public final class Engine: Sendable {
 
     /// Runs (or resumes) a run to its end and returns its final record.
     public func execute(runID: String, controller: RunController = RunController()) async throws -> RunRecord {
+        driving.withLock { _ = $0.insert(runID) }
+        defer { driving.withLock { _ = $0.remove(runID) } }
         guard var run = try await store.run(runID) else { throw StoreError.notFound(runID) }
         if run.status == .succeeded { return run }
         let me = getpid()
-        if let owner = run.ownerPID, owner != me, ProcessProbe.isAlive(pid: owner, startTime: run.ownerStart) {
+        if let owner = run.driver(alive: Engine.processLiveness, except: me) {
             throw EngineError.invalid("run \(run.id) is being driven by process \(owner); cancel it or wait for it")
         }
         let sources = (try? JSONDecoder().decode([SourceFile].self, from: Data(run.sources.utf8))) ?? []

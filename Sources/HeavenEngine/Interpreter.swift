@@ -210,37 +210,22 @@ struct Interpreter: Sendable {
 
     /// The value of a body step after a foreach of no items: each output an empty list.
     static func emptyResult(_ name: String, _ steps: [Step]) -> Value {
-        var found: Value = .list([])
-        func walk(_ s: [Step]) {
-            for step in s {
-                if case .task(let t) = step.form, t.name == name {
-                    found = .map(Dictionary(uniqueKeysWithValues: t.outputs.map { ($0.name, Value.list([])) }))
-                }
-                walk(step.children)
-            }
-        }
-        walk(steps)
-        return found
+        let task = steps.depthFirst.compactMap { s -> TaskStep? in
+            if case .task(let t) = s.form, t.name == name { t } else { nil }
+        }.last
+        guard let task else { return .list([]) }
+        return .map(Dictionary(uniqueKeysWithValues: task.outputs.map { ($0.name, Value.list([])) }))
     }
 
     /// Names of steps in a body whose values a foreach collects.
     static func resultNames(_ steps: [Step]) -> [String] {
-        var out: [String] = []
-        func walk(_ s: [Step]) {
-            for step in s {
-                switch step.form {
-                case .task(let t) where !t.outputs.isEmpty: out.append(t.name)
-                case .call: if let n = step.name { out.append(n) }
-                case .foreach(let f):
-                    out += resultNames(f.steps)
-                    continue
-                default: break
-                }
-                walk(step.children)
+        steps.depthFirst.compactMap { step in
+            switch step.form {
+            case .task(let t) where !t.outputs.isEmpty: t.name
+            case .call: step.name
+            default: nil
             }
         }
-        walk(steps)
-        return out
     }
 
     func evaluate(_ e: HeavenModel.Expression, _ scope: Scope) throws -> Value {

@@ -75,15 +75,11 @@ struct WorkflowChecker {
     func checkCycles() {
         var edges: [String: [(String, SourceLocation)]] = [:]
         for w in documents.workflows {
-            func walk(_ steps: [Step]) {
-                for s in steps {
-                    if case .call(let c) = s.form, !c.workflow.isEmpty {
-                        edges[w.name, default: []].append((c.workflow, s.location))
-                    }
-                    walk(s.children)
+            for s in w.steps.depthFirst {
+                if case .call(let c) = s.form, !c.workflow.isEmpty {
+                    edges[w.name, default: []].append((c.workflow, s.location))
                 }
             }
-            walk(w.steps)
         }
         var state: [String: Int] = [:]  // 1 visiting, 2 done
         var reported = Set<String>()

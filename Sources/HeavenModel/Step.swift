@@ -52,6 +52,22 @@ public struct Step: Sendable, Hashable {
     }
 }
 
+extension Collection where Element == Step {
+    /// Every step and every step inside it, depth first in file order (a step before
+    /// the steps it holds): the one walk over a tree of steps.
+    public var depthFirst: [Step] {
+        var out: [Step] = []
+        func visit(_ steps: [Step]) {
+            for s in steps {
+                out.append(s)
+                visit(s.children)
+            }
+        }
+        visit(Array(self))
+        return out
+    }
+}
+
 /// A loop: `while` tested before each iteration, or `until` after.
 public struct Loop: Sendable, Hashable {
     /// When the loop stops.

@@ -5,15 +5,11 @@ extension Workflow {
     public var isolationOptOuts: [SourceLocation] {
         var found: [SourceLocation] = []
         if isolation == .none, let at = isolationLocation { found.append(at) }
-        func walk(_ steps: [Step]) {
-            for s in steps {
-                if case .task(let t) = s.form, t.isolation == Isolation.none, let at = t.isolationLocation {
-                    found.append(at)
-                }
-                walk(s.children)
+        for s in steps.depthFirst {
+            if case .task(let t) = s.form, t.isolation == Isolation.none, let at = t.isolationLocation {
+                found.append(at)
             }
         }
-        walk(steps)
         return found
     }
 }

@@ -44,15 +44,7 @@ public struct Workflow: Sendable, Hashable {
 
     /// Every task in the workflow (not in the workflows it calls), depth first.
     public var tasks: [TaskStep] {
-        var out: [TaskStep] = []
-        func walk(_ steps: [Step]) {
-            for s in steps {
-                if case .task(let t) = s.form { out.append(t) }
-                walk(s.children)
-            }
-        }
-        walk(steps)
-        return out
+        steps.depthFirst.compactMap { if case .task(let t) = $0.form { t } else { nil } }
     }
 }
 

@@ -51,10 +51,9 @@ struct API: Sendable {
             if run.status == .cancelled, run.cancelRequested {
                 return json(["run": run.id, "cancelRequested": true], status: .accepted)
             }
-            if run.status.isFinal {
-                throw Problem(.conflict, "run \(run.id) has already ended (\(run.status.rawValue))")
+            if case .alreadyEnded(let status) = try await server.engine.cancel(runID: run.id) {
+                throw Problem(.conflict, "run \(run.id) has already ended (\(status.rawValue))")
             }
-            _ = try await store.requestCancel(run: run.id)
             return json(["run": run.id, "cancelRequested": true], status: .accepted)
         }
         router.get("/v1/runs/{id}/logs") { _, context in

@@ -66,9 +66,7 @@ public final class HeavenServer: Sendable {
     public func resumeInterrupted() async throws -> [String] {
         var resumed: [String] = []
         for run in try await store.runs(limit: 100_000) where run.status == .running || run.status == .pending {
-            if let pid = run.ownerPID, pid != getpid(), ProcessProbe.isAlive(pid: pid, startTime: run.ownerStart) {
-                continue
-            }
+            if run.driver(alive: Engine.processLiveness, except: getpid()) != nil { continue }
             drive(run.id)
             resumed.append(run.id)
         }

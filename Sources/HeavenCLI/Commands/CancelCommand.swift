@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HeavenConnectors
 import HeavenCore
+import HeavenEngine
 
 #if canImport(Glibc)
     import Glibc
@@ -34,29 +35,16 @@ struct CancelCommand: AsyncParsableCommand {
             print("run \(record.id): cancel requested (the server stops its tasks)")
             return
         }
-        let (_, store) = try CLI.openStore()
+        let (home, store) = try CLI.openStore()
         let record = await CLI.findRun(store, run)
         if record.status.isFinal {
             print("run \(record.id) already \(record.status.rawValue)")
             return
         }
-        guard var updated = try await store.requestCancel(run: record.id) else { CLI.fail("no run `\(run)`") }
-        if let pid = updated.ownerPID, ProcessProbe.isAlive(pid: pid, startTime: updated.ownerStart) {
-            kill(pid, SIGTERM)
-            print("run \(record.id): cancel requested (process \(pid) stops its tasks)")
-            return
+        switch try await Engine(home: home, store: store).cancel(runID: record.id) {
+        case .alreadyEnded(let status): print("run \(record.id) already \(status.rawValue)")
+        case .requested(let pid): print("run \(record.id): cancel requested (process \(pid) stops its tasks)")
+        case .closed: print("run \(record.id) cancelled")
         }
-        // Nobody drives the run: stop what it left running and close it here.
-        let lost = try await store.markRunningAttemptsLost(run: record.id, reason: "cancelled")
-        for a in lost {
-            if let pid = a.pid { ProcessProbe.killOrphan(pid: pid, run: a.runID, task: a.taskKey, attempt: a.number) }
-        }
-        updated.status = .cancelled
-        updated.finishedAt = Date()
-        updated.ownerPID = nil
-        updated.error = "cancelled"
-        try await store.updateRun(updated)
-        try await store.appendEvent(EventRecord(runID: record.id, .ended(.cancelled, error: nil)))
-        print("run \(record.id) cancelled")
     }
 }

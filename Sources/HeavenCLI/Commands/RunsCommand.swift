@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HeavenConnectors
 import HeavenCore
+import HeavenEngine
 import HeavenModel
 
 /// `heaven runs`
@@ -58,10 +59,7 @@ struct RunsCommand: AsyncParsableCommand {
         f.dateFormat = "yyyy-MM-dd HH:mm:ss"
         print("RUN                 WORKFLOW              STATUS       CREATED              DURATION")
         for r in runs {
-            var status = r.status
-            if status == .running, let pid = r.ownerPID, !ProcessProbe.isAlive(pid: pid, startTime: r.ownerStart) {
-                status = .interrupted
-            }
+            let status = r.effectiveStatus(alive: Engine.processLiveness)
             let took = r.startedAt.map { CLI.duration((r.finishedAt ?? Date()).timeIntervalSince($0)) } ?? "-"
             print(
                 [

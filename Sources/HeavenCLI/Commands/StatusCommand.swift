@@ -48,13 +48,9 @@ struct StatusCommand: AsyncParsableCommand {
         }
         var byStatus: [String: Int] = [:]
         for a in latest.values { byStatus[a.status.rawValue, default: 0] += 1 }
-        var status = record.status
-        // A run whose driving process died shows as interrupted, not as running.
-        if local, status == .running, let pid = record.ownerPID,
-            !ProcessProbe.isAlive(pid: pid, startTime: record.ownerStart)
-        {
-            status = .interrupted
-        }
+        // A run whose driving process died shows as interrupted, not as running (a
+        // server's answer says so itself).
+        let status = local ? record.effectiveStatus(alive: Engine.processLiveness) : record.status
         var shown = record
         shown.status = status
         if json {
