@@ -214,12 +214,17 @@ struct TaskExecutor {
         // spawn is the next thing; a crash before the commit leaves a process that
         // `ProcessProbe.killOrphans` finds by its environment). Otherwise the start is
         // checked against other runs' use and committed before anything runs.
-        let takesOver = slot.takesOver
-        if takesOver == nil {
+        var life = AttemptLifecycle()
+        if let previous = slot.takesOver {
+            life.takeOver(previous)
+        } else {
             do {
                 switch try await context.store.startAttempt(record, checking: limits) {
-                case .started(let id): record.id = id
+                case .started(let id):
+                    record.id = id
+                    life.startCommitted()
                 case .refused(let reason):
+                    life.refuse(reason)
                     context.slots.release(slot)
                     return .refused(reason)
                 }
@@ -231,27 +236,13 @@ struct TaskExecutor {
         // A grant that counts core-hours checks every start: its capacity is not passed on.
         let passes = grant?.coreHours == nil
         let startRecord = record
-        var recorded = takesOver == nil
-        /// Queues the record of a taken-over start (once).
-        func recordStart(pid: Int32? = nil) {
-            guard !recorded, let previous = takesOver else { return }
-            recorded = true
+        /// Queues the record of a taken-over start, with its process when it has one.
+        func queueStart(takingOver previous: AttemptKey, pid: Int32? = nil) {
             var r = startRecord
             r.pid = pid
             context.store.startAttempt(r, takingOver: previous)
         }
-        guard let connector = context.connector(for: slot.site) else {
-            let message = "no connector for site `\(slot.site)`"
-            recordStart()
-            record.status = .failed
-            record.error = message
-            record.finishedAt = Date()
-            let slots = context.slots
-            try await context.store.finishAttempt(record, passing: { slots.release(slot, passing: nil) })
-            throw EngineError.invalid(message)
-        }
 
-        var startedRunning = false
         func finish(_ status: AttemptStatus, _ error: String?, exit: TaskExit? = nil, outputs: [String: Value]? = nil)
             async throws
         {
@@ -263,10 +254,11 @@ struct TaskExecutor {
             record.cpuSeconds = exit?.cpuSeconds
             record.maxRSS = exit?.maxRSS
             record.outputs = outputs
-            if startedRunning {
+            let ending = life.end(status)
+            if ending.wasRunning {
                 EngineMetrics.ended(status, seconds: record.finishedAt!.timeIntervalSince(record.startedAt))
             }
-            recordStart()
+            if let previous = ending.recordStartFirst { queueStart(takingOver: previous) }
             // The slot is freed while the end is being queued: the next attempt's start,
             // queued after it, either takes this attempt's capacity over or, checked,
             // sees it free.
@@ -280,6 +272,17 @@ struct TaskExecutor {
             try await finish(.lost, message)
             await context.siteLost(slot.site, message)
             return .siteLost(message)
+        }
+
+        guard let connector = context.connector(for: slot.site) else {
+            let message = "no connector for site `\(slot.site)`"
+            if let previous = life.end(.failed).recordStartFirst { queueStart(takingOver: previous) }
+            record.status = .failed
+            record.error = message
+            record.finishedAt = Date()
+            let slots = context.slots
+            try await context.store.finishAttempt(record, passing: { slots.release(slot, passing: nil) })
+            throw EngineError.invalid(message)
         }
 
         if case .failure(let problem) = preparation {
@@ -351,7 +354,7 @@ struct TaskExecutor {
         launch.memory = slot.memory
         launch.timeLimit = task.timeout
         // A remote start takes long: its record is queued first, its job id noted after.
-        if remote != nil { recordStart() }
+        if remote != nil, let previous = life.queueStartRecord() { queueStart(takingOver: previous) }
         let process: any RunningTask
         do {
             process = try await connector.start(launch)
@@ -369,19 +372,19 @@ struct TaskExecutor {
             metadata: [
                 "run": "\(context.runID)", "task": "\(key)", "attempt": "\(number)", "handle": "\(process.handle)",
             ])
-        startedRunning = true
         EngineMetrics.started()
         let stoppedAlready = context.register(key, process)
         if stoppedAlready { process.signal(SIGTERM) }
         // The attempt's process of this machine (the task's, or its ssh client's) is
         // recorded: if the process driving the run dies, it is found and stopped.
         let recordedProcess = process.handle.localProcess
-        if recorded {
+        switch life.started() {
+        case .noteProcess:
             if let p = recordedProcess {
                 context.store.noteAttemptProcess(record.key, pid: p.pid, pidStart: p.startTime)
             }
-        } else {
-            recordStart(pid: recordedProcess?.pid)
+        case .recordStart(let previous):
+            queueStart(takingOver: previous, pid: recordedProcess?.pid)
         }
 
         let fired = Flag()
