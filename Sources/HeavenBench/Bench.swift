@@ -271,7 +271,7 @@ struct Bench: AsyncParsableCommand {
         let start = Date()
         let created = try await engine.createRun(
             load: load, workflow: nil, inputs: [:], outDirectory: nil, user: Bench.user, directory: home)
-        let run = try await engine.execute(runID: created.id, controller: controller)
+        let run = try await engine.execute(runID: created.id, load: load, controller: controller)
         let seconds = Date().timeIntervalSince(start)
         guard run.status == .succeeded || run.status == .cancelled else {
             throw ValidationError("benchmark run failed: \(run.error ?? run.status.rawValue)")

@@ -12,7 +12,8 @@ struct RunDriver {
     let json: Bool
     let quiet: Bool
 
-    func drive(_ runID: String) async -> Never {
+    /// Drives a run to its end (a new run with its files as parsed), then exits.
+    func drive(_ runID: String, load: LoadResult? = nil) async -> Never {
         let controller = RunController()
         let trap = SignalTrap { sig in
             Task {
@@ -24,7 +25,7 @@ struct RunDriver {
         let printer = Task.detached { await RunDriver.showProgress(controller, started: started, quiet: quiet) }
         let final: RunRecord
         do {
-            final = try await engine.execute(runID: runID, controller: controller)
+            final = try await engine.execute(runID: runID, load: load, controller: controller)
         } catch let e as DiagnosticsError {
             printer.cancel()
             CLI.fail("the run's stored description is invalid:\n\(e)")

@@ -215,18 +215,41 @@ public final class Engine: Sendable {
         }
     }
 
-    /// Runs (or resumes) a run to its end and returns its final record.
-    public func execute(runID: String, controller: RunController = RunController()) async throws -> RunRecord {
+    /// Runs (or resumes) a run to its end and returns its final record. `load`: the
+    /// run's files as `createRun` parsed them (a new run goes straight from its parse to
+    /// its execution); without it, they are read back from the store (a resume).
+    public func execute(runID: String, load: LoadResult? = nil, controller: RunController = RunController())
+        async throws -> RunRecord
+    {
         driving.withLock { _ = $0.insert(runID) }
         defer { driving.withLock { _ = $0.remove(runID) } }
-        guard var run = try await store.run(runID) else { throw StoreError.notFound(runID) }
-        if run.status == .succeeded { return run }
+        guard let record = try await store.run(runID) else { throw StoreError.notFound(runID) }
+        if record.status == .succeeded { return record }
+        var life = RunLifecycle(record)
+        guard let prepared = try await prepare(&life, load: load) else { return life.record }
+        let outcome = try await drive(life.record, prepared, controller: controller)
+        return try await close(&life, outcome, context: prepared.context)
+    }
+
+    /// What a prepared run executes with.
+    struct Prepared {
+        let workflow: Workflow
+        let topology: Topology?
+        let context: RunContext
+    }
+
+    /// Prepares a run: its files, its placement and connectors, what a previous
+    /// execution left (lost attempts stopped, finished tasks kept), its directories and
+    /// its tenant's confinement. Nil when it cannot be prepared: it is then closed, failed.
+    func prepare(_ life: inout RunLifecycle, load given: LoadResult?) async throws -> Prepared? {
+        let run = life.record
         let me = getpid()
         if let owner = run.driver(alive: Engine.processLiveness, except: me) {
             throw EngineError.invalid("run \(run.id) is being driven by process \(owner); cancel it or wait for it")
         }
-        let sources = (try? JSONDecoder().decode([SourceFile].self, from: Data(run.sources.utf8))) ?? []
-        let load = Loader.load(sources: sources)
+        let load =
+            given
+            ?? Loader.load(sources: (try? JSONDecoder().decode([SourceFile].self, from: Data(run.sources.utf8))) ?? [])
         guard load.isValid else { throw DiagnosticsError(load.diagnostics) }
         let workflow = try Engine.mainWorkflow(in: load.documents, named: run.workflow)
         let topology = workflow.topology.flatMap { load.documents.topology(named: $0) }
@@ -238,21 +261,17 @@ public final class Engine: Sendable {
             resources = try await self.resources(for: run, topology: topology, documents: load.documents)
         } catch {
             // Nothing ran: the run ends here, saying why (a refusal lists every constraint).
-            run.status = .failed
-            run.error = (error as? Refusal)?.description ?? "\(error)"
-            run.finishedAt = Date()
-            try await store.updateRun(run)
-            try await store.appendEvent(
-                EventRecord(
-                    runID: run.id, error is Refusal ? .refused(run.error ?? "") : .ended(.failed, error: run.error)))
-            return run
+            let event = life.refuse((error as? Refusal)?.description ?? "\(error)", refusal: error is Refusal)
+            try await store.updateRun(life.record)
+            try await store.appendEvent(EventRecord(runID: run.id, event))
+            return nil
         }
 
         // Attempts that were running when the process driving the run died are lost:
         // their processes (if still alive) are killed, and they will run again.
         let lost = try await store.markRunningAttemptsLost(run: run.id, reason: "the process driving the run stopped")
         // Attempts whose start was queued but not committed are found by their environment.
-        if run.startedAt != nil { ProcessProbe.killOrphans(run: run.id) }
+        if life.isResume { ProcessProbe.killOrphans(run: run.id) }
         for a in lost {
             if let pid = a.pid { ProcessProbe.killOrphan(pid: pid, run: a.runID, task: a.taskKey, attempt: a.number) }
             try await store.appendEvent(
@@ -267,16 +286,10 @@ public final class Engine: Sendable {
         for a in attempts { previous[a.taskKey] = max(previous[a.taskKey] ?? 0, a.number) }
         let completed = try await store.succeededOutputs(run: run.id)
 
-        let resumed = run.startedAt != nil
-        run.status = .running
-        run.ownerPID = me
-        run.ownerStart = ProcessProbe.currentStartTime
-        run.startedAt = run.startedAt ?? Date()
-        run.finishedAt = nil
-        run.error = nil
-        try await store.updateRun(run)
-        try await store.appendEvent(
-            EventRecord(runID: run.id, resumed ? .resumed(kept: completed.count, lost: lost.count) : .started))
+        let started = life.drive(
+            by: me, started: ProcessProbe.currentStartTime, kept: completed.count, lost: lost.count)
+        try await store.updateRun(life.record)
+        try await store.appendEvent(EventRecord(runID: run.id, started))
 
         let runDirectory = home.runDirectory(run.id)
         let layout = RunLayout(root: runDirectory)
@@ -306,14 +319,25 @@ public final class Engine: Sendable {
                 }
             }
         }
+        let plan = RunPlan(
+            runID: run.id, user: run.user, documents: load.documents, topology: topology,
+            defaultIsolation: workflow.isolation, runDirectory: runDirectory, baseDirectory: run.directory,
+            completed: completed, previousAttempts: previous, confined: confined, confinement: confinement,
+            mayOptOut: mayOptOut, killGrace: killGrace)
         let context = RunContext(
-            runID: run.id, store: store, connectors: resources.connectors, slots: resources.slots,
-            grants: resources.grants, documents: load.documents, runDirectory: runDirectory,
-            baseDirectory: run.directory, home: home,
-            topology: topology, defaultIsolation: workflow.isolation, completed: completed, previousAttempts: previous,
-            logger: logger, killGrace: killGrace, confined: confined, user: run.user,
-            secrets: Secrets(home: home, store: store), confinement: confinement,
-            mayOptOut: mayOptOut)
+            plan: plan, store: store, home: home, connectors: resources.connectors, slots: resources.slots,
+            grants: resources.grants, logger: logger, secrets: Secrets(home: home, store: store))
+        return Prepared(workflow: workflow, topology: topology, context: context)
+    }
+
+    /// Drives a prepared run: its steps, until they end or it is stopped, watching for a
+    /// cancellation and (with a topology) for sites that go down.
+    func drive(_ run: RunRecord, _ prepared: Prepared, controller: RunController) async throws
+        -> RunLifecycle.Outcome
+    {
+        let context = prepared.context
+        let topology = prepared.topology
+        let workflow = prepared.workflow
         controller.attach(context)
         if run.cancelRequested { context.stop(.cancelled, "cancelled", kill: true) }
 
@@ -361,7 +385,7 @@ public final class Engine: Sendable {
             sites?.cancel()
         }
 
-        var outcome: Result<[String: Value], any Error>
+        var result: Result<[String: Value], any Error>
         do {
             let scope = Scope(parent: nil, values: ["inputs": .map(run.inputs)])
             try await Interpreter(context: context).run(workflow.steps, scope: scope, prefix: "", workflow: workflow)
@@ -373,35 +397,33 @@ public final class Engine: Sendable {
                 }
             }
             if let dir = run.outDirectory { outputs = try OutputExporter(directory: dir).export(outputs) }
-            outcome = .success(outputs)
+            result = .success(outputs)
         } catch {
-            outcome = .failure(error)
+            result = .failure(error)
         }
         watcher.cancel()
         sites?.cancel()
-
-        run.ownerPID = nil
-        run.ownerStart = nil
-        run.finishedAt = Date()
-        switch outcome {
-        case .success(let outputs):
-            run.status = .succeeded
-            run.outputs = outputs
+        switch result {
+        case .success(let outputs): return .succeeded(outputs)
         case .failure(let error):
             if let stop = context.stopReason, stop.reason != .failed {
-                run.status = stop.reason == .cancelled ? .cancelled : .interrupted
-                run.error = stop.message
-            } else {
-                run.status = .failed
-                run.error = "\(error)"
+                return .stopped(stop.reason == .cancelled ? .cancelled : .interrupted, stop.message)
             }
+            return .failed("\(error)")
         }
-        try await store.updateRun(run)
-        try await store.appendEvent(EventRecord(runID: run.id, .ended(run.status, error: run.error)))
+    }
+
+    /// Closes a driven run: its end recorded, its sites' leftovers cleaned up.
+    func close(_ life: inout RunLifecycle, _ outcome: RunLifecycle.Outcome, context: RunContext) async throws
+        -> RunRecord
+    {
+        let ended = life.close(outcome)
+        try await store.updateRun(life.record)
+        try await store.appendEvent(EventRecord(runID: life.record.id, ended))
         for case let c as any RunHousekeeping in context.allConnectors {
-            await c.finishRun(run.id, succeeded: run.status == .succeeded)
+            await c.finishRun(life.record.id, succeeded: life.record.status == .succeeded)
         }
-        return run
+        return life.record
     }
 }
 

@@ -35,44 +35,88 @@ public struct ProgressSnapshot: Sendable {
     public var running: [(key: String, since: Date)] = []
 }
 
-/// Everything one execution of a run shares: store, connector, slots, directories,
-/// results recorded before a resume, and the stop flag.
-final class RunContext: Sendable {
+/// What one execution of a run is, fixed before its first task: read by every part of
+/// the execution, never changed (the live state is `RunContext`'s).
+struct RunPlan: Sendable {
     let runID: String
-    let store: any Store
-    /// The connector of every site the run uses, by site name.
-    private let connectorsBySite: Mutex<[String: any Connector]>
-    let slots: SlotPool
-    /// Limits of the grants the placement uses, by name.
-    let grants: [String: GrantLimits]
+    /// The run's user, whose secrets its tasks may name.
+    let user: String
     let documents: DocumentSet
-    let runDirectory: String
-    let baseDirectory: String
-    let home: HeavenHome
     let topology: Topology?
     let defaultIsolation: Isolation
+    let runDirectory: String
+    /// The directory `heaven run` was started in (or a server run's uploads).
+    let baseDirectory: String
     /// Outputs of task instances that succeeded before this execution, by key.
     let completed: [String: [String: Value]]
     /// Attempt numbers already used, by key (so a resumed task's attempts keep counting).
     let previousAttempts: [String: Int]
-    let logger: Logger
-    let killGrace: Double
     /// Tasks may stage only files inside the run's own directory (a shared server).
     let confined: Bool
-    /// Where a confined run's tasks may stage files from: the run's directory and the
-    /// files uploaded with it (its base directory), symbolic links resolved.
-    let stagingRoots: [String]
-    /// The run's user, whose secrets its tasks may name.
-    let user: String
-    let secrets: Secrets?
     /// On a shared server, how the run's tasks on the server's machine are confined (nil:
     /// embedded mode, or a server whose operator chose `--no-isolation`).
     let confinement: TaskConfinement?
     /// Whether the workflow's own `isolation: none` is honoured: always in embedded mode,
     /// an admin's only on a server.
     let mayOptOut: Bool
+    /// Seconds between SIGTERM and SIGKILL when tasks are stopped.
+    let killGrace: Double
+
+    init(
+        runID: String, user: String = "", documents: DocumentSet, topology: Topology? = nil,
+        defaultIsolation: Isolation = .none, runDirectory: String, baseDirectory: String,
+        completed: [String: [String: Value]] = [:], previousAttempts: [String: Int] = [:], confined: Bool = false,
+        confinement: TaskConfinement? = nil, mayOptOut: Bool = true, killGrace: Double = 5
+    ) {
+        self.runID = runID
+        self.user = user
+        self.documents = documents
+        self.topology = topology
+        self.defaultIsolation = defaultIsolation
+        self.runDirectory = runDirectory
+        self.baseDirectory = baseDirectory
+        self.completed = completed
+        self.previousAttempts = previousAttempts
+        self.confined = confined
+        self.confinement = confinement
+        self.mayOptOut = mayOptOut
+        self.killGrace = killGrace
+    }
+}
+
+/// One execution of a run, live: its plan, the store, connectors and slots it uses,
+/// its counters and processes, and its stop flag.
+final class RunContext: Sendable {
+    /// What the execution is (never changes).
+    let plan: RunPlan
+    let store: any Store
+    /// The connector of every site the run uses, by site name (a substitution adds some).
+    private let connectorsBySite: Mutex<[String: any Connector]>
+    let slots: SlotPool
+    /// Limits of the grants the placement uses, by name.
+    let grants: [String: GrantLimits]
+    let home: HeavenHome
+    let logger: Logger
+    let secrets: Secrets?
+    /// Where a confined run's tasks may stage files from: the run's directory and the
+    /// files uploaded with it (its base directory), symbolic links resolved.
+    let stagingRoots: [String]
     /// Default number of foreach items in flight when the step sets no cap.
     let foreachWindow: Int
+
+    var runID: String { plan.runID }
+    var user: String { plan.user }
+    var documents: DocumentSet { plan.documents }
+    var topology: Topology? { plan.topology }
+    var defaultIsolation: Isolation { plan.defaultIsolation }
+    var runDirectory: String { plan.runDirectory }
+    var baseDirectory: String { plan.baseDirectory }
+    var completed: [String: [String: Value]] { plan.completed }
+    var previousAttempts: [String: Int] { plan.previousAttempts }
+    var confined: Bool { plan.confined }
+    var confinement: TaskConfinement? { plan.confinement }
+    var mayOptOut: Bool { plan.mayOptOut }
+    var killGrace: Double { plan.killGrace }
 
     private struct Live {
         var stop: (reason: StopReason, message: String)?
@@ -105,34 +149,18 @@ final class RunContext: Sendable {
     }
 
     init(
-        runID: String, store: any Store, connectors: [String: any Connector], slots: SlotPool,
-        grants: [String: GrantLimits], documents: DocumentSet,
-        runDirectory: String, baseDirectory: String, home: HeavenHome, topology: Topology?, defaultIsolation: Isolation,
-        completed: [String: [String: Value]], previousAttempts: [String: Int], logger: Logger, killGrace: Double = 5,
-        confined: Bool = false, user: String = "", secrets: Secrets? = nil,
-        confinement: TaskConfinement? = nil, mayOptOut: Bool = true
+        plan: RunPlan, store: any Store, home: HeavenHome, connectors: [String: any Connector], slots: SlotPool,
+        grants: [String: GrantLimits] = [:], logger: Logger, secrets: Secrets? = nil
     ) {
-        self.confinement = confinement
-        self.mayOptOut = mayOptOut
-        self.runID = runID
+        self.plan = plan
         self.store = store
+        self.home = home
         self.connectorsBySite = Mutex(connectors)
         self.slots = slots
         self.grants = grants
-        self.documents = documents
-        self.runDirectory = runDirectory
-        self.baseDirectory = baseDirectory
-        self.home = home
-        self.topology = topology
-        self.defaultIsolation = defaultIsolation
-        self.completed = completed
-        self.previousAttempts = previousAttempts
         self.logger = logger
-        self.killGrace = killGrace
-        self.confined = confined
-        self.stagingRoots = confined ? [runDirectory, baseDirectory].map(RunContext.realPath) : []
-        self.user = user
         self.secrets = secrets
+        self.stagingRoots = plan.confined ? [plan.runDirectory, plan.baseDirectory].map(RunContext.realPath) : []
         self.foreachWindow = max(64, 4 * slots.siteCores)
     }
 

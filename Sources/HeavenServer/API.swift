@@ -298,7 +298,7 @@ struct API: Sendable {
             throw Problem(.unprocessableContent, "\(e)")
         }
         if !share.isEmpty { try await store.shareRun(run.id, with: share) }
-        server.drive(run.id)
+        server.drive(run.id, load: load)
         var response = json(try await describe(run), status: .created)
         response.headers[.location] = "/v1/runs/\(run.id)"
         return response

@@ -49,12 +49,12 @@ public final class HeavenServer: Sendable {
 
     // MARK: Running runs
 
-    /// Drives a run to its end in the background.
-    func drive(_ runID: String) {
+    /// Drives a run to its end in the background (a new run with its files as parsed).
+    func drive(_ runID: String, load: LoadResult? = nil) {
         driving.withLock { d in
             guard d[runID] == nil else { return }
             d[runID] = Task.detached { [engine, logger] in
-                do { _ = try await engine.execute(runID: runID) } catch {
+                do { _ = try await engine.execute(runID: runID, load: load) } catch {
                     logger.error("run failed to execute", metadata: ["run": "\(runID)", "error": "\(error)"])
                 }
                 _ = self.driving.withLock { $0.removeValue(forKey: runID) }

@@ -72,7 +72,8 @@ struct RunCommand: AsyncParsableCommand {
             CLI.fail("\(error)")
         }
         if !json && !quiet { CLI.error("run \(run.id) started (state in \(home.root))") }
-        await RunDriver(engine: engine, store: store, json: json, quiet: quiet || json && !CLI.isTerminal).drive(run.id)
+        await RunDriver(engine: engine, store: store, json: json, quiet: quiet || json && !CLI.isTerminal).drive(
+            run.id, load: load)
     }
 }
 
