@@ -8,6 +8,7 @@
 #   curl            - the HTTP client of the tests of `heaven serve`
 #   python3 procps  - what the hostile tenants' tasks probe with (a memory hog, sockets, ps)
 #   util-linux      - setpriv, which drops a tenant's task to its own uid
+# and, with pip, schemathesis (PyPI): the API checked against its OpenAPI document.
 # Every test must run: a test or suite that skipped (a missing part of the testbed)
 # fails the run, saying which and why, unless HEAVEN_TESTS_MAY_SKIP=1 (a developer's
 # explicit choice, never CI's). The tests need root (sshd, Slurm, tenants' uids).
@@ -36,6 +37,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   $sudo rm -f "$policy"
   trap - EXIT
+fi
+
+# Python tools of the tests: schemathesis, which checks the API against its OpenAPI
+# document (pinned: its checks and their names change between versions).
+if ! python3 -c 'import schemathesis' 2>/dev/null || [ "$(python3 -c 'import schemathesis; print(schemathesis.__version__)')" != 4.32.5 ]; then
+  echo "installing: schemathesis (PyPI)"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore schemathesis==4.32.5
 fi
 
 # Whatever a crashed test run left of the testbed goes, whatever happens: Slurm

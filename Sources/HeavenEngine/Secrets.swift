@@ -18,7 +18,8 @@ public struct Secrets: Sendable {
     /// `-`, starting with a letter, at most 63 characters.
     public static func nameProblem(_ name: String) -> String? {
         name.range(of: "^[a-z][a-z0-9-]{0,62}$", options: .regularExpression) != nil
-            ? nil : "a secret's name is lowercase letters, digits and `-`, starting with a letter"
+            ? nil
+            : "a secret's name is lowercase letters, digits and `-`, starting with a letter, at most 63 characters"
     }
 
     public init(home: HeavenHome, store: any SecretStore) {

@@ -26,7 +26,7 @@ struct API: Sendable {
         router.post("/v1/runs") { request, context in try await createRun(request, context) }
         router.get("/v1/runs") { request, context in
             let user = try context.user
-            let limit = min(1000, max(1, Int(request.uri.queryParameters.get("limit") ?? "") ?? 100))
+            let limit = min(1000, max(1, try API.query("limit", of: request, as: Int.self) ?? 100))
             let runs = try await store.runs(visibleTo: user, limit: limit)
             var out: [[String: Any]] = []
             for r in runs { out.append(try await describe(r)) }
@@ -78,7 +78,7 @@ struct API: Sendable {
             let run = try await visibleRun(context)
             let flat = try context.parameters.require("task")
             let attempts = try await store.attempts(run: run.id).filter { RunLayout.flat($0.taskKey) == flat }
-            let wanted = request.uri.queryParameters.get("attempt").flatMap(Int.init)
+            let wanted = try API.query("attempt", of: request, as: Int.self)
             guard let a = wanted.map({ n in attempts.first { $0.number == n } }) ?? attempts.last else {
                 throw Problem(.notFound, "run \(run.id) has no task `\(flat)`\(wanted.map { " attempt \($0)" } ?? "")")
             }
@@ -116,9 +116,9 @@ struct API: Sendable {
         router.get("/v1/runs/{id}/events") { request, context in
             let run = try await visibleRun(context)
             let fromHeader: String? = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value
-            let fromQuery: String? = request.uri.queryParameters.get("after").map { String($0) }
-            let after: Int64 = Int64(fromHeader ?? fromQuery ?? "0") ?? 0
-            let follow = request.uri.queryParameters.get("follow").map { $0 != "0" && $0 != "false" } ?? true
+            guard let after = try fromHeader.map({ Int64($0) }) ?? API.query("after", of: request, as: Int64.self) ?? 0
+            else { throw Problem(.badRequest, "the Last-Event-ID header is an event id (an integer)") }
+            let follow = try API.query("follow", of: request, as: Bool.self) ?? true
             return events(run.id, after: after, follow: follow)
         }
         router.get("/v1/sites") { _, context in
@@ -207,7 +207,7 @@ struct API: Sendable {
         router.get("/v1/audit") { request, context in
             let user = try context.user
             guard user.admin else { throw Problem(.forbidden, "only admins read the audit log") }
-            let after = Int64(request.uri.queryParameters.get("after") ?? "") ?? 0
+            let after = try API.query("after", of: request, as: Int64.self) ?? 0
             let records = try await store.audit(after: after, limit: 1000)
             return json([
                 "audit": records.map { r -> [String: Any] in
@@ -508,6 +508,30 @@ struct API: Sendable {
     func documents(_ request: Request, _ context: HeavenContext, allowed: Set<String>) async throws -> LoadResult {
         try load(try await jsonBody(request, context), allowed: allowed)
     }
+
+    /// A query parameter of the type the API document gives it: nil when absent, a 400
+    /// problem when given twice or not of that type (a boolean is `true`/`false`, or `1`/`0`).
+    static func query<T: LosslessStringConvertible>(_ name: String, of request: Request, as type: T.Type) throws -> T? {
+        let values = request.uri.queryParameters.getAll(name)
+        guard let text = values.first else { return nil }
+        guard values.count == 1 else {
+            throw Problem(.badRequest, "query parameter `\(name)` is given \(values.count) times")
+        }
+        let value: T?
+        if T.self == Bool.self {
+            value = (["true": true, "1": true, "false": false, "0": false] as [String: Bool])[text] as? T
+        } else {
+            value = T(text)
+        }
+        guard let value else {
+            throw Problem(
+                .badRequest,
+                "query parameter `\(name)` must be \(T.self == Bool.self ? "true or false" : "an integer"), not `\(text)`"
+            )
+        }
+        return value
+    }
+
 }
 
 /// A value as plain JSON (for JSONSerialization).
@@ -522,6 +546,7 @@ func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Respons
     var headers = HTTPFields()
     headers[.contentType] = "application/json"
     return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+
 }
 
 /// A time as ISO 8601 with milliseconds (one format style for every call).
