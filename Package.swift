@@ -41,6 +41,9 @@ let package = Package(
         // Layer 2: the domain of execution, as plain values and protocols: runs, attempts,
         // events, the catalog, placements, accounts, and the stores by capability.
         .target(name: "HeavenCore", dependencies: ["HeavenModel"], swiftSettings: swiftSettings),
+        // Layer 3: the HTTP API's bodies as Codable types, and the OpenAPI document derived
+        // from them and from the operations the server declares (server and client share them).
+        .target(name: "HeavenAPI", dependencies: ["HeavenCore"], swiftSettings: swiftSettings),
         // Layer 3: the embedded store: the core's store protocols on SQLite, through GRDB.
         .target(
             name: "HeavenStore",
@@ -75,20 +78,19 @@ let package = Package(
             name: "HeavenServer",
             dependencies: [
                 "HeavenModel", "HeavenCore", "HeavenLanguage", "HeavenStore", "HeavenEngine", "HeavenConnectors",
-                "HeavenBroker", .product(name: "Hummingbird", package: "hummingbird"),
+                "HeavenBroker", "HeavenAPI", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            resources: [.copy("openapi.json")],
             swiftSettings: swiftSettings),
         // Layer 6: the command line.
         .target(
             name: "HeavenCLI",
             dependencies: [
                 "HeavenModel", "HeavenCore", "HeavenLanguage", "HeavenStore", "HeavenEngine", "HeavenConnectors",
-                "HeavenBroker", "HeavenServer",
+                "HeavenBroker", "HeavenServer", "HeavenAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeavenAPI
 import HeavenBroker
 import HeavenCore
 import HeavenEngine
@@ -61,16 +62,16 @@ struct Remote {
     struct Reply {
         var status: Int
         var data: Data
-        var object: [String: Any] { ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any]) ?? [:] }
     }
 
-    func call(_ method: String, _ path: String, body: [String: Any]? = nil) async throws -> Reply {
+    /// A request; its answer whatever its status (`body`: an API type, as JSON).
+    func call(_ method: String, _ path: String, body: (any Encodable)? = nil) async throws -> Reply {
         guard let url = URL(string: server.absoluteString + path) else { CLI.fail("not a valid request path: \(path)") }
         var request = URLRequest(url: url)
         request.httpMethod = method
         request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         if let body {
-            request.httpBody = try JSONSerialization.data(withJSONObject: body)
+            request.httpBody = try APICoding.encoder.encode(body)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
         request.timeoutInterval = 60
@@ -84,62 +85,55 @@ struct Remote {
         return Reply(status: status, data: data)
     }
 
-    /// A successful JSON answer, or the server's problem detail as the error (exit 2;
-    /// 1 for a refused placement, handled by the caller).
-    func object(_ method: String, _ path: String, body: [String: Any]? = nil) async throws -> [String: Any] {
+    /// A successful answer's bytes, or the server's problem as the error (exit 2): never
+    /// an error's body taken for what was asked.
+    func data(_ method: String, _ path: String, body: (any Encodable)? = nil) async throws -> Data {
         let r = try await call(method, path, body: body)
         guard (200..<300).contains(r.status) else {
-            let detail = r.object["detail"] as? String ?? String(decoding: r.data, as: UTF8.self)
+            let detail =
+                (try? APICoding.decoder.decode(ProblemDetails.self, from: r.data))?.detail
+                ?? String(decoding: r.data, as: UTF8.self)
             CLI.fail("\(server.absoluteString): \(r.status): \(detail)")
         }
-        return r.object
+        return r.data
     }
 
-    static func documents(_ files: [String]) -> [[String: String]] {
+    /// A successful answer as the API type the route answers with.
+    func send<Output: APIObject>(
+        _ method: String, _ path: String, body: (any Encodable)? = nil, as type: Output.Type
+    ) async throws -> Output {
+        let data = try await data(method, path, body: body)
+        do {
+            return try APICoding.decoder.decode(Output.self, from: data)
+        } catch {
+            CLI.fail("\(server.absoluteString): \(method) \(path) answered what is not a \(Output.self): \(error)")
+        }
+    }
+
+    static func documents(_ files: [String]) -> [DocumentFile] {
         files.map { path in
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { CLI.fail("cannot read \(path)") }
-            return ["path": (path as NSString).lastPathComponent, "text": text]
+            return DocumentFile(path: (path as NSString).lastPathComponent, text: text)
         }
     }
 
-    // MARK: Records from the API's JSON
+    // MARK: Records from the API's types
 
-    /// Reads the server's times (ISO 8601, with or without fractions of a second).
-    enum ISODates {
-        static func date(from text: String) -> Date? {
-            let f = ISO8601DateFormatter()
-            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            return f.date(from: text) ?? ISO8601DateFormatter().date(from: text)
-        }
-    }
-
-    static func value(_ any: Any) -> Value {
-        guard let data = try? JSONSerialization.data(withJSONObject: any, options: [.fragmentsAllowed]),
-            let v = try? Value(jsonData: data)
-        else { return .null }
-        return v
-    }
-
-    func record(_ o: [String: Any]) -> RunRecord {
-        var outputs: [String: Value]?
-        if let out = o["outputs"] as? [String: Any] {
-            outputs = out.mapValues { v in
-                if let f = v as? [String: Any], let url = f["file"] as? String {
-                    return .string(server.absoluteString + url)
-                }
-                return Remote.value(v)
+    /// A run of the API as the command line shows runs (file outputs as their URLs).
+    func record(_ v: RunView) -> RunRecord {
+        let outputs = v.outputs?.mapValues { value -> Value in
+            if case .object(let o) = value, o.count == 1, case .string(let url)? = o["file"] {
+                return .string(server.absoluteString + url)
             }
+            return (try? Value(jsonData: Data(value.jsonText.utf8))) ?? .null
         }
         return RunRecord(
-            id: o["id"] as? String ?? "?", workflow: o["workflow"] as? String ?? "?", user: o["user"] as? String ?? "?",
-            status: RunStatus(rawValue: o["status"] as? String ?? "") ?? .pending, sources: "", inputs: [:],
-            outputs: outputs, error: o["error"] as? String,
-            createdAt: (o["created"] as? String).flatMap(Remote.ISODates.date(from:)) ?? Date(),
-            startedAt: (o["started"] as? String).flatMap(Remote.ISODates.date(from:)),
-            finishedAt: (o["finished"] as? String).flatMap(Remote.ISODates.date(from:)))
+            id: v.id, workflow: v.workflow, user: v.user, status: v.status, sources: "", inputs: [:], outputs: outputs,
+            error: v.error, createdAt: v.created, startedAt: v.started, finishedAt: v.finished)
     }
 
-    /// A run id (as the user typed it) as one path segment.
+    /// A path segment: a run id as the user typed it, a task's flat key (whose `#` a URL
+    /// would take for a fragment).
     static func segment(_ s: String) -> String {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
@@ -147,22 +141,18 @@ struct Remote {
     }
 
     func run(_ id: String) async throws -> RunRecord {
-        record(try await object("GET", "/v1/runs/\(Remote.segment(id))"))
+        record(try await send("GET", "/v1/runs/\(Remote.segment(id))", as: RunView.self))
     }
 
     func runs(limit: Int) async throws -> [RunRecord] {
-        ((try await object("GET", "/v1/runs?limit=\(limit)"))["runs"] as? [[String: Any]] ?? []).map(record)
+        try await send("GET", "/v1/runs?limit=\(min(1000, max(1, limit)))", as: RunList.self).runs.map(record)
     }
 
     func attempts(_ id: String) async throws -> [AttemptRecord] {
-        ((try await object("GET", "/v1/runs/\(Remote.segment(id))/logs"))["logs"] as? [[String: Any]] ?? []).map { a in
+        try await send("GET", "/v1/runs/\(Remote.segment(id))/logs", as: LogList.self).logs.map { a in
             AttemptRecord(
-                runID: id, taskKey: a["task"] as? String ?? "?", task: a["task"] as? String ?? "?",
-                number: a["attempt"] as? Int ?? 0,
-                status: AttemptStatus(rawValue: a["status"] as? String ?? "") ?? .running, site: a["site"] as? String,
-                startedAt: (a["started"] as? String).flatMap(Remote.ISODates.date(from:)) ?? Date(),
-                finishedAt: (a["finished"] as? String).flatMap(Remote.ISODates.date(from:)),
-                exitCode: (a["exit"] as? Int).map(Int32.init), error: a["error"] as? String)
+                runID: id, taskKey: a.task, task: a.task, number: a.attempt, status: a.status, site: a.site,
+                startedAt: a.started, finishedAt: a.finished, exitCode: a.exit.map(Int32.init), error: a.error)
         }
     }
 
@@ -171,14 +161,10 @@ struct Remote {
     }
 
     func plan(_ files: [String]) async throws -> Result<Placement, Refusal> {
-        let o = try await object("POST", "/v1/plan", body: ["documents": Remote.documents(files)])
-        if o["placed"] as? Bool == true, let p = o["placement"],
-            let placement = try? JSONDecoder().decode(
-                Placement.self, from: try JSONSerialization.data(withJSONObject: p))
-        {
-            return .success(placement)
-        }
-        return .failure(Refusal(topology: o["topology"] as? String ?? "?", reasons: o["reasons"] as? [String] ?? []))
+        let r = try await send(
+            "POST", "/v1/plan", body: Documents(documents: Remote.documents(files)), as: PlanResult.self)
+        if r.placed, let placement = r.placement { return .success(placement) }
+        return .failure(Refusal(topology: r.topology, reasons: r.reasons ?? []))
     }
 
     /// Submits a run and follows it to its end (progress lines unless quiet).
@@ -188,8 +174,7 @@ struct Remote {
         _ files: [String], workflow: String?, inputs given: [String: Value], declared: [InputDeclaration], json: Bool,
         quiet: Bool
     ) async throws -> Never {
-        var body: [String: Any] = ["documents": Remote.documents(files)]
-        if let workflow { body["workflow"] = workflow }
+        var body = RunSubmission(documents: Remote.documents(files), workflow: workflow)
         var inputs = given
         var uploads: [String: String] = [:]
         let cwd = FileManager.default.currentDirectoryPath
@@ -218,14 +203,13 @@ struct Remote {
             uploads[name] = data.base64EncodedString()
             inputs[d.name] = .string(name)
         }
-        if !uploads.isEmpty { body["files"] = uploads }
+        if !uploads.isEmpty { body.files = uploads }
         if !inputs.isEmpty {
-            body["inputs"] = inputs.mapValues {
-                (try? JSONSerialization.jsonObject(with: Data($0.plain.jsonText.utf8), options: [.fragmentsAllowed]))
-                    ?? NSNull()
+            body.inputs = inputs.mapValues {
+                (try? APICoding.decoder.decode(JSONValue.self, from: Data($0.plain.jsonText.utf8))) ?? .null
             }
         }
-        let created = record(try await object("POST", "/v1/runs", body: body))
+        let created = record(try await send("POST", "/v1/runs", body: body, as: RunView.self))
         if !json && !quiet { CLI.error("run \(created.id) started on \(server.absoluteString)") }
         var last = ""
         while true {
@@ -263,7 +247,7 @@ struct LoginCommand: AsyncParsableCommand {
         }
         let url = Remote.serverURL(server, what: "the server is")
         let remote = Remote(server: url, token: line)
-        let me = try await remote.object("GET", "/v1/me")
+        let me = try await remote.send("GET", "/v1/me", as: Me.self)
         let file = Remote.loginFile
         try FileManager.default.createDirectory(
             atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
@@ -275,9 +259,9 @@ struct LoginCommand: AsyncParsableCommand {
         fchmod(fd, 0o600)
         _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
-        let groups = (me["groups"] as? [String]) ?? []
+        let groups = me.groups
         print(
-            "logged in to \(url.absoluteString) as \(me["name"] as? String ?? "?")\(groups.isEmpty ? "" : " (groups: \(groups.joined(separator: ", ")))")"
+            "logged in to \(url.absoluteString) as \(me.name)\(groups.isEmpty ? "" : " (groups: \(groups.joined(separator: ", ")))")"
         )
     }
 }

@@ -81,12 +81,13 @@ final class RouteTable: Sendable {
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = HeavenContext
     let store: any AccountStore
-    static let open: Set<String> = ["/healthz", "/openapi.json"]
+    /// The paths that need no token (the operations declared so).
+    let open: OpenPaths
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        if AuthMiddleware.open.contains(request.uri.path) { return try await next(request, context) }
+        if open.paths.contains(request.uri.path) { return try await next(request, context) }
         guard let header = request.headers[.authorization] else {
             throw Problem(.unauthorized, "no token: send `Authorization: Bearer TOKEN` (see `heaven users add`)")
         }
@@ -150,5 +151,14 @@ public enum Tokens {
         let (id, token) = make()
         try await store.addToken(TokenRecord(id: id, user: user, label: label, expiresAt: expires), hash: hash(token))
         return (id, token)
+    }
+}
+
+/// The paths that need no token, known once every route is declared.
+final class OpenPaths: Sendable {
+    private let value = Mutex<Set<String>>([])
+    var paths: Set<String> {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }

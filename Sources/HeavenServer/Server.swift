@@ -1,4 +1,5 @@
-import Foundation
+public import Foundation
+import HeavenAPI
 import HeavenBroker
 import HeavenConnectors
 public import HeavenCore
@@ -80,19 +81,42 @@ public final class HeavenServer: Sendable {
 
     // MARK: The HTTP application
 
-    /// The router with every route of API v1.
-    public func router() -> Router<HeavenContext> {
+    /// The router with every route of API v1 (one collection of routes per resource).
+    public func router() -> Router<HeavenContext> { routes().router }
+
+    /// The router, and the operations it serves (what its OpenAPI document says).
+    func routes() -> (router: Router<HeavenContext>, operations: [APIOperation]) {
         let router = Router(context: HeavenContext.self)
         router.add(middleware: AuditMiddleware(store: store))
         router.add(middleware: MetricsMiddleware())
-        let routes = RouteTable()
-        router.add(middleware: ProblemMiddleware(logger: logger, routes: routes))
-        router.add(middleware: AuthMiddleware(store: store))
-        let api = API(server: self)
-        api.register(on: router)
-        routes.fill(router.routes.map { ($0.method.rawValue, "\($0.path)") })
-        return router
+        let table = RouteTable()
+        router.add(middleware: ProblemMiddleware(logger: logger, routes: table))
+        let open = OpenPaths()
+        router.add(middleware: AuthMiddleware(store: store, open: open))
+        var routes = APIRoutes(router: router)
+        let access = Access(server: self)
+        let document = DocumentBox()
+        ServiceRoutes(server: self, document: document).register(&routes)
+        AccountRoutes(server: self).register(&routes)
+        RunRoutes(server: self, access: access).register(&routes)
+        CatalogRoutes(server: self, access: access).register(&routes)
+        document.data = HeavenServer.document(routes.operations).data
+        open.paths = routes.openPaths
+        table.fill(router.routes.map { ($0.method.rawValue, "\($0.path)") })
+        return (router, routes.operations)
     }
+
+    /// The OpenAPI document of these operations, served at `/openapi.json`.
+    static func document(_ operations: [APIOperation]) -> OpenAPIDocument {
+        OpenAPIDocument(
+            title: "Heaven API", version: "1.0.0",
+            description:
+                "Runs, sites, grants and placements of a shared Heaven server. Every route but /healthz and /openapi.json needs `Authorization: Bearer TOKEN` (tokens come from `heaven users add`). Errors are RFC 9457 problem details. This document is derived from the server's own routes and the types of their bodies.",
+            operations: operations)
+    }
+
+    /// The OpenAPI document of this server's API (as `/openapi.json` serves it).
+    public var openAPIDocument: Data { HeavenServer.document(routes().operations).data }
 
     /// Serves on `host:port` until the process is asked to stop (SIGTERM, SIGINT);
     /// `onReady` gets the bound port (useful with port 0).

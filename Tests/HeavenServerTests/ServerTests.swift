@@ -442,6 +442,48 @@ struct ServerTests {
         )
     }
 
+    @Test("the logs of tasks inside a foreach read through a server: their keys (with `#`) survive URLs both ways")
+    func foreachLogsThroughServer() async throws {
+        let s = try ServerHarness()
+        let token = try s.heaven("users", "add", "bob")
+        try s.start()
+        let url = "http://127.0.0.1:\(s.port)"
+        let yaml = """
+            kind: Workflow
+            name: squares
+            steps:
+              - foreach: ${range(3)}
+                as: n
+                steps:
+                  - task: square
+                    shell: 'echo square of ${n} is $((${n} * ${n}))'
+            """
+        let created = try await s.request("POST", "/v1/runs", token: token, body: ServerHarness.submission(yaml))
+        let id = try #require(created.json["id"] as? String, "\(created.text)")
+        #expect((try await waitForEnd(s, id, token: token))["status"] as? String == "succeeded")
+        // Every log URL the API lists answers the log (its `#` percent-encoded).
+        let listed = try await s.request("GET", "/v1/runs/\(id)/logs", token: token)
+        let urls = ((listed.json["logs"] as? [[String: Any]]) ?? []).compactMap { $0["url"] as? String }
+        #expect(urls.count == 3 && urls.allSatisfy { $0.contains("%23") && !$0.contains("#") }, "\(urls)")
+        var texts: [String] = []
+        for u in urls {
+            let r = try await s.request("GET", u, token: token)
+            #expect(r.status == 200, "\(u): \(r.text)")
+            texts.append(r.text)
+        }
+        #expect(texts.sorted() == ["square of 0 is 0\n", "square of 1 is 1\n", "square of 2 is 4\n"], "\(texts)")
+        // The command line through the server: every instance's log, by the task's name.
+        let env = ["HEAVEN_SERVER": url, "HEAVEN_TOKEN": token]
+        let logs = try s.client(["logs", id, "square"], env: env)
+        #expect(logs.status == 0, "\(logs)")
+        #expect(logs.stdout.components(separatedBy: "==> ").count == 4, "\(logs.stdout)")
+        for n in 0..<3 { #expect(logs.stdout.contains("square of \(n) is \(n * n)\n"), "\(logs.stdout)") }
+        // An error is never printed as a log, nor followed by exit 0.
+        let missing = try s.client(["logs", id, "nosuch"], env: env)
+        #expect(
+            missing.status == 2 && missing.stdout.isEmpty && missing.stderr.contains("no task `nosuch`"), "\(missing)")
+    }
+
     @Test("the command line as a client: run, status, runs, logs, cancel and plan through the server, login kept 0600")
     func commandLineClient() async throws {
         let s = try ServerHarness()
@@ -609,14 +651,15 @@ struct ServerTests {
         defer { try? FileManager.default.removeItem(atPath: home) }
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         let store = try SQLiteStore(path: home + "/heaven.sqlite")
-        let router = HeavenServer(home: HeavenHome(root: home), store: store).router()
+        let server = HeavenServer(home: HeavenHome(root: home), store: store)
+        let router = server.router()
         let served = Set(
             router.routes.map { r in
                 "\(r.method.rawValue) "
                     + "\(r.path)".split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
                     .joined(separator: "/")
             }.map { $0.replacingOccurrences(of: " ", with: " /") })
-        let doc = try #require(try JSONSerialization.jsonObject(with: OpenAPI.document) as? [String: Any])
+        let doc = try #require(try JSONSerialization.jsonObject(with: server.openAPIDocument) as? [String: Any])
         #expect(doc["openapi"] as? String == "3.0.3")
         let paths = try #require(doc["paths"] as? [String: [String: Any]])
         var documented = Set<String>()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeavenAPI
 import HeavenConnectors
 import HeavenCore
 import HeavenEngine
@@ -31,7 +32,7 @@ struct CancelCommand: AsyncParsableCommand {
                 print("run \(record.id) already \(record.status.rawValue)")
                 return
             }
-            _ = try await remote.object("POST", "/v1/runs/\(record.id)/cancel")
+            _ = try await remote.send("POST", "/v1/runs/\(record.id)/cancel", as: CancelRequested.self)
             print("run \(record.id): cancel requested (the server stops its tasks)")
             return
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeavenAPI
 import HeavenCore
 import HeavenEngine
 
@@ -67,21 +68,21 @@ struct LogsCommand: AsyncParsableCommand {
     func remoteLogs(_ remote: Remote) async throws {
         let record = try await remote.run(run)
         guard let task else {
-            let r = try await remote.call("GET", "/v1/runs/\(record.id)/events?follow=0")
-            for line in String(decoding: r.data, as: UTF8.self).split(separator: "\n") where line.hasPrefix("data: ") {
-                guard let e = (try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8))) as? [String: Any]
-                else { continue }
-                LogsCommand.printEvent(
-                    at: (e["at"] as? String).flatMap(Remote.ISODates.date(from:)), e["kind"] as? String ?? "",
-                    task: e["task"] as? String,
-                    e["message"] as? String ?? "")
+            let stream = try await remote.data("GET", "/v1/runs/\(record.id)/events?follow=0")
+            for line in String(decoding: stream, as: UTF8.self).split(separator: "\n") where line.hasPrefix("data: ") {
+                guard let e = try? APICoding.decoder.decode(EventView.self, from: Data(line.dropFirst(6).utf8)) else {
+                    CLI.fail(
+                        "\(remote.server.absoluteString): an event of run \(record.id) is not an EventView: \(line)")
+                }
+                LogsCommand.printEvent(at: e.at, e.kind.rawValue, task: e.task, e.message)
             }
             return
         }
         for a in chosen(try await remote.attempts(record.id), task: task, run: record.id) {
             let flat = Remote.segment(RunLayout.flat(a.taskKey))
-            let r = try await remote.call("GET", "/v1/runs/\(record.id)/logs/\(flat)?attempt=\(a.number)")
-            let text = String(decoding: r.data, as: UTF8.self)
+            let text = String(
+                decoding: try await remote.data("GET", "/v1/runs/\(record.id)/logs/\(flat)?attempt=\(a.number)"),
+                as: UTF8.self)
             print("==> \(a.taskKey) (attempt \(a.number), \(a.status.rawValue)) output <==")
             print(text, terminator: text.hasSuffix("\n") || text.isEmpty ? "" : "\n")
         }

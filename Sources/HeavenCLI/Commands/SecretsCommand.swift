@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeavenAPI
 import HeavenCore
 import HeavenEngine
 
@@ -43,7 +44,7 @@ struct SecretsSetCommand: AsyncParsableCommand {
         }
         if value.isEmpty { CLI.fail("the value is empty") }
         if let remote = Remote.resolve(server) {
-            _ = try await remote.object("PUT", "/v1/secrets/\(name)", body: ["value": value])
+            _ = try await remote.data("PUT", "/v1/secrets/\(name)", body: SecretValue(value: value))
         } else {
             let (home, store) = try CLI.openStore()
             try await Secrets(home: home, store: store).set(owner: CLI.user(), name: name, value: value)
@@ -62,8 +63,8 @@ struct SecretsListCommand: AsyncParsableCommand {
     func run() async throws {
         var rows = [["SECRET", "SET"]]
         if let remote = Remote.resolve(server) {
-            for s in (try await remote.object("GET", "/v1/secrets"))["secrets"] as? [[String: Any]] ?? [] {
-                rows.append([s["name"] as? String ?? "?", s["updated"] as? String ?? ""])
+            for s in try await remote.send("GET", "/v1/secrets", as: SecretList.self).secrets {
+                rows.append([s.name, ISO8601DateFormatter().string(from: s.updated)])
             }
         } else {
             let (_, store) = try CLI.openStore()
@@ -88,7 +89,7 @@ struct SecretsDeleteCommand: AsyncParsableCommand {
     func run() async throws {
         checkSecretName(name)
         if let remote = Remote.resolve(server) {
-            _ = try await remote.object("DELETE", "/v1/secrets/\(name)")
+            _ = try await remote.data("DELETE", "/v1/secrets/\(name)")
         } else {
             let (_, store) = try CLI.openStore()
             guard try await store.deleteSecret(owner: CLI.user(), name: name) else { CLI.fail("no secret \(name)") }

@@ -1,0 +1,191 @@
+public import Foundation
+
+/// A parameter of an operation.
+public struct APIParameter: Sendable {
+    public enum Location: String, Sendable { case path, query, header }
+
+    public var name: String
+    public var location: Location
+    public var schema: JSONSchema
+    public var description: String?
+
+    public init(_ name: String, in location: Location, _ schema: JSONSchema, _ description: String? = nil) {
+        self.name = name
+        self.location = location
+        self.schema = schema
+        self.description = description
+    }
+}
+
+/// What an operation answers with one status.
+public struct APIResponse: Sendable {
+    /// The body's kind.
+    public enum Body: Sendable {
+        case none
+        case json(any APIObject.Type)
+        /// Another media type: text, a file, an event stream.
+        case media(String, JSONSchema)
+    }
+
+    public var status: Int
+    public var description: String
+    public var body: Body
+    /// Other media types the same status may answer with (a file instead of a value).
+    public var alternatives: [(type: String, schema: JSONSchema)]
+
+    public init(
+        _ status: Int, _ description: String, _ body: Body = .none, or alternatives: [(String, JSONSchema)] = []
+    ) {
+        self.status = status
+        self.description = description
+        self.body = body
+        self.alternatives = alternatives.map { (type: $0.0, schema: $0.1) }
+    }
+}
+
+/// One operation of the API: what the router serves and what the document says, from
+/// the same declaration.
+public struct APIOperation: Sendable {
+    public var method: String
+    /// `/v1/runs/{id}`, as the router and the document both write it.
+    public var path: String
+    public var summary: String
+    public var tag: String
+    public var parameters: [APIParameter]
+    public var request: (any APIObject.Type)?
+    /// Answers other than the problems every operation may answer.
+    public var responses: [APIResponse]
+    /// Whether it needs a bearer token.
+    public var authenticated: Bool
+
+    public init(
+        _ method: String, _ path: String, _ summary: String, tag: String, parameters: [APIParameter] = [],
+        request: (any APIObject.Type)? = nil, responses: [APIResponse], authenticated: Bool = true
+    ) {
+        self.method = method
+        self.path = path
+        self.summary = summary
+        self.tag = tag
+        self.parameters = parameters
+        self.request = request
+        self.responses = responses
+        self.authenticated = authenticated
+    }
+
+    /// The names of its path's parameters (`{id}`), in order.
+    public var pathParameters: [String] {
+        path.split(separator: "/").compactMap { part in
+            part.hasPrefix("{") && part.hasSuffix("}") ? String(part.dropFirst().dropLast()) : nil
+        }
+    }
+}
+
+/// The OpenAPI 3.0 document of a set of operations, with the schemas of every object
+/// their bodies name.
+public struct OpenAPIDocument {
+    public var title: String
+    public var version: String
+    public var description: String
+    public var operations: [APIOperation]
+
+    public init(title: String, version: String, description: String, operations: [APIOperation]) {
+        self.title = title
+        self.version = version
+        self.description = description
+        self.operations = operations
+    }
+
+    /// Every object the operations name, and the objects those name, by name.
+    public var components: [String: any APIObject.Type] {
+        var found: [String: any APIObject.Type] = [:]
+        var queue: [any APIObject.Type] = [ProblemDetails.self]
+        for o in operations {
+            if let r = o.request { queue.append(r) }
+            for r in o.responses { if case .json(let t) = r.body { queue.append(t) } }
+        }
+        while let t = queue.popLast() {
+            guard found[t.componentName] == nil else { continue }
+            found[t.componentName] = t
+            queue += t.nested
+        }
+        return found
+    }
+
+    /// The document as a JSON object.
+    public var json: [String: Any] {
+        let problem: [String: Any] = [
+            "description": "a problem (RFC 9457)",
+            "content": ["application/problem+json": ["schema": ProblemDetails.jsonSchema.json]],
+        ]
+        var paths: [String: [String: Any]] = [:]
+        for o in operations {
+            var op: [String: Any] = ["summary": o.summary, "tags": [o.tag], "operationId": Self.operationID(o)]
+            let declared = Set(o.parameters.map(\.name))
+            var parameters = o.parameters
+            for name in o.pathParameters where !declared.contains(name) {
+                parameters.append(APIParameter(name, in: .path, .string()))
+            }
+            if !parameters.isEmpty {
+                op["parameters"] = parameters.map { p -> [String: Any] in
+                    var m: [String: Any] = [
+                        "name": p.name, "in": p.location.rawValue, "required": p.location == .path,
+                        "schema": p.schema.json,
+                    ]
+                    if let d = p.description { m["description"] = d }
+                    return m
+                }
+            }
+            if let r = o.request {
+                op["requestBody"] = ["required": true, "content": ["application/json": ["schema": r.jsonSchema.json]]]
+            }
+            var responses: [String: Any] = ["default": problem]
+            for r in o.responses {
+                var m: [String: Any] = ["description": r.description]
+                var content: [String: Any] = [:]
+                switch r.body {
+                case .none: break
+                case .json(let t): content["application/json"] = ["schema": t.jsonSchema.json]
+                case .media(let type, let schema): content[type] = ["schema": schema.json]
+                }
+                for a in r.alternatives { content[a.type] = ["schema": a.schema.json] }
+                if !content.isEmpty { m["content"] = content }
+                responses[String(r.status)] =
+                    r.status >= 400 ? problem.merging(["description": r.description]) { $1 } : m
+            }
+            if o.authenticated {
+                responses["401"] = problem.merging(["description": "no valid bearer token"]) { $1 }
+            } else {
+                op["security"] = [[String: [String]]]()
+            }
+            op["responses"] = responses
+            paths[o.path, default: [:]][o.method.lowercased()] = op
+        }
+        return [
+            "openapi": "3.0.3",
+            "info": ["title": title, "version": version, "description": description],
+            "servers": [["url": "/"]],
+            "security": [["bearer": [String]()]],
+            "paths": paths,
+            "components": [
+                "securitySchemes": ["bearer": ["type": "http", "scheme": "bearer"]],
+                "schemas": components.mapValues { $0.definition.json },
+            ],
+        ]
+    }
+
+    /// The document as JSON text (keys sorted).
+    public var data: Data {
+        (try? JSONSerialization.data(
+            withJSONObject: json, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]))
+            ?? Data("{}".utf8)
+    }
+
+    /// `getV1RunsId` for `GET /v1/runs/{id}`.
+    static func operationID(_ o: APIOperation) -> String {
+        let words = o.path.split(separator: "/").map {
+            $0.replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "")
+        }
+        .flatMap { $0.split(separator: ".").map(String.init) }
+        return o.method.lowercased() + words.map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
+    }
+}

@@ -1,0 +1,320 @@
+import Foundation
+import HeavenAPI
+import HeavenCore
+import HeavenEngine
+import HeavenLanguage
+import HeavenModel
+import Hummingbird
+
+/// Runs: submitted, listed, read, cancelled; their logs, outputs and events.
+struct RunRoutes {
+    let server: HeavenServer
+    let access: Access
+    var store: any Store { server.store }
+
+    static let id = APIParameter("id", in: .path, .string(), "the run's id")
+
+    /// One server-sent event of a run.
+    static let serverSentEvent = JSONSchema.object(
+        [
+            ("id", .string(pattern: "^[0-9]+$")), ("event", EventKind.jsonSchema),
+            ("data", .described(.string(), "an EventView, as JSON")),
+        ], required: ["id", "event", "data"])
+
+    func register(_ routes: inout APIRoutes) {
+        routes.add(
+            APIOperation(
+                "POST", "/v1/runs",
+                "Submit a run: its YAML documents (Topology, Workflow), inputs, files uploaded with it (name → base64; file inputs name them), and groups to share it with",
+                tag: "runs", request: RunSubmission.self,
+                responses: [
+                    APIResponse(201, "the run, created and started", .json(RunView.self)),
+                    APIResponse(
+                        403,
+                        "a workflow of a user who is not an admin asks for `isolation: none` (the detail says where: FILE:LINE:COL); or `share` names a group of someone else's"
+                    ), APIResponse(413, "too large"), APIResponse(415, "not JSON"),
+                    APIResponse(422, "the documents are invalid (file:line:col diagnostics in detail)"),
+                ]),
+            status: .created
+        ) { request, context in try await createRun(request, context) }
+        routes.add(
+            APIOperation(
+                "GET", "/v1/runs", "The runs the caller may see, newest first", tag: "runs",
+                parameters: [
+                    APIParameter("limit", in: .query, .integer(minimum: 1, maximum: 1000), "at most this many (100)")
+                ],
+                responses: [APIResponse(200, "the runs", .json(RunList.self))])
+        ) { request, context in
+            let user = try context.user
+            let limit = try Access.query("limit", of: request, as: Int.self, in: 1...1000) ?? 100
+            return RunList(runs: try await store.runs(visibleTo: user, limit: limit).map(view))
+        }
+        routes.add(
+            APIOperation(
+                "GET", "/v1/runs/{id}", "A run: status, outputs (files as download URLs), attempts", tag: "runs",
+                parameters: [RunRoutes.id],
+                responses: [
+                    APIResponse(200, "the run", .json(RunView.self)), APIResponse(404, "no such run (or not yours)"),
+                ])
+        ) { _, context in
+            // One read for the run, its counts and its shares (the most frequent request).
+            let user = try context.user
+            let id = try context.parameters.require("id")
+            guard let status = try await store.runStatus(id),
+                await Access.mayRead(user, status.run, shares: status.shares)
+            else { throw Problem(.notFound, "no run \(id)") }
+            var v = view(status.run)
+            v.attempts = AttemptTally(
+                running: status.counts.running, succeeded: status.counts.succeeded, failed: status.counts.failed)
+            v.shared = status.shares
+            return v
+        }
+        routes.add(
+            APIOperation(
+                "POST", "/v1/runs/{id}/cancel", "Cancel a run (its owner or an admin)", tag: "runs",
+                parameters: [RunRoutes.id],
+                responses: [
+                    APIResponse(
+                        202,
+                        "cancellation requested (again for a run already cancelled on request: cancelling is idempotent)",
+                        .json(CancelRequested.self)),
+                    APIResponse(403, "shared with you to read only"), APIResponse(404, "no such run"),
+                    APIResponse(409, "the run has ended (succeeded, failed, or cancelled without a request)"),
+                ]),
+            status: .accepted
+        ) { _, context in
+            let run = try await access.ownedRun(context)
+            // Asking again to cancel a cancelled run gets the same answer: it was requested.
+            if run.status == .cancelled, run.cancelRequested { return CancelRequested(run: run.id) }
+            if case .alreadyEnded(let status) = try await server.engine.cancel(runID: run.id) {
+                throw Problem(.conflict, "run \(run.id) has already ended (\(status.rawValue))")
+            }
+            return CancelRequested(run: run.id)
+        }
+        routes.add(
+            APIOperation(
+                "GET", "/v1/runs/{id}/logs", "The attempts of a run's tasks, with the URL of each log", tag: "runs",
+                parameters: [RunRoutes.id],
+                responses: [APIResponse(200, "the attempts", .json(LogList.self)), APIResponse(404, "no such run")])
+        ) { _, context in
+            let run = try await access.visibleRun(context)
+            let attempts = try await store.attempts(run: run.id)
+            return LogList(
+                run: run.id,
+                logs: attempts.map { a in
+                    LogEntry(
+                        task: a.taskKey, attempt: a.number, status: a.status,
+                        url:
+                            "/v1/runs/\(run.id)/logs/\(RunRoutes.pathSegment(RunLayout.flat(a.taskKey)))?attempt=\(a.number)",
+                        started: a.startedAt, finished: a.finishedAt, error: a.error, exit: a.exitCode.map(Int.init),
+                        site: a.site)
+                })
+        }
+        routes.addRaw(
+            APIOperation(
+                "GET", "/v1/runs/{id}/logs/{task}",
+                "A task's log (latest attempt, or ?attempt=N); the task as its flat key (`each#3.ndvi`, percent-encoded in the path)",
+                tag: "runs",
+                parameters: [
+                    RunRoutes.id, APIParameter("task", in: .path, .string(), "the task's flat key"),
+                    APIParameter(
+                        "attempt", in: .query, .integer(format: "int32", minimum: 1),
+                        "the attempt's number (the latest when absent)"),
+                ],
+                responses: [
+                    APIResponse(200, "the log", .media("text/plain", .string())),
+                    APIResponse(404, "no such run, task or attempt"),
+                ])
+        ) { request, context in
+            let run = try await access.visibleRun(context)
+            // The key as sent (`#` percent-encoded), decoded.
+            let sent = try context.parameters.require("task")
+            let flat = sent.removingPercentEncoding ?? sent
+            let attempts = try await store.attempts(run: run.id).filter { RunLayout.flat($0.taskKey) == flat }
+            let wanted = try Access.query("attempt", of: request, as: Int.self, in: 1...Int(Int32.max))
+            guard let a = wanted.map({ n in attempts.first { $0.number == n } }) ?? attempts.last else {
+                throw Problem(.notFound, "run \(run.id) has no task `\(flat)`\(wanted.map { " attempt \($0)" } ?? "")")
+            }
+            let layout = server.home.layout(run.id)
+            var text = ""
+            for stream in ["log", "out", "err"] {
+                if let t = try? String(
+                    contentsOfFile: layout.log(a.taskKey, attempt: a.number, stream), encoding: .utf8)
+                {
+                    text += t
+                }
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        routes.addRaw(
+            APIOperation(
+                "GET", "/v1/runs/{id}/outputs/{name}", "A run output: the file itself, or its value", tag: "runs",
+                parameters: [RunRoutes.id, APIParameter("name", in: .path, .string(), "the output's name")],
+                responses: [
+                    APIResponse(
+                        200, "the value, or the file itself", .json(OutputValue.self),
+                        or: [("application/octet-stream", .string(format: "binary"))]),
+                    APIResponse(404, "no such run or output"),
+                ])
+        ) { _, context in
+            let run = try await access.visibleRun(context)
+            let name = try context.parameters.require("name")
+            guard let value = run.outputs?[name] else {
+                throw Problem(.notFound, "run \(run.id) has no output `\(name)`\(run.status.isFinal ? "" : " (yet)")")
+            }
+            guard case .file(let path) = value else { return reply(OutputValue(name: name, value: JSONValue(value))) }
+            // Only files inside the run's own directory are ever served.
+            let root = server.home.runDirectory(run.id)
+            let real = (path as NSString).resolvingSymlinksInPath
+            guard real.hasPrefix((root as NSString).resolvingSymlinksInPath + "/"),
+                let data = FileManager.default.contents(atPath: real)
+            else { throw Problem(.notFound, "the file of output `\(name)` is no longer there") }
+            var headers = HTTPFields()
+            headers[.contentType] = "application/octet-stream"
+            headers[.contentDisposition] = "attachment; filename=\"\((path as NSString).lastPathComponent)\""
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        routes.addRaw(
+            APIOperation(
+                "GET", "/v1/runs/{id}/events",
+                "The run's events as server-sent events (`event`: its kind, `data`: an EventView), live until the run ends (resumes from Last-Event-ID or ?after=N)",
+                tag: "runs",
+                parameters: [
+                    RunRoutes.id, APIParameter("after", in: .query, .integer(format: "int64"), "events after this id"),
+                    APIParameter(
+                        "follow", in: .query, .boolean, "false (or 0): the events so far, then the stream ends"),
+                ],
+                responses: [
+                    APIResponse(
+                        200, "the events: `id`, `event` (its kind), `data` (an EventView as JSON)",
+                        .media("text/event-stream", RunRoutes.serverSentEvent)),
+                    APIResponse(404, "no such run"),
+                ])
+        ) { request, context in
+            let run = try await access.visibleRun(context)
+            let fromHeader: String? = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value
+            guard
+                let after = try fromHeader.map({ Int64($0) }) ?? Access.query("after", of: request, as: Int64.self) ?? 0
+            else { throw Problem(.badRequest, "the Last-Event-ID header is an event id (an integer)") }
+            let follow = try Access.query("follow", of: request, as: Bool.self) ?? true
+            return events(run.id, after: after, follow: follow)
+        }
+    }
+
+    /// A run as the API shows it (its outputs' files as download URLs).
+    func view(_ run: RunRecord) -> RunView {
+        RunView(
+            id: run.id, workflow: run.workflow, user: run.user, status: run.status, created: run.createdAt,
+            started: run.startedAt, finished: run.finishedAt, error: run.error,
+            outputs: run.outputs.map { outputs in
+                outputs.reduce(into: [:]) { o, entry in
+                    if case .file = entry.value {
+                        o[entry.key] = .object(["file": .string("/v1/runs/\(run.id)/outputs/\(entry.key)")])
+                    } else {
+                        o[entry.key] = JSONValue(entry.value)
+                    }
+                }
+            })
+    }
+
+    /// A flat task key as one path segment: `#`, `?`, `%` and `/` percent-encoded (a
+    /// task key holds `#`, which a URL would take for a fragment).
+    static func pathSegment(_ key: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "#?%/")
+        return key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key
+    }
+
+    func createRun(_ request: Request, _ context: HeavenContext) async throws -> RunView {
+        let user = try context.user
+        let submission = try await body(RunSubmission.self, of: request, context)
+        let load = try access.load(
+            documents: submission.documents, yaml: submission.yaml, allowed: ["Topology", "Workflow"])
+        // Isolation is the operator's decision: only an admin's workflow may leave the sandbox.
+        let optOuts = load.documents.isolationOptOuts
+        if !user.admin, !optOuts.isEmpty {
+            throw Problem(
+                .forbidden,
+                optOuts.map {
+                    "\($0): error: `isolation: none` is refused: on this server every task of a tenant runs sandboxed as the tenant's own uid (only an admin may run tasks outside the sandbox)"
+                }.joined(separator: "\n"))
+        }
+        var inputs: [String: Value] = [:]
+        for (k, v) in submission.inputs ?? [:] { inputs[k] = try v.value }
+        let share = submission.share ?? []
+        for g in share where !user.groups.contains(g) && !user.admin {
+            throw Problem(.forbidden, "you can share a run only with your own groups; you are not in `\(g)`")
+        }
+        // Each submission gets its own directory: the files uploaded with it (`files`:
+        // name → base64), against which relative file inputs are resolved. Its tasks may
+        // stage from there and from the run's own directory, nowhere else.
+        let base = server.home.root + "/server/uploads/" + UUID().uuidString.lowercased()
+        try FileManager.default.createDirectory(
+            atPath: base, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        for (name, content) in submission.files ?? [:] {
+            guard !name.isEmpty, !name.contains("/"), name != ".", name != "..", !name.hasPrefix(".") else {
+                throw Problem(.badRequest, "file name `\(name)` must be a plain name (no `/`, not starting with `.`)")
+            }
+            guard let data = Data(base64Encoded: content) else {
+                throw Problem(.badRequest, "file `\(name)`: its content must be base64 text")
+            }
+            guard FileManager.default.createFile(atPath: base + "/" + name, contents: data) else {
+                throw Problem(.internalServerError, "cannot store file `\(name)`")
+            }
+        }
+        let run: RunRecord
+        do {
+            run = try await server.engine.createRun(
+                load: load, workflow: submission.workflow, inputs: inputs, outDirectory: nil, user: user.name,
+                directory: base)
+        } catch let e as DiagnosticsError {
+            try? FileManager.default.removeItem(atPath: base)
+            throw Problem(.unprocessableContent, e.diagnostics.map(\.description).joined(separator: "\n"))
+        } catch let e as EngineError {
+            try? FileManager.default.removeItem(atPath: base)
+            throw Problem(.unprocessableContent, "\(e)")
+        }
+        if !share.isEmpty { try await store.shareRun(run.id, with: share) }
+        server.drive(run.id, load: load)
+        return view(run)
+    }
+
+    /// Server-sent events: the run's events from `after` on, live, until the run ends.
+    func events(_ runID: String, after: Int64, follow: Bool = true) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        let store = self.store
+        return Response(
+            status: .ok, headers: headers,
+            body: .init { writer in
+                var last = after
+                while true {
+                    // Woken by each event this process records; a quiet stream gets a
+                    // comment every 10 s (proxies keep it open), and events recorded by
+                    // another process are read then.
+                    let seen = store.generation(of: .events(run: runID))
+                    let batch = try await store.events(run: runID, after: last, limit: 500)
+                    for e in batch {
+                        let view = EventView(
+                            id: e.id ?? 0, kind: e.kind, task: e.taskKey, message: e.message, at: e.time)
+                        let text = String(decoding: try APICoding.encoder.encode(view), as: UTF8.self)
+                        try await writer.write(
+                            ByteBuffer(string: "id: \(view.id)\nevent: \(e.kind.rawValue)\ndata: \(text)\n\n"))
+                        last = e.id ?? last
+                    }
+                    if batch.isEmpty {
+                        if !follow { break }
+                        if let r = try await store.run(runID), r.status.isFinal { break }
+                        await store.waitForChange(of: .events(run: runID), after: seen, timeout: .seconds(10))
+                        if store.generation(of: .events(run: runID)) == seen {
+                            try await writer.write(ByteBuffer(string: ": waiting\n\n"))
+                        }
+                    }
+                }
+                try await writer.finish(nil)
+            })
+    }
+}

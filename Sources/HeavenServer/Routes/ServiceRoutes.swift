@@ -1,0 +1,53 @@
+import Foundation
+import HeavenAPI
+import HeavenCore
+import Hummingbird
+import Prometheus
+
+/// The service itself: whether it answers, its document, its metrics.
+struct ServiceRoutes {
+    let server: HeavenServer
+    let document: DocumentBox
+
+    func register(_ routes: inout APIRoutes) {
+        let isolation: Health.Isolation = server.policy.isolation == "none" ? .none : .tenantUIDs
+        routes.add(
+            APIOperation(
+                "GET", "/healthz", "Whether the server answers, and how tenants' tasks are isolated", tag: "service",
+                responses: [
+                    APIResponse(
+                        200,
+                        "ok, and how tenants' tasks are isolated: `tenant-uids` (each tenant's tasks run as a uid of their own, sandboxed) or `none` (`heaven serve --no-isolation`)",
+                        .json(Health.self))
+                ], authenticated: false)
+        ) { _, _ in Health(isolation: isolation) }
+        routes.addRaw(
+            APIOperation(
+                "GET", "/openapi.json", "This document", tag: "service",
+                responses: [APIResponse(200, "the OpenAPI document", .media("application/json", .any))],
+                authenticated: false)
+        ) { [document] _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: document.data)))
+        }
+        routes.addRaw(
+            APIOperation(
+                "GET", "/metrics",
+                "Prometheus metrics: tasks by state, queue wait, task duration, HTTP request latency by route and status (admins)",
+                tag: "service",
+                responses: [
+                    APIResponse(200, "metrics", .media("text/plain; version=0.0.4", .string())),
+                    APIResponse(403, "not an admin"),
+                ])
+        ) { _, context in
+            let user = try context.user
+            guard user.admin else { throw Problem(.forbidden, "only admins read the metrics") }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(
+                status: .ok, headers: headers,
+                body: .init(byteBuffer: ByteBuffer(bytes: HeavenServer.registry.emitToBuffer())))
+        }
+    }
+}
