@@ -58,6 +58,9 @@ extension HeavenCommand {
             } else {
                 try command.run()
             }
+        } catch let e as CLIError {
+            CLI.error("heaven: error: \(e.message)")
+            Foundation.exit(e.code)
         } catch {
             if exitCode(for: error) == .validationFailure {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))

@@ -13,6 +13,19 @@ import HeavenModel
     import Glibc
 #endif
 
+/// `--server URL`: the Heaven server a command talks to; the one declaration every
+/// command that can be a client shares.
+struct ServerOption: ParsableArguments {
+    @Option(
+        help:
+            "A Heaven server to talk to (or $HEAVEN_SERVER); its token: $HEAVEN_TOKEN or `heaven login`. Without one: this machine's state ($HEAVEN_HOME)."
+    )
+    var server: String?
+
+    /// The server named, if any (an error when there is no token for it).
+    func remote() throws -> Remote? { try Remote.resolve(server) }
+}
+
 /// The command line as a client of `heaven serve`: the server comes from `--server`
 /// or `$HEAVEN_SERVER` (or the last `heaven login`), the token from `$HEAVEN_TOKEN`
 /// or the login file (`~/.config/heaven/login.json`, mode 0600).
@@ -36,24 +49,24 @@ struct Remote {
     }
 
     /// The server to talk to, if any is named; fails when there is no token for it.
-    static func resolve(_ option: String?) -> Remote? {
+    static func resolve(_ option: String?) throws -> Remote? {
         let env = ProcessInfo.processInfo.environment
         guard let text = option ?? env["HEAVEN_SERVER"] else { return nil }
-        let url = serverURL(text, what: "--server takes")
+        let url = try serverURL(text, what: "--server takes")
         // The login file is read only when a server is named (not on every command).
         let token = env["HEAVEN_TOKEN"] ?? (savedLogin().flatMap { $0.server == url.absoluteString ? $0.token : nil })
         guard let token else {
-            CLI.fail(
+            throw CLIError(
                 "no token for \(url.absoluteString): set HEAVEN_TOKEN, or run `heaven login \(url.absoluteString)`")
         }
         return Remote(server: url, token: token)
     }
 
     /// A server's URL (`http(s)://host:port`, no trailing `/`), or exit 2 saying what it takes.
-    static func serverURL(_ text: String, what: String) -> URL {
+    static func serverURL(_ text: String, what: String) throws -> URL {
         guard let url = URL(string: text.hasSuffix("/") ? String(text.dropLast()) : text),
             url.scheme == "http" || url.scheme == "https"
-        else { CLI.fail("\(what) a URL such as http://127.0.0.1:8080 (got `\(text)`)") }
+        else { throw CLIError("\(what) a URL such as http://127.0.0.1:8080 (got `\(text)`)") }
         return url
     }
 
@@ -66,7 +79,9 @@ struct Remote {
 
     /// A request; its answer whatever its status (`body`: an API type, as JSON).
     func call(_ method: String, _ path: String, body: (any Encodable)? = nil) async throws -> Reply {
-        guard let url = URL(string: server.absoluteString + path) else { CLI.fail("not a valid request path: \(path)") }
+        guard let url = URL(string: server.absoluteString + path) else {
+            throw CLIError("not a valid request path: \(path)")
+        }
         var request = URLRequest(url: url)
         request.httpMethod = method
         request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
@@ -79,7 +94,7 @@ struct Remote {
         do {
             (data, response) = try await URLSession.shared.data(for: request)
         } catch {
-            CLI.fail("cannot reach \(server.absoluteString): \(error.localizedDescription)")
+            throw CLIError("cannot reach \(server.absoluteString): \(error.localizedDescription)")
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         return Reply(status: status, data: data)
@@ -93,7 +108,7 @@ struct Remote {
             let detail =
                 (try? APICoding.decoder.decode(ProblemDetails.self, from: r.data))?.detail
                 ?? String(decoding: r.data, as: UTF8.self)
-            CLI.fail("\(server.absoluteString): \(r.status): \(detail)")
+            throw CLIError("\(server.absoluteString): \(r.status): \(detail)")
         }
         return r.data
     }
@@ -106,13 +121,16 @@ struct Remote {
         do {
             return try APICoding.decoder.decode(Output.self, from: data)
         } catch {
-            CLI.fail("\(server.absoluteString): \(method) \(path) answered what is not a \(Output.self): \(error)")
+            throw CLIError(
+                "\(server.absoluteString): \(method) \(path) answered what is not a \(Output.self): \(error)")
         }
     }
 
-    static func documents(_ files: [String]) -> [DocumentFile] {
-        files.map { path in
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { CLI.fail("cannot read \(path)") }
+    static func documents(_ files: [String]) throws -> [DocumentFile] {
+        try files.map { path in
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw CLIError("cannot read \(path)")
+            }
             return DocumentFile(path: (path as NSString).lastPathComponent, text: text)
         }
     }
@@ -174,7 +192,7 @@ struct Remote {
         _ files: [String], workflow: String?, inputs given: [String: Value], declared: [InputDeclaration], json: Bool,
         quiet: Bool
     ) async throws -> Never {
-        var body = RunSubmission(documents: Remote.documents(files), workflow: workflow)
+        var body = RunSubmission(documents: try Remote.documents(files), workflow: workflow)
         var inputs = given
         var uploads: [String: String] = [:]
         let cwd = FileManager.default.currentDirectoryPath
@@ -196,7 +214,7 @@ struct Remote {
                 continue
             }
             guard let data = FileManager.default.contents(atPath: path) else {
-                CLI.fail("input `\(d.name)`: cannot read `\(path)` to upload it")
+                throw CLIError("input `\(d.name)`: cannot read `\(path)` to upload it")
             }
             var name = (path as NSString).lastPathComponent
             if uploads[name] != nil { name = d.name + "-" + name }
@@ -216,7 +234,7 @@ struct Remote {
             let now = try await run(created.id)
             if now.status.isFinal {
                 if json { print(CLI.json(now)) } else { CLI.report(now) }
-                exit(CLI.exitCode(now.status))
+                throw ExitCode(CLI.exitCode(now.status))
             }
             if !json && !quiet && now.status.rawValue != last {
                 CLI.error("run \(now.id): \(now.status.rawValue)")
@@ -243,9 +261,9 @@ struct LoginCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard let line = readLine(strippingNewline: true)?.trimmingCharacters(in: .whitespaces), !line.isEmpty else {
-            CLI.fail("no token on standard input (e.g. `heaven login URL < token.txt`)")
+            throw CLIError("no token on standard input (e.g. `heaven login URL < token.txt`)")
         }
-        let url = Remote.serverURL(server, what: "the server is")
+        let url = try Remote.serverURL(server, what: "the server is")
         let remote = Remote(server: url, token: line)
         let me = try await remote.send("GET", "/v1/me", as: Me.self)
         let file = Remote.loginFile
@@ -255,7 +273,7 @@ struct LoginCommand: AsyncParsableCommand {
         let data = try JSONEncoder().encode(Remote.Login(server: url.absoluteString, token: line))
         // Created 0600 before anything is written into it.
         let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { CLI.fail("cannot write \(file)") }
+        guard fd >= 0 else { throw CLIError("cannot write \(file)") }
         fchmod(fd, 0o600)
         _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)

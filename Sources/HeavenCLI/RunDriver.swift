@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import HeavenCore
 import HeavenEngine
@@ -13,7 +14,7 @@ struct RunDriver {
     let quiet: Bool
 
     /// Drives a run to its end (a new run with its files as parsed), then exits.
-    func drive(_ runID: String, load: LoadResult? = nil) async -> Never {
+    func drive(_ runID: String, load: LoadResult? = nil) async throws -> Never {
         let controller = RunController()
         let trap = SignalTrap { sig in
             Task {
@@ -28,14 +29,14 @@ struct RunDriver {
             final = try await engine.execute(runID: runID, load: load, controller: controller)
         } catch let e as DiagnosticsError {
             printer.cancel()
-            CLI.fail("the run's stored description is invalid:\n\(e)")
+            throw CLIError("the run's stored description is invalid:\n\(e)")
         } catch let e as EngineError {
             printer.cancel()
-            if case .invalid(let m) = e { CLI.fail(m) }
-            CLI.fail("\(e)", code: 1)
+            if case .invalid(let m) = e { throw CLIError(m) }
+            throw CLIError("\(e)", code: 1)
         } catch {
             printer.cancel()
-            CLI.fail("\(error)", code: 1)
+            throw CLIError("\(error)", code: 1)
         }
         printer.cancel()
         _ = await printer.value
@@ -45,7 +46,7 @@ struct RunDriver {
         } else {
             CLI.report(final)
         }
-        exit(CLI.exitCode(final.status))
+        throw ExitCode(CLI.exitCode(final.status))
     }
 
     static func showProgress(_ controller: RunController, started: Date, quiet: Bool) async {

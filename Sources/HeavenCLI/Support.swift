@@ -21,7 +21,7 @@ enum CLI {
                 home, try SQLiteStore(path: home.database, liveness: Engine.processLiveness)
             )
         } catch {
-            fail("\(error)")
+            throw CLIError("\(error)")
         }
     }
 
@@ -30,23 +30,17 @@ enum CLI {
         FileHandle.standardError.write(Data((message + "\n").utf8))
     }
 
-    /// Prints `heaven: error: MESSAGE` and exits with status 2.
-    static func fail(_ message: String, code: Int32 = 2) -> Never {
-        error("heaven: error: \(message)")
-        exit(code)
-    }
-
     static func user() -> String {
         if let pw = getpwuid(getuid()), let name = pw.pointee.pw_name { return String(cString: name) }
         return ProcessInfo.processInfo.environment["USER"] ?? "user-\(getuid())"
     }
 
-    static func findRun(_ store: any Store, _ id: String) async -> RunRecord {
+    static func findRun(_ store: any Store, _ id: String) async throws -> RunRecord {
         do {
-            guard let r = try await store.run(id) else { fail("no run `\(id)` (see `heaven runs`)") }
+            guard let r = try await store.run(id) else { throw CLIError("no run `\(id)` (see `heaven runs`)") }
             return r
         } catch {
-            fail("\(error)")
+            throw CLIError("\(error)")
         }
     }
 
@@ -96,11 +90,11 @@ enum CLI {
     }
 
     /// Parses `NAME=VALUE` inputs.
-    static func inputs(_ items: [String]) -> [String: Value] {
+    static func inputs(_ items: [String]) throws -> [String: Value] {
         var out: [String: Value] = [:]
         for item in items {
             guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
-                fail("--input takes NAME=VALUE, not `\(item)`")
+                throw CLIError("--input takes NAME=VALUE, not `\(item)`")
             }
             out[String(item[..<eq])] = .string(String(item[item.index(after: eq)...]))
         }
@@ -128,4 +122,19 @@ final class SignalTrap: @unchecked Sendable {
     func cancel() {
         for s in sources { s.cancel() }
     }
+}
+
+/// An error of the command line: `heaven: error: MESSAGE` on standard error, and the
+/// exit status (2: invalid input or usage, the default; 1: the work failed). Every
+/// command throws it; `HeavenCommand.runMain` prints it, in one place.
+struct CLIError: Error, CustomStringConvertible {
+    var message: String
+    var code: Int32
+
+    init(_ message: String, code: Int32 = 2) {
+        self.message = message
+        self.code = code
+    }
+
+    var description: String { message }
 }

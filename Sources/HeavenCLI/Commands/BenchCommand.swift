@@ -25,12 +25,12 @@ struct BenchCommand: ParsableCommand {
         let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         let bench = me.deletingLastPathComponent().appendingPathComponent("heaven-bench").path
         guard FileManager.default.isExecutableFile(atPath: bench) else {
-            CLI.fail(
+            throw CLIError(
                 "`heaven bench` runs heaven-bench, which is not built beside heaven (\(bench)): swift build -c release --product heaven-bench"
             )
         }
         let argv = ([bench] + arguments).map { strdup($0) } + [nil]
         execv(bench, argv)
-        CLI.fail("cannot start \(bench): \(String(cString: strerror(errno)))")
+        throw CLIError("cannot start \(bench): \(String(cString: strerror(errno)))")
     }
 }

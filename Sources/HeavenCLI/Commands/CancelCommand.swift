@@ -22,11 +22,10 @@ struct CancelCommand: AsyncParsableCommand {
     @Argument(help: "The run's id (or a unique prefix of it).")
     var run: String
 
-    @Option(help: "The Heaven server the run is on (or $HEAVEN_SERVER).")
-    var server: String?
+    @OptionGroup var connection: ServerOption
 
     func run() async throws {
-        if let remote = Remote.resolve(server) {
+        if let remote = try connection.remote() {
             let record = try await remote.run(run)
             if record.status.isFinal {
                 print("run \(record.id) already \(record.status.rawValue)")
@@ -37,7 +36,7 @@ struct CancelCommand: AsyncParsableCommand {
             return
         }
         let (home, store) = try CLI.openStore()
-        let record = await CLI.findRun(store, run)
+        let record = try await CLI.findRun(store, run)
         if record.status.isFinal {
             print("run \(record.id) already \(record.status.rawValue)")
             return

@@ -24,9 +24,9 @@ struct CleanCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (home, store) = try CLI.openStore()
-        let record = await CLI.findRun(store, run)
+        let record = try await CLI.findRun(store, run)
         if record.status == .running, let pid = record.driver(alive: Engine.processLiveness) {
-            CLI.fail("run \(record.id) is running (process \(pid)): cancel it first")
+            throw CLIError("run \(record.id) is running (process \(pid)): cancel it first")
         }
         let sites = Set(((try? await store.attempts(run: record.id)) ?? []).compactMap(\.site))
         let catalog = try await store.catalog()

@@ -28,16 +28,15 @@ struct LogsCommand: AsyncParsableCommand {
     @Option(help: "Which attempt (default: the latest).")
     var attempt: Int?
 
-    @Option(help: "The Heaven server the run is on (or $HEAVEN_SERVER).")
-    var server: String?
+    @OptionGroup var connection: ServerOption
 
     func run() async throws {
-        if let remote = Remote.resolve(server) {
+        if let remote = try connection.remote() {
             try await remoteLogs(remote)
             return
         }
         let (home, store) = try CLI.openStore()
-        let record = await CLI.findRun(store, run)
+        let record = try await CLI.findRun(store, run)
         guard let task else {
             for e in (try? await store.events(run: record.id, after: 0, limit: 100_000)) ?? [] {
                 LogsCommand.printEvent(at: e.time, e.kind.rawValue, task: e.taskKey, e.message)
@@ -45,7 +44,7 @@ struct LogsCommand: AsyncParsableCommand {
             return
         }
         let layout = home.layout(record.id)
-        for a in chosen((try? await store.attempts(run: record.id)) ?? [], task: task, run: record.id) {
+        for a in try chosen((try? await store.attempts(run: record.id)) ?? [], task: task, run: record.id) {
             let key = a.taskKey
             // A combined log (`.log`), or standard output and error apart (`.out`, `.err`).
             // An attempt that printed nothing may have no log file (its empty file went to
@@ -71,14 +70,14 @@ struct LogsCommand: AsyncParsableCommand {
             let stream = try await remote.data("GET", "/v1/runs/\(record.id)/events?follow=0")
             for line in String(decoding: stream, as: UTF8.self).split(separator: "\n") where line.hasPrefix("data: ") {
                 guard let e = try? APICoding.decoder.decode(EventView.self, from: Data(line.dropFirst(6).utf8)) else {
-                    CLI.fail(
+                    throw CLIError(
                         "\(remote.server.absoluteString): an event of run \(record.id) is not an EventView: \(line)")
                 }
                 LogsCommand.printEvent(at: e.at, e.kind.rawValue, task: e.task, e.message)
             }
             return
         }
-        for a in chosen(try await remote.attempts(record.id), task: task, run: record.id) {
+        for a in try chosen(try await remote.attempts(record.id), task: task, run: record.id) {
             let flat = Remote.segment(RunLayout.flat(a.taskKey))
             let text = String(
                 decoding: try await remote.data("GET", "/v1/runs/\(record.id)/logs/\(flat)?attempt=\(a.number)"),
@@ -90,18 +89,18 @@ struct LogsCommand: AsyncParsableCommand {
 
     /// The attempt to show of each task instance `task` names (a key, or the end of
     /// keys: `ndvi` names every `…/ndvi`): `--attempt`, or the latest; exit 2 if none.
-    func chosen(_ attempts: [AttemptRecord], task: String, run: String) -> [AttemptRecord] {
+    func chosen(_ attempts: [AttemptRecord], task: String, run: String) throws -> [AttemptRecord] {
         let keys = Set(attempts.map(\.taskKey))
         let matching = keys.contains(task) ? [task] : keys.filter { $0 == task || $0.hasSuffix("/" + task) }.sorted()
         guard !matching.isEmpty else {
-            CLI.fail(
+            throw CLIError(
                 "run \(run) has no task `\(task)` (tasks: \(keys.sorted().prefix(10).joined(separator: ", "))\(keys.count > 10 ? ", …" : ""))"
             )
         }
-        return matching.map { key in
+        return try matching.map { key in
             let mine = attempts.filter { $0.taskKey == key }
             guard let a = attempt.flatMap({ n in mine.first { $0.number == n } }) ?? mine.last else {
-                CLI.fail("task `\(key)` has no attempt \(attempt ?? 0)")
+                throw CLIError("task `\(key)` has no attempt \(attempt ?? 0)")
             }
             return a
         }

@@ -40,8 +40,7 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(help: "Print the placement (or the refusal) as JSON.")
     var json = false
 
-    @Option(help: "A Heaven server to ask (or $HEAVEN_SERVER): it places for you, on its catalog.")
-    var server: String?
+    @OptionGroup var connection: ServerOption
 
     func run() async throws {
         let load = Loader.load(paths: files)
@@ -52,7 +51,7 @@ struct PlanCommand: AsyncParsableCommand {
         let docs = load.documents
         let chosen: Topology
         if let name = topology {
-            guard let t = docs.topology(named: name) else { CLI.fail("no topology `\(name)` in the files") }
+            guard let t = docs.topology(named: name) else { throw CLIError("no topology `\(name)` in the files") }
             chosen = t
         } else if docs.topologies.count == 1 {
             chosen = docs.topologies[0]
@@ -60,19 +59,19 @@ struct PlanCommand: AsyncParsableCommand {
         {
             chosen = t
         } else {
-            CLI.fail(
+            throw CLIError(
                 docs.topologies.isEmpty
                     ? "the files hold no Topology"
                     : "the files hold several topologies: choose one with --topology NAME")
         }
-        if let remote = Remote.resolve(server) {
+        if let remote = try connection.remote() {
             try PlanCommand.show(try await remote.plan(files), chosen, json: json)
             return
         }
         let who = user ?? CLI.user()
         let (_, store) = try CLI.openStore()
         var catalog: Catalog
-        do { catalog = try await store.catalog() } catch { CLI.fail("\(error)") }
+        do { catalog = try await store.catalog() } catch { throw CLIError("\(error)") }
         // The files' documents, as they would be registered by a run.
         for s in docs.sites {
             catalog.sites.removeAll { $0.site.name == s.name }

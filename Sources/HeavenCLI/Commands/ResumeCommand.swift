@@ -27,12 +27,12 @@ struct ResumeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (home, store) = try CLI.openStore()
-        let record = await CLI.findRun(store, run)
+        let record = try await CLI.findRun(store, run)
         if record.status == .succeeded {
             if json { print(CLI.json(record)) } else { CLI.report(record) }
             return
         }
-        await RunDriver(
+        try await RunDriver(
             engine: Engine(home: home, store: store), store: store, json: json, quiet: quiet || json && !CLI.isTerminal
         )
         .drive(record.id)

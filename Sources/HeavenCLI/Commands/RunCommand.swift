@@ -37,11 +37,7 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress display.")
     var quiet = false
 
-    @Option(
-        help:
-            "Submit to this Heaven server (or $HEAVEN_SERVER) instead of running here; its token: $HEAVEN_TOKEN or `heaven login`."
-    )
-    var server: String?
+    @OptionGroup var connection: ServerOption
 
     func run() async throws {
         let load = Loader.load(paths: files)
@@ -49,9 +45,9 @@ struct RunCommand: AsyncParsableCommand {
             for d in load.diagnostics { CLI.error(d.description) }
             throw ExitCode(2)
         }
-        if let remote = Remote.resolve(server) {
+        if let remote = try connection.remote() {
             if out != nil {
-                CLI.fail("--out is for runs on this machine; a server's outputs are downloaded from its URLs")
+                throw CLIError("--out is for runs on this machine; a server's outputs are downloaded from its URLs")
             }
             let declared = (try? Engine.mainWorkflow(in: load.documents, named: workflow))?.inputs ?? []
             try await remote.submit(
@@ -67,12 +63,12 @@ struct RunCommand: AsyncParsableCommand {
                     directory: FileManager.default.currentDirectoryPath
                 ).id)
         } catch let e as EngineError {
-            CLI.fail("\(e)")
+            throw CLIError("\(e)")
         } catch {
-            CLI.fail("\(error)")
+            throw CLIError("\(error)")
         }
         if !json && !quiet { CLI.error("run \(run.id) started (state in \(home.root))") }
-        await RunDriver(engine: engine, store: store, json: json, quiet: quiet || json && !CLI.isTerminal).drive(
+        try await RunDriver(engine: engine, store: store, json: json, quiet: quiet || json && !CLI.isTerminal).drive(
             run.id, load: load)
     }
 }

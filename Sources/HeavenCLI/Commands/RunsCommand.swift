@@ -22,17 +22,16 @@ struct RunsCommand: AsyncParsableCommand {
     @Flag(help: "Print a JSON list.")
     var json = false
 
-    @Option(help: "A Heaven server to ask (or $HEAVEN_SERVER); its token: $HEAVEN_TOKEN or `heaven login`.")
-    var server: String?
+    @OptionGroup var connection: ServerOption
 
     func run() async throws {
-        if let remote = Remote.resolve(server) {
+        if let remote = try connection.remote() {
             RunsCommand.show(try await remote.runs(limit: max(1, limit)), json: json)
             return
         }
         let (_, store) = try CLI.openStore()
         let runs: [RunRecord]
-        do { runs = try await store.runs(limit: max(1, limit)) } catch { CLI.fail("\(error)") }
+        do { runs = try await store.runs(limit: max(1, limit)) } catch { throw CLIError("\(error)") }
         RunsCommand.show(runs, json: json)
     }
 

@@ -20,8 +20,8 @@ struct SecretsCommand: AsyncParsableCommand {
         defaultSubcommand: SecretsListCommand.self)
 }
 
-func checkSecretName(_ name: String) {
-    if let problem = Secrets.nameProblem(name) { CLI.fail("\(problem) (got `\(name)`)") }
+func checkSecretName(_ name: String) throws {
+    if let problem = Secrets.nameProblem(name) { throw CLIError("\(problem) (got `\(name)`)") }
 }
 
 struct SecretsSetCommand: AsyncParsableCommand {
@@ -31,19 +31,19 @@ struct SecretsSetCommand: AsyncParsableCommand {
 
     @Argument(help: "The secret's name.") var name: String
     @Flag(help: "Read all of standard input (several lines), not just its first line.") var all = false
-    @Option(help: "A Heaven server (or $HEAVEN_SERVER).") var server: String?
+    @OptionGroup var connection: ServerOption
 
     func run() async throws {
-        checkSecretName(name)
+        try checkSecretName(name)
         var value: String
         if all {
             value = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
         } else {
-            guard let line = readLine(strippingNewline: true) else { CLI.fail("no value on standard input") }
+            guard let line = readLine(strippingNewline: true) else { throw CLIError("no value on standard input") }
             value = line
         }
-        if value.isEmpty { CLI.fail("the value is empty") }
-        if let remote = Remote.resolve(server) {
+        if value.isEmpty { throw CLIError("the value is empty") }
+        if let remote = try connection.remote() {
             _ = try await remote.data("PUT", "/v1/secrets/\(name)", body: SecretValue(value: value))
         } else {
             let (home, store) = try CLI.openStore()
@@ -58,11 +58,11 @@ struct SecretsListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list", abstract: "List your secrets' names (never their values).")
 
-    @Option(help: "A Heaven server (or $HEAVEN_SERVER).") var server: String?
+    @OptionGroup var connection: ServerOption
 
     func run() async throws {
         var rows = [["SECRET", "SET"]]
-        if let remote = Remote.resolve(server) {
+        if let remote = try connection.remote() {
             for s in try await remote.send("GET", "/v1/secrets", as: SecretList.self).secrets {
                 rows.append([s.name, ISO8601DateFormatter().string(from: s.updated)])
             }
@@ -84,15 +84,17 @@ struct SecretsDeleteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a secret.")
 
     @Argument(help: "The secret's name.") var name: String
-    @Option(help: "A Heaven server (or $HEAVEN_SERVER).") var server: String?
+    @OptionGroup var connection: ServerOption
 
     func run() async throws {
-        checkSecretName(name)
-        if let remote = Remote.resolve(server) {
+        try checkSecretName(name)
+        if let remote = try connection.remote() {
             _ = try await remote.data("DELETE", "/v1/secrets/\(name)")
         } else {
             let (_, store) = try CLI.openStore()
-            guard try await store.deleteSecret(owner: CLI.user(), name: name) else { CLI.fail("no secret \(name)") }
+            guard try await store.deleteSecret(owner: CLI.user(), name: name) else {
+                throw CLIError("no secret \(name)")
+            }
         }
         print("secret \(name) deleted")
     }

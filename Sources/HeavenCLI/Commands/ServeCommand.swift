@@ -60,14 +60,14 @@ struct ServeCommand: AsyncParsableCommand {
     var siteHosts: [String] = []
 
     /// The operator's policy from the options, or the reason the server cannot start.
-    func policy(home: HeavenHome) -> ServerPolicy {
+    func policy(home: HeavenHome) throws -> ServerPolicy {
         guard case .success(let memory) = Quantity.parse(taskMemory, as: .bytes), memory.value > 0 else {
-            CLI.fail("--task-memory takes a size such as 4GiB or 512MiB (got `\(taskMemory)`)")
+            throw CLIError("--task-memory takes a size such as 4GiB or 512MiB (got `\(taskMemory)`)")
         }
-        guard taskProcesses >= 1 else { CLI.fail("--task-processes must be at least 1 (got \(taskProcesses))") }
+        guard taskProcesses >= 1 else { throw CLIError("--task-processes must be at least 1 (got \(taskProcesses))") }
         var policy = ServerPolicy(taskMemory: memory.value, taskProcesses: taskProcesses, siteHosts: Set(siteHosts))
         if noIsolation {
-            if taskIDs != nil { CLI.fail("--task-ids and --no-isolation contradict each other: choose one") }
+            if taskIDs != nil { throw CLIError("--task-ids and --no-isolation contradict each other: choose one") }
             return policy
         }
         var missing = TaskConfinement.missing()
@@ -99,7 +99,7 @@ struct ServeCommand: AsyncParsableCommand {
             )
         }
         if !missing.isEmpty {
-            CLI.fail(
+            throw CLIError(
                 "cannot isolate tenants' tasks:\n  - " + missing.joined(separator: "\n  - ")
                     + "\n(or pass --no-isolation to run every task as the server's own account: not for shared use)")
         }
@@ -142,10 +142,10 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
             (0...65535).contains(port)
-        else { CLI.fail("--listen must be HOST:PORT, e.g. 127.0.0.1:8080 (got `\(listen)`)") }
+        else { throw CLIError("--listen must be HOST:PORT, e.g. 127.0.0.1:8080 (got `\(listen)`)") }
         let host = String(listen[..<colon])
         let home = HeavenHome.fromEnvironment()
-        let policy = policy(home: home)
+        let policy = try policy(home: home)
         let (_, store) = try CLI.openStore()
         for repair in home.secure(deep: true) { CLI.error("heaven: note: state made private: \(repair)") }
         if let ids = policy.taskIDs {
@@ -183,10 +183,10 @@ struct UsersCommand: AsyncParsableCommand {
 }
 
 /// Parses `30d`, `12h`, `90m`: a token's lifetime.
-func lifetime(_ text: String?) -> Date? {
+func lifetime(_ text: String?) throws -> Date? {
     guard let text else { return nil }
     guard case .success(let q) = Quantity.parse(text, as: .seconds), q.value > 0 else {
-        CLI.fail("--expires takes a duration such as 30d, 12h or 90m (got `\(text)`)")
+        throw CLIError("--expires takes a duration such as 30d, 12h or 90m (got `\(text)`)")
     }
     return Date().addingTimeInterval(q.value)
 }
@@ -208,10 +208,10 @@ struct UsersAddCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard name.range(of: "^[a-z_][a-z0-9_.-]{0,63}$", options: .regularExpression) != nil else {
-            CLI.fail(
+            throw CLIError(
                 "a user name is lowercase letters, digits, `_`, `.` or `-`, starting with a letter (got `\(name)`)")
         }
-        let until = lifetime(expires)
+        let until = try lifetime(expires)
         let (_, store) = try CLI.openStore()
         let existing = try await store.user(name)
         try await store.saveUser(
@@ -233,9 +233,11 @@ struct UsersTokenCommand: AsyncParsableCommand {
     @Option(help: "The token's lifetime (e.g. 30d); none: until revoked.") var expires: String?
 
     func run() async throws {
-        let until = lifetime(expires)
+        let until = try lifetime(expires)
         let (_, store) = try CLI.openStore()
-        guard try await store.user(name) != nil else { CLI.fail("no user \(name) (create it with `heaven users add`)") }
+        guard try await store.user(name) != nil else {
+            throw CLIError("no user \(name) (create it with `heaven users add`)")
+        }
         let (id, token) = try await Tokens.issue(for: name, store: store, expires: until)
         CLI.error("token \(id) for \(name), shown only now:")
         print(token)
@@ -278,7 +280,7 @@ struct UsersRevokeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (_, store) = try CLI.openStore()
-        guard try await store.revokeToken(token) else { CLI.fail("no live token \(token)") }
+        guard try await store.revokeToken(token) else { throw CLIError("no live token \(token)") }
         print("token \(token) revoked")
     }
 }

@@ -33,7 +33,7 @@ struct SitesListCommand: AsyncParsableCommand {
     func run() async throws {
         let (_, store) = try CLI.openStore()
         let catalog: Catalog
-        do { catalog = try await store.catalog() } catch { CLI.fail("\(error)") }
+        do { catalog = try await store.catalog() } catch { throw CLIError("\(error)") }
         let now = Date()
         let health = (try? await store.siteHealth()) ?? [:]
         /// up; down (why, until when); or failing: tried again at a time.
@@ -142,11 +142,11 @@ struct SitesDownCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard case .success(let q) = Quantity.parse(duration, as: .seconds) else {
-            CLI.fail("--for takes a duration such as 30m or 2h, not `\(duration)`")
+            throw CLIError("--for takes a duration such as 30m or 2h, not `\(duration)`")
         }
         let (_, store) = try CLI.openStore()
         guard try await store.catalog().sites.contains(where: { $0.site.name == site }) else {
-            CLI.fail("no site `\(site)` is registered (see `heaven sites`)")
+            throw CLIError("no site `\(site)` is registered (see `heaven sites`)")
         }
         try await store.markSite(site, downUntil: Date().addingTimeInterval(q.value), reason: reason)
         print("site \(site) down for \(q) (\(reason))")

@@ -23,17 +23,16 @@ struct StatusCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object: {run, status, outputs, tasks, …}.")
     var json = false
 
-    @Option(help: "A Heaven server to ask (or $HEAVEN_SERVER); its token: $HEAVEN_TOKEN or `heaven login`.")
-    var server: String?
+    @OptionGroup var connection: ServerOption
 
     func run() async throws {
-        if let remote = Remote.resolve(server) {
+        if let remote = try connection.remote() {
             let (record, attempts) = try await remote.runAndAttempts(run)
             StatusCommand.show(record, attempts, json: json, local: false)
             return
         }
         let (_, store) = try CLI.openStore()
-        let record = await CLI.findRun(store, run)
+        let record = try await CLI.findRun(store, run)
         let attempts = (try? await store.attempts(run: record.id)) ?? []
         StatusCommand.show(record, attempts, json: json, local: true)
     }
