@@ -90,7 +90,7 @@ let package = Package(
             name: "HeavenCLI",
             dependencies: [
                 "HeavenModel", "HeavenCore", "HeavenLanguage", "HeavenStore", "HeavenEngine", "HeavenConnectors",
-                "HeavenBroker", "HeavenServer", "HeavenAPI",
+                "HeavenBroker", "HeavenServer", "HeavenAPI", "CHeavenSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

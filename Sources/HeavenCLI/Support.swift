@@ -1,4 +1,5 @@
 import ArgumentParser
+import CHeavenSystem
 import Foundation
 import HeavenConnectors
 import HeavenCore
@@ -6,6 +7,7 @@ import HeavenEngine
 import HeavenLanguage
 import HeavenModel
 import HeavenStore
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -102,25 +104,36 @@ enum CLI {
     }
 }
 
-/// Turns SIGINT and SIGTERM into a graceful stop of the running workflow.
-/// Dispatch sources are thread-safe; they are only created in `init` and cancelled in `cancel`.
-final class SignalTrap: @unchecked Sendable {
-    private let sources: [any DispatchSourceSignal]
+/// Catches SIGINT, SIGTERM and SIGHUP for as long as it lives: a C handler writes each
+/// signal's number to a pipe (whichever thread the kernel delivers it to: none is
+/// lost, as one could be with a dispatch source, which sees a signal only in the
+/// threads that block it), and a thread of its own reads the pipe and calls `handler`.
+final class SignalTrap: Sendable {
+    private static let signals = [SIGINT, SIGTERM, SIGHUP]
+    private let active = Mutex(true)
 
     init(_ handler: @escaping @Sendable (Int32) -> Void) {
-        var s: [any DispatchSourceSignal] = []
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { handler(sig) }
-            source.resume()
-            s.append(source)
+        var caught: Int32 = -1
+        for sig in SignalTrap.signals { caught = heaven_catch_signal(sig) }
+        guard caught >= 0 else { return }
+        let fd = caught
+        let reader = Thread { [self] in
+            var byte: UInt8 = 0
+            while true {
+                let n = read(fd, &byte, 1)
+                if n < 0 && errno == EINTR { continue }
+                guard n == 1 else { return }
+                if self.active.withLock({ $0 }) { handler(Int32(byte)) }
+            }
         }
-        sources = s
+        reader.name = "heaven-signals"
+        reader.start()
     }
 
+    /// Signals are ignored from now on.
     func cancel() {
-        for s in sources { s.cancel() }
+        active.withLock { $0 = false }
+        for sig in SignalTrap.signals { heaven_ignore_signal(sig) }
     }
 }
 

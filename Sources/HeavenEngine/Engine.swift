@@ -223,11 +223,13 @@ public final class Engine: Sendable {
     {
         driving.withLock { _ = $0.insert(runID) }
         defer { driving.withLock { _ = $0.remove(runID) } }
+        // Cancellations seen so far: the record read next shows them; later ones wake the run.
+        let cancelSeen = store.generation(of: .cancel(run: runID))
         guard let record = try await store.run(runID) else { throw StoreError.notFound(runID) }
         if record.status == .succeeded { return record }
         var life = RunLifecycle(record)
         guard let prepared = try await prepare(&life, load: load) else { return life.record }
-        let outcome = try await drive(life.record, prepared, controller: controller)
+        let outcome = try await drive(life.record, prepared, controller: controller, cancelSeen: cancelSeen)
         return try await close(&life, outcome, context: prepared.context)
     }
 
@@ -332,7 +334,7 @@ public final class Engine: Sendable {
 
     /// Drives a prepared run: its steps, until they end or it is stopped, watching for a
     /// cancellation and (with a topology) for sites that go down.
-    func drive(_ run: RunRecord, _ prepared: Prepared, controller: RunController) async throws
+    func drive(_ run: RunRecord, _ prepared: Prepared, controller: RunController, cancelSeen: UInt64) async throws
         -> RunLifecycle.Outcome
     {
         let context = prepared.context
@@ -356,13 +358,15 @@ public final class Engine: Sendable {
         // A cancellation requested through this process's store (the server's API) wakes
         // the run at once; another process's `heaven cancel` signals the driving process.
         let watcher = Task.detached { [store] in
+            var seen = cancelSeen
             while !Task.isCancelled {
-                let seen = store.generation(of: .cancel(run: id))
+                await store.waitForChange(of: .cancel(run: id), after: seen, timeout: .seconds(10))
+                if Task.isCancelled { return }
+                seen = store.generation(of: .cancel(run: id))
                 if let r = try? await store.run(id), r.cancelRequested {
                     context.stop(.cancelled, "cancelled", kill: true)
                     return
                 }
-                await store.waitForChange(of: .cancel(run: id), after: seen, timeout: .seconds(30))
             }
         }
         // Sites of a topology: a site reported down (here, at once; by an operator in

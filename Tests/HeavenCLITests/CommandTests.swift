@@ -79,11 +79,10 @@ struct CommandTests {
         )
         let (p, _, _) = h.process(["run", file, "--quiet"])
         try p.run()
-        // Ctrl-C while the second task runs. (The signal is sent a moment after the task
-        // starts: sent the instant it started, it was lost once under CI load — see the
-        // closing note of 2026-11-30; to investigate before this wait can go.)
+        // Ctrl-C the instant the second task runs. (A signal caught by a dispatch source
+        // was lost once so, under CI load: one reaching a thread that did not block it
+        // was discarded. `SignalTrap` now catches it with a handler in every thread.)
         try h.wait("the second task to start") { FileManager.default.fileExists(atPath: h.work + "/second-started") }
-        Thread.sleep(forTimeInterval: 0.3)
         kill(p.processIdentifier, SIGINT)
         p.waitUntilExit()
         #expect(p.terminationStatus == 1)

@@ -56,3 +56,11 @@ int heaven_pipe_cloexec(int fds[2]);
 /// A new hard link `to` of the file open as `fd` (linkat with AT_EMPTY_PATH: needs
 /// CAP_DAC_READ_SEARCH); 0, or -1 with errno set.
 int heaven_link_fd(int fd, const char *to);
+
+/// Catches `signal` with a handler that writes its number, one byte, to a pipe whose
+/// read end this returns (the same pipe for every signal caught): whichever thread the
+/// kernel delivers the signal to, it is never lost. -1 with errno set on failure.
+int heaven_catch_signal(int signal);
+
+/// Ignores `signal` again (after `heaven_catch_signal`).
+void heaven_ignore_signal(int signal);

@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
         discussion: """
             The benchmarks are their own program, `heaven-bench` (`heaven-bench --help` lists
             the workloads); this command runs it with the same arguments.
-              $ swift build -c release --product heaven --product heaven-bench
+              $ swift build -c release         # every product, heaven-bench too
               $ heaven bench --write docs/performance.md
               $ heaven bench --quick            # a smoke run of a few hundred tasks
             """)
@@ -26,7 +26,7 @@ struct BenchCommand: ParsableCommand {
         let bench = me.deletingLastPathComponent().appendingPathComponent("heaven-bench").path
         guard FileManager.default.isExecutableFile(atPath: bench) else {
             throw CLIError(
-                "`heaven bench` runs heaven-bench, which is not built beside heaven (\(bench)): swift build -c release --product heaven-bench"
+                "`heaven bench` runs heaven-bench, which is not built beside heaven (\(bench)): swift build -c release"
             )
         }
         let argv = ([bench] + arguments).map { strdup($0) } + [nil]
