@@ -50,6 +50,10 @@ struct TaskExecutor {
         // (`isolation: none`, written on the task or the workflow).
         let optsOut = isolation == .none && (task.isolation == Isolation.none || workflow.isolationLocation != nil)
         let confinement = optsOut && context.mayOptOut ? nil : context.confinement
+        let instance = TaskInstance(
+            task: task, key: key, layout: layout, work: work, staging: staged, arguments: arguments,
+            environment: environment, isolation: isolation, optsOut: optsOut, confinement: confinement,
+            network: machine?.network ?? false, scope: scope)
         var attempt = context.previousAttempts[key] ?? 0
         var retry = 0
         var refusedInstances = Set<Int>()
@@ -82,11 +86,7 @@ struct TaskExecutor {
                 context.count { $0.waiting -= 1 }
                 throw error
             }
-            let outcome = try await runAttempt(
-                task, key: key, number: attempt, slot: slot, layout: layout, work: work,
-                preparation: preparation!, staging: staged, arguments: arguments, environment: environment,
-                isolation: isolation, optsOut: optsOut, confinement: confinement,
-                network: machine?.network ?? false, scope: scope)
+            let outcome = try await runAttempt(instance, number: attempt, slot: slot, preparation: preparation!)
             if case .refused = outcome {} else { preparation = nil }
             switch outcome {
             case .refused(let reason):
@@ -190,12 +190,33 @@ struct TaskExecutor {
         return plan
     }
 
+    /// What every attempt of one task instance shares: decided once, before the first.
+    struct TaskInstance {
+        let task: TaskStep
+        let key: String
+        let layout: RunLayout
+        let work: String
+        let staging: Staging
+        let arguments: [String]
+        let environment: [String: String]
+        let isolation: Isolation
+        /// Whether the workflow asks for `isolation: none` (honoured for an admin only).
+        let optsOut: Bool
+        let confinement: TaskConfinement?
+        let network: Bool
+        let scope: Scope
+    }
+
+    /// One attempt of a task instance in the slot it was given: recorded, started,
+    /// watched, ended (its life: `AttemptLifecycle`).
     func runAttempt(
-        _ task: TaskStep, key: String, number: Int, slot: SlotPool.Slot, layout: RunLayout, work: String,
-        preparation: Result<Void, PreparationError>, staging: Staging, arguments: [String],
-        environment: [String: String],
-        isolation: Isolation, optsOut: Bool, confinement: TaskConfinement?, network: Bool, scope: Scope
+        _ instance: TaskInstance, number: Int, slot: SlotPool.Slot, preparation: Result<Void, PreparationError>
     ) async throws -> AttemptOutcome {
+        let (task, key, layout, work) = (instance.task, instance.key, instance.layout, instance.work)
+        let (staging, environment) = (instance.staging, instance.environment)
+        let (optsOut, confinement, network, scope) = (
+            instance.optsOut, instance.confinement, instance.network, instance.scope
+        )
         // Standard output apart only when an output reads it; otherwise one combined
         // log, as a terminal would show it (one file fewer to create per task).
         let (stdoutPath, stderrPath) = layout.logs(key, attempt: number, apart: task.readsStandardOutput)
@@ -292,7 +313,7 @@ struct TaskExecutor {
         }
 
         // A remote task gets every file its arguments name, under its place in the working directory.
-        var arguments = arguments
+        var arguments = instance.arguments
         var env = environment
         var inputs = staging.files.map { (name: $0.name, path: $0.source) }
         let remote = connector as? any RemoteStaging
@@ -326,7 +347,7 @@ struct TaskExecutor {
         env["HEAVEN_CORES"] = String(slot.cores)
         // Where the task runs on the server's machine, the server's confinement (not the
         // workflow's word) says how; elsewhere the site's accounts confine it.
-        var isolation = isolation
+        var isolation = instance.isolation
         let local = connector.taskAccount == .thisProcess
         // A site whose tasks run as this server's own account on other machines (a Slurm
         // cluster without a login host): nothing confines them, so no tenant's task runs there.

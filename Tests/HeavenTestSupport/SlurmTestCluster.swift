@@ -23,8 +23,11 @@ public final class SlurmTestCluster: @unchecked Sendable {
         try Testbed.require(SlurmTestCluster.available, "root, slurm-wlm and munge")
         directory = NSTemporaryDirectory() + "heaven-slurm-\(UUID().uuidString.prefix(8))"
         var failure: (any Error)?
-        for _ in 0..<3 {
-            let port = 30000 + 2 * Int.random(in: 0..<10000)
+        for _ in 0..<5 {
+            // Below the kernel's ephemeral range (32768 and up by default), where no
+            // outgoing connection of another test can hold the port, and below the SSH test
+            // hosts' 20000-29999 (slurmd takes port + 1).
+            let port = 10000 + 2 * Int.random(in: 0..<5000)
             do {
                 try Testbed.sh("bash \(SlurmTestCluster.script) start \(directory) \(port) \(cpus) 2>&1")
                 chmod(directory, 0o755)

@@ -77,7 +77,17 @@ CONF
     </dev/null >"$dir/log/munged.out" 2>&1
   slurmctld -i -f "$dir/slurm.conf" </dev/null >"$dir/log/slurmctld.out" 2>&1
   slurmd -N localhost -f "$dir/slurm.conf" </dev/null >"$dir/log/slurmd.out" 2>&1
-  for _ in $(seq 100); do
+  for i in $(seq 100); do
+    # A daemon that stopped (its port taken, say) makes the caller try another port at
+    # once, not after a hundred sinfo that each wait for a controller that is not there.
+    # (A pid file not written yet is given two seconds.)
+    for daemon in slurmctld slurmd; do
+      pid=$(cat "$dir/$daemon.pid" 2>/dev/null || true)
+      if { [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; } || { [ -z "$pid" ] && [ "$i" -gt 20 ]; }; then
+        echo "$daemon stopped: $(grep -h 'fatal' "$dir/log/$daemon.log" 2>/dev/null | tail -1)" >&2
+        exit 1
+      fi
+    done
     state=$(sinfo -h -N -o '%t' 2>/dev/null | head -1 || true)
     [ "$state" = idle ] && exit 0
     sleep 0.1
