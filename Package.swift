@@ -29,17 +29,19 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
     ],
     targets: [
-        // Layer 0: system calls Swift cannot make directly (vfork-based spawn with rlimits).
+        // Layer 0: system calls Swift cannot make directly (vfork-based spawn with rlimits,
+        // pidfds and epoll for the reaper, a signal handler writing to a pipe).
         .target(name: "CHeavenSystem"),
-        // Layer 1: vocabulary, quantities, values, expressions. No I/O.
+        // Layer 1: vocabulary, quantities, values, expressions, steps and their walk. No I/O.
         .target(name: "HeavenModel", swiftSettings: swiftSettings),
         // Layer 2: YAML ⇄ model, with diagnostics that carry file:line:col.
         .target(
             name: "HeavenLanguage",
             dependencies: ["HeavenModel", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
-        // Layer 2: the domain of execution, as plain values and protocols: runs, attempts,
-        // events, the catalog, placements, accounts, and the stores by capability.
+        // Layer 2: the domain of execution, as plain values and protocols: runs, attempts and
+        // their lifecycles, events, the catalog, placements, accounts, the stores by
+        // capability and their change feed. Depends on the model only.
         .target(name: "HeavenCore", dependencies: ["HeavenModel"], swiftSettings: swiftSettings),
         // Layer 3: the HTTP API's bodies as Codable types, and the OpenAPI document derived
         // from them and from the operations the server declares (server and client share them).
@@ -49,12 +51,14 @@ let package = Package(
             name: "HeavenStore",
             dependencies: ["HeavenModel", "HeavenCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings),
-        // Layer 3: places topologies on granted sites (matching, grants, links, explanations).
+        // Layer 3: places topologies on granted sites (matching, grants, links, explanations):
+        // a catalog in, a placement out; the model and the core only.
         .target(
             name: "HeavenBroker",
             dependencies: ["HeavenModel", "HeavenCore"],
             swiftSettings: swiftSettings),
-        // Layer 3: where tasks run (local processes now; SSH and Slurm next).
+        // Layer 3: where tasks run: the Connector protocol and its capabilities, the factory of
+        // a site's connector; this machine, SSH hosts, Slurm clusters; tenants' confinement.
         .target(
             name: "HeavenConnectors",
             dependencies: [
@@ -62,7 +66,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings),
-        // Layer 4: interprets workflows durably.
+        // Layer 4: runs workflows durably (prepare, drive, close), on any store and connectors.
         .target(
             name: "HeavenEngine",
             dependencies: [
@@ -73,7 +77,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings),
-        // Layer 5: the shared service: HTTP API v1, accounts, authorization, audit.
+        // Layer 5: the shared service: HTTP API v1 (routes by resource, declared with their
+        // description), accounts, authorization, audit, metrics.
         .target(
             name: "HeavenServer",
             dependencies: [
@@ -85,7 +90,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings),
-        // Layer 6: the command line.
+        // Layer 6: the command line, here or as a typed client of a server.
         .target(
             name: "HeavenCLI",
             dependencies: [
