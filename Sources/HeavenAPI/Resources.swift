@@ -152,10 +152,12 @@ public struct LogEntry: APIObject {
     public var error: String?
     public var exit: Int?
     public var site: String?
+    /// The node it held: `SITE/NODE/INDEX`.
+    public var node: String?
 
     public init(
         task: String, attempt: Int, status: AttemptStatus, url: String, started: Date, finished: Date? = nil,
-        error: String? = nil, exit: Int? = nil, site: String? = nil
+        error: String? = nil, exit: Int? = nil, site: String? = nil, node: String? = nil
     ) {
         self.task = task
         self.attempt = attempt
@@ -166,6 +168,7 @@ public struct LogEntry: APIObject {
         self.error = error
         self.exit = exit
         self.site = site
+        self.node = node
     }
 
     public static let example = LogEntry(

@@ -170,7 +170,8 @@ struct Remote {
         try await send("GET", "/v1/runs/\(Remote.segment(id))/logs", as: LogList.self).logs.map { a in
             AttemptRecord(
                 runID: id, taskKey: a.task, task: a.task, number: a.attempt, status: a.status, site: a.site,
-                startedAt: a.started, finishedAt: a.finished, exitCode: a.exit.map(Int32.init), error: a.error)
+                startedAt: a.started, finishedAt: a.finished, exitCode: a.exit.map(Int32.init), error: a.error,
+                node: a.node)
         }
     }
 

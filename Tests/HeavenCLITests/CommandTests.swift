@@ -37,6 +37,33 @@ struct CommandTests {
         }
     }
 
+    @Test("`heaven status` says where each attempt ran; a long run's hidden tasks are one flag away (`--tasks`)")
+    func statusShowsWhereAndEveryTask() throws {
+        let h = try HeavenBinary()
+        let file = try h.write(
+            "many.yaml",
+            "kind: Workflow\nname: many\nsteps:\n  - foreach: ${range(45)}\n    as: i\n    steps:\n      - task: t\n        run: [/bin/true]\n  - task: last\n    run: [/bin/true]\n"
+        )
+        let run = try h.run("run", file, "--json")
+        #expect(run.status == 0, "\(run.stderr)")
+        let id = try #require(HeavenBinary.json(run.stdout)["run"] as? String)
+        // 46 tasks: the plain view hides the succeeded ones and says how to see them.
+        let brief = try h.run("status", id)
+        #expect(
+            brief.stdout.contains("(46 more tasks not shown: `heaven status \(id) --tasks` lists every one)"),
+            "\(brief.stdout)")
+        let every = try h.run("status", id, "--tasks")
+        let rows = every.stdout.split(separator: "\n").filter { $0.hasPrefix("  ") && $0.contains("succeeded  #1") }
+        #expect(rows.count == 46, "\(every.stdout)")
+        // Each row says where it ran: the embedded site, its node and instance.
+        #expect(rows.allSatisfy { $0.hasSuffix("on local (local/0)") }, "\(rows.prefix(3))")
+        let json = HeavenBinary.json(try h.run("status", id, "--json").stdout)
+        let attempts = json["attempts"] as? [[String: Any]] ?? []
+        #expect(
+            attempts.count == 46
+                && attempts.allSatisfy { $0["site"] as? String == "local" && $0["node"] as? String == "local/local/0" })
+    }
+
     @Test("`heaven cancel` from another process stops a running run; it ends cancelled")
     func cancel() throws {
         let h = try HeavenBinary()

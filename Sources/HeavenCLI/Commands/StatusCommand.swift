@@ -12,9 +12,11 @@ struct StatusCommand: AsyncParsableCommand {
         abstract: "Show a run: its state, its tasks and its outputs.",
         discussion: """
               $ heaven status r1a2b3c
-              run r1a2b3c (workflow fan-out): succeeded in 2.3s
-              tasks: 6 succeeded
+              run r1a2b3c (workflow fan-out, by ana): succeeded after 2.3s
+              tasks: 6 succeeded (6 attempts)
+                split     succeeded  #1  0.1s  on local (machine/0)
               …
+              $ heaven status r1a2b3c --tasks    # every task instance, however many
             """)
 
     @Argument(help: "The run's id (or a unique prefix of it).")
@@ -23,22 +25,25 @@ struct StatusCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object: {run, status, outputs, tasks, …}.")
     var json = false
 
+    @Flag(help: "List every task instance (without it, a run of more than 40 shows those not succeeded).")
+    var tasks = false
+
     @OptionGroup var connection: ServerOption
 
     func run() async throws {
         if let remote = try connection.remote() {
             let (record, attempts) = try await remote.runAndAttempts(run)
-            StatusCommand.show(record, attempts, json: json, local: false)
+            StatusCommand.show(record, attempts, json: json, local: false, all: tasks)
             return
         }
         let (_, store) = try CLI.openStore()
         let record = try await CLI.findRun(store, run)
         let attempts = (try? await store.attempts(run: record.id)) ?? []
-        StatusCommand.show(record, attempts, json: json, local: true)
+        StatusCommand.show(record, attempts, json: json, local: true, all: tasks)
     }
 
     /// Prints a run and its tasks, for people or as JSON (the same from a server).
-    static func show(_ record: RunRecord, _ attempts: [AttemptRecord], json: Bool, local: Bool) {
+    static func show(_ record: RunRecord, _ attempts: [AttemptRecord], json: Bool, local: Bool, all: Bool = false) {
         var latest: [String: AttemptRecord] = [:]
         var order: [String] = []
         for a in attempts {
@@ -61,6 +66,8 @@ struct StatusCommand: AsyncParsableCommand {
                     ]
                     if let e = a.error { m["error"] = .string(e) }
                     if let c = a.exitCode { m["exit"] = .int(Int(c)) }
+                    if let s = a.site { m["site"] = .string(s) }
+                    if let n = a.node { m["node"] = .string(n) }
                     if let f = a.finishedAt {
                         m["seconds"] = .double((f.timeIntervalSince(a.startedAt) * 1000).rounded() / 1000)
                     }
@@ -85,23 +92,33 @@ struct StatusCommand: AsyncParsableCommand {
             "tasks: \(summary.isEmpty ? "none yet" : summary) (\(attempts.count) attempt\(attempts.count == 1 ? "" : "s"))"
         )
         let rows = order.compactMap { latest[$0] }
-        let shownRows = rows.count > 40 ? Array(rows.filter { $0.status != .succeeded }.prefix(40)) : rows
+        let shownRows = all || rows.count <= 40 ? rows : Array(rows.filter { $0.status != .succeeded }.prefix(40))
         if !shownRows.isEmpty {
             let width = min(48, shownRows.map(\.taskKey.count).max() ?? 4)
             for a in shownRows {
                 let secs = a.finishedAt.map { CLI.duration($0.timeIntervalSince(a.startedAt)) } ?? "…"
                 var line =
                     "  \(a.taskKey.padding(toLength: width, withPad: " ", startingAt: 0))  \(a.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  #\(a.number)  \(secs)"
+                if let site = a.site { line += "  on \(StatusCommand.place(site: site, node: a.node))" }
                 if let e = a.error { line += "  \(e.prefix(100))" }
                 print(line)
             }
-            if rows.count > shownRows.count {
-                print("  (\(rows.count - shownRows.count) more succeeded tasks not shown)")
-            }
+        }
+        if rows.count > shownRows.count {
+            print(
+                "  (\(rows.count - shownRows.count) more tasks not shown: `heaven status \(record.id) --tasks` lists every one)"
+            )
         }
         for (k, v) in (record.outputs ?? [:]).sorted(by: { $0.key < $1.key }) {
             print("output \(k): \(v.plain.argumentText)")
         }
         if status == .interrupted || status == .failed { print("continue with: heaven resume \(record.id)") }
     }
+
+    /// Where an attempt ran: `site (node/index)` (the node recorded as `SITE/NODE/INDEX`).
+    static func place(site: String, node: String?) -> String {
+        guard let node, node.hasPrefix(site + "/") else { return site }
+        return "\(site) (\(node.dropFirst(site.count + 1)))"
+    }
+
 }

@@ -107,7 +107,7 @@ struct RunRoutes {
                         url:
                             "/v1/runs/\(run.id)/logs/\(RunRoutes.pathSegment(RunLayout.flat(a.taskKey)))?attempt=\(a.number)",
                         started: a.startedAt, finished: a.finishedAt, error: a.error, exit: a.exitCode.map(Int.init),
-                        site: a.site)
+                        site: a.site, node: a.node)
                 })
         }
         routes.addRaw(
