@@ -22,7 +22,7 @@ struct Matcher {
     func match(_ vm: VirtualMachine, _ node: NodeSpec, site: Site) -> NodeAnswer {
         var passed = 0
         func fail(_ m: String) -> NodeAnswer { NodeAnswer(passed: passed, failure: m, rank: 0) }
-        if node.cores < vm.cores { return fail("\(node.cores) cores < \(vm.cores) required") }
+        if node.cores < vm.cores { return fail("\(Wording.count(node.cores, "core")) < \(vm.cores) required") }
         passed += 1
         if let want = vm.memory, let have = node.memory, have < want {
             return fail("\(Quantity(have, .bytes)) memory < \(Quantity(want, .bytes)) required")
@@ -121,7 +121,9 @@ struct Matcher {
         if let limit = g.coreHours, let used = coreHours[g.name], used >= limit {
             return "used up: \(Matcher.format(used)) of \(Matcher.format(limit)) core-hours"
         }
-        if let cores = g.cores, cores < vm.cores { return "allows \(cores) cores at once, \(vm.cores) required" }
+        if let cores = g.cores, cores < vm.cores {
+            return "allows \(Wording.count(cores, "core")) at once, \(vm.cores) required"
+        }
         return nil
     }
 

@@ -259,7 +259,7 @@ struct Interpreter: Sendable {
                     "workflow `\(w.name)` needs input `\(d.name)` (\(d.type.rawValue)): pass --input \(d.name)=VALUE")
             }
             guard var v = InputCoercion.coerce(raw, to: d.type) else {
-                throw EngineError.invalid("input `\(d.name)` must be a \(d.type.rawValue), not \(raw)")
+                throw EngineError.invalid("input `\(d.name)` must be \(Wording.a(d.type.rawValue)), not \(raw)")
             }
             if case .file(let p) = v {
                 let abs = p.hasPrefix("/") ? p : (baseDirectory as NSString).appendingPathComponent(p)

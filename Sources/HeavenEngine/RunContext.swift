@@ -21,8 +21,8 @@ public struct ProgressSnapshot: Sendable {
     public var succeeded = 0
     /// Task instances whose results were reused from before a resume.
     public var reused = 0
-    /// Attempts that failed (including ones that were retried).
-    public var failedAttempts = 0
+    /// Attempts that failed and were retried (a failure with no retry left ends the run).
+    public var retriedAttempts = 0
     /// Task instances waiting for a slot.
     public var waiting = 0
     /// Why tasks wait for capacity held elsewhere (other runs, grant limits), if they do.

@@ -139,7 +139,7 @@ final class SlotPool: Sendable {
             }
             let label = r.machine == nil ? "the site has" : "machine `\(first.machine)` has"
             if !candidates.contains(where: { $0.cores >= r.cores }) {
-                return "needs \(r.cores) cores but \(label) \(candidates.map(\.cores).max() ?? 0)"
+                return "needs \(Wording.count(r.cores, "core")) but \(label) \(candidates.map(\.cores).max() ?? 0)"
             }
             if !candidates.contains(where: { $0.memory >= r.memory }) {
                 return

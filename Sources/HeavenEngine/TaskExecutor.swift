@@ -118,10 +118,10 @@ struct TaskExecutor {
                 lostToSites += 1
                 if lostToSites > 10 { throw EngineError.taskFailed(key: key, message: message) }
             case .failed(let message):
-                context.count { $0.failedAttempts += 1 }
                 guard retry < task.retries.count else {
                     throw EngineError.taskFailed(key: key, message: message)
                 }
+                context.count { $0.retriedAttempts += 1 }
                 retry += 1
                 let delay = task.retries.delay(beforeRetry: retry)
                 await context.event(

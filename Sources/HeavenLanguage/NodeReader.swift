@@ -155,7 +155,9 @@ struct NodeReader {
 
     func quantity(_ node: Node, _ what: String, _ dimension: Quantity.Dimension) -> Double? {
         guard case .scalar(let s) = node, !isNull(node) else {
-            error("\(what) must be a \(dimension.noun) such as \(example(dimension)), not \(describe(node))", node)
+            error(
+                "\(what) must be \(Wording.a(dimension.noun)) such as \(example(dimension)), not \(describe(node))",
+                node)
             return nil
         }
         switch Quantity.parse(s.string, as: dimension) {

@@ -194,7 +194,7 @@ struct WorkflowReader {
             r.checkKeys(entries, allowed: ["sequence", "name"], in: "a sequence step")
             return Step(name: name, form: .sequence(steps(formEntry.value, "`sequence`")), location: location)
         case "parallel", "interleave":
-            r.checkKeys(entries, allowed: [formEntry.key, "name"], in: "a \(formEntry.key) step")
+            r.checkKeys(entries, allowed: [formEntry.key, "name"], in: Wording.a("\(formEntry.key) step"))
             guard let items = r.sequence(formEntry.value, "`\(formEntry.key)`") else { return nil }
             if items.isEmpty { r.error("`\(formEntry.key)` needs at least one branch", formEntry.value) }
             let branches = items.compactMap(branch)

@@ -91,9 +91,9 @@ public enum QuantityError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .malformed(let text, let d):
-            return "`\(text)` is not a \(d.noun): expected a number and a unit (\(Quantity.unitNames(of: d)))"
+            return "`\(text)` is not \(Wording.a(d.noun)): expected a number and a unit (\(Quantity.unitNames(of: d)))"
         case .wrongDimension(let text, let d):
-            return "`\(text)` is not a \(d.noun): expected a unit among \(Quantity.unitNames(of: d))"
+            return "`\(text)` is not \(Wording.a(d.noun)): expected a unit among \(Quantity.unitNames(of: d))"
         }
     }
 }

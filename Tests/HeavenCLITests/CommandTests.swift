@@ -49,6 +49,11 @@ struct CommandTests {
         let id = try #require(HeavenBinary.json(run.stdout)["run"] as? String)
         // 46 tasks: the plain view hides the succeeded ones and says how to see them.
         let brief = try h.run("status", id)
+        // A run of a few milliseconds says so (not `0.0s`).
+        #expect(
+            brief.stdout.range(
+                of: #"^run \S+ \(workflow many, by \S+\): succeeded after [0-9]+ ms\n"#, options: .regularExpression)
+                != nil, "\(brief.stdout)")
         #expect(
             brief.stdout.contains("(46 more tasks not shown: `heaven status \(id) --tasks` lists every one)"),
             "\(brief.stdout)")
@@ -62,6 +67,42 @@ struct CommandTests {
         #expect(
             attempts.count == 46
                 && attempts.allSatisfy { $0["site"] as? String == "local" && $0["node"] as? String == "local/local/0" })
+    }
+
+    @Test("messages read as English: `an integer`, `1 core`, the directories removed on this machine")
+    func wording() throws {
+        let h = try HeavenBinary()
+        let file = try h.write(
+            "typed.yaml",
+            "kind: Workflow\nname: typed\ninputs: {n: {type: integer}}\nsteps:\n  - task: t\n    run: [echo, '${inputs.n}']\n"
+        )
+        let wrong = try h.run("run", file, "--input", "n=abc")
+        #expect(wrong.status == 2 && wrong.stderr.contains("must be an integer, not"), "\(wrong.stderr)")
+        let site = try h.write(
+            "site.yaml", "kind: Site\nname: tiny\nconnector: local\nnodes: [{name: n, cores: 1}]\n")
+        let validated = try h.run("validate", site)
+        #expect(
+            validated.stdout.contains("site tiny: 1 core") && !validated.stdout.contains("1 cores"),
+            "\(validated.stdout)")
+        let ok = try h.run("run", file, "--input", "n=3", "--json")
+        let id = try #require(HeavenBinary.json(ok.stdout)["run"] as? String)
+        let clean = try h.run("clean", id)
+        #expect(clean.stdout == "run \(id): removed its directories on this machine\n", "\(clean.stdout)")
+    }
+
+    @Test("progress counts a failed attempt that was retried as retried, not failed")
+    func progressSaysRetried() throws {
+        let h = try HeavenBinary()
+        let marker = h.work + "/failed-once"
+        let file = try h.write(
+            "flaky.yaml",
+            "kind: Workflow\nname: flaky\nsteps:\n  - task: flaky\n    retries: {count: 1, backoff: 0s}\n    shell: 'test -f \(marker) || { touch \(marker); exit 1; }'\n  - task: slow\n    run: [sleep, '2.5']\n"
+        )
+        // Not a terminal: a progress line every second, on standard error.
+        let run = try h.run("run", file)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains(" · 1 retried · "), "\(run.stderr)")
+        #expect(!run.stderr.contains("failed ·"), "\(run.stderr)")
     }
 
     @Test("`heaven cancel` from another process stops a running run; it ends cancelled")

@@ -45,7 +45,7 @@ struct CleanCommand: AsyncParsableCommand {
         if FileManager.default.fileExists(atPath: work) {
             try FileManager.default.removeItem(atPath: work)
         }
-        cleaned.append("here")
+        cleaned.append("this machine")
         print("run \(record.id): removed its directories on \(cleaned.joined(separator: " and "))")
     }
 }

@@ -89,7 +89,7 @@ struct SitesListCommand: AsyncParsableCommand {
         rows = [["GRANT", "SITE", "TO", "LIMITS", "VALID", "USED"]]
         for g in catalog.grants {
             var limits: [String] = []
-            if let c = g.cores { limits.append("\(c) cores") }
+            if let c = g.cores { limits.append(Wording.count(c, "core")) }
             if let h = g.coreHours { limits.append("\(CLI.number(h)) core-hours") }
             let valid = g.once ? "once" : (g.until.map { "until \($0)" } ?? "always")
             var used = String(format: "%.3f core-hours", catalog.coreHours[g.name] ?? 0)

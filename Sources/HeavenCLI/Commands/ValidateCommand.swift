@@ -35,7 +35,7 @@ struct ValidateCommand: AsyncParsableCommand {
         for t in d.topologies {
             parts.append("topology \(t.name): \(t.machines.count) machine\(t.machines.count == 1 ? "" : "s")")
         }
-        for s in d.sites { parts.append("site \(s.name): \(s.totalCores) cores") }
+        for s in d.sites { parts.append("site \(s.name): \(Wording.count(s.totalCores, "core"))") }
         for g in d.grants { parts.append("grant \(g.name)") }
         print("\(files.joined(separator: ", ")): ok (\(parts.joined(separator: "; ")))")
     }
