@@ -151,6 +151,8 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
     }
 
     private let masterLock = AsyncMutex()
+    /// Whether this connector (one run's) started the site's master connection.
+    private let openedMaster = Mutex(false)
 
     /// Makes sure the site's master connection runs (started in the background with
     /// its output to /dev/null, so that no pipe of ours stays open in it).
@@ -164,6 +166,7 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
                 throw ConnectorError.unreachable(
                     site: siteName, reason: "ssh to \(host) failed with status \(r.status)")
             }
+            openedMaster.withLock { $0 = true }
         }
     }
 
@@ -271,8 +274,13 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
     }
 
     public func finishRun(_ runID: String, succeeded: Bool) async {
-        guard succeeded, (try? await ensureMaster()) != nil else { return }
-        _ = try? await Shell.run(ssh() + [SSHConnector.remote("rm -rf \"\(runRoot(runID))\"")])
+        if succeeded, (try? await ensureMaster()) != nil {
+            _ = try? await Shell.run(ssh() + [SSHConnector.remote("rm -rf \"\(runRoot(runID))\"")])
+        }
+        // The master connection this run opened does not linger after it: it stops taking
+        // new sessions and exits once those it carries end (another run's still running
+        // tasks keep theirs; that run's next command opens a master of its own).
+        if openedMaster.withLock({ $0 }) { _ = try? await Shell.run(ssh(["-O", "stop"]), quiet: true) }
     }
 
     /// ssh exits with 255 when the connection breaks: the status the task left on the

@@ -67,6 +67,13 @@ struct SSHTests {
         let transfers = host.commands.filter { $0.contains("cat > \"\(sha).part.$$\"") }
         #expect(transfers.count == 1, "\(transfers.count) transfers of the input")
         #expect(try host.remote("test -e \(remoteRun(h, run.id)) && echo kept || echo removed") == "removed\n")
+        // The master connection the run opened does not linger after it (it used to, for two minutes).
+        func masters() -> String {
+            (try? Testbed.sh("pgrep -a -x ssh | grep -e 'ControlMaster=yes' | grep -e '-p \(host.port) ' || true"))
+                ?? ""
+        }
+        for _ in 0..<100 where !masters().isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(masters().isEmpty, "still running: \(masters())")
     }
 
     @Test("a staged file found corrupted on the host is detected and sent again")
