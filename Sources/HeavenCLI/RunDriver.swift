@@ -44,9 +44,29 @@ struct RunDriver {
         if json {
             print(CLI.json(final))
         } else {
-            CLI.report(final)
+            CLI.report(final, details: final.status == .failed ? await failedOutput(final) : [])
         }
         throw ExitCode(CLI.exitCode(final.status))
+    }
+
+    /// The last lines a failed task wrote (standard error, or its combined log), under
+    /// the summary: why it failed, without `heaven logs`.
+    func failedOutput(_ run: RunRecord) async -> [String] {
+        var out: [String] = []
+        let attempts = (try? await store.attempts(run: run.id)) ?? []
+        let layout = engine.home.layout(run.id)
+        var shown = Set<String>()
+        for a in attempts.reversed() where a.status == .failed || a.status == .timedOut {
+            guard shown.insert(a.taskKey).inserted, shown.count <= 3 else { continue }
+            let text = ["err", "log"].lazy.compactMap {
+                try? String(contentsOfFile: layout.log(a.taskKey, attempt: a.number, $0), encoding: .utf8)
+            }.first { !$0.isEmpty }
+            guard let text else { continue }
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: true).suffix(5)
+            out.append("  last lines of `\(a.taskKey)` (attempt \(a.number)):")
+            out += lines.map { "    " + String($0.prefix(300)) }
+        }
+        return out
     }
 
     static func showProgress(_ controller: RunController, started: Date, quiet: Bool) async {

@@ -80,12 +80,14 @@ enum CLI {
     }
 
     /// Prints a finished run for people.
-    static func report(_ run: RunRecord) {
+    /// The summary of a run that ended; `details` (a failed task's last lines) after its error.
+    static func report(_ run: RunRecord, details: [String] = []) {
         let took = run.finishedAt.flatMap { f in run.startedAt.map { f.timeIntervalSince($0) } }
         var line = "run \(run.id) \(run.status.rawValue)"
         if let took { line += " in \(duration(took))" }
         print(line)
         if let e = run.error { print("  error: \(e)") }
+        for line in details { print(line) }
         for (k, v) in (run.outputs ?? [:]).sorted(by: { $0.key < $1.key }) {
             print("  \(k): \(v.plain.argumentText)")
         }

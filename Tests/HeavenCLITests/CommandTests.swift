@@ -90,6 +90,21 @@ struct CommandTests {
         #expect(clean.stdout == "run \(id): removed its directories on this machine\n", "\(clean.stdout)")
     }
 
+    @Test("a failed run's summary shows the last lines the failed task wrote")
+    func failedTaskOutputInSummary() throws {
+        let h = try HeavenBinary()
+        let file = try h.write(
+            "bad.yaml",
+            "kind: Workflow\nname: bad\nsteps:\n  - task: t\n    shell: 'echo early; echo line one >&2; echo line two >&2; exit 3'\n"
+        )
+        let run = try h.run("run", file)
+        #expect(run.status == 1)
+        #expect(
+            run.stdout.contains(
+                "  error: task `t` failed: exited with status 3\n  last lines of `t` (attempt 1):\n    early\n    line one\n    line two\n  continue with: heaven resume "
+            ), "\(run.stdout)")
+    }
+
     @Test("progress counts a failed attempt that was retried as retried, not failed")
     func progressSaysRetried() throws {
         let h = try HeavenBinary()
