@@ -44,7 +44,10 @@ struct RunDriver {
         if json {
             print(CLI.json(final))
         } else {
-            CLI.report(final, details: final.status == .failed ? await failedOutput(final) : [])
+            // The time of this execution: a resumed run's pause is not counted.
+            CLI.report(
+                final, took: Date().timeIntervalSince(started),
+                details: final.status == .failed ? await failedOutput(final) : [])
         }
         throw ExitCode(CLI.exitCode(final.status))
     }

@@ -81,8 +81,8 @@ enum CLI {
 
     /// Prints a finished run for people.
     /// The summary of a run that ended; `details` (a failed task's last lines) after its error.
-    static func report(_ run: RunRecord, details: [String] = []) {
-        let took = run.finishedAt.flatMap { f in run.startedAt.map { f.timeIntervalSince($0) } }
+    static func report(_ run: RunRecord, took given: Double? = nil, details: [String] = []) {
+        let took = given ?? run.finishedAt.flatMap { f in run.startedAt.map { f.timeIntervalSince($0) } }
         var line = "run \(run.id) \(run.status.rawValue)"
         if let took { line += " in \(duration(took))" }
         print(line)

@@ -90,6 +90,32 @@ struct CommandTests {
         #expect(clean.stdout == "run \(id): removed its directories on this machine\n", "\(clean.stdout)")
     }
 
+    @Test("a resumed run's summary counts the time of its execution, not the pause before it")
+    func resumedTimeExcludesPause() throws {
+        let h = try HeavenBinary()
+        let marker = h.work + "/go"
+        let file = try h.write(
+            "pause.yaml",
+            "kind: Workflow\nname: pause\nsteps:\n  - task: first\n    run: [echo, one]\n  - task: second\n    shell: 'touch \(h.work)/second-started; test -f \(marker) || sleep 60'\n"
+        )
+        let (p, _, _) = h.process(["run", file, "--quiet"])
+        try p.run()
+        try h.wait("the second task to start") { FileManager.default.fileExists(atPath: h.work + "/second-started") }
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        let list =
+            (try JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [[String: Any]]
+        let run = try #require(list?.first?["run"] as? String)
+        // The pause: what is measured is that it is left out, so it must really pass.
+        Thread.sleep(forTimeInterval: 1.5)
+        _ = FileManager.default.createFile(atPath: marker, contents: nil)
+        let resumed = try h.run("resume", run)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(
+            resumed.stdout.range(of: #"^run \S+ succeeded in [0-9]+ ms\n"#, options: .regularExpression) != nil,
+            "\(resumed.stdout)")
+    }
+
     @Test("a failed run's summary shows the last lines the failed task wrote")
     func failedTaskOutputInSummary() throws {
         let h = try HeavenBinary()
