@@ -103,7 +103,11 @@ struct Remote {
     /// A successful answer's bytes, or the server's problem as the error (exit 2): never
     /// an error's body taken for what was asked.
     func data(_ method: String, _ path: String, body: (any Encodable)? = nil) async throws -> Data {
-        let r = try await call(method, path, body: body)
+        try check(try await call(method, path, body: body))
+    }
+
+    /// A reply's bytes when it succeeded; the server's problem as the error otherwise.
+    func check(_ r: Reply) throws -> Data {
         guard (200..<300).contains(r.status) else {
             let detail =
                 (try? APICoding.decoder.decode(ProblemDetails.self, from: r.data))?.detail
@@ -158,8 +162,27 @@ struct Remote {
         return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
     }
 
+    /// A run by its id or, as in local mode, a unique prefix of it (among the runs the
+    /// caller may see).
     func run(_ id: String) async throws -> RunRecord {
-        record(try await send("GET", "/v1/runs/\(Remote.segment(id))", as: RunView.self))
+        let exact = try await call("GET", "/v1/runs/\(Remote.segment(id))")
+        if exact.status == 404, !id.isEmpty {
+            let matches = try await send("GET", "/v1/runs?limit=1000", as: RunList.self).runs.filter {
+                $0.id.hasPrefix(id)
+            }
+            if matches.count > 1 {
+                throw CLIError("`\(id)` names several runs: \(matches.map(\.id).joined(separator: ", "))")
+            }
+            if let only = matches.first {
+                return record(try await send("GET", "/v1/runs/\(Remote.segment(only.id))", as: RunView.self))
+            }
+        }
+        let data = try check(exact)
+        do {
+            return record(try APICoding.decoder.decode(RunView.self, from: data))
+        } catch {
+            throw CLIError("\(server.absoluteString): GET /v1/runs/\(id) answered what is not a RunView: \(error)")
+        }
     }
 
     func runs(limit: Int) async throws -> [RunRecord] {
@@ -176,7 +199,8 @@ struct Remote {
     }
 
     func runAndAttempts(_ id: String) async throws -> (RunRecord, [AttemptRecord]) {
-        (try await run(id), try await attempts(id))
+        let run = try await run(id)
+        return (run, try await attempts(run.id))
     }
 
     func plan(_ files: [String]) async throws -> Result<Placement, Refusal> {

@@ -484,6 +484,34 @@ struct ServerTests {
             missing.status == 2 && missing.stdout.isEmpty && missing.stderr.contains("no task `nosuch`"), "\(missing)")
     }
 
+    @Test("through a server, a run is named by a unique prefix of its id, as here; an ambiguous one says which runs")
+    func runPrefixesThroughServer() async throws {
+        let s = try ServerHarness()
+        let token = try s.heaven("users", "add", "bob")
+        try s.start()
+        var ids: [String] = []
+        for _ in 0..<2 {
+            let created = try await s.request(
+                "POST", "/v1/runs", token: token, body: ServerHarness.submission(quickRun))
+            let id = try #require(created.json["id"] as? String, "\(created.text)")
+            _ = try await waitForEnd(s, id, token: token)
+            ids.append(id)
+        }
+        let env = ["HEAVEN_SERVER": "http://127.0.0.1:\(s.port)", "HEAVEN_TOKEN": token]
+        // The shortest prefix of the first id that the second does not share.
+        let common = zip(ids[0], ids[1]).prefix { $0 == $1 }.count
+        let prefix = String(ids[0].prefix(common + 1))
+        let status = try s.client(["status", prefix], env: env)
+        #expect(status.status == 0 && status.stdout.hasPrefix("run \(ids[0]) "), "\(status)")
+        #expect(status.stdout.contains("  hello  succeeded  #1"), "\(status.stdout)")
+        let logs = try s.client(["logs", prefix, "hello"], env: env)
+        #expect(logs.status == 0 && logs.stdout.contains("done"), "\(logs)")
+        let ambiguous = try s.client(["status", String(ids[0].prefix(common))], env: env)
+        #expect(ambiguous.status == 2 && ambiguous.stderr.contains("names several runs"), "\(ambiguous)")
+        let none = try s.client(["status", "zz-no-such-run"], env: env)
+        #expect(none.status == 2 && none.stderr.contains("404"), "\(none)")
+    }
+
     @Test("the command line as a client: run, status, runs, logs, cancel and plan through the server, login kept 0600")
     func commandLineClient() async throws {
         let s = try ServerHarness()
