@@ -88,7 +88,7 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
         var tag = ""
         if let key {
             tag =
-                String(SSHConnector.hex(SHA256.hash(data: Data("\(siteName)\u{0}\(key.owner)".utf8))).prefix(12)) + "-"
+                String(Hex.string(SHA256.hash(data: Data("\(siteName)\u{0}\(key.owner)".utf8))).prefix(12)) + "-"
             a += [
                 "-F", "/dev/null", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
                 "-o", "UserKnownHostsFile=\(key.directory)/known_hosts", "-o", "GlobalKnownHostsFile=/dev/null",
@@ -135,7 +135,7 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
     /// that only the server can compute.
     public static func remoteName(_ run: String, salt: String) -> String {
         guard !salt.isEmpty else { return run }
-        return run + "-" + SSHConnector.hex(SHA256.hash(data: Data((salt + "\u{0}" + run).utf8))).prefix(20)
+        return run + "-" + Hex.string(SHA256.hash(data: Data((salt + "\u{0}" + run).utf8))).prefix(20)
     }
 
     /// A run's directory on the host (a shell word: `$HOME` expands there).
@@ -340,11 +340,9 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
         defer { try? h.close() }
         var hasher = SHA256()
         while let chunk = try h.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        return hex(hasher.finalize())
+        return Hex.string(hasher.finalize())
     }
 
-    /// Bytes (a digest) as lowercase hex.
-    static func hex(_ bytes: some Sequence<UInt8>) -> String { Hex.string(bytes) }
 }
 
 /// A task running on a remote host: the local `ssh` process carries its output and

@@ -194,15 +194,9 @@ public final class Engine: Sendable {
                 throw Refusal(
                     topology: topology.name, reasons: ["site \(name) of the placement is no longer registered"])
             }
-            connectors[name] = try connector(for: entry.site, user: run.user)
+            connectors[name] = try self.connectors.connector(for: entry.site, user: run.user)
         }
         return Resources(slots: .placed(placement), connectors: connectors, grants: placement.grants)
-    }
-
-    /// The connector that reaches a site for a run of `user` (whose private key it uses
-    /// when the site's identity is a secret).
-    func connector(for site: Site, user: String) throws -> any Connector {
-        try connectors.connector(for: site, user: user)
     }
 
     /// Heaven's own connectors, users' private keys opened from their secrets in `store`.

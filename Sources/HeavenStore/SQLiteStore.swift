@@ -18,10 +18,10 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
     /// The database file.
     public let path: String
     /// Tells whether a recorded process (pid, start time) still runs.
-    let liveness: @Sendable (Int32, String?) -> Bool
+    let liveness: ProcessLiveness
 
     /// Opens (creating and migrating when needed) the database at `path`.
-    public init(path: String, liveness: @escaping @Sendable (Int32, String?) -> Bool = { _, _ in true }) throws {
+    public init(path: String, liveness: @escaping ProcessLiveness = { _, _ in true }) throws {
         self.path = path
         self.liveness = liveness
         var config = Configuration()
@@ -424,10 +424,6 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             try db.execute(sql: "UPDATE attempts SET holding = 0 WHERE run_id = ? AND holding = 1", arguments: [run])
             return rows.map(SQLiteStore.attemptRecord)
         }
-    }
-
-    public func attemptCounts(run: String) async throws -> AttemptCounts {
-        try await pool.read { db in try SQLiteStore.attemptCounts(run: run, db: db) }
     }
 
     static func attemptCounts(run: String, db: Database) throws -> AttemptCounts {

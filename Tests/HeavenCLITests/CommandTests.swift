@@ -90,13 +90,16 @@ struct CommandTests {
         #expect(clean.stdout == "run \(id): removed its directories on this machine\n", "\(clean.stdout)")
     }
 
-    @Test("a resumed run's summary counts the time of its execution, not the pause before it")
-    func resumedTimeExcludesPause() throws {
-        let h = try HeavenBinary()
+    /// A run of two tasks whose second waits for `marker`, interrupted by Ctrl-C the
+    /// instant that task runs. (A signal caught by a dispatch source was lost once so,
+    /// under CI load: one reaching a thread that did not block it was discarded.
+    /// `SignalTrap` now catches it with a handler in every thread.) Returns the run,
+    /// the exit status of `heaven run`, the run's listed status, and the marker.
+    func interruptedRun(_ h: HeavenBinary) throws -> (run: String, exit: Int32, status: String?, marker: String) {
         let marker = h.work + "/go"
         let file = try h.write(
-            "pause.yaml",
-            "kind: Workflow\nname: pause\nsteps:\n  - task: first\n    run: [echo, one]\n  - task: second\n    shell: 'touch \(h.work)/second-started; test -f \(marker) || sleep 60'\n"
+            "two.yaml",
+            "kind: Workflow\nname: two\nsteps:\n  - task: first\n    run: [echo, one]\n  - task: second\n    shell: 'touch \(h.work)/second-started; test -f \(marker) || sleep 60'\n"
         )
         let (p, _, _) = h.process(["run", file, "--quiet"])
         try p.run()
@@ -106,6 +109,13 @@ struct CommandTests {
         let list =
             (try JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [[String: Any]]
         let run = try #require(list?.first?["run"] as? String)
+        return (run, p.terminationStatus, list?.first?["status"] as? String, marker)
+    }
+
+    @Test("a resumed run's summary counts the time of its execution, not the pause before it")
+    func resumedTimeExcludesPause() throws {
+        let h = try HeavenBinary()
+        let (run, _, _, marker) = try interruptedRun(h)
         // The pause: what is measured is that it is left out, so it must really pass.
         Thread.sleep(forTimeInterval: 1.5)
         _ = FileManager.default.createFile(atPath: marker, contents: nil)
@@ -181,24 +191,9 @@ struct CommandTests {
     @Test("Ctrl-C interrupts a run, which `heaven resume` then finishes")
     func interruptAndResume() throws {
         let h = try HeavenBinary()
-        let marker = h.work + "/go"
-        let file = try h.write(
-            "two.yaml",
-            "kind: Workflow\nname: two\nsteps:\n  - task: first\n    run: [echo, one]\n  - task: second\n    shell: 'touch \(h.work)/second-started; test -f \(marker) || sleep 60'\n"
-        )
-        let (p, _, _) = h.process(["run", file, "--quiet"])
-        try p.run()
-        // Ctrl-C the instant the second task runs. (A signal caught by a dispatch source
-        // was lost once so, under CI load: one reaching a thread that did not block it
-        // was discarded. `SignalTrap` now catches it with a handler in every thread.)
-        try h.wait("the second task to start") { FileManager.default.fileExists(atPath: h.work + "/second-started") }
-        kill(p.processIdentifier, SIGINT)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 1)
-        let list =
-            (try JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [[String: Any]]
-        let run = try #require(list?.first?["run"] as? String)
-        #expect(list?.first?["status"] as? String == "interrupted")
+        let (run, exit, listed, marker) = try interruptedRun(h)
+        #expect(exit == 1)
+        #expect(listed == "interrupted")
         _ = FileManager.default.createFile(atPath: marker, contents: nil)
         let resumed = try h.run("resume", run, "--json")
         #expect(resumed.status == 0)
