@@ -258,7 +258,12 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
         let (work, _) = paths(launch.runID, launch.taskKey)
         let archive = launch.workDirectory + "/../." + UUID().uuidString + ".tar"
         defer { unlink(archive) }
-        let r = try await Shell.run(ssh() + [SSHConnector.remote("cd \"\(work)\" && tar -cf - .")], stdoutFile: archive)
+        // The staged inputs stay there: they are here already, and other tasks linking
+        // the same cached file meanwhile change its ctime, which tar takes for a change.
+        let kept = launch.inputs.map { " --exclude=" + SSHConnector.quote("./" + $0.name) }.joined()
+        let r = try await Shell.run(
+            ssh() + [SSHConnector.remote("cd \"\(work)\" && tar -cf - --no-wildcards --anchored\(kept) .")],
+            stdoutFile: archive)
         guard r.status == 0 else { throw unreachable(r) }
         let x = try await Shell.run(["tar", "--no-same-owner", "-xf", archive, "-C", launch.workDirectory])
         guard x.status == 0 else { throw ConnectorError.transfer("cannot unpack the working directory: \(x.stderr)") }
