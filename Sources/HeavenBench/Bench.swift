@@ -51,6 +51,12 @@ struct Bench: AsyncParsableCommand {
             "Measure the HTTP API instead: sustained submissions and status reads from concurrent clients on loopback.")
     var api = false
 
+    @Flag(
+        help:
+            "Measure the NDVI showcase instead (examples/eo: run from the repository's root) against the same GDAL commands in shell scripts, sequential and parallel."
+    )
+    var eo = false
+
     @Option(help: "Concurrent clients of --api.")
     var clients = 8
 
@@ -77,6 +83,17 @@ struct Bench: AsyncParsableCommand {
         let w5Size = quick ? 1_000 : 10_000
         var results: [Result] = []
         let log = { (s: String) in if !json { Bench.log(s) } }
+        if eo {
+            let text = try await EOBench.run(
+                repository: FileManager.default.currentDirectoryPath, scratch: scratch, quick: quick, log: log)
+            print(text)
+            if let path = write {
+                try Bench.replaceSection(
+                    in: path, with: text, begin: "<!-- eo-bench:begin -->", end: "<!-- eo-bench:end -->")
+                log("wrote \(path)")
+            }
+            return
+        }
         if api {
             log("API: \(clients) clients submitting runs and reading their status …")
             let f = try await APIBench.run(scratch: scratch, quick: quick, clients: max(1, clients))

@@ -144,13 +144,12 @@ struct EOShowcaseTests {
     }
 }
 
-@Suite(
-    "The Earth-observation showcase on the testbed", .serialized,
-    Testbed.needs(EO.available && SSHTestHost.available && SlurmTestCluster.available, "GDAL, sshd, Slurm"))
-struct EOGridTests {
+// In the SSH suite: its tests share the test user, its home and HEAVEN_SSH_CONFIG, so
+// they run one at a time.
+extension SSHTests {
     /// The testbed as sites with GDAL: this machine, two hosts in their own network
     /// namespaces, a Slurm cluster; and a host without GDAL, which must not be chosen.
-    struct Testbed_ {
+    struct EOTestbed {
         let alpha: SSHTestHost
         let beta: SSHTestHost
         let bare: SSHTestHost
@@ -171,18 +170,22 @@ struct EOGridTests {
     }
 
     /// A run of grid.yaml, as shipped, on the testbed's sites instead of sites.yaml's.
-    func create(_ h: Harness, _ bed: Testbed_, scene: EO.Scene, tile: Int, out: String) async throws -> RunRecord {
+    func createShowcase(_ h: Harness, _ bed: EOTestbed, scene: EO.Scene, tile: Int, out: String) async throws
+        -> RunRecord
+    {
         try await h.create(
             sources: [SourceFile(path: h.home + "/sites.yaml", text: bed.sites)] + EO.files("grid.yaml"),
             inputs: ["red": .file(scene.red), "nir": .file(scene.nir), "tile": .int(tile)], out: out)
     }
 
-    @Test("the tiles spread over this machine, SSH hosts and a Slurm cluster, and the mosaic is right")
-    func spreads() async throws {
-        let bed = try Testbed_()
+    @Test(
+        "the NDVI showcase: tiles spread over this machine, SSH hosts and a Slurm cluster, and the mosaic is right",
+        Testbed.needs(EO.available && SlurmTestCluster.available, "GDAL, slurm-wlm and munge"))
+    func showcaseSpreads() async throws {
+        let bed = try EOTestbed()
         let h = try Harness()
         let out = h.home + "/out"
-        let created = try await create(h, bed, scene: EO.landsat, tile: 128, out: out)
+        let created = try await createShowcase(h, bed, scene: EO.landsat, tile: 128, out: out)
         let run = try await h.engine.execute(runID: created.id)
         EO.verify(run, scene: EO.landsat, out: out)
         let attempts = try await h.store.attempts(run: run.id)
@@ -198,12 +201,14 @@ struct EOGridTests {
         #expect(lostSites.isEmpty, "\(lostSites.map(\.message))")
     }
 
-    @Test("a site that dies mid-run loses its tiles to the others, and the mosaic is still right")
-    func survivesSiteLoss() async throws {
-        let bed = try Testbed_()
+    @Test(
+        "the NDVI showcase: a site that dies mid-run loses its tiles to the others, and the mosaic is still right",
+        Testbed.needs(EO.available && SlurmTestCluster.available, "GDAL, slurm-wlm and munge"))
+    func showcaseSurvivesSiteLoss() async throws {
+        let bed = try EOTestbed()
         let h = try Harness()
         let out = h.home + "/out"
-        let created = try await create(h, bed, scene: EO.landsat, tile: 64, out: out)
+        let created = try await createShowcase(h, bed, scene: EO.landsat, tile: 96, out: out)
         async let final = h.engine.execute(runID: created.id)
         // alpha dies once it has finished a tile and runs another.
         var crashed = false
