@@ -18,10 +18,6 @@ struct Interpreter: Sendable {
         }
     }
 
-    func anonymous(_ step: Step) -> String {
-        "\(step.keyword)-\(step.location.line)-\(step.location.column)"
-    }
-
     func run(_ step: Step, scope: Scope, prefix: String, workflow: Workflow) async throws {
         switch step.form {
         case .task(let task):
@@ -74,7 +70,7 @@ struct Interpreter: Sendable {
             }
             let inputs = try Interpreter.bindInputs(callee, given: given, baseDirectory: context.baseDirectory)
             let inner = Scope(parent: nil, values: ["inputs": .map(inputs)])
-            let name = step.name ?? anonymous(step)
+            let name = workflow.keyName(of: step)
             try await run(callee.steps, scope: inner, prefix: prefix + name + "/", workflow: callee)
             var outputs: [String: Value] = [:]
             for o in callee.outputs { outputs[o.name] = try evaluate(o.value, inner) }
@@ -101,7 +97,7 @@ struct Interpreter: Sendable {
     }
 
     func runLoop(_ loop: Loop, step: Step, scope: Scope, prefix: String, workflow: Workflow) async throws {
-        let name = step.name ?? anonymous(step)
+        let name = workflow.keyName(of: step)
         let inner = Scope(parent: scope)
         var iteration = 0
         while iteration < loop.max {
@@ -124,7 +120,7 @@ struct Interpreter: Sendable {
     }
 
     func runForeach(_ f: Foreach, step: Step, scope: Scope, prefix: String, workflow: Workflow) async throws {
-        let name = step.name ?? anonymous(step)
+        let name = workflow.keyName(of: step)
         let items = try evaluate(f.items, scope)
         guard let count = items.count else {
             throw EngineError.evaluation(

@@ -39,6 +39,61 @@ struct ControlFlowTests {
         #expect(ran.firstIndex(of: "c2") == ran.firstIndex(of: "c1").map { $0 + 1 }, "\(ran)")
     }
 
+    @Test("composite steps without a name take readable names in task keys, their line only when two would clash")
+    func readableKeys() async throws {
+        let h = try Harness()
+        let yaml =
+            Harness.site(cores: 4) + """
+                kind: Workflow
+                name: w
+                steps:
+                  - foreach: ${range(2)}
+                    as: tile
+                    steps:
+                      - task: ndvi
+                        run: [echo, '${tile}']
+                  - loop:
+                      until: ${loop.iteration >= 1}
+                      steps:
+                        - task: step
+                          run: [echo, '${loop.iteration}']
+                  - call: score
+                    with: {word: abc}
+                  - foreach: ${range(1)}
+                    as: part
+                    steps:
+                      - task: first
+                        run: [echo, '${part}']
+                  - foreach: ${range(1)}
+                    as: part
+                    steps:
+                      - task: second
+                        run: [echo, '${part}']
+                  - name: named
+                    foreach: ${range(1)}
+                    as: tile
+                    steps:
+                      - task: third
+                        run: [echo, '${tile}']
+                ---
+                kind: Workflow
+                name: score
+                inputs: {word: string}
+                steps:
+                  - task: count
+                    run: [echo, '${inputs.word}']
+                """
+        let (run, attempts) = try await h.run(yaml)
+        #expect(run.status == .succeeded, "\(run.error ?? "")")
+        // The two foreach over `part` clash: their lines in the file tell them apart.
+        let siteLines = Harness.site(cores: 4).split(separator: "\n", omittingEmptySubsequences: false).count - 1
+        #expect(
+            Set(attempts.map(\.taskKey)) == [
+                "tile#0/ndvi", "tile#1/ndvi", "loop@0/step", "loop@1/step", "score/count",
+                "part-\(siteLines + 16)#0/first", "part-\(siteLines + 21)#0/second", "named#0/third",
+            ], "\(attempts.map(\.taskKey))")
+    }
+
     @Test("parallel runs its branches at the same time")
     func parallel() async throws {
         let h = try Harness()
