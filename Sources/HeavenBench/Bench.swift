@@ -21,16 +21,16 @@ struct Bench: AsyncParsableCommand {
         commandName: "heaven-bench",
         abstract: "Measure orchestration overhead: W1–W5 against the raw spawn limit, in one run.",
         discussion: """
-            Every workload is a real workflow through the real engine and SQLite store (a
+            Every workload is a real workflow through the real engine and SQLite store (a \
             private $HEAVEN_HOME), tasks being real /bin/true processes:
               W1  10,000 independent tasks, then one join task (again with its state on
                   tmpfs, when /dev/shm exists: the engine apart from the disk)
               W2  a chain of 200 dependent tasks
               W3  start-up: a one-task workflow, end to end (`heaven run` as a new process)
-              W4  a 1,000,000-item foreach under `parallel: 2`: resident memory per pending item
-              W5  broker placement of 10,000 tasks over 10,000 nodes with requirements and rank
-              raw spawning and reaping /bin/true with posix_spawn, as many in flight as cores
-            Build with `swift build -c release` first: debug builds are several times slower.
+              W4  1,000,000 foreach items under `parallel: 2`: memory per pending item
+              W5  placing 10,000 tasks over 10,000 nodes, with requirements and rank
+              raw posix_spawn and waitpid of /bin/true, as many in flight as cores
+            Build with `swift build -c release` first: debug builds are several times slower. \
             `heaven bench ARGS` runs this program (built beside `heaven`).
 
               $ heaven-bench --write docs/performance.md

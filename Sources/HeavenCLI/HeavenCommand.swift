@@ -20,9 +20,9 @@ public struct HeavenCommand: AsyncParsableCommand {
               heaven status RUN          # or: heaven runs
               heaven resume RUN          # after a crash, kill -9 or Ctrl-C
 
-            State lives under $HEAVEN_HOME (default ~/.local/share/heaven).
-            With a shared server (`heaven serve`), `--server URL` or HEAVEN_SERVER makes run,
-            status, runs, logs, cancel and plan talk to it (token: HEAVEN_TOKEN or `heaven login`).
+            State lives under $HEAVEN_HOME (default ~/.local/share/heaven). \
+            With a shared server (`heaven serve`), `--server URL` or HEAVEN_SERVER makes run, \
+            status, runs, logs, cancel and plan talk to it (token: HEAVEN_TOKEN or `heaven login`). \
             Diagnostics of Heaven itself: HEAVEN_LOG_LEVEL=debug (default warning).
             Exit status: 0 success, 1 the workflow failed, 2 invalid input or usage.
             """,

@@ -275,7 +275,7 @@ struct LoginCommand: AsyncParsableCommand {
         commandName: "login",
         abstract: "Remember a server and your token for it (the token is read from standard input).",
         discussion: """
-            The token is checked with the server, then kept in ~/.config/heaven/login.json
+            The token is checked with the server, then kept in ~/.config/heaven/login.json \
             (mode 0600). Afterwards `--server URL` (or HEAVEN_SERVER) needs no token.
 
               $ heaven login http://127.0.0.1:8080 < token.txt

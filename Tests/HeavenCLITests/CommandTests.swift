@@ -112,6 +112,33 @@ struct CommandTests {
         return (run, p.terminationStatus, list?.first?["status"] as? String, marker)
     }
 
+    @Test(
+        "help texts wrap where the screen ends, never mid-sentence: no line of prose could have taken the next one's first word",
+        arguments: [
+            [], ["run"], ["resume"], ["status"], ["runs"], ["logs"], ["cancel"], ["validate"], ["plan"], ["sites"],
+            ["sites", "down"], ["clean"], ["serve"], ["users"], ["secrets"], ["login"], ["bench"],
+        ])
+    func helpWraps(_ command: [String]) throws {
+        let h = try HeavenBinary()
+        let (p, out, _) = h.process(command + ["--help"])
+        var env = p.environment ?? [:]
+        env["COLUMNS"] = "80"
+        p.environment = env
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        let lines = text.components(separatedBy: "\n")
+        #expect(lines.count > 3, "\(command): \(text)")
+        for (line, next) in zip(lines, lines.dropFirst()) {
+            // Prose starts at the margin; examples and options are indented.
+            guard let first = line.first, first != " ", let nextFirst = next.first, nextFirst != " ",
+                !line.hasSuffix("."), !line.hasSuffix(":"), !line.hasPrefix("USAGE")
+            else { continue }
+            let word = next.split(separator: " ").first ?? ""
+            #expect(line.count + 1 + word.count >= 80, "\(command): `\(line)` is cut before `\(word)`")
+        }
+    }
+
     @Test("a resumed run's summary counts the time of its execution, not the pause before it")
     func resumedTimeExcludesPause() throws {
         let h = try HeavenBinary()

@@ -11,7 +11,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure orchestration overhead (runs heaven-bench, built beside heaven).",
         discussion: """
-            The benchmarks are their own program, `heaven-bench` (`heaven-bench --help` lists
+            The benchmarks are their own program, `heaven-bench` (`heaven-bench --help` lists \
             the workloads); this command runs it with the same arguments.
               $ swift build -c release         # every product, heaven-bench too
               $ heaven bench --write docs/performance.md

@@ -11,8 +11,8 @@ struct CleanCommand: AsyncParsableCommand {
         commandName: "clean",
         abstract: "Remove a finished run's working directories, here and on the remote sites it used.",
         discussion: """
-            A run that did not succeed keeps its directories on remote hosts for inspection;
-            this removes them, and the run's local working directories. The run's record
+            A run that did not succeed keeps its directories on remote hosts for inspection; \
+            this removes them, and the run's local working directories. The run's record \
             and logs stay (`heaven status`, `heaven logs`); outputs copied with --out stay.
 
               $ heaven clean r1a2b3c

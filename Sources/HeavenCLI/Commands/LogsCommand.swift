@@ -10,8 +10,8 @@ struct LogsCommand: AsyncParsableCommand {
         commandName: "logs",
         abstract: "Show a run's history, or the output of one of its tasks.",
         discussion: """
-            Without TASK: the run's events. With TASK (a task key such as `each#3/ndvi`, or a
-            task name, which shows every instance of it): standard output and error of its
+            Without TASK: the run's events. With TASK (a task key such as `each#3/ndvi`, or a \
+            task name, which shows every instance of it): standard output and error of its \
             latest attempt, or of `--attempt N`.
 
               $ heaven logs r1a2b3c mosaic

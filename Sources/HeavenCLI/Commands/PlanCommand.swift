@@ -12,7 +12,7 @@ struct PlanCommand: AsyncParsableCommand {
         commandName: "plan",
         abstract: "Show where the broker would place a topology, or why it cannot.",
         discussion: """
-            Uses the Site and Grant documents of the files together with the sites and grants
+            Uses the Site and Grant documents of the files together with the sites and grants \
             already registered, and the current load of every node. Changes nothing.
 
               $ heaven plan examples/ndvi-env.yaml

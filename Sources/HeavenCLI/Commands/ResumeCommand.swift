@@ -9,7 +9,7 @@ struct ResumeCommand: AsyncParsableCommand {
         commandName: "resume",
         abstract: "Continue an interrupted or failed run without re-running finished tasks.",
         discussion: """
-            Attempts that were running when the run stopped are recorded as lost (their
+            Attempts that were running when the run stopped are recorded as lost (their \
             processes killed if still alive) and run again as new attempts.
 
               $ heaven resume r1a2b3c

@@ -11,8 +11,8 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run the workflow found in the files.",
         discussion: """
-            Every transition is recorded under $HEAVEN_HOME before it is acted upon: after a
-            crash, `kill -9` or Ctrl-C, `heaven resume RUN` finishes the run without running
+            Every transition is recorded under $HEAVEN_HOME before it is acted upon: after a \
+            crash, `kill -9` or Ctrl-C, `heaven resume RUN` finishes the run without running \
             finished tasks again.
 
               $ heaven run examples/fan-out.yaml --input count=4 --out results --json

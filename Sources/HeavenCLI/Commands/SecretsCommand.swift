@@ -9,8 +9,8 @@ struct SecretsCommand: AsyncParsableCommand {
         commandName: "secrets",
         abstract: "Your secrets: values your tasks get in their environment, never recorded in clear.",
         discussion: """
-            A task names a secret in its `env` (`env: {TOKEN: {secret: copernicus}}`); the
-            value is sealed (AES-GCM) in the store and opened only to start the task.
+            A task names a secret in its `env` (`env: {TOKEN: {secret: copernicus}}`); the \
+            value is sealed (AES-GCM) in the store and opened only to start the task. \
             With --server (or HEAVEN_SERVER), your secrets on that server.
 
               $ heaven secrets set copernicus < token.txt

@@ -15,23 +15,23 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run Heaven as a shared service: the HTTP API v1 for many users at once.",
         discussion: """
-            The engine and the broker run inside the server; runs that a previous server
-            left unfinished are resumed when it starts. Every route but /healthz and
+            The engine and the broker run inside the server; runs that a previous server \
+            left unfinished are resumed when it starts. Every route but /healthz and \
             /openapi.json needs a bearer token: create users and tokens with `heaven users`.
 
               $ heaven users add alice --group eo --admin      # prints alice's token, once
               $ heaven serve --listen 127.0.0.1:8080 --task-ids 200000-299999
               $ curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/v1/runs
 
-            Isolation is the operator's decision. Every task a tenant runs on this machine
-            runs as an unprivileged uid of that tenant's own (assigned from --task-ids,
-            which no account or group of this machine may use), with no supplementary groups, inside
-            a bubblewrap sandbox that shows it only its own run, bounded in memory and
-            processes (cgroups, else rlimits). The server runs as root to do so, and
-            refuses to start without bubblewrap, setpriv or an id range, saying what is
-            missing; --no-isolation runs tasks as the server's account instead (logged at
-            every start, shown on /healthz). Sites: an admin registers any; another user
-            only SSH hosts (or Slurm login hosts) named by --site-hosts, with a key of
+            Isolation is the operator's decision. Every task a tenant runs on this machine \
+            runs as an unprivileged uid of that tenant's own (assigned from --task-ids, \
+            which no account or group of this machine may use), with no supplementary groups, inside \
+            a bubblewrap sandbox that shows it only its own run, bounded in memory and \
+            processes (cgroups, else rlimits). The server runs as root to do so, and \
+            refuses to start without bubblewrap, setpriv or an id range, saying what is \
+            missing; --no-isolation runs tasks as the server's account instead (logged at \
+            every start, shown on /healthz). Sites: an admin registers any; another user \
+            only SSH hosts (or Slurm login hosts) named by --site-hosts, with a key of \
             their own kept as a secret (`identity: {secret: NAME}`).
             """)
 

@@ -10,14 +10,14 @@ struct SitesCommand: AsyncParsableCommand {
         commandName: "sites",
         abstract: "List the registered sites with their current use, and the grants on them.",
         discussion: """
-            Sites and grants are registered when a run's files declare them, or with
+            Sites and grants are registered when a run's files declare them, or with \
             `heaven sites add FILE...`.
 
               $ heaven sites
               SITE      CONNECTOR  NODES  CORES  IN USE  OWNER       STATUS
               grenoble  local      2      4      1       user:alice  up
-              GRANT           SITE      TO        LIMITS                     VALID      USED
-              eo-on-grenoble  grenoble  group:eo  4 cores, 100 core-hours    2027-01-01 0.02 core-hours
+              GRANT        SITE      TO        LIMITS   VALID       USED
+              eo-grenoble  grenoble  group:eo  4 cores  2027-01-01  0.02 core-hours
             """,
         subcommands: [SitesListCommand.self, SitesAddCommand.self, SitesDownCommand.self, SitesUpCommand.self],
         defaultSubcommand: SitesListCommand.self)

@@ -9,7 +9,7 @@ struct ValidateCommand: AsyncParsableCommand {
         commandName: "validate",
         abstract: "Check description files and report every problem.",
         discussion: """
-            Prints one line per problem, `FILE:LINE:COL: error: MESSAGE`, and exits with 2 when
+            Prints one line per problem, `FILE:LINE:COL: error: MESSAGE`, and exits with 2 when \
             there is any; otherwise prints what the files hold and exits with 0.
 
               $ heaven validate examples/fan-out.yaml
