@@ -143,7 +143,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "HeavenCLITests",
-            dependencies: ["heaven", "heaven-bench", "HeavenStore", "HeavenCore", "HeavenModel"],
+            dependencies: ["heaven", "heaven-bench", "HeavenStore", "HeavenCore", "HeavenModel", "HeavenLanguage"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "HeavenServerTests",
