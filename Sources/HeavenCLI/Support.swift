@@ -91,8 +91,12 @@ enum CLI {
         for (k, v) in (run.outputs ?? [:]).sorted(by: { $0.key < $1.key }) {
             print("  \(k): \(v.plain.argumentText)")
         }
-        if run.status == .interrupted || run.status == .failed {
+        if run.status == .interrupted {
             print("  continue with: heaven resume \(run.id)")
+        } else if run.status == .failed {
+            print(
+                "  continue with: heaven resume \(run.id)   (after editing the files: heaven resume \(run.id) --with FILE...)"
+            )
         }
     }
 

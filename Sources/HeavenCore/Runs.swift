@@ -42,14 +42,18 @@ public struct RunRecord: Sendable, Codable, Equatable {
     public var cancelRequested: Bool
     /// The directory `heaven run` was started in: relative paths are resolved from it.
     public var directory: String
+    /// The earlier run whose finished task instances this one reuses when their command,
+    /// environment, input files and site kind are unchanged (`heaven run --resume RUN`).
+    public var reuses: String?
 
     /// Creates a record.
     public init(
         id: String, workflow: String, user: String, status: RunStatus = .pending, sources: String,
         inputs: [String: Value], outputs: [String: Value]? = nil, outDirectory: String? = nil, error: String? = nil,
         createdAt: Date = Date(), startedAt: Date? = nil, finishedAt: Date? = nil, ownerPID: Int32? = nil,
-        ownerStart: String? = nil, cancelRequested: Bool = false, directory: String = "/"
+        ownerStart: String? = nil, cancelRequested: Bool = false, directory: String = "/", reuses: String? = nil
     ) {
+        self.reuses = reuses
         self.directory = directory
         self.id = id
         self.workflow = workflow
@@ -110,6 +114,11 @@ public struct AttemptRecord: Sendable, Codable, Equatable {
     public var memory: Double = 0
     /// The grant its use is charged to (nil on the user's own site).
     public var grant: String?
+    /// What the task instance ran, as a digest: its command, environment, input files'
+    /// contents, outputs declared and site kind. Equal digests give equal results.
+    public var fingerprint: String?
+    /// For a result reused from an earlier run (`heaven run --resume`), that run.
+    public var reusedFrom: String?
 
     /// The attempt's name in the store.
     public var key: AttemptKey { AttemptKey(runID: runID, taskKey: taskKey, number: number) }
@@ -120,8 +129,11 @@ public struct AttemptRecord: Sendable, Codable, Equatable {
         site: String? = nil, slot: String? = nil, pid: Int32? = nil, pidStart: String? = nil,
         workDirectory: String? = nil, startedAt: Date = Date(), finishedAt: Date? = nil, exitCode: Int32? = nil,
         signal: Int32? = nil, outputs: [String: Value]? = nil, error: String? = nil, cpuSeconds: Double? = nil,
-        maxRSS: Int64? = nil, node: String? = nil, cores: Int = 1, memory: Double = 0, grant: String? = nil
+        maxRSS: Int64? = nil, node: String? = nil, cores: Int = 1, memory: Double = 0, grant: String? = nil,
+        fingerprint: String? = nil, reusedFrom: String? = nil
     ) {
+        self.fingerprint = fingerprint
+        self.reusedFrom = reusedFrom
         self.node = node
         self.cores = cores
         self.memory = memory

@@ -36,6 +36,12 @@ public protocol RunStore: Sendable {
     func attempts(run: String) async throws -> [AttemptRecord]
     /// The outputs of every task instance that succeeded in a run, by task key.
     func succeededOutputs(run: String) async throws -> [String: [String: Value]]
+    /// The succeeded attempts of a run that recorded a fingerprint, by fingerprint: what a
+    /// later run may reuse (`heaven run --resume`).
+    func reusableAttempts(run: String) async throws -> [String: AttemptRecord]
+    /// Records a task instance's result reused from an earlier run: an attempt that
+    /// succeeded at once, holding nothing.
+    func recordReused(_ attempt: AttemptRecord) async throws
     /// Marks the run's still-running attempts as lost and returns them.
     func markRunningAttemptsLost(run: String, reason: String) async throws -> [AttemptRecord]
 

@@ -11,6 +11,9 @@ struct ArgumentRenderer {
     /// For a remote task: every other file an argument names is sent too, and named
     /// by its place in the working directory.
     var autoStage: AutoStage? = nil
+    /// How a file that is not staged is written instead of its path (a task's
+    /// fingerprint writes its content's digest).
+    var fileText: ((String) -> String)? = nil
 
     /// Files added to a remote task's inputs as its arguments name them.
     final class AutoStage {
@@ -126,6 +129,7 @@ struct ArgumentRenderer {
             return v.plain.jsonText
         case .file(let p):
             if let local = staged[p] { return local }
+            if let fileText { return fileText(p) }
             if let auto = autoStage { return auto.name(for: p, avoiding: Set(staged.values)) }
             return p
         default: return v.argumentText

@@ -96,19 +96,39 @@ public final class Engine: Sendable {
     }
 
     /// Records a new run of the main workflow with its inputs (values are text as
-    /// given on the command line, or typed values).
+    /// given on the command line, or typed values). With `reusing`, an earlier run of the
+    /// user's: the new run reuses the results of its task instances that ran the same
+    /// thing (command, environment, input files' contents, site kind), and takes its
+    /// inputs and output directory where none are given.
     public func createRun(
         load: LoadResult, workflow name: String?, inputs: [String: Value], outDirectory: String?, user: String,
-        directory: String
+        directory: String, reusing: String? = nil
     ) async throws -> RunRecord {
         guard load.isValid else { throw DiagnosticsError(load.diagnostics) }
         let workflow = try Engine.mainWorkflow(in: load.documents, named: name)
-        let bound = try Interpreter.bindInputs(workflow, given: inputs, baseDirectory: directory)
+        var given = inputs
+        var out = outDirectory.map { HeavenHome.absolute($0) }
+        var source: RunRecord?
+        if let reusing {
+            guard let old = try await store.run(reusing), old.user == user else {
+                throw EngineError.invalid("no run \(reusing) to reuse")
+            }
+            if let pid = old.driver(alive: Engine.processLiveness, except: getpid()) {
+                throw EngineError.invalid(
+                    "run \(old.id) is still running (process \(pid)): wait for it, or cancel it, before reusing it")
+            }
+            for d in workflow.inputs where given[d.name] == nil {
+                if let v = old.inputs[d.name] { given[d.name] = v }
+            }
+            out = out ?? old.outDirectory
+            source = old
+        }
+        let bound = try Interpreter.bindInputs(workflow, given: given, baseDirectory: directory)
         try checkRunnable(workflow, documents: load.documents, user: user)
         let sources = String(decoding: try JSONEncoder().encode(load.sources), as: UTF8.self)
         let run = RunRecord(
             id: Engine.newRunID(), workflow: workflow.name, user: user, sources: sources, inputs: bound,
-            outDirectory: outDirectory.map { HeavenHome.absolute($0) }, directory: directory)
+            outDirectory: out, directory: directory, reuses: source?.id)
         try await store.createRun(run)
         try await store.appendEvent(EventRecord(runID: run.id, .created(workflow: workflow.name)))
         return run
@@ -281,6 +301,8 @@ public final class Engine: Sendable {
         var previous: [String: Int] = [:]
         for a in attempts { previous[a.taskKey] = max(previous[a.taskKey] ?? 0, a.number) }
         let completed = try await store.succeededOutputs(run: run.id)
+        var reusable: [String: AttemptRecord] = [:]
+        if let earlier = run.reuses { reusable = try await store.reusableAttempts(run: earlier) }
 
         let started = life.drive(
             by: me, started: ProcessProbe.currentStartTime, kept: completed.count, lost: lost.count)
@@ -319,7 +341,7 @@ public final class Engine: Sendable {
             runID: run.id, user: run.user, documents: load.documents, topology: topology,
             defaultIsolation: workflow.isolation, runDirectory: runDirectory, baseDirectory: run.directory,
             completed: completed, previousAttempts: previous, confined: confined, confinement: confinement,
-            mayOptOut: mayOptOut, killGrace: killGrace)
+            mayOptOut: mayOptOut, killGrace: killGrace, reusesRun: run.reuses, reusable: reusable)
         let context = RunContext(
             plan: plan, store: store, home: home, connectors: resources.connectors, slots: resources.slots,
             grants: resources.grants, logger: logger, secrets: Secrets(home: home, store: store))

@@ -19,7 +19,8 @@ public struct HeavenHome: Sendable {
         return HeavenHome(root: base + "/heaven")
     }
 
-    static func absolute(_ p: String) -> String {
+    /// `p` made absolute from the current directory.
+    public static func absolute(_ p: String) -> String {
         p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p
     }
 

@@ -61,13 +61,19 @@ struct RunPlan: Sendable {
     let mayOptOut: Bool
     /// Seconds between SIGTERM and SIGKILL when tasks are stopped.
     let killGrace: Double
+    /// The earlier run whose results this one reuses, and those results by fingerprint.
+    let reusesRun: String?
+    let reusable: [String: AttemptRecord]
 
     init(
         runID: String, user: String = "", documents: DocumentSet, topology: Topology? = nil,
         defaultIsolation: Isolation = .none, runDirectory: String, baseDirectory: String,
         completed: [String: [String: Value]] = [:], previousAttempts: [String: Int] = [:], confined: Bool = false,
-        confinement: TaskConfinement? = nil, mayOptOut: Bool = true, killGrace: Double = 5
+        confinement: TaskConfinement? = nil, mayOptOut: Bool = true, killGrace: Double = 5, reusesRun: String? = nil,
+        reusable: [String: AttemptRecord] = [:]
     ) {
+        self.reusesRun = reusesRun
+        self.reusable = reusable
         self.runID = runID
         self.user = user
         self.documents = documents
@@ -117,6 +123,25 @@ final class RunContext: Sendable {
     var confinement: TaskConfinement? { plan.confinement }
     var mayOptOut: Bool { plan.mayOptOut }
     var killGrace: Double { plan.killGrace }
+    var reusesRun: String? { plan.reusesRun }
+    var reusable: [String: AttemptRecord] { plan.reusable }
+    /// Digests of the files tasks use, for their fingerprints.
+    let digests = FileDigests()
+
+    /// The kinds of site (their connectors) that the instances of `machine` (of any
+    /// machine when nil) are on, sorted.
+    func siteKinds(for machine: String?) -> String {
+        let generation = slots.generation.load(ordering: .acquiring)
+        if let (g, kinds) = kindsOfMachines.withLock({ $0[machine ?? ""] }), g == generation { return kinds }
+        let kinds = Set(
+            slots.sites(of: machine).map { site in connector(for: site).map { "\(type(of: $0))" } ?? "local" }
+        )
+        .sorted().joined(separator: " ")
+        kindsOfMachines.withLock { $0[machine ?? ""] = (generation, kinds) }
+        return kinds
+    }
+    /// The kinds of site of each machine's instances, and the slots' generation they are of.
+    private let kindsOfMachines = Mutex<[String: (Int, String)]>([:])
 
     private struct Live {
         var stop: (reason: StopReason, message: String)?

@@ -69,6 +69,8 @@ final class SlotPool: Sendable {
     func node(_ id: String) -> NodeCapacity? { nodeCapacities.withLock { $0[id] } }
     /// Total cores of the nodes (sizes the default foreach window).
     let siteCores: Int
+    /// Counts substitutions: what depends on where the instances are is stale when it changes.
+    let generation = Atomic<Int>(0)
 
     init(instances: [Instance], nodes: [String: NodeCapacity]) {
         self.nodeCapacities = Mutex(nodes)
@@ -104,6 +106,13 @@ final class SlotPool: Sendable {
         }
     }
 
+    /// The sites the instances of `machine` (of every machine when nil) that take tasks are on.
+    func sites(of machine: String?) -> Set<String> {
+        state.withLock { s in
+            Set(s.instances.filter { $0.enabled && (machine == nil || $0.machine == machine) }.map(\.site))
+        }
+    }
+
     /// The instances of each machine on a site, by machine name.
     func instances(onSite site: String) -> [String: Int] {
         state.withLock { s in
@@ -122,6 +131,7 @@ final class SlotPool: Sendable {
             s.instances += SlotPool.instances(of: machines, nodes: nodes)
             return SlotPool.serve(&s)
         }
+        generation.add(1, ordering: .releasing)
         for (c, slot) in ready { c.resume(returning: slot) }
     }
 

@@ -44,6 +44,13 @@ struct TaskExecutor {
         if let why = context.slots.impossible(request) {
             throw EngineError.evaluation("task `\(task.name)` \(why)", at: task.location)
         }
+        let fingerprint = try fingerprint(task, key: key, scope: scope, staged: staged, request: request)
+        if let fingerprint, context.reusesRun != nil,
+            let outputs = try await reuse(task, key: key, fingerprint: fingerprint, work: work)
+        {
+            context.count { $0.reused += 1 }
+            return outputs
+        }
         let isolation = task.isolation ?? workflow.isolation
         // On a shared server the operator decides: a tenant's task on the server's machine
         // runs confined as the tenant's own uid; only an admin's workflow may opt out
@@ -53,7 +60,7 @@ struct TaskExecutor {
         let instance = TaskInstance(
             task: task, key: key, layout: layout, work: work, staging: staged, arguments: arguments,
             environment: environment, isolation: isolation, optsOut: optsOut, confinement: confinement,
-            network: machine?.network ?? false, scope: scope)
+            network: machine?.network ?? false, scope: scope, fingerprint: fingerprint)
         var attempt = context.previousAttempts[key] ?? 0
         var retry = 0
         var refusedInstances = Set<Int>()
@@ -205,6 +212,8 @@ struct TaskExecutor {
         let confinement: TaskConfinement?
         let network: Bool
         let scope: Scope
+        /// What it runs, as a digest (nil when a file it names cannot be read yet).
+        let fingerprint: String?
     }
 
     /// One attempt of a task instance in the slot it was given: recorded, started,
@@ -223,7 +232,7 @@ struct TaskExecutor {
         var record = AttemptRecord(
             runID: context.runID, taskKey: key, task: task.name, number: number, site: slot.site,
             slot: slot.label, workDirectory: work, node: slot.node, cores: slot.cores, memory: slot.memory,
-            grant: slot.grant)
+            grant: slot.grant, fingerprint: instance.fingerprint)
         let node = context.slots.node(slot.node)
         let grant = slot.grant.flatMap { context.grants[$0] }
         let limits = CapacityLimits(

@@ -169,6 +169,15 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                     """)
         }
         migrateTaskIDs(&m)
+        m.registerMigration("v8-reuse") { db in
+            // A rerun reuses the results of an earlier run's task instances by what they ran.
+            try db.execute(
+                sql: """
+                    ALTER TABLE runs ADD COLUMN reuses TEXT;
+                    ALTER TABLE attempts ADD COLUMN fingerprint TEXT;
+                    ALTER TABLE attempts ADD COLUMN reused_from TEXT;
+                    """)
+        }
         return m
     }
 
@@ -191,7 +200,8 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             inputs: decode(row["inputs"]) ?? [:], outputs: decode(row["outputs"]), outDirectory: row["out_dir"],
             error: row["error"], createdAt: date(row["created_at"]) ?? Date(), startedAt: date(row["started_at"]),
             finishedAt: date(row["finished_at"]), ownerPID: row["owner_pid"], ownerStart: row["owner_start"],
-            cancelRequested: (row["cancel_requested"] as Int?) == 1, directory: row["directory"] ?? "/")
+            cancelRequested: (row["cancel_requested"] as Int?) == 1, directory: row["directory"] ?? "/",
+            reuses: row["reuses"])
     }
 
     static func attemptRecord(_ row: Row) -> AttemptRecord {
@@ -202,7 +212,8 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             startedAt: date(row["started_at"]) ?? Date(), finishedAt: date(row["finished_at"]),
             exitCode: row["exit_code"], signal: row["signal"], outputs: decode(row["outputs"]), error: row["error"],
             cpuSeconds: row["cpu_seconds"], maxRSS: row["max_rss"], node: row["node"], cores: row["cores"] ?? 1,
-            memory: row["memory"] ?? 0, grant: row["grant_name"])
+            memory: row["memory"] ?? 0, grant: row["grant_name"], fingerprint: row["fingerprint"],
+            reusedFrom: row["reused_from"])
     }
 
     static func arguments(_ r: RunRecord) -> StatementArguments {
@@ -210,6 +221,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             r.id, r.workflow, r.user, r.status.rawValue, r.sources, encode(r.inputs) ?? "{}", encode(r.outputs),
             r.outDirectory, r.error, r.createdAt.timeIntervalSince1970, r.startedAt?.timeIntervalSince1970,
             r.finishedAt?.timeIntervalSince1970, r.ownerPID, r.ownerStart, r.cancelRequested ? 1 : 0, r.directory,
+            r.reuses,
         ]
     }
 
@@ -218,8 +230,8 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             try db.execute(
                 sql: """
                     INSERT INTO runs (id, workflow, user, status, sources, inputs, outputs, out_dir, error, created_at,
-                      started_at, finished_at, owner_pid, owner_start, cancel_requested, directory)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      started_at, finished_at, owner_pid, owner_start, cancel_requested, directory, reuses)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: SQLiteStore.arguments(run))
         }
     }
@@ -231,7 +243,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                 sql: """
                     UPDATE runs SET id = ?, workflow = ?, user = ?, status = ?, sources = ?, inputs = ?, outputs = ?,
                       out_dir = ?, error = ?, created_at = ?, started_at = ?, finished_at = ?, owner_pid = ?,
-                      owner_start = ?, cancel_requested = MAX(cancel_requested, ?), directory = ?
+                      owner_start = ?, cancel_requested = MAX(cancel_requested, ?), directory = ?, reuses = ?
                     WHERE id = ?
                     """, arguments: SQLiteStore.arguments(run) + [run.id])
         }
@@ -275,13 +287,13 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
         try db.cachedStatement(
             sql: """
                 INSERT INTO attempts (run_id, task_key, task, number, status, site, slot, pid, pid_start, workdir, started_at,
-                  node, cores, memory, grant_name, holding)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                  node, cores, memory, grant_name, holding, fingerprint)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
                 """
         ).execute(
             arguments: [
                 a.runID, a.taskKey, a.task, a.number, a.status.rawValue, a.site, a.slot, a.pid, a.pidStart,
-                a.workDirectory, a.startedAt.timeIntervalSince1970, a.node, a.cores, a.memory, a.grant,
+                a.workDirectory, a.startedAt.timeIntervalSince1970, a.node, a.cores, a.memory, a.grant, a.fingerprint,
             ])
     }
 
@@ -410,6 +422,37 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                 out[row["task_key"]] = SQLiteStore.decode(row["outputs"]) ?? [:]
             }
             return out
+        }
+    }
+
+    public func reusableAttempts(run: String) async throws -> [String: AttemptRecord] {
+        try await pool.read { db in
+            var out: [String: AttemptRecord] = [:]
+            let rows = try Row.fetchCursor(
+                db,
+                sql: "SELECT * FROM attempts WHERE run_id = ? AND status = 'succeeded' AND fingerprint IS NOT NULL",
+                arguments: [run])
+            while let row = try rows.next() {
+                let a = SQLiteStore.attemptRecord(row)
+                if let f = a.fingerprint { out[f] = a }
+            }
+            return out
+        }
+    }
+
+    public func recordReused(_ a: AttemptRecord) async throws {
+        try await batcher.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO attempts (run_id, task_key, task, number, status, site, workdir, started_at, finished_at,
+                      outputs, node, cores, memory, holding, fingerprint, reused_from)
+                    VALUES (?, ?, ?, ?, 'succeeded', ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?)
+                    """,
+                arguments: [
+                    a.runID, a.taskKey, a.task, a.number, a.site, a.workDirectory, a.startedAt.timeIntervalSince1970,
+                    (a.finishedAt ?? a.startedAt).timeIntervalSince1970, SQLiteStore.encode(a.outputs), a.node,
+                    a.fingerprint, a.reusedFrom,
+                ])
         }
     }
 

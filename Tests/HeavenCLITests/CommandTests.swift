@@ -153,6 +153,107 @@ struct CommandTests {
             "\(resumed.stdout)")
     }
 
+    @Test(
+        "after a fix, `heaven resume RUN --with FILE` and `heaven run FILE --resume RUN` run only what changed; status says what was reused"
+    )
+    func resumeWithFixedFiles() throws {
+        let h = try HeavenBinary()
+        let ran = h.work + "/ran"
+        func workflow(fixed: Bool) -> String {
+            """
+            kind: Workflow
+            name: w
+            steps:
+              - foreach: ${range(3)}
+                as: i
+                steps:
+                  - task: square
+                    shell: 'echo square >> \(ran); echo $(( ${i} * ${i} )) > sq.txt'
+                    outputs: {file: {file: sq.txt}}
+              - task: total
+                run: [sh, -c, 'echo total >> \(ran); cat "$@" | awk "{s += \\$1} END {print s}"\(fixed ? "" : "; exit 3")', total, '${square.file}']
+                outputs: {t: {stdout: json}}
+            outputs:
+              t: ${total.t}
+              squares: ${square.file}
+            """
+        }
+        let file = try h.write("w.yaml", workflow(fixed: false))
+        let failed = try h.run("run", "--out", h.work + "/results", file)
+        #expect(failed.status == 1)
+        #expect(failed.stdout.contains("--with FILE..."), "\(failed.stdout)")
+        let first = try #require(failed.stdout.split(separator: " ").dropFirst().first.map(String.init))
+        try? FileManager.default.removeItem(atPath: ran)
+        _ = try h.write("w.yaml", workflow(fixed: true))
+        // `resume --with`: a new run; the results' files go to the first run's --out.
+        let fixed = try h.run("resume", String(first.prefix(8)), "--with", file, "--json")
+        #expect(fixed.status == 0, "\(fixed.stdout)\(fixed.stderr)")
+        #expect((try? String(contentsOfFile: ran, encoding: .utf8)) == "total\n")
+        let result = HeavenBinary.json(fixed.stdout)
+        let second = try #require(result["run"] as? String)
+        #expect((result["outputs"] as? [String: Any])?["t"] as? Int == 5)
+        #expect(FileManager.default.fileExists(atPath: h.work + "/results/squares/2-sq.txt"))
+        let status = try h.run("status", second)
+        #expect(
+            status.stdout.contains("tasks: 4 succeeded, 3 of them reused from \(first) (1 attempt)"), "\(status.stdout)"
+        )
+        #expect(status.stdout.contains("i#0/square  succeeded  #1  reused from \(first)"), "\(status.stdout)")
+        let json = HeavenBinary.json(try h.run("status", second, "--json").stdout)
+        let reused = (json["attempts"] as? [[String: Any]] ?? []).filter { $0["reused_from"] as? String == first }
+        #expect(reused.count == 3)
+        // `run --resume`: the same from the other side; nothing runs at all.
+        try? FileManager.default.removeItem(atPath: ran)
+        let again = try h.run("run", file, "--resume", second)
+        #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
+        #expect(again.stderr.contains("reusing what run \(second) finished unchanged"), "\(again.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: ran))
+    }
+
+    @Test("`heaven resume --out DIR` delivers there; a cancelled run says why it does not resume and how to rerun it")
+    func resumeOutAndCancelled() throws {
+        let h = try HeavenBinary()
+        // Interrupted (Ctrl-C), then resumed with --out: the outputs land there.
+        let go = h.work + "/go"
+        let second = h.work + "/second-started"
+        let two = try h.write(
+            "two.yaml",
+            "kind: Workflow\nname: two\nsteps:\n  - task: first\n    shell: 'echo one > one.txt'\n    outputs: {f: {file: one.txt}}\n  - task: second\n    shell: 'touch \(second); while [ ! -e \(go) ]; do sleep 0.05; done'\noutputs: {one: '${first.f}'}\n"
+        )
+        let (interrupted, _, _) = h.process(["run", two, "--quiet"])
+        try interrupted.run()
+        try h.wait("the second task to start") { FileManager.default.fileExists(atPath: second) }
+        kill(interrupted.processIdentifier, SIGINT)
+        interrupted.waitUntilExit()
+        let listed =
+            (try JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [[String: Any]]
+        let run = try #require(listed?.first?["run"] as? String)
+        _ = FileManager.default.createFile(atPath: go, contents: nil)
+        let resumed = try h.run("resume", run, "--out", h.work + "/delivered")
+        #expect(resumed.status == 0, "\(resumed.stdout)\(resumed.stderr)")
+        #expect((try? String(contentsOfFile: h.work + "/delivered/one.txt", encoding: .utf8)) == "one\n")
+
+        // Cancelled: no resume, and the command that reruns it, reusing what it finished.
+        let started = h.work + "/started"
+        let file = try h.write(
+            "slow.yaml",
+            "kind: Workflow\nname: slow\nsteps:\n  - task: first\n    run: [echo, one]\n  - task: wait\n    shell: 'touch \(started); sleep 60'\n"
+        )
+        let (p, _, _) = h.process(["run", "-q", file])
+        try p.run()
+        try h.wait("the task to start") { FileManager.default.fileExists(atPath: started) }
+        let list =
+            (try JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [[String: Any]]
+        let cancelled = try #require(list?.first?["run"] as? String)
+        #expect(try h.run("cancel", cancelled).status == 0)
+        p.waitUntilExit()
+        let refused = try h.run("resume", cancelled)
+        #expect(refused.status == 2)
+        #expect(
+            refused.stderr.contains(
+                "run \(cancelled) was cancelled, and a cancelled run does not resume. To run it again, reusing the 1 task it finished: heaven run \(file) --resume \(cancelled)"
+            ), "\(refused.stderr)")
+    }
+
     @Test("a failed run's summary shows the last lines the failed task wrote")
     func failedTaskOutputInSummary() throws {
         let h = try HeavenBinary()

@@ -2,22 +2,52 @@ import ArgumentParser
 import Foundation
 import HeavenCore
 import HeavenEngine
+import HeavenLanguage
+import HeavenModel
 
-/// `heaven resume RUN`
+/// `heaven resume RUN [--with FILE...]`
 struct ResumeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "resume",
         abstract: "Continue an interrupted or failed run without re-running finished tasks.",
         discussion: """
             Attempts that were running when the run stopped are recorded as lost (their \
-            processes killed if still alive) and run again as new attempts.
+            processes killed if still alive) and run again as new attempts. The run goes on \
+            with the files it was started with.
+
+            After fixing the workflow, `--with` runs the fixed files as a new run that reuses \
+            every task instance of this one whose command, environment, input files (by \
+            content) and site kind are unchanged, and runs the rest (the same as `heaven run \
+            FILE... --resume RUN`); its inputs and output directory are this run's unless given.
 
               $ heaven resume r1a2b3c
               run r1a2b3c succeeded in 4.1s
+              $ heaven resume r1a2b3c --with fixed.yaml
+              run r9x8y7z started (…), reusing what run r1a2b3c finished unchanged
             """)
 
     @Argument(help: "The run's id (or a unique prefix of it).")
     var run: String
+
+    @Option(
+        name: .customLong("with"),
+        help: ArgumentHelp(
+            "Run these files (the fixed workflow) as a new run reusing this run's unchanged results.",
+            valueName: "FILE"))
+    var files: [String] = []
+
+    @Option(
+        name: [.customShort("i"), .long],
+        help: ArgumentHelp("With --with: a workflow input (default: this run's).", valueName: "NAME=VALUE"))
+    var input: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "Copy the workflow's file outputs into this directory (default: the run's own --out).", valueName: "DIR"))
+    var out: String?
+
+    @Option(help: "With --with: the workflow to run when the files hold several.")
+    var workflow: String?
 
     @Flag(help: "Print one JSON object at the end: {run, status, outputs}.")
     var json = false
@@ -25,9 +55,42 @@ struct ResumeCommand: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress display.")
     var quiet = false
 
+    @OptionGroup var connection: ServerOption
+
     func run() async throws {
+        if try connection.remote() != nil {
+            throw CLIError(
+                "resume is for runs on this machine: a server resumes its interrupted runs itself when it starts; to rerun a workflow there, submit it again with `heaven run --server`"
+            )
+        }
         let (home, store) = try CLI.openStore()
-        let record = try await CLI.findRun(store, run)
+        var record = try await CLI.findRun(store, run)
+        if !files.isEmpty {
+            let load = Loader.load(paths: files)
+            if !load.isValid {
+                for d in load.diagnostics { CLI.error(d.description) }
+                throw ExitCode(2)
+            }
+            try await RunCommand.start(
+                load, workflow: workflow, inputs: input, out: out, reusing: record.id, json: json, quiet: quiet,
+                home: home, store: store)
+            return
+        }
+        if !input.isEmpty || workflow != nil {
+            throw CLIError("--input and --workflow go with --with: a resumed run keeps its own inputs and workflow")
+        }
+        if record.status == .cancelled {
+            let paths =
+                (try? JSONDecoder().decode([SourceFile].self, from: Data(record.sources.utf8)))?.map(\.path) ?? []
+            let finished = try await store.succeededOutputs(run: record.id).count
+            throw CLIError(
+                "run \(record.id) was cancelled, and a cancelled run does not resume. To run it again, reusing the \(Wording.count(finished, "task")) it finished: heaven run \(paths.joined(separator: " ")) --resume \(record.id)"
+            )
+        }
+        if let out, HeavenHome.absolute(out) != record.outDirectory {
+            record.outDirectory = HeavenHome.absolute(out)
+            try await store.updateRun(record)
+        }
         if record.status == .succeeded {
             if json { print(CLI.json(record)) } else { CLI.report(record) }
             return

@@ -31,6 +31,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The workflow to run when the files hold several.")
     var workflow: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Reuse the results of an earlier run's task instances whose command, environment, input files and site kind are unchanged (its inputs and --out are the defaults).",
+            valueName: "RUN"))
+    var resume: String?
+
     @Flag(help: "Print one JSON object at the end: {run, status, outputs}.")
     var json = false
 
@@ -49,30 +55,42 @@ struct RunCommand: AsyncParsableCommand {
             if out != nil {
                 throw CLIError("--out is for runs on this machine; a server's outputs are downloaded from its URLs")
             }
+            if resume != nil { throw CLIError("--resume is for runs on this machine, not through a server yet") }
             let declared = (try? Engine.mainWorkflow(in: load.documents, named: workflow))?.inputs ?? []
             try await remote.submit(
                 files, workflow: workflow, inputs: CLI.inputs(input), declared: declared, json: json, quiet: quiet)
         }
         let (home, store) = try CLI.openStore()
+        var earlier: String?
+        if let resume { earlier = try await CLI.findRun(store, resume).id }
+        try await RunCommand.start(
+            load, workflow: workflow, inputs: input, out: out, reusing: earlier, json: json, quiet: quiet, home: home,
+            store: store)
+    }
+
+    /// Creates a run of the files and drives it to its end, here.
+    static func start(
+        _ load: LoadResult, workflow: String?, inputs: [String], out: String?, reusing: String?, json: Bool,
+        quiet: Bool,
+        home: HeavenHome, store: any Store
+    ) async throws {
         let engine = Engine(home: home, store: store)
-        let run: RunRecordBox
+        let run: RunRecord
         do {
-            run = RunRecordBox(
-                id: try await engine.createRun(
-                    load: load, workflow: workflow, inputs: CLI.inputs(input), outDirectory: out, user: CLI.user(),
-                    directory: FileManager.default.currentDirectoryPath
-                ).id)
+            run = try await engine.createRun(
+                load: load, workflow: workflow, inputs: CLI.inputs(inputs), outDirectory: out, user: CLI.user(),
+                directory: FileManager.default.currentDirectoryPath, reusing: reusing)
         } catch let e as EngineError {
             throw CLIError("\(e)")
         } catch {
             throw CLIError("\(error)")
         }
-        if !json && !quiet { CLI.error("run \(run.id) started (state in \(home.root))") }
+        if !json && !quiet {
+            CLI.error(
+                "run \(run.id) started (state in \(home.root))"
+                    + (reusing.map { ", reusing what run \($0) finished unchanged" } ?? ""))
+        }
         try await RunDriver(engine: engine, store: store, json: json, quiet: quiet || json && !CLI.isTerminal).drive(
             run.id, load: load)
     }
-}
-
-struct RunRecordBox {
-    var id: String
 }

@@ -68,6 +68,7 @@ struct StatusCommand: AsyncParsableCommand {
                     if let c = a.exitCode { m["exit"] = .int(Int(c)) }
                     if let s = a.site { m["site"] = .string(s) }
                     if let n = a.node { m["node"] = .string(n) }
+                    if let r = a.reusedFrom { m["reused_from"] = .string(r) }
                     if let f = a.finishedAt {
                         m["seconds"] = .double((f.timeIntervalSince(a.startedAt) * 1000).rounded() / 1000)
                     }
@@ -88,18 +89,29 @@ struct StatusCommand: AsyncParsableCommand {
         )
         if let e = record.error { print("error: \(e)") }
         let summary = byStatus.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        let reused = latest.values.filter { $0.reusedFrom != nil }
+        let reusedNote =
+            reused.isEmpty
+            ? ""
+            : ", \(reused.count) of them reused from \(Set(reused.compactMap(\.reusedFrom)).sorted().joined(separator: ", "))"
+        let ran = attempts.count - reused.count
         print(
-            "tasks: \(summary.isEmpty ? "none yet" : summary) (\(attempts.count) attempt\(attempts.count == 1 ? "" : "s"))"
+            "tasks: \(summary.isEmpty ? "none yet" : summary)\(reusedNote) (\(Wording.count(ran, "attempt")))"
         )
+        if let earlier = record.reuses { print("reuses: the finished tasks of run \(earlier)") }
         let rows = order.compactMap { latest[$0] }
         let shownRows = all || rows.count <= 40 ? rows : Array(rows.filter { $0.status != .succeeded }.prefix(40))
         if !shownRows.isEmpty {
             let width = min(48, shownRows.map(\.taskKey.count).max() ?? 4)
             for a in shownRows {
-                let secs = a.finishedAt.map { CLI.duration($0.timeIntervalSince(a.startedAt)) } ?? "…"
+                let secs =
+                    a.reusedFrom.map { "reused from \($0)" }
+                    ?? a.finishedAt.map { CLI.duration($0.timeIntervalSince(a.startedAt)) } ?? "…"
                 var line =
                     "  \(a.taskKey.padding(toLength: width, withPad: " ", startingAt: 0))  \(a.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  #\(a.number)  \(secs)"
-                if let site = a.site { line += "  on \(StatusCommand.place(site: site, node: a.node))" }
+                if let site = a.site, a.reusedFrom == nil {
+                    line += "  on \(StatusCommand.place(site: site, node: a.node))"
+                }
                 if let e = a.error { line += "  \(e.prefix(100))" }
                 print(line)
             }
@@ -112,7 +124,12 @@ struct StatusCommand: AsyncParsableCommand {
         for (k, v) in (record.outputs ?? [:]).sorted(by: { $0.key < $1.key }) {
             print("output \(k): \(v.plain.argumentText)")
         }
-        if status == .interrupted || status == .failed { print("continue with: heaven resume \(record.id)") }
+        if status == .interrupted { print("continue with: heaven resume \(record.id)") }
+        if status == .failed {
+            print(
+                "continue with: heaven resume \(record.id)   (after editing the files: heaven resume \(record.id) --with FILE...)"
+            )
+        }
     }
 
     /// Where an attempt ran: `site (node/index)` (the node recorded as `SITE/NODE/INDEX`).

@@ -1,0 +1,167 @@
+import Crypto
+import Foundation
+import HeavenConnectors
+import HeavenCore
+import HeavenModel
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// SHA-256 digests of files, each read once per run while it is unchanged (same
+/// device, inode, size and modification time).
+final class FileDigests: Sendable {
+    private struct Stamp: Hashable {
+        var device: UInt64
+        var inode: UInt64
+        var size: Int64
+        var modified: Int
+        var modifiedNanoseconds: Int
+    }
+
+    private let known = Mutex<[String: (Stamp, String)]>([:])
+
+    /// The file's digest (hex), or nil when it cannot be read.
+    func digest(of path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        let stamp = Stamp(
+            device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size), modified: st.st_mtim.tv_sec,
+            modifiedNanoseconds: st.st_mtim.tv_nsec)
+        if let (s, d) = known.withLock({ $0[path] }), s == stamp { return d }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            // A directory: its entries' names and digests, in order.
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return nil }
+            var text = ""
+            for n in names.sorted() { text += n + "\u{0}" + (digest(of: path + "/" + n) ?? "?") + "\n" }
+            let d = Hex.string(SHA256.hash(data: Data(text.utf8)))
+            known.withLock { $0[path] = (stamp, d) }
+            return d
+        }
+        guard let h = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? h.close() }
+        var hasher = SHA256()
+        while let chunk = try? h.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        let d = Hex.string(hasher.finalize())
+        known.withLock { $0[path] = (stamp, d) }
+        return d
+    }
+}
+
+extension TaskExecutor {
+    /// What a task instance runs, as one digest: its program (and the program file's
+    /// content when it is a file of the workflow's), arguments and environment with every
+    /// file they name replaced by its content's digest, the names and digests of its staged
+    /// inputs, the secrets it names, its declared outputs, and the kinds of site it may run
+    /// on. Where files live (which run, which directory) does not count: the same work on
+    /// the same data has the same fingerprint in any run.
+    func fingerprint(
+        _ task: TaskStep, key: String, scope: Scope, staged: Staging, request: SlotPool.Request
+    ) throws -> String? {
+        final class Unreadable { var any = false }
+        let unreadable = Unreadable()
+        let digests = context.digests
+        let renderer = ArgumentRenderer(
+            staged: staged.byPath,
+            fileText: { path in
+                guard let d = digests.digest(of: path) else {
+                    unreadable.any = true
+                    return path
+                }
+                return "<file " + d + ">"
+            })
+        var parts: [String] = ["heaven-task-1"]
+        switch task.command {
+        case .argv: parts.append("argv")
+        case .shell: parts.append("shell")
+        }
+        let argv = try renderer.render(task.command, scope: scope, workflow: workflow)
+        if let program = argv.first, program.contains("/"), !program.hasPrefix("/") {
+            parts.append("program " + (digests.digest(of: programDirectory + "/" + program) ?? "?"))
+        }
+        parts += argv.map { "arg " + $0 }
+        for (name, t) in task.environment.sorted(by: { $0.name < $1.name }) {
+            parts.append("env \(name)=" + (try renderer.text(t, scope: scope)))
+        }
+        for (variable, secret) in task.secrets.sorted(by: { $0.name < $1.name }) {
+            parts.append("secret \(variable)=\(secret)")
+        }
+        for (name, path) in staged.files.sorted(by: { $0.name < $1.name }) {
+            guard let d = digests.digest(of: path) else { return nil }
+            parts.append("input \(name) \(d)")
+        }
+        for o in task.outputs {
+            let source: String
+            switch o.source {
+            case .file(let p): source = "file " + (try renderer.text(p, scope: scope))
+            case .glob(let p): source = "glob " + (try renderer.text(p, scope: scope))
+            case .json(let p, let at): source = "json " + (try renderer.text(p, scope: scope)) + " at " + at
+            case .stdoutText: source = "stdout text"
+            case .stdoutJSON: source = "stdout json"
+            }
+            parts.append("output \(o.name) \(source)")
+        }
+        parts.append("isolation " + (task.isolation ?? workflow.isolation).rawValue)
+        parts.append("sites " + context.siteKinds(for: request.machine))
+        if unreadable.any { return nil }
+        return Hex.string(SHA256.hash(data: Data(parts.joined(separator: "\n").utf8)))
+    }
+
+    /// The result of an earlier run's task instance that ran the same thing, brought into
+    /// this run: its files linked into this instance's working directory (the earlier run
+    /// may be cleaned later), its outputs pointing at them, recorded as an attempt that
+    /// succeeded, reused from that run. Nil when there is none, or its files are gone.
+    func reuse(_ task: TaskStep, key: String, fingerprint: String, work: String) async throws -> [String: Value]? {
+        guard let source = context.reusable[fingerprint], let from = context.reusesRun,
+            let oldWork = source.workDirectory, let outputs = source.outputs
+        else { return nil }
+        var moved: [String: Value] = [:]
+        var linked = false
+        func bring(_ v: Value) throws -> Value? {
+            switch v {
+            case .file(let p):
+                guard p.hasPrefix(oldWork + "/") else { return FileManager.default.fileExists(atPath: p) ? v : nil }
+                let target = work + String(p.dropFirst(oldWork.count))
+                if !linked {
+                    try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+                    linked = true
+                }
+                try? FileManager.default.createDirectory(
+                    atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                if !FileManager.default.fileExists(atPath: target) {
+                    if link(p, target) != 0 {
+                        guard (try? FileManager.default.copyItem(atPath: p, toPath: target)) != nil else { return nil }
+                    }
+                }
+                return .file(target)
+            case .list(let items):
+                var out: [Value] = []
+                for i in items {
+                    guard let b = try bring(i) else { return nil }
+                    out.append(b)
+                }
+                return .list(out)
+            case .map(let m):
+                var out: [String: Value] = [:]
+                for (k, i) in m {
+                    guard let b = try bring(i) else { return nil }
+                    out[k] = b
+                }
+                return .map(out)
+            default: return v
+            }
+        }
+        for (name, v) in outputs {
+            guard let b = try bring(v) else { return nil }
+            moved[name] = b
+        }
+        let now = Date()
+        try await context.store.recordReused(
+            AttemptRecord(
+                runID: context.runID, taskKey: key, task: task.name, number: (context.previousAttempts[key] ?? 0) + 1,
+                status: .succeeded, site: source.site, workDirectory: work, startedAt: now, finishedAt: now,
+                outputs: moved, node: source.node, fingerprint: fingerprint, reusedFrom: source.reusedFrom ?? from))
+        return moved
+    }
+}
