@@ -121,8 +121,12 @@ public final class LocalConnector: Connector {
     }
 
     func sandboxArguments(_ l: TaskLaunch) -> [String] {
+        // No `--die-with-parent`: the kernel's parent-death signal fires when the *thread*
+        // that spawned bubblewrap ends, and threads of the concurrency pool end at any time
+        // (seen: a fork bomb's sandbox killed with SIGKILL a second before its timeout).
+        // Tasks outliving a killed server are found and stopped when its runs resume.
         var a = [
-            "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
         ]
         if !l.network { a.append("--unshare-net") }

@@ -1,7 +1,9 @@
 import Foundation
-import HeavenConnectors
 import HeavenModel
+import Synchronization
 import Testing
+
+@testable import HeavenConnectors
 
 #if canImport(Glibc)
     import Glibc
@@ -135,5 +137,40 @@ struct ProcessLivenessTests {
         #expect(!ProcessProbe.isAlive(pid: getpid(), startTime: "1"))
         var status: Int32 = 0
         waitpid(pid, &status, 0)
+    }
+}
+
+/// The sandbox's process must not be tied to the thread that started it: the kernel's
+/// parent-death signal (bubblewrap's `--die-with-parent`) fires when that *thread* ends,
+/// and a thread of the concurrency pool may end at any time.
+@Suite("Sandboxed tasks and the threads that start them")
+struct SandboxThreadTests {
+    @Test("a sandboxed task outlives the thread that spawned it")
+    func outlivesSpawningThread() throws {
+        try #require(LocalConnector.bubblewrap != nil, "bubblewrap (scripts/test.sh installs it)")
+        let s = try Scratch()
+        let connector = LocalConnector(siteName: "here", cores: 1, memory: 1e9)
+        var sandboxed = s.launch(["sh", "-c", "sleep 1; echo alive"])
+        sandboxed.isolation = .sandbox
+        let launch = sandboxed
+        let bwrap = LocalConnector.bubblewrap!
+        let argv = [bwrap] + connector.sandboxArguments(launch) + ["--"] + launch.arguments
+        let started = DispatchSemaphore(value: 0)
+        let pid = Mutex<Int32>(0)
+        // The spawning thread ends while the task runs (once the sandbox is set up: a
+        // thread that ended before would not count as its parent).
+        let thread = Thread {
+            pid.withLock { $0 = (try? connector.spawn(executable: bwrap, argv: argv, env: [], launch: launch)) ?? -1 }
+            started.signal()
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        thread.start()
+        started.wait()
+        let child = pid.withLock { $0 }
+        #expect(child > 0)
+        var status: Int32 = 0
+        waitpid(child, &status, 0)
+        #expect((status & 0x7f) == 0, "killed by signal \(status & 0x7f)")
+        #expect(s.log == "alive\n", "\(s.log)")
     }
 }
