@@ -144,8 +144,17 @@ struct Remote {
     /// A run of the API as the command line shows runs (file outputs as their URLs).
     func record(_ v: RunView) -> RunRecord {
         let outputs = v.outputs?.mapValues { value -> Value in
-            if case .object(let o) = value, o.count == 1, case .string(let url)? = o["file"] {
+            if case .object(let o) = value, case .string(let url)? = o["file"] {
                 return .string(server.absoluteString + url)
+            }
+            if case .array(let items) = value {
+                return .list(
+                    items.map { item in
+                        if case .object(let o) = item, case .string(let url)? = o["file"] {
+                            return .string(server.absoluteString + url)
+                        }
+                        return (try? Value(jsonData: Data(item.jsonText.utf8))) ?? .null
+                    })
             }
             return (try? Value(jsonData: Data(value.jsonText.utf8))) ?? .null
         }
@@ -213,9 +222,66 @@ struct Remote {
     /// Submits a run and follows it to its end (progress lines unless quiet).
     /// File inputs given as paths of this machine are uploaded with the run (and given
     /// to it by their name); the same for file inputs whose default is a relative path.
+    /// Downloads a finished run's file outputs into `directory`, named as `heaven run
+    /// --out` names them here (a list of files in a directory named after the output);
+    /// returns the outputs with the files' local paths.
+    func download(_ id: String, into directory: String) async throws -> [String: Value] {
+        let view = try await send("GET", "/v1/runs/\(Remote.segment(id))", as: RunView.self)
+        let dir = HeavenHome.absolute(directory)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var used = Set<String>()
+        var result: [String: Value] = [:]
+        func fetch(_ o: [String: JSONValue], to target: String) async throws -> Value? {
+            guard case .string(let url)? = o["file"] else { return nil }
+            let data = try await data("GET", url)
+            guard FileManager.default.createFile(atPath: target, contents: data) else {
+                throw CLIError("cannot write `\(target)`")
+            }
+            return .file(target)
+        }
+        for (name, value) in (view.outputs ?? [:]).sorted(by: { $0.key < $1.key }) {
+            switch value {
+            case .object(let o) where o["file"] != nil:
+                let base = Remote.fileName(o["name"], or: name)
+                var target = dir + "/" + base
+                if used.contains(target) { target = dir + "/" + name + "-" + base }
+                used.insert(target)
+                result[name] = try await fetch(o, to: target)
+            case .array(let items)
+            where items.contains(where: { if case .object(let o) = $0 { o["file"] != nil } else { false } }):
+                let sub = dir + "/" + name
+                try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
+                let names = items.compactMap { item -> String? in
+                    if case .object(let o) = item, o["file"] != nil { return Remote.fileName(o["name"], or: name) }
+                    return nil
+                }
+                let unique = Set(names).count == names.count
+                var out: [Value] = []
+                for (i, item) in items.enumerated() {
+                    if case .object(let o) = item, o["file"] != nil {
+                        let base = Remote.fileName(o["name"], or: name)
+                        out.append(try await fetch(o, to: sub + "/" + (unique ? base : "\(i)-\(base)")) ?? .null)
+                    } else {
+                        out.append((try? Value(jsonData: Data(item.jsonText.utf8))) ?? .null)
+                    }
+                }
+                result[name] = .list(out)
+            default:
+                result[name] = (try? Value(jsonData: Data(value.jsonText.utf8))) ?? .null
+            }
+        }
+        return result
+    }
+
+    /// A downloaded file's name: the server's, if it is a plain file name.
+    static func fileName(_ given: JSONValue?, or fallback: String) -> String {
+        guard case .string(let n)? = given, !n.isEmpty, !n.contains("/"), n != ".", n != ".." else { return fallback }
+        return n
+    }
+
     func submit(
         _ files: [String], workflow: String?, inputs given: [String: Value], declared: [InputDeclaration], json: Bool,
-        quiet: Bool
+        quiet: Bool, out: String? = nil
     ) async throws -> Never {
         var body = RunSubmission(documents: try Remote.documents(files), workflow: workflow)
         var inputs = given
@@ -254,10 +320,20 @@ struct Remote {
         }
         let created = record(try await send("POST", "/v1/runs", body: body, as: RunView.self))
         if !json && !quiet { CLI.error("run \(created.id) started on \(server.absoluteString)") }
+        // Ctrl-C leaves the run to the server: this command only watches it.
+        let server = self.server.absoluteString
+        let detach = SignalTrap { _ in
+            CLI.error(
+                "\ndetached: run \(created.id) goes on on \(server); `heaven status \(created.id)` follows it, `heaven cancel \(created.id)` stops it"
+            )
+            exit(CLI.exitCode(.interrupted))
+        }
+        defer { detach.cancel() }
         var last = ""
         while true {
-            let now = try await run(created.id)
+            var now = try await run(created.id)
             if now.status.isFinal {
+                if let out, now.status == .succeeded { now.outputs = try await download(now.id, into: out) }
                 if json { print(CLI.json(now)) } else { CLI.report(now) }
                 throw ExitCode(CLI.exitCode(now.status))
             }

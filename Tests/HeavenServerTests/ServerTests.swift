@@ -512,6 +512,94 @@ struct ServerTests {
         #expect(none.status == 2 && none.stderr.contains("404"), "\(none)")
     }
 
+    @Test(
+        "through a server, `run --out DIR` downloads the outputs as a local run names them; Ctrl-C detaches, saying how to follow and cancel the run; resume says what to do"
+    )
+    func clientParity() async throws {
+        let s = try ServerHarness()
+        let token = try s.heaven("users", "add", "bob")
+        try s.start()
+        let env = ["HEAVEN_SERVER": "http://127.0.0.1:\(s.port)", "HEAVEN_TOKEN": token]
+        let files = s.work + "/files.yaml"
+        try """
+        kind: Workflow
+        name: files
+        steps:
+          - foreach: ${range(3)}
+            as: i
+            steps:
+              - task: part
+                shell: 'echo ${i} > part.txt'
+                outputs: {f: {file: part.txt}}
+          - task: total
+            shell: 'echo 3 > total.txt'
+            outputs: {f: {file: total.txt}}
+        outputs: {total: '${total.f}', parts: '${part.f}', count: '${len(part.f)}'}
+        """.write(toFile: files, atomically: true, encoding: .utf8)
+        let out = s.work + "/downloaded"
+        let run = try s.client(["run", files, "--out", out, "--json"], env: env)
+        #expect(run.status == 0, "\(run)")
+        #expect((try? String(contentsOfFile: out + "/total.txt", encoding: .utf8)) == "3\n")
+        for i in 0..<3 {
+            #expect((try? String(contentsOfFile: out + "/parts/\(i)-part.txt", encoding: .utf8)) == "\(i)\n")
+        }
+        let printed = (try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8))) as? [String: Any]
+        let outputs = printed?["outputs"] as? [String: Any]
+        #expect(outputs?["total"] as? String == out + "/total.txt", "\(run.stdout)")
+        #expect((outputs?["parts"] as? [String])?.last == out + "/parts/2-part.txt", "\(run.stdout)")
+        #expect(outputs?["count"] as? Int == 3)
+        // The API names files by URL and file name, never by the server's path.
+        let id = try #require(printed?["run"] as? String)
+        let view = try await s.request("GET", "/v1/runs/\(id)", token: token)
+        #expect(!view.text.contains(s.home), "\(view.text)")
+        let item = try await s.request("GET", "/v1/runs/\(id)/outputs/parts?item=1", token: token)
+        #expect(item.status == 200 && item.text == "1\n", "\(item.text)")
+        let beyond = try await s.request("GET", "/v1/runs/\(id)/outputs/parts?item=3", token: token)
+        #expect(beyond.status == 404)
+
+        // Ctrl-C: the client lets go, the run goes on on the server.
+        let slow = s.work + "/slow.yaml"
+        try "kind: Workflow\nname: slow\nsteps:\n  - task: wait\n    run: [sleep, '2']\n"
+            .write(toFile: slow, atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ServerHarness.binary)
+        p.arguments = ["run", slow]
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "HEAVEN_HOME")
+        for (k, v) in env { environment[k] = v }
+        p.environment = environment
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        var running: String?
+        for _ in 0..<200 where running == nil {
+            let list = try await s.request("GET", "/v1/runs", token: token)
+            let runs = list.json["runs"] as? [[String: Any]] ?? []
+            running =
+                runs.first { $0["workflow"] as? String == "slow" && $0["status"] as? String == "running" }?["id"]
+                as? String
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let slowID = try #require(running)
+        kill(p.processIdentifier, SIGINT)
+        let said = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 1)
+        #expect(
+            said.contains(
+                "detached: run \(slowID) goes on on http://127.0.0.1:\(s.port); `heaven status \(slowID)` follows it, `heaven cancel \(slowID)` stops it"
+            ), "\(said)")
+        let still = try await s.request("GET", "/v1/runs/\(slowID)", token: token)
+        #expect(still.json["status"] as? String == "running")
+        #expect(try await waitForEnd(s, slowID, token: token)["status"] as? String == "succeeded")
+
+        // resume through a server: not run here, and said why.
+        let resume = try s.client(["resume", slowID], env: env)
+        #expect(
+            resume.status == 2 && resume.stderr.contains("a server resumes its interrupted runs itself"), "\(resume)")
+    }
+
     @Test("the command line as a client: run, status, runs, logs, cancel and plan through the server, login kept 0600")
     func commandLineClient() async throws {
         let s = try ServerHarness()

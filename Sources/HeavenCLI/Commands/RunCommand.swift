@@ -52,13 +52,11 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         if let remote = try connection.remote() {
-            if out != nil {
-                throw CLIError("--out is for runs on this machine; a server's outputs are downloaded from its URLs")
-            }
             if resume != nil { throw CLIError("--resume is for runs on this machine, not through a server yet") }
             let declared = (try? Engine.mainWorkflow(in: load.documents, named: workflow))?.inputs ?? []
             try await remote.submit(
-                files, workflow: workflow, inputs: CLI.inputs(input), declared: declared, json: json, quiet: quiet)
+                files, workflow: workflow, inputs: CLI.inputs(input), declared: declared, json: json, quiet: quiet,
+                out: out)
         }
         let (home, store) = try CLI.openStore()
         var earlier: String?

@@ -151,18 +151,29 @@ struct RunRoutes {
         routes.addRaw(
             APIOperation(
                 "GET", "/v1/runs/{id}/outputs/{name}", "A run output: the file itself, or its value", tag: "runs",
-                parameters: [RunRoutes.id, APIParameter("name", in: .path, .string(), "the output's name")],
+                parameters: [
+                    RunRoutes.id, APIParameter("name", in: .path, .string(), "the output's name"),
+                    APIParameter(
+                        "item", in: .query, .integer(minimum: 0),
+                        "for an output that is a list of files: the file at this index (from 0)"),
+                ],
                 responses: [
                     APIResponse(
                         200, "the value, or the file itself", .json(OutputValue.self),
                         or: [("application/octet-stream", .string(format: "binary"))]),
                     APIResponse(404, "no such run or output"),
                 ])
-        ) { _, context in
+        ) { request, context in
             let run = try await access.visibleRun(context)
             let name = try context.parameters.require("name")
-            guard let value = run.outputs?[name] else {
+            guard var value = run.outputs?[name] else {
                 throw Problem(.notFound, "run \(run.id) has no output `\(name)`\(run.status.isFinal ? "" : " (yet)")")
+            }
+            if let item = try Access.query("item", of: request, as: Int.self) {
+                guard case .list(let items) = value, item >= 0, item < items.count, case .file = items[item] else {
+                    throw Problem(.notFound, "output `\(name)` of run \(run.id) has no file at index \(item)")
+                }
+                value = items[item]
             }
             guard case .file(let path) = value else { return reply(OutputValue(name: name, value: JSONValue(value))) }
             // Only files inside the run's own directory are ever served.
@@ -210,13 +221,27 @@ struct RunRoutes {
             started: run.startedAt, finished: run.finishedAt, error: run.error,
             outputs: run.outputs.map { outputs in
                 outputs.reduce(into: [:]) { o, entry in
-                    if case .file = entry.value {
-                        o[entry.key] = .object(["file": .string("/v1/runs/\(run.id)/outputs/\(entry.key)")])
-                    } else {
+                    let url = "/v1/runs/\(run.id)/outputs/\(RunRoutes.pathSegment(entry.key))"
+                    switch entry.value {
+                    case .file(let path):
+                        o[entry.key] = RunRoutes.download(url, path)
+                    case .list(let items) where items.contains(where: { if case .file = $0 { true } else { false } }):
+                        o[entry.key] = .array(
+                            items.enumerated().map { i, item in
+                                if case .file(let path) = item { return RunRoutes.download(url + "?item=\(i)", path) }
+                                return JSONValue(item)
+                            })
+                    default:
                         o[entry.key] = JSONValue(entry.value)
                     }
                 }
             })
+    }
+
+    /// A file output as the API shows it: where to download it, and its file name (never
+    /// the server's path).
+    static func download(_ url: String, _ path: String) -> JSONValue {
+        .object(["file": .string(url), "name": .string((path as NSString).lastPathComponent)])
     }
 
     /// A flat task key as one path segment: `#`, `?`, `%` and `/` percent-encoded (a
