@@ -320,6 +320,21 @@ struct Remote {
         }
         let created = record(try await send("POST", "/v1/runs", body: body, as: RunView.self))
         if !json && !quiet { CLI.error("run \(created.id) started on \(server.absoluteString)") }
+        try await watch(created, json: json, quiet: quiet, out: out)
+    }
+
+    /// Resumes a failed or interrupted run on the server, then follows it to its end.
+    func resume(_ id: String, json: Bool, quiet: Bool, out: String?) async throws -> Never {
+        let run = try await run(id)
+        let resumed = record(
+            try await send("POST", "/v1/runs/\(Remote.segment(run.id))/resume", body: nil, as: RunView.self))
+        if !json && !quiet { CLI.error("run \(resumed.id) resumed on \(server.absoluteString)") }
+        try await watch(resumed, json: json, quiet: quiet, out: out)
+    }
+
+    /// Follows a run on the server to its end: its status as it changes, the report at
+    /// the end (its outputs downloaded into `out`), the exit status of its end.
+    func watch(_ created: RunRecord, json: Bool, quiet: Bool, out: String?) async throws -> Never {
         // Ctrl-C leaves the run to the server: this command only watches it.
         let server = self.server.absoluteString
         let detach = SignalTrap { _ in

@@ -63,6 +63,9 @@ public final class HeavenServer: Sendable {
         }
     }
 
+    /// Whether this server drives the run now.
+    func isDriving(_ runID: String) -> Bool { driving.withLock { $0[runID] != nil } }
+
     /// Resumes the runs a previous server left unfinished (it was killed, or stopped).
     public func resumeInterrupted() async throws -> [String] {
         var resumed: [String] = []

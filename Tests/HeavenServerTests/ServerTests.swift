@@ -513,7 +513,7 @@ struct ServerTests {
     }
 
     @Test(
-        "through a server, `run --out DIR` downloads the outputs as a local run names them; Ctrl-C detaches, saying how to follow and cancel the run; resume says what to do"
+        "through a server, `run --out DIR` downloads the outputs as a local run names them; Ctrl-C detaches, saying how to follow and cancel the run; `resume` resumes there"
     )
     func clientParity() async throws {
         let s = try ServerHarness()
@@ -594,10 +594,33 @@ struct ServerTests {
         #expect(still.json["status"] as? String == "running")
         #expect(try await waitForEnd(s, slowID, token: token)["status"] as? String == "succeeded")
 
-        // resume through a server: not run here, and said why.
-        let resume = try s.client(["resume", slowID], env: env)
-        #expect(
-            resume.status == 2 && resume.stderr.contains("a server resumes its interrupted runs itself"), "\(resume)")
+        // resume through the server: a succeeded run has nothing to resume; a failed one
+        // goes on there, its finished tasks kept.
+        let done = try s.client(["resume", slowID], env: env)
+        #expect(done.status == 2 && done.stderr.contains("has succeeded: there is nothing to resume"), "\(done)")
+        let flaky = s.work + "/flaky.yaml"
+        try """
+        kind: Workflow
+        name: flaky
+        steps:
+          - task: first
+            run: [echo, one]
+          - task: second
+            shell: '[ "$HEAVEN_ATTEMPT" -gt 1 ] || exit 3; echo two'
+            outputs: {v: {stdout: text}}
+        outputs: {v: '${second.v}'}
+        """.write(toFile: flaky, atomically: true, encoding: .utf8)
+        let failed = try s.client(["run", flaky, "--json"], env: env)
+        #expect(failed.status == 1, "\(failed)")
+        let failedID = try #require(
+            ((try? JSONSerialization.jsonObject(with: Data(failed.stdout.utf8))) as? [String: Any])?["run"] as? String)
+        let resumed = try s.client(["resume", String(failedID.prefix(10)), "--json"], env: env)
+        #expect(resumed.status == 0, "\(resumed)")
+        let after = (try? JSONSerialization.jsonObject(with: Data(resumed.stdout.utf8))) as? [String: Any]
+        #expect((after?["outputs"] as? [String: Any])?["v"] as? String == "two", "\(resumed.stdout)")
+        let attempts = try await s.request("GET", "/v1/runs/\(failedID)/logs", token: token)
+        let firsts = (attempts.json["logs"] as? [[String: Any]] ?? []).filter { $0["task"] as? String == "first" }
+        #expect(firsts.count == 1, "the finished task ran again: \(attempts.text)")
     }
 
     @Test("the command line as a client: run, status, runs, logs, cancel and plan through the server, login kept 0600")

@@ -58,10 +58,13 @@ struct ResumeCommand: AsyncParsableCommand {
     @OptionGroup var connection: ServerOption
 
     func run() async throws {
-        if try connection.remote() != nil {
-            throw CLIError(
-                "resume is for runs on this machine: a server resumes its interrupted runs itself when it starts; to rerun a workflow there, submit it again with `heaven run --server`"
-            )
+        if let remote = try connection.remote() {
+            if !files.isEmpty || !input.isEmpty || workflow != nil {
+                throw CLIError(
+                    "--with, --input and --workflow are for runs on this machine: through a server, submit the fixed files with `heaven run`"
+                )
+            }
+            try await remote.resume(run, json: json, quiet: quiet, out: out)
         }
         let (home, store) = try CLI.openStore()
         var record = try await CLI.findRun(store, run)

@@ -71,6 +71,34 @@ struct RunRoutes {
         }
         routes.add(
             APIOperation(
+                "POST", "/v1/runs/{id}/resume",
+                "Resume a failed or interrupted run without re-running its finished tasks (its owner or an admin)",
+                tag: "runs", parameters: [RunRoutes.id],
+                responses: [
+                    APIResponse(202, "the run goes on", .json(RunView.self)),
+                    APIResponse(403, "shared with you to read only"), APIResponse(404, "no such run"),
+                    APIResponse(409, "the run succeeded, was cancelled (submit it again), or is running"),
+                ]),
+            status: .accepted
+        ) { _, context in
+            let run = try await access.ownedRun(context)
+            switch run.status {
+            case .succeeded: throw Problem(.conflict, "run \(run.id) has succeeded: there is nothing to resume")
+            case .cancelled:
+                throw Problem(
+                    .conflict,
+                    "run \(run.id) was cancelled, and a cancelled run does not resume: submit its files again")
+            case .running, .pending:
+                if run.driver(alive: Engine.processLiveness) != nil || server.isDriving(run.id) {
+                    throw Problem(.conflict, "run \(run.id) is running")
+                }
+            case .failed, .interrupted: break
+            }
+            server.drive(run.id)
+            return view(run)
+        }
+        routes.add(
+            APIOperation(
                 "POST", "/v1/runs/{id}/cancel", "Cancel a run (its owner or an admin)", tag: "runs",
                 parameters: [RunRoutes.id],
                 responses: [
