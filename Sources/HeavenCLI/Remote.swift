@@ -344,17 +344,36 @@ struct Remote {
             exit(CLI.exitCode(.interrupted))
         }
         defer { detach.cancel() }
+        // Progress as local runs show it, from the run's attempt counts: on a terminal one
+        // line redrawn, otherwise a line when it changes (at most one a second).
+        let tty = CLI.isTerminal
+        let started = Date()
         var last = ""
+        var lastPrint = Date.distantPast
+        var drawn = false
         while true {
-            var now = try await run(created.id)
-            if now.status.isFinal {
+            let view = try await send("GET", "/v1/runs/\(Remote.segment(created.id))", as: RunView.self)
+            if view.status.isFinal {
+                if drawn { CLI.error("\u{1B}[2K\r", newline: false) }
+                var now = try await run(created.id)
                 if let out, now.status == .succeeded { now.outputs = try await download(now.id, into: out) }
                 if json { print(CLI.json(now)) } else { CLI.report(now) }
                 throw ExitCode(CLI.exitCode(now.status))
             }
-            if !json && !quiet && now.status.rawValue != last {
-                CLI.error("run \(now.id): \(now.status.rawValue)")
-                last = now.status.rawValue
+            if !json && !quiet {
+                let t = view.attempts ?? AttemptTally(running: 0, succeeded: 0, failed: 0)
+                let line =
+                    view.status == .running
+                    ? "\(t.succeeded) done · \(t.running) running · \(t.failed) retried" : view.status.rawValue
+                let elapsed = CLI.duration(Date().timeIntervalSince(started))
+                if tty {
+                    CLI.error("\u{1B}[2K\r\(elapsed) \(line)", newline: false)
+                    drawn = true
+                } else if line != last, Date().timeIntervalSince(lastPrint) >= 1 {
+                    CLI.error("[\(elapsed)] \(line)")
+                    last = line
+                    lastPrint = Date()
+                }
             }
             try await Task.sleep(for: .milliseconds(300))
         }

@@ -559,7 +559,7 @@ struct ServerTests {
 
         // Ctrl-C: the client lets go, the run goes on on the server.
         let slow = s.work + "/slow.yaml"
-        try "kind: Workflow\nname: slow\nsteps:\n  - task: wait\n    run: [sleep, '2']\n"
+        try "kind: Workflow\nname: slow\nsteps:\n  - task: wait\n    run: [sleep, '3']\n"
             .write(toFile: slow, atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: ServerHarness.binary)
@@ -582,10 +582,13 @@ struct ServerTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         let slowID = try #require(running)
+        // The client draws progress as a local run does (a line a second off a terminal).
+        try await Task.sleep(for: .milliseconds(1300))
         kill(p.processIdentifier, SIGINT)
         let said = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         #expect(p.terminationStatus == 1)
+        #expect(said.contains("] 0 done · 1 running · 0 retried\n"), "\(said)")
         #expect(
             said.contains(
                 "detached: run \(slowID) goes on on http://127.0.0.1:\(s.port); `heaven status \(slowID)` follows it, `heaven cancel \(slowID)` stops it"

@@ -94,8 +94,12 @@ struct RunRoutes {
                 }
             case .failed, .interrupted: break
             }
+            // Pending from now on: whoever reads it next sees it going on, not ended.
+            var resumed = run
+            resumed.status = .pending
+            try await store.updateRun(resumed)
             server.drive(run.id)
-            return view(run)
+            return view(resumed)
         }
         routes.add(
             APIOperation(
