@@ -99,7 +99,7 @@ struct CommandTests {
         let marker = h.work + "/go"
         let file = try h.write(
             "two.yaml",
-            "kind: Workflow\nname: two\nsteps:\n  - task: first\n    run: [echo, one]\n  - task: second\n    shell: 'touch \(h.work)/second-started; test -f \(marker) || sleep 60'\n"
+            "kind: Workflow\nname: two\nsteps:\n  - task: first\n    shell: 'echo one > one.txt'\n    outputs: {f: {file: one.txt}}\n  - task: second\n    shell: 'touch \(h.work)/second-started; test -f \(marker) || sleep 60'\noutputs: {one: '${first.f}'}\n"
         )
         let (p, _, _) = h.process(["run", file, "--quiet"])
         try p.run()
@@ -213,21 +213,8 @@ struct CommandTests {
     func resumeOutAndCancelled() throws {
         let h = try HeavenBinary()
         // Interrupted (Ctrl-C), then resumed with --out: the outputs land there.
-        let go = h.work + "/go"
-        let second = h.work + "/second-started"
-        let two = try h.write(
-            "two.yaml",
-            "kind: Workflow\nname: two\nsteps:\n  - task: first\n    shell: 'echo one > one.txt'\n    outputs: {f: {file: one.txt}}\n  - task: second\n    shell: 'touch \(second); while [ ! -e \(go) ]; do sleep 0.05; done'\noutputs: {one: '${first.f}'}\n"
-        )
-        let (interrupted, _, _) = h.process(["run", two, "--quiet"])
-        try interrupted.run()
-        try h.wait("the second task to start") { FileManager.default.fileExists(atPath: second) }
-        kill(interrupted.processIdentifier, SIGINT)
-        interrupted.waitUntilExit()
-        let listed =
-            (try JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [[String: Any]]
-        let run = try #require(listed?.first?["run"] as? String)
-        _ = FileManager.default.createFile(atPath: go, contents: nil)
+        let (run, _, _, marker) = try interruptedRun(h)
+        _ = FileManager.default.createFile(atPath: marker, contents: nil)
         let resumed = try h.run("resume", run, "--out", h.work + "/delivered")
         #expect(resumed.status == 0, "\(resumed.stdout)\(resumed.stderr)")
         #expect((try? String(contentsOfFile: h.work + "/delivered/one.txt", encoding: .utf8)) == "one\n")

@@ -51,21 +51,15 @@ final class Harness: Sendable {
     }
 
     /// What an attempt printed: its combined log, or its standard output when kept apart.
-    func stdout(_ run: RunRecord, _ a: AttemptRecord) -> String {
-        let layout = RunLayout(root: "\(home)/runs/\(run.id)")
-        for stream in ["log", "out"] {
-            if let text = try? String(contentsOfFile: layout.log(a.taskKey, attempt: a.number, stream), encoding: .utf8)
-            {
-                return text
-            }
-        }
-        return ""
-    }
+    func stdout(_ run: RunRecord, _ a: AttemptRecord) -> String { log(run, a, ["log", "out"]) }
 
     /// What an attempt wrote on its standard error (its combined log when not kept apart).
-    func stderr(_ run: RunRecord, _ a: AttemptRecord) -> String {
+    func stderr(_ run: RunRecord, _ a: AttemptRecord) -> String { log(run, a, ["err", "log"]) }
+
+    /// The first of an attempt's logs `streams` that exists.
+    private func log(_ run: RunRecord, _ a: AttemptRecord, _ streams: [String]) -> String {
         let layout = RunLayout(root: "\(home)/runs/\(run.id)")
-        for stream in ["err", "log"] {
+        for stream in streams {
             if let text = try? String(contentsOfFile: layout.log(a.taskKey, attempt: a.number, stream), encoding: .utf8)
             {
                 return text
