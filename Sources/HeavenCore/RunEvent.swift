@@ -11,6 +11,14 @@ public enum EventKind: String, Sendable, Codable, CaseIterable {
     case siteUp = "site-up"
     case refused
     case succeeded, failed, cancelled, interrupted
+    /// A task instance's attempt started, or ended: not stored (the attempts are), but
+    /// told by the API's event stream as they happen, for live progress.
+    case taskStarted = "task-started"
+    case taskEnded = "task-ended"
+
+    /// Whether events of this kind are stored in a run's history (the others are told
+    /// by the event stream only).
+    public var isStored: Bool { self != .taskStarted && self != .taskEnded }
 }
 
 /// Something that happens in a run, as the engine (or a command acting on a run)

@@ -559,7 +559,7 @@ struct ServerTests {
 
         // Ctrl-C: the client lets go, the run goes on on the server.
         let slow = s.work + "/slow.yaml"
-        try "kind: Workflow\nname: slow\nsteps:\n  - task: wait\n    run: [sleep, '3']\n"
+        try "kind: Workflow\nname: slow\nsteps:\n  - task: wait\n    run: [sleep, '30']\n"
             .write(toFile: slow, atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: ServerHarness.binary)
@@ -595,12 +595,13 @@ struct ServerTests {
             ), "\(said)")
         let still = try await s.request("GET", "/v1/runs/\(slowID)", token: token)
         #expect(still.json["status"] as? String == "running")
-        #expect(try await waitForEnd(s, slowID, token: token)["status"] as? String == "succeeded")
+        #expect(try s.client(["cancel", slowID], env: env).status == 0)
+        #expect(try await waitForEnd(s, slowID, token: token)["status"] as? String == "cancelled")
 
         // resume through the server: a succeeded run has nothing to resume; a failed one
         // goes on there, its finished tasks kept.
         let done = try s.client(["resume", slowID], env: env)
-        #expect(done.status == 2 && done.stderr.contains("has succeeded: there is nothing to resume"), "\(done)")
+        #expect(done.status == 2 && done.stderr.contains("a cancelled run does not resume"), "\(done)")
         let flaky = s.work + "/flaky.yaml"
         try """
         kind: Workflow
@@ -776,15 +777,29 @@ struct ServerTests {
         // thread under CI load; to redo without a blocking client.)
         let stream = try await s.request("GET", "/v1/runs/\(id)/events", token: bob)
         #expect(stream.status == 200 && stream.type.hasPrefix("text/event-stream"))
-        let kinds = stream.text.split(separator: "\n").filter { $0.hasPrefix("event: ") }.map {
-            String($0.dropFirst(7))
+        // Each event: its id, its kind, its data.
+        let events = stream.text.components(separatedBy: "\n\n").compactMap {
+            block -> (id: Int, kind: String, data: String)? in
+            let lines = block.split(separator: "\n").map(String.init)
+            guard let id = lines.first(where: { $0.hasPrefix("id: ") }).flatMap({ Int($0.dropFirst(4)) }),
+                let kind = lines.first(where: { $0.hasPrefix("event: ") })?.dropFirst(7),
+                let data = lines.first(where: { $0.hasPrefix("data: ") })?.dropFirst(6)
+            else { return nil }
+            return (id, String(kind), String(data))
         }
+        let kinds = events.map(\.kind)
         #expect(kinds.first == "created" && kinds.last == "succeeded", "\(kinds)")
-        let ids = stream.text.split(separator: "\n").filter { $0.hasPrefix("id: ") }.compactMap { Int($0.dropFirst(4)) }
+        // The task's start and end, as they happened, before the run's end.
+        let tasks = events.filter { $0.kind.hasPrefix("task-") }
+        #expect(tasks.map(\.kind) == ["task-started", "task-ended", "task-started", "task-ended"], "\(kinds)")
+        #expect(tasks.last?.data.contains("succeeded (attempt 1) on ") == true, "\(tasks)")
+        // Stored events have increasing ids; a task's event carries the position it came at.
+        let ids = events.filter { !$0.kind.hasPrefix("task-") }.map(\.id)
         #expect(ids == ids.sorted() && Set(ids).count == ids.count)
         // Resuming after an id gives only what came later.
         let rest = try await s.request("GET", "/v1/runs/\(id)/events?after=\(ids[ids.count - 2])", token: bob)
-        #expect(rest.text.split(separator: "\n").filter { $0.hasPrefix("id: ") }.count == 1)
+        let later = rest.text.split(separator: "\n").filter { $0.hasPrefix("event: ") && !$0.contains("task-") }
+        #expect(later == ["event: succeeded"], "\(rest.text)")
     }
 
     @Test("the OpenAPI document describes exactly the routes the server has")

@@ -73,6 +73,8 @@ struct LogsCommand: AsyncParsableCommand {
                     throw CLIError(
                         "\(remote.server.absoluteString): an event of run \(record.id) is not an EventView: \(line)")
                 }
+                // The run's history, as here: the stream's live task events are not part of it.
+                if !e.kind.isStored { continue }
                 LogsCommand.printEvent(at: e.at, e.kind.rawValue, task: e.task, e.message)
             }
             return

@@ -246,6 +246,42 @@ struct RunRoutes {
         }
     }
 
+    /// The starts and ends of a run's attempts, told once each as the stream sees them.
+    struct TaskEvents {
+        private var told: [String: AttemptStatus] = [:]
+
+        /// What changed since the last look, as events at stream position `position`.
+        mutating func changes(_ attempts: [AttemptRecord], position: Int64) -> [EventView] {
+            var out: [EventView] = []
+            for a in attempts {
+                let key = "\(a.taskKey)#\(a.number)"
+                let before = told[key]
+                if before == a.status { continue }
+                told[key] = a.status
+                let place = a.site.map { " on \($0)" } ?? ""
+                if before == nil, a.reusedFrom == nil {
+                    out.append(
+                        EventView(
+                            id: position, kind: .taskStarted, task: a.taskKey,
+                            message: "\(a.taskKey) started (attempt \(a.number))\(place)", at: a.startedAt))
+                }
+                if a.status != .running {
+                    let took =
+                        a.finishedAt.map { " after \(Int(($0.timeIntervalSince(a.startedAt) * 1000).rounded())) ms" }
+                        ?? ""
+                    let why = a.error.map { ": \($0)" } ?? ""
+                    let how = a.reusedFrom.map { " (reused from \($0))" } ?? "\(place)\(took)\(why)"
+                    out.append(
+                        EventView(
+                            id: position, kind: .taskEnded, task: a.taskKey,
+                            message: "\(a.taskKey) \(a.status.rawValue) (attempt \(a.number))\(how)",
+                            at: a.finishedAt ?? a.startedAt))
+                }
+            }
+            return out
+        }
+    }
+
     /// A run as the API shows it (its outputs' files as download URLs).
     func view(_ run: RunRecord) -> RunView {
         RunView(
@@ -348,26 +384,50 @@ struct RunRoutes {
             status: .ok, headers: headers,
             body: .init { writer in
                 var last = after
+                var tasks = TaskEvents()
+                var quietSince = Date()
                 while true {
-                    // Woken by each event this process records; a quiet stream gets a
-                    // comment every 10 s (proxies keep it open), and events recorded by
-                    // another process are read then.
+                    // Woken by each event this process records; the attempts are read
+                    // every quarter of a second while the run goes on, for its tasks'
+                    // events; a quiet stream gets a comment every 10 s (proxies keep it
+                    // open), and events recorded by another process are read then.
                     let seen = store.generation(of: .events(run: runID))
                     let batch = try await store.events(run: runID, after: last, limit: 500)
-                    for e in batch {
-                        let view = EventView(
-                            id: e.id ?? 0, kind: e.kind, task: e.taskKey, message: e.message, at: e.time)
+                    // The tasks' starts and ends since the last look, read after the events
+                    // and told before them: a task's end comes before the run's. They are
+                    // not stored: their `id` is the stream's position, and a stream resumed
+                    // after it tells the tasks' state again.
+                    var position = last
+                    let stored = batch.map { e in
+                        position = e.id ?? position
+                        return EventView(id: e.id ?? 0, kind: e.kind, task: e.taskKey, message: e.message, at: e.time)
+                    }
+                    let changes = tasks.changes(try await store.attempts(run: runID), position: last)
+                    // In the order they happened (a stored event first at the same instant);
+                    // a task's event takes the id of the stored event before it.
+                    var told = last
+                    for (view, isTask) in (stored.map { ($0, false) } + changes.map { ($0, true) })
+                        .enumerated().sorted(by: { a, b in
+                            a.element.0.at != b.element.0.at ? a.element.0.at < b.element.0.at : a.offset < b.offset
+                        }).map(\.element)
+                    {
+                        var view = view
+                        if isTask { view.id = told } else { told = view.id }
                         let text = String(decoding: try APICoding.encoder.encode(view), as: UTF8.self)
                         try await writer.write(
-                            ByteBuffer(string: "id: \(view.id)\nevent: \(e.kind.rawValue)\ndata: \(text)\n\n"))
-                        last = e.id ?? last
+                            ByteBuffer(string: "id: \(view.id)\nevent: \(view.kind.rawValue)\ndata: \(text)\n\n"))
                     }
+                    last = position
+                    if !batch.isEmpty || !changes.isEmpty { quietSince = Date() }
                     if batch.isEmpty {
                         if !follow { break }
-                        if let r = try await store.run(runID), r.status.isFinal { break }
-                        await store.waitForChange(of: .events(run: runID), after: seen, timeout: .seconds(10))
-                        if store.generation(of: .events(run: runID)) == seen {
+                        if let r = try await store.run(runID), r.status.isFinal {
+                            break
+                        }
+                        await store.waitForChange(of: .events(run: runID), after: seen, timeout: .milliseconds(250))
+                        if Date().timeIntervalSince(quietSince) >= 10 {
                             try await writer.write(ByteBuffer(string: ": waiting\n\n"))
+                            quietSince = Date()
                         }
                     }
                 }
