@@ -209,8 +209,18 @@ public struct EventView: APIObject {
     public var task: String?
     public var message: String
     public var at: Date
+    /// For `task-started` and `task-ended`: the attempt's number, its status and site.
+    public var attempt: Int?
+    public var status: AttemptStatus?
+    public var site: String?
 
-    public init(id: Int64, kind: EventKind, task: String?, message: String, at: Date) {
+    public init(
+        id: Int64, kind: EventKind, task: String?, message: String, at: Date, attempt: Int? = nil,
+        status: AttemptStatus? = nil, site: String? = nil
+    ) {
+        self.attempt = attempt
+        self.status = status
+        self.site = site
         self.id = id
         self.kind = kind
         self.task = task
@@ -222,7 +232,7 @@ public struct EventView: APIObject {
         id: 1, kind: .started, task: nil, message: "started", at: Date(timeIntervalSince1970: 0))
     public static let nullable: Set<String> = ["task"]
 
-    private enum CodingKeys: String, CodingKey { case id, kind, task, message, at }
+    private enum CodingKeys: String, CodingKey { case id, kind, task, message, at, attempt, status, site }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -231,6 +241,9 @@ public struct EventView: APIObject {
         try c.encode(task, forKey: .task)
         try c.encode(message, forKey: .message)
         try c.encode(at, forKey: .at)
+        try c.encodeIfPresent(attempt, forKey: .attempt)
+        try c.encodeIfPresent(status, forKey: .status)
+        try c.encodeIfPresent(site, forKey: .site)
     }
 }
 

@@ -5,6 +5,7 @@ import HeavenBroker
 import HeavenCore
 import HeavenEngine
 import HeavenModel
+import Synchronization
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -344,13 +345,19 @@ struct Remote {
             exit(CLI.exitCode(.interrupted))
         }
         defer { detach.cancel() }
-        // Progress as local runs show it, from the run's attempt counts: on a terminal one
-        // line redrawn, otherwise a line when it changes (at most one a second).
+        // Progress as local runs show it, drawn from the run's event stream (its tasks'
+        // starts and ends): on a terminal one line redrawn with the running tasks' names,
+        // otherwise a line when it changes (at most one a second).
         let tty = CLI.isTerminal
         let started = Date()
         var last = ""
         var lastPrint = Date.distantPast
         var drawn = false
+        let stream = EventStream()
+        if !json && !quiet, let url = URL(string: server + "/v1/runs/\(Remote.segment(created.id))/events") {
+            stream.start(url, token: token)
+        }
+        defer { stream.stop() }
         while true {
             let view = try await send("GET", "/v1/runs/\(Remote.segment(created.id))", as: RunView.self)
             if view.status.isFinal {
@@ -361,13 +368,22 @@ struct Remote {
                 throw ExitCode(CLI.exitCode(now.status))
             }
             if !json && !quiet {
+                let p = stream.progress.withLock { $0 }
+                // Until the stream says anything (or if it broke), the run's attempt counts.
                 let t = view.attempts ?? AttemptTally(running: 0, succeeded: 0, failed: 0)
+                let counts = p.seen ? (p.done, p.running.count, p.retried) : (t.succeeded, t.running, t.failed)
                 let line =
                     view.status == .running
-                    ? "\(t.succeeded) done · \(t.running) running · \(t.failed) retried" : view.status.rawValue
+                    ? "\(counts.0) done · \(counts.1) running · \(counts.2) retried" : view.status.rawValue
                 let elapsed = CLI.duration(Date().timeIntervalSince(started))
                 if tty {
-                    CLI.error("\u{1B}[2K\r\(elapsed) \(line)", newline: false)
+                    let names = p.running.values.sorted { $0.since < $1.since }.prefix(3).map(\.task)
+                    var text = "\(elapsed) \(line)"
+                    if !names.isEmpty {
+                        text += " · " + names.joined(separator: ", ") + (p.running.count > 3 ? ", …" : "")
+                    }
+                    if text.count > 120 { text = String(text.prefix(119)) + "…" }
+                    CLI.error("\u{1B}[2K\r" + text, newline: false)
                     drawn = true
                 } else if line != last, Date().timeIntervalSince(lastPrint) >= 1 {
                     CLI.error("[\(elapsed)] \(line)")

@@ -263,7 +263,8 @@ struct RunRoutes {
                     out.append(
                         EventView(
                             id: position, kind: .taskStarted, task: a.taskKey,
-                            message: "\(a.taskKey) started (attempt \(a.number))\(place)", at: a.startedAt))
+                            message: "\(a.taskKey) started (attempt \(a.number))\(place)", at: a.startedAt,
+                            attempt: a.number, status: .running, site: a.site))
                 }
                 if a.status != .running {
                     let took =
@@ -275,7 +276,7 @@ struct RunRoutes {
                         EventView(
                             id: position, kind: .taskEnded, task: a.taskKey,
                             message: "\(a.taskKey) \(a.status.rawValue) (attempt \(a.number))\(how)",
-                            at: a.finishedAt ?? a.startedAt))
+                            at: a.finishedAt ?? a.startedAt, attempt: a.number, status: a.status, site: a.site))
                 }
             }
             return out
