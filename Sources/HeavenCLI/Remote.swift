@@ -371,13 +371,14 @@ struct Remote {
                 let p = stream.progress.withLock { $0 }
                 // Until the stream says anything (or if it broke), the run's attempt counts.
                 let t = view.attempts ?? AttemptTally(running: 0, succeeded: 0, failed: 0)
-                let counts = p.seen ? (p.done, p.running.count, p.retried) : (t.succeeded, t.running, t.failed)
+                let live = p.seen && !p.ended
+                let counts = live ? (p.done, p.running.count, p.retried) : (t.succeeded, t.running, t.failed)
                 let line =
                     view.status == .running
                     ? "\(counts.0) done · \(counts.1) running · \(counts.2) retried" : view.status.rawValue
                 let elapsed = CLI.duration(Date().timeIntervalSince(started))
                 if tty {
-                    let names = p.running.values.sorted { $0.since < $1.since }.prefix(3).map(\.task)
+                    let names = live ? p.running.values.sorted { $0.since < $1.since }.prefix(3).map(\.task) : []
                     var text = "\(elapsed) \(line)"
                     if !names.isEmpty {
                         text += " · " + names.joined(separator: ", ") + (p.running.count > 3 ? ", …" : "")
