@@ -108,6 +108,21 @@ extension TaskExecutor {
         return Hex.string(SHA256.hash(data: Data(parts.joined(separator: "\n").utf8)))
     }
 
+    /// The files a task's arguments and environment name (not those staged for it).
+    func namedFiles(_ task: TaskStep, scope: Scope, staged: Staging) throws -> [String] {
+        final class Seen { var paths: [String] = [] }
+        let seen = Seen()
+        let renderer = ArgumentRenderer(
+            staged: staged.byPath,
+            fileText: { path in
+                seen.paths.append(path)
+                return path
+            })
+        _ = try renderer.render(task.command, scope: scope, workflow: workflow)
+        for (_, t) in task.environment { _ = try renderer.text(t, scope: scope) }
+        return Array(Set(seen.paths)).sorted()
+    }
+
     /// The result of an earlier run's task instance that ran the same thing, brought into
     /// this run: its files linked into this instance's working directory (the earlier run
     /// may be cleaned later), its outputs pointing at them, recorded as an attempt that

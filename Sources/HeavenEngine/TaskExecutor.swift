@@ -369,10 +369,19 @@ struct TaskExecutor {
         if local, context.confined, !(optsOut && context.mayOptOut) {
             if confinement != nil || TaskSandbox.isAvailable { isolation = .sandbox }
         }
+        // A sandbox has a private /tmp: files its arguments name there (not staged with
+        // `inputs:`) are shown to it, read-only, where they are. (A tenant's confined task
+        // reads only its run's own files.)
+        var readable = [context.runDirectory]
+        if isolation == .sandbox, local, !context.confined, confinement == nil {
+            readable += try namedFiles(task, scope: instance.scope, staged: staging).filter {
+                !$0.hasPrefix(context.runDirectory + "/")
+            }
+        }
         var launch = TaskLaunch(
             arguments: arguments, environment: env, workDirectory: work, stdoutPath: stdoutPath,
             stderrPath: stderrPath, baseDirectory: programDirectory, isolation: isolation, network: network,
-            readable: [context.runDirectory], hidden: [context.home.root],
+            readable: readable, hidden: [context.home.root],
             cpuLimit: task.timeout.map { Int($0.rounded(.up)) * max(1, slot.cores) + 5 })
         launch.inputs = inputs
         launch.secrets = secretValues

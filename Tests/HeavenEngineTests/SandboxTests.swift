@@ -38,6 +38,31 @@ struct SandboxTests {
         let lines = (run.outputs?["report"]?.argumentText ?? "").split(separator: "\n").map { $0.trimmingSpaces }
         #expect(lines == ["root-readonly", "tmp-private", "lo", "state-hidden", "workdir-writable"])
     }
+
+    @Test("a file an argument names under /tmp is shown to the sandboxed task, read-only; nothing else of /tmp")
+    func namedFilesVisible() async throws {
+        try Testbed.require(TaskSandbox.bubblewrap != nil, "bubblewrap")
+        let h = try Harness()
+        let dir = "/tmp/heaven-sandbox-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "42\n".write(toFile: dir + "/scene.txt", atomically: true, encoding: .utf8)
+        try "no\n".write(toFile: dir + "/other.txt", atomically: true, encoding: .utf8)
+        let yaml = """
+            kind: Workflow
+            name: w
+            isolation: sandbox
+            inputs: {scene: file}
+            steps:
+              - task: read
+                run: [sh, -c, 'cat "$0"; echo more >> "$0" 2>/dev/null || echo read-only; test -e \(dir)/other.txt && echo other-visible || echo other-hidden', '${inputs.scene}']
+                outputs: {said: {stdout: text}}
+            outputs: {said: '${read.said}'}
+            """
+        let (run, _) = try await h.run(yaml, inputs: ["scene": .file(dir + "/scene.txt")])
+        #expect(run.status == .succeeded, "\(run.error ?? "")")
+        #expect(run.outputs?["said"] == .string("42\nread-only\nother-hidden"), "\(String(describing: run.outputs))")
+    }
 }
 
 @Suite("Unsandboxed tasks")
