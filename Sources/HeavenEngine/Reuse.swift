@@ -56,34 +56,27 @@ extension TaskExecutor {
     /// inputs, the secrets it names, its declared outputs, and the kinds of site it may run
     /// on. Where files live (which run, which directory) does not count: the same work on
     /// the same data has the same fingerprint in any run.
-    func fingerprint(
-        _ task: TaskStep, key: String, scope: Scope, staged: Staging, request: SlotPool.Request
-    ) throws -> String? {
+    func fingerprint(_ task: TaskStep, scope: Scope, staged: Staging, request: SlotPool.Request) throws -> String? {
         final class Unreadable { var any = false }
         let unreadable = Unreadable()
         let digests = context.digests
-        let renderer = ArgumentRenderer(
-            staged: staged.byPath,
-            fileText: { path in
-                guard let d = digests.digest(of: path) else {
-                    unreadable.any = true
-                    return path
-                }
-                return "<file " + d + ">"
-            })
+        let (argv, environment, renderer) = try rendered(task, scope: scope, staged: staged) { path in
+            guard let d = digests.digest(of: path) else {
+                unreadable.any = true
+                return path
+            }
+            return "<file " + d + ">"
+        }
         var parts: [String] = ["heaven-task-1"]
         switch task.command {
         case .argv: parts.append("argv")
         case .shell: parts.append("shell")
         }
-        let argv = try renderer.render(task.command, scope: scope, workflow: workflow)
         if let program = argv.first, program.contains("/"), !program.hasPrefix("/") {
             parts.append("program " + (digests.digest(of: programDirectory + "/" + program) ?? "?"))
         }
         parts += argv.map { "arg " + $0 }
-        for (name, t) in task.environment.sorted(by: { $0.name < $1.name }) {
-            parts.append("env \(name)=" + (try renderer.text(t, scope: scope)))
-        }
+        parts += environment.sorted { $0.name < $1.name }.map { "env \($0.name)=\($0.value)" }
         for (variable, secret) in task.secrets.sorted(by: { $0.name < $1.name }) {
             parts.append("secret \(variable)=\(secret)")
         }
@@ -110,17 +103,24 @@ extension TaskExecutor {
 
     /// The files a task's arguments and environment name (not those staged for it).
     func namedFiles(_ task: TaskStep, scope: Scope, staged: Staging) throws -> [String] {
-        final class Seen { var paths: [String] = [] }
+        final class Seen { var paths: Set<String> = [] }
         let seen = Seen()
-        let renderer = ArgumentRenderer(
-            staged: staged.byPath,
-            fileText: { path in
-                seen.paths.append(path)
-                return path
-            })
-        _ = try renderer.render(task.command, scope: scope, workflow: workflow)
-        for (_, t) in task.environment { _ = try renderer.text(t, scope: scope) }
-        return Array(Set(seen.paths)).sorted()
+        _ = try rendered(task, scope: scope, staged: staged) { path in
+            seen.paths.insert(path)
+            return path
+        }
+        return seen.paths.sorted()
+    }
+
+    /// A task's arguments and environment, each file they name (and that is not staged)
+    /// written as `fileText` says; and the renderer that wrote them.
+    func rendered(
+        _ task: TaskStep, scope: Scope, staged: Staging, fileText: @escaping (String) -> String
+    ) throws -> (argv: [String], environment: [(name: String, value: String)], renderer: ArgumentRenderer) {
+        let renderer = ArgumentRenderer(staged: staged.byPath, fileText: fileText)
+        let argv = try renderer.render(task.command, scope: scope, workflow: workflow)
+        let environment = try task.environment.map { (name: $0.name, value: try renderer.text($0.value, scope: scope)) }
+        return (argv, environment, renderer)
     }
 
     /// The result of an earlier run's task instance that ran the same thing, brought into

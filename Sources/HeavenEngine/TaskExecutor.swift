@@ -44,7 +44,7 @@ struct TaskExecutor {
         if let why = context.slots.impossible(request) {
             throw EngineError.evaluation("task `\(task.name)` \(why)", at: task.location)
         }
-        let fingerprint = try fingerprint(task, key: key, scope: scope, staged: staged, request: request)
+        let fingerprint = try fingerprint(task, scope: scope, staged: staged, request: request)
         if let fingerprint, context.reusesRun != nil,
             let outputs = try await reuse(task, key: key, fingerprint: fingerprint, work: work)
         {
