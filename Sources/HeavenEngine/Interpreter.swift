@@ -257,6 +257,7 @@ struct Interpreter: Sendable {
             guard var v = InputCoercion.coerce(raw, to: d.type) else {
                 throw EngineError.invalid("input `\(d.name)` must be \(Wording.a(d.type.rawValue)), not \(raw)")
             }
+            if let why = d.violation(v) { throw EngineError.invalid(why) }
             if case .file(let p) = v {
                 let abs = p.hasPrefix("/") ? p : (baseDirectory as NSString).appendingPathComponent(p)
                 let standard = (abs as NSString).standardizingPath

@@ -15,13 +15,20 @@ struct WorkflowReader {
     func workflow(_ entries: [Entry], name: String, location: SourceLocation) -> Workflow? {
         r.checkKeys(
             entries,
-            allowed: ["kind", "name", "description", "topology", "inputs", "steps", "outputs", "isolation"],
+            allowed: [
+                "kind", "name", "title", "description", "version", "keywords", "topology", "inputs", "steps", "outputs",
+                "isolation",
+            ],
             in: "a Workflow")
         var w = Workflow(name: name, steps: [], location: location)
         var sawSteps = false
         for e in entries {
             switch e.key {
             case "topology": w.topology = r.name(e.value, "`topology`")
+            case "title": w.title = r.string(e.value, "`title`")
+            case "description": w.description = r.string(e.value, "`description`")
+            case "version": w.version = r.string(e.value, "`version`")
+            case "keywords": w.keywords = r.stringList(e.value, "`keywords`") ?? []
             case "inputs": w.inputs = inputs(e.value)
             case "steps":
                 sawSteps = true
@@ -33,7 +40,30 @@ struct WorkflowReader {
                         r.error("output name `\(o.key)` is not a valid name", o.keyNode)
                         continue
                     }
-                    if let t = r.template(o.value, "output `\(o.key)`") { w.outputs.append((o.key, t)) }
+                    // `NAME: TEMPLATE`, or `NAME: {value: TEMPLATE, title: ..., description: ...}`.
+                    if case .mapping = o.value, let fields = r.mapping(o.value, "output `\(o.key)`") {
+                        r.checkKeys(fields, allowed: ["value", "title", "description"], in: "output `\(o.key)`")
+                        var info = Workflow.OutputInfo()
+                        var value: Template?
+                        for f in fields {
+                            switch f.key {
+                            case "value": value = r.template(f.value, "output `\(o.key)`")
+                            case "title": info.title = r.string(f.value, "`title`")
+                            case "description": info.description = r.string(f.value, "`description`")
+                            default: break
+                            }
+                        }
+                        guard let value else {
+                            if !fields.contains(where: { $0.key == "value" }) {
+                                r.error("output `\(o.key)` needs a `value` (the expression it is)", o.value)
+                            }
+                            continue
+                        }
+                        w.outputs.append((o.key, value))
+                        w.outputInfo[o.key] = info
+                    } else if let t = r.template(o.value, "output `\(o.key)`") {
+                        w.outputs.append((o.key, t))
+                    }
                 }
             case "isolation":
                 w.isolation = isolation(e.value) ?? .none
@@ -77,15 +107,23 @@ struct WorkflowReader {
                 continue
             }
             guard let fields = r.mapping(e.value, "input `\(e.key)`") else { continue }
-            r.checkKeys(fields, allowed: ["type", "default", "description"], in: "input `\(e.key)`")
+            r.checkKeys(
+                fields, allowed: ["type", "default", "title", "description", "enum", "minimum", "maximum"],
+                in: "input `\(e.key)`")
             var type: InputDeclaration.InputType?
             var defaultNode: Node?
             var description: String?
+            var title: String?
+            var enumNode: Node?
+            var bounds: [(String, Node)] = []
             for f in fields {
                 switch f.key {
                 case "type": type = inputType(f.value)
                 case "default": defaultNode = f.value
                 case "description": description = r.string(f.value, "`description`")
+                case "title": title = r.string(f.value, "`title`")
+                case "enum": enumNode = f.value
+                case "minimum", "maximum": bounds.append((f.key, f.value))
                 default: break
                 }
             }
@@ -96,17 +134,51 @@ struct WorkflowReader {
                 continue
             }
             guard let type else { continue }
+            var declaration = InputDeclaration(name: e.key, type: type, description: description, location: loc)
+            declaration.title = title
+            if let enumNode, let items = r.sequence(enumNode, "`enum`") {
+                var allowed: [Value] = []
+                for item in items {
+                    let v = yamlValue(item)
+                    guard let typed = InputCoercion.coerce(v, to: type) else {
+                        r.error("a value of `enum` is \(Wording.a(v.typeName)), not \(Wording.a(type.rawValue))", item)
+                        continue
+                    }
+                    allowed.append(typed)
+                }
+                if items.isEmpty { r.error("`enum` lists no value", enumNode) }
+                declaration.allowed = allowed
+            }
+            for (key, node) in bounds {
+                guard type == .number || type == .integer else {
+                    r.error("`\(key)` bounds a number or an integer, not \(Wording.a(type.rawValue))", node)
+                    continue
+                }
+                guard let n = r.number(node, "`\(key)`") else { continue }
+                if key == "minimum" { declaration.minimum = n } else { declaration.maximum = n }
+            }
+            if let lo = declaration.minimum, let hi = declaration.maximum, lo > hi {
+                r.error(
+                    "input `\(e.key)`: `minimum` \(InputDeclaration.text(lo)) is above `maximum` \(InputDeclaration.text(hi))",
+                    e.value)
+            }
             var defaultValue: Value?
             if let d = defaultNode {
                 defaultValue = yamlValue(d)
                 if let v = defaultValue, InputCoercion.coerce(v, to: type) == nil {
-                    r.error("the default of input `\(e.key)` is a \(v.typeName), not a \(type.rawValue)", d)
+                    r.error(
+                        "the default of input `\(e.key)` is \(Wording.a(v.typeName)), not \(Wording.a(type.rawValue))",
+                        d)
+                    defaultValue = nil
+                } else if let v = defaultValue.flatMap({ InputCoercion.coerce($0, to: type) }),
+                    let why = declaration.violation(v)
+                {
+                    r.error("the default: \(why)", d)
                     defaultValue = nil
                 }
             }
-            out.append(
-                InputDeclaration(
-                    name: e.key, type: type, defaultValue: defaultValue, description: description, location: loc))
+            declaration.defaultValue = defaultValue
+            out.append(declaration)
         }
         return out
     }

@@ -241,6 +241,39 @@ struct CommandTests {
             ), "\(refused.stderr)")
     }
 
+    @Test("an input outside its declared bounds or values is refused before anything runs, saying which")
+    func inputConstraints() throws {
+        let h = try HeavenBinary()
+        let file = try h.write(
+            "m.yaml",
+            """
+            kind: Workflow
+            name: m
+            title: Squares
+            version: '1'
+            keywords: [demo]
+            inputs:
+              n: {type: integer, default: 3, minimum: 1, maximum: 10, title: N}
+              mode: {type: string, default: fast, enum: [fast, exact]}
+            steps:
+              - task: sq
+                run: [echo, '${inputs.n * inputs.n}']
+                outputs: {v: {stdout: json}}
+            outputs:
+              square: {value: '${sq.v}', title: Square, description: the input squared}
+            """)
+        let ok = try h.run("run", "-q", "--json", file, "--input", "n=10")
+        #expect(ok.status == 0 && (HeavenBinary.json(ok.stdout)["outputs"] as? [String: Any])?["square"] as? Int == 100)
+        let low = try h.run("run", "-q", file, "--input", "n=0")
+        #expect(low.status == 2 && low.stderr.contains("input `n` must be at least 1, not 0"), "\(low)")
+        let other = try h.run("run", "-q", file, "--input", "mode=slow")
+        #expect(
+            other.status == 2 && other.stderr.contains(#"input `mode` must be one of "fast", "exact", not "slow""#),
+            "\(other)")
+        let runs = (try JSONSerialization.jsonObject(with: Data(try h.run("runs", "--json").stdout.utf8))) as? [Any]
+        #expect(runs?.count == 1, "a refused run was recorded: \(String(describing: runs))")
+    }
+
     @Test("a failed run's summary shows the last lines the failed task wrote")
     func failedTaskOutputInSummary() throws {
         let h = try HeavenBinary()

@@ -161,7 +161,27 @@ let malformedFiles: [Malformed] = [
         name: "default of the wrong type",
         yaml:
             "kind: Workflow\nname: w\ninputs:\n  n: {type: integer, default: many}\nsteps:\n  - task: a\n    run: [true]\n",
-        position: "4:31", message: "the default of input `n` is a string, not a integer"),
+        position: "4:31", message: "the default of input `n` is a string, not an integer"),
+    Malformed(
+        name: "bounds on a string input",
+        yaml:
+            "kind: Workflow\nname: w\ninputs:\n  s: {type: string, minimum: 1}\nsteps:\n  - task: a\n    run: [true]\n",
+        position: "4:30", message: "`minimum` bounds a number or an integer, not a string"),
+    Malformed(
+        name: "default out of bounds",
+        yaml:
+            "kind: Workflow\nname: w\ninputs:\n  n: {type: integer, default: 20, maximum: 10}\nsteps:\n  - task: a\n    run: [true]\n",
+        position: "4:31", message: "the default: input `n` must be at most 10, not 20"),
+    Malformed(
+        name: "enum value of another type",
+        yaml:
+            "kind: Workflow\nname: w\ninputs:\n  n: {type: integer, enum: [1, x]}\nsteps:\n  - task: a\n    run: [true]\n",
+        position: "4:32", message: "a value of `enum` is a string, not an integer"),
+    Malformed(
+        name: "output without a value",
+        yaml:
+            "kind: Workflow\nname: w\nsteps:\n  - task: a\n    run: [true]\noutputs:\n  o: {title: nothing}\n",
+        position: "7:6", message: "output `o` needs a `value` (the expression it is)"),
     Malformed(
         name: "output escaping the working directory",
         yaml: header + "  - task: a\n    run: [true]\n    outputs: {x: {file: ../../etc/passwd}}\n",
