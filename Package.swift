@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "HeavenCore", dependencies: ["HeavenModel"], swiftSettings: swiftSettings),
         // Layer 3: the HTTP API's bodies as Codable types, and the OpenAPI document derived
         // from them and from the operations the server declares (server and client share them).
-        .target(name: "HeavenAPI", dependencies: ["HeavenCore"], swiftSettings: swiftSettings),
+        .target(name: "HeavenAPI", dependencies: ["HeavenModel", "HeavenCore"], swiftSettings: swiftSettings),
         // Layer 3: the embedded store: the core's store protocols on SQLite, through GRDB.
         .target(
             name: "HeavenStore",
@@ -121,6 +121,10 @@ let package = Package(
         .testTarget(name: "HeavenModelTests", dependencies: ["HeavenModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeavenCoreTests", dependencies: ["HeavenCore", "HeavenModel"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HeavenAPITests", dependencies: ["HeavenAPI", "HeavenCore", "HeavenModel", "HeavenLanguage"],
+            // The OGC API - Processes schemas the descriptions are checked against.
+            exclude: ["OGC"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeavenStoreTests", dependencies: ["HeavenStore", "HeavenCore", "HeavenModel"],
             swiftSettings: swiftSettings),

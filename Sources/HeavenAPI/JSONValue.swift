@@ -1,4 +1,5 @@
 public import Foundation
+public import HeavenModel
 
 /// Any JSON value: a workflow's inputs and outputs as the API carries them.
 public enum JSONValue: Sendable, Hashable, Codable, SchemaDescribing {
@@ -76,4 +77,16 @@ public enum APICoding {
         }
         return d
     }()
+}
+
+extension JSONValue {
+    /// A workflow's value as plain JSON (as `Value.plain` writes it).
+    public init(_ value: Value) {
+        self = (try? APICoding.decoder.decode(JSONValue.self, from: Data(value.plain.jsonText.utf8))) ?? .null
+    }
+
+    /// The value as a workflow's input.
+    public var value: Value {
+        get throws { try Value(jsonData: Data(jsonText.utf8)) }
+    }
 }

@@ -120,15 +120,3 @@ struct Access: Sendable {
         return value
     }
 }
-
-extension JSONValue {
-    /// A workflow's value as plain JSON (as `Value.plain` writes it).
-    init(_ value: Value) {
-        self = (try? APICoding.decoder.decode(JSONValue.self, from: Data(value.plain.jsonText.utf8))) ?? .null
-    }
-
-    /// The value as a workflow's input.
-    var value: Value {
-        get throws { try Value(jsonData: Data(jsonText.utf8)) }
-    }
-}

@@ -1,0 +1,103 @@
+public import HeavenModel
+
+/// A workflow as an OGC API - Processes 1.0 process: its description (`process.yaml`
+/// of the standard), inputs and outputs as JSON Schema derived from the workflow's
+/// typed declarations.
+public enum ProcessDescription {
+    /// How a process may be executed and its outputs sent (every option of Part 1).
+    public static let jobControlOptions = ["sync-execute", "async-execute", "dismiss"]
+    public static let outputTransmission = ["value", "reference"]
+
+    /// The description of `workflow` (`links` added by the server that serves it).
+    public static func of(_ workflow: Workflow, links: [JSONValue] = []) -> JSONValue {
+        var d: [String: JSONValue] = [
+            "id": .string(workflow.name),
+            "version": .string(workflow.version ?? "1.0.0"),
+            "jobControlOptions": .array(jobControlOptions.map(JSONValue.string)),
+            "outputTransmission": .array(outputTransmission.map(JSONValue.string)),
+            "inputs": .object(Dictionary(uniqueKeysWithValues: workflow.inputs.map { ($0.name, input($0)) })),
+            "outputs": .object(
+                Dictionary(
+                    uniqueKeysWithValues: workflow.outputs.map { o in
+                        (o.name, output(o.name, o.value, in: workflow))
+                    })),
+        ]
+        if let t = workflow.title { d["title"] = .string(t) }
+        if let t = workflow.description { d["description"] = .string(t) }
+        if !workflow.keywords.isEmpty { d["keywords"] = .array(workflow.keywords.map(JSONValue.string)) }
+        if !links.isEmpty { d["links"] = .array(links) }
+        return .object(d)
+    }
+
+    /// An input's description: its schema from its type, bounds, values and default;
+    /// optional (`minOccurs: 0`) when it has a default.
+    static func input(_ i: InputDeclaration) -> JSONValue {
+        var schema: [String: JSONValue]
+        switch i.type {
+        case .file: schema = fileSchema(mediaType: nil)
+        case .string: schema = ["type": .string("string")]
+        case .number: schema = ["type": .string("number")]
+        case .integer: schema = ["type": .string("integer")]
+        case .boolean: schema = ["type": .string("boolean")]
+        case .list: schema = ["type": .string("array"), "items": .object([:])]
+        case .object: schema = ["type": .string("object")]
+        }
+        if let m = i.minimum { schema["minimum"] = .double(m) }
+        if let m = i.maximum { schema["maximum"] = .double(m) }
+        if let allowed = i.allowed { schema["enum"] = .array(allowed.map { JSONValue($0) }) }
+        if let v = i.defaultValue, i.type != .file { schema["default"] = JSONValue(v) }
+        var d: [String: JSONValue] = ["schema": .object(schema)]
+        if i.defaultValue != nil { d["minOccurs"] = .int(0) }
+        d["title"] = .string(i.title ?? i.name)
+        if let t = i.description { d["description"] = .string(t) }
+        return .object(d)
+    }
+
+    /// An output's description: a file (by its name's media type), a list of files, text,
+    /// or any JSON value, as far as the workflow says what the output is.
+    static func output(_ name: String, _ value: Template, in workflow: Workflow) -> JSONValue {
+        var schema: [String: JSONValue] = [:]
+        if case .member(.name(let step, _), let member, _)? = value.soleExpression?.tree,
+            let task = workflow.tasks.first(where: { $0.name == step }),
+            let source = task.outputs.first(where: { $0.name == member })?.source
+        {
+            switch source {
+            case .file(let p): schema = fileSchema(mediaType: mediaType(of: p.literalText ?? ""))
+            case .glob(let p):
+                schema = [
+                    "type": .string("array"),
+                    "items": .object(fileSchema(mediaType: mediaType(of: p.literalText ?? ""))),
+                ]
+            case .stdoutText: schema = ["type": .string("string")]
+            case .json, .stdoutJSON: break
+            }
+        }
+        var d: [String: JSONValue] = ["schema": .object(schema)]
+        let info = workflow.outputInfo[name]
+        d["title"] = .string(info?.title ?? name)
+        if let t = info?.description { d["description"] = .string(t) }
+        return .object(d)
+    }
+
+    static func fileSchema(mediaType: String?) -> [String: JSONValue] {
+        [
+            "type": .string("string"), "contentEncoding": .string("binary"),
+            "contentMediaType": .string(mediaType ?? "application/octet-stream"),
+        ]
+    }
+
+    /// The media type a file's name says (its extension), if a known one.
+    public static func mediaType(of name: String) -> String? {
+        let ext = name.split(separator: ".").last.map { $0.lowercased() } ?? ""
+        switch ext {
+        case "tif", "tiff": return "image/tiff; application=geotiff"
+        case "png": return "image/png"
+        case "jpg", "jpeg": return "image/jpeg"
+        case "json": return "application/json"
+        case "geojson": return "application/geo+json"
+        case "txt", "csv": return ext == "csv" ? "text/csv" : "text/plain"
+        case "nc": return "application/x-netcdf"
+        default: return nil
+        }
+    }
+}
