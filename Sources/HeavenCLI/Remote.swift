@@ -228,50 +228,39 @@ struct Remote {
     /// returns the outputs with the files' local paths.
     func download(_ id: String, into directory: String) async throws -> [String: Value] {
         let view = try await send("GET", "/v1/runs/\(Remote.segment(id))", as: RunView.self)
-        let dir = HeavenHome.absolute(directory)
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        var used = Set<String>()
-        var result: [String: Value] = [:]
-        func fetch(_ o: [String: JSONValue], to target: String) async throws -> Value? {
-            guard case .string(let url)? = o["file"] else { return nil }
-            let data = try await data("GET", url)
-            guard FileManager.default.createFile(atPath: target, contents: data) else {
+        // Each file is fetched under its own name into a directory of its own, then put in
+        // place by the exporter of local runs (same names, same atomic copies).
+        let staging = NSTemporaryDirectory() + "heaven-download-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: staging) }
+        var fetched = 0
+        func fetch(_ value: JSONValue, output: String) async throws -> Value {
+            guard case .object(let o) = value, case .string(let url)? = o["file"] else {
+                return (try? Value(jsonData: Data(value.jsonText.utf8))) ?? .null
+            }
+            fetched += 1
+            let dir = staging + "/\(fetched)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let target = dir + "/" + Remote.fileName(o["name"], or: output)
+            guard FileManager.default.createFile(atPath: target, contents: try await data("GET", url)) else {
                 throw CLIError("cannot write `\(target)`")
             }
             return .file(target)
         }
-        for (name, value) in (view.outputs ?? [:]).sorted(by: { $0.key < $1.key }) {
-            switch value {
-            case .object(let o) where o["file"] != nil:
-                let base = Remote.fileName(o["name"], or: name)
-                var target = dir + "/" + base
-                if used.contains(target) { target = dir + "/" + name + "-" + base }
-                used.insert(target)
-                result[name] = try await fetch(o, to: target)
-            case .array(let items)
-            where items.contains(where: { if case .object(let o) = $0 { o["file"] != nil } else { false } }):
-                let sub = dir + "/" + name
-                try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
-                let names = items.compactMap { item -> String? in
-                    if case .object(let o) = item, o["file"] != nil { return Remote.fileName(o["name"], or: name) }
-                    return nil
-                }
-                let unique = Set(names).count == names.count
-                var out: [Value] = []
-                for (i, item) in items.enumerated() {
-                    if case .object(let o) = item, o["file"] != nil {
-                        let base = Remote.fileName(o["name"], or: name)
-                        out.append(try await fetch(o, to: sub + "/" + (unique ? base : "\(i)-\(base)")) ?? .null)
-                    } else {
-                        out.append((try? Value(jsonData: Data(item.jsonText.utf8))) ?? .null)
-                    }
-                }
-                result[name] = .list(out)
-            default:
-                result[name] = (try? Value(jsonData: Data(value.jsonText.utf8))) ?? .null
+        var outputs: [String: Value] = [:]
+        for (name, value) in view.outputs ?? [:] {
+            if case .array(let items) = value {
+                var list: [Value] = []
+                for item in items { list.append(try await fetch(item, output: name)) }
+                outputs[name] = .list(list)
+            } else {
+                outputs[name] = try await fetch(value, output: name)
             }
         }
-        return result
+        do {
+            return try OutputExporter(directory: HeavenHome.absolute(directory)).export(outputs)
+        } catch {
+            throw CLIError("\(error)")
+        }
     }
 
     /// A downloaded file's name: the server's, if it is a plain file name.

@@ -1,16 +1,22 @@
 import Foundation
 import HeavenConnectors
-import HeavenModel
+public import HeavenModel
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// Copies a run's file outputs into the `--out` directory; values then name the copies.
-struct OutputExporter {
+/// (A run through a server: its downloaded files, named the same way.)
+public struct OutputExporter {
     let directory: String
 
-    func export(_ outputs: [String: Value]) throws -> [String: Value] {
+    /// An exporter into `directory`.
+    public init(directory: String) { self.directory = directory }
+
+    /// Copies the file outputs (lists of files into a directory named after the output);
+    /// returns the outputs naming the copies.
+    public func export(_ outputs: [String: Value]) throws -> [String: Value] {
         try makeDirectory(directory)
         var used = Set<String>()
         var result: [String: Value] = [:]
