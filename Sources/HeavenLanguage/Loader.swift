@@ -27,11 +27,13 @@ public enum Loader {
     }
 
     /// Reads files whose text is already known (e.g. stored with a run); files
-    /// named by `call:` are looked up among them first, then on disk.
-    public static func load(sources: [SourceFile]) -> LoadResult {
+    /// named by `call:` are looked up among them first, then on disk unless `readingDisk`
+    /// is false (a server never reads its own files for a client's documents: a file
+    /// not among those sent is an error).
+    public static func load(sources: [SourceFile], readingDisk: Bool = true) -> LoadResult {
         var provided: [String: String] = [:]
         for s in sources { provided[s.path] = s.text }
-        return load(paths: sources.map(\.path), provided: provided)
+        return load(paths: sources.map(\.path), provided: provided, readingDisk: readingDisk)
     }
 
     /// Reads one text (for tests and the HTTP API).
@@ -39,8 +41,9 @@ public enum Loader {
         load(sources: [SourceFile(path: path, text: text)])
     }
 
-    static func load(paths: [String], provided: [String: String]) -> LoadResult {
+    static func load(paths: [String], provided: [String: String], readingDisk: Bool = true) -> LoadResult {
         let state = LoadState(provided: provided)
+        state.readingDisk = readingDisk
         for p in paths { state.readFile(p, from: nil) }
         state.resolveCalls()
         WorkflowChecker(documents: state.documents, sink: state.sink, sourcesOfWorkflow: state.fileOfWorkflow).check()
@@ -54,6 +57,8 @@ final class LoadState {
     var documents = DocumentSet()
     var sources: [SourceFile] = []
     var provided: [String: String]
+    /// Whether files not provided are read from disk.
+    var readingDisk = true
     var read: Set<String> = []
     var fileOfWorkflow: [String: String] = [:]
     var seenNames: [String: SourceLocation] = [:]
@@ -68,6 +73,11 @@ final class LoadState {
         let text: String
         if let t = provided[path] {
             text = t
+        } else if !readingDisk {
+            sink.error(
+                "`\(path)` is not among the files sent: send it with the others",
+                at: from ?? SourceLocation(file: path, line: 1, column: 1))
+            return []
         } else {
             guard let data = FileManager.default.contents(atPath: path) else {
                 let exists = FileManager.default.fileExists(atPath: path)

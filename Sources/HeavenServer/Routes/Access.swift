@@ -63,7 +63,7 @@ struct Access: Sendable {
         if sources.contains(where: { $0.text.isEmpty }) {
             throw Problem(.badRequest, "a document is empty: send its YAML text")
         }
-        let load = Loader.load(sources: sources)
+        let load = Loader.load(sources: sources, readingDisk: false)
         guard load.isValid else {
             throw Problem(.unprocessableContent, load.diagnostics.map(\.description).joined(separator: "\n"))
         }
