@@ -130,15 +130,41 @@ public final class LocalConnector: Connector {
             "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
         ]
         if !l.network { a.append("--unshare-net") }
+        var tmpfs = ["/tmp"]
         for h in l.hidden + (l.confinement?.hidden ?? []) {
             var st = stat()
             guard stat(h, &st) == 0 else { continue }
             // A directory is covered by an empty one, a file by /dev/null.
-            a += (st.st_mode & S_IFMT) == S_IFDIR ? ["--tmpfs", h] : ["--ro-bind", "/dev/null", h]
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                a += ["--tmpfs", h]
+                tmpfs.append(h)
+            } else {
+                a += ["--ro-bind", "/dev/null", h]
+            }
         }
         for r in l.readable { a += ["--ro-bind", r, r] }
-        a += ["--bind", l.workDirectory, l.workDirectory, "--chdir", l.workDirectory]
+        a += ["--bind", l.workDirectory, l.workDirectory]
+        a += LocalConnector.traversable(l.readable + [l.workDirectory], inside: tmpfs)
+        a += ["--chdir", l.workDirectory]
         return a
+    }
+
+    /// The directories bubblewrap makes inside its own file systems (`tmpfs`) to mount
+    /// `binds` on, made searchable (`--chmod 0755`): bubblewrap makes them with the
+    /// task's umask (0077 for a tenant's task), and a task dropped to its own uid could
+    /// not then reach its working directory by its absolute path (GDAL does). They are
+    /// empty mount points; nothing of the host is opened by this.
+    static func traversable(_ binds: [String], inside tmpfs: [String]) -> [String] {
+        var made = Set<String>()
+        for bind in binds {
+            var dir = (bind as NSString).deletingLastPathComponent
+            while dir.count > 1 {
+                let onBind = binds.contains { dir == $0 || dir.hasPrefix($0 + "/") }
+                if !onBind, tmpfs.contains(where: { dir.hasPrefix($0 + "/") }) { made.insert(dir) }
+                dir = (dir as NSString).deletingLastPathComponent
+            }
+        }
+        return made.sorted().flatMap { ["--chmod", "0755", $0] }
     }
 
     /// Finds the program: as given when it has a `/` (relative to `base`), otherwise through PATH.

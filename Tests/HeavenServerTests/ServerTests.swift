@@ -339,8 +339,18 @@ struct ServerTests {
                 ))
             let id = peek.json["id"] as? String ?? ""
             let seen = try await waitForEnd(s, id, token: bob)
-            // No state: not the database, not the other runs (nor even the list of runs).
-            #expect((seen["outputs"] as? [String: Any])?["seen"] as? String == "runs", "\(seen)")
+            // No state: not the database, not the other runs (the list of runs holds its own
+            // run only: the mount point of its directory).
+            #expect((seen["outputs"] as? [String: Any])?["seen"] as? String == "\(id)\nruns", "\(seen)")
+            // Its own working directory, by its absolute path (as GDAL reaches files): the
+            // directories above it that the sandbox makes are searchable.
+            let absolute = try await s.request(
+                "POST", "/v1/runs", token: bob,
+                body: ServerHarness.submission(
+                    "kind: Workflow\nname: w\nsteps:\n  - task: own\n    shell: 'echo mine > x; cat \"$PWD/x\"'\n    outputs: {said: {stdout: text}}\noutputs: {said: '${own.said}'}\n"
+                ))
+            let read = try await waitForEnd(s, absolute.json["id"] as? String ?? "", token: bob)
+            #expect((read["outputs"] as? [String: Any])?["said"] as? String == "mine", "\(read)")
         }
         // Files uploaded with a run: its file inputs name them; names stay plain.
         let counted = """
