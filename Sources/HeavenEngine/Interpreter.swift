@@ -52,6 +52,13 @@ struct Interpreter: Sendable {
 
         case .conditional(let c):
             let holds = try evaluateCondition(c.condition, scope)
+            // The tasks of the branch not taken did not run: their outputs are null.
+            let skipped = holds ? c.otherwise : c.then
+            for s in skipped.depthFirst {
+                if case .task(let t) = s.form {
+                    scope.set(t.name, .map(Dictionary(uniqueKeysWithValues: t.outputs.map { ($0.name, Value.null) })))
+                }
+            }
             try await run(holds ? c.then : c.otherwise, scope: scope, prefix: prefix, workflow: workflow)
 
         case .loop(let loop):

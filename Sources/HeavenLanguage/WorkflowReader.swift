@@ -167,7 +167,7 @@ struct WorkflowReader {
                 defaultValue = yamlValue(d)
                 if let v = defaultValue, InputCoercion.coerce(v, to: type) == nil {
                     r.error(
-                        "the default of input `\(e.key)` is \(Wording.a(v.typeName)), not \(Wording.a(type.rawValue))",
+                        "the default of input `\(e.key)` is \(v == .null ? "null" : Wording.a(v.typeName)), not \(Wording.a(type.rawValue))",
                         d)
                     defaultValue = nil
                 } else if let v = defaultValue.flatMap({ InputCoercion.coerce($0, to: type) }),
@@ -558,6 +558,8 @@ public enum InputCoercion {
             return s == "true" ? .bool(true) : (s == "false" ? .bool(false) : nil)
         case (.file, .file): return v
         case (.file, .string(let s)) where !s.isEmpty: return .file(s)
+        // An optional file (`default: null`): none given.
+        case (.file, .null): return v
         case (.list, .list), (.list, .range): return v
         case (.list, .string(let s)):
             if let parsed = try? Value(json: s), case .list = parsed { return parsed }

@@ -39,6 +39,39 @@ struct ControlFlowTests {
         #expect(ran.firstIndex(of: "c2") == ran.firstIndex(of: "c1").map { $0 + 1 }, "\(ran)")
     }
 
+    @Test(
+        "a task of the branch not taken did not run: its outputs are null to what follows; an optional file (`default: null`) is null when not given"
+    )
+    func branchNotTaken() async throws {
+        let h = try Harness()
+        let yaml =
+            Harness.site(cores: 2) + """
+                kind: Workflow
+                name: w
+                inputs: {extra: {type: file, default: null}}
+                steps:
+                  - if: ${inputs.extra != null}
+                    then:
+                      - task: size
+                        inputs: {data: '${inputs.extra}'}
+                        shell: 'wc -c < data'
+                        outputs: {bytes: {stdout: json}}
+                    else:
+                      - task: none
+                        run: ['true']
+                outputs: {bytes: '${size.bytes}', given: '${inputs.extra != null}'}
+                """
+        let (without, _) = try await h.run(yaml)
+        #expect(without.status == .succeeded, "\(without.error ?? "")")
+        #expect(without.outputs == ["bytes": .null, "given": .bool(false)])
+        let file = h.home + "/extra.txt"
+        try Data("12345".utf8).write(to: URL(fileURLWithPath: file))
+        let (with, attempts) = try await h.run(yaml, inputs: ["extra": .string(file)])
+        #expect(with.status == .succeeded, "\(with.error ?? "")")
+        #expect(with.outputs == ["bytes": .int(5), "given": .bool(true)])
+        #expect(attempts.map(\.taskKey) == ["size"])
+    }
+
     @Test("composite steps without a name take readable names in task keys, their line only when two would clash")
     func readableKeys() async throws {
         let h = try Harness()

@@ -281,6 +281,35 @@ struct MalformedFileTests {
         #expect(result.diagnostics.allSatisfy { $0.location.file == path && $0.location.line >= 1 })
     }
 
+    @Test("only a file input may default to null (an optional file); a null default of another type is an error")
+    func nullDefaults() {
+        let ok = Loader.load(
+            text:
+                "kind: Workflow\nname: w\ninputs: {f: {type: file, default: null}}\nsteps:\n  - task: t\n    run: ['true']\n",
+            path: "t.yaml")
+        #expect(ok.isValid, "\(ok.diagnostics)")
+        let bad = Loader.load(
+            text:
+                "kind: Workflow\nname: w\ninputs: {s: {type: string, default: null}}\nsteps:\n  - task: t\n    run: ['true']\n",
+            path: "t.yaml")
+        #expect(
+            bad.diagnostics.map(\.description) == ["t.yaml:3:37: error: the default of input `s` is null, not a string"]
+        )
+    }
+
+    @Test("a file named by `call:` and not among the files given is not read from disk when the reader says so")
+    func noDiskReads() {
+        let sources = [
+            SourceFile(path: "w.yaml", text: "kind: Workflow\nname: w\nsteps:\n  - call: /etc/hostname\n    name: c\n")
+        ]
+        let served = Loader.load(sources: sources, readingDisk: false)
+        #expect(
+            served.diagnostics.map(\.description).contains(
+                "w.yaml:4:5: error: `/etc/hostname` is not among the files sent: send it with the others"),
+            "\(served.diagnostics)")
+        #expect(!served.sources.contains { $0.path == "/etc/hostname" })
+    }
+
     @Test("a missing file is reported, not thrown")
     func missingFile() {
         let result = Loader.load(paths: ["/nonexistent/heaven.yaml"])
