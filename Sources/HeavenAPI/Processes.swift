@@ -4,34 +4,30 @@ public import HeavenModel
 /// of the standard), inputs and outputs as JSON Schema derived from the workflow's
 /// typed declarations.
 public enum ProcessDescription {
-    /// How a process may be executed and its outputs sent (every option of Part 1).
-    public static let jobControlOptions = ["sync-execute", "async-execute", "dismiss"]
-    public static let outputTransmission = ["value", "reference"]
+    /// The summary of `workflow` as a process (`version`: the published one, else the
+    /// workflow's own, else 1.0.0; `links` added by the server that serves it).
+    public static func summary(
+        _ workflow: Workflow, version: String? = nil, links: [OGCLink]? = nil, visibility: String? = nil,
+        owner: String? = nil
+    ) -> ProcessSummary {
+        ProcessSummary(
+            id: workflow.name, version: version ?? workflow.version ?? "1.0.0", title: workflow.title,
+            description: workflow.description, keywords: workflow.keywords.isEmpty ? nil : workflow.keywords,
+            links: links, visibility: visibility, owner: owner)
+    }
 
-    /// The description of `workflow` (`links` added by the server that serves it).
-    public static func of(_ workflow: Workflow, links: [JSONValue] = []) -> JSONValue {
-        var d: [String: JSONValue] = [
-            "id": .string(workflow.name),
-            "version": .string(workflow.version ?? "1.0.0"),
-            "jobControlOptions": .array(jobControlOptions.map(JSONValue.string)),
-            "outputTransmission": .array(outputTransmission.map(JSONValue.string)),
-            "inputs": .object(Dictionary(uniqueKeysWithValues: workflow.inputs.map { ($0.name, input($0)) })),
-            "outputs": .object(
-                Dictionary(
-                    uniqueKeysWithValues: workflow.outputs.map { o in
-                        (o.name, output(o.name, o.value, in: workflow))
-                    })),
-        ]
-        if let t = workflow.title { d["title"] = .string(t) }
-        if let t = workflow.description { d["description"] = .string(t) }
-        if !workflow.keywords.isEmpty { d["keywords"] = .array(workflow.keywords.map(JSONValue.string)) }
-        if !links.isEmpty { d["links"] = .array(links) }
-        return .object(d)
+    /// The description of `workflow`: its summary, inputs and outputs.
+    public static func of(_ workflow: Workflow, summary: ProcessSummary? = nil) -> ProcessBody {
+        ProcessBody(
+            summary: summary ?? self.summary(workflow),
+            inputs: Dictionary(uniqueKeysWithValues: workflow.inputs.map { ($0.name, input($0)) }),
+            outputs: Dictionary(
+                uniqueKeysWithValues: workflow.outputs.map { o in (o.name, output(o.name, o.value, in: workflow)) }))
     }
 
     /// An input's description: its schema from its type, bounds, values and default;
-    /// optional (`minOccurs: 0`) when it has a default.
-    static func input(_ i: InputDeclaration) -> JSONValue {
+    /// optional (`minOccurs: 0`) when it has a default; a list any number of times.
+    static func input(_ i: InputDeclaration) -> InputDescription {
         var schema: [String: JSONValue]
         switch i.type {
         case .file: schema = fileSchema(mediaType: nil)
@@ -46,16 +42,14 @@ public enum ProcessDescription {
         if let m = i.maximum { schema["maximum"] = .double(m) }
         if let allowed = i.allowed { schema["enum"] = .array(allowed.map { JSONValue($0) }) }
         if let v = i.defaultValue, i.type != .file { schema["default"] = JSONValue(v) }
-        var d: [String: JSONValue] = ["schema": .object(schema)]
-        if i.defaultValue != nil { d["minOccurs"] = .int(0) }
-        d["title"] = .string(i.title ?? i.name)
-        if let t = i.description { d["description"] = .string(t) }
-        return .object(d)
+        return InputDescription(
+            title: i.title ?? i.name, description: i.description, schema: .object(schema),
+            minOccurs: i.defaultValue != nil ? 0 : nil, maxOccurs: i.type == .list ? .string("unbounded") : nil)
     }
 
     /// An output's description: a file (by its name's media type), a list of files, text,
     /// or any JSON value, as far as the workflow says what the output is.
-    static func output(_ name: String, _ value: Template, in workflow: Workflow) -> JSONValue {
+    static func output(_ name: String, _ value: Template, in workflow: Workflow) -> OutputDescription {
         var schema: [String: JSONValue] = [:]
         if case .member(.name(let step, _), let member, _)? = value.soleExpression?.tree,
             let task = workflow.tasks.first(where: { $0.name == step }),
@@ -72,11 +66,8 @@ public enum ProcessDescription {
             case .json, .stdoutJSON: break
             }
         }
-        var d: [String: JSONValue] = ["schema": .object(schema)]
         let info = workflow.outputInfo[name]
-        d["title"] = .string(info?.title ?? name)
-        if let t = info?.description { d["description"] = .string(t) }
-        return .object(d)
+        return OutputDescription(title: info?.title ?? name, description: info?.description, schema: .object(schema))
     }
 
     static func fileSchema(mediaType: String?) -> [String: JSONValue] {

@@ -106,6 +106,8 @@ public protocol APIObject: Codable, Sendable, SchemaDescribing {
     static var anyOfRequired: [[String]] { get }
     /// Optional properties written as `null` when absent (not left out).
     static var nullable: Set<String> { get }
+    /// Its schema as a component (derived from its stored properties unless it says otherwise).
+    static var definition: JSONSchema { get }
 }
 
 extension APIObject {

@@ -31,6 +31,7 @@ public struct HeavenCommand: AsyncParsableCommand {
             ValidateCommand.self, RunCommand.self, ResumeCommand.self, StatusCommand.self, RunsCommand.self,
             LogsCommand.self, CancelCommand.self, PlanCommand.self, SitesCommand.self, BenchCommand.self,
             CleanCommand.self, ServeCommand.self, UsersCommand.self, LoginCommand.self, SecretsCommand.self,
+            ProcessesCommand.self,
         ])
 
     public init() {}

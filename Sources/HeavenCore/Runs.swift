@@ -45,15 +45,22 @@ public struct RunRecord: Sendable, Codable, Equatable {
     /// The earlier run whose finished task instances this one reuses when their command,
     /// environment, input files and site kind are unchanged (`heaven run --resume RUN`).
     public var reuses: String?
+    /// The published process the run is a job of, and its version then (nil: a workflow
+    /// run from its files).
+    public var process: String?
+    public var processVersion: String?
 
     /// Creates a record.
     public init(
         id: String, workflow: String, user: String, status: RunStatus = .pending, sources: String,
         inputs: [String: Value], outputs: [String: Value]? = nil, outDirectory: String? = nil, error: String? = nil,
         createdAt: Date = Date(), startedAt: Date? = nil, finishedAt: Date? = nil, ownerPID: Int32? = nil,
-        ownerStart: String? = nil, cancelRequested: Bool = false, directory: String = "/", reuses: String? = nil
+        ownerStart: String? = nil, cancelRequested: Bool = false, directory: String = "/", reuses: String? = nil,
+        process: String? = nil, processVersion: String? = nil
     ) {
         self.reuses = reuses
+        self.process = process
+        self.processVersion = processVersion
         self.directory = directory
         self.id = id
         self.workflow = workflow

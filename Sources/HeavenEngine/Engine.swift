@@ -102,7 +102,7 @@ public final class Engine: Sendable {
     /// inputs and output directory where none are given.
     public func createRun(
         load: LoadResult, workflow name: String?, inputs: [String: Value], outDirectory: String?, user: String,
-        directory: String, reusing: String? = nil
+        directory: String, reusing: String? = nil, process: (id: String, version: String)? = nil
     ) async throws -> RunRecord {
         guard load.isValid else { throw DiagnosticsError(load.diagnostics) }
         let workflow = try Engine.mainWorkflow(in: load.documents, named: name)
@@ -128,7 +128,8 @@ public final class Engine: Sendable {
         let sources = String(decoding: try JSONEncoder().encode(load.sources), as: UTF8.self)
         let run = RunRecord(
             id: Engine.newRunID(), workflow: workflow.name, user: user, sources: sources, inputs: bound,
-            outDirectory: out, directory: directory, reuses: source?.id)
+            outDirectory: out, directory: directory, reuses: source?.id, process: process?.id,
+            processVersion: process?.version)
         try await store.createRun(run)
         try await store.appendEvent(EventRecord(runID: run.id, .created(workflow: workflow.name)))
         return run

@@ -38,11 +38,17 @@ final class CallerBox: Sendable {
 struct Problem: Error, Sendable {
     var status: HTTPResponse.Status
     var detail: String
+    /// What kind of problem: a URI (the OGC API's exception types), or `about:blank`.
+    var type = "about:blank"
     var extra: [String: String] = [:]
     /// The methods a path allows (the `Allow` header of a 405).
     var allow: [String] = []
 
-    init(_ status: HTTPResponse.Status, _ detail: String, extra: [String: String] = [:], allow: [String] = []) {
+    init(
+        _ status: HTTPResponse.Status, _ detail: String, type: String = "about:blank", extra: [String: String] = [:],
+        allow: [String] = []
+    ) {
+        self.type = type
         self.status = status
         self.detail = detail
         self.extra = extra
@@ -51,7 +57,7 @@ struct Problem: Error, Sendable {
 
     var response: Response {
         var body: [String: Any] = [
-            "type": "about:blank", "title": status.reasonPhrase, "status": Int(status.code), "detail": detail,
+            "type": type, "title": status.reasonPhrase, "status": Int(status.code), "detail": detail,
         ]
         for (k, v) in extra { body[k] = v }
         let data =

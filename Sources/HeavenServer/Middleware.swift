@@ -87,8 +87,10 @@ struct AuthMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        if open.paths.contains(request.uri.path) { return try await next(request, context) }
+        let rule = open.rule(request.method.rawValue, request.uri.path)
+        if rule == .open { return try await next(request, context) }
         guard let header = request.headers[.authorization] else {
+            if rule == .optional { return try await next(request, context) }
             throw Problem(.unauthorized, "no token: send `Authorization: Bearer TOKEN` (see `heaven users add`)")
         }
         let parts = header.split(separator: " ", maxSplits: 1)
@@ -154,11 +156,28 @@ public enum Tokens {
     }
 }
 
-/// The paths that need no token, known once every route is declared.
+/// The operations that need no token (or read one only when sent), known once every
+/// route is declared: by method and path pattern (`/processes/{processID}`).
 final class OpenPaths: Sendable {
-    private let value = Mutex<Set<String>>([])
-    var paths: Set<String> {
-        get { value.withLock { $0 } }
-        set { value.withLock { $0 = newValue } }
+    enum Rule: Sendable { case open, optional }
+    private let value = Mutex<[(method: String, segments: [Substring], rule: Rule)]>([])
+
+    func fill(_ rules: [(method: String, path: String, rule: Rule)]) {
+        value.withLock { $0 = rules.map { ($0.method, $0.path.split(separator: "/"), $0.rule) } }
+    }
+
+    /// How a request to `path` with `method` is authenticated: nil when it needs a token.
+    /// A public path is public whatever the method (another method is then told 405, not
+    /// 401); a token is optional only for the method that says so (HEAD as GET).
+    func rule(_ method: String, _ path: String) -> Rule? {
+        let asked = path.split(separator: "/")
+        let method = method == "HEAD" ? "GET" : method
+        var found: Rule?
+        for r in value.withLock({ $0 }) where r.segments.count == asked.count {
+            guard zip(r.segments, asked).allSatisfy({ $0.hasPrefix("{") || $0 == $1 }) else { continue }
+            if r.rule == .open { return .open }
+            if r.method == method { found = r.rule }
+        }
+        return found
     }
 }

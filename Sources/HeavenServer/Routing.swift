@@ -25,8 +25,14 @@ struct APIRoutes {
                 }
                 return false
             }, "\(operation.method) \(operation.path): the document does not say it answers \(Output.self)")
+        let html = operation.html
         addRaw(operation) { request, context in
-            reply(try await handler(request, context), status: status)
+            let value = try await handler(request, context)
+            if html, try HTMLPage.wanted(request) {
+                let json = try APICoding.decoder.decode(JSONValue.self, from: APICoding.encoder.encode(value))
+                return HTMLPage.response(json, title: operation.summary, status: status)
+            }
+            return reply(value, status: status)
         }
     }
 
@@ -43,8 +49,12 @@ struct APIRoutes {
         }
     }
 
-    /// The paths that need no token.
-    var openPaths: Set<String> { Set(operations.filter { !$0.authenticated }.map(\.path)) }
+    /// The operations that need no token, or read one only when sent.
+    var tokenRules: [(method: String, path: String, rule: OpenPaths.Rule)] {
+        operations.compactMap { o in
+            o.tokenOptional ? (o.method, o.path, .optional) : o.authenticated ? nil : (o.method, o.path, .open)
+        }
+    }
 }
 
 /// A JSON response of an API type.

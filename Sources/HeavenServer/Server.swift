@@ -13,7 +13,8 @@ import Prometheus
 import Synchronization
 
 /// `heaven serve`: the engine and the broker inside an HTTP server, for many users at
-/// once. Every route but `/healthz` and `/openapi.json` needs a bearer token; a user
+/// once (API v1 and OGC API - Processes). Every route but `/healthz`, `/openapi.json`
+/// and the OGC landing page, conformance and `/api` needs a bearer token; a user
 /// sees only their own runs and those shared with one of their groups (an admin sees
 /// all); runs continue across a restart (interrupted ones are resumed at start).
 public final class HeavenServer: Sendable {
@@ -63,6 +64,11 @@ public final class HeavenServer: Sendable {
         }
     }
 
+    /// Waits until this server no longer drives the run (it ended, or stopped).
+    func finish(_ runID: String) async {
+        if let t = driving.withLock({ $0[runID] }) { await t.value }
+    }
+
     /// Whether this server drives the run now.
     func isDriving(_ runID: String) -> Bool { driving.withLock { $0[runID] != nil } }
 
@@ -103,8 +109,10 @@ public final class HeavenServer: Sendable {
         AccountRoutes(server: self).register(&routes)
         RunRoutes(server: self, access: access).register(&routes)
         CatalogRoutes(server: self, access: access).register(&routes)
+        ProcessRoutes(server: self, document: document).register(&routes)
+        JobRoutes(server: self).register(&routes)
         document.data = HeavenServer.document(routes.operations).data
-        open.paths = routes.openPaths
+        open.fill(routes.tokenRules)
         table.fill(router.routes.map { ($0.method.rawValue, "\($0.path)") })
         return (router, routes.operations)
     }
@@ -114,7 +122,7 @@ public final class HeavenServer: Sendable {
         OpenAPIDocument(
             title: "Heaven API", version: "1.0.0",
             description:
-                "Runs, sites, grants and placements of a shared Heaven server. Every route but /healthz and /openapi.json needs `Authorization: Bearer TOKEN` (tokens come from `heaven users add`). Errors are RFC 9457 problem details. This document is derived from the server's own routes and the types of their bodies.",
+                "Runs, sites, grants and placements of a shared Heaven server (API v1), and its published processes and their jobs (OGC API - Processes 1.0, Part 2's deploy, replace and undeploy). Every route but /healthz, /openapi.json, /, /conformance and /api needs `Authorization: Bearer TOKEN` (tokens come from `heaven users add`; GET /processes and /processes/{processID} read one when sent). Errors are RFC 9457 problem details. This document is derived from the server's own routes and the types of their bodies.",
             operations: operations)
     }
 

@@ -13,12 +13,19 @@ public struct ServerPolicy: Sendable, Equatable {
     /// Hosts on which any user may register an SSH site (or a Slurm site reached through
     /// its login host), with a key of their own; every other site is an admin's to register.
     public var siteHosts: Set<String>
+    /// Hosts (`host` or `host:port`) the server may fetch files from (an execute
+    /// request's `href` inputs) and send callbacks to; no other host is ever contacted.
+    public var fetchHosts: Set<String>
+    /// The largest file fetched for an `href` input, in bytes.
+    public var fetchLimit: Int
 
     /// A policy.
     public init(
         taskIDs: ClosedRange<UInt32>? = nil, taskMemory: Double = 4 * 1_073_741_824, taskProcesses: Int = 1024,
-        siteHosts: Set<String> = []
+        siteHosts: Set<String> = [], fetchHosts: Set<String> = [], fetchLimit: Int = 1 << 30
     ) {
+        self.fetchHosts = Set(fetchHosts.map { $0.lowercased() })
+        self.fetchLimit = fetchLimit
         self.taskIDs = taskIDs
         self.taskMemory = taskMemory
         self.taskProcesses = taskProcesses

@@ -178,6 +178,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                     ALTER TABLE attempts ADD COLUMN reused_from TEXT;
                     """)
         }
+        migrateProcesses(&m)
         return m
     }
 
@@ -201,7 +202,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             error: row["error"], createdAt: date(row["created_at"]) ?? Date(), startedAt: date(row["started_at"]),
             finishedAt: date(row["finished_at"]), ownerPID: row["owner_pid"], ownerStart: row["owner_start"],
             cancelRequested: (row["cancel_requested"] as Int?) == 1, directory: row["directory"] ?? "/",
-            reuses: row["reuses"])
+            reuses: row["reuses"], process: row["process"], processVersion: row["process_version"])
     }
 
     static func attemptRecord(_ row: Row) -> AttemptRecord {
@@ -221,7 +222,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             r.id, r.workflow, r.user, r.status.rawValue, r.sources, encode(r.inputs) ?? "{}", encode(r.outputs),
             r.outDirectory, r.error, r.createdAt.timeIntervalSince1970, r.startedAt?.timeIntervalSince1970,
             r.finishedAt?.timeIntervalSince1970, r.ownerPID, r.ownerStart, r.cancelRequested ? 1 : 0, r.directory,
-            r.reuses,
+            r.reuses, r.process, r.processVersion,
         ]
     }
 
@@ -230,8 +231,9 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             try db.execute(
                 sql: """
                     INSERT INTO runs (id, workflow, user, status, sources, inputs, outputs, out_dir, error, created_at,
-                      started_at, finished_at, owner_pid, owner_start, cancel_requested, directory, reuses)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      started_at, finished_at, owner_pid, owner_start, cancel_requested, directory, reuses, process,
+                      process_version)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: SQLiteStore.arguments(run))
         }
     }
@@ -243,7 +245,8 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                 sql: """
                     UPDATE runs SET id = ?, workflow = ?, user = ?, status = ?, sources = ?, inputs = ?, outputs = ?,
                       out_dir = ?, error = ?, created_at = ?, started_at = ?, finished_at = ?, owner_pid = ?,
-                      owner_start = ?, cancel_requested = MAX(cancel_requested, ?), directory = ?, reuses = ?
+                      owner_start = ?, cancel_requested = MAX(cancel_requested, ?), directory = ?, reuses = ?,
+                      process = ?, process_version = ?
                     WHERE id = ?
                     """, arguments: SQLiteStore.arguments(run) + [run.id])
         }

@@ -13,6 +13,11 @@ struct ProcessDescriptionTests {
     static let ogc = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("OGC").path
 
     /// Validates `value` against the standard's schema `schema`; the validator's complaints.
+    /// A typed body as the JSON it encodes to.
+    func json<T: Encodable>(_ value: T) throws -> JSONValue {
+        try APICoding.decoder.decode(JSONValue.self, from: APICoding.encoder.encode(value))
+    }
+
     func validate(_ value: JSONValue, against schema: String) throws -> (ok: Bool, said: String) {
         let file = NSTemporaryDirectory() + "heaven-process-\(UUID().uuidString).json"
         defer { try? FileManager.default.removeItem(atPath: file) }
@@ -40,7 +45,7 @@ struct ProcessDescriptionTests {
     func showcase() throws {
         let load = Loader.load(paths: [ProcessDescriptionTests.repository + "/examples/eo/ndvi.yaml"])
         let ndvi = try #require(load.documents.workflow(named: "ndvi"))
-        let d = ProcessDescription.of(ndvi)
+        let d = try json(ProcessDescription.of(ndvi))
         let checked = try validate(d, against: "process.yaml")
         #expect(checked.ok, "\(checked.said)")
         guard case .object(let o) = d, case .object(let inputs)? = o["inputs"],
@@ -59,7 +64,7 @@ struct ProcessDescriptionTests {
                     "title": .string("Tile size"),
                     "description": .string("pixels (the last row and column of tiles are smaller)"),
                     "minOccurs": .int(0),
-                    "schema": .object(["type": .string("integer"), "minimum": .double(1), "default": .int(256)]),
+                    "schema": .object(["type": .string("integer"), "minimum": .int(1), "default": .int(256)]),
                 ]), "\(inputs["tile"]?.jsonText ?? "")")
         if case .object(let red)? = inputs["red"] {
             #expect(red["minOccurs"] == nil)
@@ -104,11 +109,11 @@ struct ProcessDescriptionTests {
               files: ${t.files}
               literal: '42'
             """)
-        let d = ProcessDescription.of(all)
+        let d = try json(ProcessDescription.of(all))
         let checked = try validate(d, against: "process.yaml")
         #expect(checked.ok, "\(checked.said)")
         let none = try workflow("kind: Workflow\nname: none\nsteps:\n  - task: t\n    run: [true]\n")
-        let empty = ProcessDescription.of(none)
+        let empty = try json(ProcessDescription.of(none))
         let checkedEmpty = try validate(empty, against: "process.yaml")
         #expect(checkedEmpty.ok, "\(checkedEmpty.said)")
         #expect(empty.jsonText.contains(#""inputs":{}"#) && empty.jsonText.contains(#""version":"1.0.0""#))

@@ -28,6 +28,17 @@ struct ContractTests {
         let created = try await s.request("POST", "/v1/runs", token: token, body: ServerHarness.submission(quickRun))
         let id = try #require(created.json["id"] as? String, "\(created.text)")
         _ = try await waitForEnd(s, id, token: token)
+        // A published process and a job of it, for the routes of OGC API - Processes.
+        let deployed = try await s.request(
+            "POST", "/processes?visibility=public", token: token, body: Data(echoProcess.utf8), type: "application/yaml"
+        )
+        #expect(deployed.status == 201, "\(deployed.text)")
+        let job = try await s.request(
+            "POST", "/processes/echo/execution", token: token,
+            body: Data(#"{"inputs": {"message": "hi"}, "response": "document"}"#.utf8))
+        #expect(job.status == 200, "\(job.text)")
+        let jobs = try await s.request("GET", "/jobs?processID=echo", token: token)
+        let jobID = try #require((jobs.json["jobs"] as? [[String: Any]])?.first?["jobID"] as? String, "\(jobs.text)")
         // 422 is what a request valid by the document gets when a YAML file it carries
         // breaks the language's own rules (which a JSON schema cannot state).
         let config = """
@@ -38,6 +49,20 @@ struct ContractTests {
             "path.id" = "\(id)"
             "path.task" = "hello"
             "path.name" = "greeting"
+            "path.processID" = "echo"
+            "path.jobID" = "\(jobID)"
+            "path.output" = "echo"
+
+            # An execute request valid by the document may still name inputs the process
+            # does not have, or leave out those it needs: 400 (InvalidParameterValue).
+            [[operations]]
+            include-path = "/processes/{processID}/execution"
+            checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 401, 403, 404, 409, 422]
+
+            # `datetime` matching the document's pattern may still be no date (month 13).
+            [[operations]]
+            include-path = "/jobs"
+            checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 401]
             """
         try config.write(toFile: s.work + "/schemathesis.toml", atomically: true, encoding: .utf8)
         let out = s.work + "/schemathesis.out"

@@ -125,7 +125,7 @@ final class ServerHarness: @unchecked Sendable {
     /// `token` nil sends no Authorization header, `authorization` sends one as is.
     func request(
         _ method: String, _ path: String, token: String? = nil, authorization: String? = nil, body: Data? = nil,
-        type: String? = "application/json"
+        type: String? = "application/json", extraHeaders: [String] = []
     ) async throws -> Reply {
         let tag = UUID().uuidString.prefix(8)
         let out = "\(work)/reply-\(tag)"
@@ -140,6 +140,7 @@ final class ServerHarness: @unchecked Sendable {
             "curl -s -S -m 30 -X \(method) -o \(out) -D \(head) -w '%{http_code} %{content_type}' -H 'Expect:'"
         if let token { command += " -H \(ServerHarness.quote("Authorization: Bearer \(token)"))" }
         if let authorization { command += " -H \(ServerHarness.quote("Authorization: \(authorization)"))" }
+        for h in extraHeaders { command += " -H \(ServerHarness.quote(h))" }
         if let body {
             let file = "\(work)/body-\(tag)"
             try body.write(to: URL(fileURLWithPath: file))

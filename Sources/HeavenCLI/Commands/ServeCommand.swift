@@ -13,11 +13,14 @@ import HeavenServer
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run Heaven as a shared service: the HTTP API v1 for many users at once.",
+        abstract: "Run Heaven as a shared service: the HTTP API v1 and OGC API - Processes for many users at once.",
         discussion: """
             The engine and the broker run inside the server; runs that a previous server \
-            left unfinished are resumed when it starts. Every route but /healthz and \
-            /openapi.json needs a bearer token: create users and tokens with `heaven users`.
+            left unfinished are resumed when it starts. Every route but /healthz, \
+            /openapi.json and OGC API - Processes' /, /conformance and /api needs a bearer \
+            token (anonymous callers see public processes): create users and tokens with \
+            `heaven users`. The server fetches `href` inputs and calls subscribers back \
+            only on the hosts --fetch-allow names.
 
               $ heaven users add alice --group eo --admin      # prints alice's token, once
               $ heaven serve --listen 127.0.0.1:8080 --task-ids 200000-299999
@@ -59,13 +62,31 @@ struct ServeCommand: AsyncParsableCommand {
         help: "A host on which any user may register an SSH site (or a Slurm login host); repeat for several.")
     var siteHosts: [String] = []
 
+    @Option(
+        name: .customLong("fetch-allow"),
+        help:
+            "A host (HOST or HOST:PORT) the server may fetch `href` inputs from and send callbacks to; repeat for several. No other host is ever contacted."
+    )
+    var fetchAllow: [String] = []
+
+    @Option(name: .customLong("fetch-limit"), help: "The largest file fetched for an `href` input.")
+    var fetchLimit = "1GiB"
+
     /// The operator's policy from the options, or the reason the server cannot start.
     func policy(home: HeavenHome) throws -> ServerPolicy {
         guard case .success(let memory) = Quantity.parse(taskMemory, as: .bytes), memory.value > 0 else {
             throw CLIError("--task-memory takes a size such as 4GiB or 512MiB (got `\(taskMemory)`)")
         }
         guard taskProcesses >= 1 else { throw CLIError("--task-processes must be at least 1 (got \(taskProcesses))") }
-        var policy = ServerPolicy(taskMemory: memory.value, taskProcesses: taskProcesses, siteHosts: Set(siteHosts))
+        guard case .success(let limit) = Quantity.parse(fetchLimit, as: .bytes), limit.value >= 1 else {
+            throw CLIError("--fetch-limit takes a size such as 1GiB or 200MiB (got `\(fetchLimit)`)")
+        }
+        for h in fetchAllow where h.isEmpty || h.contains("/") || h.contains(where: \.isWhitespace) {
+            throw CLIError("--fetch-allow takes a host name or address, optionally with :PORT (got `\(h)`)")
+        }
+        var policy = ServerPolicy(
+            taskMemory: memory.value, taskProcesses: taskProcesses, siteHosts: Set(siteHosts),
+            fetchHosts: Set(fetchAllow), fetchLimit: Int(limit.value))
         if noIsolation {
             if taskIDs != nil { throw CLIError("--task-ids and --no-isolation contradict each other: choose one") }
             return policy
