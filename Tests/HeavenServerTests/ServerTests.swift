@@ -75,6 +75,21 @@ struct ServerTests {
         let hers = try #require(aliceRun.json["id"] as? String)
         _ = try await waitForEnd(s, hers, token: alice)
 
+        // Bob's processes: private, for his group, public.
+        for (id, visibility) in [("quick", "private"), ("quick-eo", "group:eo"), ("quick-public", "public")] {
+            let r = try await s.request(
+                "POST", "/processes?visibility=\(visibility)", token: bob,
+                body: Data(quickRun.replacingOccurrences(of: "name: quick", with: "name: \(id)").utf8),
+                type: "application/yaml")
+            #expect(r.status == 201, "\(r.text)")
+        }
+        let replacement = try JSONSerialization.data(withJSONObject: [
+            "documents": [["text": quickRun.replacingOccurrences(of: "name: quick", with: "name: quick-eo")]]
+        ])
+        // An execute request that names an input the process does not have: refused (400)
+        // after the caller was found allowed to run it, so no run is made.
+        let unknownInput = Data(#"{"inputs": {"nope": 1}}"#.utf8)
+
         let site = """
             kind: Site
             name: bobs-box
@@ -130,6 +145,8 @@ struct ServerTests {
             var path: String
             var body: Data?
             var open = false
+            /// For a route that reads a token only when sent: what a caller without one gets.
+            var anonymous: Int? = nil
             var other: Int
             var group: Int
             var owner: Int
@@ -139,6 +156,46 @@ struct ServerTests {
             Row(method: "GET", path: "/healthz", open: true, other: 200, group: 200, owner: 200, admin: 200),
             Row(method: "GET", path: "/openapi.json", open: true, other: 200, group: 200, owner: 200, admin: 200),
             Row(method: "GET", path: "/v1/me", other: 200, group: 200, owner: 200, admin: 200),
+            // OGC API - Processes: the service's description is public; processes by their visibility.
+            Row(method: "GET", path: "/", open: true, other: 200, group: 200, owner: 200, admin: 200),
+            Row(method: "GET", path: "/conformance", open: true, other: 200, group: 200, owner: 200, admin: 200),
+            Row(method: "GET", path: "/api", open: true, other: 200, group: 200, owner: 200, admin: 200),
+            Row(method: "GET", path: "/processes", anonymous: 200, other: 200, group: 200, owner: 200, admin: 200),
+            Row(
+                method: "GET", path: "/processes/quick", anonymous: 404, other: 404, group: 404, owner: 200, admin: 200),
+            Row(
+                method: "GET", path: "/processes/quick-eo", anonymous: 404, other: 404, group: 200, owner: 200,
+                admin: 200),
+            Row(
+                method: "GET", path: "/processes/quick-public", anonymous: 200, other: 200, group: 200, owner: 200,
+                admin: 200),
+            Row(
+                method: "GET", path: "/processes/quick/package", anonymous: 404, other: 404, group: 404, owner: 200,
+                admin: 200),
+            Row(
+                method: "POST", path: "/processes/quick/execution", body: unknownInput, other: 404, group: 404,
+                owner: 400, admin: 400),
+            Row(
+                method: "POST", path: "/processes/quick-eo/execution", body: unknownInput, other: 404, group: 400,
+                owner: 400, admin: 400),
+            Row(
+                method: "POST", path: "/processes/quick-public/execution", body: unknownInput, other: 400, group: 400,
+                owner: 400, admin: 400),
+            Row(
+                method: "PUT", path: "/processes/quick-eo", body: replacement, other: 404, group: 403, owner: 204,
+                admin: 204),
+            Row(method: "DELETE", path: "/processes/quick", other: 404, group: 404, owner: 204, admin: 404),
+            Row(method: "DELETE", path: "/processes/quick-eo", other: 404, group: 403, owner: 204, admin: 404),
+            // Jobs are runs, with their authorization.
+            Row(method: "GET", path: "/jobs", other: 200, group: 200, owner: 200, admin: 200),
+            Row(method: "GET", path: "/jobs/\(mine)", other: 404, group: 404, owner: 200, admin: 200),
+            Row(method: "GET", path: "/jobs/\(shared)", other: 404, group: 200, owner: 200, admin: 200),
+            Row(method: "GET", path: "/jobs/\(hers)", other: 404, group: 404, owner: 404, admin: 200),
+            // Not ready while it runs (the owner's too).
+            Row(method: "GET", path: "/jobs/\(mine)/results", other: 404, group: 404, owner: 404, admin: 404),
+            Row(method: "GET", path: "/jobs/\(shared)/results", other: 404, group: 200, owner: 200, admin: 200),
+            Row(method: "GET", path: "/jobs/\(shared)/results/said", other: 404, group: 200, owner: 200, admin: 200),
+            Row(method: "GET", path: "/jobs/\(hers)/results/greeting", other: 404, group: 404, owner: 404, admin: 200),
             Row(method: "GET", path: "/v1/runs", other: 200, group: 200, owner: 200, admin: 200),
             Row(method: "GET", path: "/v1/runs/\(mine)", other: 404, group: 404, owner: 200, admin: 200),
             Row(method: "GET", path: "/v1/runs/\(shared)", other: 404, group: 200, owner: 200, admin: 200),
@@ -189,6 +246,9 @@ struct ServerTests {
             Row(method: "GET", path: "/v1/secrets", other: 200, group: 200, owner: 200, admin: 200),
             Row(method: "DELETE", path: "/v1/secrets/probe", other: 204, group: 204, owner: 204, admin: 204),
             Row(method: "DELETE", path: "/v1/secrets/probe", other: 404, group: 404, owner: 404, admin: 404),
+            // Dismissing a job: its owner's or an admin's (then again: it stays dismissed).
+            Row(method: "DELETE", path: "/jobs/\(shared)", other: 404, group: 403, owner: 200, admin: 200),
+            Row(method: "DELETE", path: "/jobs/\(hers)", other: 404, group: 404, owner: 404, admin: 200),
             // Last: the owner cancels the running run (then the admin finds it cancelling).
             Row(method: "POST", path: "/v1/runs/\(mine)/cancel", other: 404, group: 404, owner: 202, admin: 202),
         ]
@@ -197,7 +257,8 @@ struct ServerTests {
             for caller in Caller.allCases {
                 let expected: Int
                 switch caller {
-                case .none, .malformed, .expired, .revoked: expected = row.open ? 200 : 401
+                case .none: expected = row.open ? 200 : row.anonymous ?? 401
+                case .malformed, .expired, .revoked: expected = row.open ? 200 : 401
                 case .other: expected = row.other
                 case .group: expected = row.group
                 case .owner: expected = row.owner
