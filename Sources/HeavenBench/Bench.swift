@@ -57,7 +57,16 @@ struct Bench: AsyncParsableCommand {
     )
     var eo = false
 
-    @Option(help: "Concurrent clients of --api.")
+    @Flag(
+        help:
+            "Measure OGC API - Processes instead, side by side with pygeoapi (scripts/bench/pygeoapi.sh installs it; run from the repository's root): asynchronous jobs per second from concurrent clients, synchronous latency."
+    )
+    var ogc = false
+
+    @Option(help: "The pygeoapi program --ogc measures (default: where scripts/bench/pygeoapi.sh installs it).")
+    var pygeoapi: String?
+
+    @Option(help: "Concurrent clients of --api and --ogc.")
     var clients = 8
 
     @Option(help: "The `heaven` program W3 starts (default: the one beside this program).")
@@ -90,6 +99,21 @@ struct Bench: AsyncParsableCommand {
             if let path = write {
                 try Bench.replaceSection(
                     in: path, with: text, begin: "<!-- eo-bench:begin -->", end: "<!-- eo-bench:end -->")
+                log("wrote \(path)")
+            }
+            return
+        }
+        if ogc {
+            let home = ProcessInfo.processInfo.environment["HOME"] ?? "/root"
+            let cache = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] ?? home + "/.cache"
+            let text = try await OGCBench.run(
+                repository: FileManager.default.currentDirectoryPath, scratch: scratch, quick: quick,
+                clients: max(1, clients), pygeoapi: pygeoapi ?? cache + "/heaven/pygeoapi-0.21.0/bin/pygeoapi",
+                log: log)
+            print(text)
+            if let path = write {
+                try Bench.replaceSection(
+                    in: path, with: text, begin: "<!-- ogc-bench:begin -->", end: "<!-- ogc-bench:end -->")
                 log("wrote \(path)")
             }
             return

@@ -2,6 +2,7 @@ import Foundation
 public import HeavenCore
 public import HeavenLanguage
 public import HeavenModel
+import Synchronization
 
 /// Why a process could not be published, replaced, undeployed or found.
 public enum PublishingError: Error, Sendable, CustomStringConvertible {
@@ -21,6 +22,36 @@ public enum PublishingError: Error, Sendable, CustomStringConvertible {
             "a process `\(id)` is already published: replace it (`heaven processes deploy --replace`, PUT /processes/\(id)) or undeploy it first"
         case .notFound(let id): "no process `\(id)`"
         }
+    }
+}
+
+/// Published processes as parsed, by id and version: a server describes and runs the
+/// same few processes again and again, and reading YAML costs more than running a
+/// small task. At most `capacity` are kept.
+public final class ParsedProcesses: Sendable {
+    private struct Entry: Sendable {
+        var version: String
+        var updatedAt: Date
+        var load: LoadResult
+        var workflow: Workflow
+    }
+    private let entries = Mutex<[String: Entry]>([:])
+    private let capacity: Int
+
+    public init(capacity: Int = 256) { self.capacity = capacity }
+
+    /// The process's documents loaded and its workflow (`Publishing.load`), parsed once
+    /// per version.
+    public func parsed(_ p: ProcessRecord) throws -> (load: LoadResult, workflow: Workflow) {
+        if let e = entries.withLock({ $0[p.id] }), e.version == p.version, e.updatedAt == p.updatedAt {
+            return (e.load, e.workflow)
+        }
+        let (load, workflow) = try Publishing.load(Publishing.sources(p))
+        entries.withLock { all in
+            if all.count >= capacity, all[p.id] == nil, let any = all.keys.first { all.removeValue(forKey: any) }
+            all[p.id] = Entry(version: p.version, updatedAt: p.updatedAt, load: load, workflow: workflow)
+        }
+        return (load, workflow)
     }
 }
 

@@ -24,6 +24,8 @@ public final class HeavenServer: Sendable {
     /// The operator's decisions: how tenants' tasks are isolated, where tenants may register sites.
     public let policy: ServerPolicy
     let logger: Logger
+    /// Published processes, parsed once per version.
+    let processes = ParsedProcesses()
     /// Runs this process drives, by id.
     private let driving = Mutex<[String: Task<Void, Never>]>([:])
 

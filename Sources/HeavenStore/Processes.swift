@@ -157,7 +157,15 @@ extension SQLiteStore: ProcessStore {
     }
 
     public func progress(run: String) async throws -> Int {
-        try await batcher.write { db in
+        // Read; written only when it went up (a job's status is polled far more often
+        // than its progress changes).
+        let (told, now) = try await pool.read { db -> (Int, Int) in
+            guard
+                let r = try Row.fetchOne(
+                    db, sql: "SELECT status, progress FROM runs WHERE id = ?", arguments: [run])
+            else { return (0, 0) }
+            // Finished work is 100 only when the run succeeded; until then at most 99.
+            if (r["status"] as String?) == RunStatus.succeeded.rawValue { return (r["progress"], 100) }
             let row = try Row.fetchOne(
                 db,
                 sql: """
@@ -167,11 +175,12 @@ extension SQLiteStore: ProcessStore {
                     """, arguments: [run])
             let known: Int = row?["known"] ?? 0
             let done: Int = row?["done"] ?? 0
-            let status: String? = try String.fetchOne(db, sql: "SELECT status FROM runs WHERE id = ?", arguments: [run])
-            // Finished work is 100 only when the run succeeded; until then at most 99.
-            let now = status == RunStatus.succeeded.rawValue ? 100 : known == 0 ? 0 : min(99, done * 100 / known)
-            try db.execute(sql: "UPDATE runs SET progress = MAX(progress, ?) WHERE id = ?", arguments: [now, run])
-            return try Int.fetchOne(db, sql: "SELECT progress FROM runs WHERE id = ?", arguments: [run]) ?? now
+            return (r["progress"], known == 0 ? 0 : min(99, done * 100 / known))
         }
+        if now <= told { return told }
+        try await batcher.write { db in
+            try db.execute(sql: "UPDATE runs SET progress = MAX(progress, ?) WHERE id = ?", arguments: [now, run])
+        }
+        return now
     }
 }

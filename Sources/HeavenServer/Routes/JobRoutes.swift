@@ -158,7 +158,7 @@ struct JobRoutes {
         let user = try context.user
         let id = try context.parameters.require("processID")
         let process = try await ProcessRoutes.answer { try await publishing.visible(id, to: user) }
-        let (load, workflow) = try await ProcessRoutes.answer { try Publishing.load(Publishing.sources(process)) }
+        let (load, workflow) = try await ProcessRoutes.answer { try server.processes.parsed(process) }
         let execute = try await body(ExecuteRequest.self, of: request, context)
         // The outputs wanted, and how each is sent.
         let known = Set(workflow.outputs.map(\.name))

@@ -219,7 +219,7 @@ struct ProcessRoutes {
 
     /// A process's description with its links.
     func description(_ p: ProcessRecord, base: String) throws -> ProcessBody {
-        let (_, workflow) = try Publishing.load(Publishing.sources(p))
+        let (_, workflow) = try server.processes.parsed(p)
         let url = base + "/processes/" + ProcessRoutes.segment(p.id)
         let links = [
             OGCLink(href: url, rel: "self", type: "application/json", title: "the process's description"),
