@@ -21,9 +21,9 @@ enum OGCBench {
         var jobs: Int
         var failed: Int
         var seconds: Double
-        var jobs_per_second: Double
-        var sync_p50_ms: Double
-        var sync_p99_ms: Double
+        var jobsPerSecond: Double
+        var syncP50: Double
+        var syncP99: Double
     }
 
     /// Heaven's echo-like process: one task that prints a greeting.
@@ -200,8 +200,8 @@ enum OGCBench {
             }
             let ok = counts.withLock { $0.ok }
             return Figures(
-                jobs: ok, failed: failed, seconds: seconds, jobs_per_second: Double(ok) / seconds,
-                sync_p50_ms: percentile(0.5), sync_p99_ms: percentile(0.99))
+                jobs: ok, failed: failed, seconds: seconds, jobsPerSecond: Double(ok) / seconds,
+                syncP50: percentile(0.5), syncP99: percentile(0.99))
         }
         // Blocking threads, off the concurrency pool (the server in this process runs there).
         return await withCheckedContinuation { c in
@@ -220,14 +220,14 @@ enum OGCBench {
     ) -> String {
         func f(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", x) }
         func rates(_ xs: [Figures]) -> String {
-            "\(f(median(xs.map(\.jobs_per_second)))) (\(xs.map { f($0.jobs_per_second) }.joined(separator: ", ")))"
+            "\(f(median(xs.map(\.jobsPerSecond)))) (\(xs.map { f($0.jobsPerSecond) }.joined(separator: ", ")))"
         }
-        let pRate = median(pygeoapi.map(\.jobs_per_second))
-        let hRate = median(heaven.map(\.jobs_per_second))
-        let uRate = median(unsandboxed.map(\.jobs_per_second))
-        let hP50 = median(heaven.map(\.sync_p50_ms))
-        let uP50 = median(unsandboxed.map(\.sync_p50_ms))
-        let pP50 = median(pygeoapi.map(\.sync_p50_ms))
+        let pRate = median(pygeoapi.map(\.jobsPerSecond))
+        let hRate = median(heaven.map(\.jobsPerSecond))
+        let uRate = median(unsandboxed.map(\.jobsPerSecond))
+        let hP50 = median(heaven.map(\.syncP50))
+        let uP50 = median(unsandboxed.map(\.syncP50))
+        let pP50 = median(pygeoapi.map(\.syncP50))
         func ratio(_ x: Double) -> String { pRate > 0 ? f(x / pRate) : "" }
         let failed = (heaven + unsandboxed + pygeoapi).map(\.failed).reduce(0, +)
         return """
@@ -238,7 +238,7 @@ enum OGCBench {
             | asynchronous jobs per second | \(rates(heaven)) | \(rates(unsandboxed)) | \(rates(pygeoapi)) | ≥ 10× pygeoapi |
             | ÷ pygeoapi | \(ratio(hRate)) \(hRate >= 10 * pRate ? "✓" : "✗") | \(ratio(uRate)) \(uRate >= 10 * pRate ? "✓" : "✗") | 1 | |
             | synchronous execution, p50 | \(f(hP50, 2)) ms \(hP50 <= 10 ? "✓" : "✗") | \(f(uP50, 2)) ms \(uP50 <= 10 ? "✓" : "✗") | \(f(pP50, 2)) ms | ≤ 10 ms |
-            | synchronous execution, p99 | \(f(median(heaven.map(\.sync_p99_ms)), 2)) ms | \(f(median(unsandboxed.map(\.sync_p99_ms)), 2)) ms | \(f(median(pygeoapi.map(\.sync_p99_ms)), 2)) ms | |
+            | synchronous execution, p99 | \(f(median(heaven.map(\.syncP99)), 2)) ms | \(f(median(unsandboxed.map(\.syncP99)), 2)) ms | \(f(median(pygeoapi.map(\.syncP99)), 2)) ms | |
             """
     }
 
