@@ -29,13 +29,8 @@ enum APIBench {
         try await store.saveUser(UserRecord(name: "bench"))
         let (_, token) = try await Tokens.issue(for: "bench", store: store)
         let server = HeavenServer(home: home, store: store)
-        let ready = AsyncStream<Int>.makeStream()
-        let serving = Task {
-            try await server.serve(host: "127.0.0.1", port: 0) { port in ready.continuation.yield(port) }
-        }
+        let (port, serving) = try await Bench.serve(server)
         defer { serving.cancel() }
-        var ports = ready.stream.makeAsyncIterator()
-        guard let port = await ports.next() else { throw BenchError("the server did not start") }
         let base = "http://127.0.0.1:\(port)"
         let session = URLSession(configuration: .ephemeral)
         let body = try JSONSerialization.data(withJSONObject: ["yaml": Bench.oneTask])

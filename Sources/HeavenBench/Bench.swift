@@ -6,6 +6,7 @@ import HeavenCore
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
+import HeavenServer
 import HeavenStore
 import Yams
 
@@ -258,6 +259,21 @@ struct Bench: AsyncParsableCommand {
     static var user: String { ProcessInfo.processInfo.environment["USER"] ?? NSUserName() }
 
     /// Progress, on standard error.
+    /// `server` serving on a free loopback port in this process: the port, and the task
+    /// that serves (cancelled to stop it).
+    static func serve(_ server: HeavenServer) async throws -> (port: Int, serving: Task<Void, any Error>) {
+        let ready = AsyncStream<Int>.makeStream()
+        let serving = Task {
+            try await server.serve(host: "127.0.0.1", port: 0) { port in ready.continuation.yield(port) }
+        }
+        var ports = ready.stream.makeAsyncIterator()
+        guard let port = await ports.next() else {
+            serving.cancel()
+            throw BenchError("the server did not start")
+        }
+        return (port, serving)
+    }
+
     static func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
     /// A program built beside this one.

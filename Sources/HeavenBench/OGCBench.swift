@@ -61,14 +61,8 @@ enum OGCBench {
             _ = try await Publishing(store: store).deploy(
                 [SourceFile(path: "hello.yaml", text: text)], by: user, visibility: .private)
         }
-        let server = HeavenServer(home: home, store: store)
-        let ready = AsyncStream<Int>.makeStream()
-        let serving = Task {
-            try await server.serve(host: "127.0.0.1", port: 0) { port in ready.continuation.yield(port) }
-        }
+        let (heavenPort, serving) = try await Bench.serve(HeavenServer(home: home, store: store))
         defer { serving.cancel() }
-        var ports = ready.stream.makeAsyncIterator()
-        guard let heavenPort = await ports.next() else { throw BenchError("the server did not start") }
 
         // pygeoapi: its own configuration, its default (TinyDB) job manager, a free port.
         let peer = scratch + "/pygeoapi"

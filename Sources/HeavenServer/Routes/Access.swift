@@ -12,13 +12,17 @@ struct Access: Sendable {
     var store: any Store { server.store }
 
     /// A run the caller may see: theirs, shared with one of their groups, or any for an
-    /// admin. Another's run is "not found" (its existence is not revealed).
-    func visibleRun(_ context: HeavenContext) async throws -> RunRecord {
+    /// admin. Another's run is "not found" (its existence is not revealed). Its id is the
+    /// path parameter `parameter` (a job's is `jobID`), and `notFound` says it is not there.
+    func visibleRun(
+        _ context: HeavenContext, parameter: String = "id",
+        notFound: (String) -> Problem = { Problem(.notFound, "no run \($0)") }
+    ) async throws -> RunRecord {
         let user = try context.user
-        let id = try context.parameters.require("id")
-        guard let run = try? await store.run(id), run.id == id else { throw Problem(.notFound, "no run \(id)") }
+        let id = try context.parameters.require(parameter)
+        guard let run = try? await store.run(id), run.id == id else { throw notFound(id) }
         if try await Access.mayRead(user, run, shares: try await store.runShares(run.id)) { return run }
-        throw Problem(.notFound, "no run \(id)")
+        throw notFound(id)
     }
 
     /// Whether `user` may read `run`: theirs, any for an admin, or shared with one of
@@ -31,9 +35,12 @@ struct Access: Sendable {
     }
 
     /// A run the caller may change: their own, or any for an admin.
-    func ownedRun(_ context: HeavenContext) async throws -> RunRecord {
+    func ownedRun(
+        _ context: HeavenContext, parameter: String = "id",
+        notFound: (String) -> Problem = { Problem(.notFound, "no run \($0)") }
+    ) async throws -> RunRecord {
         let user = try context.user
-        let run = try await visibleRun(context)
+        let run = try await visibleRun(context, parameter: parameter, notFound: notFound)
         guard user.admin || run.user == user.name else {
             throw Problem(
                 .forbidden, "run \(run.id) belongs to \(run.user); it is shared with you to read, not to change")

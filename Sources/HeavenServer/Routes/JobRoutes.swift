@@ -334,11 +334,11 @@ struct JobRoutes {
 
     /// A job the caller may see (404 `no-such-job` otherwise).
     func visibleJob(_ context: HeavenContext) async throws -> RunRecord {
-        let user = try context.user
-        let id = try context.parameters.require("jobID")
-        guard let status = try await store.runStatus(id), await Access.mayRead(user, status.run, shares: status.shares)
-        else { throw Problem(.notFound, "no job \(id)", type: OGC.Exception.noSuchJob) }
-        return status.run
+        try await Access(server: server).visibleRun(context, parameter: "jobID", notFound: JobRoutes.noSuchJob)
+    }
+
+    static func noSuchJob(_ id: String) -> Problem {
+        Problem(.notFound, "no job \(id)", type: OGC.Exception.noSuchJob)
     }
 
     /// A job whose results may be read: successful (404 `result-not-ready` while it
@@ -513,12 +513,7 @@ struct JobRoutes {
     }
 
     func dismiss(_ request: Request, _ context: HeavenContext) async throws -> StatusInfo {
-        let user = try context.user
-        var run = try await visibleJob(context)
-        guard user.admin || run.user == user.name else {
-            throw Problem(
-                .forbidden, "job \(run.id) belongs to \(run.user); it is shared with you to read, not to dismiss")
-        }
+        var run = try await Access(server: server).ownedRun(context, parameter: "jobID", notFound: JobRoutes.noSuchJob)
         if !run.status.isFinal {
             _ = try await server.engine.cancel(runID: run.id)
             // Its work stops for real before the answer: processes, jobs, slots.
