@@ -17,7 +17,7 @@ extension String {
     Testbed.needs(schemathesis != nil, "schemathesis (pip install schemathesis)"))
 struct ContractTests {
     @Test(
-        "schemathesis: every request generated from /openapi.json (valid and not) gets an answer the document allows, never a server error"
+        "schemathesis: every request generated from /api (the same document as /openapi.json: API v1 and OGC API - Processes; valid and not) gets an answer the document allows, never a server error"
     )
     func schemathesisFindsNothing() async throws {
         let tool = try #require(schemathesis)
@@ -67,7 +67,7 @@ struct ContractTests {
         try config.write(toFile: s.work + "/schemathesis.toml", atomically: true, encoding: .utf8)
         let out = s.work + "/schemathesis.out"
         let status = try ServerHarness.sh(
-            "cd \(s.work) && \(tool) --config-file schemathesis.toml run http://127.0.0.1:\(s.port)/openapi.json"
+            "cd \(s.work) && \(tool) --config-file schemathesis.toml run http://127.0.0.1:\(s.port)/api"
                 + " -H 'Authorization: Bearer \(token)' --checks all --max-examples 25 --seed 1 --no-color"
                 + " > \(out) 2>&1")
         let report = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
