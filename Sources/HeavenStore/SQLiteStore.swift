@@ -179,6 +179,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                     """)
         }
         migrateProcesses(&m)
+        migrateConsoleSessions(&m)
         return m
     }
 

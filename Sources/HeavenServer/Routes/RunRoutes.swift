@@ -81,25 +81,7 @@ struct RunRoutes {
                 ]),
             status: .accepted
         ) { _, context in
-            let run = try await access.ownedRun(context)
-            switch run.status {
-            case .succeeded: throw Problem(.conflict, "run \(run.id) has succeeded: there is nothing to resume")
-            case .cancelled:
-                throw Problem(
-                    .conflict,
-                    "run \(run.id) was cancelled, and a cancelled run does not resume: submit its files again")
-            case .running, .pending:
-                if run.driver(alive: Engine.processLiveness) != nil || server.isDriving(run.id) {
-                    throw Problem(.conflict, "run \(run.id) is running")
-                }
-            case .failed, .interrupted: break
-            }
-            // Pending from now on: whoever reads it next sees it going on, not ended.
-            var resumed = run
-            resumed.status = .pending
-            try await store.updateRun(resumed)
-            server.drive(run.id)
-            return view(resumed)
+            view(try await resume(try await access.ownedRun(context)))
         }
         routes.add(
             APIOperation(
@@ -116,11 +98,7 @@ struct RunRoutes {
             status: .accepted
         ) { _, context in
             let run = try await access.ownedRun(context)
-            // Asking again to cancel a cancelled run gets the same answer: it was requested.
-            if run.status == .cancelled, run.cancelRequested { return CancelRequested(run: run.id) }
-            if case .alreadyEnded(let status) = try await server.engine.cancel(runID: run.id) {
-                throw Problem(.conflict, "run \(run.id) has already ended (\(status.rawValue))")
-            }
+            try await cancel(run)
             return CancelRequested(run: run.id)
         }
         routes.add(
@@ -243,6 +221,37 @@ struct RunRoutes {
             else { throw Problem(.badRequest, "the Last-Event-ID header is an event id (an integer)") }
             let follow = try Access.query("follow", of: request, as: Bool.self) ?? true
             return events(run.id, after: after, follow: follow)
+        }
+    }
+
+    /// Resumes a failed or interrupted run (the API and the console): 409 when it
+    /// succeeded, was cancelled, or is running. It is pending from then on.
+    func resume(_ run: RunRecord) async throws -> RunRecord {
+        switch run.status {
+        case .succeeded: throw Problem(.conflict, "run \(run.id) has succeeded: there is nothing to resume")
+        case .cancelled:
+            throw Problem(
+                .conflict, "run \(run.id) was cancelled, and a cancelled run does not resume: submit its files again")
+        case .running, .pending:
+            if run.driver(alive: Engine.processLiveness) != nil || server.isDriving(run.id) {
+                throw Problem(.conflict, "run \(run.id) is running")
+            }
+        case .failed, .interrupted: break
+        }
+        // Pending from now on: whoever reads it next sees it going on, not ended.
+        var resumed = run
+        resumed.status = .pending
+        try await store.updateRun(resumed)
+        server.drive(run.id)
+        return resumed
+    }
+
+    /// Cancels a run (the API and the console); asking again for a run cancelled on
+    /// request is fine; 409 when it ended otherwise.
+    func cancel(_ run: RunRecord) async throws {
+        if run.status == .cancelled, run.cancelRequested { return }
+        if case .alreadyEnded(let status) = try await server.engine.cancel(runID: run.id) {
+            throw Problem(.conflict, "run \(run.id) has already ended (\(status.rawValue))")
         }
     }
 

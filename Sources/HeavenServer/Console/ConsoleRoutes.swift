@@ -1,0 +1,579 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import HeavenAPI
+import HeavenCore
+import HeavenEngine
+import HeavenLanguage
+import HeavenModel
+import Hummingbird
+import Mustache
+
+/// The web console at `/console`: server-rendered pages (Mustache templates in the
+/// binary), one small script for live updates from the server's own event streams.
+/// Signed in with an API token, which opens a session (an HttpOnly, SameSite=Strict
+/// cookie; its SHA-256 and expiry kept in the store; ended by signing out). Every
+/// state-changing form carries the session's CSRF token; the Content-Security-Policy
+/// allows scripts, styles and everything else from this server only, and no inline
+/// script or style. A user sees what the API shows them: another's run is 404 here too.
+struct ConsoleRoutes {
+    let server: HeavenServer
+    let access: Access
+    let library: MustacheLibrary
+    var store: any Store { server.store }
+    var runs: RunRoutes { RunRoutes(server: server, access: access) }
+
+    static let cookie = "heaven_session"
+    /// How long a session lasts.
+    static let lifetime: TimeInterval = 12 * 3600
+    static let policy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+    init(server: HeavenServer, access: Access) throws {
+        self.server = server
+        self.access = access
+        var library = MustacheLibrary()
+        for (name, text) in [
+            ("layout", ConsoleAssets.layout), ("login", ConsoleAssets.login), ("runs", ConsoleAssets.runs),
+            ("run", ConsoleAssets.run), ("log", ConsoleAssets.log), ("sites", ConsoleAssets.sites),
+            ("notFound", ConsoleAssets.notFound),
+        ] {
+            try library.register(text, named: name)
+        }
+        self.library = library
+    }
+
+    /// The signed-in caller of a console request.
+    struct Caller {
+        var user: UserRecord
+        var session: ConsoleSession
+        var hash: String
+    }
+
+    func register(on router: Router<HeavenContext>) {
+        router.get("/console/static/console.css") { _, _ in
+            ConsoleRoutes.asset(ConsoleAssets.css, type: "text/css; charset=utf-8")
+        }
+        router.get("/console/static/console.js") { _, _ in
+            ConsoleRoutes.asset(ConsoleAssets.script, type: "text/javascript; charset=utf-8")
+        }
+        router.get("/console/login") { request, _ in
+            if try await caller(request) != nil { return ConsoleRoutes.redirect("/console") }
+            return page("login", title: "Sign in", [:], caller: nil)
+        }
+        router.post("/console/login") { request, context in try await login(request, context) }
+        router.post("/console/logout") { request, context in
+            guard let c = try await caller(request) else { return ConsoleRoutes.redirect("/console/login") }
+            try await checkForm(request, context, c)
+            _ = try await store.endSession(hash: c.hash)
+            var r = ConsoleRoutes.redirect("/console/login")
+            r.headers[.setCookie] = ConsoleRoutes.cookieHeader("", request: request, maxAge: 0)
+            return r
+        }
+        router.get("/console") { request, _ in
+            guard let c = try await caller(request) else { return ConsoleRoutes.redirect("/console/login") }
+            return try await runsPage(request, c)
+        }
+        router.get("/console/runs.table") { request, _ in
+            let c = try await required(request)
+            return ConsoleRoutes.fragment(try await runsTable(request, c))
+        }
+        router.get("/console/runs.counts") { request, _ in
+            let c = try await required(request)
+            return ConsoleRoutes.fragment(
+                try await counts(request, c).map {
+                    "<span class=\"count\" data-status=\"\($0.status)\">\($0.status) <b>\($0.count)</b></span> "
+                }.joined())
+        }
+        router.get("/console/runs.events") { request, _ in try await runsEvents(request, try await required(request)) }
+        router.get("/console/runs/{id}") { request, context in
+            guard let c = try await caller(request) else { return ConsoleRoutes.redirect("/console/login") }
+            guard let run = try await visibleRun(context, c) else {
+                return notFound(c, "no run \(try context.parameters.require("id"))")
+            }
+            return try await runPage(request, run, c)
+        }
+        router.get("/console/runs/{id}/graph") { request, context in
+            let c = try await required(request)
+            guard let run = try await visibleRun(context, c) else { throw Problem(.notFound, "no such run") }
+            return ConsoleRoutes.fragment(try await picture(request, run).graph)
+        }
+        router.get("/console/runs/{id}/gantt") { request, context in
+            let c = try await required(request)
+            guard let run = try await visibleRun(context, c) else { throw Problem(.notFound, "no such run") }
+            return ConsoleRoutes.fragment(try await picture(request, run).gantt)
+        }
+        router.get("/console/runs/{id}/events") { request, context in
+            let c = try await required(request)
+            guard let run = try await visibleRun(context, c) else { throw Problem(.notFound, "no such run") }
+            return runs.events(run.id, after: 0)
+        }
+        router.post("/console/runs/{id}/cancel") { request, context in
+            guard let c = try await caller(request) else { return ConsoleRoutes.redirect("/console/login") }
+            try await checkForm(request, context, c)
+            let run = try await ownedRun(context, c)
+            try await runs.cancel(run)
+            return ConsoleRoutes.redirect("/console/runs/\(run.id)")
+        }
+        router.post("/console/runs/{id}/resume") { request, context in
+            guard let c = try await caller(request) else { return ConsoleRoutes.redirect("/console/login") }
+            try await checkForm(request, context, c)
+            let run = try await ownedRun(context, c)
+            _ = try await runs.resume(run)
+            return ConsoleRoutes.redirect("/console/runs/\(run.id)")
+        }
+        router.get("/console/runs/{id}/logs/{task}") { request, context in
+            guard let c = try await caller(request) else { return ConsoleRoutes.redirect("/console/login") }
+            guard let run = try await visibleRun(context, c) else { return notFound(c, "no such run") }
+            return try await logPage(request, context, run, c)
+        }
+        router.get("/console/runs/{id}/logs/{task}/text") { request, context in
+            let c = try await required(request)
+            guard let run = try await visibleRun(context, c) else { throw Problem(.notFound, "no such run") }
+            let (attempt, text) = try await log(request, context, run)
+            let body = try JSONSerialization.data(withJSONObject: [
+                "text": text, "running": attempt.status == .running,
+            ])
+            var headers = ConsoleRoutes.headers("application/json")
+            headers[.cacheControl] = "no-store"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
+        router.get("/console/runs/{id}/outputs/{name}") { request, context in
+            let c = try await required(request)
+            guard let run = try await visibleRun(context, c) else { throw Problem(.notFound, "no such run") }
+            return try output(request, context, run)
+        }
+        router.get("/console/sites") { request, _ in
+            guard let c = try await caller(request) else { return ConsoleRoutes.redirect("/console/login") }
+            return try await sitesPage(c)
+        }
+    }
+
+    // MARK: Sessions
+
+    /// The session the request's cookie names, live, and its user.
+    func caller(_ request: Request) async throws -> Caller? {
+        guard let value = ConsoleRoutes.cookieValue(request), !value.isEmpty else { return nil }
+        let hash = Tokens.hash(value)
+        guard let (session, user) = try await store.session(hash: hash), session.isLive(at: Date()) else { return nil }
+        return Caller(user: user, session: session, hash: hash)
+    }
+
+    /// A caller, or 401 (fragments and event streams, which a script asks for).
+    func required(_ request: Request) async throws -> Caller {
+        guard let c = try await caller(request) else { throw Problem(.unauthorized, "sign in at /console/login") }
+        return c
+    }
+
+    static func cookieValue(_ request: Request) -> String? {
+        for field in request.headers where field.name.canonicalName == "cookie" {
+            for part in field.value.split(separator: ";") {
+                let kv = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+                if kv.count == 2, kv[0] == cookie { return String(kv[1]) }
+            }
+        }
+        return nil
+    }
+
+    /// Behind a proxy that terminates TLS, the cookie is `Secure`.
+    static func cookieHeader(_ value: String, request: Request, maxAge: Int) -> String {
+        let secure =
+            request.headers.first { $0.name.canonicalName == "x-forwarded-proto" }?.value.lowercased() == "https"
+        return
+            "\(cookie)=\(value); Path=/console; HttpOnly; SameSite=Strict; Max-Age=\(maxAge)\(secure ? "; Secure" : "")"
+    }
+
+    /// A form's fields (`application/x-www-form-urlencoded`, at most 64 KiB).
+    static func form(_ request: Request, _ context: HeavenContext) async throws -> [String: String] {
+        let media = request.headers[.contentType]?.lowercased() ?? ""
+        guard media.hasPrefix("application/x-www-form-urlencoded") else {
+            throw Problem(.unsupportedMediaType, "a console form is application/x-www-form-urlencoded")
+        }
+        let buffer = try await request.body.collect(upTo: 65536)
+        var c = URLComponents()
+        c.percentEncodedQuery = String(decoding: buffer.readableBytesView, as: UTF8.self).replacingOccurrences(
+            of: "+", with: "%20")
+        var fields: [String: String] = [:]
+        for item in c.queryItems ?? [] { fields[item.name] = item.value ?? "" }
+        return fields
+    }
+
+    /// A state-changing form: from this server's own pages (Origin), with the session's CSRF token.
+    func checkForm(_ request: Request, _ context: HeavenContext, _ c: Caller) async throws {
+        try ConsoleRoutes.sameOrigin(request)
+        let fields = try await ConsoleRoutes.form(request, context)
+        let sent = Data((fields["csrf"] ?? "").utf8)
+        let expected = Data(c.session.csrf.utf8)
+        // Compared in constant time.
+        guard sent.count == expected.count, zip(sent, expected).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else {
+            throw Problem(.forbidden, "this form is stale or was not sent from the console: reload the page")
+        }
+    }
+
+    static func sameOrigin(_ request: Request) throws {
+        guard let origin = request.headers.first(where: { $0.name.canonicalName == "origin" })?.value,
+            origin != "null"
+        else { return }
+        guard let host = URL(string: origin).flatMap({ u in u.host.map { $0 + (u.port.map { ":\($0)" } ?? "") } }),
+            host == request.head.authority
+        else { throw Problem(.forbidden, "a console form is sent from the console's own pages") }
+    }
+
+    func login(_ request: Request, _ context: HeavenContext) async throws -> Response {
+        try ConsoleRoutes.sameOrigin(request)
+        let token =
+            (try await ConsoleRoutes.form(request, context))["token"]?.trimmingCharacters(in: .whitespaces)
+            ?? ""
+        var user: UserRecord?
+        if Tokens.isWellFormed(token), let (t, u) = try await store.token(hash: Tokens.hash(token)),
+            t.problem(at: Date()) == nil
+        {
+            user = u
+        }
+        guard let user else {
+            var r = page("login", title: "Sign in", ["error": "that token is not a valid one"], caller: nil)
+            r.status = .unauthorized
+            return r
+        }
+        let secret = Tokens.make().token
+        let csrf = Tokens.make().token
+        let now = Date()
+        try await store.openSession(
+            ConsoleSession(
+                user: user.name, csrf: csrf, createdAt: now, expiresAt: now.addingTimeInterval(ConsoleRoutes.lifetime)),
+            hash: Tokens.hash(secret))
+        var r = ConsoleRoutes.redirect("/console")
+        r.headers[.setCookie] = ConsoleRoutes.cookieHeader(
+            secret, request: request, maxAge: Int(ConsoleRoutes.lifetime))
+        return r
+    }
+
+    // MARK: Pages
+
+    static func headers(_ type: String) -> HTTPFields {
+        var headers = HTTPFields()
+        headers[.contentType] = type
+        headers[HTTPField.Name("Content-Security-Policy")!] = policy
+        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        headers[.cacheControl] = "no-store"
+        return headers
+    }
+
+    static func asset(_ text: String, type: String) -> Response {
+        var headers = headers(type)
+        headers[.cacheControl] = "no-cache"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func fragment(_ html: String) -> Response {
+        Response(
+            status: .ok, headers: headers("text/html; charset=utf-8"), body: .init(byteBuffer: ByteBuffer(string: html))
+        )
+    }
+
+    static func redirect(_ location: String) -> Response {
+        var headers = headers("text/plain")
+        headers[.location] = location
+        return Response(status: .seeOther, headers: headers)
+    }
+
+    /// A page: a template's body in the layout.
+    func page(_ template: String, title: String, _ values: [String: Any], caller: Caller?, attributes: String? = nil)
+        -> Response
+    {
+        let body = library.render(values, withTemplate: template) ?? ""
+        var layout: [String: Any] = ["title": title, "body": body]
+        if let caller {
+            layout["user"] = caller.user.name
+            layout["csrf"] = caller.session.csrf
+        }
+        if let attributes { layout["attributes"] = attributes }
+        let html = library.render(layout, withTemplate: "layout") ?? ""
+        return Response(
+            status: .ok, headers: ConsoleRoutes.headers("text/html; charset=utf-8"),
+            body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    func notFound(_ c: Caller, _ detail: String) -> Response {
+        var r = page("notFound", title: "Not found", ["detail": detail], caller: c)
+        r.status = .notFound
+        return r
+    }
+
+    /// A run the caller may see (nil: not found, whether absent or another's).
+    func visibleRun(_ context: HeavenContext, _ c: Caller) async throws -> RunRecord? {
+        let id = try context.parameters.require("id")
+        guard let status = try await store.runStatus(id),
+            await Access.mayRead(c.user, status.run, shares: status.shares)
+        else { return nil }
+        return status.run
+    }
+
+    func ownedRun(_ context: HeavenContext, _ c: Caller) async throws -> RunRecord {
+        guard let run = try await visibleRun(context, c) else { throw Problem(.notFound, "no such run") }
+        guard c.user.admin || run.user == c.user.name else {
+            throw Problem(.forbidden, "run \(run.id) is shared with you to read, not to change")
+        }
+        return run
+    }
+
+    // MARK: Runs
+
+    /// The runs the page lists: the caller's (and those shared with them), newest first,
+    /// filtered by `status` and `workflow`.
+    func listed(_ request: Request, _ c: Caller) async throws -> (all: [RunRecord], shown: [RunRecord]) {
+        let all = try await store.runs(visibleTo: c.user, limit: 500)
+        let status = request.uri.queryParameters.get("status").flatMap { RunStatus(rawValue: String($0)) }
+        let workflow = request.uri.queryParameters.get("workflow").map { String($0) } ?? ""
+        let shown = all.filter { r in
+            (status == nil || r.status == status) && (workflow.isEmpty || r.workflow.contains(workflow))
+        }
+        return (all, shown)
+    }
+
+    func counts(_ request: Request, _ c: Caller) async throws -> [(status: String, count: Int)] {
+        let all = try await listed(request, c).all
+        return RunStatus.allCases.map { s in (s.rawValue, all.filter { $0.status == s }.count) }.filter { $0.1 > 0 }
+    }
+
+    func runsTable(_ request: Request, _ c: Caller) async throws -> String {
+        let shown = try await listed(request, c).shown
+        if shown.isEmpty {
+            return
+                "<p class=\"hint\">No runs here yet: submit one with <code>heaven run FILE --server URL</code>, or run a process.</p>"
+        }
+        let rows = shown.map { r in
+            let took =
+                r.startedAt.map { s in String(format: "%.1f s", (r.finishedAt ?? Date()).timeIntervalSince(s)) } ?? ""
+            return
+                "<tr data-run=\"\(h(r.id))\" data-status=\"\(r.status.rawValue)\"><td><a href=\"/console/runs/\(h(r.id))\">\(h(r.id))</a></td><td>\(h(r.workflow))</td><td><span class=\"status\" data-status=\"\(r.status.rawValue)\">\(r.status.rawValue)</span></td><td>\(h(r.user))</td><td>\(ConsoleRoutes.time(r.createdAt))</td><td>\(took)</td></tr>"
+        }
+        return
+            "<table><tr><th>Run</th><th>Workflow</th><th>Status</th><th>User</th><th>Created</th><th>Duration</th></tr>\(rows.joined())</table>"
+    }
+
+    func runsPage(_ request: Request, _ c: Caller) async throws -> Response {
+        let status = request.uri.queryParameters.get("status").map { String($0) } ?? ""
+        let values: [String: Any] = [
+            "counts": try await counts(request, c).map { ["status": $0.status, "count": $0.count] },
+            "statuses": RunStatus.allCases.map { ["value": $0.rawValue, "selected": $0.rawValue == status] },
+            "workflow": request.uri.queryParameters.get("workflow").map { String($0) } ?? "",
+            "table": try await runsTable(request, c), "live": "true",
+        ]
+        return page("runs", title: "Runs", values, caller: c)
+    }
+
+    /// Tells the runs page when what it shows changed (a run created, or its status), so
+    /// that it fetches its table again; checked twice a second, a comment every 10 s.
+    func runsEvents(_ request: Request, _ c: Caller) async throws -> Response {
+        var headers = ConsoleRoutes.headers("text/event-stream")
+        headers[.cacheControl] = "no-cache"
+        let routes = self
+        return Response(
+            status: .ok, headers: headers,
+            body: .init { writer in
+                var last = try await routes.listed(request, c).all.map { "\($0.id):\($0.status.rawValue)" }
+                var quiet = 0
+                while true {
+                    try await Task.sleep(for: .milliseconds(500))
+                    guard try await routes.caller(request) != nil else { break }
+                    let now = try await routes.listed(request, c).all.map { "\($0.id):\($0.status.rawValue)" }
+                    if now != last {
+                        last = now
+                        try await writer.write(ByteBuffer(string: "event: changed\ndata: {}\n\n"))
+                        quiet = 0
+                    } else {
+                        quiet += 1
+                        if quiet >= 20 {
+                            try await writer.write(ByteBuffer(string: ": waiting\n\n"))
+                            quiet = 0
+                        }
+                    }
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    /// What a run's page draws, from its documents and attempts.
+    func picture(_ request: Request, _ run: RunRecord) async throws -> (graph: String, gantt: String) {
+        let attempts = try await store.attempts(run: run.id)
+        let expand = request.uri.queryParameters.getAll("expand").map {
+            String($0).removingPercentEncoding ?? String($0)
+        }
+        let p = RunPicture(
+            runID: run.id, attempts: attempts,
+            expanded: Set(expand.flatMap { [$0 + "#", $0 + "@"] }))
+        let sources = (try? JSONDecoder().decode([SourceFile].self, from: Data(run.sources.utf8))) ?? []
+        let load = Loader.load(sources: sources, readingDisk: false)
+        let graph: String
+        if let w = load.documents.workflow(named: run.workflow) {
+            graph = p.graph(w, documents: load.documents)
+        } else {
+            graph = "<p class=\"hint\">The run's workflow cannot be read back.</p>"
+        }
+        return (graph, p.gantt())
+    }
+
+    func runPage(_ request: Request, _ run: RunRecord, _ c: Caller) async throws -> Response {
+        let (graph, gantt) = try await picture(request, run)
+        let owns = c.user.admin || run.user == c.user.name
+        let duration = run.startedAt.map { s in
+            String(format: "%.1f s", (run.finishedAt ?? Date()).timeIntervalSince(s))
+        }
+        var values: [String: Any] = [
+            "id": run.id, "workflow": run.workflow, "user": run.user, "status": run.status.rawValue,
+            "created": ConsoleRoutes.time(run.createdAt), "graph": graph, "gantt": gantt, "csrf": c.session.csrf,
+            "cancellable": owns && !run.status.isFinal,
+            "resumable": owns && (run.status == .failed || run.status == .interrupted),
+            "outputs": outputs(run),
+        ]
+        if let duration { values["duration"] = duration }
+        if let e = run.error { values["error"] = e }
+        if let placement = try await store.placement(run: run.id) {
+            values["placement"] = ConsoleRoutes.placement(placement)
+        }
+        return page(
+            "run", title: "\(run.workflow) \(run.id)", values, caller: c,
+            attributes: "data-run=\"\(h(run.id))\" data-status=\"\(run.status.rawValue)\"")
+    }
+
+    static func placement(_ p: Placement) -> String {
+        let rows = p.machines.sorted { ($0.machine, $0.instance) < ($1.machine, $1.instance) }.map { m in
+            "<tr><td>\(h(m.machine))[\(m.instance)]</td><td>\(h(m.node.site))</td><td>\(h(m.node.node))</td><td>\(m.cores)</td><td>\(m.grant.map(h) ?? "")</td></tr>"
+        }
+        return
+            "<p class=\"hint\">topology \(h(p.topology)), availability \(String(format: "%.3f", p.availability))</p><table><tr><th>Machine</th><th>Site</th><th>Node</th><th>Cores</th><th>Grant</th></tr>\(rows.joined())</table>"
+    }
+
+    /// The run's outputs: values, and files as download links (PNG previewed).
+    func outputs(_ run: RunRecord) -> String {
+        guard let outputs = run.outputs, !outputs.isEmpty else {
+            return "<p class=\"hint\">\(run.status.isFinal ? "No outputs." : "Not yet.")</p>"
+        }
+        let url = "/console/runs/\(h(run.id))/outputs/"
+        func file(_ name: String, _ path: String, item: Int?) -> String {
+            let href = url + h(RunRoutes.pathSegment(name)) + (item.map { "?item=\($0)" } ?? "")
+            let base = (path as NSString).lastPathComponent
+            let preview =
+                base.lowercased().hasSuffix(".png")
+                ? "<br><img class=\"preview\" src=\"\(href)\" alt=\"\(h(base))\">" : ""
+            return "<a href=\"\(href)\" download>\(h(base))</a>\(preview)"
+        }
+        let rows = outputs.sorted { $0.key < $1.key }.map { name, value -> String in
+            let shown: String
+            switch value {
+            case .file(let p): shown = file(name, p, item: nil)
+            case .list(let items) where items.contains(where: { if case .file = $0 { true } else { false } }):
+                shown = items.enumerated().map { i, v in
+                    if case .file(let p) = v { return file(name, p, item: i) }
+                    return h(JSONValue(v).jsonText)
+                }.joined(separator: "<br>")
+            case .string(let s): shown = h(s)
+            default: shown = "<code>\(h(JSONValue(value).jsonText))</code>"
+            }
+            return "<tr><th>\(h(name))</th><td>\(shown)</td></tr>"
+        }
+        return "<table>\(rows.joined())</table>"
+    }
+
+    /// An output's file (only inside the run's own directory), or its value as JSON.
+    func output(_ request: Request, _ context: HeavenContext, _ run: RunRecord) throws -> Response {
+        let name = try context.parameters.require("name")
+        guard var value = run.outputs?[name] else { throw Problem(.notFound, "no output `\(name)`") }
+        if let item = request.uri.queryParameters.get("item").flatMap({ Int(String($0)) }) {
+            guard case .list(let items) = value, item >= 0, item < items.count else {
+                throw Problem(.notFound, "no item \(item)")
+            }
+            value = items[item]
+        }
+        guard case .file(let path) = value else {
+            return Response(
+                status: .ok, headers: ConsoleRoutes.headers("application/json"),
+                body: .init(byteBuffer: ByteBuffer(string: JSONValue(value).jsonText)))
+        }
+        let root = (server.home.runDirectory(run.id) as NSString).resolvingSymlinksInPath + "/"
+        let real = (path as NSString).resolvingSymlinksInPath
+        guard real.hasPrefix(root), let data = FileManager.default.contents(atPath: real) else {
+            throw Problem(.notFound, "the file is no longer there")
+        }
+        var headers = ConsoleRoutes.headers(ProcessDescription.mediaType(of: path) ?? "application/octet-stream")
+        headers[.contentDisposition] = "inline; filename=\"\((path as NSString).lastPathComponent)\""
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    // MARK: Logs
+
+    func log(_ request: Request, _ context: HeavenContext, _ run: RunRecord) async throws -> (AttemptRecord, String) {
+        let sent = try context.parameters.require("task")
+        let flat = sent.removingPercentEncoding ?? sent
+        let attempts = try await store.attempts(run: run.id).filter { RunLayout.flat($0.taskKey) == flat }
+        let wanted = request.uri.queryParameters.get("attempt").flatMap { Int(String($0)) }
+        guard let a = wanted.map({ n in attempts.first { $0.number == n } }) ?? attempts.last else {
+            throw Problem(.notFound, "no such task or attempt")
+        }
+        let layout = server.home.layout(run.id)
+        var text = ""
+        for stream in ["log", "out", "err"] {
+            if let t = try? String(contentsOfFile: layout.log(a.taskKey, attempt: a.number, stream), encoding: .utf8) {
+                text += t
+            }
+        }
+        // At most the last megabyte.
+        if text.utf8.count > 1 << 20 { text = "…" + String(text.suffix(1 << 20)) }
+        return (a, text)
+    }
+
+    func logPage(_ request: Request, _ context: HeavenContext, _ run: RunRecord, _ c: Caller) async throws -> Response {
+        let (a, text) = try await log(request, context, run)
+        let flat = RunRoutes.pathSegment(RunLayout.flat(a.taskKey))
+        var values: [String: Any] = [
+            "task": a.taskKey, "attempt": a.number, "status": a.status.rawValue, "run": run.id, "text": text,
+            "source": "/console/runs/\(run.id)/logs/\(flat)/text?attempt=\(a.number)",
+            "follow": a.status == .running ? "true" : "false",
+        ]
+        if let s = a.site { values["site"] = s }
+        return page("log", title: "log of \(a.taskKey)", values, caller: c)
+    }
+
+    // MARK: Sites
+
+    func sitesPage(_ c: Caller) async throws -> Response {
+        let catalog = try await store.catalog()
+        let health = try await store.siteHealth()
+        let now = Date()
+        let rows = catalog.sites.map { e -> String in
+            let hlth = health[e.site.name]
+            let down = hlth?.isDown(at: now) ?? false
+            let state =
+                down
+                ? "down\(hlth?.reason.map { ": \(h($0))" } ?? "")\(hlth?.downUntil.map { ", next probe \(ConsoleRoutes.time($0))" } ?? "")"
+                : "up"
+            let nodes = e.site.nodes.map { "\(h($0.name)) (\($0.cores) cores)" }.joined(separator: ", ")
+            return
+                "<tr data-site=\"\(h(e.site.name))\" data-state=\"\(down ? "down" : "up")\"><td>\(h(e.site.name))</td><td>\(h(e.site.connector.kind))</td><td>\(nodes)</td><td>\(state)</td></tr>"
+        }
+        let grants = catalog.grants.map { g in
+            let used = catalog.coreHours[g.name] ?? 0
+            return
+                "<tr><td>\(h(g.name))</td><td>\(h(g.site))</td><td>\(h(g.to.description))</td><td>\(String(format: "%.2f", used))\(g.coreHours.map { " of \(String(format: "%g", $0))" } ?? "") core-hours</td></tr>"
+        }
+        return page(
+            "sites", title: "Sites",
+            [
+                "table": rows.isEmpty
+                    ? "<p class=\"hint\">No site is registered: tasks run on the server's machine.</p>"
+                    : "<table><tr><th>Site</th><th>Kind</th><th>Nodes</th><th>Health</th></tr>\(rows.joined())</table>",
+                "grants": grants.isEmpty
+                    ? "<p class=\"hint\">No grants.</p>"
+                    : "<table><tr><th>Grant</th><th>Site</th><th>To</th><th>Used</th></tr>\(grants.joined())</table>",
+            ], caller: c)
+    }
+
+    static func time(_ d: Date) -> String {
+        d.formatted(
+            Date.ISO8601FormatStyle().year().month().day().dateTimeSeparator(.space).time(
+                includingFractionalSeconds: false))
+    }
+}

@@ -1,0 +1,228 @@
+"""The web console in a real browser (Debian's chromium, driven by selenium): run by
+ConsoleTests inside a network namespace of its own with the server (`unshare -n`), so
+that nothing can leave the machine.
+
+    browser.py URL HEAVEN_HOME ARTIFACTS BOB_TOKEN DAVE_TOKEN
+
+Submits runs through the API as bob, drives the console, and prints one JSON object:
+`checks` (name -> [passed, detail]) and `screenshots` (files written into ARTIFACTS).
+"""
+import json
+import os
+import sys
+import time
+import urllib.request
+
+os.environ["SE_AVOID_STATS"] = "true"
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+
+url, home, artifacts, bob, dave = sys.argv[1:6]
+checks = {}
+shots = []
+
+
+def check(name, passed, detail=""):
+    checks[name] = [bool(passed), str(detail)[:2000]]
+
+
+def api(method, path, token, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    r = urllib.request.Request(url + path, data=data, method=method)
+    r.add_header("Authorization", "Bearer " + token)
+    if data is not None:
+        r.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(r, timeout=30) as reply:
+        return json.loads(reply.read() or b"null")
+
+
+def submit(yaml):
+    return api("POST", "/v1/runs", bob, {"documents": [{"path": "w.yaml", "text": yaml}]})["id"]
+
+
+def run(id):
+    return api("GET", "/v1/runs/" + id, bob)
+
+
+def attempts(id):
+    return api("GET", "/v1/runs/%s/logs" % id, bob)["logs"]
+
+
+def until(what, seconds=30, step=0.1):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = what()
+        if value:
+            return value
+        time.sleep(step)
+    return what()
+
+
+def release(id, name):
+    open(os.path.join(home, "runs", id, name), "w").close()
+
+
+def processes_of(id):
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                if ("HEAVEN_RUN=" + id).encode() in f.read().split(b"\0"):
+                    found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def shot(name):
+    path = os.path.join(artifacts, name + ".png")
+    driver.save_screenshot(path)
+    shots.append(path)
+
+
+def nodes():
+    return {n.get_attribute("data-task"): n.get_attribute("data-state")
+            for n in driver.find_elements(By.CSS_SELECTOR, "#graph [data-task]")}
+
+
+def gate(name, then=""):
+    wait = 'while [ ! -e "$HEAVEN_WORKDIR/../../%s" ]; do sleep 0.1; done' % name
+    return wait + then
+
+
+options = webdriver.ChromeOptions()
+options.binary_location = "/usr/bin/chromium"
+for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"]:
+    options.add_argument(a)
+options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+requested = []
+
+
+def collect():
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            requested.append(message["params"]["request"]["url"])
+
+
+def sign_in(token):
+    driver.delete_all_cookies()
+    driver.get(url + "/console/login")
+    driver.find_element(By.NAME, "token").send_keys(token)
+    driver.find_element(By.CSS_SELECTOR, "form.login button").click()
+    until(lambda: driver.current_url.rstrip("/").endswith("/console"), 10)
+
+
+try:
+    # Sign in with a token; a wrong one is refused.
+    driver.get(url + "/console/login")
+    driver.find_element(By.NAME, "token").send_keys("hv_00000000_" + "0" * 64)
+    driver.find_element(By.CSS_SELECTOR, "form.login button").click()
+    check("a wrong token is refused", "not a valid one" in driver.page_source)
+    sign_in(bob)
+    check("signed in with a token", driver.title.startswith("Runs") and "bob" in driver.page_source, driver.title)
+    cookie = driver.get_cookie("heaven_session") or {}
+    check("the session cookie is HttpOnly and SameSite=Strict",
+          cookie.get("httpOnly") and cookie.get("sameSite") == "Strict", cookie)
+
+    # A finished run: every task in its recorded state, one Gantt bar per attempt on its site.
+    fan = open(os.path.join(os.path.dirname(__file__), "..", "..", "..", "examples", "fan-out.yaml")).read()
+    done = submit(fan)
+    until(lambda: run(done)["status"] in ("succeeded", "failed"), 60)
+    driver.get(url + "/console/runs/" + done)
+    shown = nodes()
+    recorded = {}
+    for a in attempts(done):
+        recorded[a["task"]] = a
+    wrong = [k for k, a in recorded.items()
+             if shown.get(k) != {"timed-out": "failed"}.get(a["status"], a["status"])]
+    check("the graph shows every task in its recorded state",
+          recorded and not wrong and set(recorded) <= set(shown), {"wrong": wrong, "shown": shown})
+    main = driver.find_element(By.TAG_NAME, "main")
+    check("the page's root says the run and its status",
+          main.get_attribute("data-run") == done and main.get_attribute("data-status") == run(done)["status"])
+    bars = {b.get_attribute("data-attempt"): b.get_attribute("data-site")
+            for b in driver.find_elements(By.CSS_SELECTOR, "#gantt [data-attempt]")}
+    expected = {"%s#%d" % (a["task"], a["attempt"]): a.get("site") for a in attempts(done)}
+    check("the Gantt chart has one bar per attempt, on its site", bars == expected, {"bars": bars, "expected": expected})
+    shot("run")
+
+    # A node turns from running to succeeded without a reload.
+    live = submit("kind: Workflow\nname: live\nsteps:\n  - task: gate\n    shell: '%s'\n  - task: hold\n    shell: '%s'\n"
+                  % (gate("release1"), gate("release2")))
+    until(lambda: any(a["task"] == "gate" for a in attempts(live)), 30)
+    driver.get(url + "/console/runs/" + live)
+    until(lambda: nodes().get("gate") == "running", 10)
+    driver.execute_script("window.__noReload = 1")
+    running = nodes().get("gate")
+    release(live, "release1")
+    turned = until(lambda: nodes().get("gate") == "succeeded", 20)
+    same_page = driver.execute_script("return window.__noReload") == 1
+    check("a node turns from running to succeeded without a reload", running == "running" and turned and same_page,
+          {"before": running, "after": nodes().get("gate"), "same page": same_page})
+    release(live, "release2")
+    until(lambda: run(live)["status"] == "succeeded", 20)
+
+    # Cancelling from the page stops the run: its processes are gone.
+    long = submit("kind: Workflow\nname: long\nsteps:\n  - task: wait\n    run: [sleep, '300']\n")
+    until(lambda: processes_of(long), 30)
+    driver.get(url + "/console/runs/" + long)
+    driver.find_element(By.CSS_SELECTOR, ".actions button.danger").click()
+    until(lambda: run(long)["status"] == "cancelled", 20)
+    gone = until(lambda: not processes_of(long), 20)
+    driver.get(url + "/console/runs/" + long)
+    check("cancelling from the page stops the run and its processes",
+          run(long)["status"] == "cancelled" and gone
+          and driver.find_element(By.TAG_NAME, "main").get_attribute("data-status") == "cancelled",
+          {"status": run(long)["status"], "left": processes_of(long)})
+
+    # A log opens and follows; what it holds is text, never markup (the CSP holds).
+    talk = submit("kind: Workflow\nname: talk\nsteps:\n  - task: talk\n    shell: 'i=0; %s; echo \"<script>window.__pwned=1</script><img src=x onerror=window.__pwned=2>\"; echo finished'\n"
+                  % ('while [ ! -e "$HEAVEN_WORKDIR/../../release" ]; do i=$((i+1)); echo line $i; sleep 0.2; done'))
+    until(lambda: any(a["task"] == "talk" for a in attempts(talk)), 30)
+    driver.get(url + "/console/runs/" + talk)
+    until(lambda: driver.find_elements(By.CSS_SELECTOR, '[data-task="talk"] a'), 10)
+    driver.find_element(By.CSS_SELECTOR, '[data-task="talk"] a').click()
+    until(lambda: "line 2" in driver.find_element(By.ID, "log").text, 10)
+    first = driver.find_element(By.ID, "log").text
+    grew = until(lambda: len(driver.find_element(By.ID, "log").text) > len(first) + 10, 10)
+    shot("log")
+    release(talk, "release")
+    finished = until(lambda: "finished" in driver.find_element(By.ID, "log").text, 20)
+    check("a log opens and follows while the task runs", grew and finished, driver.find_element(By.ID, "log").text[-300:])
+    text = driver.find_element(By.ID, "log").text
+    injected = driver.execute_script(
+        "return [window.__pwned || 0, document.querySelectorAll('#log script, #log img').length]")
+    check("markup in a log is shown as text, not run", "<script>window.__pwned=1</script>" in text and injected == [0, 0],
+          injected)
+
+    # The list of runs: newest first, each linked; its counts and rows follow new runs.
+    driver.get(url + "/console")
+    rows = [r.get_attribute("data-run") for r in driver.find_elements(By.CSS_SELECTOR, "#runs tr[data-run]")]
+    check("the runs page lists the caller's runs, newest first", rows[:4] == [talk, long, live, done], rows)
+    extra = submit("kind: Workflow\nname: extra\nsteps:\n  - task: t\n    run: ['true']\n")
+    appeared = until(lambda: driver.find_elements(By.CSS_SELECTOR, '#runs tr[data-run="%s"]' % extra), 15)
+    check("a new run appears on the runs page without a reload", appeared)
+    shot("runs")
+
+    # Another user's session: the run is not found, its fragments neither.
+    sign_in(dave)
+    driver.get(url + "/console/runs/" + done)
+    check("another user's session gets 404 for the run", "Not found" in driver.find_element(By.TAG_NAME, "h1").text,
+          driver.find_element(By.TAG_NAME, "h1").text)
+    status = driver.execute_async_script(
+        "const done = arguments[0]; fetch('/console/runs/%s/graph').then(r => done(r.status))" % done)
+    check("another user's session gets 404 for the run's fragments", status == 404, status)
+
+    # Nothing was asked of anyone but this server.
+    collect()
+    outside = [u for u in requested if not (u.startswith(url + "/") or u.startswith("data:") or u == url)]
+    check("no page loads anything from outside the server", requested and not outside, outside[:10])
+finally:
+    driver.quit()
+
+print(json.dumps({"checks": checks, "screenshots": shots}))
