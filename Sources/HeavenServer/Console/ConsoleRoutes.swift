@@ -493,9 +493,7 @@ struct ConsoleRoutes {
                 status: .ok, headers: ConsoleRoutes.headers("application/json"),
                 body: .init(byteBuffer: ByteBuffer(string: JSONValue(value).jsonText)))
         }
-        let root = (server.home.runDirectory(run.id) as NSString).resolvingSymlinksInPath + "/"
-        let real = (path as NSString).resolvingSymlinksInPath
-        guard real.hasPrefix(root), let data = FileManager.default.contents(atPath: real) else {
+        guard let real = server.runFile(path, of: run.id), let data = FileManager.default.contents(atPath: real) else {
             throw Problem(.notFound, "the file is no longer there")
         }
         var headers = ConsoleRoutes.headers(ProcessDescription.mediaType(of: path) ?? "application/octet-stream")

@@ -524,9 +524,7 @@ struct JobRoutes {
         }
         // Its results go: the files of its outputs, and the outputs recorded.
         for path in JobRoutes.files(in: ended.outputs ?? [:]) {
-            let root = (server.home.runDirectory(run.id) as NSString).resolvingSymlinksInPath + "/"
-            let real = (path as NSString).resolvingSymlinksInPath
-            if real.hasPrefix(root) { try? FileManager.default.removeItem(atPath: real) }
+            if let real = server.runFile(path, of: run.id) { try? FileManager.default.removeItem(atPath: real) }
         }
         ended.outputs = nil
         ended.status = .cancelled
@@ -617,9 +615,7 @@ struct JobRoutes {
 
     /// A file of a run's outputs (only files inside the run's own directory are served).
     func content(_ path: String, run: RunRecord) throws -> Data {
-        let root = (server.home.runDirectory(run.id) as NSString).resolvingSymlinksInPath + "/"
-        let real = (path as NSString).resolvingSymlinksInPath
-        guard real.hasPrefix(root), let data = FileManager.default.contents(atPath: real) else {
+        guard let real = server.runFile(path, of: run.id), let data = FileManager.default.contents(atPath: real) else {
             throw Problem(
                 .notFound, "a file of job \(run.id)'s results is no longer there", type: OGC.Exception.noSuchJob)
         }

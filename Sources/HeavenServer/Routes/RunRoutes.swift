@@ -187,10 +187,7 @@ struct RunRoutes {
             }
             guard case .file(let path) = value else { return reply(OutputValue(name: name, value: JSONValue(value))) }
             // Only files inside the run's own directory are ever served.
-            let root = server.home.runDirectory(run.id)
-            let real = (path as NSString).resolvingSymlinksInPath
-            guard real.hasPrefix((root as NSString).resolvingSymlinksInPath + "/"),
-                let data = FileManager.default.contents(atPath: real)
+            guard let real = server.runFile(path, of: run.id), let data = FileManager.default.contents(atPath: real)
             else { throw Problem(.notFound, "the file of output `\(name)` is no longer there") }
             var headers = HTTPFields()
             headers[.contentType] = "application/octet-stream"
