@@ -64,6 +64,9 @@ struct Bench: AsyncParsableCommand {
     )
     var ogc = false
 
+    @Flag(help: "Measure the web console instead: the first render of a 10,000-task run's page.")
+    var console = false
+
     @Option(help: "The pygeoapi program --ogc measures (default: where scripts/bench/pygeoapi.sh installs it).")
     var pygeoapi: String?
 
@@ -100,6 +103,16 @@ struct Bench: AsyncParsableCommand {
             if let path = write {
                 try Bench.replaceSection(
                     in: path, with: text, begin: "<!-- eo-bench:begin -->", end: "<!-- eo-bench:end -->")
+                log("wrote \(path)")
+            }
+            return
+        }
+        if console {
+            let text = try await ConsoleBench.run(scratch: scratch, quick: quick, log: log)
+            print(text)
+            if let path = write {
+                try Bench.replaceSection(
+                    in: path, with: text, begin: "<!-- console-bench:begin -->", end: "<!-- console-bench:end -->")
                 log("wrote \(path)")
             }
             return

@@ -37,4 +37,17 @@ struct BenchSmokeTests {
         #expect(written.contains("| every submitted run finished | 40 of 40 succeeded"), "\(written)")
         #expect(written.contains("| status reads (`GET /v1/runs/ID`) while the runs execute | 200 in"))
     }
+
+    @Test("`heaven bench --console --quick` serves a run's console pages and writes its own section")
+    func console() throws {
+        let h = try HeavenBinary()
+        let doc = h.work + "/performance.md"
+        try "# Performance\n\n<!-- console-bench:begin -->\nold\n<!-- console-bench:end -->\n".write(
+            toFile: doc, atomically: true, encoding: .utf8)
+        let r = try h.run("bench", "--console", "--quick", "--write", doc)
+        #expect(r.status == 0, "\(r.stderr)")
+        let written = try String(contentsOfFile: doc, encoding: .utf8)
+        #expect(!written.contains("old") && written.contains("a run of 300 task instances"), "\(written)")
+        #expect(written.contains("| the run's page (its foreach collapsed"), "\(written)")
+    }
 }
