@@ -128,4 +128,47 @@ struct ConsoleSessionTests {
         #expect(try await s.request("GET", "/console", extraHeaders: [cookie]).headers["location"] == "/console/login")
         #expect(try await s.request("GET", "/console/runs.table", extraHeaders: [cookie]).status == 401)
     }
+
+    @Test("a GeoTIFF output is previewed as a PNG made on the server with GDAL (its first band, at most 1024 px wide)")
+    func geotiffPreview() async throws {
+        let s = try ServerHarness()
+        let bob = try s.heaven("users", "add", "bob")
+        try s.start()
+        let band = try Data(contentsOf: URL(fileURLWithPath: repository + "/examples/eo/data/landsat8/l8_B4.tif"))
+        let yaml = """
+            kind: Workflow
+            name: copy
+            inputs: {band: {type: file}}
+            steps:
+              - task: copy
+                inputs: {band.tif: '${inputs.band}'}
+                run: [gdal_translate, -q, band.tif, copy.tif]
+                outputs: {tif: {file: copy.tif}}
+            outputs: {tif: '${copy.tif}'}
+            """
+        let body = try JSONSerialization.data(withJSONObject: [
+            "documents": [["path": "w.yaml", "text": yaml]], "inputs": ["band": "band.tif"],
+            "files": ["band.tif": band.base64EncodedString()],
+        ])
+        let created = try await s.request("POST", "/v1/runs", token: bob, body: body)
+        let id = try #require(created.json["id"] as? String, "\(created.text)")
+        let ended = try await waitForEnd(s, id, token: bob)
+        #expect(ended["status"] as? String == "succeeded", "\(ended)")
+        let login = try await s.request(
+            "POST", "/console/login", body: Data("token=\(bob)".utf8), type: "application/x-www-form-urlencoded")
+        let cookie = "Cookie: " + String((login.headers["set-cookie"] ?? "").split(separator: ";")[0])
+        let page = try await s.request("GET", "/console/runs/\(id)", extraHeaders: [cookie])
+        #expect(page.text.contains("/console/runs/\(id)/outputs/tif?preview=png"), "\(page.text.suffix(800))")
+        let png = try await s.request("GET", "/console/runs/\(id)/outputs/tif?preview=png", extraHeaders: [cookie])
+        #expect(png.status == 200 && png.type == "image/png", "\(png.status) \(png.type)")
+        let bytes = [UInt8](png.body)
+        #expect(bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]), "not a PNG")
+        // The IHDR chunk: width then height, big-endian, from byte 16.
+        if bytes.count > 24 {
+            let width = bytes[16..<20].reduce(0) { $0 << 8 | Int($1) }
+            #expect(width == 627, "\(width)")
+        }
+        // Without the session: nothing.
+        #expect(try await s.request("GET", "/console/runs/\(id)/outputs/tif?preview=png").status == 401)
+    }
 }

@@ -141,7 +141,7 @@ struct ConsoleRoutes {
         router.get("/console/runs/{id}/outputs/{name}") { request, context in
             let c = try await required(request)
             guard let run = try await visibleRun(context, c) else { throw Problem(.notFound, "no such run") }
-            return try output(request, context, run)
+            return try await output(request, context, run)
         }
         router.get("/console/sites") { request, _ in
             guard let c = try await caller(request) else { return ConsoleRoutes.redirect("/console/login") }
@@ -456,9 +456,14 @@ struct ConsoleRoutes {
         func file(_ name: String, _ path: String, item: Int?) -> String {
             let href = url + h(RunRoutes.pathSegment(name)) + (item.map { "?item=\($0)" } ?? "")
             let base = (path as NSString).lastPathComponent
+            let lower = base.lowercased()
+            let geotiff = (lower.hasSuffix(".tif") || lower.hasSuffix(".tiff")) && Preview.available
             let preview =
-                base.lowercased().hasSuffix(".png")
-                ? "<br><img class=\"preview\" src=\"\(href)\" alt=\"\(h(base))\">" : ""
+                lower.hasSuffix(".png")
+                ? "<br><img class=\"preview\" src=\"\(href)\" alt=\"\(h(base))\">"
+                : geotiff
+                    ? "<br><img class=\"preview\" src=\"\(href)\(item == nil ? "?" : "&amp;")preview=png\" alt=\"\(h(base)) (preview)\">"
+                    : ""
             return "<a href=\"\(href)\" download>\(h(base))</a>\(preview)"
         }
         let rows = outputs.sorted { $0.key < $1.key }.map { name, value -> String in
@@ -479,7 +484,7 @@ struct ConsoleRoutes {
     }
 
     /// An output's file (only inside the run's own directory), or its value as JSON.
-    func output(_ request: Request, _ context: HeavenContext, _ run: RunRecord) throws -> Response {
+    func output(_ request: Request, _ context: HeavenContext, _ run: RunRecord) async throws -> Response {
         let name = try context.parameters.require("name")
         guard var value = run.outputs?[name] else { throw Problem(.notFound, "no output `\(name)`") }
         if let item = request.uri.queryParameters.get("item").flatMap({ Int(String($0)) }) {
@@ -493,8 +498,15 @@ struct ConsoleRoutes {
                 status: .ok, headers: ConsoleRoutes.headers("application/json"),
                 body: .init(byteBuffer: ByteBuffer(string: JSONValue(value).jsonText)))
         }
-        guard let real = server.runFile(path, of: run.id), let data = FileManager.default.contents(atPath: real) else {
+        guard let real = server.runFile(path, of: run.id), var data = FileManager.default.contents(atPath: real) else {
             throw Problem(.notFound, "the file is no longer there")
+        }
+        // A GeoTIFF seen in the page: a PNG of it made here with GDAL (cached by content).
+        if request.uri.queryParameters.get("preview") == "png" {
+            data = try await Preview.png(of: real, cache: server.home.root + "/server/previews")
+            var headers = ConsoleRoutes.headers("image/png")
+            headers[.cacheControl] = "private, max-age=3600"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         var headers = ConsoleRoutes.headers(ProcessDescription.mediaType(of: path) ?? "application/octet-stream")
         headers[.contentDisposition] = "inline; filename=\"\((path as NSString).lastPathComponent)\""
