@@ -106,6 +106,11 @@ struct FailureTests {
     func capacity() async throws {
         let h = try Harness()
         let sync = try h.syncDirectory()
+        // Each item waits until another is in flight with it (or every item has started):
+        // both cores are used, whatever order the items are given slots in.
+        let inPair = Harness.waitUntil(
+            "[ $(( $(ls \(sync)/started | wc -l) - $(ls \(sync)/ended | wc -l) )) -ge 2 ] || [ $(ls \(sync)/started | wc -l) -ge 6 ]"
+        )
         let yaml =
             Harness.site(cores: 2) + """
                 kind: Workflow
@@ -115,7 +120,7 @@ struct FailureTests {
                     as: i
                     steps:
                       - task: t
-                        shell: 'n=$(( ${i} + 2 )); [ $n -gt 6 ] && n=6; \(Harness.arrive(sync)); \(Harness.awaitStarted(sync, "$n")); \(Harness.leave(sync))'
+                        shell: '\(Harness.arrive(sync)); \(inPair); \(Harness.leave(sync))'
                         outputs: {inFlight: {stdout: json}}
                   - task: wide
                     resources: {cores: 2}
@@ -125,8 +130,8 @@ struct FailureTests {
                 """
         let (run, attempts) = try await h.run(yaml)
         #expect(run.status == .succeeded, "\(attempts.map { "\($0.taskKey): \($0.error ?? "ok")" })")
-        // Item i waits for items up to i+1 to start: the two cores are both used; no item
-        // ever found more than two in flight; the 2-core task ran alone.
+        // The two cores were both used; no item ever found more than two in flight; the
+        // 2-core task ran alone.
         let seen = Harness.counts(run.outputs?["inFlight"])
         #expect(seen.count == 6 && seen.allSatisfy { $0 <= 2 } && seen.max() == 2, "\(seen)")
         #expect(run.outputs?["wide"] == .int(1))
