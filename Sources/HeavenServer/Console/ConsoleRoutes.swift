@@ -304,18 +304,12 @@ struct ConsoleRoutes {
 
     /// A run the caller may see (nil: not found, whether absent or another's).
     func visibleRun(_ context: HeavenContext, _ c: Caller) async throws -> RunRecord? {
-        let id = try context.parameters.require("id")
-        guard let status = try await store.runStatus(id),
-            await Access.mayRead(c.user, status.run, shares: status.shares)
-        else { return nil }
-        return status.run
+        try await access.run(try context.parameters.require("id"), visibleTo: c.user)
     }
 
     func ownedRun(_ context: HeavenContext, _ c: Caller) async throws -> RunRecord {
         guard let run = try await visibleRun(context, c) else { throw Problem(.notFound, "no such run") }
-        guard c.user.admin || run.user == c.user.name else {
-            throw Problem(.forbidden, "run \(run.id) is shared with you to read, not to change")
-        }
+        if let refusal = Access.changeRefusal(c.user, run) { throw refusal }
         return run
     }
 

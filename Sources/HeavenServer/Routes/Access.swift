@@ -20,9 +20,23 @@ struct Access: Sendable {
     ) async throws -> RunRecord {
         let user = try context.user
         let id = try context.parameters.require(parameter)
-        guard let run = try? await store.run(id), run.id == id else { throw notFound(id) }
-        if try await Access.mayRead(user, run, shares: try await store.runShares(run.id)) { return run }
-        throw notFound(id)
+        guard let run = try await run(id, visibleTo: user) else { throw notFound(id) }
+        return run
+    }
+
+    /// Run `id` if `user` may see it (nil when it is absent or not theirs to see): what the
+    /// API and the console's sessions both ask.
+    func run(_ id: String, visibleTo user: UserRecord) async throws -> RunRecord? {
+        guard let run = try? await store.run(id), run.id == id else { return nil }
+        return try await Access.mayRead(user, run, shares: try await store.runShares(run.id)) ? run : nil
+    }
+
+    /// Why `user` may not change `run` they can see (shared with them to read only), or nil.
+    static func changeRefusal(_ user: UserRecord, _ run: RunRecord) -> Problem? {
+        user.admin || run.user == user.name
+            ? nil
+            : Problem(
+                .forbidden, "run \(run.id) belongs to \(run.user); it is shared with you to read, not to change")
     }
 
     /// Whether `user` may read `run`: theirs, any for an admin, or shared with one of
@@ -39,12 +53,8 @@ struct Access: Sendable {
         _ context: HeavenContext, parameter: String = "id",
         notFound: (String) -> Problem = { Problem(.notFound, "no run \($0)") }
     ) async throws -> RunRecord {
-        let user = try context.user
         let run = try await visibleRun(context, parameter: parameter, notFound: notFound)
-        guard user.admin || run.user == user.name else {
-            throw Problem(
-                .forbidden, "run \(run.id) belongs to \(run.user); it is shared with you to read, not to change")
-        }
+        if let refusal = Access.changeRefusal(try context.user, run) { throw refusal }
         return run
     }
 
