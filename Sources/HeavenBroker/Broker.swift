@@ -134,7 +134,14 @@ public struct Broker: Sendable {
                 return a.node.id < b.node.id
             }
             for k in kinds {
-                for index in 0..<min(k.spec.count, max(vm.count, 1)) {
+                // The instances of a kind of node are alike: as many as the machine has
+                // instances, past those this topology already holds (a prefix of the
+                // kind's instances holding that many more than are used always has
+                // enough unused ones), so that a kind of 10,000 nodes costs no more.
+                let held = Set(
+                    placed.filter { $0.node.site == k.site.name && $0.node.node == k.spec.name }.map(\.node.index)
+                ).count
+                for index in 0..<min(k.spec.count, max(vm.count, 1) + held) {
                     let ref = NodeRef(site: k.site.name, node: k.spec.name, index: index)
                     let other = catalog.nodeUsage[ref.id] ?? NodeUsage()
                     let mine = localLoad[ref.id] ?? (0, 0)
@@ -221,24 +228,24 @@ public struct Broker: Sendable {
                 availability: availability, cost: cost))
     }
 
+    /// What connects sites `a` and `b`: within one site, its slowest node's bandwidth and
+    /// no latency; between two, their declared link (either way round); nil when none is.
+    public static func connection(_ a: String, _ b: String, _ sites: [String: Site]) -> (
+        bandwidth: Double?, latency: Double
+    )? {
+        if a == b { return (sites[a]?.nodes.compactMap(\.bandwidth).min(), 0) }
+        guard let l = sites[a]?.links.first(where: { $0.to == b }) ?? sites[b]?.links.first(where: { $0.to == a })
+        else { return nil }
+        return (l.bandwidth, l.latency ?? 0)
+    }
+
     /// Why a link constraint fails between machines on sites `a` and `b`, or nil.
     func linkProblem(_ link: TopologyLink, _ a: String, _ b: String, _ sites: [String: Site]) -> String? {
         let name = "link \(link.between.joined(separator: "-"))"
-        var bandwidth: Double?
-        var latency: Double = 0
-        let between: String
-        if a == b {
-            between = "within \(a)"
-            bandwidth = sites[a]?.nodes.compactMap(\.bandwidth).min()
-        } else {
-            between = "\(a)–\(b)"
-            let declared = sites[a]?.links.first { $0.to == b } ?? sites[b]?.links.first { $0.to == a }
-            guard let l = declared else {
-                if link.minimumBandwidth == nil && link.maximumLatency == nil { return nil }
-                return "\(name): no link declared between \(a) and \(b)"
-            }
-            bandwidth = l.bandwidth
-            latency = l.latency ?? 0
+        let between = a == b ? "within \(a)" : "\(a)–\(b)"
+        guard let (bandwidth, latency) = Broker.connection(a, b, sites) else {
+            if link.minimumBandwidth == nil && link.maximumLatency == nil { return nil }
+            return "\(name): no link declared between \(a) and \(b)"
         }
         if let need = link.minimumBandwidth, let have = bandwidth, have < need {
             return

@@ -177,6 +177,19 @@ struct BrokerTests {
         #expect(spread.machines.map(\.node.id) == ["grenoble/ws/0", "grenoble/ws/1", "grenoble/ws/0", "grenoble/ws/1"])
     }
 
+    @Test(
+        "machines of one topology, each with fewer instances than a kind of node has, are placed on the kind's other nodes once the first are full"
+    )
+    func instancesOfAKind() throws {
+        let site = "kind: Site\nname: box\nowner: user:bob\nnodes: [{name: n, count: 3, cores: 1}]\n---\n"
+        let placed = try place(
+            site, "kind: Topology\nname: t\nmachines: [{name: a}, {name: b}, {name: c}]\n"
+        ).get()
+        #expect(placed.machines.map(\.node.id).sorted() == ["box/n/0", "box/n/1", "box/n/2"])
+        let r = try place(site, "kind: Topology\nname: t\nmachines: [{name: a, count: 2}, {name: b}, {name: c}]\n")
+        #expect(reasons(r) == ["c: only 0 of 1 instances fit on the matching nodes (each needs 1 core)"])
+    }
+
     @Test("capacity: a node takes only as many machines of one topology as it has cores")
     func capacity() throws {
         let r = try place(
