@@ -160,6 +160,11 @@ final class SlotPool: Sendable {
     }
 
     private static func take(_ r: Request, _ s: inout State) -> Slot? {
+        choose(r, s).map { claim($0, r, &s) }
+    }
+
+    /// The instance a request would take now (the one with the most free cores), if any.
+    private static func choose(_ r: Request, _ s: State) -> Int? {
         var best: Int?
         for (i, inst) in s.instances.enumerated()
         where inst.enabled && (r.machine == nil || inst.machine == r.machine) && !r.excluding.contains(i)
@@ -169,7 +174,10 @@ final class SlotPool: Sendable {
             guard let free = s.nodeFree[inst.node], free.cores >= r.cores, free.memory >= r.memory else { continue }
             if best == nil || inst.freeCores > s.instances[best!].freeCores { best = i }
         }
-        guard let i = best else { return nil }
+        return best
+    }
+
+    private static func claim(_ i: Int, _ r: Request, _ s: inout State) -> Slot {
         s.instances[i].freeCores -= r.cores
         s.instances[i].freeMemory -= r.memory
         let node = s.instances[i].node
@@ -180,12 +188,24 @@ final class SlotPool: Sendable {
             cores: r.cores, memory: r.memory)
     }
 
-    /// Waits for a slot.
+    /// Waits for a slot. A request that fits now does not wait behind earlier ones that
+    /// want other nodes (another machine's task waiting for its own machine to free up);
+    /// it does wait behind those that could use the node it would take, so that a task
+    /// needing more cores there is not overtaken for ever.
     func acquire(_ r: Request) async throws -> Slot {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Slot, any Error>) in
             let outcome = state.withLock { s -> Result<Slot, any Error>? in
                 if let reason = s.closed { return .failure(EngineError.stopped(reason)) }
-                if s.waiters.isEmpty, let slot = SlotPool.take(r, &s) { return .success(slot) }
+                if let i = SlotPool.choose(r, s) {
+                    let node = s.instances[i].node
+                    let competing = s.waiters.contains { w in
+                        s.instances.contains {
+                            $0.enabled && $0.node == node
+                                && (w.request.machine == nil || $0.machine == w.request.machine)
+                        }
+                    }
+                    if !competing { return .success(SlotPool.claim(i, r, &s)) }
+                }
                 s.waiters.append(Waiter(request: r, continuation: c))
                 return nil
             }

@@ -55,6 +55,49 @@ struct PlacementTests {
         #expect(placement.machines.contains { $0.node.id == "lab/big/0" })
     }
 
+    @Test(
+        "a task whose machine has room starts at once, though other machines' tasks wait for theirs (it does not queue behind them)"
+    )
+    func noWaitingBehindAnotherMachine() async throws {
+        let h = try Harness()
+        let sync = try h.syncDirectory()
+        // Item 0 holds m until `three` (on b) has run; items 1 and 2 wait for m. `three`
+        // asks for b once item 0 runs (so after the items asked for m): queued behind
+        // them, it would never start and item 0 would wait in vain.
+        let yaml = """
+            kind: Site
+            name: lab
+            nodes: [{name: n, count: 2, cores: 1}]
+            ---
+            kind: Topology
+            name: env
+            machines: [{name: m}, {name: b}]
+            ---
+            kind: Workflow
+            name: w
+            topology: env
+            steps:
+              - parallel:
+                  - foreach: ${range(3)}
+                    as: i
+                    steps:
+                      - task: item
+                        on: m
+                        shell: 'if [ ${i} = 0 ]; then touch \(sync)/started/item; \(Harness.waitUntil("[ -e \(sync)/ended/three ]")); fi'
+                  - sequence:
+                      - task: gate
+                        on: b
+                        shell: '\(Harness.waitUntil("[ -e \(sync)/started/item ]"))'
+                      - task: three
+                        on: b
+                        shell: 'touch \(sync)/ended/three'
+            """
+        let (run, attempts) = try await h.run(yaml)
+        #expect(run.status == .succeeded, "\(run.error ?? "")")
+        #expect(attempts.count == 5 && attempts.allSatisfy { $0.number == 1 && $0.status == .succeeded })
+        #expect(Set(attempts.compactMap(\.node)) == ["lab/n/0", "lab/n/1"])
+    }
+
     @Test("a one-shot grant serves the first run; a second run is refused, saying why")
     func onceGrant() async throws {
         let h = try Harness()
