@@ -126,6 +126,9 @@ public struct AttemptRecord: Sendable, Codable, Equatable {
     public var fingerprint: String?
     /// For a result reused from an earlier run (`heaven run --resume`), that run.
     public var reusedFrom: String?
+    /// When the task instance was ready and began waiting for a slot (a place on a node
+    /// and grant) before this attempt started; nil when not recorded.
+    public var queuedAt: Date?
 
     /// The attempt's name in the store.
     public var key: AttemptKey { AttemptKey(runID: runID, taskKey: taskKey, number: number) }
@@ -137,8 +140,9 @@ public struct AttemptRecord: Sendable, Codable, Equatable {
         workDirectory: String? = nil, startedAt: Date = Date(), finishedAt: Date? = nil, exitCode: Int32? = nil,
         signal: Int32? = nil, outputs: [String: Value]? = nil, error: String? = nil, cpuSeconds: Double? = nil,
         maxRSS: Int64? = nil, node: String? = nil, cores: Int = 1, memory: Double = 0, grant: String? = nil,
-        fingerprint: String? = nil, reusedFrom: String? = nil
+        fingerprint: String? = nil, reusedFrom: String? = nil, queuedAt: Date? = nil
     ) {
+        self.queuedAt = queuedAt
         self.fingerprint = fingerprint
         self.reusedFrom = reusedFrom
         self.node = node

@@ -67,6 +67,8 @@ struct TaskExecutor {
         var announced = false
         var preparation: Result<Void, PreparationError>?
         var lostToSites = 0
+        // Since when this attempt has waited for a slot (refused starts included).
+        var queuedAt: Date?
         let instances = context.slots.instanceCount(request.machine)
         while true {
             attempt += 1
@@ -83,6 +85,7 @@ struct TaskExecutor {
                 for path in Set([logs.stdout, logs.stderr]) { context.files.reuseLog(as: path) }
             }
             context.count { $0.waiting += 1 }
+            if queuedAt == nil { queuedAt = Date() }
             let readyAt = DispatchTime.now().uptimeNanoseconds
             let slot: SlotPool.Slot
             do {
@@ -93,8 +96,13 @@ struct TaskExecutor {
                 context.count { $0.waiting -= 1 }
                 throw error
             }
-            let outcome = try await runAttempt(instance, number: attempt, slot: slot, preparation: preparation!)
-            if case .refused = outcome {} else { preparation = nil }
+            let outcome = try await runAttempt(
+                instance, number: attempt, slot: slot, preparation: preparation!, queuedAt: queuedAt)
+            if case .refused = outcome {
+            } else {
+                preparation = nil
+                queuedAt = nil
+            }
             switch outcome {
             case .refused(let reason):
                 // The node or grant is full with other runs' work, or the grant is used up:
@@ -219,7 +227,8 @@ struct TaskExecutor {
     /// One attempt of a task instance in the slot it was given: recorded, started,
     /// watched, ended (its life: `AttemptLifecycle`).
     func runAttempt(
-        _ instance: TaskInstance, number: Int, slot: SlotPool.Slot, preparation: Result<Void, PreparationError>
+        _ instance: TaskInstance, number: Int, slot: SlotPool.Slot, preparation: Result<Void, PreparationError>,
+        queuedAt: Date?
     ) async throws -> AttemptOutcome {
         let (task, key, layout, work) = (instance.task, instance.key, instance.layout, instance.work)
         let (staging, environment) = (instance.staging, instance.environment)
@@ -232,7 +241,7 @@ struct TaskExecutor {
         var record = AttemptRecord(
             runID: context.runID, taskKey: key, task: task.name, number: number, site: slot.site,
             slot: slot.label, workDirectory: work, node: slot.node, cores: slot.cores, memory: slot.memory,
-            grant: slot.grant, fingerprint: instance.fingerprint)
+            grant: slot.grant, fingerprint: instance.fingerprint, queuedAt: queuedAt)
         let node = context.slots.node(slot.node)
         let grant = slot.grant.flatMap { context.grants[$0] }
         let limits = CapacityLimits(

@@ -180,6 +180,10 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
         }
         migrateProcesses(&m)
         migrateConsoleSessions(&m)
+        m.registerMigration("v11-queued") { db in
+            // When a task instance began waiting for the slot its attempt started in.
+            try db.execute(sql: "ALTER TABLE attempts ADD COLUMN queued_at REAL")
+        }
         return m
     }
 
@@ -215,7 +219,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             exitCode: row["exit_code"], signal: row["signal"], outputs: decode(row["outputs"]), error: row["error"],
             cpuSeconds: row["cpu_seconds"], maxRSS: row["max_rss"], node: row["node"], cores: row["cores"] ?? 1,
             memory: row["memory"] ?? 0, grant: row["grant_name"], fingerprint: row["fingerprint"],
-            reusedFrom: row["reused_from"])
+            reusedFrom: row["reused_from"], queuedAt: date(row["queued_at"]))
     }
 
     static func arguments(_ r: RunRecord) -> StatementArguments {
@@ -291,13 +295,14 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
         try db.cachedStatement(
             sql: """
                 INSERT INTO attempts (run_id, task_key, task, number, status, site, slot, pid, pid_start, workdir, started_at,
-                  node, cores, memory, grant_name, holding, fingerprint)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
+                  node, cores, memory, grant_name, holding, fingerprint, queued_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
                 """
         ).execute(
             arguments: [
                 a.runID, a.taskKey, a.task, a.number, a.status.rawValue, a.site, a.slot, a.pid, a.pidStart,
                 a.workDirectory, a.startedAt.timeIntervalSince1970, a.node, a.cores, a.memory, a.grant, a.fingerprint,
+                a.queuedAt?.timeIntervalSince1970,
             ])
     }
 
