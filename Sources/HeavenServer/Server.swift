@@ -74,6 +74,26 @@ public final class HeavenServer: Sendable {
         return real.hasPrefix(root) ? real : nil
     }
 
+    /// A new directory for what one submission brings (uploaded files, fetched inputs),
+    /// against which its relative file inputs are resolved; its tasks may stage from there.
+    func newSubmissionDirectory() throws -> String {
+        let base = home.root + "/server/uploads/" + UUID().uuidString.lowercased()
+        try FileManager.default.createDirectory(
+            atPath: base, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        return base
+    }
+
+    /// Where a file a run was given really is, when it was brought with the run's own
+    /// submission (inside its directory under the server's uploads): only such a file
+    /// is ever given again to another run.
+    func submittedFile(_ path: String, of run: RunRecord) -> String? {
+        let uploads = (home.root + "/server/uploads" as NSString).resolvingSymlinksInPath + "/"
+        let root = (run.directory as NSString).resolvingSymlinksInPath + "/"
+        let real = (path as NSString).resolvingSymlinksInPath
+        guard root.hasPrefix(uploads), root.count > uploads.count, real.hasPrefix(root) else { return nil }
+        return real
+    }
+
     /// Waits until this server no longer drives the run (it ended, or stopped).
     func finish(_ runID: String) async {
         if let t = driving.withLock({ $0[runID] }) { await t.value }

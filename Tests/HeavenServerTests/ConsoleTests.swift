@@ -55,11 +55,11 @@ struct ConsoleTests {
         try? reportData.write(to: URL(fileURLWithPath: artifacts + "/report.json"))
         let report = (try? JSONSerialization.jsonObject(with: reportData)) as? [String: Any] ?? [:]
         let checks = report["checks"] as? [String: [Any]] ?? [:]
-        #expect(checks.count >= 14, "\(checks.keys.sorted())")
+        #expect(checks.count >= 17, "\(checks.keys.sorted())")
         for (name, result) in checks.sorted(by: { $0.key < $1.key }) {
             #expect(result.first as? Bool == true, "\(name): \(result.last ?? "")")
         }
-        #expect((report["screenshots"] as? [String])?.count == 3)
+        #expect((report["screenshots"] as? [String])?.count == 4)
     }
 }
 
@@ -170,5 +170,280 @@ struct ConsoleSessionTests {
         }
         // Without the session: nothing.
         #expect(try await s.request("GET", "/console/runs/\(id)/outputs/tif?preview=png").status == 401)
+    }
+}
+
+/// A `multipart/form-data` body as a browser sends it: fields, then files (name, file
+/// name, content); and its content type.
+func multipart(_ fields: [(String, String)], files: [(String, String, Data)] = []) -> (body: Data, type: String) {
+    let boundary = "----heaven\(UUID().uuidString.prefix(12))"
+    var body = Data()
+    for (name, value) in fields {
+        body.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n".utf8))
+    }
+    for (name, file, content) in files {
+        body.append(
+            Data(
+                "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"; filename=\"\(file)\"\r\nContent-Type: text/plain\r\n\r\n"
+                    .utf8))
+        body.append(content)
+        body.append(Data("\r\n".utf8))
+    }
+    body.append(Data("--\(boundary)--\r\n".utf8))
+    return (body, "multipart/form-data; boundary=\(boundary)")
+}
+
+@Suite("The web console's submission pages", .serialized)
+struct ConsoleSubmissionTests {
+    static let scale = """
+        kind: Workflow
+        name: scale
+        title: Scale a count
+        description: Counts the words of a text and multiplies the count.
+        inputs:
+          text: {type: file, title: The text}
+          factor: {type: integer, minimum: 1, maximum: 10, default: 2}
+          unit: {type: string, enum: [words, lines]}
+        steps:
+          - task: count
+            inputs: {t.txt: '${inputs.text}'}
+            run: [sh, -c, 'echo $(( $(wc -w < t.txt) * $1 )) $2', sh, '${inputs.factor}', '${inputs.unit}']
+            outputs: {n: {stdout: text}}
+        outputs: {n: '${count.n}'}
+        """
+
+    /// Signs in; the session's cookie header.
+    func signIn(_ s: ServerHarness, _ token: String) async throws -> String {
+        let login = try await s.request(
+            "POST", "/console/login", body: Data("token=\(token)".utf8), type: "application/x-www-form-urlencoded")
+        return "Cookie: " + String((login.headers["set-cookie"] ?? "").split(separator: ";")[0])
+    }
+
+    func field(_ name: String, in page: String) -> String? {
+        page.range(of: "name=\"\(name)\" value=\"").map { String(page[$0.upperBound...].prefix { $0 != "\"" }) }
+    }
+
+    func runs(_ s: ServerHarness, _ token: String) async throws -> Int {
+        ((try await s.request("GET", "/v1/runs", token: token).json["runs"]) as? [Any])?.count ?? -1
+    }
+
+    @Test(
+        "a process's page has a form generated from its inputs (a file, bounded numbers, choices); it starts a job with the uploaded file; every mistake shows the form again with what is wrong and starts nothing; run again reuses the earlier file; another tenant sees neither the private process nor the earlier run's file"
+    )
+    func processForm() async throws {
+        let s = try ServerHarness()
+        let bob = try s.heaven("users", "add", "bob")
+        let dave = try s.heaven("users", "add", "dave")
+        try s.start()
+        let deployed = try await s.request(
+            "POST", "/processes?visibility=public", token: bob, body: Data(Self.scale.utf8), type: "application/yaml")
+        #expect(deployed.status == 201, "\(deployed.text)")
+        let secret = Self.scale.replacingOccurrences(of: "name: scale", with: "name: secret")
+        #expect(
+            try await s.request("POST", "/processes", token: bob, body: Data(secret.utf8), type: "application/yaml")
+                .status == 201)
+        let bobs = try await signIn(s, bob)
+        let daves = try await signIn(s, dave)
+        let list = try await s.request("GET", "/console/processes", extraHeaders: [bobs])
+        #expect(
+            list.status == 200 && list.text.contains("data-process=\"scale\"") && list.text.contains("Scale a count"))
+        #expect(list.text.contains("data-process=\"secret\""))
+        let theirs = try await s.request("GET", "/console/processes", extraHeaders: [daves]).text
+        #expect(theirs.contains("data-process=\"scale\"") && !theirs.contains("data-process=\"secret\""))
+        // The form, from the description.
+        let page = try await s.request("GET", "/console/processes/scale", extraHeaders: [bobs])
+        #expect(page.status == 200)
+        for expected in [
+            #"enctype="multipart/form-data""#, #"name="text" type="file" required"#,
+            #"name="factor" type="number" step="1" min="1" max="10" value="2""#,
+            #"<select id="in-unit" name="unit" required"#, #"<option value="words">words</option>"#,
+        ] {
+            #expect(page.text.contains(expected), "\(expected) not in \(page.text)")
+        }
+        let csrf = try #require(field(".csrf", in: page.text))
+        let text = Data("one two three".utf8)
+        func send(_ path: String, _ fields: [(String, String)], files: [(String, String, Data)] = [], as cookie: String)
+            async throws -> ServerHarness.Reply
+        {
+            let (body, type) = multipart(fields, files: files)
+            return try await s.request("POST", path, body: body, type: type, extraHeaders: [cookie])
+        }
+        let before = try await runs(s, bob)
+        // Mistakes: the form again, saying what is wrong; no run, no file left behind.
+        let mistakes: [([(String, String)], [(String, String, Data)], String)] = [
+            (
+                [("factor", "30"), ("unit", "words")], [("text", "t.txt", text)],
+                "input `factor` must be at most 10, not 30"
+            ),
+            ([("factor", "abc"), ("unit", "words")], [("text", "t.txt", text)], "input `factor` must be an integer"),
+            ([("unit", "bytes")], [("text", "t.txt", text)], "input `unit` must be one of"),
+            (
+                [("factr", "3"), ("unit", "words")], [("text", "t.txt", text)],
+                "no input `factr` (did you mean `factor`?)"
+            ),
+            ([("unit", "words")], [("text", "", Data())], "input `text` needs a file"),
+            ([("factor", "3")], [("text", "t.txt", text)], "input `unit` (string) is required"),
+            (
+                [("unit", "words")], [("text", "t.txt", text), ("factor", "f.txt", text)],
+                "field `factor` is not a file input"
+            ),
+        ]
+        for (fields, files, said) in mistakes {
+            let r = try await send(
+                "/console/processes/scale/execution", [(".csrf", csrf)] + fields, files: files, as: bobs)
+            #expect(r.status == 400 && r.text.contains("id=\"submit-error\""), "\(fields): \(r.status)")
+            #expect(r.text.contains(said), "\(said) not in \(r.text)")
+            #expect(r.text.contains("name=\"text\" type=\"file\""), "the form is shown again")
+        }
+        let notMultipart = try await s.request(
+            "POST", "/console/processes/scale/execution", body: Data("unit=words".utf8),
+            type: "application/x-www-form-urlencoded", extraHeaders: [bobs])
+        #expect(notMultipart.status == 415 && notMultipart.text.contains("multipart/form-data"))
+        let stale = try await send(
+            "/console/processes/scale/execution", [(".csrf", "hv_wrong"), ("unit", "words")],
+            files: [("text", "t.txt", text)], as: bobs)
+        #expect(stale.status == 403)
+        #expect(try await runs(s, bob) == before)
+        let uploads = s.work + "/home/server/uploads"
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: uploads)) ?? []).isEmpty)
+        // The job: the uploaded file, the numbers as sent.
+        let started = try await send(
+            "/console/processes/scale/execution", [(".csrf", csrf), ("factor", "3"), ("unit", "words")],
+            files: [("text", "t.txt", text)], as: bobs)
+        #expect(started.status == 303, "\(started.text)")
+        let job = String((started.headers["location"] ?? "").dropFirst("/console/runs/".count))
+        let ended = try await waitForEnd(s, job, token: bob)
+        #expect((ended["outputs"] as? [String: Any])?["n"] as? String == "9 words", "\(ended)")
+        #expect(try await s.request("GET", "/jobs/\(job)", token: bob).json["processID"] as? String == "scale")
+        // Run again: the form filled with the job's inputs; its file taken again when none is chosen.
+        let runPage = try await s.request("GET", "/console/runs/\(job)", extraHeaders: [bobs])
+        #expect(runPage.text.contains("href=\"/console/processes/scale?from=\(job)\""))
+        let again = try await s.request("GET", "/console/processes/scale?from=\(job)", extraHeaders: [bobs]).text
+        #expect(again.contains(#"name="factor" type="number" step="1" min="1" max="10" value="3""#))
+        #expect(again.contains(#"<option value="words" selected>"#) && again.contains("use <code>t.txt</code> again"))
+        #expect(field(".from", in: again) == job)
+        let rerun = try await send(
+            "/console/processes/scale/execution",
+            [(".csrf", csrf), (".from", job), ("factor", "4"), ("unit", "lines")],
+            files: [("text", "", Data())], as: bobs)
+        #expect(rerun.status == 303, "\(rerun.text)")
+        let second = String((rerun.headers["location"] ?? "").dropFirst("/console/runs/".count))
+        #expect(
+            (try await waitForEnd(s, second, token: bob)["outputs"] as? [String: Any])?["n"] as? String == "12 lines")
+        // Another tenant: the private process is not found; bob's job neither fills their
+        // form nor gives them its file.
+        #expect(try await s.request("GET", "/console/processes/secret", extraHeaders: [daves]).status == 404)
+        let daveCSRF = try #require(
+            field(".csrf", in: try await s.request("GET", "/console/processes/scale", extraHeaders: [daves]).text))
+        let hidden = try await send(
+            "/console/processes/secret/execution", [(".csrf", daveCSRF), ("unit", "words")],
+            files: [("text", "t.txt", text)], as: daves)
+        #expect(hidden.status == 404)
+        let filled = try await s.request("GET", "/console/processes/scale?from=\(job)", extraHeaders: [daves]).text
+        #expect(!filled.contains("value=\"\(job)\"") && !filled.contains("t.txt"))
+        let borrowed = try await send(
+            "/console/processes/scale/execution", [(".csrf", daveCSRF), (".from", job), ("unit", "words")],
+            files: [("text", "", Data())], as: daves)
+        #expect(borrowed.status == 400 && borrowed.text.contains("input `text` needs a file"))
+        #expect(try await runs(s, dave) == 0)
+    }
+
+    @Test(
+        "run again: a workflow run's page offers its form filled with the run's inputs; the new run has the new inputs; another tenant gets 404"
+    )
+    func runAgain() async throws {
+        let s = try ServerHarness()
+        let bob = try s.heaven("users", "add", "bob")
+        let dave = try s.heaven("users", "add", "dave")
+        try s.start()
+        let yaml = """
+            kind: Workflow
+            name: greet
+            inputs: {who: {type: string, default: world}, times: {type: number}, loud: {type: boolean, default: false}}
+            steps:
+              - task: say
+                run: [echo, 'hello ${inputs.who} ${inputs.times} ${inputs.loud}']
+                outputs: {said: {stdout: text}}
+            outputs: {said: '${say.said}'}
+            """
+        let created = try await s.request(
+            "POST", "/v1/runs", token: bob, body: ServerHarness.submission(yaml, inputs: ["times": 1.5]))
+        let first = try #require(created.json["id"] as? String, "\(created.text)")
+        _ = try await waitForEnd(s, first, token: bob)
+        let bobs = try await signIn(s, bob)
+        let page = try await s.request("GET", "/console/runs/\(first)", extraHeaders: [bobs])
+        #expect(page.text.contains("href=\"/console/runs/\(first)/again\""))
+        let form = try await s.request("GET", "/console/runs/\(first)/again", extraHeaders: [bobs]).text
+        #expect(form.contains(#"name="times" type="number" step="any" value="1.5" required"#), "\(form)")
+        #expect(form.contains(#"name="who" type="text" value="world""#))
+        #expect(form.contains(#"<option value="false" selected>false</option>"#))
+        let csrf = try #require(field(".csrf", in: form))
+        let (body, type) = multipart([(".csrf", csrf), ("who", "you"), ("times", "2"), ("loud", "true")])
+        let r = try await s.request(
+            "POST", "/console/runs/\(first)/again", body: body, type: type, extraHeaders: [bobs])
+        #expect(r.status == 303, "\(r.text)")
+        let second = String((r.headers["location"] ?? "").dropFirst("/console/runs/".count))
+        #expect(second != first)
+        let ended = try await waitForEnd(s, second, token: bob)
+        #expect((ended["outputs"] as? [String: Any])?["said"] as? String == "hello you 2 true", "\(ended)")
+        let daves = try await signIn(s, dave)
+        #expect(try await s.request("GET", "/console/runs/\(first)/again", extraHeaders: [daves]).status == 404)
+        let (theirs, theirType) = multipart([(".csrf", csrf), ("times", "3")])
+        #expect(
+            try await s.request(
+                "POST", "/console/runs/\(first)/again", body: theirs, type: theirType, extraHeaders: [daves]
+            ).status == 404)
+        #expect(try await runs(s, dave) == 0)
+    }
+
+    @Test(
+        "the Gantt chart draws the time a task waited for a slot before its attempt; the placement shows each link with the bandwidth between its machines' sites and what it asks"
+    )
+    func queuedAndLinks() async throws {
+        let s = try ServerHarness()
+        let alice = try s.heaven("users", "add", "alice", "--admin")
+        let bob = try s.heaven("users", "add", "bob")
+        try s.start()
+        let site =
+            "kind: Site\nname: box\nconnector: local\nowner: user:bob\nnodes: [{name: n, count: 2, cores: 1, bandwidth: 1Gbps}]\n"
+        let registered = try await s.request(
+            "POST", "/v1/sites", token: alice, body: try JSONSerialization.data(withJSONObject: ["yaml": site]))
+        #expect(registered.status < 300, "\(registered.text)")
+        // Two tasks on one one-core machine: one waits for the other's end.
+        let yaml = """
+            kind: Topology
+            name: pair
+            machines: [{name: m}, {name: b}]
+            links: [{between: [m, b], bandwidth: '>= 100Mbps'}]
+            ---
+            kind: Workflow
+            name: queue
+            topology: pair
+            steps:
+              - parallel:
+                  - task: one
+                    on: m
+                    run: [sleep, '0.2']
+                  - task: two
+                    on: m
+                    run: [sleep, '0.2']
+                  - task: three
+                    on: b
+                    run: ['true']
+            """
+        let created = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(yaml))
+        let id = try #require(created.json["id"] as? String, "\(created.text)")
+        let ended = try await waitForEnd(s, id, token: bob)
+        #expect(ended["status"] as? String == "succeeded", "\(ended)")
+        let bobs = try await signIn(s, bob)
+        let gantt = try await s.request("GET", "/console/runs/\(id)/gantt", extraHeaders: [bobs]).text
+        let queued = gantt.components(separatedBy: "data-queued=\"").dropFirst().map {
+            String($0.prefix { $0 != "\"" })
+        }
+        #expect(queued.count == 1 && ["one#1", "two#1"].contains(queued.first ?? ""), "\(queued) \(gantt)")
+        #expect(gantt.contains("queued") && gantt.contains("for a slot"))
+        let page = try await s.request("GET", "/console/runs/\(id)", extraHeaders: [bobs]).text
+        #expect(page.contains("data-link=\"m-b\""), "\(page)")
+        #expect(page.contains("within box") && page.contains("1Gbps") && page.contains("at least 100Mbps"), "\(page)")
     }
 }

@@ -69,7 +69,9 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var fetchAllow: [String] = []
 
-    @Option(name: .customLong("fetch-limit"), help: "The largest file fetched for an `href` input.")
+    @Option(
+        name: .customLong("fetch-limit"),
+        help: "The largest file fetched for an `href` input, and the most a console form uploads.")
     var fetchLimit = "1GiB"
 
     /// The operator's policy from the options, or the reason the server cannot start.

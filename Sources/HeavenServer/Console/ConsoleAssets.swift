@@ -11,7 +11,7 @@ enum ConsoleAssets {
         <script src="/console/static/console.js" defer></script>
         </head><body>
         <header><a class="brand" href="/console">Heaven</a>
-        {{#user}}<nav><a href="/console">Runs</a><a href="/processes?f=html">Processes</a><a href="/console/sites">Sites</a></nav>
+        {{#user}}<nav><a href="/console">Runs</a><a href="/console/processes">Processes</a><a href="/console/sites">Sites</a></nav>
         <form class="logout" method="post" action="/console/logout"><input type="hidden" name="csrf" value="{{csrf}}"><span>{{user}}</span> <button>Sign out</button></form>{{/user}}
         </header>
         <main{{#attributes}} {{{attributes}}}{{/attributes}}>
@@ -46,11 +46,35 @@ enum ConsoleAssets {
         <div class="actions">
         {{#cancellable}}<form method="post" action="/console/runs/{{id}}/cancel"><input type="hidden" name="csrf" value="{{csrf}}"><button class="danger">Cancel</button></form>{{/cancellable}}
         {{#resumable}}<form method="post" action="/console/runs/{{id}}/resume"><input type="hidden" name="csrf" value="{{csrf}}"><button>Resume</button></form>{{/resumable}}
+        {{#again}}<a class="button" href="{{again}}">Run again with other inputs</a>{{/again}}
         </div>
         <section><h2>Workflow</h2><div id="graph" class="graph">{{{graph}}}</div></section>
         <section><h2>Attempts by site</h2><div id="gantt">{{{gantt}}}</div></section>
         {{#placement}}<section><h2>Where it runs</h2>{{{placement}}}</section>{{/placement}}
         <section><h2>Outputs</h2>{{{outputs}}}</section>
+        """
+
+    static let processes = """
+        <h1>Processes</h1>
+        <p class="hint">Workflows published as processes (OGC API - Processes): run one with the form on its page.</p>
+        {{{table}}}
+        """
+
+    /// A form that starts a run: a process's page, or "run again".
+    static let submit = """
+        <h1>{{heading}}{{#id}} <small>{{id}} · version {{version}}</small>{{/id}}</h1>
+        {{#owner}}<p class="meta">published by {{owner}} · {{visibility}}{{#keywords}} · {{keywords}}{{/keywords}} · {{{links}}}</p>{{/owner}}
+        {{#description}}<p>{{description}}</p>{{/description}}
+        <section><h2>Inputs</h2>
+        {{#error}}<pre class="error" id="submit-error">{{error}}</pre>{{/error}}
+        <form method="post" action="{{action}}" enctype="multipart/form-data" class="submit" id="submit">
+        <input type="hidden" name=".csrf" value="{{csrf}}">
+        {{#from}}<input type="hidden" name=".from" value="{{from}}"><p class="hint">Filled with the inputs of run <a href="/console/runs/{{from}}">{{from}}</a>.</p>{{/from}}
+        {{{fields}}}
+        <button>Run</button>
+        </form></section>
+        {{#outputs}}<section><h2>Outputs</h2>{{{outputs}}}</section>{{/outputs}}
+        {{#jobs}}<section><h2>Jobs</h2>{{{jobs}}}</section>{{/jobs}}
         """
 
     static let log = """
@@ -93,11 +117,15 @@ enum ConsoleAssets {
         .group .tally span{margin-right:.5rem;font-size:.8rem}
         .gantt{position:relative;background:#fff;border:1px solid var(--line)}.lane{display:flex;border-bottom:1px solid var(--line);min-height:1.6rem}
         .lane .site{width:9rem;flex:none;padding:.2rem .4rem;font-size:.8rem;overflow:hidden;text-overflow:ellipsis}
-        .lane .track{flex:1}.bar{fill:var(--c,#999)}
+        .lane .track{flex:1}.bar{fill:var(--c,#999)}.queued{fill:var(--wait);fill-opacity:.35}
         pre{background:#101820;color:#e8eef2;padding:.6rem;overflow:auto;max-height:70vh;white-space:pre-wrap}
         .actions form{display:inline}button{font:inherit;padding:.25rem .7rem}button.danger{color:#fff;background:var(--bad);border:0}
         .login label{display:block;margin:.6rem 0}.login input{width:100%;max-width:30rem}
         img.preview{max-width:100%;border:1px solid var(--line)}
+        a.button{display:inline-block;padding:.25rem .7rem;border:1px solid #767676;border-radius:.2rem;background:#efefef;color:inherit;text-decoration:none}
+        .submit{background:#fff;border:1px solid var(--line);padding:.6rem .8rem;max-width:46rem}.field{margin:.2rem 0 .7rem}
+        .field label{display:block;font-weight:600}.field input:not([type=file]),.field select,.field textarea{width:100%;max-width:30rem;font:inherit;padding:.2rem}
+        .field .hint{margin:.15rem 0;font-size:.85rem}pre.error{background:#fdecea;color:var(--bad);white-space:pre-wrap}
         @media (max-width:40rem){.lane .site{width:5rem}main{padding:.5rem}}
         """
 

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import HeavenAPI
+import HeavenBroker
 import HeavenCore
 import HeavenEngine
 import HeavenLanguage
@@ -36,6 +37,7 @@ struct ConsoleRoutes {
         for (name, text) in [
             ("layout", ConsoleAssets.layout), ("login", ConsoleAssets.login), ("runs", ConsoleAssets.runs),
             ("run", ConsoleAssets.run), ("log", ConsoleAssets.log), ("sites", ConsoleAssets.sites),
+            ("processes", ConsoleAssets.processes), ("submit", ConsoleAssets.submit),
             ("notFound", ConsoleAssets.notFound),
         ] {
             try library.register(text, named: name)
@@ -147,6 +149,7 @@ struct ConsoleRoutes {
             guard let c = try await caller(request) else { return ConsoleRoutes.redirect("/console/login") }
             return try await sitesPage(c)
         }
+        registerSubmissions(on: router)
     }
 
     // MARK: Sessions
@@ -333,7 +336,11 @@ struct ConsoleRoutes {
     }
 
     func runsTable(_ request: Request, _ c: Caller) async throws -> String {
-        let shown = try await listed(request, c).shown
+        runsTable(try await listed(request, c).shown)
+    }
+
+    /// Runs as a table, each row linked to its page.
+    func runsTable(_ shown: [RunRecord]) -> String {
         if shown.isEmpty {
             return
                 "<p class=\"hint\">No runs here yet: submit one with <code>heaven run FILE --server URL</code>, or run a process.</p>"
@@ -423,22 +430,65 @@ struct ConsoleRoutes {
             "resumable": owns && (run.status == .failed || run.status == .interrupted),
             "outputs": outputs(run),
         ]
+        if let p = run.process {
+            values["again"] = ConsoleRoutes.again(p, run.id)
+        } else if ConsoleRoutes.documents(of: run) != nil {
+            values["again"] = "/console/runs/\(run.id)/again"
+        }
         if let duration { values["duration"] = duration }
         if let e = run.error { values["error"] = e }
         if let placement = try await store.placement(run: run.id) {
-            values["placement"] = ConsoleRoutes.placement(placement)
+            let documents = ConsoleRoutes.documents(of: run)?.0.documents
+            var sites: [String: Site] = [:]
+            for s in documents?.sites ?? [] { sites[s.name] = s }
+            for e in try await store.catalog().sites { sites[e.site.name] = e.site }
+            values["placement"] = ConsoleRoutes.placement(
+                placement, topology: documents?.topology(named: placement.topology), sites: sites)
         }
         return page(
             "run", title: "\(run.workflow) \(run.id)", values, caller: c,
             attributes: "data-run=\"\(h(run.id))\" data-status=\"\(run.status.rawValue)\"")
     }
 
-    static func placement(_ p: Placement) -> String {
+    /// The topology's machines on sites and nodes, and its links: the bandwidth and
+    /// latency between the sites their machines were placed on, against what each asks.
+    static func placement(_ p: Placement, topology: Topology?, sites: [String: Site]) -> String {
         let rows = p.machines.sorted { ($0.machine, $0.instance) < ($1.machine, $1.instance) }.map { m in
-            "<tr><td>\(h(m.machine))[\(m.instance)]</td><td>\(h(m.node.site))</td><td>\(h(m.node.node))</td><td>\(m.cores)</td><td>\(m.grant.map(h) ?? "")</td></tr>"
+            "<tr data-machine=\"\(h(m.machine))\" data-site=\"\(h(m.node.site))\"><td>\(h(m.machine))[\(m.instance)]</td><td>\(h(m.node.site))</td><td>\(h(m.node.node))</td><td>\(m.cores)</td><td>\(m.grant.map(h) ?? "")</td></tr>"
         }
-        return
+        var html =
             "<p class=\"hint\">topology \(h(p.topology)), availability \(String(format: "%.3f", p.availability))</p><table><tr><th>Machine</th><th>Site</th><th>Node</th><th>Cores</th><th>Grant</th></tr>\(rows.joined())</table>"
+        let links = (topology?.links ?? []).filter { $0.between.count == 2 }
+        guard !links.isEmpty else { return html }
+        func sitesOf(_ machine: String) -> [String] {
+            Array(Set(p.machines.filter { $0.machine == machine }.map(\.node.site))).sorted()
+        }
+        let linkRows = links.flatMap { link -> [String] in
+            let (a, b) = (link.between[0], link.between[1])
+            let asked =
+                [
+                    link.minimumBandwidth.map { "at least \(Quantity($0, .bitsPerSecond))" },
+                    link.maximumLatency.map { "latency at most \(Quantity($0, .seconds))" },
+                ].compactMap { $0 }.joined(separator: ", ")
+            return sitesOf(a).flatMap { sa in
+                sitesOf(b).map { sb -> String in
+                    let between = sa == sb ? "within \(sa)" : "\(sa) – \(sb)"
+                    let has: String
+                    if let (bandwidth, latency) = Broker.connection(sa, sb, sites) {
+                        has =
+                            (bandwidth.map { "\(Quantity($0, .bitsPerSecond))" } ?? "bandwidth not declared")
+                            + (sa == sb ? "" : ", latency \(Quantity(latency, .seconds))")
+                    } else {
+                        has = "no link declared"
+                    }
+                    return
+                        "<tr data-link=\"\(h(a))-\(h(b))\"><td>\(h(a)) – \(h(b))</td><td>\(h(between))</td><td>\(h(has))</td><td>\(h(asked.isEmpty ? "nothing" : asked))</td></tr>"
+                }
+            }
+        }
+        html +=
+            "<h3>Links</h3><table><tr><th>Link</th><th>Between</th><th>Bandwidth</th><th>Asked</th></tr>\(linkRows.joined())</table>"
+        return html
     }
 
     /// The run's outputs: values, and files as download links (PNG previewed).

@@ -17,6 +17,8 @@ struct RunPicture {
 
     /// More instances than this in a foreach or loop: one group node until expanded.
     static let collapseAbove = 12
+    /// A shorter wait for a slot than this is not drawn.
+    static let queuedFrom: TimeInterval = 0.002
     /// More attempts than this: the Gantt chart aggregates them by site.
     static let gatherAbove = 2000
 
@@ -157,11 +159,13 @@ struct RunPicture {
 
     // MARK: The Gantt chart
 
-    /// Attempts by site: one bar each (queued time not shown: an attempt's bar starts
-    /// when it started), retries and lost attempts as bars of their own; past
-    /// `gatherAbove` attempts, each site's attempts gathered in 100 slices of time.
+    /// Attempts by site: one bar each, its queued segment (the time the task waited for
+    /// a slot before it) drawn lighter in front of it; retries and lost attempts as bars
+    /// of their own; past `gatherAbove` attempts, each site's attempts gathered in 100
+    /// slices of time.
     func gantt(now: Date = Date()) -> String {
-        guard let first = attempts.map(\.startedAt).min() else { return "<p class=\"hint\">No attempt yet.</p>" }
+        func begin(_ a: AttemptRecord) -> Date { min(a.queuedAt ?? a.startedAt, a.startedAt) }
+        guard let first = attempts.map(begin).min() else { return "<p class=\"hint\">No attempt yet.</p>" }
         let last = max(attempts.map { $0.finishedAt ?? now }.max() ?? now, first.addingTimeInterval(0.001))
         let span = last.timeIntervalSince(first)
         func pct(_ d: Date) -> Double { max(0, min(100, d.timeIntervalSince(first) / span * 100)) }
@@ -174,9 +178,10 @@ struct RunPicture {
             let site = list.first?.site ?? "(not placed)"
             var rows: [Date] = []
             var row: [Int] = []
-            for a in list.sorted(by: { $0.startedAt < $1.startedAt }) {
+            let ordered = list.sorted(by: { begin($0) < begin($1) })
+            for a in ordered {
                 let end = a.finishedAt ?? now
-                if let free = rows.firstIndex(where: { $0 <= a.startedAt }) {
+                if let free = rows.firstIndex(where: { $0 <= begin(a) }) {
                     rows[free] = end
                     row.append(free)
                 } else {
@@ -184,7 +189,6 @@ struct RunPicture {
                     row.append(rows.count - 1)
                 }
             }
-            let ordered = list.sorted(by: { $0.startedAt < $1.startedAt })
             let height = attempts.count > RunPicture.gatherAbove ? 22 : 4 + 18 * max(1, rows.count)
             // SVG (attributes, not inline styles: the Content-Security-Policy allows none).
             var bars: [String] = []
@@ -203,12 +207,20 @@ struct RunPicture {
                 }
             } else {
                 for (a, r) in zip(ordered, row) {
+                    // Taking a free slot takes microseconds: only a real wait is drawn.
+                    let queued = a.startedAt.timeIntervalSince(begin(a))
+                    if queued >= RunPicture.queuedFrom {
+                        let from = pct(begin(a))
+                        bars.append(
+                            "<rect class=\"queued\" data-queued=\"\(h(a.taskKey))#\(a.number)\" data-site=\"\(h(site))\" x=\"\(String(format: "%.3f", from))%\" y=\"\(4 + 18 * r)\" width=\"\(String(format: "%.3f", max(0.1, pct(a.startedAt) - from)))%\" height=\"14\"><title>\(h("\(a.taskKey) #\(a.number) queued \(String(format: "%.2f", queued)) s for a slot"))</title></rect>"
+                        )
+                    }
                     let left = pct(a.startedAt)
                     let width = max(0.2, pct(a.finishedAt ?? now) - left)
                     let took = (a.finishedAt ?? now).timeIntervalSince(a.startedAt)
                     let exit = a.exitCode.map { ", exit \($0)" } ?? ""
                     let title =
-                        "\(a.taskKey) #\(a.number) on \(site)\(a.node.map { "/\($0)" } ?? ""): \(a.status.rawValue)\(exit), \(String(format: "%.2f", took)) s"
+                        "\(a.taskKey) #\(a.number) on \(site)\(a.node.map { "/\($0)" } ?? ""): \(a.status.rawValue)\(exit), \(String(format: "%.2f", took)) s\(queued >= RunPicture.queuedFrom ? String(format: " (queued %.2f s before)", queued) : "")"
                     bars.append(
                         "<rect class=\"bar\" data-attempt=\"\(h(a.taskKey))#\(a.number)\" data-site=\"\(h(site))\" data-state=\"\(RunPicture.state(a.status))\" x=\"\(String(format: "%.3f", left))%\" y=\"\(4 + 18 * r)\" width=\"\(String(format: "%.3f", width))%\" height=\"14\"><title>\(h(title))</title></rect>"
                     )

@@ -169,9 +169,7 @@ struct JobRoutes {
         }
         let subscriber = try checked(execute.subscriber)
         // Inputs, checked against the description before anything runs.
-        let base = server.home.root + "/server/uploads/" + UUID().uuidString.lowercased()
-        try FileManager.default.createDirectory(
-            atPath: base, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let base = try server.newSubmissionDirectory()
         let inputs: [String: Value]
         let run: RunRecord
         do {

@@ -332,15 +332,7 @@ struct RunRoutes {
         let submission = try await body(RunSubmission.self, of: request, context)
         let load = try access.load(
             documents: submission.documents, yaml: submission.yaml, allowed: ["Topology", "Workflow"])
-        // Isolation is the operator's decision: only an admin's workflow may leave the sandbox.
-        let optOuts = load.documents.isolationOptOuts
-        if !user.admin, !optOuts.isEmpty {
-            throw Problem(
-                .forbidden,
-                optOuts.map {
-                    "\($0): error: `isolation: none` is refused: on this server every task of a tenant runs sandboxed as the tenant's own uid (only an admin may run tasks outside the sandbox)"
-                }.joined(separator: "\n"))
-        }
+        try RunRoutes.checkIsolation(load, for: user)
         var inputs: [String: Value] = [:]
         for (k, v) in submission.inputs ?? [:] { inputs[k] = try v.value }
         let share = submission.share ?? []
@@ -350,9 +342,7 @@ struct RunRoutes {
         // Each submission gets its own directory: the files uploaded with it (`files`:
         // name → base64), against which relative file inputs are resolved. Its tasks may
         // stage from there and from the run's own directory, nowhere else.
-        let base = server.home.root + "/server/uploads/" + UUID().uuidString.lowercased()
-        try FileManager.default.createDirectory(
-            atPath: base, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let base = try server.newSubmissionDirectory()
         for (name, content) in submission.files ?? [:] {
             guard !name.isEmpty, !name.contains("/"), name != ".", name != "..", !name.hasPrefix(".") else {
                 throw Problem(.badRequest, "file name `\(name)` must be a plain name (no `/`, not starting with `.`)")
@@ -379,6 +369,18 @@ struct RunRoutes {
         if !share.isEmpty { try await store.shareRun(run.id, with: share) }
         server.drive(run.id, load: load)
         return view(run)
+    }
+
+    /// Isolation is the operator's decision: only an admin's workflow may leave the sandbox.
+    static func checkIsolation(_ load: LoadResult, for user: UserRecord) throws {
+        let optOuts = load.documents.isolationOptOuts
+        if !user.admin, !optOuts.isEmpty {
+            throw Problem(
+                .forbidden,
+                optOuts.map {
+                    "\($0): error: `isolation: none` is refused: on this server every task of a tenant runs sandboxed as the tenant's own uid (only an admin may run tasks outside the sandbox)"
+                }.joined(separator: "\n"))
+        }
     }
 
     /// Server-sent events: the run's events from `after` on, live, until the run ends.

@@ -17,6 +17,7 @@ os.environ["SE_AVOID_STATS"] = "true"
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 url, home, artifacts, bob, dave = sys.argv[1:6]
 checks = {}
@@ -35,6 +36,31 @@ def api(method, path, token, body=None):
         r.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(r, timeout=30) as reply:
         return json.loads(reply.read() or b"null")
+
+
+def deploy(yaml):
+    r = urllib.request.Request(url + "/processes", data=yaml.encode(), method="POST")
+    r.add_header("Authorization", "Bearer " + bob)
+    r.add_header("Content-Type", "application/yaml")
+    with urllib.request.urlopen(r, timeout=30) as reply:
+        return reply.status
+
+
+SCALE = """kind: Workflow
+name: scale
+title: Scale a count
+description: Counts the words of a text and multiplies the count.
+inputs:
+  text: {type: file, title: The text}
+  factor: {type: integer, minimum: 1, maximum: 10, default: 2}
+  unit: {type: string, enum: [words, lines]}
+steps:
+  - task: count
+    inputs: {t.txt: '${inputs.text}'}
+    run: [sh, -c, 'echo $(( $(wc -w < t.txt) * $1 )) $2', sh, '${inputs.factor}', '${inputs.unit}']
+    outputs: {n: {stdout: text}}
+outputs: {n: '${count.n}'}
+"""
 
 
 def submit(yaml):
@@ -122,7 +148,7 @@ try:
     driver.get(url + "/console/login")
     driver.find_element(By.NAME, "token").send_keys("hv_00000000_" + "0" * 64)
     driver.find_element(By.CSS_SELECTOR, "form.login button").click()
-    check("a wrong token is refused", "not a valid one" in driver.page_source)
+    check("a wrong token is refused", until(lambda: "not a valid one" in driver.page_source, 10))
     sign_in(bob)
     check("signed in with a token", driver.title.startswith("Runs") and "bob" in driver.page_source, driver.title)
     cookie = driver.get_cookie("heaven_session") or {}
@@ -208,6 +234,44 @@ try:
     appeared = until(lambda: driver.find_elements(By.CSS_SELECTOR, '#runs tr[data-run="%s"]' % extra), 15)
     check("a new run appears on the runs page without a reload", appeared)
     shot("runs")
+
+    # A process's page: a form from its inputs; a file chosen and uploaded; the job runs.
+    check("a workflow is published as a process", deploy(SCALE) == 201)
+    driver.get(url + "/console/processes")
+    driver.find_element(By.CSS_SELECTOR, 'tr[data-process="scale"] a').click()
+    until(lambda: driver.find_elements(By.ID, "submit"), 10)
+    words = os.path.join(os.path.dirname(home), "words.txt")
+    with open(words, "w") as f:
+        f.write("one two three\n")
+    driver.find_element(By.NAME, "text").send_keys(words)
+    factor = driver.find_element(By.NAME, "factor")
+    bounds = (factor.get_attribute("min"), factor.get_attribute("max"), factor.get_attribute("value"))
+    factor.clear()
+    factor.send_keys("3")
+    Select(driver.find_element(By.NAME, "unit")).select_by_value("words")
+    shot("process")
+    driver.find_element(By.CSS_SELECTOR, "#submit button").click()
+    until(lambda: "/console/runs/" in driver.current_url, 10)
+    job = driver.current_url.split("/console/runs/")[-1].split("?")[0]
+    until(lambda: run(job)["status"] in ("succeeded", "failed"), 30)
+    check("a process's form uploads a file and starts a job with the inputs given",
+          bounds == ("1", "10", "2") and run(job)["status"] == "succeeded"
+          and (run(job).get("outputs") or {}).get("n") == "9 words", {"bounds": bounds, "job": run(job)})
+    # Run again with other inputs: the form filled with the job's, its file kept.
+    driver.get(url + "/console/runs/" + job)
+    driver.find_element(By.LINK_TEXT, "Run again with other inputs").click()
+    until(lambda: driver.find_elements(By.ID, "submit"), 10)
+    factor = driver.find_element(By.NAME, "factor")
+    filled = (factor.get_attribute("value"), Select(driver.find_element(By.NAME, "unit")).first_selected_option.text)
+    factor.clear()
+    factor.send_keys("4")
+    driver.find_element(By.CSS_SELECTOR, "#submit button").click()
+    until(lambda: "/console/runs/" in driver.current_url and job not in driver.current_url, 10)
+    again = driver.current_url.split("/console/runs/")[-1].split("?")[0]
+    until(lambda: run(again)["status"] in ("succeeded", "failed"), 30)
+    check("run again fills the form with the job's inputs and takes its file again",
+          filled == ("3", "words") and (run(again).get("outputs") or {}).get("n") == "12 words",
+          {"filled": filled, "run": run(again)})
 
     # Another user's session: the run is not found, its fragments neither.
     sign_in(dave)

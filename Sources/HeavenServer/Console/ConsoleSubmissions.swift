@@ -1,0 +1,267 @@
+import Foundation
+import HeavenAPI
+import HeavenCore
+import HeavenEngine
+import HeavenLanguage
+import HeavenModel
+import Hummingbird
+
+/// The console's pages that start runs: published processes, each with a form generated
+/// from its inputs, and "run again" of any run with other inputs.
+extension ConsoleRoutes {
+    func registerSubmissions(on router: Router<HeavenContext>) {
+        router.get("/console/processes") { request, _ in
+            guard let c = try await caller(request) else { return ConsoleRoutes.redirect("/console/login") }
+            return try await processesPage(c)
+        }
+        router.get("/console/processes/{id}") { request, context in
+            guard let c = try await caller(request) else { return ConsoleRoutes.redirect("/console/login") }
+            let id = try context.parameters.require("id")
+            guard let (process, load, workflow) = try await visibleProcess(id, c) else {
+                return notFound(c, "no process \(id)")
+            }
+            var values: [String: String] = [:]
+            var kept: [String: String] = [:]
+            var from: String?
+            if let r = request.uri.queryParameters.get("from").map({ String($0) }),
+                let run = try await access.run(r, visibleTo: c.user), run.process == process.id
+            {
+                (values, kept) = earlier(run, workflow)
+                from = run.id
+            }
+            return try await processPage(
+                process, load, workflow, c, values: values, kept: kept, from: from, error: nil)
+        }
+        router.post("/console/processes/{id}/execution") { request, context in
+            guard let c = try await caller(request) else { return ConsoleRoutes.redirect("/console/login") }
+            let id = try context.parameters.require("id")
+            guard let (process, load, workflow) = try await visibleProcess(id, c) else {
+                return notFound(c, "no process \(id)")
+            }
+            return try await submit(request, c, load: load, workflow: workflow, process: process) {
+                values, kept, from, error in
+                try await processPage(process, load, workflow, c, values: values, kept: kept, from: from, error: error)
+            }
+        }
+        router.get("/console/runs/{id}/again") { request, context in
+            guard let c = try await caller(request) else { return ConsoleRoutes.redirect("/console/login") }
+            guard let run = try await visibleRun(context, c) else { return notFound(c, "no such run") }
+            if let p = run.process { return ConsoleRoutes.redirect(ConsoleRoutes.again(p, run.id)) }
+            guard let (_, workflow) = ConsoleRoutes.documents(of: run) else {
+                return notFound(c, "run \(run.id)'s workflow cannot be read back")
+            }
+            let (values, kept) = earlier(run, workflow)
+            return againPage(run, workflow, c, values: values, kept: kept, error: nil)
+        }
+        router.post("/console/runs/{id}/again") { request, context in
+            guard let c = try await caller(request) else { return ConsoleRoutes.redirect("/console/login") }
+            guard let run = try await visibleRun(context, c) else { return notFound(c, "no such run") }
+            guard run.process == nil, let (load, workflow) = ConsoleRoutes.documents(of: run) else {
+                return notFound(c, "run \(run.id) is run again from its process's page")
+            }
+            try RunRoutes.checkIsolation(load, for: c.user)
+            return try await submit(request, c, load: load, workflow: workflow, process: nil, from: run) {
+                values, kept, _, error in
+                againPage(run, workflow, c, values: values, kept: kept, error: error)
+            }
+        }
+    }
+
+    static func again(_ process: String, _ run: String) -> String {
+        "/console/processes/\(RunRoutes.pathSegment(process))?from=\(run)"
+    }
+
+    /// A run's own documents as loaded, and its workflow.
+    static func documents(of run: RunRecord) -> (LoadResult, Workflow)? {
+        let sources = (try? JSONDecoder().decode([SourceFile].self, from: Data(run.sources.utf8))) ?? []
+        let load = Loader.load(sources: sources, readingDisk: false)
+        guard load.isValid, let w = load.documents.workflow(named: run.workflow) else { return nil }
+        return (load, w)
+    }
+
+    /// A process the caller may see, parsed (nil: not found, whether absent or another's).
+    func visibleProcess(_ id: String, _ c: Caller) async throws -> (ProcessRecord, LoadResult, Workflow)? {
+        guard let p = try? await Publishing(store: store).visible(id, to: c.user) else { return nil }
+        let (load, workflow) = try server.processes.parsed(p)
+        return (p, load, workflow)
+    }
+
+    /// An earlier run's inputs as the form shows them; its files by name (taken again
+    /// when no other is chosen, if they came with its submission).
+    func earlier(_ run: RunRecord, _ workflow: Workflow) -> (values: [String: String], kept: [String: String]) {
+        var values: [String: String] = [:]
+        var kept: [String: String] = [:]
+        for d in workflow.inputs {
+            guard let v = run.inputs[d.name] else { continue }
+            if d.type == .file {
+                if case .file(let p) = v, server.submittedFile(p, of: run) != nil {
+                    kept[d.name] = (p as NSString).lastPathComponent
+                }
+            } else {
+                values[d.name] = SubmissionForm.text(v)
+            }
+        }
+        return (values, kept)
+    }
+
+    // MARK: Pages
+
+    func processesPage(_ c: Caller) async throws -> Response {
+        let processes = try await store.processes(visibleTo: c.user, limit: 1000, offset: 0)
+        let rows = processes.map { p -> String in
+            let w = try? server.processes.parsed(p).workflow
+            return
+                "<tr data-process=\"\(h(p.id))\"><td><a href=\"/console/processes/\(h(RunRoutes.pathSegment(p.id)))\">\(h(w?.title ?? p.id))</a></td><td><code>\(h(p.id))</code></td><td>\(h(p.version))</td><td>\(h(p.owner))</td><td>\(h(p.visibility.description))</td><td>\(h(w?.description ?? ""))</td></tr>"
+        }
+        let table =
+            rows.isEmpty
+            ? "<p class=\"hint\">No process is published yet: publish a workflow with <code>heaven processes deploy FILE --server URL</code>.</p>"
+            : "<table><tr><th>Process</th><th>Id</th><th>Version</th><th>Publisher</th><th>Visibility</th><th>About</th></tr>\(rows.joined())</table>"
+        return page("processes", title: "Processes", ["table": table], caller: c)
+    }
+
+    func processPage(
+        _ p: ProcessRecord, _ load: LoadResult, _ workflow: Workflow, _ c: Caller, values: [String: String],
+        kept: [String: String], from: String?, error: String?
+    ) async throws -> Response {
+        var query = JobQuery()
+        query.processIDs = [p.id]
+        query.limit = 20
+        let jobs = try await store.jobs(visibleTo: c.user, query, now: Date()).runs
+        let body = ProcessDescription.of(workflow)
+        let outputs = workflow.outputs.map { o -> String in
+            let d = body.outputs[o.name]
+            var type = ""
+            if case .object(let s)? = d?.schema {
+                if case .string(let t)? = s["contentMediaType"] {
+                    type = "file (\(t))"
+                } else if case .string(let t)? = s["type"] {
+                    type = t
+                }
+            }
+            return
+                "<tr><th>\(h(d?.title ?? o.name))</th><td><code>\(h(o.name))</code></td><td>\(h(type))</td><td>\(h(d?.description ?? ""))</td></tr>"
+        }
+        let segment = h(RunRoutes.pathSegment(p.id))
+        var v: [String: Any] = [
+            "heading": workflow.title ?? p.id, "id": p.id, "version": p.version, "owner": p.owner,
+            "visibility": p.visibility.description, "csrf": c.session.csrf,
+            "action": "/console/processes/\(segment)/execution",
+            "fields": SubmissionForm.fields(workflow.inputs, values: values, kept: kept),
+            "links":
+                "<a href=\"/processes/\(segment)\">description (JSON)</a> · <a href=\"/processes/\(segment)/package\">package (YAML)</a>",
+        ]
+        if !outputs.isEmpty { v["outputs"] = "<table>\(outputs.joined())</table>" }
+        if !jobs.isEmpty { v["jobs"] = runsTable(jobs) }
+        if !workflow.keywords.isEmpty { v["keywords"] = workflow.keywords.joined(separator: ", ") }
+        if let d = workflow.description { v["description"] = d }
+        if let from { v["from"] = from }
+        if let error { v["error"] = error }
+        return page(
+            "submit", title: workflow.title ?? p.id, v, caller: c, attributes: "data-process=\"\(h(p.id))\"")
+    }
+
+    func againPage(
+        _ run: RunRecord, _ workflow: Workflow, _ c: Caller, values: [String: String], kept: [String: String],
+        error: String?
+    ) -> Response {
+        var v: [String: Any] = [
+            "heading": "Run \(workflow.name) again", "csrf": c.session.csrf, "from": run.id,
+            "action": "/console/runs/\(h(run.id))/again",
+            "fields": SubmissionForm.fields(workflow.inputs, values: values, kept: kept),
+        ]
+        if let d = workflow.description { v["description"] = d }
+        if let error { v["error"] = error }
+        return page("submit", title: "Run \(workflow.name) again", v, caller: c)
+    }
+
+    // MARK: Submitting
+
+    /// Starts a run from a submission form: the files stored as they arrive in a
+    /// directory of the submission's own, the fields read as the inputs' types, the run
+    /// created as the API would (a process's job when `process`), then its page. A
+    /// mistake shows the form again (`again`) with what was sent and what is wrong.
+    func submit(
+        _ request: Request, _ c: Caller, load: LoadResult, workflow: Workflow, process: ProcessRecord?,
+        from fixed: RunRecord? = nil,
+        again: (_ values: [String: String], _ kept: [String: String], _ from: String?, _ error: String) async throws ->
+            Response
+    ) async throws -> Response {
+        try ConsoleRoutes.sameOrigin(request)
+        let base = try server.newSubmissionDirectory()
+        var keep = false
+        defer { if !keep { try? FileManager.default.removeItem(atPath: base) } }
+        let files = Set(workflow.inputs.filter { $0.type == .file }.map(\.name))
+        let form: SentForm
+        do {
+            form = try await SentForm.read(request, into: base, fileInputs: files, limit: server.policy.fetchLimit)
+        } catch let p as Problem where p.status != .internalServerError {
+            var r = try await again([:], [:], fixed?.id, p.detail)
+            r.status = p.status
+            return r
+        }
+        let sent = Data((form.fields[SubmissionForm.csrfField] ?? "").utf8)
+        let expected = Data(c.session.csrf.utf8)
+        guard sent.count == expected.count, zip(sent, expected).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else {
+            throw Problem(.forbidden, "this form is stale or was not sent from the console: reload the page")
+        }
+        // The run whose inputs filled the form: its files are taken again when no other is chosen.
+        var earlier = fixed
+        if earlier == nil, let id = form.fields[SubmissionForm.fromField], !id.isEmpty,
+            let r = try await access.run(id, visibleTo: c.user), r.process == process?.id
+        {
+            earlier = r
+        }
+        let values = form.fields.filter { !$0.key.hasPrefix(".") }
+        let kept = earlier.map { self.earlier($0, workflow).kept } ?? [:]
+        func mistake(_ text: String) async throws -> Response {
+            var r = try await again(values, kept, earlier?.id, text)
+            r.status = .badRequest
+            return r
+        }
+        let declared = Set(workflow.inputs.map(\.name))
+        for name in values.keys.sorted() where !declared.contains(name) {
+            let hint = Suggestion.closest(to: name, among: Array(declared)).map { " (did you mean `\($0)`?)" } ?? ""
+            return try await mistake("`\(workflow.name)` has no input `\(name)`\(hint)")
+        }
+        var inputs: [String: Value] = [:]
+        for d in workflow.inputs {
+            if d.type == .file {
+                if let path = form.files[d.name] {
+                    inputs[d.name] = .string(path)
+                } else if let run = earlier, case .file(let p)? = run.inputs[d.name],
+                    let real = server.submittedFile(p, of: run)
+                {
+                    let folder = base + "/inputs/" + d.name
+                    let name = (real as NSString).lastPathComponent
+                    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                    try FileManager.default.copyItem(atPath: real, toPath: folder + "/" + name)
+                    inputs[d.name] = .string("inputs/\(d.name)/\(name)")
+                } else if d.defaultValue == nil {
+                    return try await mistake("input `\(d.name)` needs a file")
+                }
+                continue
+            }
+            guard let text = values[d.name], !text.isEmpty else {
+                if d.defaultValue == nil {
+                    return try await mistake("input `\(d.name)` (\(d.type.rawValue)) is required")
+                }
+                continue
+            }
+            inputs[d.name] = .string(text)
+        }
+        let run: RunRecord
+        do {
+            run = try await server.engine.createRun(
+                load: load, workflow: workflow.name, inputs: inputs, outDirectory: nil, user: c.user.name,
+                directory: base, process: process.map { ($0.id, $0.version) })
+        } catch let e as EngineError {
+            return try await mistake("\(e)")
+        } catch let e as DiagnosticsError {
+            return try await mistake(e.diagnostics.map(\.description).joined(separator: "\n"))
+        }
+        keep = true
+        server.drive(run.id, load: load)
+        return ConsoleRoutes.redirect("/console/runs/\(run.id)")
+    }
+}

@@ -1,0 +1,297 @@
+import Foundation
+import HeavenModel
+import Hummingbird
+import MultipartKit
+import NIOCore
+
+/// The form that starts a run from the console, generated from a workflow's typed inputs:
+/// a number field with its bounds, a choice among listed values, true or false, a file
+/// to upload, JSON for a list or an object, text otherwise. Every field is named after
+/// its input; the form's own fields start with a dot (`.csrf`, `.from`), which no
+/// input's name can.
+enum SubmissionForm {
+    static let csrfField = ".csrf"
+    static let fromField = ".from"
+
+    /// The fields for `inputs`, filled with `values` (as sent, or as an earlier run had
+    /// them; a default otherwise). A file input listed in `kept` (its file's name) is
+    /// taken again from the earlier run when no other file is chosen.
+    static func fields(_ inputs: [InputDeclaration], values: [String: String], kept: [String: String]) -> String {
+        if inputs.isEmpty { return "<p class=\"hint\">It takes no inputs.</p>" }
+        return inputs.map { field($0, value: values[$0.name], kept: kept[$0.name]) }.joined()
+    }
+
+    static func field(_ d: InputDeclaration, value sent: String?, kept: String?) -> String {
+        let id = "in-" + d.name
+        let name = h(d.name)
+        let required = d.defaultValue == nil && kept == nil
+        let value = sent ?? (d.type == .file ? nil : d.defaultValue.map(text))
+        var notes: [String] = [d.type.rawValue]
+        if let m = d.minimum { notes.append("at least \(InputDeclaration.text(m))") }
+        if let m = d.maximum { notes.append("at most \(InputDeclaration.text(m))") }
+        if !required, d.type != .file, let v = d.defaultValue, v != .null { notes.append("default \(text(v))") }
+        if !required, d.type == .file, kept == nil { notes.append("optional") }
+        let attributes = (required ? " required" : "") + " aria-describedby=\"\(h(id))-about\""
+        let control: String
+        if let allowed = d.allowed, !allowed.isEmpty {
+            control = select(id, name, allowed.map(text), selected: value, required: required, attributes)
+        } else {
+            switch d.type {
+            case .integer, .number:
+                let bounds =
+                    (d.minimum.map { " min=\"\(InputDeclaration.text($0))\"" } ?? "")
+                    + (d.maximum.map { " max=\"\(InputDeclaration.text($0))\"" } ?? "")
+                control =
+                    "<input id=\"\(h(id))\" name=\"\(name)\" type=\"number\" step=\"\(d.type == .integer ? "1" : "any")\"\(bounds)\(value.map { " value=\"\(h($0))\"" } ?? "")\(attributes)>"
+            case .boolean:
+                control = select(id, name, ["true", "false"], selected: value, required: required, attributes)
+            case .file:
+                control =
+                    "<input id=\"\(h(id))\" name=\"\(name)\" type=\"file\"\(attributes)>"
+                    + (kept.map { " <span class=\"kept\">leave empty to use <code>\(h($0))</code> again</span>" }
+                        ?? "")
+            case .list, .object:
+                let example = d.type == .list ? "[\"a\", \"b\"]" : "{\"key\": \"value\"}"
+                control =
+                    "<textarea id=\"\(h(id))\" name=\"\(name)\" rows=\"3\" placeholder=\"\(h(example))\"\(attributes)>\(h(value ?? ""))</textarea>"
+                notes.append("as JSON")
+            case .string:
+                control =
+                    "<input id=\"\(h(id))\" name=\"\(name)\" type=\"text\"\(value.map { " value=\"\(h($0))\"" } ?? "")\(attributes)>"
+            }
+        }
+        let about = [d.description.map(h), notes.map(h).joined(separator: " · ")].compactMap { $0 }
+            .joined(separator: " — ")
+        return
+            "<div class=\"field\" data-input=\"\(name)\"><label for=\"\(h(id))\">\(h(d.title ?? d.name))\(d.title == nil ? "" : " <code>\(name)</code>")</label>\(control)<p class=\"hint\" id=\"\(h(id))-about\">\(about)</p></div>"
+    }
+
+    static func select(
+        _ id: String, _ name: String, _ options: [String], selected: String?, required: Bool, _ attributes: String
+    ) -> String {
+        let first = required && !options.contains(selected ?? "\u{0}") ? "<option value=\"\">choose…</option>" : ""
+        return "<select id=\"\(h(id))\" name=\"\(name)\"\(attributes)>\(first)"
+            + options.map { o in "<option value=\"\(h(o))\"\(o == selected ? " selected" : "")>\(h(o))</option>" }
+            .joined() + "</select>"
+    }
+
+    /// A value as a field shows it: text as itself, lists and objects as JSON.
+    static func text(_ v: Value) -> String {
+        switch v {
+        case .string(let s): s
+        case .null: ""
+        case .list, .range, .map: v.plain.jsonText
+        case .file(let p): (p as NSString).lastPathComponent
+        default: v.argumentText
+        }
+    }
+}
+
+/// A `multipart/form-data` form as received: its text fields, and its files, written
+/// while they arrive (never held whole in memory) into `inputs/NAME/FILE` under a
+/// submission's directory.
+struct SentForm {
+    var fields: [String: String] = [:]
+    /// Input name → the file's path relative to the submission's directory.
+    var files: [String: String] = [:]
+
+    /// Reads the form. Files only for `fileInputs`, at most `limit` bytes in all; a text
+    /// field at most 1 MiB.
+    static func read(_ request: Request, into directory: String, fileInputs: Set<String>, limit: Int) async throws
+        -> SentForm
+    {
+        let type = request.headers[.contentType] ?? ""
+        guard type.lowercased().hasPrefix("multipart/form-data"),
+            let boundary = Disposition.parameter("boundary", in: type),
+            !boundary.isEmpty, boundary.utf8.count <= 200
+        else {
+            throw Problem(.unsupportedMediaType, "this form is sent as multipart/form-data (with its boundary)")
+        }
+        let parser = MultipartParser(boundary: boundary)
+        let reception = Reception(directory: directory, fileInputs: fileInputs)
+        parser.onHeader = { name, value in reception.header(name, value) }
+        parser.onBody = { buffer in reception.body(&buffer) }
+        parser.onPartComplete = { reception.complete() }
+        var total = 0
+        do {
+            for try await chunk in request.body {
+                total += chunk.readableBytes
+                guard total <= limit else {
+                    throw Problem(
+                        .contentTooLarge,
+                        "the form is larger than this server takes (\(ByteCountFormatter.string(fromByteCount: Int64(limit), countStyle: .binary)), its --fetch-limit)"
+                    )
+                }
+                try parser.execute(chunk)
+                if let failure = reception.failure { throw failure }
+            }
+        } catch let p as Problem {
+            reception.abandon()
+            throw p
+        } catch {
+            reception.abandon()
+            throw Problem(.badRequest, "the form cannot be read: it is not well-formed multipart/form-data")
+        }
+        guard reception.ended else {
+            reception.abandon()
+            throw Problem(.badRequest, "the form ended before its last part")
+        }
+        return reception.form
+    }
+
+    /// The state of one form being received: the part being read and what was kept.
+    final class Reception {
+        let directory: String
+        let fileInputs: Set<String>
+        var form = SentForm()
+        var failure: Problem?
+        var ended = false
+        var parts = 0
+        // The part being read.
+        var headers: [(String, String)] = []
+        var begun = false
+        var name = ""
+        var fileName: String?
+        var text: [UInt8] = []
+        var handle: FileHandle?
+        var path: String?
+        var written = 0
+
+        init(directory: String, fileInputs: Set<String>) {
+            self.directory = directory
+            self.fileInputs = fileInputs
+        }
+
+        func header(_ name: String, _ value: String) {
+            headers.append((name.lowercased(), value))
+        }
+
+        /// The part's headers are all there: what it is, and where it goes.
+        func begin() {
+            begun = true
+            parts += 1
+            guard failure == nil else { return }
+            guard parts <= 1000 else {
+                failure = Problem(.badRequest, "the form has more than 1,000 fields")
+                return
+            }
+            let disposition = headers.first { $0.0 == "content-disposition" }?.1 ?? ""
+            guard let n = Disposition.parameter("name", in: disposition) else {
+                failure = Problem(
+                    .badRequest, "a part of the form has no name (Content-Disposition: form-data; name=...)")
+                return
+            }
+            name = n
+            fileName = Disposition.parameter("filename", in: disposition)
+            guard let fileName else { return }
+            guard fileInputs.contains(name) else {
+                failure = Problem(.badRequest, "field `\(name)` is not a file input: it cannot take a file")
+                return
+            }
+            // No file chosen: an empty part with an empty name.
+            if fileName.isEmpty { return }
+            let base = fileName.split(whereSeparator: { $0 == "/" || $0 == "\\" }).last.map(String.init) ?? ""
+            let mediaType = headers.first { $0.0 == "content-type" }?.1
+            let file = JobRoutes.fileName(base, fallback: name, mediaType: mediaType)
+            let folder = directory + "/inputs/" + name
+            let target = folder + "/" + file
+            do {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                guard FileManager.default.createFile(atPath: target, contents: nil) else {
+                    throw CocoaError(.fileWriteUnknown)
+                }
+                handle = try FileHandle(forWritingTo: URL(fileURLWithPath: target))
+                path = "inputs/\(name)/\(file)"
+            } catch {
+                failure = Problem(.internalServerError, "cannot store the file of input `\(name)`")
+            }
+        }
+
+        func body(_ buffer: inout ByteBuffer) {
+            if !begun { begin() }
+            guard failure == nil else { return }
+            if let handle {
+                do {
+                    try handle.write(contentsOf: buffer.readableBytesView)
+                    written += buffer.readableBytes
+                } catch {
+                    failure = Problem(.internalServerError, "cannot store the file of input `\(name)`: \(error)")
+                }
+            } else if fileName == nil {
+                text.append(contentsOf: buffer.readableBytesView)
+                if text.count > 1 << 20 { failure = Problem(.contentTooLarge, "field `\(name)` is longer than 1 MiB") }
+            }
+            buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+        }
+
+        func complete() {
+            if !begun { begin() }
+            if failure == nil {
+                if let path {
+                    try? handle?.close()
+                    form.files[name] = path
+                } else if fileName == nil {
+                    form.fields[name] = String(decoding: text, as: UTF8.self)
+                }
+            }
+            headers = []
+            begun = false
+            fileName = nil
+            text = []
+            handle = nil
+            path = nil
+            written = 0
+            ended = true
+        }
+
+        /// Gives up: the open file closed (the submission's directory is removed by the caller).
+        func abandon() {
+            try? handle?.close()
+            handle = nil
+        }
+    }
+}
+
+/// Parameters of a header such as `Content-Disposition: form-data; name="a"; filename="b.tif"`
+/// or `Content-Type: multipart/form-data; boundary=x`: quoted or plain, `\` escapes in quotes.
+enum Disposition {
+    static func parameter(_ wanted: String, in header: String) -> String? {
+        var scalars = Array(header.unicodeScalars)[...]
+        // Past the first `;` (the value itself).
+        guard let semicolon = scalars.firstIndex(of: ";") else { return nil }
+        scalars = scalars[(semicolon + 1)...]
+        while !scalars.isEmpty {
+            while let f = scalars.first, f == " " || f == "\t" || f == ";" { scalars.removeFirst() }
+            var key = ""
+            while let f = scalars.first, f != "=", f != ";" {
+                key.unicodeScalars.append(f)
+                scalars.removeFirst()
+            }
+            var value = ""
+            if scalars.first == "=" {
+                scalars.removeFirst()
+                if scalars.first == "\"" {
+                    scalars.removeFirst()
+                    while let f = scalars.first, f != "\"" {
+                        scalars.removeFirst()
+                        if f == "\\", let next = scalars.first {
+                            value.unicodeScalars.append(next)
+                            scalars.removeFirst()
+                        } else {
+                            value.unicodeScalars.append(f)
+                        }
+                    }
+                    if !scalars.isEmpty { scalars.removeFirst() }
+                } else {
+                    while let f = scalars.first, f != ";" {
+                        value.unicodeScalars.append(f)
+                        scalars.removeFirst()
+                    }
+                    value = value.trimmingCharacters(in: .whitespaces)
+                }
+            }
+            if key.trimmingCharacters(in: .whitespaces).lowercased() == wanted { return value }
+        }
+        return nil
+    }
+}
