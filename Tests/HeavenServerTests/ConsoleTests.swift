@@ -18,48 +18,82 @@ let browserAvailable =
     FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium")
     && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver") && seleniumPython != nil
 
+/// The Python of the virtual environment with Mozilla's marionette_driver, which drives
+/// Firefox (`HEAVEN_MARIONETTE_PYTHON`, or where scripts/test.sh makes it).
+let marionettePython: String? = {
+    let env = ProcessInfo.processInfo.environment
+    let home = env["HOME"] ?? "/root"
+    let candidates = [
+        env["HEAVEN_MARIONETTE_PYTHON"],
+        (env["XDG_CACHE_HOME"] ?? home + "/.cache") + "/heaven/marionette-driver-3.7.1/bin/python",
+    ].compactMap { $0 }
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+}()
+
+let firefoxAvailable =
+    FileManager.default.isExecutableFile(atPath: "/usr/bin/firefox-esr") && marionettePython != nil
+
+/// Runs a browser script of `Console/` with `python` against a new server, the server
+/// and the browser in a network namespace of their own (nothing leaves); checks every
+/// check of its report passed, at least `checks` of them, and that it saved
+/// `screenshots` (into `$HEAVEN_TEST_ARTIFACTS` when set).
+func browserChecks(_ script: String, python: String, checks expected: Int, screenshots: Int) throws {
+    let s = try ServerHarness()
+    let bob = try s.heaven("users", "add", "bob")
+    let dave = try s.heaven("users", "add", "dave")
+    let artifacts = ProcessInfo.processInfo.environment["HEAVEN_TEST_ARTIFACTS"] ?? s.work + "/artifacts"
+    try FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true)
+    let shell = """
+        ip link set lo up
+        HEAVEN_HOME=\(s.home) setsid \(ServerHarness.binary) serve --listen 127.0.0.1:0 --task-ids \(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound) > \(s.work)/serve.out 2> \(s.work)/serve.err < /dev/null &
+        server=$!
+        for i in $(seq 200); do grep -q listening \(s.work)/serve.out 2>/dev/null && break; sleep 0.05; done
+        url=$(sed -n 's/^listening on //p' \(s.work)/serve.out)
+        \(python) \(repository)/Tests/HeavenServerTests/Console/\(script) "$url" \(s.home) \(artifacts) \(bob) \(dave) > \(s.work)/report.json 2> \(s.work)/browser.err
+        status=$?
+        kill $server
+        exit $status
+        """
+    try shell.write(toFile: s.work + "/console.sh", atomically: true, encoding: .utf8)
+    let status = try ServerHarness.sh(
+        "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2>/dev/null; done; unshare -n bash \(s.work)/console.sh",
+        shell: "/bin/bash")
+    let said = (try? String(contentsOfFile: s.work + "/browser.err", encoding: .utf8)) ?? ""
+    #expect(status == 0, "the browser script failed: \(said.suffix(3000))")
+    let reportData = (try? Data(contentsOf: URL(fileURLWithPath: s.work + "/report.json"))) ?? Data()
+    try? reportData.write(to: URL(fileURLWithPath: artifacts + "/report-\(script).json"))
+    let report = (try? JSONSerialization.jsonObject(with: reportData)) as? [String: Any] ?? [:]
+    let checks = report["checks"] as? [String: [Any]] ?? [:]
+    #expect(checks.count >= expected, "\(checks.keys.sorted())")
+    for (name, result) in checks.sorted(by: { $0.key < $1.key }) {
+        #expect(result.first as? Bool == true, "\(name): \(result.last ?? "")")
+    }
+    #expect((report["screenshots"] as? [String])?.count == screenshots)
+}
+
 @Suite(
     "The web console in a browser", .serialized,
     Testbed.needs(
         browserAvailable, "chromium, chromium-driver and selenium in a virtual environment (scripts/test.sh)"))
 struct ConsoleTests {
     @Test(
-        "sign in with a token; the graph shows each task's recorded state and turns running to succeeded live; cancel stops the run; a log follows; one Gantt bar per attempt on its site; another user gets 404; nothing loaded from elsewhere; markup in a log stays text"
+        "sign in with a token; the graph shows each task's recorded state and turns running to succeeded live; cancel stops the run; a log follows; one Gantt bar per attempt on its site; another user gets 404; nothing loaded from elsewhere; markup in a log stays text; a process's form uploads a file; run again"
     )
     func browser() throws {
-        let s = try ServerHarness()
-        let bob = try s.heaven("users", "add", "bob")
-        let dave = try s.heaven("users", "add", "dave")
-        let python = try #require(seleniumPython)
-        let artifacts = ProcessInfo.processInfo.environment["HEAVEN_TEST_ARTIFACTS"] ?? s.work + "/artifacts"
-        try FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true)
-        // The server and the browser in a network namespace of their own: nothing leaves.
-        let script = """
-            ip link set lo up
-            HEAVEN_HOME=\(s.home) setsid \(ServerHarness.binary) serve --listen 127.0.0.1:0 --task-ids \(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound) > \(s.work)/serve.out 2> \(s.work)/serve.err < /dev/null &
-            server=$!
-            for i in $(seq 200); do grep -q listening \(s.work)/serve.out 2>/dev/null && break; sleep 0.05; done
-            url=$(sed -n 's/^listening on //p' \(s.work)/serve.out)
-            \(python) \(repository)/Tests/HeavenServerTests/Console/browser.py "$url" \(s.home) \(artifacts) \(bob) \(dave) > \(s.work)/report.json 2> \(s.work)/browser.err
-            status=$?
-            kill $server
-            exit $status
-            """
-        try script.write(toFile: s.work + "/console.sh", atomically: true, encoding: .utf8)
-        let status = try ServerHarness.sh(
-            "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2>/dev/null; done; unshare -n bash \(s.work)/console.sh",
-            shell: "/bin/bash")
-        let said = (try? String(contentsOfFile: s.work + "/browser.err", encoding: .utf8)) ?? ""
-        #expect(status == 0, "the browser script failed: \(said.suffix(3000))")
-        let reportData = (try? Data(contentsOf: URL(fileURLWithPath: s.work + "/report.json"))) ?? Data()
-        try? reportData.write(to: URL(fileURLWithPath: artifacts + "/report.json"))
-        let report = (try? JSONSerialization.jsonObject(with: reportData)) as? [String: Any] ?? [:]
-        let checks = report["checks"] as? [String: [Any]] ?? [:]
-        #expect(checks.count >= 17, "\(checks.keys.sorted())")
-        for (name, result) in checks.sorted(by: { $0.key < $1.key }) {
-            #expect(result.first as? Bool == true, "\(name): \(result.last ?? "")")
-        }
-        #expect((report["screenshots"] as? [String])?.count == 4)
+        try browserChecks("browser.py", python: try #require(seleniumPython), checks: 17, screenshots: 4)
+    }
+}
+
+@Suite(
+    "The web console in Firefox", .serialized,
+    Testbed.needs(
+        firefoxAvailable, "firefox-esr and marionette_driver in a virtual environment (scripts/test.sh)"))
+struct ConsoleFirefoxTests {
+    @Test(
+        "in Firefox: sign in; the graph and the Gantt chart as recorded; a node turns running to succeeded live; a log's markup stays text; a process's form uploads a file; every page fits a narrow screen"
+    )
+    func firefox() throws {
+        try browserChecks("firefox.py", python: try #require(marionettePython), checks: 8, screenshots: 2)
     }
 }
 

@@ -126,7 +126,8 @@ enum ConsoleAssets {
         .submit{background:#fff;border:1px solid var(--line);padding:.6rem .8rem;max-width:46rem}.field{margin:.2rem 0 .7rem}
         .field label{display:block;font-weight:600}.field input:not([type=file]),.field select,.field textarea{width:100%;max-width:30rem;font:inherit;padding:.2rem}
         .field .hint{margin:.15rem 0;font-size:.85rem}pre.error{background:#fdecea;color:var(--bad);white-space:pre-wrap}
-        @media (max-width:40rem){.lane .site{width:5rem}main{padding:.5rem}}
+        @media (max-width:40rem){.lane .site{width:5rem}main{padding:.5rem}table{display:block;overflow-x:auto}
+        code{word-break:break-all}header a{margin-right:.6rem}}
         """
 
     static let script = """

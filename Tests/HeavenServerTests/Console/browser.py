@@ -9,9 +9,6 @@ Submits runs through the API as bob, drives the console, and prints one JSON obj
 """
 import json
 import os
-import sys
-import time
-import urllib.request
 
 os.environ["SE_AVOID_STATS"] = "true"
 from selenium import webdriver  # noqa: E402
@@ -19,104 +16,14 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
-url, home, artifacts, bob, dave = sys.argv[1:6]
-checks = {}
-shots = []
-
-
-def check(name, passed, detail=""):
-    checks[name] = [bool(passed), str(detail)[:2000]]
-
-
-def api(method, path, token, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    r = urllib.request.Request(url + path, data=data, method=method)
-    r.add_header("Authorization", "Bearer " + token)
-    if data is not None:
-        r.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(r, timeout=30) as reply:
-        return json.loads(reply.read() or b"null")
-
-
-def deploy(yaml):
-    r = urllib.request.Request(url + "/processes", data=yaml.encode(), method="POST")
-    r.add_header("Authorization", "Bearer " + bob)
-    r.add_header("Content-Type", "application/yaml")
-    with urllib.request.urlopen(r, timeout=30) as reply:
-        return reply.status
-
-
-SCALE = """kind: Workflow
-name: scale
-title: Scale a count
-description: Counts the words of a text and multiplies the count.
-inputs:
-  text: {type: file, title: The text}
-  factor: {type: integer, minimum: 1, maximum: 10, default: 2}
-  unit: {type: string, enum: [words, lines]}
-steps:
-  - task: count
-    inputs: {t.txt: '${inputs.text}'}
-    run: [sh, -c, 'echo $(( $(wc -w < t.txt) * $1 )) $2', sh, '${inputs.factor}', '${inputs.unit}']
-    outputs: {n: {stdout: text}}
-outputs: {n: '${count.n}'}
-"""
-
-
-def submit(yaml):
-    return api("POST", "/v1/runs", bob, {"documents": [{"path": "w.yaml", "text": yaml}]})["id"]
-
-
-def run(id):
-    return api("GET", "/v1/runs/" + id, bob)
-
-
-def attempts(id):
-    return api("GET", "/v1/runs/%s/logs" % id, bob)["logs"]
-
-
-def until(what, seconds=30, step=0.1):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(step)
-    return what()
-
-
-def release(id, name):
-    open(os.path.join(home, "runs", id, name), "w").close()
-
-
-def processes_of(id):
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/environ" % pid, "rb") as f:
-                if ("HEAVEN_RUN=" + id).encode() in f.read().split(b"\0"):
-                    found.append(pid)
-        except OSError:
-            pass
-    return found
+from common import (SCALE, artifacts, attempts, bob, check, dave, deploy, example, gate, home,  # noqa: E402
+                    nodes, processes_of, release, report, run, shots, submit, until, url)
 
 
 def shot(name):
     path = os.path.join(artifacts, name + ".png")
     driver.save_screenshot(path)
     shots.append(path)
-
-
-def nodes():
-    return {n.get_attribute("data-task"): n.get_attribute("data-state")
-            for n in driver.find_elements(By.CSS_SELECTOR, "#graph [data-task]")}
-
-
-def gate(name, then=""):
-    wait = 'while [ ! -e "$HEAVEN_WORKDIR/../../%s" ]; do sleep 0.1; done' % name
-    return wait + then
 
 
 options = webdriver.ChromeOptions()
@@ -156,11 +63,11 @@ try:
           cookie.get("httpOnly") and cookie.get("sameSite") == "Strict", cookie)
 
     # A finished run: every task in its recorded state, one Gantt bar per attempt on its site.
-    fan = open(os.path.join(os.path.dirname(__file__), "..", "..", "..", "examples", "fan-out.yaml")).read()
+    fan = example("fan-out.yaml")
     done = submit(fan)
     until(lambda: run(done)["status"] in ("succeeded", "failed"), 60)
     driver.get(url + "/console/runs/" + done)
-    shown = nodes()
+    shown = nodes(driver)
     recorded = {}
     for a in attempts(done):
         recorded[a["task"]] = a
@@ -182,14 +89,14 @@ try:
                   % (gate("release1"), gate("release2")))
     until(lambda: any(a["task"] == "gate" for a in attempts(live)), 30)
     driver.get(url + "/console/runs/" + live)
-    until(lambda: nodes().get("gate") == "running", 10)
+    until(lambda: nodes(driver).get("gate") == "running", 10)
     driver.execute_script("window.__noReload = 1")
-    running = nodes().get("gate")
+    running = nodes(driver).get("gate")
     release(live, "release1")
-    turned = until(lambda: nodes().get("gate") == "succeeded", 20)
+    turned = until(lambda: nodes(driver).get("gate") == "succeeded", 20)
     same_page = driver.execute_script("return window.__noReload") == 1
     check("a node turns from running to succeeded without a reload", running == "running" and turned and same_page,
-          {"before": running, "after": nodes().get("gate"), "same page": same_page})
+          {"before": running, "after": nodes(driver).get("gate"), "same page": same_page})
     release(live, "release2")
     until(lambda: run(live)["status"] == "succeeded", 20)
 
@@ -289,4 +196,4 @@ try:
 finally:
     driver.quit()
 
-print(json.dumps({"checks": checks, "screenshots": shots}))
+report()
