@@ -383,6 +383,44 @@ struct ConsoleSubmissionTests {
     }
 
     @Test(
+        "the NDVI showcase published as a process runs from its console form with the two bands uploaded; its page shows the NDVI previewed and the quicklook"
+    )
+    func ndviFromTheConsole() async throws {
+        let s = try ServerHarness()
+        let bob = try s.heaven("users", "add", "bob")
+        try s.start()
+        let yaml = try String(contentsOfFile: repository + "/examples/eo/ndvi.yaml", encoding: .utf8)
+        let deployed = try await s.request(
+            "POST", "/processes", token: bob, body: Data(yaml.utf8), type: "application/yaml")
+        #expect(deployed.status == 201, "\(deployed.text)")
+        let bobs = try await signIn(s, bob)
+        let page = try await s.request("GET", "/console/processes/ndvi", extraHeaders: [bobs]).text
+        #expect(
+            page.contains(#"name="red" type="file" required"#) && page.contains(#"name="nir" type="file" required"#))
+        #expect(page.contains(#"name="tile" type="number" step="1" min="1" value="256""#))
+        let csrf = try #require(field(".csrf", in: page))
+        let bands = repository + "/examples/eo/data/landsat8/"
+        let (body, type) = multipart(
+            [(".csrf", csrf), ("tile", "128")],
+            files: [
+                ("red", "l8_B4.tif", try Data(contentsOf: URL(fileURLWithPath: bands + "l8_B4.tif"))),
+                ("nir", "l8_B5.tif", try Data(contentsOf: URL(fileURLWithPath: bands + "l8_B5.tif"))),
+            ])
+        let started = try await s.request(
+            "POST", "/console/processes/ndvi/execution", body: body, type: type, extraHeaders: [bobs])
+        #expect(started.status == 303, "\(started.text)")
+        let job = String((started.headers["location"] ?? "").dropFirst("/console/runs/".count))
+        let ended = try await waitForEnd(s, job, token: bob, seconds: 120)
+        #expect(ended["status"] as? String == "succeeded", "\(ended)")
+        #expect((ended["outputs"] as? [String: Any])?["tiles"] as? Int == 25, "\(ended)")
+        let shown = try await s.request("GET", "/console/runs/\(job)", extraHeaders: [bobs]).text
+        #expect(shown.contains("/console/runs/\(job)/outputs/ndvi?preview=png"))
+        #expect(shown.contains("src=\"/console/runs/\(job)/outputs/quicklook\""))
+        let quicklook = try await s.request("GET", "/console/runs/\(job)/outputs/quicklook", extraHeaders: [bobs])
+        #expect(quicklook.status == 200 && quicklook.type == "image/png")
+    }
+
+    @Test(
         "run again: a workflow run's page offers its form filled with the run's inputs; the new run has the new inputs; another tenant gets 404"
     )
     func runAgain() async throws {
