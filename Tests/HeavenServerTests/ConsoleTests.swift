@@ -469,7 +469,7 @@ struct ConsoleSubmissionTests {
     }
 
     @Test(
-        "the Gantt chart draws the time a task waited for a slot before its attempt; the placement shows each link with the bandwidth between its machines' sites and what it asks"
+        "the Gantt chart draws the time a task waited for a slot before its attempt; the placement shows each link with the bandwidth between its machines' sites and what it asks; a task waiting for its next attempt is `waiting`"
     )
     func queuedAndLinks() async throws {
         let s = try ServerHarness()
@@ -516,6 +516,28 @@ struct ConsoleSubmissionTests {
         #expect(gantt.contains("queued") && gantt.contains("for a slot"))
         let page = try await s.request("GET", "/console/runs/\(id)", extraHeaders: [bobs]).text
         #expect(page.contains("data-link=\"m-b\""), "\(page)")
+        // A task waiting for its next attempt (after a failure) is `waiting`, saying why.
+        let flaky = """
+            kind: Workflow
+            name: flaky
+            steps:
+              - task: flaky
+                shell: 'exit 3'
+                retries: {count: 1, backoff: 10m}
+            """
+        let retried = try #require(
+            try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(flaky)).json["id"]
+                as? String)
+        var graph = ""
+        for _ in 0..<300 {
+            graph = try await s.request("GET", "/console/runs/\(retried)/graph", extraHeaders: [bobs]).text
+            if graph.contains("data-state=\"waiting\"") { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(graph.contains(#"data-task="flaky" data-state="waiting""#), "\(graph)")
+        #expect(graph.contains("waiting: "), "the node says why")
+        _ = try await s.request("POST", "/v1/runs/\(retried)/cancel", token: bob)
+        #expect(try await waitForEnd(s, retried, token: bob)["status"] as? String == "cancelled")
         #expect(page.contains("within box") && page.contains("1Gbps") && page.contains("at least 100Mbps"), "\(page)")
     }
 }

@@ -158,6 +158,7 @@ enum ConsoleAssets {
             };
             source.addEventListener('task-started', onTask);
             source.addEventListener('task-ended', onTask);
+            ['waiting', 'retry', 'lost', 'substitution', 'placed'].forEach(kind => source.addEventListener(kind, () => later(fragments)));
             ['succeeded', 'failed', 'cancelled', 'interrupted'].forEach(kind => source.addEventListener(kind, () => {
               main.dataset.status = kind;
               source.close();

@@ -403,9 +403,11 @@ struct ConsoleRoutes {
         let expand = request.uri.queryParameters.getAll("expand").map {
             String($0).removingPercentEncoding ?? String($0)
         }
+        // What waits is told by events, read only while the run goes on.
+        let events = run.status.isFinal ? [] : try await store.events(run: run.id, after: 0, limit: 100_000)
         let p = RunPicture(
             runID: run.id, attempts: attempts,
-            expanded: Set(expand.flatMap { [$0 + "#", $0 + "@"] }))
+            expanded: Set(expand.flatMap { [$0 + "#", $0 + "@"] }), events: events)
         let sources = (try? JSONDecoder().decode([SourceFile].self, from: Data(run.sources.utf8))) ?? []
         let load = Loader.load(sources: sources, readingDisk: false)
         let graph: String

@@ -14,6 +14,11 @@ struct RunPicture {
 
     /// The latest attempt of each task instance, by key.
     let latest: [String: AttemptRecord]
+    /// While the run goes on: the task instances that said they wait (for capacity, or
+    /// for their next attempt after a failure), since when and why, by key.
+    let waiting: [String: (since: Date, why: String)]
+    /// Every task instance known: attempted or waiting.
+    let keys: [String]
 
     /// More instances than this in a foreach or loop: one group node until expanded.
     static let collapseAbove = 12
@@ -22,17 +27,27 @@ struct RunPicture {
     /// More attempts than this: the Gantt chart aggregates them by site.
     static let gatherAbove = 2000
 
-    init(runID: String, attempts: [AttemptRecord], expanded: Set<String>) {
+    init(runID: String, attempts: [AttemptRecord], expanded: Set<String>, events: [EventRecord] = []) {
         self.runID = runID
         self.attempts = attempts
         self.expanded = expanded
         var latest: [String: AttemptRecord] = [:]
         for a in attempts where (latest[a.taskKey]?.number ?? 0) < a.number { latest[a.taskKey] = a }
         self.latest = latest
+        var waiting: [String: (since: Date, why: String)] = [:]
+        for e in events where e.kind == .waiting || e.kind == .retry {
+            guard let key = e.taskKey else { continue }
+            // Until an attempt starts after it (or the one it follows is still running).
+            if let a = latest[key], a.status == .running || a.startedAt >= e.time { continue }
+            waiting[key] = (e.time, e.message)
+        }
+        self.waiting = waiting
+        self.keys = Array(latest.keys) + waiting.keys.filter { latest[$0] == nil }
     }
 
     /// A task instance's state, as the contract names it.
     func state(_ key: String) -> String {
+        if waiting[key] != nil { return "waiting" }
         guard let a = latest[key] else { return "pending" }
         return RunPicture.state(a.status)
     }
@@ -101,6 +116,7 @@ struct RunPicture {
         let s = state(key)
         var title = key
         var link = ""
+        if let w = waiting[key] { title += " · waiting: \(w.why)" }
         if let a = latest[key] {
             title += " · attempt \(a.number) · \(a.status.rawValue)" + (a.site.map { " on \($0)" } ?? "")
             link =
@@ -115,7 +131,7 @@ struct RunPicture {
     func instances(_ head: String, label: String, kind: String, body: (String) -> String) -> String {
         // Instance numbers seen in the attempts' keys, and the state of each instance.
         var seen: [Int: [String]] = [:]
-        for key in latest.keys where key.hasPrefix(head) {
+        for key in keys where key.hasPrefix(head) {
             let rest = key.dropFirst(head.count)
             guard let slash = rest.firstIndex(of: "/"), let i = Int(rest[..<slash]) else { continue }
             seen[i, default: []].append(key)
@@ -130,11 +146,13 @@ struct RunPicture {
                     ? "failed"
                     : states.contains("running")
                         ? "running"
-                        : states.contains("lost")
-                            ? "lost"
-                            : states.allSatisfy { $0 == "succeeded" }
-                                ? "succeeded"
-                                : "pending"
+                        : states.contains("waiting")
+                            ? "waiting"
+                            : states.contains("lost")
+                                ? "lost"
+                                : states.allSatisfy { $0 == "succeeded" }
+                                    ? "succeeded"
+                                    : "pending"
                 tally[s, default: 0] += 1
             }
             let overall =
@@ -143,7 +161,7 @@ struct RunPicture {
                 : tally["running"] != nil
                     ? "running"
                     : tally.keys.allSatisfy { $0 == "succeeded" } ? "succeeded" : "pending"
-            let counts = ["running", "succeeded", "failed", "lost", "pending"].compactMap { s in
+            let counts = ["running", "waiting", "succeeded", "failed", "lost", "pending"].compactMap { s in
                 tally[s].map { "<span data-state=\"\(s)\">\($0) \(s)</span>" }
             }.joined()
             let name = String(head.dropLast())
