@@ -132,7 +132,10 @@ let package = Package(
             // The OGC API - Processes schemas the descriptions are checked against.
             exclude: ["OGC"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "HeavenStoreTests", dependencies: ["HeavenStore", "HeavenCore", "HeavenModel"],
+            name: "HeavenStoreTests",
+            dependencies: [
+                "HeavenStore", "HeavenCore", "HeavenModel", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "HeavenConnectorsTests", dependencies: ["HeavenConnectors", "HeavenModel"],

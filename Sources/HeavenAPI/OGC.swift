@@ -187,10 +187,14 @@ public struct ProcessBody: APIObject {
     public var owner: String?
     public var inputs: [String: InputDescription]
     public var outputs: [String: OutputDescription]
+    /// What a successful job costs (a priced process: a budget is needed to execute it).
+    public var price: PriceBody?
 
     public init(
-        summary: ProcessSummary, inputs: [String: InputDescription], outputs: [String: OutputDescription]
+        summary: ProcessSummary, inputs: [String: InputDescription], outputs: [String: OutputDescription],
+        price: PriceBody? = nil
     ) {
+        self.price = price
         id = summary.id
         version = summary.version
         title = summary.title
@@ -283,11 +287,15 @@ public struct ExecuteRequest: APIObject {
     public var outputs: [String: OutputRequest]?
     public var response: ResponseMode?
     public var subscriber: Subscriber?
+    /// For a priced process: the most the job may cost (reserved from the caller's
+    /// balance until it ends).
+    public var budget: Budget?
 
     public init(
         inputs: [String: JSONValue]? = nil, outputs: [String: OutputRequest]? = nil, response: ResponseMode? = nil,
-        subscriber: Subscriber? = nil
+        subscriber: Subscriber? = nil, budget: Budget? = nil
     ) {
+        self.budget = budget
         self.inputs = inputs
         self.outputs = outputs
         self.response = response
@@ -315,12 +323,17 @@ public struct StatusInfo: APIObject {
     public var updated: Date?
     public var progress: Int?
     public var links: [OGCLink]?
+    /// A priced job's costs so far (value, resources, fee), and what it used.
+    public var costs: JobCosts?
+    public var usage: JobUsage?
 
     public init(
         jobID: String, processID: String?, status: JobStatus, message: String? = nil, created: Date? = nil,
         started: Date? = nil, finished: Date? = nil, updated: Date? = nil, progress: Int? = nil,
-        links: [OGCLink]? = nil
+        links: [OGCLink]? = nil, costs: JobCosts? = nil, usage: JobUsage? = nil
     ) {
+        self.costs = costs
+        self.usage = usage
         self.jobID = jobID
         self.processID = processID
         self.type = "process"

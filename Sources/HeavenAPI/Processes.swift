@@ -22,7 +22,8 @@ public enum ProcessDescription {
             summary: summary ?? self.summary(workflow),
             inputs: Dictionary(uniqueKeysWithValues: workflow.inputs.map { ($0.name, input($0)) }),
             outputs: Dictionary(
-                uniqueKeysWithValues: workflow.outputs.map { o in (o.name, output(o.name, o.value, in: workflow)) }))
+                uniqueKeysWithValues: workflow.outputs.map { o in (o.name, output(o.name, o.value, in: workflow)) }),
+            price: workflow.price.map(PriceBody.init))
     }
 
     /// An input's description: its schema from its type, bounds, values and default;

@@ -31,7 +31,8 @@ public struct HeavenCommand: AsyncParsableCommand {
             ValidateCommand.self, RunCommand.self, ResumeCommand.self, StatusCommand.self, RunsCommand.self,
             LogsCommand.self, CancelCommand.self, PlanCommand.self, SitesCommand.self, BenchCommand.self,
             CleanCommand.self, ServeCommand.self, UsersCommand.self, LoginCommand.self, SecretsCommand.self,
-            ProcessesCommand.self,
+            ProcessesCommand.self, ExecuteCommand.self, QuoteCommand.self, AccountCommand.self, AccountsCommand.self,
+            BillsCommand.self,
         ])
 
     public init() {}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CHeavenSystem
 import Foundation
+import HeavenAPI
 import HeavenConnectors
 import HeavenCore
 import HeavenEngine
@@ -30,6 +31,11 @@ enum CLI {
     /// Prints to standard error.
     static func error(_ message: String) {
         FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
+
+    /// Prints a body as the API sends it (JSON).
+    static func printJSON<T: Encodable>(_ value: T) {
+        print(String(decoding: (try? APICoding.encoder.encode(value)) ?? Data(), as: UTF8.self))
     }
 
     static func user() -> String {

@@ -92,7 +92,8 @@ public protocol CatalogStore: Sendable {
 }
 
 /// Everything Heaven keeps: what the engine, the server and the command line are given.
-public typealias Store = RunStore & CatalogStore & AccountStore & SecretStore & ProcessStore & ChangeObserving
+public typealias Store = RunStore & CatalogStore & AccountStore & SecretStore & ProcessStore & LedgerStore
+    & ChangeObserving
 
 /// Whether a site is down, since when it fails, and who said so.
 public struct SiteHealth: Sendable, Equatable {

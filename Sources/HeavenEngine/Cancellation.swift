@@ -42,8 +42,7 @@ extension Engine {
         run.ownerPID = nil
         run.ownerStart = nil
         run.error = "cancelled"
-        try await store.updateRun(run)
-        try await store.appendEvent(EventRecord(runID: run.id, .ended(.cancelled, error: nil)))
+        _ = try await end(run, .ended(.cancelled, error: nil))
         return .closed
     }
 }

@@ -102,7 +102,8 @@ public final class Engine: Sendable {
     /// inputs and output directory where none are given.
     public func createRun(
         load: LoadResult, workflow name: String?, inputs: [String: Value], outDirectory: String?, user: String,
-        directory: String, reusing: String? = nil, process: (id: String, version: String)? = nil
+        directory: String, reusing: String? = nil, process: (id: String, version: String)? = nil,
+        charge: (terms: (RunRecord) -> JobCharge, quote: String?)? = nil
     ) async throws -> RunRecord {
         guard load.isValid else { throw DiagnosticsError(load.diagnostics) }
         let workflow = try Engine.mainWorkflow(in: load.documents, named: name)
@@ -130,7 +131,20 @@ public final class Engine: Sendable {
             id: Engine.newRunID(), workflow: workflow.name, user: user, sources: sources, inputs: bound,
             outDirectory: out, directory: directory, reuses: source?.id, process: process?.id,
             processVersion: process?.version)
-        try await store.createRun(run)
+        if let charge {
+            // A priced job: its budget reserved from its payer with it, or no job.
+            let c = charge.terms(run)
+            let reservation = LedgerTransaction(
+                id: "reserve:\(run.id)", kind: .reserve, job: run.id,
+                memo: "budget of job \(run.id) of \(c.process), \(c.budget) \(c.currency), put aside",
+                lines: [
+                    LedgerLine(c.payer, -c.budget, c.currency),
+                    LedgerLine(LedgerAccount.hold(run.id), c.budget, c.currency),
+                ])
+            try await store.createJob(run, charge: c, reservation: reservation, quote: charge.quote)
+        } else {
+            try await store.createRun(run)
+        }
         try await store.appendEvent(EventRecord(runID: run.id, .created(workflow: workflow.name)))
         return run
     }
@@ -279,8 +293,7 @@ public final class Engine: Sendable {
         } catch {
             // Nothing ran: the run ends here, saying why (a refusal lists every constraint).
             let event = life.refuse((error as? Refusal)?.description ?? "\(error)", refusal: error is Refusal)
-            try await store.updateRun(life.record)
-            try await store.appendEvent(EventRecord(runID: run.id, event))
+            _ = try await end(life.record, event)
             return nil
         }
 
@@ -338,11 +351,18 @@ public final class Engine: Sendable {
                 }
             }
         }
-        let plan = RunPlan(
+        var plan = RunPlan(
             runID: run.id, user: run.user, documents: load.documents, topology: topology,
             defaultIsolation: workflow.isolation, runDirectory: runDirectory, baseDirectory: run.directory,
             completed: completed, previousAttempts: previous, confined: confined, confinement: confinement,
             mayOptOut: mayOptOut, killGrace: killGrace, reusesRun: run.reuses, reusable: reusable)
+        // A priced job's publisher pays the owners of the sites its attempts use.
+        if run.process != nil, let charge = try await store.charge(job: run.id) {
+            plan.resourcePayer = (charge.publisher, charge.currency)
+            for e in try await store.catalog().sites {
+                if let rate = Charging.SiteRate(e.site, registeredBy: e.registeredBy) { plan.rates[e.site.name] = rate }
+            }
+        }
         let context = RunContext(
             plan: plan, store: store, home: home, connectors: resources.connectors, slots: resources.slots,
             grants: resources.grants, logger: logger, secrets: Secrets(home: home, store: store))
@@ -439,12 +459,26 @@ public final class Engine: Sendable {
         -> RunRecord
     {
         let ended = life.close(outcome)
-        try await store.updateRun(life.record)
-        try await store.appendEvent(EventRecord(runID: life.record.id, ended))
+        let record = try await end(life.record, ended)
         for case let c as any RunHousekeeping in context.allConnectors {
-            await c.finishRun(life.record.id, succeeded: life.record.status == .succeeded)
+            await c.finishRun(record.id, succeeded: record.status == .succeeded)
         }
-        return life.record
+        return record
+    }
+
+    /// Records a run's end, the one place that does: a priced job is settled in the
+    /// same transaction (`Charging`), which may turn its success into a failure (its
+    /// price over its budget). Returns the record as written.
+    func end(_ record: RunRecord, _ event: RunEvent) async throws -> RunRecord {
+        guard record.process != nil, record.status.isFinal, let charge = try await store.charge(job: record.id) else {
+            try await store.updateRun(record)
+            try await store.appendEvent(EventRecord(runID: record.id, event))
+            return record
+        }
+        let (settled, posting) = Charging().settle(record, charge: charge)
+        let said = settled.status == record.status ? event : .ended(settled.status, error: settled.error)
+        try await store.closeRun(settled, event: EventRecord(runID: settled.id, said), posting: posting)
+        return settled
     }
 }
 

@@ -64,6 +64,10 @@ struct RunPlan: Sendable {
     /// The earlier run whose results this one reuses, and those results by fingerprint.
     let reusesRun: String?
     let reusable: [String: AttemptRecord]
+    /// A priced job's: who pays its attempts' cores (its process's publisher), in what
+    /// currency, and each priced site's rate, by site name.
+    var resourcePayer: (account: String, currency: String)?
+    var rates: [String: Charging.SiteRate] = [:]
 
     init(
         runID: String, user: String = "", documents: DocumentSet, topology: Topology? = nil,

@@ -303,7 +303,16 @@ struct TaskExecutor {
             // sees it free.
             let slots = context.slots
             let ended = passes ? record.key : nil
-            try await context.store.finishAttempt(record, passing: { slots.release(slot, passing: ended) })
+            // A priced job's publisher pays the site's owner for the cores, with the end.
+            if let payer = context.plan.resourcePayer,
+                let cost = Charging.resources(
+                    of: record, rate: context.plan.rates[slot.site], payer: payer.account, currency: payer.currency)
+            {
+                try await context.store.finishAttempt(
+                    record, posting: cost, passing: { slots.release(slot, passing: ended) })
+            } else {
+                try await context.store.finishAttempt(record, passing: { slots.release(slot, passing: ended) })
+            }
         }
 
         /// The site stopped answering: the attempt is recorded as lost and the site reported.

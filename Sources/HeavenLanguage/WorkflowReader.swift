@@ -17,7 +17,7 @@ struct WorkflowReader {
             entries,
             allowed: [
                 "kind", "name", "title", "description", "version", "keywords", "topology", "inputs", "steps", "outputs",
-                "isolation",
+                "isolation", "price",
             ],
             in: "a Workflow")
         var w = Workflow(name: name, steps: [], location: location)
@@ -68,11 +68,105 @@ struct WorkflowReader {
             case "isolation":
                 w.isolation = isolation(e.value) ?? .none
                 w.isolationLocation = r.location(e.keyNode)
+            case "price": w.price = price(e.value)
             default: break
             }
         }
         if !sawSteps { r.error("the Workflow has no `steps`", entries[0].keyNode) }
+        // A priced output is one the workflow declares.
+        if let price = entries.first(where: { $0.key == "price" }), case .mapping(let fields) = price.value,
+            let priced = fields.first(where: { $0.key.string == "outputs" })?.value, case .mapping(let outputs) = priced
+        {
+            let declared = w.outputs.map(\.name)
+            for (key, _) in outputs {
+                guard let name = key.string, !declared.contains(name) else { continue }
+                let hint = Suggestion.closest(to: name, among: declared).map { " (did you mean `\($0)`?)" } ?? ""
+                r.error(
+                    "`price` names output `\(name)`, which the workflow does not declare\(hint)"
+                        + (declared.isEmpty ? "" : "; its outputs: \(declared.joined(separator: ", "))"), key)
+            }
+        }
         return w
+    }
+
+    /// `price: {currency, run, outputs: {NAME: {item: A} | {megabyte: A}}}`: amounts exact
+    /// (at most six decimal places), none negative.
+    func price(_ node: Node) -> Price? {
+        guard let entries = r.mapping(node, "`price`") else { return nil }
+        r.checkKeys(entries, allowed: ["currency", "run", "outputs"], in: "`price`")
+        var p = Price(currency: "credits", run: .zero, location: r.location(node))
+        var ok = true
+        for e in entries {
+            switch e.key {
+            case "currency":
+                guard let c = r.string(e.value, "`currency`") else {
+                    ok = false
+                    break
+                }
+                guard Price.isCurrency(c) else {
+                    r.error("`currency` must be `credits` or an ISO 4217 code such as `EUR`, not `\(c)`", e.value)
+                    ok = false
+                    break
+                }
+                p.currency = c
+            case "run":
+                guard let m = amount(e.value, "`run`") else {
+                    ok = false
+                    break
+                }
+                p.run = m
+            case "outputs":
+                guard let outputs = r.mapping(e.value, "`price.outputs`") else {
+                    ok = false
+                    break
+                }
+                for o in outputs {
+                    guard let fields = r.mapping(o.value, "the price of output `\(o.key)`") else {
+                        ok = false
+                        continue
+                    }
+                    r.checkKeys(
+                        fields, allowed: Price.Unit.allCases.map(\.rawValue), in: "the price of output `\(o.key)`")
+                    let units = fields.compactMap { f in Price.Unit(rawValue: f.key).map { (f, $0) } }
+                    guard units.count == 1, let (f, unit) = units.first else {
+                        if units.count > 1 || fields.isEmpty {
+                            r.error(
+                                "the price of output `\(o.key)` is per `item` (of a list) or per `megabyte` (of a file): one of them, not \(units.count)",
+                                o.value)
+                        }
+                        ok = false
+                        continue
+                    }
+                    guard let m = amount(f.value, "`\(unit.rawValue)`") else {
+                        ok = false
+                        continue
+                    }
+                    p.outputs[o.key] = (unit, m)
+                }
+            default: break
+            }
+        }
+        if !entries.contains(where: { $0.key == "run" }) && !entries.contains(where: { $0.key == "outputs" }) {
+            r.error(
+                "`price` needs `run` (per successful execution) or `outputs` (per item or megabyte delivered)", node)
+            return nil
+        }
+        return ok ? p : nil
+    }
+
+    /// An amount of money: a number written exactly (at most six decimal places), not negative.
+    func amount(_ node: Node, _ what: String) -> Money? {
+        guard case .scalar(let s) = node, s.style == .plain || s.style == .any, let m = Money(s.string) else {
+            r.error(
+                "\(what) must be an amount such as 3 or 0.25 (at most six decimal places), not \(r.describe(node))",
+                node)
+            return nil
+        }
+        guard m >= .zero else {
+            r.error("\(what) must not be negative, not \(s.string)", node)
+            return nil
+        }
+        return m
     }
 
     func isIdentifier(_ s: String) -> Bool {

@@ -23,6 +23,8 @@ public struct Workflow: Sendable, Hashable {
     public var keywords: [String] = []
     /// Titles and descriptions of outputs, by output name.
     public var outputInfo: [String: OutputInfo] = [:]
+    /// What a job of it costs once published (its publisher's price); nil: free.
+    public var price: Price?
 
     /// What people read about an output.
     public struct OutputInfo: Sendable, Hashable {

@@ -141,6 +141,7 @@ public final class HeavenServer: Sendable {
         CatalogRoutes(server: self, access: access).register(&routes)
         ProcessRoutes(server: self, document: document).register(&routes)
         JobRoutes(server: self).register(&routes)
+        ChargingRoutes(server: self).register(&routes)
         // The web console: pages, not API operations (not in the document); its own
         // sign-in (a session cookie), so no bearer token on its paths.
         do {

@@ -18,12 +18,16 @@ public struct ServerPolicy: Sendable, Equatable {
     public var fetchHosts: Set<String>
     /// The largest file fetched for an `href` input, in bytes.
     public var fetchLimit: Int
+    /// The platform's share of the value of every priced job, in percent (to the
+    /// `operator` account).
+    public var platformFee: Double
 
     /// A policy.
     public init(
         taskIDs: ClosedRange<UInt32>? = nil, taskMemory: Double = 4 * 1_073_741_824, taskProcesses: Int = 1024,
-        siteHosts: Set<String> = [], fetchHosts: Set<String> = [], fetchLimit: Int = 1 << 30
+        siteHosts: Set<String> = [], fetchHosts: Set<String> = [], fetchLimit: Int = 1 << 30, platformFee: Double = 0
     ) {
+        self.platformFee = platformFee
         self.fetchHosts = Set(fetchHosts.map { $0.lowercased() })
         self.fetchLimit = fetchLimit
         self.taskIDs = taskIDs

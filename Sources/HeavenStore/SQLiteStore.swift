@@ -184,6 +184,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             // When a task instance began waiting for the slot its attempt started in.
             try db.execute(sql: "ALTER TABLE attempts ADD COLUMN queued_at REAL")
         }
+        migrateLedger(&m)
         return m
     }
 
@@ -232,29 +233,33 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
     }
 
     public func createRun(_ run: RunRecord) async throws {
-        try await batcher.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO runs (id, workflow, user, status, sources, inputs, outputs, out_dir, error, created_at,
-                      started_at, finished_at, owner_pid, owner_start, cancel_requested, directory, reuses, process,
-                      process_version)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: SQLiteStore.arguments(run))
-        }
+        try await batcher.write { db in try SQLiteStore.insertRun(run, db: db) }
+    }
+
+    static func insertRun(_ run: RunRecord, db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO runs (id, workflow, user, status, sources, inputs, outputs, out_dir, error, created_at,
+                  started_at, finished_at, owner_pid, owner_start, cancel_requested, directory, reuses, process,
+                  process_version)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: SQLiteStore.arguments(run))
     }
 
     public func updateRun(_ run: RunRecord) async throws {
-        try await batcher.write { db in
-            // The cancel flag is only ever raised (by `requestCancel`), never lowered here.
-            try db.execute(
-                sql: """
-                    UPDATE runs SET id = ?, workflow = ?, user = ?, status = ?, sources = ?, inputs = ?, outputs = ?,
-                      out_dir = ?, error = ?, created_at = ?, started_at = ?, finished_at = ?, owner_pid = ?,
-                      owner_start = ?, cancel_requested = MAX(cancel_requested, ?), directory = ?, reuses = ?,
-                      process = ?, process_version = ?
-                    WHERE id = ?
-                    """, arguments: SQLiteStore.arguments(run) + [run.id])
-        }
+        try await batcher.write { db in try SQLiteStore.update(run, db: db) }
+    }
+
+    static func update(_ run: RunRecord, db: Database) throws {
+        // The cancel flag is only ever raised (by `requestCancel`), never lowered here.
+        try db.execute(
+            sql: """
+                UPDATE runs SET id = ?, workflow = ?, user = ?, status = ?, sources = ?, inputs = ?, outputs = ?,
+                  out_dir = ?, error = ?, created_at = ?, started_at = ?, finished_at = ?, owner_pid = ?,
+                  owner_start = ?, cancel_requested = MAX(cancel_requested, ?), directory = ?, reuses = ?,
+                  process = ?, process_version = ?
+                WHERE id = ?
+                """, arguments: SQLiteStore.arguments(run) + [run.id])
     }
 
     public func run(_ idOrPrefix: String) async throws -> RunRecord? {
@@ -394,8 +399,14 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
     }
 
     public func finishAttempt(_ a: AttemptRecord, passing: @Sendable () -> Bool) async throws {
+        try await finishAttempt(a, posting: nil, passing: passing)
+    }
+
+    /// How an attempt ended, and (`posting`) the movement its resources cause, in one transaction.
+    func finishAttempt(_ a: AttemptRecord, posting: LedgerTransaction?, passing: @Sendable () -> Bool) async throws {
         let outputs = SQLiteStore.encode(a.outputs)
         try await batcher.write(queueing: passing) { db, passes in
+            if let posting { _ = try SQLiteStore.post(posting, funding: nil, db: db) }
             try db.cachedStatement(
                 sql: """
                     UPDATE attempts SET status = ?, finished_at = ?, exit_code = ?, signal = ?, outputs = ?, error = ?,
@@ -496,12 +507,14 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
     }
 
     public func appendEvent(_ e: EventRecord) async throws {
-        try await batcher.write { db in
-            try db.execute(
-                sql: "INSERT INTO events (run_id, time, kind, task_key, message) VALUES (?, ?, ?, ?, ?)",
-                arguments: [e.runID, e.time.timeIntervalSince1970, e.kind.rawValue, e.taskKey, e.message])
-        }
+        try await batcher.write { db in try SQLiteStore.insert(e, db: db) }
         feed.notify(.events(run: e.runID))
+    }
+
+    static func insert(_ e: EventRecord, db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO events (run_id, time, kind, task_key, message) VALUES (?, ?, ?, ?, ?)",
+            arguments: [e.runID, e.time.timeIntervalSince1970, e.kind.rawValue, e.taskKey, e.message])
     }
 
     public func events(run: String, after: Int64, limit: Int) async throws -> [EventRecord] {

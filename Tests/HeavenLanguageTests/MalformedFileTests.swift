@@ -237,7 +237,39 @@ let malformedFiles: [Malformed] = [
         yaml:
             "kind: Workflow\nname: w\nsteps:\n  - task: a\n    run: [true]\n---\nkind: Workflow\nname: w\nsteps:\n  - task: b\n    run: [true]\n",
         position: "8:7", message: "duplicate Workflow `w` (first defined at t.yaml:2:7)"),
+    // Prices (charging): after a workflow whose output `n` is a task's.
+    Malformed(
+        name: "price: a negative amount", yaml: priced + "price: {run: -3}\n", position: "8:14",
+        message: "`run` must not be negative, not -3"),
+    Malformed(
+        name: "price: more than six decimal places", yaml: priced + "price: {run: 0.0000001}\n", position: "8:14",
+        message: "`run` must be an amount such as 3 or 0.25 (at most six decimal places)"),
+    Malformed(
+        name: "price: not an amount", yaml: priced + "price: {run: cheap}\n", position: "8:14",
+        message: "`run` must be an amount such as 3 or 0.25"),
+    Malformed(
+        name: "price: an unknown currency", yaml: priced + "price: {currency: euros, run: 1}\n", position: "8:19",
+        message: "`currency` must be `credits` or an ISO 4217 code such as `EUR`, not `euros`"),
+    Malformed(
+        name: "price: an unknown key", yaml: priced + "price: {run: 1, per-run: 2}\n", position: "8:17",
+        message: "unknown key `per-run` in `price`"),
+    Malformed(
+        name: "price: an output the workflow does not declare", yaml: priced + "price: {outputs: {m: {item: 1}}}\n",
+        position: "8:19", message: "`price` names output `m`, which the workflow does not declare"),
+    Malformed(
+        name: "price: an unknown unit", yaml: priced + "price: {outputs: {n: {items: 1}}}\n", position: "8:23",
+        message: "unknown key `items` in the price of output `n` (did you mean `item`?)"),
+    Malformed(
+        name: "price: two units for one output", yaml: priced + "price: {outputs: {n: {item: 1, megabyte: 2}}}\n",
+        position: "8:22", message: "the price of output `n` is per `item` (of a list) or per `megabyte` (of a file)"),
+    Malformed(
+        name: "price: nothing priced", yaml: priced + "price: {currency: EUR}\n", position: "8:8",
+        message: "`price` needs `run` (per successful execution) or `outputs`"),
 ]
+
+/// A workflow with one output, `n`, ready for a `price`.
+let priced =
+    "kind: Workflow\nname: w\nsteps:\n  - task: a\n    run: [true]\n    outputs: {n: {stdout: json}}\noutputs: {n: '${a.n}'}\n"
 
 @Suite("Malformed description files")
 struct MalformedFileTests {

@@ -59,6 +59,11 @@ struct ContractTests {
             include-path = "/processes/{processID}/execution"
             checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 401, 403, 404, 409, 422]
 
+            # A quotation checks the inputs as an execution does.
+            [[operations]]
+            include-path = "/processes/{processID}/quotation"
+            checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 401, 403, 404, 409, 422]
+
             # `datetime` matching the document's pattern may still be no date (month 13).
             [[operations]]
             include-path = "/jobs"

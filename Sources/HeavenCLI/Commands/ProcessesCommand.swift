@@ -26,7 +26,7 @@ struct ProcessesCommand: AsyncParsableCommand {
             """,
         subcommands: [
             ProcessesDeployCommand.self, ProcessesListCommand.self, ProcessesDescribeCommand.self,
-            ProcessesUndeployCommand.self,
+            ProcessesUndeployCommand.self, ProcessesStatsCommand.self,
         ],
         defaultSubcommand: ProcessesListCommand.self)
 

@@ -74,6 +74,11 @@ struct ServeCommand: AsyncParsableCommand {
         help: "The largest file fetched for an `href` input, and the most a console form uploads.")
     var fetchLimit = "1GiB"
 
+    @Option(
+        name: .customLong("platform-fee"),
+        help: "The platform's share, in percent, of the value of every priced job (to the `operator` account).")
+    var platformFee: Double = 0
+
     /// The operator's policy from the options, or the reason the server cannot start.
     func policy(home: HeavenHome) throws -> ServerPolicy {
         guard case .success(let memory) = Quantity.parse(taskMemory, as: .bytes), memory.value > 0 else {
@@ -83,12 +88,15 @@ struct ServeCommand: AsyncParsableCommand {
         guard case .success(let limit) = Quantity.parse(fetchLimit, as: .bytes), limit.value >= 1 else {
             throw CLIError("--fetch-limit takes a size such as 1GiB or 200MiB (got `\(fetchLimit)`)")
         }
+        guard platformFee.isFinite, platformFee >= 0, platformFee <= 100 else {
+            throw CLIError("--platform-fee takes a percent between 0 and 100 (got \(platformFee))")
+        }
         for h in fetchAllow where h.isEmpty || h.contains("/") || h.contains(where: \.isWhitespace) {
             throw CLIError("--fetch-allow takes a host name or address, optionally with :PORT (got `\(h)`)")
         }
         var policy = ServerPolicy(
             taskMemory: memory.value, taskProcesses: taskProcesses, siteHosts: Set(siteHosts),
-            fetchHosts: Set(fetchAllow), fetchLimit: Int(limit.value))
+            fetchHosts: Set(fetchAllow), fetchLimit: Int(limit.value), platformFee: platformFee)
         if noIsolation {
             if taskIDs != nil { throw CLIError("--task-ids and --no-isolation contradict each other: choose one") }
             return policy

@@ -89,7 +89,7 @@ struct JobRoutes {
                     APIResponse(404, "no such job the caller may see (`no-such-job`)"),
                 ], html: true)
         ) { request, context in
-            try await statusInfo(try await visibleJob(context), base: ProcessRoutes.base(request))
+            try await statusInfo(try await visibleJob(context), base: ProcessRoutes.base(request), usage: true)
         }
         routes.add(
             APIOperation(
@@ -158,8 +158,20 @@ struct JobRoutes {
         let user = try context.user
         let id = try context.parameters.require("processID")
         let process = try await ProcessRoutes.answer { try await publishing.visible(id, to: user) }
-        let (load, workflow) = try await ProcessRoutes.answer { try server.processes.parsed(process) }
         let execute = try await body(ExecuteRequest.self, of: request, context)
+        return try await run(request, process: process, execute, by: user, quote: nil)
+    }
+
+    /// Executes a process: its inputs checked, a priced process's budget (or accepted
+    /// `quote`) reserved, the job created and driven; the answer as the request asks.
+    func run(_ request: Request, process: ProcessRecord, _ execute: ExecuteRequest, by user: UserRecord, quote: Quote?)
+        async throws -> Response
+    {
+        let id = process.id
+        let (load, workflow) = try await ProcessRoutes.answer { try server.processes.parsed(process) }
+        let charge = try ChargingRoutes.terms(
+            process: process, price: workflow.price, budget: execute.budget, quote: quote, user: user,
+            feePercent: server.policy.platformFee)
         // The outputs wanted, and how each is sent.
         let known = Set(workflow.outputs.map(\.name))
         for name in (execute.outputs ?? [:]).keys where !known.contains(name) {
@@ -176,7 +188,10 @@ struct JobRoutes {
             inputs = try await bind(execute.inputs ?? [:], to: workflow, in: base)
             run = try await server.engine.createRun(
                 load: load, workflow: workflow.name, inputs: inputs, outDirectory: nil, user: user.name,
-                directory: base, process: (process.id, process.version))
+                directory: base, process: (process.id, process.version), charge: charge)
+        } catch let e as LedgerError {
+            try? FileManager.default.removeItem(atPath: base)
+            throw ChargingRoutes.paymentRequired(e)
         } catch let e as EngineError {
             try? FileManager.default.removeItem(atPath: base)
             throw invalid("\(e)")
@@ -219,7 +234,8 @@ struct JobRoutes {
     /// The inputs of an execute request as the workflow's values: each known, of its
     /// type, every required one there; files written into `directory` from their inline
     /// content or fetched from their `href`.
-    func bind(_ given: [String: JSONValue], to workflow: Workflow, in directory: String) async throws -> [String:
+    /// With no `directory`, the inputs are only checked (files neither written nor fetched).
+    func bind(_ given: [String: JSONValue], to workflow: Workflow, in directory: String?) async throws -> [String:
         Value]
     {
         var out: [String: Value] = [:]
@@ -243,7 +259,7 @@ struct JobRoutes {
 
     /// One input's value: a plain value, a qualified value `{value, encoding, mediaType}`,
     /// or (a file) a link `{href}`.
-    func value(_ raw: JSONValue, for d: InputDeclaration, in directory: String) async throws -> Value {
+    func value(_ raw: JSONValue, for d: InputDeclaration, in directory: String?) async throws -> Value {
         let name = d.name
         if d.type == .file {
             guard case .object(let o) = raw else {
@@ -251,12 +267,13 @@ struct JobRoutes {
                     "input `\(name)` is a file: send {\"href\": URL} or {\"value\": BASE64, \"encoding\": \"base64\", \"mediaType\": TYPE}"
                 )
             }
-            let folder = directory + "/inputs/" + name
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             if case .string(let href)? = o["href"] {
                 guard let url = URL(string: href) else { throw invalid("input `\(name)`: `\(href)` is not a URL") }
                 if let why = outbound.refusal(url) { throw invalid("input `\(name)`: \(why)") }
                 let file = JobRoutes.fileName(url.lastPathComponent, fallback: name, mediaType: nil)
+                guard let directory else { return .string("inputs/\(name)/\(file)") }
+                let folder = directory + "/inputs/" + name
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 do {
                     try await outbound.fetch(url, to: folder + "/" + file)
                 } catch let e as OutboundError {
@@ -279,6 +296,9 @@ struct JobRoutes {
             case let other?: throw invalid("input `\(name)`: encoding \(other.jsonText) is not `base64`")
             }
             let file = JobRoutes.fileName("", fallback: name, mediaType: mediaType)
+            guard let directory else { return .string("inputs/\(name)/\(file)") }
+            let folder = directory + "/inputs/" + name
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             guard FileManager.default.createFile(atPath: folder + "/" + file, contents: data) else {
                 throw Problem(.internalServerError, "cannot store input `\(name)`")
             }
@@ -382,7 +402,8 @@ struct JobRoutes {
     }
 
     /// A job's status, with its links.
-    func statusInfo(_ run: RunRecord, base: String) async throws -> StatusInfo {
+    /// A job's status; with `usage`, what it used (its attempts read: one job's view).
+    func statusInfo(_ run: RunRecord, base: String, usage: Bool = false) async throws -> StatusInfo {
         let status = JobRoutes.status(run.status)
         let url = base + "/jobs/" + run.id
         var links = [
@@ -411,10 +432,26 @@ struct JobRoutes {
         case .cancelled: message = run.error == "dismissed" ? "dismissed" : "dismissed (\(run.error ?? "cancelled"))"
         }
         let updated = [run.createdAt, run.startedAt, run.finishedAt].compactMap { $0 }.max()
+        // A priced job: its costs so far, and its bill.
+        var costs: JobCosts?
+        if run.process != nil, let c = try await store.charge(job: run.id) {
+            let (value, resources, fee, _) = Charging.costs(c, try await store.transactions(job: run.id))
+            costs = JobCosts(currency: c.currency, value: value, resources: resources, fee: fee, budget: c.budget)
+            links.append(
+                OGCLink(href: base + "/v1/bills/" + run.id, rel: "bill", type: "application/json", title: "its bill"))
+        }
+        var used: JobUsage?
+        if usage {
+            let attempts = try await store.attempts(run: run.id)
+            used = JobUsage(
+                cpuSeconds: attempts.compactMap(\.cpuSeconds).reduce(0, +),
+                wallSeconds: run.startedAt.map { (run.finishedAt ?? Date()).timeIntervalSince($0) } ?? 0,
+                bytesStaged: Charging.inputBytes(run))
+        }
         return StatusInfo(
             jobID: run.id, processID: processID, status: status, message: message, created: run.createdAt,
             started: run.startedAt, finished: run.finishedAt, updated: updated,
-            progress: try await store.progress(run: run.id), links: links)
+            progress: try await store.progress(run: run.id), links: links, costs: costs, usage: used)
     }
 
     func jobList(_ request: Request, _ context: HeavenContext) async throws -> JobList {

@@ -235,6 +235,12 @@ struct RunRoutes {
             }
         case .failed, .interrupted: break
         }
+        if run.status == .failed, run.process != nil, try await store.charge(job: run.id) != nil {
+            throw Problem(
+                .conflict,
+                "job \(run.id) of a priced process ended failed and its budget went back: it does not resume; execute the process again"
+            )
+        }
         // Pending from now on: whoever reads it next sees it going on, not ended.
         var resumed = run
         resumed.status = .pending
