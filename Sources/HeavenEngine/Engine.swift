@@ -204,7 +204,10 @@ public final class Engine: Sendable {
         if let stored = try await store.placement(run: run.id) {
             placement = stored
         } else {
-            let who = Identity.system(user: run.user)
+            // On a shared server, a tenant is who their account says (its groups), not a
+            // user of this machine's of the same name.
+            let account = tenancy == nil ? nil : try await store.user(run.user)
+            let who = account.map { Identity(user: $0.name, groups: $0.groups) } ?? Identity.system(user: run.user)
             switch Broker(catalog: catalog, allowSharing: embedded, dataAt: catalog.localSites).place(
                 topology, for: who, run: run.id)
             {

@@ -1,0 +1,384 @@
+import Foundation
+import Testing
+
+/// A priced process on a priced site: `words` splits a text into its words (a list
+/// output, priced per item) on machine `m`, which the broker places on erin's `box`
+/// (36 credits per core-hour: 0.01 per core-second).
+let wordsProcess = """
+    kind: Topology
+    name: env
+    machines: [{name: m}]
+    ---
+    kind: Workflow
+    name: words
+    title: The words of a text
+    topology: env
+    inputs:
+      text: {type: string}
+      pause: {type: number, default: 0}
+    price:
+      currency: credits
+      run: 3
+      outputs:
+        words: {item: 0.5}
+    steps:
+      - task: split
+        on: m
+        run: [python3, -c, 'import json, sys, time; time.sleep(float(sys.argv[2])); print(json.dumps(sys.argv[1].split()))', '${inputs.text}', '${inputs.pause}']
+        outputs: {words: {stdout: json}}
+    outputs: {words: '${split.words}'}
+    """
+
+/// A server with a priced site and the `words` process: alice (admin), bob (its
+/// publisher), carol (a user, in group eo), dave (another), erin (the site's owner).
+struct ChargingBed {
+    let s: ServerHarness
+    let alice: String
+    let bob: String
+    let carol: String
+    let dave: String
+    let erin: String
+
+    init(fee: Int = 10) async throws {
+        s = try ServerHarness()
+        alice = try s.heaven("users", "add", "alice", "--admin")
+        bob = try s.heaven("users", "add", "bob")
+        carol = try s.heaven("users", "add", "carol", "--group", "eo")
+        dave = try s.heaven("users", "add", "dave")
+        erin = try s.heaven("users", "add", "erin")
+        try s.start(["--task-ids", "\(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound)", "--platform-fee", "\(fee)"])
+        let site = """
+            kind: Site
+            name: box
+            connector: local
+            owner: user:erin
+            price: 36
+            nodes: [{name: n, cores: 2}]
+            """
+        let grant = "kind: Grant\nname: box-for-eo\nsite: box\nto: group:eo\n"
+        for (path, yaml) in [("/v1/sites", site), ("/v1/grants", grant)] {
+            let registered = try await s.request(
+                "POST", path, token: alice, body: try JSONSerialization.data(withJSONObject: ["yaml": yaml]))
+            #expect(registered.status < 300, "\(registered.text)")
+        }
+        let deployed = try await s.request(
+            "POST", "/processes?visibility=public", token: bob, body: Data(wordsProcess.utf8), type: "application/yaml")
+        #expect(deployed.status == 201, "\(deployed.text)")
+    }
+
+    func credit(_ account: String, _ amount: Double) async throws {
+        let r = try await s.request(
+            "POST", "/v1/accounts/\(account)/credit", token: alice,
+            body: try JSONSerialization.data(withJSONObject: ["amount": amount]))
+        #expect(r.status == 200, "\(r.text)")
+    }
+
+    func balance(_ token: String) async throws -> Double {
+        let accounts = try await s.request("GET", "/v1/account", token: token).json["accounts"] as? [[String: Any]]
+        return ((accounts?.first?["balances"] as? [String: Any])?["credits"] as? Double) ?? 0
+    }
+
+    func execute(_ token: String, _ body: [String: Any], async: Bool = true) async throws -> ServerHarness.Reply {
+        try await s.request(
+            "POST", "/processes/words/execution", token: token, body: try JSONSerialization.data(withJSONObject: body),
+            extraHeaders: async ? ["Prefer: respond-async"] : [])
+    }
+
+    /// The job's id from an accepted execution.
+    func job(_ r: ServerHarness.Reply) -> String? { r.json["jobID"] as? String }
+
+    func totals() async throws -> [String: Any] {
+        try await s.request("GET", "/v1/accounts", token: alice).json["totals"] as? [String: Any] ?? [:]
+    }
+
+    /// Every account's balance in credits, by account (an admin's view).
+    func balances() async throws -> [String: Double] {
+        let list = try await s.request("GET", "/v1/accounts", token: alice).json["accounts"] as? [[String: Any]] ?? []
+        var out: [String: Double] = [:]
+        for a in list {
+            out[a["account"] as? String ?? ""] = (a["balances"] as? [String: Any])?["credits"] as? Double ?? 0
+        }
+        return out
+    }
+}
+
+func close(_ a: Double, _ b: Double, within: Double = 1e-6) -> Bool { abs(a - b) <= within }
+
+@Suite("Charging on the value of services", .serialized)
+struct ChargingTests {
+    @Test(
+        "a user pays a priced process's published value within their budget; the publisher gets it less the fee and pays the site's owner for the cores; the publisher's margin is value − fee − resources (checked by hand from the recorded attempts); 402 for each missing thing; a price over budget fails the job unpaid"
+    )
+    func valueAndResources() async throws {
+        let b = try await ChargingBed()
+        let description = try await b.s.request("GET", "/processes/words", token: b.carol)
+        let price = try #require(description.json["price"] as? [String: Any], "\(description.text)")
+        #expect(price["run"] as? Double == 3 && price["currency"] as? String == "credits")
+        #expect(((price["outputs"] as? [String: Any])?["words"] as? [String: Any])?["item"] as? Double == 0.5)
+        try await b.credit("carol", 20)
+        // 402, each cause said, and no job made.
+        let causes: [([String: Any], String, String)] = [
+            (["inputs": ["text": "a b"]], "budget", "send a budget"),
+            (["inputs": ["text": "a b"], "budget": ["amount": 10, "currency": "EUR"]], "currency", "is in EUR"),
+            (["inputs": ["text": "a b"], "budget": ["amount": 2.5]], "budget", "below the fixed part"),
+            (["inputs": ["text": "a b"], "budget": ["amount": 25]], "balance", "holds 20 credits"),
+        ]
+        for (body, missing, said) in causes {
+            let r = try await b.execute(b.carol, body)
+            #expect(r.status == 402, "\(body): \(r.status) \(r.text)")
+            #expect(
+                r.json["missing"] as? String == missing && (r.json["detail"] as? String ?? "").contains(said),
+                "\(r.text)")
+        }
+        #expect((try await b.s.request("GET", "/jobs", token: b.carol).json["jobs"] as? [Any])?.isEmpty == true)
+        #expect(try await b.balance(b.carol) == 20)
+        // A job within its budget: 3 + 4 × 0.5 = 5 paid; the budget's rest comes back.
+        let accepted = try await b.execute(b.carol, ["inputs": ["text": "w x y z"], "budget": ["amount": 8]])
+        #expect(accepted.status == 201, "\(accepted.text)")
+        let job = try #require(b.job(accepted))
+        let ended = try await waitForEnd(b.s, job, token: b.carol)
+        #expect(ended["status"] as? String == "succeeded", "\(ended)")
+        #expect(try await b.balance(b.carol) == 15)
+        let status = try await b.s.request("GET", "/jobs/\(job)", token: b.carol).json
+        let costs = try #require(status["costs"] as? [String: Any], "\(status)")
+        #expect(costs["value"] as? Double == 5 && costs["fee"] as? Double == 0.5 && costs["budget"] as? Double == 8)
+        let usage = try #require(status["usage"] as? [String: Any])
+        #expect(usage["wall-seconds"] as? Double ?? -1 >= 0 && usage["bytes-staged"] as? Int == 7)
+        #expect((status["links"] as? [[String: Any]])?.contains { $0["rel"] as? String == "bill" } == true)
+        // The budget was held while the job ran, then settled: 5 paid, 3 back.
+        let movements = try await b.s.request("GET", "/v1/bills/\(job)", token: b.carol).json["movements"]
+        let reserve = (movements as? [[String: Any]])?.first { $0["kind"] as? String == "reserve" }
+        #expect(
+            (reserve?["lines"] as? [[String: Any]])?.contains {
+                $0["account"] as? String == "user:carol" && $0["amount"] as? Double == -8
+            } == true, "\(movements ?? "")")
+        // The site's owner is paid for the cores, at 0.01 per core-second of each attempt.
+        let logs = try await b.s.request("GET", "/v1/runs/\(job)/logs", token: b.carol).json["logs"] as? [[String: Any]]
+        let iso = ISO8601DateFormatter()
+        iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var coreSeconds = 0.0
+        for a in logs ?? [] {
+            let start = iso.date(from: a["started"] as? String ?? "")!
+            let end = iso.date(from: a["finished"] as? String ?? "")!
+            #expect(a["site"] as? String == "box")
+            coreSeconds += end.timeIntervalSince(start)
+        }
+        let resources = try #require(costs["resources"] as? Double)
+        #expect(close(resources, 0.01 * coreSeconds, within: 0.0001), "\(resources) for \(coreSeconds) core-seconds")
+        #expect(resources > 0)
+        let balances = try await b.balances()
+        #expect(close(balances["user:erin"] ?? 0, resources))
+        #expect(balances["operator"] == 0.5)
+        // The publisher's margin: value − fee − resources, and what bob now holds.
+        let stats = try await b.s.request("GET", "/processes/words/stats", token: b.bob).json
+        #expect(stats["value"] as? Double == 5 && stats["fee"] as? Double == 0.5)
+        #expect(close(stats["margin"] as? Double ?? 0, 5 - 0.5 - resources))
+        #expect(close(balances["user:bob"] ?? 0, 4.5 - resources))
+        #expect(try await b.s.request("GET", "/processes/words/stats", token: b.carol).status == 403)
+        // A price over the budget: the job fails, its results withheld, nothing charged.
+        let over = try await b.execute(b.carol, ["inputs": ["text": "a b c d e f g h i"], "budget": ["amount": 6]])
+        let overJob = try #require(b.job(over), "\(over.text)")
+        let failed = try await waitForEnd(b.s, overJob, token: b.carol)
+        #expect(failed["status"] as? String == "failed")
+        #expect(
+            (try await b.s.request("GET", "/jobs/\(overJob)", token: b.carol).json["message"] as? String ?? "")
+                .contains("exceeds its budget"))
+        #expect(try await b.s.request("GET", "/jobs/\(overJob)/results", token: b.carol).status != 200)
+        #expect(try await b.balance(b.carol) == 15)
+        // A dismissed job is not charged either; its resources are still the publisher's.
+        let long = try await b.execute(b.carol, ["inputs": ["text": "a", "pause": 30], "budget": ["amount": 4]])
+        let longJob = try #require(b.job(long), "\(long.text)")
+        for _ in 0..<200 {
+            let logs = try await b.s.request("GET", "/v1/runs/\(longJob)/logs", token: b.carol).json["logs"] as? [Any]
+            if logs?.isEmpty == false { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(try await b.s.request("DELETE", "/jobs/\(longJob)", token: b.carol).status == 200)
+        _ = try await waitForEnd(b.s, longJob, token: b.carol)
+        #expect(try await b.balance(b.carol) == 15)
+        let bill = try await b.s.request("GET", "/v1/bills/\(longJob)", token: b.carol).json
+        #expect((bill["costs"] as? [String: Any])?["value"] as? Double == 0 && bill["settled"] as? Bool == true)
+        // The ledger balances, and every job's hold is empty.
+        #expect(try await b.totals()["credits"] as? Double == 0)
+        #expect(try await b.balances().keys.allSatisfy { !$0.hasPrefix("hold:") })
+    }
+
+    @Test(
+        "who sees which bill: its payer, its publisher and admins; no one else (not the site's owner); credits are an admin's"
+    )
+    func billMatrix() async throws {
+        let b = try await ChargingBed()
+        try await b.credit("carol", 10)
+        let r = try await b.execute(b.carol, ["inputs": ["text": "a"], "budget": ["amount": 4]])
+        let job = try #require(b.job(r), "\(r.text)")
+        _ = try await waitForEnd(b.s, job, token: b.carol)
+        for (who, token, status) in [
+            ("payer", b.carol, 200), ("publisher", b.bob, 200), ("admin", b.alice, 200), ("another", b.dave, 404),
+            ("the site's owner", b.erin, 404),
+        ] {
+            #expect(try await b.s.request("GET", "/v1/bills/\(job)", token: token).status == status, "\(who)")
+            let listed = try await b.s.request("GET", "/v1/bills", token: token).text.contains(job)
+            #expect(listed == (status == 200), "\(who) lists it: \(listed)")
+        }
+        #expect(try await b.s.request("GET", "/v1/bills/\(job)").status == 401)
+        for token in [b.carol, b.bob, b.dave] {
+            let credit = try await b.s.request(
+                "POST", "/v1/accounts/carol/credit", token: token, body: Data(#"{"amount": 5}"#.utf8))
+            #expect(credit.status == 403)
+            #expect(try await b.s.request("GET", "/v1/accounts", token: token).status == 403)
+        }
+        #expect(
+            try await b.s.request(
+                "POST", "/v1/accounts/nobody/credit", token: b.alice, body: Data(#"{"amount": 5}"#.utf8)
+            ).status == 404)
+        #expect(
+            try await b.s.request(
+                "POST", "/v1/accounts/carol/credit", token: b.alice, body: Data(#"{"amount": -5}"#.utf8)
+            ).status == 400)
+        // The command line says the same.
+        let env = ["HEAVEN_SERVER": "http://127.0.0.1:\(b.s.port)", "HEAVEN_TOKEN": b.carol]
+        let account = try b.s.client(["account"], env: env)
+        #expect(account.status == 0 && account.stdout.contains("user:carol: 6.5 credits"), "\(account)")
+        let bills = try b.s.client(["bills"], env: env)
+        #expect(bills.status == 0 && bills.stdout.contains(job) && bills.stdout.contains("3.5 credits"), "\(bills)")
+        let stats = try b.s.client(["processes", "stats", "words"], env: env.merging(["HEAVEN_TOKEN": b.bob]) { $1 })
+        #expect(stats.status == 0 && stats.stdout.contains("1 priced job, 1 paid for"), "\(stats)")
+    }
+
+    @Test(
+        "quotes: no history says so; with history, the estimate covers a similar job; accepted once as the job's budget; another's quote is not found"
+    )
+    func quotes() async throws {
+        let b = try await ChargingBed(fee: 0)
+        try await b.credit("carol", 50)
+        func quote(_ text: String, _ token: String) async throws -> [String: Any] {
+            let r = try await b.s.request(
+                "POST", "/processes/words/quotation", token: token,
+                body: try JSONSerialization.data(withJSONObject: ["inputs": ["text": text]]))
+            #expect(r.status == 201, "\(r.text)")
+            return r.json
+        }
+        let first = try await quote("a b c d", b.carol)
+        #expect(
+            first["amount"] as? Double == 3 && (first["basis"] as? String ?? "").hasPrefix("no history"), "\(first)")
+        let bad = try await b.s.request(
+            "POST", "/processes/words/quotation", token: b.carol, body: Data(#"{"inputs": {"txt": "a"}}"#.utf8))
+        #expect(bad.status == 400 && bad.text.contains("did you mean `text`"))
+        // History: a job of 4 words (input of 7 bytes) delivered 2 credits of words.
+        let r = try await b.execute(b.carol, ["inputs": ["text": "a b c d"], "budget": ["amount": 10]])
+        _ = try await waitForEnd(b.s, try #require(b.job(r)), token: b.carol)
+        let second = try await quote("e f g h", b.carol)
+        #expect(second["amount"] as? Double == 5, "\(second)")
+        let id = try #require(second["id"] as? String)
+        #expect(try await b.s.request("GET", "/quotations/\(id)", token: b.dave).status == 404)
+        #expect(try await b.s.request("POST", "/quotations/\(id)", token: b.dave).status == 404)
+        let before = try await b.balance(b.carol)
+        let accepted = try await b.s.request(
+            "POST", "/quotations/\(id)", token: b.carol, extraHeaders: ["Prefer: respond-async"])
+        #expect(accepted.status == 201, "\(accepted.text)")
+        let job = try #require(b.job(accepted))
+        let bill = try await b.s.request("GET", "/v1/bills/\(job)", token: b.carol).json
+        #expect((bill["costs"] as? [String: Any])?["budget"] as? Double == 5 && bill["quote"] as? String == id)
+        #expect(try await waitForEnd(b.s, job, token: b.carol)["status"] as? String == "succeeded")
+        #expect(try await b.balance(b.carol) == before - 5)
+        let again = try await b.s.request("POST", "/quotations/\(id)", token: b.carol)
+        #expect(again.status == 409 && again.text.contains("already accepted"))
+        // The command line asks for one too.
+        let cli = try b.s.client(
+            ["quote", "words", "--input", "text=a b c d"],
+            env: ["HEAVEN_SERVER": "http://127.0.0.1:\(b.s.port)", "HEAVEN_TOKEN": b.carol])
+        #expect(cli.status == 0 && cli.stdout.hasPrefix("quote q") && cli.stdout.contains("5 credits"), "\(cli)")
+    }
+
+    @Test(
+        "50 jobs submitted at once against a balance that covers 20 of their budgets: exactly 20 accepted, the balance never below zero"
+    )
+    func concurrentBudgets() async throws {
+        let b = try await ChargingBed()
+        try await b.credit("carol", 100)
+        // The jobs last (a pause far longer than the submissions): no budget comes back
+        // while the others are being submitted.
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<50 {
+                group.addTask {
+                    try await b.execute(b.carol, ["inputs": ["text": "w\(i)", "pause": 600], "budget": ["amount": 5]])
+                        .status
+                }
+            }
+            var all: [Int] = []
+            for try await s in group { all.append(s) }
+            return all
+        }
+        #expect(statuses.filter { $0 == 201 }.count == 20, "\(statuses.sorted())")
+        #expect(statuses.filter { $0 == 402 }.count == 30, "\(statuses.sorted())")
+        #expect(try await b.balance(b.carol) == 0)
+        let jobs = try await b.s.request("GET", "/jobs?limit=100", token: b.carol).json["jobs"] as? [[String: Any]]
+        #expect(jobs?.count == 20)
+        // Dismissed: nothing charged, every budget back.
+        for j in jobs ?? [] {
+            let id = j["jobID"] as? String ?? ""
+            #expect(try await b.s.request("DELETE", "/jobs/\(id)", token: b.carol).status == 200)
+            _ = try await waitForEnd(b.s, id, token: b.carol)
+        }
+        #expect(try await b.balance(b.carol) == 100)
+        #expect(try await b.totals()["credits"] as? Double == 0)
+    }
+
+    @Test(
+        "the server killed with SIGKILL at random moments during 20 priced jobs, then restarted: every successful job charged exactly once, no other charged, the ledger sums to zero"
+    )
+    func killedWhileCharging() async throws {
+        let b = try await ChargingBed()
+        try await b.credit("carol", 1000)
+        var generator = SystemRandomNumberGenerator()
+        let seed = UInt64.random(in: 0..<UInt64.max, using: &generator)
+        var random = SeededRandom(seed)
+        var jobs: [String] = []
+        for i in 0..<20 {
+            let r = try await b.execute(
+                b.carol, ["inputs": ["text": "a b \(i)", "pause": Double(i % 4) * 0.1], "budget": ["amount": 10]])
+            if let j = b.job(r) { jobs.append(j) }
+            if i % 5 == 4 {
+                // A kill at a random moment, then a restart: what was running resumes.
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0..<400, using: &random)))
+                b.s.kill9()
+                try b.s.start([
+                    "--task-ids", "\(b.s.taskIDs.lowerBound)-\(b.s.taskIDs.upperBound)", "--platform-fee", "10",
+                ])
+            }
+        }
+        #expect(jobs.count == 20, "seed \(seed)")
+        var succeeded: [String] = []
+        for j in jobs {
+            let ended = try await waitForEnd(b.s, j, token: b.carol, seconds: 60)
+            if ended["status"] as? String == "succeeded" { succeeded.append(j) }
+        }
+        // Each job: one reservation, then exactly one settlement (succeeded) or release (not).
+        for j in jobs {
+            let bill = try await b.s.request("GET", "/v1/bills/\(j)", token: b.carol).json
+            let kinds = (bill["movements"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
+            let paid = succeeded.contains(j)
+            #expect(kinds.filter { $0 == "reserve" }.count == 1, "seed \(seed), \(j): \(kinds)")
+            #expect(kinds.filter { $0 == "settle" }.count == (paid ? 1 : 0), "seed \(seed), \(j): \(kinds)")
+            #expect(kinds.filter { $0 == "release" }.count == (paid ? 0 : 1), "seed \(seed), \(j): \(kinds)")
+            let value = (bill["costs"] as? [String: Any])?["value"] as? Double
+            #expect(value == (paid ? 4.5 : 0), "seed \(seed), \(j): \(bill)")
+        }
+        #expect(try await b.balance(b.carol) == 1000 - 4.5 * Double(succeeded.count), "seed \(seed)")
+        #expect(try await b.totals()["credits"] as? Double == 0, "seed \(seed)")
+        #expect(try await b.balances().keys.allSatisfy { !$0.hasPrefix("hold:") }, "seed \(seed)")
+    }
+}
+
+/// A small seeded generator (SplitMix64): a failing kill schedule can be replayed.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
