@@ -63,7 +63,7 @@ public struct Publishing: Sendable {
     public init(store: any Store) { self.store = store }
 
     /// A process's documents loaded and checked: its workflow (the one the others do not
-    /// call), and everything a run of it needs. Only Topology and Workflow documents; a
+    /// call), and everything a run of it needs. Only Topology, Workflow and Price documents; a
     /// file named by `call:` must be among `sources` (nothing is read from disk).
     public static func load(_ sources: [SourceFile]) throws -> (load: LoadResult, workflow: Workflow) {
         guard !sources.isEmpty else { throw PublishingError.invalid("no documents: send the workflow's YAML") }

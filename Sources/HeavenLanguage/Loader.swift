@@ -46,6 +46,7 @@ public enum Loader {
         state.readingDisk = readingDisk
         for p in paths { state.readFile(p, from: nil) }
         state.resolveCalls()
+        state.applyPrices()
         WorkflowChecker(documents: state.documents, sink: state.sink, sourcesOfWorkflow: state.fileOfWorkflow).check()
         return LoadResult(documents: state.documents, diagnostics: state.sink.sorted, sources: state.sources)
     }
@@ -62,6 +63,9 @@ final class LoadState {
     var read: Set<String> = []
     var fileOfWorkflow: [String: String] = [:]
     var seenNames: [String: SourceLocation] = [:]
+    /// `Price` documents: the workflow each prices, the price, where the name is written
+    /// and each priced output's name node.
+    var prices: [(workflow: String, price: Price, at: SourceLocation, outputs: [(String, SourceLocation)])] = []
 
     init(provided: [String: String]) { self.provided = provided }
 
@@ -242,7 +246,31 @@ final class LoadState {
         }
     }
 
-    static let kinds = ["Site", "Grant", "Topology", "Workflow"]
+    static let kinds = ["Site", "Grant", "Topology", "Workflow", "Price"]
+
+    /// A `Price` document prices the workflow it names (its publisher's price, set at
+    /// deploy beside the workflow's files): it replaces the workflow's own `price`.
+    func applyPrices() {
+        for p in prices {
+            guard let i = documents.workflows.firstIndex(where: { $0.name == p.workflow }) else {
+                let hint =
+                    Suggestion.closest(to: p.workflow, among: documents.workflows.map(\.name)).map {
+                        " (did you mean `\($0)`?)"
+                    } ?? ""
+                sink.error("a Price for workflow `\(p.workflow)`, which the files do not define\(hint)", at: p.at)
+                continue
+            }
+            let declared = documents.workflows[i].outputs.map(\.name)
+            var ok = true
+            for (name, at) in p.outputs where !declared.contains(name) {
+                ok = false
+                sink.error(
+                    "the Price names output `\(name)`, which workflow `\(p.workflow)` does not declare"
+                        + (declared.isEmpty ? "" : "; its outputs: \(declared.joined(separator: ", "))"), at: at)
+            }
+            if ok { documents.workflows[i].price = p.price }
+        }
+    }
 
     func readDocument(_ root: Node, reader r: NodeReader, index: Int) {
         if r.isNull(root) { return }  // an empty document between `---` lines
@@ -279,6 +307,15 @@ final class LoadState {
         case "Topology":
             if let t = SiteReader(r: r).topology(entries, name: name, location: location) {
                 documents.topologies.append(t)
+            }
+        case "Price":
+            let priced = entries.filter { $0.key != "kind" && $0.key != "name" }
+            if let p = WorkflowReader(r: r).price(priced, at: root) {
+                let outputs = priced.first { $0.key == "outputs" }.flatMap { e -> [(String, SourceLocation)]? in
+                    guard case .mapping(let m) = e.value else { return nil }
+                    return m.compactMap { k, _ in k.string.map { ($0, r.location(k)) } }
+                }
+                prices.append((name, p, r.location(nameEntry.value), outputs ?? []))
             }
         default:
             if let w = WorkflowReader(r: r).workflow(entries, name: name, location: location) {

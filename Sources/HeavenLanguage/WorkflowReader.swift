@@ -93,6 +93,11 @@ struct WorkflowReader {
     /// (at most six decimal places), none negative.
     func price(_ node: Node) -> Price? {
         guard let entries = r.mapping(node, "`price`") else { return nil }
+        return price(entries, at: node)
+    }
+
+    /// A price from its entries (`currency`, `run`, `outputs`): a workflow's `price`, or a Price document's.
+    func price(_ entries: [Entry], at node: Node) -> Price? {
         r.checkKeys(entries, allowed: ["currency", "run", "outputs"], in: "`price`")
         var p = Price(currency: "credits", run: .zero, location: r.location(node))
         var ok = true

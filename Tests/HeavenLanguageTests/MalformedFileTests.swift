@@ -265,6 +265,14 @@ let malformedFiles: [Malformed] = [
     Malformed(
         name: "price: nothing priced", yaml: priced + "price: {currency: EUR}\n", position: "8:8",
         message: "`price` needs `run` (per successful execution) or `outputs`"),
+    Malformed(
+        name: "a Price document for a workflow the files do not define",
+        yaml: priced + "---\nkind: Price\nname: v\nrun: 1\n", position: "10:7",
+        message: "a Price for workflow `v`, which the files do not define (did you mean `w`?)"),
+    Malformed(
+        name: "a Price document for an output the workflow does not declare",
+        yaml: priced + "---\nkind: Price\nname: w\noutputs:\n  m: {item: 1}\n", position: "12:3",
+        message: "the Price names output `m`, which workflow `w` does not declare; its outputs: n"),
 ]
 
 /// A workflow with one output, `n`, ready for a `price`.

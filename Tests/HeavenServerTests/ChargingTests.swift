@@ -368,6 +368,97 @@ struct ChargingTests {
         #expect(try await b.totals()["credits"] as? Double == 0, "seed \(seed)")
         #expect(try await b.balances().keys.allSatisfy { !$0.hasPrefix("hold:") }, "seed \(seed)")
     }
+
+    @Test(
+        "the NDVI showcase sold: priced at deploy by a Price document, quoted, executed within budget for exactly the published price of what it delivered; the site's owner paid for the cores; the publisher's margin; the console shows the price, asks a budget, refuses too small a one, and shows the job's costs"
+    )
+    func ndviSold() async throws {
+        let b = try await ChargingBed()
+        let site = """
+            kind: Site
+            name: workstation
+            connector: local
+            owner: user:erin
+            price: 3.6
+            nodes: [{name: ws, cores: 8, memory: 16GiB, software: [gdal]}]
+            """
+        for (path, yaml) in [
+            ("/v1/sites", site), ("/v1/grants", "kind: Grant\nname: ws-for-eo\nsite: workstation\nto: group:eo\n"),
+        ] {
+            let r = try await b.s.request(
+                "POST", path, token: b.alice, body: try JSONSerialization.data(withJSONObject: ["yaml": yaml]))
+            #expect(r.status < 300, "\(r.text)")
+        }
+        let eo = repository + "/examples/eo/"
+        let env = ["HEAVEN_SERVER": "http://127.0.0.1:\(b.s.port)"]
+        let deploy = try b.s.client(
+            [
+                "processes", "deploy", eo + "grid.yaml", eo + "ndvi.yaml", eo + "ndvi-price.yaml", "--visibility",
+                "public",
+            ],
+            env: env.merging(["HEAVEN_TOKEN": b.bob]) { $1 })
+        #expect(deploy.status == 0, "\(deploy)")
+        try await b.credit("carol", 20)
+        let carol = env.merging(["HEAVEN_TOKEN": b.carol]) { $1 }
+        let bands = ["--input", "red=@\(eo)data/landsat8/l8_B4.tif", "--input", "nir=@\(eo)data/landsat8/l8_B5.tif"]
+        let quote = try b.s.client(["quote", "ndvi-grid"] + bands, env: carol)
+        #expect(
+            quote.status == 0 && quote.stdout.contains(": 2 credits") && quote.stdout.contains("no history"), "\(quote)"
+        )
+        let run = try b.s.client(["execute", "ndvi-grid"] + bands + ["--budget", "10", "--json"], env: carol)
+        #expect(run.status == 0, "\(run)")
+        let jobs = try await b.s.request("GET", "/jobs?processID=ndvi-grid", token: b.carol).json["jobs"]
+        let job = try #require((jobs as? [[String: Any]])?.first?["jobID"] as? String)
+        // Exactly the published price: 2 + 1 per megabyte of the NDVI delivered.
+        let ndvi = try await b.s.request("GET", "/jobs/\(job)/results/ndvi", token: b.carol)
+        #expect(ndvi.status == 200 && ndvi.body.count > 100_000)
+        let price = 2 + Double(ndvi.body.count) / 1_000_000
+        let bill = try await b.s.request("GET", "/v1/bills/\(job)", token: b.carol).json
+        let costs = try #require(bill["costs"] as? [String: Any], "\(bill)")
+        #expect(close(costs["value"] as? Double ?? 0, price), "\(costs) for \(ndvi.body.count) bytes")
+        #expect(close(try await b.balance(b.carol), 20 - price))
+        let resources = costs["resources"] as? Double ?? 0
+        #expect(resources > 0)
+        #expect(close(try await b.balance(b.erin), resources))
+        let stats = try b.s.client(
+            ["processes", "stats", "ndvi-grid", "--json"], env: env.merging(["HEAVEN_TOKEN": b.bob]) { $1 })
+        let margin =
+            (try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any])?["margin"] as? Double
+        let fee = costs["fee"] as? Double ?? 0
+        let bobHolds = try await b.balance(b.bob)
+        #expect(close(margin ?? 0, price - fee - resources) && close(bobHolds, price - fee - resources))
+        #expect(try await b.totals()["credits"] as? Double == 0)
+        // The same scene quoted again: what that job cost.
+        let again = try b.s.client(["quote", "ndvi-grid", "--json"] + bands, env: carol)
+        let amount =
+            (try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])?["amount"] as? Double
+        #expect(close(amount ?? 0, price), "\(again)")
+        // The console: the price, a budget asked for, too small a one refused, the job's costs.
+        let login = try await b.s.request(
+            "POST", "/console/login", body: Data("token=\(b.carol)".utf8), type: "application/x-www-form-urlencoded")
+        let cookie = "Cookie: " + String((login.headers["set-cookie"] ?? "").split(separator: ";")[0])
+        let page = try await b.s.request("GET", "/console/processes/ndvi-grid", extraHeaders: [cookie]).text
+        #expect(page.contains("id=\"price\"") && page.contains("2 credits per run + 1 per megabyte of `ndvi`"))
+        #expect(page.contains(#"name=".budget" type="number" step="any" min="2""#), "\(page)")
+        let csrf = try #require(
+            page.range(of: #"name=".csrf" value=""#).map { String(page[$0.upperBound...].prefix { $0 != "\"" }) })
+        let red = try Data(contentsOf: URL(fileURLWithPath: eo + "data/landsat8/l8_B4.tif"))
+        let nir = try Data(contentsOf: URL(fileURLWithPath: eo + "data/landsat8/l8_B5.tif"))
+        let (low, lowType) = multipart(
+            [(".csrf", csrf), (".budget", "1")], files: [("red", "red.tif", red), ("nir", "nir.tif", nir)])
+        let refused = try await b.s.request(
+            "POST", "/console/processes/ndvi-grid/execution", body: low, type: lowType, extraHeaders: [cookie])
+        #expect(refused.status == 402 && refused.text.contains("below the fixed part"), "\(refused.status)")
+        let (ok, okType) = multipart(
+            [(".csrf", csrf), (".budget", "5")], files: [("red", "red.tif", red), ("nir", "nir.tif", nir)])
+        let started = try await b.s.request(
+            "POST", "/console/processes/ndvi-grid/execution", body: ok, type: okType, extraHeaders: [cookie])
+        #expect(started.status == 303, "\(started.text)")
+        let second = String((started.headers["location"] ?? "").dropFirst("/console/runs/".count))
+        #expect(try await waitForEnd(b.s, second, token: b.carol, seconds: 120)["status"] as? String == "succeeded")
+        let shown = try await b.s.request("GET", "/console/runs/\(second)", extraHeaders: [cookie]).text
+        #expect(shown.contains("id=\"costs\"") && shown.contains("data-movement=\"settle\""), "\(shown)")
+    }
 }
 
 /// A small seeded generator (SplitMix64): a failing kill schedule can be replayed.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeavenAPI
 import HeavenCore
 import HeavenLanguage
 import HeavenModel
@@ -109,17 +110,58 @@ struct SitesAddCommand: AsyncParsableCommand {
     @Argument(help: "YAML files with Site and Grant documents.")
     var files: [String]
 
+    @OptionGroup var connection: ServerOption
+
     func run() async throws {
         let load = Loader.load(paths: files)
         if !load.isValid {
             for d in load.diagnostics { CLI.error(d.description) }
             throw ExitCode(2)
         }
+        if let remote = try connection.remote() {
+            // A server's catalog: the Site documents to /v1/sites, the Grant documents to
+            // /v1/grants (each checked there again, as their sender may register them).
+            var sites: [String] = []
+            var grants: [String] = []
+            for source in load.sources {
+                for document in SitesAddCommand.documents(of: source.text) {
+                    let kind = document.split(separator: "\n").first { $0.hasPrefix("kind:") }?
+                        .dropFirst(5).trimmingCharacters(in: .whitespaces)
+                    if kind == "Site" { sites.append(document) } else if kind == "Grant" { grants.append(document) }
+                }
+            }
+            if !sites.isEmpty {
+                _ = try await remote.data(
+                    "POST", "/v1/sites", body: Documents(yaml: sites.joined(separator: "\n---\n")))
+            }
+            if !grants.isEmpty {
+                _ = try await remote.data(
+                    "POST", "/v1/grants", body: Documents(yaml: grants.joined(separator: "\n---\n")))
+            }
+            print("registered \(sites.count) site(s) and \(grants.count) grant(s) on \(remote.server.absoluteString)")
+            return
+        }
         let (_, store) = try CLI.openStore()
         let user = CLI.user()
         for s in load.documents.sites { try await store.registerSite(s, by: user) }
         for g in load.documents.grants { try await store.registerGrant(g, by: user) }
         print("registered \(load.documents.sites.count) site(s) and \(load.documents.grants.count) grant(s)")
+    }
+
+    /// A YAML file's documents, as texts (split at its `---` lines).
+    static func documents(of text: String) -> [String] {
+        var out: [String] = []
+        var current: [Substring] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.trimmingCharacters(in: .whitespaces) == "---" || line.hasPrefix("--- ") {
+                out.append(current.joined(separator: "\n"))
+                current = []
+            } else {
+                current.append(line)
+            }
+        }
+        out.append(current.joined(separator: "\n"))
+        return out.filter { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
     }
 }
 

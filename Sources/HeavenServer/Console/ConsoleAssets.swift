@@ -52,6 +52,7 @@ enum ConsoleAssets {
         <section><h2>Attempts by site</h2><div id="gantt">{{{gantt}}}</div></section>
         {{#placement}}<section><h2>Where it runs</h2>{{{placement}}}</section>{{/placement}}
         <section><h2>Outputs</h2>{{{outputs}}}</section>
+        {{#costs}}<section><h2>Costs</h2>{{{costs}}}</section>{{/costs}}
         """
 
     static let processes = """
@@ -65,12 +66,14 @@ enum ConsoleAssets {
         <h1>{{heading}}{{#id}} <small>{{id}} · version {{version}}</small>{{/id}}</h1>
         {{#owner}}<p class="meta">published by {{owner}} · {{visibility}}{{#keywords}} · {{keywords}}{{/keywords}} · {{{links}}}</p>{{/owner}}
         {{#description}}<p>{{description}}</p>{{/description}}
+        {{#price}}<p class="price" id="price">Price: {{price}}</p>{{/price}}
         <section><h2>Inputs</h2>
         {{#error}}<pre class="error" id="submit-error">{{error}}</pre>{{/error}}
         <form method="post" action="{{action}}" enctype="multipart/form-data" class="submit" id="submit">
         <input type="hidden" name=".csrf" value="{{csrf}}">
         {{#from}}<input type="hidden" name=".from" value="{{from}}"><p class="hint">Filled with the inputs of run <a href="/console/runs/{{from}}">{{from}}</a>.</p>{{/from}}
         {{{fields}}}
+        {{{budgetField}}}
         <button>Run</button>
         </form></section>
         {{#outputs}}<section><h2>Outputs</h2>{{{outputs}}}</section>{{/outputs}}

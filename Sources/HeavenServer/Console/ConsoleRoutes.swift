@@ -432,6 +432,17 @@ struct ConsoleRoutes {
             "resumable": owns && (run.status == .failed || run.status == .interrupted),
             "outputs": outputs(run),
         ]
+        // A priced job: what it cost, movement by movement (its bill).
+        if run.process != nil, let charge = try await store.charge(job: run.id) {
+            let movements = try await store.transactions(job: run.id)
+            let (value, resources, fee, settled) = Charging.costs(charge, movements)
+            let cur = h(charge.currency)
+            let rows = movements.map { t in
+                "<tr data-movement=\"\(h(t.kind.rawValue))\"><td>\(h(t.kind.rawValue))</td><td>\(h(t.memo))</td><td>\(t.lines.map { "\(h($0.account)) \($0.amount >= .zero ? "+" : "")\($0.amount)" }.joined(separator: "<br>"))</td></tr>"
+            }
+            values["costs"] =
+                "<p id=\"costs\">value <b>\(value) \(cur)</b> (fee \(fee)) · resources \(resources) \(cur) · budget \(charge.budget) \(cur) · \(settled ? "settled" : "budget held until it ends") · paid by \(h(charge.payer)) to \(h(charge.publisher))</p><table><tr><th>Movement</th><th>What</th><th>Lines</th></tr>\(rows.joined())</table>"
+        }
         if let p = run.process {
             values["again"] = ConsoleRoutes.again(p, run.id)
         } else if ConsoleRoutes.documents(of: run) != nil {

@@ -111,12 +111,12 @@ extension ConsoleRoutes {
         let rows = processes.map { p -> String in
             let w = try? server.processes.parsed(p).workflow
             return
-                "<tr data-process=\"\(h(p.id))\"><td><a href=\"/console/processes/\(h(RunRoutes.pathSegment(p.id)))\">\(h(w?.title ?? p.id))</a></td><td><code>\(h(p.id))</code></td><td>\(h(p.version))</td><td>\(h(p.owner))</td><td>\(h(p.visibility.description))</td><td>\(h(w?.description ?? ""))</td></tr>"
+                "<tr data-process=\"\(h(p.id))\"><td><a href=\"/console/processes/\(h(RunRoutes.pathSegment(p.id)))\">\(h(w?.title ?? p.id))</a></td><td><code>\(h(p.id))</code></td><td>\(h(p.version))</td><td>\(h(p.owner))</td><td>\(h(p.visibility.description))</td><td>\(h(w?.price.map(ChargingRoutes.describe) ?? "free"))</td><td>\(h(w?.description ?? ""))</td></tr>"
         }
         let table =
             rows.isEmpty
             ? "<p class=\"hint\">No process is published yet: publish a workflow with <code>heaven processes deploy FILE --server URL</code>.</p>"
-            : "<table><tr><th>Process</th><th>Id</th><th>Version</th><th>Publisher</th><th>Visibility</th><th>About</th></tr>\(rows.joined())</table>"
+            : "<table><tr><th>Process</th><th>Id</th><th>Version</th><th>Publisher</th><th>Visibility</th><th>Price</th><th>About</th></tr>\(rows.joined())</table>"
         return page("processes", title: "Processes", ["table": table], caller: c)
     }
 
@@ -154,6 +154,13 @@ extension ConsoleRoutes {
         if !outputs.isEmpty { v["outputs"] = "<table>\(outputs.joined())</table>" }
         if !jobs.isEmpty { v["jobs"] = runsTable(jobs) }
         if !workflow.keywords.isEmpty { v["keywords"] = workflow.keywords.joined(separator: ", ") }
+        // A priced process: its price, the caller's balance, and a budget to give.
+        if let price = workflow.price {
+            let balance = try await store.balances(of: LedgerAccount.user(c.user.name))[price.currency] ?? .zero
+            v["price"] = ChargingRoutes.describe(price)
+            v["budgetField"] =
+                "<div class=\"field\" data-input=\".budget\"><label for=\"in-budget\">Budget (\(h(price.currency)))</label><input id=\"in-budget\" name=\"\(SubmissionForm.budgetField)\" type=\"number\" step=\"any\" min=\"\(price.run)\" value=\"\(h(values[SubmissionForm.budgetField] ?? "\(price.run)"))\" required aria-describedby=\"in-budget-about\"><p class=\"hint\" id=\"in-budget-about\">the most this job may cost: held from your balance (\(balance) \(h(price.currency))) until it ends; you pay the price of what it delivers, the rest comes back</p></div>"
+        }
         if let d = workflow.description { v["description"] = d }
         if let from { v["from"] = from }
         if let error { v["error"] = error }
@@ -213,11 +220,28 @@ extension ConsoleRoutes {
             earlier = r
         }
         let values = form.fields.filter { !$0.key.hasPrefix(".") }
+        let budgetText = form.fields[SubmissionForm.budgetField]
         let kept = earlier.map { self.earlier($0, workflow).kept } ?? [:]
-        func mistake(_ text: String) async throws -> Response {
-            var r = try await again(values, kept, earlier?.id, text)
-            r.status = .badRequest
+        func mistake(_ text: String, status: HTTPResponse.Status = .badRequest) async throws -> Response {
+            var shown = values
+            if let budgetText { shown[SubmissionForm.budgetField] = budgetText }
+            var r = try await again(shown, kept, earlier?.id, text)
+            r.status = status
             return r
+        }
+        // A priced process: the budget given, checked as the API checks it.
+        var charge: (terms: (RunRecord) -> JobCharge, quote: String?)?
+        if let process, let price = workflow.price {
+            guard let text = budgetText, let amount = Money(text) else {
+                return try await mistake("a budget is needed: an amount such as \(price.run)")
+            }
+            do {
+                charge = try ChargingRoutes.terms(
+                    process: process, price: price, budget: Budget(amount: amount.value, currency: price.currency),
+                    quote: nil, user: c.user, feePercent: server.policy.platformFee)
+            } catch let p as Problem {
+                return try await mistake(p.detail, status: p.status)
+            }
         }
         let declared = Set(workflow.inputs.map(\.name))
         for name in values.keys.sorted() where !declared.contains(name) {
@@ -254,7 +278,10 @@ extension ConsoleRoutes {
         do {
             run = try await server.engine.createRun(
                 load: load, workflow: workflow.name, inputs: inputs, outDirectory: nil, user: c.user.name,
-                directory: base, process: process.map { ($0.id, $0.version) })
+                directory: base, process: process.map { ($0.id, $0.version) }, charge: charge)
+        } catch let e as LedgerError {
+            let p = ChargingRoutes.paymentRequired(e)
+            return try await mistake(p.detail, status: p.status)
         } catch let e as EngineError {
             return try await mistake("\(e)")
         } catch let e as DiagnosticsError {
