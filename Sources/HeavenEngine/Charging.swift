@@ -110,6 +110,11 @@ public struct Charging: Sendable {
         return (value, resources, fee, settled)
     }
 
+    /// A file's size in bytes, if it is there.
+    public static func fileSize(_ path: String) -> Int64? {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value
+    }
+
     /// The size of a run's inputs: its files' bytes (those still there) and its texts'.
     public static func inputBytes(_ run: RunRecord) -> Int64 {
         var total: Int64 = 0

@@ -1,4 +1,5 @@
 import Foundation
+import HeavenModel
 import Testing
 
 /// A priced process on a priced site: `words` splits a text into its words (a list
@@ -458,6 +459,24 @@ struct ChargingTests {
         #expect(try await waitForEnd(b.s, second, token: b.carol, seconds: 120)["status"] as? String == "succeeded")
         let shown = try await b.s.request("GET", "/console/runs/\(second)", extraHeaders: [cookie]).text
         #expect(shown.contains("id=\"costs\"") && shown.contains("data-movement=\"settle\""), "\(shown)")
+        // An estimate from the form: the quote's amount, the budget set to it.
+        let (ask, askType) = multipart(
+            [(".csrf", csrf), (".action", "quote")], files: [("red", "red.tif", red), ("nir", "nir.tif", nir)])
+        let estimated = try await b.s.request(
+            "POST", "/console/processes/ndvi-grid/execution", body: ask, type: askType, extraHeaders: [cookie])
+        #expect(estimated.status == 200 && estimated.text.contains("id=\"submit-notice\""), "\(estimated.text)")
+        #expect(estimated.text.contains("estimated at \(Money(value: price) ?? .zero) credits"), "\(estimated.text)")
+        #expect(
+            estimated.text.contains(
+                "name=\".budget\" type=\"number\" step=\"any\" min=\"2\" value=\"\(Money(value: price) ?? .zero)\""))
+        // Its publisher sees its accounts there.
+        let bobLogin = try await b.s.request(
+            "POST", "/console/login", body: Data("token=\(b.bob)".utf8), type: "application/x-www-form-urlencoded")
+        let bobs = "Cookie: " + String((bobLogin.headers["set-cookie"] ?? "").split(separator: ";")[0])
+        let publisher = try await b.s.request("GET", "/console/processes/ndvi-grid", extraHeaders: [bobs]).text
+        #expect(
+            publisher.contains("id=\"accounts\"") && publisher.contains("2 paid for") && publisher.contains("margin"))
+        #expect(!page.contains("id=\"accounts\""), "a buyer does not see the publisher's accounts")
     }
 }
 

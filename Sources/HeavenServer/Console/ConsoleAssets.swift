@@ -69,14 +69,17 @@ enum ConsoleAssets {
         {{#price}}<p class="price" id="price">Price: {{price}}</p>{{/price}}
         <section><h2>Inputs</h2>
         {{#error}}<pre class="error" id="submit-error">{{error}}</pre>{{/error}}
+        {{#notice}}<p class="notice" id="submit-notice">{{notice}}</p>{{/notice}}
         <form method="post" action="{{action}}" enctype="multipart/form-data" class="submit" id="submit">
         <input type="hidden" name=".csrf" value="{{csrf}}">
         {{#from}}<input type="hidden" name=".from" value="{{from}}"><p class="hint">Filled with the inputs of run <a href="/console/runs/{{from}}">{{from}}</a>.</p>{{/from}}
         {{{fields}}}
         {{{budgetField}}}
         <button>Run</button>
+        {{#priced}}<button name=".action" value="quote" formnovalidate>Estimate the cost</button>{{/priced}}
         </form></section>
         {{#outputs}}<section><h2>Outputs</h2>{{{outputs}}}</section>{{/outputs}}
+        {{#accounts}}<section><h2>Its accounts</h2>{{{accounts}}}</section>{{/accounts}}
         {{#jobs}}<section><h2>Jobs</h2>{{{jobs}}}</section>{{/jobs}}
         """
 
@@ -129,6 +132,7 @@ enum ConsoleAssets {
         .submit{background:#fff;border:1px solid var(--line);padding:.6rem .8rem;max-width:46rem}.field{margin:.2rem 0 .7rem}
         .field label{display:block;font-weight:600}.field input:not([type=file]),.field select,.field textarea{width:100%;max-width:30rem;font:inherit;padding:.2rem}
         .field .hint{margin:.15rem 0;font-size:.85rem}pre.error{background:#fdecea;color:var(--bad);white-space:pre-wrap}
+        .notice{background:#e8f1fb;padding:.4rem .6rem}
         @media (max-width:40rem){.lane .site{width:5rem}main{padding:.5rem}table{display:block;overflow-x:auto}
         code{word-break:break-all}header a{margin-right:.6rem}}
         """

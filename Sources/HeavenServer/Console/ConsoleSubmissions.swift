@@ -67,6 +67,9 @@ extension ConsoleRoutes {
         }
     }
 
+    /// Marks a message to the form that is an estimate, not a mistake.
+    static let estimatePrefix = "\u{1}estimate:"
+
     static func again(_ process: String, _ run: String) -> String {
         "/console/processes/\(RunRoutes.pathSegment(process))?from=\(run)"
     }
@@ -158,12 +161,25 @@ extension ConsoleRoutes {
         if let price = workflow.price {
             let balance = try await store.balances(of: LedgerAccount.user(c.user.name))[price.currency] ?? .zero
             v["price"] = ChargingRoutes.describe(price)
+            v["priced"] = true
             v["budgetField"] =
                 "<div class=\"field\" data-input=\".budget\"><label for=\"in-budget\">Budget (\(h(price.currency)))</label><input id=\"in-budget\" name=\"\(SubmissionForm.budgetField)\" type=\"number\" step=\"any\" min=\"\(price.run)\" value=\"\(h(values[SubmissionForm.budgetField] ?? "\(price.run)"))\" required aria-describedby=\"in-budget-about\"><p class=\"hint\" id=\"in-budget-about\">the most this job may cost: held from your balance (\(balance) \(h(price.currency))) until it ends; you pay the price of what it delivers, the rest comes back</p></div>"
         }
         if let d = workflow.description { v["description"] = d }
         if let from { v["from"] = from }
-        if let error { v["error"] = error }
+        // An estimate is said as a notice, not an error.
+        if let error, error.hasPrefix(ConsoleRoutes.estimatePrefix) {
+            v["notice"] = String(error.dropFirst(ConsoleRoutes.estimatePrefix.count))
+        } else if let error {
+            v["error"] = error
+        }
+        // Its publisher (or an admin) sees its accounts: value, fee, resources, margin.
+        if workflow.price != nil, p.isOwned(by: c.user) {
+            let s = try await ChargingRoutes(server: server).stats(p)
+            let m = { (x: Double) in "\(Money(value: x) ?? .zero) \(h(s.currency))" }
+            v["accounts"] =
+                "<p id=\"accounts\">\(s.jobs) priced job\(s.jobs == 1 ? "" : "s"), \(s.succeeded) paid for · value \(m(s.value)) − fee \(m(s.fee)) − resources \(m(s.resources)) = margin <b>\(m(s.margin))</b></p>"
+        }
         return page(
             "submit", title: workflow.title ?? p.id, v, caller: c, attributes: "data-process=\"\(h(p.id))\"")
     }
@@ -227,6 +243,26 @@ extension ConsoleRoutes {
             if let budgetText { shown[SubmissionForm.budgetField] = budgetText }
             var r = try await again(shown, kept, earlier?.id, text)
             r.status = status
+            return r
+        }
+        // An estimate of the cost (a quote, not kept): the form again, its budget filled.
+        if form.fields[SubmissionForm.actionField] == "quote", let process {
+            var size: Int64 = 0
+            for (name, path) in form.files {
+                _ = name
+                size += Charging.fileSize(base + "/" + path) ?? 0
+            }
+            for d in workflow.inputs where d.type == .string { size += Int64(values[d.name]?.utf8.count ?? 0) }
+            let q = try await ChargingRoutes(server: server).estimate(
+                process, workflow.price, size: size, request: "{}", for: c.user)
+            var shown = values
+            shown[SubmissionForm.budgetField] = "\(q.amount)"
+            var r = try await again(
+                shown, kept, earlier?.id,
+                ConsoleRoutes.estimatePrefix
+                    + "estimated at \(q.amount) \(q.currency) — \(q.basis). The budget is set to it: choose the files again, then run."
+            )
+            r.status = .ok
             return r
         }
         // A priced process: the budget given, checked as the API checks it.

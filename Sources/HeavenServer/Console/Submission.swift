@@ -13,6 +13,7 @@ enum SubmissionForm {
     static let csrfField = ".csrf"
     static let fromField = ".from"
     static let budgetField = ".budget"
+    static let actionField = ".action"
 
     /// The fields for `inputs`, filled with `values` (as sent, or as an earlier run had
     /// them; a default otherwise). A file input listed in `kept` (its file's name) is

@@ -368,7 +368,15 @@ struct ChargingRoutes {
     func estimate(_ process: ProcessRecord, _ priced: Price?, _ execute: ExecuteRequest, for user: UserRecord)
         async throws -> Quote
     {
-        let request = String(decoding: try JSONEncoder().encode(execute), as: UTF8.self)
+        try await estimate(
+            process, priced, size: ChargingRoutes.inputBytes(execute),
+            request: String(decoding: try JSONEncoder().encode(execute), as: UTF8.self), for: user)
+    }
+
+    /// A quote for inputs of `size` bytes (`request`: the execute request it answers).
+    func estimate(_ process: ProcessRecord, _ priced: Price?, size: Int64, request: String, for user: UserRecord)
+        async throws -> Quote
+    {
         let now = Date()
         let id = "q" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(15)
         guard let price = priced else {
@@ -377,7 +385,6 @@ struct ChargingRoutes {
                 currency: "credits", basis: "the process is free", request: request, createdAt: now,
                 expiresAt: now.addingTimeInterval(ChargingRoutes.quoteLifetime))
         }
-        let size = ChargingRoutes.inputBytes(execute)
         var history: [(bytes: Int64, parts: [String: Money])] = []
         for c in try await store.charges(process: process.id, limit: 1000) {
             guard let run = try await store.run(c.job), run.status == .succeeded, let outputs = run.outputs else {
