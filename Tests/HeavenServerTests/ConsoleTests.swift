@@ -229,22 +229,9 @@ func multipart(_ fields: [(String, String)], files: [(String, String, Data)] = [
 
 @Suite("The web console's submission pages", .serialized)
 struct ConsoleSubmissionTests {
-    static let scale = """
-        kind: Workflow
-        name: scale
-        title: Scale a count
-        description: Counts the words of a text and multiplies the count.
-        inputs:
-          text: {type: file, title: The text}
-          factor: {type: integer, minimum: 1, maximum: 10, default: 2}
-          unit: {type: string, enum: [words, lines]}
-        steps:
-          - task: count
-            inputs: {t.txt: '${inputs.text}'}
-            run: [sh, -c, 'echo $(( $(wc -w < t.txt) * $1 )) $2', sh, '${inputs.factor}', '${inputs.unit}']
-            outputs: {n: {stdout: text}}
-        outputs: {n: '${count.n}'}
-        """
+    /// A process with a file, a bounded integer and a choice (the browser tests' too).
+    static let scale = try! String(
+        contentsOfFile: repository + "/Tests/HeavenServerTests/Console/scale.yaml", encoding: .utf8)
 
     /// Signs in; the session's cookie header.
     func signIn(_ s: ServerHarness, _ token: String) async throws -> String {

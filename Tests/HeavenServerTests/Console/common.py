@@ -37,21 +37,9 @@ def deploy(yaml):
         return reply.status
 
 
-SCALE = """kind: Workflow
-name: scale
-title: Scale a count
-description: Counts the words of a text and multiplies the count.
-inputs:
-  text: {type: file, title: The text}
-  factor: {type: integer, minimum: 1, maximum: 10, default: 2}
-  unit: {type: string, enum: [words, lines]}
-steps:
-  - task: count
-    inputs: {t.txt: '${inputs.text}'}
-    run: [sh, -c, 'echo $(( $(wc -w < t.txt) * $1 )) $2', sh, '${inputs.factor}', '${inputs.unit}']
-    outputs: {n: {stdout: text}}
-outputs: {n: '${count.n}'}
-"""
+# A process with a file, a bounded integer and a choice (scale.yaml).
+with open(os.path.join(os.path.dirname(__file__), "scale.yaml")) as f:
+    SCALE = f.read()
 
 
 def submit(yaml):
@@ -100,9 +88,12 @@ def gate(name, then=""):
 
 
 def nodes(driver):
-    """Each task node of the run page's graph: its key and state."""
-    return {n.get_attribute("data-task"): n.get_attribute("data-state")
-            for n in driver.find_elements("css selector", "#graph [data-task]")}
+    """Each task node of the run page's graph: its key and state, read at once in the
+    page (the graph is replaced as the run goes on: elements found one by one go stale)."""
+    pairs = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#graph [data-task]'))"
+        ".map(n => [n.getAttribute('data-task'), n.getAttribute('data-state')])")
+    return {k: v for k, v in pairs or []}
 
 
 def example(name):
