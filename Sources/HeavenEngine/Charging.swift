@@ -11,12 +11,9 @@ public import HeavenModel
 /// back whole and nothing is charged. Its attempts' cores are paid by the publisher
 /// to the sites' owners, whatever the outcome. Every movement is written in the same
 /// transaction as what causes it (the run's end, the attempt's end), once.
-public struct Charging: Sendable {
-    /// The platform's share of the value of every job, in percent.
-    public let feePercent: Double
-
-    public init(feePercent: Double = 0) { self.feePercent = feePercent }
-
+/// (The platform's fee is a term of each job, `JobCharge.feePercent`, fixed when the
+/// job is accepted.)
+public enum Charging {
     /// The price of the workflow a run runs (its own documents: the price it was
     /// created with), or nil when it is free.
     public static func price(of run: RunRecord) -> Price? {
@@ -27,15 +24,13 @@ public struct Charging: Sendable {
     /// The price of what a job delivered: its total and each part (`run`, then each
     /// priced output), file sizes read where the files are.
     public static func delivered(_ price: Price, outputs: [String: Value]) -> (total: Money, parts: [String: Money]) {
-        price.of(outputs) { path in
-            ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value
-        }
+        price.of(outputs, size: fileSize)
     }
 
     /// How a run that ends is settled: the movements (none when it has no charge, or
     /// is not over), and its record, turned failed with its results withheld when the
     /// price of what it delivered exceeds its budget.
-    public func settle(_ run: RunRecord, charge: JobCharge?) -> (RunRecord, [LedgerTransaction]) {
+    public static func settle(_ run: RunRecord, charge: JobCharge?) -> (RunRecord, [LedgerTransaction]) {
         guard run.status.isFinal, let c = charge else { return (run, []) }
         var run = run
         let hold = LedgerAccount.hold(run.id)
@@ -120,8 +115,7 @@ public struct Charging: Sendable {
         var total: Int64 = 0
         func add(_ v: Value) {
             switch v {
-            case .file(let p):
-                total += ((try? FileManager.default.attributesOfItem(atPath: p))?[.size] as? NSNumber)?.int64Value ?? 0
+            case .file(let p): total += fileSize(p) ?? 0
             case .string(let s): total += Int64(s.utf8.count)
             case .list(let items): items.forEach(add)
             default: break

@@ -478,7 +478,7 @@ public final class Engine: Sendable {
             try await store.appendEvent(EventRecord(runID: record.id, event))
             return record
         }
-        let (settled, posting) = Charging().settle(record, charge: charge)
+        let (settled, posting) = Charging.settle(record, charge: charge)
         let said = settled.status == record.status ? event : .ended(settled.status, error: settled.error)
         try await store.closeRun(settled, event: EventRecord(runID: settled.id, said), posting: posting)
         return settled

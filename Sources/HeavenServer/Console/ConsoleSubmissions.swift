@@ -248,10 +248,7 @@ extension ConsoleRoutes {
         // An estimate of the cost (a quote, not kept): the form again, its budget filled.
         if form.fields[SubmissionForm.actionField] == "quote", let process {
             var size: Int64 = 0
-            for (name, path) in form.files {
-                _ = name
-                size += Charging.fileSize(base + "/" + path) ?? 0
-            }
+            for path in form.files.values { size += Charging.fileSize(base + "/" + path) ?? 0 }
             for d in workflow.inputs where d.type == .string { size += Int64(values[d.name]?.utf8.count ?? 0) }
             let q = try await ChargingRoutes(server: server).estimate(
                 process, workflow.price, size: size, request: "{}", for: c.user)
