@@ -236,10 +236,40 @@ struct ChargingTests {
             try await b.s.request(
                 "POST", "/v1/accounts/carol/credit", token: b.alice, body: Data(#"{"amount": -5}"#.utf8)
             ).status == 400)
+        // The console's account page: balances and bills; an admin's, every account and a credit form.
+        func signIn(_ token: String) async throws -> String {
+            let login = try await b.s.request(
+                "POST", "/console/login", body: Data("token=\(token)".utf8), type: "application/x-www-form-urlencoded")
+            return "Cookie: " + String((login.headers["set-cookie"] ?? "").split(separator: ";")[0])
+        }
+        let carols = try await signIn(b.carol)
+        let mine = try await b.s.request("GET", "/console/account", extraHeaders: [carols]).text
+        #expect(mine.contains("data-account=\"user:carol\"") && mine.contains("6.5 credits"), "\(mine)")
+        #expect(mine.contains("data-bill=\"\(job)\"") && !mine.contains("id=\"credit\""))
+        let daves = try await signIn(b.dave)
+        #expect(!(try await b.s.request("GET", "/console/account", extraHeaders: [daves]).text.contains(job)))
+        let alices = try await signIn(b.alice)
+        let admin = try await b.s.request("GET", "/console/account", extraHeaders: [alices]).text
+        #expect(
+            admin.contains("id=\"credit\"") && admin.contains("data-account=\"mint\"") && admin.contains("totals: 0"))
+        func csrf(_ page: String) -> String {
+            page.range(of: #"name="csrf" value=""#).map { String(page[$0.upperBound...].prefix { $0 != "\"" }) } ?? ""
+        }
+        let form = "application/x-www-form-urlencoded"
+        let credited = try await b.s.request(
+            "POST", "/console/accounts/credit", body: Data("csrf=\(csrf(admin))&account=carol&amount=5".utf8),
+            type: form, extraHeaders: [alices])
+        #expect(credited.status == 303)
+        #expect(try await b.balance(b.carol) == 11.5)
+        let refused = try await b.s.request(
+            "POST", "/console/accounts/credit", body: Data("csrf=\(csrf(mine))&account=carol&amount=5".utf8),
+            type: form, extraHeaders: [carols])
+        #expect(refused.status == 403)
+        #expect(try await b.balance(b.carol) == 11.5)
         // The command line says the same.
         let env = ["HEAVEN_SERVER": "http://127.0.0.1:\(b.s.port)", "HEAVEN_TOKEN": b.carol]
         let account = try b.s.client(["account"], env: env)
-        #expect(account.status == 0 && account.stdout.contains("user:carol: 6.5 credits"), "\(account)")
+        #expect(account.status == 0 && account.stdout.contains("user:carol: 11.5 credits"), "\(account)")
         let bills = try b.s.client(["bills"], env: env)
         #expect(bills.status == 0 && bills.stdout.contains(job) && bills.stdout.contains("3.5 credits"), "\(bills)")
         let stats = try b.s.client(["processes", "stats", "words"], env: env.merging(["HEAVEN_TOKEN": b.bob]) { $1 })

@@ -11,7 +11,7 @@ enum ConsoleAssets {
         <script src="/console/static/console.js" defer></script>
         </head><body>
         <header><a class="brand" href="/console">Heaven</a>
-        {{#user}}<nav><a href="/console">Runs</a><a href="/console/processes">Processes</a><a href="/console/sites">Sites</a></nav>
+        {{#user}}<nav><a href="/console">Runs</a><a href="/console/processes">Processes</a><a href="/console/sites">Sites</a><a href="/console/account">Account</a></nav>
         <form class="logout" method="post" action="/console/logout"><input type="hidden" name="csrf" value="{{csrf}}"><span>{{user}}</span> <button>Sign out</button></form>{{/user}}
         </header>
         <main{{#attributes}} {{{attributes}}}{{/attributes}}>
@@ -94,6 +94,24 @@ enum ConsoleAssets {
         {{{table}}}
         <h2>Grants</h2>
         {{{grants}}}
+        """
+
+    static let account = """
+        <h1>Account</h1>
+        {{#notice}}<p class="notice" id="notice">{{notice}}</p>{{/notice}}
+        <h2>Balances</h2>
+        {{{accounts}}}
+        <h2>Bills</h2>
+        {{{bills}}}
+        {{#admin}}<h2>Every account</h2>
+        {{{admin}}}
+        <form method="post" action="/console/accounts/credit" class="submit" id="credit">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <div class="field"><label for="credit-account">Account</label><input id="credit-account" name="account" placeholder="carol, user:carol, group:eo or operator" required></div>
+        <div class="field"><label for="credit-amount">Amount</label><input id="credit-amount" name="amount" type="number" step="any" min="0.000001" required></div>
+        <div class="field"><label for="credit-currency">Currency</label><input id="credit-currency" name="currency" value="credits"></div>
+        <button>Credit</button>
+        </form>{{/admin}}
         """
 
     static let notFound = """

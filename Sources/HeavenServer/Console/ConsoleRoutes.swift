@@ -38,6 +38,7 @@ struct ConsoleRoutes {
             ("layout", ConsoleAssets.layout), ("login", ConsoleAssets.login), ("runs", ConsoleAssets.runs),
             ("run", ConsoleAssets.run), ("log", ConsoleAssets.log), ("sites", ConsoleAssets.sites),
             ("processes", ConsoleAssets.processes), ("submit", ConsoleAssets.submit),
+            ("account", ConsoleAssets.account),
             ("notFound", ConsoleAssets.notFound),
         ] {
             try library.register(text, named: name)
@@ -150,6 +151,7 @@ struct ConsoleRoutes {
             return try await sitesPage(c)
         }
         registerSubmissions(on: router)
+        registerAccounts(on: router)
     }
 
     // MARK: Sessions
@@ -204,10 +206,13 @@ struct ConsoleRoutes {
     /// A state-changing form: from this server's own pages (Origin), with the session's CSRF token.
     func checkForm(_ request: Request, _ context: HeavenContext, _ c: Caller) async throws {
         try ConsoleRoutes.sameOrigin(request)
-        let fields = try await ConsoleRoutes.form(request, context)
-        let sent = Data((fields["csrf"] ?? "").utf8)
+        try ConsoleRoutes.checkCSRF(try await ConsoleRoutes.form(request, context)["csrf"], c)
+    }
+
+    /// The session's CSRF token, as a form sent it (compared in constant time).
+    static func checkCSRF(_ sent: String?, _ c: Caller) throws {
+        let sent = Data((sent ?? "").utf8)
         let expected = Data(c.session.csrf.utf8)
-        // Compared in constant time.
         guard sent.count == expected.count, zip(sent, expected).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else {
             throw Problem(.forbidden, "this form is stale or was not sent from the console: reload the page")
         }

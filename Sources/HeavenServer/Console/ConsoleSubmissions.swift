@@ -223,11 +223,7 @@ extension ConsoleRoutes {
             r.status = p.status
             return r
         }
-        let sent = Data((form.fields[SubmissionForm.csrfField] ?? "").utf8)
-        let expected = Data(c.session.csrf.utf8)
-        guard sent.count == expected.count, zip(sent, expected).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else {
-            throw Problem(.forbidden, "this form is stale or was not sent from the console: reload the page")
-        }
+        try ConsoleRoutes.checkCSRF(form.fields[SubmissionForm.csrfField], c)
         // The run whose inputs filled the form: its files are taken again when no other is chosen.
         var earlier = fixed
         if earlier == nil, let id = form.fields[SubmissionForm.fromField], !id.isEmpty,
