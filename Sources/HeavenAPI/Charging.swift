@@ -232,6 +232,9 @@ public struct QuoteView: APIObject {
     public var basis: String
     /// The job that accepted it, once accepted.
     public var job: String?
+    /// The range the cost may fall in; no `maximum` when none is known (no history).
+    public var minimum: Double
+    public var maximum: Double?
     public var links: [OGCLink]
 
     public init(_ q: Quote, links: [OGCLink]) {
@@ -243,6 +246,8 @@ public struct QuoteView: APIObject {
         expires = q.expiresAt
         basis = q.basis
         job = q.job
+        minimum = q.minimum.value
+        maximum = q.maximum?.value
         self.links = links
     }
 

@@ -127,11 +127,18 @@ public struct Quote: Sendable, Codable, Equatable {
     public var expiresAt: Date
     /// The job that accepted it.
     public var job: String?
+    /// The range the cost may fall in: at least `minimum` (the fixed part at least), at
+    /// most `maximum` (nil: no bound known, without history of the priced outputs).
+    public var minimum: Money
+    public var maximum: Money?
 
     public init(
         id: String, process: String, processVersion: String, user: String, amount: Money, currency: String,
-        basis: String, request: String, createdAt: Date, expiresAt: Date, job: String? = nil
+        basis: String, request: String, createdAt: Date, expiresAt: Date, job: String? = nil, minimum: Money? = nil,
+        maximum: Money? = nil
     ) {
+        self.minimum = minimum ?? amount
+        self.maximum = maximum
         self.id = id
         self.process = process
         self.processVersion = processVersion

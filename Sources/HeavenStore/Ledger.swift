@@ -255,12 +255,13 @@ extension SQLiteStore: LedgerStore {
             try db.execute(
                 sql: """
                     INSERT INTO quotes (id, process, process_version, user, amount, currency, basis, request, created_at,
-                      expires_at, job)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      expires_at, job, minimum, maximum)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     q.id, q.process, q.processVersion, q.user, q.amount.micros, q.currency, q.basis, q.request,
-                    q.createdAt.timeIntervalSince1970, q.expiresAt.timeIntervalSince1970, q.job,
+                    q.createdAt.timeIntervalSince1970, q.expiresAt.timeIntervalSince1970, q.job, q.minimum.micros,
+                    q.maximum?.micros,
                 ])
         }
     }
@@ -272,7 +273,9 @@ extension SQLiteStore: LedgerStore {
                     id: row["id"], process: row["process"], processVersion: row["process_version"], user: row["user"],
                     amount: Money(micros: row["amount"]), currency: row["currency"], basis: row["basis"],
                     request: row["request"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
-                    expiresAt: Date(timeIntervalSince1970: row["expires_at"]), job: row["job"])
+                    expiresAt: Date(timeIntervalSince1970: row["expires_at"]), job: row["job"],
+                    minimum: (row["minimum"] as Int64?).map(Money.init(micros:)),
+                    maximum: (row["maximum"] as Int64?).map(Money.init(micros:)))
             }
         }
     }

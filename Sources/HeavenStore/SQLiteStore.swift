@@ -185,6 +185,14 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             try db.execute(sql: "ALTER TABLE attempts ADD COLUMN queued_at REAL")
         }
         migrateLedger(&m)
+        m.registerMigration("v13-quote-range") { db in
+            // The range a quote's cost may fall in (its maximum unknown without history).
+            try db.execute(
+                sql: """
+                    ALTER TABLE quotes ADD COLUMN minimum INTEGER;
+                    ALTER TABLE quotes ADD COLUMN maximum INTEGER;
+                    """)
+        }
         return m
     }
 

@@ -292,6 +292,7 @@ struct ChargingTests {
         let first = try await quote("a b c d", b.carol)
         #expect(
             first["amount"] as? Double == 3 && (first["basis"] as? String ?? "").hasPrefix("no history"), "\(first)")
+        #expect(first["minimum"] as? Double == 3 && first["maximum"] == nil, "no history: no upper bound known")
         let bad = try await b.s.request(
             "POST", "/processes/words/quotation", token: b.carol, body: Data(#"{"inputs": {"txt": "a"}}"#.utf8))
         #expect(bad.status == 400 && bad.text.contains("did you mean `text`"))
@@ -300,6 +301,7 @@ struct ChargingTests {
         _ = try await waitForEnd(b.s, try #require(b.job(r)), token: b.carol)
         let second = try await quote("e f g h", b.carol)
         #expect(second["amount"] as? Double == 5, "\(second)")
+        #expect(second["minimum"] as? Double == 5 && second["maximum"] as? Double == 5)
         let id = try #require(second["id"] as? String)
         #expect(try await b.s.request("GET", "/quotations/\(id)", token: b.dave).status == 404)
         #expect(try await b.s.request("POST", "/quotations/\(id)", token: b.dave).status == 404)

@@ -285,6 +285,8 @@ struct QuoteCommand: AsyncParsableCommand {
             "POST", "/processes/\(Remote.segment(process))/quotation", body: request, as: QuoteView.self)
         if json { return CLI.printJSON(q) }
         print("quote \(q.id): \(BillsCommand.amount(q.amount, q.currency)), until \(q.expires.formatted(.iso8601))")
+        let top = q.maximum.map { BillsCommand.amount($0, q.currency) } ?? "unknown"
+        print("range: \(BillsCommand.amount(q.minimum, q.currency)) to \(top)")
         print(q.basis)
     }
 }

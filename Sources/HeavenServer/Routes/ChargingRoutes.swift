@@ -399,12 +399,15 @@ struct ChargingRoutes {
             }
             : history
         var amount = price.run
+        var minimum = price.run
+        var maximum: Money? = price.run
         let basis: String
         if price.outputs.isEmpty {
             basis = "the fixed part of the price, \(price.run) \(price.currency) per run: nothing else is priced"
         } else if similar.isEmpty {
+            maximum = nil
             basis =
-                "no history: no past job of `\(process.id)` with inputs of a similar size (\(size) bytes) to estimate its outputs from; this is the fixed part only (\(price.run) \(price.currency)), and the outputs' parts come on top (\(ChargingRoutes.describe(price)))"
+                "no history: no past job of `\(process.id)` with inputs of a similar size (\(size) bytes) to estimate its outputs from; this is the fixed part only (\(price.run) \(price.currency)): the cost ranges from it upward, the outputs' parts coming on top (\(ChargingRoutes.describe(price)))"
         } else {
             for name in price.outputs.keys {
                 // The most any similar job delivered, scaled to this one's input size.
@@ -413,14 +416,17 @@ struct ChargingRoutes {
                     return size > 0 && job.bytes > 0 ? part.times(Double(size) / Double(job.bytes)) : part
                 }
                 amount += scaled.max() ?? .zero
+                minimum += scaled.min() ?? .zero
             }
+            maximum = amount
             basis =
                 "the fixed part (\(price.run) \(price.currency)) plus, for each priced output, the most that \(similar.count) past job\(similar.count == 1 ? "" : "s") of `\(process.id)` \(size > 0 ? "with inputs of a similar size (\(size) bytes, within a factor of two) delivered, scaled to this input size" : "delivered")"
         }
         return Quote(
             id: id, process: process.id,
             processVersion: process.version, user: user.name, amount: amount, currency: price.currency, basis: basis,
-            request: request, createdAt: now, expiresAt: now.addingTimeInterval(ChargingRoutes.quoteLifetime))
+            request: request, createdAt: now, expiresAt: now.addingTimeInterval(ChargingRoutes.quoteLifetime),
+            minimum: minimum, maximum: maximum)
     }
 
     /// The size of an execute request's inputs, as `Charging.inputBytes` counts a
