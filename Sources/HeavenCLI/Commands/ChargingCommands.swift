@@ -103,7 +103,11 @@ extension AccountsCommand {
 /// `heaven account`: the caller's balances.
 struct AccountCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "account", abstract: "Your balances, and your groups', by currency.")
+        commandName: "account", abstract: "Your balances, and your groups', by currency.",
+        discussion: """
+              $ heaven account --server http://127.0.0.1:8080
+              user:carol: 16.588364 credits
+            """)
 
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var connection: ServerOption
@@ -183,7 +187,12 @@ struct BillsCommand: AsyncParsableCommand {
 struct ProcessesStatsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
-        abstract: "A process's accounts (its publisher's): jobs, value earned, fee, resources paid, margin.")
+        abstract: "A process's accounts (its publisher's): jobs, value earned, fee, resources paid, margin.",
+        discussion: """
+              $ heaven processes stats ndvi-grid --server http://127.0.0.1:8080
+              ndvi-grid: 1 priced job, 1 paid for
+              value 3.411636 credits − fee 0.341163 credits − resources 0.013215 credits = margin 3.057258 credits
+            """)
 
     @Argument(help: "The process's id.") var id: String
     @Flag(help: "Print JSON.") var json = false
