@@ -320,6 +320,15 @@ struct ConsoleSubmissionTests {
             "POST", "/console/processes/scale/execution", body: Data("unit=words".utf8),
             type: "application/x-www-form-urlencoded", extraHeaders: [bobs])
         #expect(notMultipart.status == 415 && notMultipart.text.contains("multipart/form-data"))
+        // Headers without end: refused once past 64 KiB, nothing kept.
+        let boundary = "----huge"
+        let huge = Data(
+            ("--\(boundary)\r\nContent-Disposition: form-data; name=\"unit\"\r\nX-Pad: "
+                + String(repeating: "a", count: 100_000)).utf8)
+        let refused = try await s.request(
+            "POST", "/console/processes/scale/execution", body: huge,
+            type: "multipart/form-data; boundary=\(boundary)", extraHeaders: [bobs])
+        #expect(refused.status == 400 && refused.text.contains("64 KiB of headers"), "\(refused.status)")
         let stale = try await send(
             "/console/processes/scale/execution", [(".csrf", "hv_wrong"), ("unit", "words")],
             files: [("text", "t.txt", text)], as: bobs)

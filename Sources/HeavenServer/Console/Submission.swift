@@ -98,7 +98,7 @@ struct SentForm {
     var files: [String: String] = [:]
 
     /// Reads the form. Files only for `fileInputs`, at most `limit` bytes in all; a text
-    /// field at most 1 MiB.
+    /// field at most 1 MiB, all of them 4 MiB; a part's headers at most 64 KiB.
     static func read(_ request: Request, into directory: String, fileInputs: Set<String>, limit: Int) async throws
         -> SentForm
     {
@@ -124,8 +124,13 @@ struct SentForm {
                         "the form is larger than this server takes (\(ByteCountFormatter.string(fromByteCount: Int64(limit), countStyle: .binary)), its --fetch-limit)"
                     )
                 }
+                reception.sinceBoundary += chunk.readableBytes
                 try parser.execute(chunk)
                 if let failure = reception.failure { throw failure }
+                // Headers are held in memory until they end: a part's are bounded.
+                if !reception.begun, reception.sinceBoundary > 65536 {
+                    throw Problem(.badRequest, "a part of the form has more than 64 KiB of headers")
+                }
             }
         } catch let p as Problem {
             reception.abandon()
@@ -149,6 +154,10 @@ struct SentForm {
         var failure: Problem?
         var ended = false
         var parts = 0
+        /// Bytes received since the last part's headers ended (or it ended).
+        var sinceBoundary = 0
+        /// Bytes of every text field so far.
+        var textBytes = 0
         // The part being read.
         var headers: [(String, String)] = []
         var begun = false
@@ -171,6 +180,7 @@ struct SentForm {
         /// The part's headers are all there: what it is, and where it goes.
         func begin() {
             begun = true
+            sinceBoundary = 0
             parts += 1
             guard failure == nil else { return }
             guard parts <= 1000 else {
@@ -221,7 +231,11 @@ struct SentForm {
                 }
             } else if fileName == nil {
                 text.append(contentsOf: buffer.readableBytesView)
+                textBytes += buffer.readableBytes
                 if text.count > 1 << 20 { failure = Problem(.contentTooLarge, "field `\(name)` is longer than 1 MiB") }
+                if textBytes > 4 << 20 {
+                    failure = Problem(.contentTooLarge, "the form's text fields are longer than 4 MiB in all")
+                }
             }
             buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
         }
@@ -243,6 +257,7 @@ struct SentForm {
             handle = nil
             path = nil
             written = 0
+            sinceBoundary = 0
             ended = true
         }
 
