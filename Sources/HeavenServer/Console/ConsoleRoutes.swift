@@ -402,8 +402,11 @@ struct ConsoleRoutes {
             })
     }
 
-    /// What a run's page draws, from its documents and attempts.
-    func picture(_ request: Request, _ run: RunRecord) async throws -> (graph: String, gantt: String) {
+    /// What a run's page draws, from its documents (`load`: as the caller read them)
+    /// and attempts.
+    func picture(_ request: Request, _ run: RunRecord, load given: LoadResult? = nil) async throws -> (
+        graph: String, gantt: String
+    ) {
         let attempts = try await store.attempts(run: run.id)
         let expand = request.uri.queryParameters.getAll("expand").map {
             String($0).removingPercentEncoding ?? String($0)
@@ -413,8 +416,7 @@ struct ConsoleRoutes {
         let p = RunPicture(
             runID: run.id, attempts: attempts,
             expanded: Set(expand.flatMap { [$0 + "#", $0 + "@"] }), events: events)
-        let sources = (try? JSONDecoder().decode([SourceFile].self, from: Data(run.sources.utf8))) ?? []
-        let load = Loader.load(sources: sources, readingDisk: false)
+        let load = given ?? ConsoleRoutes.load(of: run)
         let graph: String
         if let w = load.documents.workflow(named: run.workflow) {
             graph = p.graph(w, documents: load.documents)
@@ -425,7 +427,9 @@ struct ConsoleRoutes {
     }
 
     func runPage(_ request: Request, _ run: RunRecord, _ c: Caller) async throws -> Response {
-        let (graph, gantt) = try await picture(request, run)
+        // The run's documents, read once for the graph, "run again" and the placement.
+        let load = ConsoleRoutes.load(of: run)
+        let (graph, gantt) = try await picture(request, run, load: load)
         let owns = c.user.admin || run.user == c.user.name
         let duration = run.startedAt.map { s in
             String(format: "%.1f s", (run.finishedAt ?? Date()).timeIntervalSince(s))
@@ -450,18 +454,17 @@ struct ConsoleRoutes {
         }
         if let p = run.process {
             values["again"] = ConsoleRoutes.again(p, run.id)
-        } else if ConsoleRoutes.documents(of: run) != nil {
+        } else if ConsoleRoutes.documents(of: run, load: load) != nil {
             values["again"] = "/console/runs/\(run.id)/again"
         }
         if let duration { values["duration"] = duration }
         if let e = run.error { values["error"] = e }
         if let placement = try await store.placement(run: run.id) {
-            let documents = ConsoleRoutes.documents(of: run)?.0.documents
             var sites: [String: Site] = [:]
-            for s in documents?.sites ?? [] { sites[s.name] = s }
+            for s in load.documents.sites { sites[s.name] = s }
             for e in try await store.catalog().sites { sites[e.site.name] = e.site }
             values["placement"] = ConsoleRoutes.placement(
-                placement, topology: documents?.topology(named: placement.topology), sites: sites)
+                placement, topology: load.documents.topology(named: placement.topology), sites: sites)
         }
         return page(
             "run", title: "\(run.workflow) \(run.id)", values, caller: c,
