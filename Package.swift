@@ -106,7 +106,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
-        .executableTarget(name: "heaven", dependencies: ["HeavenCLI"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "heaven", dependencies: ["HeavenCLI", "HeavenConnectors", "CHeavenSystem"],
+            swiftSettings: swiftSettings),
         // The benchmarks (`heaven-bench`, which `heaven bench` runs): the public API of the
         // engine, store, broker and server, measured against the raw spawn limit.
         .executableTarget(

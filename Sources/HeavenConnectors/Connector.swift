@@ -231,6 +231,9 @@ public enum ConnectorError: Error, Sendable, CustomStringConvertible {
     case programNotFound(String)
     case spawnFailed(program: String, errno: Int32)
     case sandboxUnavailable
+    /// A tenant's task cannot be confined (the sandbox helper is missing, could not
+    /// start, or could not set the task up).
+    case confinement(String)
     case unsupported(String)
     case transfer(String)
     case unreachable(site: String, reason: String)
@@ -242,6 +245,7 @@ public enum ConnectorError: Error, Sendable, CustomStringConvertible {
         case .sandboxUnavailable:
             "`isolation: sandbox` needs bubblewrap, which is not installed (apt-get install bubblewrap)"
         case .unsupported(let m): m
+        case .confinement(let m): m
         case .transfer(let m): "transfer failed: \(m)"
         case .unreachable(let site, let reason): "site \(site) does not answer: \(reason)"
         }

@@ -43,44 +43,59 @@ public final class LocalConnector: Connector {
     public func capacity() async throws -> SiteCapacity { SiteCapacity(cores: cores, memory: memory) }
 
     public func start(_ launch: TaskLaunch) async throws -> any RunningTask {
-        try startNow(launch)
+        if let confinement = launch.confinement { return try await startConfined(launch, confinement) }
+        return try startNow(launch)
+    }
+
+    /// A tenant's task, through the sandbox helper (`SandboxZygote`): as the tenant's
+    /// uid, in namespaces of its own, seeing the system read-only, its working directory
+    /// writable, its run read-only, a private `/tmp`, and not `hidden`.
+    func startConfined(_ launch: TaskLaunch, _ confinement: TaskConfinement) async throws -> any RunningTask {
+        guard let program = launch.arguments.first, !program.isEmpty else { throw ConnectorError.programNotFound("") }
+        // Nothing of the server's environment: the task's variables and secrets only.
+        var own = launch.environment
+        for (k, v) in launch.secrets { own[k] = v }
+        own["PATH"] = own["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        own["HOME"] = own["HOME"] ?? launch.workDirectory
+        own["TMPDIR"] = own["TMPDIR"] ?? "/tmp"
+        own["LANG"] = own["LANG"] ?? "C.UTF-8"
+        var arguments = launch.arguments
+        arguments[0] = try resolve(program, base: launch.baseDirectory, path: own["PATH"])
+        let memory = launch.memory > 0 ? launch.memory : confinement.defaultMemory
+        let cgroup = TaskCgroup.make(memory: memory, processes: confinement.maxProcesses)
+        let input = try launch.standardInput.map { try LocalConnector.pipe(holding: $0) }
+        defer { if let input { close(input) } }
+        var request = SpawnRequest(
+            path: arguments[0], arguments: arguments, environment: own.map { $0.key + "=" + $0.value },
+            workDirectory: launch.workDirectory, stdoutPath: launch.stdoutPath, stderrPath: launch.stderrPath,
+            readable: launch.readable, hidden: launch.hidden + confinement.hidden, uid: confinement.uid,
+            gid: confinement.gid, umask: 0o077, network: launch.network, standardInput: input,
+            cgroups: cgroup?.procs.count ?? 0)
+        request.cpuLimit = Int64(launch.cpuLimit ?? 0)
+        if cgroup == nil {
+            // No control groups here: rlimits instead (address space; processes per uid).
+            request.addressSpace = Int64(memory)
+            request.processes = Int64(confinement.maxProcesses)
+        }
+        do {
+            return try await SandboxZygote.shared().spawn(request, cgroup: cgroup)
+        } catch {
+            cgroup?.remove()
+            throw error
+        }
     }
 
     /// Starts the process without suspending (spawning is synchronous and short).
     func startNow(_ launch: TaskLaunch) throws -> any RunningTask {
         var argv = launch.arguments
         guard let program = argv.first, !program.isEmpty else { throw ConnectorError.programNotFound("") }
-        // The inherited environment, with the task's variables (and secrets) replacing any
-        // of the same name; a confined task inherits nothing of the server's.
+        // The inherited environment, with the task's variables (and secrets) replacing any of the same name.
         var own = launch.environment
         for (k, v) in launch.secrets { own[k] = v }
-        if launch.confinement != nil {
-            own["PATH"] = own["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-            own["HOME"] = own["HOME"] ?? launch.workDirectory
-            own["TMPDIR"] = own["TMPDIR"] ?? "/tmp"
-            own["LANG"] = own["LANG"] ?? "C.UTF-8"
-        }
         let path = own["PATH"] ?? baseEnvironment["PATH"]
         let executable: String
-        var cgroup: TaskCgroup?
-        var limits = SpawnLimits()
-        if let confinement = launch.confinement {
-            guard let bwrap = LocalConnector.bubblewrap, let setpriv = TaskConfinement.setpriv else {
-                throw ConnectorError.sandboxUnavailable
-            }
-            argv[0] = try resolve(program, base: launch.baseDirectory, path: path)
-            let drop = confinement.dropArguments(setpriv: setpriv)
-            argv = [bwrap] + sandboxArguments(launch) + drop.bubblewrap + ["--"] + drop.command + argv
-            executable = bwrap
-            let memory = launch.memory > 0 ? launch.memory : confinement.defaultMemory
-            cgroup = TaskCgroup.make(memory: memory, processes: confinement.maxProcesses)
-            if cgroup == nil {
-                // No control groups here: rlimits instead (address space; processes per uid).
-                limits.addressSpace = Int64(memory)
-                limits.processes = Int64(confinement.maxProcesses)
-            }
-            limits.umask = 0o077
-        } else if launch.isolation == .sandbox {
+        if launch.confinement != nil { throw ConnectorError.sandboxUnavailable }
+        if launch.isolation == .sandbox {
             guard let bwrap = LocalConnector.bubblewrap else { throw ConnectorError.sandboxUnavailable }
             let resolved = try resolve(program, base: launch.baseDirectory, path: path)
             argv[0] = resolved
@@ -90,18 +105,12 @@ public final class LocalConnector: Connector {
         } else {
             executable = try resolve(program, base: launch.baseDirectory, path: path)
         }
-        if launch.confinement == nil { limits.umask = TaskUmask.task.load(ordering: .relaxed) }
-        limits.cgroups = cgroup?.procs ?? []
-        let pid: Int32
-        do {
-            pid = try spawn(
-                executable: executable, argv: argv, env: own.map { $0.key + "=" + $0.value }, launch: launch,
-                inherit: launch.confinement == nil, limits: limits)
-        } catch {
-            cgroup?.remove()
-            throw error
-        }
-        return LocalProcess(pid: pid, cgroup: cgroup)
+        var limits = SpawnLimits()
+        limits.umask = TaskUmask.task.load(ordering: .relaxed)
+        let pid = try spawn(
+            executable: executable, argv: argv, env: own.map { $0.key + "=" + $0.value }, launch: launch, limits: limits
+        )
+        return LocalProcess(pid: pid)
     }
 
     /// What a spawn bounds beyond the defaults.
@@ -131,7 +140,7 @@ public final class LocalConnector: Connector {
         ]
         if !l.network { a.append("--unshare-net") }
         var tmpfs = ["/tmp"]
-        for h in l.hidden + (l.confinement?.hidden ?? []) {
+        for h in l.hidden {
             var st = stat()
             guard stat(h, &st) == 0 else { continue }
             // A directory is covered by an empty one, a file by /dev/null.

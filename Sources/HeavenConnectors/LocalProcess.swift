@@ -34,23 +34,13 @@ final class LocalProcess: RunningTask {
         let cpu =
             Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
             + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
-        var exit: TaskExit
         if r < 0 {
-            exit = TaskExit(exitCode: nil, signal: nil)
-        } else if status & 0x7f == 0 {
-            exit = TaskExit(
-                exitCode: (status >> 8) & 0xff, signal: nil, cpuSeconds: cpu, maxRSS: Int64(usage.ru_maxrss) * 1024)
+            cgroup?.remove()
+            self.exit.set(TaskExit(exitCode: nil, signal: nil))
         } else {
-            exit = TaskExit(
-                exitCode: nil, signal: status & 0x7f, cpuSeconds: cpu, maxRSS: Int64(usage.ru_maxrss) * 1024)
+            self.exit.set(
+                TaskExit(waitStatus: status, cpuSeconds: cpu, maxRSS: Int64(usage.ru_maxrss) * 1024, cgroup: cgroup))
         }
-        if let cgroup {
-            if !exit.succeeded, cgroup.memoryExceeded {
-                exit.message = "killed: it went past its memory limit of \(Quantity(cgroup.memory, .bytes))"
-            }
-            cgroup.remove()
-        }
-        self.exit.set(exit)
     }
 
     func wait() async -> TaskExit { await exit.wait() }
@@ -187,13 +177,33 @@ public enum ProcessProbe {
 
     /// Kills the process group of a task attempt left running by a process that died,
     /// if it is still there: recognised by its environment (`HEAVEN_RUN`, `HEAVEN_TASK`,
-    /// `HEAVEN_ATTEMPT`), so a reused pid is never killed. Returns whether it was found.
+    /// `HEAVEN_ATTEMPT`), so a reused pid is never killed. A confined task's recorded
+    /// pid is its group's leader (the init of its PID namespace, with the sandbox
+    /// helper's environment): the group is then recognised by the task in it. Returns
+    /// whether it was found.
     @discardableResult
     public static func killOrphan(pid: Int32, run: String, task: String, attempt: Int) -> Bool {
-        guard let vars = environment(of: pid), vars.contains("HEAVEN_RUN=\(run)"), vars.contains("HEAVEN_TASK=\(task)"),
-            vars.contains("HEAVEN_ATTEMPT=\(attempt)")
-        else { return false }
+        let marks = ["HEAVEN_RUN=\(run)", "HEAVEN_TASK=\(task)", "HEAVEN_ATTEMPT=\(attempt)"]
+        func isTask(_ p: Int32) -> Bool { environment(of: p).map { vars in marks.allSatisfy(vars.contains) } ?? false }
+        guard pid > 0, LocalProcess.stat(of: pid) != nil else { return false }
+        if !isTask(pid) {
+            let members = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap {
+                Int32($0)
+            }
+            guard members.contains(where: { $0 != pid && processGroup(of: $0) == pid && isTask($0) }) else {
+                return false
+            }
+        }
         killGroup(pid)
         return true
+    }
+
+    /// The process group of a process (field 5 of /proc/PID/stat), nil if gone.
+    static func processGroup(of pid: Int32) -> Int32? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        return fields.count > 2 ? Int32(fields[2]) : nil
     }
 }

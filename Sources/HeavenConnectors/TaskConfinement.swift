@@ -1,14 +1,21 @@
+import Foundation
+import HeavenModel
+import Synchronization
+
 /// How a shared server confines a tenant's task on its own machine: the task runs as
 /// the tenant's unprivileged uid and gid (never the server's account, no supplementary
-/// groups, no capabilities), inside a bubblewrap sandbox that shows it the system
-/// read-only, its own working directory writable, its run read-only, a private `/tmp`
-/// and its own processes, and hides `hidden`; its memory and process count are bounded.
+/// groups, no capabilities), in PID, mount, IPC, UTS, cgroup and (without `network`)
+/// network namespaces of its own that show it the system read-only, its own working
+/// directory writable, its run read-only, a private `/tmp` and `/dev/shm`, a minimal
+/// `/dev`, its own processes only, and hide `hidden`; its memory and process count are
+/// bounded.
 ///
-/// bubblewrap runs as the server's account (so every mount is possible whatever the
-/// permissions on the way to the run's directory), keeping only the capabilities that
-/// `setpriv` needs to drop to the tenant's ids inside the sandbox; after that drop the
-/// task holds no capability at all and cannot regain one (`no_new_privs`). Mapping root
-/// to another uid inside a user namespace would not do: the kernel would still see uid 0.
+/// The sandbox helper (`SandboxZygote`, zygote.c) builds all this as the server's
+/// account (so every mount is possible whatever the permissions on the way to the
+/// run's directory) and drops to the tenant's ids only just before the exec; from then
+/// on the task holds no capability at all and cannot regain one (`no_new_privs`, an
+/// empty bounding set). Mapping root to another uid inside a user namespace would not
+/// do: the kernel would still see uid 0.
 public struct TaskConfinement: Sendable, Equatable {
     /// The tenant's uid and gid on this machine.
     public var uid: UInt32
@@ -31,10 +38,9 @@ public struct TaskConfinement: Sendable, Equatable {
         self.maxProcesses = maxProcesses
     }
 
-    /// The path of `setpriv` (util-linux), when installed.
-    public static let setpriv: String? = ["/usr/bin/setpriv", "/bin/setpriv"].first {
-        LocalConnector.isExecutableFile($0)
-    }
+    /// Names the program that runs the sandbox helper (`PROGRAM --sandbox-zygote`):
+    /// Heaven's command names itself.
+    public static func useHelper(_ program: String) { SandboxZygote.program.withLock { $0 = program } }
 
     /// What bounds a task's memory and processes here: `cgroups`, or `rlimits` where no
     /// control group hierarchy is usable.
@@ -43,35 +49,45 @@ public struct TaskConfinement: Sendable, Equatable {
     /// Removes the control groups this process made for its tasks (when it stops).
     public static func releaseLimits() { TaskCgroup.removeParents() }
 
+    /// Runs one confined task (`true`, as `uid`, in an empty directory) the way a
+    /// tenant's would run: nil when it ran, else what went wrong. A server tries this
+    /// before it serves, so that it never accepts work it cannot confine.
+    public static func probe(uid: UInt32) async -> String? {
+        let dir = NSTemporaryDirectory() + "heaven-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        guard mkdir(dir, 0o711) == 0, mkdir(dir + "/work", 0o700) == 0 else {
+            return "cannot make a directory to try a confined task in: \(String(cString: strerror(errno)))"
+        }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        chown(dir + "/work", uid, uid)
+        var launch = TaskLaunch(
+            arguments: ["true"], workDirectory: dir + "/work", stdoutPath: dir + "/log", stderrPath: dir + "/log",
+            baseDirectory: dir, isolation: .sandbox, network: false, readable: [dir + "/work"])
+        launch.confinement = TaskConfinement(
+            uid: uid, gid: uid, hidden: [], defaultMemory: 64 * 1_048_576, maxProcesses: 8)
+        do {
+            let exit = try await LocalConnector(siteName: "probe", cores: 1, memory: 1e9).start(launch).wait()
+            if exit.succeeded { return nil }
+            let log = (try? String(contentsOfFile: dir + "/log", encoding: .utf8)) ?? ""
+            return
+                "a confined task (`true` as uid \(uid)) failed: \(exit.message ?? "exit \(exit.exitCode ?? -1)") \(log)"
+        } catch {
+            return "a confined task (`true` as uid \(uid)) could not start: \(error)"
+        }
+    }
+
     /// What stops this process from confining tasks as above, if anything: each missing
     /// piece with how to provide it.
     public static func missing() -> [String] {
         var problems: [String] = []
-        if LocalConnector.bubblewrap == nil {
-            problems.append("bubblewrap is not installed (apt-get install bubblewrap)")
-        }
-        if setpriv == nil { problems.append("setpriv is not installed (apt-get install util-linux)") }
         if geteuid() != 0 {
             problems.append(
                 "the server runs as uid \(geteuid()), not root: it cannot start tasks as the tenants' own uids (run it as root)"
             )
+        } else {
+            // Started now, so that a server that cannot confine says so before it serves.
+            do { _ = try SandboxZygote.shared() } catch { problems.append("\(error)") }
         }
         return problems
-    }
-
-    /// The arguments of bubblewrap's capabilities and of the `setpriv` that drops to the
-    /// tenant's ids, placed between bubblewrap's options and the task's argv.
-    func dropArguments(setpriv: String) -> (bubblewrap: [String], command: [String]) {
-        (
-            [
-                "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP",
-                "--cap-add", "CAP_DAC_READ_SEARCH",
-            ],
-            [
-                setpriv, "--reuid", String(uid), "--regid", String(gid), "--clear-groups", "--inh-caps=-all",
-                "--ambient-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
-            ]
-        )
     }
 }
 

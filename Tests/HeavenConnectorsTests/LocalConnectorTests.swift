@@ -113,6 +113,118 @@ struct LocalConnectorTests {
     }
 }
 
+/// The sandbox helper (`heaven --sandbox-zygote`) that starts every confined task.
+@Suite(
+    "Confined tasks through the sandbox helper", .serialized,
+    .enabled(
+        if: geteuid() == 0 || !((ProcessInfo.processInfo.environment["HEAVEN_TESTS_MAY_SKIP"] ?? "") == "1"),
+        "needs root (HEAVEN_TESTS_MAY_SKIP=1)"))
+struct SandboxHelperTests {
+    let confinement = TaskConfinement(
+        uid: 301_235, gid: 301_235, hidden: [], defaultMemory: 256 * 1_048_576, maxProcesses: 64)
+
+    func confined(_ s: Scratch, _ argv: [String], network: Bool = false, env: [String: String] = [:]) -> TaskLaunch {
+        chown(s.directory + "/work", 301_235, 301_235)
+        var launch = s.launch(argv, environment: env)
+        launch.confinement = confinement
+        launch.isolation = .sandbox
+        launch.network = network
+        launch.readable = [s.directory + "/work"]
+        return launch
+    }
+
+    @Test(
+        "each confined task: PID 2 of its own namespace, a private writable /tmp, only loopback without network, its input; its signal reported; an unrunnable program an error"
+    )
+    func namespaces() async throws {
+        let connector = LocalConnector(siteName: "here")
+        let a = try Scratch()
+        var first = confined(
+            a,
+            [
+                "sh", "-c",
+                #"echo $$; touch /tmp/mark && ls -A /tmp; ls -d /proc/[0-9]* | wc -l; grep -c : /proc/net/dev; id -u; cat"#,
+            ])
+        first.standardInput = Array("given\n".utf8)
+        #expect(try await connector.start(first).wait().exitCode == 0, "\(a.log)")
+        // sh is PID 2 (the namespace's init is 1); it sees 1, itself, ls and wc; /tmp holds
+        // its mark and the way to its working directory; loopback only.
+        let way = (a.directory as NSString).lastPathComponent
+        #expect(a.log == "2\n\(way)\nmark\n4\n1\n301235\ngiven\n", "\(a.log)")
+        // Another task's /tmp is its own: the mark is not there.
+        let b = try Scratch()
+        #expect(try await connector.start(confined(b, ["sh", "-c", "ls -A /tmp"])).wait().exitCode == 0)
+        #expect(b.log == (b.directory as NSString).lastPathComponent + "\n", "\(b.log)")
+        // With the network: the host's interfaces (as many as this process sees).
+        let c = try Scratch()
+        #expect(
+            try await connector.start(confined(c, ["sh", "-c", "grep -c : /proc/net/dev"], network: true)).wait()
+                .exitCode == 0)
+        let host = try String(contentsOfFile: "/proc/net/dev", encoding: .utf8).split(separator: "\n").filter {
+            $0.contains(":")
+        }.count
+        #expect(c.log == "\(host)\n", "\(c.log)")
+        // Killed by a signal: the signal, not an exit code.
+        let d = try Scratch()
+        let killed = try await connector.start(confined(d, ["sh", "-c", "kill -TERM $$"])).wait()
+        #expect(killed.signal == SIGTERM && killed.exitCode == nil, "\(killed)")
+        // Signalled from outside (a cancel): its group ends.
+        let e = try Scratch()
+        let long = try await connector.start(confined(e, ["sh", "-c", "sleep 30 & wait"]))
+        long.signal(SIGTERM)
+        let cancelled = await long.wait()
+        #expect(cancelled.signal == SIGTERM, "\(cancelled)")
+        // A file that is no program: an error, as outside the sandbox.
+        let f = try Scratch()
+        try "not a program".write(toFile: f.directory + "/work/x", atomically: true, encoding: .utf8)
+        chmod(f.directory + "/work/x", 0o755)
+        await #expect(throws: ConnectorError.self) {
+            _ = try await connector.start(confined(f, [f.directory + "/work/x"]))
+        }
+    }
+
+    @Test("a helper that dies takes its tasks with it, saying so, and takes no request after")
+    func helperDies() async throws {
+        // A helper of its own: the shared one serves the tests running alongside.
+        let zygote = try SandboxZygote()
+        let s = try Scratch()
+        chown(s.directory + "/work", 301_235, 301_235)
+        let request = SpawnRequest(
+            path: "/bin/sleep", arguments: ["/bin/sleep", "30"], environment: [], workDirectory: s.directory + "/work",
+            stdoutPath: s.directory + "/log", stderrPath: s.directory + "/log", readable: [], hidden: [], uid: 301_235,
+            gid: 301_235, umask: 0o077, network: false, standardInput: nil, cgroups: 0)
+        let task = try await zygote.spawn(request, cgroup: nil)
+        kill(zygote.helper, SIGKILL)
+        let exit = await task.wait()
+        #expect(exit.signal == SIGKILL && exit.message == "killed: the sandbox helper that ran it ended", "\(exit)")
+        var gone = false
+        for _ in 0..<200 where !gone {
+            gone = !ProcessProbe.isAlive(pid: task.pid, startTime: nil)
+            if !gone { usleep(10_000) }
+        }
+        #expect(gone, "the task's group outlived its helper")
+        await #expect(throws: ConnectorError.self) { _ = try await zygote.spawn(request, cgroup: nil) }
+    }
+
+    @Test("a confined task left by a dead server is found by its environment through its group and killed")
+    func orphan() async throws {
+        let connector = LocalConnector(siteName: "here")
+        let s = try Scratch()
+        let task = try await connector.start(
+            confined(s, ["sleep", "30"], env: ["HEAVEN_RUN": "r1", "HEAVEN_TASK": "t", "HEAVEN_ATTEMPT": "1"]))
+        guard case .process(let pid, _) = task.handle else {
+            Issue.record("not a process")
+            return
+        }
+        // The recorded pid is the group's leader, whose environment is the helper's.
+        #expect(!ProcessProbe.killOrphan(pid: pid, run: "r1", task: "t", attempt: 2))
+        #expect(!ProcessProbe.killOrphan(pid: pid, run: "r2", task: "t", attempt: 1))
+        // (The start returned once the task's exec succeeded: it carries its own environment.)
+        #expect(ProcessProbe.killOrphan(pid: pid, run: "r1", task: "t", attempt: 1))
+        #expect(await task.wait().signal == SIGKILL)
+    }
+}
+
 @Suite("Process liveness")
 struct ProcessLivenessTests {
     @Test("a process that exited but was not reaped (a zombie) does not count as alive, nor a reused pid")

@@ -287,20 +287,23 @@ struct HostileTenantTests {
         let s = try ServerHarness()
         _ = try s.heaven("users", "add", "root-admin", "--admin")
         let binary = ServerHarness.binary
-        func serve(_ prefix: String, _ args: String) throws -> (status: Int32, stderr: String) {
+        func serve(_ prefix: String, _ args: String, home: String? = nil) throws -> (status: Int32, stderr: String) {
             let err = s.work + "/refuse.err"
             let status = try ServerHarness.sh(
-                "\(prefix) env HEAVEN_HOME=\(s.home) \(binary) serve --listen 127.0.0.1:0 \(args) > /dev/null 2> \(err) < /dev/null",
+                "\(prefix) env HEAVEN_HOME=\(home ?? s.home) \(binary) serve --listen 127.0.0.1:0 \(args) > /dev/null 2> \(err) < /dev/null",
                 shell: "/bin/bash")
             return (status, (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
         }
-        // Without bubblewrap (hidden behind an empty file in a mount namespace of its own).
-        let noBwrap = try serve(
-            "unshare -m sh -c 'mount --bind /dev/null /usr/bin/bwrap && exec \"$0\" \"$@\"'",
-            "--task-ids \(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound)")
-        #expect(noBwrap.status == 2, "\(noBwrap)")
+        // As a root that is no real one (uid 0 of a user namespace): it tries a confined task
+        // before serving, and no task of it can become a tenant's uid.
+        let fakeRoot = try serve(
+            "unshare -U -r", "--task-ids \(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound)", home: s.work + "/userns-home"
+        )
+        #expect(fakeRoot.status == 2, "\(fakeRoot)")
         #expect(
-            noBwrap.stderr.contains("bubblewrap is not installed (apt-get install bubblewrap)"), "\(noBwrap.stderr)")
+            fakeRoot.stderr.contains(
+                "a confined task (`true` as uid \(s.taskIDs.lowerBound)) could not start: the sandbox could not drop to the tenant's ids"
+            ), "\(fakeRoot.stderr)")
         // Without an id range, or with one that holds a real account's uid.
         let noIDs = try serve("", "")
         #expect(noIDs.status == 2 && noIDs.stderr.contains("pass --task-ids FIRST-LAST"), "\(noIDs)")

@@ -391,7 +391,7 @@ struct ServerTests {
         #expect(ended["status"] as? String == "failed")
         #expect((ended["error"] as? String ?? "").contains("outside the run's files"), "\(ended)")
         // Tasks are sandboxed: other runs and Heaven's state are hidden (the server would
-        // not have started without bubblewrap).
+        // not have started without its sandbox).
         do {
             let peek = try await s.request(
                 "POST", "/v1/runs", token: bob,

@@ -64,3 +64,14 @@ int heaven_catch_signal(int signal);
 
 /// Ignores `signal` again (after `heaven_catch_signal`).
 void heaven_ignore_signal(int signal);
+
+/// The sandbox helper's loop (`heaven --sandbox-zygote`, see zygote.c): starts a shared
+/// server's confined tasks on requests read from `socket`; returns the exit status.
+int heaven_zygote_main(int socket);
+
+/// A connected pair of stream Unix sockets whose ends close on exec; 0, or -1 with errno set.
+int heaven_socketpair(int fds[2]);
+
+/// Writes all of `data` to the stream socket `socket`, the `nfds` descriptors riding on
+/// its first byte (SCM_RIGHTS); 0, or -1 with errno set.
+int heaven_send_with_fds(int socket, const void *data, size_t length, const int *fds, int nfds);

@@ -29,9 +29,10 @@ struct ServeCommand: AsyncParsableCommand {
             Isolation is the operator's decision. Every task a tenant runs on this machine \
             runs as an unprivileged uid of that tenant's own (assigned from --task-ids, \
             which no account or group of this machine may use), with no supplementary groups, inside \
-            a bubblewrap sandbox that shows it only its own run, bounded in memory and \
-            processes (cgroups, else rlimits). The server runs as root to do so, and \
-            refuses to start without bubblewrap, setpriv or an id range, saying what is \
+            namespaces of its own that show it only its own run (made by the server's \
+            sandbox helper), bounded in memory and processes (cgroups, else rlimits). The \
+            server runs as root to do so, tries one confined task before it serves, and \
+            refuses to start without an id range or when that task fails, saying what is \
             missing; --no-isolation runs tasks as the server's account instead (logged at \
             every start, shown on /healthz). Sites: an admin registers any; another user \
             only SSH hosts (or Slurm login hosts) named by --site-hosts, with a key of \
@@ -80,7 +81,7 @@ struct ServeCommand: AsyncParsableCommand {
     var platformFee: Double = 0
 
     /// The operator's policy from the options, or the reason the server cannot start.
-    func policy(home: HeavenHome) throws -> ServerPolicy {
+    func policy(home: HeavenHome) async throws -> ServerPolicy {
         guard case .success(let memory) = Quantity.parse(taskMemory, as: .bytes), memory.value > 0 else {
             throw CLIError("--task-memory takes a size such as 4GiB or 512MiB (got `\(taskMemory)`)")
         }
@@ -129,6 +130,9 @@ struct ServeCommand: AsyncParsableCommand {
                 "\(blocked) is not searchable by other users (mode o+x), so tenants' tasks cannot reach their runs under $HEAVEN_HOME: move $HEAVEN_HOME or chmod o+x \(blocked)"
             )
         }
+        if missing.isEmpty, let ids = policy.taskIDs, let failed = await TaskConfinement.probe(uid: ids.lowerBound) {
+            missing.append(failed)
+        }
         if !missing.isEmpty {
             throw CLIError(
                 "cannot isolate tenants' tasks:\n  - " + missing.joined(separator: "\n  - ")
@@ -176,7 +180,7 @@ struct ServeCommand: AsyncParsableCommand {
         else { throw CLIError("--listen must be HOST:PORT, e.g. 127.0.0.1:8080 (got `\(listen)`)") }
         let host = String(listen[..<colon])
         let home = HeavenHome.fromEnvironment()
-        let policy = try policy(home: home)
+        let policy = try await policy(home: home)
         let (_, store) = try CLI.openStore()
         for repair in home.secure(deep: true) { CLI.error("heaven: note: state made private: \(repair)") }
         if let ids = policy.taskIDs {

@@ -1,0 +1,360 @@
+import CHeavenSystem
+import Foundation
+import HeavenModel
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The sandbox helper that starts a shared server's confined tasks: one long-lived
+/// `heaven --sandbox-zygote` process (Sources/CHeavenSystem/zygote.c) that builds each
+/// task's namespaces and view of the file system by itself, instead of an exec of
+/// bubblewrap and of setpriv per task (a sixth of the cost; docs/performance.md).
+///
+/// Requests go on one stream socket; a reader thread takes the replies (in the order
+/// of the requests) and the tasks' ends. The helper ends when the server closes its
+/// socket; if it dies first, every task it started is killed and ends as lost, and the
+/// next confined start makes another.
+final class SandboxZygote: Sendable {
+    /// The program that runs the helper with `--sandbox-zygote`: Heaven's own command
+    /// (set by it at start), else a `heaven` beside this executable (tests, benchmarks).
+    static let program = Mutex<String?>(defaultProgram())
+
+    private static func defaultProgram() -> String? {
+        guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
+            return nil
+        }
+        if (exe as NSString).lastPathComponent == "heaven" { return exe }
+        let sibling = ((exe as NSString).deletingLastPathComponent as NSString).appendingPathComponent("heaven")
+        return LocalConnector.isExecutableFile(sibling) ? sibling : nil
+    }
+
+    private static let current = Mutex<SandboxZygote?>(nil)
+
+    /// The running helper, started when there is none (or the last one ended).
+    static func shared() throws -> SandboxZygote {
+        try current.withLock { z in
+            if let running = z, !running.hasEnded { return running }
+            let made = try SandboxZygote()
+            z = made
+            return made
+        }
+    }
+
+    private typealias Pending = (
+        reply: CheckedContinuation<ConfinedProcess, any Error>, cgroup: TaskCgroup?, program: String
+    )
+
+    private struct State {
+        /// Spawn requests sent and not yet answered, oldest first.
+        var pending: [Pending] = []
+        var running: [Int32: ConfinedProcess] = [:]
+        var ended = false
+    }
+
+    private let socket: Int32
+    /// The helper's pid.
+    let helper: Int32
+    private let state = Mutex(State())
+
+    private var hasEnded: Bool { state.withLock { $0.ended } }
+
+    /// Starts a helper (`shared()` gives the one every confined task goes through).
+    init() throws {
+        guard let program = SandboxZygote.program.withLock({ $0 }) else {
+            throw ConnectorError.confinement(
+                "the sandbox helper is missing: no `heaven` program beside \(CommandLine.arguments.first ?? "this program")"
+            )
+        }
+        var fds: [Int32] = [-1, -1]
+        guard heaven_socketpair(&fds) == 0 else {
+            throw ConnectorError.confinement(
+                "cannot make the sandbox helper's socket: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fds[1]) }
+        var o = heaven_spawn_defaults()
+        var pid: pid_t = 0
+        let argv = [strdup(program), strdup("--sandbox-zygote"), nil]
+        let env: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), nil]
+        defer { for p in argv + env { free(p) } }
+        let result = program.withCString { path in
+            argv.withUnsafeBufferPointer { av in
+                env.withUnsafeBufferPointer { ev in
+                    o.path = path
+                    o.argv = UnsafePointer(av.baseAddress)
+                    o.envp = UnsafePointer(ev.baseAddress)
+                    o.stdin_fd = fds[1]
+                    o.cwd = nil
+                    return heaven_spawn(&o, &pid)
+                }
+            }
+        }
+        guard result == 0 else {
+            close(fds[0])
+            throw ConnectorError.spawnFailed(program: program, errno: result)
+        }
+        socket = fds[0]
+        helper = pid
+        // Its first word: ready, or why it could not set itself up.
+        guard let first = SandboxZygote.readMessage(socket), first.kind == 4 else {
+            close(socket)
+            var status: Int32 = 0
+            waitpid(helper, &status, 0)
+            throw ConnectorError.confinement(
+                "the sandbox helper (`\(program) --sandbox-zygote`) could not start"
+                    + (status & 0x7f == 0 && (status >> 8) & 0xff == 1
+                        ? ": it could not make its mount namespace (a kernel of 5.12 or later and root are needed)"
+                        : ""))
+        }
+        let thread = Thread { [self] in self.readLoop() }
+        thread.name = "heaven-sandbox"
+        thread.stackSize = 1 << 18
+        thread.start()
+    }
+
+    /// Starts a confined task; throws as a failed spawn would (nothing runs then).
+    func spawn(_ request: SpawnRequest, cgroup: TaskCgroup?) async throws -> ConfinedProcess {
+        let message = request.encoded()
+        var descriptors: [Int32] = []
+        if let input = request.standardInput { descriptors.append(input) }
+        var opened: [Int32] = []
+        defer { for fd in opened { close(fd) } }
+        for procs in cgroup?.procs ?? [] {
+            let fd = open(procs, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw ConnectorError.spawnFailed(program: request.arguments.first ?? request.path, errno: errno)
+            }
+            opened.append(fd)
+            descriptors.append(fd)
+        }
+        return try await withCheckedThrowingContinuation { (c: CheckedContinuation<ConfinedProcess, any Error>) in
+            let sent = state.withLock { s -> Bool in
+                guard !s.ended else { return false }
+                // Sent under the lock: requests reach the helper in the order they are queued.
+                let ok = message.withUnsafeBytes { raw in
+                    heaven_send_with_fds(socket, raw.baseAddress, raw.count, descriptors, Int32(descriptors.count)) == 0
+                }
+                if ok { s.pending.append((c, cgroup, request.arguments.first ?? request.path)) }
+                return ok
+            }
+            if !sent { c.resume(throwing: ConnectorError.confinement("the sandbox helper ended")) }
+        }
+    }
+
+    /// A signal to a task's process group, unless the helper has reaped it already.
+    func signal(_ pid: Int32, _ signal: Int32) {
+        var message = [UInt8]()
+        SpawnRequest.append(UInt32(8), to: &message)
+        SpawnRequest.append(UInt32(2), to: &message)
+        SpawnRequest.append(pid, to: &message)
+        SpawnRequest.append(signal, to: &message)
+        state.withLock { s in
+            guard !s.ended else { return }
+            _ = message.withUnsafeBytes { heaven_send_with_fds(socket, $0.baseAddress, $0.count, nil, 0) }
+        }
+    }
+
+    private func readLoop() {
+        while let m = SandboxZygote.readMessage(socket) {
+            switch m.kind {
+            case 1, 2:
+                let answered = state.withLock { s -> (request: Pending, started: ConfinedProcess?)? in
+                    guard !s.pending.isEmpty else { return nil }
+                    let p = s.pending.removeFirst()
+                    guard m.kind == 1 else { return (p, nil) }
+                    // Known before the next message (its end, maybe) is read.
+                    let process = ConfinedProcess(pid: m.int32(0), cgroup: p.cgroup, zygote: self)
+                    s.running[process.pid] = process
+                    return (p, process)
+                }
+                guard let answered else { continue }
+                if let started = answered.started {
+                    answered.request.reply.resume(returning: started)
+                } else {
+                    answered.request.cgroup?.remove()
+                    answered.request.reply.resume(
+                        throwing: SandboxZygote.failure(
+                            program: answered.request.program, errno: m.int32(0), stage: m.int32(4)))
+                }
+            case 3:
+                let pid = m.int32(0)
+                guard let p = state.withLock({ $0.running.removeValue(forKey: pid) }) else { continue }
+                let cpu = Double(m.int64(8) + m.int64(16)) / 1e6
+                p.ended(status: m.int32(4), cpuSeconds: cpu, maxRSS: m.int64(24) * 1024)
+            default:
+                continue
+            }
+        }
+        // The helper is gone: what it started cannot be watched any more.
+        let (pending, running) = state.withLock { s in
+            s.ended = true
+            defer {
+                s.pending = []
+                s.running = [:]
+            }
+            return (s.pending, s.running)
+        }
+        close(socket)
+        var status: Int32 = 0
+        while waitpid(helper, &status, 0) < 0 && errno == EINTR {}
+        for p in pending { p.reply.resume(throwing: ConnectorError.confinement("the sandbox helper ended")) }
+        for (pid, p) in running {
+            kill(-pid, SIGKILL)
+            p.lostHelper()
+        }
+    }
+
+    private static func failure(program: String, errno: Int32, stage: Int32) -> ConnectorError {
+        // The exec itself (a missing or non-executable program) fails as an unconfined spawn would.
+        if stage == 8 { return .spawnFailed(program: program, errno: errno) }
+        let what =
+            [
+                1: "set itself up", 2: "make the task's namespaces", 3: "put the task in its control groups",
+                4: "open the task's standard streams", 5: "build the task's view of the files",
+                6: "mount the task's /proc", 7: "drop to the tenant's ids", 9: "read the request",
+            ][stage] ?? "start the task"
+        return .confinement("the sandbox could not \(what): \(String(cString: strerror(errno)))")
+    }
+
+    private struct Message {
+        var kind: UInt32
+        var body: [UInt8]
+
+        func int32(_ at: Int) -> Int32 {
+            guard at + 4 <= body.count else { return 0 }
+            return body[at..<at + 4].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+        }
+
+        func int64(_ at: Int) -> Int64 {
+            guard at + 8 <= body.count else { return 0 }
+            return body[at..<at + 8].withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }
+        }
+    }
+
+    private static func readMessage(_ fd: Int32) -> Message? {
+        var head = [UInt8](repeating: 0, count: 8)
+        guard readFully(fd, &head) else { return nil }
+        let length = head[0..<4].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+        let kind = head[4..<8].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+        guard length <= 64 else { return nil }
+        var body = [UInt8](repeating: 0, count: Int(length))
+        guard length == 0 || readFully(fd, &body) else { return nil }
+        return Message(kind: kind, body: body)
+    }
+
+    private static func readFully(_ fd: Int32, _ buffer: inout [UInt8]) -> Bool {
+        var done = 0
+        let count = buffer.count
+        return buffer.withUnsafeMutableBytes { raw in
+            while done < count {
+                let r = read(fd, raw.baseAddress! + done, count - done)
+                if r < 0 && errno == EINTR { continue }
+                if r <= 0 { return false }
+                done += r
+            }
+            return true
+        }
+    }
+}
+
+/// What the sandbox helper needs to start one confined task.
+struct SpawnRequest {
+    var path: String
+    var arguments: [String]
+    var environment: [String]
+    var workDirectory: String
+    var stdoutPath: String
+    var stderrPath: String
+    var readable: [String]
+    var hidden: [String]
+    var uid: UInt32
+    var gid: UInt32
+    var umask: Int32
+    var network: Bool
+    var standardInput: Int32?
+    var cgroups: Int
+    var cpuLimit: Int64 = 0
+    var openFiles: Int64 = 65536
+    var addressSpace: Int64 = 0
+    var processes: Int64 = 0
+
+    /// The request as the helper reads it (zygote.c).
+    func encoded() -> [UInt8] {
+        var b = [UInt8]()
+        b.reserveCapacity(4096)
+        SpawnRequest.append(UInt32(0), to: &b)
+        SpawnRequest.append(UInt32(1), to: &b)
+        for v in [Int32(bitPattern: uid), Int32(bitPattern: gid), umask, network ? 1 : 0, standardInput == nil ? 0 : 1]
+        {
+            SpawnRequest.append(v, to: &b)
+        }
+        SpawnRequest.append(Int32(cgroups), to: &b)
+        for v in [cpuLimit, openFiles, addressSpace, processes] { SpawnRequest.append(v, to: &b) }
+        for n in [arguments.count, environment.count, readable.count, hidden.count] {
+            SpawnRequest.append(UInt32(n), to: &b)
+        }
+        for s in [path, workDirectory, stdoutPath, stderrPath] + arguments + environment + readable + hidden {
+            b.append(contentsOf: s.utf8)
+            b.append(0)
+        }
+        let length = UInt32(b.count - 8)
+        withUnsafeBytes(of: length) { b.replaceSubrange(0..<4, with: $0) }
+        return b
+    }
+
+    static func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) }
+    }
+}
+
+/// A confined task started by the sandbox helper: known by its group leader's pid (the
+/// init of its PID namespace), signalled and reaped through the helper.
+final class ConfinedProcess: RunningTask {
+    let pid: Int32
+    var handle: TaskHandle { .process(pid: pid, startTime: nil) }
+    private let exit = ExitLatch()
+    private let cgroup: TaskCgroup?
+    private let zygote: SandboxZygote
+
+    init(pid: Int32, cgroup: TaskCgroup?, zygote: SandboxZygote) {
+        self.pid = pid
+        self.cgroup = cgroup
+        self.zygote = zygote
+    }
+
+    func wait() async -> TaskExit { await exit.wait() }
+
+    func signal(_ signal: Int32) {
+        if exit.value == nil { zygote.signal(pid, signal) }
+    }
+
+    /// The task ended with this wait status.
+    func ended(status: Int32, cpuSeconds: Double, maxRSS: Int64) {
+        exit.set(TaskExit(waitStatus: status, cpuSeconds: cpuSeconds, maxRSS: maxRSS, cgroup: cgroup))
+    }
+
+    /// The helper died: the task was killed with it.
+    func lostHelper() {
+        cgroup?.remove()
+        exit.set(TaskExit(exitCode: nil, signal: SIGKILL, message: "killed: the sandbox helper that ran it ended"))
+    }
+}
+
+extension TaskExit {
+    /// An exit from a wait status, saying so when the task's control group's memory
+    /// bound killed it (the group is then removed).
+    init(waitStatus status: Int32, cpuSeconds: Double, maxRSS: Int64, cgroup: TaskCgroup?) {
+        if status & 0x7f == 0 {
+            self.init(exitCode: (status >> 8) & 0xff, signal: nil, cpuSeconds: cpuSeconds, maxRSS: maxRSS)
+        } else {
+            self.init(exitCode: nil, signal: status & 0x7f, cpuSeconds: cpuSeconds, maxRSS: maxRSS)
+        }
+        if let cgroup {
+            if !succeeded, cgroup.memoryExceeded {
+                message = "killed: it went past its memory limit of \(Quantity(cgroup.memory, .bytes))"
+            }
+            cgroup.remove()
+        }
+    }
+}
