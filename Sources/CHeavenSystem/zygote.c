@@ -15,7 +15,7 @@
 
    The protocol (native byte order; the socket is a stream):
      request  := u32 length, u32 kind, body[length]   (descriptors ride on the header)
-       kind 1, spawn:  i32 uid, gid, umask, network, has_stdin, ncgroups;
+       kind 1, spawn:  i32 id, uid, gid, umask, network, has_stdin, ncgroups;
                        i64 rlimit_cpu, rlimit_nofile, rlimit_as, rlimit_nproc;
                        u32 nargv, nenv, nreadable, nhidden;
                        then NUL-terminated: path, workdir, stdout, stderr, argv..., env...,
@@ -24,12 +24,13 @@
                        per group.
        kind 2, signal: i32 pid, i32 signal (to the task's process group, if not reaped)
      reply    := u32 length, u32 kind, body
-       kind 1, started: i32 pid                 (the task's group leader, in our PID namespace)
-       kind 2, failed:  i32 errno, i32 stage     (nothing runs)
+       kind 1, started: i32 id, i32 pid         (the task's group leader, in our PID namespace)
+       kind 2, failed:  i32 id, i32 errno, i32 stage   (nothing runs)
        kind 3, exited:  i32 pid, i32 wait status, i64 user µs, i64 system µs, i64 max RSS KiB
        kind 4, ready                            (once, after the helper's own set-up)
-   Replies to spawns come in the order of the requests; `exited` of a task always comes
-   after its `started`. The helper ends when the server closes the socket; tasks then
+   Starts overlap (a task's set-up waits on the kernel, joining its control groups
+   above all: the helper serves other requests meanwhile), so replies name their
+   request's id; `exited` of a task always comes after its `started`. The helper ends when the server closes the socket; tasks then
    running go on (a restarted server finds and stops them by their environment). */
 #define _GNU_SOURCE
 #include "heaven_system.h"
@@ -107,8 +108,13 @@ static char *strings[Z_MAX_STRINGS];
 struct z_task {
     pid_t pid;   /* 0: free */
     int status;  /* the read end of the pipe on which the task's init writes its wait status */
+    int report;  /* while it starts: the pipe that closes at its exec or carries why it failed; else -1 */
+    int32_t id;  /* its request */
+    int silent;  /* it failed to start (said so), or its end was reported: nothing more to say */
 };
 static struct z_task tasks[Z_MAX_TASKS];
+/* How many tasks are starting (their report pipes watched). */
+static int starting;
 
 static int write_all(int fd, const void *data, size_t n) {
     const char *p = data;
@@ -142,8 +148,8 @@ static void reply(int sock, uint32_t kind, const void *payload, uint32_t length)
     write_all(sock, out, 8 + length);
 }
 
-static void reply_failed(int sock, int err, int stage) {
-    int32_t p[2] = {err ? err : EINVAL, stage};
+static void reply_failed(int sock, int32_t id, int err, int stage) {
+    int32_t p[3] = {id, err ? err : EINVAL, stage};
     reply(sock, 2, p, sizeof p);
 }
 
@@ -209,7 +215,7 @@ static void loopback_up(void) {
 }
 
 struct z_spawn {
-    int32_t uid, gid, umask, network, has_stdin, ncgroups;
+    int32_t id, uid, gid, umask, network, has_stdin, ncgroups;
     int64_t rl_cpu, rl_nofile, rl_as, rl_nproc;
     const char *path, *workdir, *out, *err;
     char **argv, **env, **readable, **hidden;
@@ -340,14 +346,22 @@ static void __attribute__((noreturn)) run_leader(const struct z_spawn *s, int re
         run_task(s, report);
     }
     close(report);
-    /* The init of the namespace: reap whatever ends; when the task does, say how and go
-       (the kernel then ends what it left behind). */
+    /* The init of the namespace: reap whatever ends; when the task does, say how (its
+       wait status and usage, at once: the helper reports it before this process has
+       finished exiting, which tears its namespaces down and waits on the kernel) and go
+       (the kernel then ends what the task left behind). */
     for (;;) {
         int st = 0;
-        pid_t w = waitpid(-1, &st, 0);
+        struct rusage ru;
+        pid_t w = wait4(-1, &st, 0, &ru);
         if (w == task) {
-            int32_t v = st;
-            write_all(status, &v, sizeof v);
+            char out[32];
+            int32_t v[2] = {st, 0};
+            int64_t usage[3] = {(int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
+                                (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec, (int64_t)ru.ru_maxrss};
+            memcpy(out, v, sizeof v);
+            memcpy(out + sizeof v, usage, sizeof usage);
+            write_all(status, out, sizeof out);
             _exit(0);
         }
         if (w < 0 && errno != EINTR) _exit(1);
@@ -357,20 +371,21 @@ static void __attribute__((noreturn)) run_leader(const struct z_spawn *s, int re
 /* ---- the helper ---------------------------------------------------------------- */
 
 static int parse_spawn(char *b, uint32_t length, struct z_spawn *s) {
-    const uint32_t fixed = 6 * 4 + 4 * 8 + 4 * 4;
+    const uint32_t fixed = 7 * 4 + 4 * 8 + 4 * 4;
     if (length < fixed) return -1;
-    int32_t i32[6];
+    int32_t i32[7];
     int64_t i64[4];
     uint32_t counts[4];
     memcpy(i32, b, sizeof i32);
     memcpy(i64, b + sizeof i32, sizeof i64);
     memcpy(counts, b + sizeof i32 + sizeof i64, sizeof counts);
-    s->uid = i32[0];
-    s->gid = i32[1];
-    s->umask = i32[2];
-    s->network = i32[3];
-    s->has_stdin = i32[4];
-    s->ncgroups = i32[5];
+    s->id = i32[0];
+    s->uid = i32[1];
+    s->gid = i32[2];
+    s->umask = i32[3];
+    s->network = i32[4];
+    s->has_stdin = i32[5];
+    s->ncgroups = i32[6];
     s->rl_cpu = i64[0];
     s->rl_nofile = i64[1];
     s->rl_as = i64[2];
@@ -435,7 +450,7 @@ static void spawn(int sock, struct z_spawn *s) {
     if (s->streams[0] < 0 || s->streams[1] < 0 || s->streams[2] < 0) {
         int e = errno;
         close_streams(s);
-        reply_failed(sock, e, Z_STREAMS);
+        reply_failed(sock, s->id, e, Z_STREAMS);
         return;
     }
     spawn_streams_open(sock, s);
@@ -445,14 +460,14 @@ static void spawn(int sock, struct z_spawn *s) {
 static void spawn_streams_open(int sock, struct z_spawn *s) {
     int report[2], status[2];
     if (pipe2(report, O_CLOEXEC) != 0) {
-        reply_failed(sock, errno, Z_CLONE);
+        reply_failed(sock, s->id, errno, Z_CLONE);
         return;
     }
     if (pipe2(status, O_CLOEXEC) != 0) {
         int e = errno;
         close(report[0]);
         close(report[1]);
-        reply_failed(sock, e, Z_CLONE);
+        reply_failed(sock, s->id, e, Z_CLONE);
         return;
     }
     struct z_task *slot = slot_for(0);
@@ -461,7 +476,7 @@ static void spawn_streams_open(int sock, struct z_spawn *s) {
         close(report[1]);
         close(status[0]);
         close(status[1]);
-        reply_failed(sock, EAGAIN, Z_CLONE);
+        reply_failed(sock, s->id, EAGAIN, Z_CLONE);
         return;
     }
     unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
@@ -479,24 +494,60 @@ static void spawn_streams_open(int sock, struct z_spawn *s) {
     if (pid < 0) {
         close(report[0]);
         close(status[0]);
-        reply_failed(sock, e, Z_CLONE);
+        reply_failed(sock, s->id, e, Z_CLONE);
         return;
     }
-    /* Until the exec: the pipe closes (started) or carries the failure. */
-    int32_t failure[2];
-    if (read_all(report[0], failure, sizeof failure) == 0) {
-        close(report[0]);
-        close(status[0]);
-        int st;
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
-        reply_failed(sock, failure[0], failure[1]);
-        return;
-    }
-    close(report[0]);
+    /* It starts on its own; its report pipe says when it has (see settle). */
     slot->pid = pid;
     slot->status = status[0];
-    int32_t p = pid;
-    reply(sock, 1, &p, sizeof p);
+    slot->report = report[0];
+    slot->id = s->id;
+    slot->silent = 0;
+    starting++;
+}
+
+/* A starting task's report pipe is readable: it closed at the exec (started) or
+   carries why the start failed. */
+static void settle(int sock, struct z_task *t) {
+    int32_t failure[2];
+    int failed = read_all(t->report, failure, sizeof failure) == 0;
+    close(t->report);
+    t->report = -1;
+    starting--;
+    if (failed) {
+        t->silent = 1;
+        reply_failed(sock, t->id, failure[0], failure[1]);
+    } else {
+        int32_t p[2] = {t->id, t->pid};
+        reply(sock, 1, p, sizeof p);
+    }
+}
+
+static void send_exit(int sock, pid_t pid, int32_t st, const int64_t usage[3]) {
+    char out[32];
+    int32_t head[2] = {pid, st};
+    memcpy(out, head, sizeof head);
+    memcpy(out + sizeof head, usage, 3 * sizeof(int64_t));
+    reply(sock, 3, out, sizeof out);
+}
+
+/* A started task's status pipe is readable: its init says how it ended (or closed the
+   pipe without a word: killed; its own end, once reaped, says how). */
+static void ended(int sock, struct z_task *t) {
+    char in[32];
+    if (read_all(t->status, in, sizeof in) != 0) {
+        close(t->status);
+        t->status = -1;
+        return;
+    }
+    close(t->status);
+    t->status = -1;
+    int32_t v[2];
+    int64_t usage[3];
+    memcpy(v, in, sizeof v);
+    memcpy(usage, in + sizeof v, sizeof usage);
+    t->silent = 1;
+    send_exit(sock, t->pid, v[0], usage);
 }
 
 static void reap(int sock) {
@@ -507,18 +558,19 @@ static void reap(int sock) {
         if (pid <= 0) return;
         struct z_task *slot = slot_for(pid);
         if (!slot) continue;
-        int32_t reported;
-        /* The task's own status, as its init saw it; else the init's (killed with its group). */
-        if (read_all(slot->status, &reported, sizeof reported) == 0) st = reported;
-        close(slot->status);
+        /* Ended before its start was settled (its pipe is closed or full by now). */
+        if (slot->report >= 0) settle(sock, slot);
+        /* Its word not yet read: read now (the init has exited, the pipe holds it or nothing). */
+        if (!slot->silent && slot->status >= 0) ended(sock, slot);
+        if (slot->status >= 0) close(slot->status);
+        if (!slot->silent) {
+            /* Killed before it could say: its own end. */
+            int64_t usage[3] = {(int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
+                                (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec, (int64_t)ru.ru_maxrss};
+            send_exit(sock, pid, st, usage);
+        }
         slot->pid = 0;
-        char out[36];
-        int32_t head[2] = {pid, st};
-        int64_t usage[3] = {(int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
-                            (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec, (int64_t)ru.ru_maxrss};
-        memcpy(out, head, sizeof head);
-        memcpy(out + sizeof head, usage, sizeof usage);
-        reply(sock, 3, out, sizeof head + sizeof usage);
+        slot->status = -1;
     }
 }
 
@@ -573,15 +625,35 @@ int heaven_zygote_main(int sock) {
     sigprocmask(SIG_BLOCK, &chld, NULL);
     int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sfd < 0 || setup() != 0) {
-        reply_failed(sock, errno, Z_SETUP);
+        reply_failed(sock, 0, errno, Z_SETUP);
         return 1;
     }
     reply(sock, 4, "", 0);
+    static struct pollfd p[2 + Z_MAX_TASKS];
+    static struct z_task *watched[Z_MAX_TASKS];
     for (;;) {
-        struct pollfd p[2] = {{sock, POLLIN, 0}, {sfd, POLLIN, 0}};
-        if (poll(p, 2, -1) < 0) {
+        p[0] = (struct pollfd){sock, POLLIN, 0};
+        p[1] = (struct pollfd){sfd, POLLIN, 0};
+        int n = 2;
+        for (int i = 0; i < Z_MAX_TASKS; i++) {
+            if (tasks[i].pid == 0) continue;
+            int fd = tasks[i].report >= 0 ? tasks[i].report : (tasks[i].silent ? -1 : tasks[i].status);
+            if (fd < 0) continue;
+            watched[n - 2] = &tasks[i];
+            p[n++] = (struct pollfd){fd, POLLIN, 0};
+        }
+        if (poll(p, (nfds_t)n, -1) < 0) {
             if (errno == EINTR) continue;
             return 1;
+        }
+        /* Starts first: a task's `started` goes before its `exited`. */
+        for (int i = 2; i < n; i++) {
+            if (p[i].revents && watched[i - 2]->report >= 0 && p[i].fd == watched[i - 2]->report)
+                settle(sock, watched[i - 2]);
+        }
+        for (int i = 2; i < n; i++) {
+            struct z_task *t = watched[i - 2];
+            if (p[i].revents && t->pid && t->report < 0 && !t->silent && t->status == p[i].fd) ended(sock, t);
         }
         if (p[1].revents & POLLIN) {
             struct signalfd_siginfo info;
@@ -612,7 +684,9 @@ int heaven_zygote_main(int sock) {
         if (head[0] > Z_MAX_BODY || read_all(sock, body, head[0]) != 0) return 1;
         if (head[1] == 1) {
             if (parse_spawn(body, head[0], &s) != 0) {
-                reply_failed(sock, EINVAL, Z_REQUEST);
+                int32_t id = 0;
+                if (head[0] >= 4) memcpy(&id, body, 4);
+                reply_failed(sock, id, EINVAL, Z_REQUEST);
             } else {
                 spawn(sock, &s);
             }

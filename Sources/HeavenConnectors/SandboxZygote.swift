@@ -10,10 +10,10 @@ import Synchronization
 /// The sandbox helper that starts a shared server's confined tasks: one long-lived
 /// `heaven --sandbox-zygote` process (Sources/CHeavenSystem/zygote.c) that builds each
 /// task's namespaces and view of the file system by itself, instead of an exec of
-/// bubblewrap and of setpriv per task (a sixth of the cost; docs/performance.md).
+/// bubblewrap and of setpriv per task (docs/performance.md, "OGC API - Processes").
 ///
-/// Requests go on one stream socket; a reader thread takes the replies (in the order
-/// of the requests) and the tasks' ends. The helper ends when the server closes its
+/// Requests go on one stream socket; a reader thread takes the replies (by request:
+/// the helper overlaps starts) and the tasks' ends. The helper ends when the server closes its
 /// socket; if it dies first, every task it started is killed and ends as lost, and the
 /// next confined start makes another.
 final class SandboxZygote: Sendable {
@@ -47,8 +47,9 @@ final class SandboxZygote: Sendable {
     )
 
     private struct State {
-        /// Spawn requests sent and not yet answered, oldest first.
-        var pending: [Pending] = []
+        /// Spawn requests sent and not yet answered, by id.
+        var pending: [Int32: Pending] = [:]
+        var nextID: Int32 = 1
         var running: [Int32: ConfinedProcess] = [:]
         var ended = false
     }
@@ -115,7 +116,6 @@ final class SandboxZygote: Sendable {
 
     /// Starts a confined task; throws as a failed spawn would (nothing runs then).
     func spawn(_ request: SpawnRequest, cgroup: TaskCgroup?) async throws -> ConfinedProcess {
-        let message = request.encoded()
         var descriptors: [Int32] = []
         if let input = request.standardInput { descriptors.append(input) }
         var opened: [Int32] = []
@@ -131,11 +131,14 @@ final class SandboxZygote: Sendable {
         return try await withCheckedThrowingContinuation { (c: CheckedContinuation<ConfinedProcess, any Error>) in
             let sent = state.withLock { s -> Bool in
                 guard !s.ended else { return false }
-                // Sent under the lock: requests reach the helper in the order they are queued.
-                let ok = message.withUnsafeBytes { raw in
+                let id = s.nextID
+                s.nextID = s.nextID == Int32.max ? 1 : s.nextID + 1
+                // Registered before it is sent (the reply may come at once), sent whole under the lock.
+                s.pending[id] = (c, cgroup, request.arguments.first ?? request.path)
+                let ok = request.encoded(id: id).withUnsafeBytes { raw in
                     heaven_send_with_fds(socket, raw.baseAddress, raw.count, descriptors, Int32(descriptors.count)) == 0
                 }
-                if ok { s.pending.append((c, cgroup, request.arguments.first ?? request.path)) }
+                if !ok { s.pending[id] = nil }
                 return ok
             }
             if !sent { c.resume(throwing: ConnectorError.confinement("the sandbox helper ended")) }
@@ -160,11 +163,10 @@ final class SandboxZygote: Sendable {
             switch m.kind {
             case 1, 2:
                 let answered = state.withLock { s -> (request: Pending, started: ConfinedProcess?)? in
-                    guard !s.pending.isEmpty else { return nil }
-                    let p = s.pending.removeFirst()
+                    guard let p = s.pending.removeValue(forKey: m.int32(0)) else { return nil }
                     guard m.kind == 1 else { return (p, nil) }
                     // Known before the next message (its end, maybe) is read.
-                    let process = ConfinedProcess(pid: m.int32(0), cgroup: p.cgroup, zygote: self)
+                    let process = ConfinedProcess(pid: m.int32(4), cgroup: p.cgroup, zygote: self)
                     s.running[process.pid] = process
                     return (p, process)
                 }
@@ -175,7 +177,7 @@ final class SandboxZygote: Sendable {
                     answered.request.cgroup?.remove()
                     answered.request.reply.resume(
                         throwing: SandboxZygote.failure(
-                            program: answered.request.program, errno: m.int32(0), stage: m.int32(4)))
+                            program: answered.request.program, errno: m.int32(4), stage: m.int32(8)))
                 }
             case 3:
                 let pid = m.int32(0)
@@ -190,7 +192,7 @@ final class SandboxZygote: Sendable {
         let (pending, running) = state.withLock { s in
             s.ended = true
             defer {
-                s.pending = []
+                s.pending = [:]
                 s.running = [:]
             }
             return (s.pending, s.running)
@@ -198,7 +200,7 @@ final class SandboxZygote: Sendable {
         close(socket)
         var status: Int32 = 0
         while waitpid(helper, &status, 0) < 0 && errno == EINTR {}
-        for p in pending { p.reply.resume(throwing: ConnectorError.confinement("the sandbox helper ended")) }
+        for p in pending.values { p.reply.resume(throwing: ConnectorError.confinement("the sandbox helper ended")) }
         for (pid, p) in running {
             kill(-pid, SIGKILL)
             p.lostHelper()
@@ -279,14 +281,15 @@ struct SpawnRequest {
     var addressSpace: Int64 = 0
     var processes: Int64 = 0
 
-    /// The request as the helper reads it (zygote.c).
-    func encoded() -> [UInt8] {
+    /// The request as the helper reads it (zygote.c), answered under `id`.
+    func encoded(id: Int32) -> [UInt8] {
         var b = [UInt8]()
         b.reserveCapacity(4096)
         SpawnRequest.append(UInt32(0), to: &b)
         SpawnRequest.append(UInt32(1), to: &b)
-        for v in [Int32(bitPattern: uid), Int32(bitPattern: gid), umask, network ? 1 : 0, standardInput == nil ? 0 : 1]
-        {
+        for v in [
+            id, Int32(bitPattern: uid), Int32(bitPattern: gid), umask, network ? 1 : 0, standardInput == nil ? 0 : 1,
+        ] {
             SpawnRequest.append(v, to: &b)
         }
         SpawnRequest.append(Int32(cgroups), to: &b)
