@@ -209,8 +209,10 @@ struct HandoverTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         func launch(_ run: String) -> TaskLaunch {
+            // Long enough to outlast any stall of a loaded test process: both must be
+            // running when the search is made (the other one is killed at the end).
             TaskLaunch(
-                arguments: ["sleep", "30"], environment: ["HEAVEN_RUN": run], workDirectory: dir,
+                arguments: ["sleep", "600"], environment: ["HEAVEN_RUN": run], workDirectory: dir,
                 stdoutPath: dir + "/\(run).log", stderrPath: dir + "/\(run).log", baseDirectory: dir)
         }
         let mine = try await connector.start(launch("run-orphan-\(getpid())"))
