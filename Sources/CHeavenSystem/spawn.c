@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "heaven_system.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +13,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
-static void lower_limit(int resource, long long value) {
+void heaven_lower_limit(int resource, long long value) {
     struct rlimit current;
     if (value <= 0 || getrlimit(resource, &current) != 0) return;
     rlim_t wanted = (rlim_t)value;
@@ -76,10 +77,10 @@ static __attribute__((noinline)) pid_t spawn_child(const heaven_spawn_options *o
         struct rlimit zero = {0, 0};
         setrlimit(RLIMIT_CORE, &zero);
     }
-    lower_limit(RLIMIT_CPU, o->rlimit_cpu);
-    lower_limit(RLIMIT_NOFILE, o->rlimit_nofile);
-    lower_limit(RLIMIT_AS, o->rlimit_as);
-    lower_limit(RLIMIT_NPROC, o->rlimit_nproc);
+    heaven_lower_limit(RLIMIT_CPU, o->rlimit_cpu);
+    heaven_lower_limit(RLIMIT_NOFILE, o->rlimit_nofile);
+    heaven_lower_limit(RLIMIT_AS, o->rlimit_as);
+    heaven_lower_limit(RLIMIT_NPROC, o->rlimit_nproc);
     sigset_t empty;
     sigemptyset(&empty);
     sigprocmask(SIG_SETMASK, &empty, NULL);

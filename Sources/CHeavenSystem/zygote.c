@@ -34,6 +34,7 @@
    running go on (a restarted server finds and stops them by their environment). */
 #define _GNU_SOURCE
 #include "heaven_system.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -113,8 +114,6 @@ struct z_task {
     int silent;  /* it failed to start (said so), or its end was reported: nothing more to say */
 };
 static struct z_task tasks[Z_MAX_TASKS];
-/* How many tasks are starting (their report pipes watched). */
-static int starting;
 
 static int write_all(int fd, const void *data, size_t n) {
     const char *p = data;
@@ -225,16 +224,6 @@ struct z_spawn {
     int streams[3]; /* standard input, output and error, opened by the helper */
 };
 
-static void lower(int resource, int64_t value) {
-    struct rlimit current;
-    if (value <= 0 || getrlimit(resource, &current) != 0) return;
-    rlim_t wanted = (rlim_t)value;
-    if (current.rlim_max != RLIM_INFINITY && wanted > current.rlim_max) wanted = current.rlim_max;
-    if (current.rlim_cur == RLIM_INFINITY || wanted < current.rlim_cur) current.rlim_cur = wanted;
-    if (current.rlim_max == RLIM_INFINITY || wanted < current.rlim_max) current.rlim_max = wanted;
-    setrlimit(resource, &current);
-}
-
 /* The task itself (PID 2 of its namespace): limits, no privilege, exec. */
 static void __attribute__((noreturn)) run_task(const struct z_spawn *s, int report) {
     struct sigaction dfl;
@@ -245,10 +234,10 @@ static void __attribute__((noreturn)) run_task(const struct z_spawn *s, int repo
     }
     struct rlimit zero = {0, 0};
     setrlimit(RLIMIT_CORE, &zero);
-    lower(RLIMIT_CPU, s->rl_cpu);
-    lower(RLIMIT_NOFILE, s->rl_nofile);
-    lower(RLIMIT_AS, s->rl_as);
-    lower(RLIMIT_NPROC, s->rl_nproc);
+    heaven_lower_limit(RLIMIT_CPU, s->rl_cpu);
+    heaven_lower_limit(RLIMIT_NOFILE, s->rl_nofile);
+    heaven_lower_limit(RLIMIT_AS, s->rl_as);
+    heaven_lower_limit(RLIMIT_NPROC, s->rl_nproc);
     umask((mode_t)(s->umask >= 0 ? s->umask : 077));
     /* No capability can come back: none in the bounding set, none inheritable or
        ambient; the change of uid then empties the permitted and effective sets. */
@@ -503,7 +492,6 @@ static void spawn_streams_open(int sock, struct z_spawn *s) {
     slot->report = report[0];
     slot->id = s->id;
     slot->silent = 0;
-    starting++;
 }
 
 /* A starting task's report pipe is readable: it closed at the exec (started) or
@@ -513,7 +501,6 @@ static void settle(int sock, struct z_task *t) {
     int failed = read_all(t->report, failure, sizeof failure) == 0;
     close(t->report);
     t->report = -1;
-    starting--;
     if (failed) {
         t->silent = 1;
         reply_failed(sock, t->id, failure[0], failure[1]);

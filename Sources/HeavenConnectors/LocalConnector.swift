@@ -105,20 +105,10 @@ public final class LocalConnector: Connector {
         } else {
             executable = try resolve(program, base: launch.baseDirectory, path: path)
         }
-        var limits = SpawnLimits()
-        limits.umask = TaskUmask.task.load(ordering: .relaxed)
         let pid = try spawn(
-            executable: executable, argv: argv, env: own.map { $0.key + "=" + $0.value }, launch: launch, limits: limits
-        )
+            executable: executable, argv: argv, env: own.map { $0.key + "=" + $0.value }, launch: launch,
+            umask: TaskUmask.task.load(ordering: .relaxed))
         return LocalProcess(pid: pid)
-    }
-
-    /// What a spawn bounds beyond the defaults.
-    struct SpawnLimits {
-        var addressSpace: Int64 = 0
-        var processes: Int64 = 0
-        var umask: Int32 = -1
-        var cgroups: [String] = []
     }
 
     /// The inherited entries the task does not replace, as C strings (not copied).
@@ -203,19 +193,17 @@ public final class LocalConnector: Connector {
     }
 
     func spawn(
-        executable: String, argv: [String], env: [String], launch: TaskLaunch, inherit: Bool = true,
-        limits: SpawnLimits = SpawnLimits()
+        executable: String, argv: [String], env: [String], launch: TaskLaunch, umask: Int32 = -1
     ) throws -> Int32 {
         let cArgv = argv.map { strdup($0) } + [nil]
         let own = env.map { strdup($0) }
         let replaced =
             launch.secrets.isEmpty ? launch.environment : launch.environment.merging(launch.secrets) { a, _ in a }
-        let cEnv = (inherit ? inheritedEntries(except: replaced) : []) + own + [nil]
-        let cGroups = limits.cgroups.map { strdup($0) } + [nil]
+        let cEnv = inheritedEntries(except: replaced) + own + [nil]
         // The secrets of a remote task travel on its standard input (a pipe filled first).
         let input = try launch.standardInput.map { try LocalConnector.pipe(holding: $0) }
         defer {
-            for p in cArgv + own + cGroups { free(p) }
+            for p in cArgv + own { free(p) }
             if let input { close(input) }
         }
         var pid: pid_t = 0
@@ -225,31 +213,20 @@ public final class LocalConnector: Connector {
                     launch.stderrPath.withCString { err in
                         cArgv.withUnsafeBufferPointer { av in
                             cEnv.withUnsafeBufferPointer { ev in
-                                cGroups.withUnsafeBufferPointer { gv in
-                                    var o = heaven_spawn_defaults()
-                                    o.path = exe
-                                    o.argv = UnsafePointer(av.baseAddress)
-                                    o.envp = UnsafePointer(ev.baseAddress)
-                                    o.cwd = cwd
-                                    o.stdin_path = nil
-                                    o.stdout_path = out
-                                    o.stderr_path = err
-                                    o.rlimit_cpu = Int64(launch.cpuLimit ?? 0)
-                                    o.rlimit_nofile = 65536
-                                    o.rlimit_as = limits.addressSpace
-                                    o.rlimit_nproc = limits.processes
-                                    o.umask = limits.umask
-                                    o.stdin_fd = input ?? -1
-                                    o.cgroups =
-                                        limits.cgroups.isEmpty
-                                        ? nil
-                                        : UnsafePointer(
-                                            gv.baseAddress.map {
-                                                UnsafeRawPointer($0).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
-                                            })
-                                    o.no_core = 1
-                                    return heaven_spawn(&o, &pid)
-                                }
+                                var o = heaven_spawn_defaults()
+                                o.path = exe
+                                o.argv = UnsafePointer(av.baseAddress)
+                                o.envp = UnsafePointer(ev.baseAddress)
+                                o.cwd = cwd
+                                o.stdin_path = nil
+                                o.stdout_path = out
+                                o.stderr_path = err
+                                o.rlimit_cpu = Int64(launch.cpuLimit ?? 0)
+                                o.rlimit_nofile = 65536
+                                o.umask = umask
+                                o.stdin_fd = input ?? -1
+                                o.no_core = 1
+                                return heaven_spawn(&o, &pid)
                             }
                         }
                     }
