@@ -474,8 +474,9 @@ public final class Engine: Sendable {
     /// price over its budget). Returns the record as written.
     func end(_ record: RunRecord, _ event: RunEvent) async throws -> RunRecord {
         guard record.process != nil, record.status.isFinal, let charge = try await store.charge(job: record.id) else {
-            try await store.updateRun(record)
-            try await store.appendEvent(EventRecord(runID: record.id, event))
+            // The status and the event that tells it in one transaction: a reader that sees
+            // the run ended finds its last event too.
+            try await store.closeRun(record, event: EventRecord(runID: record.id, event), posting: [])
             return record
         }
         let (settled, posting) = Charging.settle(record, charge: charge)

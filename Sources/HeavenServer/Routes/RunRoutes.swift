@@ -401,6 +401,7 @@ struct RunRoutes {
                 var last = after
                 var tasks = TaskEvents()
                 var quietSince = Date()
+                var ended = false
                 while true {
                     // Woken by each event this process records; the attempts are read
                     // every quarter of a second while the run goes on, for its tasks'
@@ -435,9 +436,12 @@ struct RunRoutes {
                     last = position
                     if !batch.isEmpty || !changes.isEmpty { quietSince = Date() }
                     if batch.isEmpty {
-                        if !follow { break }
+                        if !follow || ended { break }
+                        // Ended: one more look, for the events stored with the end (after
+                        // this loop's last read and before the status was read).
                         if let r = try await store.run(runID), r.status.isFinal {
-                            break
+                            ended = true
+                            continue
                         }
                         await store.waitForChange(of: .events(run: runID), after: seen, timeout: .milliseconds(250))
                         if Date().timeIntervalSince(quietSince) >= 10 {
