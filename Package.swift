@@ -143,7 +143,7 @@ let package = Package(
             name: "HeavenConnectorsTests", dependencies: ["HeavenConnectors", "HeavenModel"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "HeavenLanguageTests", dependencies: ["HeavenLanguage", "HeavenModel"],
+            name: "HeavenLanguageTests", dependencies: ["HeavenLanguage", "HeavenModel", "HeavenTestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeavenEngineTests",

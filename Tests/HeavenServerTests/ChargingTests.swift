@@ -1,5 +1,6 @@
 import Foundation
 import HeavenModel
+import HeavenTestSupport
 import Testing
 
 /// A priced process on a priced site: `words` splits a text into its words (a list
@@ -365,7 +366,7 @@ struct ChargingTests {
         try await b.credit("carol", 1000)
         var generator = SystemRandomNumberGenerator()
         let seed = UInt64.random(in: 0..<UInt64.max, using: &generator)
-        var random = SeededRandom(seed)
+        var random = SplitMix(state: seed)
         var jobs: [String] = []
         for i in 0..<20 {
             let r = try await b.execute(
@@ -509,18 +510,5 @@ struct ChargingTests {
         #expect(
             publisher.contains("id=\"accounts\"") && publisher.contains("2 paid for") && publisher.contains("margin"))
         #expect(!page.contains("id=\"accounts\""), "a buyer does not see the publisher's accounts")
-    }
-}
-
-/// A small seeded generator (SplitMix64): a failing kill schedule can be replayed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
