@@ -35,6 +35,9 @@ public final class Engine: Sendable {
     /// Makes the connector of each site a run uses.
     public let connectors: any ConnectorFactory
 
+    /// Admission to the nodes its runs share (see `NodeGate`).
+    let nodes = NodeGate()
+
     /// The runs this engine drives now.
     private let driving = Mutex<Set<String>>([])
 
@@ -368,7 +371,7 @@ public final class Engine: Sendable {
         }
         let context = RunContext(
             plan: plan, store: store, home: home, connectors: resources.connectors, slots: resources.slots,
-            grants: resources.grants, logger: logger, secrets: Secrets(home: home, store: store))
+            gate: nodes, grants: resources.grants, logger: logger, secrets: Secrets(home: home, store: store))
         return Prepared(workflow: workflow, topology: topology, context: context)
     }
 

@@ -103,6 +103,8 @@ final class RunContext: Sendable {
     /// The connector of every site the run uses, by site name (a substitution adds some).
     private let connectorsBySite: Mutex<[String: any Connector]>
     let slots: SlotPool
+    /// Admission to the nodes this run shares with the engine's other runs.
+    let gate: NodeGate
     /// Limits of the grants the placement uses, by name.
     let grants: [String: GrantLimits]
     let home: HeavenHome
@@ -179,8 +181,9 @@ final class RunContext: Sendable {
 
     init(
         plan: RunPlan, store: any Store, home: HeavenHome, connectors: [String: any Connector], slots: SlotPool,
-        grants: [String: GrantLimits] = [:], logger: Logger, secrets: Secrets? = nil
+        gate: NodeGate = NodeGate(), grants: [String: GrantLimits] = [:], logger: Logger, secrets: Secrets? = nil
     ) {
+        self.gate = gate
         self.plan = plan
         self.store = store
         self.home = home
@@ -232,6 +235,7 @@ final class RunContext: Sendable {
             return kill ? Array(l.processes.values) : []
         }
         slots.close(message)
+        gate.abandon(run: plan.runID, reason: message)
         guard kill else { return }
         for p in processes { p.signal(SIGTERM) }
         if !processes.isEmpty {

@@ -224,22 +224,27 @@ final class SlotPool: Sendable {
     /// that capacity over (its slot's `takesOver`); returns whether one did.
     @discardableResult
     func release(_ slot: Slot, passing ended: AttemptKey?) -> Bool {
-        let (ready, passed) = state.withLock { s -> ([(CheckedContinuation<Slot, any Error>, Slot)], Bool) in
+        release(slot, passingTo: ended) != nil
+    }
+
+    /// As `release(_:passing:)`, giving the slot that took the ended attempt's capacity over.
+    func release(_ slot: Slot, passingTo ended: AttemptKey?) -> Slot? {
+        let (ready, passed) = state.withLock { s -> ([(CheckedContinuation<Slot, any Error>, Slot)], Slot?) in
             s.instances[slot.position].freeCores += slot.cores
             s.instances[slot.position].freeMemory += slot.memory
             if let free = s.nodeFree[slot.node] {
                 s.nodeFree[slot.node] = (free.cores + slot.cores, free.memory + slot.memory)
             }
             var served = SlotPool.serve(&s)
-            guard let ended else { return (served, false) }
+            guard let ended else { return (served, nil) }
             guard
                 let k = served.firstIndex(where: {
                     $0.1.node == slot.node && $0.1.grant == slot.grant && $0.1.cores <= slot.cores
                         && $0.1.memory <= slot.memory
                 })
-            else { return (served, false) }
+            else { return (served, nil) }
             served[k].1.takesOver = ended
-            return (served, true)
+            return (served, served[k].1)
         }
         for (c, slot) in ready { c.resume(returning: slot) }
         return passed

@@ -254,9 +254,19 @@ struct TaskExecutor {
         // `ProcessProbe.killOrphans` finds by its environment). Otherwise the start is
         // checked against other runs' use and committed before anything runs.
         var life = AttemptLifecycle()
+        let gate = context.gate
         if let previous = slot.takesOver {
             life.takeOver(previous)
         } else {
+            // Behind the engine's other runs that wait for this node, then checked.
+            do {
+                try await gate.enter(
+                    run: context.runID, node: slot.node, cores: slot.cores, memory: slot.memory, limits: limits,
+                    stopped: { context.stopReason?.message })
+            } catch {
+                context.slots.release(slot)
+                throw error
+            }
             do {
                 switch try await context.store.startAttempt(record, checking: limits) {
                 case .started(let id):
@@ -264,13 +274,24 @@ struct TaskExecutor {
                     life.startCommitted()
                 case .refused(let reason):
                     life.refuse(reason)
+                    gate.leave(node: slot.node, cores: slot.cores, memory: slot.memory)
                     context.slots.release(slot)
                     return .refused(reason)
                 }
             } catch {
+                gate.leave(node: slot.node, cores: slot.cores, memory: slot.memory)
                 context.slots.release(slot)
                 throw error
             }
+        }
+        /// Gives the slot back (to the next attempt of this run that can take over its
+        /// capacity, if `passing`); returns whether one did. What no attempt takes over
+        /// leaves the node's gate.
+        @Sendable func release(passing: AttemptKey?) -> Bool {
+            let taker = context.slots.release(slot, passingTo: passing)
+            gate.leave(
+                node: slot.node, cores: slot.cores - (taker?.cores ?? 0), memory: slot.memory - (taker?.memory ?? 0))
+            return taker != nil
         }
         // A grant that counts core-hours checks every start: its capacity is not passed on.
         let passes = grant?.coreHours == nil
@@ -301,17 +322,15 @@ struct TaskExecutor {
             // The slot is freed while the end is being queued: the next attempt's start,
             // queued after it, either takes this attempt's capacity over or, checked,
             // sees it free.
-            let slots = context.slots
             let ended = passes ? record.key : nil
             // A priced job's publisher pays the site's owner for the cores, with the end.
             if let payer = context.plan.resourcePayer,
                 let cost = Charging.resources(
                     of: record, rate: context.plan.rates[slot.site], payer: payer.account, currency: payer.currency)
             {
-                try await context.store.finishAttempt(
-                    record, posting: cost, passing: { slots.release(slot, passing: ended) })
+                try await context.store.finishAttempt(record, posting: cost, passing: { release(passing: ended) })
             } else {
-                try await context.store.finishAttempt(record, passing: { slots.release(slot, passing: ended) })
+                try await context.store.finishAttempt(record, passing: { release(passing: ended) })
             }
         }
 
@@ -328,8 +347,7 @@ struct TaskExecutor {
             record.status = .failed
             record.error = message
             record.finishedAt = Date()
-            let slots = context.slots
-            try await context.store.finishAttempt(record, passing: { slots.release(slot, passing: nil) })
+            try await context.store.finishAttempt(record, passing: { release(passing: nil) })
             throw EngineError.invalid(message)
         }
 

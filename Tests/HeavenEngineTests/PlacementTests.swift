@@ -399,6 +399,79 @@ struct BookkeepingTests {
         let waits = try await h.store.events(run: run.id, after: 0, limit: 1000).filter { $0.kind == .waiting }
         #expect(waits.isEmpty, "\(waits.first?.message ?? "")")
     }
+
+    /// One-task runs of one engine on a one-core site, started together (a server's jobs).
+    static func sharedNode(_ h: Harness, runs: Int, task: String) async throws -> [RunRecord] {
+        let yaml =
+            Harness.site(cores: 1) + """
+                kind: Workflow
+                name: w
+                steps:
+                  - task: t
+                    shell: '\(task)'
+                    outputs: {inFlight: {stdout: json}}
+                outputs: {inFlight: '${t.inFlight}'}
+                """
+        var created: [RunRecord] = []
+        for _ in 0..<runs { created.append(try await h.create(yaml)) }
+        return created
+    }
+
+    @Test("runs of one engine that share a node queue for it: none is refused by the store, none oversubscribes it")
+    func sharedNodeQueues() async throws {
+        let h = try Harness()
+        let sync = try h.syncDirectory()
+        let runs = try await BookkeepingTests.sharedNode(
+            h, runs: 24, task: "\(Harness.arrive(sync)); \(Harness.leave(sync))")
+        let ended = try await withThrowingTaskGroup(of: RunRecord.self) { group in
+            for r in runs { group.addTask { try await h.engine.execute(runID: r.id) } }
+            return try await group.reduce(into: [RunRecord]()) { $0.append($1) }
+        }
+        #expect(ended.count == 24 && ended.allSatisfy { $0.status == .succeeded })
+        // One core: never two tasks at once, over all the runs.
+        let seen = ended.flatMap { r -> [Int] in
+            if case .int(let n)? = r.outputs?["inFlight"] { [n] } else { [] }
+        }
+        #expect(seen.count == 24 && seen.allSatisfy { $0 == 1 }, "\(seen)")
+        // Each run waited in the engine's queue, not on the store's refusals (each refusal
+        // is a write transaction, and every end of a task woke every refused run).
+        for r in ended {
+            let waits = try await h.store.events(run: r.id, after: 0, limit: 100).filter { $0.kind == .waiting }
+            #expect(waits.isEmpty, "run \(r.id): \(waits.first?.message ?? "")")
+        }
+    }
+
+    @Test("a run cancelled while it queues for a busy node ends at once, and the node's queue goes on")
+    func cancelWhileQueued() async throws {
+        let h = try Harness()
+        let sync = try h.syncDirectory()
+        // The first run's task holds the only core until the test lets it go.
+        let hold = try await BookkeepingTests.sharedNode(
+            h, runs: 1,
+            task: "\(Harness.arrive(sync)); \(Harness.waitUntil("[ -e \(sync)/go ]")); \(Harness.leave(sync))")[0]
+        let queued = try await BookkeepingTests.sharedNode(h, runs: 2, task: "echo 1")
+        async let first = h.engine.execute(runID: hold.id)
+        // Until the holder has started, then the two others queue behind it.
+        while (try? FileManager.default.contentsOfDirectory(atPath: sync + "/started"))?.isEmpty ?? true {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let cancelled = RunController()
+        async let second = h.engine.execute(runID: queued[0].id, controller: cancelled)
+        async let third = h.engine.execute(runID: queued[1].id)
+        // The second run waits for the node (its task never starts); cancelled, it ends
+        // while the first still holds the core.
+        while try await h.store.run(queued[0].id)?.startedAt == nil { try await Task.sleep(for: .milliseconds(20)) }
+        try await Task.sleep(for: .milliseconds(100))
+        cancelled.cancel()
+        let s = try await second
+        #expect(s.status == .cancelled)
+        #expect(!FileManager.default.fileExists(atPath: sync + "/go"))
+        #expect(try await h.store.attempts(run: queued[0].id).isEmpty)
+        // The holder goes on; then the third run gets the core.
+        _ = FileManager.default.createFile(atPath: sync + "/go", contents: nil)
+        let (f, t) = try await (first, third)
+        #expect(f.status == .succeeded && t.status == .succeeded)
+    }
 }
 
 /// A member of an object value.
