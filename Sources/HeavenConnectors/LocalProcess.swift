@@ -129,12 +129,17 @@ public enum ProcessProbe {
     /// has exited but was not yet reaped (a zombie, `Z`, or dying, `X`) is not, and a
     /// pid reused by a process started at another time is not the one recorded.
     public static func isAlive(pid: Int32, startTime: String?) -> Bool {
+        // This process (a server's runs, checked at every start of a task): no need to ask.
+        if pid == ownPID, let own = ownStartTime, startTime == nil || startTime == own { return true }
         guard pid > 0, let now = LocalProcess.stat(of: pid), now.state != "Z", now.state != "X" else { return false }
         return startTime == nil || now.startTime == startTime
     }
 
     /// The start time of this process.
     public static var currentStartTime: String? { LocalProcess.startTime(of: getpid()) }
+
+    private static let ownPID = getpid()
+    private static let ownStartTime = LocalProcess.startTime(of: ownPID)
 
     /// When `pid` started, as the kernel tells it (nil if there is no such process).
     public static func startTime(of pid: Int32) -> String? { LocalProcess.startTime(of: pid) }

@@ -153,6 +153,9 @@ public protocol ProcessStore: Sendable {
     /// Replaces a process's version, visibility and documents; false when there is none.
     func replaceProcess(_ process: ProcessRecord) async throws -> Bool
     func process(_ id: String) async throws -> ProcessRecord?
+    /// Whether a process is published (without reading it: a job's status links to its
+    /// process, and a status is polled often).
+    func processExists(_ id: String) async throws -> Bool
     /// The processes `user` may see (nil: anonymous), by id, a page at a time.
     func processes(visibleTo user: UserRecord?, limit: Int, offset: Int) async throws -> [ProcessRecord]
     /// Removes a process (its jobs stay); false when there is none.
@@ -162,4 +165,9 @@ public protocol ProcessStore: Sendable {
     /// A run's progress in percent: its finished task instances over those known, never
     /// lower than it was last told (kept with the run).
     func progress(run: String) async throws -> Int
+}
+
+extension ProcessStore {
+    /// Whether a process is published, by reading it.
+    public func processExists(_ id: String) async throws -> Bool { try await process(id) != nil }
 }

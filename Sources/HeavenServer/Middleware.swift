@@ -132,12 +132,12 @@ public enum Tokens {
     public static func make() -> (id: String, token: String) {
         var rng = SystemRandomNumberGenerator()
         let id = (0..<8).map { _ in String(UInt8.random(in: 0..<16, using: &rng), radix: 16) }.joined()
-        let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
+        let secret = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }.hexadecimal
         return (id, "hv_\(id)_\(secret)")
     }
 
     public static func hash(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(token.utf8)).hexadecimal
     }
 
     static func isWellFormed(_ token: String) -> Bool {
@@ -181,5 +181,20 @@ final class OpenPaths: Sendable {
             if r.method == method { found = r.rule }
         }
         return found
+    }
+}
+
+extension Sequence<UInt8> {
+    /// The bytes in lowercase hexadecimal (a token's hash is computed at every request:
+    /// `String(format:)` per byte cost more than the hash).
+    var hexadecimal: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(underestimatedCount * 2)
+        for b in self {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

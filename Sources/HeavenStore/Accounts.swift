@@ -83,7 +83,7 @@ extension SQLiteStore: AccountStore {
     static func userRecord(_ db: Database, _ row: Row) throws -> UserRecord {
         let name: String = row["name"]
         let groups = try String.fetchAll(
-            db, sql: "SELECT grp FROM memberships WHERE user = ? ORDER BY grp", arguments: [name])
+            db.cachedStatement(sql: "SELECT grp FROM memberships WHERE user = ? ORDER BY grp"), arguments: [name])
         return UserRecord(
             name: name, groups: groups, admin: (row["admin"] as Int?) == 1,
             createdAt: Date(timeIntervalSince1970: row["created_at"]),
@@ -92,13 +92,15 @@ extension SQLiteStore: AccountStore {
 
     public func taskID(for user: String, in range: ClosedRange<UInt32>) async throws -> UInt32 {
         try await batcher.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT task_uid FROM users WHERE name = ?", arguments: [user])
+            guard
+                let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT task_uid FROM users WHERE name = ?"), arguments: [user])
             else {
                 throw StoreError.internal("no user `\(user)`")
             }
             if let id = row["task_uid"] as Int64?, range.contains(UInt32(id)) { return UInt32(id) }
             let taken = try Int64.fetchAll(
-                db, sql: "SELECT uid FROM task_uids WHERE uid BETWEEN ? AND ? ORDER BY uid",
+                db.cachedStatement(sql: "SELECT uid FROM task_uids WHERE uid BETWEEN ? AND ? ORDER BY uid"),
                 arguments: [Int64(range.lowerBound), Int64(range.upperBound)])
             var candidate = Int64(range.lowerBound)
             for t in taken {
@@ -119,7 +121,7 @@ extension SQLiteStore: AccountStore {
 
     public func user(_ name: String) async throws -> UserRecord? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name]).map {
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE name = ?"), arguments: [name]).map {
                 try SQLiteStore.userRecord(db, $0)
             }
         }
@@ -127,7 +129,9 @@ extension SQLiteStore: AccountStore {
 
     public func users() async throws -> [UserRecord] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY name").map { try SQLiteStore.userRecord(db, $0) }
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM users ORDER BY name")).map {
+                try SQLiteStore.userRecord(db, $0)
+            }
         }
     }
 
@@ -151,9 +155,11 @@ extension SQLiteStore: AccountStore {
 
     public func token(hash: String) async throws -> (TokenRecord, UserRecord)? {
         try await pool.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE hash = ?", arguments: [hash]),
+            guard
+                let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT * FROM tokens WHERE hash = ?"), arguments: [hash]),
                 let u = try Row.fetchOne(
-                    db, sql: "SELECT * FROM users WHERE name = ?", arguments: [row["user"] as String])
+                    db.cachedStatement(sql: "SELECT * FROM users WHERE name = ?"), arguments: [row["user"] as String])
             else { return nil }
             return (SQLiteStore.tokenRecord(row), try SQLiteStore.userRecord(db, u))
         }
@@ -163,11 +169,13 @@ extension SQLiteStore: AccountStore {
         try await pool.read { db in
             if let user {
                 return try Row.fetchAll(
-                    db, sql: "SELECT * FROM tokens WHERE user = ? ORDER BY created_at", arguments: [user]
+                    db.cachedStatement(sql: "SELECT * FROM tokens WHERE user = ? ORDER BY created_at"),
+                    arguments: [user]
                 )
                 .map(SQLiteStore.tokenRecord)
             }
-            return try Row.fetchAll(db, sql: "SELECT * FROM tokens ORDER BY created_at").map(SQLiteStore.tokenRecord)
+            return try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM tokens ORDER BY created_at")).map(
+                SQLiteStore.tokenRecord)
         }
     }
 
@@ -237,7 +245,8 @@ extension SQLiteStore: AccountStore {
     public func audit(after: Int64, limit: Int) async throws -> [AuditRecord] {
         try await pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit]
+                db.cachedStatement(sql: "SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?"),
+                arguments: [after, limit]
             ).map {
                 AuditRecord(
                     id: $0["id"], at: Date(timeIntervalSince1970: $0["at"]), user: $0["user"], method: $0["method"],
@@ -276,14 +285,16 @@ extension SQLiteStore: SecretStore {
     public func secret(owner: String, name: String) async throws -> Data? {
         try await pool.read { db in
             try Data.fetchOne(
-                db, sql: "SELECT sealed FROM secrets WHERE owner = ? AND name = ?", arguments: [owner, name])
+                db.cachedStatement(sql: "SELECT sealed FROM secrets WHERE owner = ? AND name = ?"),
+                arguments: [owner, name])
         }
     }
 
     public func secretNames(owner: String) async throws -> [(name: String, updated: Date)] {
         try await pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT name, updated_at FROM secrets WHERE owner = ? ORDER BY name", arguments: [owner]
+                db.cachedStatement(sql: "SELECT name, updated_at FROM secrets WHERE owner = ? ORDER BY name"),
+                arguments: [owner]
             ).map {
                 ($0["name"], Date(timeIntervalSince1970: $0["updated_at"]))
             }

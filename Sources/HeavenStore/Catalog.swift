@@ -40,7 +40,7 @@ extension SQLiteStore {
         return try await pool.read { db in
             var c = Catalog()
             let decoder = JSONDecoder()
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM sites ORDER BY name") {
+            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM sites ORDER BY name")) {
                 guard let site = try? decoder.decode(Site.self, from: Data((row["document"] as String).utf8)) else {
                     continue
                 }
@@ -49,22 +49,22 @@ extension SQLiteStore {
                         site: site, registeredBy: row["registered_by"], downUntil: SQLiteStore.date(row["down_until"]),
                         downReason: row["down_reason"]))
             }
-            for row in try Row.fetchAll(db, sql: "SELECT document FROM grants ORDER BY name") {
+            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT document FROM grants ORDER BY name")) {
                 if let g = try? decoder.decode(Grant.self, from: Data((row["document"] as String).utf8)) {
                     c.grants.append(g)
                 }
             }
-            for row in try Row.fetchAll(db, sql: "SELECT grant_name, run_id FROM grant_uses") {
+            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT grant_name, run_id FROM grant_uses")) {
                 c.grantUses[row["grant_name"], default: []].insert(row["run_id"])
             }
             for g in c.grants { c.coreHours[g.name] = try SQLiteStore.coreHours(grant: g.name, db: db) }
             var alive: [String: Bool] = [:]
             for row in try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT a.node, a.cores, a.memory, a.run_id, r.owner_pid, r.owner_start FROM attempts a
-                    JOIN runs r ON r.id = a.run_id WHERE a.holding = 1 AND a.node IS NOT NULL
-                    """)
+                db.cachedStatement(
+                    sql: """
+                        SELECT a.node, a.cores, a.memory, a.run_id, r.owner_pid, r.owner_start FROM attempts a
+                        JOIN runs r ON r.id = a.run_id WHERE a.holding = 1 AND a.node IS NOT NULL
+                        """))
             {
                 let run: String = row["run_id"]
                 let live = alive[run] ?? ((row["owner_pid"] as Int32?).map { isAlive($0, row["owner_start"]) } ?? false)
@@ -84,7 +84,7 @@ extension SQLiteStore {
         try await batcher.write { db in
             if once {
                 let other = try String.fetchOne(
-                    db, sql: "SELECT run_id FROM grant_uses WHERE grant_name = ? AND run_id != ?",
+                    db.cachedStatement(sql: "SELECT run_id FROM grant_uses WHERE grant_name = ? AND run_id != ?"),
                     arguments: [grant, run])
                 if other != nil { return false }
             }
@@ -109,7 +109,8 @@ extension SQLiteStore {
     /// A run's placement, if it has one.
     public func placement(run: String) async throws -> Placement? {
         let json = try await pool.read { db in
-            try String.fetchOne(db, sql: "SELECT placement FROM placements WHERE run_id = ?", arguments: [run])
+            try String.fetchOne(
+                db.cachedStatement(sql: "SELECT placement FROM placements WHERE run_id = ?"), arguments: [run])
         }
         guard let json else { return nil }
         do {
@@ -124,7 +125,7 @@ extension SQLiteStore {
         try await pool.read { db in
             var out: [String: String] = [:]
             for row in try Row.fetchAll(
-                db, sql: "SELECT name, down_reason FROM sites WHERE down_until > ?",
+                db.cachedStatement(sql: "SELECT name, down_reason FROM sites WHERE down_until > ?"),
                 arguments: [now.timeIntervalSince1970])
             {
                 out[row["name"]] = (row["down_reason"] as String?) ?? "reported down"
@@ -177,7 +178,9 @@ extension SQLiteStore {
     public func siteHealth() async throws -> [String: SiteHealth] {
         try await pool.read { db in
             var out: [String: SiteHealth] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT name, down_until, down_reason, failures, down_by FROM sites") {
+            for row in try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT name, down_until, down_reason, failures, down_by FROM sites"))
+            {
                 out[row["name"]] = SQLiteStore.health(row)
             }
             return out
@@ -187,7 +190,8 @@ extension SQLiteStore {
     /// A registered site's health, nil if no such site.
     static func health(of name: String, db: Database) throws -> SiteHealth? {
         try Row.fetchOne(
-            db, sql: "SELECT down_until, down_reason, failures, down_by FROM sites WHERE name = ?", arguments: [name]
+            db.cachedStatement(sql: "SELECT down_until, down_reason, failures, down_by FROM sites WHERE name = ?"),
+            arguments: [name]
         ).map(health)
     }
 

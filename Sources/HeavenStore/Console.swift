@@ -41,11 +41,11 @@ extension SQLiteStore {
         try await pool.read { db in
             guard
                 let row = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT s.user AS s_user, s.csrf, s.created_at AS s_created, s.expires_at, s.ended_at, u.*
-                        FROM console_sessions s JOIN users u ON u.name = s.user WHERE s.hash = ?
-                        """, arguments: [hash])
+                    db.cachedStatement(
+                        sql: """
+                            SELECT s.user AS s_user, s.csrf, s.created_at AS s_created, s.expires_at, s.ended_at, u.*
+                            FROM console_sessions s JOIN users u ON u.name = s.user WHERE s.hash = ?
+                            """), arguments: [hash])
             else { return nil }
             let session = ConsoleSession(
                 user: row["s_user"], csrf: row["csrf"], createdAt: Date(timeIntervalSince1970: row["s_created"]),

@@ -70,7 +70,9 @@ extension SQLiteStore: LedgerStore {
     /// when `funding` would then hold less than zero in a currency.
     static func post(_ t: LedgerTransaction, funding: String?, db: Database) throws -> Bool {
         guard t.isBalanced, !t.lines.isEmpty else { throw LedgerError.unbalanced(t.id) }
-        if try Bool.fetchOne(db, sql: "SELECT 1 FROM ledger_transactions WHERE id = ?", arguments: [t.id]) == true {
+        if try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT 1 FROM ledger_transactions WHERE id = ?"), arguments: [t.id]) == true
+        {
             return false
         }
         if let funding {
@@ -79,7 +81,8 @@ extension SQLiteStore: LedgerStore {
                     .reduce(Int64(0)) { $0 + $1.amount.micros }
                 let balance =
                     try Int64.fetchOne(
-                        db, sql: "SELECT COALESCE(SUM(amount), 0) FROM ledger_lines WHERE account = ? AND currency = ?",
+                        db.cachedStatement(
+                            sql: "SELECT COALESCE(SUM(amount), 0) FROM ledger_lines WHERE account = ? AND currency = ?"),
                         arguments: [funding, currency]) ?? 0
                 if balance + change < 0 {
                     throw LedgerError.insufficient(
@@ -107,7 +110,8 @@ extension SQLiteStore: LedgerStore {
         try await pool.read { db in
             var out: [String: Money] = [:]
             for row in try Row.fetchAll(
-                db, sql: "SELECT currency, SUM(amount) AS total FROM ledger_lines WHERE account = ? GROUP BY currency",
+                db.cachedStatement(
+                    sql: "SELECT currency, SUM(amount) AS total FROM ledger_lines WHERE account = ? GROUP BY currency"),
                 arguments: [account])
             {
                 let total: Int64 = row["total"]
@@ -121,7 +125,8 @@ extension SQLiteStore: LedgerStore {
         try await pool.read { db in
             var out: [String: [String: Money]] = [:]
             for row in try Row.fetchAll(
-                db, sql: "SELECT account, currency, SUM(amount) AS total FROM ledger_lines GROUP BY account, currency")
+                db.cachedStatement(
+                    sql: "SELECT account, currency, SUM(amount) AS total FROM ledger_lines GROUP BY account, currency"))
             {
                 let total: Int64 = row["total"]
                 if total != 0 { out[row["account"], default: [:]][row["currency"]] = Money(micros: total) }
@@ -134,7 +139,7 @@ extension SQLiteStore: LedgerStore {
         try await pool.read { db in
             var out: [String: Money] = [:]
             for row in try Row.fetchAll(
-                db, sql: "SELECT currency, SUM(amount) AS total FROM ledger_lines GROUP BY currency")
+                db.cachedStatement(sql: "SELECT currency, SUM(amount) AS total FROM ledger_lines GROUP BY currency"))
             {
                 out[row["currency"]] = Money(micros: row["total"])
             }
@@ -150,7 +155,8 @@ extension SQLiteStore: LedgerStore {
         return try rows.map { row in
             let id: String = row["id"]
             let lines = try Row.fetchAll(
-                db, sql: "SELECT account, currency, amount FROM ledger_lines WHERE tx = ? ORDER BY id", arguments: [id]
+                db.cachedStatement(sql: "SELECT account, currency, amount FROM ledger_lines WHERE tx = ? ORDER BY id"),
+                arguments: [id]
             ).map { LedgerLine($0["account"], Money(micros: $0["amount"]), $0["currency"]) }
             return LedgerTransaction(
                 id: id, kind: LedgerTransaction.Kind(rawValue: row["kind"]) ?? .credit, job: row["job"],
@@ -206,7 +212,7 @@ extension SQLiteStore: LedgerStore {
 
     public func charge(job: String) async throws -> JobCharge? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM job_charges WHERE job = ?", arguments: [job]).map(
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM job_charges WHERE job = ?"), arguments: [job]).map(
                 SQLiteStore.charge)
         }
     }
@@ -215,13 +221,16 @@ extension SQLiteStore: LedgerStore {
         try await pool.read { db in
             if let account {
                 return try Row.fetchAll(
-                    db,
-                    sql: "SELECT * FROM job_charges WHERE payer = ? OR publisher = ? ORDER BY created_at DESC LIMIT ?",
+                    db.cachedStatement(
+                        sql:
+                            "SELECT * FROM job_charges WHERE payer = ? OR publisher = ? ORDER BY created_at DESC LIMIT ?"
+                    ),
                     arguments: [account, account, limit]
                 ).map(SQLiteStore.charge)
             }
             return try Row.fetchAll(
-                db, sql: "SELECT * FROM job_charges ORDER BY created_at DESC LIMIT ?", arguments: [limit]
+                db.cachedStatement(sql: "SELECT * FROM job_charges ORDER BY created_at DESC LIMIT ?"),
+                arguments: [limit]
             ).map(SQLiteStore.charge)
         }
     }
@@ -229,7 +238,7 @@ extension SQLiteStore: LedgerStore {
     public func charges(process: String, limit: Int) async throws -> [JobCharge] {
         try await pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM job_charges WHERE process = ? ORDER BY created_at DESC LIMIT ?",
+                db.cachedStatement(sql: "SELECT * FROM job_charges WHERE process = ? ORDER BY created_at DESC LIMIT ?"),
                 arguments: [process, limit]
             ).map(SQLiteStore.charge)
         }
@@ -268,7 +277,7 @@ extension SQLiteStore: LedgerStore {
 
     public func quote(_ id: String) async throws -> Quote? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM quotes WHERE id = ?", arguments: [id]).map { row in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM quotes WHERE id = ?"), arguments: [id]).map { row in
                 Quote(
                     id: row["id"], process: row["process"], processVersion: row["process_version"], user: row["user"],
                     amount: Money(micros: row["amount"]), currency: row["currency"], basis: row["basis"],

@@ -68,8 +68,14 @@ extension SQLiteStore: ProcessStore {
 
     public func process(_ id: String) async throws -> ProcessRecord? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM processes WHERE id = ?", arguments: [id]).map(
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM processes WHERE id = ?"), arguments: [id]).map(
                 SQLiteStore.processRecord)
+        }
+    }
+
+    public func processExists(_ id: String) async throws -> Bool {
+        try await pool.read { db in
+            try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM processes WHERE id = ?"), arguments: [id]) ?? false
         }
     }
 
@@ -162,17 +168,17 @@ extension SQLiteStore: ProcessStore {
         let (told, now) = try await pool.read { db -> (Int, Int) in
             guard
                 let r = try Row.fetchOne(
-                    db, sql: "SELECT status, progress FROM runs WHERE id = ?", arguments: [run])
+                    db.cachedStatement(sql: "SELECT status, progress FROM runs WHERE id = ?"), arguments: [run])
             else { return (0, 0) }
             // Finished work is 100 only when the run succeeded; until then at most 99.
             if (r["status"] as String?) == RunStatus.succeeded.rawValue { return (r["progress"], 100) }
             let row = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT COUNT(DISTINCT task_key) AS known,
-                      COUNT(DISTINCT CASE WHEN status = 'succeeded' THEN task_key END) AS done
-                    FROM attempts WHERE run_id = ?
-                    """, arguments: [run])
+                db.cachedStatement(
+                    sql: """
+                        SELECT COUNT(DISTINCT task_key) AS known,
+                          COUNT(DISTINCT CASE WHEN status = 'succeeded' THEN task_key END) AS done
+                        FROM attempts WHERE run_id = ?
+                        """), arguments: [run])
             let known: Int = row?["known"] ?? 0
             let done: Int = row?["done"] ?? 0
             return (r["progress"], known == 0 ? 0 : min(99, done * 100 / known))

@@ -272,13 +272,15 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
 
     public func run(_ idOrPrefix: String) async throws -> RunRecord? {
         try await pool.read { db in
-            if let row = try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [idOrPrefix]) {
+            if let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM runs WHERE id = ?"), arguments: [idOrPrefix])
+            {
                 return SQLiteStore.runRecord(row)
             }
             let escaped = idOrPrefix.replacingOccurrences(of: "%", with: "").replacingOccurrences(of: "_", with: "")
             guard !escaped.isEmpty else { return nil }
             let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at DESC LIMIT 10",
+                db.cachedStatement(sql: "SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at DESC LIMIT 10"),
                 arguments: [escaped + "%"])
             if rows.count > 1 { throw StoreError.ambiguous(idOrPrefix, rows.map { $0["id"] }) }
             return rows.first.map(SQLiteStore.runRecord)
@@ -287,8 +289,10 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
 
     public func runs(limit: Int) async throws -> [RunRecord] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", arguments: [limit])
-                .map(SQLiteStore.runRecord)
+            try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT * FROM runs ORDER BY created_at DESC LIMIT ?"), arguments: [limit]
+            )
+            .map(SQLiteStore.runRecord)
         }
     }
 
@@ -362,11 +366,11 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
         }
         if let grant = a.grant, let most = limits.grantCores {
             let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT a.run_id, a.cores, r.owner_pid, r.owner_start FROM attempts a JOIN runs r ON r.id = a.run_id
-                    WHERE a.grant_name = ? AND a.holding = 1
-                    """, arguments: [grant])
+                db.cachedStatement(
+                    sql: """
+                        SELECT a.run_id, a.cores, r.owner_pid, r.owner_start FROM attempts a JOIN runs r ON r.id = a.run_id
+                        WHERE a.grant_name = ? AND a.holding = 1
+                        """), arguments: [grant])
             let used = liveRuns(rows).reduce(0, { $0 + ($1["cores"] as Int? ?? 0) })
             if used + a.cores > most { return "grant \(grant): \(used) of \(most) cores in use" }
         }
@@ -385,11 +389,11 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
         let now = Date().timeIntervalSince1970
         let seconds =
             try Double.fetchOne(
-                db,
-                sql: """
-                    SELECT COALESCE(SUM(cores * (COALESCE(finished_at, ?) - started_at)), 0) FROM attempts
-                    WHERE grant_name = ? AND status != 'lost'
-                    """, arguments: [now, grant]) ?? 0
+                db.cachedStatement(
+                    sql: """
+                        SELECT COALESCE(SUM(cores * (COALESCE(finished_at, ?) - started_at)), 0) FROM attempts
+                        WHERE grant_name = ? AND status != 'lost'
+                        """), arguments: [now, grant]) ?? 0
         return seconds / 3600
     }
 
@@ -435,8 +439,10 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
 
     public func attempts(run: String) async throws -> [AttemptRecord] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM attempts WHERE run_id = ? ORDER BY id", arguments: [run])
-                .map(SQLiteStore.attemptRecord)
+            try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT * FROM attempts WHERE run_id = ? ORDER BY id"), arguments: [run]
+            )
+            .map(SQLiteStore.attemptRecord)
         }
     }
 
@@ -487,7 +493,8 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
     public func markRunningAttemptsLost(run: String, reason: String) async throws -> [AttemptRecord] {
         try await batcher.write { db in
             let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM attempts WHERE run_id = ? AND status = 'running'", arguments: [run])
+                db.cachedStatement(sql: "SELECT * FROM attempts WHERE run_id = ? AND status = 'running'"),
+                arguments: [run])
             try db.execute(
                 sql:
                     "UPDATE attempts SET status = 'lost', error = ?, finished_at = ? WHERE run_id = ? AND status = 'running'",
@@ -528,7 +535,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
     public func events(run: String, after: Int64, limit: Int) async throws -> [EventRecord] {
         try await pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
+                db.cachedStatement(sql: "SELECT * FROM events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?"),
                 arguments: [run, after, limit]
             ).map {
                 let kind: String = $0["kind"]
@@ -545,7 +552,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
     public func requestCancel(run: String) async throws -> RunRecord? {
         let record = try await batcher.write { db in
             try db.execute(sql: "UPDATE runs SET cancel_requested = 1 WHERE id = ?", arguments: [run])
-            return try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [run]).map(
+            return try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM runs WHERE id = ?"), arguments: [run]).map(
                 SQLiteStore.runRecord)
         }
         feed.notify(.cancel(run: run))

@@ -19,7 +19,7 @@ enum Preview {
         guard let content = FileManager.default.contents(atPath: path) else {
             throw Problem(.notFound, "the file is no longer there")
         }
-        let key = SHA256.hash(data: content).map { String(format: "%02x", $0) }.joined()
+        let key = SHA256.hash(data: content).hexadecimal
         let target = cache + "/" + key + ".png"
         if let cached = FileManager.default.contents(atPath: target) { return cached }
         try FileManager.default.createDirectory(

@@ -416,7 +416,7 @@ struct JobRoutes {
                 OGCLink(href: url + "/results", rel: OGC.Rel.results, type: "application/json", title: "results"))
         }
         let processID = run.process ?? run.workflow
-        if try await store.process(processID) != nil {
+        if try await store.processExists(processID) {
             links.append(
                 OGCLink(
                     href: base + "/processes/" + ProcessRoutes.segment(processID), rel: OGC.Rel.processDescription,
