@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "heaven", targets: ["heaven"]),
         .executable(name: "heaven-bench", targets: ["heaven-bench"]),
+        .executable(name: "heaven-sandbox", targets: ["heaven-sandbox"]),
         .library(name: "HeavenModel", targets: ["HeavenModel"]),
         .library(name: "HeavenCore", targets: ["HeavenCore"]),
         .library(name: "HeavenLanguage", targets: ["HeavenLanguage"]),
@@ -107,8 +108,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .executableTarget(
-            name: "heaven", dependencies: ["HeavenCLI", "HeavenConnectors", "CHeavenSystem"],
+            name: "heaven", dependencies: ["HeavenCLI", "HeavenConnectors", "CHeavenSystem", "heaven-sandbox"],
             swiftSettings: swiftSettings),
+        // The sandbox helper as a small program of its own (started by `heaven serve` when
+        // it is beside `heaven`; built with it).
+        .executableTarget(name: "heaven-sandbox", dependencies: ["CHeavenSystem"]),
         // The benchmarks (`heaven-bench`, which `heaven bench` runs): the public API of the
         // engine, store, broker and server, measured against the raw spawn limit.
         .executableTarget(

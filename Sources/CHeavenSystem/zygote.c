@@ -1,6 +1,7 @@
-/* The sandbox helper of a shared server: one long-lived process (`heaven
-   --sandbox-zygote`, started by the server with a socket as its standard input) that
-   starts every confined task of the server's tenants.
+/* The sandbox helper of a shared server: one long-lived process (`heaven-sandbox`, or
+   `heaven --sandbox-zygote` where that small program is not beside `heaven`; started
+   by the server with a socket as its standard input) that starts every confined task
+   of the server's tenants.
 
    Starting a task through bubblewrap and setpriv costs three execs, a monitor and an
    init process and a whole new root built mount by mount (about 6 ms a task here).
@@ -112,8 +113,25 @@ struct z_task {
     int report;  /* while it starts: the pipe that closes at its exec or carries why it failed; else -1 */
     int32_t id;  /* its request */
     int silent;  /* it failed to start (said so), or its end was reported: nothing more to say */
+    int netns;   /* the network namespace it borrowed (see netns_take), or -1 */
+    int32_t uid; /* its tenant */
 };
 static struct z_task tasks[Z_MAX_TASKS];
+
+/* Network namespaces with only loopback (up), idle, by tenant. A task without network
+   gets one of its own tenant's, else a new one, and gives it back when its PID
+   namespace is gone, with every process of it: making a network namespace and bringing
+   its loopback up is the dearest part of a task's start (about a millisecond here), and
+   what an idle one keeps of the task that used it (its tenant's own closed connections
+   in TIME_WAIT, counters) cannot be changed by a task (no capability) and is seen only by
+   the same tenant. One task at a time uses a namespace; a tenant's tasks running at once
+   each have theirs. */
+#define Z_IDLE_NETNS 64
+static struct {
+    int32_t uid;
+    int fd;
+} idle_netns[Z_IDLE_NETNS];
+static int idle_count;
 
 static int write_all(int fd, const void *data, size_t n) {
     const char *p = data;
@@ -200,6 +218,56 @@ static int make_path(const char *path) {
     return 0;
 }
 
+static void loopback_up(void);
+
+struct z_new_netns {
+    int fd, err;
+};
+
+/* In a new network namespace, sharing the helper's memory and descriptors: loopback up,
+   and the namespace opened for the helper. */
+static int netns_child(void *arg) {
+    struct z_new_netns *made = arg;
+    loopback_up();
+    made->fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    made->err = errno;
+    return 0;
+}
+
+/* A loopback-only network namespace for a task of `uid`: an idle one of that tenant's,
+   else a new one (made by a short-lived child, so that the helper never leaves its
+   own). -1 with errno set if it cannot. */
+static int netns_take(int32_t uid) {
+    for (int i = idle_count - 1; i >= 0; i--) {
+        if (idle_netns[i].uid != uid) continue;
+        int fd = idle_netns[i].fd;
+        idle_netns[i] = idle_netns[--idle_count];
+        return fd;
+    }
+    static char stack[1 << 16] __attribute__((aligned(16)));
+    struct z_new_netns made = {-1, 0};
+    pid_t pid = clone(netns_child, stack + sizeof stack, CLONE_NEWNET | CLONE_VM | CLONE_FILES | CLONE_VFORK | SIGCHLD,
+                      &made);
+    if (pid < 0) return -1;
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    if (made.fd < 0) errno = made.err;
+    return made.fd;
+}
+
+/* A task's namespace back to the idle ones (the oldest idle one goes when full). */
+static void netns_give_back(int32_t uid, int fd) {
+    if (fd < 0) return;
+    if (idle_count == Z_IDLE_NETNS) {
+        close(idle_netns[0].fd);
+        memmove(&idle_netns[0], &idle_netns[1], sizeof idle_netns[0] * (Z_IDLE_NETNS - 1));
+        idle_count--;
+    }
+    idle_netns[idle_count].uid = uid;
+    idle_netns[idle_count].fd = fd;
+    idle_count++;
+}
+
 static void loopback_up(void) {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (s < 0) return;
@@ -215,6 +283,7 @@ static void loopback_up(void) {
 
 struct z_spawn {
     int32_t id, uid, gid, umask, network, has_stdin, ncgroups;
+    int netns; /* without network: the namespace it joins (netns_take) */
     int64_t rl_cpu, rl_nofile, rl_as, rl_nproc;
     const char *path, *workdir, *out, *err;
     char **argv, **env, **readable, **hidden;
@@ -267,6 +336,7 @@ static void __attribute__((noreturn)) run_task(const struct z_spawn *s, int repo
    control groups, builds its view of the file system, starts the task, waits for it
    and writes its wait status on `status`. */
 static void __attribute__((noreturn)) run_leader(const struct z_spawn *s, int report, int status) {
+    if (s->netns >= 0 && setns(s->netns, CLONE_NEWNET) != 0) child_fail(report, Z_CLONE);
     if (setpgid(0, 0) != 0) child_fail(report, Z_CLONE);
     /* Into the task's control groups first, then a cgroup namespace rooted there. */
     int first_cg = s->has_stdin ? 1 : 0;
@@ -325,7 +395,6 @@ static void __attribute__((noreturn)) run_leader(const struct z_spawn *s, int re
         close(binds[i]);
     }
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) child_fail(report, Z_PROC);
-    if (!s->network) loopback_up();
     if (chdir(s->workdir) != 0) child_fail(report, Z_MOUNTS);
 
     pid_t task = fork();
@@ -468,8 +537,17 @@ static void spawn_streams_open(int sock, struct z_spawn *s) {
         reply_failed(sock, s->id, EAGAIN, Z_CLONE);
         return;
     }
+    s->netns = -1;
+    if (!s->network && (s->netns = netns_take(s->uid)) < 0) {
+        int e = errno;
+        close(report[0]);
+        close(report[1]);
+        close(status[0]);
+        close(status[1]);
+        reply_failed(sock, s->id, e, Z_CLONE);
+        return;
+    }
     unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
-    if (!s->network) flags |= CLONE_NEWNET;
     pid_t pid = (pid_t)syscall(SYS_clone, flags, 0, 0, 0, 0);
     if (pid == 0) {
         close(sock);
@@ -483,6 +561,7 @@ static void spawn_streams_open(int sock, struct z_spawn *s) {
     if (pid < 0) {
         close(report[0]);
         close(status[0]);
+        netns_give_back(s->uid, s->netns);
         reply_failed(sock, s->id, e, Z_CLONE);
         return;
     }
@@ -492,6 +571,8 @@ static void spawn_streams_open(int sock, struct z_spawn *s) {
     slot->report = report[0];
     slot->id = s->id;
     slot->silent = 0;
+    slot->netns = s->netns;
+    slot->uid = s->uid;
 }
 
 /* A starting task's report pipe is readable: it closed at the exec (started) or
@@ -556,6 +637,9 @@ static void reap(int sock) {
                                 (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec, (int64_t)ru.ru_maxrss};
             send_exit(sock, pid, st, usage);
         }
+        /* Its PID namespace is gone with every process in it: its network namespace is free. */
+        netns_give_back(slot->uid, slot->netns);
+        slot->netns = -1;
         slot->pid = 0;
         slot->status = -1;
     }
@@ -601,7 +685,7 @@ int heaven_zygote_main(int sock) {
     socklen_t len = sizeof type;
     if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) {
         static const char message[] =
-            "heaven: --sandbox-zygote is the sandbox helper that `heaven serve` starts itself; it is not a command\n";
+            "heaven: the sandbox helper (heaven-sandbox, heaven --sandbox-zygote) is started by `heaven serve` itself; it is not a command\n";
         write_all(2, message, sizeof message - 1);
         return 2;
     }

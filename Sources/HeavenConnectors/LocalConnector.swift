@@ -62,7 +62,7 @@ public final class LocalConnector: Connector {
         var arguments = launch.arguments
         arguments[0] = try resolve(program, base: launch.baseDirectory, path: own["PATH"])
         let memory = launch.memory > 0 ? launch.memory : confinement.defaultMemory
-        let cgroup = TaskCgroup.make(memory: memory, processes: confinement.maxProcesses)
+        let cgroup = TaskCgroup.make(memory: memory, processes: confinement.maxProcesses, tenant: confinement.uid)
         let input = try launch.standardInput.map { try LocalConnector.pipe(holding: $0) }
         defer { if let input { close(input) } }
         var request = SpawnRequest(

@@ -8,18 +8,28 @@ import Synchronization
 #endif
 
 /// The sandbox helper that starts a shared server's confined tasks: one long-lived
-/// `heaven --sandbox-zygote` process (Sources/CHeavenSystem/zygote.c) that builds each
-/// task's namespaces and view of the file system by itself, instead of an exec of
-/// bubblewrap and of setpriv per task (docs/performance.md, "OGC API - Processes").
+/// process (Sources/CHeavenSystem/zygote.c) that builds each task's namespaces and view
+/// of the file system by itself, instead of an exec of bubblewrap and of setpriv per
+/// task (docs/performance.md, "OGC API - Processes"). It is the small `heaven-sandbox`
+/// program beside `heaven` when there is one (each task is a clone of the helper: the
+/// smaller the helper, the cheaper), else `heaven --sandbox-zygote`.
 ///
 /// Requests go on one stream socket; a reader thread takes the replies (by request:
 /// the helper overlaps starts) and the tasks' ends. The helper ends when the server closes its
 /// socket; if it dies first, every task it started is killed and ends as lost, and the
 /// next confined start makes another.
 final class SandboxZygote: Sendable {
-    /// The program that runs the helper with `--sandbox-zygote`: Heaven's own command
-    /// (set by it at start), else a `heaven` beside this executable (tests, benchmarks).
+    /// Heaven's own command (set by it at start), else a `heaven` beside this executable
+    /// (tests, benchmarks): the helper is the `heaven-sandbox` beside it, or itself with
+    /// `--sandbox-zygote`.
     static let program = Mutex<String?>(defaultProgram())
+
+    /// The command that runs the helper, for Heaven's command `heaven`.
+    static func command(for heaven: String) -> [String] {
+        let small = ((heaven as NSString).deletingLastPathComponent as NSString).appendingPathComponent(
+            "heaven-sandbox")
+        return LocalConnector.isExecutableFile(small) ? [small] : [heaven, "--sandbox-zygote"]
+    }
 
     private static func defaultProgram() -> String? {
         guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
@@ -61,13 +71,19 @@ final class SandboxZygote: Sendable {
 
     private var hasEnded: Bool { state.withLock { $0.ended } }
 
-    /// Starts a helper (`shared()` gives the one every confined task goes through).
-    init() throws {
-        guard let program = SandboxZygote.program.withLock({ $0 }) else {
+    /// The command that runs this helper.
+    let command: [String]
+
+    /// Starts a helper (`shared()` gives the one every confined task goes through): by
+    /// `command`, else the one beside Heaven's command (see `command(for:)`).
+    init(command given: [String]? = nil) throws {
+        guard let command = given ?? SandboxZygote.program.withLock({ $0.map(SandboxZygote.command(for:)) }) else {
             throw ConnectorError.confinement(
                 "the sandbox helper is missing: no `heaven` program beside \(CommandLine.arguments.first ?? "this program")"
             )
         }
+        self.command = command
+        let program = command[0]
         var fds: [Int32] = [-1, -1]
         guard heaven_socketpair(&fds) == 0 else {
             throw ConnectorError.confinement(
@@ -76,7 +92,7 @@ final class SandboxZygote: Sendable {
         defer { close(fds[1]) }
         var o = heaven_spawn_defaults()
         var pid: pid_t = 0
-        let argv = [strdup(program), strdup("--sandbox-zygote"), nil]
+        let argv = command.map { strdup($0) } + [nil]
         let env: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), nil]
         defer { for p in argv + env { free(p) } }
         let result = program.withCString { path in
@@ -103,7 +119,7 @@ final class SandboxZygote: Sendable {
             var status: Int32 = 0
             waitpid(helper, &status, 0)
             throw ConnectorError.confinement(
-                "the sandbox helper (`\(program) --sandbox-zygote`) could not start"
+                "the sandbox helper (`\(command.joined(separator: " "))`) could not start"
                     + (status & 0x7f == 0 && (status >> 8) & 0xff == 1
                         ? ": it could not make its mount namespace (a kernel of 5.12 or later and root are needed)"
                         : ""))

@@ -20,13 +20,27 @@ final class TaskCgroup: Sendable {
     private let unified: Bool
     /// The memory bound in bytes.
     let memory: Double
+    /// Its tenant and bounds: an idle group serves only a task with the same.
+    private let key: String
+    /// Whether its task is over (it is idle or removed): given back once only.
+    private let over = Atomic<Bool>(false)
 
-    private init(directories: [String], memoryDirectory: String, unified: Bool, memory: Double) {
+    private init(directories: [String], memoryDirectory: String, unified: Bool, memory: Double, key: String) {
         self.directories = directories
         self.memoryDirectory = memoryDirectory
         self.unified = unified
         self.memory = memory
+        self.key = key
     }
+
+    /// Groups of ended tasks, empty or emptying, by tenant and bounds: making a group and
+    /// removing it (a memory group above all) costs the kernel more than anything else
+    /// in a short task's start, so the next task of the same tenant with the same bounds
+    /// takes one over. Never another tenant's (what a group keeps of its last task, its
+    /// page cache, is charged to it), never one whose task hit its memory bound.
+    private static let idle = Mutex<[String: [TaskCgroup]]>([:])
+    /// Idle groups kept per tenant and bounds (a tenant's tasks at once, roughly).
+    private static let keptPerKey = 16
 
     /// Where this process keeps its tasks' groups, by hierarchy; nil when it cannot.
     private static let parents: (memory: String, pids: String, unified: Bool)? = {
@@ -57,12 +71,15 @@ final class TaskCgroup: Sendable {
     /// Whether tasks can be bounded by control groups here.
     static var available: Bool { parents != nil }
 
-    /// New groups bounding a task to `memory` bytes and `processes` processes, or nil
-    /// when this machine gives none.
-    static func make(memory: Double, processes: Int) -> TaskCgroup? {
+    /// Groups bounding a task of `tenant` to `memory` bytes and `processes` processes
+    /// (an idle one of the tenant's with those bounds, else new ones), or nil when this
+    /// machine gives none.
+    static func make(memory: Double, processes: Int, tenant: UInt32) -> TaskCgroup? {
         guard let parents else { return nil }
-        let name = "t\(counter.add(1, ordering: .relaxed).newValue)"
         let bytes = String(Int64(memory.rounded(.up)))
+        let key = "\(tenant)/\(bytes)/\(processes)"
+        if let kept = takeIdle(key) { return kept }
+        let name = "t\(counter.add(1, ordering: .relaxed).newValue)"
         if parents.unified {
             let dir = parents.memory + "/" + name
             guard makeDirectory(dir), write(bytes, to: dir + "/memory.max"),
@@ -72,7 +89,7 @@ final class TaskCgroup: Sendable {
                 return nil
             }
             if access(dir + "/memory.swap.max", W_OK) == 0 { _ = write("0", to: dir + "/memory.swap.max") }
-            return TaskCgroup(directories: [dir], memoryDirectory: dir, unified: true, memory: memory)
+            return TaskCgroup(directories: [dir], memoryDirectory: dir, unified: true, memory: memory, key: key)
         }
         let m = parents.memory + "/" + name
         let p = parents.pids + "/" + name
@@ -87,7 +104,7 @@ final class TaskCgroup: Sendable {
         if access(m + "/memory.memsw.limit_in_bytes", W_OK) == 0 {
             _ = write(bytes, to: m + "/memory.memsw.limit_in_bytes")
         }
-        return TaskCgroup(directories: [m, p], memoryDirectory: m, unified: false, memory: memory)
+        return TaskCgroup(directories: [m, p], memoryDirectory: m, unified: false, memory: memory, key: key)
     }
 
     /// Whether the kernel killed a process of the task for going past its memory bound.
@@ -101,9 +118,45 @@ final class TaskCgroup: Sendable {
         return false
     }
 
-    /// Kills whatever is left in the groups and removes them (a killed process may take a
-    /// moment to leave: retried in the background).
+    /// An idle group of `key` that no process is in any more, if there is one.
+    private static func takeIdle(_ key: String) -> TaskCgroup? {
+        idle.withLock { idle in
+            guard var kept = idle[key], !kept.isEmpty else { return nil }
+            defer { idle[key] = kept }
+            // The oldest first: the likeliest to be empty by now.
+            for (i, g) in kept.enumerated() where g.isEmpty {
+                kept.remove(at: i)
+                g.over.store(false, ordering: .releasing)
+                return g
+            }
+            return nil
+        }
+    }
+
+    /// Whether no process is in the groups.
+    private var isEmpty: Bool {
+        directories.allSatisfy { d in
+            let fd = open(d + "/cgroup.procs", O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            var byte: UInt8 = 0
+            return read(fd, &byte, 1) == 0
+        }
+    }
+
+    /// The task is over: the groups are kept for the tenant's next task (see `idle`), or
+    /// whatever is left in them is killed and they are removed (a killed process may take
+    /// a moment to leave: retried in the background).
     func remove() {
+        guard !over.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        if !memoryExceeded {
+            let kept = TaskCgroup.idle.withLock { idle in
+                guard idle[key, default: []].count < TaskCgroup.keptPerKey else { return false }
+                idle[key, default: []].append(self)
+                return true
+            }
+            if kept { return }
+        }
         if tryRemove() { return }
         let dirs = directories
         Thread.detachNewThread {

@@ -206,6 +206,147 @@ struct SandboxHelperTests {
         await #expect(throws: ConnectorError.self) { _ = try await zygote.spawn(request, cgroup: nil) }
     }
 
+    @Test(
+        "the helper is the small `heaven-sandbox` beside `heaven`; without it, `heaven --sandbox-zygote` confines the same"
+    )
+    func helperPrograms() async throws {
+        let heaven = try #require(SandboxZygote.program.withLock { $0 })
+        let small = (heaven as NSString).deletingLastPathComponent + "/heaven-sandbox"
+        #expect(SandboxZygote.command(for: heaven) == [small])
+        #expect(SandboxZygote.command(for: "/nonexistent/heaven") == ["/nonexistent/heaven", "--sandbox-zygote"])
+        for command in [[small], [heaven, "--sandbox-zygote"]] {
+            let zygote = try SandboxZygote(command: command)
+            let s = try Scratch()
+            chown(s.directory + "/work", 301_235, 301_235)
+            let request = SpawnRequest(
+                path: "/bin/sh", arguments: ["/bin/sh", "-c", "id -u; echo $$"], environment: ["PATH=/usr/bin:/bin"],
+                workDirectory: s.directory + "/work", stdoutPath: s.directory + "/log",
+                stderrPath: s.directory + "/log",
+                readable: [], hidden: [], uid: 301_235, gid: 301_235, umask: 0o077, network: false,
+                standardInput: nil, cgroups: 0)
+            let exit = try await zygote.spawn(request, cgroup: nil).wait()
+            #expect(exit.exitCode == 0 && s.log == "301235\n2\n", "\(command): \(s.log)")
+            kill(zygote.helper, SIGTERM)
+        }
+        // Either, run by hand, says what it is and does nothing.
+        for command in [[small], [heaven, "--sandbox-zygote"]] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: command[0])
+            p.arguments = Array(command.dropFirst())
+            let err = Pipe()
+            p.standardError = err
+            p.standardInput = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+            let said = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(p.terminationStatus == 2 && said.contains("it is not a command"), "\(command): \(said)")
+        }
+    }
+
+    @Test(
+        "without network, a task reuses an idle loopback namespace of its own tenant's, never one in use nor another tenant's"
+    )
+    func networkNamespaces() async throws {
+        let zygote = try SandboxZygote()
+        defer { kill(zygote.helper, SIGTERM) }
+        func request(_ s: Scratch, uid: UInt32, _ script: String) -> SpawnRequest {
+            chown(s.directory + "/work", uid, uid)
+            return SpawnRequest(
+                path: "/bin/sh", arguments: ["/bin/sh", "-c", script], environment: ["PATH=/usr/bin:/bin"],
+                workDirectory: s.directory + "/work", stdoutPath: s.directory + "/log",
+                stderrPath: s.directory + "/log",
+                readable: [], hidden: [], uid: uid, gid: uid, umask: 0o077, network: false, standardInput: nil,
+                cgroups: 0)
+        }
+        let show = "readlink /proc/self/ns/net; grep -c : /proc/net/dev; cat /sys/class/net/lo/operstate"
+        /// Runs `show` as `uid` and waits until the helper has reaped the task's group.
+        func namespace(uid: UInt32) async throws -> String {
+            let s = try Scratch()
+            let task = try await zygote.spawn(request(s, uid: uid, show), cgroup: nil)
+            #expect(await task.wait().exitCode == 0, "\(s.log)")
+            while kill(task.pid, 0) == 0 { usleep(1000) }
+            let lines = s.log.split(separator: "\n")
+            // Only loopback, up (or "unknown", as loopback says of itself).
+            #expect(lines.count == 3 && lines[1] == "1" && lines[2] != "down", "\(s.log)")
+            return String(lines.first ?? "")
+        }
+        let first = try await namespace(uid: 301_235)
+        // The tenant's next task, once the first is gone: the same namespace.
+        #expect(try await namespace(uid: 301_235) == first)
+        // Another tenant: never that one.
+        let other = try await namespace(uid: 301_236)
+        #expect(other != first)
+        #expect(try await namespace(uid: 301_236) == other)
+        // While a task of the tenant runs, another of its tasks gets a namespace of its own.
+        let s = try Scratch()
+        let holding = try await zygote.spawn(request(s, uid: 301_235, show + "; sleep 30"), cgroup: nil)
+        while !s.log.contains("\n") { usleep(1000) }
+        let held = String(s.log.split(separator: "\n").first ?? "")
+        #expect(held == first)
+        let beside = try await namespace(uid: 301_235)
+        #expect(beside != first && beside != other)
+        zygote.signal(holding.pid, SIGKILL)
+        _ = await holding.wait()
+    }
+
+    @Test(
+        "an ended task's control groups serve the next task of the same tenant and bounds once empty; never another tenant's, never after an out-of-memory kill"
+    )
+    func cgroupReuse() throws {
+        guard TaskCgroup.available else {
+            Issue.record("no control groups on this machine")
+            return
+        }
+        // A tenant and bounds no other test uses.
+        let mib = 123.0 * 1_048_576
+        let first = try #require(TaskCgroup.make(memory: mib, processes: 77, tenant: 301_299))
+        // A process still in it (as a task's init while it exits).
+        var pid: pid_t = 0
+        var argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("30"), nil]
+        defer { for p in argv { free(p) } }
+        #expect(posix_spawn(&pid, "/bin/sleep", nil, nil, &argv, environ) == 0)
+        for procs in first.procs { try String(pid).write(toFile: procs, atomically: false, encoding: .utf8) }
+        first.remove()
+        first.remove()  // once only
+        let second = try #require(TaskCgroup.make(memory: mib, processes: 77, tenant: 301_299))
+        #expect(second.directories != first.directories, "a group with a process in it was taken")
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        // Empty now: the next task of the tenant with those bounds takes it; not another
+        // tenant, nor other bounds.
+        #expect(TaskCgroup.make(memory: mib, processes: 77, tenant: 301_298)?.directories != first.directories)
+        #expect(TaskCgroup.make(memory: mib, processes: 78, tenant: 301_299)?.directories != first.directories)
+        let third = try #require(TaskCgroup.make(memory: mib, processes: 77, tenant: 301_299))
+        #expect(third.directories == first.directories)
+        // Its bounds are still there.
+        let limit = first.directories.contains { $0.contains("/memory/") } ? "memory.limit_in_bytes" : "memory.max"
+        let memoryDir = try #require(first.directories.first { access($0 + "/" + limit, F_OK) == 0 })
+        #expect(try String(contentsOfFile: memoryDir + "/" + limit, encoding: .utf8) == "\(Int(mib))\n")
+        second.remove()
+        // A group whose task went past its memory bound is not taken again: a hog moved
+        // into it (waiting on its input until then) is killed by the kernel.
+        let hog = Process()
+        hog.executableURL = URL(fileURLWithPath: "/bin/sh")
+        hog.arguments = ["-c", "read go; exec python3 -c 'x = bytearray(512 * 1024 * 1024)'"]
+        let input = Pipe()
+        hog.standardInput = input
+        try hog.run()
+        for procs in third.procs {
+            try String(hog.processIdentifier).write(toFile: procs, atomically: false, encoding: .utf8)
+        }
+        input.fileHandleForWriting.write(Data("go\n".utf8))
+        hog.waitUntilExit()
+        #expect(hog.terminationReason == .uncaughtSignal && third.memoryExceeded)
+        third.remove()
+        // (The second is idle and empty too: two takes, neither the third.)
+        let fourth = try #require(TaskCgroup.make(memory: mib, processes: 77, tenant: 301_299))
+        let fifth = try #require(TaskCgroup.make(memory: mib, processes: 77, tenant: 301_299))
+        #expect(fourth.directories != third.directories && fifth.directories != third.directories)
+        fourth.remove()
+        fifth.remove()
+    }
+
     @Test("a confined task left by a dead server is found by its environment through its group and killed")
     func orphan() async throws {
         let connector = LocalConnector(siteName: "here")
