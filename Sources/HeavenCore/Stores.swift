@@ -34,6 +34,8 @@ public protocol RunStore: Sendable {
     func finishAttempt(_ attempt: AttemptRecord, passing: @Sendable () -> Bool) async throws
     /// Every attempt of a run, oldest first.
     func attempts(run: String) async throws -> [AttemptRecord]
+    /// The CPU seconds a run's attempts used, all together (a job's status tells them).
+    func cpuSeconds(run: String) async throws -> Double
     /// The outputs of every task instance that succeeded in a run, by task key.
     func succeededOutputs(run: String) async throws -> [String: [String: Value]]
     /// The succeeded attempts of a run that recorded a fingerprint, by fingerprint: what a
@@ -49,6 +51,13 @@ public protocol RunStore: Sendable {
     func appendEvent(_ event: EventRecord) async throws
     /// A run's events, oldest first.
     func events(run: String, after: Int64, limit: Int) async throws -> [EventRecord]
+}
+
+extension RunStore {
+    /// The CPU seconds a run's attempts used, from its attempts.
+    public func cpuSeconds(run: String) async throws -> Double {
+        try await attempts(run: run).compactMap(\.cpuSeconds).reduce(0, +)
+    }
 }
 
 /// Sites, grants, placements, the capacity their nodes have left and their health.

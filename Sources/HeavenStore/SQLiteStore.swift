@@ -437,6 +437,14 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
         feed.notify(.capacity)
     }
 
+    public func cpuSeconds(run: String) async throws -> Double {
+        try await pool.read { db in
+            try Double.fetchOne(
+                db.cachedStatement(sql: "SELECT COALESCE(SUM(cpu_seconds), 0) FROM attempts WHERE run_id = ?"),
+                arguments: [run]) ?? 0
+        }
+    }
+
     public func attempts(run: String) async throws -> [AttemptRecord] {
         try await pool.read { db in
             try Row.fetchAll(

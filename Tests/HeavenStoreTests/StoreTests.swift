@@ -52,6 +52,27 @@ struct StoreTests {
         await #expect(throws: StoreError.self) { _ = try await again.run("r") }
     }
 
+    @Test("a run's CPU seconds are its attempts' together (those without a figure count nothing), and no other run's")
+    func cpuSeconds() async throws {
+        let t = try TemporaryStore()
+        for id in ["r1", "r2"] { try await t.store.createRun(run(id)) }
+        for (runID, task, cpu) in [("r1", "a", 1.25 as Double?), ("r1", "b", nil), ("r1", "c", 0.5), ("r2", "a", 9)] {
+            guard
+                case .started(let key) = try await t.store.startAttempt(
+                    AttemptRecord(runID: runID, taskKey: task, task: task, number: 1), checking: nil)
+            else {
+                Issue.record("an unchecked start was refused")
+                return
+            }
+            var ended = AttemptRecord(id: key, runID: runID, taskKey: task, task: task, number: 1, status: .succeeded)
+            ended.cpuSeconds = cpu
+            try await t.store.finishAttempt(ended)
+        }
+        let summed = try await t.store.attempts(run: "r1").compactMap(\.cpuSeconds).reduce(0, +)
+        #expect(try await t.store.cpuSeconds(run: "r1") == 1.75 && summed == 1.75)
+        #expect(try await t.store.cpuSeconds(run: "r3") == 0)
+    }
+
     @Test("a placement is kept as a typed value, and read back as it was stored")
     func placement() async throws {
         let t = try TemporaryStore()

@@ -442,9 +442,8 @@ struct JobRoutes {
         }
         var used: JobUsage?
         if usage {
-            let attempts = try await store.attempts(run: run.id)
             used = JobUsage(
-                cpuSeconds: attempts.compactMap(\.cpuSeconds).reduce(0, +),
+                cpuSeconds: try await store.cpuSeconds(run: run.id),
                 wallSeconds: run.startedAt.map { (run.finishedAt ?? Date()).timeIntervalSince($0) } ?? 0,
                 bytesStaged: Charging.inputBytes(run))
         }
