@@ -8,10 +8,11 @@ import Synchronization
 
 /// This machine: the embedded default site, and what it has.
 public enum ThisMachine {
-    /// Cores of this machine usable by this process.
-    public static var cores: Int { ProcessInfo.processInfo.activeProcessorCount }
-    /// Physical memory of this machine in bytes.
-    public static var memory: Double { Double(ProcessInfo.processInfo.physicalMemory) }
+    /// Cores of this machine usable by this process (read once: every run of a server
+    /// asks).
+    public static let cores: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// Physical memory of this machine in bytes (read once).
+    public static let memory: Double = Double(ProcessInfo.processInfo.physicalMemory)
 
     /// The embedded default site: this machine, owned by `owner`, with its cores,
     /// memory and architecture. Of the `software` asked for, it offers what it can
@@ -29,11 +30,11 @@ public enum ThisMachine {
     }
 
     /// This machine's architecture as `uname -m` says it.
-    public static var architecture: String {
+    public static let architecture: String = {
         var u = utsname()
         uname(&u)
         return withUnsafeBytes(of: &u.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-    }
+    }()
 
     /// Which of `names` have a program on `PATH` named so, or beginning so.
     static func installed(_ names: [String]) -> [String] {

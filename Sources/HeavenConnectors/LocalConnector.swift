@@ -16,10 +16,21 @@ public final class LocalConnector: Connector {
     public var taskAccount: TaskAccount { .thisProcess }
     private let cores: Int
     private let memory: Double
-    private let baseEnvironment: [String: String]
     private let pathCache = Mutex<[String: String]>([:])
-    /// The inherited environment as `NAME=VALUE` C strings, made once (freed with the connector).
-    private let baseCEntries: CEnvironment
+    private let inheritedState = Mutex<(environment: [String: String], entries: CEnvironment)?>(nil)
+
+    /// The environment its unconfined tasks inherit, and the same as `NAME=VALUE` C
+    /// strings (freed with the connector): taken at the first such task (a server makes
+    /// a connector per run, and a tenant's confined task inherits nothing).
+    private var inherited: (environment: [String: String], entries: CEnvironment) {
+        inheritedState.withLock { state in
+            if let state { return state }
+            let environment = ProcessInfo.processInfo.environment
+            let made = (environment, CEnvironment(environment))
+            state = made
+            return made
+        }
+    }
 
     /// The path of bubblewrap, when installed.
     static var bubblewrap: String? { TaskSandbox.bubblewrap }
@@ -36,8 +47,6 @@ public final class LocalConnector: Connector {
         self.siteName = siteName
         self.cores = cores ?? ThisMachine.cores
         self.memory = memory ?? ThisMachine.memory
-        self.baseEnvironment = ProcessInfo.processInfo.environment
-        self.baseCEntries = CEnvironment(baseEnvironment)
     }
 
     public func capacity() async throws -> SiteCapacity { SiteCapacity(cores: cores, memory: memory) }
@@ -92,7 +101,7 @@ public final class LocalConnector: Connector {
         // The inherited environment, with the task's variables (and secrets) replacing any of the same name.
         var own = launch.environment
         for (k, v) in launch.secrets { own[k] = v }
-        let path = own["PATH"] ?? baseEnvironment["PATH"]
+        let path = own["PATH"] ?? inherited.environment["PATH"]
         let executable: String
         if launch.confinement != nil { throw ConnectorError.sandboxUnavailable }
         if launch.isolation == .sandbox {
@@ -114,8 +123,9 @@ public final class LocalConnector: Connector {
     /// The inherited entries the task does not replace, as C strings (not copied).
     func inheritedEntries(except task: [String: String]) -> [UnsafeMutablePointer<CChar>?] {
         var out: [UnsafeMutablePointer<CChar>?] = []
-        out.reserveCapacity(baseCEntries.entries.count + task.count + 1)
-        for e in baseCEntries.entries where task[e.name] == nil { out.append(e.entry) }
+        let base = inherited.entries
+        out.reserveCapacity(base.entries.count + task.count + 1)
+        for e in base.entries where task[e.name] == nil { out.append(e.entry) }
         return out
     }
 

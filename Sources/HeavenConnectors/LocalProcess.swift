@@ -136,7 +136,7 @@ public enum ProcessProbe {
     }
 
     /// The start time of this process.
-    public static var currentStartTime: String? { LocalProcess.startTime(of: getpid()) }
+    public static var currentStartTime: String? { ownStartTime }
 
     private static let ownPID = getpid()
     private static let ownStartTime = LocalProcess.startTime(of: ownPID)

@@ -114,14 +114,6 @@ final class NodeGate: Sendable {
         }
     }
 
-    /// What the node holds in this engine, and how many wait for it.
-    func load(of node: String) -> (cores: Int, memory: Double, waiting: Int) {
-        state.withLock { s in
-            let n = s.nodes[node] ?? Node()
-            return (n.cores, n.memory, n.waiters.count)
-        }
-    }
-
     /// Lets in, in order, the first waiters that fit.
     private static func admit(_ n: inout Node) -> [CheckedContinuation<Void, any Error>] {
         var admitted: [CheckedContinuation<Void, any Error>] = []

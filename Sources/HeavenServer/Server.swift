@@ -78,6 +78,8 @@ public final class HeavenServer: Sendable {
     /// against which its relative file inputs are resolved; its tasks may stage from there.
     func newSubmissionDirectory() throws -> String {
         let base = home.root + "/server/uploads/" + UUID().uuidString.lowercased()
+        // One mkdir once the uploads directory exists (a job is submitted many times a second).
+        if mkdir(base, 0o700) == 0 { return base }
         try FileManager.default.createDirectory(
             atPath: base, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         return base
