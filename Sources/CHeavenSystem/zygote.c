@@ -528,23 +528,16 @@ static void spawn_streams_open(int sock, struct z_spawn *s) {
         reply_failed(sock, s->id, e, Z_CLONE);
         return;
     }
+    /* A free slot, and without network a loopback namespace. */
     struct z_task *slot = slot_for(0);
-    if (!slot) {
-        close(report[0]);
-        close(report[1]);
-        close(status[0]);
-        close(status[1]);
-        reply_failed(sock, s->id, EAGAIN, Z_CLONE);
-        return;
-    }
     s->netns = -1;
-    if (!s->network && (s->netns = netns_take(s->uid)) < 0) {
-        int e = errno;
+    int unready = !slot ? EAGAIN : (!s->network && (s->netns = netns_take(s->uid)) < 0) ? (errno ? errno : EIO) : 0;
+    if (unready) {
         close(report[0]);
         close(report[1]);
         close(status[0]);
         close(status[1]);
-        reply_failed(sock, s->id, e, Z_CLONE);
+        reply_failed(sock, s->id, unready, Z_CLONE);
         return;
     }
     unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;

@@ -221,14 +221,9 @@ final class SlotPool: Sendable {
     /// Gives a slot back and serves the waiters that now fit. With `ended` (the attempt
     /// that held the slot, whose capacity is still counted in the store), the first
     /// waiter served on the same node and grant with no more cores and memory takes
-    /// that capacity over (its slot's `takesOver`); returns whether one did.
+    /// that capacity over (its slot's `takesOver`); returns that waiter's slot.
     @discardableResult
-    func release(_ slot: Slot, passing ended: AttemptKey?) -> Bool {
-        release(slot, passingTo: ended) != nil
-    }
-
-    /// As `release(_:passing:)`, giving the slot that took the ended attempt's capacity over.
-    func release(_ slot: Slot, passingTo ended: AttemptKey?) -> Slot? {
+    func release(_ slot: Slot, passing ended: AttemptKey?) -> Slot? {
         let (ready, passed) = state.withLock { s -> ([(CheckedContinuation<Slot, any Error>, Slot)], Slot?) in
             s.instances[slot.position].freeCores += slot.cores
             s.instances[slot.position].freeMemory += slot.memory

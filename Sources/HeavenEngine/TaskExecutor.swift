@@ -288,7 +288,7 @@ struct TaskExecutor {
         /// capacity, if `passing`); returns whether one did. What no attempt takes over
         /// leaves the node's gate.
         @Sendable func release(passing: AttemptKey?) -> Bool {
-            let taker = context.slots.release(slot, passingTo: passing)
+            let taker = context.slots.release(slot, passing: passing)
             gate.leave(
                 node: slot.node, cores: slot.cores - (taker?.cores ?? 0), memory: slot.memory - (taker?.memory ?? 0))
             return taker != nil
