@@ -24,11 +24,22 @@
                        descriptors: [stdin] then one `cgroup.procs` (opened for writing)
                        per group.
        kind 2, signal: i32 pid, i32 signal (to the task's process group, if not reaped)
+       kind 3, open:   i32 id, uid, gid, mode; NUL-terminated relative path; one
+                       descriptor: the directory it lies beneath. Opened as the tenant
+                       (file system ids), beneath it, never through a link (beneath.c);
+                       mode 0: a file to read (O_RDONLY | O_NONBLOCK | O_NOCTTY), 1: a
+                       directory to read, 2: a directory to hold (O_PATH).
+       kind 4, remove: the same body (mode 0): the file or tree removed as the tenant.
+     Every field is checked (ids above 0, flags 0 or 1, counts within bounds, strings
+     NUL-terminated within the body); a malformed request gets `failed` (stage 9) and
+     changes nothing.
      reply    := u32 length, u32 kind, body
        kind 1, started: i32 id, i32 pid         (the task's group leader, in our PID namespace)
        kind 2, failed:  i32 id, i32 errno, i32 stage   (nothing runs)
        kind 3, exited:  i32 pid, i32 wait status, i64 user µs, i64 system µs, i64 max RSS KiB
        kind 4, ready                            (once, after the helper's own set-up)
+       kind 5, done:    i32 id, i32 errno       (an open or a remove; an open's descriptor
+                                                 rides on it when errno is 0)
    Starts overlap (a task's set-up waits on the kernel, joining its control groups
    above all: the helper serves other requests meanwhile), so replies name their
    request's id; `exited` of a task always comes after its `started`. The helper ends when the server closes the socket; tasks then
@@ -105,6 +116,8 @@ enum {
 #define Z_MAX_TASKS 8192
 
 static char body[Z_MAX_BODY];
+/* Whether the helper could not drop its supplementary groups (see setup). */
+static int groups_kept;
 static char *strings[Z_MAX_STRINGS];
 
 struct z_task {
@@ -159,6 +172,7 @@ static int read_all(int fd, void *data, size_t n) {
 
 static void reply(int sock, uint32_t kind, const void *payload, uint32_t length) {
     char out[64];
+    if (length > sizeof out - 8) return; /* never: every reply is a few fixed fields */
     memcpy(out, &length, 4);
     memcpy(out + 4, &kind, 4);
     memcpy(out + 8, payload, length);
@@ -448,8 +462,11 @@ static int parse_spawn(char *b, uint32_t length, struct z_spawn *s) {
     s->rl_nofile = i64[1];
     s->rl_as = i64[2];
     s->rl_nproc = i64[3];
-    if (s->uid <= 0 || s->gid <= 0 || s->ncgroups < 0) return -1;
+    if (s->uid <= 0 || s->gid <= 0 || s->ncgroups < 0 || s->ncgroups > Z_MAX_FDS) return -1;
+    if ((s->has_stdin != 0 && s->has_stdin != 1) || (s->network != 0 && s->network != 1)) return -1;
     if (s->has_stdin + s->ncgroups != s->nfds) return -1;
+    for (int i = 0; i < 4; i++)
+        if (counts[i] > Z_MAX_STRINGS) return -1;
     uint64_t total = 4ull + counts[0] + counts[1] + counts[2] + counts[3];
     /* argv, env, readable and hidden each end with a NULL pointer. */
     if (counts[0] == 0 || total + 4 > Z_MAX_STRINGS) return -1;
@@ -641,6 +658,10 @@ static void reap(int sock) {
 /* The helper's own mount namespace: private, with a minimal /dev (null, zero, full,
    random, urandom, tty; shm and pts mounted per task), read-only. */
 static int setup(void) {
+    /* No supplementary group: an open as a tenant is checked with the tenant's ids only.
+       Where groups cannot be dropped (a root that is not one, in a user namespace), no
+       file is opened as a tenant (and no task will start: it drops them too). */
+    if (setgroups(0, NULL) != 0) groups_kept = 1;
     if (unshare(CLONE_NEWNS) != 0) return -1;
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return -1;
     static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
@@ -671,6 +692,49 @@ static int setup(void) {
         return -1;
     if (mount(NULL, "/dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) != 0) return -1;
     return 0;
+}
+
+/* An open or a remove as a tenant, beneath the directory that rides on the request. */
+static void file_request(int sock, uint32_t kind, char *b, uint32_t length, struct z_spawn *s) {
+    int32_t f[4] = {0, 0, 0, 0};
+    if (length >= 4) memcpy(&f[0], b, 4);
+    const char *path = b + sizeof f;
+    if (length <= sizeof f || b[length - 1] != 0 || memchr(path, 0, length - sizeof f) != b + length - 1 ||
+        s->nfds != 1) {
+        reply_failed(sock, f[0], EINVAL, Z_REQUEST);
+        return;
+    }
+    memcpy(f, b, sizeof f);
+    int32_t id = f[0], mode = f[3];
+    if (f[1] <= 0 || f[2] <= 0 || mode < 0 || mode > 2 || (kind == 4 && mode != 0) || path[0] == 0 || path[0] == '/') {
+        reply_failed(sock, id, EINVAL, Z_REQUEST);
+        return;
+    }
+    int32_t out[2] = {id, 0};
+    if (groups_kept) {
+        out[1] = EPERM;
+        reply(sock, 5, out, sizeof out);
+        return;
+    }
+    if (kind == 4) {
+        if (heaven_remove_beneath_as((unsigned)f[1], (unsigned)f[2], s->fds[0], path) != 0) out[1] = errno ? errno : EIO;
+        reply(sock, 5, out, sizeof out);
+        return;
+    }
+    static const int flags[3] = {O_RDONLY | O_NONBLOCK | O_NOCTTY, O_RDONLY | O_DIRECTORY | O_NONBLOCK,
+                                 O_PATH | O_DIRECTORY};
+    int fd = heaven_open_beneath_as((unsigned)f[1], (unsigned)f[2], s->fds[0], path, flags[mode]);
+    if (fd < 0) {
+        out[1] = errno ? errno : EIO;
+        reply(sock, 5, out, sizeof out);
+        return;
+    }
+    char message[16];
+    uint32_t head[2] = {sizeof out, 5};
+    memcpy(message, head, sizeof head);
+    memcpy(message + sizeof head, out, sizeof out);
+    heaven_send_with_fds(sock, message, sizeof message, &fd, 1);
+    close(fd);
 }
 
 int heaven_zygote_main(int sock) {
@@ -743,7 +807,15 @@ int heaven_zygote_main(int sock) {
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
             if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
             int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            for (int i = 0; i < n && s.nfds < Z_MAX_FDS; i++) memcpy(&s.fds[s.nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            for (int i = 0; i < n; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                if (s.nfds < Z_MAX_FDS) {
+                    s.fds[s.nfds++] = fd;
+                } else {
+                    close(fd); /* more than any request carries */
+                }
+            }
         }
         if (head[0] > Z_MAX_BODY || read_all(sock, body, head[0]) != 0) return 1;
         if (head[1] == 1) {
@@ -754,6 +826,8 @@ int heaven_zygote_main(int sock) {
             } else {
                 spawn(sock, &s);
             }
+        } else if (head[1] == 3 || head[1] == 4) {
+            file_request(sock, head[1], body, head[0], &s);
         } else if (head[1] == 2 && head[0] == 8) {
             int32_t k[2];
             memcpy(k, body, sizeof k);
@@ -801,4 +875,38 @@ int heaven_send_with_fds(int sock, const void *data, size_t length, const int *f
         left -= (size_t)w;
     }
     return 0;
+}
+
+int heaven_recv_with_fds(int sock, void *data, size_t length, int *fds, int max, int *nfds) {
+    *nfds = 0;
+    char control[CMSG_SPACE(sizeof(int) * Z_MAX_FDS)];
+    struct iovec iov = {data, length};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    ssize_t r;
+    do {
+        r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+    } while (r < 0 && errno == EINTR);
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (*nfds < max) {
+                fds[(*nfds)++] = fd;
+            } else {
+                close(fd);
+            }
+        }
+    }
+    if (r == (ssize_t)length) return 0;
+    for (int i = 0; i < *nfds; i++) close(fds[i]);
+    *nfds = 0;
+    if (r >= 0) errno = 0;
+    return -1;
 }

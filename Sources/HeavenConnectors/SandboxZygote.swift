@@ -59,6 +59,8 @@ final class SandboxZygote: Sendable {
     private struct State {
         /// Spawn requests sent and not yet answered, by id.
         var pending: [Int32: Pending] = [:]
+        /// Opens and removes sent and not yet answered, by id.
+        var files: [Int32: FileReply] = [:]
         var nextID: Int32 = 1
         var running: [Int32: ConfinedProcess] = [:]
         var ended = false
@@ -161,6 +163,56 @@ final class SandboxZygote: Sendable {
         }
     }
 
+    /// What a file request of the helper's (open, remove) is answered with: an errno
+    /// (0: done) and, for an open, the descriptor.
+    final class FileReply: Sendable {
+        private let answer = Mutex<(errno: Int32, fd: Int32)?>(nil)
+        private let done = DispatchSemaphore(value: 0)
+
+        func set(errno: Int32, fd: Int32) {
+            answer.withLock { $0 = (errno, fd) }
+            done.signal()
+        }
+
+        func wait() -> (errno: Int32, fd: Int32) {
+            done.wait()
+            return answer.withLock { $0 } ?? (EIO, -1)
+        }
+    }
+
+    /// Opens (`kind` 3; `mode` 0 a file to read, 1 a directory to read, 2 a directory to
+    /// hold) or removes (`kind` 4) `path`, relative to the directory open as `directory`,
+    /// as the tenant `uid`/`gid`, beneath it and never through a link. Blocks the calling
+    /// thread for the helper's answer (never call it on Swift's concurrency pool): the
+    /// descriptor opened (-1 for a remove), or throws the errno.
+    func fileRequest(kind: UInt32, uid: UInt32, gid: UInt32, mode: Int32, path: String, directory: Int32) throws
+        -> Int32
+    {
+        let waiter = FileReply()
+        let sent = state.withLock { s -> Bool in
+            guard !s.ended else { return false }
+            let id = s.nextID
+            s.nextID = s.nextID == Int32.max ? 1 : s.nextID + 1
+            var b = [UInt8]()
+            SpawnRequest.append(UInt32(0), to: &b)
+            SpawnRequest.append(kind, to: &b)
+            for v in [id, Int32(bitPattern: uid), Int32(bitPattern: gid), mode] { SpawnRequest.append(v, to: &b) }
+            b.append(contentsOf: path.utf8)
+            b.append(0)
+            let length = UInt32(b.count - 8)
+            withUnsafeBytes(of: length) { b.replaceSubrange(0..<4, with: $0) }
+            s.files[id] = waiter
+            var fds = [directory]
+            let ok = b.withUnsafeBytes { raw in heaven_send_with_fds(socket, raw.baseAddress, raw.count, &fds, 1) == 0 }
+            if !ok { s.files[id] = nil }
+            return ok
+        }
+        guard sent else { throw TenantFileError.system(path, EIO) }
+        let (err, fd) = waiter.wait()
+        guard err == 0 else { throw TenantFileError(path, errno: err) }
+        return fd
+    }
+
     /// A signal to a task's process group, unless the helper has reaped it already.
     func signal(_ pid: Int32, _ signal: Int32) {
         var message = [UInt8]()
@@ -177,6 +229,20 @@ final class SandboxZygote: Sendable {
     private func readLoop() {
         while let m = SandboxZygote.readMessage(socket) {
             switch m.kind {
+            case 5:
+                let waiter = state.withLock { $0.files.removeValue(forKey: m.int32(0)) }
+                let fd = m.fds.first ?? -1
+                for extra in m.fds.dropFirst() { close(extra) }
+                guard let waiter else {
+                    if fd >= 0 { close(fd) }
+                    continue
+                }
+                // A remove's answer has no descriptor; an open's has one when it succeeded.
+                let err = m.int32(4)
+                waiter.set(errno: err, fd: err == 0 ? fd : -1)
+                if err != 0, fd >= 0 { close(fd) }
+            case 2 where state.withLock({ $0.files[m.int32(0)] != nil }):
+                state.withLock { $0.files.removeValue(forKey: m.int32(0)) }?.set(errno: m.int32(4), fd: -1)
             case 1, 2:
                 let answered = state.withLock { s -> (request: Pending, started: ConfinedProcess?)? in
                     guard let p = s.pending.removeValue(forKey: m.int32(0)) else { return nil }
@@ -205,14 +271,16 @@ final class SandboxZygote: Sendable {
             }
         }
         // The helper is gone: what it started cannot be watched any more.
-        let (pending, running) = state.withLock { s in
+        let (pending, running, files) = state.withLock { s in
             s.ended = true
             defer {
                 s.pending = [:]
                 s.running = [:]
+                s.files = [:]
             }
-            return (s.pending, s.running)
+            return (s.pending, s.running, s.files)
         }
+        for waiter in files.values { waiter.set(errno: EIO, fd: -1) }
         close(socket)
         var status: Int32 = 0
         while waitpid(helper, &status, 0) < 0 && errno == EINTR {}
@@ -238,6 +306,8 @@ final class SandboxZygote: Sendable {
     private struct Message {
         var kind: UInt32
         var body: [UInt8]
+        /// Descriptors that came with it (an open's answer).
+        var fds: [Int32] = []
 
         func int32(_ at: Int) -> Int32 {
             guard at + 4 <= body.count else { return 0 }
@@ -252,13 +322,23 @@ final class SandboxZygote: Sendable {
 
     private static func readMessage(_ fd: Int32) -> Message? {
         var head = [UInt8](repeating: 0, count: 8)
-        guard readFully(fd, &head) else { return nil }
+        var fds = [Int32](repeating: -1, count: 4)
+        var count: Int32 = 0
+        let received = head.withUnsafeMutableBytes { raw in
+            fds.withUnsafeMutableBufferPointer {
+                heaven_recv_with_fds(fd, raw.baseAddress, 8, $0.baseAddress, 4, &count)
+            }
+        }
+        guard received == 0 else { return nil }
+        let descriptors = Array(fds.prefix(Int(count)))
         let length = head[0..<4].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
         let kind = head[4..<8].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
-        guard length <= 64 else { return nil }
-        var body = [UInt8](repeating: 0, count: Int(length))
-        guard length == 0 || readFully(fd, &body) else { return nil }
-        return Message(kind: kind, body: body)
+        var body = [UInt8](repeating: 0, count: Int(min(length, 64)))
+        guard length <= 64, length == 0 || readFully(fd, &body) else {
+            for d in descriptors { close(d) }
+            return nil
+        }
+        return Message(kind: kind, body: body, fds: descriptors)
     }
 
     private static func readFully(_ fd: Int32, _ buffer: inout [UInt8]) -> Bool {

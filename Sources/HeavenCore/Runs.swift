@@ -49,6 +49,10 @@ public struct RunRecord: Sendable, Codable, Equatable {
     /// run from its files).
     public var process: String?
     public var processVersion: String?
+    /// A priced job whose results were withheld (the price of what it delivered went past
+    /// its budget): its values reach its caller by no route (outputs, logs), only its
+    /// publisher and admins.
+    public var withheld: Bool = false
 
     /// Creates a record.
     public init(

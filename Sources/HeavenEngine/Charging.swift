@@ -63,6 +63,7 @@ public enum Charging {
             run.error =
                 "the price of what it delivered, \(total) \(c.currency), exceeds its budget of \(c.budget) \(c.currency): its results are withheld and nothing is charged"
             run.outputs = nil
+            run.withheld = true
         }
         return (
             run,

@@ -98,6 +98,32 @@ public final class Engine: Sendable {
         return "r" + t + r
     }
 
+    /// What a submission's file inputs may name on a server: its own uploads (the
+    /// server's files) and the operator's shared directories (read as the tenant).
+    func submissionRoots(user: String, directory: String) async throws -> [FileRoot] {
+        var roots = [FileRoot(path: directory, files: .server)]
+        if let tenancy, !tenancy.shareDirectories.isEmpty {
+            let tenant = try await tenancy.tenant(user)
+            let files = tenant.admin ? .server : tenant.taskID.map { TenantFiles(.tenant(uid: $0, gid: $0)) } ?? .server
+            roots += tenancy.shareDirectories.map { FileRoot(path: $0, files: files) }
+        }
+        return roots
+    }
+
+    /// How the tasks of `user` are confined on this server (nil: they are not, the
+    /// embedded mode or `--no-isolation`): also what confines work the server does on a
+    /// tenant's files for them (a preview).
+    public func confinement(for user: String) async throws -> TaskConfinement? {
+        guard let tenancy, let id = try await tenancy.tenant(user).taskID else { return nil }
+        return try await confinement(tenancy, id: id)
+    }
+
+    private func confinement(_ tenancy: Tenancy, id: UInt32) async throws -> TaskConfinement {
+        TaskConfinement(
+            uid: id, gid: id, hidden: Tenancy.hiddenPaths(home: home, catalog: try await store.catalog()),
+            defaultMemory: tenancy.defaultMemory, maxProcesses: tenancy.maxProcesses)
+    }
+
     /// Records a new run of the main workflow with its inputs (values are text as
     /// given on the command line, or typed values). With `reusing`, an earlier run of the
     /// user's: the new run reuses the results of its task instances that ran the same
@@ -127,7 +153,9 @@ public final class Engine: Sendable {
             out = out ?? old.outDirectory
             source = old
         }
-        let bound = try Interpreter.bindInputs(workflow, given: given, baseDirectory: directory)
+        let bound = try Interpreter.bindInputs(
+            workflow, given: given, baseDirectory: directory,
+            roots: confined ? try await submissionRoots(user: user, directory: directory) : nil)
         try checkRunnable(workflow, documents: load.documents, user: user)
         let sources = String(decoding: try JSONEncoder().encode(load.sources), as: UTF8.self)
         let run = RunRecord(
@@ -344,9 +372,7 @@ public final class Engine: Sendable {
             let tenant = try await tenancy.tenant(run.user)
             mayOptOut = tenant.admin
             if let id = tenant.taskID {
-                confinement = TaskConfinement(
-                    uid: id, gid: id, hidden: Tenancy.hiddenPaths(home: home, catalog: try await store.catalog()),
-                    defaultMemory: tenancy.defaultMemory, maxProcesses: tenancy.maxProcesses)
+                confinement = try await self.confinement(tenancy, id: id)
                 // The run's directories are the tenant's (0700): their tasks reach their
                 // working directories; the logs stay the server's.
                 for dir in [runDirectory, layout.workRoot] {
@@ -362,6 +388,7 @@ public final class Engine: Sendable {
             defaultIsolation: workflow.isolation, runDirectory: runDirectory, baseDirectory: run.directory,
             completed: completed, previousAttempts: previous, confined: confined, confinement: confinement,
             mayOptOut: mayOptOut, killGrace: killGrace, reusesRun: run.reuses, reusable: reusable)
+        plan.shareDirectories = tenancy?.shareDirectories ?? []
         // A priced job's publisher pays the owners of the sites its attempts use.
         if run.process != nil, let charge = try await store.charge(job: run.id) {
             plan.resourcePayer = (charge.publisher, charge.currency)
@@ -470,6 +497,24 @@ public final class Engine: Sendable {
             await c.finishRun(record.id, succeeded: record.status == .succeeded)
         }
         return record
+    }
+
+    /// Ends a run without driving it, as failed with `reason` (a run whose resumption
+    /// crashed the server): recorded as any run's end is (a priced job's budget released).
+    public func setAside(runID: String, reason: String) async throws {
+        guard var record = try await store.run(runID), !record.status.isFinal else { return }
+        // What its last driver left running here stops (as a cancel stops it).
+        let lost = try await store.markRunningAttemptsLost(run: record.id, reason: reason)
+        for a in lost {
+            if let pid = a.pid { ProcessProbe.killOrphan(pid: pid, run: a.runID, task: a.taskKey, attempt: a.number) }
+        }
+        if record.startedAt != nil { ProcessProbe.killOrphans(run: record.id) }
+        record.status = .failed
+        record.error = reason
+        record.finishedAt = Date()
+        record.ownerPID = nil
+        record.ownerStart = nil
+        _ = try await end(record, .ended(.failed, error: reason))
     }
 
     /// Records a run's end, the one place that does: a priced job is settled in the

@@ -75,7 +75,9 @@ struct Interpreter: Sendable {
             for (name, template) in call.with {
                 given[name] = try evaluate(template, scope)
             }
-            let inputs = try Interpreter.bindInputs(callee, given: given, baseDirectory: context.baseDirectory)
+            let inputs = try Interpreter.bindInputs(
+                callee, given: given, baseDirectory: context.baseDirectory,
+                roots: context.confined ? context.stagingRoots : nil)
             let inner = Scope(parent: nil, values: ["inputs": .map(inputs)])
             let name = workflow.keyName(of: step)
             try await run(callee.steps, scope: inner, prefix: prefix + name + "/", workflow: callee)
@@ -250,7 +252,15 @@ struct Interpreter: Sendable {
     }
 
     /// Checks given input values against a workflow's declarations and fills defaults.
-    static func bindInputs(_ w: Workflow, given: [String: Value], baseDirectory: String) throws -> [String: Value] {
+    ///
+    /// With `roots` (a shared server), a file input names only what the run may read: a
+    /// file or directory beneath one of them (uploads, the run's own files, the
+    /// operator's shared directories), reached with their rights, never through a link;
+    /// anything else gets one answer whether or not it exists, so that it tells nothing
+    /// of what lies where the tenant may not look.
+    static func bindInputs(
+        _ w: Workflow, given: [String: Value], baseDirectory: String, roots: [FileRoot]? = nil
+    ) throws -> [String: Value] {
         var out: [String: Value] = [:]
         for k in given.keys where !w.inputs.contains(where: { $0.name == k }) {
             let hint = Suggestion.closest(to: k, among: w.inputs.map(\.name)).map { " (did you mean `\($0)`?)" } ?? ""
@@ -268,6 +278,18 @@ struct Interpreter: Sendable {
             if case .file(let p) = v {
                 let abs = p.hasPrefix("/") ? p : (baseDirectory as NSString).appendingPathComponent(p)
                 let standard = (abs as NSString).standardizingPath
+                if let roots {
+                    guard let root = FileRoot.containing(abs, in: roots),
+                        root.files.kind(abs, beneath: root.path) != nil
+                    else {
+                        throw EngineError.invalid(
+                            "input `\(d.name)`: `\(p)` is not a file this run may read (on a server: a file uploaded with the run, an `href` the server may fetch, a file of one of your runs, or one under a directory the operator shares)"
+                        )
+                    }
+                    v = .file(abs)
+                    out[d.name] = v
+                    continue
+                }
                 var isDir: ObjCBool = false
                 guard FileManager.default.fileExists(atPath: standard, isDirectory: &isDir) else {
                     throw EngineError.invalid("input `\(d.name)`: no such file `\(p)`")

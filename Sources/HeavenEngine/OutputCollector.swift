@@ -1,4 +1,5 @@
 import Foundation
+import HeavenConnectors
 import HeavenModel
 
 #if canImport(Glibc)
@@ -7,9 +8,14 @@ import HeavenModel
 
 /// Reads a finished task's declared outputs from its working directory. Paths
 /// must stay inside it: `..`, absolute paths and symlinks that lead out are refused.
+/// A confined task's (`files` given: its tenant's rights) are reached beneath its working
+/// directory with those rights, never through a link at all, regular files and
+/// directories only; every file read is opened without blocking (a FIFO is refused, not
+/// waited on) and bounded.
 struct OutputCollector {
     let work: String
     let stdoutPath: String
+    var files: TenantFiles? = nil
     static let maximumValueSize = 16 << 20
 
     struct Failure: Error, CustomStringConvertible {
@@ -37,6 +43,15 @@ struct OutputCollector {
         case .file(let t):
             let rel = try render(t, scope)
             let path = try confined(rel, output: name)
+            if let files {
+                guard files.kind(path, beneath: work) != nil else {
+                    throw Failure(
+                        description:
+                            "output `\(name)`: the task did not produce `\(rel)` as a file or directory (a symbolic link is never followed)"
+                    )
+                }
+                return .file(path)
+            }
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
                 throw Failure(description: "output `\(name)`: the task did not produce `\(rel)`")
@@ -56,7 +71,14 @@ struct OutputCollector {
             for i in 0..<Int(g.gl_pathc) {
                 if let p = g.gl_pathv[i] {
                     let path = String(cString: p)
-                    files.append(try confined(String(path.dropFirst(work.count + 1)), output: name))
+                    let rel = String(path.dropFirst(work.count + 1))
+                    files.append(try confined(rel, output: name))
+                    if let tenant = self.files, tenant.kind(path, beneath: work) == nil {
+                        throw Failure(
+                            description:
+                                "output `\(name)`: `\(rel)` is not a file or directory of the task's (a symbolic link is never followed)"
+                        )
+                    }
                 }
             }
             return .list(files.sorted().map(Value.file))
@@ -85,15 +107,19 @@ struct OutputCollector {
     }
 
     func read(_ path: String, output: String) throws -> Data {
-        guard let h = FileHandle(forReadingAtPath: path) else {
-            throw Failure(description: "output `\(output)`: cannot read `\(path)`")
-        }
-        defer { try? h.close() }
-        let data = (try? h.read(upToCount: OutputCollector.maximumValueSize + 1)) ?? Data()
-        if data.count > OutputCollector.maximumValueSize {
+        let limit = OutputCollector.maximumValueSize
+        do {
+            if let files, path.hasPrefix(work + "/") { return try files.contents(path, beneath: work, limit: limit) }
+            // The task's standard output (the server's own log), or an embedded run's file
+            // (links followed: the user's own), still regular files only, opened without blocking.
+            let file = try TenantFiles.openOwn(path)
+            guard file.size <= limit else { throw TenantFileError.tooLarge(path, limit: limit) }
+            return try file.readAll(limit: limit)
+        } catch TenantFileError.tooLarge {
             throw Failure(description: "output `\(output)` is larger than 16 MiB: declare it as a file instead")
+        } catch {
+            throw Failure(description: "output `\(output)`: cannot read `\(path)`: \(error)")
         }
-        return data
     }
 
     func readJSON(_ path: String, output: String) throws -> Value {

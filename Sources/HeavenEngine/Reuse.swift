@@ -10,7 +10,11 @@ import Synchronization
 #endif
 
 /// SHA-256 digests of files, each read once per run while it is unchanged (same
-/// device, inode, size and modification time).
+/// device, inode, size and modification time). A confined run's files are read only
+/// beneath its roots, with their rights, never through a link (`TenantFiles`): a path
+/// elsewhere, a FIFO, a device or a socket has no digest (its task is then not
+/// reusable), so that no path a tenant names can make the server read, block on or walk
+/// what it names. Directories are walked to a bounded depth and size.
 final class FileDigests: Sendable {
     private struct Stamp: Hashable {
         var device: UInt64
@@ -18,34 +22,84 @@ final class FileDigests: Sendable {
         var size: Int64
         var modified: Int
         var modifiedNanoseconds: Int
+
+        init(_ st: stat) {
+            device = UInt64(st.st_dev)
+            inode = UInt64(st.st_ino)
+            size = Int64(st.st_size)
+            modified = st.st_mtim.tv_sec
+            modifiedNanoseconds = st.st_mtim.tv_nsec
+        }
     }
 
+    /// Deeper directories, or more entries in one, have no digest.
+    static let maximumDepth = 32
+    static let maximumEntries = 100_000
+
     private let known = Mutex<[String: (Stamp, String)]>([:])
+    /// Where a confined run's files may be read (nil: anywhere, as this process: the embedded mode).
+    private let roots: [FileRoot]?
+
+    init(roots: [FileRoot]? = nil) { self.roots = roots }
 
     /// The file's digest (hex), or nil when it cannot be read.
-    func digest(of path: String) -> String? {
+    func digest(of path: String) -> String? { digest(of: path, depth: 0) }
+
+    private func digest(of path: String, depth: Int) -> String? {
+        guard depth <= FileDigests.maximumDepth else { return nil }
+        // Opened without blocking (a FIFO), regular files and directories only.
+        let fd: Int32
+        if let roots {
+            guard let root = FileRoot.containing(path, in: roots) else { return nil }
+            if let file = try? root.files.open(path, beneath: root.path) {
+                fd = dup(file.fd)
+            } else if let names = try? root.files.entries(path, beneath: root.path) {
+                return directoryDigest(path, names: names, depth: depth)
+            } else {
+                return nil
+            }
+        } else {
+            fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+        }
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
         var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        let stamp = Stamp(
-            device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size), modified: st.st_mtim.tv_sec,
-            modifiedNanoseconds: st.st_mtim.tv_nsec)
+        guard fstat(fd, &st) == 0 else { return nil }
+        let stamp = Stamp(st)
         if let (s, d) = known.withLock({ $0[path] }), s == stamp { return d }
-        if (st.st_mode & S_IFMT) == S_IFDIR {
-            // A directory: its entries' names and digests, in order.
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return nil }
-            var text = ""
-            for n in names.sorted() { text += n + "\u{0}" + (digest(of: path + "/" + n) ?? "?") + "\n" }
-            let d = Hex.string(SHA256.hash(data: Data(text.utf8)))
+            guard let d = directoryDigest(path, names: names, depth: depth) else { return nil }
             known.withLock { $0[path] = (stamp, d) }
             return d
+        case S_IFREG:
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+            var hasher = SHA256()
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0, errno == EINTR { continue }
+                guard n >= 0 else { return nil }
+                if n == 0 { break }
+                buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            }
+            let d = Hex.string(hasher.finalize())
+            known.withLock { $0[path] = (stamp, d) }
+            return d
+        default:
+            return nil
         }
-        guard let h = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? h.close() }
-        var hasher = SHA256()
-        while let chunk = try? h.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        let d = Hex.string(hasher.finalize())
-        known.withLock { $0[path] = (stamp, d) }
-        return d
+    }
+
+    /// A directory's digest: its entries' names and digests, in order.
+    private func directoryDigest(_ path: String, names: [String], depth: Int) -> String? {
+        guard names.count <= FileDigests.maximumEntries else { return nil }
+        var text = ""
+        for n in names.sorted() {
+            text += n + "\u{0}" + (digest(of: path + "/" + n, depth: depth + 1) ?? "?") + "\n"
+        }
+        return Hex.string(SHA256.hash(data: Data(text.utf8)))
     }
 }
 

@@ -68,6 +68,9 @@ struct RunPlan: Sendable {
     /// currency, and each priced site's rate, by site name.
     var resourcePayer: (account: String, currency: String)?
     var rates: [String: Charging.SiteRate] = [:]
+    /// Directories the operator shares with every tenant (`heaven serve --share-dir`):
+    /// their files may be inputs, read with the tenant's rights.
+    var shareDirectories: [String] = []
 
     init(
         runID: String, user: String = "", documents: DocumentSet, topology: Topology? = nil,
@@ -110,9 +113,11 @@ final class RunContext: Sendable {
     let home: HeavenHome
     let logger: Logger
     let secrets: Secrets?
-    /// Where a confined run's tasks may stage files from: the run's directory and the
-    /// files uploaded with it (its base directory), symbolic links resolved.
-    let stagingRoots: [String]
+    /// Where a confined run's tasks may stage files from, and with whose rights they are
+    /// read there: the run's directory (its tenant's, beneath it, never through a link)
+    /// and the files uploaded with it (its base directory: the server's). Empty in the
+    /// embedded mode.
+    let stagingRoots: [FileRoot]
     /// Default number of foreach items in flight when the step sets no cap.
     let foreachWindow: Int
 
@@ -129,10 +134,11 @@ final class RunContext: Sendable {
     var confinement: TaskConfinement? { plan.confinement }
     var mayOptOut: Bool { plan.mayOptOut }
     var killGrace: Double { plan.killGrace }
+    var shareDirectories: [String] { plan.shareDirectories }
     var reusesRun: String? { plan.reusesRun }
     var reusable: [String: AttemptRecord] { plan.reusable }
     /// Digests of the files tasks use, for their fingerprints.
-    let digests = FileDigests()
+    let digests: FileDigests
 
     /// The kinds of site (their connectors) that the instances of `machine` (of any
     /// machine when nil) are on, sorted.
@@ -192,7 +198,15 @@ final class RunContext: Sendable {
         self.grants = grants
         self.logger = logger
         self.secrets = secrets
-        self.stagingRoots = plan.confined ? [plan.runDirectory, plan.baseDirectory].map(RunContext.realPath) : []
+        // An admin's run (whose tasks may run unconfined) is read with the server's rights.
+        let tenant: TenantFiles =
+            plan.mayOptOut
+            ? .server : plan.confinement.map { TenantFiles(.tenant(uid: $0.uid, gid: $0.gid)) } ?? .server
+        self.stagingRoots =
+            plan.confined
+            ? [FileRoot(path: plan.runDirectory, files: tenant), FileRoot(path: plan.baseDirectory, files: .server)]
+                + plan.shareDirectories.map { FileRoot(path: $0, files: tenant) } : []
+        self.digests = FileDigests(roots: plan.confined ? stagingRoots : nil)
         self.foreachWindow = max(64, 4 * slots.siteCores)
     }
 

@@ -186,8 +186,7 @@ struct TaskExecutor {
                         at: template.location)
                 }
                 if context.confined {
-                    let real = RunContext.realPath(path)
-                    guard context.stagingRoots.contains(where: { real.hasPrefix($0 + "/") }) else {
+                    guard FileRoot.containing(path, in: context.stagingRoots) != nil else {
                         throw EngineError.evaluation(
                             "task `\(task.name)`: input `\(name)` (`\(path)`) is outside the run's files: on a server, tasks read only files uploaded with the run or made by its tasks",
                             at: template.location)
@@ -407,8 +406,8 @@ struct TaskExecutor {
         }
         // A sandbox has a private /tmp: files its arguments name there (not staged with
         // `inputs:`) are shown to it, read-only, where they are. (A tenant's confined task
-        // reads only its run's own files.)
-        var readable = [context.runDirectory]
+        // reads only its run's own files, and the directories the operator shares.)
+        var readable = [context.runDirectory] + (context.confined ? context.shareDirectories : [])
         if isolation == .sandbox, local, !context.confined, confinement == nil {
             readable += try namedFiles(task, scope: instance.scope, staged: staging).filter {
                 !$0.hasPrefix(context.runDirectory + "/")
@@ -528,7 +527,10 @@ struct TaskExecutor {
         }
         do {
             try await remote?.fetch(launch)
-            let outputs = try OutputCollector(work: work, stdoutPath: stdoutPath).collect(task.outputs, scope: scope)
+            let outputs = try OutputCollector(
+                work: work, stdoutPath: stdoutPath,
+                files: launch.confinement == nil ? nil : FileRoot.containing(work, in: context.stagingRoots)?.files
+            ).collect(task.outputs, scope: scope)
             try await finish(.succeeded, nil, exit: exit, outputs: outputs)
             return .succeeded(outputs)
         } catch {
@@ -561,10 +563,8 @@ struct TaskExecutor {
                 guard chown(work, confinement.uid, confinement.gid) == 0 else {
                     throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EPERM)
                 }
-                for (name, source) in staged {
-                    try ConfinedStaging(roots: context.stagingRoots, uid: confinement.uid, gid: confinement.gid)
-                        .stage(source, as: work + "/" + name)
-                }
+                let staging = ConfinedStaging(roots: context.stagingRoots, uid: confinement.uid, gid: confinement.gid)
+                for (name, source) in staged { try staging.stage(source, as: work + "/" + name) }
                 return .success(())
             }
             for (name, source) in staged {

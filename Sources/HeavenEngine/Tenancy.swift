@@ -26,11 +26,16 @@ public struct Tenancy: Sendable {
     public var defaultMemory: Double
     /// How many processes and threads one task may have.
     public var maxProcesses: Int
+    /// Directories the operator shares with every tenant (`--share-dir`): a file input may
+    /// name a file beneath one, read with the tenant's own rights.
+    public var shareDirectories: [String]
 
     /// A tenancy.
     public init(
-        defaultMemory: Double, maxProcesses: Int, tenant: @escaping @Sendable (String) async throws -> Tenant
+        defaultMemory: Double, maxProcesses: Int, shareDirectories: [String] = [],
+        tenant: @escaping @Sendable (String) async throws -> Tenant
     ) {
+        self.shareDirectories = shareDirectories
         self.tenant = tenant
         self.defaultMemory = defaultMemory
         self.maxProcesses = maxProcesses
@@ -39,9 +44,10 @@ public struct Tenancy: Sendable {
     /// The usual tenancy of a server over an account store: uids from `ids` (nil: no
     /// isolation, `--no-isolation`).
     public static func accounts(
-        _ store: any AccountStore, ids: ClosedRange<UInt32>?, defaultMemory: Double, maxProcesses: Int
+        _ store: any AccountStore, ids: ClosedRange<UInt32>?, defaultMemory: Double, maxProcesses: Int,
+        shareDirectories: [String] = []
     ) -> Tenancy {
-        Tenancy(defaultMemory: defaultMemory, maxProcesses: maxProcesses) { name in
+        Tenancy(defaultMemory: defaultMemory, maxProcesses: maxProcesses, shareDirectories: shareDirectories) { name in
             guard let user = try await store.user(name) else {
                 throw EngineError.invalid("no account `\(name)` on this server")
             }

@@ -163,7 +163,7 @@ struct WorkflowReader {
     func amount(_ node: Node, _ what: String) -> Money? {
         guard case .scalar(let s) = node, s.style == .plain || s.style == .any, let m = Money(s.string) else {
             r.error(
-                "\(what) must be an amount such as 3 or 0.25 (at most six decimal places), not \(r.describe(node))",
+                "\(what) must be an amount such as 3 or 0.25 (at most six decimal places, at most \(Money.maximum)), not \(r.describe(node))",
                 node)
             return nil
         }

@@ -1,5 +1,8 @@
 /// An amount of money, exactly: millionths of a unit of its currency (no rounding
-/// error however many are added up; up to about nine trillion units).
+/// error however many are added up). An amount given from outside (a price, a budget,
+/// a credit) is at most `maximum` (a trillion units); arithmetic never traps: past the
+/// 64-bit range it saturates (a price that large is beyond any budget, so the job is
+/// refused or withheld, never charged a wrong amount).
 public struct Money: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     /// Millionths of a unit.
     public var micros: Int64
@@ -8,6 +11,27 @@ public struct Money: Sendable, Hashable, Comparable, Codable, CustomStringConver
     public static let zero = Money(micros: 0)
 
     public init(micros: Int64) { self.micros = micros }
+
+    /// The largest amount read from outside: a trillion units.
+    public static let maximum = Money(micros: 1_000_000_000_000 * 1_000_000)
+
+    /// Whether the amount is within ±`maximum` (what a price, budget or credit may be).
+    public var isRepresentable: Bool { micros.magnitude <= Money.maximum.micros.magnitude }
+
+    /// `micros`, clamped to the 64-bit range (never a trap).
+    static func saturating(_ r: (partialValue: Int64, overflow: Bool), sign: Bool) -> Money {
+        r.overflow ? Money(micros: sign ? .max : .min) : Money(micros: r.partialValue)
+    }
+
+    /// `Double` micros rounded as `rule`, clamped to the 64-bit range.
+    static func saturating(_ x: Double, _ rule: FloatingPointRoundingRule) -> Money {
+        let r = x.rounded(rule)
+        guard r.isFinite else { return Money(micros: r.isNaN ? 0 : (r > 0 ? .max : .min)) }
+        // 2⁶³ is exact as a Double; Int64 holds everything below it.
+        if r >= 9_223_372_036_854_775_808.0 { return Money(micros: .max) }
+        if r < -9_223_372_036_854_775_808.0 { return Money(micros: .min) }
+        return Money(micros: Int64(r))
+    }
 
     /// Whole units.
     public init(units: Int) { self.micros = Int64(units) * Money.scale }
@@ -31,7 +55,11 @@ public struct Money: Sendable, Hashable, Comparable, Codable, CustomStringConver
         else { return nil }
         while fraction.count < 6 { fraction += "0" }
         guard let w = Int64(whole.isEmpty ? "0" : String(whole)), let f = Int64(fraction) else { return nil }
-        micros = (w * Money.scale + f) * (negative ? -1 : 1)
+        let scaled = w.multipliedReportingOverflow(by: Money.scale)
+        guard !scaled.overflow, case let total = scaled.partialValue.addingReportingOverflow(f), !total.overflow
+        else { return nil }
+        micros = total.partialValue * (negative ? -1 : 1)
+        guard isRepresentable else { return nil }
     }
 
     /// The amount as a number (for JSON).
@@ -39,7 +67,7 @@ public struct Money: Sendable, Hashable, Comparable, Codable, CustomStringConver
 
     /// From a JSON number, to the nearest millionth.
     public init?(value: Double) {
-        guard value.isFinite, abs(value) < 9e12 else { return nil }
+        guard value.isFinite, abs(value) <= Double(Money.maximum.micros / Money.scale) else { return nil }
         micros = Int64((value * Double(Money.scale)).rounded())
     }
 
@@ -56,23 +84,29 @@ public struct Money: Sendable, Hashable, Comparable, Codable, CustomStringConver
     }
 
     public static func < (a: Money, b: Money) -> Bool { a.micros < b.micros }
-    public static func + (a: Money, b: Money) -> Money { Money(micros: a.micros + b.micros) }
-    public static func - (a: Money, b: Money) -> Money { Money(micros: a.micros - b.micros) }
-    public static prefix func - (a: Money) -> Money { Money(micros: -a.micros) }
-    public static func += (a: inout Money, b: Money) { a.micros += b.micros }
+    public static func + (a: Money, b: Money) -> Money {
+        saturating(a.micros.addingReportingOverflow(b.micros), sign: b.micros > 0)
+    }
+    public static func - (a: Money, b: Money) -> Money {
+        saturating(a.micros.subtractingReportingOverflow(b.micros), sign: b.micros < 0)
+    }
+    public static prefix func - (a: Money) -> Money {
+        a.micros == .min ? Money(micros: .max) : Money(micros: -a.micros)
+    }
+    public static func += (a: inout Money, b: Money) { a = a + b }
 
     /// This amount times a quantity, to the nearest millionth (half away from zero).
     public func times(_ quantity: Double) -> Money {
-        Money(micros: Int64((Double(micros) * quantity).rounded()))
+        Money.saturating(Double(micros) * quantity, .toNearestOrAwayFromZero)
     }
 
     /// This amount times a whole number.
-    public func times(_ n: Int) -> Money { Money(micros: micros * Int64(n)) }
+    public func times(_ n: Int) -> Money {
+        Money.saturating(micros.multipliedReportingOverflow(by: Int64(n)), sign: (micros < 0) == (n < 0))
+    }
 
     /// This share of the amount (a percent), rounded down to the millionth.
-    public func percent(_ p: Double) -> Money {
-        Money(micros: Int64((Double(micros) * p / 100).rounded(.down)))
-    }
+    public func percent(_ p: Double) -> Money { Money.saturating(Double(micros) * p / 100, .down) }
 }
 
 /// What a published process costs its user, set by its publisher in the workflow:

@@ -48,12 +48,23 @@ public struct Quantity: Sendable, Hashable, Codable, CustomStringConvertible {
         self.init(amount * match.factor, match.dimension)
     }
 
+    /// The largest quantity of each dimension Heaven counts (1 EiB, ten years, 1 Pbit/s):
+    /// beyond, a quantity is refused, never converted into a count that overflows.
+    public static func maximum(_ d: Dimension) -> Double {
+        switch d {
+        case .bytes: 1_152_921_504_606_846_976
+        case .seconds: 315_576_000
+        case .bitsPerSecond: 1e15
+        }
+    }
+
     /// Parses a quantity of a required dimension, or explains what is wrong.
     public static func parse(_ text: String, as dimension: Dimension) -> Result<Quantity, QuantityError> {
         guard let q = Quantity(parsing: text.trimmingSpaces) else {
             return .failure(.malformed(text, expected: dimension))
         }
         guard q.dimension == dimension else { return .failure(.wrongDimension(text, expected: dimension)) }
+        guard q.value <= Quantity.maximum(dimension) else { return .failure(.tooLarge(text, expected: dimension)) }
         return .success(q)
     }
 
@@ -87,9 +98,12 @@ public struct Quantity: Sendable, Hashable, Codable, CustomStringConvertible {
 public enum QuantityError: Error, Sendable, Equatable, CustomStringConvertible {
     case malformed(String, expected: Quantity.Dimension)
     case wrongDimension(String, expected: Quantity.Dimension)
+    case tooLarge(String, expected: Quantity.Dimension)
 
     public var description: String {
         switch self {
+        case .tooLarge(let text, let d):
+            return "`\(text)` is larger than any \(d.noun) Heaven counts (at most \(Quantity(Quantity.maximum(d), d)))"
         case .malformed(let text, let d):
             return "`\(text)` is not \(Wording.a(d.noun)): expected a number and a unit (\(Quantity.unitNames(of: d)))"
         case .wrongDimension(let text, let d):

@@ -47,7 +47,8 @@ public final class HeavenServer: Sendable {
         self.policy = policy
         self.logger = logger
         let tenancy = Tenancy.accounts(
-            store, ids: policy.taskIDs, defaultMemory: policy.taskMemory, maxProcesses: policy.taskProcesses)
+            store, ids: policy.taskIDs, defaultMemory: policy.taskMemory, maxProcesses: policy.taskProcesses,
+            shareDirectories: policy.shareDirectories)
         self.engine = Engine(home: home, store: store, logger: logger, confined: true, tenancy: tenancy)
     }
 
@@ -61,17 +62,13 @@ public final class HeavenServer: Sendable {
                 do { _ = try await engine.execute(runID: runID, load: load) } catch {
                     logger.error("run failed to execute", metadata: ["run": "\(runID)", "error": "\(error)"])
                 }
-                _ = self.driving.withLock { $0.removeValue(forKey: runID) }
+                self.driving.withLock {
+                    $0.removeValue(forKey: runID)
+                    CrashGuard.note($0.keys)
+                }
             }
+            CrashGuard.note(d.keys)
         }
-    }
-
-    /// Where a run's output file really is, symbolic links resolved, when it lies inside
-    /// the run's own directory: only such files are ever served or removed.
-    func runFile(_ path: String, of runID: String) -> String? {
-        let root = (home.runDirectory(runID) as NSString).resolvingSymlinksInPath + "/"
-        let real = (path as NSString).resolvingSymlinksInPath
-        return real.hasPrefix(root) ? real : nil
     }
 
     /// A new directory for what one submission brings (uploaded files, fetched inputs),
@@ -85,15 +82,13 @@ public final class HeavenServer: Sendable {
         return base
     }
 
-    /// Where a file a run was given really is, when it was brought with the run's own
-    /// submission (inside its directory under the server's uploads): only such a file
-    /// is ever given again to another run.
-    func submittedFile(_ path: String, of run: RunRecord) -> String? {
-        let uploads = (home.root + "/server/uploads" as NSString).resolvingSymlinksInPath + "/"
-        let root = (run.directory as NSString).resolvingSymlinksInPath + "/"
-        let real = (path as NSString).resolvingSymlinksInPath
-        guard root.hasPrefix(uploads), root.count > uploads.count, real.hasPrefix(root) else { return nil }
-        return real
+    /// Whether a file a run was given was brought with the run's own submission (beneath
+    /// its directory under the server's uploads, a regular file, reached without a
+    /// link): only such a file is ever given again to another run.
+    func isSubmittedFile(_ path: String, of run: RunRecord) -> Bool {
+        let uploads = home.root + "/server/uploads"
+        guard TenantFiles.relative(run.directory, to: uploads) != nil else { return false }
+        return TenantFiles.server.isReadableFile(path, beneath: run.directory)
     }
 
     /// Waits until this server no longer drives the run (it ended, or stopped).
@@ -105,13 +100,29 @@ public final class HeavenServer: Sendable {
     func isDriving(_ runID: String) -> Bool { driving.withLock { $0[runID] != nil } }
 
     /// Resumes the runs a previous server left unfinished (it was killed, or stopped).
+    /// A run that was being driven at two crashes of the server is set aside as failed
+    /// instead (see `CrashGuard`); from here on, a crash notes the runs driven.
     public func resumeInterrupted() async throws -> [String] {
+        let crashes = CrashGuard(home: home)
+        var counts = crashes.countsAfterLastStart()
         var resumed: [String] = []
+        var kept: [String: Int] = [:]
         for run in try await store.runs(limit: 100_000) where run.status == .running || run.status == .pending {
             if run.driver(alive: Engine.processLiveness, except: getpid()) != nil { continue }
+            if let n = counts[run.id], n >= CrashGuard.limit {
+                let reason =
+                    "set aside: the server crashed \(n) times while driving this run, so it is not resumed again (resume it once the cause is fixed)"
+                logger.error("run set aside", metadata: ["run": "\(run.id)", "why": "\(reason)"])
+                try await engine.setAside(runID: run.id, reason: reason)
+                counts[run.id] = nil
+                continue
+            }
+            kept[run.id] = counts[run.id]
             drive(run.id)
             resumed.append(run.id)
         }
+        crashes.save(kept)
+        crashes.watch()
         return resumed
     }
 

@@ -21,12 +21,17 @@ public struct ServerPolicy: Sendable, Equatable {
     /// The platform's share of the value of every priced job, in percent (to the
     /// `operator` account).
     public var platformFee: Double
+    /// Directories whose files any tenant may name as file inputs (`--share-dir`), read
+    /// with the tenant's own rights.
+    public var shareDirectories: [String]
 
     /// A policy.
     public init(
         taskIDs: ClosedRange<UInt32>? = nil, taskMemory: Double = 4 * 1_073_741_824, taskProcesses: Int = 1024,
-        siteHosts: Set<String> = [], fetchHosts: Set<String> = [], fetchLimit: Int = 1 << 30, platformFee: Double = 0
+        siteHosts: Set<String> = [], fetchHosts: Set<String> = [], fetchLimit: Int = 1 << 30, platformFee: Double = 0,
+        shareDirectories: [String] = []
     ) {
+        self.shareDirectories = shareDirectories
         self.platformFee = platformFee
         self.fetchHosts = Set(fetchHosts.map { $0.lowercased() })
         self.fetchLimit = fetchLimit

@@ -193,6 +193,10 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                     ALTER TABLE quotes ADD COLUMN maximum INTEGER;
                     """)
         }
+        m.registerMigration("v14-withheld") { db in
+            // A priced job whose results were withheld (over its budget): its logs too.
+            try db.execute(sql: "ALTER TABLE runs ADD COLUMN withheld INTEGER NOT NULL DEFAULT 0")
+        }
         return m
     }
 
@@ -209,7 +213,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
     static func date(_ d: Double?) -> Date? { d.map { Date(timeIntervalSince1970: $0) } }
 
     static func runRecord(_ row: Row) -> RunRecord {
-        RunRecord(
+        var r = RunRecord(
             id: row["id"], workflow: row["workflow"], user: row["user"],
             status: RunStatus(rawValue: row["status"]) ?? .failed, sources: row["sources"],
             inputs: decode(row["inputs"]) ?? [:], outputs: decode(row["outputs"]), outDirectory: row["out_dir"],
@@ -217,6 +221,8 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             finishedAt: date(row["finished_at"]), ownerPID: row["owner_pid"], ownerStart: row["owner_start"],
             cancelRequested: (row["cancel_requested"] as Int?) == 1, directory: row["directory"] ?? "/",
             reuses: row["reuses"], process: row["process"], processVersion: row["process_version"])
+        r.withheld = (row["withheld"] as Int?) == 1
+        return r
     }
 
     static func attemptRecord(_ row: Row) -> AttemptRecord {
@@ -236,7 +242,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             r.id, r.workflow, r.user, r.status.rawValue, r.sources, encode(r.inputs) ?? "{}", encode(r.outputs),
             r.outDirectory, r.error, r.createdAt.timeIntervalSince1970, r.startedAt?.timeIntervalSince1970,
             r.finishedAt?.timeIntervalSince1970, r.ownerPID, r.ownerStart, r.cancelRequested ? 1 : 0, r.directory,
-            r.reuses, r.process, r.processVersion,
+            r.reuses, r.process, r.processVersion, r.withheld ? 1 : 0,
         ]
     }
 
@@ -249,8 +255,8 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             sql: """
                 INSERT INTO runs (id, workflow, user, status, sources, inputs, outputs, out_dir, error, created_at,
                   started_at, finished_at, owner_pid, owner_start, cancel_requested, directory, reuses, process,
-                  process_version)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  process_version, withheld)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: SQLiteStore.arguments(run))
     }
 
@@ -265,7 +271,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                 UPDATE runs SET id = ?, workflow = ?, user = ?, status = ?, sources = ?, inputs = ?, outputs = ?,
                   out_dir = ?, error = ?, created_at = ?, started_at = ?, finished_at = ?, owner_pid = ?,
                   owner_start = ?, cancel_requested = MAX(cancel_requested, ?), directory = ?, reuses = ?,
-                  process = ?, process_version = ?
+                  process = ?, process_version = ?, withheld = MAX(withheld, ?)
                 WHERE id = ?
                 """, arguments: SQLiteStore.arguments(run) + [run.id])
     }

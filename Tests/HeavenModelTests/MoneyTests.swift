@@ -37,4 +37,40 @@ struct MoneyTests {
         // Nothing delivered for a priced output: that part is zero.
         #expect(price.of([:]) { _ in nil }.total == Money("3"))
     }
+
+    @Test("no amount, price or quantity from outside can overflow: too large is refused, arithmetic saturates")
+    func neverTraps() {
+        // The exploit's price: the largest 64-bit number of micros, times two items.
+        #expect(Money("9223372036854.775807") == nil)
+        #expect(Money("9999999999999") == nil)
+        #expect(Money("1000000000000") == Money.maximum)
+        #expect(Money("1000000000000.000001") == nil)
+        #expect(Money(value: 9.3e12) == nil)
+        #expect(Money(value: 1e12) == Money.maximum)
+        let big = Money(micros: .max)
+        #expect(big.times(2).micros == .max)
+        #expect((-big).times(2).micros == .min + 1 || (-big).times(2).micros == .min)
+        #expect((big + big).micros == .max)
+        #expect((Money(micros: .min) - Money(micros: 1)).micros == .min)
+        #expect(big.times(1e300).micros == .max)
+        #expect(big.times(Double.nan) == .zero)
+        #expect((-Money(micros: .min)).micros == .max)
+        let loc = SourceLocation(file: "p.yaml", line: 1, column: 1)
+        let price = Price(currency: "credits", run: .maximum, outputs: ["items": (.item, .maximum)], location: loc)
+        let (total, _) = price.of(["items": .list((0..<100).map { Value.int($0) })]) { _ in nil }
+        #expect(total > Money.maximum)
+    }
+
+    @Test("a quantity beyond what Heaven counts is refused, saying the bound")
+    func quantityBounds() {
+        guard case .failure(let e) = Quantity.parse("9999999999TiB", as: .bytes) else {
+            Issue.record("a size of ten billion TiB was accepted")
+            return
+        }
+        #expect(e.description.contains("is larger than any size Heaven counts"), "\(e)")
+        if case .success = Quantity.parse("100000000000h", as: .seconds) {
+            Issue.record("a huge duration was accepted")
+        }
+        if case .failure = Quantity.parse("512GiB", as: .bytes) { Issue.record("512GiB was refused") }
+    }
 }

@@ -186,6 +186,12 @@ struct ChargingTests {
             (try await b.s.request("GET", "/jobs/\(overJob)", token: b.carol).json["message"] as? String ?? "")
                 .contains("exceeds its budget"))
         #expect(try await b.s.request("GET", "/jobs/\(overJob)/results", token: b.carol).status != 200)
+        // Withheld means withheld: not through its tasks' logs either (what `split` printed
+        // is the very result); an admin still reads them.
+        let withheldLog = try await b.s.request("GET", "/v1/runs/\(overJob)/logs/split", token: b.carol)
+        #expect(withheldLog.status == 403 && !withheldLog.text.contains("\"i\""), "\(withheldLog.text)")
+        let adminLog = try await b.s.request("GET", "/v1/runs/\(overJob)/logs/split", token: b.alice)
+        #expect(adminLog.status == 200 && adminLog.text.contains("\"i\""), "\(adminLog.status) \(adminLog.text)")
         #expect(try await b.balance(b.carol) == 15)
         // A dismissed job is not charged either; its resources are still the publisher's.
         let long = try await b.execute(b.carol, ["inputs": ["text": "a", "pause": 30], "budget": ["amount": 4]])

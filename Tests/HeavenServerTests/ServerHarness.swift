@@ -67,7 +67,7 @@ final class ServerHarness: @unchecked Sendable {
 
     /// Starts the server (isolated with its own uid range unless `options` say otherwise);
     /// returns once it listens.
-    func start(_ options: [String]? = nil) throws {
+    func start(_ options: [String]? = nil, prefix: String = "") throws {
         let options = options ?? ["--task-ids", "\(taskIDs.lowerBound)-\(taskIDs.upperBound)"]
         let out = work + "/serve.out"
         try? FileManager.default.removeItem(atPath: out)
@@ -75,7 +75,7 @@ final class ServerHarness: @unchecked Sendable {
         // to close before it reports a child's exit): all but 0-2 are closed first.
         _ = try ServerHarness.sh(
             "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2>/dev/null; done; "
-                + "HEAVEN_HOME=\(work)/home setsid \(ServerHarness.binary) serve --listen 127.0.0.1:0 \(options.map(ServerHarness.quote).joined(separator: " ")) > \(out) 2> \(work)/serve.err < /dev/null & echo $! > \(work)/serve.pid",
+                + "HEAVEN_HOME=\(work)/home setsid \(prefix) \(ServerHarness.binary) serve --listen 127.0.0.1:0 \(options.map(ServerHarness.quote).joined(separator: " ")) > \(out) 2> \(work)/serve.err < /dev/null & echo $! > \(work)/serve.pid",
             shell: "/bin/bash")
         pid =
             Int32(
@@ -164,8 +164,11 @@ final class ServerHarness: @unchecked Sendable {
     }
 
     /// A run submission body.
-    static func submission(_ yaml: String, share: [String] = [], inputs: [String: Any] = [:]) -> Data {
+    static func submission(_ yaml: String, share: [String] = [], inputs: [String: Any] = [:], workflow: String? = nil)
+        -> Data
+    {
         var object: [String: Any] = ["documents": [["path": "w.yaml", "text": yaml]]]
+        if let workflow { object["workflow"] = workflow }
         if !share.isEmpty { object["share"] = share }
         if !inputs.isEmpty { object["inputs"] = inputs }
         return try! JSONSerialization.data(withJSONObject: object)

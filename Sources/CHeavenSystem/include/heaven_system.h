@@ -32,6 +32,42 @@ heaven_spawn_options heaven_spawn_defaults(void);
 /// failed exec in the child: the child never runs user code in that case).
 int heaven_spawn(const heaven_spawn_options *options, pid_t *pid_out);
 
+
+/// Opens `path` (relative) beneath the directory open as `dirfd` with `flags` (and
+/// O_CLOEXEC), never through a symbolic link, a magic link of /proc or a mount point,
+/// never above `dirfd` (openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+/// RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV; component by component with O_NOFOLLOW
+/// where openat2 is missing). The descriptor, or -1 with errno set (ELOOP: a link on
+/// the way; EXDEV: the path leaves `dirfd`).
+int heaven_open_beneath(int dirfd, const char *path, int flags, unsigned mode);
+
+/// Removes `path` (relative) beneath `dirfd`: a file or a link itself, or a directory
+/// and everything in it, never following a link (its parent reached as by
+/// heaven_open_beneath). 0, or -1 with errno set.
+int heaven_remove_beneath(int dirfd, const char *path);
+
+/// heaven_open_beneath with the permission checks of `uid` and `gid` (the file system
+/// ids of the calling thread change for the call): only for a single-threaded
+/// process without supplementary groups (the sandbox helper).
+int heaven_open_beneath_as(unsigned uid, unsigned gid, int dirfd, const char *path, int flags);
+
+/// heaven_remove_beneath with the permission checks of `uid` and `gid` (as above).
+int heaven_remove_beneath_as(unsigned uid, unsigned gid, int dirfd, const char *path);
+
+/// Reads exactly `length` bytes from the stream socket `socket`, keeping up to `max`
+/// descriptors that ride on them (SCM_RIGHTS, close-on-exec) in `fds` and their number
+/// in `nfds` (descriptors beyond `max` are closed). 0, or -1 (errno set; 0 at the end).
+int heaven_recv_with_fds(int socket, void *data, size_t length, int *fds, int max, int *nfds);
+
+/// On a crash of this process (SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE, SIGABRT: a
+/// runtime trap among them), writes the last text given to `heaven_crash_note` and a
+/// newline to `fd`, then lets the crash go on as before (the runtime's own handler, the
+/// default action). 0, or -1 with errno set.
+int heaven_crash_watch(int fd);
+
+/// What a crash writes (see heaven_crash_note): at most 64 KiB of `text`.
+void heaven_crash_note(const char *text, size_t length);
+
 #endif
 
 /// Renames `from` to `to` unless `to` exists (renameat2 with RENAME_NOREPLACE,

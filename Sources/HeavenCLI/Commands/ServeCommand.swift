@@ -76,6 +76,13 @@ struct ServeCommand: AsyncParsableCommand {
     var fetchLimit = "1GiB"
 
     @Option(
+        name: .customLong("share-dir"),
+        help:
+            "A directory whose files any tenant may name as file inputs, read with the tenant's own rights; repeat for several."
+    )
+    var shareDirectories: [String] = []
+
+    @Option(
         name: .customLong("platform-fee"),
         help: "The platform's share, in percent, of the value of every priced job (to the `operator` account).")
     var platformFee: Double = 0
@@ -95,9 +102,19 @@ struct ServeCommand: AsyncParsableCommand {
         for h in fetchAllow where h.isEmpty || h.contains("/") || h.contains(where: \.isWhitespace) {
             throw CLIError("--fetch-allow takes a host name or address, optionally with :PORT (got `\(h)`)")
         }
+        var shared: [String] = []
+        for d in shareDirectories {
+            let path = (HeavenHome.absolute(d) as NSString).standardizingPath
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw CLIError("--share-dir takes a directory (`\(d)` is not one)")
+            }
+            shared.append(path)
+        }
         var policy = ServerPolicy(
             taskMemory: memory.value, taskProcesses: taskProcesses, siteHosts: Set(siteHosts),
-            fetchHosts: Set(fetchAllow), fetchLimit: Int(limit.value), platformFee: platformFee)
+            fetchHosts: Set(fetchAllow), fetchLimit: Int(limit.value), platformFee: platformFee,
+            shareDirectories: shared)
         if noIsolation {
             if taskIDs != nil { throw CLIError("--task-ids and --no-isolation contradict each other: choose one") }
             return policy

@@ -133,7 +133,7 @@ struct ConsoleRoutes {
         router.get("/console/runs/{id}/logs/{task}/text") { request, context in
             let c = try await required(request)
             guard let run = try await visibleRun(context, c) else { throw Problem(.notFound, "no such run") }
-            let (attempt, text) = try await log(request, context, run)
+            let (attempt, text) = try await log(request, context, run, c)
             let body = try JSONSerialization.data(withJSONObject: [
                 "text": text, "running": attempt.status == .running,
             ])
@@ -563,24 +563,27 @@ struct ConsoleRoutes {
                 status: .ok, headers: ConsoleRoutes.headers("application/json"),
                 body: .init(byteBuffer: ByteBuffer(string: JSONValue(value).jsonText)))
         }
-        guard let real = server.runFile(path, of: run.id), var data = FileManager.default.contents(atPath: real) else {
-            throw Problem(.notFound, "the file is no longer there")
-        }
-        // A GeoTIFF seen in the page: a PNG of it made here with GDAL (cached by content).
+        // Only regular files beneath the run's own directory, opened with its tenant's rights.
+        let file = try await server.openRunFile(path, of: run)
+        // A GeoTIFF seen in the page: a PNG of it made by GDAL in the tenant's sandbox
+        // (cached by content).
         if request.uri.queryParameters.get("preview") == "png" {
-            data = try await Preview.png(of: real, cache: server.home.root + "/server/previews")
+            let data = try await Preview(server: server).png(of: file, run: run)
             var headers = ConsoleRoutes.headers("image/png")
             headers[.cacheControl] = "private, max-age=3600"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         var headers = ConsoleRoutes.headers(ProcessDescription.mediaType(of: path) ?? "application/octet-stream")
         headers[.contentDisposition] = "inline; filename=\"\((path as NSString).lastPathComponent)\""
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return HeavenServer.streaming(file, headers: headers)
     }
 
     // MARK: Logs
 
-    func log(_ request: Request, _ context: HeavenContext, _ run: RunRecord) async throws -> (AttemptRecord, String) {
+    func log(_ request: Request, _ context: HeavenContext, _ run: RunRecord, _ c: Caller) async throws -> (
+        AttemptRecord, String
+    ) {
+        try await access.checkNotWithheld(run, for: c.user)
         let sent = try context.parameters.require("task")
         let flat = sent.removingPercentEncoding ?? sent
         let attempts = try await store.attempts(run: run.id).filter { RunLayout.flat($0.taskKey) == flat }
@@ -601,7 +604,7 @@ struct ConsoleRoutes {
     }
 
     func logPage(_ request: Request, _ context: HeavenContext, _ run: RunRecord, _ c: Caller) async throws -> Response {
-        let (a, text) = try await log(request, context, run)
+        let (a, text) = try await log(request, context, run, c)
         let flat = RunRoutes.pathSegment(RunLayout.flat(a.taskKey))
         var values: [String: Any] = [
             "task": a.taskKey, "attempt": a.number, "status": a.status.rawValue, "run": run.id, "text": text,

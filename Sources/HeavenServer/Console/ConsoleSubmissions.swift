@@ -1,5 +1,6 @@
 import Foundation
 import HeavenAPI
+import HeavenConnectors
 import HeavenCore
 import HeavenEngine
 import HeavenLanguage
@@ -102,7 +103,7 @@ extension ConsoleRoutes {
         for d in workflow.inputs {
             guard let v = run.inputs[d.name] else { continue }
             if d.type == .file {
-                if case .file(let p) = v, server.submittedFile(p, of: run) != nil {
+                if case .file(let p) = v, server.isSubmittedFile(p, of: run) {
                     kept[d.name] = (p as NSString).lastPathComponent
                 }
             } else {
@@ -287,13 +288,16 @@ extension ConsoleRoutes {
             if d.type == .file {
                 if let path = form.files[d.name] {
                     inputs[d.name] = .string(path)
-                } else if let run = earlier, case .file(let p)? = run.inputs[d.name],
-                    let real = server.submittedFile(p, of: run)
+                } else if let run = earlier, case .file(let p)? = run.inputs[d.name], server.isSubmittedFile(p, of: run)
                 {
                     let folder = base + "/inputs/" + d.name
-                    let name = (real as NSString).lastPathComponent
+                    let name = (p as NSString).lastPathComponent
                     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-                    try FileManager.default.copyItem(atPath: real, toPath: folder + "/" + name)
+                    let content = try await TenantFiles.server.contents(
+                        p, beneath: run.directory, limit: server.policy.fetchLimit)
+                    guard FileManager.default.createFile(atPath: folder + "/" + name, contents: content) else {
+                        return try await mistake("input `\(d.name)`: the earlier run's file could not be copied")
+                    }
                     inputs[d.name] = .string("inputs/\(d.name)/\(name)")
                 } else if d.defaultValue == nil {
                     return try await mistake("input `\(d.name)` needs a file")

@@ -58,6 +58,20 @@ struct Access: Sendable {
         return run
     }
 
+    /// Refuses `user` what a run's tasks printed when the run is a priced job whose results
+    /// were withheld (over its budget): its logs would hand the values out. Its
+    /// process's publisher and admins still see them.
+    func checkNotWithheld(_ run: RunRecord, for user: UserRecord) async throws {
+        guard run.withheld, !user.admin else { return }
+        if let charge = try await store.charge(job: run.id), charge.publisher == LedgerAccount.user(user.name) {
+            return
+        }
+        throw Problem(
+            .forbidden,
+            "job \(run.id)'s results are withheld (the price of what it delivered went past its budget): so are its tasks' logs"
+        )
+    }
+
     /// Whether the caller owns a registered site (as its owner, or through a group).
     func owns(_ user: UserRecord, _ entry: Catalog.SiteEntry) -> Bool {
         Access.names(entry.site.owner ?? Principal(.user, entry.registeredBy), user)

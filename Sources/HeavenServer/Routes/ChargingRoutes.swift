@@ -73,7 +73,9 @@ struct ChargingRoutes {
                     .badRequest, "`\(currency)` is not a currency: `credits`, or an ISO 4217 code such as EUR")
             }
             guard let amount = Money(value: credit.amount), amount > .zero else {
-                throw Problem(.badRequest, "a credit is a positive amount, not \(credit.amount)")
+                throw Problem(
+                    .badRequest,
+                    "`amount`: a credit is a positive amount of at most \(Money.maximum), not \(credit.amount)")
             }
             _ = try await store.post(
                 LedgerTransaction(
@@ -235,7 +237,9 @@ struct ChargingRoutes {
                     missing: "budget")
             }
             guard let m = Money(value: budget.amount), m >= .zero else {
-                throw Problem(.badRequest, "a budget is an amount of at least 0, not \(budget.amount)")
+                throw Problem(
+                    .unprocessableContent,
+                    "`budget.amount`: a budget is an amount from 0 to \(Money.maximum), not \(budget.amount)")
             }
             (amount, currency) = (m, budget.currency ?? price.currency)
         }

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeavenAPI
+import HeavenConnectors
 import HeavenCore
 import HeavenEngine
 import HeavenLanguage
@@ -50,6 +51,7 @@ struct JobRoutes {
                         400,
                         "an input that is unknown, missing, of the wrong type or out of bounds; an `href` this server does not fetch (`InvalidParameterValue`)"
                     ), APIResponse(404, "no such process (`no-such-process`)"),
+                    APIResponse(422, "a budget that cannot be represented (the field is named)"),
                     APIResponse(500, "the job failed (synchronous execution)"),
                 ])
         ) { request, context in try await execute(request, context) }
@@ -113,7 +115,7 @@ struct JobRoutes {
                 ], html: true)
         ) { request, context in
             let run = try await finishedJob(context)
-            return try results(run, base: ProcessRoutes.base(request), modes: [:], defaultMode: nil, only: nil)
+            return try await results(run, base: ProcessRoutes.base(request), modes: [:], defaultMode: nil, only: nil)
         }
         routes.addRaw(
             APIOperation(
@@ -148,7 +150,7 @@ struct JobRoutes {
                             JobRoutes.isFile(item) ? JobRoutes.link(url + "?item=\(i)", item) : JSONValue(item)
                         }))
             }
-            return try raw(value, run: run)
+            return try await raw(value, run: run)
         }
     }
 
@@ -220,9 +222,9 @@ struct JobRoutes {
         let only = execute.outputs.map { Set($0.keys) }.flatMap { $0.isEmpty ? nil : $0 }
         switch execute.response ?? .raw {
         case .document:
-            return reply(try results(ended, base: url, modes: modes, defaultMode: nil, only: only))
+            return reply(try await results(ended, base: url, modes: modes, defaultMode: nil, only: only))
         case .raw:
-            return try rawResults(ended, base: url, modes: modes, only: only)
+            return try await rawResults(ended, base: url, modes: modes, only: only)
         }
     }
 
@@ -557,9 +559,7 @@ struct JobRoutes {
             throw Problem(.notFound, "no job \(run.id)", type: OGC.Exception.noSuchJob)
         }
         // Its results go: the files of its outputs, and the outputs recorded.
-        for path in JobRoutes.files(in: ended.outputs ?? [:]) {
-            if let real = server.runFile(path, of: run.id) { try? FileManager.default.removeItem(atPath: real) }
-        }
+        for path in JobRoutes.files(in: ended.outputs ?? [:]) { await server.removeRunFile(path, of: ended) }
         ended.outputs = nil
         ended.status = .cancelled
         ended.error = "dismissed"
@@ -602,7 +602,7 @@ struct JobRoutes {
     func results(
         _ run: RunRecord, base: String, modes: [String: TransmissionMode], defaultMode: TransmissionMode?,
         only: Set<String>?
-    ) throws -> Results {
+    ) async throws -> Results {
         var out: [String: JSONValue] = [:]
         // An output that is null was not produced (the branch that makes it did not run):
         // the document leaves it out (the standard has no null value).
@@ -623,13 +623,17 @@ struct JobRoutes {
                     "href": .string(url), "type": .string("application/json"), "title": .string(name),
                 ])
             case (.value, .file(let p)):
-                out[name] = try inline(p, run: run)
+                out[name] = try await inline(p, run: run)
             case (.value, .list(let items)) where hasFiles:
-                out[name] = .array(
-                    try items.map { item in
-                        if case .file(let p) = item { return try inline(p, run: run) }
-                        return JSONValue(item)
-                    })
+                var inlined: [JSONValue] = []
+                for item in items {
+                    if case .file(let p) = item {
+                        inlined.append(try await inline(p, run: run))
+                    } else {
+                        inlined.append(JSONValue(item))
+                    }
+                }
+                out[name] = .array(inlined)
             case (.value, .map):
                 out[name] = .object(["value": JSONValue(value), "mediaType": .string("application/json")])
             case (.value, _):
@@ -640,36 +644,46 @@ struct JobRoutes {
     }
 
     /// A file's content inline: `{value: BASE64, encoding: base64, mediaType}`.
-    func inline(_ path: String, run: RunRecord) throws -> JSONValue {
+    func inline(_ path: String, run: RunRecord) async throws -> JSONValue {
         .object([
-            "value": .string(try content(path, run: run).base64EncodedString()), "encoding": .string("base64"),
+            "value": .string(try await content(path, run: run).base64EncodedString()), "encoding": .string("base64"),
             "mediaType": .string(JobRoutes.mediaType(path)),
         ])
     }
 
-    /// A file of a run's outputs (only files inside the run's own directory are served).
-    func content(_ path: String, run: RunRecord) throws -> Data {
-        guard let real = server.runFile(path, of: run.id), let data = FileManager.default.contents(atPath: real) else {
+    /// A file of a run's outputs, in memory (only regular files beneath the run's own
+    /// directory, opened with its tenant's rights, at most 64 MiB: larger ones go by reference).
+    func content(_ path: String, run: RunRecord) async throws -> Data {
+        do {
+            return try await server.runFileContents(path, of: run, limit: 64 << 20)
+        } catch let p as Problem where p.status == .notFound {
             throw Problem(
                 .notFound, "a file of job \(run.id)'s results is no longer there", type: OGC.Exception.noSuchJob)
         }
-        return data
     }
 
     /// One output as itself: a file with its media type, text, or JSON.
-    func raw(_ value: Value, run: RunRecord) throws -> Response {
-        let (type, data) = try rawPart(value, run: run)
+    func raw(_ value: Value, run: RunRecord) async throws -> Response {
         var headers = HTTPFields()
-        headers[.contentType] = type
         if case .file(let p) = value {
+            // A file streams from its descriptor, whatever its size.
+            let file: TenantFile
+            do { file = try await server.openRunFile(p, of: run) } catch let e as Problem where e.status == .notFound {
+                throw Problem(
+                    .notFound, "a file of job \(run.id)'s results is no longer there", type: OGC.Exception.noSuchJob)
+            }
+            headers[.contentType] = JobRoutes.mediaType(p)
             headers[.contentDisposition] = "attachment; filename=\"\((p as NSString).lastPathComponent)\""
+            return HeavenServer.streaming(file, headers: headers)
         }
+        let (type, data) = try await rawPart(value, run: run)
+        headers[.contentType] = type
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    func rawPart(_ value: Value, run: RunRecord) throws -> (String, Data) {
+    func rawPart(_ value: Value, run: RunRecord) async throws -> (String, Data) {
         switch value {
-        case .file(let p): return (JobRoutes.mediaType(p), try content(p, run: run))
+        case .file(let p): return (JobRoutes.mediaType(p), try await content(p, run: run))
         case .string(let s): return ("text/plain; charset=utf-8", Data(s.utf8))
         default: return ("application/json", Data(JSONValue(value).jsonText.utf8))
         }
@@ -678,8 +692,8 @@ struct JobRoutes {
     /// `response: raw`: one output by value as itself; every output by reference as
     /// `Link` headers (204); several outputs as multipart/related (references as parts
     /// with `Content-Location` only).
-    func rawResults(_ run: RunRecord, base: String, modes: [String: TransmissionMode], only: Set<String>?) throws
-        -> Response
+    func rawResults(_ run: RunRecord, base: String, modes: [String: TransmissionMode], only: Set<String>?)
+        async throws -> Response
     {
         let outputs = (run.outputs ?? [:]).filter { only?.contains($0.key) ?? true }.sorted { $0.key < $1.key }
         func url(_ name: String) -> String { base + "/jobs/\(run.id)/results/" + ProcessRoutes.segment(name) }
@@ -696,7 +710,7 @@ struct JobRoutes {
             return Response(status: .noContent, headers: headers)
         }
         if outputs.count == 1, let (_, value) = outputs.first {
-            return try raw(value, run: run)
+            return try await raw(value, run: run)
         }
         let boundary = "heaven-" + UUID().uuidString.lowercased()
         var body = Data()
@@ -705,7 +719,7 @@ struct JobRoutes {
             if mode(name) == .reference {
                 body.append(Data("Content-Location: \(url(name))\r\n\r\n\r\n".utf8))
             } else {
-                let (type, data) = try rawPart(value, run: run)
+                let (type, data) = try await rawPart(value, run: run)
                 body.append(Data("Content-Type: \(type)\r\n\r\n".utf8))
                 body.append(data)
                 body.append(Data("\r\n".utf8))
@@ -761,7 +775,7 @@ struct JobRoutes {
             await server.finish(runID)
             guard let r = try? await server.store.run(runID) else { return }
             if r.status == .succeeded {
-                if let results = try? routes.results(r, base: base, modes: [:], defaultMode: nil, only: nil),
+                if let results = try? await routes.results(r, base: base, modes: [:], defaultMode: nil, only: nil),
                     let body = try? APICoding.encoder.encode(results)
                 {
                     await send(body, s.successUri)

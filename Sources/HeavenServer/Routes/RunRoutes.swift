@@ -145,6 +145,7 @@ struct RunRoutes {
             guard let a = wanted.map({ n in attempts.first { $0.number == n } }) ?? attempts.last else {
                 throw Problem(.notFound, "run \(run.id) has no task `\(flat)`\(wanted.map { " attempt \($0)" } ?? "")")
             }
+            try await access.checkNotWithheld(run, for: try context.user)
             let layout = server.home.layout(run.id)
             var text = ""
             for stream in ["log", "out", "err"] {
@@ -186,13 +187,12 @@ struct RunRoutes {
                 value = items[item]
             }
             guard case .file(let path) = value else { return reply(OutputValue(name: name, value: JSONValue(value))) }
-            // Only files inside the run's own directory are ever served.
-            guard let real = server.runFile(path, of: run.id), let data = FileManager.default.contents(atPath: real)
-            else { throw Problem(.notFound, "the file of output `\(name)` is no longer there") }
+            // Only regular files beneath the run's own directory, opened with its tenant's rights.
+            let file = try await server.openRunFile(path, of: run)
             var headers = HTTPFields()
             headers[.contentType] = "application/octet-stream"
             headers[.contentDisposition] = "attachment; filename=\"\((path as NSString).lastPathComponent)\""
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            return HeavenServer.streaming(file, headers: headers)
         }
         routes.addRaw(
             APIOperation(

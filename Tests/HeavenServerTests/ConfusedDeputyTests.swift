@@ -1,0 +1,346 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A workflow whose task `plant` makes something in its working directory (`make`, a
+/// shell line) and prints a path to it, which is then given to a called workflow's
+/// `type: file` input and comes back as the run's output `leak`: the way a tenant makes
+/// the server take a path of their choosing for a file of their run.
+func planted(_ make: String, print path: String) -> String {
+    """
+    kind: Workflow
+    name: plant
+    steps:
+      - task: plant
+        shell: '\(make.replacingOccurrences(of: "'", with: "''")); echo "$PWD/\(path)"'
+        outputs: {p: {stdout: text}}
+      - call: pass
+        name: passed
+        with: {f: '${plant.p}'}
+    outputs: {leak: '${passed.f}'}
+    ---
+    kind: Workflow
+    name: pass
+    inputs: {f: {type: file}}
+    steps:
+      - task: noop
+        run: ['true']
+    outputs: {f: '${inputs.f}'}
+    """
+}
+
+/// The server as a confused deputy, tried as a hostile tenant would (issue 27): every
+/// path a tenant can influence is reached as the tenant, beneath its run, never through
+/// a link; nothing a tenant sends crashes or stalls the server. Each probe has a positive
+/// control, so that a probe that cannot work (a missing tool) cannot pass as refused.
+@Suite("The server is no confused deputy", .serialized, .timeLimit(.minutes(5)))
+struct ConfusedDeputyTests {
+    /// A file of the host's the tenant must never get: root's, 0600, outside every run.
+    static func victim() throws -> (dir: String, file: String, content: String) {
+        let dir = "/var/tmp/heaven-victim-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir + "/tree/deeper", withIntermediateDirectories: true)
+        let content = "VICTIM-\(UUID().uuidString)"
+        try content.write(toFile: dir + "/secret", atomically: false, encoding: .utf8)
+        try content.write(toFile: dir + "/tree/deeper/kept", atomically: false, encoding: .utf8)
+        chmod(dir + "/secret", 0o600)
+        return (dir, dir + "/secret", content)
+    }
+
+    @Test(
+        "a chain of links to a host file given back as a file: refused, never served, never deleted; a file input names only what the tenant may read, with one answer whether it exists or not"
+    )
+    func chains() async throws {
+        let s = try ServerHarness()
+        let mallory = try s.heaven("users", "add", "mallory")
+        let v = try ConfusedDeputyTests.victim()
+        defer { try? FileManager.default.removeItem(atPath: v.dir) }
+        let shared = s.work + "/shared"
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
+        chmod(s.work, 0o755)
+        chmod(shared, 0o755)
+        try "PUBLIC".write(toFile: shared + "/open.txt", atomically: false, encoding: .utf8)
+        chmod(shared + "/open.txt", 0o644)
+        try "PRIVATE".write(toFile: shared + "/closed.txt", atomically: false, encoding: .utf8)
+        chmod(shared + "/closed.txt", 0o600)
+        // With a supplementary group on purpose: the server's groups must reach no tenant's open.
+        try s.start(
+            ["--task-ids", "\(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound)", "--share-dir", shared],
+            prefix: "setpriv --groups 0,4242 --")
+
+        // Positive control: a file output of the run is served.
+        let fine = try await s.request(
+            "POST", "/v1/runs", token: mallory,
+            body: ServerHarness.submission(
+                "kind: Workflow\nname: f\nsteps:\n  - task: t\n    shell: 'echo fine > out.txt'\n    outputs: {o: {file: out.txt}}\noutputs: {o: '${t.o}'}\n"
+            ))
+        let fineID = try #require(fine.json["id"] as? String, "\(fine.text)")
+        #expect(try await waitForEnd(s, fineID, token: mallory)["status"] as? String == "succeeded")
+        let served = try await s.request("GET", "/v1/runs/\(fineID)/outputs/o", token: mallory)
+        #expect(served.status == 200 && served.text == "fine\n", "\(served.status) \(served.text)")
+
+        // The two-link chain (`ln -s b a; ln -s VICTIM b`), and a link to a directory.
+        for (make, path) in [
+            ("ln -s b a; ln -s \(v.file) b", "a"), ("ln -s \(v.dir) d", "d/secret"), ("ln -s \(v.dir)/tree t", "t"),
+        ] {
+            let r = try await s.request(
+                "POST", "/v1/runs", token: mallory,
+                body: ServerHarness.submission(planted(make, print: path), workflow: "plant"))
+            let id = try #require(r.json["id"] as? String, "\(r.text)")
+            let ended = try await waitForEnd(s, id, token: mallory)
+            #expect(ended["status"] as? String == "failed", "\(ended)")
+            #expect((ended["error"] as? String ?? "").contains("is not a file this run may read"), "\(ended)")
+            let leak = try await s.request("GET", "/v1/runs/\(id)/outputs/leak", token: mallory)
+            #expect(leak.status == 404 && !leak.text.contains(v.content), "\(leak.text)")
+            // Dismissed (OGC's DELETE /jobs/ID): what the chain names is never removed.
+            let dismissed = try await s.request("DELETE", "/jobs/\(id)", token: mallory)
+            #expect(dismissed.status == 200, "\(dismissed.text)")
+            #expect(FileManager.default.fileExists(atPath: v.file))
+            #expect(FileManager.default.fileExists(atPath: v.dir + "/tree/deeper/kept"))
+        }
+
+        // Absolute paths as file inputs: the same answer whether the file exists or not.
+        let workflow =
+            "kind: Workflow\nname: w\ninputs: {f: {type: file}}\nsteps:\n  - task: t\n    run: [cat, '${inputs.f}']\n    outputs: {v: {stdout: text}}\noutputs: {v: '${t.v}'}\n"
+        var details: [String] = []
+        for path in [v.file, v.dir + "/no-such-file", "/etc/shadow", shared + "/closed.txt", shared + "/../secret"] {
+            let r = try await s.request(
+                "POST", "/v1/runs", token: mallory, body: ServerHarness.submission(workflow, inputs: ["f": path]))
+            #expect(r.status == 422, "\(path): \(r.text)")
+            details.append((r.json["detail"] as? String ?? "").replacingOccurrences(of: path, with: "PATH"))
+        }
+        #expect(Set(details).count == 1, "\(details)")
+        #expect(details.first?.contains("is not a file this run may read") == true, "\(details)")
+        // Positive control: a file under a directory the operator shares, readable by all.
+        let open = try await s.request(
+            "POST", "/v1/runs", token: mallory,
+            body: ServerHarness.submission(workflow, inputs: ["f": shared + "/open.txt"]))
+        let openID = try #require(open.json["id"] as? String, "\(open.text)")
+        let openEnd = try await waitForEnd(s, openID, token: mallory)
+        #expect((openEnd["outputs"] as? [String: Any])?["v"] as? String == "PUBLIC", "\(openEnd)")
+        #expect(try await s.request("GET", "/healthz").status == 200)
+    }
+
+    @Test("a FIFO, /dev/zero or / given as a file never stalls the server, also after a restart")
+    func noStall() async throws {
+        let s = try ServerHarness()
+        let mallory = try s.heaven("users", "add", "mallory")
+        try s.start()
+        // A FIFO made by a task, as a file input of a called workflow and as a staged input;
+        // devices and the root as file inputs. Two of each at once (two cores).
+        let staged = """
+            kind: Workflow
+            name: staged
+            steps:
+              - task: plant
+                shell: 'mkfifo f; echo "$PWD/f"'
+                outputs: {p: {stdout: text}}
+              - task: use
+                inputs: {x: '${plant.p}'}
+                run: [cat, x]
+            """
+        var ids: [String] = []
+        for _ in 0..<2 {
+            for body in [
+                ServerHarness.submission(planted("mkfifo f", print: "f"), workflow: "plant"),
+                ServerHarness.submission(staged),
+            ] {
+                let r = try await s.request("POST", "/v1/runs", token: mallory, body: body)
+                ids.append(try #require(r.json["id"] as? String, "\(r.text)"))
+            }
+        }
+        for path in ["/dev/zero", "/", "/proc/self/fd/0"] {
+            let r = try await s.request(
+                "POST", "/v1/runs", token: mallory,
+                body: ServerHarness.submission(
+                    "kind: Workflow\nname: w\ninputs: {f: {type: file}}\nsteps:\n  - task: t\n    run: [cat, '${inputs.f}']\n",
+                    inputs: ["f": path]))
+            #expect(r.status == 422, "\(path): \(r.text)")
+        }
+        for id in ids {
+            let ended = try await waitForEnd(s, id, token: mallory)
+            #expect(ended["status"] as? String == "failed", "\(ended)")
+        }
+        let health = try await s.request("GET", "/healthz")
+        #expect(health.status == 200)
+        // And after a restart, nothing blocks either.
+        s.kill9()
+        try s.start()
+        #expect(try await s.request("GET", "/healthz").status == 200)
+        let again = try await s.request("GET", "/v1/runs", token: mallory)
+        #expect(again.status == 200)
+    }
+
+    @Test(
+        "a preview is made in the tenant's sandbox by GDAL's GeoTIFF driver only: no VRT over a host file, no request to a port"
+    )
+    func previews() async throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gdal_translate") else {
+            Issue.record("this test needs gdal-bin (scripts/test.sh installs it)")
+            return
+        }
+        let s = try ServerHarness()
+        let mallory = try s.heaven("users", "add", "mallory")
+        let v = try ConfusedDeputyTests.victim()
+        defer { try? FileManager.default.removeItem(atPath: v.dir) }
+        // A listener on this machine's loopback: the server must never call it.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) }
+        }
+        listen(listener, 16)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        _ = fcntl(listener, F_SETFL, O_NONBLOCK)
+        try s.start()
+        let login = try await s.request(
+            "POST", "/console/login", body: Data("token=\(mallory)".utf8), type: "application/x-www-form-urlencoded")
+        let cookie = "Cookie: " + String((login.headers["set-cookie"] ?? "").split(separator: ";")[0])
+
+        func vrt(_ band: String) -> String {
+            """
+            <VRTDataset rasterXSize="16" rasterYSize="16">
+              <VRTRasterBand dataType="Byte" band="1" subClass="VRTRawRasterBand">
+                <SourceFilename relativetoVRT="0">\(band)</SourceFilename>
+                <ImageOffset>0</ImageOffset><PixelOffset>1</PixelOffset><LineOffset>16</LineOffset>
+              </VRTRasterBand>
+            </VRTDataset>
+            """
+        }
+        let cases = [
+            ("raw", vrt(v.file)), ("curl", vrt("/vsicurl/http://127.0.0.1:\(port)/x.tif")),
+        ]
+        for (name, text) in cases {
+            let yaml =
+                "kind: Workflow\nname: p\nsteps:\n  - task: t\n    run: [python3, -c, 'import sys; open(\"x.tif\", \"w\").write(sys.argv[1])', '\(text.replacingOccurrences(of: "'", with: "''"))']\n    outputs: {o: {file: x.tif}}\noutputs: {o: '${t.o}'}\n"
+            let r = try await s.request("POST", "/v1/runs", token: mallory, body: ServerHarness.submission(yaml))
+            let id = try #require(r.json["id"] as? String, "\(name): \(r.text)")
+            #expect(try await waitForEnd(s, id, token: mallory)["status"] as? String == "succeeded")
+            let png = try await s.request(
+                "GET", "/console/runs/\(id)/outputs/o?preview=png", extraHeaders: [cookie])
+            #expect(png.status != 200, "\(name): a preview was made: \(png.type)")
+            #expect(!png.text.contains(v.content), "\(name)")
+        }
+        // Nobody knocked on the listener's port.
+        var peer = sockaddr()
+        var size = socklen_t(MemoryLayout<sockaddr>.size)
+        let knocked = accept(listener, &peer, &size)
+        #expect(knocked < 0, "the server (or its GDAL) connected to 127.0.0.1:\(port)")
+        if knocked >= 0 { close(knocked) }
+        // Positive control: a real GeoTIFF made by the task is previewed.
+        let tif =
+            "kind: Workflow\nname: p\nsteps:\n  - task: t\n    run: [gdal_translate, -q, -of, GTiff, -outsize, '32', '32', /usr/share/gdal/gdalicon.png, x.tif]\n    outputs: {o: {file: x.tif}}\noutputs: {o: '${t.o}'}\n"
+        let made = try await s.request("POST", "/v1/runs", token: mallory, body: ServerHarness.submission(tif))
+        let madeID = try #require(made.json["id"] as? String, "\(made.text)")
+        let madeEnd = try await waitForEnd(s, madeID, token: mallory)
+        #expect(madeEnd["status"] as? String == "succeeded", "\(madeEnd)")
+        let preview = try await s.request(
+            "GET", "/console/runs/\(madeID)/outputs/o?preview=png", extraHeaders: [cookie])
+        #expect(preview.status == 200 && preview.type == "image/png", "\(preview.status) \(preview.text)")
+        #expect(Array(preview.body.prefix(4)) == [0x89, 0x50, 0x4E, 0x47])
+    }
+
+    @Test(
+        "a price that cannot be represented is refused at deploy, naming the field; a huge one is never charged and never traps"
+    )
+    func overflow() async throws {
+        let s = try ServerHarness()
+        let admin = try s.heaven("users", "add", "root-admin", "--admin")
+        let mallory = try s.heaven("users", "add", "mallory")
+        try s.start()
+        func process(_ amount: String, name: String) -> String {
+            """
+            kind: Workflow
+            name: \(name)
+            price: {currency: credits, run: 0, outputs: {items: {item: \(amount)}}}
+            steps:
+              - task: t
+                run: [echo, '[1, 2]']
+                outputs: {items: {stdout: json}}
+            outputs: {items: '${t.items}'}
+            """
+        }
+        let refused = try await s.request(
+            "POST", "/processes", token: mallory, body: Data(process("9223372036854.775807", name: "boom").utf8),
+            type: "application/yaml")
+        #expect(refused.status == 422, "\(refused.text)")
+        #expect((refused.json["detail"] as? String ?? "").contains("must be an amount"), "\(refused.text)")
+        // The largest price there is, times two items: beyond any budget, so withheld, never charged.
+        let deployed = try await s.request(
+            "POST", "/processes?visibility=public", token: mallory,
+            body: Data(process("1000000000000", name: "dear").utf8), type: "application/yaml")
+        #expect(deployed.status == 201, "\(deployed.text)")
+        let credit = try await s.request(
+            "POST", "/v1/accounts/mallory/credit", token: admin, body: Data(#"{"amount": 1000000000000}"#.utf8))
+        #expect(credit.status == 200, "\(credit.text)")
+        let tooMuch = try await s.request(
+            "POST", "/processes/dear/execution", token: mallory,
+            body: Data(#"{"inputs": {}, "budget": {"amount": 1e300}}"#.utf8))
+        #expect(tooMuch.status == 422 && tooMuch.text.contains("budget.amount"), "\(tooMuch.text)")
+        let job = try await s.request(
+            "POST", "/processes/dear/execution", token: mallory,
+            body: Data(#"{"inputs": {}, "budget": {"amount": 1000000000000}}"#.utf8),
+            extraHeaders: ["Prefer: respond-async"])
+        let id = try #require(job.json["jobID"] as? String, "\(job.text)")
+        let ended = try await waitForEnd(s, id, token: mallory)
+        #expect(ended["status"] as? String == "failed", "\(ended)")
+        #expect((ended["error"] as? String ?? "").contains("nothing is charged"), "\(ended)")
+        #expect(try await s.request("GET", "/healthz").status == 200)
+    }
+
+    @Test("a run that crashed the server twice is set aside as failed and the server serves; kill -9 is no crash")
+    func crashLoop() async throws {
+        let s = try ServerHarness()
+        let mallory = try s.heaven("users", "add", "mallory")
+        let hold = ServerHarness.submission(
+            "kind: Workflow\nname: hold\nsteps:\n  - task: t\n    run: [sleep, '600']\n")
+        try s.start()
+        let crashing = try #require(
+            try await s.request("POST", "/v1/runs", token: mallory, body: hold).json["id"] as? String)
+        func running(_ id: String) async throws {
+            for _ in 0..<200 {
+                let r = try await s.request("GET", "/v1/runs/\(id)", token: mallory)
+                if (r.json["attempts"] as? [String: Any])?["running"] as? Int == 1 { return }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            throw ServerHarness.Failure("run \(id) never ran")
+        }
+        // A crash is a fault of the server's own (SIGSEGV here, as a trap would be).
+        for _ in 0..<2 {
+            try await running(crashing)
+            kill(s.pid, SIGSEGV)
+            // The crash is noted before the runtime's backtrace (which takes seconds): then it goes.
+            for _ in 0..<200 {
+                if let note = FileManager.default.contents(atPath: s.home + "/server/crashed"), !note.isEmpty { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            s.kill9()
+            try s.start()
+        }
+        let setAside = try await waitForEnd(s, crashing, token: mallory)
+        #expect(setAside["status"] as? String == "failed", "\(setAside)")
+        #expect((setAside["error"] as? String ?? "").contains("set aside: the server crashed 2 times"), "\(setAside)")
+        #expect(try await s.request("GET", "/healthz").status == 200)
+        // Killed with SIGKILL twice: resumed each time, never set aside.
+        let killed = try #require(
+            try await s.request("POST", "/v1/runs", token: mallory, body: hold).json["id"] as? String)
+        for _ in 0..<2 {
+            try await running(killed)
+            s.kill9()
+            try s.start()
+        }
+        try await running(killed)
+        let cancel = try await s.request("POST", "/v1/runs/\(killed)/cancel", token: mallory)
+        #expect(cancel.status == 202)
+        _ = try await waitForEnd(s, killed, token: mallory)
+    }
+}
