@@ -239,3 +239,73 @@ int heaven_remove_beneath_as(unsigned uid, unsigned gid, int dirfd, const char *
     errno = e;
     return r;
 }
+
+int heaven_mkdir_beneath_as(unsigned uid, unsigned gid, int dirfd, const char *path, unsigned mode) {
+    if (!path || !path[0] || path[0] == '/') {
+        errno = EINVAL;
+        return -1;
+    }
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, path, n + 1);
+    while (n > 1 && buf[n - 1] == '/') buf[--n] = 0;
+    char *slash = strrchr(buf, '/');
+    const char *name = slash ? slash + 1 : buf;
+    if (!name[0] || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (become(uid, gid) != 0) {
+        come_back();
+        return -1;
+    }
+    int parent = dirfd, r = -1;
+    if (slash) {
+        *slash = 0;
+        parent = heaven_open_beneath(dirfd, buf, O_PATH | O_DIRECTORY, 0);
+    }
+    if (parent >= 0) {
+        r = mkdirat(parent, name, (mode_t)mode);
+        /* The mode as asked, whatever the umask. */
+        if (r == 0) {
+            int made = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (made >= 0) {
+                fchmod(made, (mode_t)mode);
+                close(made);
+            }
+        }
+    }
+    int e = errno;
+    if (slash && parent >= 0) close(parent);
+    come_back();
+    errno = e;
+    return r;
+}
+
+int heaven_open_as(unsigned uid, unsigned gid, const char *path, int flags, unsigned mode) {
+    if (become(uid, gid) != 0) {
+        come_back();
+        return -1;
+    }
+    int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+    int e = errno;
+    come_back();
+    errno = e;
+    return fd;
+}
+
+int heaven_create_beneath_as(unsigned uid, unsigned gid, int dirfd, const char *path) {
+    if (become(uid, gid) != 0) {
+        come_back();
+        return -1;
+    }
+    int fd = heaven_open_beneath(dirfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY, 0600);
+    int e = errno;
+    come_back();
+    errno = e;
+    return fd;
+}

@@ -21,8 +21,8 @@
                        u32 nargv, nenv, nreadable, nhidden;
                        then NUL-terminated: path, workdir, stdout, stderr, argv..., env...,
                        readable..., hidden...
-                       descriptors: [stdin] then one `cgroup.procs` (opened for writing)
-                       per group.
+                       descriptors: [stdin] then each of the task's control groups'
+                       directories (the leader writes itself into its `cgroup.procs`).
        kind 2, signal: i32 pid, i32 signal (to the task's process group, if not reaped)
        kind 3, open:   i32 id, uid, gid, mode; NUL-terminated relative path; one
                        descriptor: the directory it lies beneath. Opened as the tenant
@@ -64,10 +64,14 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #ifndef SYS_open_tree
@@ -118,6 +122,17 @@ enum {
 static char body[Z_MAX_BODY];
 /* Whether the helper could not drop its supplementary groups (see setup). */
 static int groups_kept;
+/* Set once by the server (request 10, before it drops its privileges): the ids tenants'
+   tasks may have, and the server's own account (which owns the logs and the run
+   directories it gives to tenants). Until then any id above 0. */
+static int configured;
+static int64_t ids_low = 1, ids_high = 0x7fffffff;
+static int32_t server_uid = -1, server_gid = -1;
+
+static int uid_allowed(int32_t uid, int32_t gid) {
+    return uid > 0 && gid > 0 && uid >= ids_low && uid <= ids_high && gid >= ids_low && gid <= ids_high &&
+           uid != server_uid;
+}
 static char *strings[Z_MAX_STRINGS];
 
 struct z_task {
@@ -355,9 +370,19 @@ static void __attribute__((noreturn)) run_leader(const struct z_spawn *s, int re
     /* Into the task's control groups first, then a cgroup namespace rooted there. */
     int first_cg = s->has_stdin ? 1 : 0;
     for (int i = 0; i < s->ncgroups; i++) {
-        int fd = s->fds[first_cg + i];
-        if (write(fd, "0", 1) != 1) child_fail(report, Z_CGROUP);
+        /* The group's directory (the server's, which may not write another's process into
+           it): its `cgroup.procs` opened here, as root, only on a control group file system. */
+        int dir = s->fds[first_cg + i];
+        struct statfs fs;
+        if (fstatfs(dir, &fs) != 0) child_fail(report, Z_CGROUP);
+        if (fs.f_type != 0x27e0eb && fs.f_type != 0x63677270) {
+            errno = EPERM;
+            child_fail(report, Z_CGROUP);
+        }
+        int fd = openat(dir, "cgroup.procs", O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || write(fd, "0", 1) != 1) child_fail(report, Z_CGROUP);
         close(fd);
+        close(dir);
     }
     if (unshare(CLONE_NEWCGROUP) != 0) child_fail(report, Z_CGROUP);
     umask(022);
@@ -462,7 +487,7 @@ static int parse_spawn(char *b, uint32_t length, struct z_spawn *s) {
     s->rl_nofile = i64[1];
     s->rl_as = i64[2];
     s->rl_nproc = i64[3];
-    if (s->uid <= 0 || s->gid <= 0 || s->ncgroups < 0 || s->ncgroups > Z_MAX_FDS) return -1;
+    if (!uid_allowed(s->uid, s->gid) || s->ncgroups < 0 || s->ncgroups > Z_MAX_FDS) return -1;
     if ((s->has_stdin != 0 && s->has_stdin != 1) || (s->network != 0 && s->network != 1)) return -1;
     if (s->has_stdin + s->ncgroups != s->nfds) return -1;
     for (int i = 0; i < 4; i++)
@@ -519,9 +544,13 @@ static void close_streams(struct z_spawn *s) {
 static void spawn(int sock, struct z_spawn *s) {
     const int create = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
     s->streams[0] = s->has_stdin ? s->fds[0] : open("/dev/null", O_RDONLY | O_CLOEXEC);
-    s->streams[1] = open(s->out ? s->out : "/dev/null", create, 0600);
+    /* The logs are the server's: opened with its account's rights (never through a link),
+       so that a request can write only where the server itself could. */
+    uid_t as_uid = server_uid >= 0 ? (uid_t)server_uid : 0, as_gid = server_gid >= 0 ? (gid_t)server_gid : 0;
+    s->streams[1] = s->out ? heaven_open_as(as_uid, as_gid, s->out, create, 0600) : open("/dev/null", create, 0600);
     s->streams[2] = s->out && s->err && strcmp(s->out, s->err) == 0 ? s->streams[1]
-                                                                    : open(s->err ? s->err : "/dev/null", create, 0600);
+                    : s->err                                         ? heaven_open_as(as_uid, as_gid, s->err, create, 0600)
+                                                                     : open("/dev/null", create, 0600);
     if (s->streams[0] < 0 || s->streams[1] < 0 || s->streams[2] < 0) {
         int e = errno;
         close_streams(s);
@@ -694,6 +723,99 @@ static int setup(void) {
     return 0;
 }
 
+/* Whether the NUL-separated environment `env` (of `n` bytes) holds every one of `marks`. */
+static int has_marks(const char *env, size_t n, char **marks, int nmarks) {
+    for (int m = 0; m < nmarks; m++) {
+        size_t len = strlen(marks[m]) + 1; /* with its NUL: whole entries only */
+        int found = 0;
+        for (size_t at = 0; at < n && !found;) {
+            const char *entry = env + at;
+            size_t left = n - at;
+            const char *end = memchr(entry, 0, left);
+            size_t elen = end ? (size_t)(end - entry) + 1 : left;
+            if (elen == len && memcmp(entry, marks[m], len) == 0) found = 1;
+            at += elen;
+        }
+        if (!found) return 0;
+    }
+    return 1;
+}
+
+static int marked(pid_t pid, char **marks, int nmarks) {
+    static char env[1 << 16];
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, env, sizeof env);
+    close(fd);
+    return n > 0 && has_marks(env, (size_t)n, marks, nmarks);
+}
+
+static pid_t group_of(pid_t pid) {
+    char path[64], text[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    text[n] = 0;
+    char *close_paren = strrchr(text, ')');
+    int pgrp = -1;
+    char state;
+    int ppid;
+    if (!close_paren || sscanf(close_paren + 1, " %c %d %d", &state, &ppid, &pgrp) != 3) return -1;
+    return (pid_t)pgrp;
+}
+
+/* Kills what a server that died left running (request 9): with `group` > 0, that process
+   group if its leader or one of its members carries every mark; else every process that
+   does, with its group. The marks are a task's environment (`HEAVEN_RUN=...`), so a
+   reused pid is never killed. */
+static void kill_marked(int sock, char *b, uint32_t length) {
+    int32_t head[2] = {0, 0};
+    if (length >= 4) memcpy(&head[0], b, 4);
+    int32_t out[2] = {head[0], 0};
+    char *marks[4];
+    int nmarks = 0;
+    if (length > sizeof head && b[length - 1] == 0) {
+        memcpy(head, b, sizeof head);
+        for (char *p = b + sizeof head; p < b + length && nmarks < 4; p += strlen(p) + 1) {
+            if (strncmp(p, "HEAVEN_", 7) != 0) break;
+            marks[nmarks++] = p;
+        }
+    }
+    if (nmarks == 0 || head[1] < 0) {
+        reply_failed(sock, head[0], EINVAL, Z_REQUEST);
+        return;
+    }
+    out[0] = head[0];
+    DIR *proc = opendir("/proc");
+    if (!proc) {
+        out[1] = errno;
+        reply(sock, 5, out, sizeof out);
+        return;
+    }
+    pid_t me = getpid();
+    int killed = 0;
+    struct dirent *d;
+    while ((d = readdir(proc)) != NULL) {
+        pid_t pid = (pid_t)atoi(d->d_name);
+        if (pid <= 1 || pid == me) continue;
+        if (head[1] > 0 && pid != head[1] && group_of(pid) != head[1]) continue;
+        if (!marked(pid, marks, nmarks)) continue;
+        pid_t group = head[1] > 0 ? head[1] : pid;
+        kill(-group, SIGKILL);
+        kill(group, SIGKILL);
+        killed = 1;
+        if (head[1] > 0) break;
+    }
+    closedir(proc);
+    out[1] = killed ? 0 : ESRCH;
+    reply(sock, 5, out, sizeof out);
+}
+
 /* An open or a remove as a tenant, beneath the directory that rides on the request. */
 static void file_request(int sock, uint32_t kind, char *b, uint32_t length, struct z_spawn *s) {
     int32_t f[4] = {0, 0, 0, 0};
@@ -706,7 +828,11 @@ static void file_request(int sock, uint32_t kind, char *b, uint32_t length, stru
     }
     memcpy(f, b, sizeof f);
     int32_t id = f[0], mode = f[3];
-    if (f[1] <= 0 || f[2] <= 0 || mode < 0 || mode > 2 || (kind == 4 && mode != 0) || path[0] == 0 || path[0] == '/') {
+    int mode_ok = kind == 3   ? mode >= 0 && mode <= 3
+                  : kind == 6 ? mode == 0700 || mode == 0711 || mode == 0755
+                              : mode == 0;
+    if (!uid_allowed(f[1], f[2]) || !mode_ok || path[0] == 0 || path[0] == '/' ||
+        (kind == 8 && strcmp(path, ".") != 0)) {
         reply_failed(sock, id, EINVAL, Z_REQUEST);
         return;
     }
@@ -716,14 +842,33 @@ static void file_request(int sock, uint32_t kind, char *b, uint32_t length, stru
         reply(sock, 5, out, sizeof out);
         return;
     }
-    if (kind == 4) {
-        if (heaven_remove_beneath_as((unsigned)f[1], (unsigned)f[2], s->fds[0], path) != 0) out[1] = errno ? errno : EIO;
+    if (kind == 4 || kind == 6 || kind == 8) {
+        int r;
+        if (kind == 4) {
+            r = heaven_remove_beneath_as((unsigned)f[1], (unsigned)f[2], s->fds[0], path);
+        } else if (kind == 6) {
+            r = heaven_mkdir_beneath_as((unsigned)f[1], (unsigned)f[2], s->fds[0], path, (unsigned)mode);
+        } else {
+            /* A directory of the server's own becomes the tenant's (a run's directory). */
+            struct stat st;
+            r = fstat(s->fds[0], &st);
+            if (r == 0 && (!S_ISDIR(st.st_mode) || server_uid < 0 || st.st_uid != (uid_t)server_uid)) {
+                errno = EPERM;
+                r = -1;
+            }
+            if (r == 0) r = fchownat(s->fds[0], "", (uid_t)f[1], (gid_t)f[2], AT_EMPTY_PATH);
+        }
+        if (r != 0) out[1] = errno ? errno : EIO;
         reply(sock, 5, out, sizeof out);
         return;
     }
-    static const int flags[3] = {O_RDONLY | O_NONBLOCK | O_NOCTTY, O_RDONLY | O_DIRECTORY | O_NONBLOCK,
-                                 O_PATH | O_DIRECTORY};
-    int fd = heaven_open_beneath_as((unsigned)f[1], (unsigned)f[2], s->fds[0], path, flags[mode]);
+    static const int flags[4] = {O_RDONLY | O_NONBLOCK | O_NOCTTY, O_RDONLY | O_DIRECTORY | O_NONBLOCK,
+                                 O_PATH | O_DIRECTORY, O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY};
+    int fd = mode == 3 ? -1 : heaven_open_beneath_as((unsigned)f[1], (unsigned)f[2], s->fds[0], path, flags[mode]);
+    if (mode == 3) {
+        /* A new file of the tenant's (0600): opened beneath as they would, created as theirs. */
+        fd = heaven_create_beneath_as((unsigned)f[1], (unsigned)f[2], s->fds[0], path);
+    }
     if (fd < 0) {
         out[1] = errno ? errno : EIO;
         reply(sock, 5, out, sizeof out);
@@ -826,8 +971,20 @@ int heaven_zygote_main(int sock) {
             } else {
                 spawn(sock, &s);
             }
-        } else if (head[1] == 3 || head[1] == 4) {
+        } else if (head[1] == 3 || head[1] == 4 || head[1] == 6 || head[1] == 8) {
             file_request(sock, head[1], body, head[0], &s);
+        } else if (head[1] == 9) {
+            kill_marked(sock, body, head[0]);
+        } else if (head[1] == 10 && head[0] == 16 && !configured) {
+            int32_t c[4];
+            memcpy(c, body, sizeof c);
+            if (c[0] > 0 && c[1] >= c[0]) {
+                configured = 1;
+                ids_low = c[0];
+                ids_high = c[1];
+                server_uid = c[2];
+                server_gid = c[3];
+            }
         } else if (head[1] == 2 && head[0] == 8) {
             int32_t k[2];
             memcpy(k, body, sizeof k);

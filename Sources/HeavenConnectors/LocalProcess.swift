@@ -156,6 +156,10 @@ public enum ProcessProbe {
     /// processes were found.
     @discardableResult
     public static func killOrphans(run: String) -> Int {
+        // A server that dropped its privileges cannot see its tenants' processes: its helper can.
+        if geteuid() != 0, let helper = SandboxZygote.running {
+            return helper.killMarked(group: 0, marks: ["HEAVEN_RUN=\(run)"]) ? 1 : 0
+        }
         let me = getpid()
         var found = 0
         for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
@@ -189,6 +193,9 @@ public enum ProcessProbe {
     @discardableResult
     public static func killOrphan(pid: Int32, run: String, task: String, attempt: Int) -> Bool {
         let marks = ["HEAVEN_RUN=\(run)", "HEAVEN_TASK=\(task)", "HEAVEN_ATTEMPT=\(attempt)"]
+        if geteuid() != 0, pid > 0, let helper = SandboxZygote.running {
+            return helper.killMarked(group: pid, marks: marks)
+        }
         func isTask(_ p: Int32) -> Bool { environment(of: p).map { vars in marks.allSatisfy(vars.contains) } ?? false }
         guard pid > 0, LocalProcess.stat(of: pid) != nil else { return false }
         if !isTask(pid) {

@@ -132,14 +132,32 @@ final class SandboxZygote: Sendable {
         thread.start()
     }
 
+    /// The helper an earlier image of this process started (before it re-executed itself
+    /// as its service account): its socket and pid, handed down through the exec.
+    init(adopting socket: Int32, pid: Int32, command: [String]) {
+        self.socket = socket
+        self.helper = pid
+        self.command = command
+        let thread = Thread { [self] in self.readLoop() }
+        thread.name = "heaven-sandbox"
+        thread.stackSize = 1 << 18
+        thread.start()
+    }
+
+    /// Makes `helper` the one every confined task goes through.
+    static func adopt(_ helper: SandboxZygote) { current.withLock { $0 = helper } }
+
+    /// The socket to the helper (to hand it down through an exec).
+    var socketDescriptor: Int32 { socket }
+
     /// Starts a confined task; throws as a failed spawn would (nothing runs then).
     func spawn(_ request: SpawnRequest, cgroup: TaskCgroup?) async throws -> ConfinedProcess {
         var descriptors: [Int32] = []
         if let input = request.standardInput { descriptors.append(input) }
         var opened: [Int32] = []
         defer { for fd in opened { close(fd) } }
-        for procs in cgroup?.procs ?? [] {
-            let fd = open(procs, O_WRONLY | O_CLOEXEC)
+        for dir in cgroup?.directories ?? [] {
+            let fd = open(dir, TenantFiles.pathOnly | O_DIRECTORY | O_CLOEXEC)
             guard fd >= 0 else {
                 throw ConnectorError.spawnFailed(program: request.arguments.first ?? request.path, errno: errno)
             }
@@ -211,6 +229,57 @@ final class SandboxZygote: Sendable {
         let (err, fd) = waiter.wait()
         guard err == 0 else { throw TenantFileError(path, errno: err) }
         return fd
+    }
+
+    /// Fixes, once, the ids tenants' tasks may have and the server's own account (the
+    /// owner of the logs and of the directories given to tenants): from then on the helper
+    /// refuses any other id, whatever the server asks once it has dropped its privileges.
+    func configure(ids: ClosedRange<UInt32>, serverUID: UInt32, serverGID: UInt32) {
+        var message = [UInt8]()
+        SpawnRequest.append(UInt32(16), to: &message)
+        SpawnRequest.append(UInt32(10), to: &message)
+        for v in [Int32(bitPattern: ids.lowerBound), Int32(bitPattern: ids.upperBound)] {
+            SpawnRequest.append(v, to: &message)
+        }
+        SpawnRequest.append(Int32(bitPattern: serverUID), to: &message)
+        SpawnRequest.append(Int32(bitPattern: serverGID), to: &message)
+        state.withLock { s in
+            guard !s.ended else { return }
+            _ = message.withUnsafeBytes { heaven_send_with_fds(socket, $0.baseAddress, $0.count, nil, 0) }
+        }
+    }
+
+    /// Kills, as root, the processes a dead server left running that carry every one of
+    /// `marks` in their environment (`HEAVEN_RUN=...`): with `group`, that process group
+    /// only. Whether any was found. Blocks the calling thread for the answer.
+    func killMarked(group: Int32, marks: [String]) -> Bool {
+        let waiter = FileReply()
+        let sent = state.withLock { s -> Bool in
+            guard !s.ended else { return false }
+            let id = s.nextID
+            s.nextID = s.nextID == Int32.max ? 1 : s.nextID + 1
+            var b = [UInt8]()
+            SpawnRequest.append(UInt32(0), to: &b)
+            SpawnRequest.append(UInt32(9), to: &b)
+            SpawnRequest.append(id, to: &b)
+            SpawnRequest.append(group, to: &b)
+            for m in marks {
+                b.append(contentsOf: m.utf8)
+                b.append(0)
+            }
+            let length = UInt32(b.count - 8)
+            withUnsafeBytes(of: length) { b.replaceSubrange(0..<4, with: $0) }
+            s.files[id] = waiter
+            let ok = b.withUnsafeBytes { heaven_send_with_fds(socket, $0.baseAddress, $0.count, nil, 0) == 0 }
+            if !ok { s.files[id] = nil }
+            return ok
+        }
+        return sent && waiter.wait().errno == 0
+    }
+
+    /// The helper now running, if any (never starts one).
+    static var running: SandboxZygote? {
+        current.withLock { z in z.flatMap { $0.hasEnded ? nil : $0 } }
     }
 
     /// A signal to a task's process group, unless the helper has reaped it already.

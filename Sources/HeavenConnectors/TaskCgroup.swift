@@ -45,6 +45,17 @@ final class TaskCgroup: Sendable {
     /// Where this process keeps its tasks' groups, by hierarchy; nil when it cannot.
     private static let parents: (memory: String, pids: String, unified: Bool)? = {
         let me = "heaven-\(getpid())"
+        // Given to this process by its earlier image, before it dropped its privileges.
+        let delegated = (memory: "/sys/fs/cgroup/memory/" + me, pids: "/sys/fs/cgroup/pids/" + me)
+        if geteuid() != 0 {
+            if access(delegated.memory, W_OK) == 0, access(delegated.pids, W_OK) == 0 {
+                return (delegated.memory, delegated.pids, false)
+            }
+            if access("/sys/fs/cgroup/" + me + "/cgroup.procs", W_OK) == 0 {
+                return ("/sys/fs/cgroup/" + me, "/sys/fs/cgroup/" + me, true)
+            }
+            return nil
+        }
         for root in ["/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup"] { removeStale(in: root) }
         let v1 = (memory: "/sys/fs/cgroup/memory", pids: "/sys/fs/cgroup/pids")
         if access(v1.memory + "/cgroup.procs", W_OK) == 0, access(v1.pids + "/cgroup.procs", W_OK) == 0 {
@@ -79,7 +90,13 @@ final class TaskCgroup: Sendable {
         let bytes = String(Int64(memory.rounded(.up)))
         let key = "\(tenant)/\(bytes)/\(processes)"
         if let kept = takeIdle(key) { return kept }
-        let name = "t\(counter.add(1, ordering: .relaxed).newValue)"
+        // A name no group has yet (one left by this process's earlier image, the probe
+        // before the exec, is not its to take).
+        var name = "t\(counter.add(1, ordering: .relaxed).newValue)"
+        for _ in 0..<1000
+        where access(parents.memory + "/" + name, F_OK) == 0 || access(parents.pids + "/" + name, F_OK) == 0 {
+            name = "t\(counter.add(1, ordering: .relaxed).newValue)"
+        }
         if parents.unified {
             let dir = parents.memory + "/" + name
             guard makeDirectory(dir), write(bytes, to: dir + "/memory.max"),
@@ -183,6 +200,28 @@ final class TaskCgroup: Sendable {
 
     /// Removes this process's parent groups (at a clean exit; what a killed process
     /// leaves, the next one removes).
+    /// Gives this process's parent groups to `uid`/`gid` (a server about to drop its
+    /// privileges keeps making its tasks' groups in them); false when there are none.
+    static func delegateParents(to uid: UInt32, gid: UInt32) -> Bool {
+        guard let parents else { return false }
+        for dir in Set([parents.memory, parents.pids]) {
+            guard chown(dir, uid, gid) == 0 else { return false }
+            // v2: the groups' own files the owner of a delegated group writes (as systemd delegates).
+            for file in ["cgroup.procs", "cgroup.subtree_control", "cgroup.threads"]
+            where access(dir + "/" + file, F_OK) == 0 {
+                _ = chown(dir + "/" + file, uid, gid)
+            }
+        }
+        return true
+    }
+
+    /// Whether this process's parent groups are still there (another process on the
+    /// machine may have removed them).
+    static var parentsPresent: Bool {
+        guard let parents else { return false }
+        return access(parents.memory, W_OK) == 0 && access(parents.pids, W_OK) == 0
+    }
+
     static func removeParents() {
         guard let parents else { return }
         for dir in Set([parents.memory, parents.pids]) {

@@ -1,3 +1,4 @@
+import CHeavenSystem
 import Foundation
 import HeavenModel
 import Synchronization
@@ -45,6 +46,64 @@ public struct TaskConfinement: Sendable, Equatable {
     /// What bounds a task's memory and processes here: `cgroups`, or `rlimits` where no
     /// control group hierarchy is usable.
     public static var limitsMechanism: String { TaskCgroup.available ? "cgroups" : "rlimits" }
+
+    /// Prepares a server to drop its privileges: starts the sandbox helper (which keeps
+    /// them) and fixes, once, the ids it may act as (`ids`) and the server's own account;
+    /// gives the control groups of its tasks to that account. Throws what is missing.
+    public static func separatePrivileges(ids: ClosedRange<UInt32>, serverUID: UInt32, serverGID: UInt32) throws {
+        let helper = try SandboxZygote.shared()
+        helper.configure(ids: ids, serverUID: serverUID, serverGID: serverGID)
+        if TaskCgroup.available, !TaskCgroup.delegateParents(to: serverUID, gid: serverGID) {
+            throw ConnectorError.confinement("cannot give the tasks' control groups to uid \(serverUID)")
+        }
+    }
+
+    /// Re-executes this program (`arguments`, this environment) as `uid`/`gid`, handing
+    /// the sandbox helper (its socket and pid) down to the new image through
+    /// `HEAVEN_SANDBOX_FD` and `HEAVEN_SANDBOX_PID`: every thread of this image, root's,
+    /// ends with the exec; the new one starts as the service account and has never been
+    /// root. Returns only by throwing.
+    public static func reexec(as uid: UInt32, gid: UInt32, arguments: [String]) throws -> Never {
+        guard let helper = SandboxZygote.running else {
+            throw ConnectorError.confinement("the sandbox helper is not running")
+        }
+        var env = ProcessInfo.processInfo.environment
+        env["HEAVEN_SANDBOX_FD"] = String(helper.socketDescriptor)
+        env["HEAVEN_SANDBOX_PID"] = String(helper.helper)
+        env["HEAVEN_SANDBOX_COMMAND"] = helper.command.joined(separator: "\u{1}")
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        _ = heaven_exec_as(uid, gid, "/proc/self/exe", argv, envp, helper.socketDescriptor)
+        throw ConnectorError.confinement(
+            "cannot become uid \(uid) gid \(gid) and start again: \(String(cString: strerror(errno)))")
+    }
+
+    /// In the image `reexec` started: takes the helper over (and forgets how it came).
+    /// Whether there was one to take.
+    public static func adoptHelper() -> Bool {
+        let env = ProcessInfo.processInfo.environment
+        guard let fd = env["HEAVEN_SANDBOX_FD"].flatMap(Int32.init),
+            let pid = env["HEAVEN_SANDBOX_PID"].flatMap(Int32.init),
+            fd > 2, pid > 0, fcntl(fd, F_GETFD) >= 0
+        else { return false }
+        let command = (env["HEAVEN_SANDBOX_COMMAND"] ?? "").split(separator: "\u{1}").map(String.init)
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        for name in ["HEAVEN_SANDBOX_FD", "HEAVEN_SANDBOX_PID", "HEAVEN_SANDBOX_COMMAND"] { unsetenv(name) }
+        SandboxZygote.adopt(SandboxZygote(adopting: fd, pid: pid, command: command))
+        return true
+    }
+
+    /// Becomes `uid`/`gid` for good (no supplementary group, no capability; checked).
+    public static func dropPrivileges(uid: UInt32, gid: UInt32) throws {
+        guard heaven_drop_privileges(uid, gid) == 0 else {
+            throw ConnectorError.confinement(
+                "cannot drop to uid \(uid) gid \(gid): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Whether the control groups of this process's tasks are in force now (they were made,
+    /// and nothing removed them since).
+    public static var limitsInForce: Bool { TaskCgroup.parentsPresent }
 
     /// Removes the control groups this process made for its tasks (when it stops).
     public static func releaseLimits() { TaskCgroup.removeParents() }

@@ -30,9 +30,15 @@ public struct TenantFiles: Sendable, Equatable {
 
     /// Whose rights are used.
     public var identity: Identity
+    /// Whose rights are tried next when `identity`'s may not read a file (an admin's run:
+    /// their confined tasks' files are their task uid's, their unconfined tasks' the server's).
+    public var fallback: Identity?
 
-    /// Files reached with `identity`'s rights.
-    public init(_ identity: Identity) { self.identity = identity }
+    /// Files reached with `identity`'s rights (then `fallback`'s, where those may not).
+    public init(_ identity: Identity, orElse fallback: Identity? = nil) {
+        self.identity = identity
+        self.fallback = fallback
+    }
 
     /// Files reached with this process's own rights (still beneath, never through a link).
     public static let server = TenantFiles(.server)
@@ -103,13 +109,8 @@ public struct TenantFiles: Sendable, Equatable {
 
     /// The names in the directory `path` beneath `root` (`path` empty: `root` itself), sorted.
     public func entries(_ path: String, beneath root: String) throws(TenantFileError) -> [String] {
-        let fd: Int32
-        if path.isEmpty || path == root {
-            fd = Glibc.open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard fd >= 0 else { throw .system(root, errno) }
-        } else {
-            fd = try descriptor(path, beneath: root, mode: 1)
-        }
+        // The root itself is `.` beneath it (with these rights too).
+        let fd = try descriptor(path.isEmpty || path == root ? "." : path, beneath: root, mode: 1)
         guard let dir = fdopendir(fd) else {
             let e = errno
             close(fd)
@@ -148,6 +149,15 @@ public struct TenantFiles: Sendable, Equatable {
     /// Removes `path` beneath `root` (a file, a link itself, or a directory with all it
     /// holds), never following a link; nothing there is no error.
     public func remove(_ path: String, beneath root: String) throws(TenantFileError) {
+        do {
+            try remove(path, beneath: root, as: identity)
+        } catch .denied(let p) {
+            guard let fallback else { throw .denied(p) }
+            try remove(path, beneath: root, as: fallback)
+        }
+    }
+
+    private func remove(_ path: String, beneath root: String, as identity: Identity) throws(TenantFileError) {
         guard let rel = path.hasPrefix("/") ? TenantFiles.relative(path, to: root) : path, !rel.isEmpty else {
             throw .outside(path)
         }
@@ -166,6 +176,79 @@ public struct TenantFiles: Sendable, Equatable {
             } catch {
                 throw .system(path, EIO)
             }
+        }
+    }
+
+    // MARK: Making
+
+    /// Makes the directory `path` beneath `root` (its parent reached beneath, never
+    /// through a link), `mode` exactly (0700, 0711 or 0755): a tenant's is theirs.
+    public func makeDirectory(_ path: String, beneath root: String, mode: UInt32 = 0o700) throws(TenantFileError) {
+        guard let rel = path.hasPrefix("/") ? TenantFiles.relative(path, to: root) : path, !rel.isEmpty else {
+            throw .outside(path)
+        }
+        let dir = try TenantFiles.openRoot(root, path: path)
+        defer { close(dir) }
+        switch identity {
+        case .server:
+            if heaven_mkdir_beneath_as(geteuid(), getegid(), dir, rel, mode) != 0 {
+                throw TenantFileError(path, errno: errno)
+            }
+        case .tenant(let uid, let gid):
+            do {
+                _ = try SandboxZygote.shared().fileRequest(
+                    kind: 6, uid: uid, gid: gid, mode: Int32(mode), path: rel, directory: dir)
+            } catch let e as TenantFileError {
+                throw e.naming(path)
+            } catch {
+                throw .system(path, EIO)
+            }
+        }
+    }
+
+    /// A new regular file `path` beneath `root` (0600, never there before; a tenant's is
+    /// theirs), open for writing: its descriptor, which the caller closes.
+    public func create(_ path: String, beneath root: String) throws(TenantFileError) -> Int32 {
+        guard let rel = path.hasPrefix("/") ? TenantFiles.relative(path, to: root) : path, !rel.isEmpty else {
+            throw .outside(path)
+        }
+        let dir = try TenantFiles.openRoot(root, path: path)
+        defer { close(dir) }
+        switch identity {
+        case .server:
+            let fd = heaven_open_beneath(dir, rel, O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY, 0o600)
+            guard fd >= 0 else { throw TenantFileError(path, errno: errno) }
+            return fd
+        case .tenant(let uid, let gid):
+            do {
+                return try SandboxZygote.shared().fileRequest(
+                    kind: 3, uid: uid, gid: gid, mode: 3, path: rel, directory: dir)
+            } catch let e as TenantFileError {
+                throw e.naming(path)
+            } catch {
+                throw .system(path, EIO)
+            }
+        }
+    }
+
+    /// Gives the directory `path` (made by this process, its own) to the tenant: as root
+    /// directly, else through the sandbox helper, which gives only a directory of the
+    /// server's own account to an id of the tenants' range.
+    public func give(directory path: String) throws(TenantFileError) {
+        guard case .tenant(let uid, let gid) = identity else { return }
+        if geteuid() == 0 {
+            guard chown(path, uid, gid) == 0 else { throw TenantFileError(path, errno: errno) }
+            return
+        }
+        let dir = Glibc.open(path, TenantFiles.pathOnly | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard dir >= 0 else { throw TenantFileError(path, errno: errno) }
+        defer { close(dir) }
+        do {
+            _ = try SandboxZygote.shared().fileRequest(kind: 8, uid: uid, gid: gid, mode: 0, path: ".", directory: dir)
+        } catch let e as TenantFileError {
+            throw e.naming(path)
+        } catch {
+            throw .system(path, EIO)
         }
     }
 
@@ -217,6 +300,17 @@ public struct TenantFiles: Sendable, Equatable {
 
     /// `path` opened beneath `root` in `mode` (0 a file to read, 1 a directory to read).
     func descriptor(_ path: String, beneath root: String, mode: Int32) throws(TenantFileError) -> Int32 {
+        do {
+            return try descriptor(path, beneath: root, mode: mode, as: identity)
+        } catch .denied(let p) {
+            guard let fallback else { throw .denied(p) }
+            return try descriptor(path, beneath: root, mode: mode, as: fallback)
+        }
+    }
+
+    private func descriptor(_ path: String, beneath root: String, mode: Int32, as identity: Identity)
+        throws(TenantFileError) -> Int32
+    {
         guard let rel = path.hasPrefix("/") ? TenantFiles.relative(path, to: root) : path, !rel.isEmpty else {
             throw .outside(path)
         }

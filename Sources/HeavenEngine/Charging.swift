@@ -23,21 +23,25 @@ public enum Charging {
 
     /// The price of what a job delivered: its total and each part (`run`, then each
     /// priced output), file sizes read where the files are.
-    public static func delivered(_ price: Price, outputs: [String: Value]) -> (total: Money, parts: [String: Money]) {
-        price.of(outputs, size: fileSize)
+    public static func delivered(
+        _ price: Price, outputs: [String: Value], size: (String) -> Int64? = fileSize
+    ) -> (total: Money, parts: [String: Money]) {
+        price.of(outputs, size: size)
     }
 
     /// How a run that ends is settled: the movements (none when it has no charge, or
     /// is not over), and its record, turned failed with its results withheld when the
     /// price of what it delivered exceeds its budget.
-    public static func settle(_ run: RunRecord, charge: JobCharge?) -> (RunRecord, [LedgerTransaction]) {
+    public static func settle(_ run: RunRecord, charge: JobCharge?, size: (String) -> Int64? = fileSize) -> (
+        RunRecord, [LedgerTransaction]
+    ) {
         guard run.status.isFinal, let c = charge else { return (run, []) }
         var run = run
         let hold = LedgerAccount.hold(run.id)
         if run.status == .succeeded {
             let price = Charging.price(of: run)
             let (total, parts) =
-                price.map { Charging.delivered($0, outputs: run.outputs ?? [:]) } ?? (Money.zero, [:])
+                price.map { Charging.delivered($0, outputs: run.outputs ?? [:], size: size) } ?? (Money.zero, [:])
             if total <= c.budget {
                 let fee = total.percent(c.feePercent)
                 let itemised = parts.sorted { ($0.key == "run" ? "" : $0.key) < ($1.key == "run" ? "" : $1.key) }

@@ -22,7 +22,7 @@ struct ConfinedStaging {
         var description: String
     }
 
-    func stage(_ source: String, as target: String) throws {
+    func stage(_ source: String, as target: String, beneath runDirectory: String) throws {
         guard let root = FileRoot.containing(source, in: roots) else {
             throw Refused(description: "`\(source)` is outside the run's files")
         }
@@ -33,10 +33,12 @@ struct ConfinedStaging {
         let fd = file.fd
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw Refused(description: "cannot read `\(source)`") }
-        if st.st_uid == uid, heaven_link_fd(fd, target) == 0 { return }
-        let out = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard out >= 0 else {
-            throw Refused(description: "cannot create `\(target)`: \(String(cString: strerror(errno)))")
+        // Linked when the tenant owns it (as root: a server that dropped its privileges copies).
+        if st.st_uid == uid, geteuid() == 0, heaven_link_fd(fd, target) == 0 { return }
+        // A new file of the tenant's, made as the tenant in their working directory.
+        let out: Int32
+        do { out = try TenantFiles(.tenant(uid: uid, gid: gid)).create(target, beneath: runDirectory) } catch {
+            throw Refused(description: "cannot create `\(target)`: \(error)")
         }
         defer { close(out) }
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
@@ -56,6 +58,5 @@ struct ConfinedStaging {
                 done += w
             }
         }
-        guard fchown(out, uid, gid) == 0 else { throw Refused(description: "cannot give `\(target)` to uid \(uid)") }
     }
 }

@@ -110,6 +110,16 @@ public final class Engine: Sendable {
         return roots
     }
 
+    /// Whose rights the files of `user`'s runs are reached with: their task uid's on an
+    /// isolating server (an admin's unconfined tasks made files of the server's, tried
+    /// next), this process's otherwise.
+    public func files(of user: String) async throws -> TenantFiles {
+        guard let tenancy else { return .server }
+        let tenant = try await tenancy.tenant(user)
+        guard let id = tenant.taskID else { return .server }
+        return TenantFiles(.tenant(uid: id, gid: id), orElse: tenant.admin ? .server : nil)
+    }
+
     /// How the tasks of `user` are confined on this server (nil: they are not, the
     /// embedded mode or `--no-isolation`): also what confines work the server does on a
     /// tenant's files for them (a preview).
@@ -373,14 +383,11 @@ public final class Engine: Sendable {
             mayOptOut = tenant.admin
             if let id = tenant.taskID {
                 confinement = try await self.confinement(tenancy, id: id)
-                // The run's directories are the tenant's (0700): their tasks reach their
-                // working directories; the logs stay the server's.
-                for dir in [runDirectory, layout.workRoot] {
-                    guard chown(dir, id, id) == 0 else {
-                        throw EngineError.invalid(
-                            "cannot give \(dir) to uid \(id): \(String(cString: strerror(errno)))")
-                    }
-                }
+                // Each task's working directory is the tenant's (0700, given as it is made);
+                // the run's directory and `work/` stay the server's, searchable (0711) so
+                // that the tenant reaches theirs; its logs stay the server's (0700).
+                chmod(runDirectory, 0o711)
+                chmod(layout.workRoot, 0o711)
             }
         }
         var plan = RunPlan(
@@ -389,6 +396,8 @@ public final class Engine: Sendable {
             completed: completed, previousAttempts: previous, confined: confined, confinement: confinement,
             mayOptOut: mayOptOut, killGrace: killGrace, reusesRun: run.reuses, reusable: reusable)
         plan.shareDirectories = tenancy?.shareDirectories ?? []
+        // A tenant's task has only a loopback of its own, whatever its topology says.
+        plan.tenantsHaveNetwork = tenancy == nil
         // A priced job's publisher pays the owners of the sites its attempts use.
         if run.process != nil, let charge = try await store.charge(job: run.id) {
             plan.resourcePayer = (charge.publisher, charge.currency)
@@ -527,7 +536,13 @@ public final class Engine: Sendable {
             try await store.closeRun(record, event: EventRecord(runID: record.id, event), posting: [])
             return record
         }
-        let (settled, posting) = Charging.settle(record, charge: charge)
+        // The sizes of what it delivered, read as its tenant would, beneath its directory.
+        let files = try await files(of: record.user)
+        let root = home.runDirectory(record.id)
+        let (settled, posting) = Charging.settle(record, charge: charge) { path in
+            if case .file(let bytes)? = files.kind(path, beneath: root) { return bytes }
+            return nil
+        }
         let said = settled.status == record.status ? event : .ended(settled.status, error: settled.error)
         try await store.closeRun(settled, event: EventRecord(runID: settled.id, said), posting: posting)
         return settled

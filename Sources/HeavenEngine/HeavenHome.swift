@@ -52,8 +52,10 @@ public struct HeavenHome: Sendable {
         }
         if deep {
             for run in (try? FileManager.default.contentsOfDirectory(atPath: root + "/runs")) ?? [] {
-                narrow(runDirectory(run), to: 0o700)
+                // Searchable (a tenant's tasks reach their working directories), not listable.
+                narrow(runDirectory(run), to: 0o711)
                 narrow(runDirectory(run) + "/logs", to: 0o700)
+                narrow(runDirectory(run) + "/work", to: 0o711)
             }
         }
         return repairs

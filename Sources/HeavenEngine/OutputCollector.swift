@@ -16,6 +16,9 @@ struct OutputCollector {
     let work: String
     let stdoutPath: String
     var files: TenantFiles? = nil
+    /// Where `files` reach the working directory from (the run's directory: the server
+    /// may search it, not the tenant's own directories).
+    var root: String = ""
     static let maximumValueSize = 16 << 20
 
     struct Failure: Error, CustomStringConvertible {
@@ -44,7 +47,7 @@ struct OutputCollector {
             let rel = try render(t, scope)
             let path = try confined(rel, output: name)
             if let files {
-                guard files.kind(path, beneath: work) != nil else {
+                guard files.kind(path, beneath: root) != nil else {
                     throw Failure(
                         description:
                             "output `\(name)`: the task did not produce `\(rel)` as a file or directory (a symbolic link is never followed)"
@@ -60,6 +63,10 @@ struct OutputCollector {
         case .glob(let t):
             let pattern = try render(t, scope)
             _ = try confined(pattern, output: name, mustExist: false)
+            if let files {
+                // Listed with the tenant's rights, component by component, never through a link.
+                return .list(try expand(pattern, files: files).sorted().map { Value.file(work + "/" + $0) })
+            }
             var g = glob_t()
             defer { globfree(&g) }
             let full = OutputCollector.escapeGlob(work) + "/" + pattern
@@ -73,7 +80,7 @@ struct OutputCollector {
                     let path = String(cString: p)
                     let rel = String(path.dropFirst(work.count + 1))
                     files.append(try confined(rel, output: name))
-                    if let tenant = self.files, tenant.kind(path, beneath: work) == nil {
+                    if let tenant = self.files, tenant.kind(path, beneath: root) == nil {
                         throw Failure(
                             description:
                                 "output `\(name)`: `\(rel)` is not a file or directory of the task's (a symbolic link is never followed)"
@@ -97,6 +104,40 @@ struct OutputCollector {
         }
     }
 
+    /// The paths (relative to the working directory) that `pattern` matches, read with the
+    /// tenant's rights: each component a name or a shell pattern (`fnmatch`, hidden names
+    /// only when the pattern says so), links never followed (a link is no match).
+    func expand(_ pattern: String, files: TenantFiles) throws -> [String] {
+        var matches = [""]
+        let parts = pattern.split(separator: "/").map(String.init).filter { $0 != "." }
+        for (i, part) in parts.enumerated() {
+            let last = i == parts.count - 1
+            var next: [String] = []
+            for base in matches {
+                let dir = base.isEmpty ? work : work + "/" + base
+                let names: [String]
+                if part.contains(where: { "*?[".contains($0) }) {
+                    names = ((try? files.entries(dir, beneath: root)) ?? []).filter {
+                        fnmatch(part, $0, FNM_PERIOD) == 0
+                    }
+                } else {
+                    names = [part]
+                }
+                for n in names {
+                    let rel = base.isEmpty ? n : base + "/" + n
+                    switch files.kind(work + "/" + rel, beneath: root) {
+                    case .directory: next.append(rel)
+                    case .file where last: next.append(rel)
+                    default: continue
+                    }
+                }
+            }
+            matches = next
+            if matches.isEmpty { break }
+        }
+        return matches
+    }
+
     static func escapeGlob(_ s: String) -> String {
         var out = ""
         for c in s {
@@ -109,7 +150,7 @@ struct OutputCollector {
     func read(_ path: String, output: String) throws -> Data {
         let limit = OutputCollector.maximumValueSize
         do {
-            if let files, path.hasPrefix(work + "/") { return try files.contents(path, beneath: work, limit: limit) }
+            if let files, path.hasPrefix(work + "/") { return try files.contents(path, beneath: root, limit: limit) }
             // The task's standard output (the server's own log), or an embedded run's file
             // (links followed: the user's own), still regular files only, opened without blocking.
             let file = try TenantFiles.openOwn(path)

@@ -71,6 +71,9 @@ struct RunPlan: Sendable {
     /// Directories the operator shares with every tenant (`heaven serve --share-dir`):
     /// their files may be inputs, read with the tenant's rights.
     var shareDirectories: [String] = []
+    /// Whether a tenant's task may have the network its virtual machine asks for: on a
+    /// server never (only an admin's may); in the embedded mode always.
+    var tenantsHaveNetwork = false
 
     init(
         runID: String, user: String = "", documents: DocumentSet, topology: Topology? = nil,
@@ -135,6 +138,7 @@ final class RunContext: Sendable {
     var mayOptOut: Bool { plan.mayOptOut }
     var killGrace: Double { plan.killGrace }
     var shareDirectories: [String] { plan.shareDirectories }
+    var tenantsHaveNetwork: Bool { plan.tenantsHaveNetwork }
     var reusesRun: String? { plan.reusesRun }
     var reusable: [String: AttemptRecord] { plan.reusable }
     /// Digests of the files tasks use, for their fingerprints.
@@ -198,10 +202,12 @@ final class RunContext: Sendable {
         self.grants = grants
         self.logger = logger
         self.secrets = secrets
-        // An admin's run (whose tasks may run unconfined) is read with the server's rights.
+        // An admin's run (whose tasks may run unconfined, as the server) is read with their
+        // task uid's rights, else the server's.
         let tenant: TenantFiles =
-            plan.mayOptOut
-            ? .server : plan.confinement.map { TenantFiles(.tenant(uid: $0.uid, gid: $0.gid)) } ?? .server
+            plan.confinement.map {
+                TenantFiles(.tenant(uid: $0.uid, gid: $0.gid), orElse: plan.mayOptOut ? .server : nil)
+            } ?? .server
         self.stagingRoots =
             plan.confined
             ? [FileRoot(path: plan.runDirectory, files: tenant), FileRoot(path: plan.baseDirectory, files: .server)]

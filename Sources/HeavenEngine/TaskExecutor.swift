@@ -60,7 +60,8 @@ struct TaskExecutor {
         let instance = TaskInstance(
             task: task, key: key, layout: layout, work: work, staging: staged, arguments: arguments,
             environment: environment, isolation: isolation, optsOut: optsOut, confinement: confinement,
-            network: machine?.network ?? false, scope: scope, fingerprint: fingerprint)
+            network: (machine?.network ?? false) && (context.mayOptOut || context.tenantsHaveNetwork), scope: scope,
+            fingerprint: fingerprint)
         var attempt = context.previousAttempts[key] ?? 0
         var retry = 0
         var refusedInstances = Set<Int>()
@@ -350,6 +351,16 @@ struct TaskExecutor {
             throw EngineError.invalid(message)
         }
 
+        // A confined instance's directory was made as its tenant's; where the attempt runs
+        // as this server's own account instead (a site whose jobs are this account's), the
+        // directory is made again as the server's.
+        var preparation = preparation
+        if let confinement, connector.taskAccount != .thisProcess {
+            try? TaskExecutor.clear(
+                work, files: TenantFiles(.tenant(uid: confinement.uid, gid: confinement.gid)),
+                root: context.runDirectory)
+            preparation = prepare(work, staged: staging.files, confinement: nil)
+        }
         if case .failure(let problem) = preparation {
             let message = "cannot prepare the working directory: \(problem.message)"
             try await finish(.failed, message)
@@ -529,7 +540,8 @@ struct TaskExecutor {
             try await remote?.fetch(launch)
             let outputs = try OutputCollector(
                 work: work, stdoutPath: stdoutPath,
-                files: launch.confinement == nil ? nil : FileRoot.containing(work, in: context.stagingRoots)?.files
+                files: launch.confinement == nil ? nil : FileRoot.containing(work, in: context.stagingRoots)?.files,
+                root: context.runDirectory
             ).collect(task.outputs, scope: scope)
             try await finish(.succeeded, nil, exit: exit, outputs: outputs)
             return .succeeded(outputs)
@@ -552,20 +564,28 @@ struct TaskExecutor {
     ) -> Result<Void, PreparationError> {
         let fm = FileManager.default
         do {
+            if let confinement {
+                // The tenant's own directory: an old one emptied with their rights, made by
+                // the server and given to them.
+                let files = TenantFiles(.tenant(uid: confinement.uid, gid: confinement.gid))
+                if mkdir(work, 0o700) != 0 {
+                    guard errno == EEXIST else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+                    try TaskExecutor.clear(work, files: files, root: context.runDirectory)
+                    guard mkdir(work, 0o700) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+                }
+                try files.give(directory: work)
+                let staging = ConfinedStaging(roots: context.stagingRoots, uid: confinement.uid, gid: confinement.gid)
+                for (name, source) in staged {
+                    try staging.stage(source, as: work + "/" + name, beneath: context.runDirectory)
+                }
+                return .success(())
+            }
             if context.files.reuseDirectory(as: work) {
                 // An empty directory left by an ended attempt, renamed.
             } else if mkdir(work, 0o755) != 0 {
                 guard errno == EEXIST else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
                 try fm.removeItem(atPath: work)
                 guard mkdir(work, 0o755) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-            }
-            if let confinement {
-                guard chown(work, confinement.uid, confinement.gid) == 0 else {
-                    throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EPERM)
-                }
-                let staging = ConfinedStaging(roots: context.stagingRoots, uid: confinement.uid, gid: confinement.gid)
-                for (name, source) in staged { try staging.stage(source, as: work + "/" + name) }
-                return .success(())
             }
             for (name, source) in staged {
                 let target = work + "/" + name
@@ -575,8 +595,27 @@ struct TaskExecutor {
         } catch {
             return .failure(
                 PreparationError(
-                    message: (error as? ConfinedStaging.Refused)?.description ?? error.localizedDescription))
+                    message: (error as? ConfinedStaging.Refused)?.description ?? (error as? TenantFileError)?
+                        .description
+                        ?? error.localizedDescription))
         }
+    }
+
+    /// Removes a working directory that may be a tenant's: what is in it with their
+    /// rights (never following a link), the directory itself (in the server's `work/`)
+    /// with the server's.
+    static func clear(_ work: String, files: TenantFiles, root: String) throws {
+        let emptied: Bool
+        do {
+            try files.remove(work, beneath: root)
+            emptied = true
+        } catch {
+            // Denied only the directory itself, in the server's `work/`: emptied.
+            let e: TenantFileError = error
+            if case .denied = e { emptied = true } else { throw e }
+        }
+        guard emptied else { return }
+        if rmdir(work) != 0, errno != ENOENT { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     }
 
     static func signalName(_ s: Int32) -> String {

@@ -29,7 +29,6 @@ public struct Tenancy: Sendable {
     /// Directories the operator shares with every tenant (`--share-dir`): a file input may
     /// name a file beneath one, read with the tenant's own rights.
     public var shareDirectories: [String]
-
     /// A tenancy.
     public init(
         defaultMemory: Double, maxProcesses: Int, shareDirectories: [String] = [],

@@ -20,3 +20,13 @@ extension DocumentSet {
         workflows.flatMap(\.isolationOptOuts).sorted { ($0.file, $0.line, $0.column) < ($1.file, $1.line, $1.column) }
     }
 }
+
+extension DocumentSet {
+    /// Where the virtual machines of the topologies that ask for the network
+    /// (`network: true`) are written: what a server whose operator gives tenants no
+    /// network refuses from a tenant.
+    public var networkRequests: [SourceLocation] {
+        topologies.flatMap { $0.machines.filter(\.network).map(\.location) }
+            .sorted { ($0.file, $0.line, $0.column) < ($1.file, $1.line, $1.column) }
+    }
+}

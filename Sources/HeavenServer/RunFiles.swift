@@ -13,10 +13,16 @@ import Logging
 /// Every route that serves, previews or removes a run's file goes through here.
 extension HeavenServer {
     /// Whose rights the files of `run` are reached with.
-    public func files(of run: RunRecord) async throws -> TenantFiles {
-        guard let ids = policy.taskIDs, let user = try await store.user(run.user), !user.admin else { return .server }
-        let id = try await store.taskID(for: run.user, in: ids)
-        return TenantFiles(.tenant(uid: id, gid: id))
+    public func files(of run: RunRecord) async throws -> TenantFiles { try await engine.files(of: run.user) }
+
+    /// The size of a file of `run` (for its price), read as `files(of:)` says, beneath it.
+    func size(of run: RunRecord) async throws -> @Sendable (String) -> Int64? {
+        let files = try await files(of: run)
+        let root = home.runDirectory(run.id)
+        return { path in
+            if case .file(let bytes)? = files.kind(path, beneath: root) { return bytes }
+            return nil
+        }
     }
 
     /// An output file of `run`, opened to be read (off the concurrency pool); a problem

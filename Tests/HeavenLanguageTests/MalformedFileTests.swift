@@ -243,7 +243,11 @@ let malformedFiles: [Malformed] = [
         message: "`run` must not be negative, not -3"),
     Malformed(
         name: "price: more than six decimal places", yaml: priced + "price: {run: 0.0000001}\n", position: "8:14",
-        message: "`run` must be an amount such as 3 or 0.25 (at most six decimal places)"),
+        message: "`run` must be an amount such as 3 or 0.25 (at most six decimal places, at most 1000000000000)"),
+    Malformed(
+        name: "price: more than any amount (a 64-bit count of millionths would overflow)",
+        yaml: priced + "price: {run: 9223372036854.775807}\n", position: "8:14",
+        message: "`run` must be an amount such as 3 or 0.25 (at most six decimal places, at most 1000000000000)"),
     Malformed(
         name: "price: not an amount", yaml: priced + "price: {run: cheap}\n", position: "8:14",
         message: "`run` must be an amount such as 3 or 0.25"),

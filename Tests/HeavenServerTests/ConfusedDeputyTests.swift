@@ -343,4 +343,101 @@ struct ConfusedDeputyTests {
         #expect(cancel.status == 202)
         _ = try await waitForEnd(s, killed, token: mallory)
     }
+
+    @Test(
+        "the serving process is its service account's, every thread, with no capability and no group; only the helper is root"
+    )
+    func privilegeSeparation() async throws {
+        guard geteuid() == 0 else {
+            Issue.record("this test needs root (scripts/test.sh runs as root)")
+            return
+        }
+        let s = try ServerHarness()
+        let mallory = try s.heaven("users", "add", "mallory")
+        // With a supplementary group on purpose: none may survive the drop.
+        try s.start(nil, prefix: "setpriv --groups 0,4242 --")
+        let account = try #require(getpwnam(ServerHarness.serviceAccount)).pointee
+        func status(_ path: String) -> [String: String] {
+            var fields: [String: String] = [:]
+            for line in ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n") {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+            return fields
+        }
+        let threads = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(s.pid)/task")
+        #expect(!threads.isEmpty)
+        for t in threads {
+            let st = status("/proc/\(s.pid)/task/\(t)/status")
+            let uids = (st["Uid"] ?? "").split(whereSeparator: \.isWhitespace).map(String.init)
+            #expect(uids == Array(repeating: "\(account.pw_uid)", count: 4), "thread \(t): Uid \(st["Uid"] ?? "?")")
+            #expect((st["Gid"] ?? "").split(whereSeparator: \.isWhitespace).allSatisfy { $0 == "\(account.pw_gid)" })
+            #expect((st["Groups"] ?? "x").isEmpty, "thread \(t): Groups \(st["Groups"] ?? "?")")
+            for cap in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
+                #expect(st[cap] == "0000000000000000", "thread \(t): \(cap) \(st[cap] ?? "?")")
+            }
+        }
+        // Its sandbox helper, its child, is root's (positive control: it can be found).
+        var helper: Int32 = 0
+        for name in try FileManager.default.contentsOfDirectory(atPath: "/proc") {
+            guard let pid = Int32(name), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")"), stat.contains("(heaven-sandbox)") || stat.contains("(heaven)")
+            else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, Int32(fields[1]) == s.pid { helper = pid }
+        }
+        #expect(helper > 0, "no sandbox helper under the server")
+        #expect(status("/proc/\(helper)/status")["Uid"]?.hasPrefix("0") == true)
+        // And it serves: a tenant's task runs and its output is served.
+        let r = try await s.request("POST", "/v1/runs", token: mallory, body: ServerHarness.submission(probe("id -u")))
+        let ended = try await waitForEnd(s, try #require(r.json["id"] as? String, "\(r.text)"), token: mallory)
+        let uid = UInt32(
+            ((ended["outputs"] as? [String: Any])?["v"] as? String ?? "").trimmingCharacters(
+                in: .whitespacesAndNewlines))
+        #expect(uid.map { s.taskIDs.contains($0) } == true, "\(ended)")
+    }
+
+    @Test(
+        "a tenant's topology that asks for the network is refused where it asks; an admin's task has it (and reaches the port the probe aims at)"
+    )
+    func network() async throws {
+        let s = try ServerHarness()
+        let admin = try s.heaven("users", "add", "root-admin", "--admin")
+        let mallory = try s.heaven("users", "add", "mallory")
+        try s.start()
+        for (path, doc) in [
+            ("/v1/sites", "kind: Site\nname: here\nconnector: local\nnodes: [{name: n, cores: 2}]\n"),
+            ("/v1/grants", "kind: Grant\nname: g\nsite: here\nto: user:root-admin\n"),
+        ] {
+            let r = try await s.request(
+                "POST", path, token: admin, body: try JSONSerialization.data(withJSONObject: ["yaml": doc]))
+            #expect(r.status < 300, "\(r.text)")
+        }
+        let yaml = """
+            kind: Topology
+            name: net
+            machines:
+              - {name: m, network: true}
+            ---
+            kind: Workflow
+            name: reach
+            topology: net
+            steps:
+              - task: t
+                on: m
+                run: [python3, -c, 'import socket; socket.create_connection(("127.0.0.1", \(s.port)), 2); print("reached")']
+                outputs: {v: {stdout: text}}
+            outputs: {v: '${t.v}'}
+            """
+        let refused = try await s.request("POST", "/v1/runs", token: mallory, body: ServerHarness.submission(yaml))
+        #expect(refused.status == 403, "\(refused.text)")
+        #expect(
+            (refused.json["detail"] as? String ?? "").hasPrefix("w.yaml:4:5: error: `network: true` is refused"),
+            "\(refused.text)")
+        // Positive control: the same probe, an admin's, reaches the server's port.
+        let allowed = try await s.request("POST", "/v1/runs", token: admin, body: ServerHarness.submission(yaml))
+        let id = try #require(allowed.json["id"] as? String, "\(allowed.text)")
+        let ended = try await waitForEnd(s, id, token: admin)
+        #expect((ended["outputs"] as? [String: Any])?["v"] as? String == "reached", "\(ended)")
+    }
 }

@@ -2,6 +2,10 @@ import Foundation
 import HeavenTestSupport
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The Python of the virtual environment with selenium that scripts/test.sh makes
 /// (`HEAVEN_SELENIUM_PYTHON`, or its default place).
 let seleniumPython: String? = {
@@ -45,7 +49,7 @@ func browserChecks(_ script: String, python: String, checks expected: Int, scree
     try FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true)
     let shell = """
         ip link set lo up
-        HEAVEN_HOME=\(s.home) setsid \(ServerHarness.binary) serve --listen 127.0.0.1:0 --task-ids \(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound) > \(s.work)/serve.out 2> \(s.work)/serve.err < /dev/null &
+        HEAVEN_HOME=\(s.home) setsid \(ServerHarness.binary) serve --listen 127.0.0.1:0 --task-ids \(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound) --user \(ServerHarness.serviceAccount) > \(s.work)/serve.out 2> \(s.work)/serve.err < /dev/null &
         server=$!
         for i in $(seq 200); do grep -q listening \(s.work)/serve.out 2>/dev/null && break; sleep 0.05; done
         url=$(sed -n 's/^listening on //p' \(s.work)/serve.out)
@@ -55,6 +59,7 @@ func browserChecks(_ script: String, python: String, checks expected: Int, scree
         exit $status
         """
     try shell.write(toFile: s.work + "/console.sh", atomically: true, encoding: .utf8)
+    chmod(s.work, 0o755)
     let status = try ServerHarness.sh(
         "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2>/dev/null; done; unshare -n bash \(s.work)/console.sh",
         shell: "/bin/bash")

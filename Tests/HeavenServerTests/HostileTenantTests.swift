@@ -186,13 +186,14 @@ struct HostileTenantTests {
                 s.taskIDs.contains($0)
             } == true)
 
-        // An admin may opt out: the task then runs as the server's account.
+        // An admin may opt out: the task then runs as the server's account (its service account).
         let adminRun = try await s.request(
             "POST", "/v1/runs", token: admin,
             body: ServerHarness.submission(probe("id -u", extra: "isolation: none")))
         #expect(adminRun.status == 201, "\(adminRun.text)")
         let adminOut = try await waitForEnd(s, adminRun.json["id"] as? String ?? "", token: admin)
-        #expect((adminOut["outputs"] as? [String: Any])?["v"] as? String == "\(geteuid())", "\(adminOut)")
+        let service = try #require(getpwnam(ServerHarness.serviceAccount)).pointee.pw_uid
+        #expect((adminOut["outputs"] as? [String: Any])?["v"] as? String == "\(service)", "\(adminOut)")
 
         // A tenant registers no SSH site on a host the operator did not allow.
         let farHost = try await s.request(
@@ -210,14 +211,31 @@ struct HostileTenantTests {
         #expect(cancel.status == 202)
         _ = try await waitForEnd(s, held, token: victim)
 
-        // Every state file is private: no bit for the group or others, anywhere.
-        let wide = tree(home).filter { ($0.mode & S_IFMT) != S_IFLNK && $0.mode & 0o077 != 0 }
-        #expect(wide.isEmpty, "\(wide.map { "\($0.path) \(String($0.mode & 0o777, radix: 8))" })")
-        // Run directories belong to their tenant; logs to the server.
-        for run in try FileManager.default.contentsOfDirectory(atPath: home + "/runs") {
-            var st = stat()
-            #expect(lstat(home + "/runs/" + run + "/logs", &st) == 0 && st.st_uid == geteuid())
+        // Every state file is private: no bit for the group or others, anywhere, but the
+        // search bit of a run's directory (its tenant reaches their working directories).
+        let runs = Set(try FileManager.default.contentsOfDirectory(atPath: home + "/runs").map { home + "/runs/" + $0 })
+        let wide = tree(home).filter {
+            ($0.mode & S_IFMT) != S_IFLNK && $0.mode & 0o077 != 0
+                && !((runs.contains($0.path) || $0.path.hasSuffix("/work")) && $0.mode & 0o777 == 0o711)
         }
+        #expect(wide.isEmpty, "\(wide.map { "\($0.path) \(String($0.mode & 0o777, radix: 8))" })")
+        // Working directories belong to their tenant; the rest (logs) to the server's account.
+        let account = try #require(getpwnam(ServerHarness.serviceAccount)).pointee.pw_uid
+        var tenants = 0
+        for run in runs {
+            var st = stat()
+            #expect(lstat(run + "/logs", &st) == 0 && st.st_uid == account)
+            #expect(lstat(run, &st) == 0 && st.st_uid == account)
+            #expect(lstat(run + "/work", &st) == 0 && st.st_uid == account)
+            // A task's directory is its tenant's (an admin's unconfined task's: the server's).
+            for task in try FileManager.default.contentsOfDirectory(atPath: run + "/work") {
+                #expect(
+                    lstat(run + "/work/" + task, &st) == 0 && (s.taskIDs.contains(st.st_uid) || st.st_uid == account),
+                    "\(run)/work/\(task)")
+                if s.taskIDs.contains(st.st_uid) { tenants += 1 }
+            }
+        }
+        #expect(tenants > 10, "only \(tenants) working directories of tenants")
     }
 
     @Test("one tenant's fork bomb and memory hog stay bounded: the server and another tenant's run carry on")
@@ -297,7 +315,9 @@ struct HostileTenantTests {
         // As a root that is no real one (uid 0 of a user namespace): it tries a confined task
         // before serving, and no task of it can become a tenant's uid.
         let fakeRoot = try serve(
-            "unshare -U -r", "--task-ids \(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound)", home: s.work + "/userns-home"
+            "unshare -U -r",
+            "--task-ids \(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound) --user \(ServerHarness.serviceAccount)",
+            home: s.work + "/userns-home"
         )
         #expect(fakeRoot.status == 2, "\(fakeRoot)")
         #expect(
@@ -307,6 +327,8 @@ struct HostileTenantTests {
         // Without an id range, or with one that holds a real account's uid.
         let noIDs = try serve("", "")
         #expect(noIDs.status == 2 && noIDs.stderr.contains("pass --task-ids FIRST-LAST"), "\(noIDs)")
+        // As root without a service account to drop to.
+        #expect(noIDs.stderr.contains("started as root without --user"), "\(noIDs)")
         let nobody = try serve("", "--task-ids 65000-65535")
         #expect(nobody.status == 2 && nobody.stderr.contains("belongs to the account `nobody`"), "\(nobody)")
         #expect(nobody.stderr.contains("belongs to the group `nogroup`"), "\(nobody)")

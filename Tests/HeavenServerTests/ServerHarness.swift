@@ -67,8 +67,27 @@ final class ServerHarness: @unchecked Sendable {
 
     /// Starts the server (isolated with its own uid range unless `options` say otherwise);
     /// returns once it listens.
+    /// The service account isolating servers of the tests drop to (`--user`), made once.
+    static let serviceAccount: String = {
+        let name = "heaven-test"
+        if getpwnam(name) == nil {
+            _ = try? sh("useradd --system --no-create-home --shell /usr/sbin/nologin \(name)")
+        }
+        return name
+    }()
+
     func start(_ options: [String]? = nil, prefix: String = "") throws {
-        let options = options ?? ["--task-ids", "\(taskIDs.lowerBound)-\(taskIDs.upperBound)"]
+        var options = options ?? ["--task-ids", "\(taskIDs.lowerBound)-\(taskIDs.upperBound)"]
+        // An isolating server started as root drops to its service account.
+        if options.contains("--task-ids"), !options.contains("--user"), geteuid() == 0 {
+            options += ["--user", ServerHarness.serviceAccount]
+        }
+        // The test's directory is the service account's: its home is reached through it,
+        // and an admin's unconfined tasks (which run as that account) leave traces there.
+        chmod(work, 0o755)
+        if geteuid() == 0, let account = getpwnam(ServerHarness.serviceAccount) {
+            chown(work, account.pointee.pw_uid, account.pointee.pw_gid)
+        }
         let out = work + "/serve.out"
         try? FileManager.default.removeItem(atPath: out)
         // The server must hold no descriptor of ours (Foundation waits for its own pipes

@@ -68,6 +68,28 @@ int heaven_crash_watch(int fd);
 /// What a crash writes (see heaven_crash_note): at most 64 KiB of `text`.
 void heaven_crash_note(const char *text, size_t length);
 
+/// Makes the directory `path` (relative, its parent reached as by heaven_open_beneath)
+/// beneath `dirfd` with `mode` exactly, as `uid`/`gid` (see heaven_open_beneath_as).
+int heaven_mkdir_beneath_as(unsigned uid, unsigned gid, int dirfd, const char *path, unsigned mode);
+
+/// open(2) of `path` (never through a last link) with the permission checks, and as the
+/// owner of a file it creates, of `uid`/`gid` (see heaven_open_beneath_as).
+int heaven_open_as(unsigned uid, unsigned gid, const char *path, int flags, unsigned mode);
+
+/// A new regular file `path` (0600, O_EXCL) beneath `dirfd`, created as `uid`/`gid` (see
+/// heaven_open_beneath_as), open for writing; -1 with errno set.
+int heaven_create_beneath_as(unsigned uid, unsigned gid, int dirfd, const char *path);
+
+/// Becomes `uid`/`gid` for good (real, effective and saved ids; no supplementary group;
+/// every capability gone, checked): 0, or -1 with errno set.
+int heaven_drop_privileges(unsigned uid, unsigned gid);
+
+/// Becomes `uid`/`gid` (this thread: real, effective, saved; no supplementary group) and
+/// execs `path` at once, `keep_fd` kept open across the exec: the way a multi-threaded
+/// process drops root for good. Returns -1 (errno set) only if nothing changed; a failed
+/// exec after the change ends the process.
+int heaven_exec_as(unsigned uid, unsigned gid, const char *path, char *const argv[], char *const envp[], int keep_fd);
+
 #endif
 
 /// Renames `from` to `to` unless `to` exists (renameat2 with RENAME_NOREPLACE,

@@ -23,7 +23,8 @@ struct ServeCommand: AsyncParsableCommand {
             only on the hosts --fetch-allow names.
 
               $ heaven users add alice --group eo --admin      # prints alice's token, once
-              $ heaven serve --listen 127.0.0.1:8080 --task-ids 200000-299999
+              $ useradd --system --no-create-home --shell /usr/sbin/nologin heaven
+              $ heaven serve --listen 127.0.0.1:8080 --task-ids 200000-299999 --user heaven
               $ curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/v1/runs
 
             Isolation is the operator's decision. Every task a tenant runs on this machine \
@@ -31,7 +32,10 @@ struct ServeCommand: AsyncParsableCommand {
             which no account or group of this machine may use), with no supplementary groups, inside \
             namespaces of its own that show it only its own run (made by the server's \
             sandbox helper), bounded in memory and processes (cgroups, else rlimits). The \
-            server runs as root to do so, tries one confined task before it serves, and \
+            server is started as root, tries one confined task before it serves, starts its \
+            sandbox helper (which keeps root's rights) and then runs as the service account \
+            --user names, with no capability; it reaches a tenant's files only as the tenant, \
+            beneath the run, never through a link. It \
             refuses to start without an id range or when that task fails, saying what is \
             missing; --no-isolation runs tasks as the server's account instead (logged at \
             every start, shown on /healthz). Sites: an admin registers any; another user \
@@ -46,6 +50,13 @@ struct ServeCommand: AsyncParsableCommand {
         name: .customLong("task-ids"),
         help: "The uids tenants' tasks run as, one per account, e.g. 200000-299999 (no account may have them).")
     var taskIDs: String?
+
+    @Option(
+        name: .customLong("user"),
+        help:
+            "The service account the server runs as once its sandbox helper runs (started as root, it drops to it; required as root unless --no-isolation)."
+    )
+    var user: String?
 
     @Flag(
         name: .customLong("no-isolation"),
@@ -88,7 +99,7 @@ struct ServeCommand: AsyncParsableCommand {
     var platformFee: Double = 0
 
     /// The operator's policy from the options, or the reason the server cannot start.
-    func policy(home: HeavenHome) async throws -> ServerPolicy {
+    func policy(home: HeavenHome, adopted: Bool = false) async throws -> ServerPolicy {
         guard case .success(let memory) = Quantity.parse(taskMemory, as: .bytes), memory.value > 0 else {
             throw CLIError("--task-memory takes a size such as 4GiB or 512MiB (got `\(taskMemory)`)")
         }
@@ -119,6 +130,16 @@ struct ServeCommand: AsyncParsableCommand {
             if taskIDs != nil { throw CLIError("--task-ids and --no-isolation contradict each other: choose one") }
             return policy
         }
+        // The image a root server re-executed as its service account: its first image
+        // checked everything, as root, and handed its sandbox helper down.
+        if adopted {
+            let parts = (taskIDs ?? "").split(separator: "-", omittingEmptySubsequences: false)
+            guard parts.count == 2, let lo = UInt32(parts[0]), let hi = UInt32(parts[1]), lo <= hi else {
+                throw CLIError("--task-ids must be FIRST-LAST")
+            }
+            policy.taskIDs = lo...hi
+            return policy
+        }
         var missing = TaskConfinement.missing()
         if let taskIDs {
             let parts = taskIDs.split(separator: "-", omittingEmptySubsequences: false)
@@ -147,6 +168,22 @@ struct ServeCommand: AsyncParsableCommand {
                 "\(blocked) is not searchable by other users (mode o+x), so tenants' tasks cannot reach their runs under $HEAVEN_HOME: move $HEAVEN_HOME or chmod o+x \(blocked)"
             )
         }
+        if let user {
+            if let account = ServeCommand.account(user) {
+                if account.uid == 0 { missing.append("--user \(user) is root: name an unprivileged service account") }
+                if let ids = policy.taskIDs, ids.contains(account.uid) || ids.contains(account.gid) {
+                    missing.append("--user \(user) has an id in --task-ids: choose an account outside the range")
+                }
+            } else {
+                missing.append(
+                    "no account `\(user)` for --user: create one (e.g. useradd --system --no-create-home --shell /usr/sbin/nologin \(user))"
+                )
+            }
+        } else if geteuid() == 0 {
+            missing.append(
+                "started as root without --user: name the service account the server drops to once its sandbox helper runs, e.g. --user heaven (useradd --system --no-create-home --shell /usr/sbin/nologin heaven)"
+            )
+        }
         if missing.isEmpty, let ids = policy.taskIDs, let failed = await TaskConfinement.probe(uid: ids.lowerBound) {
             missing.append(failed)
         }
@@ -156,6 +193,27 @@ struct ServeCommand: AsyncParsableCommand {
                     + "\n(or pass --no-isolation to run every task as the server's own account: not for shared use)")
         }
         return policy
+    }
+
+    /// The uid and gid of the account `name`, if there is one.
+    static func account(_ name: String) -> (uid: UInt32, gid: UInt32)? {
+        guard let pw = getpwnam(name) else { return nil }
+        return (pw.pointee.pw_uid, pw.pointee.pw_gid)
+    }
+
+    /// Gives `home` to the service account: every file and directory of root's under it
+    /// (never following a link; tenants' run directories stay theirs).
+    static func giveState(_ home: String, to account: (uid: UInt32, gid: UInt32)) {
+        func walk(_ path: String) {
+            var st = stat()
+            guard lstat(path, &st) == 0 else { return }
+            if st.st_uid == 0 { lchown(path, account.uid, account.gid) }
+            guard (st.st_mode & S_IFMT) == S_IFDIR else { return }
+            // A tenant's directory is not walked: nothing of root's belongs there.
+            if st.st_uid != 0 && st.st_uid != account.uid { return }
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] { walk(path + "/" + name) }
+        }
+        walk(home)
     }
 
     /// The first account of the system's user database whose uid lies in `range`.
@@ -197,9 +255,27 @@ struct ServeCommand: AsyncParsableCommand {
         else { throw CLIError("--listen must be HOST:PORT, e.g. 127.0.0.1:8080 (got `\(listen)`)") }
         let host = String(listen[..<colon])
         let home = HeavenHome.fromEnvironment()
-        let policy = try await policy(home: home)
-        let (_, store) = try CLI.openStore()
+        let adopted = user != nil && geteuid() != 0 && TaskConfinement.adoptHelper()
+        let policy = try await policy(home: home, adopted: adopted)
         for repair in home.secure(deep: true) { CLI.error("heaven: note: state made private: \(repair)") }
+        // Privilege separation: the helper keeps root's rights; this program starts again
+        // as the service account (every thread of root's ends with the exec) before it
+        // reads a request, a document or a tenant's file, the helper handed down to it.
+        if let user, let account = ServeCommand.account(user), geteuid() == 0, let ids = policy.taskIDs {
+            do {
+                try TaskConfinement.separatePrivileges(ids: ids, serverUID: account.uid, serverGID: account.gid)
+            } catch { throw CLIError("cannot separate privileges: \(error)") }
+            ServeCommand.giveState(home.root, to: account)
+            do { try TaskConfinement.reexec(as: account.uid, gid: account.gid, arguments: CommandLine.arguments) } catch
+            {
+                throw CLIError("\(error)")
+            }
+        }
+        if adopted, let user {
+            CLI.error(
+                "privileges: serving as \(user) (uid \(geteuid())), no capability; the sandbox helper keeps root's")
+        }
+        let (_, store) = try CLI.openStore()
         if let ids = policy.taskIDs {
             CLI.error(
                 "isolation: tenants' tasks run as uids \(ids.lowerBound)-\(ids.upperBound), sandboxed, bounded by \(TaskConfinement.limitsMechanism)"

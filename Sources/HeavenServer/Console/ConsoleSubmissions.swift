@@ -60,7 +60,7 @@ extension ConsoleRoutes {
             guard run.process == nil, let (load, workflow) = ConsoleRoutes.documents(of: run) else {
                 return notFound(c, "run \(run.id) is run again from its process's page")
             }
-            try RunRoutes.checkIsolation(load, for: c.user)
+            try RunRoutes.checkIsolation(load, for: c.user, policy: server.policy)
             return try await submit(request, c, load: load, workflow: workflow, process: nil, from: run) {
                 values, kept, _, error in
                 againPage(run, workflow, c, values: values, kept: kept, error: error)

@@ -59,14 +59,19 @@ struct Preview {
         guard mkdir(dir, 0o711) == 0, mkdir(work, 0o700) == 0 else {
             throw Problem(.internalServerError, "no preview: cannot make its directory")
         }
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         let owner = confinement.map { ($0.uid, $0.gid) }
-        let key = try await TenantFiles.offPool { try Preview.copy(file, to: work + "/input.tif", owner: owner) }
+        let files = owner.map { TenantFiles(.tenant(uid: $0.0, gid: $0.1)) } ?? .server
+        defer {
+            // What the tenant's GDAL left goes with the tenant's rights; the rest with ours.
+            try? files.remove(work, beneath: dir)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        do { try files.give(directory: work) } catch {
+            throw Problem(.internalServerError, "no preview: cannot give its directory to the run's tenant: \(error)")
+        }
+        let key = try await TenantFiles.offPool { try Preview.copy(file, to: work + "/input.tif", files: files) }
         let target = cache + "/" + key + ".png"
         if let cached = FileManager.default.contents(atPath: target) { return cached }
-        if let owner, chown(work, owner.0, owner.1) != 0 {
-            throw Problem(.internalServerError, "no preview: cannot give its directory to the run's tenant")
-        }
 
         let (status, json) = try await run([Preview.info, "-json", "-if", "GTiff", "input.tif"], in: dir, confinement)
         let width = ((try? JSONSerialization.jsonObject(with: json)) as? [String: Any])?["size"] as? [Int] ?? []
@@ -78,7 +83,6 @@ struct Preview {
                 Preview.translate, "-q", "-if", "GTiff", "-of", "PNG", "-ot", "Byte", "-scale", "-b", "1", "-outsize",
                 String(min(w, 1024)), "0", "input.tif", "preview.png",
             ], in: dir, confinement)
-        let files = owner.map { TenantFiles(.tenant(uid: $0.0, gid: $0.1)) } ?? .server
         guard made == 0, let png = try? await files.contents("preview.png", beneath: work, limit: 64 << 20) else {
             throw Problem(.unprocessableContent, "no preview: GDAL could not make a PNG of this file")
         }
@@ -89,10 +93,12 @@ struct Preview {
         return png
     }
 
-    /// Copies the opened file to `path` (a new file, 0600, given to `owner`); its SHA-256.
-    static func copy(_ file: TenantFile, to path: String, owner: (UInt32, UInt32)?) throws -> String {
-        let out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard out >= 0 else { throw Problem(.internalServerError, "no preview: cannot copy the file") }
+    /// Copies the opened file to `path` (a new file, 0600, made with `files`' rights); its SHA-256.
+    static func copy(_ file: TenantFile, to path: String, files: TenantFiles) throws -> String {
+        let out: Int32
+        do { out = try files.create(path, beneath: (path as NSString).deletingLastPathComponent) } catch {
+            throw Problem(.internalServerError, "no preview: cannot copy the file: \(error)")
+        }
         defer { close(out) }
         var hasher = SHA256()
         var total: Int64 = 0
@@ -115,9 +121,6 @@ struct Preview {
                 return true
             }
             guard written else { throw Problem(.internalServerError, "no preview: cannot copy the file") }
-        }
-        if let owner, fchown(out, owner.0, owner.1) != 0 {
-            throw Problem(.internalServerError, "no preview: cannot give the copy to the run's tenant")
         }
         return hasher.finalize().hexadecimal
     }

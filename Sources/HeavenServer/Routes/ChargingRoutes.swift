@@ -394,7 +394,8 @@ struct ChargingRoutes {
             guard let run = try await store.run(c.job), run.status == .succeeded, let outputs = run.outputs else {
                 continue
             }
-            history.append((Charging.inputBytes(run), Charging.delivered(price, outputs: outputs).parts))
+            let size = try await server.size(of: run)
+            history.append((Charging.inputBytes(run), Charging.delivered(price, outputs: outputs, size: size).parts))
         }
         let similar =
             size > 0

@@ -338,7 +338,7 @@ struct RunRoutes {
         let submission = try await body(RunSubmission.self, of: request, context)
         let load = try access.load(
             documents: submission.documents, yaml: submission.yaml, allowed: ["Topology", "Workflow"])
-        try RunRoutes.checkIsolation(load, for: user)
+        try RunRoutes.checkIsolation(load, for: user, policy: server.policy)
         var inputs: [String: Value] = [:]
         for (k, v) in submission.inputs ?? [:] { inputs[k] = try v.value }
         let share = submission.share ?? []
@@ -377,8 +377,18 @@ struct RunRoutes {
         return view(run)
     }
 
-    /// Isolation is the operator's decision: only an admin's workflow may leave the sandbox.
-    static func checkIsolation(_ load: LoadResult, for user: UserRecord) throws {
+    /// Isolation is the operator's decision: only an admin's workflow may leave the sandbox,
+    /// or ask for the network (a tenant's task has only a loopback of its own: the host's
+    /// network would reach every service of the machine that listens on its loopback).
+    static func checkIsolation(_ load: LoadResult, for user: UserRecord, policy: ServerPolicy) throws {
+        let networked = load.documents.networkRequests
+        if !user.admin, !networked.isEmpty {
+            throw Problem(
+                .forbidden,
+                networked.map {
+                    "\($0): error: `network: true` is refused: on this server a tenant's tasks have no network but a loopback of their own (only an admin's may use the host's)"
+                }.joined(separator: "\n"))
+        }
         let optOuts = load.documents.isolationOptOuts
         if !user.admin, !optOuts.isEmpty {
             throw Problem(
