@@ -1,6 +1,7 @@
 /* The server's privileges, dropped for good once the sandbox helper (which keeps them)
-   runs: after this the process is its service account's, with no capability, no
-   supplementary group, and cannot regain root (all three uids and gids change). */
+   runs: the server execs itself again as its service account (the new image has no
+   capability, no supplementary group, and cannot regain root: all three uids and gids
+   changed before the exec). */
 #define _GNU_SOURCE
 #include "heaven_system.h"
 
@@ -11,34 +12,6 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-int heaven_drop_privileges(unsigned uid, unsigned gid) {
-    if (uid == 0 || gid == 0) {
-        errno = EINVAL;
-        return -1;
-    }
-    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) return -1;
-    if (setgroups(0, NULL) != 0) return -1;
-    if (setresgid(gid, gid, gid) != 0) return -1;
-    if (setresuid(uid, uid, uid) != 0) return -1;
-    /* Checked, not assumed: no way back to root, no capability left. */
-    uid_t r, e, s;
-    gid_t rg, eg, sg;
-    if (getresuid(&r, &e, &s) != 0 || r != uid || e != uid || s != uid) return -1;
-    if (getresgid(&rg, &eg, &sg) != 0 || rg != gid || eg != gid || sg != gid) return -1;
-    if (setresuid(0, 0, 0) == 0) {
-        errno = EPERM;
-        return -1;
-    }
-    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
-    struct __user_cap_data_struct data[2];
-    if (syscall(SYS_capget, &header, data) != 0) return -1;
-    if (data[0].effective || data[1].effective || data[0].permitted || data[1].permitted) {
-        errno = EPERM;
-        return -1;
-    }
-    return 0;
-}
 
 int heaven_exec_as(unsigned uid, unsigned gid, const char *path, char *const argv[], char *const envp[], int keep_fd) {
     if (uid == 0 || gid == 0) {

@@ -36,15 +36,25 @@ public struct Health: APIObject {
         case none
     }
 
-    public var status: String
-    public var isolation: Isolation
-
-    public init(isolation: Isolation) {
-        self.status = "ok"
-        self.isolation = isolation
+    /// What bounds a tenant's task's memory and processes, checked at each request:
+    /// `cgroups` (this server's control groups are there), or `rlimits` (there are none: a
+    /// server that had them and lost them refuses tasks rather than bound them by rlimits only).
+    public enum Limits: String, APIEnum, Codable, Sendable {
+        case cgroups, rlimits
     }
 
-    public static let example = Health(isolation: .none)
+    public var status: String
+    public var isolation: Isolation
+    /// With isolation: what bounds tenants' tasks now.
+    public var limits: Limits?
+
+    public init(isolation: Isolation, limits: Limits? = nil) {
+        self.status = "ok"
+        self.isolation = isolation
+        self.limits = limits
+    }
+
+    public static let example = Health(isolation: .tenantUIDs, limits: .cgroups)
 }
 
 /// The caller.

@@ -72,6 +72,13 @@ public final class LocalConnector: Connector {
         arguments[0] = try resolve(program, base: launch.baseDirectory, path: own["PATH"])
         let memory = launch.memory > 0 ? launch.memory : confinement.defaultMemory
         let cgroup = TaskCgroup.make(memory: memory, processes: confinement.maxProcesses, tenant: confinement.uid)
+        // Where this server bounds tasks with control groups, a task whose groups cannot be
+        // made (another process removed them, say) is refused, never bounded by rlimits only.
+        if cgroup == nil, TaskCgroup.available {
+            throw ConnectorError.confinement(
+                "the task's control groups could not be made (\(TaskCgroup.parentsPresent ? "the kernel refused them" : "this server's groups are gone")): it is refused rather than bounded by rlimits only"
+            )
+        }
         let input = try launch.standardInput.map { try LocalConnector.pipe(holding: $0) }
         defer { if let input { close(input) } }
         var request = SpawnRequest(

@@ -93,14 +93,6 @@ public struct TaskConfinement: Sendable, Equatable {
         return true
     }
 
-    /// Becomes `uid`/`gid` for good (no supplementary group, no capability; checked).
-    public static func dropPrivileges(uid: UInt32, gid: UInt32) throws {
-        guard heaven_drop_privileges(uid, gid) == 0 else {
-            throw ConnectorError.confinement(
-                "cannot drop to uid \(uid) gid \(gid): \(String(cString: strerror(errno)))")
-        }
-    }
-
     /// Whether the control groups of this process's tasks are in force now (they were made,
     /// and nothing removed them since).
     public static var limitsInForce: Bool { TaskCgroup.parentsPresent }

@@ -6,7 +6,7 @@ import Testing
 
 /// A workflow as an OGC API - Processes process: its description, checked against the
 /// standard's own schemas.
-@Suite("Process descriptions (OGC API - Processes)")
+@Suite("Process descriptions (OGC API - Processes)", .timeLimit(.minutes(15)))
 struct ProcessDescriptionTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path

@@ -3,7 +3,7 @@ import HeavenAPI
 import HeavenCore
 import Testing
 
-@Suite("The API's types and their document")
+@Suite("The API's types and their document", .timeLimit(.minutes(15)))
 struct SchemaTests {
     func properties(_ t: any APIObject.Type) -> [String: Any] {
         (t.definition.json["properties"] as? [String: Any]) ?? [:]

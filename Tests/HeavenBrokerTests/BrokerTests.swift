@@ -57,7 +57,7 @@ let twoSites = """
 
     """
 
-@Suite("Broker")
+@Suite("Broker", .timeLimit(.minutes(15)))
 struct BrokerTests {
     func place(
         _ yaml: String, _ topology: String, for who: Identity = bob, uses: [String: Set<String>] = [:],

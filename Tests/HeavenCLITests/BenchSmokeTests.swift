@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite("Benchmark smoke", .serialized)
+@Suite("Benchmark smoke", .serialized, .timeLimit(.minutes(15)))
 struct BenchSmokeTests {
     @Test("`heaven bench --quick` runs every workload and reports a figure for each (no timing is asserted)")
     func quick() throws {

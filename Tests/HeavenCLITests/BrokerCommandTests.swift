@@ -5,7 +5,7 @@ import Testing
     import Glibc
 #endif
 
-@Suite("Broker commands and concurrent processes", .serialized)
+@Suite("Broker commands and concurrent processes", .serialized, .timeLimit(.minutes(15)))
 struct BrokerCommandTests {
     static let sites = """
         kind: Site

@@ -9,7 +9,7 @@ import Testing
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().path
 
-@Suite("The heaven command", .serialized)
+@Suite("The heaven command", .serialized, .timeLimit(.minutes(15)))
 struct CommandTests {
     @Test("the examples validate and run to the right outputs", arguments: ["fan-out", "every-form", "pattern-search"])
     func examples(_ name: String) throws {

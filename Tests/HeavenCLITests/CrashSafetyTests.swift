@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite("Crash safety of the real binary", .serialized)
+@Suite("Crash safety of the real binary", .serialized, .timeLimit(.minutes(15)))
 struct CrashSafetyTests {
     /// `tasks` tasks, three at a time, each leaving a trace of every start and end, then a join.
     static let tasks = 24

@@ -5,7 +5,7 @@ import Testing
 
 /// Docs that run: every YAML example of README.md and docs/ is a complete file that
 /// `heaven validate` accepts, and every workflow among them runs.
-@Suite("The documentation's examples", .serialized)
+@Suite("The documentation's examples", .serialized, .timeLimit(.minutes(15)))
 struct DocsTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path

@@ -5,7 +5,7 @@ import Testing
     import Glibc
 #endif
 
-@Suite("Private state")
+@Suite("Private state", .timeLimit(.minutes(15)))
 struct PrivateStateTests {
     func mode(_ path: String) -> Int {
         ((try? FileManager.default.attributesOfItem(atPath: path)[.posixPermissions]) as? Int) ?? -1

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite("heaven processes, on this machine", .serialized)
+@Suite("heaven processes, on this machine", .serialized, .timeLimit(.minutes(15)))
 struct ProcessesCommandTests {
     @Test(
         "deploy (with the files it calls), list, describe, replace (a higher version), undeploy; errors say what and where"

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The README's first command: scripts/showcase.sh, Heaven's main job.
-@Suite("The main job (scripts/showcase.sh)", .serialized)
+@Suite("The main job (scripts/showcase.sh)", .serialized, .timeLimit(.minutes(15)))
 struct ShowcaseTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path

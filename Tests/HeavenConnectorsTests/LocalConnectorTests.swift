@@ -30,7 +30,7 @@ final class Scratch: Sendable {
     var log: String { (try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? "" }
 }
 
-@Suite("Local connector")
+@Suite("Local connector", .timeLimit(.minutes(15)))
 struct LocalConnectorTests {
     let connector = LocalConnector(siteName: "here", cores: 2, memory: 1e9)
 
@@ -118,7 +118,7 @@ struct LocalConnectorTests {
     "Confined tasks through the sandbox helper", .serialized,
     .enabled(
         if: geteuid() == 0 || !((ProcessInfo.processInfo.environment["HEAVEN_TESTS_MAY_SKIP"] ?? "") == "1"),
-        "needs root (HEAVEN_TESTS_MAY_SKIP=1)"))
+        "needs root (HEAVEN_TESTS_MAY_SKIP=1)"), .timeLimit(.minutes(15)))
 struct SandboxHelperTests {
     let confinement = TaskConfinement(
         uid: 301_235, gid: 301_235, hidden: [], defaultMemory: 256 * 1_048_576, maxProcesses: 64)
@@ -366,7 +366,7 @@ struct SandboxHelperTests {
     }
 }
 
-@Suite("Process liveness")
+@Suite("Process liveness", .timeLimit(.minutes(15)))
 struct ProcessLivenessTests {
     @Test("a process that exited but was not reaped (a zombie) does not count as alive, nor a reused pid")
     func zombie() throws {
@@ -396,7 +396,7 @@ struct ProcessLivenessTests {
 /// The sandbox's process must not be tied to the thread that started it: the kernel's
 /// parent-death signal (bubblewrap's `--die-with-parent`) fires when that *thread* ends,
 /// and a thread of the concurrency pool may end at any time.
-@Suite("Sandboxed tasks and the threads that start them")
+@Suite("Sandboxed tasks and the threads that start them", .timeLimit(.minutes(15)))
 struct SandboxThreadTests {
     @Test("a sandboxed task outlives the thread that spawned it")
     func outlivesSpawningThread() throws {

@@ -1,7 +1,7 @@
 import HeavenCore
 import Testing
 
-@Suite("An attempt's lifecycle")
+@Suite("An attempt's lifecycle", .timeLimit(.minutes(15)))
 struct AttemptLifecycleTests {
     let previous = AttemptKey(runID: "r", taskKey: "t", number: 1)
 

@@ -1,7 +1,7 @@
 import HeavenCore
 import Testing
 
-@Suite("Change feed")
+@Suite("Change feed", .timeLimit(.minutes(15)))
 struct ChangeFeedTests {
     @Test("a waiter is woken by the change it waits for, not by another topic's")
     func wakes() async {

@@ -2,7 +2,7 @@ import Foundation
 import HeavenCore
 import Testing
 
-@Suite("Run events")
+@Suite("Run events", .timeLimit(.minutes(15)))
 struct RunEventTests {
     @Test("every kind of event has its case, and the store's kind names stay as the API documents them")
     func kindsAreStable() {

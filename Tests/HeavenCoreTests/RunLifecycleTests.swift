@@ -3,7 +3,7 @@ import HeavenCore
 import HeavenModel
 import Testing
 
-@Suite("A run's lifecycle")
+@Suite("A run's lifecycle", .timeLimit(.minutes(15)))
 struct RunLifecycleTests {
     func record() -> RunRecord { RunRecord(id: "r", workflow: "w", user: "u", sources: "[]", inputs: [:]) }
 

@@ -4,7 +4,7 @@ import HeavenEngine
 import HeavenModel
 import Testing
 
-@Suite("Control flow")
+@Suite("Control flow", .timeLimit(.minutes(15)))
 struct ControlFlowTests {
     @Test("interleave never runs two branches at once, and runs each exactly once")
     func interleave() async throws {

@@ -89,7 +89,7 @@ enum EO {
 
 @Suite(
     "The Earth-observation showcase: NDVI with GDAL", .serialized,
-    Testbed.needs(EO.available, "gdal-bin and python3-gdal"))
+    Testbed.needs(EO.available, "gdal-bin and python3-gdal"), .timeLimit(.minutes(15)))
 struct EOShowcaseTests {
     @Test(
         "NDVI of a real scene is right to the pixel, for tile sizes that divide the scene or not",

@@ -8,7 +8,7 @@ import Testing
     import Glibc
 #endif
 
-@Suite("Retries, timeouts, cancellation, capacity and resume")
+@Suite("Retries, timeouts, cancellation, capacity and resume", .timeLimit(.minutes(15)))
 struct FailureTests {
     @Test("a failing task is retried with backoff until it succeeds; every attempt is recorded")
     func retriesSucceed() async throws {

@@ -12,7 +12,7 @@ import Testing
 
 /// Capacity passed from an ended attempt to the next one of its run (recorded without
 /// waiting), empty files kept for later attempts, and orphans found by environment.
-@Suite("Handover of capacity and files")
+@Suite("Handover of capacity and files", .timeLimit(.minutes(15)))
 struct HandoverTests {
     static func store() throws -> (SQLiteStore, String) {
         let dir = NSTemporaryDirectory() + "heaven-handover-\(UUID().uuidString)"

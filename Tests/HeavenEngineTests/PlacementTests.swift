@@ -14,7 +14,7 @@ let testUser: String = {
     return "root"
 }()
 
-@Suite("Runs on placed topologies")
+@Suite("Runs on placed topologies", .timeLimit(.minutes(15)))
 struct PlacementTests {
     @Test("tasks run on the nodes the broker bound their machines to")
     func placed() async throws {
@@ -310,7 +310,7 @@ struct PlacementTests {
     }
 }
 
-@Suite("Substitution of a lost site")
+@Suite("Substitution of a lost site", .timeLimit(.minutes(15)))
 struct SubstitutionTests {
     static func yaml(withBackup: Bool) -> String {
         """
@@ -378,7 +378,7 @@ struct SubstitutionTests {
     }
 }
 
-@Suite("Capacity bookkeeping")
+@Suite("Capacity bookkeeping", .timeLimit(.minutes(15)))
 struct BookkeepingTests {
     @Test("a run alone on its site is never refused capacity: its slots and the store agree")
     func noSelfRefusal() async throws {
@@ -479,7 +479,7 @@ func field(_ v: Value, _ key: String) -> Value? {
     if case .map(let m) = v { m[key] } else { nil }
 }
 
-@Suite("Topologies on the embedded defaults")
+@Suite("Topologies on the embedded defaults", .timeLimit(.minutes(15)))
 struct EmbeddedTopologyTests {
     @Test("a topology bigger than this machine runs on the embedded default site, its machines taking turns")
     func sharing() async throws {

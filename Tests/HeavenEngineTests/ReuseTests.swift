@@ -6,7 +6,7 @@ import HeavenModel
 import Testing
 
 /// A rerun after an edit (`heaven run FILE --resume RUN`) reuses what did not change.
-@Suite("Reuse of an earlier run's results")
+@Suite("Reuse of an earlier run's results", .timeLimit(.minutes(15)))
 struct ReuseTests {
     /// A run of `yaml` reusing `earlier`'s results.
     func rerun(_ h: Harness, _ yaml: String, reusing earlier: String, inputs: [String: Value] = [:]) async throws -> (

@@ -8,7 +8,9 @@ import HeavenTestSupport
 import Testing
 
 // One serialized suite: the tests share the test user, its home and HEAVEN_SSH_CONFIG.
-@Suite("Tasks on an SSH host", .serialized, Testbed.needs(SSHTestHost.available, "root and openssh-server"))
+@Suite(
+    "Tasks on an SSH host", .serialized, Testbed.needs(SSHTestHost.available, "root and openssh-server"),
+    .timeLimit(.minutes(15)))
 struct SSHTests {
     /// A run's directory on the test host, as the engine names it (unguessable suffix).
     func remoteRun(_ h: Harness, _ id: String) -> String {

@@ -6,7 +6,7 @@ import HeavenModel
 import HeavenTestSupport
 import Testing
 
-@Suite("Sandboxed tasks", Testbed.needs(TaskSandbox.bubblewrap != nil, "bubblewrap"))
+@Suite("Sandboxed tasks", Testbed.needs(TaskSandbox.bubblewrap != nil, "bubblewrap"), .timeLimit(.minutes(15)))
 struct SandboxTests {
     @Test(
         "a sandboxed task writes only its working directory, has a private /tmp, no network, and cannot see Heaven's state"
@@ -65,7 +65,7 @@ struct SandboxTests {
     }
 }
 
-@Suite("Unsandboxed tasks")
+@Suite("Unsandboxed tasks", .timeLimit(.minutes(15)))
 struct UnsandboxedTests {
     @Test("a task outside the sandbox sees the machine as usual")
     func unconfined() async throws {

@@ -5,7 +5,7 @@ import HeavenLanguage
 import HeavenModel
 import Testing
 
-@Suite("Secrets")
+@Suite("Secrets", .timeLimit(.minutes(15)))
 struct SecretTests {
     @Test(
         "a task gets its user's secret in its environment; the store, the events and the logs of Heaven never hold it in clear"

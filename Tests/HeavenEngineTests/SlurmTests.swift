@@ -27,7 +27,9 @@ func localSite(_ name: String, cores: Int, software: [String] = []) -> String {
 
 // Serialized: each test starts its own cluster, and two at once would only compete for
 // the two cores.
-@Suite("Tasks on a Slurm cluster", .serialized, Testbed.needs(SlurmTestCluster.available, "root, slurm-wlm and munge"))
+@Suite(
+    "Tasks on a Slurm cluster", .serialized, Testbed.needs(SlurmTestCluster.available, "root, slurm-wlm and munge"),
+    .timeLimit(.minutes(15)))
 struct SlurmTests {
     @Test("tasks run as Slurm jobs, a foreach's ready items as one job array, outputs come back")
     func jobs() async throws {
@@ -320,7 +322,7 @@ struct SlurmTests {
 }
 
 /// What needs no cluster: how Slurm's words become task states.
-@Suite("Slurm's states")
+@Suite("Slurm's states", .timeLimit(.minutes(15)))
 struct SlurmStateTests {
     @Test("Slurm's failure states become task states")
     func states() async throws {

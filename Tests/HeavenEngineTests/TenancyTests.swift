@@ -6,7 +6,7 @@ import HeavenModel
 import Testing
 
 /// The engine of a shared server, with the tenancy the server gives it.
-@Suite("Tenancy")
+@Suite("Tenancy", .timeLimit(.minutes(15)))
 struct TenancyTests {
     func engine(_ h: Harness, admin: Bool) -> Engine {
         let tenancy = Tenancy(defaultMemory: 1_073_741_824, maxProcesses: 64) { _ in

@@ -4,7 +4,7 @@ import HeavenModel
 import HeavenTestSupport
 import Testing
 
-@Suite("Robustness of the reader")
+@Suite("Robustness of the reader", .timeLimit(.minutes(15)))
 struct FuzzTests {
     static let examples = ["fan-out", "every-form", "pattern-search"]
 

@@ -283,7 +283,7 @@ let malformedFiles: [Malformed] = [
 let priced =
     "kind: Workflow\nname: w\nsteps:\n  - task: a\n    run: [true]\n    outputs: {n: {stdout: json}}\noutputs: {n: '${a.n}'}\n"
 
-@Suite("Malformed description files")
+@Suite("Malformed description files", .timeLimit(.minutes(15)))
 struct MalformedFileTests {
     @Test("each malformed file gets its message at the exact line and column", arguments: malformedFiles)
     func reportsProblem(_ c: Malformed) throws {

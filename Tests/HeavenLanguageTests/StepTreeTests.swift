@@ -2,7 +2,7 @@ import HeavenLanguage
 import HeavenModel
 import Testing
 
-@Suite("The tree of steps")
+@Suite("The tree of steps", .timeLimit(.minutes(15)))
 struct StepTreeTests {
     @Test("the one walk visits every step once, depth first in file order, through every kind of block")
     func depthFirst() throws {

@@ -21,7 +21,7 @@ let env = DictionaryEnvironment([
     "arch": .string("x86_64"), "tags": .list([.string("cluster"), .string("gpu")]), "cores": .int(8),
 ])
 
-@Suite("Expressions")
+@Suite("Expressions", .timeLimit(.minutes(15)))
 struct ExpressionTests {
     @Test(
         "evaluate to typed values",
@@ -128,7 +128,7 @@ struct ExpressionTests {
     }
 }
 
-@Suite("Quantities")
+@Suite("Quantities", .timeLimit(.minutes(15)))
 struct QuantityTests {
     @Test(
         "parse with their units",

@@ -1,7 +1,7 @@
 import HeavenModel
 import Testing
 
-@Suite("Money and prices")
+@Suite("Money and prices", .timeLimit(.minutes(15)))
 struct MoneyTests {
     @Test("amounts are read and written exactly, to the millionth; anything else is refused")
     func exact() {

@@ -1,7 +1,7 @@
 import HeavenModel
 import Testing
 
-@Suite("Wording")
+@Suite("Wording", .timeLimit(.minutes(15)))
 struct WordingTests {
     @Test("the indefinite article fits the word; a count of one is singular")
     func articlesAndCounts() {

@@ -106,7 +106,7 @@ struct ChargingBed {
 
 func close(_ a: Double, _ b: Double, within: Double = 1e-6) -> Bool { abs(a - b) <= within }
 
-@Suite("Charging on the value of services", .serialized)
+@Suite("Charging on the value of services", .serialized, .timeLimit(.minutes(15)))
 struct ChargingTests {
     @Test(
         "a user pays a priced process's published value within their budget; the publisher gets it less the fee and pays the site's owner for the cores; the publisher's margin is value − fee − resources (checked by hand from the recorded attempts); 402 for each missing thing; a price over budget fails the job unpaid"

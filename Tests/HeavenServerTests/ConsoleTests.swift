@@ -79,7 +79,8 @@ func browserChecks(_ script: String, python: String, checks expected: Int, scree
 @Suite(
     "The web console in a browser", .serialized,
     Testbed.needs(
-        browserAvailable, "chromium, chromium-driver and selenium in a virtual environment (scripts/test.sh)"))
+        browserAvailable, "chromium, chromium-driver and selenium in a virtual environment (scripts/test.sh)"),
+    .timeLimit(.minutes(15)))
 struct ConsoleTests {
     @Test(
         "sign in with a token; the graph shows each task's recorded state and turns running to succeeded live; cancel stops the run; a log follows; one Gantt bar per attempt on its site; another user gets 404; nothing loaded from elsewhere; markup in a log stays text; a process's form uploads a file; run again"
@@ -92,7 +93,8 @@ struct ConsoleTests {
 @Suite(
     "The web console in Firefox", .serialized,
     Testbed.needs(
-        firefoxAvailable, "firefox-esr and marionette_driver in a virtual environment (scripts/test.sh)"))
+        firefoxAvailable, "firefox-esr and marionette_driver in a virtual environment (scripts/test.sh)"),
+    .timeLimit(.minutes(15)))
 struct ConsoleFirefoxTests {
     @Test(
         "in Firefox: sign in; the graph and the Gantt chart as recorded; a node turns running to succeeded live; a log's markup stays text; a process's form uploads a file; every page fits a narrow screen"
@@ -102,7 +104,7 @@ struct ConsoleFirefoxTests {
     }
 }
 
-@Suite("The web console's sessions", .serialized)
+@Suite("The web console's sessions", .serialized, .timeLimit(.minutes(15)))
 struct ConsoleSessionTests {
     @Test(
         "a session opens with a valid token only, its cookie HttpOnly and SameSite=Strict; forms need its CSRF token and this origin; signing out ends it on the server; another's run is 404"
@@ -232,7 +234,7 @@ func multipart(_ fields: [(String, String)], files: [(String, String, Data)] = [
     return (body, "multipart/form-data; boundary=\(boundary)")
 }
 
-@Suite("The web console's submission pages", .serialized)
+@Suite("The web console's submission pages", .serialized, .timeLimit(.minutes(15)))
 struct ConsoleSubmissionTests {
     /// A process with a file, a bounded integer and a choice (the browser tests' too).
     static let scale = try! String(

@@ -14,7 +14,7 @@ extension String {
 
 @Suite(
     "The API against its document", .serialized,
-    Testbed.needs(schemathesis != nil, "schemathesis (pip install schemathesis)"))
+    Testbed.needs(schemathesis != nil, "schemathesis (pip install schemathesis)"), .timeLimit(.minutes(15)))
 struct ContractTests {
     @Test(
         "schemathesis: every request generated from /api (the same document as /openapi.json: API v1 and OGC API - Processes; valid and not) gets an answer the document allows, never a server error"

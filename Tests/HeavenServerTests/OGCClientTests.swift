@@ -15,7 +15,8 @@ let owslibPython: String? = {
 
 @Suite(
     "OGC API - Processes with a real client", .serialized,
-    Testbed.needs(owslibPython != nil, "OWSLib in a virtual environment (scripts/test.sh makes it)"))
+    Testbed.needs(owslibPython != nil, "OWSLib in a virtual environment (scripts/test.sh makes it)"),
+    .timeLimit(.minutes(15)))
 struct OGCClientTests {
     /// Runs the OWSLib script with these arguments in `directory`; its output as JSON.
     func owslib(_ arguments: [String], in directory: String) throws -> (

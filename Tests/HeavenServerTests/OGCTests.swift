@@ -88,7 +88,7 @@ final class Recorder: @unchecked Sendable {
     var url: String { "http://127.0.0.1:\(port)" }
 }
 
-@Suite("OGC API - Processes", .serialized)
+@Suite("OGC API - Processes", .serialized, .timeLimit(.minutes(15)))
 struct OGCTests {
     @Test(
         "landing page, conformance and API document are public and valid; processes deploy (YAML), conflict, replace with a higher version, undeploy, by their publisher only"

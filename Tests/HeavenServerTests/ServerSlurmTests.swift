@@ -5,7 +5,7 @@ import Testing
 /// A shared server whose runs reach a Slurm cluster.
 @Suite(
     "A server's runs on a Slurm cluster", .serialized,
-    Testbed.needs(SlurmTestCluster.available, "root, slurm-wlm and munge"))
+    Testbed.needs(SlurmTestCluster.available, "root, slurm-wlm and munge"), .timeLimit(.minutes(15)))
 struct ServerSlurmTests {
     @Test("cancelling a run through the API cancels its Slurm job (checked in Slurm)")
     func cancelThroughServer() async throws {

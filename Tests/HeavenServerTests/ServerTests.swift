@@ -41,7 +41,7 @@ func waitForEnd(_ s: ServerHarness, _ id: String, token: String, seconds: Double
     throw ServerHarness.Failure("run \(id) did not end in \(seconds)s")
 }
 
-@Suite("The HTTP API", .serialized)
+@Suite("The HTTP API", .serialized, .timeLimit(.minutes(15)))
 struct ServerTests {
     @Test("every route × every kind of caller gets the status it should: no leak between tenants")
     func authorizationMatrix() async throws {
@@ -473,7 +473,7 @@ struct ServerTests {
             """
               - task: \(name)
                 isolation: none
-                shell: 'echo \(name) start >> \(trace); \(sleep ? "sleep 2; " : "")echo \(name) end >> \(trace); echo \(value)'
+                shell: 'echo \(name) start >> \(trace); \(sleep ? "sleep 6; " : "")echo \(name) end >> \(trace); echo \(value)'
                 outputs: {v: {stdout: json}}
 
             """

@@ -5,7 +5,7 @@ import HeavenModel
 import HeavenStore
 import Testing
 
-@Suite("The ledger")
+@Suite("The ledger", .timeLimit(.minutes(15)))
 struct LedgerTests {
     func credit(_ account: String, _ amount: String, id: String = UUID().uuidString) -> LedgerTransaction {
         LedgerTransaction(

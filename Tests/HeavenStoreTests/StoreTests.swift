@@ -20,7 +20,7 @@ final class TemporaryStore: Sendable {
     func reopened() throws -> SQLiteStore { try SQLiteStore(path: directory + "/heaven.sqlite") }
 }
 
-@Suite("SQLite store")
+@Suite("SQLite store", .timeLimit(.minutes(15)))
 struct StoreTests {
     func run(_ id: String, user: String = "alice") -> RunRecord {
         RunRecord(id: id, workflow: "w", user: user, sources: "[]", inputs: [:])

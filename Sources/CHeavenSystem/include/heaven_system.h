@@ -80,10 +80,6 @@ int heaven_open_as(unsigned uid, unsigned gid, const char *path, int flags, unsi
 /// heaven_open_beneath_as), open for writing; -1 with errno set.
 int heaven_create_beneath_as(unsigned uid, unsigned gid, int dirfd, const char *path);
 
-/// Becomes `uid`/`gid` for good (real, effective and saved ids; no supplementary group;
-/// every capability gone, checked): 0, or -1 with errno set.
-int heaven_drop_privileges(unsigned uid, unsigned gid);
-
 /// Becomes `uid`/`gid` (this thread: real, effective, saved; no supplementary group) and
 /// execs `path` at once, `keep_fd` kept open across the exec: the way a multi-threaded
 /// process drops root for good. Returns -1 (errno set) only if nothing changed; a failed

@@ -1,5 +1,6 @@
 import Foundation
 import HeavenAPI
+import HeavenConnectors
 import HeavenCore
 import Hummingbird
 import Prometheus
@@ -17,10 +18,14 @@ struct ServiceRoutes {
                 responses: [
                     APIResponse(
                         200,
-                        "ok, and how tenants' tasks are isolated: `tenant-uids` (each tenant's tasks run as a uid of their own, sandboxed) or `none` (`heaven serve --no-isolation`)",
+                        "ok, and how tenants' tasks are isolated: `tenant-uids` (each tenant's tasks run as a uid of their own, sandboxed) or `none` (`heaven serve --no-isolation`); with isolation, `limits`: `cgroups` when this server's control groups are there now, else `rlimits` (a server that had them and lost them refuses tasks rather than bound them by rlimits only)",
                         .json(Health.self))
                 ], authenticated: false)
-        ) { _, _ in Health(isolation: isolation) }
+        ) { _, _ in
+            Health(
+                isolation: isolation,
+                limits: isolation == .none ? nil : TaskConfinement.limitsInForce ? .cgroups : .rlimits)
+        }
         routes.addRaw(
             APIOperation(
                 "GET", "/openapi.json", "This document", tag: "service",
