@@ -368,6 +368,7 @@ final class SandboxZygote: Sendable {
                 1: "set itself up", 2: "make the task's namespaces", 3: "put the task in its control groups",
                 4: "open the task's standard streams", 5: "build the task's view of the files",
                 6: "mount the task's /proc", 7: "drop to the tenant's ids", 9: "read the request",
+                10: "restrict the task's system calls",
             ][stage] ?? "start the task"
         return .confinement("the sandbox could not \(what): \(String(cString: strerror(errno)))")
     }

@@ -55,6 +55,7 @@ struct ConfusedDeputyTests {
     func chains() async throws {
         let s = try ServerHarness()
         let mallory = try s.heaven("users", "add", "mallory")
+        let eve = try s.heaven("users", "add", "eve")
         let v = try ConfusedDeputyTests.victim()
         defer { try? FileManager.default.removeItem(atPath: v.dir) }
         let shared = s.work + "/shared"
@@ -103,7 +104,7 @@ struct ConfusedDeputyTests {
 
         // Absolute paths as file inputs: the same answer whether the file exists or not.
         let workflow =
-            "kind: Workflow\nname: w\ninputs: {f: {type: file}}\nsteps:\n  - task: t\n    run: [cat, '${inputs.f}']\n    outputs: {v: {stdout: text}}\noutputs: {v: '${t.v}'}\n"
+            "kind: Workflow\nname: w\ninputs: {f: {type: file}}\nsteps:\n  - task: t\n    inputs: {x: '${inputs.f}'}\n    run: [cat, x]\n    outputs: {v: {stdout: text}}\noutputs: {v: '${t.v}'}\n"
         var details: [String] = []
         for path in [v.file, v.dir + "/no-such-file", "/etc/shadow", shared + "/closed.txt", shared + "/../secret"] {
             let r = try await s.request(
@@ -120,6 +121,23 @@ struct ConfusedDeputyTests {
         let openID = try #require(open.json["id"] as? String, "\(open.text)")
         let openEnd = try await waitForEnd(s, openID, token: mallory)
         #expect((openEnd["outputs"] as? [String: Any])?["v"] as? String == "PUBLIC", "\(openEnd)")
+        // A file of one of the tenant's own runs, named by run and output; another's run, or
+        // none, gets one answer.
+        let reused = try await s.request(
+            "POST", "/v1/runs", token: mallory,
+            body: ServerHarness.submission(workflow, inputs: ["f": ["run": fineID, "output": "o"]]))
+        let reusedID = try #require(reused.json["id"] as? String, "\(reused.text)")
+        let reusedEnd = try await waitForEnd(s, reusedID, token: mallory)
+        #expect((reusedEnd["outputs"] as? [String: Any])?["v"] as? String == "fine", "\(reusedEnd)")
+        var answers: Set<String> = []
+        for (token, run) in [(eve, fineID), (eve, "rnosuchrun")] {
+            let r = try await s.request(
+                "POST", "/v1/runs", token: token,
+                body: ServerHarness.submission(workflow, inputs: ["f": ["run": run, "output": "o"]]))
+            #expect(r.status == 422, "\(r.text)")
+            answers.insert((r.json["detail"] as? String ?? "").replacingOccurrences(of: run, with: "RUN"))
+        }
+        #expect(answers.count == 1, "\(answers)")
         #expect(try await s.request("GET", "/healthz").status == 200)
     }
 

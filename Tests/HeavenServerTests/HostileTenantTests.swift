@@ -159,6 +159,12 @@ struct HostileTenantTests {
                 "", "denied"
             ),
             ("the server's environment", "env | grep -q '^HEAVEN_HOME=' && echo LEAK || echo denied", "", "denied"),
+            // No user namespace (seccomp); `unshare` itself must be there, or the probe says so.
+            (
+                "a user namespace of its own",
+                "command -v unshare >/dev/null || echo missing; unshare -U true 2>/dev/null && echo LEAK || echo denied",
+                "", "denied"
+            ),
         ]
         var ids: [String: String] = [:]
         for p in probes {

@@ -1,5 +1,6 @@
 import Foundation
 import HeavenAPI
+import HeavenConnectors
 import HeavenCore
 import HeavenEngine
 import HeavenLanguage
@@ -360,6 +361,17 @@ struct RunRoutes {
                 throw Problem(.internalServerError, "cannot store file `\(name)`")
             }
         }
+        // A file of one of the caller's own runs (`{"run": ID, "output": NAME, "item"?: N}`):
+        // read as the tenant beneath that run, copied into this submission.
+        for (name, value) in inputs {
+            guard let reference = RunRoutes.runOutputReference(value) else { continue }
+            do {
+                inputs[name] = .string(try await copyRunOutput(reference, for: user, into: base, as: name))
+            } catch {
+                try? FileManager.default.removeItem(atPath: base)
+                throw error
+            }
+        }
         let run: RunRecord
         do {
             run = try await server.engine.createRun(
@@ -375,6 +387,73 @@ struct RunRoutes {
         if !share.isEmpty { try await store.shareRun(run.id, with: share) }
         server.drive(run.id, load: load)
         return view(run)
+    }
+
+    /// `{"run": ID, "output": NAME}` (and `"item": N` for a list of files), if `value` is one.
+    static func runOutputReference(_ value: Value) -> (run: String, output: String, item: Int?)? {
+        guard case .map(let m) = value, case .string(let run)? = m["run"], case .string(let output)? = m["output"],
+            Set(m.keys).isSubset(of: ["run", "output", "item"])
+        else { return nil }
+        if let item = m["item"] {
+            guard case .int(let n) = item, n >= 0 else { return (run, output, -1) }
+            return (run, output, n)
+        }
+        return (run, output, nil)
+    }
+
+    /// Copies the file an output of one of `user`'s own runs names into `base` (as
+    /// `inputs/NAME/FILE`), read with that run's tenant's rights beneath its directory;
+    /// the path relative to `base`. One answer for a run that is not there or not theirs.
+    func copyRunOutput(
+        _ reference: (run: String, output: String, item: Int?), for user: UserRecord, into base: String,
+        as input: String
+    ) async throws -> String {
+        let refused = Problem(
+            .unprocessableContent,
+            "input `\(input)`: run `\(reference.run)` of yours has no file output `\(reference.output)`\(reference.item.map { " at \($0)" } ?? "")"
+        )
+        guard let other = try await store.run(reference.run), other.user == user.name,
+            var value = other.outputs?[reference.output]
+        else { throw refused }
+        if let item = reference.item {
+            guard case .list(let items) = value, item >= 0, item < items.count else { throw refused }
+            value = items[item]
+        }
+        guard case .file(let path) = value else { throw refused }
+        let file: TenantFile
+        do { file = try await server.openRunFile(path, of: other) } catch { throw refused }
+        let limit = Int64(server.policy.fetchLimit)
+        guard file.size <= limit else {
+            throw Problem(.unprocessableContent, "input `\(input)`: the file is larger than \(limit) bytes")
+        }
+        let folder = "inputs/" + input
+        let fileName = (path as NSString).lastPathComponent
+        try FileManager.default.createDirectory(
+            atPath: base + "/" + folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let target = base + "/" + folder + "/" + fileName
+        // Copied a megabyte at a time, off the concurrency pool.
+        let out = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard out >= 0 else { throw Problem(.internalServerError, "cannot store the file of input `\(input)`") }
+        let copied = try await TenantFiles.offPool { () throws -> Bool in
+            defer { close(out) }
+            while true {
+                let chunk = try file.read(upTo: 1 << 20)
+                if chunk.isEmpty { return true }
+                let written = chunk.withUnsafeBytes { raw -> Bool in
+                    var done = 0
+                    while done < raw.count {
+                        let w = write(out, raw.baseAddress! + done, raw.count - done)
+                        if w < 0, errno == EINTR { continue }
+                        guard w > 0 else { return false }
+                        done += w
+                    }
+                    return true
+                }
+                if !written { return false }
+            }
+        }
+        guard copied else { throw Problem(.internalServerError, "cannot store the file of input `\(input)`") }
+        return folder + "/" + fileName
     }
 
     /// Isolation is the operator's decision: only an admin's workflow may leave the sandbox,
@@ -464,3 +543,7 @@ struct RunRoutes {
             })
     }
 }
+
+#if canImport(Glibc)
+    import Glibc
+#endif
