@@ -166,35 +166,52 @@ static int remove_entry(int parent, const char *name, int depth) {
     return unlinkat(parent, name, AT_REMOVEDIR);
 }
 
-int heaven_remove_beneath(int dirfd, const char *path) {
+/* Splits `path` (relative) into its parent (in `buf`, 4097 bytes; empty for none) and its last
+   name, which must be a real name (not `.` or `..`); 0, or -1 with errno set. */
+static int split_parent(const char *path, char *buf, const char **name) {
     if (!path || !path[0] || path[0] == '/') {
         errno = EINVAL;
         return -1;
     }
-    char buf[4096];
     size_t n = strlen(path);
-    if (n >= sizeof buf) {
+    if (n >= 4096) {
         errno = ENAMETOOLONG;
         return -1;
     }
     memcpy(buf, path, n + 1);
     while (n > 1 && buf[n - 1] == '/') buf[--n] = 0;
     char *slash = strrchr(buf, '/');
-    const char *name = slash ? slash + 1 : buf;
-    if (!name[0] || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+    *name = slash ? slash + 1 : buf;
+    if (!(*name)[0] || strcmp(*name, ".") == 0 || strcmp(*name, "..") == 0) {
         errno = EINVAL;
         return -1;
     }
-    int parent = dirfd, owned = 0;
     if (slash) {
         *slash = 0;
-        parent = heaven_open_beneath(dirfd, buf, O_PATH | O_DIRECTORY, 0);
-        if (parent < 0) return -1;
-        owned = 1;
+    } else {
+        /* No parent: the name moves past an empty one. */
+        memmove(buf + 1, buf, n + 1);
+        buf[0] = 0;
+        *name = buf + 1;
     }
+    return 0;
+}
+
+/* The parent directory of a split path beneath `dirfd` (dirfd itself when there is none);
+   -1 with errno set. */
+static int open_parent(int dirfd, const char *parent) {
+    return parent[0] ? heaven_open_beneath(dirfd, parent, O_PATH | O_DIRECTORY, 0) : dirfd;
+}
+
+int heaven_remove_beneath(int dirfd, const char *path) {
+    char buf[4097];
+    const char *name;
+    if (split_parent(path, buf, &name) != 0) return -1;
+    int parent = open_parent(dirfd, buf);
+    if (parent < 0) return -1;
     int r = remove_entry(parent, name, 0);
     int e = errno;
-    if (owned) close(parent);
+    if (parent != dirfd) close(parent);
     errno = e;
     return r;
 }
@@ -241,33 +258,14 @@ int heaven_remove_beneath_as(unsigned uid, unsigned gid, int dirfd, const char *
 }
 
 int heaven_mkdir_beneath_as(unsigned uid, unsigned gid, int dirfd, const char *path, unsigned mode) {
-    if (!path || !path[0] || path[0] == '/') {
-        errno = EINVAL;
-        return -1;
-    }
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n >= sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(buf, path, n + 1);
-    while (n > 1 && buf[n - 1] == '/') buf[--n] = 0;
-    char *slash = strrchr(buf, '/');
-    const char *name = slash ? slash + 1 : buf;
-    if (!name[0] || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
-        errno = EINVAL;
-        return -1;
-    }
+    char buf[4097];
+    const char *name;
+    if (split_parent(path, buf, &name) != 0) return -1;
     if (become(uid, gid) != 0) {
         come_back();
         return -1;
     }
-    int parent = dirfd, r = -1;
-    if (slash) {
-        *slash = 0;
-        parent = heaven_open_beneath(dirfd, buf, O_PATH | O_DIRECTORY, 0);
-    }
+    int parent = open_parent(dirfd, buf), r = -1;
     if (parent >= 0) {
         r = mkdirat(parent, name, (mode_t)mode);
         /* The mode as asked, whatever the umask. */
@@ -280,7 +278,7 @@ int heaven_mkdir_beneath_as(unsigned uid, unsigned gid, int dirfd, const char *p
         }
     }
     int e = errno;
-    if (slash && parent >= 0) close(parent);
+    if (parent >= 0 && parent != dirfd) close(parent);
     come_back();
     errno = e;
     return r;

@@ -158,23 +158,14 @@ public struct TenantFiles: Sendable, Equatable {
     }
 
     private func remove(_ path: String, beneath root: String, as identity: Identity) throws(TenantFileError) {
-        guard let rel = path.hasPrefix("/") ? TenantFiles.relative(path, to: root) : path, !rel.isEmpty else {
-            throw .outside(path)
-        }
-        let dir = try TenantFiles.openRoot(root, path: path)
+        let (rel, dir) = try TenantFiles.resolve(path, beneath: root)
         defer { close(dir) }
         switch identity {
         case .server:
             if heaven_remove_beneath(dir, rel) != 0, errno != ENOENT { throw TenantFileError(path, errno: errno) }
         case .tenant(let uid, let gid):
-            do {
-                _ = try SandboxZygote.shared().fileRequest(
-                    kind: 4, uid: uid, gid: gid, mode: 0, path: rel, directory: dir)
-            } catch let e as TenantFileError {
-                if case .missing = e { return }
-                throw e.naming(path)
-            } catch {
-                throw .system(path, EIO)
+            do { _ = try TenantFiles.asTenant(uid, gid, kind: 4, mode: 0, rel, dir, naming: path) } catch .missing {
+                return
             }
         }
     }
@@ -184,10 +175,7 @@ public struct TenantFiles: Sendable, Equatable {
     /// Makes the directory `path` beneath `root` (its parent reached beneath, never
     /// through a link), `mode` exactly (0700, 0711 or 0755): a tenant's is theirs.
     public func makeDirectory(_ path: String, beneath root: String, mode: UInt32 = 0o700) throws(TenantFileError) {
-        guard let rel = path.hasPrefix("/") ? TenantFiles.relative(path, to: root) : path, !rel.isEmpty else {
-            throw .outside(path)
-        }
-        let dir = try TenantFiles.openRoot(root, path: path)
+        let (rel, dir) = try TenantFiles.resolve(path, beneath: root)
         defer { close(dir) }
         switch identity {
         case .server:
@@ -195,24 +183,14 @@ public struct TenantFiles: Sendable, Equatable {
                 throw TenantFileError(path, errno: errno)
             }
         case .tenant(let uid, let gid):
-            do {
-                _ = try SandboxZygote.shared().fileRequest(
-                    kind: 6, uid: uid, gid: gid, mode: Int32(mode), path: rel, directory: dir)
-            } catch let e as TenantFileError {
-                throw e.naming(path)
-            } catch {
-                throw .system(path, EIO)
-            }
+            _ = try TenantFiles.asTenant(uid, gid, kind: 6, mode: Int32(mode), rel, dir, naming: path)
         }
     }
 
     /// A new regular file `path` beneath `root` (0600, never there before; a tenant's is
     /// theirs), open for writing: its descriptor, which the caller closes.
     public func create(_ path: String, beneath root: String) throws(TenantFileError) -> Int32 {
-        guard let rel = path.hasPrefix("/") ? TenantFiles.relative(path, to: root) : path, !rel.isEmpty else {
-            throw .outside(path)
-        }
-        let dir = try TenantFiles.openRoot(root, path: path)
+        let (rel, dir) = try TenantFiles.resolve(path, beneath: root)
         defer { close(dir) }
         switch identity {
         case .server:
@@ -220,14 +198,7 @@ public struct TenantFiles: Sendable, Equatable {
             guard fd >= 0 else { throw TenantFileError(path, errno: errno) }
             return fd
         case .tenant(let uid, let gid):
-            do {
-                return try SandboxZygote.shared().fileRequest(
-                    kind: 3, uid: uid, gid: gid, mode: 3, path: rel, directory: dir)
-            } catch let e as TenantFileError {
-                throw e.naming(path)
-            } catch {
-                throw .system(path, EIO)
-            }
+            return try TenantFiles.asTenant(uid, gid, kind: 3, mode: 3, rel, dir, naming: path)
         }
     }
 
@@ -243,13 +214,7 @@ public struct TenantFiles: Sendable, Equatable {
         let dir = Glibc.open(path, TenantFiles.pathOnly | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard dir >= 0 else { throw TenantFileError(path, errno: errno) }
         defer { close(dir) }
-        do {
-            _ = try SandboxZygote.shared().fileRequest(kind: 8, uid: uid, gid: gid, mode: 0, path: ".", directory: dir)
-        } catch let e as TenantFileError {
-            throw e.naming(path)
-        } catch {
-            throw .system(path, EIO)
-        }
+        _ = try TenantFiles.asTenant(uid, gid, kind: 8, mode: 0, ".", dir, naming: path)
     }
 
     // MARK: Off the concurrency pool
@@ -287,6 +252,30 @@ public struct TenantFiles: Sendable, Equatable {
 
     // MARK: The descriptors
 
+    /// `path` relative to `root` (refused unless it lies beneath it) and `root` opened to
+    /// hold: where every operation starts; the caller closes the descriptor.
+    static func resolve(_ path: String, beneath root: String) throws(TenantFileError) -> (rel: String, dir: Int32) {
+        guard let rel = path.hasPrefix("/") ? TenantFiles.relative(path, to: root) : path, !rel.isEmpty else {
+            throw .outside(path)
+        }
+        return (rel, try TenantFiles.openRoot(root, path: path))
+    }
+
+    /// A request (`kind`, `mode`) to the sandbox helper, which acts as the tenant `uid`
+    /// beneath the directory `dir`; its errors name `path`.
+    static func asTenant(
+        _ uid: UInt32, _ gid: UInt32, kind: UInt32, mode: Int32, _ rel: String, _ dir: Int32, naming path: String
+    ) throws(TenantFileError) -> Int32 {
+        do {
+            return try SandboxZygote.shared().fileRequest(
+                kind: kind, uid: uid, gid: gid, mode: mode, path: rel, directory: dir)
+        } catch let e as TenantFileError {
+            throw e.naming(path)
+        } catch {
+            throw .system(path, EIO)
+        }
+    }
+
     /// `O_PATH` (Linux; Glibc's module does not export it): a directory held, not read.
     static let pathOnly: Int32 = 0o10000000
 
@@ -311,10 +300,7 @@ public struct TenantFiles: Sendable, Equatable {
     private func descriptor(_ path: String, beneath root: String, mode: Int32, as identity: Identity)
         throws(TenantFileError) -> Int32
     {
-        guard let rel = path.hasPrefix("/") ? TenantFiles.relative(path, to: root) : path, !rel.isEmpty else {
-            throw .outside(path)
-        }
-        let dir = try TenantFiles.openRoot(root, path: path)
+        let (rel, dir) = try TenantFiles.resolve(path, beneath: root)
         defer { close(dir) }
         switch identity {
         case .server:
@@ -323,14 +309,7 @@ public struct TenantFiles: Sendable, Equatable {
             guard fd >= 0 else { throw TenantFileError(path, errno: errno) }
             return fd
         case .tenant(let uid, let gid):
-            do {
-                return try SandboxZygote.shared().fileRequest(
-                    kind: 3, uid: uid, gid: gid, mode: mode, path: rel, directory: dir)
-            } catch let e as TenantFileError {
-                throw e.naming(path)
-            } catch {
-                throw .system(path, EIO)
-            }
+            return try TenantFiles.asTenant(uid, gid, kind: 3, mode: mode, rel, dir, naming: path)
         }
     }
 }
@@ -366,6 +345,31 @@ public final class TenantFile: Sendable {
         guard n >= 0 else { throw .system(path, errno) }
         data.count = n
         return data
+    }
+
+    /// Everything from here to the end written to the descriptor `out`, a megabyte at a
+    /// time (each shown to `observing` first); more than `limit` bytes is refused. Blocks:
+    /// call it off the concurrency pool.
+    public func copy(to out: Int32, limit: Int64 = .max, observing: (Data) -> Void = { _ in }) throws(TenantFileError) {
+        var total: Int64 = 0
+        while true {
+            let chunk = try read(upTo: 1 << 20)
+            if chunk.isEmpty { return }
+            total += Int64(chunk.count)
+            guard total <= limit else { throw .tooLarge(path, limit: Int(clamping: limit)) }
+            observing(chunk)
+            let failed = chunk.withUnsafeBytes { raw -> Int32 in
+                var done = 0
+                while done < raw.count {
+                    let w = Glibc.write(out, raw.baseAddress! + done, raw.count - done)
+                    if w < 0, errno == EINTR { continue }
+                    guard w > 0 else { return w < 0 ? errno : EIO }
+                    done += w
+                }
+                return 0
+            }
+            guard failed == 0 else { throw .system(path, failed) }
+        }
     }
 
     /// Everything from here to the end; more than `limit` bytes is refused.

@@ -41,22 +41,8 @@ struct ConfinedStaging {
             throw Refused(description: "cannot create `\(target)`: \(error)")
         }
         defer { close(out) }
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0, errno == EINTR { continue }
-            guard n >= 0 else {
-                throw Refused(description: "cannot read `\(source)`: \(String(cString: strerror(errno)))")
-            }
-            if n == 0 { break }
-            var done = 0
-            while done < n {
-                let w = buffer.withUnsafeBytes { write(out, $0.baseAddress! + done, n - done) }
-                guard w > 0 else {
-                    throw Refused(description: "cannot write `\(target)`: \(String(cString: strerror(errno)))")
-                }
-                done += w
-            }
+        do { try file.copy(to: out) } catch {
+            throw Refused(description: "cannot copy `\(source)` to `\(target)`: \(error)")
         }
     }
 }

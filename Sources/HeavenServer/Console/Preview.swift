@@ -101,26 +101,10 @@ struct Preview {
         }
         defer { close(out) }
         var hasher = SHA256()
-        var total: Int64 = 0
-        while true {
-            let chunk = try file.read(upTo: 1 << 20)
-            if chunk.isEmpty { break }
-            total += Int64(chunk.count)
-            guard total <= limit else {
-                throw Problem(.unprocessableContent, "no preview: the file is larger than \(limit) bytes")
-            }
-            hasher.update(data: chunk)
-            let written = chunk.withUnsafeBytes { raw -> Bool in
-                var done = 0
-                while done < raw.count {
-                    let w = write(out, raw.baseAddress! + done, raw.count - done)
-                    if w < 0, errno == EINTR { continue }
-                    guard w > 0 else { return false }
-                    done += w
-                }
-                return true
-            }
-            guard written else { throw Problem(.internalServerError, "no preview: cannot copy the file") }
+        do { try file.copy(to: out, limit: limit) { hasher.update(data: $0) } } catch .tooLarge {
+            throw Problem(.unprocessableContent, "no preview: the file is larger than \(limit) bytes")
+        } catch {
+            throw Problem(.internalServerError, "no preview: cannot copy the file: \(error)")
         }
         return hasher.finalize().hexadecimal
     }

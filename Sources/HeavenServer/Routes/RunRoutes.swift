@@ -434,25 +434,14 @@ struct RunRoutes {
         // Copied a megabyte at a time, off the concurrency pool.
         let out = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard out >= 0 else { throw Problem(.internalServerError, "cannot store the file of input `\(input)`") }
-        let copied = try await TenantFiles.offPool { () throws -> Bool in
-            defer { close(out) }
-            while true {
-                let chunk = try file.read(upTo: 1 << 20)
-                if chunk.isEmpty { return true }
-                let written = chunk.withUnsafeBytes { raw -> Bool in
-                    var done = 0
-                    while done < raw.count {
-                        let w = write(out, raw.baseAddress! + done, raw.count - done)
-                        if w < 0, errno == EINTR { continue }
-                        guard w > 0 else { return false }
-                        done += w
-                    }
-                    return true
-                }
-                if !written { return false }
+        do {
+            try await TenantFiles.offPool {
+                defer { close(out) }
+                try file.copy(to: out, limit: limit)
             }
+        } catch {
+            throw Problem(.internalServerError, "cannot store the file of input `\(input)`: \(error)")
         }
-        guard copied else { throw Problem(.internalServerError, "cannot store the file of input `\(input)`") }
         return folder + "/" + fileName
     }
 
