@@ -72,7 +72,9 @@ struct HostileTenantTests {
         try "-----BEGIN OPENSSH PRIVATE KEY-----\nSITE-KEY-MATERIAL\n".write(
             toFile: keys + "/id", atomically: true, encoding: .utf8)
         chmod(keys + "/id", 0o600)
-        try s.start()
+        // Started with a supplementary group on purpose (root has none here): neither the
+        // serving process nor a task may keep it.
+        try s.start(nil, prefix: "setpriv --groups 0,4242 --")
         let site =
             "kind: Site\nname: far\nconnector: {kind: ssh, host: far.example, identity: \(keys)/id}\nnodes: [{name: n, cores: 1}]\n"
         let registered = try await s.request(
