@@ -44,7 +44,13 @@ struct TaskExecutor {
         if let why = context.slots.impossible(request) {
             throw EngineError.evaluation("task `\(task.name)` \(why)", at: task.location)
         }
-        let fingerprint = try fingerprint(task, scope: scope, staged: staged, request: request)
+        // On a server, a fingerprint reads the run's files through the sandbox helper (a
+        // round trip per file): off the concurrency pool. Here, as it is (local reads).
+        let me = self
+        let fingerprint =
+            context.confined
+            ? try await TenantFiles.offPool { try me.fingerprint(task, scope: scope, staged: staged, request: request) }
+            : try me.fingerprint(task, scope: scope, staged: staged, request: request)
         if let fingerprint, context.reusesRun != nil,
             let outputs = try await reuse(task, key: key, fingerprint: fingerprint, work: work)
         {
