@@ -977,33 +977,11 @@ int heaven_zygote_main(int sock) {
         }
         if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         uint32_t head[2];
-        char control[CMSG_SPACE(sizeof(int) * Z_MAX_FDS)];
-        struct iovec iov = {head, sizeof head};
-        struct msghdr m;
-        memset(&m, 0, sizeof m);
-        m.msg_iov = &iov;
-        m.msg_iovlen = 1;
-        m.msg_control = control;
-        m.msg_controllen = sizeof control;
-        ssize_t r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | MSG_WAITALL);
-        if (r < 0 && errno == EINTR) continue;
-        if (r != (ssize_t)sizeof head) return 0; /* the server is gone */
         struct z_spawn s;
         memset(&s, 0, sizeof s);
         s.streams[0] = s.streams[1] = s.streams[2] = -1;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-            int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            for (int i = 0; i < n; i++) {
-                int fd;
-                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                if (s.nfds < Z_MAX_FDS) {
-                    s.fds[s.nfds++] = fd;
-                } else {
-                    close(fd); /* more than any request carries */
-                }
-            }
-        }
+        /* The header, with the descriptors riding on it (more than any request carries are closed). */
+        if (heaven_recv_with_fds(sock, head, sizeof head, s.fds, Z_MAX_FDS, &s.nfds) != 0) return 0; /* the server is gone */
         if (head[0] > Z_MAX_BODY || read_all(sock, body, head[0]) != 0) return 1;
         if (head[1] == 1) {
             if (parse_spawn(body, head[0], &s) != 0) {

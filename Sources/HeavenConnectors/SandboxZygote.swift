@@ -206,26 +206,11 @@ final class SandboxZygote: Sendable {
     func fileRequest(kind: UInt32, uid: UInt32, gid: UInt32, mode: Int32, path: String, directory: Int32) throws
         -> Int32
     {
-        let waiter = FileReply()
-        let sent = state.withLock { s -> Bool in
-            guard !s.ended else { return false }
-            let id = s.nextID
-            s.nextID = s.nextID == Int32.max ? 1 : s.nextID + 1
-            var b = [UInt8]()
-            SpawnRequest.append(UInt32(0), to: &b)
-            SpawnRequest.append(kind, to: &b)
-            for v in [id, Int32(bitPattern: uid), Int32(bitPattern: gid), mode] { SpawnRequest.append(v, to: &b) }
-            b.append(contentsOf: path.utf8)
-            b.append(0)
-            let length = UInt32(b.count - 8)
-            withUnsafeBytes(of: length) { b.replaceSubrange(0..<4, with: $0) }
-            s.files[id] = waiter
-            var fds = [directory]
-            let ok = b.withUnsafeBytes { raw in heaven_send_with_fds(socket, raw.baseAddress, raw.count, &fds, 1) == 0 }
-            if !ok { s.files[id] = nil }
-            return ok
-        }
-        guard sent else { throw TenantFileError.system(path, EIO) }
+        guard
+            let waiter = request(
+                kind: kind, fields: [Int32(bitPattern: uid), Int32(bitPattern: gid), mode], strings: [path],
+                descriptor: directory)
+        else { throw TenantFileError.system(path, EIO) }
         let (err, fd) = waiter.wait()
         guard err == 0 else { throw TenantFileError(path, errno: err) }
         return fd
@@ -253,6 +238,13 @@ final class SandboxZygote: Sendable {
     /// `marks` in their environment (`HEAVEN_RUN=...`): with `group`, that process group
     /// only. Whether any was found. Blocks the calling thread for the answer.
     func killMarked(group: Int32, marks: [String]) -> Bool {
+        request(kind: 9, fields: [group], strings: marks)?.wait().errno == 0
+    }
+
+    /// Sends a request answered by `done` (an open, a remove, a kill...): header, its id,
+    /// `fields`, then each of `strings` NUL-terminated, `descriptor` riding on it; the
+    /// reply to wait for, nil when it could not be sent.
+    private func request(kind: UInt32, fields: [Int32], strings: [String], descriptor: Int32? = nil) -> FileReply? {
         let waiter = FileReply()
         let sent = state.withLock { s -> Bool in
             guard !s.ended else { return false }
@@ -260,21 +252,23 @@ final class SandboxZygote: Sendable {
             s.nextID = s.nextID == Int32.max ? 1 : s.nextID + 1
             var b = [UInt8]()
             SpawnRequest.append(UInt32(0), to: &b)
-            SpawnRequest.append(UInt32(9), to: &b)
-            SpawnRequest.append(id, to: &b)
-            SpawnRequest.append(group, to: &b)
-            for m in marks {
-                b.append(contentsOf: m.utf8)
+            SpawnRequest.append(kind, to: &b)
+            for v in [id] + fields { SpawnRequest.append(v, to: &b) }
+            for string in strings {
+                b.append(contentsOf: string.utf8)
                 b.append(0)
             }
             let length = UInt32(b.count - 8)
             withUnsafeBytes(of: length) { b.replaceSubrange(0..<4, with: $0) }
             s.files[id] = waiter
-            let ok = b.withUnsafeBytes { heaven_send_with_fds(socket, $0.baseAddress, $0.count, nil, 0) == 0 }
+            var fds = descriptor.map { [$0] } ?? []
+            let ok = b.withUnsafeBytes { raw in
+                heaven_send_with_fds(socket, raw.baseAddress, raw.count, &fds, Int32(fds.count)) == 0
+            }
             if !ok { s.files[id] = nil }
             return ok
         }
-        return sent && waiter.wait().errno == 0
+        return sent ? waiter : nil
     }
 
     /// The helper now running, if any (never starts one).
