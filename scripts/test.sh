@@ -8,6 +8,7 @@
 #   curl            - the HTTP client of the tests of `heaven serve`
 #   python3 procps  - what the hostile tenants' tasks probe with (a memory hog, sockets, ps)
 #   util-linux      - setpriv, which drops a tenant's task to its own uid
+#   slirp4netns     - the outbound network of tenants' tasks (`--task-network outbound`)
 #   gdal-bin python3-gdal file - the Earth-observation showcase's tools, and the
 #                     independent checks of its NDVI (GDAL's Python bindings, numpy)
 #   python3-venv    - the virtual environments of OWSLib and selenium
@@ -28,7 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(bubblewrap openssh-server slurm-wlm munge iproute2 curl python3 procps util-linux gdal-bin python3-gdal file
-  python3-venv chromium chromium-driver firefox-esr)
+  python3-venv chromium chromium-driver firefox-esr slirp4netns)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

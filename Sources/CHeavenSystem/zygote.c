@@ -17,7 +17,7 @@
    The protocol (native byte order; the socket is a stream):
      request  := u32 length, u32 kind, body[length]   (descriptors ride on the header)
        kind 1, spawn:  i32 id, uid, gid, umask, network, has_stdin, ncgroups;
-                       i64 rlimit_cpu, rlimit_nofile, rlimit_as, rlimit_nproc;
+                       i64 rlimit_cpu, rlimit_nofile, rlimit_as, rlimit_nproc, disk;
                        u32 nargv, nenv, nreadable, nhidden;
                        then NUL-terminated: path, workdir, stdout, stderr, argv..., env...,
                        readable..., hidden...
@@ -30,13 +30,19 @@
                        mode 0: a file to read (O_RDONLY | O_NONBLOCK | O_NOCTTY), 1: a
                        directory to read, 2: a directory to hold (O_PATH).
        kind 4, remove: the same body (mode 0): the file or tree removed as the tenant.
+       network: 0, loopback only (a namespace of its own); 1, the host's (an admin's task);
+       2, outbound (a namespace of its own reaching out through slirp4netns, with no route
+       to the host's loopback nor to any address of the host; only once configured with
+       slirp4netns's path). disk: the bytes its working directory, /tmp and /dev/shm may
+       hold, 0 for no bound (see within_disk).
      Every field is checked (ids above 0, flags 0 or 1, counts within bounds, strings
      NUL-terminated within the body); a malformed request gets `failed` (stage 9) and
      changes nothing.
      reply    := u32 length, u32 kind, body
        kind 1, started: i32 id, i32 pid         (the task's group leader, in our PID namespace)
        kind 2, failed:  i32 id, i32 errno, i32 stage   (nothing runs)
-       kind 3, exited:  i32 pid, i32 wait status, i64 user µs, i64 system µs, i64 max RSS KiB
+       kind 3, exited:  i32 pid, i32 wait status, i64 user µs, i64 system µs, i64 max RSS KiB,
+                        i32 why (1: killed for writing more than its disk bound)
        kind 4, ready                            (once, after the helper's own set-up)
        kind 5, done:    i32 id, i32 errno       (an open or a remove; an open's descriptor
                                                  rides on it when errno is 0)
@@ -54,7 +60,13 @@
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/seccomp.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <time.h>
 #include <stddef.h>
 #include <net/if.h>
 #include <sched.h>
@@ -117,6 +129,7 @@ enum {
     Z_EXEC = 8,     /* the exec itself */
     Z_REQUEST = 9,  /* a malformed request */
     Z_SECCOMP = 10, /* restricting its system calls */
+    Z_NETWORK = 11, /* its outbound network (slirp4netns) */
 };
 
 #define Z_MAX_BODY (8u << 20)
@@ -133,6 +146,11 @@ static int groups_kept;
 static int configured;
 static int64_t ids_low = 1, ids_high = 0x7fffffff;
 static int32_t server_uid = -1, server_gid = -1;
+/* slirp4netns, named at configuration (request 10): outbound network for tasks. */
+static char slirp_path[256];
+/* The mount namespace the helper was started in (slirp4netns runs there: it needs the
+   host's /dev/net/tun, which the helper's /dev, and so its tasks', leaves out). */
+static int host_mounts = -1;
 
 static int uid_allowed(int32_t uid, int32_t gid) {
     return uid > 0 && gid > 0 && uid >= ids_low && uid <= ids_high && gid >= ids_low && gid <= ids_high &&
@@ -148,6 +166,8 @@ struct z_task {
     int silent;  /* it failed to start (said so), or its end was reported: nothing more to say */
     int netns;   /* the network namespace it borrowed (see netns_take), or -1 */
     int32_t uid; /* its tenant */
+    int own_netns; /* its namespace is its own (outbound): closed at its end, never reused */
+    int slirp;     /* outbound: the pipe whose closing ends its slirp4netns, else -1 */
 };
 static struct z_task tasks[Z_MAX_TASKS];
 
@@ -315,10 +335,184 @@ static void loopback_up(void) {
     close(s);
 }
 
+/* ---- outbound network -------------------------------------------------------- */
+
+/* The host's own IPv4 addresses (every interface's, loopback's included), taken when an
+   outbound namespace is made: each gets a blackhole route there. */
+#define Z_MAX_HOST_ADDRS 256
+static struct in_addr host_addrs[Z_MAX_HOST_ADDRS];
+static int host_addr_count;
+
+static void host_addresses(void) {
+    host_addr_count = 0;
+    struct ifaddrs *all = NULL;
+    if (getifaddrs(&all) != 0) return;
+    for (struct ifaddrs *a = all; a && host_addr_count < Z_MAX_HOST_ADDRS; a = a->ifa_next) {
+        if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET) continue;
+        host_addrs[host_addr_count++] = ((struct sockaddr_in *)a->ifa_addr)->sin_addr;
+    }
+    freeifaddrs(all);
+}
+
+/* A blackhole route to `addr`/32 in the calling thread's network namespace, through the
+   netlink socket `nl`. 0, or -1 with errno. */
+static int blackhole(int nl, struct in_addr addr) {
+    struct {
+        struct nlmsghdr h;
+        struct rtmsg r;
+        char attrs[32];
+    } req;
+    memset(&req, 0, sizeof req);
+    req.h.nlmsg_type = RTM_NEWROUTE;
+    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE | NLM_F_ACK;
+    req.r.rtm_family = AF_INET;
+    req.r.rtm_dst_len = 32;
+    req.r.rtm_table = RT_TABLE_MAIN;
+    req.r.rtm_protocol = RTPROT_STATIC;
+    req.r.rtm_scope = RT_SCOPE_UNIVERSE;
+    req.r.rtm_type = RTN_BLACKHOLE;
+    struct rtattr *a = (struct rtattr *)req.attrs;
+    a->rta_type = RTA_DST;
+    a->rta_len = RTA_LENGTH(sizeof addr);
+    memcpy(RTA_DATA(a), &addr, sizeof addr);
+    req.h.nlmsg_len = NLMSG_LENGTH(sizeof req.r) + RTA_ALIGN(a->rta_len);
+    if (send(nl, &req, req.h.nlmsg_len, 0) < 0) return -1;
+    char answer[512];
+    ssize_t n = recv(nl, answer, sizeof answer, 0);
+    if (n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
+        errno = EIO;
+        return -1;
+    }
+    struct nlmsghdr *h = (struct nlmsghdr *)answer;
+    if (h->nlmsg_type != NLMSG_ERROR) {
+        errno = EIO;
+        return -1;
+    }
+    int err = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+    if (err != 0) {
+        errno = -err;
+        return -1;
+    }
+    return 0;
+}
+
+/* In a new network namespace for an outbound task: loopback up, no route to any of the
+   host's addresses (slirp4netns would otherwise connect to them for the task, from the
+   host), and the namespace opened for the helper. */
+static int outbound_child(void *arg) {
+    struct z_new_netns *made = arg;
+    loopback_up();
+    int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (nl < 0) {
+        made->err = errno;
+        return 0;
+    }
+    for (int i = 0; i < host_addr_count; i++) {
+        if (blackhole(nl, host_addrs[i]) != 0) {
+            made->err = errno;
+            close(nl);
+            return 0;
+        }
+    }
+    close(nl);
+    made->fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    made->err = errno;
+    return 0;
+}
+
+/* A new network namespace for an outbound task, never shared: -1 with errno if not. */
+static int outbound_netns(void) {
+    host_addresses();
+    static char stack[1 << 16] __attribute__((aligned(16)));
+    struct z_new_netns made = {-1, 0};
+    pid_t pid = clone(outbound_child, stack + sizeof stack,
+                      CLONE_NEWNET | CLONE_VM | CLONE_FILES | CLONE_VFORK | SIGCHLD, &made);
+    if (pid < 0) return -1;
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    if (made.fd < 0) errno = made.err ? made.err : EIO;
+    return made.fd;
+}
+
+/* Starts slirp4netns on the namespace `netns` (a tap device, 10.0.2.100/24, a default
+   route through 10.0.2.2, DNS at 10.0.2.3; `--disable-host-loopback`: 10.0.2.2 does not
+   lead to the host's loopback), sandboxed by itself (its own mount namespace, no
+   capability, a seccomp filter). Waits, at most 10 s, until it is ready. Returns the
+   write end of the pipe whose closing ends it (it then exits; the helper reaps it), or -1
+   with errno. */
+static int slirp_start(int netns) {
+    int ready[2], quit[2];
+    if (pipe2(ready, O_CLOEXEC) != 0) return -1;
+    if (pipe2(quit, O_CLOEXEC) != 0) {
+        close(ready[0]);
+        close(ready[1]);
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* In the host's mount namespace; its descriptors: 3 the network namespace, 4 ready,
+           5 quit; nothing else of ours. */
+        if (host_mounts < 0 || setns(host_mounts, CLONE_NEWNS) != 0) _exit(126);
+        if (dup2(netns, 3) < 0 || dup2(ready[1], 4) < 0 || dup2(quit[0], 5) < 0) _exit(127);
+        syscall(SYS_close_range, 6U, ~0U, 0);
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2(null, 0);
+            dup2(null, 1);
+            if (null > 2) close(null);
+        }
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        char *argv[] = {slirp_path,
+                        "--configure",
+                        "--mtu=65520",
+                        "--disable-host-loopback",
+                        "--enable-sandbox",
+                        "--enable-seccomp",
+                        "--ready-fd=4",
+                        "--exit-fd=5",
+                        "--netns-type=path",
+                        "/proc/self/fd/3",
+                        "tap0",
+                        NULL};
+        char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+        execve(slirp_path, argv, envp);
+        _exit(127);
+    }
+    int e = errno;
+    close(ready[1]);
+    close(quit[0]);
+    if (pid < 0) {
+        close(ready[0]);
+        close(quit[1]);
+        errno = e;
+        return -1;
+    }
+    struct pollfd p = {ready[0], POLLIN, 0};
+    char c = 0;
+    int waited = 0;
+    while (waited < 10000) {
+        int r = poll(&p, 1, 100);
+        if (r > 0) break;
+        if (r < 0 && errno != EINTR) break;
+        waited += 100;
+    }
+    ssize_t n = (p.revents & (POLLIN | POLLHUP)) ? read(ready[0], &c, 1) : -1;
+    close(ready[0]);
+    if (n != 1 || c != '1') {
+        kill(pid, SIGKILL);
+        close(quit[1]);
+        errno = n < 0 && waited >= 10000 ? ETIMEDOUT : ENETUNREACH;
+        return -1;
+    }
+    return quit[1];
+}
+
 struct z_spawn {
     int32_t id, uid, gid, umask, network, has_stdin, ncgroups;
     int netns; /* without network: the namespace it joins (netns_take) */
-    int64_t rl_cpu, rl_nofile, rl_as, rl_nproc;
+    int64_t rl_cpu, rl_nofile, rl_as, rl_nproc, disk;
     const char *path, *workdir, *out, *err;
     char **argv, **env, **readable, **hidden;
     uint32_t nreadable, nhidden;
@@ -377,6 +571,9 @@ static void __attribute__((noreturn)) run_task(const struct z_spawn *s, int repo
     heaven_lower_limit(RLIMIT_NOFILE, s->rl_nofile);
     heaven_lower_limit(RLIMIT_AS, s->rl_as);
     heaven_lower_limit(RLIMIT_NPROC, s->rl_nproc);
+    /* No one file larger than the disk bound (one byte past it, so that the breach shows
+       in what the files hold; the rest: see within_disk). */
+    heaven_lower_limit(RLIMIT_FSIZE, s->disk > 0 ? s->disk + 1 : 0);
     umask((mode_t)(s->umask >= 0 ? s->umask : 077));
     /* No capability can come back: none in the bounding set, none inheritable or
        ambient; the change of uid then empties the permitted and effective sets. */
@@ -401,6 +598,78 @@ static void __attribute__((noreturn)) run_task(const struct z_spawn *s, int repo
     sigprocmask(SIG_SETMASK, &none, NULL);
     execve(s->path, s->argv, s->env);
     child_fail(report, Z_EXEC);
+}
+
+/* ---- the disk bound ------------------------------------------------------------ */
+
+/* Adds the blocks of everything beneath the directory `dir` (closed here) to `*total`,
+   never through a link, as root (a tenant's unreadable directory hides nothing). 0 while
+   within `limit`; -1 past it, or deeper than 256 directories. */
+static int tree_usage(int dir, int depth, int64_t *total, int64_t limit) {
+    if (depth > 256) {
+        close(dir);
+        return -1;
+    }
+    DIR *d = fdopendir(dir);
+    if (!d) {
+        close(dir);
+        return 0;
+    }
+    struct dirent *e;
+    int over = 0;
+    while (!over && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0))) continue;
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        *total += (int64_t)st.st_blocks * 512;
+        if (*total > limit) over = 1;
+        if (!over && S_ISDIR(st.st_mode)) {
+            int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0 && tree_usage(sub, depth + 1, total, limit) != 0) over = 1;
+        }
+    }
+    closedir(d);
+    return over ? -1 : 0;
+}
+
+/* Whether the task's files are within `limit` bytes: what its working directory holds
+   (blocks written, links not followed), and the files its processes still hold open after
+   removing them (seen through its namespace's /proc). Its /tmp and /dev/shm are bounded by
+   their size. */
+static int within_disk(const char *workdir, int64_t limit) {
+    int64_t total = 0;
+    int dir = open(workdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat work;
+    if (dir < 0 || fstat(dir, &work) != 0) {
+        if (dir >= 0) close(dir);
+        return 1;
+    }
+    if (tree_usage(dir, 0, &total, limit) != 0) return 0;
+    DIR *proc = opendir("/proc");
+    if (!proc) return 1;
+    struct dirent *p;
+    char path[64], target[PATH_MAX];
+    while ((p = readdir(proc)) != NULL && total <= limit) {
+        if (p->d_name[0] < '1' || p->d_name[0] > '9' || strlen(p->d_name) > 10) continue;
+        snprintf(path, sizeof path, "/proc/%s/fd", p->d_name);
+        DIR *fds = opendir(path);
+        if (!fds) continue;
+        struct dirent *f;
+        while ((f = readdir(fds)) != NULL && total <= limit) {
+            if (f->d_name[0] < '0' || f->d_name[0] > '9') continue;
+            ssize_t n = readlinkat(dirfd(fds), f->d_name, target, sizeof target - 1);
+            if (n < 11) continue;
+            target[n] = 0;
+            if (strcmp(target + n - 10, " (deleted)") != 0) continue;
+            struct stat st;
+            if (fstatat(dirfd(fds), f->d_name, &st, 0) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0 &&
+                st.st_dev == work.st_dev)
+                total += (int64_t)st.st_blocks * 512;
+        }
+        closedir(fds);
+    }
+    closedir(proc);
+    return total <= limit;
 }
 
 /* The task's group leader and the init of its PID namespace: joins the task's
@@ -451,9 +720,21 @@ static void __attribute__((noreturn)) run_leader(const struct z_spawn *s, int re
     /* Everything else read-only, set-uid bits ignored. */
     if (set_attributes(AT_FDCWD, "/", Z_AT_RECURSIVE, Z_MOUNT_ATTR_RDONLY | Z_MOUNT_ATTR_NOSUID) != 0)
         child_fail(report, Z_MOUNTS);
-    /* A /tmp and a /dev/shm of its own. */
-    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) child_fail(report, Z_MOUNTS);
-    if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777") != 0)
+    /* A /tmp and a /dev/shm of its own (each at most the disk bound; their pages count
+       against its memory bound too). */
+    char tmpfs_options[64] = "mode=1777";
+    if (s->disk > 0) {
+        char digits[24];
+        int n = 0;
+        for (int64_t v = s->disk; v > 0 && n < 23; v /= 10) digits[n++] = (char)('0' + v % 10);
+        char *o = tmpfs_options + strlen(tmpfs_options);
+        memcpy(o, ",size=", 6);
+        o += 6;
+        while (n > 0) *o++ = digits[--n];
+        *o = 0;
+    }
+    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_options) != 0) child_fail(report, Z_MOUNTS);
+    if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, tmpfs_options) != 0)
         child_fail(report, Z_MOUNTS);
     mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620");
     /* What it must not see: a directory behind an empty one, a file behind /dev/null
@@ -478,6 +759,11 @@ static void __attribute__((noreturn)) run_leader(const struct z_spawn *s, int re
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) child_fail(report, Z_PROC);
     if (chdir(s->workdir) != 0) child_fail(report, Z_MOUNTS);
 
+    /* SIGCHLD held from here, so that none is missed between a look and a wait. */
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
     pid_t task = fork();
     if (task < 0) child_fail(report, Z_CLONE);
     if (task == 0) {
@@ -488,14 +774,43 @@ static void __attribute__((noreturn)) run_leader(const struct z_spawn *s, int re
     /* The init of the namespace: reap whatever ends; when the task does, say how (its
        wait status and usage, at once: the helper reports it before this process has
        finished exiting, which tears its namespaces down and waits on the kernel) and go
-       (the kernel then ends what the task left behind). */
+       (the kernel then ends what the task left behind). With a disk bound, look at what
+       it holds now and then meanwhile. */
+    int32_t why = 0, looked = 0;
+    int64_t pause_ms = 100;
     for (;;) {
         int st = 0;
         struct rusage ru;
-        pid_t w = wait4(-1, &st, 0, &ru);
+        pid_t w = wait4(-1, &st, WNOHANG, &ru);
+        if (w == 0) {
+            if (s->disk > 0 && !why) {
+                /* The first look after 100 ms (most tasks are over by then). */
+                if (looked++) {
+                    struct timespec t0, t1;
+                    clock_gettime(CLOCK_MONOTONIC, &t0);
+                    if (!within_disk(s->workdir, s->disk)) {
+                        why = 1;
+                        kill(-1, SIGKILL);
+                    }
+                    clock_gettime(CLOCK_MONOTONIC, &t1);
+                    /* A look costs at most a twentieth of the task's time (250 ms to 5 s apart). */
+                    int64_t took = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+                    pause_ms = took * 20 < 250 ? 250 : took * 20 > 5000 ? 5000 : took * 20;
+                }
+                struct timespec pause = {pause_ms / 1000, (pause_ms % 1000) * 1000000};
+                sigtimedwait(&chld, NULL, &pause);
+            } else {
+                sigwaitinfo(&chld, NULL);
+            }
+            continue;
+        }
         if (w == task) {
+            /* A file past the bound (RLIMIT_FSIZE), or files past it at the end (written since
+               the last look), is the same breach. */
+            if (s->disk > 0 && !why && ((WIFSIGNALED(st) && WTERMSIG(st) == SIGXFSZ) || !within_disk(s->workdir, s->disk)))
+                why = 1;
             char out[32];
-            int32_t v[2] = {st, 0};
+            int32_t v[2] = {st, why};
             int64_t usage[3] = {(int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
                                 (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec, (int64_t)ru.ru_maxrss};
             memcpy(out, v, sizeof v);
@@ -510,10 +825,10 @@ static void __attribute__((noreturn)) run_leader(const struct z_spawn *s, int re
 /* ---- the helper ---------------------------------------------------------------- */
 
 static int parse_spawn(char *b, uint32_t length, struct z_spawn *s) {
-    const uint32_t fixed = 7 * 4 + 4 * 8 + 4 * 4;
+    const uint32_t fixed = 7 * 4 + 5 * 8 + 4 * 4;
     if (length < fixed) return -1;
     int32_t i32[7];
-    int64_t i64[4];
+    int64_t i64[5];
     uint32_t counts[4];
     memcpy(i32, b, sizeof i32);
     memcpy(i64, b + sizeof i32, sizeof i64);
@@ -529,8 +844,10 @@ static int parse_spawn(char *b, uint32_t length, struct z_spawn *s) {
     s->rl_nofile = i64[1];
     s->rl_as = i64[2];
     s->rl_nproc = i64[3];
+    s->disk = i64[4];
     if (!uid_allowed(s->uid, s->gid) || s->ncgroups < 0 || s->ncgroups > Z_MAX_FDS) return -1;
-    if ((s->has_stdin != 0 && s->has_stdin != 1) || (s->network != 0 && s->network != 1)) return -1;
+    if ((s->has_stdin != 0 && s->has_stdin != 1) || s->network < 0 || s->network > 2 || s->disk < 0) return -1;
+    if (s->network == 2 && !slirp_path[0]) return -1;
     if (s->has_stdin + s->ncgroups != s->nfds) return -1;
     for (int i = 0; i < 4; i++)
         if (counts[i] > Z_MAX_STRINGS) return -1;
@@ -616,16 +933,24 @@ static void spawn_streams_open(int sock, struct z_spawn *s) {
         reply_failed(sock, s->id, e, Z_CLONE);
         return;
     }
-    /* A free slot, and without network a loopback namespace. */
+    /* A free slot, and without network a loopback namespace; outbound, a namespace of its
+       own with slirp4netns on it. */
     struct z_task *slot = slot_for(0);
     s->netns = -1;
-    int unready = !slot ? EAGAIN : (!s->network && (s->netns = netns_take(s->uid)) < 0) ? (errno ? errno : EIO) : 0;
+    int slirp = -1;
+    int unready = !slot ? EAGAIN : (s->network == 0 && (s->netns = netns_take(s->uid)) < 0) ? (errno ? errno : EIO) : 0;
+    int stage = Z_CLONE;
+    if (!unready && s->network == 2) {
+        stage = Z_NETWORK;
+        if ((s->netns = outbound_netns()) < 0 || (slirp = slirp_start(s->netns)) < 0) unready = errno ? errno : EIO;
+    }
     if (unready) {
         close(report[0]);
         close(report[1]);
         close(status[0]);
         close(status[1]);
-        reply_failed(sock, s->id, unready, Z_CLONE);
+        if (s->network == 2 && s->netns >= 0) close(s->netns);
+        reply_failed(sock, s->id, unready, stage);
         return;
     }
     unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
@@ -642,7 +967,12 @@ static void spawn_streams_open(int sock, struct z_spawn *s) {
     if (pid < 0) {
         close(report[0]);
         close(status[0]);
-        netns_give_back(s->uid, s->netns);
+        if (s->network == 2) {
+            close(s->netns);
+            close(slirp);
+        } else {
+            netns_give_back(s->uid, s->netns);
+        }
         reply_failed(sock, s->id, e, Z_CLONE);
         return;
     }
@@ -654,6 +984,8 @@ static void spawn_streams_open(int sock, struct z_spawn *s) {
     slot->silent = 0;
     slot->netns = s->netns;
     slot->uid = s->uid;
+    slot->own_netns = s->network == 2;
+    slot->slirp = slirp;
 }
 
 /* A starting task's report pipe is readable: it closed at the exec (started) or
@@ -672,11 +1004,12 @@ static void settle(int sock, struct z_task *t) {
     }
 }
 
-static void send_exit(int sock, pid_t pid, int32_t st, const int64_t usage[3]) {
-    char out[32];
+static void send_exit(int sock, pid_t pid, int32_t st, const int64_t usage[3], int32_t why) {
+    char out[36];
     int32_t head[2] = {pid, st};
     memcpy(out, head, sizeof head);
     memcpy(out + sizeof head, usage, 3 * sizeof(int64_t));
+    memcpy(out + 32, &why, sizeof why);
     reply(sock, 3, out, sizeof out);
 }
 
@@ -696,7 +1029,7 @@ static void ended(int sock, struct z_task *t) {
     memcpy(v, in, sizeof v);
     memcpy(usage, in + sizeof v, sizeof usage);
     t->silent = 1;
-    send_exit(sock, t->pid, v[0], usage);
+    send_exit(sock, t->pid, v[0], usage, v[1]);
 }
 
 static void reap(int sock) {
@@ -716,11 +1049,19 @@ static void reap(int sock) {
             /* Killed before it could say: its own end. */
             int64_t usage[3] = {(int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
                                 (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec, (int64_t)ru.ru_maxrss};
-            send_exit(sock, pid, st, usage);
+            send_exit(sock, pid, st, usage, 0);
         }
-        /* Its PID namespace is gone with every process in it: its network namespace is free. */
-        netns_give_back(slot->uid, slot->netns);
+        /* Its PID namespace is gone with every process in it: its network namespace is free
+           (an outbound one is closed, and its slirp4netns told to go). */
+        if (slot->own_netns) {
+            close(slot->netns);
+            if (slot->slirp >= 0) close(slot->slirp);
+        } else {
+            netns_give_back(slot->uid, slot->netns);
+        }
         slot->netns = -1;
+        slot->slirp = -1;
+        slot->own_netns = 0;
         slot->pid = 0;
         slot->status = -1;
     }
@@ -733,6 +1074,7 @@ static int setup(void) {
        Where groups cannot be dropped (a root that is not one, in a user namespace), no
        file is opened as a tenant (and no task will start: it drops them too). */
     if (setgroups(0, NULL) != 0) groups_kept = 1;
+    host_mounts = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
     if (unshare(CLONE_NEWNS) != 0) return -1;
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return -1;
     static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
@@ -995,15 +1337,20 @@ int heaven_zygote_main(int sock) {
             file_request(sock, head[1], body, head[0], &s);
         } else if (head[1] == 9) {
             kill_marked(sock, body, head[0]);
-        } else if (head[1] == 10 && head[0] == 16 && !configured) {
+        } else if (head[1] == 10 && head[0] >= 16 && head[0] <= 16 + sizeof slirp_path && !configured) {
+            /* Optionally followed by slirp4netns's absolute path, NUL-terminated. */
             int32_t c[4];
             memcpy(c, body, sizeof c);
-            if (c[0] > 0 && c[1] >= c[0]) {
+            const char *slirp = body + 16;
+            size_t slirp_length = head[0] - 16;
+            int slirp_ok = slirp_length == 0 || (slirp[0] == '/' && memchr(slirp, 0, slirp_length) == slirp + slirp_length - 1);
+            if (c[0] > 0 && c[1] >= c[0] && slirp_ok) {
                 configured = 1;
                 ids_low = c[0];
                 ids_high = c[1];
                 server_uid = c[2];
                 server_gid = c[3];
+                if (slirp_length > 0) memcpy(slirp_path, slirp, slirp_length);
             }
         } else if (head[1] == 2 && head[0] == 8) {
             int32_t k[2];

@@ -43,18 +43,33 @@ public struct Health: APIObject {
         case cgroups, rlimits
     }
 
+    /// The network a tenant's task whose machine asks for one gets (`heaven serve
+    /// --task-network`): `none` (refused at submission; a loopback of its own only), or
+    /// `outbound` (a namespace of its own, no route to the server's host).
+    public enum Network: String, APIEnum, Codable, Sendable {
+        case none, outbound
+    }
+
     public var status: String
     public var isolation: Isolation
     /// With isolation: what bounds tenants' tasks now.
     public var limits: Limits?
+    /// With isolation: the network tenants' tasks may have.
+    public var network: Network?
+    /// With isolation: the bytes the files of a task whose machine declares no `disk` may
+    /// take (`heaven serve --task-disk`).
+    public var taskDisk: Int64?
 
-    public init(isolation: Isolation, limits: Limits? = nil) {
+    public init(isolation: Isolation, limits: Limits? = nil, network: Network? = nil, taskDisk: Int64? = nil) {
         self.status = "ok"
         self.isolation = isolation
         self.limits = limits
+        self.network = network
+        self.taskDisk = taskDisk
     }
 
-    public static let example = Health(isolation: .tenantUIDs, limits: .cgroups)
+    public static let example = Health(
+        isolation: .tenantUIDs, limits: .cgroups, network: .none, taskDisk: 10 * 1_073_741_824)
 }
 
 /// The caller.

@@ -176,6 +176,13 @@ public struct TaskLaunch: Sendable {
     public var isolation: Isolation
     /// Whether a sandboxed task may use the network.
     public var network: Bool
+    /// With `network`, for a tenant's confined task: a network namespace of its own that
+    /// reaches out (slirp4netns) but not the host's loopback nor its other addresses,
+    /// instead of the host's network.
+    public var outboundOnly = false
+    /// The bytes a confined task's files may take (its machine's `disk`); 0: the
+    /// confinement's default.
+    public var disk: Double = 0
     /// Directories a sandboxed task may read (the run's directory).
     public var readable: [String]
     /// Directories hidden from a sandboxed task (Heaven's state).

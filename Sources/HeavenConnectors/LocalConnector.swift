@@ -85,9 +85,11 @@ public final class LocalConnector: Connector {
             path: arguments[0], arguments: arguments, environment: own.map { $0.key + "=" + $0.value },
             workDirectory: launch.workDirectory, stdoutPath: launch.stdoutPath, stderrPath: launch.stderrPath,
             readable: launch.readable, hidden: launch.hidden + confinement.hidden, uid: confinement.uid,
-            gid: confinement.gid, umask: 0o077, network: launch.network, standardInput: input,
-            cgroups: cgroup?.procs.count ?? 0)
+            gid: confinement.gid, umask: 0o077, network: launch.network ? (launch.outboundOnly ? 2 : 1) : 0,
+            standardInput: input, cgroups: cgroup?.procs.count ?? 0)
         request.cpuLimit = Int64(launch.cpuLimit ?? 0)
+        let disk = launch.disk > 0 ? launch.disk : confinement.defaultDisk
+        request.disk = disk > 0 ? Int64(min(disk, 9e18)) : 0
         if cgroup == nil {
             // No control groups here: rlimits instead (address space; processes per uid).
             request.addressSpace = Int64(memory)

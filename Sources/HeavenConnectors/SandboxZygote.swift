@@ -53,7 +53,7 @@ final class SandboxZygote: Sendable {
     }
 
     private typealias Pending = (
-        reply: CheckedContinuation<ConfinedProcess, any Error>, cgroup: TaskCgroup?, program: String
+        reply: CheckedContinuation<ConfinedProcess, any Error>, cgroup: TaskCgroup?, program: String, disk: Int64
     )
 
     private struct State {
@@ -170,7 +170,7 @@ final class SandboxZygote: Sendable {
                 let id = s.nextID
                 s.nextID = s.nextID == Int32.max ? 1 : s.nextID + 1
                 // Registered before it is sent (the reply may come at once), sent whole under the lock.
-                s.pending[id] = (c, cgroup, request.arguments.first ?? request.path)
+                s.pending[id] = (c, cgroup, request.arguments.first ?? request.path, request.disk)
                 let ok = request.encoded(id: id).withUnsafeBytes { raw in
                     heaven_send_with_fds(socket, raw.baseAddress, raw.count, descriptors, Int32(descriptors.count)) == 0
                 }
@@ -219,15 +219,18 @@ final class SandboxZygote: Sendable {
     /// Fixes, once, the ids tenants' tasks may have and the server's own account (the
     /// owner of the logs and of the directories given to tenants): from then on the helper
     /// refuses any other id, whatever the server asks once it has dropped its privileges.
-    func configure(ids: ClosedRange<UInt32>, serverUID: UInt32, serverGID: UInt32) {
+    /// With `slirp4netns` (its absolute path), tasks may be given an outbound network.
+    func configure(ids: ClosedRange<UInt32>, serverUID: UInt32, serverGID: UInt32, slirp4netns: String? = nil) {
         var message = [UInt8]()
-        SpawnRequest.append(UInt32(16), to: &message)
+        let slirp: [UInt8] = slirp4netns.map { Array($0.utf8) + [0] } ?? []
+        SpawnRequest.append(UInt32(16 + slirp.count), to: &message)
         SpawnRequest.append(UInt32(10), to: &message)
         for v in [Int32(bitPattern: ids.lowerBound), Int32(bitPattern: ids.upperBound)] {
             SpawnRequest.append(v, to: &message)
         }
         SpawnRequest.append(Int32(bitPattern: serverUID), to: &message)
         SpawnRequest.append(Int32(bitPattern: serverGID), to: &message)
+        message += slirp
         state.withLock { s in
             guard !s.ended else { return }
             _ = message.withUnsafeBytes { heaven_send_with_fds(socket, $0.baseAddress, $0.count, nil, 0) }
@@ -311,7 +314,7 @@ final class SandboxZygote: Sendable {
                     guard let p = s.pending.removeValue(forKey: m.int32(0)) else { return nil }
                     guard m.kind == 1 else { return (p, nil) }
                     // Known before the next message (its end, maybe) is read.
-                    let process = ConfinedProcess(pid: m.int32(4), cgroup: p.cgroup, zygote: self)
+                    let process = ConfinedProcess(pid: m.int32(4), cgroup: p.cgroup, disk: p.disk, zygote: self)
                     s.running[process.pid] = process
                     return (p, process)
                 }
@@ -328,7 +331,8 @@ final class SandboxZygote: Sendable {
                 let pid = m.int32(0)
                 guard let p = state.withLock({ $0.running.removeValue(forKey: pid) }) else { continue }
                 let cpu = Double(m.int64(8) + m.int64(16)) / 1e6
-                p.ended(status: m.int32(4), cpuSeconds: cpu, maxRSS: m.int64(24) * 1024)
+                p.ended(
+                    status: m.int32(4), cpuSeconds: cpu, maxRSS: m.int64(24) * 1024, pastDisk: m.int32(32) == 1)
             default:
                 continue
             }
@@ -362,7 +366,7 @@ final class SandboxZygote: Sendable {
                 1: "set itself up", 2: "make the task's namespaces", 3: "put the task in its control groups",
                 4: "open the task's standard streams", 5: "build the task's view of the files",
                 6: "mount the task's /proc", 7: "drop to the tenant's ids", 9: "read the request",
-                10: "restrict the task's system calls",
+                10: "restrict the task's system calls", 11: "give the task its outbound network (slirp4netns)",
             ][stage] ?? "start the task"
         return .confinement("the sandbox could not \(what): \(String(cString: strerror(errno)))")
     }
@@ -433,13 +437,16 @@ struct SpawnRequest {
     var uid: UInt32
     var gid: UInt32
     var umask: Int32
-    var network: Bool
+    /// 0: a loopback of its own; 1: the host's network; 2: outbound only (slirp4netns).
+    var network: Int32
     var standardInput: Int32?
     var cgroups: Int
     var cpuLimit: Int64 = 0
     var openFiles: Int64 = 65536
     var addressSpace: Int64 = 0
     var processes: Int64 = 0
+    /// The bytes its files may take (its working directory, /tmp, /dev/shm); 0: no bound.
+    var disk: Int64 = 0
 
     /// The request as the helper reads it (zygote.c), answered under `id`.
     func encoded(id: Int32) -> [UInt8] {
@@ -448,12 +455,12 @@ struct SpawnRequest {
         SpawnRequest.append(UInt32(0), to: &b)
         SpawnRequest.append(UInt32(1), to: &b)
         for v in [
-            id, Int32(bitPattern: uid), Int32(bitPattern: gid), umask, network ? 1 : 0, standardInput == nil ? 0 : 1,
+            id, Int32(bitPattern: uid), Int32(bitPattern: gid), umask, network, standardInput == nil ? 0 : 1,
         ] {
             SpawnRequest.append(v, to: &b)
         }
         SpawnRequest.append(Int32(cgroups), to: &b)
-        for v in [cpuLimit, openFiles, addressSpace, processes] { SpawnRequest.append(v, to: &b) }
+        for v in [cpuLimit, openFiles, addressSpace, processes, disk] { SpawnRequest.append(v, to: &b) }
         for n in [arguments.count, environment.count, readable.count, hidden.count] {
             SpawnRequest.append(UInt32(n), to: &b)
         }
@@ -478,11 +485,13 @@ final class ConfinedProcess: RunningTask {
     var handle: TaskHandle { .process(pid: pid, startTime: nil) }
     private let exit = ExitLatch()
     private let cgroup: TaskCgroup?
+    private let disk: Int64
     private let zygote: SandboxZygote
 
-    init(pid: Int32, cgroup: TaskCgroup?, zygote: SandboxZygote) {
+    init(pid: Int32, cgroup: TaskCgroup?, disk: Int64, zygote: SandboxZygote) {
         self.pid = pid
         self.cgroup = cgroup
+        self.disk = disk
         self.zygote = zygote
     }
 
@@ -492,9 +501,20 @@ final class ConfinedProcess: RunningTask {
         if exit.value == nil { zygote.signal(pid, signal) }
     }
 
-    /// The task ended with this wait status.
-    func ended(status: Int32, cpuSeconds: Double, maxRSS: Int64) {
-        exit.set(TaskExit(waitStatus: status, cpuSeconds: cpuSeconds, maxRSS: maxRSS, cgroup: cgroup))
+    /// The task ended with this wait status (`pastDisk`: killed for writing more than its
+    /// disk bound).
+    func ended(status: Int32, cpuSeconds: Double, maxRSS: Int64, pastDisk: Bool = false) {
+        var end = TaskExit(waitStatus: status, cpuSeconds: cpuSeconds, maxRSS: maxRSS, cgroup: cgroup)
+        if pastDisk {
+            // A failure even where it ended well (the breach was seen at its end).
+            if end.succeeded {
+                end.exitCode = nil
+                end.signal = SIGKILL
+            }
+            end.message =
+                "killed: its files went past its disk bound of \(Quantity(Double(disk), .bytes)) (its working directory, /tmp and /dev/shm; declare `disk` on its machine for more)"
+        }
+        exit.set(end)
     }
 
     /// The helper died: the task was killed with it.

@@ -3,6 +3,14 @@ import Foundation
 import HeavenModel
 import Synchronization
 
+/// The network a shared server gives a tenant's task whose virtual machine asks for one
+/// (`heaven serve --task-network`): `none` (it keeps a loopback of its own only, and such
+/// a topology is refused), or `outbound` (a network namespace of its own that reaches out
+/// through slirp4netns, with no route to the host's loopback nor to its other addresses).
+public enum TaskNetwork: String, Sendable, CaseIterable {
+    case none, outbound
+}
+
 /// How a shared server confines a tenant's task on its own machine: the task runs as
 /// the tenant's unprivileged uid and gid (never the server's account, no supplementary
 /// groups, no capabilities), in PID, mount, IPC, UTS, cgroup and (without `network`)
@@ -29,14 +37,29 @@ public struct TaskConfinement: Sendable, Equatable {
     public var defaultMemory: Double
     /// How many processes and threads a task may have at once.
     public var maxProcesses: Int
+    /// The bytes the files of a task that declares no `disk` may take (its working
+    /// directory, /tmp and /dev/shm); 0: no bound.
+    public var defaultDisk: Double
 
     /// Creates a confinement.
-    public init(uid: UInt32, gid: UInt32, hidden: [String], defaultMemory: Double, maxProcesses: Int) {
+    public init(
+        uid: UInt32, gid: UInt32, hidden: [String], defaultMemory: Double, maxProcesses: Int, defaultDisk: Double = 0
+    ) {
         self.uid = uid
         self.gid = gid
         self.hidden = hidden
         self.defaultMemory = defaultMemory
         self.maxProcesses = maxProcesses
+        self.defaultDisk = defaultDisk
+    }
+
+    /// slirp4netns's path, where it is installed (an outbound network for tenants' tasks).
+    public static var slirp4netns: String? {
+        for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/bin"] {
+            let path = dir + "/slirp4netns"
+            if access(path, X_OK) == 0 { return path }
+        }
+        return nil
     }
 
     /// Names the program that runs the sandbox helper (`PROGRAM --sandbox-zygote`):
@@ -49,10 +72,21 @@ public struct TaskConfinement: Sendable, Equatable {
 
     /// Prepares a server to drop its privileges: starts the sandbox helper (which keeps
     /// them) and fixes, once, the ids it may act as (`ids`) and the server's own account;
-    /// gives the control groups of its tasks to that account. Throws what is missing.
-    public static func separatePrivileges(ids: ClosedRange<UInt32>, serverUID: UInt32, serverGID: UInt32) throws {
+    /// gives the control groups of its tasks to that account. With `outbound`, tenants'
+    /// tasks may have an outbound network (slirp4netns, found now). Throws what is missing.
+    public static func separatePrivileges(
+        ids: ClosedRange<UInt32>, serverUID: UInt32, serverGID: UInt32, outbound: Bool = false
+    ) throws {
         let helper = try SandboxZygote.shared()
-        helper.configure(ids: ids, serverUID: serverUID, serverGID: serverGID)
+        var slirp: String?
+        if outbound {
+            guard let found = slirp4netns else {
+                throw ConnectorError.confinement(
+                    "--task-network outbound needs slirp4netns (apt-get install slirp4netns)")
+            }
+            slirp = found
+        }
+        helper.configure(ids: ids, serverUID: serverUID, serverGID: serverGID, slirp4netns: slirp)
         if TaskCgroup.available, !TaskCgroup.delegateParents(to: serverUID, gid: serverGID) {
             throw ConnectorError.confinement("cannot give the tasks' control groups to uid \(serverUID)")
         }
@@ -103,16 +137,22 @@ public struct TaskConfinement: Sendable, Equatable {
     /// Runs one confined task (`true`, as `uid`, in an empty directory) the way a
     /// tenant's would run: nil when it ran, else what went wrong. A server tries this
     /// before it serves, so that it never accepts work it cannot confine.
-    public static func probe(uid: UInt32) async -> String? {
+    /// With `outbound`, the task has an outbound network (slirp4netns must start); with
+    /// `server`, the helper was configured with that account (its logs are written as it).
+    public static func probe(uid: UInt32, outbound: Bool = false, server: (uid: UInt32, gid: UInt32)? = nil) async
+        -> String?
+    {
         let dir = NSTemporaryDirectory() + "heaven-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         guard mkdir(dir, 0o711) == 0, mkdir(dir + "/work", 0o700) == 0 else {
             return "cannot make a directory to try a confined task in: \(String(cString: strerror(errno)))"
         }
         defer { try? FileManager.default.removeItem(atPath: dir) }
         chown(dir + "/work", uid, uid)
+        if let server { chown(dir, server.uid, server.gid) }
         var launch = TaskLaunch(
             arguments: ["true"], workDirectory: dir + "/work", stdoutPath: dir + "/log", stderrPath: dir + "/log",
-            baseDirectory: dir, isolation: .sandbox, network: false, readable: [dir + "/work"])
+            baseDirectory: dir, isolation: .sandbox, network: outbound, readable: [dir + "/work"])
+        launch.outboundOnly = outbound
         launch.confinement = TaskConfinement(
             uid: uid, gid: uid, hidden: [], defaultMemory: 64 * 1_048_576, maxProcesses: 8)
         do {

@@ -131,7 +131,7 @@ public final class Engine: Sendable {
     private func confinement(_ tenancy: Tenancy, id: UInt32) async throws -> TaskConfinement {
         TaskConfinement(
             uid: id, gid: id, hidden: Tenancy.hiddenPaths(home: home, catalog: try await store.catalog()),
-            defaultMemory: tenancy.defaultMemory, maxProcesses: tenancy.maxProcesses)
+            defaultMemory: tenancy.defaultMemory, maxProcesses: tenancy.maxProcesses, defaultDisk: tenancy.defaultDisk)
     }
 
     /// Records a new run of the main workflow with its inputs (values are text as
@@ -398,6 +398,7 @@ public final class Engine: Sendable {
         plan.shareDirectories = tenancy?.shareDirectories ?? []
         // A tenant's task has only a loopback of its own, whatever its topology says.
         plan.tenantsHaveNetwork = tenancy == nil
+        plan.tenantsGoOutbound = tenancy?.network == .outbound
         // A priced job's publisher pays the owners of the sites its attempts use.
         if run.process != nil, let charge = try await store.charge(job: run.id) {
             plan.resourcePayer = (charge.publisher, charge.currency)

@@ -74,6 +74,9 @@ struct RunPlan: Sendable {
     /// Whether a tenant's task may have the network its virtual machine asks for: on a
     /// server never (only an admin's may); in the embedded mode always.
     var tenantsHaveNetwork = false
+    /// Whether a tenant's task whose virtual machine asks for the network gets an outbound
+    /// one of its own (`heaven serve --task-network outbound`).
+    var tenantsGoOutbound = false
 
     init(
         runID: String, user: String = "", documents: DocumentSet, topology: Topology? = nil,
@@ -139,6 +142,7 @@ final class RunContext: Sendable {
     var killGrace: Double { plan.killGrace }
     var shareDirectories: [String] { plan.shareDirectories }
     var tenantsHaveNetwork: Bool { plan.tenantsHaveNetwork }
+    var tenantsGoOutbound: Bool { plan.tenantsGoOutbound }
     var reusesRun: String? { plan.reusesRun }
     var reusable: [String: AttemptRecord] { plan.reusable }
     /// Digests of the files tasks use, for their fingerprints.

@@ -63,11 +63,16 @@ struct TaskExecutor {
         // (`isolation: none`, written on the task or the workflow).
         let optsOut = isolation == .none && (task.isolation == Isolation.none || workflow.isolationLocation != nil)
         let confinement = optsOut && context.mayOptOut ? nil : context.confinement
+        // The network its machine asks for: the host's for an admin (and in the embedded
+        // mode); for a tenant, an outbound one of its own where the operator allows it.
+        let asksNetwork = machine?.network ?? false
+        let hostNetwork = context.mayOptOut || context.tenantsHaveNetwork
         let instance = TaskInstance(
             task: task, key: key, layout: layout, work: work, staging: staged, arguments: arguments,
             environment: environment, isolation: isolation, optsOut: optsOut, confinement: confinement,
-            network: (machine?.network ?? false) && (context.mayOptOut || context.tenantsHaveNetwork), scope: scope,
-            fingerprint: fingerprint)
+            network: asksNetwork && (hostNetwork || context.tenantsGoOutbound),
+            outboundOnly: asksNetwork && !hostNetwork && context.tenantsGoOutbound, disk: machine?.disk ?? 0,
+            scope: scope, fingerprint: fingerprint)
         var attempt = context.previousAttempts[key] ?? 0
         var retry = 0
         var refusedInstances = Set<Int>()
@@ -225,6 +230,10 @@ struct TaskExecutor {
         let optsOut: Bool
         let confinement: TaskConfinement?
         let network: Bool
+        /// With `network`: outbound only (a tenant's task).
+        let outboundOnly: Bool
+        /// The bytes its files may take (its machine's `disk`; 0: the operator's default).
+        let disk: Double
         let scope: Scope
         /// What it runs, as a digest (nil when a file it names cannot be read yet).
         let fingerprint: String?
@@ -438,6 +447,8 @@ struct TaskExecutor {
         launch.inputs = inputs
         launch.secrets = secretValues
         launch.confinement = local ? confinement : nil
+        launch.outboundOnly = instance.outboundOnly
+        launch.disk = instance.disk
         launch.runID = context.runID
         launch.taskKey = key
         launch.attempt = number

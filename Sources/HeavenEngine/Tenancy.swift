@@ -1,5 +1,5 @@
 import Foundation
-import HeavenConnectors
+public import HeavenConnectors
 public import HeavenCore
 import HeavenModel
 
@@ -29,12 +29,19 @@ public struct Tenancy: Sendable {
     /// Directories the operator shares with every tenant (`--share-dir`): a file input may
     /// name a file beneath one, read with the tenant's own rights.
     public var shareDirectories: [String]
+    /// The network a tenant's task whose virtual machine asks for one gets (`none`: it is
+    /// refused at submission, and the task has a loopback of its own only).
+    public var network: TaskNetwork
+    /// The bytes the files of a task whose machine declares no `disk` may take; 0: none.
+    public var defaultDisk: Double
     /// A tenancy.
     public init(
-        defaultMemory: Double, maxProcesses: Int, shareDirectories: [String] = [],
-        tenant: @escaping @Sendable (String) async throws -> Tenant
+        defaultMemory: Double, maxProcesses: Int, shareDirectories: [String] = [], network: TaskNetwork = .none,
+        defaultDisk: Double = 0, tenant: @escaping @Sendable (String) async throws -> Tenant
     ) {
         self.shareDirectories = shareDirectories
+        self.network = network
+        self.defaultDisk = defaultDisk
         self.tenant = tenant
         self.defaultMemory = defaultMemory
         self.maxProcesses = maxProcesses
@@ -44,9 +51,12 @@ public struct Tenancy: Sendable {
     /// isolation, `--no-isolation`).
     public static func accounts(
         _ store: any AccountStore, ids: ClosedRange<UInt32>?, defaultMemory: Double, maxProcesses: Int,
-        shareDirectories: [String] = []
+        shareDirectories: [String] = [], network: TaskNetwork = .none, defaultDisk: Double = 0
     ) -> Tenancy {
-        Tenancy(defaultMemory: defaultMemory, maxProcesses: maxProcesses, shareDirectories: shareDirectories) { name in
+        Tenancy(
+            defaultMemory: defaultMemory, maxProcesses: maxProcesses, shareDirectories: shareDirectories,
+            network: network, defaultDisk: defaultDisk
+        ) { name in
             guard let user = try await store.user(name) else {
                 throw EngineError.invalid("no account `\(name)` on this server")
             }

@@ -48,7 +48,7 @@ public final class HeavenServer: Sendable {
         self.logger = logger
         let tenancy = Tenancy.accounts(
             store, ids: policy.taskIDs, defaultMemory: policy.taskMemory, maxProcesses: policy.taskProcesses,
-            shareDirectories: policy.shareDirectories)
+            shareDirectories: policy.shareDirectories, network: policy.taskNetwork, defaultDisk: policy.taskDisk)
         self.engine = Engine(home: home, store: store, logger: logger, confined: true, tenancy: tenancy)
     }
 

@@ -1,3 +1,4 @@
+public import HeavenConnectors
 public import HeavenModel
 
 /// What the operator of a shared server decides, and no tenant can change: how tenants'
@@ -24,13 +25,21 @@ public struct ServerPolicy: Sendable, Equatable {
     /// Directories whose files any tenant may name as file inputs (`--share-dir`), read
     /// with the tenant's own rights.
     public var shareDirectories: [String]
+    /// The network a tenant's task whose virtual machine asks for one gets
+    /// (`--task-network`): none (the topology is refused), or outbound only.
+    public var taskNetwork: TaskNetwork
+    /// The bytes the files of a tenant's task whose machine declares no `disk` may take
+    /// (`--task-disk`).
+    public var taskDisk: Double
 
     /// A policy.
     public init(
         taskIDs: ClosedRange<UInt32>? = nil, taskMemory: Double = 4 * 1_073_741_824, taskProcesses: Int = 1024,
         siteHosts: Set<String> = [], fetchHosts: Set<String> = [], fetchLimit: Int = 1 << 30, platformFee: Double = 0,
-        shareDirectories: [String] = []
+        shareDirectories: [String] = [], taskNetwork: TaskNetwork = .none, taskDisk: Double = 10 * 1_073_741_824
     ) {
+        self.taskNetwork = taskNetwork
+        self.taskDisk = taskDisk
         self.shareDirectories = shareDirectories
         self.platformFee = platformFee
         self.fetchHosts = Set(fetchHosts.map { $0.lowercased() })

@@ -192,7 +192,7 @@ struct SandboxHelperTests {
         let request = SpawnRequest(
             path: "/bin/sleep", arguments: ["/bin/sleep", "30"], environment: [], workDirectory: s.directory + "/work",
             stdoutPath: s.directory + "/log", stderrPath: s.directory + "/log", readable: [], hidden: [], uid: 301_235,
-            gid: 301_235, umask: 0o077, network: false, standardInput: nil, cgroups: 0)
+            gid: 301_235, umask: 0o077, network: 0, standardInput: nil, cgroups: 0)
         let task = try await zygote.spawn(request, cgroup: nil)
         kill(zygote.helper, SIGKILL)
         let exit = await task.wait()
@@ -222,7 +222,7 @@ struct SandboxHelperTests {
                 path: "/bin/sh", arguments: ["/bin/sh", "-c", "id -u; echo $$"], environment: ["PATH=/usr/bin:/bin"],
                 workDirectory: s.directory + "/work", stdoutPath: s.directory + "/log",
                 stderrPath: s.directory + "/log",
-                readable: [], hidden: [], uid: 301_235, gid: 301_235, umask: 0o077, network: false,
+                readable: [], hidden: [], uid: 301_235, gid: 301_235, umask: 0o077, network: 0,
                 standardInput: nil, cgroups: 0)
             let exit = try await zygote.spawn(request, cgroup: nil).wait()
             #expect(exit.exitCode == 0 && s.log == "301235\n2\n", "\(command): \(s.log)")
@@ -255,7 +255,7 @@ struct SandboxHelperTests {
                 path: "/bin/sh", arguments: ["/bin/sh", "-c", script], environment: ["PATH=/usr/bin:/bin"],
                 workDirectory: s.directory + "/work", stdoutPath: s.directory + "/log",
                 stderrPath: s.directory + "/log",
-                readable: [], hidden: [], uid: uid, gid: uid, umask: 0o077, network: false, standardInput: nil,
+                readable: [], hidden: [], uid: uid, gid: uid, umask: 0o077, network: 0, standardInput: nil,
                 cgroups: 0)
         }
         let show = "readlink /proc/self/ns/net; grep -c : /proc/net/dev; cat /sys/class/net/lo/operstate"

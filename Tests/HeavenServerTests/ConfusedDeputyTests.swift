@@ -1,4 +1,5 @@
 import Foundation
+import HeavenTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -457,5 +458,181 @@ struct ConfusedDeputyTests {
         let id = try #require(allowed.json["id"] as? String, "\(allowed.text)")
         let ended = try await waitForEnd(s, id, token: admin)
         #expect((ended["outputs"] as? [String: Any])?["v"] as? String == "reached", "\(ended)")
+    }
+
+    /// `--task-network outbound`: a tenant's task whose machine asks for the network gets a
+    /// namespace of its own that reaches another host (a network namespace made here, the
+    /// positive control) but not the server's port on the loopback, not the host's loopback
+    /// through slirp's gateway, and not any other address of the host.
+    @Test(.timeLimit(.minutes(3)))
+    func outboundNetwork() async throws {
+        try Testbed.require(
+            getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/slirp4netns"),
+            "root and slirp4netns (apt-get install slirp4netns)")
+        let tag = String(UUID().uuidString.prefix(6).lowercased())
+        let ns = "hv\(tag)o"
+        let net = 251 + Int.random(in: 0..<4)
+        let (outside, hostSide) = ("10.200.\(net).2", "10.200.\(net).1")
+        let (port, hostPort) = (Int.random(in: 20000..<30000), Int.random(in: 20000..<30000))
+        // A listener answers `name` to every connection for a minute, then goes.
+        func listener(_ address: String, _ port: Int, _ name: String) -> String {
+            "python3 -c 'import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind((\"\(address)\",\(port)))\ns.listen(16)\ns.settimeout(60)\ntry:\n  while True:\n    c,_=s.accept();c.sendall(b\"\(name)\");c.close()\nexcept Exception: pass' >/dev/null 2>&1 &"
+        }
+        defer {
+            _ = try? ServerHarness.sh(
+                "ip netns pids \(ns) 2>/dev/null | xargs -r kill; pkill -f 'bind\\(\\(\"0.0.0.0\",\(hostPort)\\)' ; ip netns del \(ns) 2>/dev/null; ip link del \(ns)a 2>/dev/null; ip netns list | grep -q '^hv' || ip route del blackhole 10.200.0.0/16 2>/dev/null; true"
+            )
+        }
+        // The blackhole first: nothing in the range can leave the machine. (The listeners
+        // keep no descriptor of ours: Foundation waits for its pipes to close.)
+        let made = try ServerHarness.sh(
+            """
+            for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
+            set -e
+            ip route show type blackhole | grep -q '^blackhole 10.200.0.0/16' || ip route add blackhole 10.200.0.0/16
+            ip netns add \(ns)
+            ip link add \(ns)a type veth peer name \(ns)b
+            ip link set \(ns)b netns \(ns)
+            ip addr add \(hostSide)/30 dev \(ns)a
+            ip link set \(ns)a up
+            ip netns exec \(ns) ip addr add \(outside)/30 dev \(ns)b
+            ip netns exec \(ns) ip link set \(ns)b up
+            ip netns exec \(ns) ip link set lo up
+            ip netns exec \(ns) \(listener(outside, port, "outside"))
+            \(listener("0.0.0.0", hostPort, "host"))
+            sleep 0.3
+            """, shell: "/bin/bash")
+        #expect(made == 0)
+        let hostAddresses = (try? Testbed.sh("ip -4 -o addr show | awk '{print $4}' | cut -d/ -f1")) ?? ""
+        let addresses = hostAddresses.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        #expect(addresses.contains(hostSide) && addresses.contains("127.0.0.1"), "\(addresses)")
+        // Positive controls from the host: both listeners answer.
+        #expect(
+            try Testbed.sh(
+                "python3 -c 'import socket;print(socket.create_connection((\"\(outside)\",\(port)),3).recv(16).decode())'"
+            ).contains("outside"))
+        #expect(
+            try Testbed.sh(
+                "python3 -c 'import socket;print(socket.create_connection((\"\(hostSide)\",\(hostPort)),3).recv(16).decode())'"
+            ).contains("host"))
+
+        let s = try ServerHarness()
+        let mallory = try s.heaven("users", "add", "mallory")
+        try s.start(["--task-ids", "\(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound)", "--task-network", "outbound"])
+        let health = try await s.request("GET", "/healthz")
+        #expect(health.json["network"] as? String == "outbound", "\(health.text)")
+        var targets: [[Any]] = [
+            ["outside", outside, port], ["server-loopback", "127.0.0.1", s.port],
+            ["slirp-gateway", "10.0.2.2", s.port],
+        ]
+        for a in addresses { targets.append(["host " + a, a, hostPort]) }
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: targets), as: UTF8.self)
+        let yaml = """
+            kind: Topology
+            name: net
+            machines:
+              - {name: m, network: true}
+            ---
+            kind: Workflow
+            name: reach
+            topology: net
+            steps:
+              - task: t
+                on: m
+                run:
+                  - python3
+                  - -c
+                  - |
+                    import json, socket, sys
+                    out = {}
+                    for name, host, port in json.loads(sys.argv[1]):
+                        try:
+                            c = socket.create_connection((host, port), 3)
+                            out[name] = c.recv(16).decode() or "connected"
+                        except Exception as e:
+                            out[name] = "denied: " + type(e).__name__
+                    print(json.dumps(out))
+                  - '\(json)'
+                outputs: {v: {stdout: text}}
+            outputs: {v: '${t.v}'}
+            """
+        let r = try await s.request("POST", "/v1/runs", token: mallory, body: ServerHarness.submission(yaml))
+        let id = try #require(r.json["id"] as? String, "\(r.text)")
+        let ended = try await waitForEnd(s, id, token: mallory, seconds: 60)
+        let text = try #require((ended["outputs"] as? [String: Any])?["v"] as? String, "\(ended)")
+        let seen = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String], "\(text)")
+        #expect(seen["outside"] == "outside", "\(seen)")
+        for (name, result) in seen where name != "outside" {
+            #expect(result.hasPrefix("denied"), "\(name): \(result)")
+        }
+        #expect(seen.count == targets.count, "\(seen)")
+    }
+
+    /// `--task-disk`: what a tenant's task writes is bounded (one big file, many files,
+    /// files removed but held open, /tmp), by the operator's default or its machine's
+    /// declared `disk`, with a clear failure; a task within its bound succeeds.
+    @Test(.timeLimit(.minutes(3)))
+    func diskBound() async throws {
+        let s = try ServerHarness()
+        let mallory = try s.heaven("users", "add", "mallory")
+        try s.start(["--task-ids", "\(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound)", "--task-disk", "20MiB"])
+        let health = try await s.request("GET", "/healthz")
+        #expect(health.json["taskDisk"] as? Int == 20 * 1_048_576, "\(health.text)")
+        func workflow(_ shell: String, disk: String? = nil) -> String {
+            """
+            kind: Topology
+            name: box
+            machines:
+              - {name: m\(disk.map { ", disk: \($0)" } ?? "")}
+            ---
+            kind: Workflow
+            name: write
+            topology: box
+            steps:
+              - task: t
+                on: m
+                timeout: 60s
+                shell: '\(shell.replacingOccurrences(of: "'", with: "''"))'
+                outputs: {v: {stdout: text}}
+            outputs: {v: '${t.v}'}
+            """
+        }
+        let cases: [(name: String, shell: String, disk: String?, fails: Bool)] = [
+            ("within", "head -c 10485760 /dev/zero > a && echo ok", nil, false),
+            ("one big file", "head -c 31457280 /dev/zero > a; echo wrote", nil, true),
+            (
+                "many files",
+                "for i in 1 2 3 4 5 6 7 8; do head -c 5242880 /dev/zero > f$i; done; sleep 30; echo wrote", nil, true
+            ),
+            (
+                "removed but open",
+                "python3 -c 'import os,time; fs=[open(\"x%d\" % i, \"wb\") for i in range(8)]; [(f.write(bytes(5242880)), f.flush(), os.unlink(f.name)) for f in fs]; time.sleep(30)'; echo wrote",
+                nil, true
+            ),
+            ("declared disk", "head -c 31457280 /dev/zero > a && echo ok", "64MiB", false),
+        ]
+        var ids: [String: String] = [:]
+        for c in cases {
+            let r = try await s.request(
+                "POST", "/v1/runs", token: mallory, body: ServerHarness.submission(workflow(c.shell, disk: c.disk)))
+            ids[c.name] = try #require(r.json["id"] as? String, "\(c.name): \(r.text)")
+        }
+        for c in cases {
+            let ended = try await waitForEnd(s, ids[c.name]!, token: mallory, seconds: 60)
+            if c.fails {
+                #expect(ended["status"] as? String == "failed", "\(c.name): \(ended)")
+                #expect(
+                    (ended["error"] as? String ?? "").contains("went past its disk bound of 20MiB"),
+                    "\(c.name): \(ended)")
+            } else {
+                #expect(ended["status"] as? String == "succeeded", "\(c.name): \(ended)")
+            }
+        }
+        // /tmp is bounded too: the task's own write fails there (no space left).
+        let tmp = try await s.request(
+            "POST", "/v1/runs", token: mallory,
+            body: ServerHarness.submission(workflow("head -c 31457280 /dev/zero > /tmp/a || echo refused")))
+        let tmpEnd = try await waitForEnd(s, tmp.json["id"] as? String ?? "", token: mallory, seconds: 60)
+        #expect((tmpEnd["outputs"] as? [String: Any])?["v"] as? String == "refused", "\(tmpEnd)")
     }
 }

@@ -70,6 +70,20 @@ struct ServeCommand: AsyncParsableCommand {
     var taskProcesses = 1024
 
     @Option(
+        name: .customLong("task-disk"),
+        help:
+            "The most a tenant's task may write (its working directory, /tmp and /dev/shm) when its machine declares no `disk`."
+    )
+    var taskDisk = "10GiB"
+
+    @Option(
+        name: .customLong("task-network"),
+        help: ArgumentHelp(
+            "The network a tenant's task whose machine asks for one (`network: true`) gets: none (such a topology is refused) or outbound (a namespace of its own reaching out through slirp4netns, with no route to this host).",
+            valueName: "none|outbound"))
+    var taskNetwork = "none"
+
+    @Option(
         name: .customLong("site-hosts"),
         help: "A host on which any user may register an SSH site (or a Slurm login host); repeat for several.")
     var siteHosts: [String] = []
@@ -104,6 +118,12 @@ struct ServeCommand: AsyncParsableCommand {
             throw CLIError("--task-memory takes a size such as 4GiB or 512MiB (got `\(taskMemory)`)")
         }
         guard taskProcesses >= 1 else { throw CLIError("--task-processes must be at least 1 (got \(taskProcesses))") }
+        guard case .success(let disk) = Quantity.parse(taskDisk, as: .bytes), disk.value >= 1_048_576 else {
+            throw CLIError("--task-disk takes a size of at least 1MiB, such as 10GiB or 500MiB (got `\(taskDisk)`)")
+        }
+        guard let network = TaskNetwork(rawValue: taskNetwork) else {
+            throw CLIError("--task-network takes `none` or `outbound` (got `\(taskNetwork)`)")
+        }
         guard case .success(let limit) = Quantity.parse(fetchLimit, as: .bytes), limit.value >= 1 else {
             throw CLIError("--fetch-limit takes a size such as 1GiB or 200MiB (got `\(fetchLimit)`)")
         }
@@ -125,7 +145,7 @@ struct ServeCommand: AsyncParsableCommand {
         var policy = ServerPolicy(
             taskMemory: memory.value, taskProcesses: taskProcesses, siteHosts: Set(siteHosts),
             fetchHosts: Set(fetchAllow), fetchLimit: Int(limit.value), platformFee: platformFee,
-            shareDirectories: shared)
+            shareDirectories: shared, taskNetwork: network, taskDisk: disk.value)
         if noIsolation {
             if taskIDs != nil { throw CLIError("--task-ids and --no-isolation contradict each other: choose one") }
             return policy
@@ -182,6 +202,14 @@ struct ServeCommand: AsyncParsableCommand {
         } else if geteuid() == 0 {
             missing.append(
                 "started as root without --user: name the service account the server drops to once its sandbox helper runs, e.g. --user heaven (useradd --system --no-create-home --shell /usr/sbin/nologin heaven)"
+            )
+        }
+        if network == .outbound, TaskConfinement.slirp4netns == nil {
+            missing.append("--task-network outbound needs slirp4netns: install it (apt-get install slirp4netns)")
+        }
+        if network == .outbound, user == nil {
+            missing.append(
+                "--task-network outbound needs --user (the sandbox helper learns slirp4netns's path before the server drops its privileges)"
             )
         }
         if missing.isEmpty, let ids = policy.taskIDs, let failed = await TaskConfinement.probe(uid: ids.lowerBound) {
@@ -263,8 +291,14 @@ struct ServeCommand: AsyncParsableCommand {
         // reads a request, a document or a tenant's file, the helper handed down to it.
         if let user, let account = ServeCommand.account(user), geteuid() == 0, let ids = policy.taskIDs {
             do {
-                try TaskConfinement.separatePrivileges(ids: ids, serverUID: account.uid, serverGID: account.gid)
+                try TaskConfinement.separatePrivileges(
+                    ids: ids, serverUID: account.uid, serverGID: account.gid, outbound: policy.taskNetwork == .outbound)
             } catch { throw CLIError("cannot separate privileges: \(error)") }
+            if policy.taskNetwork == .outbound,
+                let failed = await TaskConfinement.probe(uid: ids.lowerBound, outbound: true, server: account)
+            {
+                throw CLIError("cannot give tenants' tasks an outbound network:\n  - \(failed)")
+            }
             ServeCommand.giveState(home.root, to: account)
             do { try TaskConfinement.reexec(as: account.uid, gid: account.gid, arguments: CommandLine.arguments) } catch
             {
@@ -278,7 +312,7 @@ struct ServeCommand: AsyncParsableCommand {
         let (_, store) = try CLI.openStore()
         if let ids = policy.taskIDs {
             CLI.error(
-                "isolation: tenants' tasks run as uids \(ids.lowerBound)-\(ids.upperBound), sandboxed, bounded by \(TaskConfinement.limitsMechanism)"
+                "isolation: tenants' tasks run as uids \(ids.lowerBound)-\(ids.upperBound), sandboxed, bounded by \(TaskConfinement.limitsMechanism), writing at most \(Quantity(policy.taskDisk, .bytes)) unless their machine declares `disk`; network: \(policy.taskNetwork == .outbound ? "outbound only (slirp4netns), for machines that ask for it" : "none (a loopback of their own)")"
             )
         } else {
             CLI.error(

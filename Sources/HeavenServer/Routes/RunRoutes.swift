@@ -446,15 +446,17 @@ struct RunRoutes {
     }
 
     /// Isolation is the operator's decision: only an admin's workflow may leave the sandbox,
-    /// or ask for the network (a tenant's task has only a loopback of its own: the host's
-    /// network would reach every service of the machine that listens on its loopback).
+    /// or use the host's network; a tenant's may ask for the network only where the operator
+    /// gives tenants an outbound one (`--task-network outbound`): otherwise its task has
+    /// only a loopback of its own (the host's network would reach every service of the
+    /// machine that listens on its loopback).
     static func checkIsolation(_ load: LoadResult, for user: UserRecord, policy: ServerPolicy) throws {
         let networked = load.documents.networkRequests
-        if !user.admin, !networked.isEmpty {
+        if !user.admin, !networked.isEmpty, policy.taskNetwork == .none {
             throw Problem(
                 .forbidden,
                 networked.map {
-                    "\($0): error: `network: true` is refused: on this server a tenant's tasks have no network but a loopback of their own (only an admin's may use the host's)"
+                    "\($0): error: `network: true` is refused: on this server a tenant's tasks have no network but a loopback of their own (the operator gives tenants none: `heaven serve --task-network none`)"
                 }.joined(separator: "\n"))
         }
         let optOuts = load.documents.isolationOptOuts

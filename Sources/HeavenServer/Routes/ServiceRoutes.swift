@@ -12,19 +12,22 @@ struct ServiceRoutes {
 
     func register(_ routes: inout APIRoutes) {
         let isolation: Health.Isolation = server.policy.isolation == "none" ? .none : .tenantUIDs
+        let policy = server.policy
         routes.add(
             APIOperation(
                 "GET", "/healthz", "Whether the server answers, and how tenants' tasks are isolated", tag: "service",
                 responses: [
                     APIResponse(
                         200,
-                        "ok, and how tenants' tasks are isolated: `tenant-uids` (each tenant's tasks run as a uid of their own, sandboxed) or `none` (`heaven serve --no-isolation`); with isolation, `limits`: `cgroups` when this server's control groups are there now, else `rlimits` (a server that had them and lost them refuses tasks rather than bound them by rlimits only)",
+                        "ok, and how tenants' tasks are isolated: `tenant-uids` (each tenant's tasks run as a uid of their own, sandboxed) or `none` (`heaven serve --no-isolation`); with isolation, `limits`: `cgroups` when this server's control groups are there now, else `rlimits` (a server that had them and lost them refuses tasks rather than bound them by rlimits only), `network`: what a tenant's task may have (`none` or `outbound`), `taskDisk`: the default disk bound of a task in bytes",
                         .json(Health.self))
                 ], authenticated: false)
         ) { _, _ in
             Health(
                 isolation: isolation,
-                limits: isolation == .none ? nil : TaskConfinement.limitsInForce ? .cgroups : .rlimits)
+                limits: isolation == .none ? nil : TaskConfinement.limitsInForce ? .cgroups : .rlimits,
+                network: isolation == .none ? nil : policy.taskNetwork == .outbound ? .outbound : Health.Network.none,
+                taskDisk: isolation == .none ? nil : Int64(policy.taskDisk))
         }
         routes.addRaw(
             APIOperation(
