@@ -244,6 +244,64 @@ struct SandboxHelperTests {
     }
 
     @Test(
+        "a configured helper refuses, whatever the server asks once it dropped its privileges, ids outside its range or the server's own, and fields out of range; it is configured once"
+    )
+    func forgedRequests() async throws {
+        let zygote = try SandboxZygote()
+        defer { kill(zygote.helper, SIGTERM) }
+        let (server, tenant, outside): (UInt32, UInt32, UInt32) = (301_290, 301_300, 301_235)
+        zygote.configure(ids: 301_300...301_310, serverUID: server, serverGID: server)
+        // A second configuration, wider, is ignored.
+        zygote.configure(ids: 1000...2_000_000_000, serverUID: 0, serverGID: 0)
+        func request(uid: UInt32, network: Int32 = 0, disk: Int64 = 0) throws -> (SpawnRequest, Scratch) {
+            let s = try Scratch()
+            // The logs are opened with the server account's rights: its directory is the server's.
+            chown(s.directory, server, server)
+            chown(s.directory + "/work", uid, uid)
+            var r = SpawnRequest(
+                path: "/bin/sh", arguments: ["/bin/sh", "-c", "id -u"], environment: ["PATH=/usr/bin:/bin"],
+                workDirectory: s.directory + "/work", stdoutPath: s.directory + "/log",
+                stderrPath: s.directory + "/log", readable: [], hidden: [], uid: uid, gid: uid, umask: 0o077,
+                network: network, standardInput: nil, cgroups: 0)
+            r.disk = disk
+            return (r, s)
+        }
+        let forged: [(String, UInt32, Int32, Int64)] = [
+            ("an id outside the range", outside, 0, 0), ("the server's own id", server, 0, 0), ("root", 0, 0, 0),
+            ("network 3", tenant, 3, 0), ("network -1", tenant, -1, 0),
+            ("outbound, slirp4netns not configured", tenant, 2, 0), ("a negative disk", tenant, 0, -1),
+        ]
+        for (what, uid, network, disk) in forged {
+            let (r, s) = try request(uid: uid, network: network, disk: disk)
+            do {
+                _ = try await zygote.spawn(r, cgroup: nil)
+                Issue.record("\(what): started")
+            } catch {
+                #expect("\(error)".contains("read the request"), "\(what): \(error)")
+            }
+            #expect(s.log.isEmpty, "\(what): \(s.log)")
+        }
+        // File requests as another id, or as the server's: refused.
+        let plot = try Scratch()
+        try "x".write(toFile: plot.directory + "/work/f", atomically: false, encoding: .utf8)
+        chmod(plot.directory + "/work/f", 0o644)
+        let dir = open(plot.directory + "/work", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { close(dir) }
+        for uid in [outside, server, 0] {
+            #expect(throws: TenantFileError.self, "open as \(uid)") {
+                try zygote.fileRequest(kind: 3, uid: uid, gid: uid, mode: 0, path: "f", directory: dir)
+            }
+        }
+        // Positive controls: a tenant of the range starts, and opens its file.
+        let (r, s) = try request(uid: tenant)
+        let exit = try await zygote.spawn(r, cgroup: nil).wait()
+        #expect(exit.exitCode == 0 && s.log == "\(tenant)\n", "\(exit) \(s.log)")
+        let fd = try zygote.fileRequest(kind: 3, uid: tenant, gid: tenant, mode: 0, path: "f", directory: dir)
+        #expect(fd >= 0)
+        close(fd)
+    }
+
+    @Test(
         "without network, a task reuses an idle loopback namespace of its own tenant's, never one in use nor another tenant's"
     )
     func networkNamespaces() async throws {
