@@ -91,7 +91,16 @@ struct TaskExecutor {
             request.excluding = refusedInstances
             // The working directory is made before the slot is taken: off the critical path.
             if preparation == nil {
-                preparation = prepare(work, staged: staged.files, confinement: confinement)
+                // A tenant's directory and staged copies go through the sandbox helper (a
+                // round trip each, waited on): off the concurrency pool.
+                if let confinement {
+                    let files = staged.files
+                    preparation = try await TenantFiles.offPool {
+                        me.prepare(work, staged: files, confinement: confinement)
+                    }
+                } else {
+                    preparation = prepare(work, staged: staged.files, confinement: nil)
+                }
                 // An empty log left by an ended attempt takes this attempt's log name.
                 let logs = layout.logs(key, attempt: attempt, apart: task.readsStandardOutput)
                 for path in Set([logs.stdout, logs.stderr]) { context.files.reuseLog(as: path) }
@@ -555,11 +564,17 @@ struct TaskExecutor {
         }
         do {
             try await remote?.fetch(launch)
-            let outputs = try OutputCollector(
+            let collector = OutputCollector(
                 work: work, stdoutPath: stdoutPath,
                 files: launch.confinement == nil ? nil : FileRoot.containing(work, in: context.stagingRoots)?.files,
-                root: context.runDirectory
-            ).collect(task.outputs, scope: scope)
+                root: context.runDirectory)
+            // A tenant's files are read through the sandbox helper: off the concurrency pool.
+            let outputs =
+                launch.confinement == nil
+                ? try collector.collect(task.outputs, scope: scope)
+                : try await TenantFiles.offPool { [outputs = task.outputs] in
+                    try collector.collect(outputs, scope: scope)
+                }
             try await finish(.succeeded, nil, exit: exit, outputs: outputs)
             return .succeeded(outputs)
         } catch {

@@ -90,6 +90,26 @@ struct CommandTests {
         #expect(clean.stdout == "run \(id): removed its directories on this machine\n", "\(clean.stdout)")
     }
 
+    @Test("`heaven clean` removes a run's working directories beneath the run, never through a link its tasks left")
+    func cleanNeverFollowsLinks() throws {
+        let h = try HeavenBinary()
+        let victim = h.work + "/victim"
+        try FileManager.default.createDirectory(atPath: victim, withIntermediateDirectories: true)
+        try "keep".write(toFile: victim + "/file", atomically: false, encoding: .utf8)
+        let file = try h.write(
+            "links.yaml",
+            "kind: Workflow\nname: links\nsteps:\n  - task: t\n    shell: 'ln -s \(victim) dir && ln -s \(victim)/file f && mkdir d && ln -s \(victim) d/in'\n"
+        )
+        let ok = try h.run("run", file, "--json")
+        let id = try #require(HeavenBinary.json(ok.stdout)["run"] as? String, "\(ok.stderr)")
+        let work = h.home + "/runs/\(id)/work"
+        #expect(FileManager.default.fileExists(atPath: work), "\(work)")
+        let clean = try h.run("clean", id)
+        #expect(clean.status == 0, "\(clean.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: work))
+        #expect((try? String(contentsOfFile: victim + "/file", encoding: .utf8)) == "keep")
+    }
+
     /// A run of two tasks whose second waits for `marker`, interrupted by Ctrl-C the
     /// instant that task runs. (A signal caught by a dispatch source was lost once so,
     /// under CI load: one reaching a thread that did not block it was discarded.

@@ -41,9 +41,13 @@ struct CleanCommand: AsyncParsableCommand {
                 cleaned.append(entry.site.name)
             }
         }
-        let work = home.layout(record.id).workRoot
-        if FileManager.default.fileExists(atPath: work) {
-            try FileManager.default.removeItem(atPath: work)
+        // Beneath the run's directory, never through a link (its tasks made what is in it).
+        let layout = home.layout(record.id)
+        do {
+            try await TenantFiles.server.remove(layout.workRoot, beneath: layout.root)
+        } catch TenantFileError.missing {
+        } catch {
+            throw CLIError("cannot remove \(layout.workRoot): \(error)")
         }
         cleaned.append("this machine")
         print("run \(record.id): removed its directories on \(cleaned.joined(separator: " and "))")
