@@ -621,7 +621,9 @@ static int tree_usage(int dir, int depth, int64_t *total, int64_t limit) {
         if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0))) continue;
         struct stat st;
         if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-        *total += (int64_t)st.st_blocks * 512;
+        /* An entry counts at least 512 bytes (its inode): millions of empty files reach the
+           bound too. */
+        *total += (int64_t)st.st_blocks * 512 + 512;
         if (*total > limit) over = 1;
         if (!over && S_ISDIR(st.st_mode)) {
             int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

@@ -609,6 +609,11 @@ struct ConfusedDeputyTests {
                 "python3 -c 'import os,time; fs=[open(\"x%d\" % i, \"wb\") for i in range(8)]; [(f.write(bytes(5242880)), f.flush(), os.unlink(f.name)) for f in fs]; time.sleep(30)'; echo wrote",
                 nil, true
             ),
+            // Empty files take inodes: 50,000 of them count 512 bytes each (24MiB).
+            (
+                "empty files",
+                "python3 -c '[open(\"e%d\" % i, \"w\").close() for i in range(50000)]'; sleep 30; echo wrote", nil, true
+            ),
             ("declared disk", "head -c 31457280 /dev/zero > a && echo ok", "64MiB", false),
         ]
         var ids: [String: String] = [:]
