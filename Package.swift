@@ -83,11 +83,17 @@ let package = Package(
             swiftSettings: swiftSettings),
         // Layer 5: the shared service: HTTP API v1 (routes by resource, declared with their
         // description), accounts, authorization, audit, metrics.
+        // Layer 5a: the use cases every transport shares (submitting, billing), between
+        // the engine and the server's routes, the console and the command line.
+        .target(
+            name: "HeavenApplication",
+            dependencies: ["HeavenModel", "HeavenCore", "HeavenLanguage", "HeavenEngine", "HeavenConnectors"],
+            swiftSettings: swiftSettings),
         .target(
             name: "HeavenServer",
             dependencies: [
                 "HeavenModel", "HeavenCore", "HeavenLanguage", "HeavenStore", "HeavenEngine", "HeavenConnectors",
-                "HeavenBroker", "HeavenAPI", .product(name: "Hummingbird", package: "hummingbird"),
+                "HeavenBroker", "HeavenAPI", "HeavenApplication", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -163,6 +169,13 @@ let package = Package(
         .testTarget(
             name: "HeavenCLITests",
             dependencies: ["heaven", "heaven-bench", "HeavenStore", "HeavenCore", "HeavenModel", "HeavenLanguage"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HeavenApplicationTests",
+            dependencies: [
+                "HeavenApplication", "HeavenEngine", "HeavenStore", "HeavenCore", "HeavenModel", "HeavenLanguage",
+                "HeavenConnectors",
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "HeavenServerTests",

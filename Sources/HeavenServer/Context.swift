@@ -1,4 +1,5 @@
 import Foundation
+import HeavenApplication
 import HeavenCore
 public import Hummingbird
 import Synchronization
@@ -68,5 +69,23 @@ struct Problem: Error, Sendable {
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"heaven\"" }
         if !allow.isEmpty { headers[.allow] = allow.joined(separator: ", ") }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+extension Problem {
+    /// A use case's refusal as the API answers it: `invalid` is what an invalid request
+    /// or documents with errors get (422 on API v1; OGC API - Processes says 400).
+    init(_ e: ApplicationError, invalid: HTTPResponse.Status = .unprocessableContent, type: String = "about:blank") {
+        switch e {
+        case .invalid, .diagnostics: self.init(invalid, e.description, type: type)
+        case .outOfRange: self.init(.unprocessableContent, e.description)
+        case .forbidden: self.init(.forbidden, e.description)
+        case .notFound: self.init(.notFound, e.description)
+        case .paymentRequired(let detail, let missing, let extra):
+            self.init(
+                ChargingRoutes.paymentRequiredStatus, detail, extra: extra.merging(["missing": missing]) { a, _ in a })
+        case .conflict: self.init(.conflict, e.description)
+        case .failed: self.init(.internalServerError, e.description)
+        }
     }
 }

@@ -1,5 +1,6 @@
 public import Foundation
 import HeavenAPI
+import HeavenApplication
 import HeavenBroker
 import HeavenConnectors
 public import HeavenCore
@@ -26,6 +27,15 @@ public final class HeavenServer: Sendable {
     let logger: Logger
     /// Published processes, parsed once per version.
     let processes = ParsedProcesses()
+    /// The use cases every transport shares (HeavenApplication).
+    var submissions: Submissions {
+        Submissions(engine: engine, accounts: store, network: policy.taskNetwork, feePercent: policy.platformFee) {
+            [self] run, load in drive(run, load: load)
+        }
+    }
+    var billing: Billing {
+        Billing(runs: store, ledger: store, accounts: store) { [self] run in try await size(of: run) }
+    }
     /// Runs this process drives, by id.
     private let driving = Mutex<[String: Task<Void, Never>]>([:])
 

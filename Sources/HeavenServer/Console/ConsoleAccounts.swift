@@ -1,5 +1,6 @@
 import Foundation
 import HeavenAPI
+import HeavenApplication
 import HeavenCore
 import HeavenEngine
 import HeavenModel
@@ -19,17 +20,19 @@ extension ConsoleRoutes {
             let fields = try await ConsoleRoutes.form(request, context)
             try ConsoleRoutes.checkCSRF(fields["csrf"], c)
             guard c.user.admin else { throw Problem(.forbidden, "only admins credit accounts") }
-            let account = try await ChargingRoutes(server: server).holder(fields["account"] ?? "")
             let currency = (fields["currency"] ?? "").isEmpty ? "credits" : fields["currency"]!
-            guard Price.isCurrency(currency), let amount = Money(fields["amount"] ?? ""), amount > .zero else {
+            guard let amount = Money(fields["amount"] ?? "") else {
                 throw Problem(.badRequest, "a credit is a positive amount in credits or an ISO 4217 currency")
             }
-            _ = try await store.post(
-                LedgerTransaction(
-                    id: "credit:\(UUID().uuidString.lowercased())", kind: .credit,
-                    memo: "credited by \(c.user.name) from the console",
-                    lines: [LedgerLine(LedgerAccount.mint, -amount, currency), LedgerLine(account, amount, currency)]),
-                funding: nil)
+            let account: String
+            do {
+                account = try await server.billing.credit(
+                    fields["account"] ?? "", amount: amount.value, currency: currency,
+                    memo: "credited by \(c.user.name) from the console", by: c.user
+                ).account
+            } catch let e as ApplicationError {
+                throw Problem(e, invalid: .badRequest)
+            }
             return ConsoleRoutes.redirect(
                 "/console/account?credited=\(RunRoutes.pathSegment("\(amount) \(currency) to \(account)"))")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import HeavenAPI
+import HeavenApplication
 import HeavenConnectors
 import HeavenCore
 import HeavenEngine
@@ -252,7 +253,7 @@ extension ConsoleRoutes {
             var size: Int64 = 0
             for path in form.files.values { size += Charging.fileSize(base + "/" + path) ?? 0 }
             for d in workflow.inputs where d.type == .string { size += Int64(values[d.name]?.utf8.count ?? 0) }
-            let q = try await ChargingRoutes(server: server).estimate(
+            let q = try await server.billing.estimate(
                 process, workflow.price, size: size, request: "{}", for: c.user)
             var shown = values
             shown[SubmissionForm.budgetField] = "\(q.amount)"
@@ -264,19 +265,13 @@ extension ConsoleRoutes {
             r.status = .ok
             return r
         }
-        // A priced process: the budget given, checked as the API checks it.
-        var charge: (terms: (RunRecord) -> JobCharge, quote: String?)?
-        if let process, let price = workflow.price {
+        // A priced process: the budget given (checked, with the terms, as the API's are).
+        var budget: (amount: Double, currency: String?)?
+        if process != nil, let price = workflow.price {
             guard let text = budgetText, let amount = Money(text) else {
                 return try await mistake("a budget is needed: an amount such as \(price.run)")
             }
-            do {
-                charge = try ChargingRoutes.terms(
-                    process: process, price: price, budget: Budget(amount: amount.value, currency: price.currency),
-                    quote: nil, user: c.user, feePercent: server.policy.platformFee)
-            } catch let p as Problem {
-                return try await mistake(p.detail, status: p.status)
-            }
+            budget = (amount.value, price.currency)
         }
         let declared = Set(workflow.inputs.map(\.name))
         for name in values.keys.sorted() where !declared.contains(name) {
@@ -312,21 +307,20 @@ extension ConsoleRoutes {
             }
             inputs[d.name] = .string(text)
         }
+        var submission = Submission(
+            user: c.user, load: load, workflow: workflow.name, inputs: inputs, directory: base)
+        submission.process = process
+        submission.price = workflow.price
+        submission.budget = budget
         let run: RunRecord
         do {
-            run = try await server.engine.createRun(
-                load: load, workflow: workflow.name, inputs: inputs, outDirectory: nil, user: c.user.name,
-                directory: base, process: process.map { ($0.id, $0.version) }, charge: charge)
-        } catch let e as LedgerError {
-            let p = ChargingRoutes.paymentRequired(e)
+            run = try await server.submissions.submit(submission)
+        } catch {
+            // As a problem the API would answer, shown on the form (an invalid one as 400).
+            let p = Problem(error, invalid: .badRequest)
             return try await mistake(p.detail, status: p.status)
-        } catch let e as EngineError {
-            return try await mistake("\(e)")
-        } catch let e as DiagnosticsError {
-            return try await mistake(e.diagnostics.map(\.description).joined(separator: "\n"))
         }
         keep = true
-        server.drive(run.id, load: load)
         return ConsoleRoutes.redirect("/console/runs/\(run.id)")
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeavenAPI
+import HeavenApplication
 import HeavenCore
 import HeavenEngine
 import HeavenModel
@@ -19,8 +20,6 @@ struct ChargingRoutes {
         "`user:NAME`, `group:NAME`, `operator`, or a user's name")
     static let quoteID = APIParameter("quoteID", in: .path, .string(), "the quote's id")
     static let billID = APIParameter("id", in: .path, .string(), "the bill's id (its job's id)")
-    /// How long a quote holds.
-    static let quoteLifetime: TimeInterval = 3600
 
     func register(_ routes: inout APIRoutes) {
         routes.add(
@@ -65,25 +64,15 @@ struct ChargingRoutes {
         ) { request, context in
             let user = try context.user
             guard user.admin else { throw Problem(.forbidden, "only admins credit accounts") }
-            let account = try await holder(try context.parameters.require("account"))
+            let name = try context.parameters.require("account")
             let credit = try await body(CreditRequest.self, of: request, context)
-            let currency = credit.currency ?? "credits"
-            guard Price.isCurrency(currency) else {
-                throw Problem(
-                    .badRequest, "`\(currency)` is not a currency: `credits`, or an ISO 4217 code such as EUR")
+            do {
+                let done = try await server.billing.credit(
+                    name, amount: credit.amount, currency: credit.currency, memo: credit.memo, by: user)
+                return AccountView(account: done.account, balances: done.balances)
+            } catch let e as ApplicationError {
+                throw Problem(e, invalid: .badRequest)
             }
-            guard let amount = Money(value: credit.amount), amount > .zero else {
-                throw Problem(
-                    .badRequest,
-                    "`amount`: a credit is a positive amount of at most \(Money.maximum), not \(credit.amount)")
-            }
-            _ = try await store.post(
-                LedgerTransaction(
-                    id: "credit:\(UUID().uuidString.lowercased())", kind: .credit,
-                    memo: credit.memo ?? "credited by \(user.name)",
-                    lines: [LedgerLine(LedgerAccount.mint, -amount, currency), LedgerLine(account, amount, currency)]),
-                funding: nil)
-            return AccountView(account: account, balances: try await store.balances(of: account))
         }
         routes.add(
             APIOperation(
@@ -219,58 +208,8 @@ struct ChargingRoutes {
 
     // MARK: Terms of a job
 
-    /// The terms on which a job of `process` is accepted (nil: it is free), or 402
-    /// saying what is missing: a budget, one in the price's currency, one that covers
-    /// the fixed part.
-    static func terms(
-        process: ProcessRecord, price: Price?, budget: Budget?, quote: Quote?, user: UserRecord, feePercent: Double
-    ) throws -> (terms: (RunRecord) -> JobCharge, quote: String?)? {
-        guard let price else { return nil }
-        let amount: Money
-        let currency: String
-        if let quote {
-            (amount, currency) = (quote.amount, quote.currency)
-        } else {
-            guard let budget else {
-                throw paymentRequired(
-                    "process `\(process.id)` is priced (\(describe(price))): send a budget, \"budget\": {\"amount\": A, \"currency\": \"\(price.currency)\"}, or accept a quote (POST /processes/\(process.id)/quotation)",
-                    missing: "budget")
-            }
-            guard let m = Money(value: budget.amount), m >= .zero else {
-                throw Problem(
-                    .unprocessableContent,
-                    "`budget.amount`: a budget is an amount from 0 to \(Money.maximum), not \(budget.amount)")
-            }
-            (amount, currency) = (m, budget.currency ?? price.currency)
-        }
-        guard currency == price.currency else {
-            throw paymentRequired(
-                "the budget is in \(currency), the price of `\(process.id)` in \(price.currency)", missing: "currency")
-        }
-        guard amount >= price.run else {
-            throw paymentRequired(
-                "a budget of \(amount) \(currency) is below the fixed part of the price of `\(process.id)`, \(price.run) \(currency) per run",
-                missing: "budget")
-        }
-        let payer = LedgerAccount.user(user.name)
-        let publisher = LedgerAccount.user(process.owner)
-        return (
-            { run in
-                JobCharge(
-                    job: run.id, process: process.id, payer: payer, publisher: publisher, currency: currency,
-                    budget: amount, feePercent: feePercent, quote: quote?.id)
-            }, quote?.id
-        )
-    }
-
-    /// A price as people read it: `3 credits per run + 0.5 per item of tiles + ...`.
-    static func describe(_ p: Price) -> String {
-        let parts = p.outputs.keys.sorted().map { name in
-            let (unit, amount) = p.outputs[name]!
-            return "\(amount) per \(unit == .item ? "item" : "megabyte") of `\(name)`"
-        }
-        return (["\(p.run) \(p.currency) per run"] + parts).joined(separator: " + ")
-    }
+    /// A price as people read it (`Billing.describe`).
+    static func describe(_ p: Price) -> String { Billing.describe(p) }
 
     /// 402 Payment Required.
     static let paymentRequiredStatus = HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required")
@@ -280,38 +219,9 @@ struct ChargingRoutes {
     }
 
     /// A refusal of the ledger as a 402 (the balance), or a 409 (a used quote).
-    static func paymentRequired(_ e: LedgerError) -> Problem {
-        switch e {
-        case .insufficient(let account, let currency, let balance, let needed):
-            Problem(
-                paymentRequiredStatus,
-                "\(account) holds \(balance) \(currency), less than the budget of \(needed) \(currency): ask an admin for credit, or send a smaller budget",
-                extra: ["missing": "balance", "balance": "\(balance)", "needed": "\(needed)", "currency": currency])
-        case .quote(let why): Problem(.conflict, why)
-        case .unbalanced(let id): Problem(.internalServerError, "movement \(id) does not add up to zero")
-        }
-    }
+    static func paymentRequired(_ e: LedgerError) -> Problem { Problem(ApplicationError(e)) }
 
     // MARK: Accounts, bills, statistics
-
-    /// The account an admin credits: `user:NAME` (a user's; a bare name too),
-    /// `group:NAME` (a group some user is in), or `operator`.
-    func holder(_ name: String) async throws -> String {
-        let account = name.contains(":") || name == LedgerAccount.operator ? name : LedgerAccount.user(name)
-        if account.hasPrefix("user:") {
-            guard try await store.user(String(account.dropFirst(5))) != nil else {
-                throw Problem(.notFound, "no user \(account.dropFirst(5))")
-            }
-        } else if account.hasPrefix("group:") {
-            let group = String(account.dropFirst(6))
-            guard try await store.users().contains(where: { $0.groups.contains(group) }) else {
-                throw Problem(.notFound, "no user is in group \(group)")
-            }
-        } else if account != LedgerAccount.operator {
-            throw Problem(.badRequest, "`\(name)` is not an account: user:NAME, group:NAME or operator")
-        }
-        return account
-    }
 
     static func mayRead(_ c: JobCharge, _ user: UserRecord) -> Bool {
         user.admin || c.payer == LedgerAccount.user(user.name) || c.publisher == LedgerAccount.user(user.name)
@@ -365,73 +275,14 @@ struct ChargingRoutes {
             ] + (q.job.map { [OGCLink(href: base + "/jobs/" + $0, rel: "monitor", type: "application/json")] } ?? []))
     }
 
-    /// A quote: the fixed part, plus each priced output's part estimated from the past
-    /// successful jobs of the process whose inputs were of a size like these (within a
-    /// factor of two; all of them when the size is not known), at the most any of them
-    /// delivered per byte of input — or, without history, the fixed part only, saying so.
+    /// A quote for an execute request (`Billing.estimate`), its inputs' size counted as
+    /// `Charging.inputBytes` counts a job's.
     func estimate(_ process: ProcessRecord, _ priced: Price?, _ execute: ExecuteRequest, for user: UserRecord)
         async throws -> Quote
     {
-        try await estimate(
+        try await server.billing.estimate(
             process, priced, size: ChargingRoutes.inputBytes(execute),
             request: String(decoding: try JSONEncoder().encode(execute), as: UTF8.self), for: user)
-    }
-
-    /// A quote for inputs of `size` bytes (`request`: the execute request it answers).
-    func estimate(_ process: ProcessRecord, _ priced: Price?, size: Int64, request: String, for user: UserRecord)
-        async throws -> Quote
-    {
-        let now = Date()
-        let id = "q" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(15)
-        guard let price = priced else {
-            return Quote(
-                id: id, process: process.id, processVersion: process.version, user: user.name, amount: .zero,
-                currency: "credits", basis: "the process is free", request: request, createdAt: now,
-                expiresAt: now.addingTimeInterval(ChargingRoutes.quoteLifetime))
-        }
-        var history: [(bytes: Int64, parts: [String: Money])] = []
-        for c in try await store.charges(process: process.id, limit: 1000) {
-            guard let run = try await store.run(c.job), run.status == .succeeded, let outputs = run.outputs else {
-                continue
-            }
-            let size = try await server.size(of: run)
-            history.append((Charging.inputBytes(run), Charging.delivered(price, outputs: outputs, size: size).parts))
-        }
-        let similar =
-            size > 0
-            ? history.filter {
-                $0.bytes > 0 && Double($0.bytes) <= 2 * Double(size) && 2 * Double($0.bytes) >= Double(size)
-            }
-            : history
-        var amount = price.run
-        var minimum = price.run
-        var maximum: Money? = price.run
-        let basis: String
-        if price.outputs.isEmpty {
-            basis = "the fixed part of the price, \(price.run) \(price.currency) per run: nothing else is priced"
-        } else if similar.isEmpty {
-            maximum = nil
-            basis =
-                "no history: no past job of `\(process.id)` with inputs of a similar size (\(size) bytes) to estimate its outputs from; this is the fixed part only (\(price.run) \(price.currency)): the cost ranges from it upward, the outputs' parts coming on top (\(ChargingRoutes.describe(price)))"
-        } else {
-            for name in price.outputs.keys {
-                // The most any similar job delivered, scaled to this one's input size.
-                let scaled = similar.map { job -> Money in
-                    let part = job.parts[name] ?? .zero
-                    return size > 0 && job.bytes > 0 ? part.times(Double(size) / Double(job.bytes)) : part
-                }
-                amount += scaled.max() ?? .zero
-                minimum += scaled.min() ?? .zero
-            }
-            maximum = amount
-            basis =
-                "the fixed part (\(price.run) \(price.currency)) plus, for each priced output, the most that \(similar.count) past job\(similar.count == 1 ? "" : "s") of `\(process.id)` \(size > 0 ? "with inputs of a similar size (\(size) bytes, within a factor of two) delivered, scaled to this input size" : "delivered")"
-        }
-        return Quote(
-            id: id, process: process.id,
-            processVersion: process.version, user: user.name, amount: amount, currency: price.currency, basis: basis,
-            request: request, createdAt: now, expiresAt: now.addingTimeInterval(ChargingRoutes.quoteLifetime),
-            minimum: minimum, maximum: maximum)
     }
 
     /// The size of an execute request's inputs, as `Charging.inputBytes` counts a

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeavenAPI
+import HeavenApplication
 import HeavenConnectors
 import HeavenCore
 import HeavenEngine
@@ -171,9 +172,6 @@ struct JobRoutes {
     {
         let id = process.id
         let (load, workflow) = try await ProcessRoutes.answer { try server.processes.parsed(process) }
-        let charge = try ChargingRoutes.terms(
-            process: process, price: workflow.price, budget: execute.budget, quote: quote, user: user,
-            feePercent: server.policy.platformFee)
         // The outputs wanted, and how each is sent.
         let known = Set(workflow.outputs.map(\.name))
         for name in (execute.outputs ?? [:]).keys where !known.contains(name) {
@@ -184,24 +182,25 @@ struct JobRoutes {
         let subscriber = try checked(execute.subscriber)
         // Inputs, checked against the description before anything runs.
         let base = try server.newSubmissionDirectory()
-        let inputs: [String: Value]
-        let run: RunRecord
+        var submission: Submission
         do {
-            inputs = try await bind(execute.inputs ?? [:], to: workflow, in: base)
-            run = try await server.engine.createRun(
-                load: load, workflow: workflow.name, inputs: inputs, outDirectory: nil, user: user.name,
-                directory: base, process: (process.id, process.version), charge: charge)
-        } catch let e as LedgerError {
-            try? FileManager.default.removeItem(atPath: base)
-            throw ChargingRoutes.paymentRequired(e)
-        } catch let e as EngineError {
-            try? FileManager.default.removeItem(atPath: base)
-            throw invalid("\(e)")
+            submission = Submission(
+                user: user, load: load, workflow: workflow.name,
+                inputs: try await bind(execute.inputs ?? [:], to: workflow, in: base), directory: base)
         } catch {
             try? FileManager.default.removeItem(atPath: base)
             throw error
         }
-        server.drive(run.id, load: load)
+        submission.process = process
+        submission.price = workflow.price
+        submission.budget = execute.budget.map { ($0.amount, $0.currency) }
+        submission.quote = quote
+        let run: RunRecord
+        do {
+            run = try await server.submissions.submit(submission)
+        } catch {
+            throw Problem(error, invalid: .badRequest, type: OGC.Exception.invalidParameterValue)
+        }
         let url = ProcessRoutes.base(request)
         if let subscriber { notify(run.id, subscriber, base: url) }
         let prefer = request.headers.first { $0.name.canonicalName == "prefer" }?.value.lowercased() ?? ""

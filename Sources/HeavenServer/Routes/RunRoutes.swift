@@ -1,5 +1,6 @@
 import Foundation
 import HeavenAPI
+import HeavenApplication
 import HeavenConnectors
 import HeavenCore
 import HeavenEngine
@@ -339,13 +340,10 @@ struct RunRoutes {
         let submission = try await body(RunSubmission.self, of: request, context)
         let load = try access.load(
             documents: submission.documents, yaml: submission.yaml, allowed: ["Topology", "Workflow"])
+        // Refused before any file is stored (the use case checks it again).
         try RunRoutes.checkIsolation(load, for: user, policy: server.policy)
         var inputs: [String: Value] = [:]
         for (k, v) in submission.inputs ?? [:] { inputs[k] = try v.value }
-        let share = submission.share ?? []
-        for g in share where !user.groups.contains(g) && !user.admin {
-            throw Problem(.forbidden, "you can share a run only with your own groups; you are not in `\(g)`")
-        }
         // Each submission gets its own directory: the files uploaded with it (`files`:
         // name → base64), against which relative file inputs are resolved. Its tasks may
         // stage from there and from the run's own directory, nowhere else.
@@ -372,21 +370,14 @@ struct RunRoutes {
                 throw error
             }
         }
-        let run: RunRecord
+        var accepted = Submission(
+            user: user, load: load, workflow: submission.workflow, inputs: inputs, directory: base)
+        accepted.share = submission.share ?? []
         do {
-            run = try await server.engine.createRun(
-                load: load, workflow: submission.workflow, inputs: inputs, outDirectory: nil, user: user.name,
-                directory: base)
-        } catch let e as DiagnosticsError {
-            try? FileManager.default.removeItem(atPath: base)
-            throw Problem(.unprocessableContent, e.diagnostics.map(\.description).joined(separator: "\n"))
-        } catch let e as EngineError {
-            try? FileManager.default.removeItem(atPath: base)
-            throw Problem(.unprocessableContent, "\(e)")
+            return view(try await server.submissions.submit(accepted))
+        } catch {
+            throw Problem(error)
         }
-        if !share.isEmpty { try await store.shareRun(run.id, with: share) }
-        server.drive(run.id, load: load)
-        return view(run)
     }
 
     /// `{"run": ID, "output": NAME}` (and `"item": N` for a list of files), if `value` is one.
@@ -445,27 +436,12 @@ struct RunRoutes {
         return folder + "/" + fileName
     }
 
-    /// Isolation is the operator's decision: only an admin's workflow may leave the sandbox,
-    /// or use the host's network; a tenant's may ask for the network only where the operator
-    /// gives tenants an outbound one (`--task-network outbound`): otherwise its task has
-    /// only a loopback of its own (the host's network would reach every service of the
-    /// machine that listens on its loopback).
+    /// The operator's isolation policy (`Submissions.checkIsolation`), refused as a 403.
     static func checkIsolation(_ load: LoadResult, for user: UserRecord, policy: ServerPolicy) throws {
-        let networked = load.documents.networkRequests
-        if !user.admin, !networked.isEmpty, policy.taskNetwork == .none {
-            throw Problem(
-                .forbidden,
-                networked.map {
-                    "\($0): error: `network: true` is refused: on this server a tenant's tasks have no network but a loopback of their own (the operator gives tenants none: `heaven serve --task-network none`)"
-                }.joined(separator: "\n"))
-        }
-        let optOuts = load.documents.isolationOptOuts
-        if !user.admin, !optOuts.isEmpty {
-            throw Problem(
-                .forbidden,
-                optOuts.map {
-                    "\($0): error: `isolation: none` is refused: on this server every task of a tenant runs sandboxed as the tenant's own uid (only an admin may run tasks outside the sandbox)"
-                }.joined(separator: "\n"))
+        do {
+            try Submissions.checkIsolation(load, for: user, network: policy.taskNetwork)
+        } catch {
+            throw Problem(error)
         }
     }
 

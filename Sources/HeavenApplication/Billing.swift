@@ -1,0 +1,201 @@
+public import Foundation
+public import HeavenCore
+public import HeavenEngine
+public import HeavenModel
+
+/// The terms on which a priced job is accepted: its charge, made once the run exists,
+/// and the quote it uses, if any.
+public struct JobTerms: Sendable {
+    public let charge: @Sendable (RunRecord) -> JobCharge
+    public let quote: String?
+}
+
+/// Billing's use cases: crediting an account, the terms of a priced job, the quote of
+/// what it may cost. (Settlement is the engine's, at the job's end: `Charging`.)
+public struct Billing: Sendable {
+    /// How long a quote may be accepted.
+    public static let quoteLifetime: TimeInterval = 3600
+
+    let runs: any RunStore
+    let ledger: any LedgerStore
+    let accounts: any AccountStore
+    /// The bytes of a run's output files, by path (read as the run's tenant).
+    let sizes: @Sendable (RunRecord) async throws -> @Sendable (String) -> Int64?
+
+    public init(
+        runs: any RunStore, ledger: any LedgerStore, accounts: any AccountStore,
+        sizes: @escaping @Sendable (RunRecord) async throws -> @Sendable (String) -> Int64?
+    ) {
+        self.runs = runs
+        self.ledger = ledger
+        self.accounts = accounts
+        self.sizes = sizes
+    }
+
+    /// The account `name` names: `user:NAME` (a user's; a bare name too), `group:NAME` (a
+    /// group some user is in), or `operator`.
+    public func holder(_ name: String) async throws(ApplicationError) -> String {
+        let account = name.contains(":") || name == LedgerAccount.operator ? name : LedgerAccount.user(name)
+        do {
+            if account.hasPrefix("user:") {
+                guard try await accounts.user(String(account.dropFirst(5))) != nil else {
+                    throw ApplicationError.notFound("no user \(account.dropFirst(5))")
+                }
+            } else if account.hasPrefix("group:") {
+                let group = String(account.dropFirst(6))
+                guard try await accounts.users().contains(where: { $0.groups.contains(group) }) else {
+                    throw ApplicationError.notFound("no user is in group \(group)")
+                }
+            } else if account != LedgerAccount.operator {
+                throw ApplicationError.invalid("`\(name)` is not an account: user:NAME, group:NAME or operator")
+            }
+        } catch let e as ApplicationError {
+            throw e
+        } catch {
+            throw .failed("\(error)")
+        }
+        return account
+    }
+
+    /// An admin's credit to `account` (`holder`'s form), from the `mint` account: the
+    /// account's balances after it.
+    public func credit(
+        _ account: String, amount: Double, currency: String?, memo: String?, by user: UserRecord
+    ) async throws(ApplicationError) -> (account: String, balances: [String: Money]) {
+        guard user.admin else { throw .forbidden("only admins credit accounts") }
+        let account = try await holder(account)
+        let currency = currency ?? "credits"
+        guard Price.isCurrency(currency) else {
+            throw .invalid("`\(currency)` is not a currency: `credits`, or an ISO 4217 code such as EUR")
+        }
+        guard let money = Money(value: amount), money > .zero else {
+            throw .invalid("`amount`: a credit is a positive amount of at most \(Money.maximum), not \(amount)")
+        }
+        do {
+            _ = try await ledger.post(
+                LedgerTransaction(
+                    id: "credit:\(UUID().uuidString.lowercased())", kind: .credit,
+                    memo: memo ?? "credited by \(user.name)",
+                    lines: [LedgerLine(LedgerAccount.mint, -money, currency), LedgerLine(account, money, currency)]),
+                funding: nil)
+            return (account, try await ledger.balances(of: account))
+        } catch {
+            throw .failed("\(error)")
+        }
+    }
+
+    /// The terms on which a job of `process` is accepted (nil: it is free), or what is
+    /// missing: a budget (`budget`: amount and currency, the price's when none), one in the
+    /// price's currency, one that covers the fixed part. An accepted `quote` stands for
+    /// the budget.
+    public static func terms(
+        process: ProcessRecord, price: Price?, budget: (amount: Double, currency: String?)?, quote: Quote?,
+        user: UserRecord, feePercent: Double
+    ) throws(ApplicationError) -> JobTerms? {
+        guard let price else { return nil }
+        let amount: Money
+        let currency: String
+        if let quote {
+            (amount, currency) = (quote.amount, quote.currency)
+        } else {
+            guard let budget else {
+                throw .paymentRequired(
+                    "process `\(process.id)` is priced (\(describe(price))): send a budget, \"budget\": {\"amount\": A, \"currency\": \"\(price.currency)\"}, or accept a quote (POST /processes/\(process.id)/quotation)",
+                    missing: "budget")
+            }
+            guard let m = Money(value: budget.amount), m >= .zero else {
+                throw .outOfRange(
+                    "`budget.amount`: a budget is an amount from 0 to \(Money.maximum), not \(budget.amount)")
+            }
+            (amount, currency) = (m, budget.currency ?? price.currency)
+        }
+        guard currency == price.currency else {
+            throw .paymentRequired(
+                "the budget is in \(currency), the price of `\(process.id)` in \(price.currency)", missing: "currency")
+        }
+        guard amount >= price.run else {
+            throw .paymentRequired(
+                "a budget of \(amount) \(currency) is below the fixed part of the price of `\(process.id)`, \(price.run) \(currency) per run",
+                missing: "budget")
+        }
+        let payer = LedgerAccount.user(user.name)
+        let publisher = LedgerAccount.user(process.owner)
+        let quoteID = quote?.id
+        return JobTerms(
+            charge: { run in
+                JobCharge(
+                    job: run.id, process: process.id, payer: payer, publisher: publisher, currency: currency,
+                    budget: amount, feePercent: feePercent, quote: quoteID)
+            }, quote: quoteID)
+    }
+
+    /// A price as people read it: `3 credits per run + 0.5 per item of tiles + ...`.
+    public static func describe(_ p: Price) -> String {
+        let parts = p.outputs.keys.sorted().map { name in
+            let (unit, amount) = p.outputs[name]!
+            return "\(amount) per \(unit == .item ? "item" : "megabyte") of `\(name)`"
+        }
+        return (["\(p.run) \(p.currency) per run"] + parts).joined(separator: " + ")
+    }
+
+    /// A quote for inputs of `size` bytes (`request`: the execute request it answers, as
+    /// sent): the fixed part, plus each priced output's part estimated from the past
+    /// successful jobs of the process whose inputs were of a size like these (within a
+    /// factor of two; all of them when the size is not known), at the most any of them
+    /// delivered per byte of input — or, without history, the fixed part only, saying so.
+    public func estimate(
+        _ process: ProcessRecord, _ priced: Price?, size: Int64, request: String, for user: UserRecord
+    ) async throws -> Quote {
+        let now = Date()
+        let id = "q" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(15)
+        guard let price = priced else {
+            return Quote(
+                id: id, process: process.id, processVersion: process.version, user: user.name, amount: .zero,
+                currency: "credits", basis: "the process is free", request: request, createdAt: now,
+                expiresAt: now.addingTimeInterval(Billing.quoteLifetime))
+        }
+        var history: [(bytes: Int64, parts: [String: Money])] = []
+        for c in try await ledger.charges(process: process.id, limit: 1000) {
+            guard let run = try await runs.run(c.job), run.status == .succeeded, let outputs = run.outputs else {
+                continue
+            }
+            let size = try await sizes(run)
+            history.append((Charging.inputBytes(run), Charging.delivered(price, outputs: outputs, size: size).parts))
+        }
+        let similar =
+            size > 0
+            ? history.filter {
+                $0.bytes > 0 && Double($0.bytes) <= 2 * Double(size) && 2 * Double($0.bytes) >= Double(size)
+            }
+            : history
+        var amount = price.run
+        var minimum = price.run
+        var maximum: Money? = price.run
+        let basis: String
+        if price.outputs.isEmpty {
+            basis = "the fixed part of the price, \(price.run) \(price.currency) per run: nothing else is priced"
+        } else if similar.isEmpty {
+            maximum = nil
+            basis =
+                "no history: no past job of `\(process.id)` with inputs of a similar size (\(size) bytes) to estimate its outputs from; this is the fixed part only (\(price.run) \(price.currency)): the cost ranges from it upward, the outputs' parts coming on top (\(Billing.describe(price)))"
+        } else {
+            for name in price.outputs.keys {
+                // The most any similar job delivered, scaled to this one's input size.
+                let scaled = similar.map { job -> Money in
+                    let part = job.parts[name] ?? .zero
+                    return size > 0 && job.bytes > 0 ? part.times(Double(size) / Double(job.bytes)) : part
+                }
+                amount += scaled.max() ?? .zero
+                minimum += scaled.min() ?? .zero
+            }
+            maximum = amount
+            basis =
+                "the fixed part (\(price.run) \(price.currency)) plus, for each priced output, the most that \(similar.count) past job\(similar.count == 1 ? "" : "s") of `\(process.id)` \(size > 0 ? "with inputs of a similar size (\(size) bytes, within a factor of two) delivered, scaled to this input size" : "delivered")"
+        }
+        return Quote(
+            id: id, process: process.id,
+            processVersion: process.version, user: user.name, amount: amount, currency: price.currency, basis: basis,
+            request: request, createdAt: now, expiresAt: now.addingTimeInterval(Billing.quoteLifetime),
+            minimum: minimum, maximum: maximum)
+    }
+}
