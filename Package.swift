@@ -108,7 +108,7 @@ let package = Package(
             name: "HeavenCLI",
             dependencies: [
                 "HeavenModel", "HeavenCore", "HeavenLanguage", "HeavenStore", "HeavenEngine", "HeavenConnectors",
-                "HeavenBroker", "HeavenServer", "HeavenAPI", "CHeavenSystem",
+                "HeavenBroker", "HeavenServer", "HeavenAPI", "HeavenApplication", "CHeavenSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

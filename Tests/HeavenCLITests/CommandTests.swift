@@ -90,6 +90,25 @@ struct CommandTests {
         #expect(clean.stdout == "run \(id): removed its directories on this machine\n", "\(clean.stdout)")
     }
 
+    @Test(
+        "`heaven accounts credit` here credits through the same use case as the server: a user's account, a missing one refused"
+    )
+    func localCredit() throws {
+        let h = try HeavenBinary()
+        #expect(try h.run("users", "add", "alice").status == 0)
+        let credited = try h.run("accounts", "credit", "alice", "5", "--memo", "first")
+        #expect(
+            credited.status == 0 && credited.stdout.hasPrefix("user:alice: 5"), "\(credited.stdout) \(credited.stderr)")
+        let again = try h.run("accounts", "credit", "user:alice", "2.5")
+        #expect(again.stdout.hasPrefix("user:alice: 7.5"), "\(again.stdout) \(again.stderr)")
+        let nobody = try h.run("accounts", "credit", "nobody", "1")
+        #expect(
+            nobody.status != 0 && nobody.stderr.contains("no user nobody (add one with `heaven users add NAME`)"),
+            "\(nobody.stderr)")
+        let odd = try h.run("accounts", "credit", "alice", "1", "--currency", "euros")
+        #expect(odd.status != 0 && odd.stderr.contains("ISO 4217"), "\(odd.stderr)")
+    }
+
     @Test("`heaven clean` removes a run's working directories beneath the run, never through a link its tasks left")
     func cleanNeverFollowsLinks() throws {
         let h = try HeavenBinary()

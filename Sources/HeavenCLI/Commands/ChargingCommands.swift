@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HeavenAPI
+import HeavenApplication
 import HeavenCore
 import HeavenEngine
 import HeavenModel
@@ -51,18 +52,19 @@ struct AccountsCreditCommand: AsyncParsableCommand {
             print("\(v.account): \(AccountsCommand.balances(v.balances))")
             return
         }
+        // Here, the one who may write this machine's store is its admin.
         let (_, store) = try CLI.openStore()
-        let name = account.contains(":") || account == LedgerAccount.operator ? account : LedgerAccount.user(account)
-        if name.hasPrefix("user:"), try await store.user(String(name.dropFirst(5))) == nil {
-            throw CLIError("no user \(name.dropFirst(5)) (add one with `heaven users add NAME`)")
+        let billing = Billing(runs: store, ledger: store, accounts: store) { _ in { _ in nil } }
+        do {
+            let done = try await billing.credit(
+                account, amount: m.value, currency: currency, memo: memo ?? "credited by \(CLI.user())",
+                by: UserRecord(name: CLI.user(), admin: true))
+            print("\(done.account): \(AccountsCommand.balances(done.balances.mapValues(\.value)))")
+        } catch .notFound(let why) {
+            throw CLIError("\(why) (add one with `heaven users add NAME`)")
+        } catch {
+            throw CLIError("\(error)")
         }
-        _ = try await store.post(
-            LedgerTransaction(
-                id: "credit:\(UUID().uuidString.lowercased())", kind: .credit,
-                memo: memo ?? "credited by \(CLI.user())",
-                lines: [LedgerLine(LedgerAccount.mint, -m, currency), LedgerLine(name, m, currency)]),
-            funding: nil)
-        print("\(name): \(AccountsCommand.balances(try await store.balances(of: name).mapValues(\.value)))")
     }
 }
 
