@@ -84,6 +84,72 @@ public struct Billing: Sendable {
         }
     }
 
+    /// A priced job's bill: its terms, how its run stands, what it cost so far, whether it
+    /// is settled, and every movement it caused.
+    public struct Bill: Sendable {
+        public var charge: JobCharge
+        public var status: RunStatus
+        public var value: Money
+        public var resources: Money
+        public var fee: Money
+        public var settled: Bool
+        public var movements: [LedgerTransaction]
+    }
+
+    /// The bill of the job `charge` is the terms of.
+    public func bill(_ charge: JobCharge) async throws -> Bill {
+        let movements = try await ledger.transactions(job: charge.job)
+        let (value, resources, fee, settled) = Charging.costs(charge, movements)
+        let status = try await runs.run(charge.job)?.status ?? .failed
+        return Bill(
+            charge: charge, status: status, value: value, resources: resources, fee: fee, settled: settled,
+            movements: movements)
+    }
+
+    /// What a published process earned: its priced jobs, those that succeeded, the value,
+    /// fee and resources of those in `currency` (its price's).
+    public struct Earnings: Sendable, Equatable {
+        public var currency: String
+        public var jobs: Int
+        public var succeeded: Int
+        public var value: Money
+        public var fee: Money
+        public var resources: Money
+
+        public init(currency: String, jobs: Int, succeeded: Int, value: Money, fee: Money, resources: Money) {
+            self.currency = currency
+            self.jobs = jobs
+            self.succeeded = succeeded
+            self.value = value
+            self.fee = fee
+            self.resources = resources
+        }
+    }
+
+    /// The earnings of `process`, priced in `currency` (nil: its jobs' own), from its last
+    /// 100,000 priced jobs: their movements read at once, a run's status only where no value
+    /// came in.
+    public func earnings(of process: ProcessRecord, currency priced: String?) async throws -> Earnings {
+        let charges = try await ledger.charges(process: process.id, limit: 100_000)
+        let currency = priced ?? charges.first?.currency ?? "credits"
+        let counted = charges.filter { $0.currency == currency }
+        let movements = try await ledger.transactions(jobs: counted.map(\.job))
+        var e = Earnings(
+            currency: currency, jobs: charges.count, succeeded: 0, value: .zero, fee: .zero, resources: .zero)
+        for c in counted {
+            let costs = Charging.costs(c, movements[c.job] ?? [])
+            e.value += costs.value
+            e.fee += costs.fee
+            e.resources += costs.resources
+            if costs.value > .zero {
+                e.succeeded += 1
+            } else if try await runs.run(c.job)?.status == .succeeded {
+                e.succeeded += 1
+            }
+        }
+        return e
+    }
+
     /// The terms on which a job of `process` is accepted (nil: it is free), or what is
     /// missing: a budget (`budget`: amount and currency, the price's when none), one in the
     /// price's currency, one that covers the fixed part. An accepted `quote` stands for

@@ -187,6 +187,8 @@ public protocol LedgerStore: Sendable {
     func ledgerTotals() async throws -> [String: Money]
     /// The movements of a job, oldest first.
     func transactions(job: String) async throws -> [LedgerTransaction]
+    /// The movements of each of `jobs`, oldest first (one read, not one per job).
+    func transactions(jobs: [String]) async throws -> [String: [LedgerTransaction]]
     /// The movements that touch an account, newest first.
     func transactions(account: String, limit: Int) async throws -> [LedgerTransaction]
 

@@ -170,6 +170,25 @@ extension SQLiteStore: LedgerStore {
         }
     }
 
+    public func transactions(jobs: [String]) async throws -> [String: [LedgerTransaction]] {
+        try await pool.read { db in
+            var out: [String: [LedgerTransaction]] = [:]
+            // In slices that stay under SQLite's bound on a statement's parameters.
+            var start = 0
+            while start < jobs.count {
+                let slice = Array(jobs[start..<min(start + 500, jobs.count)])
+                let marks = Array(repeating: "?", count: slice.count).joined(separator: ",")
+                for t in try SQLiteStore.transactions(
+                    db, where: "job IN (\(marks)) ORDER BY created_at, rowid", StatementArguments(slice))
+                {
+                    if let job = t.job { out[job, default: []].append(t) }
+                }
+                start += 500
+            }
+            return out
+        }
+    }
+
     public func transactions(account: String, limit: Int) async throws -> [LedgerTransaction] {
         try await pool.read { db in
             try SQLiteStore.transactions(

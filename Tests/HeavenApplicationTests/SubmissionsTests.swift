@@ -210,6 +210,20 @@ struct SubmissionsTests {
         let charge = try #require(try await w.store.charge(job: run.id))
         #expect(charge.budget == Money(units: 5) && charge.payer == "user:alice" && charge.publisher == "user:pub")
         #expect(try await w.store.balances(of: "user:alice")["credits"] == Money(units: 5))
+        // Its bill before and after it ran; the process's earnings (movements read at once).
+        let before = try await w.billing.bill(charge)
+        #expect(!before.settled && before.movements.count == 1 && before.value == .zero, "\(before)")
+        _ = try await w.engine.execute(runID: run.id)
+        let after = try await w.billing.bill(charge)
+        #expect(after.status == .succeeded && after.settled, "\(after)")
+        #expect(after.value == Money(units: 3) && after.fee == Money("0.3"), "\(after)")
+        let earned = try await w.billing.earnings(of: process, currency: "credits")
+        #expect(
+            earned
+                == Billing.Earnings(
+                    currency: "credits", jobs: 1, succeeded: 1, value: Money(units: 3), fee: Money("0.3")!,
+                    resources: .zero), "\(earned)")
+        #expect(try await w.store.balances(of: "user:alice")["credits"] == Money(units: 7))
         await #expect(throws: ApplicationError.notFound("no user nobody")) {
             _ = try await w.billing.credit("nobody", amount: 1, currency: nil, memo: nil, by: admin)
         }

@@ -182,10 +182,10 @@ extension ConsoleRoutes {
         }
         // Its publisher (or an admin) sees its accounts: value, fee, resources, margin.
         if workflow.price != nil, p.isOwned(by: c.user) {
-            let s = try await ChargingRoutes(server: server).stats(p)
-            let m = { (x: Double) in "\(Money(value: x) ?? .zero) \(h(s.currency))" }
+            let s = try await server.billing.earnings(of: p, currency: workflow.price?.currency)
+            let m = { (x: Money) in "\(x) \(h(s.currency))" }
             v["accounts"] =
-                "<p id=\"accounts\">\(s.jobs) priced job\(s.jobs == 1 ? "" : "s"), \(s.succeeded) paid for · value \(m(s.value)) − fee \(m(s.fee)) − resources \(m(s.resources)) = margin <b>\(m(s.margin))</b></p>"
+                "<p id=\"accounts\">\(s.jobs) priced job\(s.jobs == 1 ? "" : "s"), \(s.succeeded) paid for · value \(m(s.value)) − fee \(m(s.fee)) − resources \(m(s.resources)) = margin <b>\(m(s.value - s.fee - s.resources))</b></p>"
         }
         return page(
             "submit", title: workflow.title ?? p.id, v, caller: c, attributes: "data-process=\"\(h(p.id))\"")

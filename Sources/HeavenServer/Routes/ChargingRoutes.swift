@@ -228,38 +228,19 @@ struct ChargingRoutes {
     }
 
     func bill(_ c: JobCharge) async throws -> BillView {
-        let movements = try await store.transactions(job: c.job)
-        let (value, resources, fee, settled) = Charging.costs(c, movements)
-        let status = try await store.run(c.job)?.status ?? .failed
+        let b = try await server.billing.bill(c)
         return BillView(
-            charge: c, status: status,
-            costs: JobCosts(currency: c.currency, value: value, resources: resources, fee: fee, budget: c.budget),
-            settled: settled, movements: movements)
+            charge: c, status: b.status,
+            costs: JobCosts(currency: c.currency, value: b.value, resources: b.resources, fee: b.fee, budget: c.budget),
+            settled: b.settled, movements: b.movements)
     }
 
     func stats(_ process: ProcessRecord) async throws -> ProcessStats {
-        let charges = try await store.charges(process: process.id, limit: 100_000)
-        var value = Money.zero
-        var fee = Money.zero
-        var resources = Money.zero
-        var succeeded = 0
-        var currency = charges.first?.currency ?? "credits"
-        if let price = try? server.processes.parsed(process).workflow.price { currency = price.currency }
-        for c in charges where c.currency == currency {
-            let costs = Charging.costs(c, try await store.transactions(job: c.job))
-            value += costs.value
-            fee += costs.fee
-            resources += costs.resources
-            if costs.value > .zero {
-                succeeded += 1
-            } else if try await store.run(c.job)?.status == .succeeded {
-                succeeded += 1
-            }
-        }
+        let price = try? server.processes.parsed(process).workflow.price
+        let e = try await server.billing.earnings(of: process, currency: price?.currency)
         return ProcessStats(
-            processID: process.id, currency: currency, jobs: charges.count, succeeded: succeeded, value: value,
-            fee: fee,
-            resources: resources)
+            processID: process.id, currency: e.currency, jobs: e.jobs, succeeded: e.succeeded, value: e.value,
+            fee: e.fee, resources: e.resources)
     }
 
     // MARK: Quotes
