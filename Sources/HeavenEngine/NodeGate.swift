@@ -105,6 +105,15 @@ final class NodeGate: Sendable {
         for c in admitted { c.resume() }
     }
 
+    /// The runs waiting for `node`, in the order they will be let in (for tests, and a
+    /// status that says who waits for what).
+    func queued(on node: String) -> [String] { state.withLock { $0.nodes[node]?.waiters.map(\.run) ?? [] } }
+
+    /// What this engine's runs hold on `node` now: cores and memory.
+    func held(on node: String) -> (cores: Int, memory: Double) {
+        state.withLock { s in (s.nodes[node]?.cores ?? 0, s.nodes[node]?.memory ?? 0) }
+    }
+
     /// A stopped run's waiters leave the queue (their starts throw).
     func abandon(run: String, reason: String) {
         remove {

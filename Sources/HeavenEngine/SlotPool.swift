@@ -260,6 +260,9 @@ final class SlotPool: Sendable {
         return served
     }
 
+    /// How many requests wait for a slot.
+    var waiting: Int { state.withLock { $0.waiters.count } }
+
     /// Refuses every waiting and future request.
     func close(_ reason: String) {
         let waiters = state.withLock { s -> [Waiter] in
