@@ -53,6 +53,9 @@ public struct RunRecord: Sendable, Codable, Equatable {
     /// its budget): its values reach its caller by no route (outputs, logs), only its
     /// publisher and admins.
     public var withheld: Bool = false
+    /// A job its caller dismissed (OGC API - Processes' `DELETE /jobs/ID`): stopped if it
+    /// ran, its results removed. A state of its own, never read from `error`.
+    public var dismissed: Bool = false
 
     /// Creates a record.
     public init(

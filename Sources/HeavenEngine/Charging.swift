@@ -1,6 +1,6 @@
 import Foundation
 public import HeavenCore
-import HeavenLanguage
+public import HeavenLanguage
 public import HeavenModel
 
 /// Charging for the jobs of priced processes, on the value delivered: a job's budget
@@ -16,9 +16,8 @@ public import HeavenModel
 public enum Charging {
     /// The price of the workflow a run runs (its own documents: the price it was
     /// created with), or nil when it is free.
-    public static func price(of run: RunRecord) -> Price? {
-        let sources = (try? JSONDecoder().decode([SourceFile].self, from: Data(run.sources.utf8))) ?? []
-        return Loader.load(sources: sources, readingDisk: false).documents.workflow(named: run.workflow)?.price
+    public static func price(of run: RunRecord) throws(EngineError) -> Price? {
+        Loader.load(sources: try run.documents(), readingDisk: false).documents.workflow(named: run.workflow)?.price
     }
 
     /// The price of what a job delivered: its total and each part (`run`, then each
@@ -39,7 +38,16 @@ public enum Charging {
         var run = run
         let hold = LedgerAccount.hold(run.id)
         if run.status == .succeeded {
-            let price = Charging.price(of: run)
+            // A price that cannot be read is never taken as free: nothing is charged, the
+            // results are withheld, and the run says why.
+            let price: Price?
+            do { price = try Charging.price(of: run) } catch {
+                run.status = .failed
+                run.error = "\(error): its results are withheld and nothing is charged"
+                run.outputs = nil
+                run.withheld = true
+                return (run, [release(run, c)])
+            }
             let (total, parts) =
                 price.map { Charging.delivered($0, outputs: run.outputs ?? [:], size: size) } ?? (Money.zero, [:])
             if total <= c.budget {
@@ -69,15 +77,18 @@ public enum Charging {
             run.outputs = nil
             run.withheld = true
         }
-        return (
-            run,
-            [
-                LedgerTransaction(
-                    id: "release:\(run.id)", kind: .release, job: run.id,
-                    memo: "job \(run.id) of \(c.process) \(run.status.rawValue): its budget goes back, nothing charged",
-                    lines: [LedgerLine(hold, -c.budget, c.currency), LedgerLine(c.payer, c.budget, c.currency)])
-            ]
-        )
+        return (run, [release(run, c)])
+    }
+
+    /// A job's whole budget back to its payer: nothing charged.
+    static func release(_ run: RunRecord, _ c: JobCharge) -> LedgerTransaction {
+        LedgerTransaction(
+            id: "release:\(run.id)", kind: .release, job: run.id,
+            memo: "job \(run.id) of \(c.process) \(run.status.rawValue): its budget goes back, nothing charged",
+            lines: [
+                LedgerLine(LedgerAccount.hold(run.id), -c.budget, c.currency),
+                LedgerLine(c.payer, c.budget, c.currency),
+            ])
     }
 
     /// What a job cost so far, from its movements: the value its payer paid (the
@@ -169,5 +180,17 @@ public enum Charging {
             memo:
                 "\(attempt.taskKey) #\(attempt.number): \(attempt.cores) core\(attempt.cores == 1 ? "" : "s") × \(String(format: "%.3f", seconds)) s on \(rate.site) at \(perCoreHour) \(currency) per core-hour",
             lines: [LedgerLine(payer, -cost, currency), LedgerLine(rate.owner, cost, currency)])
+    }
+}
+
+extension RunRecord {
+    /// The documents the run was created with, as recorded: an error (never an empty
+    /// list) when what the store holds cannot be read as them.
+    public func documents() throws(EngineError) -> [SourceFile] {
+        do {
+            return try JSONDecoder().decode([SourceFile].self, from: Data(sources.utf8))
+        } catch {
+            throw .invalid("run \(id)'s recorded documents cannot be read (\(error))")
+        }
     }
 }

@@ -322,9 +322,7 @@ public final class Engine: Sendable {
         if let owner = run.driver(alive: Engine.processLiveness, except: me) {
             throw EngineError.invalid("run \(run.id) is being driven by process \(owner); cancel it or wait for it")
         }
-        let load =
-            given
-            ?? Loader.load(sources: (try? JSONDecoder().decode([SourceFile].self, from: Data(run.sources.utf8))) ?? [])
+        let load = try given ?? Loader.load(sources: run.documents())
         guard load.isValid else { throw DiagnosticsError(load.diagnostics) }
         let workflow = try Engine.mainWorkflow(in: load.documents, named: run.workflow)
         let topology = workflow.topology.flatMap { load.documents.topology(named: $0) }

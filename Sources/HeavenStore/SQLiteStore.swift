@@ -197,6 +197,11 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             // A priced job whose results were withheld (over its budget): its logs too.
             try db.execute(sql: "ALTER TABLE runs ADD COLUMN withheld INTEGER NOT NULL DEFAULT 0")
         }
+        m.registerMigration("v15-dismissed") { db in
+            // A dismissed job as a state of its own (it was the text `dismissed` in `error`).
+            try db.execute(sql: "ALTER TABLE runs ADD COLUMN dismissed INTEGER NOT NULL DEFAULT 0")
+            try db.execute(sql: "UPDATE runs SET dismissed = 1 WHERE status = 'cancelled' AND error = 'dismissed'")
+        }
         return m
     }
 
@@ -222,6 +227,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             cancelRequested: (row["cancel_requested"] as Int?) == 1, directory: row["directory"] ?? "/",
             reuses: row["reuses"], process: row["process"], processVersion: row["process_version"])
         r.withheld = (row["withheld"] as Int?) == 1
+        r.dismissed = (row["dismissed"] as Int?) == 1
         return r
     }
 
@@ -242,7 +248,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             r.id, r.workflow, r.user, r.status.rawValue, r.sources, encode(r.inputs) ?? "{}", encode(r.outputs),
             r.outDirectory, r.error, r.createdAt.timeIntervalSince1970, r.startedAt?.timeIntervalSince1970,
             r.finishedAt?.timeIntervalSince1970, r.ownerPID, r.ownerStart, r.cancelRequested ? 1 : 0, r.directory,
-            r.reuses, r.process, r.processVersion, r.withheld ? 1 : 0,
+            r.reuses, r.process, r.processVersion, r.withheld ? 1 : 0, r.dismissed ? 1 : 0,
         ]
     }
 
@@ -255,8 +261,8 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             sql: """
                 INSERT INTO runs (id, workflow, user, status, sources, inputs, outputs, out_dir, error, created_at,
                   started_at, finished_at, owner_pid, owner_start, cancel_requested, directory, reuses, process,
-                  process_version, withheld)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  process_version, withheld, dismissed)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: SQLiteStore.arguments(run))
     }
 
@@ -271,7 +277,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                 UPDATE runs SET id = ?, workflow = ?, user = ?, status = ?, sources = ?, inputs = ?, outputs = ?,
                   out_dir = ?, error = ?, created_at = ?, started_at = ?, finished_at = ?, owner_pid = ?,
                   owner_start = ?, cancel_requested = MAX(cancel_requested, ?), directory = ?, reuses = ?,
-                  process = ?, process_version = ?, withheld = MAX(withheld, ?)
+                  process = ?, process_version = ?, withheld = MAX(withheld, ?), dismissed = MAX(dismissed, ?)
                 WHERE id = ?
                 """, arguments: SQLiteStore.arguments(run) + [run.id])
     }

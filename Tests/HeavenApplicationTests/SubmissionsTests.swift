@@ -229,3 +229,26 @@ struct SubmissionsTests {
         }
     }
 }
+
+@Suite("Recorded documents that cannot be read")
+struct RecordedDocumentsTests {
+    @Test("are an error, never an empty list; a priced job whose price cannot be read is never charged")
+    func corrupt() throws {
+        var run = RunRecord(
+            id: "r1", workflow: "w", user: "carol", status: .succeeded, sources: "{not json", inputs: [:],
+            process: "w", processVersion: "1")
+        run.outputs = ["v": .string("x")]
+        #expect(throws: EngineError.self) { try run.documents() }
+        let charge = JobCharge(
+            job: "r1", process: "w", payer: "user:carol", publisher: "user:bob", currency: "credits",
+            budget: Money(units: 5), feePercent: 10)
+        let (settled, movements) = Charging.settle(run, charge: charge)
+        #expect(settled.status == .failed && settled.withheld && settled.outputs == nil, "\(settled)")
+        #expect((settled.error ?? "").contains("recorded documents cannot be read"), "\(settled.error ?? "")")
+        #expect(
+            movements.map(\.kind) == [.release]
+                && movements.first?.lines.contains { $0.account == "user:carol" && $0.amount == Money(units: 5) }
+                    == true
+        )
+    }
+}

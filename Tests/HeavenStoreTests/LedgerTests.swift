@@ -60,6 +60,37 @@ struct LedgerTests {
         #expect(try await t.store.balances(of: "user:bob").isEmpty)
     }
 
+    @Test("the movements of many jobs are read at once, each job's oldest first; a job with none has none")
+    func movementsOfJobs() async throws {
+        let store = try SQLiteStore(path: NSTemporaryDirectory() + "ledger-\(UUID().uuidString).sqlite")
+        _ = try await store.post(credit("user:carol", "100"), funding: nil)
+        var jobs: [String] = []
+        for i in 0..<600 {
+            let id = "j\(i)"
+            jobs.append(id)
+            let (c, reservation) = charge(id, budget: "0.1")
+            try await store.createJob(job(id), charge: c, reservation: reservation, quote: nil)
+        }
+        let all = try await store.transactions(jobs: jobs + ["none"])
+        #expect(all.count == 600 && all["none"] == nil)
+        #expect(all["j599"]?.map(\.id) == ["reserve:j599"])
+        #expect(try await store.transactions(jobs: []).isEmpty)
+    }
+
+    @Test("a dismissed job is a state of its own, kept across updates")
+    func dismissed() async throws {
+        let store = try SQLiteStore(path: NSTemporaryDirectory() + "ledger-\(UUID().uuidString).sqlite")
+        var r = job("d1")
+        try await store.createRun(r)
+        #expect(try await store.run("d1")?.dismissed == false)
+        r.status = .cancelled
+        r.dismissed = true
+        try await store.updateRun(r)
+        r.dismissed = false
+        try await store.updateRun(r)
+        #expect(try await store.run("d1")?.dismissed == true)
+    }
+
     @Test("the store refuses to change or remove a movement or a line of it")
     func appendOnly() async throws {
         let t = try TemporaryStore()

@@ -83,8 +83,7 @@ struct ResumeCommand: AsyncParsableCommand {
             throw CLIError("--input and --workflow go with --with: a resumed run keeps its own inputs and workflow")
         }
         if record.status == .cancelled {
-            let paths =
-                (try? JSONDecoder().decode([SourceFile].self, from: Data(record.sources.utf8)))?.map(\.path) ?? []
+            let paths = try record.documents().map(\.path)
             let finished = try await store.succeededOutputs(run: record.id).count
             throw CLIError(
                 "run \(record.id) was cancelled, and a cancelled run does not resume. To run it again, reusing the \(Wording.count(finished, "task")) it finished: heaven run \(paths.joined(separator: " ")) --resume \(record.id)"

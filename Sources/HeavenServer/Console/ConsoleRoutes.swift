@@ -418,7 +418,7 @@ struct ConsoleRoutes {
             expanded: Set(expand.flatMap { [$0 + "#", $0 + "@"] }), events: events)
         let load = given ?? ConsoleRoutes.load(of: run)
         let graph: String
-        if let w = load.documents.workflow(named: run.workflow) {
+        if let load, let w = load.documents.workflow(named: run.workflow) {
             graph = p.graph(w, documents: load.documents)
         } else {
             graph = "<p class=\"hint\">The run's workflow cannot be read back.</p>"
@@ -454,17 +454,17 @@ struct ConsoleRoutes {
         }
         if let p = run.process {
             values["again"] = ConsoleRoutes.again(p, run.id)
-        } else if ConsoleRoutes.documents(of: run, load: load) != nil {
+        } else if let load, ConsoleRoutes.documents(of: run, load: load) != nil {
             values["again"] = "/console/runs/\(run.id)/again"
         }
         if let duration { values["duration"] = duration }
         if let e = run.error { values["error"] = e }
         if let placement = try await store.placement(run: run.id) {
             var sites: [String: Site] = [:]
-            for s in load.documents.sites { sites[s.name] = s }
+            for s in load?.documents.sites ?? [] { sites[s.name] = s }
             for e in try await store.catalog().sites { sites[e.site.name] = e.site }
             values["placement"] = ConsoleRoutes.placement(
-                placement, topology: load.documents.topology(named: placement.topology), sites: sites)
+                placement, topology: load?.documents.topology(named: placement.topology), sites: sites)
         }
         return page(
             "run", title: "\(run.workflow) \(run.id)", values, caller: c,

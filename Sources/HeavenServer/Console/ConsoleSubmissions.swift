@@ -76,16 +76,18 @@ extension ConsoleRoutes {
         "/console/processes/\(RunRoutes.pathSegment(process))?from=\(run)"
     }
 
-    /// A run's own documents as loaded (from the store, never the disk).
-    static func load(of run: RunRecord) -> LoadResult {
-        let sources = (try? JSONDecoder().decode([SourceFile].self, from: Data(run.sources.utf8))) ?? []
+    /// A run's own documents as loaded (from the store, never the disk); nil when what
+    /// was recorded cannot be read.
+    static func load(of run: RunRecord) -> LoadResult? {
+        guard let sources = try? run.documents() else { return nil }
         return Loader.load(sources: sources, readingDisk: false)
     }
 
     /// A run's own documents as loaded, and its workflow, when they are valid.
     static func documents(of run: RunRecord, load: LoadResult? = nil) -> (LoadResult, Workflow)? {
-        let load = load ?? ConsoleRoutes.load(of: run)
-        guard load.isValid, let w = load.documents.workflow(named: run.workflow) else { return nil }
+        guard let load = load ?? ConsoleRoutes.load(of: run), load.isValid,
+            let w = load.documents.workflow(named: run.workflow)
+        else { return nil }
         return (load, w)
     }
 

@@ -430,7 +430,7 @@ struct JobRoutes {
         case .interrupted: message = "interrupted; it goes on when the server resumes it"
         case .succeeded: message = "successful"
         case .failed: message = run.error ?? "failed"
-        case .cancelled: message = run.error == "dismissed" ? "dismissed" : "dismissed (\(run.error ?? "cancelled"))"
+        case .cancelled: message = run.dismissed ? "dismissed" : "dismissed (\(run.error ?? "cancelled"))"
         }
         let updated = [run.createdAt, run.startedAt, run.finishedAt].compactMap { $0 }.max()
         // A priced job: its costs so far, and its bill.
@@ -561,6 +561,7 @@ struct JobRoutes {
         for path in JobRoutes.files(in: ended.outputs ?? [:]) { await server.removeRunFile(path, of: ended) }
         ended.outputs = nil
         ended.status = .cancelled
+        ended.dismissed = true
         ended.error = "dismissed"
         if ended.finishedAt == nil { ended.finishedAt = Date() }
         try await store.updateRun(ended)
