@@ -69,7 +69,7 @@ public struct Health: APIObject {
     }
 
     public static let example = Health(
-        isolation: .tenantUIDs, limits: .cgroups, network: .none, taskDisk: 10 * 1_073_741_824)
+        isolation: .tenantUIDs, limits: .cgroups, network: Health.Network.none, taskDisk: 10 * 1_073_741_824)
 }
 
 /// The caller.

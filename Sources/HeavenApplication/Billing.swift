@@ -1,6 +1,6 @@
 public import Foundation
 public import HeavenCore
-public import HeavenEngine
+import HeavenEngine
 public import HeavenModel
 
 /// The terms on which a priced job is accepted: its charge, made once the run exists,

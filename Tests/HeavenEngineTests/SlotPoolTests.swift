@@ -153,9 +153,9 @@ struct NodeGateTests {
         let g = NodeGate()
         let log = Log()
         try await enter(g, "a", 2, log: log).value
-        let b = enter(g, "b", 2, log: log)
+        _ = enter(g, "b", 2, log: log)
         try await until("b queues") { g.queued(on: "n") == ["b"] }
-        let c = enter(g, "c", 1, log: log)
+        _ = enter(g, "c", 1, log: log)
         try await until("c queues behind b") { g.queued(on: "n") == ["b", "c"] }
         // One core free: c would fit, b would not; b is first, so neither goes in.
         g.leave(node: "n", cores: 1, memory: 0)
@@ -176,7 +176,7 @@ struct NodeGateTests {
         #expect(g.held(on: "n").cores == 8)
         g.leave(node: "n", cores: 8, memory: 0)
         try await enter(g, "a", 1, memory: 3e9, log: log).value
-        let b = enter(g, "b", 1, memory: 2e9, log: log)
+        _ = enter(g, "b", 1, memory: 2e9, log: log)
         try await until("b waits for memory") { g.queued(on: "n") == ["b"] }
         g.leave(node: "n", cores: 1, memory: 3e9)
         try await until("b goes in") { log.all.contains("b") }
@@ -190,7 +190,7 @@ struct NodeGateTests {
         try await enter(g, "a", 1, log: log).value
         let b = enter(g, "b", 2, log: log)
         try await until("b queues") { g.queued(on: "n") == ["b"] }
-        let c = enter(g, "c", 1, log: log)
+        _ = enter(g, "c", 1, log: log)
         try await until("c queues") { g.queued(on: "n") == ["b", "c"] }
         g.abandon(run: "b", reason: "cancelled")
         try await until("b leaves the queue") { !g.queued(on: "n").contains("b") }
