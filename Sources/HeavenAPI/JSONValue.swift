@@ -49,6 +49,29 @@ public enum JSONValue: Sendable, Hashable, Codable, SchemaDescribing {
     public var jsonText: String {
         (try? APICoding.encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
     }
+
+    /// The member `key` of an object (nil for anything else, or when it has none).
+    public subscript(key: String) -> JSONValue? {
+        get { if case .object(let o) = self { o[key] } else { nil } }
+        set {
+            guard case .object(var o) = self else { return }
+            o[key] = newValue
+            self = .object(o)
+        }
+    }
+}
+
+/// Literals, for documents written in Swift (the OpenAPI document, schemas).
+extension JSONValue: ExpressibleByStringInterpolation, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
+    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
+{
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int) { self = .int(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self = .object(Dictionary(elements, uniquingKeysWith: { $1 }))
+    }
 }
 
 /// How the API's bodies are written and read: keys sorted, dates in ISO 8601 with
@@ -81,12 +104,12 @@ public enum APICoding {
 
 extension JSONValue {
     /// A workflow's value as plain JSON (as `Value.plain` writes it).
-    public init(_ value: Value) {
+    public init(_ value: HeavenModel.Value) {
         self = (try? APICoding.decoder.decode(JSONValue.self, from: Data(value.plain.jsonText.utf8))) ?? .null
     }
 
     /// The value as a workflow's input.
-    public var value: Value {
-        get throws { try Value(jsonData: Data(jsonText.utf8)) }
+    public var value: HeavenModel.Value {
+        get throws { try HeavenModel.Value(jsonData: Data(jsonText.utf8)) }
     }
 }

@@ -121,14 +121,16 @@ public struct OpenAPIDocument {
     }
 
     /// The document as a JSON object.
-    public var json: [String: Any] {
-        let problem: [String: Any] = [
+    public var json: JSONValue {
+        let problem: JSONValue = [
             "description": "a problem (RFC 9457)",
             "content": ["application/problem+json": ["schema": ProblemDetails.jsonSchema.json]],
         ]
-        var paths: [String: [String: Any]] = [:]
+        var paths: [String: [String: JSONValue]] = [:]
         for o in operations {
-            var op: [String: Any] = ["summary": o.summary, "tags": [o.tag], "operationId": Self.operationID(o)]
+            var op: JSONValue = [
+                "summary": .string(o.summary), "tags": [.string(o.tag)], "operationId": .string(Self.operationID(o)),
+            ]
             let declared = Set(o.parameters.map(\.name))
             var parameters = o.parameters
             if o.html {
@@ -141,22 +143,23 @@ public struct OpenAPIDocument {
                 parameters.append(APIParameter(name, in: .path, .string()))
             }
             if !parameters.isEmpty {
-                op["parameters"] = parameters.map { p -> [String: Any] in
-                    var m: [String: Any] = [
-                        "name": p.name, "in": p.location.rawValue, "required": p.location == .path,
-                        "schema": p.schema.json,
-                    ]
-                    if let d = p.description { m["description"] = d }
-                    return m
-                }
+                op["parameters"] = .array(
+                    parameters.map { p -> JSONValue in
+                        var m: JSONValue = [
+                            "name": .string(p.name), "in": .string(p.location.rawValue),
+                            "required": .bool(p.location == .path), "schema": p.schema.json,
+                        ]
+                        if let d = p.description { m["description"] = .string(d) }
+                        return m
+                    })
             }
             if let r = o.request {
                 op["requestBody"] = ["required": true, "content": ["application/json": ["schema": r.jsonSchema.json]]]
             }
-            var responses: [String: Any] = ["default": problem]
+            var responses: [String: JSONValue] = ["default": problem]
             for r in o.responses {
-                var m: [String: Any] = ["description": r.description]
-                var content: [String: Any] = [:]
+                var m: JSONValue = ["description": .string(r.description)]
+                var content: [String: JSONValue] = [:]
                 switch r.body {
                 case .none: break
                 case .json(let t):
@@ -165,39 +168,45 @@ public struct OpenAPIDocument {
                 case .media(let type, let schema): content[type] = ["schema": schema.json]
                 }
                 for a in r.alternatives { content[a.type] = ["schema": a.schema.json] }
-                if !content.isEmpty { m["content"] = content }
-                responses[String(r.status)] =
-                    r.status >= 400 ? problem.merging(["description": r.description]) { $1 } : m
+                if !content.isEmpty { m["content"] = .object(content) }
+                responses[String(r.status)] = r.status >= 400 ? described(problem, r.description) : m
             }
             if o.tokenOptional {
-                responses["401"] = problem.merging(["description": "a bearer token was sent, and is not valid"]) { $1 }
-                op["security"] = [[String: [String]](), ["bearer": [String]()]]
+                responses["401"] = described(problem, "a bearer token was sent, and is not valid")
+                op["security"] = [[:], ["bearer": []]]
             } else if o.authenticated {
-                responses["401"] = problem.merging(["description": "no valid bearer token"]) { $1 }
+                responses["401"] = described(problem, "no valid bearer token")
             } else {
-                op["security"] = [[String: [String]]]()
+                op["security"] = []
             }
-            op["responses"] = responses
+            op["responses"] = .object(responses)
             paths[o.path, default: [:]][o.method.lowercased()] = op
         }
         return [
             "openapi": "3.0.3",
-            "info": ["title": title, "version": version, "description": description],
+            "info": ["title": .string(title), "version": .string(version), "description": .string(description)],
             "servers": [["url": "/"]],
-            "security": [["bearer": [String]()]],
-            "paths": paths,
+            "security": [["bearer": []]],
+            "paths": .object(paths.mapValues { .object($0) }),
             "components": [
                 "securitySchemes": ["bearer": ["type": "http", "scheme": "bearer"]],
-                "schemas": components.mapValues { $0.definition.json },
+                "schemas": .object(components.mapValues { $0.definition.json }),
             ],
         ]
     }
 
+    /// `value` (an object) with its `description` replaced.
+    private func described(_ value: JSONValue, _ text: String) -> JSONValue {
+        var v = value
+        v["description"] = .string(text)
+        return v
+    }
+
     /// The document as JSON text (keys sorted).
     public var data: Data {
-        (try? JSONSerialization.data(
-            withJSONObject: json, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]))
-            ?? Data("{}".utf8)
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return (try? e.encode(json)) ?? Data("{}".utf8)
     }
 
     /// `getV1RunsId` for `GET /v1/runs/{id}`.

@@ -23,46 +23,44 @@ public indirect enum JSONSchema: Sendable, Equatable {
     public static func == (a: JSONSchema, b: JSONSchema) -> Bool { a.text == b.text }
 
     /// The schema as JSON text (keys sorted): what equality compares.
-    public var text: String {
-        (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])).map {
-            String(decoding: $0, as: UTF8.self)
-        } ?? ""
-    }
+    public var text: String { json.jsonText }
 
     /// The schema as a JSON object (for the document).
-    public var json: [String: Any] {
+    public var json: JSONValue {
         switch self {
         case .string(let format, let pattern, let values, let minLength):
-            var s: [String: Any] = ["type": "string"]
-            if let format { s["format"] = format }
-            if let pattern { s["pattern"] = pattern }
-            if let values { s["enum"] = values }
-            if let minLength { s["minLength"] = minLength }
+            var s: JSONValue = ["type": "string"]
+            if let format { s["format"] = .string(format) }
+            if let pattern { s["pattern"] = .string(pattern) }
+            if let values { s["enum"] = .array(values.map(JSONValue.string)) }
+            if let minLength { s["minLength"] = .int(minLength) }
             return s
         case .integer(let format, let minimum, let maximum):
-            var s: [String: Any] = ["type": "integer"]
-            if let format { s["format"] = format }
-            if let minimum { s["minimum"] = minimum }
-            if let maximum { s["maximum"] = maximum }
+            var s: JSONValue = ["type": "integer"]
+            if let format { s["format"] = .string(format) }
+            if let minimum { s["minimum"] = .int(minimum) }
+            if let maximum { s["maximum"] = .int(maximum) }
             return s
         case .number: return ["type": "number"]
         case .boolean: return ["type": "boolean"]
         case .array(let item, let minItems):
-            var s: [String: Any] = ["type": "array", "items": item.json]
-            if let minItems { s["minItems"] = minItems }
+            var s: JSONValue = ["type": "array", "items": item.json]
+            if let minItems { s["minItems"] = .int(minItems) }
             return s
         case .map(let value): return ["type": "object", "additionalProperties": value.json]
         case .object(let properties, let required, let description, let anyOfRequired):
-            var s: [String: Any] = [
+            var s: JSONValue = [
                 "type": "object",
-                "properties": Dictionary(uniqueKeysWithValues: properties.map { ($0.0, $0.1.json) }),
+                "properties": .object(Dictionary(uniqueKeysWithValues: properties.map { ($0.0, $0.1.json) })),
             ]
-            if !required.isEmpty { s["required"] = required }
-            if let description { s["description"] = description }
-            if !anyOfRequired.isEmpty { s["anyOf"] = anyOfRequired.map { ["required": $0] } }
+            if !required.isEmpty { s["required"] = .array(required.map(JSONValue.string)) }
+            if let description { s["description"] = .string(description) }
+            if !anyOfRequired.isEmpty {
+                s["anyOf"] = .array(anyOfRequired.map { ["required": .array($0.map(JSONValue.string))] })
+            }
             return s
         case .ref(let name): return ["$ref": "#/components/schemas/\(name)"]
-        case .any: return [:]
+        case .any: return .object([:])
         case .nullable(let inner):
             var s = inner.json
             if s["$ref"] != nil { return ["allOf": [s], "nullable": true] }
@@ -70,8 +68,8 @@ public indirect enum JSONSchema: Sendable, Equatable {
             return s
         case .described(let inner, let text):
             var s = inner.json
-            if s["$ref"] != nil { return ["allOf": [s], "description": text] }
-            s["description"] = text
+            if s["$ref"] != nil { return ["allOf": [s], "description": .string(text)] }
+            s["description"] = .string(text)
             return s
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import HeavenAPI
 import HeavenApplication
 import HeavenCore
 public import Hummingbird
@@ -57,13 +58,12 @@ struct Problem: Error, Sendable {
     }
 
     var response: Response {
-        var body: [String: Any] = [
-            "type": type, "title": status.reasonPhrase, "status": Int(status.code), "detail": detail,
+        var body: [String: JSONValue] = [
+            "type": .string(type), "title": .string(status.reasonPhrase), "status": .int(Int(status.code)),
+            "detail": .string(detail),
         ]
-        for (k, v) in extra { body[k] = v }
-        let data =
-            (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes]))
-            ?? Data()
+        for (k, v) in extra { body[k] = .string(v) }
+        let data = (try? APICoding.encoder.encode(body)) ?? Data()
         var headers = HTTPFields()
         headers[.contentType] = "application/problem+json"
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"heaven\"" }

@@ -107,7 +107,7 @@ private func describe(_ type: Any.Type) -> String {
     case is Int.Type, is Int64.Type: "an integer"
     case is Double.Type: "a number"
     case is Bool.Type: "true or false"
-    case is [String: Any].Type: "a JSON object"
+    case is any KeyedCollection.Type: "a JSON object"
     default: type is any Collection.Type ? "a list" : "a JSON object"
     }
 }
@@ -120,3 +120,7 @@ final class DocumentBox: Sendable {
         set { value.withLock { $0 = newValue } }
     }
 }
+
+/// A dictionary, whatever its types (a JSON object in a body).
+private protocol KeyedCollection {}
+extension Dictionary: KeyedCollection {}

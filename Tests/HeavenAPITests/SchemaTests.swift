@@ -5,13 +5,18 @@ import Testing
 
 @Suite("The API's types and their document", .timeLimit(.minutes(15)))
 struct SchemaTests {
+    /// A document as Foundation's JSON objects (as a client parses it).
+    func object(_ v: JSONValue) -> [String: Any] {
+        ((try? JSONSerialization.jsonObject(with: APICoding.encoder.encode(v))) as? [String: Any]) ?? [:]
+    }
+
     func properties(_ t: any APIObject.Type) -> [String: Any] {
-        (t.definition.json["properties"] as? [String: Any]) ?? [:]
+        (object(t.definition.json)["properties"] as? [String: Any]) ?? [:]
     }
 
     @Test("an object's schema is derived from its properties: names, types, optional ones not required")
     func derived() throws {
-        let schema = RunView.definition.json
+        let schema = object(RunView.definition.json)
         let required = Set(schema["required"] as? [String] ?? [])
         #expect(required == ["id", "workflow", "user", "status", "created", "url"])
         let p = properties(RunView.self)
@@ -56,7 +61,7 @@ struct SchemaTests {
                 "ProblemDetails", "PlanResult", "Placement", "PlacedMachine", "NodeRef", "NodeCapacity", "GrantLimits",
                 "RunSubmission", "DocumentFile", "RunView", "AttemptTally",
             ])
-        let json = doc.json
+        let json = object(doc.json)
         let paths = try #require(json["paths"] as? [String: [String: [String: Any]]])
         let get = try #require(paths["/v1/plan/{id}"]?["get"])
         // A path parameter the operation does not declare is declared for it.
@@ -64,7 +69,7 @@ struct SchemaTests {
         let post = try #require(paths["/v1/runs"]?["post"])
         let responses = try #require(post["responses"] as? [String: Any])
         #expect(Set(responses.keys) == ["201", "422", "401", "default"])
-        let submission = RunSubmission.definition.json
+        let submission = object(RunSubmission.definition.json)
         #expect(
             (submission["anyOf"] as? [[String: [String]]]) == [["required": ["yaml"]], ["required": ["documents"]]])
     }

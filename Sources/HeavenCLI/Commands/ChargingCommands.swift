@@ -348,14 +348,12 @@ struct ExecuteCommand: AsyncParsableCommand {
             results = try await remote.data("POST", "/processes/\(Remote.segment(id))/execution", body: request)
         }
         if json { return print(String(decoding: results, as: UTF8.self)) }
-        let object = (try? JSONSerialization.jsonObject(with: results)) as? [String: Any]
+        let object = try? APICoding.decoder.decode([String: JSONValue].self, from: results)
         for (name, value) in (object ?? [:]).sorted(by: { $0.key < $1.key }) {
-            if let v = value as? [String: Any], let href = v["href"] as? String {
+            if case .string(let href)? = value["href"] {
                 print("\(name): \(href)")
-            } else if let data = try? JSONSerialization.data(
-                withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes])
-            {
-                print("\(name): \(String(decoding: data, as: UTF8.self))")
+            } else {
+                print("\(name): \(value.jsonText)")
             }
         }
         if object == nil { print(String(decoding: results, as: UTF8.self)) }

@@ -74,7 +74,8 @@ struct Preview {
         if let cached = FileManager.default.contents(atPath: target) { return cached }
 
         let (status, json) = try await run([Preview.info, "-json", "-if", "GTiff", "input.tif"], in: dir, confinement)
-        let width = ((try? JSONSerialization.jsonObject(with: json)) as? [String: Any])?["size"] as? [Int] ?? []
+        struct Info: Decodable { var size: [Int] }
+        let width = (try? JSONDecoder().decode(Info.self, from: json))?.size ?? []
         guard status == 0, let w = width.first, w > 0 else {
             throw Problem(.unprocessableContent, "no preview: GDAL cannot read this file as a GeoTIFF raster")
         }
