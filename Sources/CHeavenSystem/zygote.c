@@ -288,6 +288,20 @@ static int netns_child(void *arg) {
     return 0;
 }
 
+/* A new network namespace, set up by `child` (run in it by a short-lived clone sharing
+   the helper's memory, so that the helper never leaves its own): its descriptor, or -1
+   with errno set. */
+static int new_netns(int (*child)(void *)) {
+    static char stack[1 << 16] __attribute__((aligned(16)));
+    struct z_new_netns made = {-1, 0};
+    pid_t pid = clone(child, stack + sizeof stack, CLONE_NEWNET | CLONE_VM | CLONE_FILES | CLONE_VFORK | SIGCHLD, &made);
+    if (pid < 0) return -1;
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    if (made.fd < 0) errno = made.err ? made.err : EIO;
+    return made.fd;
+}
+
 /* A loopback-only network namespace for a task of `uid`: an idle one of that tenant's,
    else a new one (made by a short-lived child, so that the helper never leaves its
    own). -1 with errno set if it cannot. */
@@ -298,15 +312,7 @@ static int netns_take(int32_t uid) {
         idle_netns[i] = idle_netns[--idle_count];
         return fd;
     }
-    static char stack[1 << 16] __attribute__((aligned(16)));
-    struct z_new_netns made = {-1, 0};
-    pid_t pid = clone(netns_child, stack + sizeof stack, CLONE_NEWNET | CLONE_VM | CLONE_FILES | CLONE_VFORK | SIGCHLD,
-                      &made);
-    if (pid < 0) return -1;
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
-    if (made.fd < 0) errno = made.err;
-    return made.fd;
+    return new_netns(netns_child);
 }
 
 /* A task's namespace back to the idle ones (the oldest idle one goes when full). */
@@ -401,7 +407,6 @@ static int blackhole(int nl, struct in_addr addr) {
    host), and the namespace opened for the helper. */
 static int outbound_child(void *arg) {
     struct z_new_netns *made = arg;
-    loopback_up();
     int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (nl < 0) {
         made->err = errno;
@@ -415,23 +420,13 @@ static int outbound_child(void *arg) {
         }
     }
     close(nl);
-    made->fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-    made->err = errno;
-    return 0;
+    return netns_child(arg);
 }
 
 /* A new network namespace for an outbound task, never shared: -1 with errno if not. */
 static int outbound_netns(void) {
     host_addresses();
-    static char stack[1 << 16] __attribute__((aligned(16)));
-    struct z_new_netns made = {-1, 0};
-    pid_t pid = clone(outbound_child, stack + sizeof stack,
-                      CLONE_NEWNET | CLONE_VM | CLONE_FILES | CLONE_VFORK | SIGCHLD, &made);
-    if (pid < 0) return -1;
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
-    if (made.fd < 0) errno = made.err ? made.err : EIO;
-    return made.fd;
+    return new_netns(outbound_child);
 }
 
 /* Starts slirp4netns on the namespace `netns` (a tap device, 10.0.2.100/24, a default
