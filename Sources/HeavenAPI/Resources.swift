@@ -56,8 +56,8 @@ public struct Health: APIObject {
     public var limits: Limits?
     /// With isolation: the network tenants' tasks may have.
     public var network: Network?
-    /// With isolation: the bytes the files of a task whose machine declares no `disk` may
-    /// take (`heaven serve --task-disk`).
+    /// With isolation: the most bytes the files of a task may take (`heaven serve
+    /// --task-disk`; a machine's `disk` may lower it).
     public var taskDisk: Int64?
 
     public init(isolation: Isolation, limits: Limits? = nil, network: Network? = nil, taskDisk: Int64? = nil) {

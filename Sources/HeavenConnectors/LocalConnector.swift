@@ -88,7 +88,9 @@ public final class LocalConnector: Connector {
             gid: confinement.gid, umask: 0o077, network: launch.network ? (launch.outboundOnly ? 2 : 1) : 0,
             standardInput: input, cgroups: cgroup?.procs.count ?? 0)
         request.cpuLimit = Int64(launch.cpuLimit ?? 0)
-        let disk = launch.disk > 0 ? launch.disk : confinement.defaultDisk
+        // The operator's bound is a ceiling: a machine's `disk` (a tenant's word) may only lower it.
+        let ceiling = confinement.defaultDisk
+        let disk = launch.disk > 0 && (ceiling == 0 || launch.disk < ceiling) ? launch.disk : ceiling
         request.disk = disk > 0 ? Int64(min(disk, 9e18)) : 0
         if cgroup == nil {
             // No control groups here: rlimits instead (address space; processes per uid).

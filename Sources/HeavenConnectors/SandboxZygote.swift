@@ -512,7 +512,7 @@ final class ConfinedProcess: RunningTask {
                 end.signal = SIGKILL
             }
             end.message =
-                "killed: its files went past its disk bound of \(Quantity(Double(disk), .bytes)) (its working directory, /tmp and /dev/shm; declare `disk` on its machine for more)"
+                "killed: its files went past its disk bound of \(Quantity(Double(disk), .bytes)) (its working directory, /tmp and /dev/shm; the server's `--task-disk`, or its machine's `disk` if lower)"
         }
         exit.set(end)
     }

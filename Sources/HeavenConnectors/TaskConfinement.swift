@@ -37,8 +37,8 @@ public struct TaskConfinement: Sendable, Equatable {
     public var defaultMemory: Double
     /// How many processes and threads a task may have at once.
     public var maxProcesses: Int
-    /// The bytes the files of a task that declares no `disk` may take (its working
-    /// directory, /tmp and /dev/shm); 0: no bound.
+    /// The most bytes the files of a task may take (its working directory, /tmp and
+    /// /dev/shm): its machine's `disk` may lower it, never raise it; 0: no bound.
     public var defaultDisk: Double
 
     /// Creates a confinement.

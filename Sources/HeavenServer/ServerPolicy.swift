@@ -28,8 +28,8 @@ public struct ServerPolicy: Sendable, Equatable {
     /// The network a tenant's task whose virtual machine asks for one gets
     /// (`--task-network`): none (the topology is refused), or outbound only.
     public var taskNetwork: TaskNetwork
-    /// The bytes the files of a tenant's task whose machine declares no `disk` may take
-    /// (`--task-disk`).
+    /// The most bytes the files of a tenant's task may take (`--task-disk`); its machine's
+    /// `disk` may lower it, never raise it.
     public var taskDisk: Double
 
     /// A policy.

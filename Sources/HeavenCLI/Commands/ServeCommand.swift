@@ -72,7 +72,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("task-disk"),
         help:
-            "The most a tenant's task may write (its working directory, /tmp and /dev/shm) when its machine declares no `disk`."
+            "The most a tenant's task may write (its working directory, /tmp and /dev/shm); a machine's `disk` may lower it, never raise it."
     )
     var taskDisk = "10GiB"
 
@@ -312,7 +312,7 @@ struct ServeCommand: AsyncParsableCommand {
         let (_, store) = try CLI.openStore()
         if let ids = policy.taskIDs {
             CLI.error(
-                "isolation: tenants' tasks run as uids \(ids.lowerBound)-\(ids.upperBound), sandboxed, bounded by \(TaskConfinement.limitsMechanism), writing at most \(Quantity(policy.taskDisk, .bytes)) unless their machine declares `disk`; network: \(policy.taskNetwork == .outbound ? "outbound only (slirp4netns), for machines that ask for it" : "none (a loopback of their own)")"
+                "isolation: tenants' tasks run as uids \(ids.lowerBound)-\(ids.upperBound), sandboxed, bounded by \(TaskConfinement.limitsMechanism), writing at most \(Quantity(policy.taskDisk, .bytes)) (less where their machine's `disk` says so); network: \(policy.taskNetwork == .outbound ? "outbound only (slirp4netns), for machines that ask for it" : "none (a loopback of their own)")"
             )
         } else {
             CLI.error(

@@ -19,7 +19,7 @@ struct ServiceRoutes {
                 responses: [
                     APIResponse(
                         200,
-                        "ok, and how tenants' tasks are isolated: `tenant-uids` (each tenant's tasks run as a uid of their own, sandboxed) or `none` (`heaven serve --no-isolation`); with isolation, `limits`: `cgroups` when this server's control groups are there now, else `rlimits` (a server that had them and lost them refuses tasks rather than bound them by rlimits only), `network`: what a tenant's task may have (`none` or `outbound`), `taskDisk`: the default disk bound of a task in bytes",
+                        "ok, and how tenants' tasks are isolated: `tenant-uids` (each tenant's tasks run as a uid of their own, sandboxed) or `none` (`heaven serve --no-isolation`); with isolation, `limits`: `cgroups` when this server's control groups are there now, else `rlimits` (a server that had them and lost them refuses tasks rather than bound them by rlimits only), `network`: what a tenant's task may have (`none` or `outbound`), `taskDisk`: the most bytes a task may write (a machine's `disk` may lower it)",
                         .json(Health.self))
                 ], authenticated: false)
         ) { _, _ in
