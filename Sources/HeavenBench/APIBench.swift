@@ -28,7 +28,7 @@ enum APIBench {
         let store = try SQLiteStore(path: home.database)
         try await store.saveUser(UserRecord(name: "bench"))
         let (_, token) = try await Tokens.issue(for: "bench", store: store)
-        let server = HeavenServer(home: home, store: store)
+        let server = HeavenServer(home: home, stores: Stores(store))
         let (port, serving) = try await Bench.serve(server)
         defer { serving.cancel() }
         let base = "http://127.0.0.1:\(port)"

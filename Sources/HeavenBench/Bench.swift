@@ -335,7 +335,7 @@ struct Bench: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         let store = try SQLiteStore(
             path: home + "/heaven.sqlite", liveness: Engine.processLiveness)
-        let engine = Engine(home: HeavenHome(root: home), store: store)
+        let engine = Engine(home: HeavenHome(root: home), stores: Stores(store))
         let load = Loader.load(text: yaml, path: home + "/bench.yaml")
         guard load.isValid else { throw DiagnosticsError(load.diagnostics) }
         let start = Date()

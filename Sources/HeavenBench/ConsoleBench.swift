@@ -26,7 +26,7 @@ enum ConsoleBench {
         try await store.openSession(
             ConsoleSession(user: Bench.user, csrf: "bench", expiresAt: Date().addingTimeInterval(3600)),
             hash: Tokens.hash(secret))
-        let (port, serving) = try await Bench.serve(HeavenServer(home: HeavenHome(root: home), store: store))
+        let (port, serving) = try await Bench.serve(HeavenServer(home: HeavenHome(root: home), stores: Stores(store)))
         defer { serving.cancel() }
         let cookie = ["Cookie": "heaven_session=\(secret)"]
         /// The median time (ms) and size of a page, over 5 loads after one.

@@ -164,7 +164,7 @@ enum EOBench {
             )
         }
         let store = try SQLiteStore(path: home + "/heaven.sqlite", liveness: Engine.processLiveness)
-        let engine = Engine(home: HeavenHome(root: home), store: store)
+        let engine = Engine(home: HeavenHome(root: home), stores: Stores(store))
         let load = Loader.load(sources: sources)
         guard load.isValid else { throw DiagnosticsError(load.diagnostics) }
         let start = Date()

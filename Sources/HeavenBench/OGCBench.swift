@@ -2,6 +2,7 @@ import Foundation
 import HeavenCore
 import HeavenEngine
 import HeavenLanguage
+import HeavenModel
 import HeavenServer
 import HeavenStore
 import Synchronization
@@ -58,13 +59,14 @@ enum OGCBench {
         let (_, token) = try await Tokens.issue(for: "bench", store: store)
         let trusted = hello.replacingOccurrences(of: "name: hello\n", with: "name: hello-trusted\nisolation: none\n")
         for text in [hello, trusted] {
-            _ = try await Publishing(store: store).deploy(
+            _ = try await Publishing(processes: store).deploy(
                 [SourceFile(path: "hello.yaml", text: text)], by: user, visibility: .private)
         }
         // As `heaven serve --task-ids` runs it: each tenant's task as a uid of its own,
         // through the sandbox helper (uids no account of this machine has).
         let policy = ServerPolicy(taskIDs: 3_100_000...3_100_099)
-        let (heavenPort, serving) = try await Bench.serve(HeavenServer(home: home, store: store, policy: policy))
+        let (heavenPort, serving) = try await Bench.serve(
+            HeavenServer(home: home, stores: Stores(store), policy: policy))
         defer { serving.cancel() }
 
         // pygeoapi: its own configuration, its default (TinyDB) job manager, a free port.

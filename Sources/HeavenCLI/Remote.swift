@@ -160,7 +160,7 @@ struct Remote {
             return (try? Value(jsonData: Data(value.jsonText.utf8))) ?? .null
         }
         return RunRecord(
-            id: v.id, workflow: v.workflow, user: v.user, status: v.status, sources: "", inputs: [:], outputs: outputs,
+            id: v.id, workflow: v.workflow, user: v.user, status: v.status, inputs: [:], outputs: outputs,
             error: v.error, createdAt: v.created, startedAt: v.started, finishedAt: v.finished)
     }
 

@@ -9,7 +9,7 @@ import HeavenModel
 /// prints the result; shared by `run` and `resume`.
 struct RunDriver {
     let engine: Engine
-    let store: any Store
+    let stores: Stores
     let json: Bool
     let quiet: Bool
 
@@ -18,7 +18,7 @@ struct RunDriver {
         let controller = RunController()
         let trap = SignalTrap { sig in
             Task {
-                let cancel = (try? await store.run(runID))?.cancelRequested ?? false
+                let cancel = (try? await stores.runs.run(runID))?.cancelRequested ?? false
                 if cancel { controller.cancel() } else { controller.interrupt("interrupted by signal \(sig)") }
             }
         }
@@ -56,7 +56,7 @@ struct RunDriver {
     /// the summary: why it failed, without `heaven logs`.
     func failedOutput(_ run: RunRecord) async -> [String] {
         var out: [String] = []
-        let attempts = (try? await store.attempts(run: run.id)) ?? []
+        let attempts = (try? await stores.runs.attempts(run: run.id)) ?? []
         let layout = engine.home.layout(run.id)
         var shown = Set<String>()
         for a in attempts.reversed() where a.status == .failed || a.status == .timedOut {

@@ -16,12 +16,12 @@ import Synchronization
 
 /// Shared helpers of the commands.
 enum CLI {
-    static func openStore() throws -> (HeavenHome, any Store) {
+    static func openStore() throws -> (HeavenHome, Stores) {
         let home = HeavenHome.fromEnvironment()
         for repair in home.secure() { error("heaven: note: state made private: \(repair)") }
         do {
             return (
-                home, try SQLiteStore(path: home.database, liveness: Engine.processLiveness)
+                home, Stores(try SQLiteStore(path: home.database, liveness: Engine.processLiveness))
             )
         } catch {
             throw CLIError("\(error)")
@@ -43,9 +43,9 @@ enum CLI {
         return ProcessInfo.processInfo.environment["USER"] ?? "user-\(getuid())"
     }
 
-    static func findRun(_ store: any Store, _ id: String) async throws -> RunRecord {
+    static func findRun(_ runs: any RunStore, _ id: String) async throws -> RunRecord {
         do {
-            guard let r = try await store.run(id) else { throw CLIError("no run `\(id)` (see `heaven runs`)") }
+            guard let r = try await runs.run(id) else { throw CLIError("no run `\(id)` (see `heaven runs`)") }
             return r
         } catch {
             throw CLIError("\(error)")

@@ -192,23 +192,12 @@ public protocol LedgerStore: Sendable {
     /// The movements that touch an account, newest first.
     func transactions(account: String, limit: Int) async throws -> [LedgerTransaction]
 
-    /// Records a priced job, its terms and its budget's reservation, in one transaction:
-    /// refused (`LedgerError.insufficient`, nothing recorded) when the payer cannot
-    /// cover the budget. `quote`: the accepted quote, marked used by this job (refused
-    /// when already used).
-    func createJob(_ run: RunRecord, charge: JobCharge, reservation: LedgerTransaction, quote: String?) async throws
     /// The terms of a priced job.
     func charge(job: String) async throws -> JobCharge?
     /// The priced jobs whose payer, publisher, or (with nil) anyone is `account`, newest first.
     func charges(involving account: String?, limit: Int) async throws -> [JobCharge]
     /// Priced jobs of a process, newest first.
     func charges(process: String, limit: Int) async throws -> [JobCharge]
-
-    /// Records a run's end and the movements it causes, in one transaction.
-    func closeRun(_ run: RunRecord, event: EventRecord, posting: [LedgerTransaction]) async throws
-    /// Records how an attempt ended and what its resources cost, in one transaction.
-    func finishAttempt(_ attempt: AttemptRecord, posting: LedgerTransaction, passing: @Sendable () -> Bool)
-        async throws
 
     /// Records a quote.
     func saveQuote(_ quote: Quote) async throws

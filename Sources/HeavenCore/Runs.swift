@@ -26,8 +26,6 @@ public struct RunRecord: Sendable, Codable, Equatable {
     public var workflow: String
     public var user: String
     public var status: RunStatus
-    /// The description files, JSON `[{path, text}]`.
-    public var sources: String
     /// The resolved inputs, tagged JSON.
     public var inputs: [String: Value]
     public var outputs: [String: Value]?
@@ -59,7 +57,7 @@ public struct RunRecord: Sendable, Codable, Equatable {
 
     /// Creates a record.
     public init(
-        id: String, workflow: String, user: String, status: RunStatus = .pending, sources: String,
+        id: String, workflow: String, user: String, status: RunStatus = .pending,
         inputs: [String: Value], outputs: [String: Value]? = nil, outDirectory: String? = nil, error: String? = nil,
         createdAt: Date = Date(), startedAt: Date? = nil, finishedAt: Date? = nil, ownerPID: Int32? = nil,
         ownerStart: String? = nil, cancelRequested: Bool = false, directory: String = "/", reuses: String? = nil,
@@ -73,7 +71,6 @@ public struct RunRecord: Sendable, Codable, Equatable {
         self.workflow = workflow
         self.user = user
         self.status = status
-        self.sources = sources
         self.inputs = inputs
         self.outputs = outputs
         self.outDirectory = outDirectory

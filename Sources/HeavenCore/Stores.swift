@@ -10,8 +10,12 @@ public import HeavenModel
 
 /// Runs, their attempts and their events.
 public protocol RunStore: Sendable {
-    /// Records a new run.
-    func createRun(_ run: RunRecord) async throws
+    /// Records a new run with the documents it was created with (its workflow's file
+    /// first), which a resumed run reads again.
+    func createRun(_ run: RunRecord, documents: [SourceFile]) async throws
+    /// The documents a run was created with: an error (`StoreError.corrupt`), never an
+    /// empty list, when they cannot be read.
+    func documents(run: String) async throws -> [SourceFile]
     /// Replaces a run's record.
     func updateRun(_ run: RunRecord) async throws
     /// A run by id, or by a unique prefix of its id.
@@ -100,9 +104,44 @@ public protocol CatalogStore: Sendable {
     func siteHealth() async throws -> [String: SiteHealth]
 }
 
-/// Everything Heaven keeps: what the engine, the server and the command line are given.
-public typealias Store = RunStore & CatalogStore & AccountStore & SecretStore & ProcessStore & LedgerStore
-    & ChangeObserving
+/// Everything Heaven keeps, one capability each: a component is given the `Stores` and
+/// uses what it names (`stores.runs`, `stores.ledger`, ...), or is given only those.
+/// Changes across capabilities go through a unit of work (`stores.work`).
+public struct Stores: Sendable {
+    public let runs: any RunStore
+    public let catalog: any CatalogStore
+    public let accounts: any AccountStore
+    public let secrets: any SecretStore
+    public let processes: any ProcessStore
+    public let ledger: any LedgerStore
+    public let work: any UnitOfWorkStore
+    public let changes: any ChangeObserving
+
+    /// Each capability from its own store.
+    public init(
+        runs: any RunStore, catalog: any CatalogStore, accounts: any AccountStore, secrets: any SecretStore,
+        processes: any ProcessStore, ledger: any LedgerStore, work: any UnitOfWorkStore, changes: any ChangeObserving
+    ) {
+        self.runs = runs
+        self.catalog = catalog
+        self.accounts = accounts
+        self.secrets = secrets
+        self.processes = processes
+        self.ledger = ledger
+        self.work = work
+        self.changes = changes
+    }
+
+    /// Every capability from one store that has them all (SQLite's, PostgreSQL's).
+    public init(
+        _ store: some RunStore & CatalogStore & AccountStore & SecretStore & ProcessStore & LedgerStore
+            & UnitOfWorkStore & ChangeObserving
+    ) {
+        self.init(
+            runs: store, catalog: store, accounts: store, secrets: store, processes: store, ledger: store,
+            work: store, changes: store)
+    }
+}
 
 /// Whether a site is down, since when it fails, and who said so.
 public struct SiteHealth: Sendable, Equatable {

@@ -23,16 +23,16 @@ extension Engine {
     /// is told (this process's run is woken through the store, another process gets
     /// SIGTERM); a run nobody drives is closed here, its leftover processes stopped.
     public func cancel(runID: String) async throws -> Cancellation {
-        guard let record = try await store.run(runID) else { throw StoreError.notFound(runID) }
+        guard let record = try await stores.runs.run(runID) else { throw StoreError.notFound(runID) }
         if record.status.isFinal { return .alreadyEnded(record.status) }
-        guard var run = try await store.requestCancel(run: record.id) else { throw StoreError.notFound(runID) }
+        guard var run = try await stores.runs.requestCancel(run: record.id) else { throw StoreError.notFound(runID) }
         let me = getpid()
         if drives(run.id) { return .requested(driver: me) }
         if let pid = run.driver(alive: Engine.processLiveness, except: me) {
             kill(pid, SIGTERM)
             return .requested(driver: pid)
         }
-        let lost = try await store.markRunningAttemptsLost(run: run.id, reason: "cancelled")
+        let lost = try await stores.runs.markRunningAttemptsLost(run: run.id, reason: "cancelled")
         for a in lost {
             if let pid = a.pid { ProcessProbe.killOrphan(pid: pid, run: a.runID, task: a.taskKey, attempt: a.number) }
         }

@@ -1,6 +1,6 @@
 import Foundation
 public import HeavenCore
-public import HeavenLanguage
+import HeavenLanguage
 public import HeavenModel
 
 /// Charging for the jobs of priced processes, on the value delivered: a job's budget
@@ -14,10 +14,10 @@ public import HeavenModel
 /// (The platform's fee is a term of each job, `JobCharge.feePercent`, fixed when the
 /// job is accepted.)
 public enum Charging {
-    /// The price of the workflow a run runs (its own documents: the price it was
+    /// The price of the workflow a run runs, from its own documents (the price it was
     /// created with), or nil when it is free.
-    public static func price(of run: RunRecord) throws(EngineError) -> Price? {
-        Loader.load(sources: try run.documents(), readingDisk: false).documents.workflow(named: run.workflow)?.price
+    public static func price(of run: RunRecord, documents: [SourceFile]) -> Price? {
+        Loader.load(sources: documents, readingDisk: false).documents.workflow(named: run.workflow)?.price
     }
 
     /// The price of what a job delivered: its total and each part (`run`, then each
@@ -31,9 +31,10 @@ public enum Charging {
     /// How a run that ends is settled: the movements (none when it has no charge, or
     /// is not over), and its record, turned failed with its results withheld when the
     /// price of what it delivered exceeds its budget.
-    public static func settle(_ run: RunRecord, charge: JobCharge?, size: (String) -> Int64? = fileSize) -> (
-        RunRecord, [LedgerTransaction]
-    ) {
+    public static func settle(
+        _ run: RunRecord, charge: JobCharge?, price read: Result<Price?, EngineError>,
+        size: (String) -> Int64? = fileSize
+    ) -> (RunRecord, [LedgerTransaction]) {
         guard run.status.isFinal, let c = charge else { return (run, []) }
         var run = run
         let hold = LedgerAccount.hold(run.id)
@@ -41,7 +42,7 @@ public enum Charging {
             // A price that cannot be read is never taken as free: nothing is charged, the
             // results are withheld, and the run says why.
             let price: Price?
-            do { price = try Charging.price(of: run) } catch {
+            do { price = try read.get() } catch {
                 run.status = .failed
                 run.error = "\(error): its results are withheld and nothing is charged"
                 run.outputs = nil
@@ -180,17 +181,5 @@ public enum Charging {
             memo:
                 "\(attempt.taskKey) #\(attempt.number): \(attempt.cores) core\(attempt.cores == 1 ? "" : "s") × \(String(format: "%.3f", seconds)) s on \(rate.site) at \(perCoreHour) \(currency) per core-hour",
             lines: [LedgerLine(payer, -cost, currency), LedgerLine(rate.owner, cost, currency)])
-    }
-}
-
-extension RunRecord {
-    /// The documents the run was created with, as recorded: an error (never an empty
-    /// list) when what the store holds cannot be read as them.
-    public func documents() throws(EngineError) -> [SourceFile] {
-        do {
-            return try JSONDecoder().decode([SourceFile].self, from: Data(sources.utf8))
-        } catch {
-            throw .invalid("run \(id)'s recorded documents cannot be read (\(error))")
-        }
     }
 }

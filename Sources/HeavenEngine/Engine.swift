@@ -16,8 +16,8 @@ import Synchronization
 public final class Engine: Sendable {
     /// Where state lives.
     public let home: HeavenHome
-    /// Durable state.
-    public let store: any Store
+    /// Durable state, one capability each.
+    public let stores: Stores
     let logger: Logger
     /// Seconds between SIGTERM and SIGKILL when tasks are stopped.
     public let killGrace: Double
@@ -50,15 +50,15 @@ public final class Engine: Sendable {
     /// Creates an engine over a store. Without `connectors`, sites are reached by
     /// Heaven's own connectors, users' keys opened from their secrets in the store.
     public init(
-        home: HeavenHome, store: any Store, logger: Logger = Logger(label: "heaven.engine"), killGrace: Double = 5,
+        home: HeavenHome, stores: Stores, logger: Logger = Logger(label: "heaven.engine"), killGrace: Double = 5,
         probeInterval: Double? = nil, retryBase: Double? = nil, confined: Bool = false, tenancy: Tenancy? = nil,
         connectors: (any ConnectorFactory)? = nil
     ) {
-        self.connectors = connectors ?? Engine.siteConnectors(home: home, store: store)
+        self.connectors = connectors ?? Engine.siteConnectors(home: home, secrets: stores.secrets)
         self.confined = confined || tenancy != nil
         self.tenancy = tenancy
         self.home = home
-        self.store = store
+        self.stores = stores
         self.logger = logger
         self.killGrace = killGrace
         let env = ProcessInfo.processInfo.environment
@@ -130,7 +130,7 @@ public final class Engine: Sendable {
 
     private func confinement(_ tenancy: Tenancy, id: UInt32) async throws -> TaskConfinement {
         TaskConfinement(
-            uid: id, gid: id, hidden: Tenancy.hiddenPaths(home: home, catalog: try await store.catalog()),
+            uid: id, gid: id, hidden: Tenancy.hiddenPaths(home: home, catalog: try await stores.catalog.catalog()),
             defaultMemory: tenancy.defaultMemory, maxProcesses: tenancy.maxProcesses, defaultDisk: tenancy.defaultDisk)
     }
 
@@ -150,7 +150,7 @@ public final class Engine: Sendable {
         var out = outDirectory.map { HeavenHome.absolute($0) }
         var source: RunRecord?
         if let reusing {
-            guard let old = try await store.run(reusing), old.user == user else {
+            guard let old = try await stores.runs.run(reusing), old.user == user else {
                 throw EngineError.invalid("no run \(reusing) to reuse")
             }
             if let pid = old.driver(alive: Engine.processLiveness, except: getpid()) {
@@ -167,26 +167,31 @@ public final class Engine: Sendable {
             workflow, given: given, baseDirectory: directory,
             roots: confined ? try await submissionRoots(user: user, directory: directory) : nil)
         try checkRunnable(workflow, documents: load.documents, user: user)
-        let sources = String(decoding: try JSONEncoder().encode(load.sources), as: UTF8.self)
         let run = RunRecord(
-            id: Engine.newRunID(), workflow: workflow.name, user: user, sources: sources, inputs: bound,
+            id: Engine.newRunID(), workflow: workflow.name, user: user, inputs: bound,
             outDirectory: out, directory: directory, reuses: source?.id, process: process?.id,
             processVersion: process?.version)
-        if let charge {
-            // A priced job: its budget reserved from its payer with it, or no job.
-            let c = charge.terms(run)
-            let reservation = LedgerTransaction(
-                id: "reserve:\(run.id)", kind: .reserve, job: run.id,
-                memo: "budget of job \(run.id) of \(c.process), \(c.budget) \(c.currency), put aside",
-                lines: [
-                    LedgerLine(c.payer, -c.budget, c.currency),
-                    LedgerLine(LedgerAccount.hold(run.id), c.budget, c.currency),
-                ])
-            try await store.createJob(run, charge: c, reservation: reservation, quote: charge.quote)
-        } else {
-            try await store.createRun(run)
+        try await stores.work.write { work in
+            // A priced job: its quote used, its budget reserved from its payer and its terms
+            // recorded with it, or no job.
+            if let charge {
+                let c = charge.terms(run)
+                if let quote = charge.quote { work.useQuote(quote, job: run.id) }
+                work.post(
+                    LedgerTransaction(
+                        id: "reserve:\(run.id)", kind: .reserve, job: run.id,
+                        memo: "budget of job \(run.id) of \(c.process), \(c.budget) \(c.currency), put aside",
+                        lines: [
+                            LedgerLine(c.payer, -c.budget, c.currency),
+                            LedgerLine(LedgerAccount.hold(run.id), c.budget, c.currency),
+                        ]), funding: c.payer)
+                work.createRun(run, documents: load.sources)
+                work.recordCharge(c)
+            } else {
+                work.createRun(run, documents: load.sources)
+            }
+            work.appendEvent(EventRecord(runID: run.id, .created(workflow: workflow.name)))
         }
-        try await store.appendEvent(EventRecord(runID: run.id, .created(workflow: workflow.name)))
         return run
     }
 
@@ -234,7 +239,7 @@ public final class Engine: Sendable {
                 slots: .whole(site: local.siteName, cores: capacity.cores, memory: capacity.memory),
                 connectors: [local.siteName: local], grants: [:])
         }
-        var catalog = try await store.catalog()
+        var catalog = try await stores.catalog.catalog()
         let embedded = catalog.sites.isEmpty
         if embedded {
             // The embedded default: this machine, owned by the user.
@@ -242,12 +247,12 @@ public final class Engine: Sendable {
             catalog.sites = [Catalog.SiteEntry(site: site, registeredBy: run.user)]
         }
         let placement: Placement
-        if let stored = try await store.placement(run: run.id) {
+        if let stored = try await stores.catalog.placement(run: run.id) {
             placement = stored
         } else {
             // On a shared server, a tenant is who their account says (its groups), not a
             // user of this machine's of the same name.
-            let account = tenancy == nil ? nil : try await store.user(run.user)
+            let account = tenancy == nil ? nil : try await stores.accounts.user(run.user)
             let who = account.map { Identity(user: $0.name, groups: $0.groups) } ?? Identity.system(user: run.user)
             switch Broker(catalog: catalog, allowSharing: embedded, dataAt: catalog.localSites).place(
                 topology, for: who, run: run.id)
@@ -256,16 +261,17 @@ public final class Engine: Sendable {
             case .success(let p): placement = p
             }
             for (name, g) in placement.grants.sorted(by: { $0.key < $1.key }) {
-                guard try await store.claimGrant(name, run: run.id, once: g.once) else {
+                guard try await stores.catalog.claimGrant(name, run: run.id, once: g.once) else {
                     throw Refusal(topology: topology.name, reasons: ["grant \(name) was used by another run meanwhile"])
                 }
             }
-            try await store.setPlacement(placement, run: run.id)
+            try await stores.catalog.setPlacement(placement, run: run.id)
             let summary = Dictionary(grouping: placement.machines, by: \.machine).sorted { $0.key < $1.key }
                 .map {
                     "\($0.key) ×\($0.value.count) on \(Set($0.value.map(\.node.site)).sorted().joined(separator: ", "))"
                 }
-            try await store.appendEvent(EventRecord(runID: run.id, .placed(topology: topology.name, machines: summary)))
+            try await stores.runs.appendEvent(
+                EventRecord(runID: run.id, .placed(topology: topology.name, machines: summary)))
         }
         var connectors: [String: any Connector] = [:]
         for name in placement.sites {
@@ -279,7 +285,7 @@ public final class Engine: Sendable {
     }
 
     /// Heaven's own connectors, users' private keys opened from their secrets in `store`.
-    public static func siteConnectors(home: HeavenHome, store: any Store) -> SiteConnectors {
+    public static func siteConnectors(home: HeavenHome, secrets store: any SecretStore) -> SiteConnectors {
         let secrets = Secrets(home: home, store: store)
         return SiteConnectors(salt: home.remoteSalt) { user, secret in
             PrivateKeySource(owner: user, directory: home.root + "/keys") {
@@ -297,8 +303,8 @@ public final class Engine: Sendable {
         driving.withLock { _ = $0.insert(runID) }
         defer { driving.withLock { _ = $0.remove(runID) } }
         // Cancellations seen so far: the record read next shows them; later ones wake the run.
-        let cancelSeen = store.generation(of: .cancel(run: runID))
-        guard let record = try await store.run(runID) else { throw StoreError.notFound(runID) }
+        let cancelSeen = stores.changes.generation(of: .cancel(run: runID))
+        guard let record = try await stores.runs.run(runID) else { throw StoreError.notFound(runID) }
         if record.status == .succeeded { return record }
         var life = RunLifecycle(record)
         guard let prepared = try await prepare(&life, load: load) else { return life.record }
@@ -322,13 +328,14 @@ public final class Engine: Sendable {
         if let owner = run.driver(alive: Engine.processLiveness, except: me) {
             throw EngineError.invalid("run \(run.id) is being driven by process \(owner); cancel it or wait for it")
         }
-        let load = try given ?? Loader.load(sources: run.documents())
+        let load: LoadResult
+        if let given { load = given } else { load = Loader.load(sources: try await stores.runs.documents(run: run.id)) }
         guard load.isValid else { throw DiagnosticsError(load.diagnostics) }
         let workflow = try Engine.mainWorkflow(in: load.documents, named: run.workflow)
         let topology = workflow.topology.flatMap { load.documents.topology(named: $0) }
         // The run's Site and Grant documents join the catalog, registered by the run's user.
-        for site in load.documents.sites { try await store.registerSite(site, by: run.user) }
-        for grant in load.documents.grants { try await store.registerGrant(grant, by: run.user) }
+        for site in load.documents.sites { try await stores.catalog.registerSite(site, by: run.user) }
+        for grant in load.documents.grants { try await stores.catalog.registerGrant(grant, by: run.user) }
         let resources: Resources
         do {
             resources = try await self.resources(for: run, topology: topology, documents: load.documents)
@@ -341,29 +348,30 @@ public final class Engine: Sendable {
 
         // Attempts that were running when the process driving the run died are lost:
         // their processes (if still alive) are killed, and they will run again.
-        let lost = try await store.markRunningAttemptsLost(run: run.id, reason: "the process driving the run stopped")
+        let lost = try await stores.runs.markRunningAttemptsLost(
+            run: run.id, reason: "the process driving the run stopped")
         // Attempts whose start was queued but not committed are found by their environment.
         if life.isResume { ProcessProbe.killOrphans(run: run.id) }
         for a in lost {
             if let pid = a.pid { ProcessProbe.killOrphan(pid: pid, run: a.runID, task: a.taskKey, attempt: a.number) }
-            try await store.appendEvent(
+            try await stores.runs.appendEvent(
                 EventRecord(runID: run.id, .lost(task: a.taskKey, attempt: a.number, reason: nil)))
         }
         // Remote sites may still run them: stopped there too.
         for site in Set(lost.compactMap(\.site)).sorted() {
             if let c = resources.connectors[site] as? any RunHousekeeping { await c.abandonRun(run.id) }
         }
-        let attempts = try await store.attempts(run: run.id)
+        let attempts = try await stores.runs.attempts(run: run.id)
         var previous: [String: Int] = [:]
         for a in attempts { previous[a.taskKey] = max(previous[a.taskKey] ?? 0, a.number) }
-        let completed = try await store.succeededOutputs(run: run.id)
+        let completed = try await stores.runs.succeededOutputs(run: run.id)
         var reusable: [String: AttemptRecord] = [:]
-        if let earlier = run.reuses { reusable = try await store.reusableAttempts(run: earlier) }
+        if let earlier = run.reuses { reusable = try await stores.runs.reusableAttempts(run: earlier) }
 
         let started = life.drive(
             by: me, started: ProcessProbe.currentStartTime, kept: completed.count, lost: lost.count)
-        try await store.updateRun(life.record)
-        try await store.appendEvent(EventRecord(runID: run.id, started))
+        try await stores.runs.updateRun(life.record)
+        try await stores.runs.appendEvent(EventRecord(runID: run.id, started))
 
         let runDirectory = home.runDirectory(run.id)
         let layout = RunLayout(root: runDirectory)
@@ -398,15 +406,15 @@ public final class Engine: Sendable {
         plan.tenantsHaveNetwork = tenancy == nil
         plan.tenantsGoOutbound = tenancy?.network == .outbound
         // A priced job's publisher pays the owners of the sites its attempts use.
-        if run.process != nil, let charge = try await store.charge(job: run.id) {
+        if run.process != nil, let charge = try await stores.ledger.charge(job: run.id) {
             plan.resourcePayer = (charge.publisher, charge.currency)
-            for e in try await store.catalog().sites {
+            for e in try await stores.catalog.catalog().sites {
                 if let rate = Charging.SiteRate(e.site, registeredBy: e.registeredBy) { plan.rates[e.site.name] = rate }
             }
         }
         let context = RunContext(
-            plan: plan, store: store, home: home, connectors: resources.connectors, slots: resources.slots,
-            gate: nodes, grants: resources.grants, logger: logger, secrets: Secrets(home: home, store: store))
+            plan: plan, stores: stores, home: home, connectors: resources.connectors, slots: resources.slots,
+            gate: nodes, grants: resources.grants, logger: logger, secrets: Secrets(home: home, store: stores.secrets))
         return Prepared(workflow: workflow, topology: topology, context: context)
     }
 
@@ -424,24 +432,25 @@ public final class Engine: Sendable {
         let id = run.id
         let substitution = topology.map { Substitution(engine: self, context: context, topology: $0, run: run) }
         if let substitution {
-            let store = self.store
+            let catalog = stores.catalog
             let base = retryBase
             context.onSiteLost { site, reason in
-                _ = try? await store.reportSiteFailure(site, reason: reason, base: base, renew: false)
+                _ = try? await catalog.reportSiteFailure(site, reason: reason, base: base, renew: false)
                 await substitution.handle([site: reason])
             }
         }
         let health =
-            topology == nil ? nil : SiteWatch(store: store, context: context, interval: probeInterval, base: retryBase)
+            topology == nil
+            ? nil : SiteWatch(catalog: stores.catalog, context: context, interval: probeInterval, base: retryBase)
         // A cancellation requested through this process's store (the server's API) wakes
         // the run at once; another process's `heaven cancel` signals the driving process.
-        let watcher = Task.detached { [store] in
+        let watcher = Task.detached { [stores] in
             var seen = cancelSeen
             while !Task.isCancelled {
-                await store.waitForChange(of: .cancel(run: id), after: seen, timeout: .seconds(10))
+                await stores.changes.waitForChange(of: .cancel(run: id), after: seen, timeout: .seconds(10))
                 if Task.isCancelled { return }
-                seen = store.generation(of: .cancel(run: id))
-                if let r = try? await store.run(id), r.cancelRequested {
+                seen = stores.changes.generation(of: .cancel(run: id))
+                if let r = try? await stores.runs.run(id), r.cancelRequested {
                     context.stop(.cancelled, "cancelled", kill: true)
                     return
                 }
@@ -451,14 +460,14 @@ public final class Engine: Sendable {
         // another process, at the next tick) has its machines moved; probes are due on
         // their own timer (`SiteWatch`).
         let sites = topology.map { _ in
-            Task.detached { [store] in
+            Task.detached { [stores] in
                 while !Task.isCancelled {
-                    let seen = store.generation(of: .sites)
-                    if let substitution, let down = try? await store.sitesDown(at: Date()), !down.isEmpty {
+                    let seen = stores.changes.generation(of: .sites)
+                    if let substitution, let down = try? await stores.catalog.sitesDown(at: Date()), !down.isEmpty {
                         await substitution.handle(down)
                     }
                     await health?.tick()
-                    await store.waitForChange(of: .sites, after: seen, timeout: .milliseconds(500))
+                    await stores.changes.waitForChange(of: .sites, after: seen, timeout: .milliseconds(500))
                 }
             }
         }
@@ -510,9 +519,9 @@ public final class Engine: Sendable {
     /// Ends a run without driving it, as failed with `reason` (a run whose resumption
     /// crashed the server): recorded as any run's end is (a priced job's budget released).
     public func setAside(runID: String, reason: String) async throws {
-        guard var record = try await store.run(runID), !record.status.isFinal else { return }
+        guard var record = try await stores.runs.run(runID), !record.status.isFinal else { return }
         // What its last driver left running here stops (as a cancel stops it).
-        let lost = try await store.markRunningAttemptsLost(run: record.id, reason: reason)
+        let lost = try await stores.runs.markRunningAttemptsLost(run: record.id, reason: reason)
         for a in lost {
             if let pid = a.pid { ProcessProbe.killOrphan(pid: pid, run: a.runID, task: a.taskKey, attempt: a.number) }
         }
@@ -529,21 +538,37 @@ public final class Engine: Sendable {
     /// same transaction (`Charging`), which may turn its success into a failure (its
     /// price over its budget). Returns the record as written.
     func end(_ record: RunRecord, _ event: RunEvent) async throws -> RunRecord {
-        guard record.process != nil, record.status.isFinal, let charge = try await store.charge(job: record.id) else {
+        guard record.process != nil, record.status.isFinal, let charge = try await stores.ledger.charge(job: record.id)
+        else {
             // The status and the event that tells it in one transaction: a reader that sees
             // the run ended finds its last event too.
-            try await store.closeRun(record, event: EventRecord(runID: record.id, event), posting: [])
+            try await stores.work.write { work in
+                work.updateRun(record)
+                work.appendEvent(EventRecord(runID: record.id, event))
+            }
             return record
         }
         // The sizes of what it delivered, read as its tenant would, beneath its directory.
         let files = try await files(of: record.user)
         let root = home.runDirectory(record.id)
-        let (settled, posting) = Charging.settle(record, charge: charge) { path in
+        // Its price as it was created with (a price that cannot be read is never taken as free).
+        let price: Result<Price?, EngineError>
+        do {
+            price = .success(Charging.price(of: record, documents: try await stores.runs.documents(run: record.id)))
+        } catch {
+            price = .failure(.invalid("run \(record.id)'s price cannot be read (\(error))"))
+        }
+        let (settled, posting) = Charging.settle(record, charge: charge, price: price) { path in
             if case .file(let bytes)? = files.kind(path, beneath: root) { return bytes }
             return nil
         }
         let said = settled.status == record.status ? event : .ended(settled.status, error: settled.error)
-        try await store.closeRun(settled, event: EventRecord(runID: settled.id, said), posting: posting)
+        // Its end, what tells it and its settlement: one unit of work.
+        try await stores.work.write { work in
+            work.updateRun(settled)
+            work.appendEvent(EventRecord(runID: settled.id, said))
+            for t in posting { work.post(t) }
+        }
         return settled
     }
 }

@@ -58,9 +58,9 @@ public final class ParsedProcesses: Sendable {
 /// Workflows published as processes (OGC API - Processes): what the command line and
 /// the server both do to deploy, replace, undeploy, find and run them.
 public struct Publishing: Sendable {
-    public let store: any Store
+    public let processes: any ProcessStore
 
-    public init(store: any Store) { self.store = store }
+    public init(processes: any ProcessStore) { self.processes = processes }
 
     /// A process's documents loaded and checked: its workflow (the one the others do not
     /// call), and everything a run of it needs. Only Topology, Workflow and Price documents; a
@@ -98,7 +98,7 @@ public struct Publishing: Sendable {
             id: workflow.name, version: workflow.version ?? "1.0.0", owner: user.name, visibility: visibility,
             documents: load.sources.map { ProcessDocument(path: $0.path, text: $0.text) }, createdAt: now,
             updatedAt: now)
-        guard try await store.deployProcess(record) else { throw PublishingError.duplicated(workflow.name) }
+        guard try await processes.deployProcess(record) else { throw PublishingError.duplicated(workflow.name) }
         return record
     }
 
@@ -120,20 +120,20 @@ public struct Publishing: Sendable {
         record.visibility = visibility ?? current.visibility
         record.documents = load.sources.map { ProcessDocument(path: $0.path, text: $0.text) }
         record.updatedAt = Date()
-        guard try await store.replaceProcess(record) else { throw PublishingError.notFound(id) }
+        guard try await processes.replaceProcess(record) else { throw PublishingError.notFound(id) }
         return record
     }
 
     /// Undeploys process `id` (its publisher's, or an admin's); its jobs go on.
     public func undeploy(_ id: String, by user: UserRecord) async throws {
         _ = try await owned(id, by: user)
-        guard try await store.undeployProcess(id) else { throw PublishingError.notFound(id) }
+        guard try await processes.undeployProcess(id) else { throw PublishingError.notFound(id) }
     }
 
     /// Process `id` if `user` may see it (nil: anonymous); not found otherwise (another's
     /// private process is not revealed).
     public func visible(_ id: String, to user: UserRecord?) async throws -> ProcessRecord {
-        guard let p = try await store.process(id), p.isVisible(to: user) else { throw PublishingError.notFound(id) }
+        guard let p = try await processes.process(id), p.isVisible(to: user) else { throw PublishingError.notFound(id) }
         return p
     }
 

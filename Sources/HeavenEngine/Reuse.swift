@@ -226,7 +226,7 @@ extension TaskExecutor {
             moved[name] = b
         }
         let now = Date()
-        try await context.store.recordReused(
+        try await context.stores.runs.recordReused(
             AttemptRecord(
                 runID: context.runID, taskKey: key, task: task.name, number: (context.previousAttempts[key] ?? 0) + 1,
                 status: .succeeded, site: source.site, workDirectory: work, startedAt: now, finishedAt: now,

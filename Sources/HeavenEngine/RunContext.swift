@@ -108,7 +108,7 @@ struct RunPlan: Sendable {
 final class RunContext: Sendable {
     /// What the execution is (never changes).
     let plan: RunPlan
-    let store: any Store
+    let stores: Stores
     /// The connector of every site the run uses, by site name (a substitution adds some).
     private let connectorsBySite: Mutex<[String: any Connector]>
     let slots: SlotPool
@@ -194,12 +194,12 @@ final class RunContext: Sendable {
     }
 
     init(
-        plan: RunPlan, store: any Store, home: HeavenHome, connectors: [String: any Connector], slots: SlotPool,
+        plan: RunPlan, stores: Stores, home: HeavenHome, connectors: [String: any Connector], slots: SlotPool,
         gate: NodeGate = NodeGate(), grants: [String: GrantLimits] = [:], logger: Logger, secrets: Secrets? = nil
     ) {
         self.gate = gate
         self.plan = plan
-        self.store = store
+        self.stores = stores
         self.home = home
         self.connectorsBySite = Mutex(connectors)
         self.slots = slots
@@ -294,7 +294,7 @@ final class RunContext: Sendable {
 
     func event(_ event: RunEvent) async {
         do {
-            try await store.appendEvent(EventRecord(runID: runID, event))
+            try await stores.runs.appendEvent(EventRecord(runID: runID, event))
         } catch {
             logger.error("cannot record event: \(error)", metadata: ["run": "\(runID)"])
         }

@@ -11,14 +11,14 @@ import Synchronization
 /// minutes — and counts as up again as soon as it answers. A site its operator took
 /// down (`heaven sites down`) is left alone.
 final class SiteWatch: Sendable {
-    let store: any Store
+    let catalog: any CatalogStore
     let context: RunContext
     let interval: Double
     let base: Double
     private let state = Mutex<(lastProbe: [String: Date], probing: Set<String>)>(([:], []))
 
-    init(store: any Store, context: RunContext, interval: Double, base: Double) {
-        self.store = store
+    init(catalog: any CatalogStore, context: RunContext, interval: Double, base: Double) {
+        self.catalog = catalog
         self.context = context
         self.interval = interval
         self.base = base
@@ -27,7 +27,7 @@ final class SiteWatch: Sendable {
     /// Starts the probes that are due (each in the background; one at a time per site).
     func tick() async {
         let remote = context.allConnectors.compactMap { $0 as? any SiteProbing }
-        guard !remote.isEmpty, let health = try? await store.siteHealth() else { return }
+        guard !remote.isEmpty, let health = try? await catalog.siteHealth() else { return }
         let now = Date()
         for connector in remote {
             let site = connector.siteName
@@ -61,11 +61,11 @@ final class SiteWatch: Sendable {
     func record(site: String, answers: Bool, wasFailing: Bool) async {
         switch (answers, wasFailing) {
         case (true, true):
-            if let before = try? await store.reportSiteAnswers(site), before.failures > 0 {
+            if let before = try? await catalog.reportSiteAnswers(site), before.failures > 0 {
                 await context.event(.siteUp(site: site, failures: before.failures))
             }
         case (false, true):
-            if let h = try? await store.reportSiteFailure(site, reason: "does not answer", base: base, renew: true) {
+            if let h = try? await catalog.reportSiteFailure(site, reason: "does not answer", base: base, renew: true) {
                 let wait = Int((h.downUntil?.timeIntervalSinceNow ?? 0).rounded())
                 await context.event(.siteDown(site: site, failures: h.failures, retryIn: wait))
             }

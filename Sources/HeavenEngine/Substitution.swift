@@ -42,7 +42,7 @@ final class Substitution: Sendable {
             let sub = Topology(
                 name: topology.name, machines: lost, deadline: topology.deadline, location: topology.location)
             do {
-                let catalog = try await engine.store.catalog()
+                let catalog = try await engine.stores.catalog.catalog()
                 switch Broker(catalog: catalog, dataAt: catalog.localSites).place(
                     sub, for: Identity.system(user: run.user), run: run.id)
                 {
@@ -54,7 +54,7 @@ final class Substitution: Sendable {
                     context.stop(.failed, message, kill: false)
                 case .success(var placement):
                     for (name, g) in placement.grants
-                    where !(try await engine.store.claimGrant(name, run: run.id, once: g.once)) {
+                    where !(try await engine.stores.catalog.claimGrant(name, run: run.id, once: g.once)) {
                         throw Refusal(topology: topology.name, reasons: ["grant \(name) was used by another run"])
                     }
                     for name in placement.sites where context.connector(for: name) == nil {

@@ -86,7 +86,7 @@ struct TaskExecutor {
             attempt += 1
             try context.checkRunning()
             // Ends of attempts seen so far: a refused start waits for the next one.
-            let capacitySeen = context.store.generation(of: .capacity)
+            let capacitySeen = context.stores.changes.generation(of: .capacity)
             var request = request
             request.excluding = refusedInstances
             // The working directory is made before the slot is taken: off the critical path.
@@ -139,7 +139,7 @@ struct TaskExecutor {
                     }
                     // Woken by the end of any attempt of this process; other processes'
                     // ends (and a stop of this run) are noticed within a second.
-                    await context.store.waitForChange(of: .capacity, after: capacitySeen, timeout: .seconds(1))
+                    await context.stores.changes.waitForChange(of: .capacity, after: capacitySeen, timeout: .seconds(1))
                 }
                 continue
             case .succeeded(let outputs):
@@ -292,7 +292,7 @@ struct TaskExecutor {
                 throw error
             }
             do {
-                switch try await context.store.startAttempt(record, checking: limits) {
+                switch try await context.stores.catalog.startAttempt(record, checking: limits) {
                 case .started(let id):
                     record.id = id
                     life.startCommitted()
@@ -324,7 +324,7 @@ struct TaskExecutor {
         func queueStart(takingOver previous: AttemptKey, pid: Int32? = nil) {
             var r = startRecord
             r.pid = pid
-            context.store.startAttempt(r, takingOver: previous)
+            context.stores.catalog.startAttempt(r, takingOver: previous)
         }
 
         func finish(_ status: AttemptStatus, _ error: String?, exit: TaskExit? = nil, outputs: [String: Value]? = nil)
@@ -348,14 +348,15 @@ struct TaskExecutor {
             // sees it free.
             let ended = passes ? record.key : nil
             // A priced job's publisher pays the site's owner for the cores, with the end.
+            var work = UnitOfWork()
+            work.finishAttempt(record)
             if let payer = context.plan.resourcePayer,
                 let cost = Charging.resources(
                     of: record, rate: context.plan.rates[slot.site], payer: payer.account, currency: payer.currency)
             {
-                try await context.store.finishAttempt(record, posting: cost, passing: { release(passing: ended) })
-            } else {
-                try await context.store.finishAttempt(record, passing: { release(passing: ended) })
+                work.post(cost)
             }
+            try await context.stores.work.commit(work, passing: { release(passing: ended) })
         }
 
         /// The site stopped answering: the attempt is recorded as lost and the site reported.
@@ -371,7 +372,7 @@ struct TaskExecutor {
             record.status = .failed
             record.error = message
             record.finishedAt = Date()
-            try await context.store.finishAttempt(record, passing: { release(passing: nil) })
+            try await context.stores.runs.finishAttempt(record, passing: { release(passing: nil) })
             throw EngineError.invalid(message)
         }
 
@@ -492,7 +493,7 @@ struct TaskExecutor {
         switch life.started() {
         case .noteProcess:
             if let p = recordedProcess {
-                context.store.noteAttemptProcess(record.key, pid: p.pid, pidStart: p.startTime)
+                context.stores.runs.noteAttemptProcess(record.key, pid: p.pid, pidStart: p.startTime)
             }
         case .recordStart(let previous):
             queueStart(takingOver: previous, pid: recordedProcess?.pid)

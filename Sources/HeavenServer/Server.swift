@@ -20,7 +20,7 @@ import Synchronization
 /// all); runs continue across a restart (interrupted ones are resumed at start).
 public final class HeavenServer: Sendable {
     public let engine: Engine
-    public let store: any Store
+    public let stores: Stores
     public let home: HeavenHome
     /// The operator's decisions: how tenants' tasks are isolated, where tenants may register sites.
     public let policy: ServerPolicy
@@ -29,12 +29,16 @@ public final class HeavenServer: Sendable {
     let processes = ParsedProcesses()
     /// The use cases every transport shares (HeavenApplication).
     var submissions: Submissions {
-        Submissions(engine: engine, accounts: store, network: policy.taskNetwork, feePercent: policy.platformFee) {
+        Submissions(
+            engine: engine, accounts: stores.accounts, network: policy.taskNetwork, feePercent: policy.platformFee
+        ) {
             [self] run, load in drive(run, load: load)
         }
     }
     var billing: Billing {
-        Billing(runs: store, ledger: store, accounts: store) { [self] run in try await size(of: run) }
+        Billing(runs: stores.runs, ledger: stores.ledger, accounts: stores.accounts) { [self] run in
+            try await size(of: run)
+        }
     }
     /// Runs this process drives, by id.
     private let driving = Mutex<[String: Task<Void, Never>]>([:])
@@ -48,18 +52,18 @@ public final class HeavenServer: Sendable {
     }()
 
     public init(
-        home: HeavenHome, store: any Store, policy: ServerPolicy = ServerPolicy(),
+        home: HeavenHome, stores: Stores, policy: ServerPolicy = ServerPolicy(),
         logger: Logger = Logger(label: "heaven.server")
     ) {
         _ = HeavenServer.registry
         self.home = home
-        self.store = store
+        self.stores = stores
         self.policy = policy
         self.logger = logger
         let tenancy = Tenancy.accounts(
-            store, ids: policy.taskIDs, defaultMemory: policy.taskMemory, maxProcesses: policy.taskProcesses,
+            stores.accounts, ids: policy.taskIDs, defaultMemory: policy.taskMemory, maxProcesses: policy.taskProcesses,
             shareDirectories: policy.shareDirectories, network: policy.taskNetwork, defaultDisk: policy.taskDisk)
-        self.engine = Engine(home: home, store: store, logger: logger, confined: true, tenancy: tenancy)
+        self.engine = Engine(home: home, stores: stores, logger: logger, confined: true, tenancy: tenancy)
     }
 
     // MARK: Running runs
@@ -117,7 +121,7 @@ public final class HeavenServer: Sendable {
         var counts = crashes.countsAfterLastStart()
         var resumed: [String] = []
         var kept: [String: Int] = [:]
-        for run in try await store.runs(limit: 100_000) where run.status == .running || run.status == .pending {
+        for run in try await stores.runs.runs(limit: 100_000) where run.status == .running || run.status == .pending {
             if run.driver(alive: Engine.processLiveness, except: getpid()) != nil { continue }
             if let n = counts[run.id], n >= CrashGuard.limit {
                 let reason =
@@ -149,12 +153,12 @@ public final class HeavenServer: Sendable {
     /// The router, and the operations it serves (what its OpenAPI document says).
     func routes() -> (router: Router<HeavenContext>, operations: [APIOperation]) {
         let router = Router(context: HeavenContext.self)
-        router.add(middleware: AuditMiddleware(store: store))
+        router.add(middleware: AuditMiddleware(store: stores.accounts))
         router.add(middleware: MetricsMiddleware())
         let table = RouteTable()
         router.add(middleware: ProblemMiddleware(logger: logger, routes: table))
         let open = OpenPaths()
-        router.add(middleware: AuthMiddleware(store: store, open: open))
+        router.add(middleware: AuthMiddleware(store: stores.accounts, open: open))
         var routes = APIRoutes(router: router)
         let access = Access(server: self)
         let document = DocumentBox()

@@ -205,7 +205,7 @@ extension SQLiteStore: AccountStore {
                 let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM runs WHERE id = ?"), arguments: [id])
             else { return nil }
             return RunStatusView(
-                run: SQLiteStore.runRecord(row), counts: try SQLiteStore.attemptCounts(run: id, db: db),
+                run: try SQLiteStore.runRecord(row), counts: try SQLiteStore.attemptCounts(run: id, db: db),
                 shares: try SQLiteStore.shares(run: id, db: db))
         }
     }
@@ -230,7 +230,7 @@ extension SQLiteStore: AccountStore {
             return try Row.fetchAll(
                 db, sql: "SELECT * FROM runs WHERE user = ?\(shared) ORDER BY created_at DESC LIMIT ?",
                 arguments: StatementArguments(arguments)
-            ).map(SQLiteStore.runRecord)
+            ).map { try SQLiteStore.runRecord($0) }
         }
     }
 

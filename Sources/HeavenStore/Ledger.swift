@@ -199,29 +199,6 @@ extension SQLiteStore: LedgerStore {
         }
     }
 
-    public func createJob(_ run: RunRecord, charge c: JobCharge, reservation: LedgerTransaction, quote: String?)
-        async throws
-    {
-        try await batcher.write { db in
-            if let quote {
-                try db.execute(
-                    sql: "UPDATE quotes SET job = ? WHERE id = ? AND job IS NULL", arguments: [run.id, quote])
-                if db.changesCount != 1 { throw LedgerError.quote("quote \(quote) was already used") }
-            }
-            _ = try SQLiteStore.post(reservation, funding: c.payer, db: db)
-            try SQLiteStore.insertRun(run, db: db)
-            try db.execute(
-                sql: """
-                    INSERT INTO job_charges (job, process, payer, publisher, currency, budget, fee_percent, quote, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    c.job, c.process, c.payer, c.publisher, c.currency, c.budget.micros, c.feePercent, c.quote,
-                    c.createdAt.timeIntervalSince1970,
-                ])
-        }
-    }
-
     static func charge(_ row: Row) -> JobCharge {
         JobCharge(
             job: row["job"], process: row["process"], payer: row["payer"], publisher: row["publisher"],
@@ -261,21 +238,6 @@ extension SQLiteStore: LedgerStore {
                 arguments: [process, limit]
             ).map(SQLiteStore.charge)
         }
-    }
-
-    public func closeRun(_ run: RunRecord, event: EventRecord, posting: [LedgerTransaction]) async throws {
-        try await batcher.write { db in
-            try SQLiteStore.update(run, db: db)
-            try SQLiteStore.insert(event, db: db)
-            for t in posting { _ = try SQLiteStore.post(t, funding: nil, db: db) }
-        }
-        feed.notify(.events(run: run.id))
-    }
-
-    public func finishAttempt(
-        _ attempt: AttemptRecord, posting: LedgerTransaction, passing: @Sendable () -> Bool
-    ) async throws {
-        try await finishAttempt(attempt, posting: Optional(posting), passing: passing)
     }
 
     public func saveQuote(_ q: Quote) async throws {

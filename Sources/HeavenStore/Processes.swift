@@ -158,7 +158,7 @@ extension SQLiteStore: ProcessStore {
                 sql:
                     "SELECT * FROM runs\(conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")) ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
                 arguments: StatementArguments(arguments))
-            return (rows.prefix(q.limit).map(SQLiteStore.runRecord), rows.count > q.limit)
+            return (try rows.prefix(q.limit).map { try SQLiteStore.runRecord($0) }, rows.count > q.limit)
         }
     }
 

@@ -202,6 +202,27 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             try db.execute(sql: "ALTER TABLE runs ADD COLUMN dismissed INTEGER NOT NULL DEFAULT 0")
             try db.execute(sql: "UPDATE runs SET dismissed = 1 WHERE status = 'cancelled' AND error = 'dismissed'")
         }
+        m.registerMigration("v16-run-documents") { db in
+            // A run's documents in a table of their own, a row each (they were a JSON text in
+            // `runs.sources`, decoded wherever read): a listing of runs no longer carries them.
+            try db.execute(
+                sql: """
+                    CREATE TABLE run_documents (
+                      run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                      position INTEGER NOT NULL,
+                      path TEXT NOT NULL,
+                      text TEXT NOT NULL,
+                      PRIMARY KEY (run_id, position)
+                    );
+                    INSERT INTO run_documents (run_id, position, path, text)
+                      SELECT runs.id, CAST(d.key AS INTEGER), json_extract(d.value, '$.path'),
+                        json_extract(d.value, '$.text')
+                      FROM runs, json_each(runs.sources) AS d
+                      WHERE json_valid(runs.sources) AND json_type(runs.sources) = 'array'
+                        AND json_type(d.value, '$.path') = 'text' AND json_type(d.value, '$.text') = 'text';
+                    ALTER TABLE runs DROP COLUMN sources;
+                    """)
+        }
         return m
     }
 
@@ -210,18 +231,27 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
         map.map { $0.isEmpty ? "{}" : Value.map($0).jsonText }
     }
 
-    static func decode(_ text: String?) -> [String: Value]? {
-        guard let text, let v = try? Value(json: text), case .map(let m) = v else { return nil }
+    /// A map of values as recorded (nil when none was): an error, never an empty map,
+    /// when the text is not one.
+    static func decode(_ text: String?, _ what: @autoclosure () -> String) throws(StoreError) -> [String: Value]? {
+        guard let text else { return nil }
+        guard let v = try? Value(json: text), case .map(let m) = v else {
+            throw .corrupt("\(what()) cannot be read as values: \(text.prefix(80))")
+        }
         return m
     }
 
     static func date(_ d: Double?) -> Date? { d.map { Date(timeIntervalSince1970: $0) } }
 
-    static func runRecord(_ row: Row) -> RunRecord {
+    static func runRecord(_ row: Row) throws -> RunRecord {
+        let id: String = row["id"]
+        guard let status = RunStatus(rawValue: row["status"]) else {
+            throw StoreError.corrupt("run \(id)'s status `\(row["status"] as String? ?? "")` is not one")
+        }
         var r = RunRecord(
-            id: row["id"], workflow: row["workflow"], user: row["user"],
-            status: RunStatus(rawValue: row["status"]) ?? .failed, sources: row["sources"],
-            inputs: decode(row["inputs"]) ?? [:], outputs: decode(row["outputs"]), outDirectory: row["out_dir"],
+            id: id, workflow: row["workflow"], user: row["user"], status: status,
+            inputs: try decode(row["inputs"], "run \(id)'s inputs") ?? [:],
+            outputs: try decode(row["outputs"], "run \(id)'s outputs"), outDirectory: row["out_dir"],
             error: row["error"], createdAt: date(row["created_at"]) ?? Date(), startedAt: date(row["started_at"]),
             finishedAt: date(row["finished_at"]), ownerPID: row["owner_pid"], ownerStart: row["owner_start"],
             cancelRequested: (row["cancel_requested"] as Int?) == 1, directory: row["directory"] ?? "/",
@@ -231,39 +261,60 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
         return r
     }
 
-    static func attemptRecord(_ row: Row) -> AttemptRecord {
-        AttemptRecord(
+    static func attemptRecord(_ row: Row) throws -> AttemptRecord {
+        let what =
+            "attempt \(row["number"] as Int? ?? 0) of `\(row["task_key"] as String? ?? "")` in run \(row["run_id"] as String? ?? "")"
+        guard let status = AttemptStatus(rawValue: row["status"]) else {
+            throw StoreError.corrupt("\(what)'s status `\(row["status"] as String? ?? "")` is not one")
+        }
+        return AttemptRecord(
             id: row["id"], runID: row["run_id"], taskKey: row["task_key"], task: row["task"], number: row["number"],
-            status: AttemptStatus(rawValue: row["status"]) ?? .failed, site: row["site"], slot: row["slot"],
+            status: status, site: row["site"], slot: row["slot"],
             pid: row["pid"], pidStart: row["pid_start"], workDirectory: row["workdir"],
             startedAt: date(row["started_at"]) ?? Date(), finishedAt: date(row["finished_at"]),
-            exitCode: row["exit_code"], signal: row["signal"], outputs: decode(row["outputs"]), error: row["error"],
-            cpuSeconds: row["cpu_seconds"], maxRSS: row["max_rss"], node: row["node"], cores: row["cores"] ?? 1,
+            exitCode: row["exit_code"], signal: row["signal"], outputs: try decode(row["outputs"], "\(what)'s outputs"),
+            error: row["error"], cpuSeconds: row["cpu_seconds"], maxRSS: row["max_rss"], node: row["node"],
+            cores: row["cores"] ?? 1,
             memory: row["memory"] ?? 0, grant: row["grant_name"], fingerprint: row["fingerprint"],
             reusedFrom: row["reused_from"], queuedAt: date(row["queued_at"]))
     }
 
     static func arguments(_ r: RunRecord) -> StatementArguments {
         [
-            r.id, r.workflow, r.user, r.status.rawValue, r.sources, encode(r.inputs) ?? "{}", encode(r.outputs),
+            r.id, r.workflow, r.user, r.status.rawValue, encode(r.inputs) ?? "{}", encode(r.outputs),
             r.outDirectory, r.error, r.createdAt.timeIntervalSince1970, r.startedAt?.timeIntervalSince1970,
             r.finishedAt?.timeIntervalSince1970, r.ownerPID, r.ownerStart, r.cancelRequested ? 1 : 0, r.directory,
             r.reuses, r.process, r.processVersion, r.withheld ? 1 : 0, r.dismissed ? 1 : 0,
         ]
     }
 
-    public func createRun(_ run: RunRecord) async throws {
-        try await batcher.write { db in try SQLiteStore.insertRun(run, db: db) }
+    public func createRun(_ run: RunRecord, documents: [SourceFile]) async throws {
+        try await batcher.write { db in try SQLiteStore.insertRun(run, documents: documents, db: db) }
     }
 
-    static func insertRun(_ run: RunRecord, db: Database) throws {
+    static func insertRun(_ run: RunRecord, documents: [SourceFile], db: Database) throws {
         try db.execute(
             sql: """
-                INSERT INTO runs (id, workflow, user, status, sources, inputs, outputs, out_dir, error, created_at,
+                INSERT INTO runs (id, workflow, user, status, inputs, outputs, out_dir, error, created_at,
                   started_at, finished_at, owner_pid, owner_start, cancel_requested, directory, reuses, process,
                   process_version, withheld, dismissed)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: SQLiteStore.arguments(run))
+        let insert = try db.cachedStatement(
+            sql: "INSERT INTO run_documents (run_id, position, path, text) VALUES (?, ?, ?, ?)")
+        for (i, d) in documents.enumerated() { try insert.execute(arguments: [run.id, i, d.path, d.text]) }
+    }
+
+    public func documents(run: String) async throws -> [SourceFile] {
+        let documents = try await pool.read { db in
+            try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT path, text FROM run_documents WHERE run_id = ? ORDER BY position"),
+                arguments: [run]
+            ).map { SourceFile(path: $0["path"], text: $0["text"]) }
+        }
+        // Every run is created with at least its workflow's file.
+        guard !documents.isEmpty else { throw StoreError.corrupt("run \(run)'s documents are not recorded") }
+        return documents
     }
 
     public func updateRun(_ run: RunRecord) async throws {
@@ -274,7 +325,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
         // The cancel flag is only ever raised (by `requestCancel`), never lowered here.
         try db.execute(
             sql: """
-                UPDATE runs SET id = ?, workflow = ?, user = ?, status = ?, sources = ?, inputs = ?, outputs = ?,
+                UPDATE runs SET id = ?, workflow = ?, user = ?, status = ?, inputs = ?, outputs = ?,
                   out_dir = ?, error = ?, created_at = ?, started_at = ?, finished_at = ?, owner_pid = ?,
                   owner_start = ?, cancel_requested = MAX(cancel_requested, ?), directory = ?, reuses = ?,
                   process = ?, process_version = ?, withheld = MAX(withheld, ?), dismissed = MAX(dismissed, ?)
@@ -287,7 +338,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             if let row = try Row.fetchOne(
                 db.cachedStatement(sql: "SELECT * FROM runs WHERE id = ?"), arguments: [idOrPrefix])
             {
-                return SQLiteStore.runRecord(row)
+                return try SQLiteStore.runRecord(row)
             }
             let escaped = idOrPrefix.replacingOccurrences(of: "%", with: "").replacingOccurrences(of: "_", with: "")
             guard !escaped.isEmpty else { return nil }
@@ -295,7 +346,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                 db.cachedStatement(sql: "SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at DESC LIMIT 10"),
                 arguments: [escaped + "%"])
             if rows.count > 1 { throw StoreError.ambiguous(idOrPrefix, rows.map { $0["id"] }) }
-            return rows.first.map(SQLiteStore.runRecord)
+            return try rows.first.map { try SQLiteStore.runRecord($0) }
         }
     }
 
@@ -304,7 +355,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             try Row.fetchAll(
                 db.cachedStatement(sql: "SELECT * FROM runs ORDER BY created_at DESC LIMIT ?"), arguments: [limit]
             )
-            .map(SQLiteStore.runRecord)
+            .map { try SQLiteStore.runRecord($0) }
         }
     }
 
@@ -423,30 +474,28 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
     }
 
     public func finishAttempt(_ a: AttemptRecord, passing: @Sendable () -> Bool) async throws {
-        try await finishAttempt(a, posting: nil, passing: passing)
+        var work = UnitOfWork()
+        work.finishAttempt(a)
+        try await commit(work, passing: passing)
     }
 
-    /// How an attempt ended, and (`posting`) the movement its resources cause, in one transaction.
-    func finishAttempt(_ a: AttemptRecord, posting: LedgerTransaction?, passing: @Sendable () -> Bool) async throws {
-        let outputs = SQLiteStore.encode(a.outputs)
-        try await batcher.write(queueing: passing) { db, passes in
-            if let posting { _ = try SQLiteStore.post(posting, funding: nil, db: db) }
-            try db.cachedStatement(
-                sql: """
-                    UPDATE attempts SET status = ?, finished_at = ?, exit_code = ?, signal = ?, outputs = ?, error = ?,
-                      cpu_seconds = ?, max_rss = ?, pid = COALESCE(?, pid), holding = ?
-                    WHERE run_id = ? AND task_key = ? AND number = ?
-                    """
-            ).execute(
-                arguments: [
-                    a.status.rawValue, (a.finishedAt ?? Date()).timeIntervalSince1970, a.exitCode, a.signal,
-                    outputs, a.error, a.cpuSeconds, a.maxRSS, a.pid, passes ? 1 : 0, a.runID, a.taskKey, a.number,
-                ])
-            if db.changesCount != 1 {
-                throw StoreError.internal("attempt \(a.number) of `\(a.taskKey)` was never recorded as started")
-            }
+    /// Records how an attempt ended (`holding`: its capacity passes to the next attempt on its node).
+    static func finish(_ a: AttemptRecord, holding: Bool, db: Database) throws {
+        try db.cachedStatement(
+            sql: """
+                UPDATE attempts SET status = ?, finished_at = ?, exit_code = ?, signal = ?, outputs = ?, error = ?,
+                  cpu_seconds = ?, max_rss = ?, pid = COALESCE(?, pid), holding = ?
+                WHERE run_id = ? AND task_key = ? AND number = ?
+                """
+        ).execute(
+            arguments: [
+                a.status.rawValue, (a.finishedAt ?? Date()).timeIntervalSince1970, a.exitCode, a.signal,
+                SQLiteStore.encode(a.outputs), a.error, a.cpuSeconds, a.maxRSS, a.pid, holding ? 1 : 0, a.runID,
+                a.taskKey, a.number,
+            ])
+        if db.changesCount != 1 {
+            throw StoreError.internal("attempt \(a.number) of `\(a.taskKey)` was never recorded as started")
         }
-        feed.notify(.capacity)
     }
 
     public func cpuSeconds(run: String) async throws -> Double {
@@ -462,7 +511,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             try Row.fetchAll(
                 db.cachedStatement(sql: "SELECT * FROM attempts WHERE run_id = ? ORDER BY id"), arguments: [run]
             )
-            .map(SQLiteStore.attemptRecord)
+            .map { try SQLiteStore.attemptRecord($0) }
         }
     }
 
@@ -473,7 +522,8 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                 db, sql: "SELECT task_key, outputs FROM attempts WHERE run_id = ? AND status = 'succeeded'",
                 arguments: [run])
             while let row = try rows.next() {
-                out[row["task_key"]] = SQLiteStore.decode(row["outputs"]) ?? [:]
+                let key: String = row["task_key"]
+                out[key] = try SQLiteStore.decode(row["outputs"], "the outputs of `\(key)` in run \(run)") ?? [:]
             }
             return out
         }
@@ -487,7 +537,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                 sql: "SELECT * FROM attempts WHERE run_id = ? AND status = 'succeeded' AND fingerprint IS NOT NULL",
                 arguments: [run])
             while let row = try rows.next() {
-                let a = SQLiteStore.attemptRecord(row)
+                let a = try SQLiteStore.attemptRecord(row)
                 if let f = a.fingerprint { out[f] = a }
             }
             return out
@@ -520,7 +570,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                     "UPDATE attempts SET status = 'lost', error = ?, finished_at = ? WHERE run_id = ? AND status = 'running'",
                 arguments: [reason, Date().timeIntervalSince1970, run])
             try db.execute(sql: "UPDATE attempts SET holding = 0 WHERE run_id = ? AND holding = 1", arguments: [run])
-            return rows.map(SQLiteStore.attemptRecord)
+            return try rows.map { try SQLiteStore.attemptRecord($0) }
         }
     }
 

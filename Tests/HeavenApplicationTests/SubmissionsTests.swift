@@ -13,7 +13,7 @@ import Testing
 /// HTTP: what the API's routes, the OGC routes and the console each did their own way.
 final class World: Sendable {
     let root: String
-    let store: any Store
+    let store: SQLiteStore
     let engine: Engine
     let started = Mutex<[String]>([])
 
@@ -21,7 +21,7 @@ final class World: Sendable {
         root = NSTemporaryDirectory() + "heaven-application-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: root + "/uploads", withIntermediateDirectories: true)
         store = try SQLiteStore(path: root + "/heaven.sqlite", liveness: { _, _ in true })
-        engine = Engine(home: HeavenHome(root: root), store: store)
+        engine = Engine(home: HeavenHome(root: root), stores: Stores(store))
     }
 
     deinit { try? FileManager.default.removeItem(atPath: root) }
@@ -233,18 +233,20 @@ struct SubmissionsTests {
 @Suite("Recorded documents that cannot be read")
 struct RecordedDocumentsTests {
     @Test("are an error, never an empty list; a priced job whose price cannot be read is never charged")
-    func corrupt() throws {
+    func corrupt() async throws {
+        let w = try World()
+        await #expect(throws: StoreError.self) { try await w.store.documents(run: "r1") }
         var run = RunRecord(
-            id: "r1", workflow: "w", user: "carol", status: .succeeded, sources: "{not json", inputs: [:],
-            process: "w", processVersion: "1")
+            id: "r1", workflow: "w", user: "carol", status: .succeeded, inputs: [:], process: "w", processVersion: "1")
         run.outputs = ["v": .string("x")]
-        #expect(throws: EngineError.self) { try run.documents() }
         let charge = JobCharge(
             job: "r1", process: "w", payer: "user:carol", publisher: "user:bob", currency: "credits",
             budget: Money(units: 5), feePercent: 10)
-        let (settled, movements) = Charging.settle(run, charge: charge)
+        let (settled, movements) = Charging.settle(
+            run, charge: charge,
+            price: .failure(.invalid("run r1's price cannot be read (its documents are not recorded)")))
         #expect(settled.status == .failed && settled.withheld && settled.outputs == nil, "\(settled)")
-        #expect((settled.error ?? "").contains("recorded documents cannot be read"), "\(settled.error ?? "")")
+        #expect((settled.error ?? "").contains("price cannot be read"), "\(settled.error ?? "")")
         #expect(
             movements.map(\.kind) == [.release]
                 && movements.first?.lines.contains { $0.account == "user:carol" && $0.amount == Money(units: 5) }

@@ -5,7 +5,7 @@ import Testing
 
 @Suite("A run's lifecycle", .timeLimit(.minutes(15)))
 struct RunLifecycleTests {
-    func record() -> RunRecord { RunRecord(id: "r", workflow: "w", user: "u", sources: "[]", inputs: [:]) }
+    func record() -> RunRecord { RunRecord(id: "r", workflow: "w", user: "u", inputs: [:]) }
 
     @Test("a first execution: prepared, driven (started, owned by this process), closed as succeeded")
     func succeeds() {

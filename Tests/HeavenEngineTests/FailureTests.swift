@@ -2,6 +2,7 @@ import Foundation
 import HeavenCore
 import HeavenEngine
 import HeavenModel
+import HeavenStore
 import Testing
 
 #if canImport(Glibc)

@@ -27,7 +27,7 @@ struct HandoverTests {
         for id in ["r1", "r2"] {
             try await store.createRun(
                 RunRecord(
-                    id: id, workflow: "w", user: "u", status: .running, sources: "", inputs: [:], ownerPID: getpid()))
+                    id: id, workflow: "w", user: "u", status: .running, inputs: [:], ownerPID: getpid()), documents: [])
         }
         let node = "s/n/0"
         let limits = CapacityLimits(nodeCores: 2, nodeMemory: nil, grantCores: nil, grantCoreHours: nil)
@@ -94,7 +94,7 @@ struct HandoverTests {
     func finishWithoutStart() async throws {
         let (store, dir) = try HandoverTests.store()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try await store.createRun(RunRecord(id: "r", workflow: "w", user: "u", sources: "", inputs: [:]))
+        try await store.createRun(RunRecord(id: "r", workflow: "w", user: "u", inputs: [:]), documents: [])
         var a = AttemptRecord(runID: "r", taskKey: "t", task: "t", number: 1)
         a.status = .succeeded
         await #expect(throws: StoreError.self) { try await store.finishAttempt(a) }

@@ -10,7 +10,7 @@ import HeavenTestSupport
 /// A private `$HEAVEN_HOME` with a real SQLite store; removed when dropped.
 final class Harness: Sendable {
     let home: String
-    let store: any Store
+    let store: SQLiteStore
     let engine: Engine
 
     init(killGrace: Double = 1, probeInterval: Double? = nil, retryBase: Double? = nil) throws {
@@ -19,7 +19,7 @@ final class Harness: Sendable {
         store = try SQLiteStore(
             path: home + "/heaven.sqlite", liveness: { ProcessProbe.isAlive(pid: $0, startTime: $1) })
         engine = Engine(
-            home: HeavenHome(root: home), store: store, killGrace: killGrace, probeInterval: probeInterval,
+            home: HeavenHome(root: home), stores: Stores(store), killGrace: killGrace, probeInterval: probeInterval,
             retryBase: retryBase)
     }
 

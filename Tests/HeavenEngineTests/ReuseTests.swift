@@ -3,6 +3,7 @@ import HeavenCore
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
+import HeavenStore
 import Testing
 
 /// A rerun after an edit (`heaven run FILE --resume RUN`) reuses what did not change.

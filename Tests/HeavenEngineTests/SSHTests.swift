@@ -4,6 +4,7 @@ import HeavenCore
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
+import HeavenStore
 import HeavenTestSupport
 import Testing
 

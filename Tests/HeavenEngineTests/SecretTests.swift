@@ -3,6 +3,7 @@ import HeavenCore
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
+import HeavenStore
 import Testing
 
 @Suite("Secrets", .timeLimit(.minutes(15)))

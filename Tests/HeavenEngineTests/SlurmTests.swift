@@ -3,6 +3,7 @@ import HeavenConnectors
 import HeavenCore
 import HeavenEngine
 import HeavenModel
+import HeavenStore
 import HeavenTestSupport
 import Testing
 

@@ -3,6 +3,7 @@ import HeavenCore
 import HeavenEngine
 import HeavenLanguage
 import HeavenModel
+import HeavenStore
 import Testing
 
 /// The engine of a shared server, with the tenancy the server gives it.
@@ -12,7 +13,8 @@ struct TenancyTests {
         let tenancy = Tenancy(defaultMemory: 1_073_741_824, maxProcesses: 64) { _ in
             Tenancy.Tenant(taskID: 201_234, admin: admin)
         }
-        return Engine(home: HeavenHome(root: h.home), store: h.store, killGrace: 1, confined: true, tenancy: tenancy)
+        return Engine(
+            home: HeavenHome(root: h.home), stores: Stores(h.store), killGrace: 1, confined: true, tenancy: tenancy)
     }
 
     @Test(

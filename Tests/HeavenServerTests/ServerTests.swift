@@ -879,7 +879,7 @@ struct ServerTests {
         defer { try? FileManager.default.removeItem(atPath: home) }
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         let store = try SQLiteStore(path: home + "/heaven.sqlite")
-        let server = HeavenServer(home: HeavenHome(root: home), store: store)
+        let server = HeavenServer(home: HeavenHome(root: home), stores: Stores(store))
         let router = server.router()
         let served = Set(
             router.routes.map { r in

@@ -17,7 +17,7 @@ struct LedgerTests {
     }
 
     func job(_ id: String) -> RunRecord {
-        RunRecord(id: id, workflow: "w", user: "carol", sources: "[]", inputs: [:], process: "w", processVersion: "1")
+        RunRecord(id: id, workflow: "w", user: "carol", inputs: [:], process: "w", processVersion: "1")
     }
 
     func charge(_ job: String, budget: String) -> (JobCharge, LedgerTransaction) {

@@ -23,7 +23,7 @@ final class TemporaryStore: Sendable {
 @Suite("SQLite store", .timeLimit(.minutes(15)))
 struct StoreTests {
     func run(_ id: String, user: String = "alice") -> RunRecord {
-        RunRecord(id: id, workflow: "w", user: user, sources: "[]", inputs: [:])
+        RunRecord(id: id, workflow: "w", user: user, inputs: [:])
     }
 
     @Test("what is recorded is there after the store is opened again (migrations run once, on a new file only)")

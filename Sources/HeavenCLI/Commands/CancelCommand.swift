@@ -35,13 +35,13 @@ struct CancelCommand: AsyncParsableCommand {
             print("run \(record.id): cancel requested (the server stops its tasks)")
             return
         }
-        let (home, store) = try CLI.openStore()
-        let record = try await CLI.findRun(store, run)
+        let (home, stores) = try CLI.openStore()
+        let record = try await CLI.findRun(stores.runs, run)
         if record.status.isFinal {
             print("run \(record.id) already \(record.status.rawValue)")
             return
         }
-        switch try await Engine(home: home, store: store).cancel(runID: record.id) {
+        switch try await Engine(home: home, stores: stores).cancel(runID: record.id) {
         case .alreadyEnded(let status): print("run \(record.id) already \(status.rawValue)")
         case .requested(let pid): print("run \(record.id): cancel requested (process \(pid) stops its tasks)")
         case .closed: print("run \(record.id) cancelled")

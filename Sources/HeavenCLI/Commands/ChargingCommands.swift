@@ -53,8 +53,8 @@ struct AccountsCreditCommand: AsyncParsableCommand {
             return
         }
         // Here, the one who may write this machine's store is its admin.
-        let (_, store) = try CLI.openStore()
-        let billing = Billing(runs: store, ledger: store, accounts: store) { _ in { _ in nil } }
+        let (_, stores) = try CLI.openStore()
+        let billing = Billing(runs: stores.runs, ledger: stores.ledger, accounts: stores.accounts) { _ in { _ in nil } }
         do {
             let done = try await billing.credit(
                 account, amount: m.value, currency: currency, memo: memo ?? "credited by \(CLI.user())",
@@ -80,11 +80,11 @@ struct AccountsListCommand: AsyncParsableCommand {
         if let remote = try connection.remote() {
             list = try await remote.send("GET", "/v1/accounts", as: AccountList.self)
         } else {
-            let (_, store) = try CLI.openStore()
-            let all = try await store.allBalances()
+            let (_, stores) = try CLI.openStore()
+            let all = try await stores.ledger.allBalances()
             list = AccountList(
                 accounts: all.keys.sorted().map { AccountView(account: $0, balances: all[$0] ?? [:]) },
-                totals: try await store.ledgerTotals())
+                totals: try await stores.ledger.ledgerTotals())
         }
         if json { return CLI.printJSON(list) }
         var rows = [["ACCOUNT", "BALANCE"]]
@@ -119,9 +119,9 @@ struct AccountCommand: AsyncParsableCommand {
         if let remote = try connection.remote() {
             list = try await remote.send("GET", "/v1/account", as: AccountList.self)
         } else {
-            let (_, store) = try CLI.openStore()
+            let (_, stores) = try CLI.openStore()
             let me = LedgerAccount.user(CLI.user())
-            list = AccountList(accounts: [AccountView(account: me, balances: try await store.balances(of: me))])
+            list = AccountList(accounts: [AccountView(account: me, balances: try await stores.ledger.balances(of: me))])
         }
         if json { return CLI.printJSON(list) }
         for a in list.accounts { print("\(a.account): \(AccountsCommand.balances(a.balances))") }

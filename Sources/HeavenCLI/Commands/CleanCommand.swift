@@ -23,15 +23,15 @@ struct CleanCommand: AsyncParsableCommand {
     var run: String
 
     func run() async throws {
-        let (home, store) = try CLI.openStore()
-        let record = try await CLI.findRun(store, run)
+        let (home, stores) = try CLI.openStore()
+        let record = try await CLI.findRun(stores.runs, run)
         if record.status == .running, let pid = record.driver(alive: Engine.processLiveness) {
             throw CLIError("run \(record.id) is running (process \(pid)): cancel it first")
         }
-        let sites = Set(((try? await store.attempts(run: record.id)) ?? []).compactMap(\.site))
-        let catalog = try await store.catalog()
+        let sites = Set(((try? await stores.runs.attempts(run: record.id)) ?? []).compactMap(\.site))
+        let catalog = try await stores.catalog.catalog()
         var cleaned: [String] = []
-        let connectors = Engine.siteConnectors(home: home, store: store)
+        let connectors = Engine.siteConnectors(home: home, secrets: stores.secrets)
         for entry in catalog.sites where sites.contains(entry.site.name) {
             // Sites whose tasks' files are on another machine keep the run's directory there.
             if let c = try? connectors.connector(for: entry.site, user: record.user),

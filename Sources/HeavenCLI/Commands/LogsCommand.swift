@@ -35,16 +35,16 @@ struct LogsCommand: AsyncParsableCommand {
             try await remoteLogs(remote)
             return
         }
-        let (home, store) = try CLI.openStore()
-        let record = try await CLI.findRun(store, run)
+        let (home, stores) = try CLI.openStore()
+        let record = try await CLI.findRun(stores.runs, run)
         guard let task else {
-            for e in (try? await store.events(run: record.id, after: 0, limit: 100_000)) ?? [] {
+            for e in (try? await stores.runs.events(run: record.id, after: 0, limit: 100_000)) ?? [] {
                 LogsCommand.printEvent(at: e.time, e.kind.rawValue, task: e.taskKey, e.message)
             }
             return
         }
         let layout = home.layout(record.id)
-        for a in try chosen((try? await store.attempts(run: record.id)) ?? [], task: task, run: record.id) {
+        for a in try chosen((try? await stores.runs.attempts(run: record.id)) ?? [], task: task, run: record.id) {
             let key = a.taskKey
             // A combined log (`.log`), or standard output and error apart (`.out`, `.err`).
             // An attempt that printed nothing may have no log file (its empty file went to

@@ -69,9 +69,9 @@ struct PlanCommand: AsyncParsableCommand {
             return
         }
         let who = user ?? CLI.user()
-        let (_, store) = try CLI.openStore()
+        let (_, stores) = try CLI.openStore()
         var catalog: Catalog
-        do { catalog = try await store.catalog() } catch { throw CLIError("\(error)") }
+        do { catalog = try await stores.catalog.catalog() } catch { throw CLIError("\(error)") }
         // The files' documents, as they would be registered by a run.
         for s in docs.sites {
             catalog.sites.removeAll { $0.site.name == s.name }

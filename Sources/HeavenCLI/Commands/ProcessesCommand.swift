@@ -83,8 +83,8 @@ struct ProcessesDeployCommand: AsyncParsableCommand {
             }
             return
         }
-        let (_, store) = try CLI.openStore()
-        let publishing = Publishing(store: store)
+        let (_, stores) = try CLI.openStore()
+        let publishing = Publishing(processes: stores.processes)
         let user = ProcessesCommand.localUser()
         let p = try await ProcessesCommand.run {
             if replace {
@@ -129,8 +129,10 @@ struct ProcessesListCommand: AsyncParsableCommand {
                 }
             }
         } else {
-            let (_, store) = try CLI.openStore()
-            for p in try await store.processes(visibleTo: ProcessesCommand.localUser(), limit: 100_000, offset: 0) {
+            let (_, stores) = try CLI.openStore()
+            for p in try await stores.processes.processes(
+                visibleTo: ProcessesCommand.localUser(), limit: 100_000, offset: 0)
+            {
                 let (_, workflow) = try await ProcessesCommand.run { try Publishing.load(Publishing.sources(p)) }
                 summaries.append(
                     ProcessDescription.summary(
@@ -169,9 +171,9 @@ struct ProcessesDescribeCommand: AsyncParsableCommand {
         if let remote = try connection.remote() {
             d = try await remote.send("GET", "/processes/\(Remote.segment(id))", as: ProcessBody.self)
         } else {
-            let (_, store) = try CLI.openStore()
+            let (_, stores) = try CLI.openStore()
             let p = try await ProcessesCommand.run {
-                try await Publishing(store: store).visible(id, to: ProcessesCommand.localUser())
+                try await Publishing(processes: stores.processes).visible(id, to: ProcessesCommand.localUser())
             }
             let (_, workflow) = try await ProcessesCommand.run { try Publishing.load(Publishing.sources(p)) }
             d = ProcessDescription.of(
@@ -214,9 +216,9 @@ struct ProcessesUndeployCommand: AsyncParsableCommand {
         if let remote = try connection.remote() {
             _ = try await remote.data("DELETE", "/processes/\(Remote.segment(id))")
         } else {
-            let (_, store) = try CLI.openStore()
+            let (_, stores) = try CLI.openStore()
             try await ProcessesCommand.run {
-                try await Publishing(store: store).undeploy(id, by: ProcessesCommand.localUser())
+                try await Publishing(processes: stores.processes).undeploy(id, by: ProcessesCommand.localUser())
             }
         }
         print("process \(id) undeployed")

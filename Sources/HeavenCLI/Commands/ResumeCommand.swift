@@ -66,8 +66,8 @@ struct ResumeCommand: AsyncParsableCommand {
             }
             try await remote.resume(run, json: json, quiet: quiet, out: out)
         }
-        let (home, store) = try CLI.openStore()
-        var record = try await CLI.findRun(store, run)
+        let (home, stores) = try CLI.openStore()
+        var record = try await CLI.findRun(stores.runs, run)
         if !files.isEmpty {
             let load = Loader.load(paths: files)
             if !load.isValid {
@@ -76,29 +76,30 @@ struct ResumeCommand: AsyncParsableCommand {
             }
             try await RunCommand.start(
                 load, workflow: workflow, inputs: input, out: out, reusing: record.id, json: json, quiet: quiet,
-                home: home, store: store)
+                home: home, stores: stores)
             return
         }
         if !input.isEmpty || workflow != nil {
             throw CLIError("--input and --workflow go with --with: a resumed run keeps its own inputs and workflow")
         }
         if record.status == .cancelled {
-            let paths = try record.documents().map(\.path)
-            let finished = try await store.succeededOutputs(run: record.id).count
+            let paths = try await stores.runs.documents(run: record.id).map(\.path)
+            let finished = try await stores.runs.succeededOutputs(run: record.id).count
             throw CLIError(
                 "run \(record.id) was cancelled, and a cancelled run does not resume. To run it again, reusing the \(Wording.count(finished, "task")) it finished: heaven run \(paths.joined(separator: " ")) --resume \(record.id)"
             )
         }
         if let out, HeavenHome.absolute(out) != record.outDirectory {
             record.outDirectory = HeavenHome.absolute(out)
-            try await store.updateRun(record)
+            try await stores.runs.updateRun(record)
         }
         if record.status == .succeeded {
             if json { print(CLI.json(record)) } else { CLI.report(record) }
             return
         }
         try await RunDriver(
-            engine: Engine(home: home, store: store), store: store, json: json, quiet: quiet || json && !CLI.isTerminal
+            engine: Engine(home: home, stores: stores), stores: stores, json: json,
+            quiet: quiet || json && !CLI.isTerminal
         )
         .drive(record.id)
     }

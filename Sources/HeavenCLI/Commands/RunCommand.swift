@@ -58,21 +58,21 @@ struct RunCommand: AsyncParsableCommand {
                 files, workflow: workflow, inputs: CLI.inputs(input), declared: declared, json: json, quiet: quiet,
                 out: out)
         }
-        let (home, store) = try CLI.openStore()
+        let (home, stores) = try CLI.openStore()
         var earlier: String?
-        if let resume { earlier = try await CLI.findRun(store, resume).id }
+        if let resume { earlier = try await CLI.findRun(stores.runs, resume).id }
         try await RunCommand.start(
             load, workflow: workflow, inputs: input, out: out, reusing: earlier, json: json, quiet: quiet, home: home,
-            store: store)
+            stores: stores)
     }
 
     /// Creates a run of the files and drives it to its end, here.
     static func start(
         _ load: LoadResult, workflow: String?, inputs: [String], out: String?, reusing: String?, json: Bool,
         quiet: Bool,
-        home: HeavenHome, store: any Store
+        home: HeavenHome, stores: Stores
     ) async throws {
-        let engine = Engine(home: home, store: store)
+        let engine = Engine(home: home, stores: stores)
         let run: RunRecord
         do {
             run = try await engine.createRun(
@@ -88,7 +88,7 @@ struct RunCommand: AsyncParsableCommand {
                 "run \(run.id) started (state in \(home.root))"
                     + (reusing.map { ", reusing what run \($0) finished unchanged" } ?? ""))
         }
-        try await RunDriver(engine: engine, store: store, json: json, quiet: quiet || json && !CLI.isTerminal).drive(
+        try await RunDriver(engine: engine, stores: stores, json: json, quiet: quiet || json && !CLI.isTerminal).drive(
             run.id, load: load)
     }
 }

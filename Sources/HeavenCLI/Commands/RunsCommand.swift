@@ -29,9 +29,9 @@ struct RunsCommand: AsyncParsableCommand {
             RunsCommand.show(try await remote.runs(limit: max(1, limit)), json: json)
             return
         }
-        let (_, store) = try CLI.openStore()
+        let (_, stores) = try CLI.openStore()
         let runs: [RunRecord]
-        do { runs = try await store.runs(limit: max(1, limit)) } catch { throw CLIError("\(error)") }
+        do { runs = try await stores.runs.runs(limit: max(1, limit)) } catch { throw CLIError("\(error)") }
         RunsCommand.show(runs, json: json)
     }
 

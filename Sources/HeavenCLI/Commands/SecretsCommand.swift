@@ -46,8 +46,8 @@ struct SecretsSetCommand: AsyncParsableCommand {
         if let remote = try connection.remote() {
             _ = try await remote.data("PUT", "/v1/secrets/\(name)", body: SecretValue(value: value))
         } else {
-            let (home, store) = try CLI.openStore()
-            try await Secrets(home: home, store: store).set(owner: CLI.user(), name: name, value: value)
+            let (home, stores) = try CLI.openStore()
+            try await Secrets(home: home, store: stores.secrets).set(owner: CLI.user(), name: name, value: value)
         }
         value = ""
         print("secret \(name) set")
@@ -67,8 +67,8 @@ struct SecretsListCommand: AsyncParsableCommand {
                 rows.append([s.name, ISO8601DateFormatter().string(from: s.updated)])
             }
         } else {
-            let (_, store) = try CLI.openStore()
-            for s in try await store.secretNames(owner: CLI.user()) {
+            let (_, stores) = try CLI.openStore()
+            for s in try await stores.secrets.secretNames(owner: CLI.user()) {
                 rows.append([s.name, ISO8601DateFormatter().string(from: s.updated)])
             }
         }
@@ -91,8 +91,8 @@ struct SecretsDeleteCommand: AsyncParsableCommand {
         if let remote = try connection.remote() {
             _ = try await remote.data("DELETE", "/v1/secrets/\(name)")
         } else {
-            let (_, store) = try CLI.openStore()
-            guard try await store.deleteSecret(owner: CLI.user(), name: name) else {
+            let (_, stores) = try CLI.openStore()
+            guard try await stores.secrets.deleteSecret(owner: CLI.user(), name: name) else {
                 throw CLIError("no secret \(name)")
             }
         }

@@ -309,7 +309,7 @@ struct ServeCommand: AsyncParsableCommand {
             CLI.error(
                 "privileges: serving as \(user) (uid \(geteuid())), no capability; the sandbox helper keeps root's")
         }
-        let (_, store) = try CLI.openStore()
+        let (_, stores) = try CLI.openStore()
         if let ids = policy.taskIDs {
             CLI.error(
                 "isolation: tenants' tasks run as uids \(ids.lowerBound)-\(ids.upperBound), sandboxed, bounded by \(TaskConfinement.limitsMechanism), writing at most \(Quantity(policy.taskDisk, .bytes)) (less where their machine's `disk` says so); network: \(policy.taskNetwork == .outbound ? "outbound only (slirp4netns), for machines that ask for it" : "none (a loopback of their own)")"
@@ -319,12 +319,12 @@ struct ServeCommand: AsyncParsableCommand {
                 "heaven: warning: --no-isolation: every task runs as this server's own account (uid \(geteuid())), unconfined"
             )
         }
-        let server = HeavenServer(home: home, store: store, policy: policy)
+        let server = HeavenServer(home: home, stores: stores, policy: policy)
         let resumed = try await server.resumeInterrupted()
         if !resumed.isEmpty {
             CLI.error("resuming \(resumed.count) unfinished run(s): \(resumed.joined(separator: ", "))")
         }
-        if try await store.users().isEmpty {
+        if try await stores.accounts.users().isEmpty {
             CLI.error("no users yet: create one with `heaven users add NAME --admin` (it prints a token)")
         }
         defer { if policy.taskIDs != nil { TaskConfinement.releaseLimits() } }
@@ -374,12 +374,12 @@ struct UsersAddCommand: AsyncParsableCommand {
                 "a user name is lowercase letters, digits, `_`, `.` or `-`, starting with a letter (got `\(name)`)")
         }
         let until = try lifetime(expires)
-        let (_, store) = try CLI.openStore()
-        let existing = try await store.user(name)
-        try await store.saveUser(
+        let (_, stores) = try CLI.openStore()
+        let existing = try await stores.accounts.user(name)
+        try await stores.accounts.saveUser(
             UserRecord(name: name, groups: groups, admin: admin, createdAt: existing?.createdAt ?? Date()))
         let (id, token) = try await Tokens.issue(
-            for: name, store: store, label: "created by heaven users add", expires: until)
+            for: name, store: stores.accounts, label: "created by heaven users add", expires: until)
         CLI.error(
             "\(existing == nil ? "created" : "updated") user \(name)\(admin ? " (admin)" : "")\(groups.isEmpty ? "" : " in \(groups.joined(separator: ", "))"); token \(id)\(until.map { " expires \(ISO8601DateFormatter().string(from: $0))" } ?? ""), shown only now:"
         )
@@ -396,11 +396,11 @@ struct UsersTokenCommand: AsyncParsableCommand {
 
     func run() async throws {
         let until = try lifetime(expires)
-        let (_, store) = try CLI.openStore()
-        guard try await store.user(name) != nil else {
+        let (_, stores) = try CLI.openStore()
+        guard try await stores.accounts.user(name) != nil else {
             throw CLIError("no user \(name) (create it with `heaven users add`)")
         }
-        let (id, token) = try await Tokens.issue(for: name, store: store, expires: until)
+        let (id, token) = try await Tokens.issue(for: name, store: stores.accounts, expires: until)
         CLI.error("token \(id) for \(name), shown only now:")
         print(token)
     }
@@ -411,8 +411,8 @@ struct UsersListCommand: AsyncParsableCommand {
         commandName: "list", abstract: "List users and their tokens (never the tokens' secrets).")
 
     func run() async throws {
-        let (_, store) = try CLI.openStore()
-        let users = try await store.users()
+        let (_, stores) = try CLI.openStore()
+        let users = try await stores.accounts.users()
         if users.isEmpty {
             print("no users (create one with `heaven users add NAME --admin`)")
             return
@@ -420,7 +420,7 @@ struct UsersListCommand: AsyncParsableCommand {
         let f = ISO8601DateFormatter()
         var rows = [["USER", "GROUPS", "ROLE", "TOKENS"]]
         for u in users {
-            let tokens = try await store.tokens(user: u.name).map { t in
+            let tokens = try await stores.accounts.tokens(user: u.name).map { t in
                 t.id
                     + (t.revokedAt != nil
                         ? " (revoked)"
@@ -441,8 +441,8 @@ struct UsersRevokeCommand: AsyncParsableCommand {
     @Argument(help: "The token's id (the 8 characters after `hv_`).") var token: String
 
     func run() async throws {
-        let (_, store) = try CLI.openStore()
-        guard try await store.revokeToken(token) else { throw CLIError("no live token \(token)") }
+        let (_, stores) = try CLI.openStore()
+        guard try await stores.accounts.revokeToken(token) else { throw CLIError("no live token \(token)") }
         print("token \(token) revoked")
     }
 }

@@ -32,11 +32,11 @@ struct SitesListCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let (_, store) = try CLI.openStore()
+        let (_, stores) = try CLI.openStore()
         let catalog: Catalog
-        do { catalog = try await store.catalog() } catch { throw CLIError("\(error)") }
+        do { catalog = try await stores.catalog.catalog() } catch { throw CLIError("\(error)") }
         let now = Date()
-        let health = (try? await store.siteHealth()) ?? [:]
+        let health = (try? await stores.catalog.siteHealth()) ?? [:]
         /// up; down (why, until when); or failing: tried again at a time.
         func status(_ e: Catalog.SiteEntry) -> String {
             let h = health[e.site.name] ?? SiteHealth()
@@ -141,10 +141,10 @@ struct SitesAddCommand: AsyncParsableCommand {
             print("registered \(sites.count) site(s) and \(grants.count) grant(s) on \(remote.server.absoluteString)")
             return
         }
-        let (_, store) = try CLI.openStore()
+        let (_, stores) = try CLI.openStore()
         let user = CLI.user()
-        for s in load.documents.sites { try await store.registerSite(s, by: user) }
-        for g in load.documents.grants { try await store.registerGrant(g, by: user) }
+        for s in load.documents.sites { try await stores.catalog.registerSite(s, by: user) }
+        for g in load.documents.grants { try await stores.catalog.registerGrant(g, by: user) }
         print("registered \(load.documents.sites.count) site(s) and \(load.documents.grants.count) grant(s)")
     }
 
@@ -186,11 +186,11 @@ struct SitesDownCommand: AsyncParsableCommand {
         guard case .success(let q) = Quantity.parse(duration, as: .seconds) else {
             throw CLIError("--for takes a duration such as 30m or 2h, not `\(duration)`")
         }
-        let (_, store) = try CLI.openStore()
-        guard try await store.catalog().sites.contains(where: { $0.site.name == site }) else {
+        let (_, stores) = try CLI.openStore()
+        guard try await stores.catalog.catalog().sites.contains(where: { $0.site.name == site }) else {
             throw CLIError("no site `\(site)` is registered (see `heaven sites`)")
         }
-        try await store.markSite(site, downUntil: Date().addingTimeInterval(q.value), reason: reason)
+        try await stores.catalog.markSite(site, downUntil: Date().addingTimeInterval(q.value), reason: reason)
         print("site \(site) down for \(q) (\(reason))")
     }
 }
@@ -202,8 +202,8 @@ struct SitesUpCommand: AsyncParsableCommand {
     var site: String
 
     func run() async throws {
-        let (_, store) = try CLI.openStore()
-        try await store.markSite(site, downUntil: nil, reason: nil)
+        let (_, stores) = try CLI.openStore()
+        try await stores.catalog.markSite(site, downUntil: nil, reason: nil)
         print("site \(site) up")
     }
 }

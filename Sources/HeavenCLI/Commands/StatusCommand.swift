@@ -36,9 +36,9 @@ struct StatusCommand: AsyncParsableCommand {
             StatusCommand.show(record, attempts, json: json, local: false, all: tasks)
             return
         }
-        let (_, store) = try CLI.openStore()
-        let record = try await CLI.findRun(store, run)
-        let attempts = (try? await store.attempts(run: record.id)) ?? []
+        let (_, stores) = try CLI.openStore()
+        let record = try await CLI.findRun(stores.runs, run)
+        let attempts = (try? await stores.runs.attempts(run: record.id)) ?? []
         StatusCommand.show(record, attempts, json: json, local: true, all: tasks)
     }
 

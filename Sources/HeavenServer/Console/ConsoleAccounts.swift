@@ -47,14 +47,15 @@ extension ConsoleRoutes {
         var rows: [String] = []
         for a in mine {
             rows.append(
-                "<tr data-account=\"\(h(a))\"><td>\(h(a))</td><td>\(balances(try await store.balances(of: a)))</td></tr>"
+                "<tr data-account=\"\(h(a))\"><td>\(h(a))</td><td>\(balances(try await stores.ledger.balances(of: a)))</td></tr>"
             )
         }
-        let charges = try await store.charges(
+        let charges = try await stores.ledger.charges(
             involving: c.user.admin ? nil : LedgerAccount.user(c.user.name), limit: 200)
         var bills: [String] = []
         for charge in charges {
-            let (value, resources, fee, settled) = Charging.costs(charge, try await store.transactions(job: charge.job))
+            let (value, resources, fee, settled) = Charging.costs(
+                charge, try await stores.ledger.transactions(job: charge.job))
             let cur = h(charge.currency)
             bills.append(
                 "<tr data-bill=\"\(h(charge.job))\"><td><a href=\"/console/runs/\(h(charge.job))\">\(h(charge.job))</a></td><td>\(h(charge.process))</td><td>\(h(charge.payer))</td><td>\(h(charge.publisher))</td><td>\(value) \(cur)</td><td>\(fee) \(cur)</td><td>\(resources) \(cur)</td><td>\(charge.budget) \(cur)</td><td>\(settled ? "settled" : "held")</td></tr>"
@@ -69,11 +70,11 @@ extension ConsoleRoutes {
         ]
         if let notice { values["notice"] = "credited \(notice.removingPercentEncoding ?? notice)" }
         if c.user.admin {
-            let all = try await store.allBalances()
+            let all = try await stores.ledger.allBalances()
             let everyone = all.keys.sorted().map {
                 "<tr data-account=\"\(h($0))\"><td>\(h($0))</td><td>\(balances(all[$0] ?? [:]))</td></tr>"
             }
-            let totals = try await store.ledgerTotals()
+            let totals = try await stores.ledger.ledgerTotals()
             values["admin"] =
                 "<table><tr><th>Account</th><th>Balance</th></tr>\(everyone.joined())</table><p class=\"hint\" id=\"totals\">totals: \(totals.isEmpty ? "0" : balances(totals)) (the ledger balances: always zero)</p>"
         }

@@ -21,7 +21,7 @@ struct ConsoleRoutes {
     let server: HeavenServer
     let access: Access
     let library: MustacheLibrary
-    var store: any Store { server.store }
+    var stores: Stores { server.stores }
     var runs: RunRoutes { RunRoutes(server: server, access: access) }
 
     static let cookie = "heaven_session"
@@ -68,7 +68,7 @@ struct ConsoleRoutes {
         router.post("/console/logout") { request, context in
             guard let c = try await caller(request) else { return ConsoleRoutes.redirect("/console/login") }
             try await checkForm(request, context, c)
-            _ = try await store.endSession(hash: c.hash)
+            _ = try await stores.accounts.endSession(hash: c.hash)
             var r = ConsoleRoutes.redirect("/console/login")
             r.headers[.setCookie] = ConsoleRoutes.cookieHeader("", request: request, maxAge: 0)
             return r
@@ -160,7 +160,9 @@ struct ConsoleRoutes {
     func caller(_ request: Request) async throws -> Caller? {
         guard let value = ConsoleRoutes.cookieValue(request), !value.isEmpty else { return nil }
         let hash = Tokens.hash(value)
-        guard let (session, user) = try await store.session(hash: hash), session.isLive(at: Date()) else { return nil }
+        guard let (session, user) = try await stores.accounts.session(hash: hash), session.isLive(at: Date()) else {
+            return nil
+        }
         return Caller(user: user, session: session, hash: hash)
     }
 
@@ -233,7 +235,7 @@ struct ConsoleRoutes {
             (try await ConsoleRoutes.form(request, context))["token"]?.trimmingCharacters(in: .whitespaces)
             ?? ""
         var user: UserRecord?
-        if Tokens.isWellFormed(token), let (t, u) = try await store.token(hash: Tokens.hash(token)),
+        if Tokens.isWellFormed(token), let (t, u) = try await stores.accounts.token(hash: Tokens.hash(token)),
             t.problem(at: Date()) == nil
         {
             user = u
@@ -246,7 +248,7 @@ struct ConsoleRoutes {
         let secret = Tokens.make().token
         let csrf = Tokens.make().token
         let now = Date()
-        try await store.openSession(
+        try await stores.accounts.openSession(
             ConsoleSession(
                 user: user.name, csrf: csrf, createdAt: now, expiresAt: now.addingTimeInterval(ConsoleRoutes.lifetime)),
             hash: Tokens.hash(secret))
@@ -326,7 +328,7 @@ struct ConsoleRoutes {
     /// The runs the page lists: the caller's (and those shared with them), newest first,
     /// filtered by `status` and `workflow`.
     func listed(_ request: Request, _ c: Caller) async throws -> (all: [RunRecord], shown: [RunRecord]) {
-        let all = try await store.runs(visibleTo: c.user, limit: 500)
+        let all = try await stores.accounts.runs(visibleTo: c.user, limit: 500)
         let status = request.uri.queryParameters.get("status").flatMap { RunStatus(rawValue: String($0)) }
         let workflow = request.uri.queryParameters.get("workflow").map { String($0) } ?? ""
         let shown = all.filter { r in
@@ -407,16 +409,17 @@ struct ConsoleRoutes {
     func picture(_ request: Request, _ run: RunRecord, load given: LoadResult? = nil) async throws -> (
         graph: String, gantt: String
     ) {
-        let attempts = try await store.attempts(run: run.id)
+        let attempts = try await stores.runs.attempts(run: run.id)
         let expand = request.uri.queryParameters.getAll("expand").map {
             String($0).removingPercentEncoding ?? String($0)
         }
         // What waits is told by events, read only while the run goes on.
-        let events = run.status.isFinal ? [] : try await store.events(run: run.id, after: 0, limit: 100_000)
+        let events = run.status.isFinal ? [] : try await stores.runs.events(run: run.id, after: 0, limit: 100_000)
         let p = RunPicture(
             runID: run.id, attempts: attempts,
             expanded: Set(expand.flatMap { [$0 + "#", $0 + "@"] }), events: events)
-        let load = given ?? ConsoleRoutes.load(of: run)
+        let load: LoadResult?
+        if let given { load = given } else { load = await self.load(of: run) }
         let graph: String
         if let load, let w = load.documents.workflow(named: run.workflow) {
             graph = p.graph(w, documents: load.documents)
@@ -428,7 +431,7 @@ struct ConsoleRoutes {
 
     func runPage(_ request: Request, _ run: RunRecord, _ c: Caller) async throws -> Response {
         // The run's documents, read once for the graph, "run again" and the placement.
-        let load = ConsoleRoutes.load(of: run)
+        let load = await self.load(of: run)
         let (graph, gantt) = try await picture(request, run, load: load)
         let owns = c.user.admin || run.user == c.user.name
         let duration = run.startedAt.map { s in
@@ -442,8 +445,8 @@ struct ConsoleRoutes {
             "outputs": outputs(run),
         ]
         // A priced job: what it cost, movement by movement (its bill).
-        if run.process != nil, let charge = try await store.charge(job: run.id) {
-            let movements = try await store.transactions(job: run.id)
+        if run.process != nil, let charge = try await stores.ledger.charge(job: run.id) {
+            let movements = try await stores.ledger.transactions(job: run.id)
             let (value, resources, fee, settled) = Charging.costs(charge, movements)
             let cur = h(charge.currency)
             let rows = movements.map { t in
@@ -459,10 +462,10 @@ struct ConsoleRoutes {
         }
         if let duration { values["duration"] = duration }
         if let e = run.error { values["error"] = e }
-        if let placement = try await store.placement(run: run.id) {
+        if let placement = try await stores.catalog.placement(run: run.id) {
             var sites: [String: Site] = [:]
             for s in load?.documents.sites ?? [] { sites[s.name] = s }
-            for e in try await store.catalog().sites { sites[e.site.name] = e.site }
+            for e in try await stores.catalog.catalog().sites { sites[e.site.name] = e.site }
             values["placement"] = ConsoleRoutes.placement(
                 placement, topology: load?.documents.topology(named: placement.topology), sites: sites)
         }
@@ -586,7 +589,7 @@ struct ConsoleRoutes {
         try await access.checkNotWithheld(run, for: c.user)
         let sent = try context.parameters.require("task")
         let flat = sent.removingPercentEncoding ?? sent
-        let attempts = try await store.attempts(run: run.id).filter { RunLayout.flat($0.taskKey) == flat }
+        let attempts = try await stores.runs.attempts(run: run.id).filter { RunLayout.flat($0.taskKey) == flat }
         let wanted = request.uri.queryParameters.get("attempt").flatMap { Int(String($0)) }
         guard let a = wanted.map({ n in attempts.first { $0.number == n } }) ?? attempts.last else {
             throw Problem(.notFound, "no such task or attempt")
@@ -618,8 +621,8 @@ struct ConsoleRoutes {
     // MARK: Sites
 
     func sitesPage(_ c: Caller) async throws -> Response {
-        let catalog = try await store.catalog()
-        let health = try await store.siteHealth()
+        let catalog = try await stores.catalog.catalog()
+        let health = try await stores.catalog.siteHealth()
         let now = Date()
         let rows = catalog.sites.map { e -> String in
             let hlth = health[e.site.name]

@@ -49,7 +49,7 @@ extension ConsoleRoutes {
             guard let c = try await caller(request) else { return ConsoleRoutes.redirect("/console/login") }
             guard let run = try await visibleRun(context, c) else { return notFound(c, "no such run") }
             if let p = run.process { return ConsoleRoutes.redirect(ConsoleRoutes.again(p, run.id)) }
-            guard let (_, workflow) = ConsoleRoutes.documents(of: run) else {
+            guard let (_, workflow) = ConsoleRoutes.documents(of: run, load: await load(of: run)) else {
                 return notFound(c, "run \(run.id)'s workflow cannot be read back")
             }
             let (values, kept) = earlier(run, workflow)
@@ -58,7 +58,8 @@ extension ConsoleRoutes {
         router.post("/console/runs/{id}/again") { request, context in
             guard let c = try await caller(request) else { return ConsoleRoutes.redirect("/console/login") }
             guard let run = try await visibleRun(context, c) else { return notFound(c, "no such run") }
-            guard run.process == nil, let (load, workflow) = ConsoleRoutes.documents(of: run) else {
+            guard run.process == nil, let (load, workflow) = ConsoleRoutes.documents(of: run, load: await load(of: run))
+            else {
                 return notFound(c, "run \(run.id) is run again from its process's page")
             }
             try RunRoutes.checkIsolation(load, for: c.user, policy: server.policy)
@@ -77,23 +78,21 @@ extension ConsoleRoutes {
     }
 
     /// A run's own documents as loaded (from the store, never the disk); nil when what
-    /// was recorded cannot be read.
-    static func load(of run: RunRecord) -> LoadResult? {
-        guard let sources = try? run.documents() else { return nil }
+    /// was recorded cannot be read (the page says so).
+    func load(of run: RunRecord) async -> LoadResult? {
+        guard let sources = try? await stores.runs.documents(run: run.id) else { return nil }
         return Loader.load(sources: sources, readingDisk: false)
     }
 
     /// A run's own documents as loaded, and its workflow, when they are valid.
-    static func documents(of run: RunRecord, load: LoadResult? = nil) -> (LoadResult, Workflow)? {
-        guard let load = load ?? ConsoleRoutes.load(of: run), load.isValid,
-            let w = load.documents.workflow(named: run.workflow)
-        else { return nil }
+    static func documents(of run: RunRecord, load: LoadResult?) -> (LoadResult, Workflow)? {
+        guard let load, load.isValid, let w = load.documents.workflow(named: run.workflow) else { return nil }
         return (load, w)
     }
 
     /// A process the caller may see, parsed (nil: not found, whether absent or another's).
     func visibleProcess(_ id: String, _ c: Caller) async throws -> (ProcessRecord, LoadResult, Workflow)? {
-        guard let p = try? await Publishing(store: store).visible(id, to: c.user) else { return nil }
+        guard let p = try? await Publishing(processes: stores.processes).visible(id, to: c.user) else { return nil }
         let (load, workflow) = try server.processes.parsed(p)
         return (p, load, workflow)
     }
@@ -119,7 +118,7 @@ extension ConsoleRoutes {
     // MARK: Pages
 
     func processesPage(_ c: Caller) async throws -> Response {
-        let processes = try await store.processes(visibleTo: c.user, limit: 1000, offset: 0)
+        let processes = try await stores.processes.processes(visibleTo: c.user, limit: 1000, offset: 0)
         let rows = processes.map { p -> String in
             let w = try? server.processes.parsed(p).workflow
             return
@@ -139,7 +138,7 @@ extension ConsoleRoutes {
         var query = JobQuery()
         query.processIDs = [p.id]
         query.limit = 20
-        let jobs = try await store.jobs(visibleTo: c.user, query, now: Date()).runs
+        let jobs = try await stores.processes.jobs(visibleTo: c.user, query, now: Date()).runs
         let body = ProcessDescription.of(workflow)
         let outputs = workflow.outputs.map { o -> String in
             let d = body.outputs[o.name]
@@ -168,7 +167,7 @@ extension ConsoleRoutes {
         if !workflow.keywords.isEmpty { v["keywords"] = workflow.keywords.joined(separator: ", ") }
         // A priced process: its price, the caller's balance, and a budget to give.
         if let price = workflow.price {
-            let balance = try await store.balances(of: LedgerAccount.user(c.user.name))[price.currency] ?? .zero
+            let balance = try await stores.ledger.balances(of: LedgerAccount.user(c.user.name))[price.currency] ?? .zero
             v["price"] = ChargingRoutes.describe(price)
             v["priced"] = true
             v["budgetField"] =

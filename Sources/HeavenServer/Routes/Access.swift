@@ -9,7 +9,7 @@ import Hummingbird
 /// place the routes ask.
 struct Access: Sendable {
     let server: HeavenServer
-    var store: any Store { server.store }
+    var stores: Stores { server.stores }
 
     /// A run the caller may see: theirs, shared with one of their groups, or any for an
     /// admin. Another's run is "not found" (its existence is not revealed). Its id is the
@@ -27,8 +27,8 @@ struct Access: Sendable {
     /// Run `id` if `user` may see it (nil when it is absent or not theirs to see): what the
     /// API and the console's sessions both ask.
     func run(_ id: String, visibleTo user: UserRecord) async throws -> RunRecord? {
-        guard let run = try? await store.run(id), run.id == id else { return nil }
-        return try await Access.mayRead(user, run, shares: try await store.runShares(run.id)) ? run : nil
+        guard let run = try? await stores.runs.run(id), run.id == id else { return nil }
+        return try await Access.mayRead(user, run, shares: try await stores.accounts.runShares(run.id)) ? run : nil
     }
 
     /// Why `user` may not change `run` they can see (shared with them to read only), or nil.
@@ -63,7 +63,7 @@ struct Access: Sendable {
     /// process's publisher and admins still see them.
     func checkNotWithheld(_ run: RunRecord, for user: UserRecord) async throws {
         guard run.withheld, !user.admin else { return }
-        if let charge = try await store.charge(job: run.id), charge.publisher == LedgerAccount.user(user.name) {
+        if let charge = try await stores.ledger.charge(job: run.id), charge.publisher == LedgerAccount.user(user.name) {
             return
         }
         throw Problem(

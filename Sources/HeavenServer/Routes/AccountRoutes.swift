@@ -7,7 +7,7 @@ import Hummingbird
 /// The caller's account: who they are, their secrets; the audit log (admins).
 struct AccountRoutes {
     let server: HeavenServer
-    var store: any Store { server.store }
+    var stores: Stores { server.stores }
 
     static let secretName = APIParameter(
         "name", in: .path, .string(pattern: "^[a-z][a-z0-9-]{0,62}$"),
@@ -28,7 +28,7 @@ struct AccountRoutes {
                 responses: [APIResponse(200, "the secrets", .json(SecretList.self))])
         ) { _, context in
             let user = try context.user
-            let names = try await store.secretNames(owner: user.name)
+            let names = try await stores.secrets.secretNames(owner: user.name)
             return SecretList(secrets: names.map { SecretEntry(name: $0.name, updated: $0.updated) })
         }
         routes.addRaw(
@@ -41,7 +41,8 @@ struct AccountRoutes {
             let user = try context.user
             let name = try secretName(context)
             let value = try await body(SecretValue.self, of: request, context)
-            try await Secrets(home: server.home, store: store).set(owner: user.name, name: name, value: value.value)
+            try await Secrets(home: server.home, store: stores.secrets).set(
+                owner: user.name, name: name, value: value.value)
             return Response(status: .noContent)
         }
         routes.addRaw(
@@ -52,7 +53,7 @@ struct AccountRoutes {
         ) { _, context in
             let user = try context.user
             let name = try secretName(context)
-            guard try await store.deleteSecret(owner: user.name, name: name) else {
+            guard try await stores.secrets.deleteSecret(owner: user.name, name: name) else {
                 throw Problem(.notFound, "no secret \(name)")
             }
             return Response(status: .noContent)
@@ -68,7 +69,7 @@ struct AccountRoutes {
             let user = try context.user
             guard user.admin else { throw Problem(.forbidden, "only admins read the audit log") }
             let after = try Access.query("after", of: request, as: Int64.self) ?? 0
-            let records = try await store.audit(after: after, limit: 1000)
+            let records = try await stores.accounts.audit(after: after, limit: 1000)
             return AuditList(
                 audit: records.map {
                     AuditEntry(

@@ -10,7 +10,7 @@ import Hummingbird
 struct CatalogRoutes {
     let server: HeavenServer
     let access: Access
-    var store: any Store { server.store }
+    var stores: Stores { server.stores }
 
     func register(_ routes: inout APIRoutes) {
         routes.add(
@@ -19,8 +19,8 @@ struct CatalogRoutes {
                 responses: [APIResponse(200, "the sites", .json(SiteList.self))])
         ) { _, context in
             _ = try context.user
-            let catalog = try await store.catalog()
-            let health = try await store.siteHealth()
+            let catalog = try await stores.catalog.catalog()
+            let health = try await stores.catalog.siteHealth()
             let now = Date()
             return SiteList(
                 sites: catalog.sites.map { e in
@@ -49,7 +49,7 @@ struct CatalogRoutes {
                 responses: [APIResponse(200, "the grants", .json(GrantList.self))])
         ) { _, context in
             let user = try context.user
-            let catalog = try await store.catalog()
+            let catalog = try await stores.catalog.catalog()
             let owned = Set(catalog.sites.filter { access.owns(user, $0) }.map(\.site.name))
             let mine = catalog.grants.filter { g in user.admin || owned.contains(g.site) || Access.names(g.to, user) }
             return GrantList(
@@ -85,7 +85,7 @@ struct CatalogRoutes {
             guard let topology = load.documents.topologies.first else {
                 throw Problem(.unprocessableContent, "the documents hold no Topology to place")
             }
-            let catalog = try await store.catalog()
+            let catalog = try await stores.catalog.catalog()
             switch Broker(catalog: catalog, dataAt: catalog.localSites).place(
                 topology, for: Identity(user: user.name, groups: user.groups))
             {
@@ -100,7 +100,7 @@ struct CatalogRoutes {
         let user = try context.user
         let given = try await body(Documents.self, of: request, context)
         let load = try access.load(documents: given.documents, yaml: given.yaml, allowed: ["Site"])
-        let catalog = try await store.catalog()
+        let catalog = try await stores.catalog.catalog()
         guard !load.documents.sites.isEmpty else { throw Problem(.unprocessableContent, "the documents hold no Site") }
         for site in load.documents.sites {
             if !user.admin, let why = server.policy.tenantRefusal(site) {
@@ -117,7 +117,7 @@ struct CatalogRoutes {
                 throw Problem(.forbidden, "site `\(site.name)` exists and belongs to someone else")
             }
         }
-        for site in load.documents.sites { try await store.registerSite(site, by: user.name) }
+        for site in load.documents.sites { try await stores.catalog.registerSite(site, by: user.name) }
         return Registered(registered: load.documents.sites.map(\.name))
     }
 
@@ -126,7 +126,7 @@ struct CatalogRoutes {
         let user = try context.user
         let given = try await body(Documents.self, of: request, context)
         let load = try access.load(documents: given.documents, yaml: given.yaml, allowed: ["Grant"])
-        let catalog = try await store.catalog()
+        let catalog = try await stores.catalog.catalog()
         guard !load.documents.grants.isEmpty else {
             throw Problem(.unprocessableContent, "the documents hold no Grant")
         }
@@ -138,7 +138,7 @@ struct CatalogRoutes {
                 throw Problem(.forbidden, "grant `\(grant.name)`: only the owner of site `\(grant.site)` may grant it")
             }
         }
-        for grant in load.documents.grants { try await store.registerGrant(grant, by: user.name) }
+        for grant in load.documents.grants { try await stores.catalog.registerGrant(grant, by: user.name) }
         return Registered(registered: load.documents.grants.map(\.name))
     }
 }

@@ -12,8 +12,8 @@ import Hummingbird
 /// an accepted quote, reserved from the caller's balance; 402 otherwise).
 struct ChargingRoutes {
     let server: HeavenServer
-    var store: any Store { server.store }
-    var publishing: Publishing { Publishing(store: server.store) }
+    var stores: Stores { server.stores }
+    var publishing: Publishing { Publishing(processes: server.stores.processes) }
 
     static let account = APIParameter(
         "account", in: .path, .string(pattern: "^((user|group):[A-Za-z0-9._-]+|operator|[A-Za-z0-9._-]+)$"),
@@ -32,7 +32,7 @@ struct ChargingRoutes {
             accounts += user.groups.sorted().map { AccountView(account: LedgerAccount.group($0), balances: [:]) }
             for i in accounts.indices {
                 accounts[i] = AccountView(
-                    account: accounts[i].account, balances: try await store.balances(of: accounts[i].account))
+                    account: accounts[i].account, balances: try await stores.ledger.balances(of: accounts[i].account))
             }
             return AccountList(accounts: accounts)
         }
@@ -46,10 +46,10 @@ struct ChargingRoutes {
                 ])
         ) { _, context in
             guard try context.user.admin else { throw Problem(.forbidden, "only admins see every account") }
-            let all = try await store.allBalances()
+            let all = try await stores.ledger.allBalances()
             return AccountList(
                 accounts: all.keys.sorted().map { AccountView(account: $0, balances: all[$0] ?? [:]) },
-                totals: try await store.ledgerTotals())
+                totals: try await stores.ledger.ledgerTotals())
         }
         routes.add(
             APIOperation(
@@ -86,7 +86,7 @@ struct ChargingRoutes {
             let user = try context.user
             let limit = try Access.query("limit", of: request, as: Int.self) ?? 100
             guard (1...1000).contains(limit) else { throw Problem(.badRequest, "`limit` is between 1 and 1000") }
-            let charges = try await store.charges(
+            let charges = try await stores.ledger.charges(
                 involving: user.admin ? nil : LedgerAccount.user(user.name), limit: limit)
             var bills: [BillView] = []
             for c in charges { bills.append(try await bill(c)) }
@@ -100,7 +100,7 @@ struct ChargingRoutes {
         ) { _, context in
             let user = try context.user
             let id = try context.parameters.require("id")
-            guard let c = try await store.charge(job: id), ChargingRoutes.mayRead(c, user) else {
+            guard let c = try await stores.ledger.charge(job: id), ChargingRoutes.mayRead(c, user) else {
                 throw Problem(.notFound, "no bill \(id)")
             }
             return try await bill(c)
@@ -130,7 +130,7 @@ struct ChargingRoutes {
             _ = try await jobs.bind(execute.inputs ?? [:], to: workflow, in: nil)
             _ = try jobs.checked(execute.subscriber)
             let quote = try await estimate(process, workflow.price, execute, for: user)
-            try await store.saveQuote(quote)
+            try await stores.ledger.saveQuote(quote)
             let base = ProcessRoutes.base(request)
             var response = reply(quoteView(quote, base: base), status: .created)
             response.headers[.location] = base + "/quotations/" + quote.id
@@ -144,7 +144,7 @@ struct ChargingRoutes {
         ) { request, context in
             let user = try context.user
             let id = try context.parameters.require("quoteID")
-            guard let q = try await store.quote(id), q.user == user.name || user.admin else {
+            guard let q = try await stores.ledger.quote(id), q.user == user.name || user.admin else {
                 throw Problem(.notFound, "no quote \(id)")
             }
             return quoteView(q, base: ProcessRoutes.base(request))
@@ -169,7 +169,7 @@ struct ChargingRoutes {
         ) { request, context in
             let user = try context.user
             let id = try context.parameters.require("quoteID")
-            guard let q = try await store.quote(id), q.user == user.name else {
+            guard let q = try await stores.ledger.quote(id), q.user == user.name else {
                 throw Problem(.notFound, "no quote \(id)")
             }
             if let job = q.job { throw Problem(.conflict, "quote \(id) was already accepted (job \(job))") }

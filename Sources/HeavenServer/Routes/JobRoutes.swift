@@ -14,8 +14,8 @@ import Logging
 /// run is `/jobs/{jobID}` and `/v1/runs/{id}`, with the same authorization.
 struct JobRoutes {
     let server: HeavenServer
-    var store: any Store { server.store }
-    var publishing: Publishing { Publishing(store: server.store) }
+    var stores: Stores { server.stores }
+    var publishing: Publishing { Publishing(processes: server.stores.processes) }
     var outbound: Outbound { Outbound(hosts: server.policy.fetchHosts, limit: server.policy.fetchLimit) }
 
     /// An RFC 3339 instant, or an interval of two with `..` (or nothing) for an open end.
@@ -211,7 +211,7 @@ struct JobRoutes {
             return response
         }
         await server.finish(run.id)
-        guard let ended = try await store.run(run.id) else { throw Problem(.notFound, "no job \(run.id)") }
+        guard let ended = try await stores.runs.run(run.id) else { throw Problem(.notFound, "no job \(run.id)") }
         guard ended.status == .succeeded else {
             throw Problem(
                 .internalServerError, "job \(run.id) \(ended.status.rawValue): \(ended.error ?? "no reason recorded")")
@@ -417,7 +417,7 @@ struct JobRoutes {
                 OGCLink(href: url + "/results", rel: OGC.Rel.results, type: "application/json", title: "results"))
         }
         let processID = run.process ?? run.workflow
-        if try await store.processExists(processID) {
+        if try await stores.processes.processExists(processID) {
             links.append(
                 OGCLink(
                     href: base + "/processes/" + ProcessRoutes.segment(processID), rel: OGC.Rel.processDescription,
@@ -435,8 +435,8 @@ struct JobRoutes {
         let updated = [run.createdAt, run.startedAt, run.finishedAt].compactMap { $0 }.max()
         // A priced job: its costs so far, and its bill.
         var costs: JobCosts?
-        if run.process != nil, let c = try await store.charge(job: run.id) {
-            let (value, resources, fee, _) = Charging.costs(c, try await store.transactions(job: run.id))
+        if run.process != nil, let c = try await stores.ledger.charge(job: run.id) {
+            let (value, resources, fee, _) = Charging.costs(c, try await stores.ledger.transactions(job: run.id))
             costs = JobCosts(currency: c.currency, value: value, resources: resources, fee: fee, budget: c.budget)
             links.append(
                 OGCLink(href: base + "/v1/bills/" + run.id, rel: "bill", type: "application/json", title: "its bill"))
@@ -444,14 +444,14 @@ struct JobRoutes {
         var used: JobUsage?
         if usage {
             used = JobUsage(
-                cpuSeconds: try await store.cpuSeconds(run: run.id),
+                cpuSeconds: try await stores.runs.cpuSeconds(run: run.id),
                 wallSeconds: run.startedAt.map { (run.finishedAt ?? Date()).timeIntervalSince($0) } ?? 0,
                 bytesStaged: Charging.inputBytes(run))
         }
         return StatusInfo(
             jobID: run.id, processID: processID, status: status, message: message, created: run.createdAt,
             started: run.startedAt, finished: run.finishedAt, updated: updated,
-            progress: try await store.progress(run: run.id), links: links, costs: costs, usage: used)
+            progress: try await stores.processes.progress(run: run.id), links: links, costs: costs, usage: used)
     }
 
     func jobList(_ request: Request, _ context: HeavenContext) async throws -> JobList {
@@ -482,7 +482,7 @@ struct JobRoutes {
         q.maxDuration = try seconds("maxDuration")
         q.limit = try Access.query("limit", of: request, as: Int.self, in: 1...1000) ?? 10
         q.offset = try Access.query("offset", of: request, as: Int.self, in: 0...Int(Int32.max)) ?? 0
-        let (runs, more) = try await store.jobs(visibleTo: user, q, now: Date())
+        let (runs, more) = try await stores.processes.jobs(visibleTo: user, q, now: Date())
         let base = ProcessRoutes.base(request)
         var jobs: [StatusInfo] = []
         for r in runs { jobs.append(try await statusInfo(r, base: base)) }
@@ -554,7 +554,7 @@ struct JobRoutes {
             // Its work stops for real before the answer: processes, jobs, slots.
             await server.finish(run.id)
         }
-        guard var ended = try await store.run(run.id) else {
+        guard var ended = try await stores.runs.run(run.id) else {
             throw Problem(.notFound, "no job \(run.id)", type: OGC.Exception.noSuchJob)
         }
         // Its results go: the files of its outputs, and the outputs recorded.
@@ -564,7 +564,7 @@ struct JobRoutes {
         ended.dismissed = true
         ended.error = "dismissed"
         if ended.finishedAt == nil { ended.finishedAt = Date() }
-        try await store.updateRun(ended)
+        try await stores.runs.updateRun(ended)
         run = ended
         return try await statusInfo(run, base: ProcessRoutes.base(request))
     }
@@ -763,17 +763,18 @@ struct JobRoutes {
             }
             // In progress: once it runs.
             if s.inProgressUri != nil {
-                while let r = try? await server.store.run(runID), r.status == .pending {
+                while let r = try? await server.stores.runs.run(runID), r.status == .pending {
                     try? await Task.sleep(for: .milliseconds(100))
                 }
-                if let r = try? await server.store.run(runID), let info = try? await routes.statusInfo(r, base: base),
+                if let r = try? await server.stores.runs.run(runID),
+                    let info = try? await routes.statusInfo(r, base: base),
                     let body = try? APICoding.encoder.encode(info)
                 {
                     await send(body, s.inProgressUri)
                 }
             }
             await server.finish(runID)
-            guard let r = try? await server.store.run(runID) else { return }
+            guard let r = try? await server.stores.runs.run(runID) else { return }
             if r.status == .succeeded {
                 if let results = try? await routes.results(r, base: base, modes: [:], defaultMode: nil, only: nil),
                     let body = try? APICoding.encoder.encode(results)

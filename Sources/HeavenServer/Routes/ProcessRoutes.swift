@@ -11,8 +11,8 @@ import Hummingbird
 struct ProcessRoutes {
     let server: HeavenServer
     let document: DocumentBox
-    var store: any Store { server.store }
-    var publishing: Publishing { Publishing(store: server.store) }
+    var stores: Stores { server.stores }
+    var publishing: Publishing { Publishing(processes: server.stores.processes) }
 
     static let processID = APIParameter("processID", in: .path, .string(), "the process's id (its workflow's name)")
     static let visibility = APIParameter(
@@ -84,7 +84,7 @@ struct ProcessRoutes {
             let limit = try Access.query("limit", of: request, as: Int.self, in: 1...1000) ?? 10
             let offset = try Access.query("offset", of: request, as: Int.self, in: 0...Int(Int32.max)) ?? 0
             let user = context.caller.user
-            let found = try await store.processes(visibleTo: user, limit: limit + 1, offset: offset)
+            let found = try await stores.processes.processes(visibleTo: user, limit: limit + 1, offset: offset)
             let base = ProcessRoutes.base(request)
             var summaries: [ProcessSummary] = []
             for p in found.prefix(limit) { summaries.append(try summary(p, base: base)) }

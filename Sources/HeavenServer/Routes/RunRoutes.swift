@@ -12,7 +12,7 @@ import Hummingbird
 struct RunRoutes {
     let server: HeavenServer
     let access: Access
-    var store: any Store { server.store }
+    var stores: Stores { server.stores }
 
     static let id = APIParameter("id", in: .path, .string(), "the run's id")
 
@@ -49,7 +49,7 @@ struct RunRoutes {
         ) { request, context in
             let user = try context.user
             let limit = try Access.query("limit", of: request, as: Int.self, in: 1...1000) ?? 100
-            return RunList(runs: try await store.runs(visibleTo: user, limit: limit).map(view))
+            return RunList(runs: try await stores.accounts.runs(visibleTo: user, limit: limit).map(view))
         }
         routes.add(
             APIOperation(
@@ -62,7 +62,7 @@ struct RunRoutes {
             // One read for the run, its counts and its shares (the most frequent request).
             let user = try context.user
             let id = try context.parameters.require("id")
-            guard let status = try await store.runStatus(id),
+            guard let status = try await stores.accounts.runStatus(id),
                 await Access.mayRead(user, status.run, shares: status.shares)
             else { throw Problem(.notFound, "no run \(id)") }
             var v = view(status.run)
@@ -110,7 +110,7 @@ struct RunRoutes {
                 responses: [APIResponse(200, "the attempts", .json(LogList.self)), APIResponse(404, "no such run")])
         ) { _, context in
             let run = try await access.visibleRun(context)
-            let attempts = try await store.attempts(run: run.id)
+            let attempts = try await stores.runs.attempts(run: run.id)
             return LogList(
                 run: run.id,
                 logs: attempts.map { a in
@@ -142,7 +142,7 @@ struct RunRoutes {
             // The key as sent (`#` percent-encoded), decoded.
             let sent = try context.parameters.require("task")
             let flat = sent.removingPercentEncoding ?? sent
-            let attempts = try await store.attempts(run: run.id).filter { RunLayout.flat($0.taskKey) == flat }
+            let attempts = try await stores.runs.attempts(run: run.id).filter { RunLayout.flat($0.taskKey) == flat }
             let wanted = try Access.query("attempt", of: request, as: Int.self, in: 1...Int(Int32.max))
             guard let a = wanted.map({ n in attempts.first { $0.number == n } }) ?? attempts.last else {
                 throw Problem(.notFound, "run \(run.id) has no task `\(flat)`\(wanted.map { " attempt \($0)" } ?? "")")
@@ -237,7 +237,7 @@ struct RunRoutes {
             }
         case .failed, .interrupted: break
         }
-        if run.status == .failed, run.process != nil, try await store.charge(job: run.id) != nil {
+        if run.status == .failed, run.process != nil, try await stores.ledger.charge(job: run.id) != nil {
             throw Problem(
                 .conflict,
                 "job \(run.id) of a priced process ended failed and its budget went back: it does not resume; execute the process again"
@@ -246,7 +246,7 @@ struct RunRoutes {
         // Pending from now on: whoever reads it next sees it going on, not ended.
         var resumed = run
         resumed.status = .pending
-        try await store.updateRun(resumed)
+        try await stores.runs.updateRun(resumed)
         server.drive(run.id)
         return resumed
     }
@@ -403,7 +403,7 @@ struct RunRoutes {
             .unprocessableContent,
             "input `\(input)`: run `\(reference.run)` of yours has no file output `\(reference.output)`\(reference.item.map { " at \($0)" } ?? "")"
         )
-        guard let other = try await store.run(reference.run), other.user == user.name,
+        guard let other = try await stores.runs.run(reference.run), other.user == user.name,
             var value = other.outputs?[reference.output]
         else { throw refused }
         if let item = reference.item {
@@ -450,7 +450,7 @@ struct RunRoutes {
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
-        let store = self.store
+        let stores = self.stores
         return Response(
             status: .ok, headers: headers,
             body: .init { writer in
@@ -463,8 +463,8 @@ struct RunRoutes {
                     // every quarter of a second while the run goes on, for its tasks'
                     // events; a quiet stream gets a comment every 10 s (proxies keep it
                     // open), and events recorded by another process are read then.
-                    let seen = store.generation(of: .events(run: runID))
-                    let batch = try await store.events(run: runID, after: last, limit: 500)
+                    let seen = stores.changes.generation(of: .events(run: runID))
+                    let batch = try await stores.runs.events(run: runID, after: last, limit: 500)
                     // The tasks' starts and ends since the last look, read after the events
                     // and told before them: a task's end comes before the run's. They are
                     // not stored: their `id` is the stream's position, and a stream resumed
@@ -474,7 +474,7 @@ struct RunRoutes {
                         position = e.id ?? position
                         return EventView(id: e.id ?? 0, kind: e.kind, task: e.taskKey, message: e.message, at: e.time)
                     }
-                    let changes = tasks.changes(try await store.attempts(run: runID), position: last)
+                    let changes = tasks.changes(try await stores.runs.attempts(run: runID), position: last)
                     // In the order they happened (a stored event first at the same instant);
                     // a task's event takes the id of the stored event before it.
                     var told = last
@@ -495,11 +495,12 @@ struct RunRoutes {
                         if !follow || ended { break }
                         // Ended: one more look, for the events stored with the end (after
                         // this loop's last read and before the status was read).
-                        if let r = try await store.run(runID), r.status.isFinal {
+                        if let r = try await stores.runs.run(runID), r.status.isFinal {
                             ended = true
                             continue
                         }
-                        await store.waitForChange(of: .events(run: runID), after: seen, timeout: .milliseconds(250))
+                        await stores.changes.waitForChange(
+                            of: .events(run: runID), after: seen, timeout: .milliseconds(250))
                         if Date().timeIntervalSince(quietSince) >= 10 {
                             try await writer.write(ByteBuffer(string: ": waiting\n\n"))
                             quietSince = Date()
