@@ -370,8 +370,12 @@ public final class Engine: Sendable {
 
         let started = life.drive(
             by: me, started: ProcessProbe.currentStartTime, kept: completed.count, lost: lost.count)
-        try await stores.runs.updateRun(life.record)
-        try await stores.runs.appendEvent(EventRecord(runID: run.id, started))
+        // Running, and the event that tells it, together.
+        let running = life.record
+        try await stores.work.write { work in
+            work.updateRun(running)
+            work.appendEvent(EventRecord(runID: run.id, started))
+        }
 
         let runDirectory = home.runDirectory(run.id)
         let layout = RunLayout(root: runDirectory)

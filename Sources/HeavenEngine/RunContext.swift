@@ -249,6 +249,20 @@ final class RunContext: Sendable {
         if let s = stopReason { throw EngineError.stopped(s.message) }
     }
 
+    /// What wakes those who wait while the run goes on: its stop.
+    enum Signal: Hashable, Sendable { case stop }
+    private let signals = TopicFeed<Signal>()
+
+    /// Waits until `deadline`, or less when the run stops, then throws (a retry's
+    /// backoff): woken, not polling.
+    func pause(until deadline: ContinuousClock.Instant) async throws {
+        let seen = signals.generation(of: .stop)
+        try checkRunning()
+        guard deadline > .now else { return }
+        await signals.wait(for: .stop, after: seen, timeout: deadline - .now)
+        try checkRunning()
+    }
+
     /// Stops the run: no new task starts; with `kill`, running tasks get SIGTERM,
     /// then SIGKILL after the grace period.
     func stop(_ reason: StopReason, _ message: String, kill: Bool) {
@@ -258,6 +272,7 @@ final class RunContext: Sendable {
             if l.stop == nil || rank[reason]! > rank[l.stop!.reason]! { l.stop = (reason, message) }
             return kill ? Array(l.processes.values) : []
         }
+        signals.notify(.stop)
         slots.close(message)
         gate.abandon(run: plan.runID, reason: message)
         guard kill else { return }

@@ -290,6 +290,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
 
     public func createRun(_ run: RunRecord, documents: [SourceFile]) async throws {
         try await batcher.write { db in try SQLiteStore.insertRun(run, documents: documents, db: db) }
+        feed.notify(.runs)
     }
 
     static func insertRun(_ run: RunRecord, documents: [SourceFile], db: Database) throws {
@@ -319,6 +320,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
 
     public func updateRun(_ run: RunRecord) async throws {
         try await batcher.write { db in try SQLiteStore.update(run, db: db) }
+        feed.notify(.runs)
     }
 
     static func update(_ run: RunRecord, db: Database) throws {
@@ -361,13 +363,15 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
 
     public func startAttempt(_ a: AttemptRecord, checking limits: CapacityLimits?) async throws -> AttemptStart {
         let isAlive = liveness
-        return try await batcher.write { db in
+        let start = try await batcher.write { db -> AttemptStart in
             if let limits, let why = try SQLiteStore.refusal(a, limits, db: db, isAlive: isAlive) {
                 return .refused(why)
             }
             try SQLiteStore.insert(a, db: db)
             return .started(db.lastInsertedRowID)
         }
+        if case .started = start { feed.notify(.attempts(run: a.runID)) }
+        return start
     }
 
     /// Records an attempt as started, holding its capacity.
@@ -387,12 +391,14 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
     }
 
     public func startAttempt(_ a: AttemptRecord, takingOver previous: AttemptKey) {
-        batcher.submit { db in
-            try SQLiteStore.insert(a, db: db)
-            try db.cachedStatement(
-                sql: "UPDATE attempts SET holding = 0 WHERE run_id = ? AND task_key = ? AND number = ?"
-            ).execute(arguments: [previous.runID, previous.taskKey, previous.number])
-        }
+        let feed = feed
+        batcher.submit(
+            { db in
+                try SQLiteStore.insert(a, db: db)
+                try db.cachedStatement(
+                    sql: "UPDATE attempts SET holding = 0 WHERE run_id = ? AND task_key = ? AND number = ?"
+                ).execute(arguments: [previous.runID, previous.taskKey, previous.number])
+            }, then: { feed.notify(.attempts(run: a.runID)) })
     }
 
     /// Whether an attempt fits its node and grant, counting the running attempts of
@@ -558,10 +564,15 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                     a.fingerprint, a.reusedFrom,
                 ])
         }
+        feed.notify(.attempts(run: a.runID))
     }
 
     public func markRunningAttemptsLost(run: String, reason: String) async throws -> [AttemptRecord] {
-        try await batcher.write { db in
+        defer {
+            feed.notify(.attempts(run: run))
+            feed.notify(.capacity)
+        }
+        return try await batcher.write { db in
             let rows = try Row.fetchAll(
                 db.cachedStatement(sql: "SELECT * FROM attempts WHERE run_id = ? AND status = 'running'"),
                 arguments: [run])
@@ -626,6 +637,7 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                 SQLiteStore.runRecord)
         }
         feed.notify(.cancel(run: run))
+        feed.notify(.runs)
         return record
     }
 
@@ -633,5 +645,9 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
 
     public func waitForChange(of topic: StoreChange, after generation: UInt64, timeout: Duration) async {
         await feed.wait(for: topic, after: generation, timeout: timeout)
+    }
+
+    public func waitForChange(of seen: [StoreChange: UInt64], timeout: Duration) async {
+        await feed.wait(for: seen, timeout: timeout)
     }
 }

@@ -15,7 +15,10 @@ extension SQLiteStore: UnitOfWorkStore {
         for change in work.changes {
             switch change {
             case .appendEvent(let e): woken.insert(.events(run: e.runID))
-            case .finishAttempt: woken.insert(.capacity)
+            case .finishAttempt(let a):
+                woken.insert(.capacity)
+                woken.insert(.attempts(run: a.runID))
+            case .createRun, .updateRun: woken.insert(.runs)
             default: break
             }
         }

@@ -57,8 +57,11 @@ final class WriteBatcher: Sendable {
     }
 
     /// Queues a write without waiting for it; it is committed in order with the others.
-    func submit(_ operation: @escaping @Sendable (Database) throws -> Void) {
-        enqueue { Pending(work: operation, done: { _ in }) }
+    /// `then` runs once it is committed (not when it failed).
+    func submit(
+        _ operation: @escaping @Sendable (Database) throws -> Void, then: @escaping @Sendable () -> Void = {}
+    ) {
+        enqueue { Pending(work: operation, done: { error in if error == nil { then() } }) }
     }
 
     /// Appends the write `make` returns (made under the lock, so that what it decides

@@ -170,6 +170,61 @@ struct ConsoleSessionTests {
         #expect(try await s.request("GET", "/console/runs.table", extraHeaders: [cookie]).status == 401)
     }
 
+    @Test(
+        "the runs page's stream says `changed` when one of the caller's runs is created and when it ends (woken by the store), not for another tenant's run"
+    )
+    func runsPageWakes() async throws {
+        let s = try ServerHarness()
+        let bob = try s.heaven("users", "add", "bob")
+        let dave = try s.heaven("users", "add", "dave")
+        try s.start()
+        let login = try await s.request(
+            "POST", "/console/login", body: Data("token=\(bob)".utf8), type: "application/x-www-form-urlencoded")
+        let cookie = "Cookie: " + String((login.headers["set-cookie"] ?? "").split(separator: ";")[0])
+        // The stream, read by curl as a browser's EventSource would.
+        let file = s.work + "/runs-stream"
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        curl.arguments = [
+            "-s", "-N", "-m", "60", "-H", cookie, "-o", file, "http://127.0.0.1:\(s.port)/console/runs.events",
+        ]
+        try curl.run()
+        defer { curl.terminate() }
+        func changes() -> Int {
+            ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").components(separatedBy: "event: changed").count
+                - 1
+        }
+        /// Looks until `count` changes were told (a bounded number of looks, not a clock).
+        func told(_ count: Int) async throws -> Bool {
+            for _ in 0..<400 {
+                if changes() >= count { return true }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            return false
+        }
+        // Listening: its first list is read (a comment says so).
+        var listening = false
+        for _ in 0..<400 where !listening {
+            listening = ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").contains(": listening")
+            if !listening { try await Task.sleep(for: .milliseconds(25)) }
+        }
+        #expect(listening)
+        // Another tenant's run changes the store, not what bob sees. Then bob's run:
+        // told when it is created, and again when it is cancelled (each change made
+        // after the one before was told: none coalesced with another).
+        let his = try #require(
+            try await s.request("POST", "/v1/runs", token: dave, body: ServerHarness.submission(quickRun)).json["id"]
+                as? String)
+        _ = try await waitForEnd(s, his, token: dave)
+        let mine = try #require(
+            try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(longRun)).json["id"]
+                as? String)
+        #expect(try await told(1), "\(changes()) changes told")
+        #expect(try await s.request("POST", "/v1/runs/\(mine)/cancel", token: bob).status == 202)
+        _ = try await waitForEnd(s, mine, token: bob)
+        #expect(try await told(2), "\(changes()) changes told")
+    }
+
     @Test("a GeoTIFF output is previewed as a PNG made on the server with GDAL (its first band, at most 1024 px wide)")
     func geotiffPreview() async throws {
         let s = try ServerHarness()

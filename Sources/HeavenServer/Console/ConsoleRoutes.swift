@@ -374,30 +374,43 @@ struct ConsoleRoutes {
     }
 
     /// Tells the runs page when what it shows changed (a run created, or its status), so
-    /// that it fetches its table again; checked twice a second, a comment every 10 s.
+    /// that it fetches its table again. Woken by the store's changes of runs (any run:
+    /// the caller's list is read again then, at most twice a second however busy the
+    /// server, and every 10 s for what another process changed); a comment after 10 s
+    /// without news; a signed-out session's stream ends.
     func runsEvents(_ request: Request, _ c: Caller) async throws -> Response {
         var headers = ConsoleRoutes.headers("text/event-stream")
         headers[.cacheControl] = "no-cache"
         let routes = self
+        let changes = stores.changes
         return Response(
             status: .ok, headers: headers,
             body: .init { writer in
+                var seen = changes.generation(of: .runs)
                 var last = try await routes.listed(request, c).all.map { "\($0.id):\($0.status.rawValue)" }
-                var quiet = 0
+                // A comment once the list it compares with is read: what changes from now on is told.
+                try await writer.write(ByteBuffer(string: ": listening\n\n"))
+                var read = ContinuousClock.now
+                var quietSince = ContinuousClock.now
                 while true {
-                    try await Task.sleep(for: .milliseconds(500))
+                    await changes.waitForChange(of: .runs, after: seen, timeout: read + .seconds(10) - .now)
+                    try? await Task.sleep(until: read + .milliseconds(500))
                     guard try await routes.caller(request) != nil else { break }
-                    let now = try await routes.listed(request, c).all.map { "\($0.id):\($0.status.rawValue)" }
-                    if now != last {
-                        last = now
-                        try await writer.write(ByteBuffer(string: "event: changed\ndata: {}\n\n"))
-                        quiet = 0
-                    } else {
-                        quiet += 1
-                        if quiet >= 20 {
-                            try await writer.write(ByteBuffer(string: ": waiting\n\n"))
-                            quiet = 0
+                    // Read again on a change here, or every 10 s (what another process
+                    // sharing the store changed).
+                    if changes.generation(of: .runs) != seen || ContinuousClock.now - read >= .seconds(10) {
+                        seen = changes.generation(of: .runs)
+                        read = .now
+                        let now = try await routes.listed(request, c).all.map { "\($0.id):\($0.status.rawValue)" }
+                        if now != last {
+                            last = now
+                            try await writer.write(ByteBuffer(string: "event: changed\ndata: {}\n\n"))
+                            quietSince = .now
                         }
+                    }
+                    if ContinuousClock.now - quietSince >= .seconds(10) {
+                        try await writer.write(ByteBuffer(string: ": waiting\n\n"))
+                        quietSince = .now
                     }
                 }
                 try await writer.finish(nil)

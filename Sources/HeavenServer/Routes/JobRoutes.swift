@@ -763,8 +763,12 @@ struct JobRoutes {
             }
             // In progress: once it runs.
             if s.inProgressUri != nil {
-                while let r = try? await server.stores.runs.run(runID), r.status == .pending {
-                    try? await Task.sleep(for: .milliseconds(100))
+                // Woken by the run's events (its start is one), or every 10 s.
+                let changes = server.stores.changes
+                while true {
+                    let seen = changes.generation(of: .events(run: runID))
+                    guard let r = try? await server.stores.runs.run(runID), r.status == .pending else { break }
+                    await changes.waitForChange(of: .events(run: runID), after: seen, timeout: .seconds(10))
                 }
                 if let r = try? await server.stores.runs.run(runID),
                     let info = try? await routes.statusInfo(r, base: base),

@@ -458,12 +458,18 @@ struct RunRoutes {
                 var tasks = TaskEvents()
                 var quietSince = Date()
                 var ended = false
+                var lastRead = ContinuousClock.now
                 while true {
-                    // Woken by each event this process records; the attempts are read
-                    // every quarter of a second while the run goes on, for its tasks'
-                    // events; a quiet stream gets a comment every 10 s (proxies keep it
-                    // open), and events recorded by another process are read then.
-                    let seen = stores.changes.generation(of: .events(run: runID))
+                    // Woken by each event this process records and each start or end of
+                    // one of the run's attempts (its tasks' events, read at most four
+                    // times a second however busy the run); a quiet stream gets a comment
+                    // every 10 s (proxies keep it open), and what another process
+                    // recorded is read then.
+                    let seen: [StoreChange: UInt64] = [
+                        .events(run: runID): stores.changes.generation(of: .events(run: runID)),
+                        .attempts(run: runID): stores.changes.generation(of: .attempts(run: runID)),
+                    ]
+                    lastRead = ContinuousClock.now
                     let batch = try await stores.runs.events(run: runID, after: last, limit: 500)
                     // The tasks' starts and ends since the last look, read after the events
                     // and told before them: a task's end comes before the run's. They are
@@ -499,8 +505,13 @@ struct RunRoutes {
                             ended = true
                             continue
                         }
-                        await stores.changes.waitForChange(
-                            of: .events(run: runID), after: seen, timeout: .milliseconds(250))
+                        let quiet = Date().timeIntervalSince(quietSince)
+                        await stores.changes.waitForChange(of: seen, timeout: .seconds(max(0.01, 10 - quiet)))
+                        // A stored event is told at once; attempts' changes are coalesced, those
+                        // of a quarter second read together.
+                        if stores.changes.generation(of: .events(run: runID)) == seen[.events(run: runID)] {
+                            try? await Task.sleep(until: lastRead + .milliseconds(250))
+                        }
                         if Date().timeIntervalSince(quietSince) >= 10 {
                             try await writer.write(ByteBuffer(string: ": waiting\n\n"))
                             quietSince = Date()
