@@ -68,7 +68,7 @@ struct Interpreter: Sendable {
             try await runForeach(f, step: step, scope: scope, prefix: prefix, workflow: workflow)
 
         case .call(let call):
-            guard let callee = context.documents.workflow(named: call.workflow) else {
+            guard let callee = context.plan.documents.workflow(named: call.workflow) else {
                 throw EngineError.evaluation("workflow `\(call.workflow)` is not loaded", at: step.location)
             }
             var given: [String: Value] = [:]
@@ -76,8 +76,8 @@ struct Interpreter: Sendable {
                 given[name] = try evaluate(template, scope)
             }
             let inputs = try Interpreter.bindInputs(
-                callee, given: given, baseDirectory: context.baseDirectory,
-                roots: context.confined ? context.stagingRoots : nil)
+                callee, given: given, baseDirectory: context.plan.baseDirectory,
+                roots: context.plan.confined ? context.stagingRoots : nil)
             let inner = Scope(parent: nil, values: ["inputs": .map(inputs)])
             let name = workflow.keyName(of: step)
             try await run(callee.steps, scope: inner, prefix: prefix + name + "/", workflow: callee)

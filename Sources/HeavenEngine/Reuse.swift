@@ -182,7 +182,7 @@ extension TaskExecutor {
     /// may be cleaned later), its outputs pointing at them, recorded as an attempt that
     /// succeeded, reused from that run. Nil when there is none, or its files are gone.
     func reuse(_ task: TaskStep, key: String, fingerprint: String, work: String) async throws -> [String: Value]? {
-        guard let source = context.reusable[fingerprint], let from = context.reusesRun,
+        guard let source = context.plan.reusable[fingerprint], let from = context.plan.reusesRun,
             let oldWork = source.workDirectory, let outputs = source.outputs
         else { return nil }
         var moved: [String: Value] = [:]
@@ -228,7 +228,8 @@ extension TaskExecutor {
         let now = Date()
         try await context.stores.runs.recordReused(
             AttemptRecord(
-                runID: context.runID, taskKey: key, task: task.name, number: (context.previousAttempts[key] ?? 0) + 1,
+                runID: context.plan.runID, taskKey: key, task: task.name,
+                number: (context.plan.previousAttempts[key] ?? 0) + 1,
                 status: .succeeded, site: source.site, workDirectory: work, startedAt: now, finishedAt: now,
                 outputs: moved, node: source.node, fingerprint: fingerprint, reusedFrom: source.reusedFrom ?? from))
         return moved

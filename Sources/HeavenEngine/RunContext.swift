@@ -127,24 +127,6 @@ final class RunContext: Sendable {
     /// Default number of foreach items in flight when the step sets no cap.
     let foreachWindow: Int
 
-    var runID: String { plan.runID }
-    var user: String { plan.user }
-    var documents: DocumentSet { plan.documents }
-    var topology: Topology? { plan.topology }
-    var defaultIsolation: Isolation { plan.defaultIsolation }
-    var runDirectory: String { plan.runDirectory }
-    var baseDirectory: String { plan.baseDirectory }
-    var completed: [String: [String: Value]] { plan.completed }
-    var previousAttempts: [String: Int] { plan.previousAttempts }
-    var confined: Bool { plan.confined }
-    var confinement: TaskConfinement? { plan.confinement }
-    var mayOptOut: Bool { plan.mayOptOut }
-    var killGrace: Double { plan.killGrace }
-    var shareDirectories: [String] { plan.shareDirectories }
-    var tenantsHaveNetwork: Bool { plan.tenantsHaveNetwork }
-    var tenantsGoOutbound: Bool { plan.tenantsGoOutbound }
-    var reusesRun: String? { plan.reusesRun }
-    var reusable: [String: AttemptRecord] { plan.reusable }
     /// Digests of the files tasks use, for their fingerprints.
     let digests: FileDigests
 
@@ -187,7 +169,7 @@ final class RunContext: Sendable {
     /// `file` are resolved from.
     func programDirectory(of file: String) -> String {
         if let known = programDirectories.withLock({ $0[file] }) { return known }
-        let absolute = file.hasPrefix("/") ? file : baseDirectory + "/" + file
+        let absolute = file.hasPrefix("/") ? file : plan.baseDirectory + "/" + file
         let directory = ((absolute as NSString).deletingLastPathComponent as NSString).standardizingPath
         programDirectories.withLock { $0[file] = directory }
         return directory
@@ -278,7 +260,7 @@ final class RunContext: Sendable {
         guard kill else { return }
         for p in processes { p.signal(SIGTERM) }
         if !processes.isEmpty {
-            let grace = killGrace
+            let grace = plan.killGrace
             Task.detached {
                 try? await Task.sleep(for: .seconds(grace))
                 for p in processes { p.signal(SIGKILL) }
@@ -309,9 +291,9 @@ final class RunContext: Sendable {
 
     func event(_ event: RunEvent) async {
         do {
-            try await stores.runs.appendEvent(EventRecord(runID: runID, event))
+            try await stores.runs.appendEvent(EventRecord(runID: plan.runID, event))
         } catch {
-            logger.error("cannot record event: \(error)", metadata: ["run": "\(runID)"])
+            logger.error("cannot record event: \(error)", metadata: ["run": "\(plan.runID)"])
         }
     }
 }

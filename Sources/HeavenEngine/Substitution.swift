@@ -59,7 +59,7 @@ final class Substitution: Sendable {
                     }
                     for name in placement.sites where context.connector(for: name) == nil {
                         guard let entry = catalog.sites.first(where: { $0.site.name == name }) else { continue }
-                        context.addConnector(try engine.connectors.connector(for: entry.site, user: context.user))
+                        context.addConnector(try engine.connectors.connector(for: entry.site, user: context.plan.user))
                     }
                     // New instances are numbered after the machine's existing ones.
                     for k in placement.machines.indices {

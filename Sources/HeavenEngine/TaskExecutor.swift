@@ -22,24 +22,38 @@ struct TaskExecutor {
     var programDirectory: String { context.programDirectory(of: workflow.location.file) }
 
     func execute(_ task: TaskStep, key: String, scope: Scope) async throws -> [String: Value] {
-        if let done = context.completed[key] {
+        if let done = context.plan.completed[key] {
             context.count { $0.reused += 1 }
             return done
         }
         try context.checkRunning()
-        let layout = RunLayout(root: context.runDirectory)
+        switch try await instance(of: task, key: key, scope: scope) {
+        case .reused(let outputs):
+            context.count { $0.reused += 1 }
+            return outputs
+        case .ready(let instance, let request):
+            return try await attempts(of: instance, request)
+        }
+    }
+
+    /// A task instance made ready to run (its files, argv, environment, fingerprint and
+    /// confinement decided once), or its result reused from the run it resumes.
+    enum Readiness {
+        case reused([String: Value])
+        case ready(TaskInstance, SlotPool.Request)
+    }
+
+    func instance(of task: TaskStep, key: String, scope: Scope) async throws -> Readiness {
+        let layout = RunLayout(root: context.plan.runDirectory)
         let work = layout.workDirectory(key)
         let staged = try stagePlan(task, scope: scope)
-        let arguments = try ArgumentRenderer(staged: staged.byPath).render(
-            task.command, scope: scope, workflow: workflow)
+        let renderer = ArgumentRenderer(staged: staged.byPath)
+        let arguments = try renderer.render(task.command, scope: scope, workflow: workflow)
         var environment: [String: String] = [:]
-        for (name, t) in task.environment {
-            environment[name] = try ArgumentRenderer(staged: staged.byPath).text(t, scope: scope)
-        }
-        let machine = task.on.flatMap { on in context.topology?.machines.first { $0.name == on } }
+        for (name, t) in task.environment { environment[name] = try renderer.text(t, scope: scope) }
+        let machine = task.on.flatMap { on in context.plan.topology?.machines.first { $0.name == on } }
         let request = SlotPool.Request(
-            machine: context.topology == nil ? nil : task.on,
-            cores: task.resources.cores ?? 1,
+            machine: context.plan.topology == nil ? nil : task.on, cores: task.resources.cores ?? 1,
             memory: task.resources.memory ?? 0)
         if let why = context.slots.impossible(request) {
             throw EngineError.evaluation("task `\(task.name)` \(why)", at: task.location)
@@ -48,128 +62,152 @@ struct TaskExecutor {
         // round trip per file): off the concurrency pool. Here, as it is (local reads).
         let me = self
         let fingerprint =
-            context.confined
+            context.plan.confined
             ? try await TenantFiles.offPool { try me.fingerprint(task, scope: scope, staged: staged, request: request) }
             : try me.fingerprint(task, scope: scope, staged: staged, request: request)
-        if let fingerprint, context.reusesRun != nil,
+        if let fingerprint, context.plan.reusesRun != nil,
             let outputs = try await reuse(task, key: key, fingerprint: fingerprint, work: work)
         {
-            context.count { $0.reused += 1 }
-            return outputs
+            return .reused(outputs)
         }
-        let isolation = task.isolation ?? workflow.isolation
-        // On a shared server the operator decides: a tenant's task on the server's machine
-        // runs confined as the tenant's own uid; only an admin's workflow may opt out
-        // (`isolation: none`, written on the task or the workflow).
-        let optsOut = isolation == .none && (task.isolation == Isolation.none || workflow.isolationLocation != nil)
-        let confinement = optsOut && context.mayOptOut ? nil : context.confinement
-        // The network its machine asks for: the host's for an admin (and in the embedded
-        // mode); for a tenant, an outbound one of its own where the operator allows it.
-        let asksNetwork = machine?.network ?? false
-        let hostNetwork = context.mayOptOut || context.tenantsHaveNetwork
+        let decision = ConfinementDecision(
+            task: task, workflow: workflow, asksNetwork: machine?.network ?? false,
+            facts: ConfinementDecision.Facts(
+                confined: context.plan.confined, tenantConfined: context.plan.confinement != nil,
+                mayOptOut: context.plan.mayOptOut, sandboxAvailable: TaskSandbox.isAvailable,
+                hostNetwork: context.plan.mayOptOut || context.plan.tenantsHaveNetwork,
+                tenantsGoOutbound: context.plan.tenantsGoOutbound))
         let instance = TaskInstance(
             task: task, key: key, layout: layout, work: work, staging: staged, arguments: arguments,
-            environment: environment, isolation: isolation, optsOut: optsOut, confinement: confinement,
-            network: asksNetwork && (hostNetwork || context.tenantsGoOutbound),
-            outboundOnly: asksNetwork && !hostNetwork && context.tenantsGoOutbound, disk: machine?.disk ?? 0,
-            scope: scope, fingerprint: fingerprint)
-        var attempt = context.previousAttempts[key] ?? 0
-        var retry = 0
-        var refusedInstances = Set<Int>()
-        var announced = false
-        var preparation: Result<Void, PreparationError>?
+            environment: environment, decision: decision,
+            confinement: decision.asTenant ? context.plan.confinement : nil,
+            disk: machine?.disk ?? 0, scope: scope, fingerprint: fingerprint)
+        return .ready(instance, request)
+    }
+
+    /// Where a task instance's attempts stand between two of them.
+    struct Attempts {
+        /// The number of the last attempt (counting those of the run it resumes).
+        var number: Int
+        /// Retries used up (a lost site uses none).
+        var retries = 0
         var lostToSites = 0
-        // Since when this attempt has waited for a slot (refused starts included).
+        /// The machine's instances that refused the start since the last wait for room.
+        var refused = Set<Int>()
+        /// Whether the wait for room was told (once).
+        var announced = false
+        /// The working directory, made before the slot is taken; nil: to make.
+        var preparation: Result<Void, PreparationError>?
+        /// Since when the next attempt has waited for a slot (refused starts included).
         var queuedAt: Date?
+    }
+
+    /// Its attempts, one after another, until one succeeds: a refused start waits for
+    /// room, a failure is retried after its backoff, a lost site's attempt runs again.
+    func attempts(of instance: TaskInstance, _ request: SlotPool.Request) async throws -> [String: Value] {
+        var state = Attempts(number: context.plan.previousAttempts[instance.key] ?? 0)
         let instances = context.slots.instanceCount(request.machine)
         while true {
-            attempt += 1
+            state.number += 1
             try context.checkRunning()
             // Ends of attempts seen so far: a refused start waits for the next one.
             let capacitySeen = context.stores.changes.generation(of: .capacity)
             var request = request
-            request.excluding = refusedInstances
-            // The working directory is made before the slot is taken: off the critical path.
-            if preparation == nil {
-                // A tenant's directory and staged copies go through the sandbox helper (a
-                // round trip each, waited on): off the concurrency pool.
-                if let confinement {
-                    let files = staged.files
-                    preparation = try await TenantFiles.offPool {
-                        me.prepare(work, staged: files, confinement: confinement)
-                    }
-                } else {
-                    preparation = prepare(work, staged: staged.files, confinement: nil)
-                }
-                // An empty log left by an ended attempt takes this attempt's log name.
-                let logs = layout.logs(key, attempt: attempt, apart: task.readsStandardOutput)
-                for path in Set([logs.stdout, logs.stderr]) { context.files.reuseLog(as: path) }
-            }
-            context.count { $0.waiting += 1 }
-            if queuedAt == nil { queuedAt = Date() }
-            let readyAt = DispatchTime.now().uptimeNanoseconds
-            let slot: SlotPool.Slot
-            do {
-                slot = try await context.slots.acquire(request)
-                EngineMetrics.waited(since: readyAt)
-                context.count { $0.waiting -= 1 }
-            } catch {
-                context.count { $0.waiting -= 1 }
-                throw error
-            }
+            request.excluding = state.refused
+            if state.preparation == nil { state.preparation = try await prepareWork(instance, attempt: state.number) }
+            if state.queuedAt == nil { state.queuedAt = Date() }
+            let slot = try await acquire(request)
             let outcome = try await runAttempt(
-                instance, number: attempt, slot: slot, preparation: preparation!, queuedAt: queuedAt)
-            if case .refused = outcome {
-            } else {
-                preparation = nil
-                queuedAt = nil
-            }
-            switch outcome {
-            case .refused(let reason):
+                instance, number: state.number, slot: slot, preparation: state.preparation!, queuedAt: state.queuedAt)
+            if case .refused(let reason) = outcome {
                 // The node or grant is full with other runs' work, or the grant is used up:
                 // try the machine's other instances, then wait and try again.
-                attempt -= 1
-                refusedInstances.insert(slot.position)
-                if refusedInstances.count >= instances {
-                    refusedInstances = []
-                    context.count { $0.waitingFor = reason }
-                    if !announced {
-                        announced = true
-                        await context.event(.waiting(task: key, reason: reason))
-                    }
-                    // Woken by the end of any attempt of this process; other processes'
-                    // ends (and a stop of this run) are noticed within a second.
-                    await context.stores.changes.waitForChange(of: .capacity, after: capacitySeen, timeout: .seconds(1))
+                state.number -= 1
+                state.refused.insert(slot.position)
+                if state.refused.count >= instances {
+                    await waitForRoom(instance, &state, reason: reason, after: capacitySeen)
                 }
                 continue
-            case .succeeded(let outputs):
-                if announced { context.count { $0.waitingFor = nil } }
-                context.count { $0.succeeded += 1 }
-                return outputs
-            case .stopped(let message):
-                throw EngineError.stopped(message)
-            case .siteLost(let message):
-                // Not the task's fault: no retry is used up; it runs again where the
-                // broker moved its machine (or the run stops if nothing matches).
-                lostToSites += 1
-                if lostToSites > 10 { throw EngineError.taskFailed(key: key, message: message) }
-            case .failed(let message):
-                guard retry < task.retries.count else {
-                    throw EngineError.taskFailed(key: key, message: message)
-                }
-                context.count { $0.retriedAttempts += 1 }
-                retry += 1
-                let delay = task.retries.delay(beforeRetry: retry)
-                await context.event(
-                    .retry(
-                        task: key, attempt: attempt, failure: message, retry: retry, of: task.retries.count,
-                        delay: Value.double(delay).argumentText))
-                let until = Date().addingTimeInterval(delay)
-                while Date() < until {
-                    try context.checkRunning()
-                    try await Task.sleep(for: .milliseconds(min(100, max(1, Int(until.timeIntervalSinceNow * 1000)))))
-                }
             }
+            state.preparation = nil
+            state.queuedAt = nil
+            if let outputs = try await next(after: outcome, instance, &state) { return outputs }
+        }
+    }
+
+    /// Its working directory and staged files (a tenant's made through the sandbox
+    /// helper, a round trip each, off the concurrency pool).
+    func prepareWork(_ instance: TaskInstance, attempt: Int) async throws -> Result<Void, PreparationError> {
+        let preparation: Result<Void, PreparationError>
+        if let confinement = instance.confinement {
+            let (me, work, files) = (self, instance.work, instance.staging.files)
+            preparation = try await TenantFiles.offPool { me.prepare(work, staged: files, confinement: confinement) }
+        } else {
+            preparation = prepare(instance.work, staged: instance.staging.files, confinement: nil)
+        }
+        // An empty log left by an ended attempt takes this attempt's log name.
+        let logs = instance.layout.logs(instance.key, attempt: attempt, apart: instance.task.readsStandardOutput)
+        for path in Set([logs.stdout, logs.stderr]) { context.files.reuseLog(as: path) }
+        return preparation
+    }
+
+    /// A slot of the run's machines (counted as waiting meanwhile).
+    func acquire(_ request: SlotPool.Request) async throws -> SlotPool.Slot {
+        context.count { $0.waiting += 1 }
+        defer { context.count { $0.waiting -= 1 } }
+        let readyAt = DispatchTime.now().uptimeNanoseconds
+        let slot = try await context.slots.acquire(request)
+        EngineMetrics.waited(since: readyAt)
+        return slot
+    }
+
+    /// Every instance of its machine refused the start: it waits (told once) until an
+    /// attempt ends here; other processes' ends (and a stop of this run) are noticed
+    /// within a second.
+    func waitForRoom(_ instance: TaskInstance, _ state: inout Attempts, reason: String, after seen: UInt64) async {
+        state.refused = []
+        context.count { $0.waitingFor = reason }
+        if !state.announced {
+            state.announced = true
+            await context.event(.waiting(task: instance.key, reason: reason))
+        }
+        await context.stores.changes.waitForChange(of: .capacity, after: seen, timeout: .seconds(1))
+    }
+
+    /// What follows an attempt that ran (or failed to): its outputs when it succeeded;
+    /// nil after the backoff of a retry, or at once after a lost site's attempt; an
+    /// error when the run stops or the task failed for good.
+    func next(after outcome: AttemptOutcome, _ instance: TaskInstance, _ state: inout Attempts) async throws
+        -> [String: Value]?
+    {
+        let task = instance.task
+        switch outcome {
+        case .refused: return nil
+        case .succeeded(let outputs):
+            if state.announced { context.count { $0.waitingFor = nil } }
+            context.count { $0.succeeded += 1 }
+            return outputs
+        case .stopped(let message):
+            throw EngineError.stopped(message)
+        case .siteLost(let message):
+            // Not the task's fault: no retry is used up; it runs again where the broker
+            // moved its machine (or the run stops if nothing matches).
+            state.lostToSites += 1
+            if state.lostToSites > 10 { throw EngineError.taskFailed(key: instance.key, message: message) }
+            return nil
+        case .failed(let message):
+            guard state.retries < task.retries.count else {
+                throw EngineError.taskFailed(key: instance.key, message: message)
+            }
+            context.count { $0.retriedAttempts += 1 }
+            state.retries += 1
+            let delay = task.retries.delay(beforeRetry: state.retries)
+            await context.event(
+                .retry(
+                    task: instance.key, attempt: state.number, failure: message, retry: state.retries,
+                    of: task.retries.count, delay: Value.double(delay).argumentText))
+            try await context.pause(until: .now + .seconds(delay))
+            return nil
         }
     }
 
@@ -206,7 +244,7 @@ struct TaskExecutor {
                         "task `\(task.name)`: input `\(name)` must be a file, not a \(f.typeName)",
                         at: template.location)
                 }
-                if context.confined {
+                if context.plan.confined {
                     guard FileRoot.containing(path, in: context.stagingRoots) != nil else {
                         throw EngineError.evaluation(
                             "task `\(task.name)`: input `\(name)` (`\(path)`) is outside the run's files: on a server, tasks read only files uploaded with the run or made by its tasks",
@@ -234,13 +272,10 @@ struct TaskExecutor {
         let staging: Staging
         let arguments: [String]
         let environment: [String: String]
-        let isolation: Isolation
-        /// Whether the workflow asks for `isolation: none` (honoured for an admin only).
-        let optsOut: Bool
+        /// How it is confined and what network it has (each attempt's site adds its part).
+        let decision: ConfinementDecision
+        /// Its tenant's confinement where it runs as the tenant's uid (nil: it does not).
         let confinement: TaskConfinement?
-        let network: Bool
-        /// With `network`: outbound only (a tenant's task).
-        let outboundOnly: Bool
         /// The bytes its files may take (its machine's `disk`; 0: the operator's default).
         let disk: Double
         let scope: Scope
@@ -248,260 +283,178 @@ struct TaskExecutor {
         let fingerprint: String?
     }
 
-    /// One attempt of a task instance in the slot it was given: recorded, started,
-    /// watched, ended (its life: `AttemptLifecycle`).
+    /// One attempt of a task instance in the slot it was given: admitted, started,
+    /// watched, ended (its record kept by `AttemptRecorder`, its life by
+    /// `AttemptLifecycle`, how it is confined decided by `ConfinementDecision`, how it
+    /// ended classified by `AttemptVerdict`).
     func runAttempt(
         _ instance: TaskInstance, number: Int, slot: SlotPool.Slot, preparation: Result<Void, PreparationError>,
         queuedAt: Date?
     ) async throws -> AttemptOutcome {
-        let (task, key, layout, work) = (instance.task, instance.key, instance.layout, instance.work)
-        let (staging, environment) = (instance.staging, instance.environment)
-        let (optsOut, confinement, network, scope) = (
-            instance.optsOut, instance.confinement, instance.network, instance.scope
-        )
-        // Standard output apart only when an output reads it; otherwise one combined
-        // log, as a terminal would show it (one file fewer to create per task).
-        let (stdoutPath, stderrPath) = layout.logs(key, attempt: number, apart: task.readsStandardOutput)
-        var record = AttemptRecord(
-            runID: context.runID, taskKey: key, task: task.name, number: number, site: slot.site,
-            slot: slot.label, workDirectory: work, node: slot.node, cores: slot.cores, memory: slot.memory,
-            grant: slot.grant, fingerprint: instance.fingerprint, queuedAt: queuedAt)
-        let node = context.slots.node(slot.node)
-        let grant = slot.grant.flatMap { context.grants[$0] }
-        let limits = CapacityLimits(
-            nodeCores: node?.cores ?? slot.cores, nodeMemory: node?.memory, grantCores: grant?.cores,
-            grantCoreHours: grant?.coreHours)
-        // A slot freed by an attempt of this run that ended on the same node and grant
-        // takes over its capacity: what the node holds does not change, so the start
-        // needs no capacity check and is recorded without waiting for the commit (the
-        // spawn is the next thing; a crash before the commit leaves a process that
-        // `ProcessProbe.killOrphans` finds by its environment). Otherwise the start is
-        // checked against other runs' use and committed before anything runs.
-        var life = AttemptLifecycle()
-        let gate = context.gate
-        if let previous = slot.takesOver {
-            life.takeOver(previous)
-        } else {
-            // Behind the engine's other runs that wait for this node, then checked.
-            do {
-                try await gate.enter(
-                    run: context.runID, node: slot.node, cores: slot.cores, memory: slot.memory, limits: limits,
-                    stopped: { context.stopReason?.message })
-            } catch {
-                context.slots.release(slot)
-                throw error
-            }
-            do {
-                switch try await context.stores.catalog.startAttempt(record, checking: limits) {
-                case .started(let id):
-                    record.id = id
-                    life.startCommitted()
-                case .refused(let reason):
-                    life.refuse(reason)
-                    gate.leave(node: slot.node, cores: slot.cores, memory: slot.memory)
-                    context.slots.release(slot)
-                    return .refused(reason)
-                }
-            } catch {
-                gate.leave(node: slot.node, cores: slot.cores, memory: slot.memory)
-                context.slots.release(slot)
-                throw error
-            }
-        }
-        /// Gives the slot back (to the next attempt of this run that can take over its
-        /// capacity, if `passing`); returns whether one did. What no attempt takes over
-        /// leaves the node's gate.
-        @Sendable func release(passing: AttemptKey?) -> Bool {
-            let taker = context.slots.release(slot, passing: passing)
-            gate.leave(
-                node: slot.node, cores: slot.cores - (taker?.cores ?? 0), memory: slot.memory - (taker?.memory ?? 0))
-            return taker != nil
-        }
-        // A grant that counts core-hours checks every start: its capacity is not passed on.
-        let passes = grant?.coreHours == nil
-        let startRecord = record
-        /// Queues the record of a taken-over start, with its process when it has one.
-        func queueStart(takingOver previous: AttemptKey, pid: Int32? = nil) {
-            var r = startRecord
-            r.pid = pid
-            context.stores.catalog.startAttempt(r, takingOver: previous)
-        }
-
-        func finish(_ status: AttemptStatus, _ error: String?, exit: TaskExit? = nil, outputs: [String: Value]? = nil)
-            async throws
-        {
-            record.status = status
-            record.error = error
-            record.finishedAt = Date()
-            record.exitCode = exit?.exitCode
-            record.signal = exit?.signal
-            record.cpuSeconds = exit?.cpuSeconds
-            record.maxRSS = exit?.maxRSS
-            record.outputs = outputs
-            let ending = life.end(status)
-            if ending.wasRunning {
-                EngineMetrics.ended(status, seconds: record.finishedAt!.timeIntervalSince(record.startedAt))
-            }
-            if let previous = ending.recordStartFirst { queueStart(takingOver: previous) }
-            // The slot is freed while the end is being queued: the next attempt's start,
-            // queued after it, either takes this attempt's capacity over or, checked,
-            // sees it free.
-            let ended = passes ? record.key : nil
-            // A priced job's publisher pays the site's owner for the cores, with the end.
-            var work = UnitOfWork()
-            work.finishAttempt(record)
-            if let payer = context.plan.resourcePayer,
-                let cost = Charging.resources(
-                    of: record, rate: context.plan.rates[slot.site], payer: payer.account, currency: payer.currency)
-            {
-                work.post(cost)
-            }
-            try await context.stores.work.commit(work, passing: { release(passing: ended) })
-        }
-
-        /// The site stopped answering: the attempt is recorded as lost and the site reported.
-        func lose(_ message: String) async throws -> AttemptOutcome {
-            try await finish(.lost, message)
-            await context.siteLost(slot.site, message)
-            return .siteLost(message)
-        }
-
+        var attempt = AttemptRecorder(
+            context: context,
+            record: AttemptRecord(
+                runID: context.plan.runID, taskKey: instance.key, task: instance.task.name, number: number,
+                site: slot.site,
+                slot: slot.label, workDirectory: instance.work, node: slot.node, cores: slot.cores,
+                memory: slot.memory, grant: slot.grant, fingerprint: instance.fingerprint, queuedAt: queuedAt),
+            slot: slot)
+        if let reason = try await attempt.admit() { return .refused(reason) }
         guard let connector = context.connector(for: slot.site) else {
             let message = "no connector for site `\(slot.site)`"
-            if let previous = life.end(.failed).recordStartFirst { queueStart(takingOver: previous) }
-            record.status = .failed
-            record.error = message
-            record.finishedAt = Date()
-            try await context.stores.runs.finishAttempt(record, passing: { release(passing: nil) })
+            try await attempt.finish(.failed, message, passing: false)
             throw EngineError.invalid(message)
         }
-
-        // A confined instance's directory was made as its tenant's; where the attempt runs
-        // as this server's own account instead (a site whose jobs are this account's), the
-        // directory is made again as the server's.
-        var preparation = preparation
-        if let confinement, connector.taskAccount != .thisProcess {
-            try? TaskExecutor.clear(
-                work, files: TenantFiles(.tenant(uid: confinement.uid, gid: confinement.gid)),
-                root: context.runDirectory)
-            preparation = prepare(work, staged: staging.files, confinement: nil)
+        let how: ConfinementDecision.How
+        switch instance.decision.on(connector.taskAccount, site: slot.site) {
+        case .refused(let message): return try await fail(&attempt, message)
+        case .runs(let h): how = h
         }
-        if case .failure(let problem) = preparation {
-            let message = "cannot prepare the working directory: \(problem.message)"
-            try await finish(.failed, message)
-            return .failed(message)
+        if case .failure(let problem) = try reprepared(instance, preparation, how) {
+            return try await fail(&attempt, "cannot prepare the working directory: \(problem.message)")
         }
-
-        // A remote task gets every file its arguments name, under its place in the working directory.
-        var arguments = instance.arguments
-        var env = environment
-        var inputs = staging.files.map { (name: $0.name, path: $0.source) }
-        let remote = connector as? any RemoteStaging
-        if remote != nil {
-            let auto = ArgumentRenderer.AutoStage()
-            let renderer = ArgumentRenderer(staged: staging.byPath, autoStage: auto)
-            do {
-                arguments = try renderer.render(task.command, scope: scope, workflow: workflow)
-                for (name, t) in task.environment { env[name] = try renderer.text(t, scope: scope) }
-            } catch {
-                try await finish(.failed, "\(error)")
-                return .failed("\(error)")
-            }
-            inputs += auto.files
+        let launch: TaskLaunch
+        do {
+            launch = try await self.launch(instance, number: number, slot: slot, connector: connector, how: how)
+        } catch {
+            return try await fail(&attempt, "\(error)")
         }
-        // Secrets are opened last, into the process's environment only (never a command line).
-        var secretValues: [String: String] = [:]
-        for (variable, name) in task.secrets {
-            do {
-                guard let secrets = context.secrets else { throw Secrets.Failure.key("this store keeps no secrets") }
-                secretValues[variable] = try await secrets.open(owner: context.user, name: name)
-            } catch {
-                try await finish(.failed, "\(error)")
-                return .failed("\(error)")
-            }
-        }
-        env["HEAVEN_RUN"] = context.runID
-        env["HEAVEN_TASK"] = key
-        env["HEAVEN_ATTEMPT"] = String(number)
-        env["HEAVEN_WORKDIR"] = work
-        env["HEAVEN_CORES"] = String(slot.cores)
-        // Where the task runs on the server's machine, the server's confinement (not the
-        // workflow's word) says how; elsewhere the site's accounts confine it.
-        var isolation = instance.isolation
-        let local = connector.taskAccount == .thisProcess
-        // A site whose tasks run as this server's own account on other machines (a Slurm
-        // cluster without a login host): nothing confines them, so no tenant's task runs there.
-        if context.confinement != nil, !context.mayOptOut, connector.taskAccount == .thisProcessElsewhere {
-            let message =
-                "site `\(slot.site)` submits Slurm jobs from this server's own account, which a tenant's task never runs as: reach the cluster through its login host (`via: {kind: ssh, ...}`, with `accounts` mapping users to their own)"
-            try await finish(.failed, message)
-            return .failed(message)
-        }
-        if local, context.confined, !(optsOut && context.mayOptOut) {
-            if confinement != nil || TaskSandbox.isAvailable { isolation = .sandbox }
-        }
-        // A sandbox has a private /tmp: files its arguments name there (not staged with
-        // `inputs:`) are shown to it, read-only, where they are. (A tenant's confined task
-        // reads only its run's own files, and the directories the operator shares.)
-        var readable = [context.runDirectory] + (context.confined ? context.shareDirectories : [])
-        if isolation == .sandbox, local, !context.confined, confinement == nil {
-            readable += try namedFiles(task, scope: instance.scope, staged: staging).filter {
-                !$0.hasPrefix(context.runDirectory + "/")
-            }
-        }
-        var launch = TaskLaunch(
-            arguments: arguments, environment: env, workDirectory: work, stdoutPath: stdoutPath,
-            stderrPath: stderrPath, baseDirectory: programDirectory, isolation: isolation, network: network,
-            readable: readable, hidden: [context.home.root],
-            cpuLimit: task.timeout.map { Int($0.rounded(.up)) * max(1, slot.cores) + 5 })
-        launch.inputs = inputs
-        launch.secrets = secretValues
-        launch.confinement = local ? confinement : nil
-        launch.outboundOnly = instance.outboundOnly
-        launch.disk = instance.disk
-        launch.runID = context.runID
-        launch.taskKey = key
-        launch.attempt = number
-        launch.cores = slot.cores
-        launch.memory = slot.memory
-        launch.timeLimit = task.timeout
-        // A remote start takes long: its record is queued first, its job id noted after.
-        if remote != nil, let previous = life.queueStartRecord() { queueStart(takingOver: previous) }
+        if connector is any RemoteStaging { attempt.queueStartBeforeRemoteStart() }
         let process: any RunningTask
         do {
             process = try await connector.start(launch)
         } catch {
             let message = "\(error)"
-            try? message.write(toFile: stderrPath, atomically: false, encoding: .utf8)
-            if case ConnectorError.unreachable = error {
-                return try await lose(message)
-            }
-            try await finish(.failed, message)
-            return .failed(message)
+            try? message.write(toFile: launch.stderrPath, atomically: false, encoding: .utf8)
+            if case ConnectorError.unreachable = error { return try await lose(&attempt, message) }
+            return try await fail(&attempt, message)
         }
+        let (exit, timerFired) = await watch(process, &attempt, launch: launch, connector: connector, instance)
+        // Once the attempt is recorded, its working directory and logs, if empty, are kept
+        // for later attempts (no inode to allocate for them), unless an output may name
+        // the directory or a process of the task's group still runs (and may write there).
+        // Only a local process's group is known (a Slurm job's id is not a process).
+        defer {
+            if case .process(let pid, _) = process.handle, ProcessProbe.groupGone(pid) {
+                context.files.recycle(
+                    work: instance.task.mayNameWorkDirectory ? nil : instance.work,
+                    logs: [launch.stdoutPath, launch.stderrPath])
+            }
+        }
+        let verdict = AttemptVerdict.of(
+            exit, stop: context.stopReason, timerFired: timerFired, timeout: instance.task.timeout)
+        return try await conclude(&attempt, verdict, exit: exit, launch: launch, connector: connector, instance)
+    }
+
+    /// Records a failure of the attempt before (or without) its process.
+    func fail(_ attempt: inout AttemptRecorder, _ message: String) async throws -> AttemptOutcome {
+        try await attempt.finish(.failed, message)
+        return .failed(message)
+    }
+
+    /// The site stopped answering: the attempt is recorded as lost and the site reported.
+    func lose(_ attempt: inout AttemptRecorder, _ message: String, exit: TaskExit? = nil) async throws
+        -> AttemptOutcome
+    {
+        try await attempt.finish(.lost, message, exit: exit)
+        await context.siteLost(attempt.slot.site, message)
+        return .siteLost(message)
+    }
+
+    /// A confined instance's directory was made as its tenant's; where the attempt runs
+    /// as another account (a site whose jobs are this server's), it is made again as the
+    /// server's.
+    func reprepared(
+        _ instance: TaskInstance, _ preparation: Result<Void, PreparationError>, _ how: ConfinementDecision.How
+    ) throws -> Result<Void, PreparationError> {
+        guard how.reprepareAsServer, let confinement = instance.confinement else { return preparation }
+        try? TaskExecutor.clear(
+            instance.work, files: TenantFiles(.tenant(uid: confinement.uid, gid: confinement.gid)),
+            root: context.plan.runDirectory)
+        return prepare(instance.work, staged: instance.staging.files, confinement: nil)
+    }
+
+    /// What the connector is asked to start: the argv, environment (secrets opened last,
+    /// into the process's environment only, never a command line), files and bounds.
+    func launch(
+        _ instance: TaskInstance, number: Int, slot: SlotPool.Slot, connector: any Connector,
+        how: ConfinementDecision.How
+    ) async throws -> TaskLaunch {
+        let task = instance.task
+        // Standard output apart only when an output reads it; otherwise one combined
+        // log, as a terminal would show it (one file fewer to create per task).
+        let (stdoutPath, stderrPath) = instance.layout.logs(
+            instance.key, attempt: number, apart: task.readsStandardOutput)
+        // A remote task gets every file its arguments name, under its place in the working directory.
+        var arguments = instance.arguments
+        var env = instance.environment
+        var inputs = instance.staging.files.map { (name: $0.name, path: $0.source) }
+        if connector is any RemoteStaging {
+            let auto = ArgumentRenderer.AutoStage()
+            let renderer = ArgumentRenderer(staged: instance.staging.byPath, autoStage: auto)
+            arguments = try renderer.render(task.command, scope: instance.scope, workflow: workflow)
+            for (name, t) in task.environment { env[name] = try renderer.text(t, scope: instance.scope) }
+            inputs += auto.files
+        }
+        var secretValues: [String: String] = [:]
+        for (variable, name) in task.secrets {
+            guard let secrets = context.secrets else { throw Secrets.Failure.key("this store keeps no secrets") }
+            secretValues[variable] = try await secrets.open(owner: context.plan.user, name: name)
+        }
+        env["HEAVEN_RUN"] = context.plan.runID
+        env["HEAVEN_TASK"] = instance.key
+        env["HEAVEN_ATTEMPT"] = String(number)
+        env["HEAVEN_WORKDIR"] = instance.work
+        env["HEAVEN_CORES"] = String(slot.cores)
+        // A sandbox has a private /tmp: files its arguments name there (not staged with
+        // `inputs:`) are shown to it, read-only, where they are. (A tenant's confined task
+        // reads only its run's own files, and the directories the operator shares.)
+        var readable = [context.plan.runDirectory] + (context.plan.confined ? context.plan.shareDirectories : [])
+        if how.showsNamedFiles {
+            readable += try namedFiles(task, scope: instance.scope, staged: instance.staging).filter {
+                !$0.hasPrefix(context.plan.runDirectory + "/")
+            }
+        }
+        var launch = TaskLaunch(
+            arguments: arguments, environment: env, workDirectory: instance.work, stdoutPath: stdoutPath,
+            stderrPath: stderrPath, baseDirectory: programDirectory, isolation: how.isolation,
+            network: how.network != .none, readable: readable, hidden: [context.home.root],
+            cpuLimit: task.timeout.map { Int($0.rounded(.up)) * max(1, slot.cores) + 5 })
+        launch.inputs = inputs
+        launch.secrets = secretValues
+        launch.confinement = how.asTenant ? instance.confinement : nil
+        launch.outboundOnly = how.network == .outbound
+        launch.disk = instance.disk
+        launch.runID = context.plan.runID
+        launch.taskKey = instance.key
+        launch.attempt = number
+        launch.cores = slot.cores
+        launch.memory = slot.memory
+        launch.timeLimit = task.timeout
+        return launch
+    }
+
+    /// Its process runs until it exits, or its `timeout` (SIGTERM, then SIGKILL after the
+    /// grace): the exit as the site finally tells it, and whether the timeout fired.
+    func watch(
+        _ process: any RunningTask, _ attempt: inout AttemptRecorder, launch: TaskLaunch, connector: any Connector,
+        _ instance: TaskInstance
+    ) async -> (TaskExit, Bool) {
+        let key = instance.key
         context.logger.debug(
             "task started",
             metadata: [
-                "run": "\(context.runID)", "task": "\(key)", "attempt": "\(number)", "handle": "\(process.handle)",
+                "run": "\(context.plan.runID)", "task": "\(key)", "attempt": "\(launch.attempt)",
+                "handle": "\(process.handle)",
             ])
         EngineMetrics.started()
-        let stoppedAlready = context.register(key, process)
-        if stoppedAlready { process.signal(SIGTERM) }
+        if context.register(key, process) { process.signal(SIGTERM) }
         // The attempt's process of this machine (the task's, or its ssh client's) is
         // recorded: if the process driving the run dies, it is found and stopped.
-        let recordedProcess = process.handle.localProcess
-        switch life.started() {
-        case .noteProcess:
-            if let p = recordedProcess {
-                context.stores.runs.noteAttemptProcess(record.key, pid: p.pid, pidStart: p.startTime)
-            }
-        case .recordStart(let previous):
-            queueStart(takingOver: previous, pid: recordedProcess?.pid)
-        }
-
+        attempt.running(process.handle.localProcess)
         let fired = Flag()
-        let timer: Task<Void, Never>? = task.timeout.map { seconds in
-            let grace = context.killGrace
+        let timer: Task<Void, Never>? = instance.task.timeout.map { seconds in
+            let grace = context.plan.killGrace
             return Task {
                 do {
                     try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
@@ -513,76 +466,69 @@ struct TaskExecutor {
             }
         }
         var exit = await process.wait()
-        // Once the attempt is recorded, its working directory and logs, if empty, are kept
-        // for later attempts (no inode to allocate for them), unless an output may name
-        // the directory or a process of the task's group still runs (and may write there).
-        // Only a local process's group is known (a Slurm job's id is not a process).
-        defer {
-            if case .process(let pid, _) = process.handle, ProcessProbe.groupGone(pid) {
-                context.files.recycle(work: task.mayNameWorkDirectory ? nil : work, logs: [stdoutPath, stderrPath])
-            }
-        }
         timer?.cancel()
         if let rechecking = connector as? any ExitRechecking { exit = await rechecking.recheck(launch, exit) }
         context.unregister(key)
         context.logger.debug(
             "task ended",
             metadata: [
-                "run": "\(context.runID)", "task": "\(key)", "attempt": "\(number)",
+                "run": "\(context.plan.runID)", "task": "\(key)", "attempt": "\(launch.attempt)",
                 "exit": "\(exit.exitCode.map(String.init) ?? "signal \(exit.signal ?? 0)")",
             ])
-        let wasTimeout = (fired.isSet || exit.timedOut) && !exit.succeeded
+        return (exit, fired.isSet)
+    }
 
-        if let stop = context.stopReason, stop.reason != .failed, !exit.succeeded {
-            try await finish(stop.reason == .cancelled ? .cancelled : .lost, stop.message, exit: exit)
-            return .stopped(stop.message)
-        }
-        // The site ended the attempt (a node failed, the job was preempted): lost, not
-        // failed; the site itself is reported only if it no longer answers.
-        if exit.lost {
-            let message = exit.message ?? "the site lost the task"
-            if await (connector as? any SiteProbing)?.probe() ?? true {
-                try await finish(.lost, message, exit: exit)
-                await context.event(.lost(task: key, attempt: number, reason: message))
-                return .siteLost(message)
+    /// Records the attempt's end as its verdict says; a success's outputs are fetched (a
+    /// remote site's) and collected first.
+    func conclude(
+        _ attempt: inout AttemptRecorder, _ verdict: AttemptVerdict, exit: TaskExit, launch: TaskLaunch,
+        connector: any Connector, _ instance: TaskInstance
+    ) async throws -> AttemptOutcome {
+        switch verdict {
+        case .stopped(let status, let message):
+            try await attempt.finish(status, message, exit: exit)
+            return .stopped(message)
+        case .lost(let message):
+            // The site ended the attempt; the site itself is reported only if it no
+            // longer answers.
+            guard await (connector as? any SiteProbing)?.probe() ?? true else {
+                return try await lose(&attempt, message)
             }
-            return try await lose(message)
-        }
-        if wasTimeout {
-            let message =
-                exit.timedOut && !fired.isSet
-                ? (exit.message ?? "timed out") : "timed out after \(Quantity(task.timeout ?? 0, .seconds))"
-            try await finish(.timedOut, message, exit: exit)
+            try await attempt.finish(.lost, message, exit: exit)
+            await context.event(.lost(task: instance.key, attempt: launch.attempt, reason: message))
+            return .siteLost(message)
+        case .timedOut(let message):
+            try await attempt.finish(.timedOut, message, exit: exit)
             return .failed(message)
-        }
-        guard exit.succeeded else {
-            let message =
-                exit.message
-                ?? exit.signal.map { "killed by signal \($0) (\(TaskExecutor.signalName($0)))" }
-                ?? "exited with status \(exit.exitCode ?? -1)"
-            try await finish(.failed, message + TaskExecutor.tail(of: stderrPath), exit: exit)
+        case .failed(let message):
+            try await attempt.finish(.failed, message + TaskExecutor.tail(of: launch.stderrPath), exit: exit)
             return .failed(message)
+        case .succeeded:
+            do {
+                try await (connector as? any RemoteStaging)?.fetch(launch)
+                let outputs = try await collect(instance, launch: launch)
+                try await attempt.finish(.succeeded, nil, exit: exit, outputs: outputs)
+                return .succeeded(outputs)
+            } catch {
+                let message = "\(error)"
+                if case ConnectorError.unreachable = error { return try await lose(&attempt, message) }
+                try await attempt.finish(.failed, message, exit: exit)
+                return .failed(message)
+            }
         }
-        do {
-            try await remote?.fetch(launch)
-            let collector = OutputCollector(
-                work: work, stdoutPath: stdoutPath,
-                files: launch.confinement == nil ? nil : FileRoot.containing(work, in: context.stagingRoots)?.files,
-                root: context.runDirectory)
-            // A tenant's files are read through the sandbox helper: off the concurrency pool.
-            let outputs =
-                launch.confinement == nil
-                ? try collector.collect(task.outputs, scope: scope)
-                : try await TenantFiles.offPool { [outputs = task.outputs] in
-                    try collector.collect(outputs, scope: scope)
-                }
-            try await finish(.succeeded, nil, exit: exit, outputs: outputs)
-            return .succeeded(outputs)
-        } catch {
-            let message = "\(error)"
-            if case ConnectorError.unreachable = error { return try await lose(message) }
-            try await finish(.failed, message, exit: exit)
-            return .failed(message)
+    }
+
+    /// The task's typed outputs; a tenant's files read through the sandbox helper, off
+    /// the concurrency pool.
+    func collect(_ instance: TaskInstance, launch: TaskLaunch) async throws -> [String: Value] {
+        let collector = OutputCollector(
+            work: instance.work, stdoutPath: launch.stdoutPath,
+            files: launch.confinement == nil
+                ? nil : FileRoot.containing(instance.work, in: context.stagingRoots)?.files,
+            root: context.plan.runDirectory)
+        if launch.confinement == nil { return try collector.collect(instance.task.outputs, scope: instance.scope) }
+        return try await TenantFiles.offPool { [outputs = instance.task.outputs, scope = instance.scope] in
+            try collector.collect(outputs, scope: scope)
         }
     }
 
@@ -603,13 +549,13 @@ struct TaskExecutor {
                 let files = TenantFiles(.tenant(uid: confinement.uid, gid: confinement.gid))
                 if mkdir(work, 0o700) != 0 {
                     guard errno == EEXIST else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-                    try TaskExecutor.clear(work, files: files, root: context.runDirectory)
+                    try TaskExecutor.clear(work, files: files, root: context.plan.runDirectory)
                     guard mkdir(work, 0o700) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
                 }
                 try files.give(directory: work)
                 let staging = ConfinedStaging(roots: context.stagingRoots, uid: confinement.uid, gid: confinement.gid)
                 for (name, source) in staged {
-                    try staging.stage(source, as: work + "/" + name, beneath: context.runDirectory)
+                    try staging.stage(source, as: work + "/" + name, beneath: context.plan.runDirectory)
                 }
                 return .success(())
             }

@@ -105,6 +105,34 @@ struct FailureTests {
         }
     }
 
+    @Test("a retry's backoff is cut short by a cancel: the run ends at once, not when the hour's wait is over")
+    func cancelDuringBackoff() async throws {
+        let h = try Harness()
+        let controller = RunController()
+        let created = try await h.create(
+            Harness.site(cores: 1)
+                + "kind: Workflow\nname: w\nsteps:\n  - task: bad\n    run: ['false']\n    retries: {count: 3, backoff: 1h}\n"
+        )
+        let final = Task { try await h.engine.execute(runID: created.id, controller: controller) }
+        // Waiting its hour before retry 1.
+        var retrying = false
+        for _ in 0..<600 where !retrying {
+            retrying = try await h.store.events(run: created.id, after: 0, limit: 100).contains { $0.kind == .retry }
+            if !retrying { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(retrying)
+        controller.cancel()
+        // Woken by the stop (a bounded look, never a wait for the task that may hang).
+        var ended: RunRecord?
+        for _ in 0..<600 where ended == nil {
+            if let r = try await h.store.run(created.id), r.status.isFinal { ended = r }
+            if ended == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(ended?.status == .cancelled, "\(String(describing: ended))")
+        if ended != nil { _ = try? await final.value } else { final.cancel() }
+        #expect(try await h.store.attempts(run: created.id).count == 1)
+    }
+
     @Test("a site's cores are never oversubscribed: six 1-core tasks on a 2-core site")
     func capacity() async throws {
         let h = try Harness()
