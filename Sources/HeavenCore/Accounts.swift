@@ -1,5 +1,33 @@
 public import Foundation
 
+/// Who may read a run — the one statement of the rule: its owner, any admin, or a
+/// member of a group it is shared with. Checked on one run (`admits`), and handed to a
+/// store as a listing's filter, which the store turns into its query from the same
+/// two facts (`owner`, `groups`); nothing else decides it.
+public struct RunReaders: Sendable, Equatable {
+    /// The owner whose runs are readable; nil: every run (an admin).
+    public let owner: String?
+    /// Runs shared with one of these groups are readable too.
+    public let groups: [String]
+
+    /// Who `user` may read.
+    public init(_ user: UserRecord) {
+        owner = user.admin ? nil : user.name
+        groups = user.admin ? [] : user.groups
+    }
+
+    /// Whether every run is readable.
+    public var everyone: Bool { owner == nil }
+
+    /// Whether `run` is readable (`shares`, the groups it is shared with, read only when
+    /// it matters).
+    public func admits(_ run: RunRecord, shares: @autoclosure () async throws -> [String]) async rethrows -> Bool {
+        guard let owner else { return true }
+        if run.user == owner { return true }
+        return try await shares().contains(where: groups.contains)
+    }
+}
+
 /// A user of a shared Heaven server.
 public struct UserRecord: Sendable, Equatable, Codable {
     public var name: String
@@ -92,7 +120,7 @@ public protocol AccountStore: Sendable {
     func shareRun(_ run: String, with groups: [String]) async throws
     func runShares(_ run: String) async throws -> [String]
     /// The runs `user` may see (theirs, and those shared with their groups; all for an admin).
-    func runs(visibleTo user: UserRecord, limit: Int) async throws -> [RunRecord]
+    func runs(readableBy readers: RunReaders, limit: Int) async throws -> [RunRecord]
     /// A run with its attempts' counts and shares, read together.
     func runStatus(_ id: String) async throws -> RunStatusView?
     /// The uid `user`'s tasks run as: the one recorded with the account when it lies in

@@ -161,7 +161,9 @@ public protocol ProcessStore: Sendable {
     /// Removes a process (its jobs stay); false when there is none.
     func undeployProcess(_ id: String) async throws -> Bool
     /// The runs `user` may see that a job list with `query` shows, and whether more follow.
-    func jobs(visibleTo user: UserRecord, _ query: JobQuery, now: Date) async throws -> (runs: [RunRecord], more: Bool)
+    func jobs(readableBy readers: RunReaders, _ query: JobQuery, now: Date) async throws -> (
+        runs: [RunRecord], more: Bool
+    )
     /// A run's progress in percent: its finished task instances over those known, never
     /// lower than it was last told (kept with the run).
     func progress(run: String) async throws -> Int

@@ -219,19 +219,27 @@ extension SQLiteStore: AccountStore {
             db.cachedStatement(sql: "SELECT grp FROM run_shares WHERE run_id = ? ORDER BY grp"), arguments: [run])
     }
 
-    public func runs(visibleTo user: UserRecord, limit: Int) async throws -> [RunRecord] {
-        if user.admin { return try await runs(limit: limit) }
+    public func runs(readableBy readers: RunReaders, limit: Int) async throws -> [RunRecord] {
+        if readers.everyone { return try await runs(limit: limit) }
         return try await pool.read { db in
-            let marks = user.groups.map { _ in "?" }.joined(separator: ", ")
-            let shared = user.groups.isEmpty ? "" : " OR id IN (SELECT run_id FROM run_shares WHERE grp IN (\(marks)))"
-            var arguments: [any DatabaseValueConvertible] = [user.name]
-            arguments += user.groups
-            arguments.append(limit)
+            let (condition, arguments) = SQLiteStore.condition(readers)
             return try Row.fetchAll(
-                db, sql: "SELECT * FROM runs WHERE user = ?\(shared) ORDER BY created_at DESC LIMIT ?",
-                arguments: StatementArguments(arguments)
+                db, sql: "SELECT * FROM runs WHERE \(condition) ORDER BY created_at DESC LIMIT ?",
+                arguments: StatementArguments(arguments + [limit])
             ).map { try SQLiteStore.runRecord($0) }
         }
+    }
+
+    /// `RunReaders` as a condition on `runs` (nil: none, every run readable): the owner's
+    /// runs, and those shared with one of the groups.
+    static func condition(_ readers: RunReaders) -> (sql: String, arguments: [any DatabaseValueConvertible]) {
+        guard let owner = readers.owner else { return ("1", []) }
+        guard !readers.groups.isEmpty else { return ("user = ?", [owner]) }
+        let marks = readers.groups.map { _ in "?" }.joined(separator: ", ")
+        return (
+            "(user = ? OR id IN (SELECT run_id FROM run_shares WHERE grp IN (\(marks))))",
+            [owner] + readers.groups.map { $0 as any DatabaseValueConvertible }
+        )
     }
 
     public func appendAudit(_ r: AuditRecord) async throws {

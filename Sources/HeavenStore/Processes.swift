@@ -110,21 +110,16 @@ extension SQLiteStore: ProcessStore {
         }
     }
 
-    public func jobs(visibleTo user: UserRecord, _ q: JobQuery, now: Date) async throws -> (
+    public func jobs(readableBy readers: RunReaders, _ q: JobQuery, now: Date) async throws -> (
         runs: [RunRecord], more: Bool
     ) {
         try await pool.read { db in
             var conditions: [String] = []
             var arguments: [any DatabaseValueConvertible] = []
-            if !user.admin {
-                var mine = "user = ?"
-                arguments.append(user.name)
-                if !user.groups.isEmpty {
-                    mine +=
-                        " OR id IN (SELECT run_id FROM run_shares WHERE grp IN (\(user.groups.map { _ in "?" }.joined(separator: ", "))))"
-                    arguments += user.groups
-                }
-                conditions.append("(\(mine))")
+            if !readers.everyone {
+                let readable = SQLiteStore.condition(readers)
+                conditions.append(readable.sql)
+                arguments += readable.arguments
             }
             if !q.processIDs.isEmpty {
                 conditions.append(

@@ -161,7 +161,8 @@ struct SubmissionsTests {
         let run = try await w.submissions().submit(s)
         try await w.store.saveUser(UserRecord(name: "bob", groups: ["eo"]))
         #expect(
-            try await w.store.runs(visibleTo: UserRecord(name: "bob", groups: ["eo"]), limit: 10).map(\.id) == [run.id])
+            try await w.store.runs(readableBy: RunReaders(UserRecord(name: "bob", groups: ["eo"])), limit: 10).map(\.id)
+                == [run.id])
     }
 
     @Test(

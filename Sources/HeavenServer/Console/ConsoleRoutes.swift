@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import HeavenAPI
+import HeavenApplication
 import HeavenBroker
 import HeavenCore
 import HeavenEngine
@@ -328,7 +329,7 @@ struct ConsoleRoutes {
     /// The runs the page lists: the caller's (and those shared with them), newest first,
     /// filtered by `status` and `workflow`.
     func listed(_ request: Request, _ c: Caller) async throws -> (all: [RunRecord], shown: [RunRecord]) {
-        let all = try await stores.accounts.runs(visibleTo: c.user, limit: 500)
+        let all = try await server.queries.runs(readBy: c.user, limit: 500)
         let status = request.uri.queryParameters.get("status").flatMap { RunStatus(rawValue: String($0)) }
         let workflow = request.uri.queryParameters.get("workflow").map { String($0) } ?? ""
         let shown = all.filter { r in

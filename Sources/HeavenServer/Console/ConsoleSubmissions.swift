@@ -138,7 +138,7 @@ extension ConsoleRoutes {
         var query = JobQuery()
         query.processIDs = [p.id]
         query.limit = 20
-        let jobs = try await stores.processes.jobs(visibleTo: c.user, query, now: Date()).runs
+        let jobs = try await server.queries.jobs(readBy: c.user, query, now: Date()).runs
         let body = ProcessDescription.of(workflow)
         let outputs = workflow.outputs.map { o -> String in
             let d = body.outputs[o.name]

@@ -1,5 +1,6 @@
 import Foundation
 import HeavenAPI
+import HeavenApplication
 import HeavenCore
 import HeavenLanguage
 import HeavenModel
@@ -27,8 +28,7 @@ struct Access: Sendable {
     /// Run `id` if `user` may see it (nil when it is absent or not theirs to see): what the
     /// API and the console's sessions both ask.
     func run(_ id: String, visibleTo user: UserRecord) async throws -> RunRecord? {
-        guard let run = try? await stores.runs.run(id), run.id == id else { return nil }
-        return try await Access.mayRead(user, run, shares: try await stores.accounts.runShares(run.id)) ? run : nil
+        try await server.queries.run(id, readBy: user)
     }
 
     /// Why `user` may not change `run` they can see (shared with them to read only), or nil.
@@ -37,15 +37,6 @@ struct Access: Sendable {
             ? nil
             : Problem(
                 .forbidden, "run \(run.id) belongs to \(run.user); it is shared with you to read, not to change")
-    }
-
-    /// Whether `user` may read `run`: theirs, any for an admin, or shared with one of
-    /// their groups (`shares` is read only when it matters).
-    static func mayRead(_ user: UserRecord, _ run: RunRecord, shares: @autoclosure () async throws -> [String])
-        async rethrows -> Bool
-    {
-        if user.admin || run.user == user.name { return true }
-        return try await shares().contains(where: user.groups.contains)
     }
 
     /// A run the caller may change: their own, or any for an admin.

@@ -482,7 +482,7 @@ struct JobRoutes {
         q.maxDuration = try seconds("maxDuration")
         q.limit = try Access.query("limit", of: request, as: Int.self, in: 1...1000) ?? 10
         q.offset = try Access.query("offset", of: request, as: Int.self, in: 0...Int(Int32.max)) ?? 0
-        let (runs, more) = try await stores.processes.jobs(visibleTo: user, q, now: Date())
+        let (runs, more) = try await server.queries.jobs(readBy: user, q, now: Date())
         let base = ProcessRoutes.base(request)
         var jobs: [StatusInfo] = []
         for r in runs { jobs.append(try await statusInfo(r, base: base)) }

@@ -49,7 +49,7 @@ struct RunRoutes {
         ) { request, context in
             let user = try context.user
             let limit = try Access.query("limit", of: request, as: Int.self, in: 1...1000) ?? 100
-            return RunList(runs: try await stores.accounts.runs(visibleTo: user, limit: limit).map(view))
+            return RunList(runs: try await server.queries.runs(readBy: user, limit: limit).map(view))
         }
         routes.add(
             APIOperation(
@@ -62,9 +62,9 @@ struct RunRoutes {
             // One read for the run, its counts and its shares (the most frequent request).
             let user = try context.user
             let id = try context.parameters.require("id")
-            guard let status = try await stores.accounts.runStatus(id),
-                await Access.mayRead(user, status.run, shares: status.shares)
-            else { throw Problem(.notFound, "no run \(id)") }
+            guard let status = try await server.queries.status(id, readBy: user) else {
+                throw Problem(.notFound, "no run \(id)")
+            }
             var v = view(status.run)
             v.attempts = AttemptTally(
                 running: status.counts.running, succeeded: status.counts.succeeded, failed: status.counts.failed)
