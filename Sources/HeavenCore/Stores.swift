@@ -34,7 +34,8 @@ public protocol RunStore: Sendable {
     /// (nothing queued after it is committed before this write); it frees the attempt's
     /// slot and says whether the attempt's capacity passes to the next attempt on its
     /// node, which then records its start with `startAttempt(_:takingOver:)`. Until
-    /// then the capacity stays counted as held.
+    /// then the capacity stays counted as held (or until `releaseHolds`, when no attempt
+    /// came for it).
     func finishAttempt(_ attempt: AttemptRecord, passing: @Sendable () -> Bool) async throws
     /// Every attempt of a run, oldest first.
     func attempts(run: String) async throws -> [AttemptRecord]
@@ -87,6 +88,11 @@ public protocol CatalogStore: Sendable {
     /// what the node holds does not change, so no capacity check is needed, and the
     /// attempt may start before this is committed. Its end is committed after it.
     func startAttempt(_ attempt: AttemptRecord, takingOver previous: AttemptKey)
+
+    /// Records, queued without waiting, that ended attempts no longer hold their
+    /// capacity (kept for a moment for their run's next attempt, which did not come).
+    /// Those waiting for capacity are woken once it is committed.
+    func releaseHolds(_ attempts: [AttemptKey])
 
     /// The sites down at `now`, with the reason given.
     func sitesDown(at now: Date) async throws -> [String: String]

@@ -151,7 +151,8 @@ enum AttemptVerdict: Equatable {
 }
 
 /// Gives an attempt's slot back (to the next attempt of its run that can take over its
-/// capacity, if `passing`); says whether one did. What no attempt takes over leaves the
+/// capacity, if `passing`: one waiting now, or one that comes within `SlotPool.parkFor`);
+/// says whether the capacity is still held. What no attempt takes over leaves the
 /// node's gate.
 struct SlotRelease: Sendable {
     let slots: SlotPool
@@ -159,10 +160,10 @@ struct SlotRelease: Sendable {
     let slot: SlotPool.Slot
 
     func callAsFunction(passing: AttemptKey?) -> Bool {
-        let taker = slots.release(slot, passing: passing)
-        gate.leave(
-            node: slot.node, cores: slot.cores - (taker?.cores ?? 0), memory: slot.memory - (taker?.memory ?? 0))
-        return taker != nil
+        // Parked for the run's next attempt only while no other run waits for the node.
+        let kept = slots.release(slot, passing: passing, park: passing != nil && !gate.isQueued(on: slot.node))
+        gate.leave(node: slot.node, cores: slot.cores - (kept?.cores ?? 0), memory: slot.memory - (kept?.memory ?? 0))
+        return kept != nil
     }
 }
 

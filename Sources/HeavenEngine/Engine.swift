@@ -308,7 +308,15 @@ public final class Engine: Sendable {
         if record.status == .succeeded { return record }
         var life = RunLifecycle(record)
         guard let prepared = try await prepare(&life, load: load) else { return life.record }
-        let outcome = try await drive(life.record, prepared, controller: controller, cancelSeen: cancelSeen)
+        let outcome: RunLifecycle.Outcome
+        do {
+            outcome = try await drive(life.record, prepared, controller: controller, cancelSeen: cancelSeen)
+        } catch {
+            prepared.context.slots.expire(all: true)
+            throw error
+        }
+        // Its tasks are over: what they kept for a next attempt is given back.
+        prepared.context.slots.expire(all: true)
         return try await close(&life, outcome, context: prepared.context)
     }
 
@@ -415,6 +423,13 @@ public final class Engine: Sendable {
             for e in try await stores.catalog.catalog().sites {
                 if let rate = Charging.SiteRate(e.site, registeredBy: e.registeredBy) { plan.rates[e.site.name] = rate }
             }
+        }
+        // An ended attempt's capacity no attempt of the run took over in its moment goes
+        // back to the engine's gate and, in the store, stops being held.
+        let (gate, catalog) = (nodes, stores.catalog)
+        resources.slots.onExpiry { parked in
+            for p in parked { gate.leave(node: p.node, cores: p.cores, memory: p.memory) }
+            catalog.releaseHolds(parked.map(\.key))
         }
         let context = RunContext(
             plan: plan, stores: stores, home: home, connectors: resources.connectors, slots: resources.slots,

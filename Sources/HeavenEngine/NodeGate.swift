@@ -14,8 +14,9 @@ import Synchronization
 ///
 /// A ticket is taken before a checked start and given back when the store stops
 /// counting the attempt: at its end, unless its capacity passes to the next attempt of
-/// the same run (then the difference is given back), or when the start is refused or
-/// fails.
+/// the same run (then the difference is given back; a capacity parked for the run's next
+/// attempt and not taken over in its moment is given back then), or when the start is
+/// refused or fails.
 final class NodeGate: Sendable {
     private struct Waiter {
         var id: UInt64
@@ -108,6 +109,9 @@ final class NodeGate: Sendable {
     /// The runs waiting for `node`, in the order they will be let in (for tests, and a
     /// status that says who waits for what).
     func queued(on node: String) -> [String] { state.withLock { $0.nodes[node]?.waiters.map(\.run) ?? [] } }
+
+    /// Whether a run waits for `node`.
+    func isQueued(on node: String) -> Bool { state.withLock { $0.nodes[node]?.waiters.isEmpty == false } }
 
     /// What this engine's runs hold on `node` now: cores and memory.
     func held(on node: String) -> (cores: Int, memory: Double) {

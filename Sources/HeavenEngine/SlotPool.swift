@@ -1,3 +1,4 @@
+import Dispatch
 import HeavenBroker
 import HeavenCore
 import HeavenModel
@@ -59,6 +60,41 @@ final class SlotPool: Sendable {
         var nodeFree: [String: (cores: Int, memory: Double)]
         var waiters: [Waiter] = []
         var closed: String?
+        /// Ended attempts' capacity kept for a moment for this run's next attempt (see `park`).
+        var parked: [Parked] = []
+        /// The deadline the timer is set for, if any.
+        var armed: DispatchTime?
+    }
+
+    /// An ended attempt's capacity, still counted as held by the store (and by the
+    /// engine's `NodeGate`), kept for a moment for the run's next attempt of the same
+    /// size on the same node and grant to take over — a start then needs no check and is
+    /// recorded without waiting, as when a waiter is handed the slot at once. What a
+    /// bounded `foreach` (`parallel:`) needs: it makes its next item only once an item
+    /// ended, so no waiter is there at the end.
+    struct Parked: Sendable {
+        var key: AttemptKey
+        var node: String
+        var grant: String?
+        var cores: Int
+        var memory: Double
+        var until: DispatchTime
+    }
+
+    /// How long an ended attempt's capacity is kept for the run's next attempt.
+    static let parkFor = DispatchTimeInterval.milliseconds(20)
+
+    /// Gives back the capacity of parked ends no attempt took over (to the gate and the
+    /// store): set once, by the run's context.
+    private let expiry = Mutex<(@Sendable ([Parked]) -> Void)?>(nil)
+    private let timer = ParkTimer()
+
+    /// The pool's one timer, for the earliest parked end (a dispatch source: rescheduled
+    /// from any thread).
+    private final class ParkTimer: @unchecked Sendable {
+        let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "heaven.slots.park"))
+        func set(_ deadline: DispatchTime) { source.schedule(deadline: deadline, leeway: .milliseconds(1)) }
+        deinit { source.cancel() }
     }
 
     private let state: Mutex<State>
@@ -78,6 +114,24 @@ final class SlotPool: Sendable {
         var free: [String: (Int, Double)] = [:]
         for (id, n) in nodes { free[id] = (n.cores, n.memory ?? .infinity) }
         state = Mutex(State(instances: instances, nodeFree: free))
+        timer.source.setEventHandler { [weak self] in self?.expire(all: false) }
+        timer.source.activate()
+    }
+
+    /// Sets what gives back the capacity of a parked end no attempt took over.
+    func onExpiry(_ handler: @escaping @Sendable ([Parked]) -> Void) { expiry.withLock { $0 = handler } }
+
+    /// Gives back the parked ends whose moment passed (`all`: every one, the run ending).
+    func expire(all: Bool) {
+        let now = DispatchTime.now()
+        let expired = state.withLock { s -> [Parked] in
+            let expired = s.parked.filter { all || $0.until <= now }
+            s.parked.removeAll { all || $0.until <= now }
+            s.armed = s.parked.map(\.until).min()
+            if let next = s.armed { timer.set(next) }
+            return expired
+        }
+        if !expired.isEmpty, let handler = expiry.withLock({ $0 }) { handler(expired) }
     }
 
     /// One machine of a site's cores and memory: the pool when there is no topology.
@@ -204,7 +258,17 @@ final class SlotPool: Sendable {
                                 && (w.request.machine == nil || $0.machine == w.request.machine)
                         }
                     }
-                    if !competing { return .success(SlotPool.claim(i, r, &s)) }
+                    if !competing {
+                        var slot = SlotPool.claim(i, r, &s)
+                        // A parked end of the same size on the same node and grant: taken over.
+                        if let k = s.parked.firstIndex(where: {
+                            $0.node == slot.node && $0.grant == slot.grant && $0.cores == slot.cores
+                                && $0.memory == slot.memory
+                        }) {
+                            slot.takesOver = s.parked.remove(at: k).key
+                        }
+                        return .success(slot)
+                    }
                 }
                 s.waiters.append(Waiter(request: r, continuation: c))
                 return nil
@@ -221,10 +285,13 @@ final class SlotPool: Sendable {
     /// Gives a slot back and serves the waiters that now fit. With `ended` (the attempt
     /// that held the slot, whose capacity is still counted in the store), the first
     /// waiter served on the same node and grant with no more cores and memory takes
-    /// that capacity over (its slot's `takesOver`); returns that waiter's slot.
+    /// that capacity over (its slot's `takesOver`); without one, and with `park`, the
+    /// capacity is parked for the run's next attempt of its size (`Parked`). Returns
+    /// what is still held of it: the taker's part, or the whole when parked.
     @discardableResult
-    func release(_ slot: Slot, passing ended: AttemptKey?) -> Slot? {
-        let (ready, passed) = state.withLock { s -> ([(CheckedContinuation<Slot, any Error>, Slot)], Slot?) in
+    func release(_ slot: Slot, passing ended: AttemptKey?, park: Bool = false) -> (cores: Int, memory: Double)? {
+        let (ready, kept) = state.withLock {
+            s -> ([(CheckedContinuation<Slot, any Error>, Slot)], (cores: Int, memory: Double)?) in
             s.instances[slot.position].freeCores += slot.cores
             s.instances[slot.position].freeMemory += slot.memory
             if let free = s.nodeFree[slot.node] {
@@ -232,17 +299,27 @@ final class SlotPool: Sendable {
             }
             var served = SlotPool.serve(&s)
             guard let ended else { return (served, nil) }
-            guard
-                let k = served.firstIndex(where: {
-                    $0.1.node == slot.node && $0.1.grant == slot.grant && $0.1.cores <= slot.cores
-                        && $0.1.memory <= slot.memory
-                })
-            else { return (served, nil) }
-            served[k].1.takesOver = ended
-            return (served, served[k].1)
+            if let k = served.firstIndex(where: {
+                $0.1.node == slot.node && $0.1.grant == slot.grant && $0.1.cores <= slot.cores
+                    && $0.1.memory <= slot.memory
+            }) {
+                served[k].1.takesOver = ended
+                return (served, (served[k].1.cores, served[k].1.memory))
+            }
+            guard park, s.closed == nil else { return (served, nil) }
+            let until = DispatchTime.now() + SlotPool.parkFor
+            s.parked.append(
+                Parked(
+                    key: ended, node: slot.node, grant: slot.grant, cores: slot.cores, memory: slot.memory,
+                    until: until))
+            if s.armed.map({ until < $0 }) ?? true {
+                s.armed = until
+                timer.set(until)
+            }
+            return (served, (slot.cores, slot.memory))
         }
         for (c, slot) in ready { c.resume(returning: slot) }
-        return passed
+        return kept
     }
 
     /// Hands free capacity to the waiters that fit, in order.
@@ -272,5 +349,6 @@ final class SlotPool: Sendable {
             return w
         }
         for w in waiters { w.continuation.resume(throwing: EngineError.stopped(reason)) }
+        expire(all: true)
     }
 }

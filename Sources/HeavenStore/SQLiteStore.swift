@@ -401,6 +401,20 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             }, then: { feed.notify(.attempts(run: a.runID)) })
     }
 
+    public func releaseHolds(_ attempts: [AttemptKey]) {
+        guard !attempts.isEmpty else { return }
+        let feed = feed
+        batcher.submit(
+            { db in
+                let statement = try db.cachedStatement(
+                    sql: """
+                        UPDATE attempts SET holding = 0
+                        WHERE run_id = ? AND task_key = ? AND number = ? AND status != 'running'
+                        """)
+                for k in attempts { try statement.execute(arguments: [k.runID, k.taskKey, k.number]) }
+            }, then: { feed.notify(.capacity) })
+    }
+
     /// Whether an attempt fits its node and grant, counting the running attempts of
     /// runs whose driving process is alive (a crashed run holds nothing).
     static func refusal(

@@ -57,7 +57,7 @@ struct SlotPoolTests {
         let passed = try #require(p.release(a, passing: ended))
         try await until("the waiter is served") { p.waiting == 0 }
         let got = try await waiter.value
-        #expect(passed.takesOver == ended && got.takesOver == ended && got.node == "n")
+        #expect(passed.cores == 1 && got.takesOver == ended && got.node == "n")
         // A waiter that needs more than the slot held takes nothing over.
         let big = Task { try await p.acquire(request("m", 2)) }
         try await until("the two-core request waits") { p.waiting == 1 }
@@ -67,6 +67,38 @@ struct SlotPoolTests {
         try await until("the two-core request is served") { p.waiting == 0 }
         let two = try await big.value
         #expect(two.cores == 2 && two.takesOver == nil)
+    }
+
+    @Test(
+        "with no waiter, an ended attempt's capacity is parked: the run's next request of its size takes it over; another size does not, and it is given back at its moment"
+    )
+    func parking() async throws {
+        let p = pool()
+        let given = Mutex<[AttemptKey]>([])
+        p.onExpiry { parked in given.withLock { $0 += parked.map(\.key) } }
+        let first = AttemptKey(runID: "r", taskKey: "t", number: 1)
+        let a = try await p.acquire(request("m", 1))
+        // Parked: still held (the store keeps counting it), nothing given back yet.
+        #expect(p.release(a, passing: first, park: true)?.cores == 1)
+        let next = try await p.acquire(request("m", 1))
+        #expect(next.takesOver == first)
+        // The next end is parked too; a request of another size takes nothing over ...
+        let second = AttemptKey(runID: "r", taskKey: "t", number: 2)
+        #expect(p.release(next, passing: second, park: true) != nil)
+        let bigger = try await p.acquire(request("m", 2))
+        #expect(bigger.takesOver == nil)
+        // ... and the parked capacity goes back at its moment (the pool's timer), once.
+        try await until("the parked end is given back") { given.withLock { $0 } == [second] }
+        p.release(bigger)
+        // Not parked when asked not to (another run waits for the node), nor once closed.
+        let c = try await p.acquire(request("m", 1))
+        #expect(p.release(c, passing: AttemptKey(runID: "r", taskKey: "u", number: 1), park: false) == nil)
+        let d = try await p.acquire(request("m", 1))
+        let third = AttemptKey(runID: "r", taskKey: "v", number: 1)
+        #expect(p.release(d, passing: third, park: true) != nil)
+        // Closing gives back every parked end at once.
+        p.close("ended")
+        #expect(given.withLock { $0 } == [second, third])
     }
 
     @Test("a request that fits waits behind earlier ones for the same node, not behind another node's")
