@@ -2,6 +2,7 @@ import Foundation
 import HeavenConnectors
 import HeavenCore
 import HeavenModel
+import Synchronization
 
 /// How a task instance is confined and what network it has, decided once, as a value,
 /// from the run's facts and what the workflow asks; `on(_:site:)` adds the site's
@@ -158,12 +159,43 @@ struct SlotRelease: Sendable {
     let slots: SlotPool
     let gate: NodeGate
     let slot: SlotPool.Slot
+    /// Whether the capacity may be parked: not on a grant that bounds its cores (runs
+    /// refused for the grant wait in the store, where the gate does not see them).
+    let mayPark: Bool
+    /// The first release's answer: a slot is given back once, whatever asks again (an
+    /// end whose write failed is written again).
+    private let first = ReleaseOnce()
+
+    init(slots: SlotPool, gate: NodeGate, slot: SlotPool.Slot, mayPark: Bool) {
+        self.slots = slots
+        self.gate = gate
+        self.slot = slot
+        self.mayPark = mayPark
+    }
 
     func callAsFunction(passing: AttemptKey?) -> Bool {
-        // Parked for the run's next attempt only while no other run waits for the node.
-        let kept = slots.release(slot, passing: passing, park: passing != nil && !gate.isQueued(on: slot.node))
-        gate.leave(node: slot.node, cores: slot.cores - (kept?.cores ?? 0), memory: slot.memory - (kept?.memory ?? 0))
-        return kept != nil
+        first.once {
+            // Parked for the run's next attempt only while no other run waits for the node.
+            let park = mayPark && passing != nil && !gate.isQueued(on: slot.node)
+            let kept = slots.release(slot, passing: passing, park: park)
+            gate.leave(
+                node: slot.node, cores: slot.cores - (kept?.cores ?? 0), memory: slot.memory - (kept?.memory ?? 0))
+            return kept != nil
+        }
+    }
+}
+
+/// An answer computed once, then repeated.
+final class ReleaseOnce: Sendable {
+    private let answer = Mutex<Bool?>(nil)
+
+    func once(_ compute: () -> Bool) -> Bool {
+        answer.withLock { a in
+            if let a { return a }
+            let v = compute()
+            a = v
+            return v
+        }
     }
 }
 
@@ -187,8 +219,9 @@ struct AttemptRecorder {
         self.slot = slot
         self.record = record
         startRecord = record
-        release = SlotRelease(slots: context.slots, gate: context.gate, slot: slot)
-        passes = slot.grant.flatMap { context.grants[$0] }?.coreHours == nil
+        let grant = slot.grant.flatMap { context.grants[$0] }
+        release = SlotRelease(slots: context.slots, gate: context.gate, slot: slot, mayPark: grant?.cores == nil)
+        passes = grant?.coreHours == nil
     }
 
     /// Admits the attempt: a slot freed by an attempt of this run that ended on the same

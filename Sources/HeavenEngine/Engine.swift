@@ -427,10 +427,12 @@ public final class Engine: Sendable {
         // An ended attempt's capacity no attempt of the run took over in its moment goes
         // back to the engine's gate and, in the store, stops being held.
         let (gate, catalog) = (nodes, stores.catalog)
-        resources.slots.onExpiry { parked in
-            for p in parked { gate.leave(node: p.node, cores: p.cores, memory: p.memory) }
-            catalog.releaseHolds(parked.map(\.key))
-        }
+        resources.slots.onExpiry(
+            { parked in
+                // The store first (queued now): a run the gate lets in is then not refused for it.
+                catalog.releaseHolds(parked.map(\.key))
+                for p in parked { gate.leave(node: p.node, cores: p.cores, memory: p.memory) }
+            }, othersWait: { gate.isQueued(on: $0) })
         let context = RunContext(
             plan: plan, stores: stores, home: home, connectors: resources.connectors, slots: resources.slots,
             gate: nodes, grants: resources.grants, logger: logger, secrets: Secrets(home: home, store: stores.secrets))

@@ -118,8 +118,19 @@ final class SlotPool: Sendable {
         timer.source.activate()
     }
 
-    /// Sets what gives back the capacity of a parked end no attempt took over.
-    func onExpiry(_ handler: @escaping @Sendable ([Parked]) -> Void) { expiry.withLock { $0 = handler } }
+    /// Whether another run waits for a node (then a parked end there is given back, not
+    /// taken over): set once, by the run's context.
+    private let othersWait = Mutex<(@Sendable (String) -> Bool)?>(nil)
+
+    /// Sets what gives back the capacity of a parked end no attempt took over, and what
+    /// says another run waits for a node.
+    func onExpiry(
+        _ handler: @escaping @Sendable ([Parked]) -> Void,
+        othersWait: @escaping @Sendable (String) -> Bool = { _ in false }
+    ) {
+        expiry.withLock { $0 = handler }
+        self.othersWait.withLock { $0 = othersWait }
+    }
 
     /// Gives back the parked ends whose moment passed (`all`: every one, the run ending).
     func expire(all: Bool) {
@@ -247,7 +258,10 @@ final class SlotPool: Sendable {
     /// it does wait behind those that could use the node it would take, so that a task
     /// needing more cores there is not overtaken for ever.
     func acquire(_ r: Request) async throws -> Slot {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Slot, any Error>) in
+        let othersWait = othersWait.withLock { $0 }
+        var givenBack: [Parked] = []
+        defer { if !givenBack.isEmpty, let handler = expiry.withLock({ $0 }) { handler(givenBack) } }
+        return try await withCheckedThrowingContinuation { (c: CheckedContinuation<Slot, any Error>) in
             let outcome = state.withLock { s -> Result<Slot, any Error>? in
                 if let reason = s.closed { return .failure(EngineError.stopped(reason)) }
                 if let i = SlotPool.choose(r, s) {
@@ -260,12 +274,19 @@ final class SlotPool: Sendable {
                     }
                     if !competing {
                         var slot = SlotPool.claim(i, r, &s)
-                        // A parked end of the same size on the same node and grant: taken over.
+                        // A parked end of the same size on the same node and grant: taken over,
+                        // unless another run now waits for the node (then it is given back,
+                        // and this start is checked behind that run).
                         if let k = s.parked.firstIndex(where: {
                             $0.node == slot.node && $0.grant == slot.grant && $0.cores == slot.cores
                                 && $0.memory == slot.memory
                         }) {
-                            slot.takesOver = s.parked.remove(at: k).key
+                            let parked = s.parked.remove(at: k)
+                            if othersWait?(parked.node) == true {
+                                givenBack.append(parked)
+                            } else {
+                                slot.takesOver = parked.key
+                            }
                         }
                         return .success(slot)
                     }

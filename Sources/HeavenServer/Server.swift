@@ -122,7 +122,15 @@ public final class HeavenServer: Sendable {
         var counts = crashes.countsAfterLastStart()
         var resumed: [String] = []
         var kept: [String: Int] = [:]
-        for run in try await stores.runs.runs(limit: 100_000) where run.status == .running || run.status == .pending {
+        // What cannot be read is said, and the server serves all the same (never a crash loop).
+        let runs: [RunRecord]
+        do {
+            runs = try await stores.runs.runs(limit: 100_000)
+        } catch {
+            logger.error("cannot read the runs to resume: \(error)")
+            return []
+        }
+        for run in runs where run.status == .running || run.status == .pending {
             if run.driver(alive: Engine.processLiveness, except: getpid()) != nil { continue }
             if let n = counts[run.id], n >= CrashGuard.limit {
                 let reason =

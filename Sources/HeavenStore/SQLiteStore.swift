@@ -205,6 +205,8 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
         m.registerMigration("v16-run-documents") { db in
             // A run's documents in a table of their own, a row each (they were a JSON text in
             // `runs.sources`, decoded wherever read): a listing of runs no longer carries them.
+            // A text that could not be read as documents is kept as it was, apart
+            // (`run_sources_unreadable`), never lost; reading that run's documents says so.
             try db.execute(
                 sql: """
                     CREATE TABLE run_documents (
@@ -220,6 +222,9 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                       FROM runs, json_each(runs.sources) AS d
                       WHERE json_valid(runs.sources) AND json_type(runs.sources) = 'array'
                         AND json_type(d.value, '$.path') = 'text' AND json_type(d.value, '$.text') = 'text';
+                    CREATE TABLE run_sources_unreadable (run_id TEXT PRIMARY KEY, sources TEXT NOT NULL);
+                    INSERT INTO run_sources_unreadable (run_id, sources)
+                      SELECT id, sources FROM runs WHERE id NOT IN (SELECT run_id FROM run_documents);
                     ALTER TABLE runs DROP COLUMN sources;
                     """)
         }
@@ -314,7 +319,11 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             ).map { SourceFile(path: $0["path"], text: $0["text"]) }
         }
         // Every run is created with at least its workflow's file.
-        guard !documents.isEmpty else { throw StoreError.corrupt("run \(run)'s documents are not recorded") }
+        guard !documents.isEmpty else {
+            throw StoreError.corrupt(
+                "run \(run)'s documents are not recorded (a text that could not be read as them, from before "
+                    + "they had rows of their own, is kept in the table run_sources_unreadable)")
+        }
         return documents
     }
 

@@ -14,7 +14,7 @@ struct BenchSmokeTests {
         let rows = (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [[String: Any]] ?? []
         #expect(
             rows.map { $0["name"] as? String ?? "" }.filter { $0 != "W1-tmpfs" } == [
-                "raw", "raw-1", "W1", "W2", "W3", "W4", "W5",
+                "raw", "raw-1", "W1", "W1-bounded", "W2", "W3", "W4", "W5",
             ])
         #expect(rows.allSatisfy { !($0["figure"] as? String ?? "").isEmpty })
         let written = try String(contentsOfFile: doc, encoding: .utf8)

@@ -101,6 +101,37 @@ struct SlotPoolTests {
         #expect(given.withLock { $0 } == [second, third])
     }
 
+    @Test(
+        "a parked end is given back, not taken over, once another run waits for the node; a slot is released once however often its end is written"
+    )
+    func parkingYieldsAndReleasesOnce() async throws {
+        let p = pool()
+        let given = Mutex<[AttemptKey]>([])
+        let othersWait = Mutex(false)
+        p.onExpiry(
+            { parked in given.withLock { $0 += parked.map(\.key) } }, othersWait: { _ in othersWait.withLock { $0 } })
+        let first = AttemptKey(runID: "r", taskKey: "t", number: 1)
+        let a = try await p.acquire(request("m", 1))
+        #expect(p.release(a, passing: first, park: true) != nil)
+        // Another run now waits for node n: the next start is checked behind it.
+        othersWait.withLock { $0 = true }
+        let b = try await p.acquire(request("m", 1))
+        #expect(b.takesOver == nil && given.withLock { $0 } == [first])
+        // Released twice (an end written again after a failed write): once.
+        let gate = NodeGate()
+        let release = SlotRelease(slots: p, gate: gate, slot: b, mayPark: true)
+        let key = AttemptKey(runID: "r", taskKey: "t", number: 2)
+        #expect(release(passing: key) == release(passing: key))
+        // Two cores, both free again (b's released once, a's given back): a third request would wait.
+        let c = try await p.acquire(request("m", 1))
+        let d = try await p.acquire(request("m", 1))
+        let third = Task { try await p.acquire(request("m", 1)) }
+        try await until("a third slot waits") { p.waiting == 1 }
+        p.release(c)
+        _ = try await third.value
+        p.release(d)
+    }
+
     @Test("a request that fits waits behind earlier ones for the same node, not behind another node's")
     func fairness() async throws {
         let p = pool()

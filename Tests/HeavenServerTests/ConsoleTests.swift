@@ -225,6 +225,55 @@ struct ConsoleSessionTests {
         #expect(try await told(2), "\(changes()) changes told")
     }
 
+    @Test(
+        "a run's live event stream ends once its reader may no longer read: the console's after signing out, the API's after its token is revoked"
+    )
+    func streamsEndWithTheRight() async throws {
+        let s = try ServerHarness()
+        let bob = try s.heaven("users", "add", "bob")
+        try s.start()
+        let formType = "application/x-www-form-urlencoded"
+        let login = try await s.request("POST", "/console/login", body: Data("token=\(bob)".utf8), type: formType)
+        let cookie = "Cookie: " + String((login.headers["set-cookie"] ?? "").split(separator: ";")[0])
+        let page = try await s.request("GET", "/console", extraHeaders: [cookie])
+        let csrf = try #require(
+            page.text.range(of: #"name="csrf" value=""#).map {
+                String(page.text[$0.upperBound...].prefix { $0 != "\"" })
+            })
+        let run = try #require(
+            try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(longRun)).json["id"]
+                as? String)
+        // A second token of bob's follows the run through the API.
+        let second = try s.heaven("users", "token", "bob")
+        func follow(_ header: String, _ path: String) throws -> Process {
+            let curl = Process()
+            curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            curl.arguments = [
+                "-s", "-N", "-m", "60", "-H", header, "-o", "/dev/null", "http://127.0.0.1:\(s.port)\(path)",
+            ]
+            try curl.run()
+            return curl
+        }
+        let console = try follow(cookie, "/console/runs/\(run)/events")
+        let api = try follow("Authorization: Bearer \(second)", "/v1/runs/\(run)/events")
+        defer {
+            console.terminate()
+            api.terminate()
+        }
+        // Both follow while the right holds (a look, not a clock: still running).
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(console.isRunning && api.isRunning)
+        // Signed out, and the second token revoked: both streams end (their next look).
+        let out = try await s.request(
+            "POST", "/console/logout", body: Data("csrf=\(csrf)".utf8), type: formType, extraHeaders: [cookie])
+        #expect(out.status == 303)
+        try s.heaven("users", "revoke", String(second.split(separator: "_")[1]))
+        for _ in 0..<200 where console.isRunning || api.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(!console.isRunning, "the console's stream went on after signing out")
+        #expect(!api.isRunning, "the API's stream went on after its token was revoked")
+        _ = try await s.request("POST", "/v1/runs/\(run)/cancel", token: bob)
+    }
+
     @Test("a GeoTIFF output is previewed as a PNG made on the server with GDAL (its first band, at most 1024 px wide)")
     func geotiffPreview() async throws {
         let s = try ServerHarness()

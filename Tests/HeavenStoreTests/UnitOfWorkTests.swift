@@ -155,5 +155,11 @@ struct UnitOfWorkTests {
                 == [SourceFile(path: "a.yaml", text: "x: 1\n"), SourceFile(path: "b.yaml", text: "y")])
         #expect(try await store.run("bad")?.status == .succeeded)
         await #expect(throws: StoreError.self) { try await store.documents(run: "bad") }
+        // Its text is kept as it was, apart: nothing recorded is lost.
+        let kept = try DatabaseQueue(path: path)
+        #expect(
+            try await kept.read {
+                try String.fetchOne($0, sql: "SELECT sources FROM run_sources_unreadable WHERE run_id = 'bad'")
+            } == "{not json")
     }
 }

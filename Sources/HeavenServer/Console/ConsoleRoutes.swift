@@ -110,7 +110,12 @@ struct ConsoleRoutes {
         router.get("/console/runs/{id}/events") { request, context in
             let c = try await required(request)
             guard let run = try await visibleRun(context, c) else { throw Problem(.notFound, "no such run") }
-            return runs.events(run.id, after: 0)
+            let routes = self
+            return runs.events(run.id, after: 0) {
+                // Still signed in, and still allowed to read the run.
+                guard let now = try? await routes.caller(request) else { return false }
+                return (try? await routes.access.run(run.id, visibleTo: now.user)) != nil
+            }
         }
         router.post("/console/runs/{id}/cancel") { request, context in
             guard let c = try await caller(request) else { return ConsoleRoutes.redirect("/console/login") }
@@ -394,8 +399,9 @@ struct ConsoleRoutes {
                 var read = ContinuousClock.now
                 var quietSince = ContinuousClock.now
                 while true {
+                    try Task.checkCancellation()
                     await changes.waitForChange(of: .runs, after: seen, timeout: read + .seconds(10) - .now)
-                    try? await Task.sleep(until: read + .milliseconds(500))
+                    try await Task.sleep(until: read + .milliseconds(500))
                     guard try await routes.caller(request) != nil else { break }
                     // Read again on a change here, or every 10 s (what another process
                     // sharing the store changed).

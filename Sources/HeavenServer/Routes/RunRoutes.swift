@@ -214,12 +214,20 @@ struct RunRoutes {
                 ])
         ) { request, context in
             let run = try await access.visibleRun(context)
+            let user = try context.user
             let fromHeader: String? = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value
             guard
                 let after = try fromHeader.map({ Int64($0) }) ?? Access.query("after", of: request, as: Int64.self) ?? 0
             else { throw Problem(.badRequest, "the Last-Event-ID header is an event id (an integer)") }
             let follow = try Access.query("follow", of: request, as: Bool.self) ?? true
-            return events(run.id, after: after, follow: follow)
+            let (access, token) = (access, request.headers[.authorization])
+            return events(run.id, after: after, follow: follow) {
+                // Still this token's user's (not revoked), who may still read the run.
+                guard let token, let now = try? await access.user(authorization: token), now.name == user.name else {
+                    return false
+                }
+                return (try? await access.run(run.id, visibleTo: now)) != nil
+            }
         }
     }
 
@@ -446,7 +454,11 @@ struct RunRoutes {
     }
 
     /// Server-sent events: the run's events from `after` on, live, until the run ends.
-    func events(_ runID: String, after: Int64, follow: Bool = true) -> Response {
+    /// `mayRead` is asked again every 10 s: a caller who may no longer read the run (signed
+    /// out, its token revoked, the share withdrawn) is told nothing more.
+    func events(
+        _ runID: String, after: Int64, follow: Bool = true, mayRead: @escaping @Sendable () async -> Bool
+    ) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
@@ -459,7 +471,13 @@ struct RunRoutes {
                 var quietSince = Date()
                 var ended = false
                 var lastRead = ContinuousClock.now
+                var asked = ContinuousClock.now
                 while true {
+                    try Task.checkCancellation()
+                    if ContinuousClock.now - asked >= .seconds(10) {
+                        guard await mayRead() else { break }
+                        asked = .now
+                    }
                     // Woken by each event this process records and each start or end of
                     // one of the run's attempts (its tasks' events, read at most four
                     // times a second however busy the run); a quiet stream gets a comment
@@ -510,7 +528,7 @@ struct RunRoutes {
                         // A stored event is told at once; attempts' changes are coalesced, those
                         // of a quarter second read together.
                         if stores.changes.generation(of: .events(run: runID)) == seen[.events(run: runID)] {
-                            try? await Task.sleep(until: lastRead + .milliseconds(250))
+                            try await Task.sleep(until: lastRead + .milliseconds(250))
                         }
                         if Date().timeIntervalSince(quietSince) >= 10 {
                             try await writer.write(ByteBuffer(string: ": waiting\n\n"))
