@@ -75,15 +75,8 @@ enum CLI {
 
     static func exitCode(_ status: RunStatus) -> Int32 { status == .succeeded ? 0 : 1 }
 
-    /// A duration as people read it: `12 ms` under a second, `3.4s` under a minute,
-    /// then `2m05s`, `1h02m`.
-    static func duration(_ seconds: Double) -> String {
-        if seconds < 1 { return "\(Int((max(0, seconds) * 1000).rounded())) ms" }
-        if seconds < 60 { return String(format: "%.1fs", seconds) }
-        let s = Int(seconds)
-        if s < 3600 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
-        return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m"
-    }
+    /// A duration as people read it (`Wording.duration`, shared with the console).
+    static func duration(_ seconds: Double) -> String { Wording.duration(seconds) }
 
     /// Prints a finished run for people.
     /// The summary of a run that ended; `details` (a failed task's last lines) after its error.

@@ -69,6 +69,36 @@ struct CommandTests {
                 && attempts.allSatisfy { $0["site"] as? String == "local" && $0["node"] as? String == "local/local/0" })
     }
 
+    @Test("`heaven status` lists a task's instances in their natural order, whatever order they started in")
+    func statusNaturalOrder() throws {
+        let h = try HeavenBinary()
+        // Each item's `square` starts after its `wait`, which is shorter for later items:
+        // the squares start last item first.
+        let file = try h.write(
+            "fan.yaml",
+            """
+            kind: Workflow
+            name: fan
+            steps:
+              - foreach: ${range(12)}
+                as: part
+                parallel: 12
+                steps:
+                  - task: wait
+                    run: [sleep, '${(12 - part) * 0.05}']
+                  - task: square
+                    run: [/bin/true]
+
+            """)
+        let run = try h.run("run", file, "--json")
+        #expect(run.status == 0, "\(run.stderr)")
+        let id = try #require(HeavenBinary.json(run.stdout)["run"] as? String)
+        let rows = try h.run("status", id, "--tasks").stdout.split(separator: "\n").filter { $0.hasPrefix("  part#") }
+            .map { String($0.split(separator: " ")[0]) }
+        #expect(
+            rows == (0..<12).map { "part#\($0)/wait" } + (0..<12).map { "part#\($0)/square" }, "\(rows)")
+    }
+
     @Test("messages read as English: `an integer`, `1 core`, the directories removed on this machine")
     func wording() throws {
         let h = try HeavenBinary()

@@ -99,7 +99,7 @@ struct ResumeCommand: AsyncParsableCommand {
         }
         try await RunDriver(
             engine: Engine(home: home, stores: stores), stores: stores, json: json,
-            quiet: quiet || json && !CLI.isTerminal
+            quiet: quiet || json
         )
         .drive(record.id)
     }

@@ -88,7 +88,7 @@ struct RunCommand: AsyncParsableCommand {
                 "run \(run.id) started (state in \(home.root))"
                     + (reusing.map { ", reusing what run \($0) finished unchanged" } ?? ""))
         }
-        try await RunDriver(engine: engine, stores: stores, json: json, quiet: quiet || json && !CLI.isTerminal).drive(
+        try await RunDriver(engine: engine, stores: stores, json: json, quiet: quiet || json).drive(
             run.id, load: load)
     }
 }

@@ -42,14 +42,52 @@ struct StatusCommand: AsyncParsableCommand {
         StatusCommand.show(record, attempts, json: json, local: true, all: tasks)
     }
 
+    /// Task instances in their natural order: each task in the order it first started, its
+    /// instances by their numbers (`part#2/square` before `part#10/square`), whatever
+    /// order they started in.
+    static func naturalOrder(_ keys: [String]) -> [String] {
+        /// A key with its instance numbers taken out (`part#/square`), and the numbers.
+        func split(_ key: String) -> (template: String, numbers: [Int]) {
+            var template = ""
+            var numbers: [Int] = []
+            var digits = ""
+            var afterHash = false
+            for c in key {
+                if afterHash, c.isASCII, c.isNumber {
+                    digits.append(c)
+                    continue
+                }
+                if !digits.isEmpty {
+                    numbers.append(Int(digits) ?? 0)
+                    digits = ""
+                }
+                afterHash = c == "#"
+                template.append(c)
+            }
+            if !digits.isEmpty { numbers.append(Int(digits) ?? 0) }
+            return (template, numbers)
+        }
+        var firstSeen: [String: Int] = [:]
+        let parts = keys.map { k -> (key: String, template: String, numbers: [Int]) in
+            let (t, n) = split(k)
+            if firstSeen[t] == nil { firstSeen[t] = firstSeen.count }
+            return (k, t, n)
+        }
+        return parts.sorted { a, b in
+            if a.template != b.template { return firstSeen[a.template]! < firstSeen[b.template]! }
+            return a.numbers.lexicographicallyPrecedes(b.numbers)
+        }.map(\.key)
+    }
+
     /// Prints a run and its tasks, for people or as JSON (the same from a server).
     static func show(_ record: RunRecord, _ attempts: [AttemptRecord], json: Bool, local: Bool, all: Bool = false) {
         var latest: [String: AttemptRecord] = [:]
-        var order: [String] = []
+        var started: [String] = []
         for a in attempts {
-            if latest[a.taskKey] == nil { order.append(a.taskKey) }
+            if latest[a.taskKey] == nil { started.append(a.taskKey) }
             latest[a.taskKey] = a
         }
+        let order = StatusCommand.naturalOrder(started)
         var byStatus: [String: Int] = [:]
         for a in latest.values { byStatus[a.status.rawValue, default: 0] += 1 }
         // A run whose driving process died shows as interrupted, not as running (a

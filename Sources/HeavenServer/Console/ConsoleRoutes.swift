@@ -360,7 +360,7 @@ struct ConsoleRoutes {
         }
         let rows = shown.map { r in
             let took =
-                r.startedAt.map { s in String(format: "%.1f s", (r.finishedAt ?? Date()).timeIntervalSince(s)) } ?? ""
+                r.startedAt.map { s in Wording.duration((r.finishedAt ?? Date()).timeIntervalSince(s)) } ?? ""
             return
                 "<tr data-run=\"\(h(r.id))\" data-status=\"\(r.status.rawValue)\"><td><a href=\"/console/runs/\(h(r.id))\">\(h(r.id))</a></td><td>\(h(r.workflow))</td><td><span class=\"status\" data-status=\"\(r.status.rawValue)\">\(r.status.rawValue)</span></td><td>\(h(r.user))</td><td>\(ConsoleRoutes.time(r.createdAt))</td><td>\(took)</td></tr>"
         }
@@ -455,7 +455,7 @@ struct ConsoleRoutes {
         let (graph, gantt) = try await picture(request, run, load: load)
         let owns = c.user.admin || run.user == c.user.name
         let duration = run.startedAt.map { s in
-            String(format: "%.1f s", (run.finishedAt ?? Date()).timeIntervalSince(s))
+            Wording.duration((run.finishedAt ?? Date()).timeIntervalSince(s))
         }
         var values: [String: Any] = [
             "id": run.id, "workflow": run.workflow, "user": run.user, "status": run.status.rawValue,

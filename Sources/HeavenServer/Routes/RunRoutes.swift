@@ -411,8 +411,9 @@ struct RunRoutes {
             .unprocessableContent,
             "input `\(input)`: run `\(reference.run)` of yours has no file output `\(reference.output)`\(reference.item.map { " at \($0)" } ?? "")"
         )
-        guard let other = try await stores.runs.run(reference.run), other.user == user.name,
-            var value = other.outputs?[reference.output]
+        // The exact id only (a prefix matching several runs of anyone would answer otherwise).
+        guard let other = try? await stores.runs.run(reference.run), other.id == reference.run,
+            other.user == user.name, var value = other.outputs?[reference.output]
         else { throw refused }
         if let item = reference.item {
             guard case .list(let items) = value, item >= 0, item < items.count else { throw refused }
