@@ -99,6 +99,35 @@ struct CommandTests {
             rows == (0..<12).map { "part#\($0)/wait" } + (0..<12).map { "part#\($0)/square" }, "\(rows)")
     }
 
+    @Test(
+        "`heaven validate` says what each file holds, one line a file; a workflow that only calls others counts their tasks; problems are counted in English"
+    )
+    func validateEachFile() throws {
+        let h = try HeavenBinary()
+        let lib = try h.write(
+            "lib.yaml",
+            "kind: Workflow\nname: lib\nsteps:\n  - task: a\n    run: [/bin/true]\n  - task: b\n    run: [/bin/true]\n")
+        let main = try h.write("main.yaml", "kind: Workflow\nname: main\nsteps:\n  - call: lib.yaml\n    name: part\n")
+        let site = try h.write(
+            "site.yaml", "kind: Site\nname: here\nconnector: local\nnodes:\n  - {name: n, cores: 2, memory: 1GiB}\n")
+        let ok = try h.run("validate", main, site)
+        #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+        let lines = ok.stdout.split(separator: "\n").map(String.init)
+        #expect(
+            lines.contains("\(main): ok (workflow main: 0 tasks, and 2 tasks in the workflow it calls (lib))")
+                && lines.contains("\(site): ok (site here: 2 cores)")
+                && lines.contains { $0.hasPrefix(lib) && $0.hasSuffix(": ok (workflow lib: 2 tasks)") }
+                && lines.count == 3,
+            "\(ok.stdout)")
+        let bad = try h.write("bad.yaml", "kind: Workflow\nname: bad\nsteps:\n  - task: x\n    run: 3\n  - task: x\n")
+        let refused = try h.run("validate", bad)
+        #expect(refused.status == 2)
+        #expect(
+            refused.stderr.range(of: #"^[0-9]+ problems? found: nothing was run\n$"#, options: .regularExpression)
+                != nil,
+            "\(refused.stderr)")
+    }
+
     @Test("messages read as English: `an integer`, `1 core`, the directories removed on this machine")
     func wording() throws {
         let h = try HeavenBinary()
