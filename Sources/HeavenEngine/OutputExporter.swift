@@ -63,11 +63,20 @@ public struct OutputExporter {
         }
     }
 
-    /// A directory of the user's (with their umask: Heaven's own is 0077), as a task would make it.
+    /// A directory of the user's, and each missing one above it, with their umask
+    /// (Heaven's own is 0077), as `mkdir -p` would make them: one rule for every
+    /// directory and file `--out` makes.
     func makeDirectory(_ path: String) throws {
-        let existed = FileManager.default.fileExists(atPath: path)
+        var missing: [String] = []
+        var p = (path as NSString).standardizingPath
+        while !p.isEmpty, p != "/", !FileManager.default.fileExists(atPath: p) {
+            missing.append(p)
+            p = (p as NSString).deletingLastPathComponent
+        }
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        if !existed, let mask = TaskUmask.user { chmod(path, 0o777 & ~mask) }
+        if let mask = TaskUmask.user {
+            for made in missing { chmod(made, 0o777 & ~mask) }
+        }
     }
 
     /// Copies under a hidden name first, then renames: a process killed meanwhile leaves no
@@ -78,6 +87,12 @@ public struct OutputExporter {
             (to as NSString).deletingLastPathComponent + "/." + (to as NSString).lastPathComponent + ".heaven-partial"
         if fm.fileExists(atPath: partial) { try fm.removeItem(atPath: partial) }
         try fm.copyItem(atPath: from, toPath: partial)
+        // The user's umask, as a copy of theirs would have (executable stays executable).
+        if let mask = TaskUmask.user {
+            var st = stat()
+            let executable = stat(from, &st) == 0 && st.st_mode & 0o111 != 0
+            chmod(partial, (executable ? 0o777 : 0o666) & ~mask)
+        }
         guard rename(partial, to) == 0 else {
             let reason = String(cString: strerror(errno))
             try? fm.removeItem(atPath: partial)

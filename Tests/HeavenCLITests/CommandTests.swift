@@ -128,6 +128,25 @@ struct CommandTests {
             "\(refused.stderr)")
     }
 
+    @Test("`--out` makes its directories, the missing ones above it too, and its files with the user's umask: one rule")
+    func outputPermissions() throws {
+        let h = try HeavenBinary()
+        let mask = umask(0)
+        umask(mask)
+        let out = h.work + "/deep/er/results"
+        let run = try h.run(
+            "run", repositoryRoot + "/examples/fan-out.yaml", "--input", "count=3", "--out", out, "--json")
+        #expect(run.status == 0, "\(run.stderr)")
+        func mode(_ path: String) -> mode_t {
+            var st = stat()
+            return stat(path, &st) == 0 ? st.st_mode & 0o777 : 0
+        }
+        for dir in [h.work + "/deep", h.work + "/deep/er", out] {
+            #expect(mode(dir) == 0o777 & ~mask, "\(dir): \(String(mode(dir), radix: 8))")
+        }
+        #expect(mode(out + "/total.txt") == 0o666 & ~mask, "\(String(mode(out + "/total.txt"), radix: 8))")
+    }
+
     @Test("messages read as English: `an integer`, `1 core`, the directories removed on this machine")
     func wording() throws {
         let h = try HeavenBinary()
