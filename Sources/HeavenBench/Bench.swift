@@ -159,12 +159,15 @@ struct Bench: AsyncParsableCommand {
                 figure: "\(Int(rawSerial)) /s", ratio: "", target: "", met: nil))
 
         log("W1: \(w1Tasks) independent tasks and a join …")
-        let w1Yaml = try Bench.workflow(
-            "w1",
-            [
-                ["foreach": "${range(\(w1Tasks))}", "as": "i", "steps": [["task": "t", "run": ["/bin/true"]]]],
-                ["task": "join", "run": ["/bin/true"]],
-            ])
+        /// W1's workflow: independent tasks (at most `parallel` in flight), then a join.
+        func w1Workflow(_ name: String, parallel: Int? = nil) throws -> String {
+            var foreach: [String: Any] = [
+                "foreach": "${range(\(w1Tasks))}", "as": "i", "steps": [["task": "t", "run": ["/bin/true"]]],
+            ]
+            if let parallel { foreach["parallel"] = parallel }
+            return try Bench.workflow(name, [foreach, ["task": "join", "run": ["/bin/true"]]])
+        }
+        let w1Yaml = try w1Workflow("w1")
         let w1 = try await Bench.timeRun(scratch + "/w1", w1Yaml)
         let w1Rate = Double(w1Tasks + 1) / w1.seconds
         results.append(
@@ -177,15 +180,7 @@ struct Bench: AsyncParsableCommand {
         // The same bounded to as many tasks in flight as cores (`parallel:`): every task
         // waits for the window as well as for a slot.
         log("W1 bounded: the same under `parallel: \(cores)` …")
-        let w1bYaml = try Bench.workflow(
-            "w1b",
-            [
-                [
-                    "foreach": "${range(\(w1Tasks))}", "as": "i", "parallel": cores,
-                    "steps": [["task": "t", "run": ["/bin/true"]]],
-                ],
-                ["task": "join", "run": ["/bin/true"]],
-            ])
+        let w1bYaml = try w1Workflow("w1b", parallel: cores)
         let w1b = try await Bench.timeRun(scratch + "/w1b", w1bYaml)
         let w1bRate = Double(w1Tasks + 1) / w1b.seconds
         results.append(

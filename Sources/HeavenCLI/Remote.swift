@@ -365,7 +365,7 @@ struct Remote {
                 let line =
                     view.status == .running
                     ? "\(counts.0) done · \(counts.1) running · \(counts.2) retried" : view.status.rawValue
-                let elapsed = CLI.duration(Date().timeIntervalSince(started))
+                let elapsed = Wording.duration(Date().timeIntervalSince(started))
                 if tty {
                     let names = live ? p.running.values.sorted { $0.since < $1.since }.prefix(3).map(\.task) : []
                     var text = "\(elapsed) \(line)"

@@ -89,13 +89,13 @@ struct RunDriver {
             if tty {
                 let names = p.running.prefix(3).map(\.key).joined(separator: ", ") + (p.running.count > 3 ? ", …" : "")
                 tick += 1
-                var text = "\(spinner[tick % spinner.count]) \(CLI.duration(elapsed)) \(line)"
+                var text = "\(spinner[tick % spinner.count]) \(Wording.duration(elapsed)) \(line)"
                 if !names.isEmpty { text += " · \(names)" }
                 let width = 120
                 if text.count > width { text = String(text.prefix(width - 1)) + "…" }
                 CLI.error("\u{1B}[2K\r" + text, newline: false)
             } else if line != last, Date().timeIntervalSince(lastPrint) >= 1 {
-                CLI.error("[\(CLI.duration(elapsed))] \(line)")
+                CLI.error("[\(Wording.duration(elapsed))] \(line)")
                 last = line
                 lastPrint = Date()
             }

@@ -75,15 +75,12 @@ enum CLI {
 
     static func exitCode(_ status: RunStatus) -> Int32 { status == .succeeded ? 0 : 1 }
 
-    /// A duration as people read it (`Wording.duration`, shared with the console).
-    static func duration(_ seconds: Double) -> String { Wording.duration(seconds) }
-
     /// Prints a finished run for people.
     /// The summary of a run that ended; `details` (a failed task's last lines) after its error.
     static func report(_ run: RunRecord, took given: Double? = nil, details: [String] = []) {
         let took = given ?? run.finishedAt.flatMap { f in run.startedAt.map { f.timeIntervalSince($0) } }
         var line = "run \(run.id) \(run.status.rawValue)"
-        if let took { line += " in \(duration(took))" }
+        if let took { line += " in \(Wording.duration(took))" }
         print(line)
         if let e = run.error { print("  error: \(e)") }
         for line in details { print(line) }

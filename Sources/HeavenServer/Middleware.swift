@@ -93,15 +93,7 @@ struct AuthMiddleware: RouterMiddleware {
             if rule == .optional { return try await next(request, context) }
             throw Problem(.unauthorized, "no token: send `Authorization: Bearer TOKEN` (see `heaven users add`)")
         }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer", Tokens.isWellFormed(String(parts[1])) else {
-            throw Problem(.unauthorized, "malformed Authorization header: expected `Bearer hv_...`")
-        }
-        guard let (token, user) = try await store.token(hash: Tokens.hash(String(parts[1]))) else {
-            throw Problem(.unauthorized, "unknown token")
-        }
-        if let why = token.problem(at: Date()) { throw Problem(.unauthorized, why) }
-        context.caller.user = user
+        context.caller.user = try await Tokens.user(authorization: header, store: store)
         return try await next(request, context)
     }
 }
@@ -129,6 +121,21 @@ struct AuditMiddleware: RouterMiddleware {
 /// API tokens: `hv_` + a public id + `_` + 32 random bytes (hex); only the SHA-256
 /// of the whole token is stored.
 public enum Tokens {
+    /// The user an `Authorization` header names now; a 401 problem saying why not when
+    /// it is malformed, unknown, revoked or expired (every request, and a long stream
+    /// asking again).
+    static func user(authorization header: String, store: any AccountStore) async throws -> UserRecord {
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer", Tokens.isWellFormed(String(parts[1])) else {
+            throw Problem(.unauthorized, "malformed Authorization header: expected `Bearer hv_...`")
+        }
+        guard let (token, user) = try await store.token(hash: Tokens.hash(String(parts[1]))) else {
+            throw Problem(.unauthorized, "unknown token")
+        }
+        if let why = token.problem(at: Date()) { throw Problem(.unauthorized, why) }
+        return user
+    }
+
     public static func make() -> (id: String, token: String) {
         var rng = SystemRandomNumberGenerator()
         let id = (0..<8).map { _ in String(UInt8.random(in: 0..<16, using: &rng), radix: 16) }.joined()

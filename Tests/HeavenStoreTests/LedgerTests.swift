@@ -5,16 +5,18 @@ import HeavenModel
 import HeavenStore
 import Testing
 
+/// An admin's credit of `amount` credits to `account`, from the mint.
+func credit(_ account: String, _ amount: String, id: String = UUID().uuidString) -> LedgerTransaction {
+    LedgerTransaction(
+        id: "credit:\(id)", kind: .credit, memo: "test",
+        lines: [
+            LedgerLine(LedgerAccount.mint, -Money(amount)!, "credits"),
+            LedgerLine(account, Money(amount)!, "credits"),
+        ])
+}
+
 @Suite("The ledger", .timeLimit(.minutes(15)))
 struct LedgerTests {
-    func credit(_ account: String, _ amount: String, id: String = UUID().uuidString) -> LedgerTransaction {
-        LedgerTransaction(
-            id: "credit:\(id)", kind: .credit, memo: "test",
-            lines: [
-                LedgerLine(LedgerAccount.mint, -Money(amount)!, "credits"),
-                LedgerLine(account, Money(amount)!, "credits"),
-            ])
-    }
 
     func job(_ id: String) -> RunRecord {
         RunRecord(id: id, workflow: "w", user: "carol", inputs: [:], process: "w", processVersion: "1")

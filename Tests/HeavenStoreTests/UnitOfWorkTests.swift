@@ -35,15 +35,6 @@ extension SQLiteStore {
 
 @Suite("Units of work")
 struct UnitOfWorkTests {
-    func credit(_ account: String, _ amount: String, id: String = UUID().uuidString) -> LedgerTransaction {
-        LedgerTransaction(
-            id: "credit:\(id)", kind: .credit, memo: "test",
-            lines: [
-                LedgerLine(LedgerAccount.mint, -Money(amount)!, "credits"),
-                LedgerLine(account, Money(amount)!, "credits"),
-            ])
-    }
-
     @Test("a unit's changes across runs, events and the ledger are made together, or none when one is refused")
     func allOrNone() async throws {
         let t = try TemporaryStore()

@@ -59,7 +59,7 @@ struct RunsCommand: AsyncParsableCommand {
         print("RUN                 WORKFLOW              STATUS       CREATED              DURATION")
         for r in runs {
             let status = r.effectiveStatus(alive: Engine.processLiveness)
-            let took = r.startedAt.map { CLI.duration((r.finishedAt ?? Date()).timeIntervalSince($0)) } ?? "-"
+            let took = r.startedAt.map { Wording.duration((r.finishedAt ?? Date()).timeIntervalSince($0)) } ?? "-"
             print(
                 [
                     r.id.padding(toLength: 19, withPad: " ", startingAt: 0),

@@ -123,7 +123,7 @@ struct StatusCommand: AsyncParsableCommand {
         }
         let took = (record.finishedAt ?? Date()).timeIntervalSince(record.startedAt ?? record.createdAt)
         print(
-            "run \(record.id) (workflow \(record.workflow), by \(record.user)): \(status.rawValue)\(record.startedAt == nil ? "" : " after \(CLI.duration(took))")"
+            "run \(record.id) (workflow \(record.workflow), by \(record.user)): \(status.rawValue)\(record.startedAt == nil ? "" : " after \(Wording.duration(took))")"
         )
         if let e = record.error { print("error: \(e)") }
         let summary = byStatus.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
@@ -144,7 +144,7 @@ struct StatusCommand: AsyncParsableCommand {
             for a in shownRows {
                 let secs =
                     a.reusedFrom.map { "reused from \($0)" }
-                    ?? a.finishedAt.map { CLI.duration($0.timeIntervalSince(a.startedAt)) } ?? "…"
+                    ?? a.finishedAt.map { Wording.duration($0.timeIntervalSince(a.startedAt)) } ?? "…"
                 var line =
                     "  \(a.taskKey.padding(toLength: width, withPad: " ", startingAt: 0))  \(a.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  #\(a.number)  \(secs)"
                 if let site = a.site, a.reusedFrom == nil {

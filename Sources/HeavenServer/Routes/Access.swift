@@ -31,17 +31,6 @@ struct Access: Sendable {
         try await server.queries.run(id, readBy: user)
     }
 
-    /// The user an `Authorization` header names now: nil when it is malformed, unknown,
-    /// revoked or expired (asked again by a long stream).
-    func user(authorization header: String) async throws -> UserRecord? {
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer", Tokens.isWellFormed(String(parts[1])),
-            let (token, user) = try await stores.accounts.token(hash: Tokens.hash(String(parts[1]))),
-            token.problem(at: Date()) == nil
-        else { return nil }
-        return user
-    }
-
     /// Why `user` may not change `run` they can see (shared with them to read only), or nil.
     static func changeRefusal(_ user: UserRecord, _ run: RunRecord) -> Problem? {
         user.admin || run.user == user.name

@@ -223,7 +223,9 @@ struct RunRoutes {
             let (access, token) = (access, request.headers[.authorization])
             return events(run.id, after: after, follow: follow) {
                 // Still this token's user's (not revoked), who may still read the run.
-                guard let token, let now = try? await access.user(authorization: token), now.name == user.name else {
+                guard let token, let now = try? await Tokens.user(authorization: token, store: access.stores.accounts),
+                    now.name == user.name
+                else {
                     return false
                 }
                 return (try? await access.run(run.id, visibleTo: now)) != nil
