@@ -46,4 +46,4 @@ for a in "$@"; do
     --out | --out=*) out=() ;;
   esac
 done
-exec "$heaven" run examples/eo/ndvi.yaml "${inputs[@]}" "${out[@]}" "$@"
+exec "$heaven" run --local examples/eo/ndvi.yaml "${inputs[@]}" "${out[@]}" "$@"

@@ -21,8 +21,9 @@ public struct HeavenCommand: AsyncParsableCommand {
               heaven resume RUN          # after a crash, kill -9 or Ctrl-C
 
             State lives under $HEAVEN_HOME (default ~/.local/share/heaven). \
-            With a shared server (`heaven serve`), `--server URL` or HEAVEN_SERVER makes run, \
-            status, runs, logs, cancel and plan talk to it (token: HEAVEN_TOKEN or `heaven login`). \
+            With a shared server (`heaven serve`), `heaven login URL < token` makes every command \
+            that can talk to a server talk to it until `heaven logout` (`--server URL` or \
+            HEAVEN_SERVER names another, with HEAVEN_TOKEN; `--local` keeps to this machine). \
             Diagnostics of Heaven itself: HEAVEN_LOG_LEVEL=debug (default warning).
             Exit status: 0 success, 1 the workflow failed, 2 invalid input or usage.
             """,
@@ -30,7 +31,8 @@ public struct HeavenCommand: AsyncParsableCommand {
         subcommands: [
             ValidateCommand.self, RunCommand.self, ResumeCommand.self, StatusCommand.self, RunsCommand.self,
             LogsCommand.self, CancelCommand.self, PlanCommand.self, SitesCommand.self, BenchCommand.self,
-            CleanCommand.self, ServeCommand.self, UsersCommand.self, LoginCommand.self, SecretsCommand.self,
+            CleanCommand.self, ServeCommand.self, UsersCommand.self, LoginCommand.self, LogoutCommand.self,
+            SecretsCommand.self,
             ProcessesCommand.self, ExecuteCommand.self, QuoteCommand.self, AccountCommand.self, AccountsCommand.self,
             BillsCommand.self,
         ])

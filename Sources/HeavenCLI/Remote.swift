@@ -14,22 +14,30 @@ import Synchronization
     import Glibc
 #endif
 
-/// `--server URL`: the Heaven server a command talks to; the one declaration every
-/// command that can be a client shares.
+/// `--server URL` and `--local`: the Heaven server a command talks to, or this
+/// machine; the one declaration every command that can be a client shares.
 struct ServerOption: ParsableArguments {
     @Option(
         help:
-            "A Heaven server to talk to (or $HEAVEN_SERVER); its token: $HEAVEN_TOKEN or `heaven login`. Without one: this machine's state ($HEAVEN_HOME)."
+            "A Heaven server to talk to (or $HEAVEN_SERVER, or the one of `heaven login`); its token: $HEAVEN_TOKEN or `heaven login`."
     )
     var server: String?
 
+    @Flag(help: "Use this machine's state ($HEAVEN_HOME), not a server (not even the one of `heaven login`).")
+    var local = false
+
+    func validate() throws {
+        if local && server != nil { throw ValidationError("--local and --server name two places: give one") }
+    }
+
     /// The server named, if any (an error when there is no token for it).
-    func remote() throws -> Remote? { try Remote.resolve(server) }
+    func remote() throws -> Remote? { try Remote.resolve(server, local: local) }
 }
 
-/// The command line as a client of `heaven serve`: the server comes from `--server`
-/// or `$HEAVEN_SERVER` (or the last `heaven login`), the token from `$HEAVEN_TOKEN`
-/// or the login file (`~/.config/heaven/login.json`, mode 0600).
+/// The command line as a client of `heaven serve`: the server comes from `--server`,
+/// `$HEAVEN_SERVER` or the last `heaven login` (in that order; `--local` for none),
+/// the token from `$HEAVEN_TOKEN` or the login file (`~/.config/heaven/login.json`,
+/// mode 0600).
 struct Remote {
     let server: URL
     let token: String
@@ -44,18 +52,32 @@ struct Remote {
         var token: String
     }
 
-    static func savedLogin() -> Login? {
-        guard let data = FileManager.default.contents(atPath: loginFile) else { return nil }
-        return try? JSONDecoder().decode(Login.self, from: data)
+    /// The remembered login; an error when the file is there but unreadable (never
+    /// taken silently for "not logged in", which would act on this machine instead).
+    static func savedLogin() throws -> Login? {
+        let file = loginFile
+        guard FileManager.default.fileExists(atPath: file) else { return nil }
+        guard let data = FileManager.default.contents(atPath: file),
+            let login = try? JSONDecoder().decode(Login.self, from: data)
+        else { throw CLIError("\(file): not a login Heaven wrote; remove it (`heaven logout`) and log in again") }
+        return login
     }
 
-    /// The server to talk to, if any is named; fails when there is no token for it.
-    static func resolve(_ option: String?) throws -> Remote? {
+    /// The server to talk to, if any; fails when there is no token for it. A server
+    /// that comes from `heaven login` alone is named on standard error, once per command.
+    static func resolve(_ option: String?, local: Bool = false) throws -> Remote? {
+        if local { return nil }
         let env = ProcessInfo.processInfo.environment
-        guard let text = option ?? env["HEAVEN_SERVER"] else { return nil }
+        guard let text = option ?? env["HEAVEN_SERVER"] else {
+            guard let login = try savedLogin() else { return nil }
+            let url = try serverURL(login.server, what: "\(loginFile) names")
+            CLI.error("heaven: \(url.absoluteString) (from `heaven login`; --local for this machine)")
+            return Remote(server: url, token: login.token)
+        }
         let url = try serverURL(text, what: "--server takes")
-        // The login file is read only when a server is named (not on every command).
-        let token = env["HEAVEN_TOKEN"] ?? (savedLogin().flatMap { $0.server == url.absoluteString ? $0.token : nil })
+        // A named server: $HEAVEN_TOKEN, or the login's token when the login is that server's.
+        let token =
+            try env["HEAVEN_TOKEN"] ?? (savedLogin().flatMap { $0.server == url.absoluteString ? $0.token : nil })
         guard let token else {
             throw CLIError(
                 "no token for \(url.absoluteString): set HEAVEN_TOKEN, or run `heaven login \(url.absoluteString)`")
@@ -295,7 +317,7 @@ struct Remote {
                 continue
             }
             guard let data = FileManager.default.contents(atPath: path) else {
-                throw CLIError("input `\(d.name)`: cannot read `\(path)` to upload it")
+                throw CLIError(CLI.fileInputProblem(name: d.name, path: text(given[d.name]) ?? path))
             }
             var name = (path as NSString).lastPathComponent
             if uploads[name] != nil { name = d.name + "-" + name }
@@ -392,10 +414,16 @@ struct LoginCommand: AsyncParsableCommand {
         abstract: "Remember a server and your token for it (the token is read from standard input).",
         discussion: """
             The token is checked with the server, then kept in ~/.config/heaven/login.json \
-            (mode 0600). Afterwards `--server URL` (or HEAVEN_SERVER) needs no token.
+            (mode 0600). Afterwards every command that can talk to a server talks to this one \
+            (and says so on standard error) unless told otherwise: `--server URL` or \
+            HEAVEN_SERVER for another, `--local` for this machine's state. `heaven logout` \
+            forgets it.
 
               $ heaven login http://127.0.0.1:8080 < token.txt
               logged in to http://127.0.0.1:8080 as bob (groups: eo)
+              $ heaven runs
+              heaven: http://127.0.0.1:8080 (from `heaven login`; --local for this machine)
+              ...
             """)
 
     @Argument(help: "The server's URL.") var server: String
@@ -422,5 +450,31 @@ struct LoginCommand: AsyncParsableCommand {
         print(
             "logged in to \(url.absoluteString) as \(me.name)\(groups.isEmpty ? "" : " (groups: \(groups.joined(separator: ", ")))")"
         )
+    }
+}
+
+struct LogoutCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logout",
+        abstract: "Forget the server and token `heaven login` remembered.",
+        discussion: """
+            Removes ~/.config/heaven/login.json; commands then use this machine's state \
+            unless --server or HEAVEN_SERVER names a server. The token itself stays valid \
+            on the server (revoke it there with `heaven users revoke`).
+
+              $ heaven logout
+              logged out of http://127.0.0.1:8080
+            """)
+
+    func run() throws {
+        let file = Remote.loginFile
+        let server = (try? Remote.savedLogin())??.server
+        guard FileManager.default.fileExists(atPath: file) else { return print("not logged in") }
+        do {
+            try FileManager.default.removeItem(atPath: file)
+        } catch {
+            throw CLIError("cannot remove \(file): \(error.localizedDescription)")
+        }
+        print(server.map { "logged out of \($0)" } ?? "logged out (removed \(file))")
     }
 }

@@ -96,6 +96,16 @@ enum CLI {
         }
     }
 
+    /// Why a file input's path cannot be read: one wording for `heaven run`, `execute`
+    /// and `quote`, which all take a file as `NAME=PATH` (an `@` before it, as curl
+    /// writes it, is named as the likely slip).
+    static func fileInputProblem(name: String, path: String) -> String {
+        if path.hasPrefix("@"), FileManager.default.isReadableFile(atPath: String(path.dropFirst())) {
+            return "input `\(name)` is a file: give its path without `@` (\(name)=\(path.dropFirst()))"
+        }
+        return "input `\(name)` is a file: no readable file at `\(path)` (give it as \(name)=PATH)"
+    }
+
     /// Parses `NAME=VALUE` inputs.
     static func inputs(_ items: [String]) throws -> [String: Value] {
         var out: [String: Value] = [:]

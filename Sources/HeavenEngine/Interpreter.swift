@@ -292,7 +292,8 @@ struct Interpreter: Sendable {
                 }
                 var isDir: ObjCBool = false
                 guard FileManager.default.fileExists(atPath: standard, isDirectory: &isDir) else {
-                    throw EngineError.invalid("input `\(d.name)`: no such file `\(p)`")
+                    let slip = p.hasPrefix("@") ? " (a file input takes its path, without `@`)" : ""
+                    throw EngineError.invalid("input `\(d.name)`: no such file `\(p)`\(slip)")
                 }
                 v = .file(standard)
             }

@@ -40,6 +40,8 @@ final class HeavenBinary {
         p.currentDirectoryURL = URL(fileURLWithPath: work)
         var env = ProcessInfo.processInfo.environment
         env["HEAVEN_HOME"] = home
+        // No login of the machine's user is taken for a server (`heaven login`).
+        env["XDG_CONFIG_HOME"] = work + "/config"
         p.environment = env
         let out = Pipe()
         let err = Pipe()

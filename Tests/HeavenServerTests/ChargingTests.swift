@@ -440,7 +440,10 @@ struct ChargingTests {
         #expect(deploy.status == 0, "\(deploy)")
         try await b.credit("carol", 20)
         let carol = env.merging(["HEAVEN_TOKEN": b.carol]) { $1 }
-        let bands = ["--input", "red=@\(eo)data/landsat8/l8_B4.tif", "--input", "nir=@\(eo)data/landsat8/l8_B5.tif"]
+        let bands = ["--input", "red=\(eo)data/landsat8/l8_B4.tif", "--input", "nir=\(eo)data/landsat8/l8_B5.tif"]
+        // A file input is a path, as for `heaven run`; `@PATH` (curl's way) is named as the slip.
+        let at = try b.s.client(["quote", "ndvi-grid", "--input", "red=@\(eo)data/landsat8/l8_B4.tif"], env: carol)
+        #expect(at.status == 2 && at.stderr.contains("give its path without `@` (red=\(eo)data"), "\(at)")
         let quote = try b.s.client(["quote", "ndvi-grid"] + bands, env: carol)
         #expect(
             quote.status == 0 && quote.stdout.contains(": 2 credits") && quote.stdout.contains("no history"), "\(quote)"

@@ -48,6 +48,8 @@ final class ServerHarness: @unchecked Sendable {
     ) {
         let out = work + "/client.out"
         let err = work + "/client.err"
+        // No login of the machine's user is taken for a server unless a test logs in.
+        let env = env.merging(["XDG_CONFIG_HOME": work + "/config"]) { given, _ in given }
         let vars = env.map { "\($0.key)=\(ServerHarness.quote($0.value))" }.joined(separator: " ")
         let status = try ServerHarness.sh(
             "env -u HEAVEN_HOME -u HEAVEN_SERVER -u HEAVEN_TOKEN \(vars) \(ServerHarness.binary) \(args.map(ServerHarness.quote).joined(separator: " ")) > \(out) 2> \(err) < \(stdin ?? "/dev/null")"

@@ -698,7 +698,9 @@ struct ServerTests {
         #expect(firsts.count == 1, "the finished task ran again: \(attempts.text)")
     }
 
-    @Test("the command line as a client: run, status, runs, logs, cancel and plan through the server, login kept 0600")
+    @Test(
+        "the command line as a client: run, status, runs, logs, cancel and plan through the server; login kept 0600, used until logout, --local"
+    )
     func commandLineClient() async throws {
         let s = try ServerHarness()
         let token = try s.heaven("users", "add", "bob", "--group", "eo")
@@ -775,6 +777,31 @@ struct ServerTests {
         #expect(unknown.status == 2 && unknown.stderr.contains("404: no run nope"))
         let noToken = try s.client(["runs"], env: ["HEAVEN_SERVER": url, "XDG_CONFIG_HOME": s.work + "/none"])
         #expect(noToken.status == 2 && noToken.stderr.contains("no token for \(url)"))
+
+        // After login, a command names no server and talks to the login's (saying so);
+        // --local keeps to this machine; logout forgets it.
+        let home = s.work + "/bob-home"
+        let logged = ["XDG_CONFIG_HOME": config, "HEAVEN_HOME": home]
+        let listed = try s.client(["runs", "--json"], env: logged)
+        #expect(listed.status == 0 && listed.stdout.contains("\"run\":\"\(id)\""), "\(listed)")
+        #expect(listed.stderr == "heaven: \(url) (from `heaven login`; --local for this machine)\n", "\(listed)")
+        let deployed = try s.client(["processes", "list"], env: logged)
+        #expect(deployed.status == 0 && deployed.stderr.contains("from `heaven login`"), "\(deployed)")
+        let local = try s.client(["runs", "--local", "--json"], env: logged)
+        #expect(local.status == 0 && !local.stdout.contains(id) && local.stderr.isEmpty, "\(local)")
+        let both = try s.client(["runs", "--local", "--server", url], env: logged)
+        #expect(both.status == 2 && both.stderr.contains("--local and --server"), "\(both)")
+        let logout = try s.client(["logout"], env: logged)
+        #expect(logout.status == 0 && logout.stdout == "logged out of \(url)\n", "\(logout)")
+        #expect(!FileManager.default.fileExists(atPath: config + "/heaven/login.json"))
+        let after = try s.client(["runs", "--json"], env: logged)
+        #expect(after.status == 0 && !after.stdout.contains(id) && after.stderr.isEmpty, "\(after)")
+        #expect(try s.client(["logout"], env: logged).stdout == "not logged in\n")
+        // A login file Heaven did not write is an error, never taken for "not logged in".
+        try FileManager.default.createDirectory(atPath: config + "/heaven", withIntermediateDirectories: true)
+        try "garbage".write(toFile: config + "/heaven/login.json", atomically: true, encoding: .utf8)
+        let garbled = try s.client(["runs"], env: logged)
+        #expect(garbled.status == 2 && garbled.stderr.contains("not a login Heaven wrote"), "\(garbled)")
     }
 
     @Test(

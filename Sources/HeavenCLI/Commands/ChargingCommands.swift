@@ -212,14 +212,14 @@ struct ProcessesStatsCommand: AsyncParsableCommand {
     }
 }
 
-/// Inputs given on the command line (`NAME=VALUE`, a file as `NAME=@PATH`) as an
-/// execute request's, typed by the process's description.
+/// Inputs given on the command line (`NAME=VALUE`, a file as `NAME=PATH`, as `heaven
+/// run` takes it) as an execute request's, typed by the process's description.
 enum CommandInputs {
     static func request(_ given: [String], description d: ProcessBody) throws -> [String: JSONValue] {
         var out: [String: JSONValue] = [:]
         for item in given {
             guard let eq = item.firstIndex(of: "=") else {
-                throw CLIError("--input takes NAME=VALUE (a file: NAME=@PATH), not `\(item)`")
+                throw CLIError("--input takes NAME=VALUE (a file: NAME=PATH), not `\(item)`")
             }
             let name = String(item[..<eq])
             let text = String(item[item.index(after: eq)...])
@@ -236,8 +236,9 @@ enum CommandInputs {
                 binary = s["contentEncoding"] == .string("binary")
             }
             if binary {
-                guard text.hasPrefix("@"), let data = FileManager.default.contents(atPath: String(text.dropFirst()))
-                else { throw CLIError("input `\(name)` is a file: give it as \(name)=@PATH (a readable file)") }
+                guard let data = FileManager.default.contents(atPath: text) else {
+                    throw CLIError(CLI.fileInputProblem(name: name, path: text))
+                }
                 out[name] = .object([
                     "value": .string(data.base64EncodedString()), "encoding": .string("base64"),
                     "mediaType": .string(ProcessDescription.mediaType(of: text) ?? "application/octet-stream"),
@@ -277,11 +278,13 @@ struct QuoteCommand: AsyncParsableCommand {
         discussion: """
             The quote holds an hour; accept it with `heaven execute --quote ID`.
 
-              $ heaven quote ndvi --input red=@B04.tif --input nir=@B08.tif --server http://127.0.0.1:8080
+              $ heaven quote ndvi --input red=B04.tif --input nir=B08.tif --server http://127.0.0.1:8080
             """)
 
     @Argument(help: "The process's id.") var process: String
-    @Option(name: .customLong("input"), help: "An input, NAME=VALUE (a file: NAME=@PATH); repeat for several.")
+    @Option(
+        name: .customLong("input"),
+        help: "An input, NAME=VALUE (a file: NAME=PATH, as for `heaven run`); repeat for several.")
     var inputs: [String] = []
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var connection: ServerOption
@@ -309,12 +312,14 @@ struct ExecuteCommand: AsyncParsableCommand {
         abstract: "Execute a published process on a server (a priced one within --budget, or an accepted --quote).",
         discussion: """
               $ heaven execute echo --input message=hello --server http://127.0.0.1:8080
-              $ heaven execute ndvi --input red=@B04.tif --input nir=@B08.tif --budget 10
+              $ heaven execute ndvi --input red=B04.tif --input nir=B08.tif --budget 10
               $ heaven execute --quote q3f2a...
             """)
 
     @Argument(help: "The process's id (not with --quote).") var process: String?
-    @Option(name: .customLong("input"), help: "An input, NAME=VALUE (a file: NAME=@PATH); repeat for several.")
+    @Option(
+        name: .customLong("input"),
+        help: "An input, NAME=VALUE (a file: NAME=PATH, as for `heaven run`); repeat for several.")
     var inputs: [String] = []
     @Option(help: "The most the job may cost (a priced process), reserved from your balance until it ends.")
     var budget: String?
