@@ -83,10 +83,10 @@ func browserChecks(_ script: String, python: String, checks expected: Int, scree
     .timeLimit(.minutes(15)))
 struct ConsoleTests {
     @Test(
-        "sign in with a token; the graph shows each task's recorded state and turns running to succeeded live; cancel stops the run; a log follows; one Gantt bar per attempt on its site; another user gets 404; nothing loaded from elsewhere; markup in a log stays text; a process's form uploads a file; run again"
+        "sign in with a token; the graph shows each task's recorded state and turns running to succeeded live; a failed and a timed-out task show their state and reason, the Gantt chart its time axis; cancel stops the run; a log follows; one Gantt bar per attempt on its site; another user gets 404; nothing loaded from elsewhere; markup in a log stays text; a process's form uploads a file; run again"
     )
     func browser() throws {
-        try browserChecks("browser.py", python: try #require(seleniumPython), checks: 17, screenshots: 4)
+        try browserChecks("browser.py", python: try #require(seleniumPython), checks: 19, screenshots: 5)
     }
 }
 

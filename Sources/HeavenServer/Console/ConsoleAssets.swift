@@ -126,7 +126,7 @@ enum ConsoleAssets {
         main{padding:1rem;max-width:80rem;margin:0 auto}h1{font-size:1.35rem}h1 small{font-weight:400;color:#5b6770;font-size:.8em}
         table{border-collapse:collapse;width:100%;background:#fff}td,th{border-bottom:1px solid var(--line);padding:.35rem .5rem;text-align:left}
         .error{color:var(--bad)}.hint,.meta{color:#5b6770}
-        [data-status=succeeded],[data-state=succeeded]{--c:var(--ok)}[data-status=failed],[data-state=failed]{--c:var(--bad)}
+        [data-status=succeeded],[data-state=succeeded]{--c:var(--ok)}[data-status=failed],[data-state=failed]{--c:var(--bad)}[data-state=timed-out]{--c:#8e0038}
         [data-status=running],[data-state=running]{--c:var(--run)}[data-status=pending],[data-state=pending],[data-state=waiting]{--c:var(--wait)}
         [data-status=cancelled],[data-state=cancelled],[data-status=interrupted]{--c:#ef6c00}[data-state=lost]{--c:var(--lost)}
         .status,.count{display:inline-block;border-left:.35rem solid var(--c,#999);padding:0 .4rem;background:#fff}
@@ -137,11 +137,13 @@ enum ConsoleAssets {
         .box>.label{font-size:.8rem;color:#5b6770;margin-bottom:.3rem}.box.call{background:#f3f6fb}.box.cond .branch{border-top:1px dotted var(--line);padding-top:.3rem}
         .task{border:2px solid var(--c,#999);border-radius:.3rem;padding:.15rem .5rem;background:#fff;min-width:6rem}
         .task a{font-size:.75rem;margin-left:.4rem}.task .n{font-weight:600}
+        .task .why{display:block;font-size:.75rem;color:var(--c);max-width:18rem;overflow-wrap:anywhere}
         .group{border:2px double var(--c,#999);border-radius:.3rem;padding:.25rem .5rem;background:#fff}
         .group .tally span{margin-right:.5rem;font-size:.8rem}
         .gantt{position:relative;background:#fff;border:1px solid var(--line)}.lane{display:flex;border-bottom:1px solid var(--line);min-height:1.6rem}
         .lane .site{width:9rem;flex:none;padding:.2rem .4rem;font-size:.8rem;overflow:hidden;text-overflow:ellipsis}
         .lane .track{flex:1}.bar{fill:var(--c,#999)}.queued{fill:var(--wait);fill-opacity:.35}
+        .axis .track text{font-size:.7rem;fill:#5b6770}.axis .tick{stroke:#5b6770}.lane.axis{border-bottom:0}
         pre{background:#101820;color:#e8eef2;padding:.6rem;overflow:auto;max-height:70vh;white-space:pre-wrap}
         .actions form{display:inline}button{font:inherit;padding:.25rem .7rem}button.danger{color:#fff;background:var(--bad);border:0}
         .login label{display:block;margin:.6rem 0}.login input{width:100%;max-width:30rem}
@@ -177,7 +179,7 @@ enum ConsoleAssets {
             const fragments = () => { refresh('graph', base + '/graph' + location.search); refresh('gantt', base + '/gantt'); };
             const onTask = e => {
               const v = JSON.parse(e.data);
-              const state = v.status === 'timed-out' ? 'failed' : v.status;
+              const state = v.status;
               document.querySelectorAll('[data-task]').forEach(n => { if (n.dataset.task === v.task && state) { n.dataset.state = state; } });
               later(fragments);
             };

@@ -45,22 +45,28 @@ struct RunPicture {
         self.keys = Array(latest.keys) + waiting.keys.filter { latest[$0] == nil }
     }
 
-    /// A task instance's state, as the contract names it.
+    /// A task instance's state, in the API's words: its latest attempt's status
+    /// (`running`, `succeeded`, `failed`, `timed-out`, `cancelled`, `lost`), or
+    /// `waiting` and `pending` before one runs.
     func state(_ key: String) -> String {
         if waiting[key] != nil { return "waiting" }
         guard let a = latest[key] else { return "pending" }
-        return RunPicture.state(a.status)
+        return a.status.rawValue
     }
 
-    static func state(_ s: AttemptStatus) -> String {
-        switch s {
-        case .running: "running"
-        case .succeeded: "succeeded"
-        case .failed, .timedOut: "failed"
-        case .cancelled: "cancelled"
-        case .lost: "lost"
+    /// Why an attempt did not succeed, in a few words (nil when it succeeded or runs).
+    static func reason(_ a: AttemptRecord) -> String? {
+        switch a.status {
+        case .running, .succeeded: return nil
+        case .failed, .timedOut, .cancelled, .lost:
+            if let e = a.error, !e.isEmpty { return e }
+            if let signal = a.signal { return "killed by signal \(signal)" }
+            return a.exitCode.map { "exit status \($0)" } ?? a.status.rawValue
         }
     }
+
+    /// The states a group of instances is counted by, the worst first.
+    static let tallied = ["failed", "timed-out", "lost", "cancelled", "running", "waiting", "succeeded", "pending"]
 
     // MARK: The graph
 
@@ -117,13 +123,18 @@ struct RunPicture {
         var title = key
         var link = ""
         if let w = waiting[key] { title += " · waiting: \(w.why)" }
+        var why = ""
         if let a = latest[key] {
             title += " · attempt \(a.number) · \(a.status.rawValue)" + (a.site.map { " on \($0)" } ?? "")
             link =
                 "<a href=\"/console/runs/\(h(runID))/logs/\(h(RunRoutes.pathSegment(RunLayout.flat(key))))?attempt=\(a.number)\">log</a>"
+            if s != "waiting", let reason = RunPicture.reason(a) {
+                title += ": \(reason)"
+                why = "<span class=\"why\">\(h(reason))</span>"
+            }
         }
         return
-            "<div class=\"task\" data-task=\"\(h(key))\" data-state=\"\(s)\" title=\"\(h(title))\"><span class=\"n\">\(h(name))</span>\(link)</div>"
+            "<div class=\"task\" data-task=\"\(h(key))\" data-state=\"\(s)\" title=\"\(h(title))\"><span class=\"n\">\(h(name))</span>\(link)\(why)</div>"
     }
 
     /// The instances of a foreach (`tiles#3/`) or a loop (`search@2/`) seen so far: one
@@ -139,29 +150,18 @@ struct RunPicture {
         let numbers = seen.keys.sorted()
         if numbers.count > RunPicture.collapseAbove && !expanded.contains(head) {
             var tally: [String: Int] = [:]
+            // An instance counts as the worst state of its tasks (all succeeded: succeeded).
             for keys in seen.values {
-                let states = keys.map(state)
+                let states = Set(keys.map(state))
                 let s =
-                    states.contains("failed")
-                    ? "failed"
-                    : states.contains("running")
-                        ? "running"
-                        : states.contains("waiting")
-                            ? "waiting"
-                            : states.contains("lost")
-                                ? "lost"
-                                : states.allSatisfy { $0 == "succeeded" }
-                                    ? "succeeded"
-                                    : "pending"
+                    states == ["succeeded"]
+                    ? "succeeded" : RunPicture.tallied.first { $0 != "succeeded" && states.contains($0) } ?? "pending"
                 tally[s, default: 0] += 1
             }
             let overall =
-                tally["failed"] != nil
-                ? "failed"
-                : tally["running"] != nil
-                    ? "running"
-                    : tally.keys.allSatisfy { $0 == "succeeded" } ? "succeeded" : "pending"
-            let counts = ["running", "waiting", "succeeded", "failed", "lost", "pending"].compactMap { s in
+                tally.keys.allSatisfy { $0 == "succeeded" }
+                ? "succeeded" : RunPicture.tallied.first { $0 != "succeeded" && tally[$0] != nil } ?? "pending"
+            let counts = RunPicture.tallied.compactMap { s in
                 tally[s].map { "<span data-state=\"\(s)\">\($0) \(s)</span>" }
             }.joined()
             let name = String(head.dropLast())
@@ -236,11 +236,11 @@ struct RunPicture {
                     let left = pct(a.startedAt)
                     let width = max(0.2, pct(a.finishedAt ?? now) - left)
                     let took = (a.finishedAt ?? now).timeIntervalSince(a.startedAt)
-                    let exit = a.exitCode.map { ", exit \($0)" } ?? ""
+                    let exit = RunPicture.reason(a).map { ", \($0)" } ?? ""
                     let title =
                         "\(a.taskKey) #\(a.number) on \(site)\(a.node.map { "/\($0)" } ?? ""): \(a.status.rawValue)\(exit), \(String(format: "%.2f", took)) s\(queued >= RunPicture.queuedFrom ? String(format: " (queued %.2f s before)", queued) : "")"
                     bars.append(
-                        "<rect class=\"bar\" data-attempt=\"\(h(a.taskKey))#\(a.number)\" data-site=\"\(h(site))\" data-state=\"\(RunPicture.state(a.status))\" x=\"\(String(format: "%.3f", left))%\" y=\"\(4 + 18 * r)\" width=\"\(String(format: "%.3f", width))%\" height=\"14\"><title>\(h(title))</title></rect>"
+                        "<rect class=\"bar\" data-attempt=\"\(h(a.taskKey))#\(a.number)\" data-site=\"\(h(site))\" data-state=\"\(a.status.rawValue)\" x=\"\(String(format: "%.3f", left))%\" y=\"\(4 + 18 * r)\" width=\"\(String(format: "%.3f", width))%\" height=\"14\"><title>\(h(title))</title></rect>"
                     )
                 }
             }
@@ -248,8 +248,55 @@ struct RunPicture {
                 "<div class=\"lane\"><div class=\"site\" title=\"\(h(lane))\">\(h(lane)) (\(list.count))</div><svg class=\"track\" width=\"100%\" height=\"\(height)\">\(bars.joined())</svg></div>"
             )
         }
+        let start = RunPicture.clock.string(from: first)
         return
-            "<div class=\"gantt\">\(lanes.joined())</div><p class=\"hint\">\(attempts.count) attempts over \(String(format: "%.2f", span)) s\(attempts.count > RunPicture.gatherAbove ? " (gathered: darker is busier)" : "")</p>"
+            "<div class=\"gantt\">\(lanes.joined())\(RunPicture.axis(span: span))</div><p class=\"hint\">\(attempts.count) attempts over \(String(format: "%.2f", span)) s from \(start) UTC (the axis: time since then)\(attempts.count > RunPicture.gatherAbove ? " (gathered: darker is busier)" : "")</p>"
+    }
+
+    /// The clock time the axis starts at.
+    static let clock: DateFormatter = {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return f
+    }()
+
+    /// The ticks of a time axis over `span` seconds: a round step (1, 2 or 5 times a
+    /// power of ten, or whole minutes) giving at most 8 intervals, from 0.
+    static func ticks(span: Double) -> (step: Double, marks: [Double]) {
+        let rough = max(span, 0.001) / 8
+        let power = pow(10, floor(log10(rough)))
+        var step = [1.0, 2, 5, 10].map { $0 * power }.first { $0 >= rough } ?? 10 * power
+        if step >= 60 {
+            step = [60.0, 120, 300, 600, 1200, 1800, 3600, 7200].first { $0 >= rough } ?? 3600 * ceil(rough / 3600)
+        }
+        let count = Int((span / step).rounded(.down))
+        return (step, (0...max(0, count)).map { Double($0) * step })
+    }
+
+    /// A tick's label: seconds (with the step's decimals), or minutes past a minute.
+    static func tickLabel(_ t: Double, step: Double) -> String {
+        if t == 0 { return "0 s" }
+        if step >= 60 {
+            let m = Int((t / 60).rounded())
+            return m >= 60 ? String(format: "%d h %02d", m / 60, m % 60) : "\(m) min"
+        }
+        let decimals = step >= 1 ? 0 : min(3, Int(ceil(-log10(step))))
+        return String(format: "%.\(decimals)f s", t)
+    }
+
+    /// The Gantt chart's time axis, a lane of its own under the sites'.
+    static func axis(span: Double) -> String {
+        let (step, marks) = ticks(span: span)
+        let labels = marks.map { t -> String in
+            let x = span > 0 ? t / span * 100 : 0
+            let anchor = x > 97 ? "end" : x < 1 ? "start" : "middle"
+            return
+                "<line class=\"tick\" x1=\"\(String(format: "%.3f", x))%\" x2=\"\(String(format: "%.3f", x))%\" y1=\"0\" y2=\"5\"/><text data-tick=\"\(String(format: "%g", t))\" x=\"\(String(format: "%.3f", x))%\" y=\"16\" text-anchor=\"\(anchor)\">\(tickLabel(t, step: step))</text>"
+        }
+        return
+            "<div class=\"lane axis\"><div class=\"site\">since start</div><svg class=\"track\" width=\"100%\" height=\"20\">\(labels.joined())</svg></div>"
     }
 }
 

@@ -71,8 +71,7 @@ try:
     recorded = {}
     for a in attempts(done):
         recorded[a["task"]] = a
-    wrong = [k for k, a in recorded.items()
-             if shown.get(k) != {"timed-out": "failed"}.get(a["status"], a["status"])]
+    wrong = [k for k, a in recorded.items() if shown.get(k) != a["status"]]
     check("the graph shows every task in its recorded state",
           recorded and not wrong and set(recorded) <= set(shown), {"wrong": wrong, "shown": shown})
     main = driver.find_element(By.TAG_NAME, "main")
@@ -83,6 +82,33 @@ try:
     expected = {"%s#%d" % (a["task"], a["attempt"]): a.get("site") for a in attempts(done)}
     check("the Gantt chart has one bar per attempt, on its site", bars == expected, {"bars": bars, "expected": expected})
     shot("run")
+
+    # A failed and a timed-out task: each node in its own state (the API's words), with
+    # its reason; their Gantt bars in the same states; the chart's axis in seconds.
+    broken = submit("kind: Workflow\nname: broken\nsteps:\n  - parallel:\n"
+                    "      - task: fail\n        shell: 'sleep 3; echo no scene here >&2; exit 3'\n"
+                    "      - task: slow\n        run: [sleep, '60']\n        timeout: 1s\n"
+                    "      - task: fine\n        run: ['true']\n")
+    until(lambda: run(broken)["status"] == "failed", 60)
+    driver.get(url + "/console/runs/" + broken)
+    states = driver.execute_script(
+        "return Object.fromEntries(Array.from(document.querySelectorAll('#graph [data-task]')).map(n => "
+        "[n.dataset.task, [n.dataset.state, (n.querySelector('.why') || {}).textContent || '']]))")
+    check("a failed and a timed-out task each show their own state and why",
+          states.get("fail", [""])[0] == "failed" and "exited with status 3" in states["fail"][1]
+          and "no scene here" in states["fail"][1]
+          and states.get("slow", [""])[0] == "timed-out" and "timed out after 1s" in states["slow"][1]
+          and states.get("fine") == ["succeeded", ""], states)
+    bars = driver.execute_script(
+        "return Object.fromEntries(Array.from(document.querySelectorAll('#gantt [data-attempt]')).map(b => "
+        "[b.getAttribute('data-attempt'), b.getAttribute('data-state')]))")
+    ticks = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#gantt [data-tick]')).map(t => t.textContent)")
+    check("the Gantt chart shows those states and a time axis from the run's start",
+          bars == {"fail#1": "failed", "slow#1": "timed-out", "fine#1": "succeeded"}
+          and ticks[:1] == ["0 s"] and len(ticks) >= 3 and all(t.endswith(" s") for t in ticks),
+          {"bars": bars, "ticks": ticks})
+    shot("failed")
 
     # A node turns from running to succeeded without a reload.
     live = submit("kind: Workflow\nname: live\nsteps:\n  - task: gate\n    shell: '%s'\n  - task: hold\n    shell: '%s'\n"
@@ -136,7 +162,7 @@ try:
     # The list of runs: newest first, each linked; its counts and rows follow new runs.
     driver.get(url + "/console")
     rows = [r.get_attribute("data-run") for r in driver.find_elements(By.CSS_SELECTOR, "#runs tr[data-run]")]
-    check("the runs page lists the caller's runs, newest first", rows[:4] == [talk, long, live, done], rows)
+    check("the runs page lists the caller's runs, newest first", rows[:5] == [talk, long, live, broken, done], rows)
     extra = submit("kind: Workflow\nname: extra\nsteps:\n  - task: t\n    run: ['true']\n")
     appeared = until(lambda: driver.find_elements(By.CSS_SELECTOR, '#runs tr[data-run="%s"]' % extra), 15)
     check("a new run appears on the runs page without a reload", appeared)
