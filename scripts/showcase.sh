@@ -5,8 +5,8 @@
 # (ndvi.tif), its statistics (stats.json), a quicklook (quicklook.png) and a STAC
 # item (item.json).
 #
-# Installs GDAL's tools (gdal-bin, python3-gdal) with apt-get when they are missing
-# and this runs as root (unless HEAVEN_NO_INSTALL is set); otherwise says the one line
+# Installs GDAL's tools (gdal-bin, python3-gdal) and Pillow (python3-pil, which draws the
+# quicklook's legend) with apt-get when they are missing and this runs as root (unless HEAVEN_NO_INSTALL is set); otherwise says the one line
 # that installs them. Builds Heaven (the first build takes a few minutes; HEAVEN names
 # a heaven binary to use instead), then runs the workflow.
 #
@@ -17,16 +17,16 @@ cd "$(dirname "$0")/.."
 
 gdal_ready() {
   command -v gdalinfo >/dev/null && command -v gdal_calc.py >/dev/null \
-    && /usr/bin/python3 -c 'from osgeo import gdal' 2>/dev/null
+    && /usr/bin/python3 -c 'from osgeo import gdal; import PIL' 2>/dev/null
 }
 if ! gdal_ready; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null && [ -z "${HEAVEN_NO_INSTALL:-}" ]; then
-    echo "installing GDAL's tools: gdal-bin python3-gdal (apt-get)"
+    echo "installing GDAL's tools and Pillow: gdal-bin python3-gdal python3-pil (apt-get)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gdal-bin python3-gdal >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gdal-bin python3-gdal python3-pil >/dev/null
   else
-    echo "The NDVI showcase runs GDAL's tools, which are not installed. Install them with:" >&2
-    echo "  sudo apt-get install -y gdal-bin python3-gdal" >&2
+    echo "The NDVI showcase runs GDAL's tools and Pillow, which are not installed. Install them with:" >&2
+    echo "  sudo apt-get install -y gdal-bin python3-gdal python3-pil" >&2
     exit 2
   fi
 fi

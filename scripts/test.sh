@@ -9,8 +9,9 @@
 #   python3 procps  - what the hostile tenants' tasks probe with (a memory hog, sockets, ps)
 #   util-linux      - setpriv, which drops a tenant's task to its own uid
 #   slirp4netns     - the outbound network of tenants' tasks (`--task-network outbound`)
-#   gdal-bin python3-gdal file - the Earth-observation showcase's tools, and the
-#                     independent checks of its NDVI (GDAL's Python bindings, numpy)
+#   gdal-bin python3-gdal python3-pil file - the Earth-observation showcase's tools
+#                     (Pillow draws its quicklook's legend), and the independent checks
+#                     of its NDVI (GDAL's Python bindings, numpy)
 #   python3-venv    - the virtual environments of OWSLib and selenium
 #   chromium chromium-driver - the browser the web console is tested in (headless,
 #                     in a network namespace of its own with the server)
@@ -28,7 +29,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(bubblewrap openssh-server slurm-wlm munge iproute2 curl python3 procps util-linux gdal-bin python3-gdal file
+packages=(bubblewrap openssh-server slurm-wlm munge iproute2 curl python3 procps util-linux gdal-bin python3-gdal python3-pil file
   python3-venv chromium chromium-driver firefox-esr slirp4netns)
 missing=()
 for p in "${packages[@]}"; do

@@ -85,6 +85,15 @@ enum EO {
         #expect(stac.status == 0, "\(stac.output)")
         let png = check("file \(out)/quicklook.png")
         #expect(png.output.contains("PNG image data"), "\(png.output)")
+        let look = check(
+            "/usr/bin/python3 \(checks)/check_quicklook.py \(out)/quicklook.png \(out)/stats.json \(out)/ndvi.tif")
+        #expect(look.status == 0, "\(look.output)")
+    }
+
+    /// The STAC item's properties of a delivered showcase run.
+    static func stacProperties(_ out: String) throws -> [String: Any] {
+        let item = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/item.json")))
+        return ((item as? [String: Any])?["properties"] as? [String: Any]) ?? [:]
     }
 }
 
@@ -115,6 +124,49 @@ struct EOShowcaseTests {
             #expect(run.outputs?["valid"] == .int(378_081))
         } else if index == 0 {
             Issue.record("no mean: \(String(describing: run.outputs?["mean"]))")
+        }
+    }
+
+    @Test(
+        "the STAC item's datetime is the scene's acquisition time (the band's TIFF tag, a Sentinel-2 or Landsat product name; the processing time only when none says), the processing time is `created`, the title names the scene",
+        arguments: [
+            ("red.tif", "TIFFTAG_DATETIME=2016:06:12 16:21:30", "2016-06-12T16:21:30Z", nil, "red"),
+            ("T16RDU_20160612T163142_B04.tif", nil, "2016-06-12T16:31:42Z", nil, "T16RDU_20160612T163142"),
+            (
+                "LC08_L1TP_020039_20160612_20170220_01_T1_B4.TIF", nil, nil, "2016-06-12",
+                "LC08_L1TP_020039_20160612_20170220_01_T1"
+            ),
+            ("l8_B4.tif", nil, nil, nil, "l8"),
+        ] as [(String, String?, String?, String?, String)])
+    func acquisitionTime(file: String, tag: String?, datetime: String?, day: String?, scene: String) async throws {
+        try Testbed.require(EO.available, "gdal-bin and python3-gdal (scripts/test.sh installs them)")
+        let h = try Harness()
+        let red = h.home + "/" + file
+        try Testbed.sh("cp '\(EO.landsat.red)' '\(red)'")
+        if let tag { try Testbed.sh("gdal_edit.py -mo '\(tag)' '\(red)'") }
+        let out = h.home + "/out"
+        let before = Date().addingTimeInterval(-1)
+        let created = try await h.create(
+            sources: EO.files("ndvi.yaml"), inputs: ["red": .file(red), "nir": .file(EO.landsat.nir)], out: out)
+        let run = try await h.engine.execute(runID: created.id)
+        #expect(run.status == .succeeded, "\(run.error ?? "")")
+        let p = try EO.stacProperties(out)
+        let stac = EO.check("python3 \(EO.checks)/check_stac.py \(out)/item.json")
+        #expect(stac.status == 0, "\(stac.output)")
+        let made = (p["created"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) }
+        #expect(made.map { $0 >= before && $0 <= Date().addingTimeInterval(1) } == true, "\(p)")
+        #expect(p["title"] as? String == "NDVI of \(scene)", "\(p)")
+        if let datetime {
+            #expect(p["datetime"] as? String == datetime, "\(p)")
+        } else if let day {
+            // A product name gives the day alone: the day as a range, datetime null.
+            #expect(p["datetime"] is NSNull, "\(p)")
+            #expect(p["start_datetime"] as? String == day + "T00:00:00Z", "\(p)")
+            #expect(p["end_datetime"] as? String == day + "T23:59:59Z", "\(p)")
+        } else {
+            // Nothing says when: the processing time, and the description says so.
+            #expect(p["datetime"] as? String == p["created"] as? String, "\(p)")
+            #expect((p["description"] as? String ?? "").contains("acquisition time is not known"), "\(p)")
         }
     }
 
