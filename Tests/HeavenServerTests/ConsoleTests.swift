@@ -274,7 +274,9 @@ struct ConsoleSessionTests {
         _ = try await s.request("POST", "/v1/runs/\(run)/cancel", token: bob)
     }
 
-    @Test("a GeoTIFF output is previewed as a PNG made on the server with GDAL (its first band, at most 1024 px wide)")
+    @Test(
+        "a GeoTIFF output is previewed as a PNG made on the server with GDAL (its first band in grey, at most 1024 px wide), with its legend"
+    )
     func geotiffPreview() async throws {
         let s = try ServerHarness()
         let bob = try s.heaven("users", "add", "bob")
@@ -313,8 +315,21 @@ struct ConsoleSessionTests {
             let width = bytes[16..<20].reduce(0) { $0 << 8 | Int($1) }
             #expect(width == 627, "\(width)")
         }
+        // Its legend: grey, from the band's minimum to its maximum (as gdalinfo -mm says).
+        let legend = try await s.request(
+            "GET", "/console/runs/\(id)/outputs/tif?preview=legend", extraHeaders: [cookie])
+        #expect(legend.status == 200 && legend.type == "image/svg+xml" && legend.text.contains("data-legend=\"grey\""))
+        let range = try Testbed.sh(
+            "gdalinfo -json -mm \(repository)/examples/eo/data/landsat8/l8_B4.tif | python3 -c 'import json, sys; b = json.load(sys.stdin)[\"bands\"][0]; print(b[\"computedMin\"], b[\"computedMax\"])'"
+        ).split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let values = legend.text.components(separatedBy: "data-value=\"").dropFirst().compactMap {
+            Double($0.prefix { $0 != "\"" })
+        }
+        #expect(range.count == 2 && values.first == range[0] && values.last == range[1], "\(values) \(range)")
+        #expect(!legend.text.contains("<script"))
         // Without the session: nothing.
         #expect(try await s.request("GET", "/console/runs/\(id)/outputs/tif?preview=png").status == 401)
+        #expect(try await s.request("GET", "/console/runs/\(id)/outputs/tif?preview=legend").status == 401)
     }
 }
 
@@ -490,7 +505,7 @@ struct ConsoleSubmissionTests {
     }
 
     @Test(
-        "the NDVI showcase published as a process runs from its console form with the two bands uploaded; its page shows the NDVI previewed and the quicklook"
+        "the NDVI showcase published as a process runs from its console form with the two bands uploaded; its page shows the NDVI previewed with the quicklook's stretch and ramp and its legend, and the quicklook"
     )
     func ndviFromTheConsole() async throws {
         let s = try ServerHarness()
@@ -525,6 +540,42 @@ struct ConsoleSubmissionTests {
         #expect(shown.contains("src=\"/console/runs/\(job)/outputs/quicklook\""))
         let quicklook = try await s.request("GET", "/console/runs/\(job)/outputs/quicklook", extraHeaders: [bobs])
         #expect(quicklook.status == 200 && quicklook.type == "image/png")
+        // The NDVI (one Float32 band) previewed as the quicklook draws it: stretched from its
+        // 2nd to its 98th percentile over the brown-to-green ramp, its legend beside it.
+        #expect(shown.contains("/console/runs/\(job)/outputs/ndvi?preview=legend"))
+        let stats = try await s.request("GET", "/console/runs/\(job)/outputs/stats", extraHeaders: [bobs]).json
+        let legend = try await s.request(
+            "GET", "/console/runs/\(job)/outputs/ndvi?preview=legend", extraHeaders: [bobs])
+        #expect(legend.status == 200 && legend.type == "image/svg+xml", "\(legend.status) \(legend.type)")
+        #expect(legend.text.contains("data-legend=\"ramp\"") && legend.text.contains("no data"), "\(legend.text)")
+        let values = legend.text.components(separatedBy: "data-value=\"").dropFirst().compactMap {
+            Double($0.prefix { $0 != "\"" })
+        }
+        let (p2, p98) = (stats["p2"] as? Double ?? .nan, stats["p98"] as? Double ?? .nan)
+        #expect(
+            values.count == 3 && abs(values[0] - p2) < 0.01 && abs(values[2] - p98) < 0.01,
+            "legend \(values), stats \(p2) to \(p98)")
+        let preview = try await s.request("GET", "/console/runs/\(job)/outputs/ndvi?preview=png", extraHeaders: [bobs])
+        #expect(preview.status == 200 && preview.type == "image/png")
+        let file = s.work + "/preview.png"
+        try preview.body.write(to: URL(fileURLWithPath: file))
+        // Kept for a look when asked (the legend is well-formed XML either way).
+        let svg = s.work + "/legend.svg"
+        try legend.body.write(to: URL(fileURLWithPath: svg))
+        if let artifacts = ProcessInfo.processInfo.environment["HEAVEN_TEST_ARTIFACTS"] {
+            _ = try ServerHarness.sh("mkdir -p \(artifacts) && cp \(file) \(svg) \(artifacts)/")
+        }
+        #expect(
+            try ServerHarness.sh("python3 -c 'import sys, xml.etree.ElementTree as x; x.parse(sys.argv[1])' \(svg)")
+                == 0)
+        let colours = try ServerHarness.sh(
+            "/usr/bin/python3 -c 'import numpy, sys; from PIL import Image; a = numpy.asarray(Image.open(sys.argv[1]).convert(\"RGB\")).astype(int); "
+                + "near = lambda c: (numpy.abs(a - c).sum(axis=-1) < 90).mean(); sys.exit(0 if near([140, 81, 10]) > 0.01 and near([26, 120, 50]) > 0.01 else 1)' \(file)"
+        )
+        #expect(colours == 0, "the NDVI preview is not stretched over the ramp")
+        let asked = try await s.request(
+            "GET", "/console/runs/\(job)/outputs/ndvi?preview=nonsense", extraHeaders: [bobs])
+        #expect(asked.status == 400, "\(asked.text)")
     }
 
     @Test(

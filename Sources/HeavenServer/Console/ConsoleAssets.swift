@@ -147,7 +147,7 @@ enum ConsoleAssets {
         pre{background:#101820;color:#e8eef2;padding:.6rem;overflow:auto;max-height:70vh;white-space:pre-wrap}
         .actions form{display:inline}button{font:inherit;padding:.25rem .7rem}button.danger{color:#fff;background:var(--bad);border:0}
         .login label{display:block;margin:.6rem 0}.login input{width:100%;max-width:30rem}
-        img.preview{max-width:100%;border:1px solid var(--line)}
+        img.preview{max-width:100%;border:1px solid var(--line)}img.legend{max-width:100%}
         a.button{display:inline-block;padding:.25rem .7rem;border:1px solid #767676;border-radius:.2rem;background:#efefef;color:inherit;text-decoration:none}
         .submit{background:#fff;border:1px solid var(--line);padding:.6rem .8rem;max-width:46rem}.field{margin:.2rem 0 .7rem}
         .field label{display:block;font-weight:600}.field input:not([type=file]),.field select,.field textarea{width:100%;max-width:30rem;font:inherit;padding:.2rem}

@@ -551,6 +551,7 @@ struct ConsoleRoutes {
                 ? "<br><img class=\"preview\" src=\"\(href)\" alt=\"\(h(base))\">"
                 : geotiff
                     ? "<br><img class=\"preview\" src=\"\(href)\(item == nil ? "?" : "&amp;")preview=png\" alt=\"\(h(base)) (preview)\">"
+                        + "<br><img class=\"legend\" src=\"\(href)\(item == nil ? "?" : "&amp;")preview=legend\" alt=\"the preview's legend\">"
                     : ""
             return "<a href=\"\(href)\" download>\(h(base))</a>\(preview)"
         }
@@ -590,11 +591,21 @@ struct ConsoleRoutes {
         let file = try await server.openRunFile(path, of: run)
         // A GeoTIFF seen in the page: a PNG of it made by GDAL in the tenant's sandbox
         // (cached by content).
-        if request.uri.queryParameters.get("preview") == "png" {
+        switch request.uri.queryParameters.get("preview") {
+        case "png":
             let data = try await Preview(server: server).png(of: file, run: run)
             var headers = ConsoleRoutes.headers("image/png")
             headers[.cacheControl] = "private, max-age=3600"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        case "legend":
+            // What the preview's colours mean: SVG made here from numbers, no script.
+            let svg = try await Preview(server: server).legend(of: file, run: run)
+            var headers = ConsoleRoutes.headers("image/svg+xml")
+            headers[.cacheControl] = "private, max-age=3600"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: svg)))
+        case nil: break
+        case let other?:
+            throw Problem(.badRequest, "query parameter `preview` is `png` or `legend` (got `\(other)`)")
         }
         var headers = ConsoleRoutes.headers(ProcessDescription.mediaType(of: path) ?? "application/octet-stream")
         headers[.contentDisposition] = "inline; filename=\"\((path as NSString).lastPathComponent)\""

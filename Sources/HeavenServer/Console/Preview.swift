@@ -11,8 +11,11 @@ import HeavenModel
 #endif
 
 /// PNG previews of GeoTIFF outputs for the console, made with GDAL's own tools when this
-/// machine has them: the first band scaled to 8 bits, at most 1024 pixels wide, kept in
-/// a cache named by the file's content.
+/// machine has them, at most 1024 pixels wide, kept in a cache named by the file's
+/// content, each with its legend: a single-band floating-point raster (an NDVI, an
+/// index) stretched from its 2nd to its 98th percentile over the showcase quicklook's
+/// brown-yellow-green ramp, no data grey; any other, its first band in grey from its
+/// minimum to its maximum.
 ///
 /// A tenant's file is never given to GDAL as the server: GDAL follows what a file says
 /// (a VRT's raw band over `/etc/shadow`, `/vsicurl/` to a port of this machine). Each
@@ -23,6 +26,7 @@ import HeavenModel
 struct Preview {
     static let translate = "/usr/bin/gdal_translate"
     static let info = "/usr/bin/gdalinfo"
+    static let dem = "/usr/bin/gdaldem"
     /// The largest file previewed.
     static let limit: Int64 = 1 << 30
     /// How long one GDAL command may run.
@@ -32,7 +36,7 @@ struct Preview {
 
     /// Whether GDAL's tools are here.
     static var available: Bool {
-        FileManager.default.isExecutableFile(atPath: translate) && FileManager.default.isExecutableFile(atPath: info)
+        [translate, info, dem].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     /// GDAL's environment in a preview: its GeoTIFF driver only, no side-car files, no network.
@@ -41,8 +45,44 @@ struct Preview {
         "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".none", "GDAL_HTTP_TIMEOUT": "1", "CPL_DEBUG": "OFF",
     ]
 
+    /// The ramp of single-band floating-point previews, as the showcase's quicklook
+    /// draws it (examples/eo/ndvi.yaml): from the low end (0) to the high end (1).
+    static let ramp: [(at: Double, rgb: (Int, Int, Int))] = [
+        (0, (140, 81, 10)), (0.25, (216, 179, 101)), (0.5, (246, 232, 160)), (0.75, (145, 207, 96)),
+        (1, (26, 120, 50)),
+    ]
+    /// The colour of no data in a stretched preview.
+    static let noData = (170, 170, 170)
+
+    /// What `gdalinfo -json` says of a raster that a preview needs.
+    struct Info: Decodable {
+        struct Band: Decodable {
+            var type: String?
+            var computedMin: Double?
+            var computedMax: Double?
+            struct Histogram: Decodable {
+                var min: Double
+                var max: Double
+                var buckets: [Int]
+            }
+            var histogram: Histogram?
+        }
+        var size: [Int]
+        var bands: [Band]?
+    }
+
     /// A PNG of the opened file of `run`.
     func png(of file: TenantFile, run record: RunRecord) async throws -> Data {
+        try await preview(of: file, run: record).png
+    }
+
+    /// The legend of the PNG of the opened file of `run`, as SVG.
+    func legend(of file: TenantFile, run record: RunRecord) async throws -> String {
+        try await preview(of: file, run: record).legend.svg
+    }
+
+    /// A preview and its legend (made once per content, then read from the cache).
+    func preview(of file: TenantFile, run record: RunRecord) async throws -> (png: Data, legend: PreviewLegend) {
         guard Preview.available else {
             throw Problem(.notFound, "no preview: GDAL's tools are not installed on the server")
         }
@@ -71,27 +111,116 @@ struct Preview {
         }
         let key = try await TenantFiles.offPool { try Preview.copy(file, to: work + "/input.tif", files: files) }
         let target = cache + "/" + key + ".png"
-        if let cached = FileManager.default.contents(atPath: target) { return cached }
+        if let cached = FileManager.default.contents(atPath: target),
+            let legend = FileManager.default.contents(atPath: cache + "/" + key + ".legend.json")
+                .flatMap({ try? JSONDecoder().decode(PreviewLegend.self, from: $0) })
+        {
+            return (cached, legend)
+        }
 
         let (status, json) = try await run([Preview.info, "-json", "-if", "GTiff", "input.tif"], in: dir, confinement)
-        struct Info: Decodable { var size: [Int] }
-        let width = (try? JSONDecoder().decode(Info.self, from: json))?.size ?? []
-        guard status == 0, let w = width.first, w > 0 else {
+        let info = try? JSONDecoder().decode(Info.self, from: json)
+        guard status == 0, let info, let w = info.size.first, w > 0 else {
             throw Problem(.unprocessableContent, "no preview: GDAL cannot read this file as a GeoTIFF raster")
         }
-        let (made, _) = try await run(
-            [
-                Preview.translate, "-q", "-if", "GTiff", "-of", "PNG", "-ot", "Byte", "-scale", "-b", "1", "-outsize",
-                String(min(w, 1024)), "0", "input.tif", "preview.png",
-            ], in: dir, confinement)
-        guard made == 0, let png = try? await files.contents("preview.png", beneath: work, limit: 64 << 20) else {
+        let bands = info.bands ?? []
+        let width = String(min(w, 1024))
+        let legend: PreviewLegend
+        if bands.count == 1, ["Float32", "Float64"].contains(bands[0].type ?? "") {
+            legend = try await stretched(width: width, in: dir, files: files, confinement)
+        } else {
+            legend = try await grey(width: width, bands: bands.count, in: dir, confinement)
+        }
+        guard let png = try? await files.contents("preview.png", beneath: work, limit: 64 << 20) else {
             throw Problem(.unprocessableContent, "no preview: GDAL could not make a PNG of this file")
         }
+        Preview.keep(try JSONEncoder().encode(legend), at: cache + "/" + key + ".legend.json")
+        Preview.keep(png, at: target)
+        return (png, legend)
+    }
+
+    /// Writes a cache file whole (a new file renamed into place) or not at all.
+    static func keep(_ data: Data, at target: String) {
         let partial = target + ".part-\(UUID().uuidString.prefix(8))"
-        if FileManager.default.createFile(atPath: partial, contents: png, attributes: [.posixPermissions: 0o600]) {
+        if FileManager.default.createFile(atPath: partial, contents: data, attributes: [.posixPermissions: 0o600]) {
             if rename(partial, target) != 0 { unlink(partial) }
         }
-        return png
+    }
+
+    /// A single-band floating-point raster: reduced (averaging), its histogram read, its
+    /// 2nd to 98th percentile stretched over the ramp, no data grey.
+    func stretched(width: String, in dir: String, files: TenantFiles, _ confinement: TaskConfinement?) async throws
+        -> PreviewLegend
+    {
+        let (reduced, _) = try await run(
+            [
+                Preview.translate, "-q", "-if", "GTiff", "-of", "GTiff", "-r", "average", "-outsize", width, "0",
+                "input.tif", "small.tif",
+            ], in: dir, confinement)
+        let (listed, json) = try await run(
+            [Preview.info, "-json", "-if", "GTiff", "-hist", "small.tif"], in: dir, confinement)
+        guard reduced == 0, listed == 0, let info = try? JSONDecoder().decode(Info.self, from: json) else {
+            throw Problem(.unprocessableContent, "no preview: GDAL could not reduce this raster")
+        }
+        let (low, high) = Preview.percentiles(info.bands?.first?.histogram)
+        let ramp =
+            Preview.ramp.map { stop in
+                let (r, g, b) = stop.rgb
+                return "\(low + stop.at * (high - low)) \(r) \(g) \(b) 255"
+            } + ["nv \(Preview.noData.0) \(Preview.noData.1) \(Preview.noData.2) 255"]
+        let fd: Int32
+        do { fd = try files.create(dir + "/work/ramp.txt", beneath: dir + "/work") } catch {
+            throw Problem(.internalServerError, "no preview: cannot write its ramp: \(error)")
+        }
+        let text = Array((ramp.joined(separator: "\n") + "\n").utf8)
+        let written = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard written == text.count else { throw Problem(.internalServerError, "no preview: cannot write its ramp") }
+        let (made, _) = try await run(
+            [Preview.dem, "color-relief", "-q", "-of", "PNG", "small.tif", "ramp.txt", "preview.png"], in: dir,
+            confinement)
+        guard made == 0 else { throw Problem(.unprocessableContent, "no preview: GDAL could not colour this raster") }
+        return PreviewLegend(kind: .ramp, low: low, high: high)
+    }
+
+    /// Any other raster: its first band in grey, from its minimum (black) to its maximum (white).
+    func grey(width: String, bands: Int, in dir: String, _ confinement: TaskConfinement?) async throws
+        -> PreviewLegend
+    {
+        let (measured, json) = try await run(
+            [Preview.info, "-json", "-if", "GTiff", "-mm", "input.tif"], in: dir, confinement)
+        let band = measured == 0 ? (try? JSONDecoder().decode(Info.self, from: json))?.bands?.first : nil
+        var scale = ["-scale"]
+        if let low = band?.computedMin, let high = band?.computedMax, high > low {
+            scale += [String(low), String(high), "0", "255"]
+        }
+        let (made, _) = try await run(
+            [Preview.translate, "-q", "-if", "GTiff", "-of", "PNG", "-ot", "Byte"] + scale
+                + ["-b", "1", "-outsize", width, "0", "input.tif", "preview.png"], in: dir, confinement)
+        guard made == 0 else {
+            throw Problem(.unprocessableContent, "no preview: GDAL could not make a PNG of this file")
+        }
+        return PreviewLegend(
+            kind: .grey, low: band?.computedMin, high: band?.computedMax, band: bands > 1 ? "band 1 of \(bands)" : nil)
+    }
+
+    /// The 2nd and 98th percentiles of a histogram (each within one bucket); NDVI's
+    /// whole range when it counts nothing; widened when both fall in one bucket.
+    static func percentiles(_ histogram: Info.Band.Histogram?) -> (Double, Double) {
+        guard let histogram, histogram.max > histogram.min else { return (-1, 1) }
+        let total = histogram.buckets.reduce(0, +)
+        guard total > 0 else { return (-1, 1) }
+        let width = (histogram.max - histogram.min) / Double(histogram.buckets.count)
+        func at(_ q: Double) -> Double {
+            var seen = 0
+            for (i, n) in histogram.buckets.enumerated() {
+                seen += n
+                if Double(seen) >= q * Double(total) { return histogram.min + (Double(i) + 0.5) * width }
+            }
+            return histogram.max
+        }
+        let (low, high) = (at(0.02), at(0.98))
+        return high - low < width ? (low - width / 2, high + width / 2) : (low, high)
     }
 
     /// Copies the opened file to `path` (a new file, 0600, made with `files`' rights); its SHA-256.
@@ -137,5 +266,60 @@ struct Preview {
         watchdog.cancel()
         let data = (try? await TenantFiles.server.contents(out, beneath: dir, limit: 4 << 20)) ?? Data()
         return (exit.succeeded ? 0 : Int32(exit.exitCode ?? 128 + (exit.signal ?? 9)), data)
+    }
+}
+
+/// What a preview's colours mean: drawn beside it in the console, as SVG made here from
+/// numbers alone (nothing of the tenant's file but its values).
+struct PreviewLegend: Codable, Sendable, Equatable {
+    enum Kind: String, Codable, Sendable {
+        /// Preview.ramp from `low` to `high`, no data grey.
+        case ramp
+        /// Black at `low` to white at `high`.
+        case grey
+    }
+    var kind: Kind
+    var low: Double?
+    var high: Double?
+    /// Which band is shown, when the raster has several.
+    var band: String?
+
+    /// A value as a legend shows it: to three significant digits past the range's own.
+    static func label(_ v: Double) -> String {
+        let text = String(format: abs(v) >= 1e5 || (abs(v) < 1e-3 && v != 0) ? "%.3g" : "%.3f", v)
+        guard text.contains("."), !text.contains("e") else { return text }
+        var trimmed = text
+        while trimmed.hasSuffix("0") { trimmed.removeLast() }
+        if trimmed.hasSuffix(".") { trimmed.removeLast() }
+        return trimmed == "-0" ? "0" : trimmed
+    }
+
+    var svg: String {
+        let stops: [(Double, String)] =
+            kind == .ramp
+            ? Preview.ramp.map { ($0.at, "rgb(\($0.rgb.0),\($0.rgb.1),\($0.rgb.2))") }
+            : [(0, "rgb(0,0,0)"), (1, "rgb(255,255,255)")]
+        let gradient = stops.map { "<stop offset=\"\($0.0)\" stop-color=\"\($0.1)\"/>" }.joined()
+        var labels = ""
+        if let low, let high {
+            for (x, v, anchor) in [(10.0, low, "start"), (160.0, (low + high) / 2, "middle"), (310.0, high, "end")] {
+                labels +=
+                    "<line x1=\"\(x)\" x2=\"\(x)\" y1=\"30\" y2=\"35\" stroke=\"#3c3c3c\"/><text x=\"\(x)\" y=\"48\" text-anchor=\"\(anchor)\" data-value=\"\(v)\">\(PreviewLegend.label(v))</text>"
+            }
+        }
+        let caption =
+            kind == .ramp
+            ? "2nd to 98th percentile" : "minimum to maximum" + (band.map { ", \(HTMLPage.escape($0))" } ?? "")
+        let noData =
+            kind == .ramp
+            ? "<rect x=\"330\" y=\"16\" width=\"14\" height=\"14\" fill=\"rgb(\(Preview.noData.0),\(Preview.noData.1),\(Preview.noData.2))\" stroke=\"#5a5a5a\"/><text x=\"350\" y=\"28\">no data</text>"
+            : ""
+        return """
+            <svg xmlns="http://www.w3.org/2000/svg" width="420" height="56" viewBox="0 0 420 56" \
+            font-family="sans-serif" font-size="12" fill="#1e1e1e" data-legend="\(kind.rawValue)">\
+            <defs><linearGradient id="ramp">\(gradient)</linearGradient></defs>\
+            <text x="10" y="11">\(caption)</text>\
+            <rect x="10" y="16" width="300" height="14" fill="url(#ramp)" stroke="#5a5a5a"/>\(labels)\(noData)</svg>
+            """
     }
 }
