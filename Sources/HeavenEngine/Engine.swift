@@ -584,6 +584,7 @@ public final class Engine: Sendable {
             return nil
         }
         let said = settled.status == record.status ? event : .ended(settled.status, error: settled.error)
+        await TracePoint.reach("settle", record.id)
         // Its end, what tells it and its settlement: one unit of work.
         try await stores.work.write { work in
             work.updateRun(settled)

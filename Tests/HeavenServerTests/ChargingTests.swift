@@ -365,7 +365,7 @@ struct ChargingTests {
     }
 
     @Test(
-        "the server killed with SIGKILL at random moments during 20 priced jobs, then restarted: every successful job charged exactly once, no other charged, the ledger sums to zero"
+        "the server killed with SIGKILL during 20 priced jobs — twice exactly between a job's end and its settlement (a trace point holds it there), twice at random moments — then restarted: every job succeeds and is charged exactly once, and every account's movements add up: the payer's, the publisher's, the site owner's, the platform's"
     )
     func killedWhileCharging() async throws {
         let b = try await ChargingBed()
@@ -373,27 +373,60 @@ struct ChargingTests {
         var generator = SystemRandomNumberGenerator()
         let seed = UInt64.random(in: 0..<UInt64.max, using: &generator)
         var random = SplitMix(state: seed)
+        let options = ["--task-ids", "\(b.s.taskIDs.lowerBound)-\(b.s.taskIDs.upperBound)", "--platform-fee", "10"]
+        // The server at `settle`: a priced run ended, its bill not yet written. Held there, it
+        // appends the run's id to `trace` and waits for its kill.
+        let trace = b.s.work + "/trace"
+        func held() -> [String] {
+            ((try? String(contentsOfFile: trace, encoding: .utf8)) ?? "").split(separator: "\n").map {
+                String($0.dropFirst("settle ".count))
+            }
+        }
+        func restart(aimed: Bool) throws {
+            b.s.kill9()
+            try b.s.start(options, prefix: aimed ? "env HEAVEN_TRACE_HOLD=settle:\(trace)" : "")
+        }
+        try restart(aimed: true)
         var jobs: [String] = []
+        var aimed: [String] = []
         for i in 0..<20 {
             let r = try await b.execute(
                 b.carol, ["inputs": ["text": "a b \(i)", "pause": Double(i % 4) * 0.1], "budget": ["amount": 10]])
             if let j = b.job(r) { jobs.append(j) }
-            if i % 5 == 4 {
-                // A kill at a random moment, then a restart: what was running resumes.
+            guard i % 5 == 4 else { continue }
+            if (i / 5) % 2 == 0 {
+                // Aimed: once a job is held between its end and its settlement (its bill not
+                // settled, its run not ended), the kill.
+                let before = held().count
+                for _ in 0..<600 where held().count == before { try await Task.sleep(for: .milliseconds(50)) }
+                let job = try #require(held().dropFirst(before).first, "no job reached its settlement, seed \(seed)")
+                let bill = try await b.s.request("GET", "/v1/bills/\(job)", token: b.carol).json
+                let kinds = (bill["movements"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
+                // Its reservation and what its attempts used are written, its settlement not.
+                #expect(
+                    kinds.first == "reserve" && !kinds.contains("settle") && !kinds.contains("release")
+                        && bill["status"] as? String == "running", "\(job) held at its settlement: \(bill)")
+                aimed.append(job)
+                try restart(aimed: false)
+            } else {
+                // At a random moment.
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0..<400, using: &random)))
-                b.s.kill9()
-                try b.s.start([
-                    "--task-ids", "\(b.s.taskIDs.lowerBound)-\(b.s.taskIDs.upperBound)", "--platform-fee", "10",
-                ])
+                try restart(aimed: i < 15)
             }
         }
         #expect(jobs.count == 20, "seed \(seed)")
+        #expect(aimed.count == 2 && Set(aimed).isSubset(of: jobs), "\(aimed)")
         var succeeded: [String] = []
         for j in jobs {
             let ended = try await waitForEnd(b.s, j, token: b.carol, seconds: 60)
             if ended["status"] as? String == "succeeded" { succeeded.append(j) }
         }
-        // Each job: one reservation, then exactly one settlement (succeeded) or release (not).
+        #expect(succeeded.count == jobs.count, "seed \(seed): \(succeeded.count) of \(jobs.count) succeeded")
+        // Each job: one reservation, then exactly one settlement (succeeded) or release (not);
+        // what each account received, from its bill.
+        var value = 0.0
+        var fee = 0.0
+        var resources = 0.0
         for j in jobs {
             let bill = try await b.s.request("GET", "/v1/bills/\(j)", token: b.carol).json
             let kinds = (bill["movements"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
@@ -401,12 +434,20 @@ struct ChargingTests {
             #expect(kinds.filter { $0 == "reserve" }.count == 1, "seed \(seed), \(j): \(kinds)")
             #expect(kinds.filter { $0 == "settle" }.count == (paid ? 1 : 0), "seed \(seed), \(j): \(kinds)")
             #expect(kinds.filter { $0 == "release" }.count == (paid ? 0 : 1), "seed \(seed), \(j): \(kinds)")
-            let value = (bill["costs"] as? [String: Any])?["value"] as? Double
-            #expect(value == (paid ? 4.5 : 0), "seed \(seed), \(j): \(bill)")
+            let costs = bill["costs"] as? [String: Any] ?? [:]
+            #expect(costs["value"] as? Double == (paid ? 4.5 : 0), "seed \(seed), \(j): \(bill)")
+            value += costs["value"] as? Double ?? 0
+            fee += costs["fee"] as? Double ?? 0
+            resources += costs["resources"] as? Double ?? 0
         }
-        #expect(try await b.balance(b.carol) == 1000 - 4.5 * Double(succeeded.count), "seed \(seed)")
+        #expect(resources > 0 && close(fee, value * 0.1), "fee \(fee), resources \(resources) of \(value)")
+        let balances = try await b.balances()
+        #expect(close(balances["user:carol"] ?? 0, 1000 - value), "seed \(seed): \(balances)")
+        #expect(close(balances["user:bob"] ?? 0, value - fee - resources), "seed \(seed): \(balances)")
+        #expect(close(balances["user:erin"] ?? 0, resources), "seed \(seed): \(balances)")
+        #expect(close(balances["operator"] ?? 0, fee), "seed \(seed): \(balances)")
         #expect(try await b.totals()["credits"] as? Double == 0, "seed \(seed)")
-        #expect(try await b.balances().keys.allSatisfy { !$0.hasPrefix("hold:") }, "seed \(seed)")
+        #expect(balances.keys.allSatisfy { !$0.hasPrefix("hold:") }, "seed \(seed)")
     }
 
     @Test(
