@@ -34,7 +34,10 @@ fi
 # HEAVEN: a heaven binary already built (the tests use theirs).
 heaven=${HEAVEN:-}
 if [ -z "$heaven" ]; then
-  swift build --product heaven >&2
+  # Every product, as scripts/test.sh builds them (it adds the tests): one build serves
+  # both scripts, so neither undoes the other's (a `--product` build, a subset of the
+  # package, would recompile Hummingbird each time the two alternate).
+  swift build >&2
   heaven=$(swift build --show-bin-path)/heaven
 fi
 

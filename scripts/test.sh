@@ -130,6 +130,16 @@ if [ -n "$warnings" ]; then
   echo "$warnings"
   exit 1
 fi
+# The showcase's build (scripts/showcase.sh: `swift build`, every product) is the one
+# just made: it finds nothing to compile, so either script run after the other starts
+# in seconds (SwiftPM compiles its plugins' manifests each time; nothing else).
+rebuilt=$(swift build 2>&1 | grep -E "Compiling|Emitting" | grep -v "Compiling plugin" || true)
+if [ -n "$rebuilt" ]; then
+  echo
+  echo "test.sh: the showcase's build compiles again what the tests' build made (one build must serve both):"
+  echo "$rebuilt" | head -20
+  exit 1
+fi
 log=$(mktemp)
 status=0
 swift test --skip-build "$@" 2>&1 | tee "$log" || status=$?
