@@ -57,7 +57,7 @@ struct ProcessDescriptionTests {
         #expect(o["id"] == .string("ndvi") && o["version"] == .string("1.0"))
         #expect(
             o["jobControlOptions"] == .array([.string("sync-execute"), .string("async-execute"), .string("dismiss")]))
-        #expect(Set(inputs.keys) == ["red", "nir", "tile", "datetime"])
+        #expect(Set(inputs.keys) == ["red", "nir", "tile", "datetime", "scene"])
         #expect(
             inputs["tile"]
                 == .object([

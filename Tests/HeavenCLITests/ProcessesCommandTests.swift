@@ -20,7 +20,9 @@ struct ProcessesCommandTests {
         let json = try h.run("processes", "describe", "ndvi-grid", "--json")
         let d = (try? JSONSerialization.jsonObject(with: Data(json.stdout.utf8))) as? [String: Any] ?? [:]
         #expect(d["id"] as? String == "ndvi-grid" && d["version"] as? String == "1.0.0", "\(json)")
-        #expect((d["inputs"] as? [String: Any]).map { Set($0.keys) } == ["red", "nir", "tile", "datetime"], "\(json)")
+        #expect(
+            (d["inputs"] as? [String: Any]).map { Set($0.keys) } == ["red", "nir", "tile", "datetime", "scene"],
+            "\(json)")
         let text = try h.run("processes", "describe", "ndvi-grid")
         #expect(text.stdout.contains("inputs:") && text.stdout.contains("  tile: "), "\(text)")
         let replaced = try h.run("processes", "deploy", "--replace", grid)
