@@ -118,6 +118,21 @@ if ! swift format lint --strict -r --configuration .swift-format Sources Tests P
   exit 1
 fi
 
+# ... and within its 120 columns, string literals included (which swift-format does not
+# break: wrap them, as multi-line literals whose lines end in `\`, or move them out).
+long=$(git ls-files 'Sources/*.swift' 'Tests/*.swift' Package.swift | python3 -c '
+import sys
+for path in sys.stdin.read().split():
+    for n, line in enumerate(open(path, encoding="utf-8").read().split("\n"), 1):
+        if len(line) > 120:
+            print("%s:%d: %d columns" % (path, n, len(line)))
+')
+if [ -n "$long" ]; then
+  echo "test.sh: lines over 120 columns:"
+  echo "$long"
+  exit 1
+fi
+
 export SWIFT_DETERMINISTIC_HASHING=1
 # The build stays free of warnings in Heaven's own sources (packages' are theirs).
 build_log=$(mktemp)

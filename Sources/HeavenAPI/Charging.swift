@@ -41,7 +41,10 @@ public struct PriceBody: APIObject {
     public static let example = PriceBody(
         Price(currency: "credits", run: .zero, location: SourceLocation(file: "", line: 1, column: 1)))
     public static let summary: String? =
-        "what a successful job costs: `run` per execution, plus per item of a list output or per megabyte of a file output"
+        """
+        what a successful job costs: `run` per execution, plus per item of a list output or per megabyte of a \
+        file output
+        """
 }
 
 public struct OutputPrice: APIObject {

@@ -498,7 +498,10 @@ public struct Documents: APIObject {
     public static let constraints = RunSubmission.constraints
     public static let anyOfRequired = [["yaml"], ["documents"]]
     public static let summary: String? =
-        "YAML documents: `documents` (a list of {path, text}) or `yaml` (one text); at least one. A request valid by this schema may still hold a file the language refuses: 422, one `file:line:col: error:` line per problem"
+        """
+        YAML documents: `documents` (a list of {path, text}) or `yaml` (one text); at least one. A request valid \
+        by this schema may still hold a file the language refuses: 422, one `file:line:col: error:` line per problem
+        """
 }
 
 /// A run to start: its documents, and what the run is given.

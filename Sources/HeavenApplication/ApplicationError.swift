@@ -40,7 +40,10 @@ public enum ApplicationError: Error, Sendable, Equatable, CustomStringConvertibl
         switch e {
         case .insufficient(let account, let currency, let balance, let needed):
             self = .paymentRequired(
-                "\(account) holds \(balance) \(currency), less than the budget of \(needed) \(currency): ask an admin for credit, or send a smaller budget",
+                """
+                \(account) holds \(balance) \(currency), less than the budget of \(needed) \(currency): ask an \
+                admin for credit, or send a smaller budget
+                """,
                 missing: "balance",
                 extra: ["balance": "\(balance)", "needed": "\(needed)", "currency": currency])
         case .quote(let why): self = .conflict(why)

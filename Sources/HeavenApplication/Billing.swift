@@ -166,7 +166,11 @@ public struct Billing: Sendable {
         } else {
             guard let budget else {
                 throw .paymentRequired(
-                    "process `\(process.id)` is priced (\(describe(price))): send a budget, \"budget\": {\"amount\": A, \"currency\": \"\(price.currency)\"}, or accept a quote (POST /processes/\(process.id)/quotation)",
+                    """
+                    process `\(process.id)` is priced (\(describe(price))): send a budget, \"budget\": \
+                    {\"amount\": A, \"currency\": \"\(price.currency)\"}, or accept a quote (POST \
+                    /processes/\(process.id)/quotation)
+                    """,
                     missing: "budget")
             }
             guard let m = Money(value: budget.amount), m >= .zero else {
@@ -181,7 +185,10 @@ public struct Billing: Sendable {
         }
         guard amount >= price.run else {
             throw .paymentRequired(
-                "a budget of \(amount) \(currency) is below the fixed part of the price of `\(process.id)`, \(price.run) \(currency) per run",
+                """
+                a budget of \(amount) \(currency) is below the fixed part of the price of `\(process.id)`, \
+                \(price.run) \(currency) per run
+                """,
                 missing: "budget")
         }
         let payer = LedgerAccount.user(user.name)
@@ -243,7 +250,11 @@ public struct Billing: Sendable {
         } else if similar.isEmpty {
             maximum = nil
             basis =
-                "no history: no past job of `\(process.id)` with inputs of a similar size (\(size) bytes) to estimate its outputs from; this is the fixed part only (\(price.run) \(price.currency)): the cost ranges from it upward, the outputs' parts coming on top (\(Billing.describe(price)))"
+                """
+                no history: no past job of `\(process.id)` with inputs of a similar size (\(size) bytes) to \
+                estimate its outputs from; this is the fixed part only (\(price.run) \(price.currency)): the cost \
+                ranges from it upward, the outputs' parts coming on top (\(Billing.describe(price)))
+                """
         } else {
             for name in price.outputs.keys {
                 // The most any similar job delivered, scaled to this one's input size.
@@ -255,8 +266,15 @@ public struct Billing: Sendable {
                 minimum += scaled.min() ?? .zero
             }
             maximum = amount
+            let similarSize =
+                "with inputs of a similar size (\(size) bytes, within a factor of two) delivered, "
+                + "scaled to this input size"
             basis =
-                "the fixed part (\(price.run) \(price.currency)) plus, for each priced output, the most that \(similar.count) past job\(similar.count == 1 ? "" : "s") of `\(process.id)` \(size > 0 ? "with inputs of a similar size (\(size) bytes, within a factor of two) delivered, scaled to this input size" : "delivered")"
+                """
+                the fixed part (\(price.run) \(price.currency)) plus, for each priced output, the most that \
+                \(similar.count) past job\(similar.count == 1 ? "" : "s") of `\(process.id)` \
+                \(size > 0 ? similarSize : "delivered")
+                """
         }
         return Quote(
             id: id, process: process.id,

@@ -119,14 +119,20 @@ public struct Submissions: Sendable {
         if !user.admin, !networked.isEmpty, network == .none {
             throw .forbidden(
                 networked.map {
-                    "\($0): error: `network: true` is refused: on this server a tenant's tasks have no network but a loopback of their own (the operator gives tenants none: `heaven serve --task-network none`)"
+                    """
+                    \($0): error: `network: true` is refused: on this server a tenant's tasks have no network but \
+                    a loopback of their own (the operator gives tenants none: `heaven serve --task-network none`)
+                    """
                 }.joined(separator: "\n"))
         }
         let optOuts = load.documents.isolationOptOuts
         if !user.admin, !optOuts.isEmpty {
             throw .forbidden(
                 optOuts.map {
-                    "\($0): error: `isolation: none` is refused: on this server every task of a tenant runs sandboxed as the tenant's own uid (only an admin may run tasks outside the sandbox)"
+                    """
+                    \($0): error: `isolation: none` is refused: on this server every task of a tenant runs \
+                    sandboxed as the tenant's own uid (only an admin may run tasks outside the sandbox)
+                    """
                 }.joined(separator: "\n"))
         }
     }

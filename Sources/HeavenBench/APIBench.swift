@@ -111,9 +111,15 @@ enum APIBench {
             return String(format: "%.1f ms", f.readLatencies[i] * 1000)
         }
         var s =
-            "Measured \(ISO8601DateFormatter().string(from: Date())) by `heaven-bench --api\(quick ? " --quick" : "")` on \(machine): "
+            """
+            Measured \(ISO8601DateFormatter().string(from: Date())) by `heaven-bench \
+            --api\(quick ? " --quick" : "")` on \(machine): 
+            """
         s +=
-            "a real server on 127.0.0.1 (SQLite store, bearer tokens, audit log on), \(f.clients) concurrent clients (URLSession) in the same process.\n\n"
+            """
+            a real server on 127.0.0.1 (SQLite store, bearer tokens, audit log on), \(f.clients) concurrent \
+            clients (URLSession) in the same process.\n\n
+            """
         s += "| workload | figure |\n| --- | --- |\n"
         s += String(
             format: "| submissions (`POST /v1/runs`, one-task workflow) | %d in %.2f s: %.0f /s |\n", f.submissions,

@@ -55,13 +55,20 @@ struct Bench: AsyncParsableCommand {
 
     @Flag(
         help:
-            "Measure the NDVI showcase instead (examples/eo: run from the repository's root) against the same GDAL commands in shell scripts, sequential and parallel."
+            """
+            Measure the NDVI showcase instead (examples/eo: run from the repository's root) against the same GDAL \
+            commands in shell scripts, sequential and parallel.
+            """
     )
     var eo = false
 
     @Flag(
         help:
-            "Measure OGC API - Processes instead, side by side with pygeoapi (scripts/bench/pygeoapi.sh installs it; run from the repository's root): asynchronous jobs per second from concurrent clients, synchronous latency."
+            """
+            Measure OGC API - Processes instead, side by side with pygeoapi (scripts/bench/pygeoapi.sh installs \
+            it; run from the repository's root): asynchronous jobs per second from concurrent clients, \
+            synchronous latency.
+            """
     )
     var ogc = false
 
@@ -278,11 +285,17 @@ struct Bench: AsyncParsableCommand {
 
     static func markdown(_ results: [Result], machine: String, quick: Bool) -> String {
         var s =
-            "Measured \(ISO8601DateFormatter().string(from: Date())) by `heaven-bench\(quick ? " --quick" : "")` on \(machine).\n\n"
+            """
+            Measured \(ISO8601DateFormatter().string(from: Date())) by `heaven-bench\(quick ? " --quick" : "")` \
+            on \(machine).\n\n
+            """
         s += "| workload | what | figure | ratio | target | met |\n| --- | --- | --- | --- | --- | --- |\n"
         for r in results {
             s +=
-                "| \(r.name) | \(r.what) | \(r.figure) | \(r.ratio) | \(r.target) | \(r.met.map { $0 ? "yes" : "**no**" } ?? "") |\n"
+                """
+                | \(r.name) | \(r.what) | \(r.figure) | \(r.ratio) | \(r.target) | \
+                \(r.met.map { $0 ? "yes" : "**no**" } ?? "") |\n
+                """
         }
         return s
     }
@@ -449,7 +462,8 @@ struct Bench: AsyncParsableCommand {
         catalog.sites = [
             Catalog.SiteEntry(
                 site: Site(
-                    name: "grid", connector: .local, owner: Principal(.user, "bench"), nodes: nodes, location: location),
+                    name: "grid", connector: .local, owner: Principal(.user, "bench"), nodes: nodes,
+                    location: location),
                 registeredBy: "bench")
         ]
         let vm = VirtualMachine(

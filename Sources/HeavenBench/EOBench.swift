@@ -60,7 +60,8 @@ enum EOBench {
                 scene: "Landsat-8 627×603", red: landsat + "l8_B4.tif", nir: landsat + "l8_B5.tif", tile: 128, tiles: 25
             ),
             Case(
-                scene: "Landsat-8 627×603", red: landsat + "l8_B4.tif", nir: landsat + "l8_B5.tif", tile: 256, tiles: 9),
+                scene: "Landsat-8 627×603", red: landsat + "l8_B4.tif", nir: landsat + "l8_B5.tif", tile: 256,
+                tiles: 9),
         ]
         if !quick {
             let fetched = Process()
@@ -187,14 +188,24 @@ enum EOBench {
 
     static func markdown(_ rows: [(Case, Figures)], cores: Int, repetitions: Int, quick: Bool) -> String {
         var s =
-            "Measured \(ISO8601DateFormatter().string(from: Date())) by `heaven-bench --eo\(quick ? " --quick" : "")` on \(Bench.machineDescription()); medians of \(repetitions) interleaved round\(repetitions == 1 ? "" : "s").\n\n"
+            """
+            Measured \(ISO8601DateFormatter().string(from: Date())) by `heaven-bench \
+            --eo\(quick ? " --quick" : "")` on \(Bench.machineDescription()); medians of \(repetitions) \
+            interleaved round\(repetitions == 1 ? "" : "s").\n\n
+            """
         s +=
-            "| scene | tile | tiles | tools per tile | sequential script | Heaven, 1 core | overhead per tile | `xargs -P \(cores)` script | Heaven, \(cores) cores | Heaven ÷ parallel | Heaven ÷ sequential |\n"
+            """
+            | scene | tile | tiles | tools per tile | sequential script | Heaven, 1 core | overhead per tile | \
+            `xargs -P \(cores)` script | Heaven, \(cores) cores | Heaven ÷ parallel | Heaven ÷ sequential |\n
+            """
         s += "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
         for (c, f) in rows {
             let overhead = (f.heavenOne - f.sequential) / Double(c.tiles)
             s +=
-                "| \(c.scene) | \(c.tile) | \(c.tiles) | \(ms(f.toolsPerTile)) | \(sec(f.sequential)) | \(sec(f.heavenOne)) "
+                """
+                | \(c.scene) | \(c.tile) | \(c.tiles) | \(ms(f.toolsPerTile)) | \(sec(f.sequential)) | \
+                \(sec(f.heavenOne)) 
+                """
             s += "| \(ms(overhead)) (\(String(format: "%.1f", 100 * overhead / f.toolsPerTile))%) "
             s += "| \(sec(f.parallel)) | \(sec(f.heavenAll)) | \(String(format: "%.2f", f.heavenAll / f.parallel)) "
             s += "| \(String(format: "%.2f", f.heavenAll / f.sequential)) |\n"

@@ -45,7 +45,10 @@ enum OGCBench {
     ) async throws -> String {
         guard FileManager.default.isExecutableFile(atPath: pygeoapi) else {
             throw BenchError(
-                "--ogc measures pygeoapi beside Heaven: install it with scripts/bench/pygeoapi.sh (or give --pygeoapi PATH)"
+                """
+                --ogc measures pygeoapi beside Heaven: install it with scripts/bench/pygeoapi.sh (or give \
+                --pygeoapi PATH)
+                """
             )
         }
 
@@ -116,7 +119,10 @@ enum OGCBench {
         var pygeo: [Figures] = []
         for round in 1...(quick ? 1 : 3) {
             log(
-                "OGC: round \(round): \(clients) clients, \(jobs) asynchronous jobs, \(syncs) synchronous executions each …"
+                """
+                OGC: round \(round): \(clients) clients, \(jobs) asynchronous jobs, \(syncs) synchronous \
+                executions each …
+                """
             )
             heaven.append(try await measure(heavenURL, "hello", token: token))
             unsandboxed.append(try await measure(heavenURL, "hello-trusted", token: token))
@@ -236,14 +242,28 @@ enum OGCBench {
         func ratio(_ x: Double) -> String { pRate > 0 ? f(x / pRate) : "" }
         let failed = (heaven + unsandboxed + pygeoapi).map(\.failed).reduce(0, +)
         return """
-            Measured \(ISO8601DateFormatter().string(from: Date())) by `heaven-bench --ogc\(quick ? " --quick" : "")` on \(Bench.machineDescription()): \(clients) clients, \(jobs) asynchronous jobs per round (each client submits its share with `Prefer: respond-async`, then reads their status, a sweep every 10 ms, until all have ended), then \(syncs) synchronous executions one after the other; \(heaven.count) rounds after a warm-up, the servers alternating, the same client (`OGCBench.load`: blocking HTTP/1.1 from a thread per client, a connection per request) for all. Heaven's `hello` runs a real process (`printf`) per job, confined as every tenant's task is (the sandbox helper: its own namespaces, the tenant's uid, cgroups), each transition recorded in SQLite; `hello-trusted` is the same published by an admin with `isolation: none`; pygeoapi's `hello-world` is a Python function in its server (pygeoapi 0.21.0, `pygeoapi serve`, its default TinyDB job manager). Medians of the rounds (each round's figure in brackets)\(failed > 0 ? "; \(failed) requests failed" : "").
+            Measured \(ISO8601DateFormatter().string(from: Date())) by `heaven-bench --ogc\(quick ? " --quick" : "")` \
+            on \(Bench.machineDescription()): \(clients) clients, \(jobs) asynchronous jobs per round (each client \
+            submits its share with `Prefer: respond-async`, then reads their status, a sweep every 10 ms, until all \
+            have ended), then \(syncs) synchronous executions one after the other; \(heaven.count) rounds after a \
+            warm-up, the servers alternating, the same client (`OGCBench.load`: blocking HTTP/1.1 from a thread per \
+            client, a connection per request) for all. Heaven's `hello` runs a real process (`printf`) per job, \
+            confined as every tenant's task is (the sandbox helper: its own namespaces, the tenant's uid, cgroups), \
+            each transition recorded in SQLite; `hello-trusted` is the same published by an admin with `isolation: \
+            none`; pygeoapi's `hello-world` is a Python function in its server (pygeoapi 0.21.0, `pygeoapi serve`, its \
+            default TinyDB job manager). Medians of the rounds (each round's figure in \
+            brackets)\(failed > 0 ? "; \(failed) requests failed" : "").
 
             | | Heaven | Heaven, `isolation: none` | pygeoapi | target |
             | --- | --- | --- | --- | --- |
-            | asynchronous jobs per second | \(rates(heaven)) | \(rates(unsandboxed)) | \(rates(pygeoapi)) | ≥ 10× pygeoapi |
-            | ÷ pygeoapi | \(ratio(hRate)) \(hRate >= 10 * pRate ? "✓" : "✗") | \(ratio(uRate)) \(uRate >= 10 * pRate ? "✓" : "✗") | 1 | |
-            | synchronous execution, p50 | \(f(hP50, 2)) ms \(hP50 <= 10 ? "✓" : "✗") | \(f(uP50, 2)) ms \(uP50 <= 10 ? "✓" : "✗") | \(f(pP50, 2)) ms | ≤ 10 ms |
-            | synchronous execution, p99 | \(f(median(heaven.map(\.syncP99)), 2)) ms | \(f(median(unsandboxed.map(\.syncP99)), 2)) ms | \(f(median(pygeoapi.map(\.syncP99)), 2)) ms | |
+            | asynchronous jobs per second | \(rates(heaven)) | \(rates(unsandboxed)) | \(rates(pygeoapi)) | ≥ 10× \
+            pygeoapi |
+            | ÷ pygeoapi | \(ratio(hRate)) \(hRate >= 10 * pRate ? "✓" : "✗") | \(ratio(uRate)) \
+            \(uRate >= 10 * pRate ? "✓" : "✗") | 1 | |
+            | synchronous execution, p50 | \(f(hP50, 2)) ms \(hP50 <= 10 ? "✓" : "✗") | \(f(uP50, 2)) ms \
+            \(uP50 <= 10 ? "✓" : "✗") | \(f(pP50, 2)) ms | ≤ 10 ms |
+            | synchronous execution, p99 | \(f(median(heaven.map(\.syncP99)), 2)) ms | \
+            \(f(median(unsandboxed.map(\.syncP99)), 2)) ms | \(f(median(pygeoapi.map(\.syncP99)), 2)) ms | |
             """
     }
 
@@ -274,7 +294,9 @@ enum OGCBench {
             url: https://example.org
           license: {name: CC-BY 4.0, url: 'https://creativecommons.org/licenses/by/4.0/'}
           provider: {name: heaven-bench, url: 'https://example.org'}
-          contact: {name: heaven-bench, position: none, address: none, city: none, stateorprovince: none, postalcode: none, country: none, phone: none, fax: none, email: none@example.org, url: 'https://example.org', hours: none, instructions: none, role: pointOfContact}
+          contact: {name: heaven-bench, position: none, address: none, city: none, stateorprovince: none, postalcode: \
+        none, country: none, phone: none, fax: none, email: none@example.org, url: 'https://example.org', hours: none, \
+        instructions: none, role: pointOfContact}
         resources:
           hello-world:
             type: process
@@ -318,7 +340,10 @@ enum OGCBench {
     /// Starts a long-lived command detached (holding none of this process's descriptors).
     static func spawnDetached(_ command: String, pidFile: String) throws -> Int32 {
         _ = sh(
-            "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2>/dev/null; done; setsid sh -c '\(command)' & echo $! > \(pidFile)"
+            """
+            for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2>/dev/null; done; setsid \
+            sh -c '\(command)' & echo $! > \(pidFile)
+            """
         )
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
             let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))

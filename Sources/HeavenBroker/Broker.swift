@@ -175,7 +175,11 @@ public struct Broker: Sendable {
                 }
                 guard var c = chosen else {
                     reasons.append(
-                        "\(vm.name): only \(instance) of \(vm.count) instances fit on the matching nodes (each needs \(vm.cores) core\(vm.cores == 1 ? "" : "s")\(vm.memory.map { " and \(Quantity($0, .bytes))" } ?? ""))"
+                        """
+                        \(vm.name): only \(instance) of \(vm.count) instances fit on the matching nodes (each \
+                        needs \(vm.cores) \
+                        core\(vm.cores == 1 ? "" : "s")\(vm.memory.map { " and \(Quantity($0, .bytes))" } ?? ""))
+                        """
                     )
                     return .failure(Refusal(topology: topology.name, reasons: Broker.unique(reasons)))
                 }
@@ -206,13 +210,19 @@ public struct Broker: Sendable {
         let availability = used.reduce(1.0) { $0 * (sitesByName[$1]?.availability ?? 1) }
         if let need = topology.availability, availability < need {
             reasons.append(
-                "availability \(Matcher.format(availability)) of sites \(used.sorted().joined(separator: ", ")) together < \(need) required"
+                """
+                availability \(Matcher.format(availability)) of sites \(used.sorted().joined(separator: ", ")) \
+                together < \(need) required
+                """
             )
         }
         let cost = placed.reduce(0.0) { $0 + Double($1.cores) * (sitesByName[$1.node.site]?.price ?? 0) * hours }
         if let budget = topology.budget, cost > budget {
             reasons.append(
-                "estimated cost \(Matcher.format(cost)) > budget \(Matcher.format(budget)) (cores × price per core-hour × \(Matcher.format(hours)) h)"
+                """
+                estimated cost \(Matcher.format(cost)) > budget \(Matcher.format(budget)) (cores × price per \
+                core-hour × \(Matcher.format(hours)) h)
+                """
             )
         }
         if !reasons.isEmpty { return .failure(Refusal(topology: topology.name, reasons: Broker.unique(reasons))) }

@@ -19,7 +19,10 @@ import Synchronization
 struct ServerOption: ParsableArguments {
     @Option(
         help:
-            "A Heaven server to talk to (or $HEAVEN_SERVER, or the one of `heaven login`); its token: $HEAVEN_TOKEN or `heaven login`."
+            """
+            A Heaven server to talk to (or $HEAVEN_SERVER, or the one of `heaven login`); its token: \
+            $HEAVEN_TOKEN or `heaven login`.
+            """
     )
     var server: String?
 
@@ -56,7 +59,15 @@ struct Remote {
     /// taken silently for "not logged in", which would act on this machine instead).
     static func savedLogin() throws -> Login? {
         let file = loginFile
-        guard FileManager.default.fileExists(atPath: file) else { return nil }
+        var st = stat()
+        guard lstat(file, &st) == 0 else { return nil }
+        // As ssh does with its keys: a login file another user could have written (or
+        // read) is not used.
+        guard (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid(), st.st_mode & 0o077 == 0 else {
+            throw CLIError(
+                "\(file) is not a file of yours readable by you alone (mode 0600): not used; remove it and log in again"
+            )
+        }
         guard let data = FileManager.default.contents(atPath: file),
             let login = try? JSONDecoder().decode(Login.self, from: data)
         else { throw CLIError("\(file): not a login Heaven wrote; remove it (`heaven logout`) and log in again") }
@@ -85,15 +96,32 @@ struct Remote {
         return Remote(server: url, token: token)
     }
 
-    /// A server's URL (`http(s)://host:port`, no trailing `/`), or exit 2 saying what it takes.
+    /// A server's URL (`http(s)://host:port`, no trailing `/`), or exit 2 saying what it
+    /// takes; plain HTTP to another machine is said to send the token in clear.
     static func serverURL(_ text: String, what: String) throws -> URL {
         guard let url = URL(string: text.hasSuffix("/") ? String(text.dropLast()) : text),
             url.scheme == "http" || url.scheme == "https"
         else { throw CLIError("\(what) a URL such as http://127.0.0.1:8080 (got `\(text)`)") }
+        if url.scheme == "http", let host = url.host, !["127.0.0.1", "localhost", "::1", "[::1]"].contains(host) {
+            CLI.error("heaven: warning: \(url.absoluteString) is plain HTTP: your token crosses the network in clear")
+        }
         return url
     }
 
     // MARK: Requests
+
+    /// The client's session: it follows no redirect (a redirect would carry the bearer
+    /// token to wherever it points); the server's API never answers with one.
+    static let session = URLSession(configuration: .ephemeral, delegate: NoRedirects(), delegateQueue: nil)
+
+    final class NoRedirects: NSObject, URLSessionTaskDelegate, Sendable {
+        func urlSession(
+            _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+            newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void
+        ) {
+            completionHandler(nil)
+        }
+    }
 
     struct Reply {
         var status: Int
@@ -115,7 +143,7 @@ struct Remote {
         request.timeoutInterval = 60
         let (data, response): (Data, URLResponse)
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            (data, response) = try await Remote.session.data(for: request)
         } catch {
             throw CLIError("cannot reach \(server.absoluteString): \(error.localizedDescription)")
         }
@@ -351,7 +379,10 @@ struct Remote {
         let server = self.server.absoluteString
         let detach = SignalTrap { _ in
             CLI.error(
-                "\ndetached: run \(created.id) goes on on \(server); `heaven status \(created.id)` follows it, `heaven cancel \(created.id)` stops it"
+                """
+                \ndetached: run \(created.id) goes on on \(server); `heaven status \(created.id)` follows it, \
+                `heaven cancel \(created.id)` stops it
+                """
             )
             exit(CLI.exitCode(.interrupted))
         }
@@ -441,14 +472,17 @@ struct LoginCommand: AsyncParsableCommand {
             attributes: [.posixPermissions: 0o700])
         let data = try JSONEncoder().encode(Remote.Login(server: url.absoluteString, token: line))
         // Created 0600 before anything is written into it.
-        let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CLIError("cannot write \(file)") }
         fchmod(fd, 0o600)
         _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
         let groups = me.groups
         print(
-            "logged in to \(url.absoluteString) as \(me.name)\(groups.isEmpty ? "" : " (groups: \(groups.joined(separator: ", ")))")"
+            """
+            logged in to \(url.absoluteString) as \
+            \(me.name)\(groups.isEmpty ? "" : " (groups: \(groups.joined(separator: ", ")))")
+            """
         )
     }
 }

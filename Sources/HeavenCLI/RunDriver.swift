@@ -84,7 +84,10 @@ struct RunDriver {
             guard let p = controller.progress else { continue }
             let elapsed = Date().timeIntervalSince(started)
             var line =
-                "\(p.succeeded + p.reused) done · \(p.running.count) running · \(p.retriedAttempts) retried · \(p.pending) pending"
+                """
+                \(p.succeeded + p.reused) done · \(p.running.count) running · \(p.retriedAttempts) retried · \
+                \(p.pending) pending
+                """
             if p.reused > 0 { line += " (\(p.reused) kept from before)" }
             if tty {
                 let names = p.running.prefix(3).map(\.key).joined(separator: ", ") + (p.running.count > 3 ? ", …" : "")

@@ -91,7 +91,10 @@ enum CLI {
             print("  continue with: heaven resume \(run.id)")
         } else if run.status == .failed {
             print(
-                "  continue with: heaven resume \(run.id)   (after editing the files: heaven resume \(run.id) --with FILE...)"
+                """
+                  continue with: heaven resume \(run.id)   (after editing the files: heaven resume \(run.id) \
+                --with FILE...)
+                """
             )
         }
     }

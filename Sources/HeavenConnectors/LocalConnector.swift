@@ -76,7 +76,11 @@ public final class LocalConnector: Connector {
         // made (another process removed them, say) is refused, never bounded by rlimits only.
         if cgroup == nil, TaskCgroup.available {
             throw ConnectorError.confinement(
-                "the task's control groups could not be made (\(TaskCgroup.parentsPresent ? "the kernel refused them" : "this server's groups are gone")): it is refused rather than bounded by rlimits only"
+                """
+                the task's control groups could not be made \
+                (\(TaskCgroup.parentsPresent ? "the kernel refused them" : "this server's groups are gone")): it \
+                is refused rather than bounded by rlimits only
+                """
             )
         }
         let input = try launch.standardInput.map { try LocalConnector.pipe(holding: $0) }

@@ -47,7 +47,10 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
         }
         if let identitySecret, key == nil {
             throw ConnectorError.unsupported(
-                "site `\(site.name)` authenticates with the secret `\(identitySecret)` of the run's user, and none is open here"
+                """
+                site `\(site.name)` authenticates with the secret `\(identitySecret)` of the run's user, and none \
+                is open here
+                """
             )
         }
         self.siteName = site.name
@@ -123,7 +126,8 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
     /// from `file` (shell words) (a value may hold any byte but NUL: it travels in
     /// base64; `x` keeps trailing newlines).
     static func readSecrets(from file: String? = nil) -> String {
-        #"while IFS= read -r hv_l && [ -n "$hv_l" ]; do hv_v=$(printf '%s' "${hv_l#*=}" | base64 -d; echo x); export "${hv_l%%=*}=${hv_v%x}"; done"#
+        #"while IFS= read -r hv_l && [ -n "$hv_l" ]; do "#
+            + #"hv_v=$(printf '%s' "${hv_l#*=}" | base64 -d; echo x); export "${hv_l%%=*}=${hv_v%x}"; done"#
             + (file.map { " < " + $0 } ?? "") + "; unset hv_l hv_v"
     }
 
@@ -229,7 +233,10 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
         var check = "mkdir -p \"\(cache)\"\ncd \"\(cache)\"\n"
         check += "for s in \(unique.keys.sorted().joined(separator: " ")); do\n"
         check +=
-            "  if [ -f \"$s\" ] && [ \"$(sha256sum \"$s\" | cut -c1-64)\" = \"$s\" ]; then :; else echo \"$s\"; fi\ndone\n"
+            """
+              if [ -f \"$s\" ] && [ \"$(sha256sum \"$s\" | cut -c1-64)\" = \"$s\" ]; then :; else echo \"$s\"; \
+            fi\ndone\n
+            """
         let missing = try await Shell.run(ssh() + [SSHConnector.remote(check)])
         guard missing.status == 0 else { throw unreachable(missing) }
         for sha in missing.stdout.split(separator: "\n").map(String.init) where !sha.isEmpty {
@@ -238,7 +245,10 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
             for _ in 0..<3 where !sent {
                 let put =
                     "cd \"\(cache)\" && cat > \"\(sha).part.$$\" && h=$(sha256sum \"\(sha).part.$$\" | cut -c1-64) && "
-                    + "if [ \"$h\" = \"\(sha)\" ]; then mv -f \"\(sha).part.$$\" \"\(sha)\"; echo ok; else rm -f \"\(sha).part.$$\"; echo \"mismatch $h\"; fi"
+                        + """
+                        if [ \"$h\" = \"\(sha)\" ]; then mv -f \"\(sha).part.$$\" \"\(sha)\"; echo ok; else rm -f \
+                        \"\(sha).part.$$\"; echo \"mismatch $h\"; fi
+                        """
                 let r = try await Shell.run(ssh() + [SSHConnector.remote(put)], stdin: path)
                 guard r.status == 0 else { throw unreachable(r) }
                 sent = r.stdout.hasPrefix("ok")
@@ -327,7 +337,10 @@ public final class SSHConnector: Connector, RemoteStaging, SiteProbing, ExitRech
         _ = try? await Shell.run(
             ssh() + [
                 SSHConnector.remote(
-                    "for f in \"\(pids)\"/*; do case \"$f\" in *.exit) continue ;; esac; [ -f \"$f\" ] && kill -9 -\"$(cat \"$f\")\" 2>/dev/null; rm -f \"$f\"; done; true"
+                    """
+                    for f in \"\(pids)\"/*; do case \"$f\" in *.exit) continue ;; esac; [ -f \"$f\" ] && kill -9 \
+                    -\"$(cat \"$f\")\" 2>/dev/null; rm -f \"$f\"; done; true
+                    """
                 )
             ])
     }

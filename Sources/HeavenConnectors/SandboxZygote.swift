@@ -81,7 +81,10 @@ final class SandboxZygote: Sendable {
     init(command given: [String]? = nil) throws {
         guard let command = given ?? SandboxZygote.program.withLock({ $0.map(SandboxZygote.command(for:)) }) else {
             throw ConnectorError.confinement(
-                "the sandbox helper is missing: no `heaven` program beside \(CommandLine.arguments.first ?? "this program")"
+                """
+                the sandbox helper is missing: no `heaven` program beside \
+                \(CommandLine.arguments.first ?? "this program")
+                """
             )
         }
         self.command = command
@@ -512,7 +515,10 @@ final class ConfinedProcess: RunningTask {
                 end.signal = SIGKILL
             }
             end.message =
-                "killed: its files went past its disk bound of \(Quantity(Double(disk), .bytes)) (its working directory, /tmp and /dev/shm; the server's `--task-disk`, or its machine's `disk` if lower)"
+                """
+                killed: its files went past its disk bound of \(Quantity(Double(disk), .bytes)) (its working \
+                directory, /tmp and /dev/shm; the server's `--task-disk`, or its machine's `disk` if lower)
+                """
         }
         exit.set(end)
     }

@@ -170,7 +170,8 @@ public final class SlurmConnector: Connector, SiteProbing, RunHousekeeping {
             }
             if batch.isEmpty { return }
             let groups = Dictionary(grouping: batch) { p in
-                "\(p.launch.cores)/\(SlurmConnector.megabytes(p.launch.memory))/\(p.launch.timeLimit.map { SlurmConnector.duration($0) } ?? "")/\(p.launch.runID)"
+                let limit = p.launch.timeLimit.map { SlurmConnector.duration($0) } ?? ""
+                return "\(p.launch.cores)/\(SlurmConnector.megabytes(p.launch.memory))/\(limit)/\(p.launch.runID)"
             }
             for group in groups.values.sorted(by: { $0[0].launch.taskKey < $1[0].launch.taskKey }) {
                 var rest = group[...]
@@ -218,7 +219,10 @@ public final class SlurmConnector: Connector, SiteProbing, RunHousekeeping {
                     script += "rm -rf \(f.work)\nmkdir -p \(f.work)\n"
                     for i in l.inputs {
                         script +=
-                            "ln -f \"$HOME\"/\(SSHConnector.root)/cache/\(sha[i.path] ?? "") \(f.work)/\(SSHConnector.quote(i.name))\n"
+                            """
+                            ln -f \"$HOME\"/\(SSHConnector.root)/cache/\(sha[i.path] ?? "") \
+                            \(f.work)/\(SSHConnector.quote(i.name))\n
+                            """
                     }
                 }
             }
@@ -410,7 +414,10 @@ public final class SlurmConnector: Connector, SiteProbing, RunHousekeeping {
         if !nodes.isEmpty, !nodes.contains(where: SlurmConnector.usable) {
             await abandon(
                 tasks,
-                "no node of \(partition.map { "partition \($0)" } ?? "the cluster") on \(siteName) answers (states: \(Set(nodes).sorted().joined(separator: ", ")))"
+                """
+                no node of \(partition.map { "partition \($0)" } ?? "the cluster") on \(siteName) answers \
+                (states: \(Set(nodes).sorted().joined(separator: ", ")))
+                """
             )
             return true
         }

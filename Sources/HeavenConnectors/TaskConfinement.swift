@@ -172,7 +172,10 @@ public struct TaskConfinement: Sendable, Equatable {
         var problems: [String] = []
         if geteuid() != 0 {
             problems.append(
-                "the server runs as uid \(geteuid()), not root: it cannot start tasks as the tenants' own uids (run it as root)"
+                """
+                the server runs as uid \(geteuid()), not root: it cannot start tasks as the tenants' own uids \
+                (run it as root)
+                """
             )
         } else {
             // Started now, so that a server that cannot confine says so before it serves.

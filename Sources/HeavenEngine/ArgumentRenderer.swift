@@ -146,7 +146,10 @@ struct ArgumentRenderer {
                 let v = try value(e, scope)
                 if v.count != nil, t.parts.count > 1 {
                     throw EngineError.evaluation(
-                        "`\(e.source)` is a list: it cannot be embedded in text; make it a whole argument or use `join(...)`",
+                        """
+                        `\(e.source)` is a list: it cannot be embedded in text; make it a whole argument or use \
+                        `join(...)`
+                        """,
                         at: e.location)
                 }
                 if let n = v.count {

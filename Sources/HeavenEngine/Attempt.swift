@@ -96,7 +96,10 @@ struct ConfinementDecision: Equatable {
         // cluster without a login host): nothing confines them, so no tenant's task runs there.
         if facts.tenantConfined, !facts.mayOptOut, account == .thisProcessElsewhere {
             return .refused(
-                "site `\(site)` submits Slurm jobs from this server's own account, which a tenant's task never runs as: "
+                """
+                site `\(site)` submits Slurm jobs from this server's own account, which a tenant's task never \
+                runs as: 
+                """
                     + "reach the cluster through its login host (`via: {kind: ssh, ...}`, with `accounts` mapping "
                     + "users to their own)")
         }

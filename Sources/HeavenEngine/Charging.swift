@@ -61,8 +61,11 @@ public enum Charging {
                         LedgerTransaction(
                             id: "settle:\(run.id)", kind: .settle, job: run.id,
                             memo:
-                                "job \(run.id) of \(c.process): \(itemised.isEmpty ? "free" : itemised) = \(total) \(c.currency)"
-                                + (fee > .zero ? ", fee \(fee) (\(c.feePercent)%)" : ""),
+                                """
+                                job \(run.id) of \(c.process): \(itemised.isEmpty ? "free" : itemised) = \(total) \
+                                \(c.currency)
+                                """
+                                    + (fee > .zero ? ", fee \(fee) (\(c.feePercent)%)" : ""),
                             lines: [
                                 LedgerLine(hold, -c.budget, c.currency),
                                 LedgerLine(c.payer, c.budget - total, c.currency),
@@ -74,7 +77,10 @@ public enum Charging {
             }
             run.status = .failed
             run.error =
-                "the price of what it delivered, \(total) \(c.currency), exceeds its budget of \(c.budget) \(c.currency): its results are withheld and nothing is charged"
+                """
+                the price of what it delivered, \(total) \(c.currency), exceeds its budget of \(c.budget) \
+                \(c.currency): its results are withheld and nothing is charged
+                """
             run.outputs = nil
             run.withheld = true
         }
@@ -179,7 +185,10 @@ public enum Charging {
             id: "resources:\(attempt.runID):\(attempt.taskKey)#\(attempt.number)", kind: .resources,
             job: attempt.runID,
             memo:
-                "\(attempt.taskKey) #\(attempt.number): \(attempt.cores) core\(attempt.cores == 1 ? "" : "s") × \(String(format: "%.3f", seconds)) s on \(rate.site) at \(perCoreHour) \(currency) per core-hour",
+                """
+                \(attempt.taskKey) #\(attempt.number): \(attempt.cores) core\(attempt.cores == 1 ? "" : "s") × \
+                \(String(format: "%.3f", seconds)) s on \(rate.site) at \(perCoreHour) \(currency) per core-hour
+                """,
             lines: [LedgerLine(payer, -cost, currency), LedgerLine(rate.owner, cost, currency)])
     }
 }

@@ -71,7 +71,10 @@ public final class Engine: Sendable {
         if let name {
             guard let w = documents.workflow(named: name) else {
                 throw EngineError.invalid(
-                    "no workflow `\(name)` in the files (found: \(documents.workflows.map(\.name).joined(separator: ", ")))"
+                    """
+                    no workflow `\(name)` in the files (found: \
+                    \(documents.workflows.map(\.name).joined(separator: ", ")))
+                    """
                 )
             }
             return w
@@ -84,7 +87,10 @@ public final class Engine: Sendable {
         guard roots.count == 1 else {
             if documents.workflows.isEmpty { throw EngineError.invalid("the files hold no Workflow") }
             throw EngineError.invalid(
-                "the files hold several workflows (\(roots.map(\.name).joined(separator: ", "))): choose one with --workflow NAME"
+                """
+                the files hold several workflows (\(roots.map(\.name).joined(separator: ", "))): choose one with \
+                --workflow NAME
+                """
             )
         }
         return roots[0]
@@ -216,7 +222,11 @@ public final class Engine: Sendable {
         }
         if let remote = documents.sites.first {
             throw EngineError.invalid(
-                "site `\(remote.name)` uses the \(remote.connector.kind) connector: a workflow runs there through a topology (`topology:` naming machines the broker places on it); without one it runs on a local site or on this machine"
+                """
+                site `\(remote.name)` uses the \(remote.connector.kind) connector: a workflow runs there through \
+                a topology (`topology:` naming machines the broker places on it); without one it runs on a local \
+                site or on this machine
+                """
             )
         }
         return try connectors.connector(for: ThisMachine.site(owner: user, software: []), user: user)
@@ -268,7 +278,7 @@ public final class Engine: Sendable {
             try await stores.catalog.setPlacement(placement, run: run.id)
             let summary = Dictionary(grouping: placement.machines, by: \.machine).sorted { $0.key < $1.key }
                 .map {
-                    "\($0.key) ×\($0.value.count) on \(Set($0.value.map(\.node.site)).sorted().joined(separator: ", "))"
+                    "\($0.key) ×\($0.value.count) on " + Set($0.value.map(\.node.site)).sorted().joined(separator: ", ")
                 }
             try await stores.runs.appendEvent(
                 EventRecord(runID: run.id, .placed(topology: topology.name, machines: summary)))

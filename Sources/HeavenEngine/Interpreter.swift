@@ -283,7 +283,11 @@ struct Interpreter: Sendable {
                         root.files.kind(abs, beneath: root.path) != nil
                     else {
                         throw EngineError.invalid(
-                            "input `\(d.name)`: `\(p)` is not a file this run may read (on a server: a file uploaded with the run, an `href` the server may fetch, a file of one of your runs, or one under a directory the operator shares)"
+                            """
+                            input `\(d.name)`: `\(p)` is not a file this run may read (on a server: a file \
+                            uploaded with the run, an `href` the server may fetch, a file of one of your runs, or \
+                            one under a directory the operator shares)
+                            """
                         )
                     }
                     v = .file(abs)

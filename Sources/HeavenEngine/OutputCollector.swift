@@ -50,7 +50,10 @@ struct OutputCollector {
                 guard files.kind(path, beneath: root) != nil else {
                     throw Failure(
                         description:
-                            "output `\(name)`: the task did not produce `\(rel)` as a file or directory (a symbolic link is never followed)"
+                            """
+                            output `\(name)`: the task did not produce `\(rel)` as a file or directory (a \
+                            symbolic link is never followed)
+                            """
                     )
                 }
                 return .file(path)
@@ -83,7 +86,10 @@ struct OutputCollector {
                     if let tenant = self.files, tenant.kind(path, beneath: root) == nil {
                         throw Failure(
                             description:
-                                "output `\(name)`: `\(rel)` is not a file or directory of the task's (a symbolic link is never followed)"
+                                """
+                                output `\(name)`: `\(rel)` is not a file or directory of the task's (a symbolic \
+                                link is never followed)
+                                """
                         )
                     }
                 }

@@ -19,7 +19,10 @@ public enum PublishingError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .invalid(let m), .forbidden(let m): m
         case .duplicated(let id):
-            "a process `\(id)` is already published: replace it (`heaven processes deploy --replace`, PUT /processes/\(id)) or undeploy it first"
+            """
+            a process `\(id)` is already published: replace it (`heaven processes deploy --replace`, PUT \
+            /processes/\(id)) or undeploy it first
+            """
         case .notFound(let id): "no process `\(id)`"
         }
     }
@@ -156,7 +159,10 @@ public struct Publishing: Sendable {
         if !user.admin, !optOuts.isEmpty {
             throw PublishingError.forbidden(
                 optOuts.map {
-                    "\($0): error: `isolation: none` is refused: a tenant's process runs sandboxed (only an admin may publish tasks outside the sandbox)"
+                    """
+                    \($0): error: `isolation: none` is refused: a tenant's process runs sandboxed (only an admin \
+                    may publish tasks outside the sandbox)
+                    """
                 }.joined(separator: "\n"))
         }
     }

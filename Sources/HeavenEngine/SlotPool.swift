@@ -218,7 +218,10 @@ final class SlotPool: Sendable {
             }
             if !candidates.contains(where: { $0.memory >= r.memory }) {
                 return
-                    "needs \(Quantity(r.memory, .bytes)) of memory but \(label) \(Quantity(candidates.map(\.memory).max() ?? 0, .bytes))"
+                    """
+                    needs \(Quantity(r.memory, .bytes)) of memory but \(label) \
+                    \(Quantity(candidates.map(\.memory).max() ?? 0, .bytes))
+                    """
             }
             return nil
         }

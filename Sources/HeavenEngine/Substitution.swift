@@ -69,7 +69,10 @@ final class Substitution: Sendable {
                     context.slots.substitute(site: site, with: placement.machines, nodes: placement.nodes)
                     let summary = Dictionary(grouping: placement.machines, by: \.machine).sorted { $0.key < $1.key }
                         .map {
-                            "\($0.key) ×\($0.value.count) on \(Set($0.value.map(\.node.site)).sorted().joined(separator: ", "))"
+                            """
+                            \($0.key) ×\($0.value.count) on \
+                            \(Set($0.value.map(\.node.site)).sorted().joined(separator: ", "))
+                            """
                         }
                     await context.event(
                         .substitution("site \(site) is down (\(reason)): re-placed " + summary.joined(separator: "; ")))

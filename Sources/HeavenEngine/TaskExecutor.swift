@@ -247,7 +247,10 @@ struct TaskExecutor {
                 if context.plan.confined {
                     guard FileRoot.containing(path, in: context.stagingRoots) != nil else {
                         throw EngineError.evaluation(
-                            "task `\(task.name)`: input `\(name)` (`\(path)`) is outside the run's files: on a server, tasks read only files uploaded with the run or made by its tasks",
+                            """
+                            task `\(task.name)`: input `\(name)` (`\(path)`) is outside the run's files: on a \
+                            server, tasks read only files uploaded with the run or made by its tasks
+                            """,
                             at: template.location)
                     }
                 }

@@ -355,7 +355,10 @@ final class LoadState {
                         c.workflow = candidates[0].name
                     } else if candidates.count > 1 {
                         sink.error(
-                            "`\(c.target)` holds \(candidates.count) workflows (\(candidates.map(\.name).joined(separator: ", "))); call one of them by name",
+                            """
+                            `\(c.target)` holds \(candidates.count) workflows \
+                            (\(candidates.map(\.name).joined(separator: ", "))); call one of them by name
+                            """,
                             at: steps[k].location)
                     } else if read.contains(norm) || provided[path] != nil {
                         sink.error("`\(c.target)` holds no workflow", at: steps[k].location)

@@ -263,7 +263,10 @@ struct ReferenceWalker {
             }
             guard available.contains(ref.name) else {
                 checker.sink.error(
-                    "step `\(ref.name)` has not run at this point (it runs later, or in a parallel branch); its outputs are not available here",
+                    """
+                    step `\(ref.name)` has not run at this point (it runs later, or in a parallel branch); its \
+                    outputs are not available here
+                    """,
                     at: loc)
                 continue
             }

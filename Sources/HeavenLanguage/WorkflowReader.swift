@@ -136,7 +136,10 @@ struct WorkflowReader {
                     guard units.count == 1, let (f, unit) = units.first else {
                         if units.count > 1 || fields.isEmpty {
                             r.error(
-                                "the price of output `\(o.key)` is per `item` (of a list) or per `megabyte` (of a file): one of them, not \(units.count)",
+                                """
+                                the price of output `\(o.key)` is per `item` (of a list) or per `megabyte` (of a \
+                                file): one of them, not \(units.count)
+                                """,
                                 o.value)
                         }
                         ok = false
@@ -163,7 +166,10 @@ struct WorkflowReader {
     func amount(_ node: Node, _ what: String) -> Money? {
         guard case .scalar(let s) = node, s.style == .plain || s.style == .any, let m = Money(s.string) else {
             r.error(
-                "\(what) must be an amount such as 3 or 0.25 (at most six decimal places, at most \(Money.maximum)), not \(r.describe(node))",
+                """
+                \(what) must be an amount such as 3 or 0.25 (at most six decimal places, at most \
+                \(Money.maximum)), not \(r.describe(node))
+                """,
                 node)
             return nil
         }
@@ -228,7 +234,10 @@ struct WorkflowReader {
             }
             guard fields.contains(where: { $0.key == "type" }) else {
                 r.error(
-                    "input `\(e.key)` needs a `type` (\(InputDeclaration.InputType.allCases.map(\.rawValue).joined(separator: ", ")))",
+                    """
+                    input `\(e.key)` needs a `type` \
+                    (\(InputDeclaration.InputType.allCases.map(\.rawValue).joined(separator: ", ")))
+                    """,
                     e.value)
                 continue
             }
@@ -258,7 +267,10 @@ struct WorkflowReader {
             }
             if let lo = declaration.minimum, let hi = declaration.maximum, lo > hi {
                 r.error(
-                    "input `\(e.key)`: `minimum` \(InputDeclaration.text(lo)) is above `maximum` \(InputDeclaration.text(hi))",
+                    """
+                    input `\(e.key)`: `minimum` \(InputDeclaration.text(lo)) is above `maximum` \
+                    \(InputDeclaration.text(hi))
+                    """,
                     e.value)
             }
             var defaultValue: Value?
@@ -266,7 +278,10 @@ struct WorkflowReader {
                 defaultValue = yamlValue(d)
                 if let v = defaultValue, InputCoercion.coerce(v, to: type) == nil {
                     r.error(
-                        "the default of input `\(e.key)` is \(v == .null ? "null" : Wording.a(v.typeName)), not \(Wording.a(type.rawValue))",
+                        """
+                        the default of input `\(e.key)` is \(v == .null ? "null" : Wording.a(v.typeName)), not \
+                        \(Wording.a(type.rawValue))
+                        """,
                         d)
                     defaultValue = nil
                 } else if let v = defaultValue.flatMap({ InputCoercion.coerce($0, to: type) }),
@@ -475,7 +490,10 @@ struct WorkflowReader {
             case "run" where commands.count == 1:
                 if case .scalar = e.value {
                     r.error(
-                        "`run` takes an argv list such as `[gdalinfo, -json, file.tif]`; for a command line use `shell:`",
+                        """
+                        `run` takes an argv list such as `[gdalinfo, -json, file.tif]`; for a command line use \
+                        `shell:`
+                        """,
                         e.value)
                     break
                 }

@@ -99,7 +99,10 @@ public struct InputDeclaration: Sendable, Hashable {
     public func violation(_ value: Value) -> String? {
         if let allowed, !allowed.contains(value) {
             return
-                "input `\(name)` must be one of \(allowed.map(\.plain.jsonText).joined(separator: ", ")), not \(value.plain.jsonText)"
+                """
+                input `\(name)` must be one of \(allowed.map(\.plain.jsonText).joined(separator: ", ")), not \
+                \(value.plain.jsonText)
+                """
         }
         let number: Double? =
             switch value {

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import HeavenAPI
 import HeavenApplication
 import HeavenCore
@@ -66,6 +67,9 @@ struct Problem: Error, Sendable {
         let data = (try? APICoding.encoder.encode(body)) ?? Data()
         var headers = HTTPFields()
         headers[.contentType] = "application/problem+json"
+        // What a request said may be quoted in `detail`: never read as anything but JSON.
+        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        headers[HTTPField.Name("Content-Security-Policy")!] = "default-src 'none'; frame-ancestors 'none'"
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"heaven\"" }
         if !allow.isEmpty { headers[.allow] = allow.joined(separator: ", ") }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))

@@ -58,11 +58,13 @@ enum HTMLPage {
             <title>\(escape(heading)) — Heaven</title>
             <style>
             body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:60rem;padding:1rem;color:#1d2a33}
-            h1{font-size:1.4rem}nav a{margin-right:1rem}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}
+            h1{font-size:1.4rem}nav a{margin-right:1rem}dl{display:grid;grid-template-columns:max-content 1fr;\
+            gap:.2rem 1rem}
             dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}table{border-collapse:collapse;width:100%}
             td,th{border-bottom:1px solid #d5dde2;padding:.3rem;text-align:left;vertical-align:top}code{font-size:.9em}
             </style></head><body>
-            <nav><a href="/?f=html">Heaven</a><a href="/processes?f=html">Processes</a><a href="/jobs?f=html">Jobs</a><a href="/conformance?f=html">Conformance</a><a href="/api">API</a></nav>
+            <nav><a href="/?f=html">Heaven</a><a href="/processes?f=html">Processes</a><a href="/jobs?f=html">Jobs</a>\
+            <a href="/conformance?f=html">Conformance</a><a href="/api">API</a></nav>
             <h1>\(escape(heading))</h1>
             \(render(value))
             </body></html>

@@ -27,7 +27,10 @@ struct ProblemMiddleware: RouterMiddleware {
                 if !allowed.isEmpty {
                     return Problem(
                         .methodNotAllowed,
-                        "\(request.method) is not allowed on \(request.uri.path): it answers \(allowed.joined(separator: ", "))",
+                        """
+                        \(request.method) is not allowed on \(request.uri.path): it answers \
+                        \(allowed.joined(separator: ", "))
+                        """,
                         allow: allowed
                     ).response
                 }

@@ -46,7 +46,10 @@ extension HeavenServer {
         guard file.size <= limit else {
             throw Problem(
                 .contentTooLarge,
-                "the file `\((path as NSString).lastPathComponent)` is larger than \(limit) bytes: download it by reference"
+                """
+                the file `\((path as NSString).lastPathComponent)` is larger than \(limit) bytes: download it by \
+                reference
+                """
             )
         }
         do {

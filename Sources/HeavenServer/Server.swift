@@ -134,7 +134,10 @@ public final class HeavenServer: Sendable {
             if run.driver(alive: Engine.processLiveness, except: getpid()) != nil { continue }
             if let n = counts[run.id], n >= CrashGuard.limit {
                 let reason =
-                    "set aside: the server crashed \(n) times while driving this run, so it is not resumed again (resume it once the cause is fixed)"
+                    """
+                    set aside: the server crashed \(n) times while driving this run, so it is not resumed again \
+                    (resume it once the cause is fixed)
+                    """
                 logger.error("run set aside", metadata: ["run": "\(run.id)", "why": "\(reason)"])
                 try await engine.setAside(runID: run.id, reason: reason)
                 counts[run.id] = nil
@@ -196,7 +199,14 @@ public final class HeavenServer: Sendable {
         OpenAPIDocument(
             title: "Heaven API", version: "1.0.0",
             description:
-                "Runs, sites, grants and placements of a shared Heaven server (API v1), and its published processes and their jobs (OGC API - Processes 1.0, Part 2's deploy, replace and undeploy). Every route but /healthz, /openapi.json, /, /conformance and /api needs `Authorization: Bearer TOKEN` (tokens come from `heaven users add`; GET /processes and /processes/{processID} read one when sent). Errors are RFC 9457 problem details. This document is derived from the server's own routes and the types of their bodies.",
+                """
+                Runs, sites, grants and placements of a shared Heaven server (API v1), and its published \
+                processes and their jobs (OGC API - Processes 1.0, Part 2's deploy, replace and undeploy). Every \
+                route but /healthz, /openapi.json, /, /conformance and /api needs `Authorization: Bearer TOKEN` \
+                (tokens come from `heaven users add`; GET /processes and /processes/{processID} read one when \
+                sent). Errors are RFC 9457 problem details. This document is derived from the server's own routes \
+                and the types of their bodies.
+                """,
             operations: operations)
     }
 

@@ -63,16 +63,26 @@ extension ServerPolicy {
         func ssh(_ spec: ConnectorSpec, _ what: String) -> String? {
             guard case .ssh(let host, _, _, let identity, let secret) = spec else { return nil }
             guard siteHosts.contains(host) else {
+                let allowed = siteHosts.sorted().joined(separator: ", ")
                 return
-                    "\(what) host `\(host)` is not one the operator allows tenants to use\(siteHosts.isEmpty ? " (none is: ask an admin to register the site)" : " (allowed: \(siteHosts.sorted().joined(separator: ", ")))")"
+                    """
+                    \(what) host `\(host)` is not one the operator allows tenants to \
+                    use\(siteHosts.isEmpty ? " (none is: ask an admin to register the site)" : " (allowed: \(allowed))")
+                    """
             }
             if identity != nil {
                 return
-                    "`identity` names a key file on the server, which only an admin may use; upload your own key as a secret and write `identity: {secret: NAME}`"
+                    """
+                    `identity` names a key file on the server, which only an admin may use; upload your own key \
+                    as a secret and write `identity: {secret: NAME}`
+                    """
             }
             if secret == nil {
                 return
-                    "an SSH site of a tenant authenticates with the tenant's own key: upload it as a secret (`heaven secrets set NAME < key`) and write `identity: {secret: NAME}`"
+                    """
+                    an SSH site of a tenant authenticates with the tenant's own key: upload it as a secret \
+                    (`heaven secrets set NAME < key`) and write `identity: {secret: NAME}`
+                    """
             }
             return nil
         }
@@ -84,7 +94,10 @@ extension ServerPolicy {
         case .slurm(_, _, let via, _):
             guard let via else {
                 return
-                    "a Slurm site without `via` submits jobs from the server's own machine and account: only an admin registers one (a tenant reaches a cluster through its login host: `via: {kind: ssh, ...}`)"
+                    """
+                    a Slurm site without `via` submits jobs from the server's own machine and account: only an \
+                    admin registers one (a tenant reaches a cluster through its login host: `via: {kind: ssh, ...}`)
+                    """
             }
             return ssh(via, "the login")
         }

@@ -29,7 +29,8 @@ extension SQLiteStore {
             try db.execute(
                 sql: """
                     INSERT INTO grants (name, site, document, registered_by, updated_at) VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT(name) DO UPDATE SET site = excluded.site, document = excluded.document, updated_at = excluded.updated_at
+                    ON CONFLICT(name) DO UPDATE SET site = excluded.site, document = excluded.document, updated_at = \
+                    excluded.updated_at
                     """, arguments: [grant.name, grant.site, document, user, Date().timeIntervalSince1970])
         }
     }
@@ -101,7 +102,10 @@ extension SQLiteStore {
         try await batcher.write { db in
             try db.execute(
                 sql:
-                    "INSERT INTO placements (run_id, placement) VALUES (?, ?) ON CONFLICT(run_id) DO UPDATE SET placement = excluded.placement",
+                    """
+                    INSERT INTO placements (run_id, placement) VALUES (?, ?) ON CONFLICT(run_id) DO UPDATE SET \
+                    placement = excluded.placement
+                    """,
                 arguments: [run, json])
         }
     }
@@ -168,7 +172,10 @@ extension SQLiteStore {
             if current.failures > 0, !current.byOperator {
                 try db.execute(
                     sql:
-                        "UPDATE sites SET down_until = NULL, down_reason = NULL, down_by = NULL, failures = 0 WHERE name = ?",
+                        """
+                        UPDATE sites SET down_until = NULL, down_reason = NULL, down_by = NULL, failures = 0 \
+                        WHERE name = ?
+                        """,
                     arguments: [name])
             }
             return current

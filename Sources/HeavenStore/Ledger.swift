@@ -82,7 +82,10 @@ extension SQLiteStore: LedgerStore {
                 let balance =
                     try Int64.fetchOne(
                         db.cachedStatement(
-                            sql: "SELECT COALESCE(SUM(amount), 0) FROM ledger_lines WHERE account = ? AND currency = ?"),
+                            sql: """
+                                SELECT COALESCE(SUM(amount), 0) FROM ledger_lines \
+                                WHERE account = ? AND currency = ?
+                                """),
                         arguments: [funding, currency]) ?? 0
                 if balance + change < 0 {
                     throw LedgerError.insufficient(
@@ -194,7 +197,10 @@ extension SQLiteStore: LedgerStore {
             try SQLiteStore.transactions(
                 db,
                 where:
-                    "id IN (SELECT DISTINCT tx FROM ledger_lines WHERE account = ?) ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                    """
+                    id IN (SELECT DISTINCT tx FROM ledger_lines WHERE account = ?) ORDER BY created_at DESC, \
+                    rowid DESC LIMIT ?
+                    """,
                 [account, limit])
         }
     }
@@ -219,7 +225,10 @@ extension SQLiteStore: LedgerStore {
                 return try Row.fetchAll(
                     db.cachedStatement(
                         sql:
-                            "SELECT * FROM job_charges WHERE payer = ? OR publisher = ? ORDER BY created_at DESC LIMIT ?"
+                            """
+                            SELECT * FROM job_charges WHERE payer = ? OR publisher = ? ORDER BY created_at DESC \
+                            LIMIT ?
+                            """
                     ),
                     arguments: [account, account, limit]
                 ).map(SQLiteStore.charge)
@@ -244,7 +253,8 @@ extension SQLiteStore: LedgerStore {
         try await batcher.write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO quotes (id, process, process_version, user, amount, currency, basis, request, created_at,
+                    INSERT INTO quotes (id, process, process_version, user, amount, currency, basis, request, \
+                    created_at,
                       expires_at, job, minimum, maximum)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,

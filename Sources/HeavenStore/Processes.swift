@@ -151,7 +151,11 @@ extension SQLiteStore: ProcessStore {
             let rows = try Row.fetchAll(
                 db,
                 sql:
-                    "SELECT * FROM runs\(conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")) ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                    """
+                    SELECT * FROM \
+                    runs\(conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")) ORDER BY \
+                    created_at DESC, id DESC LIMIT ? OFFSET ?
+                    """,
                 arguments: StatementArguments(arguments))
             return (try rows.prefix(q.limit).map { try SQLiteStore.runRecord($0) }, rows.count > q.limit)
         }

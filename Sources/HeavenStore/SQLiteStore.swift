@@ -164,7 +164,8 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                     DROP INDEX attempts_node;
                     DROP INDEX attempts_grant;
                     CREATE INDEX attempts_node_holding ON attempts(node) WHERE holding = 1;
-                    CREATE INDEX attempts_grant_holding ON attempts(grant_name) WHERE holding = 1 AND grant_name IS NOT NULL;
+                    CREATE INDEX attempts_grant_holding ON attempts(grant_name) WHERE holding = 1 AND grant_name IS \
+                    NOT NULL;
                     CREATE INDEX attempts_grant_used ON attempts(grant_name, status) WHERE grant_name IS NOT NULL;
                     """)
         }
@@ -268,7 +269,10 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
 
     static func attemptRecord(_ row: Row) throws -> AttemptRecord {
         let what =
-            "attempt \(row["number"] as Int? ?? 0) of `\(row["task_key"] as String? ?? "")` in run \(row["run_id"] as String? ?? "")"
+            """
+            attempt \(row["number"] as Int? ?? 0) of `\(row["task_key"] as String? ?? "")` in run \
+            \(row["run_id"] as String? ?? "")
+            """
         guard let status = AttemptStatus(rawValue: row["status"]) else {
             throw StoreError.corrupt("\(what)'s status `\(row["status"] as String? ?? "")` is not one")
         }
@@ -387,7 +391,8 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
     static func insert(_ a: AttemptRecord, db: Database) throws {
         try db.cachedStatement(
             sql: """
-                INSERT INTO attempts (run_id, task_key, task, number, status, site, slot, pid, pid_start, workdir, started_at,
+                INSERT INTO attempts (run_id, task_key, task, number, status, site, slot, pid, pid_start, workdir, \
+                started_at,
                   node, cores, memory, grant_name, holding, fingerprint, queued_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
                 """
@@ -445,7 +450,8 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             let rows = try Row.fetchAll(
                 db.cachedStatement(
                     sql: """
-                        SELECT a.run_id, a.cores, a.memory, r.owner_pid, r.owner_start FROM attempts a JOIN runs r ON r.id = a.run_id
+                        SELECT a.run_id, a.cores, a.memory, r.owner_pid, r.owner_start FROM attempts a JOIN runs r ON \
+                        r.id = a.run_id
                         WHERE a.node = ? AND a.holding = 1
                         """), arguments: [node])
             let live = liveRuns(rows)
@@ -460,7 +466,8 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             let rows = try Row.fetchAll(
                 db.cachedStatement(
                     sql: """
-                        SELECT a.run_id, a.cores, r.owner_pid, r.owner_start FROM attempts a JOIN runs r ON r.id = a.run_id
+                        SELECT a.run_id, a.cores, r.owner_pid, r.owner_start FROM attempts a JOIN runs r ON r.id = \
+                        a.run_id
                         WHERE a.grant_name = ? AND a.holding = 1
                         """), arguments: [grant])
             let used = liveRuns(rows).reduce(0, { $0 + ($1["cores"] as Int? ?? 0) })
@@ -470,7 +477,10 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
             let used = try coreHours(grant: grant, db: db)
             if used >= hours {
                 return
-                    "grant \(grant): core-hours used up (\(String(format: "%.4g", used)) of \(String(format: "%.4g", hours)))"
+                    """
+                    grant \(grant): core-hours used up (\(String(format: "%.4g", used)) of \
+                    \(String(format: "%.4g", hours)))
+                    """
             }
         }
         return nil
@@ -577,7 +587,8 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
         try await batcher.write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO attempts (run_id, task_key, task, number, status, site, workdir, started_at, finished_at,
+                    INSERT INTO attempts (run_id, task_key, task, number, status, site, workdir, started_at, \
+                    finished_at,
                       outputs, node, cores, memory, holding, fingerprint, reused_from)
                     VALUES (?, ?, ?, ?, 'succeeded', ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?)
                     """,
@@ -601,7 +612,10 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                 arguments: [run])
             try db.execute(
                 sql:
-                    "UPDATE attempts SET status = 'lost', error = ?, finished_at = ? WHERE run_id = ? AND status = 'running'",
+                    """
+                    UPDATE attempts SET status = 'lost', error = ?, finished_at = ? WHERE run_id = ? AND status = \
+                    'running'
+                    """,
                 arguments: [reason, Date().timeIntervalSince1970, run])
             try db.execute(sql: "UPDATE attempts SET holding = 0 WHERE run_id = ? AND holding = 1", arguments: [run])
             return try rows.map { try SQLiteStore.attemptRecord($0) }

@@ -40,7 +40,10 @@ struct ProcessDescriptionTests {
     }
 
     @Test(
-        "the NDVI showcase's description: id, version, job control, typed inputs with bounds and defaults, file outputs with media types; valid per the standard"
+        """
+        the NDVI showcase's description: id, version, job control, typed inputs with bounds and defaults, file \
+        outputs with media types; valid per the standard
+        """
     )
     func showcase() throws {
         let load = Loader.load(paths: [ProcessDescriptionTests.repository + "/examples/eo/ndvi.yaml"])

@@ -8,7 +8,10 @@ import Testing
 @Suite("Who reads which run (HeavenApplication.RunQueries)")
 struct RunQueriesTests {
     @Test(
-        "one rule: for every user, a run read alone is readable exactly when the listings (runs and jobs) show it — owner, admin, a group it is shared with, no one else"
+        """
+        one rule: for every user, a run read alone is readable exactly when the listings (runs and jobs) show it \
+        — owner, admin, a group it is shared with, no one else
+        """
     )
     func oneRule() async throws {
         let root = NSTemporaryDirectory() + "heaven-queries-\(UUID().uuidString)"

@@ -166,7 +166,10 @@ struct SubmissionsTests {
     }
 
     @Test(
-        "a priced job: no budget, another currency, below the fixed part, too little balance; then accepted and reserved"
+        """
+        a priced job: no budget, another currency, below the fixed part, too little balance; then accepted and \
+        reserved
+        """
     )
     func pricedJob() async throws {
         let w = try World()

@@ -30,7 +30,8 @@ let twoSites = """
     price: 0.1
     availability: 0.999
     nodes:
-      - {name: ws, count: 2, cores: 4, memory: 8GiB, arch: x86_64, software: [gdal], tags: [workstation], bandwidth: 10Gbps}
+      - {name: ws, count: 2, cores: 4, memory: 8GiB, arch: x86_64, software: [gdal], tags: [workstation], bandwidth: \
+    10Gbps}
     links: [{to: sophia, bandwidth: 100Mbps, latency: 20ms}]
     ---
     kind: Site
@@ -127,7 +128,10 @@ struct BrokerTests {
     func twoSided() throws {
         let r = try place(
             twoSites,
-            "kind: Topology\nname: t\nmachines:\n  - {name: m, count: 2, cores: 2, requirements: '\"cluster\" in tags'}\n"
+            """
+            kind: Topology\nname: t\nmachines:\n  - {name: m, count: 2, cores: 2, requirements: '\"cluster\" in \
+            tags'}\n
+            """
         )
         let p = try r.get()
         #expect(p.machines.allSatisfy { $0.node.site == "sophia" && $0.grant == "eo-on-sophia" })
@@ -178,7 +182,10 @@ struct BrokerTests {
     }
 
     @Test(
-        "machines of one topology, each with fewer instances than a kind of node has, are placed on the kind's other nodes once the first are full"
+        """
+        machines of one topology, each with fewer instances than a kind of node has, are placed on the kind's \
+        other nodes once the first are full
+        """
     )
     func instancesOfAKind() throws {
         let site = "kind: Site\nname: box\nowner: user:bob\nnodes: [{name: n, count: 3, cores: 1}]\n---\n"
@@ -235,7 +242,10 @@ struct BrokerTests {
         let again = try place(sites, t, uses: ["eo-once": ["r1"]], coreHours: ["spent": 10], run: "r2")
         #expect(
             reasons(again) == [
-                "m: grenoble: no valid grant for user bob (grant old expired on 2026-01-01; grant eo-once already used; grant spent used up: 10 of 10 core-hours)"
+                """
+                m: grenoble: no valid grant for user bob (grant old expired on 2026-01-01; grant eo-once already \
+                used; grant spent used up: 10 of 10 core-hours)
+                """
             ])
         let sameRun = try place(sites, t, uses: ["eo-once": ["r1"]], run: "r1").get()
         #expect(sameRun.machines[0].grant == "eo-once")
@@ -298,7 +308,10 @@ struct BrokerTests {
         #expect(abs(cheap.cost - 0.04) < 1e-9)
         let dear = try place(
             twoSites,
-            "kind: Topology\nname: t\nmachines:\n  - {name: m, count: 2, software: [gdal]}\nsla: {deadline: 10h, budget: 1}\n"
+            """
+            kind: Topology\nname: t\nmachines:\n  - {name: m, count: 2, software: [gdal]}\nsla: {deadline: 10h, \
+            budget: 1}\n
+            """
         )
         #expect(reasons(dear) == ["estimated cost 2 > budget 1 (cores × price per core-hour × 10 h)"])
     }

@@ -27,9 +27,11 @@ struct BenchSmokeTests {
     func api() throws {
         let h = try HeavenBinary()
         let doc = h.work + "/performance.md"
-        try
-            "# Performance\n\n<!-- bench:begin -->\nkept\n<!-- bench:end -->\n<!-- api-bench:begin -->\nold\n<!-- api-bench:end -->\n"
-            .write(toFile: doc, atomically: true, encoding: .utf8)
+        try """
+        # Performance\n\n<!-- bench:begin -->\nkept\n<!-- bench:end -->\n<!-- api-bench:begin -->\nold\n<!-- \
+        api-bench:end -->\n
+        """
+        .write(toFile: doc, atomically: true, encoding: .utf8)
         let r = try h.run("bench", "--api", "--quick", "--clients", "4", "--write", doc)
         #expect(r.status == 0, "\(r.stderr)")
         let written = try String(contentsOfFile: doc, encoding: .utf8)

@@ -47,7 +47,10 @@ struct BrokerCommandTests {
         let ok = try h.write(
             "ok.yaml",
             sites
-                + "kind: Topology\nname: env\nmachines:\n  - {name: splitter, software: [gdal]}\n  - {name: workers, count: 2, tags: [cluster]}\nlinks:\n  - {between: [splitter, workers], bandwidth: '>= 10Mbps'}\n"
+                + """
+                kind: Topology\nname: env\nmachines:\n  - {name: splitter, software: [gdal]}\n  - {name: workers, \
+                count: 2, tags: [cluster]}\nlinks:\n  - {between: [splitter, workers], bandwidth: '>= 10Mbps'}\n
+                """
         )
         let placed = try h.run("plan", ok)
         #expect(placed.status == 0, "\(placed.stderr)")
@@ -56,7 +59,10 @@ struct BrokerCommandTests {
         let bad = try h.write(
             "bad.yaml",
             sites
-                + "kind: Topology\nname: env\nmachines:\n  - {name: splitter, software: [gdal]}\n  - {name: workers, count: 2, cores: 4, tags: [cluster]}\n"
+                + """
+                kind: Topology\nname: env\nmachines:\n  - {name: splitter, software: [gdal]}\n  - {name: workers, \
+                count: 2, cores: 4, tags: [cluster]}\n
+                """
         )
         let refused = try h.run("plan", bad)
         #expect(refused.status == 1)

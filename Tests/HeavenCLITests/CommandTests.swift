@@ -42,7 +42,10 @@ struct CommandTests {
         let h = try HeavenBinary()
         let file = try h.write(
             "many.yaml",
-            "kind: Workflow\nname: many\nsteps:\n  - foreach: ${range(45)}\n    as: i\n    steps:\n      - task: t\n        run: [/bin/true]\n  - task: last\n    run: [/bin/true]\n"
+            """
+            kind: Workflow\nname: many\nsteps:\n  - foreach: ${range(45)}\n    as: i\n    steps:\n      - task: \
+            t\n        run: [/bin/true]\n  - task: last\n    run: [/bin/true]\n
+            """
         )
         let run = try h.run("run", file, "--json")
         #expect(run.status == 0, "\(run.stderr)")
@@ -100,7 +103,10 @@ struct CommandTests {
     }
 
     @Test(
-        "`heaven validate` says what each file holds, one line a file; a workflow that only calls others counts their tasks; problems are counted in English"
+        """
+        `heaven validate` says what each file holds, one line a file; a workflow that only calls others counts \
+        their tasks; problems are counted in English
+        """
     )
     func validateEachFile() throws {
         let h = try HeavenBinary()
@@ -152,7 +158,10 @@ struct CommandTests {
         let h = try HeavenBinary()
         let file = try h.write(
             "typed.yaml",
-            "kind: Workflow\nname: typed\ninputs: {n: {type: integer}}\nsteps:\n  - task: t\n    run: [echo, '${inputs.n}']\n"
+            """
+            kind: Workflow\nname: typed\ninputs: {n: {type: integer}}\nsteps:\n  - task: t\n    run: [echo, \
+            '${inputs.n}']\n
+            """
         )
         let wrong = try h.run("run", file, "--input", "n=abc")
         #expect(wrong.status == 2 && wrong.stderr.contains("must be an integer, not"), "\(wrong.stderr)")
@@ -169,7 +178,10 @@ struct CommandTests {
     }
 
     @Test(
-        "`heaven accounts credit` here credits through the same use case as the server: a user's account, a missing one refused"
+        """
+        `heaven accounts credit` here credits through the same use case as the server: a user's account, a \
+        missing one refused
+        """
     )
     func localCredit() throws {
         let h = try HeavenBinary()
@@ -195,7 +207,10 @@ struct CommandTests {
         try "keep".write(toFile: victim + "/file", atomically: false, encoding: .utf8)
         let file = try h.write(
             "links.yaml",
-            "kind: Workflow\nname: links\nsteps:\n  - task: t\n    shell: 'ln -s \(victim) dir && ln -s \(victim)/file f && mkdir d && ln -s \(victim) d/in'\n"
+            """
+            kind: Workflow\nname: links\nsteps:\n  - task: t\n    shell: 'ln -s \(victim) dir && ln -s \
+            \(victim)/file f && mkdir d && ln -s \(victim) d/in'\n
+            """
         )
         let ok = try h.run("run", file, "--json")
         let id = try #require(HeavenBinary.json(ok.stdout)["run"] as? String, "\(ok.stderr)")
@@ -216,7 +231,11 @@ struct CommandTests {
         let marker = h.work + "/go"
         let file = try h.write(
             "two.yaml",
-            "kind: Workflow\nname: two\nsteps:\n  - task: first\n    shell: 'echo one > one.txt'\n    outputs: {f: {file: one.txt}}\n  - task: second\n    shell: 'touch \(h.work)/second-started; test -f \(marker) || sleep 60'\noutputs: {one: '${first.f}'}\n"
+            """
+            kind: Workflow\nname: two\nsteps:\n  - task: first\n    shell: 'echo one > one.txt'\n    outputs: {f: \
+            {file: one.txt}}\n  - task: second\n    shell: 'touch \(h.work)/second-started; test -f \(marker) || \
+            sleep 60'\noutputs: {one: '${first.f}'}\n
+            """
         )
         let (p, _, _) = h.process(["run", file, "--quiet"])
         try p.run()
@@ -230,7 +249,10 @@ struct CommandTests {
     }
 
     @Test(
-        "help texts wrap where the screen ends, never mid-sentence: no line of prose could have taken the next one's first word",
+        """
+        help texts wrap where the screen ends, never mid-sentence: no line of prose could have taken the next \
+        one's first word
+        """,
         arguments: [
             [], ["run"], ["resume"], ["status"], ["runs"], ["logs"], ["cancel"], ["validate"], ["plan"], ["sites"],
             ["sites", "down"], ["clean"], ["serve"], ["users"], ["secrets"], ["login"], ["bench"],
@@ -271,7 +293,10 @@ struct CommandTests {
     }
 
     @Test(
-        "after a fix, `heaven resume RUN --with FILE` and `heaven run FILE --resume RUN` run only what changed; status says what was reused"
+        """
+        after a fix, `heaven resume RUN --with FILE` and `heaven run FILE --resume RUN` run only what changed; \
+        status says what was reused
+        """
     )
     func resumeWithFixedFiles() throws {
         let h = try HeavenBinary()
@@ -288,7 +313,8 @@ struct CommandTests {
                     shell: 'echo square >> \(ran); echo $(( ${i} * ${i} )) > sq.txt'
                     outputs: {file: {file: sq.txt}}
               - task: total
-                run: [sh, -c, 'echo total >> \(ran); cat "$@" | awk "{s += \\$1} END {print s}"\(fixed ? "" : "; exit 3")', total, '${square.file}']
+                run: [sh, -c, 'echo total >> \(ran); cat "$@" | awk "{s += \\$1} END {print s}\
+            "\(fixed ? "" : "; exit 3")', total, '${square.file}']
                 outputs: {t: {stdout: json}}
             outputs:
               t: ${total.t}
@@ -340,7 +366,10 @@ struct CommandTests {
         let started = h.work + "/started"
         let file = try h.write(
             "slow.yaml",
-            "kind: Workflow\nname: slow\nsteps:\n  - task: first\n    run: [echo, one]\n  - task: wait\n    shell: 'touch \(started); sleep 60'\n"
+            """
+            kind: Workflow\nname: slow\nsteps:\n  - task: first\n    run: [echo, one]\n  - task: wait\n    shell: \
+            'touch \(started); sleep 60'\n
+            """
         )
         let (p, _, _) = h.process(["run", "-q", file])
         try p.run()
@@ -354,7 +383,10 @@ struct CommandTests {
         #expect(refused.status == 2)
         #expect(
             refused.stderr.contains(
-                "run \(cancelled) was cancelled, and a cancelled run does not resume. To run it again, reusing the 1 task it finished: heaven run \(file) --resume \(cancelled)"
+                """
+                run \(cancelled) was cancelled, and a cancelled run does not resume. To run it again, reusing the \
+                1 task it finished: heaven run \(file) --resume \(cancelled)
+                """
             ), "\(refused.stderr)")
     }
 
@@ -396,13 +428,19 @@ struct CommandTests {
         let h = try HeavenBinary()
         let file = try h.write(
             "bad.yaml",
-            "kind: Workflow\nname: bad\nsteps:\n  - task: t\n    shell: 'echo early; echo line one >&2; echo line two >&2; exit 3'\n"
+            """
+            kind: Workflow\nname: bad\nsteps:\n  - task: t\n    shell: 'echo early; echo line one >&2; echo line \
+            two >&2; exit 3'\n
+            """
         )
         let run = try h.run("run", file)
         #expect(run.status == 1)
         #expect(
             run.stdout.contains(
-                "  error: task `t` failed: exited with status 3\n  last lines of `t` (attempt 1):\n    early\n    line one\n    line two\n  continue with: heaven resume "
+                """
+                  error: task `t` failed: exited with status 3\n  last lines of `t` (attempt 1):\n    early\n    \
+                line one\n    line two\n  continue with: heaven resume 
+                """
             ), "\(run.stdout)")
     }
 
@@ -412,7 +450,10 @@ struct CommandTests {
         let marker = h.work + "/failed-once"
         let file = try h.write(
             "flaky.yaml",
-            "kind: Workflow\nname: flaky\nsteps:\n  - task: flaky\n    retries: {count: 1, backoff: 0s}\n    shell: 'test -f \(marker) || { touch \(marker); exit 1; }'\n  - task: slow\n    run: [sleep, '2.5']\n"
+            """
+            kind: Workflow\nname: flaky\nsteps:\n  - task: flaky\n    retries: {count: 1, backoff: 0s}\n    \
+            shell: 'test -f \(marker) || { touch \(marker); exit 1; }'\n  - task: slow\n    run: [sleep, '2.5']\n
+            """
         )
         // Not a terminal: a progress line every second, on standard error.
         let run = try h.run("run", file)

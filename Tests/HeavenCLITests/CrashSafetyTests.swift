@@ -116,7 +116,10 @@ struct CrashSafetyTests {
     }
 
     @Test(
-        "killed as a task ends, while its outputs are read, then resumed: the attempt counts as lost and runs again, once"
+        """
+        killed as a task ends, while its outputs are read, then resumed: the attempt counts as lost and runs \
+        again, once
+        """
     )
     func killedDuringCollection() throws {
         let h = try HeavenBinary()
@@ -124,7 +127,11 @@ struct CrashSafetyTests {
         // A large JSON output takes a while to read: the kill lands once the task wrote its last line.
         let file = try h.write(
             "collect.yaml",
-            "kind: Workflow\nname: collect\nsteps:\n  - task: make\n    shell: 'echo start >> \(trace); { echo \"[\"; seq 1 1400000 | sed \"s/$/,/\"; echo 0]; } > big.json; echo end >> \(trace)'\n    outputs: {first: {json: big.json, at: \"0\"}}\noutputs: {first: '${make.first}'}\n"
+            """
+            kind: Workflow\nname: collect\nsteps:\n  - task: make\n    shell: 'echo start >> \(trace); { echo \
+            \"[\"; seq 1 1400000 | sed \"s/$/,/\"; echo 0]; } > big.json; echo end >> \(trace)'\n    outputs: \
+            {first: {json: big.json, at: \"0\"}}\noutputs: {first: '${make.first}'}\n
+            """
         )
         func lines() -> [String] {
             ((try? String(contentsOfFile: trace, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
@@ -153,7 +160,10 @@ struct CrashSafetyTests {
         let h = try HeavenBinary()
         let file = try h.write(
             "big.yaml",
-            "kind: Workflow\nname: big\nsteps:\n  - task: make\n    run: [dd, if=/dev/urandom, of=big.bin, bs=1M, count=256, status=none]\n    outputs: {f: {file: big.bin}}\noutputs: {f: '${make.f}'}\n"
+            """
+            kind: Workflow\nname: big\nsteps:\n  - task: make\n    run: [dd, if=/dev/urandom, of=big.bin, bs=1M, \
+            count=256, status=none]\n    outputs: {f: {file: big.bin}}\noutputs: {f: '${make.f}'}\n
+            """
         )
         let out = h.work + "/out"
         let partial = out + "/.big.bin.heaven-partial"
@@ -191,7 +201,11 @@ struct CrashSafetyTests {
         #expect(HeavenBinary.json(failed.stdout)["status"] as? String == "failed")
         let ok = try h.write(
             "ok.yaml",
-            "kind: Workflow\nname: w\ninputs: {who: {type: string}}\nsteps:\n  - task: a\n    run: [sh, -c, 'echo hello $0 > greeting.txt', '${inputs.who}']\n    outputs: {g: {file: greeting.txt}}\noutputs: {greeting: '${a.g}'}\n"
+            """
+            kind: Workflow\nname: w\ninputs: {who: {type: string}}\nsteps:\n  - task: a\n    run: [sh, -c, 'echo \
+            hello $0 > greeting.txt', '${inputs.who}']\n    outputs: {g: {file: greeting.txt}}\noutputs: \
+            {greeting: '${a.g}'}\n
+            """
         )
         let good = try h.run("run", ok, "--input", "who=world", "--out", h.work + "/out", "--json")
         #expect(good.status == 0)

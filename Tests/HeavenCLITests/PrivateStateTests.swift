@@ -12,13 +12,19 @@ struct PrivateStateTests {
     }
 
     @Test(
-        "Heaven's state is made private (0700, 0600) and narrowed when found wider; the user's outputs keep the user's umask"
+        """
+        Heaven's state is made private (0700, 0600) and narrowed when found wider; the user's outputs keep the \
+        user's umask
+        """
     )
     func privateState() throws {
         let h = try HeavenBinary()
         let yaml = try h.write(
             "w.yaml",
-            "kind: Workflow\nname: w\nsteps:\n  - task: t\n    shell: 'echo x > made.txt'\n    outputs: {f: {file: made.txt}}\noutputs: {f: '${t.f}'}\n"
+            """
+            kind: Workflow\nname: w\nsteps:\n  - task: t\n    shell: 'echo x > made.txt'\n    outputs: {f: {file: \
+            made.txt}}\noutputs: {f: '${t.f}'}\n
+            """
         )
         // Heaven's own files must not follow the user's umask (022 here).
         let run = try h.run(["run", yaml, "--out", h.work + "/out", "--json"])

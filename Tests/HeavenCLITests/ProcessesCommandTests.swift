@@ -4,7 +4,10 @@ import Testing
 @Suite("heaven processes, on this machine", .serialized, .timeLimit(.minutes(15)))
 struct ProcessesCommandTests {
     @Test(
-        "deploy (with the files it calls), list, describe, replace (a higher version), undeploy; errors say what and where"
+        """
+        deploy (with the files it calls), list, describe, replace (a higher version), undeploy; errors say what \
+        and where
+        """
     )
     func lifecycle() throws {
         let h = try HeavenBinary()

@@ -75,7 +75,10 @@ struct LocalConnectorTests {
     }
 
     @Test(
-        "a confined task runs as the given uid, no groups, no capability, nothing inherited; past its memory it is killed saying so",
+        """
+        a confined task runs as the given uid, no groups, no capability, nothing inherited; past its memory it is \
+        killed saying so
+        """,
         .enabled(
             if: geteuid() == 0 || !((ProcessInfo.processInfo.environment["HEAVEN_TESTS_MAY_SKIP"] ?? "") == "1"),
             "needs root (HEAVEN_TESTS_MAY_SKIP=1)"))
@@ -94,7 +97,8 @@ struct LocalConnectorTests {
             uid: 301_234, gid: 301_234, hidden: [hidden], defaultMemory: 64 * 1_048_576, maxProcesses: 64)
         var launch = s.launch([
             "sh", "-c",
-            #"id -u; id -G; grep CapEff /proc/self/status | tr -d '\t'; ls "$0" | wc -l; env | grep -c HEAVEN_TEST_MARK; true"#,
+            #"id -u; id -G; grep CapEff /proc/self/status | tr -d '\t'; ls "$0" | wc -l; "#
+                + #"env | grep -c HEAVEN_TEST_MARK; true"#,
             hidden,
         ])
         launch.confinement = confinement
@@ -134,7 +138,10 @@ struct SandboxHelperTests {
     }
 
     @Test(
-        "each confined task: PID 2 of its own namespace, a private writable /tmp, only loopback without network, its input; its signal reported; an unrunnable program an error"
+        """
+        each confined task: PID 2 of its own namespace, a private writable /tmp, only loopback without network, \
+        its input; its signal reported; an unrunnable program an error
+        """
     )
     func namespaces() async throws {
         let connector = LocalConnector(siteName: "here")
@@ -143,7 +150,8 @@ struct SandboxHelperTests {
             a,
             [
                 "sh", "-c",
-                #"echo $$; touch /tmp/mark && ls -A /tmp; set -- /proc/[0-9]*; echo $#; grep -c : /proc/net/dev; id -u; cat"#,
+                #"echo $$; touch /tmp/mark && ls -A /tmp; set -- /proc/[0-9]*; echo $#; "#
+                    + #"grep -c : /proc/net/dev; id -u; cat"#,
             ])
         first.standardInput = Array("given\n".utf8)
         #expect(try await connector.start(first).wait().exitCode == 0, "\(a.log)")
@@ -207,7 +215,10 @@ struct SandboxHelperTests {
     }
 
     @Test(
-        "the helper is the small `heaven-sandbox` beside `heaven`; without it, `heaven --sandbox-zygote` confines the same"
+        """
+        the helper is the small `heaven-sandbox` beside `heaven`; without it, `heaven --sandbox-zygote` confines \
+        the same
+        """
     )
     func helperPrograms() async throws {
         let heaven = try #require(SandboxZygote.program.withLock { $0 })
@@ -244,7 +255,10 @@ struct SandboxHelperTests {
     }
 
     @Test(
-        "a configured helper refuses, whatever the server asks once it dropped its privileges, ids outside its range or the server's own, and fields out of range; it is configured once"
+        """
+        a configured helper refuses, whatever the server asks once it dropped its privileges, ids outside its \
+        range or the server's own, and fields out of range; it is configured once
+        """
     )
     func forgedRequests() async throws {
         let zygote = try SandboxZygote()
@@ -302,7 +316,10 @@ struct SandboxHelperTests {
     }
 
     @Test(
-        "without network, a task reuses an idle loopback namespace of its own tenant's, never one in use nor another tenant's"
+        """
+        without network, a task reuses an idle loopback namespace of its own tenant's, never one in use nor \
+        another tenant's
+        """
     )
     func networkNamespaces() async throws {
         let zygote = try SandboxZygote()
@@ -348,7 +365,10 @@ struct SandboxHelperTests {
     }
 
     @Test(
-        "an ended task's control groups serve the next task of the same tenant and bounds once empty; never another tenant's, never after an out-of-memory kill"
+        """
+        an ended task's control groups serve the next task of the same tenant and bounds once empty; never \
+        another tenant's, never after an out-of-memory kill
+        """
     )
     func cgroupReuse() throws {
         guard TaskCgroup.available else {

@@ -44,7 +44,10 @@ struct AttemptDecisionTests {
     }
 
     @Test(
-        "a tenant's task on another account's site runs there as that account; its directory is made again as the server's"
+        """
+        a tenant's task on another account's site runs there as that account; its directory is made again as the \
+        server's
+        """
     )
     func tenantElsewhere() {
         let d = Decision(requested: .none, optsOut: false, asksNetwork: false, facts: Self.tenant)
@@ -81,7 +84,10 @@ struct AttemptDecisionTests {
     }
 
     @Test(
-        "the network: loopback unless asked; asked, the host's for an admin, an outbound one for a tenant where allowed, else none"
+        """
+        the network: loopback unless asked; asked, the host's for an admin, an outbound one for a tenant where \
+        allowed, else none
+        """
     )
     func network() {
         var facts = Self.tenant

@@ -40,7 +40,10 @@ struct ControlFlowTests {
     }
 
     @Test(
-        "a task of the branch not taken did not run: its outputs are null to what follows; an optional file (`default: null`) is null when not given"
+        """
+        a task of the branch not taken did not run: its outputs are null to what follows; an optional file \
+        (`default: null`) is null when not given
+        """
     )
     func branchNotTaken() async throws {
         let h = try Harness()
@@ -174,7 +177,9 @@ struct ControlFlowTests {
                     parallel: 3
                     steps:
                       - task: work
-                        shell: 'touch \(sync)/started/${i}; echo $(( $(ls \(sync)/started | wc -l) - $(ls \(sync)/ended | wc -l) )); n=$(( ${i} + 3 )); [ $n -gt 8 ] && n=8; \(Harness.waitUntil("[ $(ls \(sync)/started | wc -l) -ge $n ]")); touch \(sync)/ended/${i}'
+                        shell: 'touch \(sync)/started/${i}; echo $(( $(ls \(sync)/started | wc -l) - $(ls \
+                \(sync)/ended | wc -l) )); n=$(( ${i} + 3 )); [ $n -gt 8 ] && n=8; \
+                \(Harness.waitUntil("[ $(ls \(sync)/started | wc -l) -ge $n ]")); touch \(sync)/ended/${i}'
                         outputs: {inFlight: {stdout: json}}
                 outputs: {inFlight: '${work.inFlight}'}
                 """
@@ -376,7 +381,8 @@ struct ControlFlowTests {
             name: w
             steps:
               - task: make
-                shell: 'echo "{\\"a\\": {\\"b\\": [10, 20]}}" > r.json; touch c.txt a.txt b.txt; echo "{\\"k\\": true}"; echo hi > f'
+                shell: 'echo "{\\"a\\": {\\"b\\": [10, 20]}}" > r.json; touch c.txt a.txt b.txt; echo "{\\"k\\": true}\
+            "; echo hi > f'
                 outputs:
                   deep: {json: r.json, at: a.b.1}
                   whole: {json: r.json}
@@ -415,7 +421,10 @@ struct ControlFlowTests {
     func symlinkEscape() async throws {
         let h = try Harness()
         let (run, attempts) = try await h.run(
-            "kind: Workflow\nname: w\nsteps:\n  - task: a\n    run: [ln, -s, /etc/passwd, p]\n    outputs: {x: {file: p}}\n"
+            """
+            kind: Workflow\nname: w\nsteps:\n  - task: a\n    run: [ln, -s, /etc/passwd, p]\n    outputs: {x: \
+            {file: p}}\n
+            """
         )
         #expect(run.status == .failed)
         #expect(attempts[0].error?.contains("leads outside the working directory") == true)

@@ -128,7 +128,11 @@ struct EOShowcaseTests {
     }
 
     @Test(
-        "the STAC item's datetime is the scene's acquisition time (the band's TIFF tag, a Sentinel-2 or Landsat product name; the processing time only when none says), the processing time is `created`, the title names the scene",
+        """
+        the STAC item's datetime is the scene's acquisition time (the band's TIFF tag, a Sentinel-2 or Landsat \
+        product name; the processing time only when none says), the processing time is `created`, the title names \
+        the scene
+        """,
         arguments: [
             ("red.tif", "TIFFTAG_DATETIME=2016:06:12 16:21:30", "2016-06-12T16:21:30Z", nil, "red"),
             ("T16RDU_20160612T163142_B04.tif", nil, "2016-06-12T16:31:42Z", nil, "T16RDU_20160612T163142"),
@@ -137,6 +141,8 @@ struct EOShowcaseTests {
                 "LC08_L1TP_020039_20160612_20170220_01_T1"
             ),
             ("l8_B4.tif", nil, nil, nil, "l8"),
+            // A placeholder date says nothing: the processing time, and the run does not fail.
+            ("zero.tif", "TIFFTAG_DATETIME=0000:00:00 00:00:00", nil, nil, "zero"),
         ] as [(String, String?, String?, String?, String)])
     func acquisitionTime(file: String, tag: String?, datetime: String?, day: String?, scene: String) async throws {
         try Testbed.require(EO.available, "gdal-bin and python3-gdal (scripts/test.sh installs them)")

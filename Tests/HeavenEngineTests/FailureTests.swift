@@ -46,7 +46,10 @@ struct FailureTests {
     func retriesExhausted() async throws {
         let h = try Harness()
         let yaml =
-            "kind: Workflow\nname: w\nsteps:\n  - task: bad\n    shell: 'echo broken >&2; exit 3'\n    retries: {count: 1, backoff: 10ms}\n"
+            """
+            kind: Workflow\nname: w\nsteps:\n  - task: bad\n    shell: 'echo broken >&2; exit 3'\n    retries: \
+            {count: 1, backoff: 10ms}\n
+            """
         let (run, attempts) = try await h.run(yaml)
         #expect(run.status == .failed)
         #expect(attempts.count == 2)
@@ -72,7 +75,10 @@ struct FailureTests {
     func timeoutKill() async throws {
         let h = try Harness(killGrace: 0.3)
         let (run, attempts) = try await h.run(
-            "kind: Workflow\nname: w\nsteps:\n  - task: stubborn\n    shell: \"trap '' TERM; sleep 30 & wait; sleep 30\"\n    timeout: 200ms\n"
+            """
+            kind: Workflow\nname: w\nsteps:\n  - task: stubborn\n    shell: \"trap '' TERM; sleep 30 & wait; \
+            sleep 30\"\n    timeout: 200ms\n
+            """
         )
         #expect(run.status == .failed)
         #expect(attempts[0].status == .timedOut)
@@ -85,7 +91,10 @@ struct FailureTests {
         let controller = RunController()
         let created = try await h.create(
             Harness.site(cores: 4)
-                + "kind: Workflow\nname: w\nsteps:\n  - parallel:\n    - task: a\n      shell: 'sleep 30 & sleep 30'\n    - task: b\n      run: [sleep, '30']\n"
+                + """
+                kind: Workflow\nname: w\nsteps:\n  - parallel:\n    - task: a\n      shell: 'sleep 30 & sleep \
+                30'\n    - task: b\n      run: [sleep, '30']\n
+                """
         )
         async let final = h.engine.execute(runID: created.id, controller: controller)
         var running: [AttemptRecord] = []
@@ -111,7 +120,10 @@ struct FailureTests {
         let controller = RunController()
         let created = try await h.create(
             Harness.site(cores: 1)
-                + "kind: Workflow\nname: w\nsteps:\n  - task: bad\n    run: ['false']\n    retries: {count: 3, backoff: 1h}\n"
+                + """
+                kind: Workflow\nname: w\nsteps:\n  - task: bad\n    run: ['false']\n    retries: {count: 3, \
+                backoff: 1h}\n
+                """
         )
         let final = Task { try await h.engine.execute(runID: created.id, controller: controller) }
         // Waiting its hour before retry 1.
@@ -140,7 +152,10 @@ struct FailureTests {
         // Each item waits until another is in flight with it (or every item has started):
         // both cores are used, whatever order the items are given slots in.
         let inPair = Harness.waitUntil(
-            "[ $(( $(ls \(sync)/started | wc -l) - $(ls \(sync)/ended | wc -l) )) -ge 2 ] || [ $(ls \(sync)/started | wc -l) -ge 6 ]"
+            """
+            [ $(( $(ls \(sync)/started | wc -l) - $(ls \(sync)/ended | wc -l) )) -ge 2 ] || [ $(ls \
+            \(sync)/started | wc -l) -ge 6 ]
+            """
         )
         let yaml =
             Harness.site(cores: 2) + """

@@ -101,7 +101,10 @@ struct HandoverTests {
     }
 
     @Test(
-        "silent tasks reuse the empty directories and logs of ended ones; files tasks wrote, and directories they changed, are never reused"
+        """
+        silent tasks reuse the empty directories and logs of ended ones; files tasks wrote, and directories they \
+        changed, are never reused
+        """
     )
     func recycledFiles() async throws {
         let h = try Harness()
@@ -181,7 +184,8 @@ struct HandoverTests {
                     steps:
                       - task: flaky
                         retries: {count: 1, backoff: 0s}
-                        run: [sh, -c, 'test -e \(marks)/$0 || { touch \(marks)/$0; exit 1; }; echo $0 > mine; sleep 0.3; cat mine', '${i}']
+                        run: [sh, -c, 'test -e \(marks)/$0 || { touch \(marks)/$0; exit 1; }; echo $0 > mine; sleep \
+                0.3; cat mine', '${i}']
                         outputs: {back: {stdout: json}}
                       - foreach: ${range(6)}
                         as: j

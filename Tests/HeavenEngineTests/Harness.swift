@@ -88,7 +88,10 @@ extension Harness {
     /// Shell that marks the task started in `dir` and prints how many tasks are in flight
     /// there (started and not ended, itself included): an ordering fact, not a clock.
     static func arrive(_ dir: String) -> String {
-        "hv_me=$(printf %s \"$HEAVEN_RUN.$HEAVEN_TASK\" | tr / .); touch \(dir)/started/$hv_me; echo $(( $(ls \(dir)/started | wc -l) - $(ls \(dir)/ended | wc -l) ))"
+        """
+        hv_me=$(printf %s \"$HEAVEN_RUN.$HEAVEN_TASK\" | tr / .); touch \(dir)/started/$hv_me; echo $(( $(ls \
+        \(dir)/started | wc -l) - $(ls \(dir)/ended | wc -l) ))
+        """
     }
 
     /// Shell that marks the task (which ran `arrive`) ended.

@@ -26,7 +26,10 @@ struct HeavenProcess {
         p.arguments = [
             "-c",
             "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2>/dev/null; done; "
-                + "HEAVEN_HOME='\(home)' XDG_CONFIG_HOME='\(home)/config' setsid \(quoted.joined(separator: " ")) > \(out).out 2> \(out).err < /dev/null & echo $! > \(out).pid",
+                + """
+                HEAVEN_HOME='\(home)' XDG_CONFIG_HOME='\(home)/config' setsid \(quoted.joined(separator: " ")) > \
+                \(out).out 2> \(out).err < /dev/null & echo $! > \(out).pid
+                """,
         ]
         try p.run()
         p.waitUntilExit()

@@ -57,7 +57,10 @@ struct PlacementTests {
     }
 
     @Test(
-        "a task whose machine has room starts at once, though other machines' tasks wait for theirs (it does not queue behind them)"
+        """
+        a task whose machine has room starts at once, though other machines' tasks wait for theirs (it does not \
+        queue behind them)
+        """
     )
     func noWaitingBehindAnotherMachine() async throws {
         let h = try Harness()
@@ -84,7 +87,8 @@ struct PlacementTests {
                     steps:
                       - task: item
                         on: m
-                        shell: 'if [ ${i} = 0 ]; then touch \(sync)/started/item; \(Harness.waitUntil("[ -e \(sync)/ended/three ]")); fi'
+                        shell: 'if [ ${i} = 0 ]; then touch \(sync)/started/item; \
+            \(Harness.waitUntil("[ -e \(sync)/ended/three ]")); fi'
                   - sequence:
                       - task: gate
                         on: b
@@ -164,7 +168,9 @@ struct PlacementTests {
                 steps:
                   - task: t
                     on: m
-                    shell: '\(Harness.arrive(sync)); if [ ${i} = 0 ]; then \(Harness.waitUntil("ls \(sync)/started | grep -v \"^$HEAVEN_RUN\" | grep -q .")); fi; \(Harness.leave(sync))'
+                    shell: '\(Harness.arrive(sync)); if [ ${i} = 0 ]; then \
+            \(Harness.waitUntil("ls \(sync)/started | grep -v \"^$HEAVEN_RUN\" | grep -q .")); fi; \
+            \(Harness.leave(sync))'
                     outputs: {inFlight: {stdout: json}}
             outputs: {inFlight: '${t.inFlight}'}
             """
@@ -504,14 +510,17 @@ struct EmbeddedTopologyTests {
             steps:
               - task: split
                 on: splitter
-                run: [awk, 'BEGIN { printf "["; for (i = 1; i <= \(workers); i++) printf "%s%d", (i > 1 ? ", " : ""), i; print "]" }']
+                run: [awk, 'BEGIN { printf "["; for (i = 1; i <= \(workers); i++) printf "%s%d", (i > 1 ? ", " : ""), \
+            i; print "]" }']
                 outputs: {parts: {stdout: json}}
               - foreach: ${split.parts}
                 as: p
                 steps:
                   - task: work
                     on: workers
-                    shell: 'n=$(( ${p} - 1 + \(cores) )); [ $n -gt \(workers) ] && n=\(workers); \(Harness.arrive(sync)) > in-flight; \(Harness.awaitStarted(sync, "$n")); \(Harness.leave(sync)); echo "{\\"v\\": $(( ${p} * 2 )), \\"inFlight\\": $(cat in-flight)}"'
+                    shell: 'n=$(( ${p} - 1 + \(cores) )); [ $n -gt \(workers) ] && n=\(workers); \
+            \(Harness.arrive(sync)) > in-flight; \(Harness.awaitStarted(sync, "$n")); \(Harness.leave(sync)); echo \
+            "{\\"v\\": $(( ${p} * 2 )), \\"inFlight\\": $(cat in-flight)}"'
                     outputs: {v: {stdout: json}}
             outputs: {doubled: '${work.v}'}
             """)

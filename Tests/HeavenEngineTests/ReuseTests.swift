@@ -41,7 +41,8 @@ struct ReuseTests {
                     shell: 'echo square >> \(ran); echo $(( ${i} * ${i} )) > sq.txt'
                     outputs: {file: {file: sq.txt}}
               - task: total
-                run: [sh, -c, 'echo total >> \(ran); cat "$@" | awk "{s += \\$1} END {print s}"\(fixed ? "" : "; exit 3")', total, '${square.file}']
+                run: [sh, -c, 'echo total >> \(ran); cat "$@" | awk "{s += \\$1} END {print s}\
+            "\(fixed ? "" : "; exit 3")', total, '${square.file}']
                 outputs: {t: {stdout: json}}
             outputs:
               t: ${total.t}

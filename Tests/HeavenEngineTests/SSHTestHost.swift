@@ -59,11 +59,18 @@ final class SSHTestHost: @unchecked Sendable {
         try SSHTestHost.sh("rm -rf ~\(SSHTestHost.user)/.heaven")
         if let other {
             try SSHTestHost.sh(
-                "ssh-keygen -q -t ed25519 -N '' -f \(directory)/host_key && cp \(other.directory)/id.pub \(directory)/authorized_keys && chmod 644 \(directory)/authorized_keys"
+                """
+                ssh-keygen -q -t ed25519 -N '' -f \(directory)/host_key && cp \(other.directory)/id.pub \
+                \(directory)/authorized_keys && chmod 644 \(directory)/authorized_keys
+                """
             )
         } else {
             try SSHTestHost.sh(
-                "ssh-keygen -q -t ed25519 -N '' -f \(directory)/host_key && ssh-keygen -q -t ed25519 -N '' -f \(directory)/id && cp \(directory)/id.pub \(directory)/authorized_keys && chmod 644 \(directory)/authorized_keys"
+                """
+                ssh-keygen -q -t ed25519 -N '' -f \(directory)/host_key && ssh-keygen -q -t ed25519 -N '' -f \
+                \(directory)/id && cp \(directory)/id.pub \(directory)/authorized_keys && chmod 644 \
+                \(directory)/authorized_keys
+                """
             )
         }
         try """
@@ -113,7 +120,8 @@ final class SSHTestHost: @unchecked Sendable {
             try SSHTestHost.namespaced(ns) {
                 try SSHTestHost.sh(
                     """
-                    ip route show type blackhole | grep -q '^blackhole 10.200.0.0/16' || ip route add blackhole 10.200.0.0/16
+                    ip route show type blackhole | grep -q '^blackhole 10.200.0.0/16' || ip route add blackhole \
+                    10.200.0.0/16
                     ip netns add \(ns)
                     ip link add \(ns)a type veth peer name \(ns)b
                     ip link set \(ns)b netns \(ns)

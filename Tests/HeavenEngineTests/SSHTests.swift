@@ -51,7 +51,10 @@ struct SSHTests {
     }
 
     @Test(
-        "a task runs on the host with its inputs sent once and verified, its outputs brought back, its directory removed after success"
+        """
+        a task runs on the host with its inputs sent once and verified, its outputs brought back, its directory \
+        removed after success
+        """
     )
     func runs() async throws {
         let host = try SSHTestHost()
@@ -188,7 +191,10 @@ struct SSHTests {
     }
 
     @Test(
-        "ssh's own 255 is told apart by the status the task left: a broken connection is lost, even when the task had succeeded"
+        """
+        ssh's own 255 is told apart by the status the task left: a broken connection is lost, even when the task \
+        had succeeded
+        """
     )
     func recheck255() async throws {
         let host = try SSHTestHost()
@@ -226,7 +232,10 @@ struct SSHTests {
     }
 
     @Test(
-        "a secret reaches a task on an SSH host on its standard input: never on a command line at either end, never in the host's files or the run's logs, after success or failure"
+        """
+        a secret reaches a task on an SSH host on its standard input: never on a command line at either end, \
+        never in the host's files or the run's logs, after success or failure
+        """
     )
     func secretsOffCommandLines() async throws {
         let host = try SSHTestHost()
@@ -249,7 +258,9 @@ struct SSHTests {
                   - task: use
                     on: m
                     env: {TOKEN: {secret: api-key}}
-                    shell: 'test "$(printf %s "$TOKEN" | sha256sum | cut -c1-64)" = \(digest) || exit 9; touch "$HOME/\(gate).ready"; while [ ! -e "$HOME/\(gate).go" ]; do sleep 0.05; done; echo used > used.txt; \(end)'
+                    shell: 'test "$(printf %s "$TOKEN" | sha256sum | cut -c1-64)" = \(digest) || exit 9; touch \
+                "$HOME/\(gate).ready"; while [ ! -e "$HOME/\(gate).go" ]; do sleep 0.05; done; echo used > used.txt; \
+                \(end)'
                     outputs: {said: {stdout: text}}
                 """
         }
@@ -281,7 +292,10 @@ struct SSHTests {
     }
 
     @Test(
-        "heaven killed while a task runs on the host, then resumed: the orphaned remote task is stopped, nothing finished runs again"
+        """
+        heaven killed while a task runs on the host, then resumed: the orphaned remote task is stopped, nothing \
+        finished runs again
+        """
     )
     func killedWhileRemote() async throws {
         let host = try SSHTestHost()
@@ -306,7 +320,8 @@ struct SSHTests {
                     steps:
                       - task: t
                         on: m
-                        shell: 'echo start >> "$HOME/\(tag)/t-${i}"; until [ -e "$HOME/\(tag)/go-${i}" ]; do sleep 0.05; done; echo end >> "$HOME/\(tag)/t-${i}"; echo ${i}'
+                        shell: 'echo start >> "$HOME/\(tag)/t-${i}"; until [ -e "$HOME/\(tag)/go-${i}" ]; do sleep \
+                0.05; done; echo end >> "$HOME/\(tag)/t-${i}"; echo ${i}'
                         outputs: {v: {stdout: json}}
                 outputs: {v: '${t.v}'}
                 """).write(toFile: file, atomically: true, encoding: .utf8)
@@ -327,7 +342,10 @@ struct SSHTests {
         // Exactly one execution of item 1 is on the host, the second attempt: the orphan is
         // gone. (Each execution is one wrapper shell, whose command line exports its attempt.)
         let waiting = try host.remote(
-            "ps -u \(SSHTestHost.user) -o args= | grep -F '\(tag)/go-' | grep -F 'export HEAVEN_ATTEMPT=' | grep -v -e grep -e 'ps -u'; true"
+            """
+            ps -u \(SSHTestHost.user) -o args= | grep -F '\(tag)/go-' | grep -F 'export HEAVEN_ATTEMPT=' | grep \
+            -v -e grep -e 'ps -u'; true
+            """
         )
         .split(separator: "\n")
         #expect(
@@ -378,7 +396,10 @@ struct SSHTests {
     }
 
     @Test(
-        "a run's directory on a host is private (0700) under a name no one else can guess; a site maps users to their own remote accounts"
+        """
+        a run's directory on a host is private (0700) under a name no one else can guess; a site maps users to \
+        their own remote accounts
+        """
     )
     func privateRemoteDirectories() async throws {
         let host = try SSHTestHost()
@@ -399,7 +420,8 @@ struct SSHTests {
                 steps:
                   - task: look
                     on: m
-                    shell: 'whoami; stat -c %a "$HEAVEN_WORKDIR" ../.. ../../.. ../../../..; basename "$(cd ../.. && pwd)"; exit 5'
+                    shell: 'whoami; stat -c %a "$HEAVEN_WORKDIR" ../.. ../../.. ../../../..; basename "$(cd ../.. && \
+                pwd)"; exit 5'
                 """)
         #expect(run.status == .failed, "\(attempts.map { $0.error ?? "" })")
         let name = SSHConnector.remoteName(run.id, salt: HeavenHome(root: h.home).remoteSalt)
@@ -410,7 +432,10 @@ struct SSHTests {
     }
 
     @Test(
-        "a user's own key, kept as their secret, opens their connection only: never left on disk, never lent to another user"
+        """
+        a user's own key, kept as their secret, opens their connection only: never left on disk, never lent to \
+        another user
+        """
     )
     func keyFromSecret() async throws {
         let host = try SSHTestHost()
@@ -512,7 +537,8 @@ struct SSHTests {
                         on: m
                         inputs: {data.txt: '${inputs.data}'}
                         env: {TOKEN: {secret: api-key}}
-                        run: [sh, -c, 'test "$(printf %s "$TOKEN" | sha256sum | cut -c1-64)" = \(digest) || exit 9; wc -l < data.txt | tr -d " " > n.txt; echo "$0 $(whoami) $SLURM_JOB_ID"', '${i}']
+                        run: [sh, -c, 'test "$(printf %s "$TOKEN" | sha256sum | cut -c1-64)" = \(digest) || exit 9; wc \
+                -l < data.txt | tr -d " " > n.txt; echo "$0 $(whoami) $SLURM_JOB_ID"', '${i}']
                         outputs: {n: {json: n.txt}, who: {stdout: text}}
                 outputs: {n: '${count.n}', who: '${count.who}'}
                 """)
@@ -585,7 +611,10 @@ struct SSHTests {
     }
 
     @Test(
-        "a host whose link goes down mid-run: lost attempts recorded, work moved; the host is probed back and counts as up again"
+        """
+        a host whose link goes down mid-run: lost attempts recorded, work moved; the host is probed back and \
+        counts as up again
+        """
     )
     func linkDown() async throws {
         setenv("HEAVEN_SSH_TIMEOUT", "2", 1)
@@ -696,17 +725,20 @@ struct SSHTests {
                       - task: first
                         on: a
                         inputs: {n.txt: '${split.numbers}'}
-                        shell: 'head -n 10 n.txt | awk ''{s += $1} END {print s}'' > part.txt; hostname -I | tr -d " \\n" > where.txt'
+                        shell: 'head -n 10 n.txt | awk ''{s += $1} END {print s}'' > part.txt; hostname -I | tr -d " \
+                \\n" > where.txt'
                         outputs: {sum: {json: part.txt}, where: {file: where.txt}}
                       - task: second
                         on: b
                         inputs: {n.txt: '${split.numbers}'}
-                        shell: 'sed -n 11,20p n.txt | awk ''{s += $1} END {print s}'' > part.txt; hostname -I | tr -d " \\n" > where.txt'
+                        shell: 'sed -n 11,20p n.txt | awk ''{s += $1} END {print s}'' > part.txt; hostname -I | tr -d \
+                " \\n" > where.txt'
                         outputs: {sum: {json: part.txt}, where: {file: where.txt}}
                       - task: third
                         on: c
                         inputs: {n.txt: '${split.numbers}'}
-                        shell: 'tail -n 10 n.txt | awk ''{s += $1} END {print s}'' > part.txt; echo "$SLURM_JOB_ID" > job.txt'
+                        shell: 'tail -n 10 n.txt | awk ''{s += $1} END {print s}'' > part.txt; echo "$SLURM_JOB_ID" > \
+                job.txt'
                         outputs: {sum: {json: part.txt}, job: {json: job.txt}}
                   - task: join
                     on: home

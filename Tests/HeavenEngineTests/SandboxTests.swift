@@ -9,7 +9,10 @@ import Testing
 @Suite("Sandboxed tasks", Testbed.needs(TaskSandbox.bubblewrap != nil, "bubblewrap"), .timeLimit(.minutes(15)))
 struct SandboxTests {
     @Test(
-        "a sandboxed task writes only its working directory, has a private /tmp, no network, and cannot see Heaven's state"
+        """
+        a sandboxed task writes only its working directory, has a private /tmp, no network, and cannot see \
+        Heaven's state
+        """
     )
     func confinement() async throws {
         try Testbed.require(TaskSandbox.bubblewrap != nil, "bubblewrap")
@@ -55,7 +58,8 @@ struct SandboxTests {
             inputs: {scene: file}
             steps:
               - task: read
-                run: [sh, -c, 'cat "$0"; echo more >> "$0" 2>/dev/null || echo read-only; test -e \(dir)/other.txt && echo other-visible || echo other-hidden', '${inputs.scene}']
+                run: [sh, -c, 'cat "$0"; echo more >> "$0" 2>/dev/null || echo read-only; test -e \(dir)/other.txt && \
+            echo other-visible || echo other-hidden', '${inputs.scene}']
                 outputs: {said: {stdout: text}}
             outputs: {said: '${read.said}'}
             """
@@ -71,7 +75,10 @@ struct UnsandboxedTests {
     func unconfined() async throws {
         let h = try Harness()
         let (run, _) = try await h.run(
-            "kind: Workflow\nname: w\nsteps:\n  - task: p\n    shell: 'test -e \(h.home)/heaven.sqlite && echo visible'\n    outputs: {v: {stdout: text}}\noutputs: {v: '${p.v}'}\n"
+            """
+            kind: Workflow\nname: w\nsteps:\n  - task: p\n    shell: 'test -e \(h.home)/heaven.sqlite && echo \
+            visible'\n    outputs: {v: {stdout: text}}\noutputs: {v: '${p.v}'}\n
+            """
         )
         #expect(run.outputs?["v"] == .string("visible"))
     }

@@ -9,7 +9,10 @@ import Testing
 @Suite("Secrets", .timeLimit(.minutes(15)))
 struct SecretTests {
     @Test(
-        "a task gets its user's secret in its environment; the store, the events and the logs of Heaven never hold it in clear"
+        """
+        a task gets its user's secret in its environment; the store, the events and the logs of Heaven never hold \
+        it in clear
+        """
     )
     func resolved() async throws {
         let h = try Harness()
@@ -25,7 +28,8 @@ struct SecretTests {
             steps:
               - task: use
                 env: {TOKEN: {secret: api-key}, PLAIN: visible}
-                shell: 'test "$(printf %s "$TOKEN" | sha256sum | cut -c1-64)" = \(digest) && echo "token of $${#TOKEN} characters, $PLAIN"'
+                shell: 'test "$(printf %s "$TOKEN" | sha256sum | cut -c1-64)" = \(digest) && echo "token of $${#TOKEN} \
+            characters, $PLAIN"'
                 outputs: {said: {stdout: text}}
             outputs: {said: '${use.said}'}
             """)
@@ -62,7 +66,10 @@ struct SecretTests {
         #expect(run.status == .failed)
         #expect(
             attempts.first?.error
-                == "secret `api-key` is not set for \(testUser) (set it with `heaven secrets set api-key`, or PUT /v1/secrets/api-key)"
+                == """
+                secret `api-key` is not set for \(testUser) (set it with `heaven secrets set api-key`, or PUT \
+                /v1/secrets/api-key)
+                """
         )
     }
 

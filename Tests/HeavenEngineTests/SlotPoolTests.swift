@@ -70,7 +70,10 @@ struct SlotPoolTests {
     }
 
     @Test(
-        "with no waiter, an ended attempt's capacity is parked: the run's next request of its size takes it over; another size does not, and it is given back at its moment"
+        """
+        with no waiter, an ended attempt's capacity is parked: the run's next request of its size takes it over; \
+        another size does not, and it is given back at its moment
+        """
     )
     func parking() async throws {
         let p = pool()
@@ -102,7 +105,10 @@ struct SlotPoolTests {
     }
 
     @Test(
-        "a parked end is given back, not taken over, once another run waits for the node; a slot is released once however often its end is written"
+        """
+        a parked end is given back, not taken over, once another run waits for the node; a slot is released once \
+        however often its end is written
+        """
     )
     func parkingYieldsAndReleasesOnce() async throws {
         let p = pool()

@@ -81,7 +81,10 @@ struct SlurmTests {
     }
 
     @Test(
-        "a job's secret travels in a 0600 file the job removes as it starts: never in its script, on a command line or in the run's files, after success or failure"
+        """
+        a job's secret travels in a 0600 file the job removes as it starts: never in its script, on a command \
+        line or in the run's files, after success or failure
+        """
     )
     func secretsOffJobScripts() async throws {
         let cluster = try SlurmTestCluster()
@@ -107,7 +110,8 @@ struct SlurmTests {
                       - task: use
                         on: m
                         env: {TOKEN: {secret: api-key}}
-                        shell: 'test "$(printf %s "$TOKEN" | sha256sum | cut -c1-64)" = \(digest) || exit 9; touch \(gate).ready; while [ ! -e \(gate).go ]; do sleep 0.05; done; \(end)'
+                        shell: 'test "$(printf %s "$TOKEN" | sha256sum | cut -c1-64)" = \(digest) || exit 9; touch \
+                    \(gate).ready; while [ ! -e \(gate).go ]; do sleep 0.05; done; \(end)'
                     """)
             let running = Task { try await h.engine.execute(runID: created.id) }
             try await LeakChecks.wait("the job to start") { FileManager.default.fileExists(atPath: gate + ".ready") }
@@ -151,7 +155,8 @@ struct SlurmTests {
                     steps:
                       - task: t
                         on: m
-                        shell: 'echo start >> \(sync)/t-${i}; until [ -e \(sync)/go-${i} ]; do sleep 0.05; done; echo end >> \(sync)/t-${i}; echo ${i}'
+                        shell: 'echo start >> \(sync)/t-${i}; until [ -e \(sync)/go-${i} ]; do sleep 0.05; done; echo \
+                end >> \(sync)/t-${i}; echo ${i}'
                         outputs: {v: {stdout: json}}
                 outputs: {v: '${t.v}'}
                 """).write(toFile: file, atomically: true, encoding: .utf8)

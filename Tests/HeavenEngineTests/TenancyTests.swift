@@ -18,7 +18,10 @@ struct TenancyTests {
     }
 
     @Test(
-        "a tenant's task is never submitted to a Slurm site that would run it as the server's own account; an admin's is"
+        """
+        a tenant's task is never submitted to a Slurm site that would run it as the server's own account; an \
+        admin's is
+        """
     )
     func noServerAccountJobs() async throws {
         let h = try Harness()

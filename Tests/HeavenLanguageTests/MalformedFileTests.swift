@@ -81,7 +81,10 @@ let malformedFiles: [Malformed] = [
     Malformed(
         name: "unknown output of a step",
         yaml: header
-            + "  - task: split\n    run: [true]\n    outputs: {tiles: {glob: '*.tif'}}\n  - task: b\n    run: [echo, '${split.tilez}']\n",
+            + """
+              - task: split\n    run: [true]\n    outputs: {tiles: {glob: '*.tif'}}\n  - task: b\n    run: [echo, \
+            '${split.tilez}']\n
+            """,
         position: "8:26", message: "step `split` has no output `tilez` (did you mean `tiles`?)"),
     Malformed(
         name: "unknown step name", yaml: header + "  - task: a\n    run: [echo, '${splt.x}']\n", position: "5:20",
@@ -89,17 +92,24 @@ let malformedFiles: [Malformed] = [
     Malformed(
         name: "unknown input",
         yaml:
-            "kind: Workflow\nname: w\ninputs:\n  scene: {type: file}\nsteps:\n  - task: a\n    run: [echo, '${inputs.scen}']\n",
+            """
+            kind: Workflow\nname: w\ninputs:\n  scene: {type: file}\nsteps:\n  - task: a\n    run: [echo, \
+            '${inputs.scen}']\n
+            """,
         position: "7:27", message: "unknown input `scen` of workflow `w` (did you mean `scene`?)"),
     Malformed(
         name: "reference to a later step",
         yaml: header
-            + "  - task: a\n    run: [echo, '${b.x}']\n  - task: b\n    run: [true]\n    outputs: {x: {stdout: text}}\n",
+            + "  - task: a\n    run: [echo, '${b.x}']\n  - task: b\n    run: [true]\n"
+            + "    outputs: {x: {stdout: text}}\n",
         position: "5:20", message: "step `b` has not run at this point"),
     Malformed(
         name: "reference across parallel branches",
         yaml: header
-            + "  - parallel:\n      - task: a\n        run: [true]\n        outputs: {x: {stdout: text}}\n      - task: b\n        run: [echo, '${a.x}']\n",
+            + """
+              - parallel:\n      - task: a\n        run: [true]\n        outputs: {x: {stdout: text}}\n      - \
+            task: b\n        run: [echo, '${a.x}']\n
+            """,
         position: "9:24", message: "step `a` has not run at this point"),
     Malformed(
         name: "duplicate step names", yaml: header + "  - task: a\n    run: [true]\n  - task: a\n    run: [true]\n",
@@ -126,7 +136,10 @@ let malformedFiles: [Malformed] = [
     Malformed(
         name: "loop with while and until",
         yaml: header
-            + "  - loop:\n      while: 'true'\n      until: 'false'\n      steps:\n        - task: a\n          run: [true]\n",
+            + """
+              - loop:\n      while: 'true'\n      until: 'false'\n      steps:\n        - task: a\n          run: \
+            [true]\n
+            """,
         position: "6:7", message: "a loop has either `while` or `until`, not both"),
     Malformed(
         name: "loop without test", yaml: header + "  - loop:\n      steps:\n        - task: a\n          run: [true]\n",
@@ -150,7 +163,10 @@ let malformedFiles: [Malformed] = [
     Malformed(
         name: "call with an unknown input",
         yaml:
-            "kind: Workflow\nname: main\nsteps:\n  - call: sub\n    with: {wrod: x}\n---\nkind: Workflow\nname: sub\ninputs: {word: {type: string}}\nsteps:\n  - task: t\n    run: [true]\n",
+            """
+            kind: Workflow\nname: main\nsteps:\n  - call: sub\n    with: {wrod: x}\n---\nkind: Workflow\nname: \
+            sub\ninputs: {word: {type: string}}\nsteps:\n  - task: t\n    run: [true]\n
+            """,
         position: "5:18", message: "workflow `sub` has no input `wrod` (did you mean `word`?)",
         first: "4:5"),  // the call misses the required input `word`
     Malformed(
@@ -160,7 +176,10 @@ let malformedFiles: [Malformed] = [
     Malformed(
         name: "default of the wrong type",
         yaml:
-            "kind: Workflow\nname: w\ninputs:\n  n: {type: integer, default: many}\nsteps:\n  - task: a\n    run: [true]\n",
+            """
+            kind: Workflow\nname: w\ninputs:\n  n: {type: integer, default: many}\nsteps:\n  - task: a\n    run: \
+            [true]\n
+            """,
         position: "4:31", message: "the default of input `n` is a string, not an integer"),
     Malformed(
         name: "bounds on a string input",
@@ -170,12 +189,18 @@ let malformedFiles: [Malformed] = [
     Malformed(
         name: "default out of bounds",
         yaml:
-            "kind: Workflow\nname: w\ninputs:\n  n: {type: integer, default: 20, maximum: 10}\nsteps:\n  - task: a\n    run: [true]\n",
+            """
+            kind: Workflow\nname: w\ninputs:\n  n: {type: integer, default: 20, maximum: 10}\nsteps:\n  - task: \
+            a\n    run: [true]\n
+            """,
         position: "4:31", message: "the default: input `n` must be at most 10, not 20"),
     Malformed(
         name: "enum value of another type",
         yaml:
-            "kind: Workflow\nname: w\ninputs:\n  n: {type: integer, enum: [1, x]}\nsteps:\n  - task: a\n    run: [true]\n",
+            """
+            kind: Workflow\nname: w\ninputs:\n  n: {type: integer, enum: [1, x]}\nsteps:\n  - task: a\n    run: \
+            [true]\n
+            """,
         position: "4:32", message: "a value of `enum` is a string, not an integer"),
     Malformed(
         name: "output without a value",
@@ -196,7 +221,10 @@ let malformedFiles: [Malformed] = [
     Malformed(
         name: "unknown machine",
         yaml:
-            "kind: Topology\nname: t\nmachines:\n  - {name: workers, cores: 2}\n---\nkind: Workflow\nname: w\ntopology: t\nsteps:\n  - task: a\n    on: worker\n    run: [true]\n",
+            """
+            kind: Topology\nname: t\nmachines:\n  - {name: workers, cores: 2}\n---\nkind: Workflow\nname: \
+            w\ntopology: t\nsteps:\n  - task: a\n    on: worker\n    run: [true]\n
+            """,
         position: "10:5",
         message: "task `a` runs `on` unknown machine `worker` of topology `t` (did you mean `workers`?)"),
     Malformed(
@@ -220,7 +248,10 @@ let malformedFiles: [Malformed] = [
     Malformed(
         name: "link bandwidth with a latency unit",
         yaml:
-            "kind: Topology\nname: t\nmachines:\n  - {name: a}\n  - {name: b}\nlinks:\n  - {between: [a, b], bandwidth: '>= 10ms'}\n",
+            """
+            kind: Topology\nname: t\nmachines:\n  - {name: a}\n  - {name: b}\nlinks:\n  - {between: [a, b], \
+            bandwidth: '>= 10ms'}\n
+            """,
         position: "7:34", message: "`bandwidth`: `10ms` is not a bandwidth"),
     Malformed(
         name: "requirements with an unknown attribute",
@@ -235,7 +266,10 @@ let malformedFiles: [Malformed] = [
     Malformed(
         name: "duplicate workflow",
         yaml:
-            "kind: Workflow\nname: w\nsteps:\n  - task: a\n    run: [true]\n---\nkind: Workflow\nname: w\nsteps:\n  - task: b\n    run: [true]\n",
+            """
+            kind: Workflow\nname: w\nsteps:\n  - task: a\n    run: [true]\n---\nkind: Workflow\nname: w\nsteps:\n \
+             - task: b\n    run: [true]\n
+            """,
         position: "8:7", message: "duplicate Workflow `w` (first defined at t.yaml:2:7)"),
     // Prices (charging): after a workflow whose output `n` is a task's.
     Malformed(
@@ -281,7 +315,10 @@ let malformedFiles: [Malformed] = [
 
 /// A workflow with one output, `n`, ready for a `price`.
 let priced =
-    "kind: Workflow\nname: w\nsteps:\n  - task: a\n    run: [true]\n    outputs: {n: {stdout: json}}\noutputs: {n: '${a.n}'}\n"
+    """
+    kind: Workflow\nname: w\nsteps:\n  - task: a\n    run: [true]\n    outputs: {n: {stdout: json}}\noutputs: {n: \
+    '${a.n}'}\n
+    """
 
 @Suite("Malformed description files", .timeLimit(.minutes(15)))
 struct MalformedFileTests {
@@ -294,7 +331,10 @@ struct MalformedFileTests {
             result.diagnostics.contains {
                 "\($0.location.line):\($0.location.column)" == c.position && $0.message.contains(c.message)
             },
-            "expected \(c.position) \(c.message)\n got: \(result.diagnostics.map(\.description).joined(separator: "\n      "))"
+            """
+            expected \(c.position) \(c.message)\n got: \
+            \(result.diagnostics.map(\.description).joined(separator: "\n      "))
+            """
         )
         #expect(first.location.file == "t.yaml")
         // The problem the case is about comes first: nothing reported before it.
@@ -329,12 +369,18 @@ struct MalformedFileTests {
     func nullDefaults() {
         let ok = Loader.load(
             text:
-                "kind: Workflow\nname: w\ninputs: {f: {type: file, default: null}}\nsteps:\n  - task: t\n    run: ['true']\n",
+                """
+                kind: Workflow\nname: w\ninputs: {f: {type: file, default: null}}\nsteps:\n  - task: t\n    run: \
+                ['true']\n
+                """,
             path: "t.yaml")
         #expect(ok.isValid, "\(ok.diagnostics)")
         let bad = Loader.load(
             text:
-                "kind: Workflow\nname: w\ninputs: {s: {type: string, default: null}}\nsteps:\n  - task: t\n    run: ['true']\n",
+                """
+                kind: Workflow\nname: w\ninputs: {s: {type: string, default: null}}\nsteps:\n  - task: t\n    \
+                run: ['true']\n
+                """,
             path: "t.yaml")
         #expect(
             bad.diagnostics.map(\.description) == ["t.yaml:3:37: error: the default of input `s` is null, not a string"]

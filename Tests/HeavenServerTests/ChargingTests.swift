@@ -26,7 +26,8 @@ let wordsProcess = """
     steps:
       - task: split
         on: m
-        run: [python3, -c, 'import json, sys, time; time.sleep(float(sys.argv[2])); print(json.dumps(sys.argv[1].split()))', '${inputs.text}', '${inputs.pause}']
+        run: [python3, -c, 'import json, sys, time; time.sleep(float(sys.argv[2])); \
+    print(json.dumps(sys.argv[1].split()))', '${inputs.text}', '${inputs.pause}']
         outputs: {words: {stdout: json}}
     outputs: {words: '${split.words}'}
     """
@@ -109,7 +110,11 @@ func close(_ a: Double, _ b: Double, within: Double = 1e-6) -> Bool { abs(a - b)
 @Suite("Charging on the value of services", .serialized, .timeLimit(.minutes(15)))
 struct ChargingTests {
     @Test(
-        "a user pays a priced process's published value within their budget; the publisher gets it less the fee and pays the site's owner for the cores; the publisher's margin is value − fee − resources (checked by hand from the recorded attempts); 402 for each missing thing; a price over budget fails the job unpaid"
+        """
+        a user pays a priced process's published value within their budget; the publisher gets it less the fee \
+        and pays the site's owner for the cores; the publisher's margin is value − fee − resources (checked by \
+        hand from the recorded attempts); 402 for each missing thing; a price over budget fails the job unpaid
+        """
     )
     func valueAndResources() async throws {
         let b = try await ChargingBed()
@@ -212,7 +217,10 @@ struct ChargingTests {
     }
 
     @Test(
-        "who sees which bill: its payer, its publisher and admins; no one else (not the site's owner); credits are an admin's"
+        """
+        who sees which bill: its payer, its publisher and admins; no one else (not the site's owner); credits are \
+        an admin's
+        """
     )
     func billMatrix() async throws {
         let b = try await ChargingBed()
@@ -284,7 +292,10 @@ struct ChargingTests {
     }
 
     @Test(
-        "quotes: no history says so; with history, the estimate covers a similar job; accepted once as the job's budget; another's quote is not found"
+        """
+        quotes: no history says so; with history, the estimate covers a similar job; accepted once as the job's \
+        budget; another's quote is not found
+        """
     )
     func quotes() async throws {
         let b = try await ChargingBed(fee: 0)
@@ -331,7 +342,10 @@ struct ChargingTests {
     }
 
     @Test(
-        "50 jobs submitted at once against a balance that covers 20 of their budgets: exactly 20 accepted, the balance never below zero"
+        """
+        50 jobs submitted at once against a balance that covers 20 of their budgets: exactly 20 accepted, the \
+        balance never below zero
+        """
     )
     func concurrentBudgets() async throws {
         let b = try await ChargingBed()
@@ -365,7 +379,12 @@ struct ChargingTests {
     }
 
     @Test(
-        "the server killed with SIGKILL during 20 priced jobs — twice exactly between a job's end and its settlement (a trace point holds it there), twice at random moments — then restarted: every job succeeds and is charged exactly once, and every account's movements add up: the payer's, the publisher's, the site owner's, the platform's"
+        """
+        the server killed with SIGKILL during 20 priced jobs — twice exactly between a job's end and its \
+        settlement (a trace point holds it there), twice at random moments — then restarted: every job succeeds \
+        and is charged exactly once, and every account's movements add up: the payer's, the publisher's, the site \
+        owner's, the platform's
+        """
     )
     func killedWhileCharging() async throws {
         let b = try await ChargingBed()
@@ -451,7 +470,11 @@ struct ChargingTests {
     }
 
     @Test(
-        "the NDVI showcase sold: priced at deploy by a Price document, quoted, executed within budget for exactly the published price of what it delivered; the site's owner paid for the cores; the publisher's margin; the console shows the price, asks a budget, refuses too small a one, and shows the job's costs"
+        """
+        the NDVI showcase sold: priced at deploy by a Price document, quoted, executed within budget for exactly \
+        the published price of what it delivered; the site's owner paid for the cores; the publisher's margin; \
+        the console shows the price, asks a budget, refuses too small a one, and shows the job's costs
+        """
     )
     func ndviSold() async throws {
         let b = try await ChargingBed()

@@ -51,7 +51,10 @@ struct ConfusedDeputyTests {
     }
 
     @Test(
-        "a chain of links to a host file given back as a file: refused, never served, never deleted; a file input names only what the tenant may read, with one answer whether it exists or not"
+        """
+        a chain of links to a host file given back as a file: refused, never served, never deleted; a file input \
+        names only what the tenant may read, with one answer whether it exists or not
+        """
     )
     func chains() async throws {
         let s = try ServerHarness()
@@ -76,7 +79,10 @@ struct ConfusedDeputyTests {
         let fine = try await s.request(
             "POST", "/v1/runs", token: mallory,
             body: ServerHarness.submission(
-                "kind: Workflow\nname: f\nsteps:\n  - task: t\n    shell: 'echo fine > out.txt'\n    outputs: {o: {file: out.txt}}\noutputs: {o: '${t.o}'}\n"
+                """
+                kind: Workflow\nname: f\nsteps:\n  - task: t\n    shell: 'echo fine > out.txt'\n    outputs: {o: \
+                {file: out.txt}}\noutputs: {o: '${t.o}'}\n
+                """
             ))
         let fineID = try #require(fine.json["id"] as? String, "\(fine.text)")
         #expect(try await waitForEnd(s, fineID, token: mallory)["status"] as? String == "succeeded")
@@ -105,7 +111,10 @@ struct ConfusedDeputyTests {
 
         // Absolute paths as file inputs: the same answer whether the file exists or not.
         let workflow =
-            "kind: Workflow\nname: w\ninputs: {f: {type: file}}\nsteps:\n  - task: t\n    inputs: {x: '${inputs.f}'}\n    run: [cat, x]\n    outputs: {v: {stdout: text}}\noutputs: {v: '${t.v}'}\n"
+            """
+            kind: Workflow\nname: w\ninputs: {f: {type: file}}\nsteps:\n  - task: t\n    inputs: {x: \
+            '${inputs.f}'}\n    run: [cat, x]\n    outputs: {v: {stdout: text}}\noutputs: {v: '${t.v}'}\n
+            """
         var details: [String] = []
         for path in [v.file, v.dir + "/no-such-file", "/etc/shadow", shared + "/closed.txt", shared + "/../secret"] {
             let r = try await s.request(
@@ -174,7 +183,10 @@ struct ConfusedDeputyTests {
             let r = try await s.request(
                 "POST", "/v1/runs", token: mallory,
                 body: ServerHarness.submission(
-                    "kind: Workflow\nname: w\ninputs: {f: {type: file}}\nsteps:\n  - task: t\n    run: [cat, '${inputs.f}']\n",
+                    """
+                    kind: Workflow\nname: w\ninputs: {f: {type: file}}\nsteps:\n  - task: t\n    run: [cat, \
+                    '${inputs.f}']\n
+                    """,
                     inputs: ["f": path]))
             #expect(r.status == 422, "\(path): \(r.text)")
         }
@@ -193,7 +205,10 @@ struct ConfusedDeputyTests {
     }
 
     @Test(
-        "a preview is made in the tenant's sandbox by GDAL's GeoTIFF driver only: no VRT over a host file, no request to a port"
+        """
+        a preview is made in the tenant's sandbox by GDAL's GeoTIFF driver only: no VRT over a host file, no \
+        request to a port
+        """
     )
     func previews() async throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gdal_translate") else {
@@ -240,7 +255,11 @@ struct ConfusedDeputyTests {
         ]
         for (name, text) in cases {
             let yaml =
-                "kind: Workflow\nname: p\nsteps:\n  - task: t\n    run: [python3, -c, 'import sys; open(\"x.tif\", \"w\").write(sys.argv[1])', '\(text.replacingOccurrences(of: "'", with: "''"))']\n    outputs: {o: {file: x.tif}}\noutputs: {o: '${t.o}'}\n"
+                """
+                kind: Workflow\nname: p\nsteps:\n  - task: t\n    run: [python3, -c, 'import sys; open(\"x.tif\", \
+                \"w\").write(sys.argv[1])', '\(text.replacingOccurrences(of: "'", with: "''"))']\n    outputs: \
+                {o: {file: x.tif}}\noutputs: {o: '${t.o}'}\n
+                """
             let r = try await s.request("POST", "/v1/runs", token: mallory, body: ServerHarness.submission(yaml))
             let id = try #require(r.json["id"] as? String, "\(name): \(r.text)")
             #expect(try await waitForEnd(s, id, token: mallory)["status"] as? String == "succeeded")
@@ -257,7 +276,11 @@ struct ConfusedDeputyTests {
         if knocked >= 0 { close(knocked) }
         // Positive control: a real GeoTIFF made by the task is previewed.
         let tif =
-            "kind: Workflow\nname: p\nsteps:\n  - task: t\n    run: [gdal_translate, -q, -of, GTiff, -outsize, '32', '32', /usr/share/gdal/gdalicon.png, x.tif]\n    outputs: {o: {file: x.tif}}\noutputs: {o: '${t.o}'}\n"
+            """
+            kind: Workflow\nname: p\nsteps:\n  - task: t\n    run: [gdal_translate, -q, -of, GTiff, -outsize, \
+            '32', '32', /usr/share/gdal/gdalicon.png, x.tif]\n    outputs: {o: {file: x.tif}}\noutputs: {o: \
+            '${t.o}'}\n
+            """
         let made = try await s.request("POST", "/v1/runs", token: mallory, body: ServerHarness.submission(tif))
         let madeID = try #require(made.json["id"] as? String, "\(made.text)")
         let madeEnd = try await waitForEnd(s, madeID, token: mallory)
@@ -269,7 +292,10 @@ struct ConfusedDeputyTests {
     }
 
     @Test(
-        "a price that cannot be represented is refused at deploy, naming the field; a huge one is never charged and never traps"
+        """
+        a price that cannot be represented is refused at deploy, naming the field; a huge one is never charged \
+        and never traps
+        """
     )
     func overflow() async throws {
         let s = try ServerHarness()
@@ -364,7 +390,10 @@ struct ConfusedDeputyTests {
     }
 
     @Test(
-        "the serving process is its service account's, every thread, with no capability and no group; only the helper is root"
+        """
+        the serving process is its service account's, every thread, with no capability and no group; only the \
+        helper is root
+        """
     )
     func privilegeSeparation() async throws {
         guard geteuid() == 0 else {
@@ -417,7 +446,10 @@ struct ConfusedDeputyTests {
     }
 
     @Test(
-        "a tenant's topology that asks for the network is refused where it asks; an admin's task has it (and reaches the port the probe aims at)"
+        """
+        a tenant's topology that asks for the network is refused where it asks; an admin's task has it (and \
+        reaches the port the probe aims at)
+        """
     )
     func network() async throws {
         let s = try ServerHarness()
@@ -444,7 +476,8 @@ struct ConfusedDeputyTests {
             steps:
               - task: t
                 on: m
-                run: [python3, -c, 'import socket; socket.create_connection(("127.0.0.1", \(s.port)), 2); print("reached")']
+                run: [python3, -c, 'import socket; socket.create_connection(("127.0.0.1", \(s.port)), 2); \
+            print("reached")']
                 outputs: {v: {stdout: text}}
             outputs: {v: '${t.v}'}
             """
@@ -476,11 +509,21 @@ struct ConfusedDeputyTests {
         let (port, hostPort) = (Int.random(in: 20000..<30000), Int.random(in: 20000..<30000))
         // A listener answers `name` to every connection for a minute, then goes.
         func listener(_ address: String, _ port: Int, _ name: String) -> String {
-            "python3 -c 'import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind((\"\(address)\",\(port)))\ns.listen(16)\ns.settimeout(60)\ntry:\n  while True:\n    c,_=s.accept();c.sendall(b\"\(name)\");c.close()\nexcept Exception: pass' >/dev/null 2>&1 &"
+            """
+            python3 -c 'import \
+            socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,\
+            1)\ns.bind((\"\(address)\",\(port)))\ns.listen(16)\ns.settimeout(60)\ntry:\n \
+             while True:\n    c,_=s.accept();c.sendall(b\"\(name)\");c.close()\nexcept Exception: pass' \
+            >/dev/null 2>&1 &
+            """
         }
         defer {
             _ = try? ServerHarness.sh(
-                "ip netns pids \(ns) 2>/dev/null | xargs -r kill; pkill -f 'bind\\(\\(\"0.0.0.0\",\(hostPort)\\)' ; ip netns del \(ns) 2>/dev/null; ip link del \(ns)a 2>/dev/null; ip netns list | grep -q '^hv' || ip route del blackhole 10.200.0.0/16 2>/dev/null; true"
+                """
+                ip netns pids \(ns) 2>/dev/null | xargs -r kill; pkill -f 'bind\\(\\(\"0.0.0.0\",\(hostPort)\\)' \
+                ; ip netns del \(ns) 2>/dev/null; ip link del \(ns)a 2>/dev/null; ip netns list | grep -q '^hv' \
+                || ip route del blackhole 10.200.0.0/16 2>/dev/null; true
+                """
             )
         }
         // The blackhole first: nothing in the range can leave the machine. (The listeners
@@ -509,11 +552,17 @@ struct ConfusedDeputyTests {
         // Positive controls from the host: both listeners answer.
         #expect(
             try Testbed.sh(
-                "python3 -c 'import socket;print(socket.create_connection((\"\(outside)\",\(port)),3).recv(16).decode())'"
+                """
+                python3 -c 'import \
+                socket;print(socket.create_connection((\"\(outside)\",\(port)),3).recv(16).decode())'
+                """
             ).contains("outside"))
         #expect(
             try Testbed.sh(
-                "python3 -c 'import socket;print(socket.create_connection((\"\(hostSide)\",\(hostPort)),3).recv(16).decode())'"
+                """
+                python3 -c 'import \
+                socket;print(socket.create_connection((\"\(hostSide)\",\(hostPort)),3).recv(16).decode())'
+                """
             ).contains("host"))
 
         let s = try ServerHarness()
@@ -606,7 +655,10 @@ struct ConfusedDeputyTests {
             ),
             (
                 "removed but open",
-                "python3 -c 'import os,time; fs=[open(\"x%d\" % i, \"wb\") for i in range(8)]; [(f.write(bytes(5242880)), f.flush(), os.unlink(f.name)) for f in fs]; time.sleep(30)'; echo wrote",
+                """
+                python3 -c 'import os,time; fs=[open(\"x%d\" % i, \"wb\") for i in range(8)]; \
+                [(f.write(bytes(5242880)), f.flush(), os.unlink(f.name)) for f in fs]; time.sleep(30)'; echo wrote
+                """,
                 nil, true
             ),
             // Empty files take inodes: 50,000 of them count 512 bytes each (24MiB).

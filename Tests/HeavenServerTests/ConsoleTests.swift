@@ -49,11 +49,14 @@ func browserChecks(_ script: String, python: String, checks expected: Int, scree
     try FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true)
     let shell = """
         ip link set lo up
-        HEAVEN_HOME=\(s.home) setsid \(ServerHarness.binary) serve --listen 127.0.0.1:0 --task-ids \(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound) --user \(ServerHarness.serviceAccount) > \(s.work)/serve.out 2> \(s.work)/serve.err < /dev/null &
+        HEAVEN_HOME=\(s.home) setsid \(ServerHarness.binary) serve --listen 127.0.0.1:0 --task-ids \
+        \(s.taskIDs.lowerBound)-\(s.taskIDs.upperBound) --user \(ServerHarness.serviceAccount) > \(s.work)/serve.out 2>\
+         \(s.work)/serve.err < /dev/null &
         server=$!
         for i in $(seq 200); do grep -q listening \(s.work)/serve.out 2>/dev/null && break; sleep 0.05; done
         url=$(sed -n 's/^listening on //p' \(s.work)/serve.out)
-        \(python) \(repository)/Tests/HeavenServerTests/Console/\(script) "$url" \(s.home) \(artifacts) \(bob) \(dave) > \(s.work)/report.json 2> \(s.work)/browser.err
+        \(python) \(repository)/Tests/HeavenServerTests/Console/\(script) "$url" \(s.home) \(artifacts) \(bob) \(dave) \
+        > \(s.work)/report.json 2> \(s.work)/browser.err
         status=$?
         kill $server
         exit $status
@@ -61,7 +64,10 @@ func browserChecks(_ script: String, python: String, checks expected: Int, scree
     try shell.write(toFile: s.work + "/console.sh", atomically: true, encoding: .utf8)
     chmod(s.work, 0o755)
     let status = try ServerHarness.sh(
-        "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2>/dev/null; done; unshare -n bash \(s.work)/console.sh",
+        """
+        for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2>/dev/null; done; unshare -n \
+        bash \(s.work)/console.sh
+        """,
         shell: "/bin/bash")
     let said = (try? String(contentsOfFile: s.work + "/browser.err", encoding: .utf8)) ?? ""
     #expect(status == 0, "the browser script failed: \(said.suffix(3000))")
@@ -83,7 +89,12 @@ func browserChecks(_ script: String, python: String, checks expected: Int, scree
     .timeLimit(.minutes(15)))
 struct ConsoleTests {
     @Test(
-        "sign in with a token; the graph shows each task's recorded state and turns running to succeeded live; a failed and a timed-out task show their state and reason, the Gantt chart its time axis; cancel stops the run; a log follows; one Gantt bar per attempt on its site; another user gets 404; nothing loaded from elsewhere; markup in a log stays text; a process's form uploads a file; run again"
+        """
+        sign in with a token; the graph shows each task's recorded state and turns running to succeeded live; a \
+        failed and a timed-out task show their state and reason, the Gantt chart its time axis; cancel stops the \
+        run; a log follows; one Gantt bar per attempt on its site; another user gets 404; nothing loaded from \
+        elsewhere; markup in a log stays text; a process's form uploads a file; run again
+        """
     )
     func browser() throws {
         try browserChecks("browser.py", python: try #require(seleniumPython), checks: 19, screenshots: 5)
@@ -97,7 +108,10 @@ struct ConsoleTests {
     .timeLimit(.minutes(15)))
 struct ConsoleFirefoxTests {
     @Test(
-        "in Firefox: sign in; the graph and the Gantt chart as recorded; a node turns running to succeeded live; a log's markup stays text; a process's form uploads a file; every page fits a narrow screen"
+        """
+        in Firefox: sign in; the graph and the Gantt chart as recorded; a node turns running to succeeded live; a \
+        log's markup stays text; a process's form uploads a file; every page fits a narrow screen
+        """
     )
     func firefox() throws {
         try browserChecks("firefox.py", python: try #require(marionettePython), checks: 8, screenshots: 2)
@@ -107,7 +121,10 @@ struct ConsoleFirefoxTests {
 @Suite("The web console's sessions", .serialized, .timeLimit(.minutes(15)))
 struct ConsoleSessionTests {
     @Test(
-        "a session opens with a valid token only, its cookie HttpOnly and SameSite=Strict; forms need its CSRF token and this origin; signing out ends it on the server; another's run is 404"
+        """
+        a session opens with a valid token only, its cookie HttpOnly and SameSite=Strict; forms need its CSRF \
+        token and this origin; signing out ends it on the server; another's run is 404
+        """
     )
     func sessions() async throws {
         let s = try ServerHarness()
@@ -171,7 +188,10 @@ struct ConsoleSessionTests {
     }
 
     @Test(
-        "the runs page's stream says `changed` when one of the caller's runs is created and when it ends (woken by the store), not for another tenant's run"
+        """
+        the runs page's stream says `changed` when one of the caller's runs is created and when it ends (woken by \
+        the store), not for another tenant's run
+        """
     )
     func runsPageWakes() async throws {
         let s = try ServerHarness()
@@ -226,7 +246,10 @@ struct ConsoleSessionTests {
     }
 
     @Test(
-        "a run's live event stream ends once its reader may no longer read: the console's after signing out, the API's after its token is revoked"
+        """
+        a run's live event stream ends once its reader may no longer read: the console's after signing out, the \
+        API's after its token is revoked
+        """
     )
     func streamsEndWithTheRight() async throws {
         let s = try ServerHarness()
@@ -275,7 +298,10 @@ struct ConsoleSessionTests {
     }
 
     @Test(
-        "a GeoTIFF output is previewed as a PNG made on the server with GDAL (its first band in grey, at most 1024 px wide), with its legend"
+        """
+        a GeoTIFF output is previewed as a PNG made on the server with GDAL (its first band in grey, at most 1024 \
+        px wide), with its legend
+        """
     )
     func geotiffPreview() async throws {
         let s = try ServerHarness()
@@ -320,7 +346,10 @@ struct ConsoleSessionTests {
             "GET", "/console/runs/\(id)/outputs/tif?preview=legend", extraHeaders: [cookie])
         #expect(legend.status == 200 && legend.type == "image/svg+xml" && legend.text.contains("data-legend=\"grey\""))
         let range = try Testbed.sh(
-            "gdalinfo -json -mm \(repository)/examples/eo/data/landsat8/l8_B4.tif | python3 -c 'import json, sys; b = json.load(sys.stdin)[\"bands\"][0]; print(b[\"computedMin\"], b[\"computedMax\"])'"
+            """
+            gdalinfo -json -mm \(repository)/examples/eo/data/landsat8/l8_B4.tif | python3 -c 'import json, sys; \
+            b = json.load(sys.stdin)[\"bands\"][0]; print(b[\"computedMin\"], b[\"computedMax\"])'
+            """
         ).split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         let values = legend.text.components(separatedBy: "data-value=\"").dropFirst().compactMap {
             Double($0.prefix { $0 != "\"" })
@@ -330,6 +359,30 @@ struct ConsoleSessionTests {
         // Without the session: nothing.
         #expect(try await s.request("GET", "/console/runs/\(id)/outputs/tif?preview=png").status == 401)
         #expect(try await s.request("GET", "/console/runs/\(id)/outputs/tif?preview=legend").status == 401)
+        // A tall raster (20 × 60,000) is previewed within 1,024 pixels on its longer side,
+        // never at its own height.
+        let tall = """
+            kind: Workflow
+            name: tall
+            steps:
+              - task: make
+                run: [gdal_create, -of, GTiff, -outsize, '20', '60000', -bands, '1', -ot, Float32, -burn, '0.5', t.tif]
+                outputs: {tif: {file: t.tif}}
+            outputs: {tif: '${make.tif}'}
+            """
+        let made = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(tall))
+        let tallID = try #require(made.json["id"] as? String, "\(made.text)")
+        #expect(try await waitForEnd(s, tallID, token: bob)["status"] as? String == "succeeded")
+        let small = try await s.request(
+            "GET", "/console/runs/\(tallID)/outputs/tif?preview=png", extraHeaders: [cookie])
+        let header = [UInt8](small.body)
+        #expect(small.status == 200 && header.count > 24, "\(small.status) \(small.text.prefix(300))")
+        if header.count > 24 {
+            let (w, h) = (
+                header[16..<20].reduce(0) { $0 << 8 | Int($1) }, header[20..<24].reduce(0) { $0 << 8 | Int($1) }
+            )
+            #expect(w == 1 && h == 1024, "\(w) × \(h)")
+        }
     }
 }
 
@@ -344,8 +397,11 @@ func multipart(_ fields: [(String, String)], files: [(String, String, Data)] = [
     for (name, file, content) in files {
         body.append(
             Data(
-                "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"; filename=\"\(file)\"\r\nContent-Type: text/plain\r\n\r\n"
-                    .utf8))
+                """
+                --\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"; \
+                filename=\"\(file)\"\r\nContent-Type: text/plain\r\n\r\n
+                """
+                .utf8))
         body.append(content)
         body.append(Data("\r\n".utf8))
     }
@@ -375,7 +431,11 @@ struct ConsoleSubmissionTests {
     }
 
     @Test(
-        "a process's page has a form generated from its inputs (a file, bounded numbers, choices); it starts a job with the uploaded file; every mistake shows the form again with what is wrong and starts nothing; run again reuses the earlier file; another tenant sees neither the private process nor the earlier run's file"
+        """
+        a process's page has a form generated from its inputs (a file, bounded numbers, choices); it starts a job \
+        with the uploaded file; every mistake shows the form again with what is wrong and starts nothing; run \
+        again reuses the earlier file; another tenant sees neither the private process nor the earlier run's file
+        """
     )
     func processForm() async throws {
         let s = try ServerHarness()
@@ -505,7 +565,10 @@ struct ConsoleSubmissionTests {
     }
 
     @Test(
-        "the NDVI showcase published as a process runs from its console form with the two bands uploaded; its page shows the NDVI previewed with the quicklook's stretch and ramp and its legend, and the quicklook"
+        """
+        the NDVI showcase published as a process runs from its console form with the two bands uploaded; its page \
+        shows the NDVI previewed with the quicklook's stretch and ramp and its legend, and the quicklook
+        """
     )
     func ndviFromTheConsole() async throws {
         let s = try ServerHarness()
@@ -569,8 +632,14 @@ struct ConsoleSubmissionTests {
             try ServerHarness.sh("python3 -c 'import sys, xml.etree.ElementTree as x; x.parse(sys.argv[1])' \(svg)")
                 == 0)
         let colours = try ServerHarness.sh(
-            "/usr/bin/python3 -c 'import numpy, sys; from PIL import Image; a = numpy.asarray(Image.open(sys.argv[1]).convert(\"RGB\")).astype(int); "
-                + "near = lambda c: (numpy.abs(a - c).sum(axis=-1) < 90).mean(); sys.exit(0 if near([140, 81, 10]) > 0.01 and near([26, 120, 50]) > 0.01 else 1)' \(file)"
+            """
+            /usr/bin/python3 -c 'import numpy, sys; from PIL import Image; a = \
+            numpy.asarray(Image.open(sys.argv[1]).convert(\"RGB\")).astype(int); 
+            """
+                + """
+                near = lambda c: (numpy.abs(a - c).sum(axis=-1) < 90).mean(); sys.exit(0 if near([140, 81, 10]) > \
+                0.01 and near([26, 120, 50]) > 0.01 else 1)' \(file)
+                """
         )
         #expect(colours == 0, "the NDVI preview is not stretched over the ramp")
         let asked = try await s.request(
@@ -579,7 +648,10 @@ struct ConsoleSubmissionTests {
     }
 
     @Test(
-        "run again: a workflow run's page offers its form filled with the run's inputs; the new run has the new inputs; another tenant gets 404"
+        """
+        run again: a workflow run's page offers its form filled with the run's inputs; the new run has the new \
+        inputs; another tenant gets 404
+        """
     )
     func runAgain() async throws {
         let s = try ServerHarness()
@@ -627,7 +699,11 @@ struct ConsoleSubmissionTests {
     }
 
     @Test(
-        "the Gantt chart draws the time a task waited for a slot before its attempt; the placement shows each link with the bandwidth between its machines' sites and what it asks; a task waiting for its next attempt is `waiting`"
+        """
+        the Gantt chart draws the time a task waited for a slot before its attempt; the placement shows each link \
+        with the bandwidth between its machines' sites and what it asks; a task waiting for its next attempt is \
+        `waiting`
+        """
     )
     func queuedAndLinks() async throws {
         let s = try ServerHarness()
@@ -635,7 +711,10 @@ struct ConsoleSubmissionTests {
         let bob = try s.heaven("users", "add", "bob")
         try s.start()
         let site =
-            "kind: Site\nname: box\nconnector: local\nowner: user:bob\nnodes: [{name: n, count: 2, cores: 1, bandwidth: 1Gbps}]\n"
+            """
+            kind: Site\nname: box\nconnector: local\nowner: user:bob\nnodes: [{name: n, count: 2, cores: 1, \
+            bandwidth: 1Gbps}]\n
+            """
         let registered = try await s.request(
             "POST", "/v1/sites", token: alice, body: try JSONSerialization.data(withJSONObject: ["yaml": site]))
         #expect(registered.status < 300, "\(registered.text)")

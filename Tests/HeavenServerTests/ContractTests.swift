@@ -17,7 +17,10 @@ extension String {
     Testbed.needs(schemathesis != nil, "schemathesis (pip install schemathesis)"), .timeLimit(.minutes(15)))
 struct ContractTests {
     @Test(
-        "schemathesis: every request generated from /api (the same document as /openapi.json: API v1 and OGC API - Processes; valid and not) gets an answer the document allows, never a server error"
+        """
+        schemathesis: every request generated from /api (the same document as /openapi.json: API v1 and OGC API - \
+        Processes; valid and not) gets an answer the document allows, never a server error
+        """
     )
     func schemathesisFindsNothing() async throws {
         let tool = try #require(schemathesis)

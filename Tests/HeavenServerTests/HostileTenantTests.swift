@@ -12,7 +12,8 @@ func probe(_ shell: String, extra: String = "") -> String {
     name: probe
     steps:
       - task: t
-    \(extra.isEmpty ? "" : extra.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n") + "\n")    shell: '\(shell.replacingOccurrences(of: "'", with: "''"))'
+    \(extra.isEmpty ? "" : extra.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n") + "\n")    shell: \
+    '\(shell.replacingOccurrences(of: "'", with: "''"))'
         outputs: {v: {stdout: text}}
     outputs: {v: '${t.v}'}
     """
@@ -76,7 +77,10 @@ struct HostileTenantTests {
         // serving process nor a task may keep it.
         try s.start(nil, prefix: "setpriv --groups 0,4242 --")
         let site =
-            "kind: Site\nname: far\nconnector: {kind: ssh, host: far.example, identity: \(keys)/id}\nnodes: [{name: n, cores: 1}]\n"
+            """
+            kind: Site\nname: far\nconnector: {kind: ssh, host: far.example, identity: \(keys)/id}\nnodes: \
+            [{name: n, cores: 1}]\n
+            """
         let registered = try await s.request(
             "POST", "/v1/sites", token: admin, body: try JSONSerialization.data(withJSONObject: ["yaml": site]))
         #expect(registered.status == 201, "\(registered.text)")
@@ -90,7 +94,10 @@ struct HostileTenantTests {
         let victimRun = try await s.request(
             "POST", "/v1/runs", token: victim,
             body: ServerHarness.submission(
-                "kind: Workflow\nname: holds\nsteps:\n  - task: hold\n    env: {TOKEN: {secret: token}}\n    shell: 'echo private > mine.txt; exec sleep 60'\n"
+                """
+                kind: Workflow\nname: holds\nsteps:\n  - task: hold\n    env: {TOKEN: {secret: token}}\n    \
+                shell: 'echo private > mine.txt; exec sleep 60'\n
+                """
             ))
         let held = try #require(victimRun.json["id"] as? String)
         // Wait for the state the probes need: the victim's process runs and holds the secret.
@@ -152,19 +159,28 @@ struct HostileTenantTests {
             ("the sandbox's init", "kill -9 1 2>/dev/null && echo LEAK || echo denied", "", "denied"),
             (
                 "writes outside its directory",
-                "for p in /usr/local/x /var/tmp/x /etc/x \(home)/x \(home)/runs/\(held)/x ../x; do touch $p 2>/dev/null && echo LEAK $p; done; echo denied",
+                """
+                for p in /usr/local/x /var/tmp/x /etc/x \(home)/x \(home)/runs/\(held)/x ../x; do touch $p \
+                2>/dev/null && echo LEAK $p; done; echo denied
+                """,
                 "", "denied"
             ),
             (
                 "the network (its topology allows none)",
-                "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", \(s.port)), 2); print(\"LEAK\")' 2>/dev/null || echo denied",
+                """
+                python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", \(s.port)), 2); \
+                print(\"LEAK\")' 2>/dev/null || echo denied
+                """,
                 "", "denied"
             ),
             ("the server's environment", "env | grep -q '^HEAVEN_HOME=' && echo LEAK || echo denied", "", "denied"),
             // No user namespace (seccomp); `unshare` itself must be there, or the probe says so.
             (
                 "a user namespace of its own",
-                "command -v unshare >/dev/null || echo missing; unshare -U true 2>/dev/null && echo LEAK || echo denied",
+                """
+                command -v unshare >/dev/null || echo missing; unshare -U true 2>/dev/null && echo LEAK || echo \
+                denied
+                """,
                 "", "denied"
             ),
         ]
@@ -219,7 +235,10 @@ struct HostileTenantTests {
             "POST", "/v1/sites", token: mallory,
             body: try JSONSerialization.data(withJSONObject: [
                 "yaml":
-                    "kind: Site\nname: mine\nconnector: {kind: ssh, host: 10.1.2.3, identity: {secret: k}}\nnodes: [{name: n, cores: 1}]\n"
+                    """
+                kind: Site\nname: mine\nconnector: {kind: ssh, host: 10.1.2.3, identity: {secret: k}}\nnodes: \
+                [{name: n, cores: 1}]\n
+                """
             ]))
         #expect(
             farHost.status == 403
@@ -327,7 +346,10 @@ struct HostileTenantTests {
         func serve(_ prefix: String, _ args: String, home: String? = nil) throws -> (status: Int32, stderr: String) {
             let err = s.work + "/refuse.err"
             let status = try ServerHarness.sh(
-                "\(prefix) env HEAVEN_HOME=\(home ?? s.home) \(binary) serve --listen 127.0.0.1:0 \(args) > /dev/null 2> \(err) < /dev/null",
+                """
+                \(prefix) env HEAVEN_HOME=\(home ?? s.home) \(binary) serve --listen 127.0.0.1:0 \(args) > \
+                /dev/null 2> \(err) < /dev/null
+                """,
                 shell: "/bin/bash")
             return (status, (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
         }
@@ -341,7 +363,10 @@ struct HostileTenantTests {
         #expect(fakeRoot.status == 2, "\(fakeRoot)")
         #expect(
             fakeRoot.stderr.contains(
-                "a confined task (`true` as uid \(s.taskIDs.lowerBound)) could not start: the sandbox could not drop to the tenant's ids"
+                """
+                a confined task (`true` as uid \(s.taskIDs.lowerBound)) could not start: the sandbox could not \
+                drop to the tenant's ids
+                """
             ), "\(fakeRoot.stderr)")
         // Without an id range, or with one that holds a real account's uid.
         let noIDs = try serve("", "")

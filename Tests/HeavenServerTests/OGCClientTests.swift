@@ -25,7 +25,10 @@ struct OGCClientTests {
         let python = try #require(owslibPython)
         let out = directory + "/owslib.out"
         let status = try ServerHarness.sh(
-            "cd \(directory) && \(python) \(repository)/Tests/HeavenServerTests/OGC/owslib_client.py \(arguments.map(ServerHarness.quote).joined(separator: " ")) > \(out) 2>&1"
+            """
+            cd \(directory) && \(python) \(repository)/Tests/HeavenServerTests/OGC/owslib_client.py \
+            \(arguments.map(ServerHarness.quote).joined(separator: " ")) > \(out) 2>&1
+            """
         )
         let said = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
         let json = said.split(separator: "\n").last.flatMap {
@@ -35,7 +38,10 @@ struct OGCClientTests {
     }
 
     @Test(
-        "OWSLib lists, describes and executes a process published with `heaven processes deploy --server`, sync and async"
+        """
+        OWSLib lists, describes and executes a process published with `heaven processes deploy --server`, sync \
+        and async
+        """
     )
     func echo() async throws {
         let s = try ServerHarness()
@@ -71,7 +77,10 @@ struct OGCClientTests {
     }
 
     @Test(
-        "the NDVI showcase as a process: OWSLib runs it with one band inline and one by reference, and the COG it fetches is the NDVI of the bands"
+        """
+        the NDVI showcase as a process: OWSLib runs it with one band inline and one by reference, and the COG it \
+        fetches is the NDVI of the bands
+        """
     )
     func ndvi() async throws {
         let s = try ServerHarness()
@@ -98,7 +107,10 @@ struct OGCClientTests {
         let checks = repository + "/Tests/HeavenEngineTests/EO"
         let out = s.work + "/check.out"
         let reference = try ServerHarness.sh(
-            "/usr/bin/python3 \(checks)/reference.py \(red) \(examples)/data/landsat8/l8_B5.tif \(s.work)/ndvi.tif \(s.work)/stats.json > \(out) 2>&1"
+            """
+            /usr/bin/python3 \(checks)/reference.py \(red) \(examples)/data/landsat8/l8_B5.tif \(s.work)/ndvi.tif \
+            \(s.work)/stats.json > \(out) 2>&1
+            """
         )
         #expect(reference == 0, "\((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")
         let cog = try ServerHarness.sh(

@@ -57,7 +57,10 @@ final class Recorder: @unchecked Sendable {
         // Started detached, holding no descriptor of the test process (as the server is).
         _ = try ServerHarness.sh(
             "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2>/dev/null; done; "
-                + "setsid python3 \(repository)/Tests/HeavenServerTests/OGC/recorder.py \(directory) \(log) \(portFile) > /dev/null 2>&1 < /dev/null & echo $! > \(directory).pid",
+                + """
+                setsid python3 \(repository)/Tests/HeavenServerTests/OGC/recorder.py \(directory) \(log) \
+                \(portFile) > /dev/null 2>&1 < /dev/null & echo $! > \(directory).pid
+                """,
             shell: "/bin/bash")
         pid =
             Int32(
@@ -90,7 +93,10 @@ final class Recorder: @unchecked Sendable {
 @Suite("OGC API - Processes", .serialized, .timeLimit(.minutes(15)))
 struct OGCTests {
     @Test(
-        "landing page, conformance and API document are public and valid; processes deploy (YAML), conflict, replace with a higher version, undeploy, by their publisher only"
+        """
+        landing page, conformance and API document are public and valid; processes deploy (YAML), conflict, \
+        replace with a higher version, undeploy, by their publisher only
+        """
     )
     func publishing() async throws {
         let s = try ServerHarness()
@@ -240,7 +246,10 @@ struct OGCTests {
     }
 
     @Test(
-        "execution: sync raw and document, async with Location, inputs checked before anything runs (400 InvalidParameterValue), jobs listed and filtered, results by value and by reference"
+        """
+        execution: sync raw and document, async with Location, inputs checked before anything runs (400 \
+        InvalidParameterValue), jobs listed and filtered, results by value and by reference
+        """
     )
     func execution() async throws {
         let s = try ServerHarness()
@@ -268,7 +277,8 @@ struct OGCTests {
         // Sync, document, a file inline: the results document.
         let content = Data("abcdef".utf8).base64EncodedString()
         let document = try await execute(
-            #"{"inputs": {"message": "hello", "file": {"value": "\#(content)", "encoding": "base64", "mediaType": "text/plain"}}, "response": "document"}"#
+            #"{"inputs": {"message": "hello", "file": {"value": "\#(content)", "encoding": "base64", "#
+                + #""mediaType": "text/plain"}}, "response": "document"}"#
         )
         #expect(document.status == 200, "\(document.text)")
         #expect(document.json["echo"] as? String == "hello" && document.json["bytes"] as? Int == 6, "\(document.text)")
@@ -377,7 +387,10 @@ struct OGCTests {
     }
 
     @Test(
-        "dismiss stops a running job for real (its process is gone) and removes its results; results are not ready while it runs"
+        """
+        dismiss stops a running job for real (its process is gone) and removes its results; results are not ready \
+        while it runs
+        """
     )
     func dismiss() async throws {
         let s = try ServerHarness()
@@ -415,8 +428,11 @@ struct OGCTests {
         let echo = try await s.request(
             "POST", "/processes", token: bob,
             body: Data(
-                "kind: Workflow\nname: file\nsteps:\n  - task: t\n    shell: 'echo data > out.txt'\n    outputs: {f: {file: out.txt}}\noutputs: {f: '${t.f}'}\n"
-                    .utf8),
+                """
+                kind: Workflow\nname: file\nsteps:\n  - task: t\n    shell: 'echo data > out.txt'\n    outputs: \
+                {f: {file: out.txt}}\noutputs: {f: '${t.f}'}\n
+                """
+                .utf8),
             type: "application/yaml")
         #expect(echo.status == 201)
         let done = try await s.request(
@@ -437,7 +453,10 @@ struct OGCTests {
     }
 
     @Test(
-        "href inputs: fetched only from allowed hosts (redirects too), within the size limit; never file:// nor another host; callbacks only to allowed hosts"
+        """
+        href inputs: fetched only from allowed hosts (redirects too), within the size limit; never file:// nor \
+        another host; callbacks only to allowed hosts
+        """
     )
     func outbound() async throws {
         let s = try ServerHarness()
@@ -483,8 +502,8 @@ struct OGCTests {
         let subscribed = try await s.request(
             "POST", "/processes/echo/execution", token: bob,
             body: Data(
-                #"{"inputs": {"message": "called back"}, "subscriber": {"successUri": "\#(allowed.url)/done", "inProgressUri": "\#(allowed.url)/going"}}"#
-                    .utf8), extraHeaders: ["Prefer: respond-async"])
+                (#"{"inputs": {"message": "called back"}, "subscriber": {"successUri": "\#(allowed.url)/done", "#
+                    + #""inProgressUri": "\#(allowed.url)/going"}}"#).utf8), extraHeaders: ["Prefer: respond-async"])
         #expect(subscribed.status == 201, "\(subscribed.text)")
         var calls: [[String: String]] = []
         for _ in 0..<200 {

@@ -52,7 +52,10 @@ final class ServerHarness: @unchecked Sendable {
         let env = env.merging(["XDG_CONFIG_HOME": work + "/config"]) { given, _ in given }
         let vars = env.map { "\($0.key)=\(ServerHarness.quote($0.value))" }.joined(separator: " ")
         let status = try ServerHarness.sh(
-            "env -u HEAVEN_HOME -u HEAVEN_SERVER -u HEAVEN_TOKEN \(vars) \(ServerHarness.binary) \(args.map(ServerHarness.quote).joined(separator: " ")) > \(out) 2> \(err) < \(stdin ?? "/dev/null")"
+            """
+            env -u HEAVEN_HOME -u HEAVEN_SERVER -u HEAVEN_TOKEN \(vars) \(ServerHarness.binary) \
+            \(args.map(ServerHarness.quote).joined(separator: " ")) > \(out) 2> \(err) < \(stdin ?? "/dev/null")
+            """
         )
         return (
             status, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
@@ -96,7 +99,11 @@ final class ServerHarness: @unchecked Sendable {
         // to close before it reports a child's exit): all but 0-2 are closed first.
         _ = try ServerHarness.sh(
             "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2>/dev/null; done; "
-                + "HEAVEN_HOME=\(work)/home setsid \(prefix) \(ServerHarness.binary) serve --listen 127.0.0.1:0 \(options.map(ServerHarness.quote).joined(separator: " ")) > \(out) 2> \(work)/serve.err < /dev/null & echo $! > \(work)/serve.pid",
+                + """
+                HEAVEN_HOME=\(work)/home setsid \(prefix) \(ServerHarness.binary) serve --listen 127.0.0.1:0 \
+                \(options.map(ServerHarness.quote).joined(separator: " ")) > \(out) 2> \(work)/serve.err < \
+                /dev/null & echo $! > \(work)/serve.pid
+                """,
             shell: "/bin/bash")
         pid =
             Int32(

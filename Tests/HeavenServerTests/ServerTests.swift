@@ -100,7 +100,10 @@ struct ServerTests {
         // A tenant's SSH site: an allowed host, their own key (a secret); never a key file
         // of the server's, another host, or a connector that runs on the server itself.
         func sshSite(_ name: String, host: String, identity: String) -> String {
-            "kind: Site\nname: \(name)\nconnector: {kind: ssh, host: \(host), identity: \(identity)}\nowner: user:bob\nnodes: [{name: n, cores: 1}]\n"
+            """
+            kind: Site\nname: \(name)\nconnector: {kind: ssh, host: \(host), identity: \(identity)}\nowner: \
+            user:bob\nnodes: [{name: n, cores: 1}]\n
+            """
         }
         let tenantSSH = sshSite("bobs-host", host: "ssh.allowed.test", identity: "{secret: bobs-key}")
         let otherHost = sshSite("elsewhere", host: "ssh.not-allowed.test", identity: "{secret: bobs-key}")
@@ -162,7 +165,8 @@ struct ServerTests {
             Row(method: "GET", path: "/api", open: true, other: 200, group: 200, owner: 200, admin: 200),
             Row(method: "GET", path: "/processes", anonymous: 200, other: 200, group: 200, owner: 200, admin: 200),
             Row(
-                method: "GET", path: "/processes/quick", anonymous: 404, other: 404, group: 404, owner: 200, admin: 200),
+                method: "GET", path: "/processes/quick", anonymous: 404, other: 404, group: 404, owner: 200,
+                admin: 200),
             Row(
                 method: "GET", path: "/processes/quick-eo", anonymous: 404, other: 404, group: 200, owner: 200,
                 admin: 200),
@@ -206,7 +210,8 @@ struct ServerTests {
             // A private run's logs and events: not for a member of the owner's group either.
             Row(method: "GET", path: "/v1/runs/\(mine)/logs", other: 404, group: 404, owner: 200, admin: 200),
             Row(
-                method: "GET", path: "/v1/runs/\(mine)/events?follow=0", other: 404, group: 404, owner: 200, admin: 200),
+                method: "GET", path: "/v1/runs/\(mine)/events?follow=0", other: 404, group: 404, owner: 200,
+                admin: 200),
             Row(
                 method: "GET", path: "/v1/runs/\(shared)/events?follow=0", other: 404, group: 200, owner: 200,
                 admin: 200),
@@ -267,7 +272,10 @@ struct ServerTests {
                 let reply = try await send(caller, row.method, row.path, row.body)
                 if reply.status != expected {
                     failures.append(
-                        "\(row.method) \(row.path) as \(caller.rawValue): \(reply.status), expected \(expected): \(reply.text.prefix(200))"
+                        """
+                        \(row.method) \(row.path) as \(caller.rawValue): \(reply.status), expected \(expected): \
+                        \(reply.text.prefix(200))
+                        """
                     )
                 }
                 if reply.status >= 400 && !reply.type.hasPrefix("application/problem+json") {
@@ -363,7 +371,8 @@ struct ServerTests {
         check(
             try await s.request(
                 "POST", "/v1/runs", token: bob,
-                body: ServerHarness.submission("kind: Site\nname: s\nconnector: local\nnodes: [{name: n, cores: 1}]\n")),
+                body: ServerHarness.submission(
+                    "kind: Site\nname: s\nconnector: local\nnodes: [{name: n, cores: 1}]\n")),
             422, "Site documents are not accepted here")
         check(
             try await s.request(
@@ -396,7 +405,10 @@ struct ServerTests {
             let peek = try await s.request(
                 "POST", "/v1/runs", token: bob,
                 body: ServerHarness.submission(
-                    "kind: Workflow\nname: w\nsteps:\n  - task: peek\n    shell: 'ls \(s.home)/runs; ls \(s.home)'\n    outputs: {seen: {stdout: text}}\noutputs: {seen: '${peek.seen}'}\n"
+                    """
+                    kind: Workflow\nname: w\nsteps:\n  - task: peek\n    shell: 'ls \(s.home)/runs; ls \
+                    \(s.home)'\n    outputs: {seen: {stdout: text}}\noutputs: {seen: '${peek.seen}'}\n
+                    """
                 ))
             let id = peek.json["id"] as? String ?? ""
             let seen = try await waitForEnd(s, id, token: bob)
@@ -408,7 +420,10 @@ struct ServerTests {
             let absolute = try await s.request(
                 "POST", "/v1/runs", token: bob,
                 body: ServerHarness.submission(
-                    "kind: Workflow\nname: w\nsteps:\n  - task: own\n    shell: 'echo mine > x; cat \"$PWD/x\"'\n    outputs: {said: {stdout: text}}\noutputs: {said: '${own.said}'}\n"
+                    """
+                    kind: Workflow\nname: w\nsteps:\n  - task: own\n    shell: 'echo mine > x; cat \"$PWD/x\"'\n  \
+                      outputs: {said: {stdout: text}}\noutputs: {said: '${own.said}'}\n
+                    """
                 ))
             let read = try await waitForEnd(s, absolute.json["id"] as? String ?? "", token: bob)
             #expect((read["outputs"] as? [String: Any])?["said"] as? String == "mine", "\(read)")
@@ -473,7 +488,8 @@ struct ServerTests {
             """
               - task: \(name)
                 isolation: none
-                shell: 'echo \(name) start >> \(trace); \(sleep ? "sleep 6; " : "")echo \(name) end >> \(trace); echo \(value)'
+                shell: 'echo \(name) start >> \(trace); \(sleep ? "sleep 6; " : "")echo \(name) end >> \(trace); echo \
+            \(value)'
                 outputs: {v: {stdout: json}}
 
             """
@@ -584,7 +600,10 @@ struct ServerTests {
     }
 
     @Test(
-        "through a server, `run --out DIR` downloads the outputs as a local run names them; Ctrl-C detaches, saying how to follow and cancel the run; `resume` resumes there"
+        """
+        through a server, `run --out DIR` downloads the outputs as a local run names them; Ctrl-C detaches, \
+        saying how to follow and cancel the run; `resume` resumes there
+        """
     )
     func clientParity() async throws {
         let s = try ServerHarness()
@@ -662,7 +681,10 @@ struct ServerTests {
         #expect(said.contains("] 0 done · 1 running · 0 retried\n"), "\(said)")
         #expect(
             said.contains(
-                "detached: run \(slowID) goes on on http://127.0.0.1:\(s.port); `heaven status \(slowID)` follows it, `heaven cancel \(slowID)` stops it"
+                """
+                detached: run \(slowID) goes on on http://127.0.0.1:\(s.port); `heaven status \(slowID)` follows \
+                it, `heaven cancel \(slowID)` stops it
+                """
             ), "\(said)")
         let still = try await s.request("GET", "/v1/runs/\(slowID)", token: token)
         #expect(still.json["status"] as? String == "running")
@@ -699,7 +721,10 @@ struct ServerTests {
     }
 
     @Test(
-        "the command line as a client: run, status, runs, logs, cancel and plan through the server; login kept 0600, used until logout, --local"
+        """
+        the command line as a client: run, status, runs, logs, cancel and plan through the server; login kept \
+        0600, used until logout, --local
+        """
     )
     func commandLineClient() async throws {
         let s = try ServerHarness()
@@ -800,12 +825,31 @@ struct ServerTests {
         // A login file Heaven did not write is an error, never taken for "not logged in".
         try FileManager.default.createDirectory(atPath: config + "/heaven", withIntermediateDirectories: true)
         try "garbage".write(toFile: config + "/heaven/login.json", atomically: true, encoding: .utf8)
+        // ... and one others may read (or have written) is not used, as ssh does with its keys.
+        let open = try s.client(["runs"], env: logged)
+        #expect(open.status == 2 && open.stderr.contains("readable by you alone (mode 0600)"), "\(open)")
+        chmod(config + "/heaven/login.json", 0o600)
         let garbled = try s.client(["runs"], env: logged)
         #expect(garbled.status == 2 && garbled.stderr.contains("not a login Heaven wrote"), "\(garbled)")
     }
 
+    @Test("the command line follows no redirect: a server that answers 302 elsewhere never sends the token there")
+    func clientFollowsNoRedirect() throws {
+        let s = try ServerHarness()
+        let redirecting = try Recorder(work: s.work)
+        let elsewhere = try Recorder(work: s.work)
+        let server = "\(redirecting.url)/redirect?to=\(elsewhere.url)/stolen"
+        let r = try s.client(["runs"], env: ["HEAVEN_SERVER": server, "HEAVEN_TOKEN": "hv_secret"])
+        #expect(r.status == 2 && r.stderr.contains("302"), "\(r)")
+        #expect(redirecting.requests.count == 1, "\(redirecting.requests)")
+        #expect(elsewhere.requests.isEmpty, "the client followed the redirect: \(elsewhere.requests)")
+    }
+
     @Test(
-        "secrets: set by their owner, given only to the owner's tasks, listed by name, never returned or stored in clear"
+        """
+        secrets: set by their owner, given only to the owner's tasks, listed by name, never returned or stored in \
+        clear
+        """
     )
     func secrets() async throws {
         let s = try ServerHarness()
@@ -853,7 +897,10 @@ struct ServerTests {
     }
 
     @Test(
-        "events stream live: a request made while the run goes on gets every event up to its end, then the stream closes"
+        """
+        events stream live: a request made while the run goes on gets every event up to its end, then the stream \
+        closes
+        """
     )
     func liveEvents() async throws {
         let s = try ServerHarness()
@@ -925,7 +972,10 @@ struct ServerTests {
         }
         #expect(
             served == documented,
-            "served only: \(served.subtracting(documented).sorted()); documented only: \(documented.subtracting(served).sorted())"
+            """
+            served only: \(served.subtracting(documented).sorted()); documented only: \
+            \(documented.subtracting(served).sorted())
+            """
         )
         // Every operation says what its errors look like.
         for (path, ops) in paths {

@@ -20,7 +20,10 @@ public enum Testbed {
         guard available else {
             throw Missing(
                 description:
-                    "this test needs \(what): install it (scripts/test.sh does), or set HEAVEN_TESTS_MAY_SKIP=1 to skip such tests locally"
+                    """
+                    this test needs \(what): install it (scripts/test.sh does), or set HEAVEN_TESTS_MAY_SKIP=1 to \
+                    skip such tests locally
+                    """
             )
         }
     }

@@ -150,7 +150,10 @@ struct BillsCommand: AsyncParsableCommand {
             let b = try await remote.send("GET", "/v1/bills/\(Remote.segment(id))", as: BillView.self)
             if json { return CLI.printJSON(b) }
             print(
-                "job \(b.job) of \(b.process): \(b.status.rawValue)\(b.settled ? ", settled" : ", open (its budget is held)")"
+                """
+                job \(b.job) of \(b.process): \
+                \(b.status.rawValue)\(b.settled ? ", settled" : ", open (its budget is held)")
+                """
             )
             print("payer \(b.payer), publisher \(b.publisher)")
             print(BillsCommand.costs(b.costs))
@@ -181,7 +184,10 @@ struct BillsCommand: AsyncParsableCommand {
     static func amount(_ v: Double, _ currency: String) -> String { "\(Money(value: v) ?? .zero) \(currency)" }
 
     static func costs(_ c: JobCosts) -> String {
-        "value \(amount(c.value, c.currency)) (fee \(amount(c.fee, c.currency))), resources \(amount(c.resources, c.currency)), budget \(amount(c.budget, c.currency))"
+        """
+        value \(amount(c.value, c.currency)) (fee \(amount(c.fee, c.currency))), resources \
+        \(amount(c.resources, c.currency)), budget \(amount(c.budget, c.currency))
+        """
     }
 }
 

@@ -96,7 +96,10 @@ struct LogsCommand: AsyncParsableCommand {
         let matching = keys.contains(task) ? [task] : keys.filter { $0 == task || $0.hasSuffix("/" + task) }.sorted()
         guard !matching.isEmpty else {
             throw CLIError(
-                "run \(run) has no task `\(task)` (tasks: \(keys.sorted().prefix(10).joined(separator: ", "))\(keys.count > 10 ? ", …" : ""))"
+                """
+                run \(run) has no task `\(task)` (tasks: \
+                \(keys.sorted().prefix(10).joined(separator: ", "))\(keys.count > 10 ? ", …" : ""))
+                """
             )
         }
         return try matching.map { key in
@@ -112,7 +115,10 @@ struct LogsCommand: AsyncParsableCommand {
     static func printEvent(at time: Date?, _ kind: String, task: String?, _ message: String) {
         let when = time.map(eventTime.string(from:)) ?? "?"
         print(
-            "\(when) \(kind.padding(toLength: 9, withPad: " ", startingAt: 0)) \(task.map { $0 + ": " } ?? "")\(message)"
+            """
+            \(when) \(kind.padding(toLength: 9, withPad: " ", startingAt: 0)) \
+            \(task.map { $0 + ": " } ?? "")\(message)
+            """
         )
     }
 

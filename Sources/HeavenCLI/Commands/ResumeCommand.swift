@@ -61,7 +61,10 @@ struct ResumeCommand: AsyncParsableCommand {
         if let remote = try connection.remote() {
             if !files.isEmpty || !input.isEmpty || workflow != nil {
                 throw CLIError(
-                    "--with, --input and --workflow are for runs on this machine: through a server, submit the fixed files with `heaven run`"
+                    """
+                    --with, --input and --workflow are for runs on this machine: through a server, submit the \
+                    fixed files with `heaven run`
+                    """
                 )
             }
             try await remote.resume(run, json: json, quiet: quiet, out: out)
@@ -86,7 +89,11 @@ struct ResumeCommand: AsyncParsableCommand {
             let paths = try await stores.runs.documents(run: record.id).map(\.path)
             let finished = try await stores.runs.succeededOutputs(run: record.id).count
             throw CLIError(
-                "run \(record.id) was cancelled, and a cancelled run does not resume. To run it again, reusing the \(Wording.count(finished, "task")) it finished: heaven run \(paths.joined(separator: " ")) --resume \(record.id)"
+                """
+                run \(record.id) was cancelled, and a cancelled run does not resume. To run it again, reusing the \
+                \(Wording.count(finished, "task")) it finished: heaven run \(paths.joined(separator: " ")) \
+                --resume \(record.id)
+                """
             )
         }
         if let out, HeavenHome.absolute(out) != record.outDirectory {

@@ -33,7 +33,10 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Reuse the results of an earlier run's task instances whose command, environment, input files and site kind are unchanged (its inputs and --out are the defaults).",
+            """
+            Reuse the results of an earlier run's task instances whose command, environment, input files and site \
+            kind are unchanged (its inputs and --out are the defaults).
+            """,
             valueName: "RUN"))
     var resume: String?
 

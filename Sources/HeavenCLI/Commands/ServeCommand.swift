@@ -54,7 +54,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("user"),
         help:
-            "The service account the server runs as once its sandbox helper runs (started as root, it drops to it; required as root unless --no-isolation)."
+            """
+            The service account the server runs as once its sandbox helper runs (started as root, it drops to it; \
+            required as root unless --no-isolation).
+            """
     )
     var user: String?
 
@@ -72,14 +75,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("task-disk"),
         help:
-            "The most a tenant's task may write (its working directory, /tmp and /dev/shm); a machine's `disk` may lower it, never raise it."
+            """
+            The most a tenant's task may write (its working directory, /tmp and /dev/shm); a machine's `disk` may \
+            lower it, never raise it.
+            """
     )
     var taskDisk = "10GiB"
 
     @Option(
         name: .customLong("task-network"),
         help: ArgumentHelp(
-            "The network a tenant's task whose machine asks for one (`network: true`) gets: none (such a topology is refused) or outbound (a namespace of its own reaching out through slirp4netns, with no route to this host).",
+            """
+            The network a tenant's task whose machine asks for one (`network: true`) gets: none (such a topology \
+            is refused) or outbound (a namespace of its own reaching out through slirp4netns, with no route to \
+            this host).
+            """,
             valueName: "none|outbound"))
     var taskNetwork = "none"
 
@@ -91,7 +101,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("fetch-allow"),
         help:
-            "A host (HOST or HOST:PORT) the server may fetch `href` inputs from and send callbacks to; repeat for several. No other host is ever contacted."
+            """
+            A host (HOST or HOST:PORT) the server may fetch `href` inputs from and send callbacks to; repeat for \
+            several. No other host is ever contacted.
+            """
     )
     var fetchAllow: [String] = []
 
@@ -103,7 +116,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("share-dir"),
         help:
-            "A directory whose files any tenant may name as file inputs, read with the tenant's own rights; repeat for several."
+            """
+            A directory whose files any tenant may name as file inputs, read with the tenant's own rights; repeat \
+            for several.
+            """
     )
     var shareDirectories: [String] = []
 
@@ -167,13 +183,19 @@ struct ServeCommand: AsyncParsableCommand {
                 policy.taskIDs = lo...hi
                 if let taken = ServeCommand.accountIn(lo...hi) {
                     missing.append(
-                        "uid \(taken.uid) of --task-ids belongs to the account `\(taken.name)`: choose a range no account uses"
+                        """
+                        uid \(taken.uid) of --task-ids belongs to the account `\(taken.name)`: choose a range no \
+                        account uses
+                        """
                     )
                 }
                 // A tenant's gid is their uid: no group may have it either (its members' files would open).
                 if let taken = ServeCommand.groupIn(lo...hi) {
                     missing.append(
-                        "gid \(taken.gid) of --task-ids belongs to the group `\(taken.name)`: choose a range no group uses"
+                        """
+                        gid \(taken.gid) of --task-ids belongs to the group `\(taken.name)`: choose a range no \
+                        group uses
+                        """
                     )
                 }
             } else {
@@ -185,7 +207,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let blocked = ServeCommand.untraversable(home.root) {
             missing.append(
-                "\(blocked) is not searchable by other users (mode o+x), so tenants' tasks cannot reach their runs under $HEAVEN_HOME: move $HEAVEN_HOME or chmod o+x \(blocked)"
+                """
+                \(blocked) is not searchable by other users (mode o+x), so tenants' tasks cannot reach their runs \
+                under $HEAVEN_HOME: move $HEAVEN_HOME or chmod o+x \(blocked)
+                """
             )
         }
         if let user {
@@ -196,12 +221,18 @@ struct ServeCommand: AsyncParsableCommand {
                 }
             } else {
                 missing.append(
-                    "no account `\(user)` for --user: create one (e.g. useradd --system --no-create-home --shell /usr/sbin/nologin \(user))"
+                    """
+                    no account `\(user)` for --user: create one (e.g. useradd --system --no-create-home --shell \
+                    /usr/sbin/nologin \(user))
+                    """
                 )
             }
         } else if geteuid() == 0 {
             missing.append(
-                "started as root without --user: name the service account the server drops to once its sandbox helper runs, e.g. --user heaven (useradd --system --no-create-home --shell /usr/sbin/nologin heaven)"
+                """
+                started as root without --user: name the service account the server drops to once its sandbox \
+                helper runs, e.g. --user heaven (useradd --system --no-create-home --shell /usr/sbin/nologin heaven)
+                """
             )
         }
         if network == .outbound, TaskConfinement.slirp4netns == nil {
@@ -209,7 +240,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if network == .outbound, user == nil {
             missing.append(
-                "--task-network outbound needs --user (the sandbox helper learns slirp4netns's path before the server drops its privileges)"
+                """
+                --task-network outbound needs --user (the sandbox helper learns slirp4netns's path before the \
+                server drops its privileges)
+                """
             )
         }
         if missing.isEmpty, let ids = policy.taskIDs, let failed = await TaskConfinement.probe(uid: ids.lowerBound) {
@@ -278,6 +312,13 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let hold = ProcessInfo.processInfo.environment["HEAVEN_TRACE_HOLD"] {
+            CLI.error(
+                """
+                heaven: warning: HEAVEN_TRACE_HOLD=\(hold): a crash test's trace point will hold this \
+                server (never set it in service)
+                """)
+        }
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
             (0...65535).contains(port)
         else { throw CLIError("--listen must be HOST:PORT, e.g. 127.0.0.1:8080 (got `\(listen)`)") }
@@ -311,12 +352,21 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let (_, stores) = try CLI.openStore()
         if let ids = policy.taskIDs {
+            let outbound = "outbound only (slirp4netns), for machines that ask for it"
             CLI.error(
-                "isolation: tenants' tasks run as uids \(ids.lowerBound)-\(ids.upperBound), sandboxed, bounded by \(TaskConfinement.limitsMechanism), writing at most \(Quantity(policy.taskDisk, .bytes)) (less where their machine's `disk` says so); network: \(policy.taskNetwork == .outbound ? "outbound only (slirp4netns), for machines that ask for it" : "none (a loopback of their own)")"
+                """
+                isolation: tenants' tasks run as uids \(ids.lowerBound)-\(ids.upperBound), sandboxed, bounded by \
+                \(TaskConfinement.limitsMechanism), writing at most \(Quantity(policy.taskDisk, .bytes)) (less \
+                where their machine's `disk` says so); network: \
+                \(policy.taskNetwork == .outbound ? outbound : "none (a loopback of their own)")
+                """
             )
         } else {
             CLI.error(
-                "heaven: warning: --no-isolation: every task runs as this server's own account (uid \(geteuid())), unconfined"
+                """
+                heaven: warning: --no-isolation: every task runs as this server's own account (uid \(geteuid())), \
+                unconfined
+                """
             )
         }
         let server = HeavenServer(home: home, stores: stores, policy: policy)
@@ -381,7 +431,11 @@ struct UsersAddCommand: AsyncParsableCommand {
         let (id, token) = try await Tokens.issue(
             for: name, store: stores.accounts, label: "created by heaven users add", expires: until)
         CLI.error(
-            "\(existing == nil ? "created" : "updated") user \(name)\(admin ? " (admin)" : "")\(groups.isEmpty ? "" : " in \(groups.joined(separator: ", "))"); token \(id)\(until.map { " expires \(ISO8601DateFormatter().string(from: $0))" } ?? ""), shown only now:"
+            """
+            \(existing == nil ? "created" : "updated") user \
+            \(name)\(admin ? " (admin)" : "")\(groups.isEmpty ? "" : " in \(groups.joined(separator: ", "))"); \
+            token \(id)\(until.map { " expires \(ISO8601DateFormatter().string(from: $0))" } ?? ""), shown only now:
+            """
         )
         print(token)
     }

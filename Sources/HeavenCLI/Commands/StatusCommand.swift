@@ -123,7 +123,10 @@ struct StatusCommand: AsyncParsableCommand {
         }
         let took = (record.finishedAt ?? Date()).timeIntervalSince(record.startedAt ?? record.createdAt)
         print(
-            "run \(record.id) (workflow \(record.workflow), by \(record.user)): \(status.rawValue)\(record.startedAt == nil ? "" : " after \(Wording.duration(took))")"
+            """
+            run \(record.id) (workflow \(record.workflow), by \(record.user)): \
+            \(status.rawValue)\(record.startedAt == nil ? "" : " after \(Wording.duration(took))")
+            """
         )
         if let e = record.error { print("error: \(e)") }
         let summary = byStatus.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
@@ -131,7 +134,10 @@ struct StatusCommand: AsyncParsableCommand {
         let reusedNote =
             reused.isEmpty
             ? ""
-            : ", \(reused.count) of them reused from \(Set(reused.compactMap(\.reusedFrom)).sorted().joined(separator: ", "))"
+            : """
+            , \(reused.count) of them reused from \
+            \(Set(reused.compactMap(\.reusedFrom)).sorted().joined(separator: ", "))
+            """
         let ran = attempts.count - reused.count
         print(
             "tasks: \(summary.isEmpty ? "none yet" : summary)\(reusedNote) (\(Wording.count(ran, "attempt")))"
@@ -146,7 +152,10 @@ struct StatusCommand: AsyncParsableCommand {
                     a.reusedFrom.map { "reused from \($0)" }
                     ?? a.finishedAt.map { Wording.duration($0.timeIntervalSince(a.startedAt)) } ?? "…"
                 var line =
-                    "  \(a.taskKey.padding(toLength: width, withPad: " ", startingAt: 0))  \(a.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  #\(a.number)  \(secs)"
+                    """
+                      \(a.taskKey.padding(toLength: width, withPad: " ", startingAt: 0))  \
+                    \(a.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  #\(a.number)  \(secs)
+                    """
                 if let site = a.site, a.reusedFrom == nil {
                     line += "  on \(StatusCommand.place(site: site, node: a.node))"
                 }
@@ -156,7 +165,10 @@ struct StatusCommand: AsyncParsableCommand {
         }
         if rows.count > shownRows.count {
             print(
-                "  (\(rows.count - shownRows.count) more tasks not shown: `heaven status \(record.id) --tasks` lists every one)"
+                """
+                  (\(rows.count - shownRows.count) more tasks not shown: `heaven status \(record.id) --tasks` \
+                lists every one)
+                """
             )
         }
         for (k, v) in (record.outputs ?? [:]).sorted(by: { $0.key < $1.key }) {
@@ -165,7 +177,10 @@ struct StatusCommand: AsyncParsableCommand {
         if status == .interrupted { print("continue with: heaven resume \(record.id)") }
         if status == .failed {
             print(
-                "continue with: heaven resume \(record.id)   (after editing the files: heaven resume \(record.id) --with FILE...)"
+                """
+                continue with: heaven resume \(record.id)   (after editing the files: heaven resume \(record.id) \
+                --with FILE...)
+                """
             )
         }
     }

@@ -69,7 +69,10 @@ struct ValidateCommand: AsyncParsableCommand {
         let own = Wording.count(workflow.tasks.count, "task")
         guard !calls.isEmpty else { return own }
         return
-            "\(own), and \(Wording.count(called, "task")) in the \(calls.count == 1 ? "workflow" : "workflows") it calls "
-            + "(\(calls.joined(separator: ", ")))"
+            """
+            \(own), and \(Wording.count(called, "task")) in the \(calls.count == 1 ? "workflow" : "workflows") it \
+            calls 
+            """
+                + "(\(calls.joined(separator: ", ")))"
     }
 }

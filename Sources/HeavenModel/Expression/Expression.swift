@@ -150,7 +150,10 @@ public struct Template: Sendable, Hashable {
                 switch v {
                 case .list, .range, .map:
                     throw ExpressionError(
-                        "\(Wording.a(v.typeName)) cannot be embedded in text; use it as a whole argument or `join(...)`",
+                        """
+                        \(Wording.a(v.typeName)) cannot be embedded in text; use it as a whole argument or \
+                        `join(...)`
+                        """,
                         at: offset)
                 default: out += v.argumentText
                 }

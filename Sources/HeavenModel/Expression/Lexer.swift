@@ -60,7 +60,10 @@ struct Lexer {
                     let unit = String(String.UnicodeScalarView(s[unitStart..<i]))
                     guard let q = Quantity(parsing: numberText + unit) else {
                         throw ExpressionError(
-                            "unknown unit `\(unit)` (sizes: KiB, MiB, GiB, KB, MB, GB; durations: ms, s, m, h, d; bandwidth: Kbps, Mbps, Gbps)",
+                            """
+                            unknown unit `\(unit)` (sizes: KiB, MiB, GiB, KB, MB, GB; durations: ms, s, m, h, d; \
+                            bandwidth: Kbps, Mbps, Gbps)
+                            """,
                             at: unitStart)
                     }
                     tokens.append(Token(kind: .quantity(q), offset: start))

@@ -47,7 +47,11 @@ extension ConsoleRoutes {
         var rows: [String] = []
         for a in mine {
             rows.append(
-                "<tr data-account=\"\(h(a))\"><td>\(h(a))</td><td>\(balances(try await stores.ledger.balances(of: a)))</td></tr>"
+                """
+                <tr \
+                data-account=\"\(h(a))\"><td>\(h(a))</td><td>\(balances(try await stores.ledger.balances(of: a)))</td>\
+                </tr>
+                """
             )
         }
         let charges = try await stores.ledger.charges(
@@ -58,14 +62,21 @@ extension ConsoleRoutes {
                 charge, try await stores.ledger.transactions(job: charge.job))
             let cur = h(charge.currency)
             bills.append(
-                "<tr data-bill=\"\(h(charge.job))\"><td><a href=\"/console/runs/\(h(charge.job))\">\(h(charge.job))</a></td><td>\(h(charge.process))</td><td>\(h(charge.payer))</td><td>\(h(charge.publisher))</td><td>\(value) \(cur)</td><td>\(fee) \(cur)</td><td>\(resources) \(cur)</td><td>\(charge.budget) \(cur)</td><td>\(settled ? "settled" : "held")</td></tr>"
+                """
+                <tr data-bill=\"\(h(charge.job))\"><td><a \
+                href=\"/console/runs/\(h(charge.job))\">\(h(charge.job))</a></td><td>\(h(charge.process))</td><td>\
+                \(h(charge.payer))</td><td>\(h(charge.publisher))</td><td>\(value) \
+                \(cur)</td><td>\(fee) \(cur)</td><td>\(resources) \(cur)</td><td>\(charge.budget) \
+                \(cur)</td><td>\(settled ? "settled" : "held")</td></tr>
+                """
             )
         }
         var values: [String: Any] = [
             "accounts": "<table><tr><th>Account</th><th>Balance</th></tr>\(rows.joined())</table>",
             "bills": bills.isEmpty
                 ? "<p class=\"hint\">No bills: priced jobs you run or publish appear here.</p>"
-                : "<table><tr><th>Job</th><th>Process</th><th>Payer</th><th>Publisher</th><th>Value</th><th>Fee</th><th>Resources</th><th>Budget</th><th></th></tr>\(bills.joined())</table>",
+                : "<table><tr><th>Job</th><th>Process</th><th>Payer</th><th>Publisher</th><th>Value</th><th>Fee</th>"
+                    + "<th>Resources</th><th>Budget</th><th></th></tr>\(bills.joined())</table>",
             "csrf": c.session.csrf,
         ]
         if let notice { values["notice"] = "credited \(notice.removingPercentEncoding ?? notice)" }
@@ -76,7 +87,11 @@ extension ConsoleRoutes {
             }
             let totals = try await stores.ledger.ledgerTotals()
             values["admin"] =
-                "<table><tr><th>Account</th><th>Balance</th></tr>\(everyone.joined())</table><p class=\"hint\" id=\"totals\">totals: \(totals.isEmpty ? "0" : balances(totals)) (the ledger balances: always zero)</p>"
+                """
+                <table><tr><th>Account</th><th>Balance</th></tr>\(everyone.joined())</table><p class=\"hint\" \
+                id=\"totals\">totals: \(totals.isEmpty ? "0" : balances(totals)) (the ledger balances: always \
+                zero)</p>
+                """
         }
         return page("account", title: "Account", values, caller: c)
     }

@@ -29,7 +29,10 @@ struct ConsoleRoutes {
     /// How long a session lasts.
     static let lifetime: TimeInterval = 12 * 3600
     static let policy =
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        """
+        default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action \
+        'self'; frame-ancestors 'none'; base-uri 'none'
+        """
 
     init(server: HeavenServer, access: Access) throws {
         self.server = server
@@ -266,6 +269,11 @@ struct ConsoleRoutes {
 
     // MARK: Pages
 
+    /// A ledger line as a bill shows it: its account and signed amount.
+    static func line(_ l: LedgerLine) -> String {
+        "\(h(l.account)) \(l.amount >= .zero ? "+" : "")\(l.amount)"
+    }
+
     static func headers(_ type: String) -> HTTPFields {
         var headers = HTTPFields()
         headers[.contentType] = type
@@ -356,16 +364,26 @@ struct ConsoleRoutes {
     func runsTable(_ shown: [RunRecord]) -> String {
         if shown.isEmpty {
             return
-                "<p class=\"hint\">No runs here yet: submit one with <code>heaven run FILE --server URL</code>, or run a process.</p>"
+                """
+                <p class=\"hint\">No runs here yet: submit one with <code>heaven run FILE --server URL</code>, or \
+                run a process.</p>
+                """
         }
         let rows = shown.map { r in
             let took =
                 r.startedAt.map { s in Wording.duration((r.finishedAt ?? Date()).timeIntervalSince(s)) } ?? ""
             return
-                "<tr data-run=\"\(h(r.id))\" data-status=\"\(r.status.rawValue)\"><td><a href=\"/console/runs/\(h(r.id))\">\(h(r.id))</a></td><td>\(h(r.workflow))</td><td><span class=\"status\" data-status=\"\(r.status.rawValue)\">\(r.status.rawValue)</span></td><td>\(h(r.user))</td><td>\(ConsoleRoutes.time(r.createdAt))</td><td>\(took)</td></tr>"
+                """
+                <tr data-run=\"\(h(r.id))\" data-status=\"\(r.status.rawValue)\"><td><a \
+                href=\"/console/runs/\(h(r.id))\">\(h(r.id))</a></td><td>\(h(r.workflow))</td><td><span \
+                class=\"status\" \
+                data-status=\"\(r.status.rawValue)\">\(r.status.rawValue)</span></td><td>\(h(r.user))</td><td>\
+                \(ConsoleRoutes.time(r.createdAt))</td><td>\(took)</td></tr>
+                """
         }
         return
-            "<table><tr><th>Run</th><th>Workflow</th><th>Status</th><th>User</th><th>Created</th><th>Duration</th></tr>\(rows.joined())</table>"
+            "<table><tr><th>Run</th><th>Workflow</th><th>Status</th><th>User</th><th>Created</th><th>Duration</th></tr>"
+            + "\(rows.joined())</table>"
     }
 
     func runsPage(_ request: Request, _ c: Caller) async throws -> Response {
@@ -470,10 +488,20 @@ struct ConsoleRoutes {
             let (value, resources, fee, settled) = Charging.costs(charge, movements)
             let cur = h(charge.currency)
             let rows = movements.map { t in
-                "<tr data-movement=\"\(h(t.kind.rawValue))\"><td>\(h(t.kind.rawValue))</td><td>\(h(t.memo))</td><td>\(t.lines.map { "\(h($0.account)) \($0.amount >= .zero ? "+" : "")\($0.amount)" }.joined(separator: "<br>"))</td></tr>"
+                """
+                <tr \
+                data-movement=\"\(h(t.kind.rawValue))\"><td>\(h(t.kind.rawValue))</td><td>\(h(t.memo))</td><td>\
+                \(t.lines.map(ConsoleRoutes.line).joined(separator: "<br>"))</td></tr>
+                """
             }
             values["costs"] =
-                "<p id=\"costs\">value <b>\(value) \(cur)</b> (fee \(fee)) · resources \(resources) \(cur) · budget \(charge.budget) \(cur) · \(settled ? "settled" : "budget held until it ends") · paid by \(h(charge.payer)) to \(h(charge.publisher))</p><table><tr><th>Movement</th><th>What</th><th>Lines</th></tr>\(rows.joined())</table>"
+                """
+                <p id=\"costs\">value <b>\(value) \(cur)</b> (fee \(fee)) · resources \(resources) \(cur) · \
+                budget \(charge.budget) \(cur) · \(settled ? "settled" : "budget held until it ends") · paid by \
+                \(h(charge.payer)) to \
+                \(h(charge.publisher))</p><table><tr><th>Movement</th><th>What</th><th>Lines</th></tr>\
+                \(rows.joined())</table>
+                """
         }
         if let p = run.process {
             values["again"] = ConsoleRoutes.again(p, run.id)
@@ -498,10 +526,18 @@ struct ConsoleRoutes {
     /// latency between the sites their machines were placed on, against what each asks.
     static func placement(_ p: Placement, topology: Topology?, sites: [String: Site]) -> String {
         let rows = p.machines.sorted { ($0.machine, $0.instance) < ($1.machine, $1.instance) }.map { m in
-            "<tr data-machine=\"\(h(m.machine))\" data-site=\"\(h(m.node.site))\"><td>\(h(m.machine))[\(m.instance)]</td><td>\(h(m.node.site))</td><td>\(h(m.node.node))</td><td>\(m.cores)</td><td>\(m.grant.map(h) ?? "")</td></tr>"
+            """
+            <tr data-machine=\"\(h(m.machine))\" \
+            data-site=\"\(h(m.node.site))\"><td>\(h(m.machine))[\(m.instance)]</td><td>\(h(m.node.site))</td><td>\
+            \(h(m.node.node))</td><td>\(m.cores)</td><td>\(m.grant.map(h) ?? "")</td></tr>
+            """
         }
         var html =
-            "<p class=\"hint\">topology \(h(p.topology)), availability \(String(format: "%.3f", p.availability))</p><table><tr><th>Machine</th><th>Site</th><th>Node</th><th>Cores</th><th>Grant</th></tr>\(rows.joined())</table>"
+            """
+            <p class=\"hint\">topology \(h(p.topology)), availability \
+            \(String(format: "%.3f", p.availability))</p><table><tr><th>Machine</th><th>Site</th><th>Node</th><th>\
+            Cores</th><th>Grant</th></tr>\(rows.joined())</table>
+            """
         let links = (topology?.links ?? []).filter { $0.between.count == 2 }
         guard !links.isEmpty else { return html }
         func sitesOf(_ machine: String) -> [String] {
@@ -526,12 +562,17 @@ struct ConsoleRoutes {
                         has = "no link declared"
                     }
                     return
-                        "<tr data-link=\"\(h(a))-\(h(b))\"><td>\(h(a)) – \(h(b))</td><td>\(h(between))</td><td>\(h(has))</td><td>\(h(asked.isEmpty ? "nothing" : asked))</td></tr>"
+                        """
+                        <tr data-link=\"\(h(a))-\(h(b))\"><td>\(h(a)) – \
+                        \(h(b))</td><td>\(h(between))</td><td>\(h(has))</td><td>\
+                        \(h(asked.isEmpty ? "nothing" : asked))</td></tr>
+                        """
                 }
             }
         }
         html +=
-            "<h3>Links</h3><table><tr><th>Link</th><th>Between</th><th>Bandwidth</th><th>Asked</th></tr>\(linkRows.joined())</table>"
+            "<h3>Links</h3><table><tr><th>Link</th><th>Between</th><th>Bandwidth</th><th>Asked</th></tr>"
+            + "\(linkRows.joined())</table>"
         return html
     }
 
@@ -550,8 +591,14 @@ struct ConsoleRoutes {
                 lower.hasSuffix(".png")
                 ? "<br><img class=\"preview\" src=\"\(href)\" alt=\"\(h(base))\">"
                 : geotiff
-                    ? "<br><img class=\"preview\" src=\"\(href)\(item == nil ? "?" : "&amp;")preview=png\" alt=\"\(h(base)) (preview)\">"
-                        + "<br><img class=\"legend\" src=\"\(href)\(item == nil ? "?" : "&amp;")preview=legend\" alt=\"the preview's legend\">"
+                    ? """
+                    <br><img class=\"preview\" src=\"\(href)\(item == nil ? "?" : "&amp;")preview=png\" \
+                    alt=\"\(h(base)) (preview)\">
+                    """
+                        + """
+                        <br><img class=\"legend\" src=\"\(href)\(item == nil ? "?" : "&amp;")preview=legend\" \
+                        alt=\"the preview's legend\">
+                        """
                     : ""
             return "<a href=\"\(href)\" download>\(h(base))</a>\(preview)"
         }
@@ -660,16 +707,25 @@ struct ConsoleRoutes {
             let down = hlth?.isDown(at: now) ?? false
             let state =
                 down
-                ? "down\(hlth?.reason.map { ": \(h($0))" } ?? "")\(hlth?.downUntil.map { ", next probe \(ConsoleRoutes.time($0))" } ?? "")"
+                ? "down\(hlth?.reason.map { ": \(h($0))" } ?? "")"
+                    + (hlth?.downUntil.map { ", next probe \(ConsoleRoutes.time($0))" } ?? "")
                 : "up"
             let nodes = e.site.nodes.map { "\(h($0.name)) (\($0.cores) cores)" }.joined(separator: ", ")
             return
-                "<tr data-site=\"\(h(e.site.name))\" data-state=\"\(down ? "down" : "up")\"><td>\(h(e.site.name))</td><td>\(h(e.site.connector.kind))</td><td>\(nodes)</td><td>\(state)</td></tr>"
+                """
+                <tr data-site=\"\(h(e.site.name))\" \
+                data-state=\"\(down ? "down" : "up")\"><td>\(h(e.site.name))</td><td>\(h(e.site.connector.kind))</td>\
+                <td>\(nodes)</td><td>\(state)</td></tr>
+                """
         }
         let grants = catalog.grants.map { g in
             let used = catalog.coreHours[g.name] ?? 0
             return
-                "<tr><td>\(h(g.name))</td><td>\(h(g.site))</td><td>\(h(g.to.description))</td><td>\(String(format: "%.2f", used))\(g.coreHours.map { " of \(String(format: "%g", $0))" } ?? "") core-hours</td></tr>"
+                """
+                <tr><td>\(h(g.name))</td><td>\(h(g.site))</td><td>\(h(g.to.description))</td><td>\
+                \(String(format: "%.2f", used))\(g.coreHours.map { " of \(String(format: "%g", $0))" } ?? "") \
+                core-hours</td></tr>
+                """
         }
         return page(
             "sites", title: "Sites",

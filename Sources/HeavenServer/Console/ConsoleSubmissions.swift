@@ -122,12 +122,22 @@ extension ConsoleRoutes {
         let rows = processes.map { p -> String in
             let w = try? server.processes.parsed(p).workflow
             return
-                "<tr data-process=\"\(h(p.id))\"><td><a href=\"/console/processes/\(h(RunRoutes.pathSegment(p.id)))\">\(h(w?.title ?? p.id))</a></td><td><code>\(h(p.id))</code></td><td>\(h(p.version))</td><td>\(h(p.owner))</td><td>\(h(p.visibility.description))</td><td>\(h(w?.price.map(ChargingRoutes.describe) ?? "free"))</td><td>\(h(w?.description ?? ""))</td></tr>"
+                """
+                <tr data-process=\"\(h(p.id))\"><td><a \
+                href=\"/console/processes/\(h(RunRoutes.pathSegment(p.id)))\">\(h(w?.title ?? p.id))</a></td><td><code>\
+                \(h(p.id))</code></td><td>\(h(p.version))</td><td>\(h(p.owner))</td><td>\
+                \(h(p.visibility.description))</td><td>\(h(w?.price.map(ChargingRoutes.describe) ?? "free"))</td><td>\
+                \(h(w?.description ?? ""))</td></tr>
+                """
         }
         let table =
             rows.isEmpty
-            ? "<p class=\"hint\">No process is published yet: publish a workflow with <code>heaven processes deploy FILE --server URL</code>.</p>"
-            : "<table><tr><th>Process</th><th>Id</th><th>Version</th><th>Publisher</th><th>Visibility</th><th>Price</th><th>About</th></tr>\(rows.joined())</table>"
+            ? """
+            <p class=\"hint\">No process is published yet: publish a workflow with <code>heaven processes deploy \
+            FILE --server URL</code>.</p>
+            """
+            : "<table><tr><th>Process</th><th>Id</th><th>Version</th><th>Publisher</th><th>Visibility</th>"
+                + "<th>Price</th><th>About</th></tr>\(rows.joined())</table>"
         return page("processes", title: "Processes", ["table": table], caller: c)
     }
 
@@ -151,7 +161,8 @@ extension ConsoleRoutes {
                 }
             }
             return
-                "<tr><th>\(h(d?.title ?? o.name))</th><td><code>\(h(o.name))</code></td><td>\(h(type))</td><td>\(h(d?.description ?? ""))</td></tr>"
+                "<tr><th>\(h(d?.title ?? o.name))</th><td><code>\(h(o.name))</code></td><td>\(h(type))</td>"
+                + "<td>\(h(d?.description ?? ""))</td></tr>"
         }
         let segment = h(RunRoutes.pathSegment(p.id))
         var v: [String: Any] = [
@@ -160,7 +171,10 @@ extension ConsoleRoutes {
             "action": "/console/processes/\(segment)/execution",
             "fields": SubmissionForm.fields(workflow.inputs, values: values, kept: kept),
             "links":
-                "<a href=\"/processes/\(segment)\">description (JSON)</a> · <a href=\"/processes/\(segment)/package\">package (YAML)</a>",
+                """
+            <a href=\"/processes/\(segment)\">description (JSON)</a> · <a \
+            href=\"/processes/\(segment)/package\">package (YAML)</a>
+            """,
         ]
         if !outputs.isEmpty { v["outputs"] = "<table>\(outputs.joined())</table>" }
         if !jobs.isEmpty { v["jobs"] = runsTable(jobs) }
@@ -171,7 +185,15 @@ extension ConsoleRoutes {
             v["price"] = ChargingRoutes.describe(price)
             v["priced"] = true
             v["budgetField"] =
-                "<div class=\"field\" data-input=\".budget\"><label for=\"in-budget\">Budget (\(h(price.currency)))</label><input id=\"in-budget\" name=\"\(SubmissionForm.budgetField)\" type=\"number\" step=\"any\" min=\"\(price.run)\" value=\"\(h(values[SubmissionForm.budgetField] ?? "\(price.run)"))\" required aria-describedby=\"in-budget-about\"><p class=\"hint\" id=\"in-budget-about\">the most this job may cost: held from your balance (\(balance) \(h(price.currency))) until it ends; you pay the price of what it delivers, the rest comes back</p></div>"
+                """
+                <div class=\"field\" data-input=\".budget\"><label for=\"in-budget\">Budget \
+                (\(h(price.currency)))</label><input id=\"in-budget\" name=\"\(SubmissionForm.budgetField)\" \
+                type=\"number\" step=\"any\" min=\"\(price.run)\" \
+                value=\"\(h(values[SubmissionForm.budgetField] ?? "\(price.run)"))\" required \
+                aria-describedby=\"in-budget-about\"><p class=\"hint\" id=\"in-budget-about\">the most this job \
+                may cost: held from your balance (\(balance) \(h(price.currency))) until it ends; you pay the \
+                price of what it delivers, the rest comes back</p></div>
+                """
         }
         if let d = workflow.description { v["description"] = d }
         if let from { v["from"] = from }
@@ -186,7 +208,11 @@ extension ConsoleRoutes {
             let s = try await server.billing.earnings(of: p, currency: workflow.price?.currency)
             let m = { (x: Money) in "\(x) \(h(s.currency))" }
             v["accounts"] =
-                "<p id=\"accounts\">\(s.jobs) priced job\(s.jobs == 1 ? "" : "s"), \(s.succeeded) paid for · value \(m(s.value)) − fee \(m(s.fee)) − resources \(m(s.resources)) = margin <b>\(m(s.value - s.fee - s.resources))</b></p>"
+                """
+                <p id=\"accounts\">\(s.jobs) priced job\(s.jobs == 1 ? "" : "s"), \(s.succeeded) paid for · value \
+                \(m(s.value)) − fee \(m(s.fee)) − resources \(m(s.resources)) = margin \
+                <b>\(m(s.value - s.fee - s.resources))</b></p>
+                """
         }
         return page(
             "submit", title: workflow.title ?? p.id, v, caller: c, attributes: "data-process=\"\(h(p.id))\"")
@@ -261,7 +287,10 @@ extension ConsoleRoutes {
             var r = try await again(
                 shown, kept, earlier?.id,
                 ConsoleRoutes.estimatePrefix
-                    + "estimated at \(q.amount) \(q.currency) — \(q.basis). The budget is set to it: choose the files again, then run."
+                    + """
+                    estimated at \(q.amount) \(q.currency) — \(q.basis). The budget is set to it: choose the \
+                    files again, then run.
+                    """
             )
             r.status = .ok
             return r

@@ -5,6 +5,7 @@ import HeavenConnectors
 import HeavenCore
 import HeavenEngine
 import HeavenModel
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -31,6 +32,14 @@ struct Preview {
     static let limit: Int64 = 1 << 30
     /// How long one GDAL command may run.
     static let timeout: Double = 60
+    /// The most a preview's files may take (its copy of the file aside).
+    static let disk: Double = 256 * 1_048_576
+    /// The largest side of a preview, in pixels.
+    static let side = 1024
+    /// Changes when what a preview looks like does: cached ones of other versions are not used.
+    static let version = "v2"
+    /// Previews made at once on the server, and waiting: past that, 503.
+    static let gate = PreviewGate(concurrent: 2, queued: 16)
 
     let server: HeavenServer
 
@@ -81,8 +90,17 @@ struct Preview {
         try await preview(of: file, run: record).legend.svg
     }
 
-    /// A preview and its legend (made once per content, then read from the cache).
+    /// A preview and its legend (made once per content, then read from the cache): one
+    /// at a time for a tenant, two at a time on the server.
     func preview(of file: TenantFile, run record: RunRecord) async throws -> (png: Data, legend: PreviewLegend) {
+        guard await Preview.gate.enter(record.user) else {
+            throw Problem(.serviceUnavailable, "no preview now: too many are being made; try again in a moment")
+        }
+        defer { Preview.gate.leave(record.user) }
+        return try await make(of: file, run: record)
+    }
+
+    func make(of file: TenantFile, run record: RunRecord) async throws -> (png: Data, legend: PreviewLegend) {
         guard Preview.available else {
             throw Problem(.notFound, "no preview: GDAL's tools are not installed on the server")
         }
@@ -109,7 +127,9 @@ struct Preview {
         do { try files.give(directory: work) } catch {
             throw Problem(.internalServerError, "no preview: cannot give its directory to the run's tenant: \(error)")
         }
-        let key = try await TenantFiles.offPool { try Preview.copy(file, to: work + "/input.tif", files: files) }
+        let key =
+            Preview.version + "-"
+            + (try await TenantFiles.offPool { try Preview.copy(file, to: work + "/input.tif", files: files) })
         let target = cache + "/" + key + ".png"
         if let cached = FileManager.default.contents(atPath: target),
             let legend = FileManager.default.contents(atPath: cache + "/" + key + ".legend.json")
@@ -120,23 +140,36 @@ struct Preview {
 
         let (status, json) = try await run([Preview.info, "-json", "-if", "GTiff", "input.tif"], in: dir, confinement)
         let info = try? JSONDecoder().decode(Info.self, from: json)
-        guard status == 0, let info, let w = info.size.first, w > 0 else {
+        guard status == 0, let info, info.size.count == 2, info.size[0] > 0, info.size[1] > 0 else {
             throw Problem(.unprocessableContent, "no preview: GDAL cannot read this file as a GeoTIFF raster")
         }
         let bands = info.bands ?? []
-        let width = String(min(w, 1024))
+        let size = Preview.outsize(width: info.size[0], height: info.size[1])
         let legend: PreviewLegend
         if bands.count == 1, ["Float32", "Float64"].contains(bands[0].type ?? "") {
-            legend = try await stretched(width: width, in: dir, files: files, confinement)
+            legend = try await stretched(size, in: dir, files: files, confinement)
         } else {
-            legend = try await grey(width: width, bands: bands.count, in: dir, confinement)
+            legend = try await grey(size, bands: bands.count, in: dir, confinement)
         }
         guard let png = try? await files.contents("preview.png", beneath: work, limit: 64 << 20) else {
             throw Problem(.unprocessableContent, "no preview: GDAL could not make a PNG of this file")
         }
-        Preview.keep(try JSONEncoder().encode(legend), at: cache + "/" + key + ".legend.json")
-        Preview.keep(png, at: target)
+        // A legend without its numbers (GDAL could not measure the band) is not kept: the
+        // next look tries again.
+        if legend.low != nil, legend.high != nil {
+            Preview.keep(try JSONEncoder().encode(legend), at: cache + "/" + key + ".legend.json")
+            Preview.keep(png, at: target)
+        }
         return (png, legend)
+    }
+
+    /// A preview's size: the raster's, scaled to at most `side` pixels on its longer side.
+    static func outsize(width: Int, height: Int) -> [String] {
+        let scale = min(1, Double(side) / Double(max(width, height)))
+        return [
+            String(max(1, Int((Double(width) * scale).rounded()))),
+            String(max(1, Int((Double(height) * scale).rounded()))),
+        ]
     }
 
     /// Writes a cache file whole (a new file renamed into place) or not at all.
@@ -149,14 +182,14 @@ struct Preview {
 
     /// A single-band floating-point raster: reduced (averaging), its histogram read, its
     /// 2nd to 98th percentile stretched over the ramp, no data grey.
-    func stretched(width: String, in dir: String, files: TenantFiles, _ confinement: TaskConfinement?) async throws
-        -> PreviewLegend
+    func stretched(_ size: [String], in dir: String, files: TenantFiles, _ confinement: TaskConfinement?)
+        async throws -> PreviewLegend
     {
         let (reduced, _) = try await run(
             [
-                Preview.translate, "-q", "-if", "GTiff", "-of", "GTiff", "-r", "average", "-outsize", width, "0",
-                "input.tif", "small.tif",
-            ], in: dir, confinement)
+                Preview.translate, "-q", "-if", "GTiff", "-of", "GTiff", "-co", "COMPRESS=DEFLATE", "-r", "average",
+                "-outsize",
+            ] + size + ["input.tif", "small.tif"], in: dir, confinement)
         let (listed, json) = try await run(
             [Preview.info, "-json", "-if", "GTiff", "-hist", "small.tif"], in: dir, confinement)
         guard reduced == 0, listed == 0, let info = try? JSONDecoder().decode(Info.self, from: json) else {
@@ -168,14 +201,16 @@ struct Preview {
                 let (r, g, b) = stop.rgb
                 return "\(low + stop.at * (high - low)) \(r) \(g) \(b) 255"
             } + ["nv \(Preview.noData.0) \(Preview.noData.1) \(Preview.noData.2) 255"]
-        let fd: Int32
-        do { fd = try files.create(dir + "/work/ramp.txt", beneath: dir + "/work") } catch {
-            throw Problem(.internalServerError, "no preview: cannot write its ramp: \(error)")
-        }
         let text = Array((ramp.joined(separator: "\n") + "\n").utf8)
-        let written = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-        guard written == text.count else { throw Problem(.internalServerError, "no preview: cannot write its ramp") }
+        let written = try await TenantFiles.offPool { () throws -> Bool in
+            let fd: Int32
+            do { fd = try files.create(dir + "/work/ramp.txt", beneath: dir + "/work") } catch {
+                throw Problem(.internalServerError, "no preview: cannot write its ramp: \(error)")
+            }
+            defer { close(fd) }
+            return text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == text.count
+        }
+        guard written else { throw Problem(.internalServerError, "no preview: cannot write its ramp") }
         let (made, _) = try await run(
             [Preview.dem, "color-relief", "-q", "-of", "PNG", "small.tif", "ramp.txt", "preview.png"], in: dir,
             confinement)
@@ -184,7 +219,7 @@ struct Preview {
     }
 
     /// Any other raster: its first band in grey, from its minimum (black) to its maximum (white).
-    func grey(width: String, bands: Int, in dir: String, _ confinement: TaskConfinement?) async throws
+    func grey(_ size: [String], bands: Int, in dir: String, _ confinement: TaskConfinement?) async throws
         -> PreviewLegend
     {
         let (measured, json) = try await run(
@@ -196,7 +231,7 @@ struct Preview {
         }
         let (made, _) = try await run(
             [Preview.translate, "-q", "-if", "GTiff", "-of", "PNG", "-ot", "Byte"] + scale
-                + ["-b", "1", "-outsize", width, "0", "input.tif", "preview.png"], in: dir, confinement)
+                + ["-b", "1", "-outsize"] + size + ["input.tif", "preview.png"], in: dir, confinement)
         guard made == 0 else {
             throw Problem(.unprocessableContent, "no preview: GDAL could not make a PNG of this file")
         }
@@ -206,16 +241,22 @@ struct Preview {
 
     /// The 2nd and 98th percentiles of a histogram (each within one bucket); NDVI's
     /// whole range when it counts nothing; widened when both fall in one bucket.
+    /// What GDAL printed is read as what a tenant's process could have written: counts
+    /// summed as floating point (no overflow), a histogram of more than 65,536 buckets, a
+    /// negative count or a range that is not finite taken as none.
     static func percentiles(_ histogram: Info.Band.Histogram?) -> (Double, Double) {
-        guard let histogram, histogram.max > histogram.min else { return (-1, 1) }
-        let total = histogram.buckets.reduce(0, +)
+        guard let histogram, histogram.min.isFinite, histogram.max.isFinite, histogram.max > histogram.min,
+            (1...65_536).contains(histogram.buckets.count), histogram.buckets.allSatisfy({ $0 >= 0 })
+        else { return (-1, 1) }
+        let total = histogram.buckets.reduce(0.0) { $0 + Double($1) }
         guard total > 0 else { return (-1, 1) }
         let width = (histogram.max - histogram.min) / Double(histogram.buckets.count)
+        guard width.isFinite, width > 0 else { return (-1, 1) }
         func at(_ q: Double) -> Double {
-            var seen = 0
+            var seen = 0.0
             for (i, n) in histogram.buckets.enumerated() {
-                seen += n
-                if Double(seen) >= q * Double(total) { return histogram.min + (Double(i) + 0.5) * width }
+                seen += Double(n)
+                if seen >= q * total { return histogram.min + (Double(i) + 0.5) * width }
             }
             return histogram.max
         }
@@ -251,6 +292,7 @@ struct Preview {
         launch.confinement = confinement
         launch.memory = 1_073_741_824
         launch.timeLimit = Preview.timeout
+        launch.disk = Preview.disk
         let task: any RunningTask
         do {
             task = try await LocalConnector(siteName: "preview", cores: 1, memory: 1_073_741_824).start(launch)
@@ -304,7 +346,10 @@ struct PreviewLegend: Codable, Sendable, Equatable {
         if let low, let high {
             for (x, v, anchor) in [(10.0, low, "start"), (160.0, (low + high) / 2, "middle"), (310.0, high, "end")] {
                 labels +=
-                    "<line x1=\"\(x)\" x2=\"\(x)\" y1=\"30\" y2=\"35\" stroke=\"#3c3c3c\"/><text x=\"\(x)\" y=\"48\" text-anchor=\"\(anchor)\" data-value=\"\(v)\">\(PreviewLegend.label(v))</text>"
+                    """
+                    <line x1=\"\(x)\" x2=\"\(x)\" y1=\"30\" y2=\"35\" stroke=\"#3c3c3c\"/><text x=\"\(x)\" \
+                    y=\"48\" text-anchor=\"\(anchor)\" data-value=\"\(v)\">\(PreviewLegend.label(v))</text>
+                    """
             }
         }
         let caption =
@@ -312,7 +357,11 @@ struct PreviewLegend: Codable, Sendable, Equatable {
             ? "2nd to 98th percentile" : "minimum to maximum" + (band.map { ", \(HTMLPage.escape($0))" } ?? "")
         let noData =
             kind == .ramp
-            ? "<rect x=\"330\" y=\"16\" width=\"14\" height=\"14\" fill=\"rgb(\(Preview.noData.0),\(Preview.noData.1),\(Preview.noData.2))\" stroke=\"#5a5a5a\"/><text x=\"350\" y=\"28\">no data</text>"
+            ? """
+            <rect x=\"330\" y=\"16\" width=\"14\" height=\"14\" \
+            fill=\"rgb(\(Preview.noData.0),\(Preview.noData.1),\(Preview.noData.2))\" stroke=\"#5a5a5a\"/><text \
+            x=\"350\" y=\"28\">no data</text>
+            """
             : ""
         return """
             <svg xmlns="http://www.w3.org/2000/svg" width="420" height="56" viewBox="0 0 420 56" \
@@ -321,5 +370,60 @@ struct PreviewLegend: Codable, Sendable, Equatable {
             <text x="10" y="11">\(caption)</text>\
             <rect x="10" y="16" width="300" height="14" fill="url(#ramp)" stroke="#5a5a5a"/>\(labels)\(noData)</svg>
             """
+    }
+}
+
+/// How many previews are made at once: at most `concurrent` on the server, one at a time
+/// for a tenant (a page's image and legend: the second finds the first's in the cache),
+/// at most `queued` waiting; past that a request is refused rather than queued.
+final class PreviewGate: Sendable {
+    private struct State {
+        var running = 0
+        var users: Set<String> = []
+        var waiting: [(user: String, resume: CheckedContinuation<Void, Never>)] = []
+    }
+    private let state = Mutex(State())
+    let concurrent: Int
+    let queued: Int
+
+    init(concurrent: Int, queued: Int) {
+        self.concurrent = concurrent
+        self.queued = queued
+    }
+
+    /// Waits for a turn; false when too many already wait.
+    func enter(_ user: String) async -> Bool {
+        enum Turn { case now, refused, wait }
+        var turn = Turn.wait
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            turn = state.withLock { s -> Turn in
+                if s.running < concurrent, !s.users.contains(user) {
+                    s.running += 1
+                    s.users.insert(user)
+                    return .now
+                }
+                if s.waiting.count >= queued { return .refused }
+                s.waiting.append((user, c))
+                return .wait
+            }
+            if turn != .wait { c.resume() }
+        }
+        return turn != .refused
+    }
+
+    /// Ends a turn; the first waiter of another tenant (or of this one) goes on.
+    func leave(_ user: String) {
+        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.running -= 1
+            s.users.remove(user)
+            guard s.running < concurrent, let i = s.waiting.firstIndex(where: { !s.users.contains($0.user) }) else {
+                return nil
+            }
+            let w = s.waiting.remove(at: i)
+            s.running += 1
+            s.users.insert(w.user)
+            return w.resume
+        }
+        next?.resume()
     }
 }

@@ -59,10 +59,22 @@ struct RunPicture {
         switch a.status {
         case .running, .succeeded: return nil
         case .failed, .timedOut, .cancelled, .lost:
-            if let e = a.error, !e.isEmpty { return e }
+            // A tenant's words (the last line its task wrote): no control or direction
+            // characters, which could make it read as something else.
+            if let e = a.error.map(RunPicture.printable), !e.isEmpty { return e }
             if let signal = a.signal { return "killed by signal \(signal)" }
             return a.exitCode.map { "exit status \($0)" } ?? a.status.rawValue
         }
+    }
+
+    /// A text without control characters nor Unicode's format ones (bidirectional
+    /// overrides and isolates, zero-width characters).
+    static func printable(_ text: String) -> String {
+        String(
+            String.UnicodeScalarView(
+                text.unicodeScalars.filter { s in
+                    s.properties.generalCategory != .control && s.properties.generalCategory != .format
+                }))
     }
 
     /// The states a group of instances is counted by, the worst first.
@@ -95,7 +107,10 @@ struct RunPicture {
                 + "<div class=\"branch\"><div class=\"label\">then</div>\(steps(c.then, prefix, in: workflow))</div>"
                 + (c.otherwise.isEmpty
                     ? ""
-                    : "<div class=\"branch\"><div class=\"label\">else</div>\(steps(c.otherwise, prefix, in: workflow))</div>")
+                    : """
+                    <div class=\"branch\"><div \
+                    class=\"label\">else</div>\(steps(c.otherwise, prefix, in: workflow))</div>
+                    """)
                 + "</div>"
         case .call(let call):
             let name = workflow.keyName(of: step)
@@ -127,14 +142,21 @@ struct RunPicture {
         if let a = latest[key] {
             title += " · attempt \(a.number) · \(a.status.rawValue)" + (a.site.map { " on \($0)" } ?? "")
             link =
-                "<a href=\"/console/runs/\(h(runID))/logs/\(h(RunRoutes.pathSegment(RunLayout.flat(key))))?attempt=\(a.number)\">log</a>"
+                """
+                <a \
+                href=\"/console/runs/\(h(runID))/logs/\(h(RunRoutes.pathSegment(RunLayout.flat(key))))\
+                ?attempt=\(a.number)\">log</a>
+                """
             if s != "waiting", let reason = RunPicture.reason(a) {
                 title += ": \(reason)"
                 why = "<span class=\"why\">\(h(reason))</span>"
             }
         }
         return
-            "<div class=\"task\" data-task=\"\(h(key))\" data-state=\"\(s)\" title=\"\(h(title))\"><span class=\"n\">\(h(name))</span>\(link)\(why)</div>"
+            """
+            <div class=\"task\" data-task=\"\(h(key))\" data-state=\"\(s)\" title=\"\(h(title))\"><span \
+            class=\"n\">\(h(name))</span>\(link)\(why)</div>
+            """
     }
 
     /// The instances of a foreach (`tiles#3/`) or a loop (`search@2/`) seen so far: one
@@ -166,13 +188,26 @@ struct RunPicture {
             }.joined()
             let name = String(head.dropLast())
             return
-                "<div class=\"group \(kind)\" data-task=\"\(h(head))*\" data-state=\"\(overall)\"><div class=\"label\">\(h(label)) · \(numbers.count) \(kind == "loop" ? "iterations" : "items")</div><div class=\"tally\">\(counts)</div><a href=\"?expand=\(h(RunRoutes.pathSegment(name)))\">expand</a></div>"
+                """
+                <div class=\"group \(kind)\" data-task=\"\(h(head))*\" data-state=\"\(overall)\"><div \
+                class=\"label\">\(h(label)) · \(numbers.count) \
+                \(kind == "loop" ? "iterations" : "items")</div><div class=\"tally\">\(counts)</div><a \
+                href=\"?expand=\(h(RunRoutes.pathSegment(name)))\">expand</a></div>
+                """
         }
         let boxes = (numbers.isEmpty ? [] : numbers).map { i in
-            "<div class=\"box\"><div class=\"label\">\(h(String(head.dropLast())))\(head.last.map(String.init) ?? "")\(i)</div>\(body(head + "\(i)/"))</div>"
+            """
+            <div class=\"box\"><div \
+            class=\"label\">\(h(String(head.dropLast())))\(head.last.map(String.init) ?? "")\(i)</div>\
+            \(body(head + "\(i)/"))</div>
+            """
         }
         return
-            "<div class=\"box \(kind)\"><div class=\"label\">\(h(label))\(numbers.isEmpty ? " · no items yet" : "")</div><div class=\"par\">\(boxes.joined())</div></div>"
+            """
+            <div class=\"box \(kind)\"><div \
+            class=\"label\">\(h(label))\(numbers.isEmpty ? " · no items yet" : "")</div><div \
+            class=\"par\">\(boxes.joined())</div></div>
+            """
     }
 
     // MARK: The Gantt chart
@@ -220,7 +255,12 @@ struct RunPicture {
                 let peak = max(1, slices.max() ?? 1)
                 for (i, n) in slices.enumerated() where n > 0 {
                     bars.append(
-                        "<rect class=\"bar\" data-site=\"\(h(site))\" data-state=\"running\" x=\"\(i)%\" y=\"4\" width=\"1%\" height=\"14\" fill-opacity=\"\(String(format: "%.2f", 0.25 + 0.75 * Double(n) / Double(peak)))\"><title>\(n) attempts</title></rect>"
+                        """
+                        <rect class=\"bar\" data-site=\"\(h(site))\" data-state=\"running\" x=\"\(i)%\" y=\"4\" \
+                        width=\"1%\" height=\"14\" \
+                        fill-opacity=\"\(String(format: "%.2f", 0.25 + 0.75 * Double(n) / Double(peak)))\"><title>\(n) \
+                        attempts</title></rect>
+                        """
                     )
                 }
             } else {
@@ -230,7 +270,14 @@ struct RunPicture {
                     if queued >= RunPicture.queuedFrom {
                         let from = pct(begin(a))
                         bars.append(
-                            "<rect class=\"queued\" data-queued=\"\(h(a.taskKey))#\(a.number)\" data-site=\"\(h(site))\" x=\"\(String(format: "%.3f", from))%\" y=\"\(4 + 18 * r)\" width=\"\(String(format: "%.3f", max(0.1, pct(a.startedAt) - from)))%\" height=\"14\"><title>\(h("\(a.taskKey) #\(a.number) queued \(String(format: "%.2f", queued)) s for a slot"))</title></rect>"
+                            """
+                            <rect class=\"queued\" data-queued=\"\(h(a.taskKey))#\(a.number)\" \
+                            data-site=\"\(h(site))\" x=\"\(String(format: "%.3f", from))%\" y=\"\(4 + 18 * r)\" \
+                            width=\"\(String(format: "%.3f", max(0.1, pct(a.startedAt) - from)))%\" \
+                            height=\"14\"><title>\
+                            \(h("\(a.taskKey) #\(a.number) queued \(String(format: "%.2f", queued)) s for a slot"))\
+                            </title></rect>
+                            """
                         )
                     }
                     let left = pct(a.startedAt)
@@ -238,19 +285,36 @@ struct RunPicture {
                     let took = (a.finishedAt ?? now).timeIntervalSince(a.startedAt)
                     let exit = RunPicture.reason(a).map { ", \($0)" } ?? ""
                     let title =
-                        "\(a.taskKey) #\(a.number) on \(site)\(a.node.map { "/\($0)" } ?? ""): \(a.status.rawValue)\(exit), \(String(format: "%.2f", took)) s\(queued >= RunPicture.queuedFrom ? String(format: " (queued %.2f s before)", queued) : "")"
+                        """
+                        \(a.taskKey) #\(a.number) on \(site)\(a.node.map { "/\($0)" } ?? ""): \
+                        \(a.status.rawValue)\(exit), \(String(format: "%.2f", took)) \
+                        s\(queued >= RunPicture.queuedFrom ? String(format: " (queued %.2f s before)", queued) : "")
+                        """
                     bars.append(
-                        "<rect class=\"bar\" data-attempt=\"\(h(a.taskKey))#\(a.number)\" data-site=\"\(h(site))\" data-state=\"\(a.status.rawValue)\" x=\"\(String(format: "%.3f", left))%\" y=\"\(4 + 18 * r)\" width=\"\(String(format: "%.3f", width))%\" height=\"14\"><title>\(h(title))</title></rect>"
+                        """
+                        <rect class=\"bar\" data-attempt=\"\(h(a.taskKey))#\(a.number)\" data-site=\"\(h(site))\" \
+                        data-state=\"\(a.status.rawValue)\" x=\"\(String(format: "%.3f", left))%\" \
+                        y=\"\(4 + 18 * r)\" width=\"\(String(format: "%.3f", width))%\" \
+                        height=\"14\"><title>\(h(title))</title></rect>
+                        """
                     )
                 }
             }
             lanes.append(
-                "<div class=\"lane\"><div class=\"site\" title=\"\(h(lane))\">\(h(lane)) (\(list.count))</div><svg class=\"track\" width=\"100%\" height=\"\(height)\">\(bars.joined())</svg></div>"
+                """
+                <div class=\"lane\"><div class=\"site\" title=\"\(h(lane))\">\(h(lane)) (\(list.count))</div><svg \
+                class=\"track\" width=\"100%\" height=\"\(height)\">\(bars.joined())</svg></div>
+                """
             )
         }
         let start = RunPicture.clock.string(from: first)
         return
-            "<div class=\"gantt\">\(lanes.joined())\(RunPicture.axis(span: span))</div><p class=\"hint\">\(attempts.count) attempts over \(String(format: "%.2f", span)) s from \(start) UTC (the axis: time since then)\(attempts.count > RunPicture.gatherAbove ? " (gathered: darker is busier)" : "")</p>"
+            """
+            <div class=\"gantt\">\(lanes.joined())\(RunPicture.axis(span: span))</div><p \
+            class=\"hint\">\(attempts.count) attempts over \(String(format: "%.2f", span)) s from \(start) UTC \
+            (the axis: time since \
+            then)\(attempts.count > RunPicture.gatherAbove ? " (gathered: darker is busier)" : "")</p>
+            """
     }
 
     /// The clock time the axis starts at.
@@ -293,10 +357,18 @@ struct RunPicture {
             let x = span > 0 ? t / span * 100 : 0
             let anchor = x > 97 ? "end" : x < 1 ? "start" : "middle"
             return
-                "<line class=\"tick\" x1=\"\(String(format: "%.3f", x))%\" x2=\"\(String(format: "%.3f", x))%\" y1=\"0\" y2=\"5\"/><text data-tick=\"\(String(format: "%g", t))\" x=\"\(String(format: "%.3f", x))%\" y=\"16\" text-anchor=\"\(anchor)\">\(tickLabel(t, step: step))</text>"
+                """
+                <line class=\"tick\" x1=\"\(String(format: "%.3f", x))%\" x2=\"\(String(format: "%.3f", x))%\" \
+                y1=\"0\" y2=\"5\"/><text data-tick=\"\(String(format: "%g", t))\" \
+                x=\"\(String(format: "%.3f", x))%\" y=\"16\" \
+                text-anchor=\"\(anchor)\">\(tickLabel(t, step: step))</text>
+                """
         }
         return
-            "<div class=\"lane axis\"><div class=\"site\">since start</div><svg class=\"track\" width=\"100%\" height=\"20\">\(labels.joined())</svg></div>"
+            """
+            <div class=\"lane axis\"><div class=\"site\">since start</div><svg class=\"track\" width=\"100%\" \
+            height=\"20\">\(labels.joined())</svg></div>
+            """
     }
 }
 

@@ -44,7 +44,11 @@ enum SubmissionForm {
                     (d.minimum.map { " min=\"\(InputDeclaration.text($0))\"" } ?? "")
                     + (d.maximum.map { " max=\"\(InputDeclaration.text($0))\"" } ?? "")
                 control =
-                    "<input id=\"\(h(id))\" name=\"\(name)\" type=\"number\" step=\"\(d.type == .integer ? "1" : "any")\"\(bounds)\(value.map { " value=\"\(h($0))\"" } ?? "")\(attributes)>"
+                    """
+                    <input id=\"\(h(id))\" name=\"\(name)\" type=\"number\" \
+                    step=\"\(d.type == .integer ? "1" : "any")\"\(bounds)\
+                    \(value.map { " value=\"\(h($0))\"" } ?? "")\(attributes)>
+                    """
             case .boolean:
                 control = select(id, name, ["true", "false"], selected: value, required: required, attributes)
             case .file:
@@ -55,17 +59,28 @@ enum SubmissionForm {
             case .list, .object:
                 let example = d.type == .list ? "[\"a\", \"b\"]" : "{\"key\": \"value\"}"
                 control =
-                    "<textarea id=\"\(h(id))\" name=\"\(name)\" rows=\"3\" placeholder=\"\(h(example))\"\(attributes)>\(h(value ?? ""))</textarea>"
+                    """
+                    <textarea id=\"\(h(id))\" name=\"\(name)\" rows=\"3\" \
+                    placeholder=\"\(h(example))\"\(attributes)>\(h(value ?? ""))</textarea>
+                    """
                 notes.append("as JSON")
             case .string:
                 control =
-                    "<input id=\"\(h(id))\" name=\"\(name)\" type=\"text\"\(value.map { " value=\"\(h($0))\"" } ?? "")\(attributes)>"
+                    """
+                    <input id=\"\(h(id))\" name=\"\(name)\" \
+                    type=\"text\"\(value.map { " value=\"\(h($0))\"" } ?? "")\(attributes)>
+                    """
             }
         }
         let about = [d.description.map(h), notes.map(h).joined(separator: " · ")].compactMap { $0 }
             .joined(separator: " — ")
         return
-            "<div class=\"field\" data-input=\"\(name)\"><label for=\"\(h(id))\">\(h(d.title ?? d.name))\(d.title == nil ? "" : " <code>\(name)</code>")</label>\(control)<p class=\"hint\" id=\"\(h(id))-about\">\(about)</p></div>"
+            """
+            <div class=\"field\" data-input=\"\(name)\"><label \
+            for=\"\(h(id))\">\(h(d.title ?? d.name))\(d.title == nil ? "" : " <code>\(name)</code>")</label>\
+            \(control)<p \
+            class=\"hint\" id=\"\(h(id))-about\">\(about)</p></div>
+            """
     }
 
     static func select(
@@ -121,7 +136,11 @@ struct SentForm {
                 guard total <= limit else {
                     throw Problem(
                         .contentTooLarge,
-                        "the form is larger than this server takes (\(ByteCountFormatter.string(fromByteCount: Int64(limit), countStyle: .binary)), its --fetch-limit)"
+                        """
+                        the form is larger than this server takes \
+                        (\(ByteCountFormatter.string(fromByteCount: Int64(limit), countStyle: .binary)), its \
+                        --fetch-limit)
+                        """
                     )
                 }
                 reception.sinceBoundary += chunk.readableBytes

@@ -59,7 +59,10 @@ struct Access: Sendable {
         }
         throw Problem(
             .forbidden,
-            "job \(run.id)'s results are withheld (the price of what it delivered went past its budget): so are its tasks' logs"
+            """
+            job \(run.id)'s results are withheld (the price of what it delivered went past its budget): so are \
+            its tasks' logs
+            """
         )
     }
 
@@ -131,7 +134,10 @@ struct Access: Sendable {
         guard let value else {
             throw Problem(
                 .badRequest,
-                "query parameter `\(name)` must be \(T.self == Bool.self ? "true or false" : "an integer"), not `\(text)`"
+                """
+                query parameter `\(name)` must be \(T.self == Bool.self ? "true or false" : "an integer"), not \
+                `\(text)`
+                """
             )
         }
         if let range, let n = value as? Int, !range.contains(n) {

@@ -34,7 +34,10 @@ struct AccountRoutes {
         routes.addRaw(
             APIOperation(
                 "PUT", "/v1/secrets/{name}",
-                "Set one of the caller's secrets; sealed at rest, given only to the caller's tasks that name it (env: {VAR: {secret: NAME}})",
+                """
+                Set one of the caller's secrets; sealed at rest, given only to the caller's tasks that name it \
+                (env: {VAR: {secret: NAME}})
+                """,
                 tag: "accounts", parameters: [AccountRoutes.secretName], request: SecretValue.self,
                 responses: [APIResponse(204, "set"), APIResponse(400, "a malformed name or body")])
         ) { request, context in

@@ -38,7 +38,11 @@ struct CatalogRoutes {
                     APIResponse(201, "registered", .json(Registered.self)),
                     APIResponse(
                         403,
-                        "not the owner; or, for a user who is not an admin, a site that is not an SSH host (or Slurm login host) allowed by `--site-hosts` reached with the user's own key (`identity: {secret: NAME}`)"
+                        """
+                        not the owner; or, for a user who is not an admin, a site that is not an SSH host (or \
+                        Slurm login host) allowed by `--site-hosts` reached with the user's own key (`identity: \
+                        {secret: NAME}`)
+                        """
                     ), APIResponse(422, "invalid documents (file:line:col diagnostics in detail)"),
                 ]),
             status: .created

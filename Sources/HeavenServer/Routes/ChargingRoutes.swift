@@ -54,7 +54,10 @@ struct ChargingRoutes {
         routes.add(
             APIOperation(
                 "POST", "/v1/accounts/{account}/credit",
-                "Credit an account (admins): the amount comes from the `mint` account, whose balance is minus every credit given",
+                """
+                Credit an account (admins): the amount comes from the `mint` account, whose balance is minus \
+                every credit given
+                """,
                 tag: "charging", parameters: [ChargingRoutes.account], request: CreditRequest.self,
                 responses: [
                     APIResponse(200, "the account's balances after the credit", .json(AccountView.self)),
@@ -108,14 +111,21 @@ struct ChargingRoutes {
         routes.addRaw(
             APIOperation(
                 "POST", "/processes/{processID}/quotation",
-                "A quote for executing a priced process with these inputs: the fixed part, plus the per-output parts estimated from its past jobs of similar input size",
+                """
+                A quote for executing a priced process with these inputs: the fixed part, plus the per-output \
+                parts estimated from its past jobs of similar input size
+                """,
                 tag: "charging", parameters: [ProcessRoutes.processID], request: ExecuteRequest.self,
                 responses: [
                     APIResponse(
-                        201, "the quote (`Location`: where to accept it); a free process's is 0", .json(QuoteView.self)),
+                        201, "the quote (`Location`: where to accept it); a free process's is 0",
+                        .json(QuoteView.self)),
                     APIResponse(
                         400,
-                        "an input that is unknown, missing, of the wrong type or out of bounds (`InvalidParameterValue`)"
+                        """
+                        an input that is unknown, missing, of the wrong type or out of bounds \
+                        (`InvalidParameterValue`)
+                        """
                     ),
                     APIResponse(404, "no such process"),
                 ])
@@ -152,7 +162,10 @@ struct ChargingRoutes {
         routes.addRaw(
             APIOperation(
                 "POST", "/quotations/{quoteID}",
-                "Accept a quote: execute the process with the inputs it was asked for, its amount as the budget (as `/processes/{id}/execution` answers)",
+                """
+                Accept a quote: execute the process with the inputs it was asked for, its amount as the budget \
+                (as `/processes/{id}/execution` answers)
+                """,
                 tag: "charging",
                 parameters: [
                     ChargingRoutes.quoteID,
@@ -180,7 +193,10 @@ struct ChargingRoutes {
             guard process.version == q.processVersion else {
                 throw Problem(
                     .conflict,
-                    "process `\(q.process)` is now version \(process.version), not the \(q.processVersion) quoted: ask for another quote"
+                    """
+                    process `\(q.process)` is now version \(process.version), not the \(q.processVersion) quoted: \
+                    ask for another quote
+                    """
                 )
             }
             let execute = try JSONDecoder().decode(ExecuteRequest.self, from: Data(q.request.utf8))
@@ -189,7 +205,10 @@ struct ChargingRoutes {
         routes.add(
             APIOperation(
                 "GET", "/processes/{processID}/stats",
-                "A process's accounts (its publisher and admins): jobs, the value they earned, the fee, what their resources cost, the margin",
+                """
+                A process's accounts (its publisher and admins): jobs, the value they earned, the fee, what their \
+                resources cost, the margin
+                """,
                 tag: "charging", parameters: [ProcessRoutes.processID],
                 responses: [
                     APIResponse(200, "the accounts", .json(ProcessStats.self)),

@@ -27,14 +27,20 @@ struct JobRoutes {
     static let jobID = APIParameter("jobID", in: .path, .string(), "the job's id (its run's id)")
     static let rawResult = JSONSchema.described(
         .any,
-        "the output itself (a file with its media type, a string as text/plain, other values as JSON); several outputs as multipart/related"
+        """
+        the output itself (a file with its media type, a string as text/plain, other values as JSON); several \
+        outputs as multipart/related
+        """
     )
 
     func register(_ routes: inout APIRoutes) {
         routes.addRaw(
             APIOperation(
                 "POST", "/processes/{processID}/execution",
-                "Execute a process: synchronously (the answer is the result), or with `Prefer: respond-async` as a job (201, `Location`)",
+                """
+                Execute a process: synchronously (the answer is the result), or with `Prefer: respond-async` as a \
+                job (201, `Location`)
+                """,
                 tag: "ogc",
                 parameters: [
                     ProcessRoutes.processID,
@@ -50,7 +56,10 @@ struct JobRoutes {
                     APIResponse(204, "`response: raw` by reference: a `Link` header per output"),
                     APIResponse(
                         400,
-                        "an input that is unknown, missing, of the wrong type or out of bounds; an `href` this server does not fetch (`InvalidParameterValue`)"
+                        """
+                        an input that is unknown, missing, of the wrong type or out of bounds; an `href` this \
+                        server does not fetch (`InvalidParameterValue`)
+                        """
                     ), APIResponse(404, "no such process (`no-such-process`)"),
                     APIResponse(422, "a budget that cannot be represented (the field is named)"),
                     APIResponse(500, "the job failed (synchronous execution)"),
@@ -97,7 +106,10 @@ struct JobRoutes {
         routes.add(
             APIOperation(
                 "DELETE", "/jobs/{jobID}",
-                "Dismiss a job (its owner or an admin): its work is stopped (processes, Slurm jobs, slots freed) and its results removed",
+                """
+                Dismiss a job (its owner or an admin): its work is stopped (processes, Slurm jobs, slots freed) \
+                and its results removed
+                """,
                 tag: "ogc", parameters: [JobRoutes.jobID],
                 responses: [
                     APIResponse(200, "dismissed", .json(StatusInfo.self)),
@@ -176,7 +188,10 @@ struct JobRoutes {
         let known = Set(workflow.outputs.map(\.name))
         for name in (execute.outputs ?? [:]).keys where !known.contains(name) {
             throw invalid(
-                "process `\(id)` has no output `\(name)`\(known.isEmpty ? "" : " (it has: \(known.sorted().joined(separator: ", ")))")"
+                """
+                process `\(id)` has no output \
+                `\(name)`\(known.isEmpty ? "" : " (it has: \(known.sorted().joined(separator: ", ")))")
+                """
             )
         }
         let subscriber = try checked(execute.subscriber)
@@ -265,7 +280,10 @@ struct JobRoutes {
         if d.type == .file {
             guard case .object(let o) = raw else {
                 throw invalid(
-                    "input `\(name)` is a file: send {\"href\": URL} or {\"value\": BASE64, \"encoding\": \"base64\", \"mediaType\": TYPE}"
+                    """
+                    input `\(name)` is a file: send {\"href\": URL} or {\"value\": BASE64, \"encoding\": \
+                    \"base64\", \"mediaType\": TYPE}
+                    """
                 )
             }
             if case .string(let href)? = o["href"] {
@@ -467,7 +485,10 @@ struct JobRoutes {
         for s in list("status") {
             guard let status = JobStatus(rawValue: s) else {
                 throw invalid(
-                    "query parameter `status` takes \(JobStatus.allCases.map(\.rawValue).joined(separator: ", ")), not `\(s)`"
+                    """
+                    query parameter `status` takes \(JobStatus.allCases.map(\.rawValue).joined(separator: ", ")), \
+                    not `\(s)`
+                    """
                 )
             }
             q.statuses += JobRoutes.statuses(status)

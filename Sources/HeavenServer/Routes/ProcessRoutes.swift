@@ -17,7 +17,10 @@ struct ProcessRoutes {
     static let processID = APIParameter("processID", in: .path, .string(), "the process's id (its workflow's name)")
     static let visibility = APIParameter(
         "visibility", in: .query, .string(pattern: "^(private|public|group:[^\\s:]+)$"),
-        "who may see and execute it: `private` (the default at deploy), `group:NAME` (a group of yours) or `public` (anonymous callers too)"
+        """
+        who may see and execute it: `private` (the default at deploy), `group:NAME` (a group of yours) or \
+        `public` (anonymous callers too)
+        """
     )
     static let yamlBody = JSONSchema.described(
         .any, "the YAML documents (one Workflow, the workflows it calls, Topology documents it names)")
@@ -112,7 +115,11 @@ struct ProcessRoutes {
         routes.addRaw(
             APIOperation(
                 "POST", "/processes",
-                "Deploy a workflow as a process (OGC API - Processes - Part 2): its YAML as the body (`application/yaml`), or `application/json` {documents: [{path, text}]} for a workflow with the files it calls",
+                """
+                Deploy a workflow as a process (OGC API - Processes - Part 2): its YAML as the body \
+                (`application/yaml`), or `application/json` {documents: [{path, text}]} for a workflow with the \
+                files it calls
+                """,
                 tag: "ogc", parameters: [ProcessRoutes.visibility], request: Documents.self,
                 responses: [
                     APIResponse(201, "deployed: `Location` is the process's URL", .json(ProcessSummary.self)),
@@ -150,7 +157,10 @@ struct ProcessRoutes {
         routes.addRaw(
             APIOperation(
                 "PUT", "/processes/{processID}",
-                "Replace a process with a new version of its workflow (its publisher or an admin); jobs already running keep the version they started with",
+                """
+                Replace a process with a new version of its workflow (its publisher or an admin); jobs already \
+                running keep the version they started with
+                """,
                 tag: "ogc", parameters: [ProcessRoutes.processID, ProcessRoutes.visibility], request: Documents.self,
                 responses: [
                     APIResponse(204, "replaced"), APIResponse(400, "a bad visibility"),
@@ -186,7 +196,10 @@ struct ProcessRoutes {
         routes.addRaw(
             APIOperation(
                 "GET", "/processes/{processID}/package",
-                "A process's YAML as published (several files: `Accept: application/json` gives {documents: [{path, text}]})",
+                """
+                A process's YAML as published (several files: `Accept: application/json` gives {documents: \
+                [{path, text}]})
+                """,
                 tag: "ogc", parameters: [ProcessRoutes.processID],
                 responses: [
                     APIResponse(
@@ -280,7 +293,10 @@ struct ProcessRoutes {
         guard yamlTypes.contains(where: media.hasPrefix) else {
             throw Problem(
                 .unsupportedMediaType,
-                "send the workflow as `Content-Type: application/yaml` (or `application/json` {documents}), not \(media.isEmpty ? "no type" : "`\(media)`")",
+                """
+                send the workflow as `Content-Type: application/yaml` (or `application/json` {documents}), not \
+                \(media.isEmpty ? "no type" : "`\(media)`")
+                """,
                 type: OGC.Exception.unsupportedMediaType)
         }
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)

@@ -27,13 +27,19 @@ struct RunRoutes {
         routes.add(
             APIOperation(
                 "POST", "/v1/runs",
-                "Submit a run: its YAML documents (Topology, Workflow), inputs, files uploaded with it (name → base64; file inputs name them), and groups to share it with",
+                """
+                Submit a run: its YAML documents (Topology, Workflow), inputs, files uploaded with it (name → \
+                base64; file inputs name them), and groups to share it with
+                """,
                 tag: "runs", request: RunSubmission.self,
                 responses: [
                     APIResponse(201, "the run, created and started", .json(RunView.self)),
                     APIResponse(
                         403,
-                        "a workflow of a user who is not an admin asks for `isolation: none` (the detail says where: FILE:LINE:COL); or `share` names a group of someone else's"
+                        """
+                        a workflow of a user who is not an admin asks for `isolation: none` (the detail says \
+                        where: FILE:LINE:COL); or `share` names a group of someone else's
+                        """
                     ), APIResponse(413, "too large"), APIResponse(415, "not JSON"),
                     APIResponse(422, "the documents are invalid (file:line:col diagnostics in detail)"),
                 ]),
@@ -92,7 +98,10 @@ struct RunRoutes {
                 responses: [
                     APIResponse(
                         202,
-                        "cancellation requested (again for a run already cancelled on request: cancelling is idempotent)",
+                        """
+                        cancellation requested (again for a run already cancelled on request: cancelling is \
+                        idempotent)
+                        """,
                         .json(CancelRequested.self)),
                     APIResponse(403, "shared with you to read only"), APIResponse(404, "no such run"),
                     APIResponse(409, "the run has ended (succeeded, failed, or cancelled without a request)"),
@@ -117,7 +126,8 @@ struct RunRoutes {
                     LogEntry(
                         task: a.taskKey, attempt: a.number, status: a.status,
                         url:
-                            "/v1/runs/\(run.id)/logs/\(RunRoutes.pathSegment(RunLayout.flat(a.taskKey)))?attempt=\(a.number)",
+                            "/v1/runs/\(run.id)/logs/\(RunRoutes.pathSegment(RunLayout.flat(a.taskKey)))"
+                            + "?attempt=\(a.number)",
                         started: a.startedAt, finished: a.finishedAt, error: a.error, exit: a.exitCode.map(Int.init),
                         site: a.site, node: a.node)
                 })
@@ -125,7 +135,10 @@ struct RunRoutes {
         routes.addRaw(
             APIOperation(
                 "GET", "/v1/runs/{id}/logs/{task}",
-                "A task's log (latest attempt, or ?attempt=N); the task as its flat key (`each#3.ndvi`, percent-encoded in the path)",
+                """
+                A task's log (latest attempt, or ?attempt=N); the task as its flat key (`each#3.ndvi`, \
+                percent-encoded in the path)
+                """,
                 tag: "runs",
                 parameters: [
                     RunRoutes.id, APIParameter("task", in: .path, .string(), "the task's flat key"),
@@ -199,7 +212,10 @@ struct RunRoutes {
         routes.addRaw(
             APIOperation(
                 "GET", "/v1/runs/{id}/events",
-                "The run's events as server-sent events (`event`: its kind, `data`: an EventView), live until the run ends (resumes from Last-Event-ID or ?after=N)",
+                """
+                The run's events as server-sent events (`event`: its kind, `data`: an EventView), live until the \
+                run ends (resumes from Last-Event-ID or ?after=N)
+                """,
                 tag: "runs",
                 parameters: [
                     RunRoutes.id, APIParameter("after", in: .query, .integer(format: "int64"), "events after this id"),
@@ -250,7 +266,10 @@ struct RunRoutes {
         if run.status == .failed, run.process != nil, try await stores.ledger.charge(job: run.id) != nil {
             throw Problem(
                 .conflict,
-                "job \(run.id) of a priced process ended failed and its budget went back: it does not resume; execute the process again"
+                """
+                job \(run.id) of a priced process ended failed and its budget went back: it does not resume; \
+                execute the process again
+                """
             )
         }
         // Pending from now on: whoever reads it next sees it going on, not ended.
@@ -411,7 +430,10 @@ struct RunRoutes {
     ) async throws -> String {
         let refused = Problem(
             .unprocessableContent,
-            "input `\(input)`: run `\(reference.run)` of yours has no file output `\(reference.output)`\(reference.item.map { " at \($0)" } ?? "")"
+            """
+            input `\(input)`: run `\(reference.run)` of yours has no file output \
+            `\(reference.output)`\(reference.item.map { " at \($0)" } ?? "")
+            """
         )
         // The exact id only (a prefix matching several runs of anyone would answer otherwise).
         guard let other = try? await stores.runs.run(reference.run), other.id == reference.run,

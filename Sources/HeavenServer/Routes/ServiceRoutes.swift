@@ -19,7 +19,14 @@ struct ServiceRoutes {
                 responses: [
                     APIResponse(
                         200,
-                        "ok, and how tenants' tasks are isolated: `tenant-uids` (each tenant's tasks run as a uid of their own, sandboxed) or `none` (`heaven serve --no-isolation`); with isolation, `limits`: `cgroups` when this server's control groups are there now, else `rlimits` (a server that had them and lost them refuses tasks rather than bound them by rlimits only), `network`: what a tenant's task may have (`none` or `outbound`), `taskDisk`: the most bytes a task may write (a machine's `disk` may lower it)",
+                        """
+                        ok, and how tenants' tasks are isolated: `tenant-uids` (each tenant's tasks run as a uid \
+                        of their own, sandboxed) or `none` (`heaven serve --no-isolation`); with isolation, \
+                        `limits`: `cgroups` when this server's control groups are there now, else `rlimits` (a \
+                        server that had them and lost them refuses tasks rather than bound them by rlimits only), \
+                        `network`: what a tenant's task may have (`none` or `outbound`), `taskDisk`: the most \
+                        bytes a task may write (a machine's `disk` may lower it)
+                        """,
                         .json(Health.self))
                 ], authenticated: false)
         ) { _, _ in
@@ -42,7 +49,10 @@ struct ServiceRoutes {
         routes.addRaw(
             APIOperation(
                 "GET", "/metrics",
-                "Prometheus metrics: tasks by state, queue wait, task duration, HTTP request latency by route and status (admins)",
+                """
+                Prometheus metrics: tasks by state, queue wait, task duration, HTTP request latency by route and \
+                status (admins)
+                """,
                 tag: "service",
                 responses: [
                     APIResponse(200, "metrics", .media("text/plain; version=0.0.4", .string())),
