@@ -647,6 +647,39 @@ struct ConsoleSubmissionTests {
         #expect(asked.status == 400, "\(asked.text)")
     }
 
+    @Test("the sites page lists each site with its kind, nodes and health, and each grant with its use")
+    func sitesPage() async throws {
+        let s = try ServerHarness()
+        let admin = try s.heaven("users", "add", "alice", "--admin")
+        let bob = try s.heaven("users", "add", "bob")
+        try s.start()
+        let none = try await s.request(
+            "POST", "/console/login", body: Data("token=\(bob)".utf8), type: "application/x-www-form-urlencoded")
+        let cookie = "Cookie: " + String((none.headers["set-cookie"] ?? "").split(separator: ";")[0])
+        let empty = try await s.request("GET", "/console/sites", extraHeaders: [cookie])
+        #expect(empty.text.contains("No site is registered") && empty.text.contains("No grants."), "\(empty.text)")
+        for (path, yaml) in [
+            (
+                "/v1/sites",
+                "kind: Site\nname: box\nconnector: local\nnodes: [{name: n1, cores: 2}, {name: n2, cores: 4}]\n"
+            ),
+            ("/v1/grants", "kind: Grant\nname: box-for-bob\nsite: box\nto: user:bob\nlimits: {core-hours: 100}\n"),
+        ] {
+            let r = try await s.request(
+                "POST", path, token: admin, body: try JSONSerialization.data(withJSONObject: ["yaml": yaml]))
+            #expect(r.status < 300, "\(r.text)")
+        }
+        let page = try await s.request("GET", "/console/sites", extraHeaders: [cookie]).text
+        #expect(
+            page.contains(
+                "<tr data-site=\"box\" data-state=\"up\"><td>box</td><td>local</td>"
+                    + "<td>n1 (2 cores), n2 (4 cores)</td><td>up</td></tr>"
+            ), "\(page)")
+        #expect(
+            page.contains("<tr><td>box-for-bob</td><td>box</td><td>user:bob</td><td>0.00 of 100 core-hours</td></tr>"),
+            "\(page)")
+    }
+
     @Test(
         """
         run again: a workflow run's page offers its form filled with the run's inputs; the new run has the new \

@@ -40,58 +40,36 @@ extension ConsoleRoutes {
 
     func accountPage(_ c: Caller, notice: String?) async throws -> Response {
         func balances(_ b: [String: Money]) -> String {
-            b.isEmpty ? "nothing" : b.keys.sorted().map { "\(b[$0]!) \(h($0))" }.joined(separator: ", ")
+            b.isEmpty ? "nothing" : b.keys.sorted().map { "\(b[$0]!) \($0)" }.joined(separator: ", ")
         }
         var mine = [LedgerAccount.user(c.user.name)] + c.user.groups.sorted().map(LedgerAccount.group)
         mine = mine.filter { !$0.isEmpty }
-        var rows: [String] = []
-        for a in mine {
-            rows.append(
-                """
-                <tr \
-                data-account=\"\(h(a))\"><td>\(h(a))</td><td>\(balances(try await stores.ledger.balances(of: a)))</td>\
-                </tr>
-                """
-            )
-        }
+        var accounts: [[String: String]] = []
+        for a in mine { accounts.append(["account": a, "balance": balances(try await stores.ledger.balances(of: a))]) }
         let charges = try await stores.ledger.charges(
             involving: c.user.admin ? nil : LedgerAccount.user(c.user.name), limit: 200)
-        var bills: [String] = []
+        var bills: [[String: String]] = []
         for charge in charges {
             let (value, resources, fee, settled) = Charging.costs(
                 charge, try await stores.ledger.transactions(job: charge.job))
-            let cur = h(charge.currency)
-            bills.append(
-                """
-                <tr data-bill=\"\(h(charge.job))\"><td><a \
-                href=\"/console/runs/\(h(charge.job))\">\(h(charge.job))</a></td><td>\(h(charge.process))</td><td>\
-                \(h(charge.payer))</td><td>\(h(charge.publisher))</td><td>\(value) \
-                \(cur)</td><td>\(fee) \(cur)</td><td>\(resources) \(cur)</td><td>\(charge.budget) \
-                \(cur)</td><td>\(settled ? "settled" : "held")</td></tr>
-                """
-            )
+            let cur = charge.currency
+            bills.append([
+                "job": charge.job, "process": charge.process, "payer": charge.payer, "publisher": charge.publisher,
+                "value": "\(value) \(cur)", "fee": "\(fee) \(cur)", "resources": "\(resources) \(cur)",
+                "budget": "\(charge.budget) \(cur)", "state": settled ? "settled" : "held",
+            ])
         }
         var values: [String: Any] = [
-            "accounts": "<table><tr><th>Account</th><th>Balance</th></tr>\(rows.joined())</table>",
-            "bills": bills.isEmpty
-                ? "<p class=\"hint\">No bills: priced jobs you run or publish appear here.</p>"
-                : "<table><tr><th>Job</th><th>Process</th><th>Payer</th><th>Publisher</th><th>Value</th><th>Fee</th>"
-                    + "<th>Resources</th><th>Budget</th><th></th></tr>\(bills.joined())</table>",
-            "csrf": c.session.csrf,
+            "accounts": accounts, "bills": bills, "noBills": bills.isEmpty, "csrf": c.session.csrf,
         ]
         if let notice { values["notice"] = "credited \(notice.removingPercentEncoding ?? notice)" }
         if c.user.admin {
             let all = try await stores.ledger.allBalances()
-            let everyone = all.keys.sorted().map {
-                "<tr data-account=\"\(h($0))\"><td>\(h($0))</td><td>\(balances(all[$0] ?? [:]))</td></tr>"
-            }
             let totals = try await stores.ledger.ledgerTotals()
-            values["admin"] =
-                """
-                <table><tr><th>Account</th><th>Balance</th></tr>\(everyone.joined())</table><p class=\"hint\" \
-                id=\"totals\">totals: \(totals.isEmpty ? "0" : balances(totals)) (the ledger balances: always \
-                zero)</p>
-                """
+            values["admin"] = [
+                "everyone": all.keys.sorted().map { ["account": $0, "balance": balances(all[$0] ?? [:])] },
+                "totals": totals.isEmpty ? "0" : balances(totals),
+            ]
         }
         return page("account", title: "Account", values, caller: c)
     }

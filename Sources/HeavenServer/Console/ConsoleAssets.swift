@@ -16,7 +16,8 @@ enum ConsoleAssets {
         <form class="logout" method="post" action="/console/logout"><input type="hidden" name="csrf" value="{{csrf}}">\
         <span>{{user}}</span> <button>Sign out</button></form>{{/user}}
         </header>
-        <main{{#attributes}} {{{attributes}}}{{/attributes}}>
+        <main{{#run}} data-run="{{run}}" data-status="{{status}}"{{/run}}{{#process}} \
+        data-process="{{process}}"{{/process}}>
         {{{body}}}
         </main></body></html>
         """
@@ -42,7 +43,44 @@ enum ConsoleAssets {
         <label>Workflow <input name="workflow" value="{{workflow}}"></label>
         <button>Filter</button>
         </form>
-        <div id="runs" data-live="{{live}}">{{{table}}}</div>
+        <div id="runs" data-live="{{live}}">{{#table}}{{> runsTable}}{{/table}}</div>
+        """
+
+    /// Partials: the pieces of pages (and the fragments a page refreshes), each drawn
+    /// from a view of ConsoleViews.swift.
+    static let runsTable = """
+        {{#empty}}<p class="hint">No runs here yet: submit one with <code>heaven run FILE --server URL</code>, or \
+        run a process.</p>{{/empty}}{{^empty}}<table><tr><th>Run</th><th>Workflow</th><th>Status</th><th>User</th>\
+        <th>Created</th><th>Duration</th></tr>{{#rows}}<tr data-run="{{id}}" data-status="{{status}}"><td><a \
+        href="/console/runs/{{id}}">{{id}}</a></td><td>{{workflow}}</td><td><span class="status" \
+        data-status="{{status}}">{{status}}</span></td><td>{{user}}</td><td>{{created}}</td><td>{{duration}}</td>\
+        </tr>{{/rows}}</table>{{/empty}}
+        """
+
+    static let placement = """
+        <p class="hint">topology {{topology}}, availability {{availability}}</p><table><tr><th>Machine</th>\
+        <th>Site</th><th>Node</th><th>Cores</th><th>Grant</th></tr>{{#machines}}<tr data-machine="{{machine}}" \
+        data-site="{{site}}"><td>{{machine}}[{{instance}}]</td><td>{{site}}</td><td>{{node}}</td><td>{{cores}}</td>\
+        <td>{{grant}}</td></tr>{{/machines}}</table>{{#hasLinks}}<h3>Links</h3><table><tr><th>Link</th>\
+        <th>Between</th><th>Bandwidth</th><th>Asked</th></tr>{{#links}}<tr data-link="{{key}}"><td>{{label}}</td>\
+        <td>{{between}}</td><td>{{has}}</td><td>{{asked}}</td></tr>{{/links}}</table>{{/hasLinks}}
+        """
+
+    static let outputs = """
+        {{#empty}}<p class="hint">{{hint}}</p>{{/empty}}{{^empty}}<table>{{#rows}}<tr><th>{{name}}</th><td>\
+        {{#items}}{{^first}}<br>{{/first}}{{#text}}{{text}}{{/text}}{{#code}}<code>{{code}}</code>{{/code}}\
+        {{#file}}<a href="{{href}}" download>{{name}}</a>{{#png}}<br><img class="preview" src="{{href}}" \
+        alt="{{name}}">{{/png}}{{#preview}}<br><img class="preview" src="{{preview}}" alt="{{name}} (preview)">\
+        <br><img class="legend" src="{{legend}}" alt="the preview's legend">{{/preview}}{{/file}}{{/items}}\
+        </td></tr>{{/rows}}</table>{{/empty}}
+        """
+
+    static let costs = """
+        <p id="costs">value <b>{{value}} {{currency}}</b> (fee {{fee}}) · resources {{resources}} {{currency}} · \
+        budget {{budget}} {{currency}} · {{#settled}}settled{{/settled}}{{^settled}}budget held until it ends\
+        {{/settled}} · paid by {{payer}} to {{publisher}}</p><table><tr><th>Movement</th><th>What</th>\
+        <th>Lines</th></tr>{{#movements}}<tr data-movement="{{kind}}"><td>{{kind}}</td><td>{{memo}}</td><td>\
+        {{#lines}}{{^first}}<br>{{/first}}{{text}}{{/lines}}</td></tr>{{/movements}}</table>
         """
 
     static let run = """
@@ -58,22 +96,28 @@ enum ConsoleAssets {
         </div>
         <section><h2>Workflow</h2><div id="graph" class="graph">{{{graph}}}</div></section>
         <section><h2>Attempts by site</h2><div id="gantt">{{{gantt}}}</div></section>
-        {{#placement}}<section><h2>Where it runs</h2>{{{placement}}}</section>{{/placement}}
-        <section><h2>Outputs</h2>{{{outputs}}}</section>
-        {{#costs}}<section><h2>Costs</h2>{{{costs}}}</section>{{/costs}}
+        {{#placement}}<section><h2>Where it runs</h2>{{> placement}}</section>{{/placement}}
+        <section><h2>Outputs</h2>{{#outputs}}{{> outputs}}{{/outputs}}</section>
+        {{#costs}}<section><h2>Costs</h2>{{> costs}}</section>{{/costs}}
         """
 
     static let processes = """
         <h1>Processes</h1>
         <p class="hint">Workflows published as processes (OGC API - Processes): run one with the form on its page.</p>
-        {{{table}}}
+        {{#empty}}<p class="hint">No process is published yet: publish a workflow with <code>heaven processes \
+        deploy FILE --server URL</code>.</p>{{/empty}}{{^empty}}<table><tr><th>Process</th><th>Id</th>\
+        <th>Version</th><th>Publisher</th><th>Visibility</th><th>Price</th><th>About</th></tr>{{#rows}}<tr \
+        data-process="{{id}}"><td><a href="/console/processes/{{segment}}">{{title}}</a></td><td><code>{{id}}</code>\
+        </td><td>{{version}}</td><td>{{owner}}</td><td>{{visibility}}</td><td>{{price}}</td><td>{{about}}</td></tr>\
+        {{/rows}}</table>{{/empty}}
         """
 
     /// A form that starts a run: a process's page, or "run again".
     static let submit = """
         <h1>{{heading}}{{#id}} <small>{{id}} · version {{version}}</small>{{/id}}</h1>
         {{#owner}}<p class="meta">published by {{owner}} · {{visibility}}{{#keywords}} · {{keywords}}{{/keywords}} · \
-        {{{links}}}</p>{{/owner}}
+        <a href="/processes/{{segment}}">description (JSON)</a> · <a href="/processes/{{segment}}/package">package \
+        (YAML)</a></p>{{/owner}}
         {{#description}}<p>{{description}}</p>{{/description}}
         {{#price}}<p class="price" id="price">Price: {{price}}</p>{{/price}}
         <section><h2>Inputs</h2>
@@ -84,13 +128,20 @@ enum ConsoleAssets {
         {{#from}}<input type="hidden" name=".from" value="{{from}}"><p class="hint">Filled with the inputs of run <a \
         href="/console/runs/{{from}}">{{from}}</a>.</p>{{/from}}
         {{{fields}}}
-        {{{budgetField}}}
+        {{#budget}}<div class="field" data-input=".budget"><label for="in-budget">Budget ({{currency}})</label><input \
+        id="in-budget" name="{{name}}" type="number" step="any" min="{{minimum}}" value="{{value}}" required \
+        aria-describedby="in-budget-about"><p class="hint" id="in-budget-about">the most this job may cost: held \
+        from your balance ({{balance}} {{currency}}) until it ends; you pay the price of what it delivers, the rest \
+        comes back</p></div>{{/budget}}
         <button>Run</button>
         {{#priced}}<button name=".action" value="quote" formnovalidate>Estimate the cost</button>{{/priced}}
         </form></section>
-        {{#outputs}}<section><h2>Outputs</h2>{{{outputs}}}</section>{{/outputs}}
-        {{#accounts}}<section><h2>Its accounts</h2>{{{accounts}}}</section>{{/accounts}}
-        {{#jobs}}<section><h2>Jobs</h2>{{{jobs}}}</section>{{/jobs}}
+        {{#hasOutputs}}<section><h2>Outputs</h2><table>{{#outputs}}<tr><th>{{title}}</th><td><code>{{name}}</code>\
+        </td><td>{{type}}</td><td>{{about}}</td></tr>{{/outputs}}</table></section>{{/hasOutputs}}
+        {{#accounts}}<section><h2>Its accounts</h2><p id="accounts">{{jobs}} priced {{jobsWord}}, {{succeeded}} \
+        paid for · value {{value}} − fee {{fee}} − resources {{resources}} = margin <b>{{margin}}</b></p></section>\
+        {{/accounts}}
+        {{#jobs}}<section><h2>Jobs</h2>{{> runsTable}}</section>{{/jobs}}
         """
 
     static let log = """
@@ -101,20 +152,33 @@ enum ConsoleAssets {
 
     static let sites = """
         <h1>Sites</h1>
-        {{{table}}}
+        {{#noSites}}<p class="hint">No site is registered: tasks run on the server's machine.</p>{{/noSites}}\
+        {{^noSites}}<table><tr><th>Site</th><th>Kind</th><th>Nodes</th><th>Health</th></tr>{{#sites}}<tr \
+        data-site="{{name}}" data-state="{{state}}"><td>{{name}}</td><td>{{kind}}</td><td>{{nodes}}</td>\
+        <td>{{health}}</td></tr>{{/sites}}</table>{{/noSites}}
         <h2>Grants</h2>
-        {{{grants}}}
+        {{#noGrants}}<p class="hint">No grants.</p>{{/noGrants}}{{^noGrants}}<table><tr><th>Grant</th><th>Site</th>\
+        <th>To</th><th>Used</th></tr>{{#grants}}<tr><td>{{name}}</td><td>{{site}}</td><td>{{to}}</td><td>{{used}}</td>\
+        </tr>{{/grants}}</table>{{/noGrants}}
         """
 
     static let account = """
         <h1>Account</h1>
         {{#notice}}<p class="notice" id="notice">{{notice}}</p>{{/notice}}
         <h2>Balances</h2>
-        {{{accounts}}}
+        <table><tr><th>Account</th><th>Balance</th></tr>{{#accounts}}<tr data-account="{{account}}"><td>{{account}}\
+        </td><td>{{balance}}</td></tr>{{/accounts}}</table>
         <h2>Bills</h2>
-        {{{bills}}}
+        {{#noBills}}<p class="hint">No bills: priced jobs you run or publish appear here.</p>{{/noBills}}\
+        {{^noBills}}<table><tr><th>Job</th><th>Process</th><th>Payer</th><th>Publisher</th><th>Value</th><th>Fee</th>\
+        <th>Resources</th><th>Budget</th><th></th></tr>{{#bills}}<tr data-bill="{{job}}"><td><a \
+        href="/console/runs/{{job}}">{{job}}</a></td><td>{{process}}</td><td>{{payer}}</td><td>{{publisher}}</td>\
+        <td>{{value}}</td><td>{{fee}}</td><td>{{resources}}</td><td>{{budget}}</td><td>{{state}}</td></tr>{{/bills}}\
+        </table>{{/noBills}}
         {{#admin}}<h2>Every account</h2>
-        {{{admin}}}
+        <table><tr><th>Account</th><th>Balance</th></tr>{{#everyone}}<tr data-account="{{account}}"><td>{{account}}\
+        </td><td>{{balance}}</td></tr>{{/everyone}}</table><p class="hint" id="totals">totals: {{totals}} (the \
+        ledger balances: always zero)</p>
         <form method="post" action="/console/accounts/credit" class="submit" id="credit">
         <input type="hidden" name="csrf" value="{{csrf}}">
         <div class="field"><label for="credit-account">Account</label><input id="credit-account" name="account" \

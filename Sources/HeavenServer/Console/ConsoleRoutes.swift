@@ -42,8 +42,9 @@ struct ConsoleRoutes {
             ("layout", ConsoleAssets.layout), ("login", ConsoleAssets.login), ("runs", ConsoleAssets.runs),
             ("run", ConsoleAssets.run), ("log", ConsoleAssets.log), ("sites", ConsoleAssets.sites),
             ("processes", ConsoleAssets.processes), ("submit", ConsoleAssets.submit),
-            ("account", ConsoleAssets.account),
-            ("notFound", ConsoleAssets.notFound),
+            ("account", ConsoleAssets.account), ("notFound", ConsoleAssets.notFound),
+            ("runsTable", ConsoleAssets.runsTable), ("placement", ConsoleAssets.placement),
+            ("outputs", ConsoleAssets.outputs), ("costs", ConsoleAssets.costs),
         ] {
             try library.register(text, named: name)
         }
@@ -83,7 +84,8 @@ struct ConsoleRoutes {
         }
         router.get("/console/runs.table") { request, _ in
             let c = try await required(request)
-            return ConsoleRoutes.fragment(try await runsTable(request, c))
+            return ConsoleRoutes.fragment(
+                library.render(try await runsTable(request, c), withTemplate: "runsTable") ?? "")
         }
         router.get("/console/runs.counts") { request, _ in
             let c = try await required(request)
@@ -269,11 +271,6 @@ struct ConsoleRoutes {
 
     // MARK: Pages
 
-    /// A ledger line as a bill shows it: its account and signed amount.
-    static func line(_ l: LedgerLine) -> String {
-        "\(h(l.account)) \(l.amount >= .zero ? "+" : "")\(l.amount)"
-    }
-
     static func headers(_ type: String) -> HTTPFields {
         var headers = HTTPFields()
         headers[.contentType] = type
@@ -303,8 +300,8 @@ struct ConsoleRoutes {
         return Response(status: .seeOther, headers: headers)
     }
 
-    /// A page: a template's body in the layout.
-    func page(_ template: String, title: String, _ values: [String: Any], caller: Caller?, attributes: String? = nil)
+    /// A page: a template's body (drawn from `values`, a view or a dictionary) in the layout.
+    func page(_ template: String, title: String, _ values: Any, caller: Caller?, main: [String: String] = [:])
         -> Response
     {
         let body = library.render(values, withTemplate: template) ?? ""
@@ -313,7 +310,7 @@ struct ConsoleRoutes {
             layout["user"] = caller.user.name
             layout["csrf"] = caller.session.csrf
         }
-        if let attributes { layout["attributes"] = attributes }
+        for (k, v) in main { layout[k] = v }
         let html = library.render(layout, withTemplate: "layout") ?? ""
         return Response(
             status: .ok, headers: ConsoleRoutes.headers("text/html; charset=utf-8"),
@@ -356,34 +353,8 @@ struct ConsoleRoutes {
         return RunStatus.allCases.map { s in (s.rawValue, all.filter { $0.status == s }.count) }.filter { $0.1 > 0 }
     }
 
-    func runsTable(_ request: Request, _ c: Caller) async throws -> String {
-        runsTable(try await listed(request, c).shown)
-    }
-
-    /// Runs as a table, each row linked to its page.
-    func runsTable(_ shown: [RunRecord]) -> String {
-        if shown.isEmpty {
-            return
-                """
-                <p class=\"hint\">No runs here yet: submit one with <code>heaven run FILE --server URL</code>, or \
-                run a process.</p>
-                """
-        }
-        let rows = shown.map { r in
-            let took =
-                r.startedAt.map { s in Wording.duration((r.finishedAt ?? Date()).timeIntervalSince(s)) } ?? ""
-            return
-                """
-                <tr data-run=\"\(h(r.id))\" data-status=\"\(r.status.rawValue)\"><td><a \
-                href=\"/console/runs/\(h(r.id))\">\(h(r.id))</a></td><td>\(h(r.workflow))</td><td><span \
-                class=\"status\" \
-                data-status=\"\(r.status.rawValue)\">\(r.status.rawValue)</span></td><td>\(h(r.user))</td><td>\
-                \(ConsoleRoutes.time(r.createdAt))</td><td>\(took)</td></tr>
-                """
-        }
-        return
-            "<table><tr><th>Run</th><th>Workflow</th><th>Status</th><th>User</th><th>Created</th><th>Duration</th></tr>"
-            + "\(rows.joined())</table>"
+    func runsTable(_ request: Request, _ c: Caller) async throws -> RunsTableView {
+        RunsTableView(try await listed(request, c).shown)
     }
 
     func runsPage(_ request: Request, _ c: Caller) async throws -> Response {
@@ -480,28 +451,11 @@ struct ConsoleRoutes {
             "created": ConsoleRoutes.time(run.createdAt), "graph": graph, "gantt": gantt, "csrf": c.session.csrf,
             "cancellable": owns && !run.status.isFinal,
             "resumable": owns && (run.status == .failed || run.status == .interrupted),
-            "outputs": outputs(run),
+            "outputs": OutputsView(run, previews: Preview.available),
         ]
         // A priced job: what it cost, movement by movement (its bill).
         if run.process != nil, let charge = try await stores.ledger.charge(job: run.id) {
-            let movements = try await stores.ledger.transactions(job: run.id)
-            let (value, resources, fee, settled) = Charging.costs(charge, movements)
-            let cur = h(charge.currency)
-            let rows = movements.map { t in
-                """
-                <tr \
-                data-movement=\"\(h(t.kind.rawValue))\"><td>\(h(t.kind.rawValue))</td><td>\(h(t.memo))</td><td>\
-                \(t.lines.map(ConsoleRoutes.line).joined(separator: "<br>"))</td></tr>
-                """
-            }
-            values["costs"] =
-                """
-                <p id=\"costs\">value <b>\(value) \(cur)</b> (fee \(fee)) · resources \(resources) \(cur) · \
-                budget \(charge.budget) \(cur) · \(settled ? "settled" : "budget held until it ends") · paid by \
-                \(h(charge.payer)) to \
-                \(h(charge.publisher))</p><table><tr><th>Movement</th><th>What</th><th>Lines</th></tr>\
-                \(rows.joined())</table>
-                """
+            values["costs"] = CostsView(charge, try await stores.ledger.transactions(job: run.id))
         }
         if let p = run.process {
             values["again"] = ConsoleRoutes.again(p, run.id)
@@ -514,109 +468,12 @@ struct ConsoleRoutes {
             var sites: [String: Site] = [:]
             for s in load?.documents.sites ?? [] { sites[s.name] = s }
             for e in try await stores.catalog.catalog().sites { sites[e.site.name] = e.site }
-            values["placement"] = ConsoleRoutes.placement(
+            values["placement"] = PlacementView(
                 placement, topology: load?.documents.topology(named: placement.topology), sites: sites)
         }
         return page(
             "run", title: "\(run.workflow) \(run.id)", values, caller: c,
-            attributes: "data-run=\"\(h(run.id))\" data-status=\"\(run.status.rawValue)\"")
-    }
-
-    /// The topology's machines on sites and nodes, and its links: the bandwidth and
-    /// latency between the sites their machines were placed on, against what each asks.
-    static func placement(_ p: Placement, topology: Topology?, sites: [String: Site]) -> String {
-        let rows = p.machines.sorted { ($0.machine, $0.instance) < ($1.machine, $1.instance) }.map { m in
-            """
-            <tr data-machine=\"\(h(m.machine))\" \
-            data-site=\"\(h(m.node.site))\"><td>\(h(m.machine))[\(m.instance)]</td><td>\(h(m.node.site))</td><td>\
-            \(h(m.node.node))</td><td>\(m.cores)</td><td>\(m.grant.map(h) ?? "")</td></tr>
-            """
-        }
-        var html =
-            """
-            <p class=\"hint\">topology \(h(p.topology)), availability \
-            \(String(format: "%.3f", p.availability))</p><table><tr><th>Machine</th><th>Site</th><th>Node</th><th>\
-            Cores</th><th>Grant</th></tr>\(rows.joined())</table>
-            """
-        let links = (topology?.links ?? []).filter { $0.between.count == 2 }
-        guard !links.isEmpty else { return html }
-        func sitesOf(_ machine: String) -> [String] {
-            Array(Set(p.machines.filter { $0.machine == machine }.map(\.node.site))).sorted()
-        }
-        let linkRows = links.flatMap { link -> [String] in
-            let (a, b) = (link.between[0], link.between[1])
-            let asked =
-                [
-                    link.minimumBandwidth.map { "at least \(Quantity($0, .bitsPerSecond))" },
-                    link.maximumLatency.map { "latency at most \(Quantity($0, .seconds))" },
-                ].compactMap { $0 }.joined(separator: ", ")
-            return sitesOf(a).flatMap { sa in
-                sitesOf(b).map { sb -> String in
-                    let between = sa == sb ? "within \(sa)" : "\(sa) – \(sb)"
-                    let has: String
-                    if let (bandwidth, latency) = Broker.connection(sa, sb, sites) {
-                        has =
-                            (bandwidth.map { "\(Quantity($0, .bitsPerSecond))" } ?? "bandwidth not declared")
-                            + (sa == sb ? "" : ", latency \(Quantity(latency, .seconds))")
-                    } else {
-                        has = "no link declared"
-                    }
-                    return
-                        """
-                        <tr data-link=\"\(h(a))-\(h(b))\"><td>\(h(a)) – \
-                        \(h(b))</td><td>\(h(between))</td><td>\(h(has))</td><td>\
-                        \(h(asked.isEmpty ? "nothing" : asked))</td></tr>
-                        """
-                }
-            }
-        }
-        html +=
-            "<h3>Links</h3><table><tr><th>Link</th><th>Between</th><th>Bandwidth</th><th>Asked</th></tr>"
-            + "\(linkRows.joined())</table>"
-        return html
-    }
-
-    /// The run's outputs: values, and files as download links (PNG previewed).
-    func outputs(_ run: RunRecord) -> String {
-        guard let outputs = run.outputs, !outputs.isEmpty else {
-            return "<p class=\"hint\">\(run.status.isFinal ? "No outputs." : "Not yet.")</p>"
-        }
-        let url = "/console/runs/\(h(run.id))/outputs/"
-        func file(_ name: String, _ path: String, item: Int?) -> String {
-            let href = url + h(RunRoutes.pathSegment(name)) + (item.map { "?item=\($0)" } ?? "")
-            let base = (path as NSString).lastPathComponent
-            let lower = base.lowercased()
-            let geotiff = (lower.hasSuffix(".tif") || lower.hasSuffix(".tiff")) && Preview.available
-            let preview =
-                lower.hasSuffix(".png")
-                ? "<br><img class=\"preview\" src=\"\(href)\" alt=\"\(h(base))\">"
-                : geotiff
-                    ? """
-                    <br><img class=\"preview\" src=\"\(href)\(item == nil ? "?" : "&amp;")preview=png\" \
-                    alt=\"\(h(base)) (preview)\">
-                    """
-                        + """
-                        <br><img class=\"legend\" src=\"\(href)\(item == nil ? "?" : "&amp;")preview=legend\" \
-                        alt=\"the preview's legend\">
-                        """
-                    : ""
-            return "<a href=\"\(href)\" download>\(h(base))</a>\(preview)"
-        }
-        let rows = outputs.sorted { $0.key < $1.key }.map { name, value -> String in
-            let shown: String
-            switch value {
-            case .file(let p): shown = file(name, p, item: nil)
-            case .list(let items) where items.contains(where: { if case .file = $0 { true } else { false } }):
-                shown = items.enumerated().map { i, v in
-                    if case .file(let p) = v { return file(name, p, item: i) }
-                    return h(JSONValue(v).jsonText)
-                }.joined(separator: "<br>")
-            case .string(let s): shown = h(s)
-            default: shown = "<code>\(h(JSONValue(value).jsonText))</code>"
-            }
-            return "<tr><th>\(h(name))</th><td>\(shown)</td></tr>"
-        }
-        return "<table>\(rows.joined())</table>"
+            main: ["run": run.id, "status": run.status.rawValue])
     }
 
     /// An output's file (only inside the run's own directory), or its value as JSON.
@@ -699,44 +556,8 @@ struct ConsoleRoutes {
     // MARK: Sites
 
     func sitesPage(_ c: Caller) async throws -> Response {
-        let catalog = try await stores.catalog.catalog()
-        let health = try await stores.catalog.siteHealth()
-        let now = Date()
-        let rows = catalog.sites.map { e -> String in
-            let hlth = health[e.site.name]
-            let down = hlth?.isDown(at: now) ?? false
-            let state =
-                down
-                ? "down\(hlth?.reason.map { ": \(h($0))" } ?? "")"
-                    + (hlth?.downUntil.map { ", next probe \(ConsoleRoutes.time($0))" } ?? "")
-                : "up"
-            let nodes = e.site.nodes.map { "\(h($0.name)) (\($0.cores) cores)" }.joined(separator: ", ")
-            return
-                """
-                <tr data-site=\"\(h(e.site.name))\" \
-                data-state=\"\(down ? "down" : "up")\"><td>\(h(e.site.name))</td><td>\(h(e.site.connector.kind))</td>\
-                <td>\(nodes)</td><td>\(state)</td></tr>
-                """
-        }
-        let grants = catalog.grants.map { g in
-            let used = catalog.coreHours[g.name] ?? 0
-            return
-                """
-                <tr><td>\(h(g.name))</td><td>\(h(g.site))</td><td>\(h(g.to.description))</td><td>\
-                \(String(format: "%.2f", used))\(g.coreHours.map { " of \(String(format: "%g", $0))" } ?? "") \
-                core-hours</td></tr>
-                """
-        }
-        return page(
-            "sites", title: "Sites",
-            [
-                "table": rows.isEmpty
-                    ? "<p class=\"hint\">No site is registered: tasks run on the server's machine.</p>"
-                    : "<table><tr><th>Site</th><th>Kind</th><th>Nodes</th><th>Health</th></tr>\(rows.joined())</table>",
-                "grants": grants.isEmpty
-                    ? "<p class=\"hint\">No grants.</p>"
-                    : "<table><tr><th>Grant</th><th>Site</th><th>To</th><th>Used</th></tr>\(grants.joined())</table>",
-            ], caller: c)
+        let view = SitesView(try await stores.catalog.catalog(), health: try await stores.catalog.siteHealth())
+        return page("sites", title: "Sites", view, caller: c)
     }
 
     static func time(_ d: Date) -> String {

@@ -119,26 +119,7 @@ extension ConsoleRoutes {
 
     func processesPage(_ c: Caller) async throws -> Response {
         let processes = try await stores.processes.processes(visibleTo: c.user, limit: 1000, offset: 0)
-        let rows = processes.map { p -> String in
-            let w = try? server.processes.parsed(p).workflow
-            return
-                """
-                <tr data-process=\"\(h(p.id))\"><td><a \
-                href=\"/console/processes/\(h(RunRoutes.pathSegment(p.id)))\">\(h(w?.title ?? p.id))</a></td><td><code>\
-                \(h(p.id))</code></td><td>\(h(p.version))</td><td>\(h(p.owner))</td><td>\
-                \(h(p.visibility.description))</td><td>\(h(w?.price.map(ChargingRoutes.describe) ?? "free"))</td><td>\
-                \(h(w?.description ?? ""))</td></tr>
-                """
-        }
-        let table =
-            rows.isEmpty
-            ? """
-            <p class=\"hint\">No process is published yet: publish a workflow with <code>heaven processes deploy \
-            FILE --server URL</code>.</p>
-            """
-            : "<table><tr><th>Process</th><th>Id</th><th>Version</th><th>Publisher</th><th>Visibility</th>"
-                + "<th>Price</th><th>About</th></tr>\(rows.joined())</table>"
-        return page("processes", title: "Processes", ["table": table], caller: c)
+        return page("processes", title: "Processes", ProcessesView(processes, server.processes), caller: c)
     }
 
     func processPage(
@@ -150,7 +131,7 @@ extension ConsoleRoutes {
         query.limit = 20
         let jobs = try await server.queries.jobs(readBy: c.user, query, now: Date()).runs
         let body = ProcessDescription.of(workflow)
-        let outputs = workflow.outputs.map { o -> String in
+        let outputs = workflow.outputs.map { o -> [String: String] in
             let d = body.outputs[o.name]
             var type = ""
             if case .object(let s)? = d?.schema {
@@ -160,40 +141,27 @@ extension ConsoleRoutes {
                     type = t
                 }
             }
-            return
-                "<tr><th>\(h(d?.title ?? o.name))</th><td><code>\(h(o.name))</code></td><td>\(h(type))</td>"
-                + "<td>\(h(d?.description ?? ""))</td></tr>"
+            return ["title": d?.title ?? o.name, "name": o.name, "type": type, "about": d?.description ?? ""]
         }
-        let segment = h(RunRoutes.pathSegment(p.id))
+        let segment = RunRoutes.pathSegment(p.id)
         var v: [String: Any] = [
             "heading": workflow.title ?? p.id, "id": p.id, "version": p.version, "owner": p.owner,
             "visibility": p.visibility.description, "csrf": c.session.csrf,
             "action": "/console/processes/\(segment)/execution",
-            "fields": SubmissionForm.fields(workflow.inputs, values: values, kept: kept),
-            "links":
-                """
-            <a href=\"/processes/\(segment)\">description (JSON)</a> · <a \
-            href=\"/processes/\(segment)/package\">package (YAML)</a>
-            """,
+            "fields": SubmissionForm.fields(workflow.inputs, values: values, kept: kept), "segment": segment,
+            "outputs": outputs, "hasOutputs": !outputs.isEmpty,
         ]
-        if !outputs.isEmpty { v["outputs"] = "<table>\(outputs.joined())</table>" }
-        if !jobs.isEmpty { v["jobs"] = runsTable(jobs) }
+        if !jobs.isEmpty { v["jobs"] = RunsTableView(jobs) }
         if !workflow.keywords.isEmpty { v["keywords"] = workflow.keywords.joined(separator: ", ") }
         // A priced process: its price, the caller's balance, and a budget to give.
         if let price = workflow.price {
             let balance = try await stores.ledger.balances(of: LedgerAccount.user(c.user.name))[price.currency] ?? .zero
             v["price"] = ChargingRoutes.describe(price)
             v["priced"] = true
-            v["budgetField"] =
-                """
-                <div class=\"field\" data-input=\".budget\"><label for=\"in-budget\">Budget \
-                (\(h(price.currency)))</label><input id=\"in-budget\" name=\"\(SubmissionForm.budgetField)\" \
-                type=\"number\" step=\"any\" min=\"\(price.run)\" \
-                value=\"\(h(values[SubmissionForm.budgetField] ?? "\(price.run)"))\" required \
-                aria-describedby=\"in-budget-about\"><p class=\"hint\" id=\"in-budget-about\">the most this job \
-                may cost: held from your balance (\(balance) \(h(price.currency))) until it ends; you pay the \
-                price of what it delivers, the rest comes back</p></div>
-                """
+            v["budget"] = [
+                "currency": price.currency, "name": SubmissionForm.budgetField, "minimum": "\(price.run)",
+                "value": values[SubmissionForm.budgetField] ?? "\(price.run)", "balance": "\(balance)",
+            ]
         }
         if let d = workflow.description { v["description"] = d }
         if let from { v["from"] = from }
@@ -206,16 +174,15 @@ extension ConsoleRoutes {
         // Its publisher (or an admin) sees its accounts: value, fee, resources, margin.
         if workflow.price != nil, p.isOwned(by: c.user) {
             let s = try await server.billing.earnings(of: p, currency: workflow.price?.currency)
-            let m = { (x: Money) in "\(x) \(h(s.currency))" }
-            v["accounts"] =
-                """
-                <p id=\"accounts\">\(s.jobs) priced job\(s.jobs == 1 ? "" : "s"), \(s.succeeded) paid for · value \
-                \(m(s.value)) − fee \(m(s.fee)) − resources \(m(s.resources)) = margin \
-                <b>\(m(s.value - s.fee - s.resources))</b></p>
-                """
+            let m = { (x: Money) in "\(x) \(s.currency)" }
+            v["accounts"] = [
+                "jobs": "\(s.jobs)", "jobsWord": s.jobs == 1 ? "job" : "jobs", "succeeded": "\(s.succeeded)",
+                "value": m(s.value), "fee": m(s.fee), "resources": m(s.resources),
+                "margin": m(s.value - s.fee - s.resources),
+            ]
         }
         return page(
-            "submit", title: workflow.title ?? p.id, v, caller: c, attributes: "data-process=\"\(h(p.id))\"")
+            "submit", title: workflow.title ?? p.id, v, caller: c, main: ["process": p.id])
     }
 
     func againPage(
