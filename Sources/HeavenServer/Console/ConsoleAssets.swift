@@ -75,6 +75,23 @@ enum ConsoleAssets {
         </td></tr>{{/rows}}</table>{{/empty}}
         """
 
+    /// One input's field of a form (a FieldView).
+    static let field = """
+        <div class="field" data-input="{{name}}"><label for="{{id}}">{{label}}{{#titled}} <code>{{name}}</code>\
+        {{/titled}}</label>{{#select}}<select id="{{id}}" name="{{name}}"{{#required}} required{{/required}} \
+        aria-describedby="{{id}}-about">{{#choose}}<option value="">choose…</option>{{/choose}}{{#options}}<option \
+        value="{{value}}"{{#selected}} selected{{/selected}}>{{value}}</option>{{/options}}</select>{{/select}}\
+        {{#number}}<input id="{{id}}" name="{{name}}" type="number" step="{{step}}"{{#min}} min="{{min}}"{{/min}}\
+        {{#max}} max="{{max}}"{{/max}}{{#value}} value="{{value}}"{{/value}}{{#required}} required{{/required}} \
+        aria-describedby="{{id}}-about">{{/number}}{{#file}}<input id="{{id}}" name="{{name}}" type="file"\
+        {{#required}} required{{/required}} aria-describedby="{{id}}-about">{{#kept}} <span class="kept">leave empty \
+        to use <code>{{kept}}</code> again</span>{{/kept}}{{/file}}{{#textarea}}<textarea id="{{id}}" name="{{name}}" \
+        rows="3" placeholder="{{placeholder}}"{{#required}} required{{/required}} aria-describedby="{{id}}-about">\
+        {{value}}</textarea>{{/textarea}}{{#text}}<input id="{{id}}" name="{{name}}" type="text"{{#value}} \
+        value="{{value}}"{{/value}}{{#required}} required{{/required}} aria-describedby="{{id}}-about">{{/text}}<p \
+        class="hint" id="{{id}}-about">{{about}}</p></div>
+        """
+
     static let costs = """
         <p id="costs">value <b>{{value}} {{currency}}</b> (fee {{fee}}) · resources {{resources}} {{currency}} · \
         budget {{budget}} {{currency}} · {{#settled}}settled{{/settled}}{{^settled}}budget held until it ends\
@@ -127,7 +144,8 @@ enum ConsoleAssets {
         <input type="hidden" name=".csrf" value="{{csrf}}">
         {{#from}}<input type="hidden" name=".from" value="{{from}}"><p class="hint">Filled with the inputs of run <a \
         href="/console/runs/{{from}}">{{from}}</a>.</p>{{/from}}
-        {{{fields}}}
+        {{#fields}}{{#noInputs}}<p class="hint">It takes no inputs.</p>{{/noInputs}}{{#fields}}{{> field}}{{/fields}}\
+        {{/fields}}
         {{#budget}}<div class="field" data-input=".budget"><label for="in-budget">Budget ({{currency}})</label><input \
         id="in-budget" name="{{name}}" type="number" step="any" min="{{minimum}}" value="{{value}}" required \
         aria-describedby="in-budget-about"><p class="hint" id="in-budget-about">the most this job may cost: held \

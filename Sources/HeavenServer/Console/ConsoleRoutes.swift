@@ -44,7 +44,7 @@ struct ConsoleRoutes {
             ("processes", ConsoleAssets.processes), ("submit", ConsoleAssets.submit),
             ("account", ConsoleAssets.account), ("notFound", ConsoleAssets.notFound),
             ("runsTable", ConsoleAssets.runsTable), ("placement", ConsoleAssets.placement),
-            ("outputs", ConsoleAssets.outputs), ("costs", ConsoleAssets.costs),
+            ("outputs", ConsoleAssets.outputs), ("costs", ConsoleAssets.costs), ("field", ConsoleAssets.field),
         ] {
             try library.register(text, named: name)
         }

@@ -18,14 +18,12 @@ enum SubmissionForm {
     /// The fields for `inputs`, filled with `values` (as sent, or as an earlier run had
     /// them; a default otherwise). A file input listed in `kept` (its file's name) is
     /// taken again from the earlier run when no other file is chosen.
-    static func fields(_ inputs: [InputDeclaration], values: [String: String], kept: [String: String]) -> String {
-        if inputs.isEmpty { return "<p class=\"hint\">It takes no inputs.</p>" }
-        return inputs.map { field($0, value: values[$0.name], kept: kept[$0.name]) }.joined()
+    static func fields(_ inputs: [InputDeclaration], values: [String: String], kept: [String: String]) -> FieldsView {
+        FieldsView(
+            fields: inputs.map { field($0, value: values[$0.name], kept: kept[$0.name]) }, noInputs: inputs.isEmpty)
     }
 
-    static func field(_ d: InputDeclaration, value sent: String?, kept: String?) -> String {
-        let id = "in-" + d.name
-        let name = h(d.name)
+    static func field(_ d: InputDeclaration, value sent: String?, kept: String?) -> FieldView {
         let required = d.defaultValue == nil && kept == nil
         let value = sent ?? (d.type == .file ? nil : d.defaultValue.map(text))
         var notes: [String] = [d.type.rawValue]
@@ -33,63 +31,32 @@ enum SubmissionForm {
         if let m = d.maximum { notes.append("at most \(InputDeclaration.text(m))") }
         if !required, d.type != .file, let v = d.defaultValue, v != .null { notes.append("default \(text(v))") }
         if !required, d.type == .file, kept == nil { notes.append("optional") }
-        let attributes = (required ? " required" : "") + " aria-describedby=\"\(h(id))-about\""
-        let control: String
+        var f = FieldView(
+            id: "in-" + d.name, name: d.name, label: d.title ?? d.name, titled: d.title != nil, required: required)
+        func choice(_ options: [String]) -> FieldView.Select {
+            FieldView.Select(
+                choose: required && !options.contains(value ?? "\u{0}"),
+                options: options.map { .init(value: $0, selected: $0 == value) })
+        }
         if let allowed = d.allowed, !allowed.isEmpty {
-            control = select(id, name, allowed.map(text), selected: value, required: required, attributes)
+            f.select = choice(allowed.map(text))
         } else {
             switch d.type {
             case .integer, .number:
-                let bounds =
-                    (d.minimum.map { " min=\"\(InputDeclaration.text($0))\"" } ?? "")
-                    + (d.maximum.map { " max=\"\(InputDeclaration.text($0))\"" } ?? "")
-                control =
-                    """
-                    <input id=\"\(h(id))\" name=\"\(name)\" type=\"number\" \
-                    step=\"\(d.type == .integer ? "1" : "any")\"\(bounds)\
-                    \(value.map { " value=\"\(h($0))\"" } ?? "")\(attributes)>
-                    """
-            case .boolean:
-                control = select(id, name, ["true", "false"], selected: value, required: required, attributes)
-            case .file:
-                control =
-                    "<input id=\"\(h(id))\" name=\"\(name)\" type=\"file\"\(attributes)>"
-                    + (kept.map { " <span class=\"kept\">leave empty to use <code>\(h($0))</code> again</span>" }
-                        ?? "")
+                f.number = .init(
+                    step: d.type == .integer ? "1" : "any", min: d.minimum.map(InputDeclaration.text),
+                    max: d.maximum.map(InputDeclaration.text), value: value)
+            case .boolean: f.select = choice(["true", "false"])
+            case .file: f.file = .init(kept: kept)
             case .list, .object:
-                let example = d.type == .list ? "[\"a\", \"b\"]" : "{\"key\": \"value\"}"
-                control =
-                    """
-                    <textarea id=\"\(h(id))\" name=\"\(name)\" rows=\"3\" \
-                    placeholder=\"\(h(example))\"\(attributes)>\(h(value ?? ""))</textarea>
-                    """
+                f.textarea = .init(
+                    placeholder: d.type == .list ? "[\"a\", \"b\"]" : "{\"key\": \"value\"}", value: value ?? "")
                 notes.append("as JSON")
-            case .string:
-                control =
-                    """
-                    <input id=\"\(h(id))\" name=\"\(name)\" \
-                    type=\"text\"\(value.map { " value=\"\(h($0))\"" } ?? "")\(attributes)>
-                    """
+            case .string: f.text = .init(value: value)
             }
         }
-        let about = [d.description.map(h), notes.map(h).joined(separator: " · ")].compactMap { $0 }
-            .joined(separator: " — ")
-        return
-            """
-            <div class=\"field\" data-input=\"\(name)\"><label \
-            for=\"\(h(id))\">\(h(d.title ?? d.name))\(d.title == nil ? "" : " <code>\(name)</code>")</label>\
-            \(control)<p \
-            class=\"hint\" id=\"\(h(id))-about\">\(about)</p></div>
-            """
-    }
-
-    static func select(
-        _ id: String, _ name: String, _ options: [String], selected: String?, required: Bool, _ attributes: String
-    ) -> String {
-        let first = required && !options.contains(selected ?? "\u{0}") ? "<option value=\"\">choose…</option>" : ""
-        return "<select id=\"\(h(id))\" name=\"\(name)\"\(attributes)>\(first)"
-            + options.map { o in "<option value=\"\(h(o))\"\(o == selected ? " selected" : "")>\(h(o))</option>" }
-            .joined() + "</select>"
+        f.about = [d.description, notes.joined(separator: " · ")].compactMap { $0 }.joined(separator: " — ")
+        return f
     }
 
     /// A value as a field shows it: text as itself, lists and objects as JSON.
@@ -329,5 +296,57 @@ enum Disposition {
             if key.trimmingCharacters(in: .whitespaces).lowercased() == wanted { return value }
         }
         return nil
+    }
+}
+
+/// A form's fields, as the `field` template draws each.
+struct FieldsView: Sendable {
+    let fields: [FieldView]
+    let noInputs: Bool
+}
+
+/// One input's field: its label, its control (exactly one of select, number, file,
+/// textarea, text), and what it takes.
+struct FieldView: Sendable {
+    struct Select: Sendable {
+        struct Option: Sendable {
+            let value: String
+            let selected: Bool
+        }
+        /// A first, empty choice: the field is required and nothing is chosen yet.
+        let choose: Bool
+        let options: [Option]
+    }
+    struct Number: Sendable {
+        let step: String
+        let min: String?
+        let max: String?
+        let value: String?
+    }
+    struct File: Sendable {
+        /// The earlier run's file, taken again when no other is chosen.
+        let kept: String?
+    }
+    struct Textarea: Sendable {
+        let placeholder: String
+        let value: String
+    }
+    struct Text: Sendable {
+        let value: String?
+    }
+    let id: String
+    let name: String
+    let label: String
+    let titled: Bool
+    let required: Bool
+    var about = ""
+    var select: Select?
+    var number: Number?
+    var file: File?
+    var textarea: Textarea?
+    var text: Text?
+
+    init(id: String, name: String, label: String, titled: Bool, required: Bool) {
+        (self.id, self.name, self.label, self.titled, self.required) = (id, name, label, titled, required)
     }
 }
