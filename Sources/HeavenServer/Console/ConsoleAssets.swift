@@ -35,8 +35,7 @@ enum ConsoleAssets {
 
     static let runs = """
         <h1>Runs</h1>
-        <p class="counts" id="counts">{{#counts}}<span class="count" data-status="{{status}}">{{status}} <b>{{count}}\
-        </b></span> {{/counts}}</p>
+        <p class="counts" id="counts">{{> counts}}</p>
         <form method="get" action="/console" class="filters">
         <label>Status <select name="status"><option value="">any</option>{{#statuses}}<option value="{{value}}\
         "{{#selected}} selected{{/selected}}>{{value}}</option>{{/statuses}}</select></label>
@@ -75,6 +74,67 @@ enum ConsoleAssets {
         </td></tr>{{/rows}}</table>{{/empty}}
         """
 
+    /// The runs' counts by status (the runs page, and its live refresh).
+    static let counts = """
+        {{#counts}}<span class="count" data-status="{{status}}">{{status}} <b>{{count}}</b></span> {{/counts}}
+        """
+
+    /// A run's workflow as a graph (the run's page, and its live refresh).
+    static let graph = """
+        {{#graph}}{{> node}}{{/graph}}{{^graph}}<p class="hint">The run's workflow cannot be read back.</p>{{/graph}}
+        """
+
+    /// What a preview's colours mean (a PreviewLegend): SVG, drawn from numbers.
+    static let legend = """
+        <svg xmlns="http://www.w3.org/2000/svg" width="420" height="56" viewBox="0 0 420 56" font-family="sans-serif" \
+        font-size="12" fill="#1e1e1e" data-legend="{{kind}}"><defs><linearGradient id="ramp">{{#stops}}<stop \
+        offset="{{offset}}" stop-color="{{colour}}"/>{{/stops}}</linearGradient></defs><text x="10" y="11">\
+        {{caption}}</text><rect x="10" y="16" width="300" height="14" fill="url(#ramp)" stroke="#5a5a5a"/>\
+        {{#labels}}<line x1="{{x}}" x2="{{x}}" y1="30" y2="35" stroke="#3c3c3c"/><text x="{{x}}" y="48" \
+        text-anchor="{{anchor}}" data-value="{{value}}">{{text}}</text>{{/labels}}{{#hasNoData}}<rect x="330" \
+        y="16" width="14" height="14" fill="{{noData}}" stroke="#5a5a5a"/><text x="350" y="28">no data</text>\
+        {{/hasNoData}}\
+        </svg>
+        """
+
+    /// A node of a run's workflow (a GraphNode), and those it holds.
+    static let node = """
+        {{#isTask}}{{#task}}<div class="task" data-task="{{key}}" data-state="{{state}}" title="{{title}}"><span \
+        class="n">{{name}}</span>{{#hasLog}}<a href="{{log}}">log</a>{{/hasLog}}{{#hasWhy}}<span \
+        class="why">{{why}}</span>{{/hasWhy}}</div>{{/task}}{{/isTask}}\
+        {{#isSeq}}<div class="seq">{{#nodes}}{{> node}}{{/nodes}}</div>{{/isSeq}}\
+        {{#isPar}}<div class="{{cls}}" title="{{title}}">{{#nodes}}{{> node}}{{/nodes}}</div>{{/isPar}}\
+        {{#isCond}}<div class="box cond"><div class="label">{{label}}</div><div class="branch"><div \
+        class="label">then</div><div class="seq">{{#then}}{{> node}}{{/then}}</div></div>{{#hasOtherwise}}<div \
+        class="branch"><div class="label">else</div><div class="seq">{{#otherwise}}{{> node}}{{/otherwise}}</div>\
+        </div>{{/hasOtherwise}}</div>{{/isCond}}\
+        {{#isCall}}<div class="box call"><div class="label">{{label}}</div>{{#hasBody}}<div class="seq">{{#nodes}}\
+        {{> node}}{{/nodes}}</div>{{/hasBody}}</div>{{/isCall}}\
+        {{#isGroup}}{{#group}}<div class="group {{kind}}" data-task="{{head}}*" data-state="{{state}}"><div \
+        class="label">{{label}}</div><div class="tally">{{#tallies}}<span data-state="{{state}}">{{count}} {{state}}\
+        </span>{{/tallies}}</div><a href="?expand={{expand}}">expand</a></div>{{/group}}{{/isGroup}}\
+        {{#isInstances}}<div class="box {{cls}}"><div class="label">{{label}}</div><div class="par">{{#boxes}}<div \
+        class="box"><div class="label">{{label}}</div><div class="seq">{{#nodes}}{{> node}}{{/nodes}}</div></div>\
+        {{/boxes}}</div></div>{{/isInstances}}
+        """
+
+    /// A run's attempts by site (a GanttView): SVG with attributes, not inline styles (the
+    /// Content-Security-Policy allows none), and its time axis.
+    static let gantt = """
+        {{#none}}<p class="hint">No attempt yet.</p>{{/none}}{{^none}}<div class="gantt">{{#lanes}}<div \
+        class="lane"><div class="site" title="{{name}}">{{name}} ({{count}})</div><svg class="track" width="100%" \
+        height="{{height}}">{{#bars}}{{#isSlice}}<rect class="bar" data-site="{{site}}" data-state="running" \
+        x="{{x}}%" y="{{y}}" width="1%" height="14" fill-opacity="{{opacity}}"><title>{{title}}</title></rect>\
+        {{/isSlice}}{{#isQueued}}<rect class="queued" data-queued="{{attempt}}" data-site="{{site}}" x="{{x}}%" \
+        y="{{y}}" width="{{width}}%" height="14"><title>{{title}}</title></rect>{{/isQueued}}{{#isAttempt}}<rect \
+        class="bar" data-attempt="{{attempt}}" data-site="{{site}}" data-state="{{state}}" x="{{x}}%" y="{{y}}" \
+        width="{{width}}%" height="14"><title>{{title}}</title></rect>{{/isAttempt}}{{/bars}}</svg></div>{{/lanes}}\
+        <div class="lane axis"><div class="site">since start</div><svg class="track" width="100%" height="20">\
+        {{#ticks}}<line class="tick" x1="{{x}}%" x2="{{x}}%" y1="0" y2="5"/><text data-tick="{{t}}" x="{{x}}%" \
+        y="16" text-anchor="{{anchor}}">{{label}}</text>{{/ticks}}</svg></div></div><p class="hint">{{summary}}</p>\
+        {{/none}}
+        """
+
     /// One input's field of a form (a FieldView).
     static let field = """
         <div class="field" data-input="{{name}}"><label for="{{id}}">{{label}}{{#titled}} <code>{{name}}</code>\
@@ -111,8 +171,8 @@ enum ConsoleAssets {
         value="{{csrf}}"><button>Resume</button></form>{{/resumable}}
         {{#again}}<a class="button" href="{{again}}">Run again with other inputs</a>{{/again}}
         </div>
-        <section><h2>Workflow</h2><div id="graph" class="graph">{{{graph}}}</div></section>
-        <section><h2>Attempts by site</h2><div id="gantt">{{{gantt}}}</div></section>
+        <section><h2>Workflow</h2><div id="graph" class="graph">{{> graph}}</div></section>
+        <section><h2>Attempts by site</h2><div id="gantt">{{#gantt}}{{> gantt}}{{/gantt}}</div></section>
         {{#placement}}<section><h2>Where it runs</h2>{{> placement}}</section>{{/placement}}
         <section><h2>Outputs</h2>{{#outputs}}{{> outputs}}{{/outputs}}</section>
         {{#costs}}<section><h2>Costs</h2>{{> costs}}</section>{{/costs}}

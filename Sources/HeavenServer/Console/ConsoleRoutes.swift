@@ -45,6 +45,8 @@ struct ConsoleRoutes {
             ("account", ConsoleAssets.account), ("notFound", ConsoleAssets.notFound),
             ("runsTable", ConsoleAssets.runsTable), ("placement", ConsoleAssets.placement),
             ("outputs", ConsoleAssets.outputs), ("costs", ConsoleAssets.costs), ("field", ConsoleAssets.field),
+            ("node", ConsoleAssets.node), ("gantt", ConsoleAssets.gantt),
+            ("counts", ConsoleAssets.counts), ("graph", ConsoleAssets.graph), ("legend", ConsoleAssets.legend),
         ] {
             try library.register(text, named: name)
         }
@@ -89,10 +91,8 @@ struct ConsoleRoutes {
         }
         router.get("/console/runs.counts") { request, _ in
             let c = try await required(request)
-            return ConsoleRoutes.fragment(
-                try await counts(request, c).map {
-                    "<span class=\"count\" data-status=\"\($0.status)\">\($0.status) <b>\($0.count)</b></span> "
-                }.joined())
+            let counts = try await counts(request, c).map { ["status": $0.status, "count": "\($0.count)"] }
+            return ConsoleRoutes.fragment(library.render(["counts": counts], withTemplate: "counts") ?? "")
         }
         router.get("/console/runs.events") { request, _ in try await runsEvents(request, try await required(request)) }
         router.get("/console/runs/{id}") { request, context in
@@ -105,12 +105,15 @@ struct ConsoleRoutes {
         router.get("/console/runs/{id}/graph") { request, context in
             let c = try await required(request)
             guard let run = try await visibleRun(context, c) else { throw Problem(.notFound, "no such run") }
-            return ConsoleRoutes.fragment(try await picture(request, run).graph)
+            let graph = try await picture(request, run).graph
+            return ConsoleRoutes.fragment(
+                library.render(graph.map { ["graph": $0] } ?? [:], withTemplate: "graph") ?? "")
         }
         router.get("/console/runs/{id}/gantt") { request, context in
             let c = try await required(request)
             guard let run = try await visibleRun(context, c) else { throw Problem(.notFound, "no such run") }
-            return ConsoleRoutes.fragment(try await picture(request, run).gantt)
+            return ConsoleRoutes.fragment(
+                library.render(try await picture(request, run).gantt, withTemplate: "gantt") ?? "")
         }
         router.get("/console/runs/{id}/events") { request, context in
             let c = try await required(request)
@@ -416,7 +419,7 @@ struct ConsoleRoutes {
     /// What a run's page draws, from its documents (`load`: as the caller read them)
     /// and attempts.
     func picture(_ request: Request, _ run: RunRecord, load given: LoadResult? = nil) async throws -> (
-        graph: String, gantt: String
+        graph: GraphNode?, gantt: GanttView
     ) {
         let attempts = try await stores.runs.attempts(run: run.id)
         let expand = request.uri.queryParameters.getAll("expand").map {
@@ -429,11 +432,9 @@ struct ConsoleRoutes {
             expanded: Set(expand.flatMap { [$0 + "#", $0 + "@"] }), events: events)
         let load: LoadResult?
         if let given { load = given } else { load = await self.load(of: run) }
-        let graph: String
+        var graph: GraphNode?
         if let load, let w = load.documents.workflow(named: run.workflow) {
             graph = p.graph(w, documents: load.documents)
-        } else {
-            graph = "<p class=\"hint\">The run's workflow cannot be read back.</p>"
         }
         return (graph, p.gantt())
     }
@@ -448,7 +449,7 @@ struct ConsoleRoutes {
         }
         var values: [String: Any] = [
             "id": run.id, "workflow": run.workflow, "user": run.user, "status": run.status.rawValue,
-            "created": ConsoleRoutes.time(run.createdAt), "graph": graph, "gantt": gantt, "csrf": c.session.csrf,
+            "created": ConsoleRoutes.time(run.createdAt), "gantt": gantt, "csrf": c.session.csrf,
             "cancellable": owns && !run.status.isFinal,
             "resumable": owns && (run.status == .failed || run.status == .interrupted),
             "outputs": OutputsView(run, previews: Preview.available),
@@ -462,6 +463,7 @@ struct ConsoleRoutes {
         } else if let load, ConsoleRoutes.documents(of: run, load: load) != nil {
             values["again"] = "/console/runs/\(run.id)/again"
         }
+        if let graph { values["graph"] = graph }
         if let duration { values["duration"] = duration }
         if let e = run.error { values["error"] = e }
         if let placement = try await stores.catalog.placement(run: run.id) {
@@ -503,7 +505,8 @@ struct ConsoleRoutes {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
         case "legend":
             // What the preview's colours mean: SVG made here from numbers, no script.
-            let svg = try await Preview(server: server).legend(of: file, run: run)
+            let legend = try await Preview(server: server).preview(of: file, run: run).legend
+            let svg = library.render(legend.view, withTemplate: "legend") ?? ""
             var headers = ConsoleRoutes.headers("image/svg+xml")
             headers[.cacheControl] = "private, max-age=3600"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: svg)))

@@ -191,7 +191,7 @@ extension ConsoleRoutes {
     ) -> Response {
         var v: [String: Any] = [
             "heading": "Run \(workflow.name) again", "csrf": c.session.csrf, "from": run.id,
-            "action": "/console/runs/\(h(run.id))/again",
+            "action": "/console/runs/\(run.id)/again",
             "fields": SubmissionForm.fields(workflow.inputs, values: values, kept: kept),
         ]
         if let d = workflow.description { v["description"] = d }

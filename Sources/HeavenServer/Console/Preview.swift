@@ -85,11 +85,6 @@ struct Preview {
         try await preview(of: file, run: record).png
     }
 
-    /// The legend of the PNG of the opened file of `run`, as SVG.
-    func legend(of file: TenantFile, run record: RunRecord) async throws -> String {
-        try await preview(of: file, run: record).legend.svg
-    }
-
     /// A preview and its legend (made once per content, then read from the cache): one
     /// at a time for a tenant, two at a time on the server.
     func preview(of file: TenantFile, run record: RunRecord) async throws -> (png: Data, legend: PreviewLegend) {
@@ -336,40 +331,42 @@ struct PreviewLegend: Codable, Sendable, Equatable {
         return trimmed == "-0" ? "0" : trimmed
     }
 
-    var svg: String {
+    /// What the `legend` template draws.
+    struct View: Sendable {
+        struct Stop: Sendable {
+            let offset: String
+            let colour: String
+        }
+        struct Label: Sendable {
+            let x: String
+            let anchor: String
+            let value: String
+            let text: String
+        }
+        let kind: String
+        let stops: [Stop]
+        let caption: String
+        let labels: [Label]
+        let hasNoData: Bool
+        let noData: String
+    }
+
+    var view: View {
         let stops: [(Double, String)] =
             kind == .ramp
             ? Preview.ramp.map { ($0.at, "rgb(\($0.rgb.0),\($0.rgb.1),\($0.rgb.2))") }
             : [(0, "rgb(0,0,0)"), (1, "rgb(255,255,255)")]
-        let gradient = stops.map { "<stop offset=\"\($0.0)\" stop-color=\"\($0.1)\"/>" }.joined()
-        var labels = ""
+        var labels: [View.Label] = []
         if let low, let high {
             for (x, v, anchor) in [(10.0, low, "start"), (160.0, (low + high) / 2, "middle"), (310.0, high, "end")] {
-                labels +=
-                    """
-                    <line x1=\"\(x)\" x2=\"\(x)\" y1=\"30\" y2=\"35\" stroke=\"#3c3c3c\"/><text x=\"\(x)\" \
-                    y=\"48\" text-anchor=\"\(anchor)\" data-value=\"\(v)\">\(PreviewLegend.label(v))</text>
-                    """
+                labels.append(.init(x: "\(x)", anchor: anchor, value: "\(v)", text: PreviewLegend.label(v)))
             }
         }
-        let caption =
-            kind == .ramp
-            ? "2nd to 98th percentile" : "minimum to maximum" + (band.map { ", \(HTMLPage.escape($0))" } ?? "")
-        let noData =
-            kind == .ramp
-            ? """
-            <rect x=\"330\" y=\"16\" width=\"14\" height=\"14\" \
-            fill=\"rgb(\(Preview.noData.0),\(Preview.noData.1),\(Preview.noData.2))\" stroke=\"#5a5a5a\"/><text \
-            x=\"350\" y=\"28\">no data</text>
-            """
-            : ""
-        return """
-            <svg xmlns="http://www.w3.org/2000/svg" width="420" height="56" viewBox="0 0 420 56" \
-            font-family="sans-serif" font-size="12" fill="#1e1e1e" data-legend="\(kind.rawValue)">\
-            <defs><linearGradient id="ramp">\(gradient)</linearGradient></defs>\
-            <text x="10" y="11">\(caption)</text>\
-            <rect x="10" y="16" width="300" height="14" fill="url(#ramp)" stroke="#5a5a5a"/>\(labels)\(noData)</svg>
-            """
+        return View(
+            kind: kind.rawValue, stops: stops.map { .init(offset: "\($0.0)", colour: $0.1) },
+            caption: kind == .ramp ? "2nd to 98th percentile" : "minimum to maximum" + (band.map { ", \($0)" } ?? ""),
+            labels: labels, hasNoData: kind == .ramp,
+            noData: kind == .ramp ? "rgb(\(Preview.noData.0),\(Preview.noData.1),\(Preview.noData.2))" : "")
     }
 }
 

@@ -82,43 +82,47 @@ struct RunPicture {
 
     // MARK: The graph
 
-    func graph(_ workflow: Workflow, documents: DocumentSet) -> String {
-        "<div class=\"seq\">" + workflow.steps.map { node($0, in: workflow, documents: documents, prefix: "") }.joined()
-            + "</div>"
+    func graph(_ workflow: Workflow, documents: DocumentSet) -> GraphNode {
+        .seq(workflow.steps.map { node($0, in: workflow, documents: documents, prefix: "") })
     }
 
-    func node(_ step: Step, in workflow: Workflow, documents: DocumentSet, prefix: String) -> String {
-        func steps(_ list: [Step], _ prefix: String, in w: Workflow) -> String {
-            "<div class=\"seq\">" + list.map { node($0, in: w, documents: documents, prefix: prefix) }.joined()
-                + "</div>"
+    func node(_ step: Step, in workflow: Workflow, documents: DocumentSet, prefix: String) -> GraphNode {
+        func steps(_ list: [Step], _ prefix: String, in w: Workflow) -> [GraphNode] {
+            list.map { node($0, in: w, documents: documents, prefix: prefix) }
         }
         switch step.form {
         case .task(let t):
             return task(prefix + t.name, name: t.name)
         case .sequence(let list):
-            return steps(list, prefix, in: workflow)
+            return .seq(steps(list, prefix, in: workflow))
         case .parallel(let branches), .interleave(let branches):
-            let kind = if case .interleave = step.form { "par interleave" } else { "par" }
-            let title = if case .interleave = step.form { "interleave: one branch at a time" } else { "parallel" }
-            return "<div class=\"\(kind)\" title=\"\(title)\">"
-                + branches.map { node($0, in: workflow, documents: documents, prefix: prefix) }.joined() + "</div>"
+            var n = GraphNode()
+            n.isPar = true
+            let interleave = if case .interleave = step.form { true } else { false }
+            n.cls = interleave ? "par interleave" : "par"
+            n.title = interleave ? "interleave: one branch at a time" : "parallel"
+            n.nodes = branches.map { node($0, in: workflow, documents: documents, prefix: prefix) }
+            return n
         case .conditional(let c):
-            return "<div class=\"box cond\"><div class=\"label\">if \(h(c.condition.source))</div>"
-                + "<div class=\"branch\"><div class=\"label\">then</div>\(steps(c.then, prefix, in: workflow))</div>"
-                + (c.otherwise.isEmpty
-                    ? ""
-                    : """
-                    <div class=\"branch\"><div \
-                    class=\"label\">else</div>\(steps(c.otherwise, prefix, in: workflow))</div>
-                    """)
-                + "</div>"
+            var n = GraphNode()
+            n.isCond = true
+            n.label = "if \(c.condition.source)"
+            n.then = steps(c.then, prefix, in: workflow)
+            n.otherwise = steps(c.otherwise, prefix, in: workflow)
+            n.hasOtherwise = !c.otherwise.isEmpty
+            return n
         case .call(let call):
             let name = workflow.keyName(of: step)
+            var n = GraphNode()
+            n.isCall = true
             guard let callee = documents.workflow(named: call.workflow) else {
-                return "<div class=\"box call\"><div class=\"label\">call \(h(call.workflow))</div></div>"
+                n.label = "call \(call.workflow)"
+                return n
             }
-            return "<div class=\"box call\"><div class=\"label\">call \(h(callee.name)) as \(h(name))</div>"
-                + steps(callee.steps, prefix + name + "/", in: callee) + "</div>"
+            n.label = "call \(callee.name) as \(name)"
+            n.hasBody = true
+            n.nodes = steps(callee.steps, prefix + name + "/", in: callee)
+            return n
         case .foreach(let f):
             let name = workflow.keyName(of: step)
             return instances(
@@ -132,36 +136,35 @@ struct RunPicture {
         }
     }
 
-    /// One task instance's node: its key and state (the contract), a link to its log.
-    func task(_ key: String, name: String) -> String {
+    /// One task instance's node: its key and state (the contract), a link to its log, why
+    /// it did not succeed.
+    func task(_ key: String, name: String) -> GraphNode {
         let s = state(key)
         var title = key
-        var link = ""
-        if let w = waiting[key] { title += " · waiting: \(w.why)" }
+        var log = ""
         var why = ""
+        if let w = waiting[key] { title += " · waiting: \(w.why)" }
         if let a = latest[key] {
             title += " · attempt \(a.number) · \(a.status.rawValue)" + (a.site.map { " on \($0)" } ?? "")
-            link =
-                """
-                <a \
-                href=\"/console/runs/\(h(runID))/logs/\(h(RunRoutes.pathSegment(RunLayout.flat(key))))\
-                ?attempt=\(a.number)\">log</a>
-                """
+            log = "/console/runs/\(runID)/logs/\(RunRoutes.pathSegment(RunLayout.flat(key)))?attempt=\(a.number)"
             if s != "waiting", let reason = RunPicture.reason(a) {
                 title += ": \(reason)"
-                why = "<span class=\"why\">\(h(reason))</span>"
+                why = reason
             }
         }
-        return
-            """
-            <div class=\"task\" data-task=\"\(h(key))\" data-state=\"\(s)\" title=\"\(h(title))\"><span \
-            class=\"n\">\(h(name))</span>\(link)\(why)</div>
-            """
+        var n = GraphNode()
+        n.isTask = true
+        n.task = [
+            GraphNode.Task(
+                key: key, state: s, title: title, name: name, log: log, hasLog: !log.isEmpty, why: why,
+                hasWhy: !why.isEmpty)
+        ]
+        return n
     }
 
     /// The instances of a foreach (`tiles#3/`) or a loop (`search@2/`) seen so far: one
     /// box each, or one group node with their counts by state when there are many.
-    func instances(_ head: String, label: String, kind: String, body: (String) -> String) -> String {
+    func instances(_ head: String, label: String, kind: String, body: (String) -> [GraphNode]) -> GraphNode {
         // Instance numbers seen in the attempts' keys, and the state of each instance.
         var seen: [Int: [String]] = [:]
         for key in keys where key.hasPrefix(head) {
@@ -170,6 +173,7 @@ struct RunPicture {
             seen[i, default: []].append(key)
         }
         let numbers = seen.keys.sorted()
+        var n = GraphNode()
         if numbers.count > RunPicture.collapseAbove && !expanded.contains(head) {
             var tally: [String: Int] = [:]
             // An instance counts as the worst state of its tasks (all succeeded: succeeded).
@@ -183,31 +187,25 @@ struct RunPicture {
             let overall =
                 tally.keys.allSatisfy { $0 == "succeeded" }
                 ? "succeeded" : RunPicture.tallied.first { $0 != "succeeded" && tally[$0] != nil } ?? "pending"
-            let counts = RunPicture.tallied.compactMap { s in
-                tally[s].map { "<span data-state=\"\(s)\">\($0) \(s)</span>" }
-            }.joined()
-            let name = String(head.dropLast())
-            return
-                """
-                <div class=\"group \(kind)\" data-task=\"\(h(head))*\" data-state=\"\(overall)\"><div \
-                class=\"label\">\(h(label)) · \(numbers.count) \
-                \(kind == "loop" ? "iterations" : "items")</div><div class=\"tally\">\(counts)</div><a \
-                href=\"?expand=\(h(RunRoutes.pathSegment(name)))\">expand</a></div>
-                """
+            n.isGroup = true
+            n.group = [
+                GraphNode.Group(
+                    kind: kind, head: head, state: overall,
+                    label: "\(label) · \(numbers.count) \(kind == "loop" ? "iterations" : "items")",
+                    expand: RunRoutes.pathSegment(String(head.dropLast())),
+                    tallies: RunPicture.tallied.compactMap { s in tally[s].map { .init(state: s, count: $0) } })
+            ]
+            return n
         }
-        let boxes = (numbers.isEmpty ? [] : numbers).map { i in
-            """
-            <div class=\"box\"><div \
-            class=\"label\">\(h(String(head.dropLast())))\(head.last.map(String.init) ?? "")\(i)</div>\
-            \(body(head + "\(i)/"))</div>
-            """
+        n.isInstances = true
+        n.cls = kind
+        n.label = label + (numbers.isEmpty ? " · no items yet" : "")
+        n.boxes = numbers.map { i in
+            GraphNode.Box(
+                label: String(head.dropLast()) + (head.last.map(String.init) ?? "") + "\(i)",
+                nodes: body(head + "\(i)/"))
         }
-        return
-            """
-            <div class=\"box \(kind)\"><div \
-            class=\"label\">\(h(label))\(numbers.isEmpty ? " · no items yet" : "")</div><div \
-            class=\"par\">\(boxes.joined())</div></div>
-            """
+        return n
     }
 
     // MARK: The Gantt chart
@@ -216,17 +214,20 @@ struct RunPicture {
     /// a slot before it) drawn lighter in front of it; retries and lost attempts as bars
     /// of their own; past `gatherAbove` attempts, each site's attempts gathered in 100
     /// slices of time.
-    func gantt(now: Date = Date()) -> String {
+    func gantt(now: Date = Date()) -> GanttView {
         func begin(_ a: AttemptRecord) -> Date { min(a.queuedAt ?? a.startedAt, a.startedAt) }
-        guard let first = attempts.map(begin).min() else { return "<p class=\"hint\">No attempt yet.</p>" }
+        guard let first = attempts.map(begin).min() else { return GanttView() }
         let last = max(attempts.map { $0.finishedAt ?? now }.max() ?? now, first.addingTimeInterval(0.001))
         let span = last.timeIntervalSince(first)
         func pct(_ d: Date) -> Double { max(0, min(100, d.timeIntervalSince(first) / span * 100)) }
+        func f3(_ x: Double) -> String { String(format: "%.3f", x) }
+        let gathered = attempts.count > RunPicture.gatherAbove
         // A lane per site and node; attempts that overlap in time on a lane stacked in rows.
         let bySite = Dictionary(grouping: attempts) { a in
             (a.site ?? "(not placed)") + (a.node.map { " · \($0)" } ?? "")
         }
-        var lanes: [String] = []
+        var view = GanttView()
+        view.none = false
         for (lane, list) in bySite.sorted(by: { $0.key < $1.key }) {
             let site = list.first?.site ?? "(not placed)"
             var rows: [Date] = []
@@ -242,10 +243,8 @@ struct RunPicture {
                     row.append(rows.count - 1)
                 }
             }
-            let height = attempts.count > RunPicture.gatherAbove ? 22 : 4 + 18 * max(1, rows.count)
-            // SVG (attributes, not inline styles: the Content-Security-Policy allows none).
-            var bars: [String] = []
-            if attempts.count > RunPicture.gatherAbove {
+            var bars: [GanttView.Bar] = []
+            if gathered {
                 var slices = [Int](repeating: 0, count: 100)
                 for a in list {
                     let from = Int(pct(a.startedAt))
@@ -254,67 +253,55 @@ struct RunPicture {
                 }
                 let peak = max(1, slices.max() ?? 1)
                 for (i, n) in slices.enumerated() where n > 0 {
-                    bars.append(
-                        """
-                        <rect class=\"bar\" data-site=\"\(h(site))\" data-state=\"running\" x=\"\(i)%\" y=\"4\" \
-                        width=\"1%\" height=\"14\" \
-                        fill-opacity=\"\(String(format: "%.2f", 0.25 + 0.75 * Double(n) / Double(peak)))\"><title>\(n) \
-                        attempts</title></rect>
-                        """
-                    )
+                    var b = GanttView.Bar(site: site, y: 4, title: "\(n) attempts")
+                    b.isSlice = true
+                    b.x = "\(i)"
+                    b.opacity = String(format: "%.2f", 0.25 + 0.75 * Double(n) / Double(peak))
+                    bars.append(b)
                 }
             } else {
                 for (a, r) in zip(ordered, row) {
                     // Taking a free slot takes microseconds: only a real wait is drawn.
                     let queued = a.startedAt.timeIntervalSince(begin(a))
+                    let attempt = "\(a.taskKey)#\(a.number)"
                     if queued >= RunPicture.queuedFrom {
                         let from = pct(begin(a))
-                        bars.append(
-                            """
-                            <rect class=\"queued\" data-queued=\"\(h(a.taskKey))#\(a.number)\" \
-                            data-site=\"\(h(site))\" x=\"\(String(format: "%.3f", from))%\" y=\"\(4 + 18 * r)\" \
-                            width=\"\(String(format: "%.3f", max(0.1, pct(a.startedAt) - from)))%\" \
-                            height=\"14\"><title>\
-                            \(h("\(a.taskKey) #\(a.number) queued \(String(format: "%.2f", queued)) s for a slot"))\
-                            </title></rect>
-                            """
-                        )
+                        var b = GanttView.Bar(
+                            site: site, y: 4 + 18 * r,
+                            title: "\(a.taskKey) #\(a.number) queued \(String(format: "%.2f", queued)) s for a slot")
+                        b.isQueued = true
+                        b.attempt = attempt
+                        b.x = f3(from)
+                        b.width = f3(max(0.1, pct(a.startedAt) - from))
+                        bars.append(b)
                     }
                     let left = pct(a.startedAt)
-                    let width = max(0.2, pct(a.finishedAt ?? now) - left)
                     let took = (a.finishedAt ?? now).timeIntervalSince(a.startedAt)
                     let exit = RunPicture.reason(a).map { ", \($0)" } ?? ""
-                    let title =
-                        """
-                        \(a.taskKey) #\(a.number) on \(site)\(a.node.map { "/\($0)" } ?? ""): \
-                        \(a.status.rawValue)\(exit), \(String(format: "%.2f", took)) \
-                        s\(queued >= RunPicture.queuedFrom ? String(format: " (queued %.2f s before)", queued) : "")
-                        """
-                    bars.append(
-                        """
-                        <rect class=\"bar\" data-attempt=\"\(h(a.taskKey))#\(a.number)\" data-site=\"\(h(site))\" \
-                        data-state=\"\(a.status.rawValue)\" x=\"\(String(format: "%.3f", left))%\" \
-                        y=\"\(4 + 18 * r)\" width=\"\(String(format: "%.3f", width))%\" \
-                        height=\"14\"><title>\(h(title))</title></rect>
-                        """
-                    )
+                    let before =
+                        queued >= RunPicture.queuedFrom ? String(format: " (queued %.2f s before)", queued) : ""
+                    var b = GanttView.Bar(
+                        site: site, y: 4 + 18 * r,
+                        title: "\(a.taskKey) #\(a.number) on \(site)\(a.node.map { "/\($0)" } ?? ""): "
+                            + "\(a.status.rawValue)\(exit), \(String(format: "%.2f", took)) s\(before)")
+                    b.isAttempt = true
+                    b.attempt = attempt
+                    b.state = a.status.rawValue
+                    b.x = f3(left)
+                    b.width = f3(max(0.2, pct(a.finishedAt ?? now) - left))
+                    bars.append(b)
                 }
             }
-            lanes.append(
-                """
-                <div class=\"lane\"><div class=\"site\" title=\"\(h(lane))\">\(h(lane)) (\(list.count))</div><svg \
-                class=\"track\" width=\"100%\" height=\"\(height)\">\(bars.joined())</svg></div>
-                """
-            )
+            view.lanes.append(
+                GanttView.Lane(
+                    name: lane, count: list.count, height: gathered ? 22 : 4 + 18 * max(1, rows.count), bars: bars))
         }
+        view.ticks = RunPicture.axis(span: span)
         let start = RunPicture.clock.string(from: first)
-        return
-            """
-            <div class=\"gantt\">\(lanes.joined())\(RunPicture.axis(span: span))</div><p \
-            class=\"hint\">\(attempts.count) attempts over \(String(format: "%.2f", span)) s from \(start) UTC \
-            (the axis: time since \
-            then)\(attempts.count > RunPicture.gatherAbove ? " (gathered: darker is busier)" : "")</p>
-            """
+        view.summary =
+            "\(attempts.count) attempts over \(String(format: "%.2f", span)) s from \(start) UTC "
+            + "(the axis: time since then)\(gathered ? " (gathered: darker is busier)" : "")"
+        return view
     }
 
     /// The clock time the axis starts at.
@@ -351,26 +338,107 @@ struct RunPicture {
     }
 
     /// The Gantt chart's time axis, a lane of its own under the sites'.
-    static func axis(span: Double) -> String {
+    static func axis(span: Double) -> [GanttView.Tick] {
         let (step, marks) = ticks(span: span)
-        let labels = marks.map { t -> String in
+        return marks.map { t in
             let x = span > 0 ? t / span * 100 : 0
-            let anchor = x > 97 ? "end" : x < 1 ? "start" : "middle"
-            return
-                """
-                <line class=\"tick\" x1=\"\(String(format: "%.3f", x))%\" x2=\"\(String(format: "%.3f", x))%\" \
-                y1=\"0\" y2=\"5\"/><text data-tick=\"\(String(format: "%g", t))\" \
-                x=\"\(String(format: "%.3f", x))%\" y=\"16\" \
-                text-anchor=\"\(anchor)\">\(tickLabel(t, step: step))</text>
-                """
+            return GanttView.Tick(
+                x: String(format: "%.3f", x), t: String(format: "%g", t), label: tickLabel(t, step: step),
+                anchor: x > 97 ? "end" : x < 1 ? "start" : "middle")
         }
-        return
-            """
-            <div class=\"lane axis\"><div class=\"site\">since start</div><svg class=\"track\" width=\"100%\" \
-            height=\"20\">\(labels.joined())</svg></div>
-            """
     }
 }
 
-/// HTML-escapes a text.
-func h(_ s: String) -> String { HTMLPage.escape(s) }
+/// A node of the workflow's graph, as the `node` template draws it: exactly one of its
+/// flags is set. Every field is stored, none optional, so that a template never reads a
+/// field of an enclosing node by mistake (Mustache looks a missing name up outward).
+struct GraphNode: Sendable {
+    struct Task: Sendable {
+        let key: String
+        let state: String
+        let title: String
+        let name: String
+        let log: String
+        let hasLog: Bool
+        let why: String
+        let hasWhy: Bool
+    }
+    struct Tally: Sendable {
+        let state: String
+        let count: Int
+    }
+    struct Group: Sendable {
+        let kind: String
+        let head: String
+        let state: String
+        let label: String
+        let expand: String
+        let tallies: [Tally]
+    }
+    struct Box: Sendable {
+        let label: String
+        let nodes: [GraphNode]
+    }
+    var isTask = false
+    var isSeq = false
+    var isPar = false
+    var isCond = false
+    var isCall = false
+    var isGroup = false
+    var isInstances = false
+    var task: [Task] = []
+    var nodes: [GraphNode] = []
+    var cls = ""
+    var title = ""
+    var label = ""
+    var then: [GraphNode] = []
+    var otherwise: [GraphNode] = []
+    var hasOtherwise = false
+    var hasBody = false
+    var group: [Group] = []
+    var boxes: [Box] = []
+
+    static func seq(_ nodes: [GraphNode]) -> GraphNode {
+        var n = GraphNode()
+        n.isSeq = true
+        n.nodes = nodes
+        return n
+    }
+}
+
+/// The Gantt chart, as the `gantt` template draws it.
+struct GanttView: Sendable {
+    struct Bar: Sendable {
+        var isSlice = false
+        var isQueued = false
+        var isAttempt = false
+        let site: String
+        var attempt = ""
+        var state = ""
+        var x = "0"
+        let y: Int
+        var width = "1"
+        var opacity = "1"
+        let title: String
+
+        init(site: String, y: Int, title: String) {
+            (self.site, self.y, self.title) = (site, y, title)
+        }
+    }
+    struct Lane: Sendable {
+        let name: String
+        let count: Int
+        let height: Int
+        let bars: [Bar]
+    }
+    struct Tick: Sendable {
+        let x: String
+        let t: String
+        let label: String
+        let anchor: String
+    }
+    var none = true
+    var lanes: [Lane] = []
+    var ticks: [Tick] = []
+    var summary = ""
+}
