@@ -44,32 +44,29 @@ extension ConsoleRoutes {
         }
         var mine = [LedgerAccount.user(c.user.name)] + c.user.groups.sorted().map(LedgerAccount.group)
         mine = mine.filter { !$0.isEmpty }
-        var accounts: [[String: String]] = []
-        for a in mine { accounts.append(["account": a, "balance": balances(try await stores.ledger.balances(of: a))]) }
+        var accounts: [AccountPageView.Balance] = []
+        for a in mine { accounts.append(.init(account: a, balance: balances(try await stores.ledger.balances(of: a)))) }
         let charges = try await stores.ledger.charges(
             involving: c.user.admin ? nil : LedgerAccount.user(c.user.name), limit: 200)
-        var bills: [[String: String]] = []
+        var bills: [AccountPageView.Bill] = []
         for charge in charges {
             let (value, resources, fee, settled) = Charging.costs(
                 charge, try await stores.ledger.transactions(job: charge.job))
             let cur = charge.currency
-            bills.append([
-                "job": charge.job, "process": charge.process, "payer": charge.payer, "publisher": charge.publisher,
-                "value": "\(value) \(cur)", "fee": "\(fee) \(cur)", "resources": "\(resources) \(cur)",
-                "budget": "\(charge.budget) \(cur)", "state": settled ? "settled" : "held",
-            ])
+            bills.append(
+                .init(
+                    job: charge.job, process: charge.process, payer: charge.payer, publisher: charge.publisher,
+                    value: "\(value) \(cur)", fee: "\(fee) \(cur)", resources: "\(resources) \(cur)",
+                    budget: "\(charge.budget) \(cur)", state: settled ? "settled" : "held"))
         }
-        var values: [String: Any] = [
-            "accounts": accounts, "bills": bills, "noBills": bills.isEmpty, "csrf": c.session.csrf,
-        ]
-        if let notice { values["notice"] = "credited \(notice.removingPercentEncoding ?? notice)" }
+        var values = AccountPageView(accounts: accounts, bills: bills, noBills: bills.isEmpty, csrf: c.session.csrf)
+        values.notice = notice.map { "credited \($0.removingPercentEncoding ?? $0)" }
         if c.user.admin {
             let all = try await stores.ledger.allBalances()
             let totals = try await stores.ledger.ledgerTotals()
-            values["admin"] = [
-                "everyone": all.keys.sorted().map { ["account": $0, "balance": balances(all[$0] ?? [:])] },
-                "totals": totals.isEmpty ? "0" : balances(totals),
-            ]
+            values.admin = .init(
+                everyone: all.keys.sorted().map { .init(account: $0, balance: balances(all[$0] ?? [:])) },
+                totals: totals.isEmpty ? "0" : balances(totals))
         }
         return page("account", title: "Account", values, caller: c)
     }

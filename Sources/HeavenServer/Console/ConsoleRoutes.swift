@@ -69,7 +69,7 @@ struct ConsoleRoutes {
         }
         router.get("/console/login") { request, _ in
             if try await caller(request) != nil { return ConsoleRoutes.redirect("/console") }
-            return page("login", title: "Sign in", [:], caller: nil)
+            return page("login", title: "Sign in", [String: String](), caller: nil)
         }
         router.post("/console/login") { request, context in try await login(request, context) }
         router.post("/console/logout") { request, context in
@@ -304,16 +304,13 @@ struct ConsoleRoutes {
     }
 
     /// A page: a template's body (drawn from `values`, a view or a dictionary) in the layout.
-    func page(_ template: String, title: String, _ values: Any, caller: Caller?, main: [String: String] = [:])
-        -> Response
-    {
-        let body = library.render(values, withTemplate: template) ?? ""
-        var layout: [String: Any] = ["title": title, "body": body]
-        if let caller {
-            layout["user"] = caller.user.name
-            layout["csrf"] = caller.session.csrf
-        }
-        for (k, v) in main { layout[k] = v }
+    func page(
+        _ template: String, title: String, _ values: any Sendable, caller: Caller?, run: RunRecord? = nil,
+        process: String? = nil
+    ) -> Response {
+        var layout = LayoutView(title: title, body: library.render(values, withTemplate: template) ?? "")
+        (layout.user, layout.csrf) = (caller?.user.name, caller?.session.csrf)
+        (layout.run, layout.status, layout.process) = (run?.id, run?.status.rawValue, process)
         let html = library.render(layout, withTemplate: "layout") ?? ""
         return Response(
             status: .ok, headers: ConsoleRoutes.headers("text/html; charset=utf-8"),
@@ -362,13 +359,12 @@ struct ConsoleRoutes {
 
     func runsPage(_ request: Request, _ c: Caller) async throws -> Response {
         let status = request.uri.queryParameters.get("status").map { String($0) } ?? ""
-        let values: [String: Any] = [
-            "counts": try await counts(request, c).map { ["status": $0.status, "count": $0.count] },
-            "statuses": RunStatus.allCases.map { ["value": $0.rawValue, "selected": $0.rawValue == status] },
-            "workflow": request.uri.queryParameters.get("workflow").map { String($0) } ?? "",
-            "table": try await runsTable(request, c), "live": "true",
-        ]
-        return page("runs", title: "Runs", values, caller: c)
+        let view = RunsPageView(
+            counts: try await counts(request, c).map { .init(status: $0.status, count: $0.count) },
+            statuses: RunStatus.allCases.map { .init(value: $0.rawValue, selected: $0.rawValue == status) },
+            workflow: request.uri.queryParameters.get("workflow").map { String($0) } ?? "",
+            table: try await runsTable(request, c))
+        return page("runs", title: "Runs", view, caller: c)
     }
 
     /// Tells the runs page when what it shows changed (a run created, or its status), so
@@ -447,35 +443,30 @@ struct ConsoleRoutes {
         let duration = run.startedAt.map { s in
             Wording.duration((run.finishedAt ?? Date()).timeIntervalSince(s))
         }
-        var values: [String: Any] = [
-            "id": run.id, "workflow": run.workflow, "user": run.user, "status": run.status.rawValue,
-            "created": ConsoleRoutes.time(run.createdAt), "gantt": gantt, "csrf": c.session.csrf,
-            "cancellable": owns && !run.status.isFinal,
-            "resumable": owns && (run.status == .failed || run.status == .interrupted),
-            "outputs": OutputsView(run, previews: Preview.available),
-        ]
+        var values = RunPageView(
+            id: run.id, workflow: run.workflow, user: run.user, status: run.status.rawValue,
+            created: ConsoleRoutes.time(run.createdAt), csrf: c.session.csrf, cancellable: owns && !run.status.isFinal,
+            resumable: owns && (run.status == .failed || run.status == .interrupted), graph: graph, gantt: gantt,
+            outputs: OutputsView(run, previews: Preview.available))
         // A priced job: what it cost, movement by movement (its bill).
         if run.process != nil, let charge = try await stores.ledger.charge(job: run.id) {
-            values["costs"] = CostsView(charge, try await stores.ledger.transactions(job: run.id))
+            values.costs = CostsView(charge, try await stores.ledger.transactions(job: run.id))
         }
         if let p = run.process {
-            values["again"] = ConsoleRoutes.again(p, run.id)
+            values.again = ConsoleRoutes.again(p, run.id)
         } else if let load, ConsoleRoutes.documents(of: run, load: load) != nil {
-            values["again"] = "/console/runs/\(run.id)/again"
+            values.again = "/console/runs/\(run.id)/again"
         }
-        if let graph { values["graph"] = graph }
-        if let duration { values["duration"] = duration }
-        if let e = run.error { values["error"] = e }
+        (values.duration, values.error) = (duration, run.error)
         if let placement = try await stores.catalog.placement(run: run.id) {
             var sites: [String: Site] = [:]
             for s in load?.documents.sites ?? [] { sites[s.name] = s }
             for e in try await stores.catalog.catalog().sites { sites[e.site.name] = e.site }
-            values["placement"] = PlacementView(
+            values.placement = PlacementView(
                 placement, topology: load?.documents.topology(named: placement.topology), sites: sites)
         }
         return page(
-            "run", title: "\(run.workflow) \(run.id)", values, caller: c,
-            main: ["run": run.id, "status": run.status.rawValue])
+            "run", title: "\(run.workflow) \(run.id)", values, caller: c, run: run)
     }
 
     /// An output's file (only inside the run's own directory), or its value as JSON.
@@ -547,13 +538,11 @@ struct ConsoleRoutes {
     func logPage(_ request: Request, _ context: HeavenContext, _ run: RunRecord, _ c: Caller) async throws -> Response {
         let (a, text) = try await log(request, context, run, c)
         let flat = RunRoutes.pathSegment(RunLayout.flat(a.taskKey))
-        var values: [String: Any] = [
-            "task": a.taskKey, "attempt": a.number, "status": a.status.rawValue, "run": run.id, "text": text,
-            "source": "/console/runs/\(run.id)/logs/\(flat)/text?attempt=\(a.number)",
-            "follow": a.status == .running ? "true" : "false",
-        ]
-        if let s = a.site { values["site"] = s }
-        return page("log", title: "log of \(a.taskKey)", values, caller: c)
+        let view = LogPageView(
+            task: a.taskKey, attempt: a.number, status: a.status.rawValue, run: run.id, text: text,
+            source: "/console/runs/\(run.id)/logs/\(flat)/text?attempt=\(a.number)",
+            follow: a.status == .running ? "true" : "false", site: a.site)
+        return page("log", title: "log of \(a.taskKey)", view, caller: c)
     }
 
     // MARK: Sites

@@ -131,7 +131,7 @@ extension ConsoleRoutes {
         query.limit = 20
         let jobs = try await server.queries.jobs(readBy: c.user, query, now: Date()).runs
         let body = ProcessDescription.of(workflow)
-        let outputs = workflow.outputs.map { o -> [String: String] in
+        let outputs = workflow.outputs.map { o -> SubmitPageView.Output in
             let d = body.outputs[o.name]
             var type = ""
             if case .object(let s)? = d?.schema {
@@ -141,61 +141,55 @@ extension ConsoleRoutes {
                     type = t
                 }
             }
-            return ["title": d?.title ?? o.name, "name": o.name, "type": type, "about": d?.description ?? ""]
+            return .init(title: d?.title ?? o.name, name: o.name, type: type, about: d?.description ?? "")
         }
         let segment = RunRoutes.pathSegment(p.id)
-        var v: [String: Any] = [
-            "heading": workflow.title ?? p.id, "id": p.id, "version": p.version, "owner": p.owner,
-            "visibility": p.visibility.description, "csrf": c.session.csrf,
-            "action": "/console/processes/\(segment)/execution",
-            "fields": SubmissionForm.fields(workflow.inputs, values: values, kept: kept), "segment": segment,
-            "outputs": outputs, "hasOutputs": !outputs.isEmpty,
-        ]
-        if !jobs.isEmpty { v["jobs"] = RunsTableView(jobs) }
-        if !workflow.keywords.isEmpty { v["keywords"] = workflow.keywords.joined(separator: ", ") }
+        var v = SubmitPageView(
+            heading: workflow.title ?? p.id, action: "/console/processes/\(segment)/execution", csrf: c.session.csrf,
+            fields: SubmissionForm.fields(workflow.inputs, values: values, kept: kept))
+        (v.id, v.version, v.owner, v.visibility, v.segment) = (
+            p.id, p.version, p.owner, p.visibility.description, segment
+        )
+        (v.outputs, v.hasOutputs) = (outputs, !outputs.isEmpty)
+        if !jobs.isEmpty { v.jobs = RunsTableView(jobs) }
+        if !workflow.keywords.isEmpty { v.keywords = workflow.keywords.joined(separator: ", ") }
         // A priced process: its price, the caller's balance, and a budget to give.
         if let price = workflow.price {
             let balance = try await stores.ledger.balances(of: LedgerAccount.user(c.user.name))[price.currency] ?? .zero
-            v["price"] = ChargingRoutes.describe(price)
-            v["priced"] = true
-            v["budget"] = [
-                "currency": price.currency, "name": SubmissionForm.budgetField, "minimum": "\(price.run)",
-                "value": values[SubmissionForm.budgetField] ?? "\(price.run)", "balance": "\(balance)",
-            ]
+            v.price = ChargingRoutes.describe(price)
+            v.priced = true
+            v.budget = .init(
+                currency: price.currency, name: SubmissionForm.budgetField, minimum: "\(price.run)",
+                value: values[SubmissionForm.budgetField] ?? "\(price.run)", balance: "\(balance)")
         }
-        if let d = workflow.description { v["description"] = d }
-        if let from { v["from"] = from }
+        v.description = workflow.description
+        v.from = from
         // An estimate is said as a notice, not an error.
         if let error, error.hasPrefix(ConsoleRoutes.estimatePrefix) {
-            v["notice"] = String(error.dropFirst(ConsoleRoutes.estimatePrefix.count))
-        } else if let error {
-            v["error"] = error
+            v.notice = String(error.dropFirst(ConsoleRoutes.estimatePrefix.count))
+        } else {
+            v.error = error
         }
         // Its publisher (or an admin) sees its accounts: value, fee, resources, margin.
         if workflow.price != nil, p.isOwned(by: c.user) {
             let s = try await server.billing.earnings(of: p, currency: workflow.price?.currency)
             let m = { (x: Money) in "\(x) \(s.currency)" }
-            v["accounts"] = [
-                "jobs": "\(s.jobs)", "jobsWord": s.jobs == 1 ? "job" : "jobs", "succeeded": "\(s.succeeded)",
-                "value": m(s.value), "fee": m(s.fee), "resources": m(s.resources),
-                "margin": m(s.value - s.fee - s.resources),
-            ]
+            v.accounts = .init(
+                jobs: "\(s.jobs)", jobsWord: s.jobs == 1 ? "job" : "jobs", succeeded: "\(s.succeeded)",
+                value: m(s.value), fee: m(s.fee), resources: m(s.resources), margin: m(s.value - s.fee - s.resources))
         }
         return page(
-            "submit", title: workflow.title ?? p.id, v, caller: c, main: ["process": p.id])
+            "submit", title: workflow.title ?? p.id, v, caller: c, process: p.id)
     }
 
     func againPage(
         _ run: RunRecord, _ workflow: Workflow, _ c: Caller, values: [String: String], kept: [String: String],
         error: String?
     ) -> Response {
-        var v: [String: Any] = [
-            "heading": "Run \(workflow.name) again", "csrf": c.session.csrf, "from": run.id,
-            "action": "/console/runs/\(run.id)/again",
-            "fields": SubmissionForm.fields(workflow.inputs, values: values, kept: kept),
-        ]
-        if let d = workflow.description { v["description"] = d }
-        if let error { v["error"] = error }
+        var v = SubmitPageView(
+            heading: "Run \(workflow.name) again", action: "/console/runs/\(run.id)/again", csrf: c.session.csrf,
+            fields: SubmissionForm.fields(workflow.inputs, values: values, kept: kept))
+        (v.from, v.description, v.error) = (run.id, workflow.description, error)
         return page("submit", title: "Run \(workflow.name) again", v, caller: c)
     }
 

@@ -257,3 +257,147 @@ struct ProcessesView: Sendable {
         empty = rows.isEmpty
     }
 }
+
+// MARK: Pages
+
+/// The frame of every page: its title, the signed-in user, the rendered body, and what
+/// `<main>` says of the page (a run and its status, or a process).
+struct LayoutView: Sendable {
+    let title: String
+    let body: String
+    var user: String?
+    var csrf: String?
+    var run: String?
+    var status: String?
+    var process: String?
+}
+
+/// The runs page: counts by status, the filter, the table.
+struct RunsPageView: Sendable {
+    struct Count: Sendable {
+        let status: String
+        let count: Int
+    }
+    struct Choice: Sendable {
+        let value: String
+        let selected: Bool
+    }
+    let counts: [Count]
+    let statuses: [Choice]
+    let workflow: String
+    let table: RunsTableView
+    let live = "true"
+}
+
+/// A run's page.
+struct RunPageView: Sendable {
+    let id: String
+    let workflow: String
+    let user: String
+    let status: String
+    let created: String
+    let csrf: String
+    let cancellable: Bool
+    let resumable: Bool
+    let graph: GraphNode?
+    let gantt: GanttView
+    let outputs: OutputsView
+    var costs: CostsView?
+    var again: String?
+    var duration: String?
+    var error: String?
+    var placement: PlacementView?
+}
+
+/// A task's log.
+struct LogPageView: Sendable {
+    let task: String
+    let attempt: Int
+    let status: String
+    let run: String
+    let text: String
+    let source: String
+    let follow: String
+    let site: String?
+}
+
+/// The account page: the caller's balances and bills; an admin's every balance, totals
+/// and the form that credits an account.
+struct AccountPageView: Sendable {
+    struct Balance: Sendable {
+        let account: String
+        let balance: String
+    }
+    struct Bill: Sendable {
+        let job: String
+        let process: String
+        let payer: String
+        let publisher: String
+        let value: String
+        let fee: String
+        let resources: String
+        let budget: String
+        let state: String
+    }
+    struct Admin: Sendable {
+        let everyone: [Balance]
+        let totals: String
+    }
+    let accounts: [Balance]
+    let bills: [Bill]
+    let noBills: Bool
+    let csrf: String
+    var notice: String?
+    var admin: Admin?
+}
+
+/// A form that starts a run: a process's page, or "run again".
+struct SubmitPageView: Sendable {
+    struct Output: Sendable {
+        let title: String
+        let name: String
+        let type: String
+        let about: String
+    }
+    struct Budget: Sendable {
+        let currency: String
+        let name: String
+        let minimum: String
+        let value: String
+        let balance: String
+    }
+    struct Accounts: Sendable {
+        let jobs: String
+        let jobsWord: String
+        let succeeded: String
+        let value: String
+        let fee: String
+        let resources: String
+        let margin: String
+    }
+    let heading: String
+    let action: String
+    let csrf: String
+    let fields: FieldsView
+    var id: String?
+    var version: String?
+    var owner: String?
+    var visibility: String?
+    var segment: String?
+    var keywords: String?
+    var description: String?
+    var price: String?
+    var priced = false
+    var budget: Budget?
+    var from: String?
+    var error: String?
+    var notice: String?
+    var outputs: [Output] = []
+    var hasOutputs = false
+    var accounts: Accounts?
+    var jobs: RunsTableView?
+
+    init(heading: String, action: String, csrf: String, fields: FieldsView) {
+        (self.heading, self.action, self.csrf, self.fields) = (heading, action, csrf, fields)
+    }
+}
