@@ -647,6 +647,39 @@ struct ConsoleSubmissionTests {
         #expect(asked.status == 400, "\(asked.text)")
     }
 
+    @Test("an expanded foreach of 520 instances shows them 500 at a time, with the way to the others")
+    func expandedPages() async throws {
+        let s = try ServerHarness()
+        let bob = try s.heaven("users", "add", "bob")
+        try s.start()
+        let yaml = """
+            kind: Workflow
+            name: many
+            steps:
+              - foreach: ${range(520)}
+                as: i
+                name: each
+                steps:
+                  - task: t
+                    run: ['true']
+            """
+        let made = try await s.request("POST", "/v1/runs", token: bob, body: ServerHarness.submission(yaml))
+        let id = try #require(made.json["id"] as? String, "\(made.text)")
+        #expect(try await waitForEnd(s, id, token: bob, seconds: 120)["status"] as? String == "succeeded")
+        let login = try await s.request(
+            "POST", "/console/login", body: Data("token=\(bob)".utf8), type: "application/x-www-form-urlencoded")
+        let cookie = "Cookie: " + String((login.headers["set-cookie"] ?? "").split(separator: ";")[0])
+        func tasks(_ page: String) -> Int { page.components(separatedBy: "data-task=\"each#").count - 1 }
+        let collapsed = try await s.request("GET", "/console/runs/\(id)", extraHeaders: [cookie]).text
+        #expect(collapsed.contains("data-task=\"each#*\"") && tasks(collapsed) == 1, "\(collapsed.suffix(2000))")
+        let first = try await s.request("GET", "/console/runs/\(id)?expand=each", extraHeaders: [cookie]).text
+        #expect(tasks(first) == 500 && first.contains("1–500 of 520"), "\(tasks(first))")
+        #expect(first.contains("href=\"?expand=each&amp;from=500\">next</a>") && !first.contains(">previous</a>"))
+        let rest = try await s.request("GET", "/console/runs/\(id)?expand=each&from=500", extraHeaders: [cookie]).text
+        #expect(tasks(rest) == 20 && rest.contains("501–520 of 520") && rest.contains("data-task=\"each#519/t\""))
+        #expect(rest.contains("href=\"?expand=each&amp;from=0\">previous</a>") && !rest.contains(">next</a>"))
+    }
+
     @Test("the sites page lists each site with its kind, nodes and health, and each grant with its use")
     func sitesPage() async throws {
         let s = try ServerHarness()

@@ -113,7 +113,9 @@ enum ConsoleAssets {
         {{#isGroup}}{{#group}}<div class="group {{kind}}" data-task="{{head}}*" data-state="{{state}}"><div \
         class="label">{{label}}</div><div class="tally">{{#tallies}}<span data-state="{{state}}">{{count}} {{state}}\
         </span>{{/tallies}}</div><a href="?expand={{expand}}">expand</a></div>{{/group}}{{/isGroup}}\
-        {{#isInstances}}<div class="box {{cls}}"><div class="label">{{label}}</div><div class="par">{{#boxes}}<div \
+        {{#isInstances}}<div class="box {{cls}}"><div class="label">{{label}}</div>{{#pager}}<p class="hint \
+        pager">{{label}}{{#hasPrevious}} · <a href="{{previous}}">previous</a>{{/hasPrevious}}{{#hasNext}} · <a \
+        href="{{next}}">next</a>{{/hasNext}}</p>{{/pager}}<div class="par">{{#boxes}}<div \
         class="box"><div class="label">{{label}}</div><div class="seq">{{#nodes}}{{> node}}{{/nodes}}</div></div>\
         {{/boxes}}</div></div>{{/isInstances}}
         """

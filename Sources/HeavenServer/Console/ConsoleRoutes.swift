@@ -425,7 +425,8 @@ struct ConsoleRoutes {
         let events = run.status.isFinal ? [] : try await stores.runs.events(run: run.id, after: 0, limit: 100_000)
         let p = RunPicture(
             runID: run.id, attempts: attempts,
-            expanded: Set(expand.flatMap { [$0 + "#", $0 + "@"] }), events: events)
+            expanded: Set(expand.flatMap { [$0 + "#", $0 + "@"] }),
+            from: request.uri.queryParameters.get("from").flatMap { Int(String($0)) } ?? 0, events: events)
         let load: LoadResult?
         if let given { load = given } else { load = await self.load(of: run) }
         var graph: GraphNode?

@@ -2,6 +2,7 @@ import Foundation
 import HeavenCore
 import HeavenEngine
 import HeavenModel
+import Mustache
 
 /// What the console draws of a run: its workflow as a graph of task nodes coloured by
 /// state (foreach and loop instances collapsed into a group with counts when many), and
@@ -11,6 +12,8 @@ struct RunPicture {
     let attempts: [AttemptRecord]
     /// Group prefixes (`tiles#`) whose instances are listed one by one.
     let expanded: Set<String>
+    /// In an expanded group of more than `pageSize` instances: the first one shown.
+    let from: Int
 
     /// The latest attempt of each task instance, by key.
     let latest: [String: AttemptRecord]
@@ -20,6 +23,9 @@ struct RunPicture {
     /// Every task instance known: attempted or waiting.
     let keys: [String]
 
+    /// An expanded group shows its instances this many at a time (`?from=N` for the
+    /// others): a page of 10,000 nodes is megabytes nobody reads, and seconds to draw.
+    static let pageSize = 500
     /// More instances than this in a foreach or loop: one group node until expanded.
     static let collapseAbove = 12
     /// A shorter wait for a slot than this is not drawn.
@@ -27,7 +33,8 @@ struct RunPicture {
     /// More attempts than this: the Gantt chart aggregates them by site.
     static let gatherAbove = 2000
 
-    init(runID: String, attempts: [AttemptRecord], expanded: Set<String>, events: [EventRecord] = []) {
+    init(runID: String, attempts: [AttemptRecord], expanded: Set<String>, from: Int = 0, events: [EventRecord] = []) {
+        self.from = max(0, from)
         self.runID = runID
         self.attempts = attempts
         self.expanded = expanded
@@ -200,7 +207,20 @@ struct RunPicture {
         n.isInstances = true
         n.cls = kind
         n.label = label + (numbers.isEmpty ? " · no items yet" : "")
-        n.boxes = numbers.map { i in
+        var shown = numbers[...]
+        if numbers.count > RunPicture.pageSize {
+            let first = min(from, (numbers.count - 1) / RunPicture.pageSize * RunPicture.pageSize)
+            shown = numbers[first..<min(first + RunPicture.pageSize, numbers.count)]
+            let name = RunRoutes.pathSegment(String(head.dropLast()))
+            func page(_ at: Int) -> String { "?expand=\(name)&from=\(at)" }
+            n.pager = [
+                GraphNode.Pager(
+                    label: "\(first + 1)–\(first + shown.count) of \(numbers.count)",
+                    previous: first > 0 ? page(max(0, first - RunPicture.pageSize)) : "", hasPrevious: first > 0,
+                    next: page(first + RunPicture.pageSize), hasNext: first + shown.count < numbers.count)
+            ]
+        }
+        n.boxes = shown.map { i in
             GraphNode.Box(
                 label: String(head.dropLast()) + (head.last.map(String.init) ?? "") + "\(i)",
                 nodes: body(head + "\(i)/"))
@@ -379,6 +399,13 @@ struct GraphNode: Sendable {
         let label: String
         let nodes: [GraphNode]
     }
+    struct Pager: Sendable {
+        let label: String
+        let previous: String
+        let hasPrevious: Bool
+        let next: String
+        let hasNext: Bool
+    }
     var isTask = false
     var isSeq = false
     var isPar = false
@@ -397,6 +424,7 @@ struct GraphNode: Sendable {
     var hasBody = false
     var group: [Group] = []
     var boxes: [Box] = []
+    var pager: [Pager] = []
 
     static func seq(_ nodes: [GraphNode]) -> GraphNode {
         var n = GraphNode()
@@ -441,4 +469,78 @@ struct GanttView: Sendable {
     var lanes: [Lane] = []
     var ticks: [Tick] = []
     var summary = ""
+}
+
+// Read by name, not by Mirror: a run's page holds thousands of nodes and bars, and
+// reflection per lookup made an expanded 10,000-task graph 14 times slower.
+extension GraphNode: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "isTask": isTask
+        case "isSeq": isSeq
+        case "isPar": isPar
+        case "isCond": isCond
+        case "isCall": isCall
+        case "isGroup": isGroup
+        case "isInstances": isInstances
+        case "task": task
+        case "nodes": nodes
+        case "cls": cls
+        case "title": title
+        case "label": label
+        case "then": then
+        case "otherwise": otherwise
+        case "hasOtherwise": hasOtherwise
+        case "hasBody": hasBody
+        case "group": group
+        case "boxes": boxes
+        case "pager": pager
+        default: nil
+        }
+    }
+}
+
+extension GraphNode.Task: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "key": key
+        case "state": state
+        case "title": title
+        case "name": self.name
+        case "log": log
+        case "hasLog": hasLog
+        case "why": why
+        case "hasWhy": hasWhy
+        default: nil
+        }
+    }
+}
+
+extension GraphNode.Box: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "label": label
+        case "nodes": nodes
+        default: nil
+        }
+    }
+}
+
+extension GanttView.Bar: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "isSlice": isSlice
+        case "isQueued": isQueued
+        case "isAttempt": isAttempt
+        case "site": site
+        case "attempt": attempt
+        case "state": state
+        case "x": x
+        case "y": y
+        case "width": width
+        case "opacity": opacity
+        case "title": title
+        default: nil
+        }
+    }
 }
