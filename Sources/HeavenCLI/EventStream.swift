@@ -54,6 +54,14 @@ final class EventStream: NSObject, URLSessionDataDelegate, @unchecked Sendable {
         }
     }
 
+    /// No redirect is followed: it would carry the bearer token to wherever it points.
+    func urlSession(
+        _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+        newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void
+    ) {
+        completionHandler(nil)
+    }
+
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
         progress.withLock { $0.ended = true }
     }
