@@ -21,208 +21,142 @@ struct ChargingRoutes {
     static let quoteID = APIParameter("quoteID", in: .path, .string(), "the quote's id")
     static let billID = APIParameter("id", in: .path, .string(), "the bill's id (its job's id)")
 
+    /// The route list: each operation (`Operations`, which documents it) and its handler.
     func register(_ routes: inout APIRoutes) {
-        routes.add(
-            APIOperation(
-                "GET", "/v1/account", "The caller's balances, and their groups', by currency", tag: "charging",
-                responses: [APIResponse(200, "the accounts", .json(AccountList.self))])
-        ) { _, context in
-            let user = try context.user
-            var accounts = [AccountView(account: LedgerAccount.user(user.name), balances: [:])]
-            accounts += user.groups.sorted().map { AccountView(account: LedgerAccount.group($0), balances: [:]) }
-            for i in accounts.indices {
-                accounts[i] = AccountView(
-                    account: accounts[i].account, balances: try await stores.ledger.balances(of: accounts[i].account))
-            }
-            return AccountList(accounts: accounts)
+        routes.add(Operations.getAccount) { try await getAccount($0, $1) }
+        routes.add(Operations.getAccounts) { try await getAccounts($0, $1) }
+        routes.add(Operations.credit) { try await credit($0, $1) }
+        routes.add(Operations.getBills) { try await getBills($0, $1) }
+        routes.add(Operations.getBill) { try await getBill($0, $1) }
+        routes.addRaw(Operations.quotation) { try await quotation($0, $1) }
+        routes.add(Operations.getQuote) { try await getQuote($0, $1) }
+        routes.addRaw(Operations.accept) { try await accept($0, $1) }
+        routes.add(Operations.getStats) { try await getStats($0, $1) }
+    }
+
+    // MARK: Handlers
+
+    /// The caller's balances and their groups'.
+    func getAccount(_: Request, _ context: HeavenContext) async throws -> AccountList {
+        let user = try context.user
+        var accounts = [AccountView(account: LedgerAccount.user(user.name), balances: [:])]
+        accounts += user.groups.sorted().map { AccountView(account: LedgerAccount.group($0), balances: [:]) }
+        for i in accounts.indices {
+            accounts[i] = AccountView(
+                account: accounts[i].account, balances: try await stores.ledger.balances(of: accounts[i].account))
         }
-        routes.add(
-            APIOperation(
-                "GET", "/v1/accounts",
-                "Every account's balances, and every currency's sum over them (zero: the ledger balances) (admins)",
-                tag: "charging",
-                responses: [
-                    APIResponse(200, "the accounts", .json(AccountList.self)), APIResponse(403, "not an admin"),
-                ])
-        ) { _, context in
-            guard try context.user.admin else { throw Problem(.forbidden, "only admins see every account") }
-            let all = try await stores.ledger.allBalances()
-            return AccountList(
-                accounts: all.keys.sorted().map { AccountView(account: $0, balances: all[$0] ?? [:]) },
-                totals: try await stores.ledger.ledgerTotals())
+        return AccountList(accounts: accounts)
+    }
+
+    /// Every account's balances and the totals (admins).
+    func getAccounts(_: Request, _ context: HeavenContext) async throws -> AccountList {
+        guard try context.user.admin else { throw Problem(.forbidden, "only admins see every account") }
+        let all = try await stores.ledger.allBalances()
+        return AccountList(
+            accounts: all.keys.sorted().map { AccountView(account: $0, balances: all[$0] ?? [:]) },
+            totals: try await stores.ledger.ledgerTotals())
+    }
+
+    /// Credits an account from the mint (admins).
+    func credit(_ request: Request, _ context: HeavenContext) async throws -> AccountView {
+        let user = try context.user
+        guard user.admin else { throw Problem(.forbidden, "only admins credit accounts") }
+        let name = try context.parameters.require("account")
+        let credit = try await body(CreditRequest.self, of: request, context)
+        do {
+            let done = try await server.billing.credit(
+                name, amount: credit.amount, currency: credit.currency, memo: credit.memo, by: user)
+            return AccountView(account: done.account, balances: done.balances)
+        } catch {
+            throw Problem(error, invalid: .badRequest)
         }
-        routes.add(
-            APIOperation(
-                "POST", "/v1/accounts/{account}/credit",
+    }
+
+    /// The bills the caller paid or published (an admin: every bill).
+    func getBills(_ request: Request, _ context: HeavenContext) async throws -> BillList {
+        let user = try context.user
+        let limit = try Access.query("limit", of: request, as: Int.self) ?? 100
+        guard (1...1000).contains(limit) else { throw Problem(.badRequest, "`limit` is between 1 and 1000") }
+        let charges = try await stores.ledger.charges(
+            involving: user.admin ? nil : LedgerAccount.user(user.name), limit: limit)
+        var bills: [BillView] = []
+        for c in charges { bills.append(try await bill(c)) }
+        return BillList(bills: bills)
+    }
+
+    /// A bill, for its payer, its publisher and admins.
+    func getBill(_: Request, _ context: HeavenContext) async throws -> BillView {
+        let user = try context.user
+        let id = try context.parameters.require("id")
+        guard let c = try await stores.ledger.charge(job: id), ChargingRoutes.mayRead(c, user) else {
+            throw Problem(.notFound, "no bill \(id)")
+        }
+        return try await bill(c)
+    }
+
+    /// A quote for a priced process's execution.
+    func quotation(_ request: Request, _ context: HeavenContext) async throws -> Response {
+        let user = try context.user
+        let id = try context.parameters.require("processID")
+        let process = try await ProcessRoutes.answer { try await publishing.visible(id, to: user) }
+        let (_, workflow) = try await ProcessRoutes.answer { try server.processes.parsed(process) }
+        let execute = try await body(ExecuteRequest.self, of: request, context)
+        // The inputs are checked as an execution would check them (nothing fetched).
+        let jobs = JobRoutes(server: server)
+        _ = try await jobs.bind(execute.inputs ?? [:], to: workflow, in: nil)
+        _ = try jobs.checked(execute.subscriber)
+        let quote = try await estimate(process, workflow.price, execute, for: user)
+        try await stores.ledger.saveQuote(quote)
+        let base = ProcessRoutes.base(request)
+        var response = reply(quoteView(quote, base: base), status: .created)
+        response.headers[.location] = base + "/quotations/" + quote.id
+        return response
+    }
+
+    /// A quote, for its asker.
+    func getQuote(_ request: Request, _ context: HeavenContext) async throws -> QuoteView {
+        let user = try context.user
+        let id = try context.parameters.require("quoteID")
+        guard let q = try await stores.ledger.quote(id), q.user == user.name || user.admin else {
+            throw Problem(.notFound, "no quote \(id)")
+        }
+        return quoteView(q, base: ProcessRoutes.base(request))
+    }
+
+    /// Accepts a quote: the execution it was asked for.
+    func accept(_ request: Request, _ context: HeavenContext) async throws -> Response {
+        let user = try context.user
+        let id = try context.parameters.require("quoteID")
+        guard let q = try await stores.ledger.quote(id), q.user == user.name else {
+            throw Problem(.notFound, "no quote \(id)")
+        }
+        if let job = q.job { throw Problem(.conflict, "quote \(id) was already accepted (job \(job))") }
+        if q.expiresAt < Date() {
+            throw Problem(.conflict, "quote \(id) expired at \(q.expiresAt.formatted(.iso8601)): ask for another")
+        }
+        let process = try await ProcessRoutes.answer { try await publishing.visible(q.process, to: user) }
+        guard process.version == q.processVersion else {
+            throw Problem(
+                .conflict,
                 """
-                Credit an account (admins): the amount comes from the `mint` account, whose balance is minus \
-                every credit given
-                """,
-                tag: "charging", parameters: [ChargingRoutes.account], request: CreditRequest.self,
-                responses: [
-                    APIResponse(200, "the account's balances after the credit", .json(AccountView.self)),
-                    APIResponse(400, "not an amount, or a currency that is not one"), APIResponse(403, "not an admin"),
-                    APIResponse(404, "no such user or group"),
-                ])
-        ) { request, context in
-            let user = try context.user
-            guard user.admin else { throw Problem(.forbidden, "only admins credit accounts") }
-            let name = try context.parameters.require("account")
-            let credit = try await body(CreditRequest.self, of: request, context)
-            do {
-                let done = try await server.billing.credit(
-                    name, amount: credit.amount, currency: credit.currency, memo: credit.memo, by: user)
-                return AccountView(account: done.account, balances: done.balances)
-            } catch let e as ApplicationError {
-                throw Problem(e, invalid: .badRequest)
-            }
-        }
-        routes.add(
-            APIOperation(
-                "GET", "/v1/bills",
-                "The bills of priced jobs the caller paid for or published (an admin: every bill), newest first",
-                tag: "charging",
-                parameters: [
-                    APIParameter("limit", in: .query, .integer(minimum: 1, maximum: 1000), "at most this many (100)")
-                ], responses: [APIResponse(200, "the bills", .json(BillList.self))])
-        ) { request, context in
-            let user = try context.user
-            let limit = try Access.query("limit", of: request, as: Int.self) ?? 100
-            guard (1...1000).contains(limit) else { throw Problem(.badRequest, "`limit` is between 1 and 1000") }
-            let charges = try await stores.ledger.charges(
-                involving: user.admin ? nil : LedgerAccount.user(user.name), limit: limit)
-            var bills: [BillView] = []
-            for c in charges { bills.append(try await bill(c)) }
-            return BillList(bills: bills)
-        }
-        routes.add(
-            APIOperation(
-                "GET", "/v1/bills/{id}", "A job's bill: its payer, its publisher and admins only", tag: "charging",
-                parameters: [ChargingRoutes.billID],
-                responses: [APIResponse(200, "the bill", .json(BillView.self)), APIResponse(404, "no such bill")])
-        ) { _, context in
-            let user = try context.user
-            let id = try context.parameters.require("id")
-            guard let c = try await stores.ledger.charge(job: id), ChargingRoutes.mayRead(c, user) else {
-                throw Problem(.notFound, "no bill \(id)")
-            }
-            return try await bill(c)
-        }
-        routes.addRaw(
-            APIOperation(
-                "POST", "/processes/{processID}/quotation",
+                process `\(q.process)` is now version \(process.version), not the \(q.processVersion) quoted: \
+                ask for another quote
                 """
-                A quote for executing a priced process with these inputs: the fixed part, plus the per-output \
-                parts estimated from its past jobs of similar input size
-                """,
-                tag: "charging", parameters: [ProcessRoutes.processID], request: ExecuteRequest.self,
-                responses: [
-                    APIResponse(
-                        201, "the quote (`Location`: where to accept it); a free process's is 0",
-                        .json(QuoteView.self)),
-                    APIResponse(
-                        400,
-                        """
-                        an input that is unknown, missing, of the wrong type or out of bounds \
-                        (`InvalidParameterValue`)
-                        """
-                    ),
-                    APIResponse(404, "no such process"),
-                ])
-        ) { request, context in
-            let user = try context.user
-            let id = try context.parameters.require("processID")
-            let process = try await ProcessRoutes.answer { try await publishing.visible(id, to: user) }
-            let (_, workflow) = try await ProcessRoutes.answer { try server.processes.parsed(process) }
-            let execute = try await body(ExecuteRequest.self, of: request, context)
-            // The inputs are checked as an execution would check them (nothing fetched).
-            let jobs = JobRoutes(server: server)
-            _ = try await jobs.bind(execute.inputs ?? [:], to: workflow, in: nil)
-            _ = try jobs.checked(execute.subscriber)
-            let quote = try await estimate(process, workflow.price, execute, for: user)
-            try await stores.ledger.saveQuote(quote)
-            let base = ProcessRoutes.base(request)
-            var response = reply(quoteView(quote, base: base), status: .created)
-            response.headers[.location] = base + "/quotations/" + quote.id
-            return response
+            )
         }
-        routes.add(
-            APIOperation(
-                "GET", "/quotations/{quoteID}", "A quote (its asker's only)", tag: "charging",
-                parameters: [ChargingRoutes.quoteID],
-                responses: [APIResponse(200, "the quote", .json(QuoteView.self)), APIResponse(404, "no such quote")])
-        ) { request, context in
-            let user = try context.user
-            let id = try context.parameters.require("quoteID")
-            guard let q = try await stores.ledger.quote(id), q.user == user.name || user.admin else {
-                throw Problem(.notFound, "no quote \(id)")
-            }
-            return quoteView(q, base: ProcessRoutes.base(request))
+        let execute = try JSONDecoder().decode(ExecuteRequest.self, from: Data(q.request.utf8))
+        return try await JobRoutes(server: server).run(request, process: process, execute, by: user, quote: q)
+    }
+
+    /// A process's accounts, for its publisher and admins.
+    func getStats(_: Request, _ context: HeavenContext) async throws -> ProcessStats {
+        let user = try context.user
+        let id = try context.parameters.require("processID")
+        let process = try await ProcessRoutes.answer { try await publishing.visible(id, to: user) }
+        guard process.isOwned(by: user) else {
+            throw Problem(.forbidden, "process `\(id)`'s accounts are its publisher's (\(process.owner))")
         }
-        routes.addRaw(
-            APIOperation(
-                "POST", "/quotations/{quoteID}",
-                """
-                Accept a quote: execute the process with the inputs it was asked for, its amount as the budget \
-                (as `/processes/{id}/execution` answers)
-                """,
-                tag: "charging",
-                parameters: [
-                    ChargingRoutes.quoteID,
-                    APIParameter(
-                        "Prefer", in: .header, .string(), "`respond-async`: answer at once with the job's status"),
-                ],
-                responses: [
-                    APIResponse(200, "the result", .json(Results.self), or: [("*/*", JobRoutes.rawResult)]),
-                    APIResponse(201, "the job, started (`Prefer: respond-async`)", .json(StatusInfo.self)),
-                    APIResponse(402, "the balance cannot cover the quoted amount"),
-                    APIResponse(404, "no such quote"),
-                    APIResponse(409, "the quote expired, was already accepted, or its process changed"),
-                ])
-        ) { request, context in
-            let user = try context.user
-            let id = try context.parameters.require("quoteID")
-            guard let q = try await stores.ledger.quote(id), q.user == user.name else {
-                throw Problem(.notFound, "no quote \(id)")
-            }
-            if let job = q.job { throw Problem(.conflict, "quote \(id) was already accepted (job \(job))") }
-            if q.expiresAt < Date() {
-                throw Problem(.conflict, "quote \(id) expired at \(q.expiresAt.formatted(.iso8601)): ask for another")
-            }
-            let process = try await ProcessRoutes.answer { try await publishing.visible(q.process, to: user) }
-            guard process.version == q.processVersion else {
-                throw Problem(
-                    .conflict,
-                    """
-                    process `\(q.process)` is now version \(process.version), not the \(q.processVersion) quoted: \
-                    ask for another quote
-                    """
-                )
-            }
-            let execute = try JSONDecoder().decode(ExecuteRequest.self, from: Data(q.request.utf8))
-            return try await JobRoutes(server: server).run(request, process: process, execute, by: user, quote: q)
-        }
-        routes.add(
-            APIOperation(
-                "GET", "/processes/{processID}/stats",
-                """
-                A process's accounts (its publisher and admins): jobs, the value they earned, the fee, what their \
-                resources cost, the margin
-                """,
-                tag: "charging", parameters: [ProcessRoutes.processID],
-                responses: [
-                    APIResponse(200, "the accounts", .json(ProcessStats.self)),
-                    APIResponse(403, "not its publisher"), APIResponse(404, "no such process"),
-                ])
-        ) { _, context in
-            let user = try context.user
-            let id = try context.parameters.require("processID")
-            let process = try await ProcessRoutes.answer { try await publishing.visible(id, to: user) }
-            guard process.isOwned(by: user) else {
-                throw Problem(.forbidden, "process `\(id)`'s accounts are its publisher's (\(process.owner))")
-            }
-            return try await stats(process)
-        }
+        return try await stats(process)
     }
 
     // MARK: Terms of a job
@@ -303,5 +237,115 @@ struct ChargingRoutes {
             }
         }
         return total
+    }
+}
+
+/// The operations, as the API document describes them.
+extension ChargingRoutes {
+    enum Operations {
+        static let getAccount =
+            APIOperation(
+                "GET", "/v1/account", "The caller's balances, and their groups', by currency", tag: "charging",
+                responses: [APIResponse(200, "the accounts", .json(AccountList.self))])
+
+        static let getAccounts =
+            APIOperation(
+                "GET", "/v1/accounts",
+                "Every account's balances, and every currency's sum over them (zero: the ledger balances) (admins)",
+                tag: "charging",
+                responses: [
+                    APIResponse(200, "the accounts", .json(AccountList.self)), APIResponse(403, "not an admin"),
+                ])
+
+        static let credit =
+            APIOperation(
+                "POST", "/v1/accounts/{account}/credit",
+                """
+                Credit an account (admins): the amount comes from the `mint` account, whose balance is minus \
+                every credit given
+                """,
+                tag: "charging", parameters: [ChargingRoutes.account], request: CreditRequest.self,
+                responses: [
+                    APIResponse(200, "the account's balances after the credit", .json(AccountView.self)),
+                    APIResponse(400, "not an amount, or a currency that is not one"), APIResponse(403, "not an admin"),
+                    APIResponse(404, "no such user or group"),
+                ])
+
+        static let getBills =
+            APIOperation(
+                "GET", "/v1/bills",
+                "The bills of priced jobs the caller paid for or published (an admin: every bill), newest first",
+                tag: "charging",
+                parameters: [
+                    APIParameter("limit", in: .query, .integer(minimum: 1, maximum: 1000), "at most this many (100)")
+                ], responses: [APIResponse(200, "the bills", .json(BillList.self))])
+
+        static let getBill =
+            APIOperation(
+                "GET", "/v1/bills/{id}", "A job's bill: its payer, its publisher and admins only", tag: "charging",
+                parameters: [ChargingRoutes.billID],
+                responses: [APIResponse(200, "the bill", .json(BillView.self)), APIResponse(404, "no such bill")])
+
+        static let quotation =
+            APIOperation(
+                "POST", "/processes/{processID}/quotation",
+                """
+                A quote for executing a priced process with these inputs: the fixed part, plus the per-output \
+                parts estimated from its past jobs of similar input size
+                """,
+                tag: "charging", parameters: [ProcessRoutes.processID], request: ExecuteRequest.self,
+                responses: [
+                    APIResponse(
+                        201, "the quote (`Location`: where to accept it); a free process's is 0",
+                        .json(QuoteView.self)),
+                    APIResponse(
+                        400,
+                        """
+                        an input that is unknown, missing, of the wrong type or out of bounds \
+                        (`InvalidParameterValue`)
+                        """
+                    ),
+                    APIResponse(404, "no such process"),
+                ])
+
+        static let getQuote =
+            APIOperation(
+                "GET", "/quotations/{quoteID}", "A quote (its asker's only)", tag: "charging",
+                parameters: [ChargingRoutes.quoteID],
+                responses: [APIResponse(200, "the quote", .json(QuoteView.self)), APIResponse(404, "no such quote")])
+
+        static let accept =
+            APIOperation(
+                "POST", "/quotations/{quoteID}",
+                """
+                Accept a quote: execute the process with the inputs it was asked for, its amount as the budget \
+                (as `/processes/{id}/execution` answers)
+                """,
+                tag: "charging",
+                parameters: [
+                    ChargingRoutes.quoteID,
+                    APIParameter(
+                        "Prefer", in: .header, .string(), "`respond-async`: answer at once with the job's status"),
+                ],
+                responses: [
+                    APIResponse(200, "the result", .json(Results.self), or: [("*/*", JobRoutes.rawResult)]),
+                    APIResponse(201, "the job, started (`Prefer: respond-async`)", .json(StatusInfo.self)),
+                    APIResponse(402, "the balance cannot cover the quoted amount"),
+                    APIResponse(404, "no such quote"),
+                    APIResponse(409, "the quote expired, was already accepted, or its process changed"),
+                ])
+
+        static let getStats =
+            APIOperation(
+                "GET", "/processes/{processID}/stats",
+                """
+                A process's accounts (its publisher and admins): jobs, the value they earned, the fee, what their \
+                resources cost, the margin
+                """,
+                tag: "charging", parameters: [ProcessRoutes.processID],
+                responses: [
+                    APIResponse(200, "the accounts", .json(ProcessStats.self)),
+                    APIResponse(403, "not its publisher"), APIResponse(404, "no such process"),
+                ])
     }
 }
