@@ -25,204 +25,144 @@ struct ProcessRoutes {
     static let yamlBody = JSONSchema.described(
         .any, "the YAML documents (one Workflow, the workflows it calls, Topology documents it names)")
 
+    /// The route list: each operation (`Operations`, which documents it) and its handler.
     func register(_ routes: inout APIRoutes) {
-        routes.add(
-            APIOperation(
-                "GET", "/",
-                "The landing page of OGC API - Processes: links to the API document, conformance, processes and jobs",
-                tag: "ogc", responses: [APIResponse(200, "the landing page", .json(LandingPage.self))],
-                authenticated: false, html: true)
-        ) { request, _ in
-            let base = ProcessRoutes.base(request)
-            return LandingPage(
-                title: "Heaven",
-                description:
-                    "Workflows published as processes (OGC API - Processes 1.0), run on the grid behind this server",
-                links: [
-                    OGCLink(href: base + "/", rel: "self", type: "application/json", title: "this document"),
-                    OGCLink(
-                        href: base + "/?f=html", rel: "alternate", type: "text/html", title: "this document as HTML"),
-                    OGCLink(
-                        href: base + "/api", rel: OGC.Rel.serviceDesc, type: OGC.openAPIMediaType,
-                        title: "the API definition"),
-                    OGCLink(
-                        href: base + "/conformance", rel: OGC.Rel.conformance, type: "application/json",
-                        title: "the conformance classes implemented"),
-                    OGCLink(
-                        href: base + "/processes", rel: OGC.Rel.processes, type: "application/json",
-                        title: "the processes"),
-                    OGCLink(href: base + "/jobs", rel: OGC.Rel.jobList, type: "application/json", title: "the jobs"),
-                ])
-        }
-        routes.add(
-            APIOperation(
-                "GET", "/conformance", "The conformance classes this server implements", tag: "ogc",
-                responses: [APIResponse(200, "the classes", .json(ConformanceClasses.self))], authenticated: false,
-                html: true)
-        ) { _, _ in ConformanceClasses(conformsTo: OGC.conformance) }
-        routes.addRaw(
-            APIOperation(
-                "GET", "/api", "The OpenAPI 3.0 document of every route (as /openapi.json)", tag: "ogc",
-                responses: [APIResponse(200, "the document", .media(OGC.openAPIMediaType, .any))],
-                authenticated: false)
-        ) { [document] _, _ in
-            var headers = HTTPFields()
-            headers[.contentType] = OGC.openAPIMediaType
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: document.data)))
-        }
-        routes.add(
-            APIOperation(
-                "GET", "/processes",
-                "The processes the caller may see (anonymous callers: the public ones), by id, a page at a time",
-                tag: "ogc",
-                parameters: [
-                    APIParameter("limit", in: .query, .integer(minimum: 1, maximum: 1000), "at most this many (10)"),
-                    APIParameter(
-                        "offset", in: .query, .integer(minimum: 0, maximum: Int(Int32.max)),
-                        "skip this many (the `next` link says)"),
-                ],
-                responses: [APIResponse(200, "the processes", .json(ProcessList.self))], tokenOptional: true,
-                html: true)
-        ) { request, context in
-            let limit = try Access.query("limit", of: request, as: Int.self, in: 1...1000) ?? 10
-            let offset = try Access.query("offset", of: request, as: Int.self, in: 0...Int(Int32.max)) ?? 0
-            let user = context.caller.user
-            let found = try await stores.processes.processes(visibleTo: user, limit: limit + 1, offset: offset)
-            let base = ProcessRoutes.base(request)
-            var summaries: [ProcessSummary] = []
-            for p in found.prefix(limit) { summaries.append(try summary(p, base: base)) }
-            var links = [
+        routes.add(Operations.landing) { try await landing($0, $1) }
+        routes.add(Operations.conformance) { try await conformance($0, $1) }
+        routes.addRaw(Operations.api) { try await api($0, $1) }
+        routes.add(Operations.list) { try await list($0, $1) }
+        routes.addRaw(Operations.deploy) { try await deploy($0, $1) }
+        routes.add(Operations.describe) { try await describe($0, $1) }
+        routes.addRaw(Operations.replace) { try await replace($0, $1) }
+        routes.addRaw(Operations.undeploy) { try await undeploy($0, $1) }
+        routes.addRaw(Operations.package) { try await getPackage($0, $1) }
+    }
+
+    // MARK: Handlers
+
+    /// The landing page: links to the API document, conformance, processes and jobs.
+    func landing(_ request: Request, _: HeavenContext) async throws -> LandingPage {
+        let base = ProcessRoutes.base(request)
+        return LandingPage(
+            title: "Heaven",
+            description:
+                "Workflows published as processes (OGC API - Processes 1.0), run on the grid behind this server",
+            links: [
+                OGCLink(href: base + "/", rel: "self", type: "application/json", title: "this document"),
                 OGCLink(
-                    href: base + "/processes?limit=\(limit)&offset=\(offset)", rel: "self", type: "application/json"),
+                    href: base + "/?f=html", rel: "alternate", type: "text/html", title: "this document as HTML"),
                 OGCLink(
-                    href: base + "/processes?limit=\(limit)&offset=\(offset)&f=html", rel: "alternate",
-                    type: "text/html"),
-            ]
-            if found.count > limit {
-                links.append(
-                    OGCLink(
-                        href: base + "/processes?limit=\(limit)&offset=\(offset + limit)", rel: "next",
-                        type: "application/json"))
-            }
-            if offset > 0 {
-                links.append(
-                    OGCLink(
-                        href: base + "/processes?limit=\(limit)&offset=\(max(0, offset - limit))", rel: "prev",
-                        type: "application/json"))
-            }
-            return ProcessList(processes: summaries, links: links)
+                    href: base + "/api", rel: OGC.Rel.serviceDesc, type: OGC.openAPIMediaType,
+                    title: "the API definition"),
+                OGCLink(
+                    href: base + "/conformance", rel: OGC.Rel.conformance, type: "application/json",
+                    title: "the conformance classes implemented"),
+                OGCLink(
+                    href: base + "/processes", rel: OGC.Rel.processes, type: "application/json",
+                    title: "the processes"),
+                OGCLink(href: base + "/jobs", rel: OGC.Rel.jobList, type: "application/json", title: "the jobs"),
+            ])
+    }
+
+    /// The conformance classes this server implements.
+    func conformance(_: Request, _: HeavenContext) async throws -> ConformanceClasses {
+        ConformanceClasses(conformsTo: OGC.conformance)
+    }
+
+    /// The OpenAPI document of every route.
+    func api(_: Request, _: HeavenContext) async throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = OGC.openAPIMediaType
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: document.data)))
+    }
+
+    /// The processes the caller may see, a page at a time.
+    func list(_ request: Request, _ context: HeavenContext) async throws -> ProcessList {
+        let limit = try Access.query("limit", of: request, as: Int.self, in: 1...1000) ?? 10
+        let offset = try Access.query("offset", of: request, as: Int.self, in: 0...Int(Int32.max)) ?? 0
+        let user = context.caller.user
+        let found = try await stores.processes.processes(visibleTo: user, limit: limit + 1, offset: offset)
+        let base = ProcessRoutes.base(request)
+        var summaries: [ProcessSummary] = []
+        for p in found.prefix(limit) { summaries.append(try summary(p, base: base)) }
+        var links = [
+            OGCLink(
+                href: base + "/processes?limit=\(limit)&offset=\(offset)", rel: "self", type: "application/json"),
+            OGCLink(
+                href: base + "/processes?limit=\(limit)&offset=\(offset)&f=html", rel: "alternate",
+                type: "text/html"),
+        ]
+        if found.count > limit {
+            links.append(
+                OGCLink(
+                    href: base + "/processes?limit=\(limit)&offset=\(offset + limit)", rel: "next",
+                    type: "application/json"))
         }
-        routes.addRaw(
-            APIOperation(
-                "POST", "/processes",
-                """
-                Deploy a workflow as a process (OGC API - Processes - Part 2): its YAML as the body \
-                (`application/yaml`), or `application/json` {documents: [{path, text}]} for a workflow with the \
-                files it calls
-                """,
-                tag: "ogc", parameters: [ProcessRoutes.visibility], request: Documents.self,
-                responses: [
-                    APIResponse(201, "deployed: `Location` is the process's URL", .json(ProcessSummary.self)),
-                    APIResponse(400, "a bad visibility"),
-                    APIResponse(422, "invalid documents (FILE:LINE:COL diagnostics in detail)"),
-                    APIResponse(403, "a group not yours, or `isolation: none` from a user who is not an admin"),
-                    APIResponse(409, "a process with this id exists (`duplicated-process`): PUT replaces it"),
-                    APIResponse(415, "neither YAML nor JSON"),
-                ])
-        ) { request, context in
-            let user = try context.user
-            let visibility = try ProcessRoutes.visibility(request) ?? .private
-            let sources = try await ProcessRoutes.documents(request, context)
-            let p = try await ProcessRoutes.answer {
-                try await publishing.deploy(sources, by: user, visibility: visibility)
-            }
-            var response = reply(try summary(p, base: ProcessRoutes.base(request)), status: .created)
-            response.headers[.location] = ProcessRoutes.base(request) + "/processes/" + ProcessRoutes.segment(p.id)
-            return response
+        if offset > 0 {
+            links.append(
+                OGCLink(
+                    href: base + "/processes?limit=\(limit)&offset=\(max(0, offset - limit))", rel: "prev",
+                    type: "application/json"))
         }
-        routes.add(
-            APIOperation(
-                "GET", "/processes/{processID}",
-                "A process's description: inputs and outputs as JSON Schema, how it executes, its links", tag: "ogc",
-                parameters: [ProcessRoutes.processID],
-                responses: [
-                    APIResponse(200, "the description", .json(ProcessBody.self)),
-                    APIResponse(404, "no such process the caller may see (`no-such-process`)"),
-                ], tokenOptional: true, html: true)
-        ) { request, context in
-            let id = try context.parameters.require("processID")
-            let p = try await ProcessRoutes.answer { try await publishing.visible(id, to: context.caller.user) }
-            return try description(p, base: ProcessRoutes.base(request))
+        return ProcessList(processes: summaries, links: links)
+    }
+
+    /// Publishes a workflow as a process (Part 2).
+    func deploy(_ request: Request, _ context: HeavenContext) async throws -> Response {
+        let user = try context.user
+        let visibility = try ProcessRoutes.visibility(request) ?? .private
+        let sources = try await ProcessRoutes.documents(request, context)
+        let p = try await ProcessRoutes.answer {
+            try await publishing.deploy(sources, by: user, visibility: visibility)
         }
-        routes.addRaw(
-            APIOperation(
-                "PUT", "/processes/{processID}",
-                """
-                Replace a process with a new version of its workflow (its publisher or an admin); jobs already \
-                running keep the version they started with
-                """,
-                tag: "ogc", parameters: [ProcessRoutes.processID, ProcessRoutes.visibility], request: Documents.self,
-                responses: [
-                    APIResponse(204, "replaced"), APIResponse(400, "a bad visibility"),
-                    APIResponse(422, "invalid documents, or a workflow of another name"),
-                    APIResponse(403, "not the publisher"), APIResponse(404, "no such process"),
-                    APIResponse(415, "neither YAML nor JSON"),
-                ])
-        ) { request, context in
-            let user = try context.user
-            let id = try context.parameters.require("processID")
-            let visibility = try ProcessRoutes.visibility(request)
-            let sources = try await ProcessRoutes.documents(request, context)
-            _ = try await ProcessRoutes.answer {
-                try await publishing.replace(id, with: sources, by: user, visibility: visibility)
-            }
-            return Response(status: .noContent)
+        var response = reply(try summary(p, base: ProcessRoutes.base(request)), status: .created)
+        response.headers[.location] = ProcessRoutes.base(request) + "/processes/" + ProcessRoutes.segment(p.id)
+        return response
+    }
+
+    /// A process's description.
+    func describe(_ request: Request, _ context: HeavenContext) async throws -> ProcessBody {
+        let id = try context.parameters.require("processID")
+        let p = try await ProcessRoutes.answer { try await publishing.visible(id, to: context.caller.user) }
+        return try description(p, base: ProcessRoutes.base(request))
+    }
+
+    /// Replaces a process with a new version (its publisher or an admin).
+    func replace(_ request: Request, _ context: HeavenContext) async throws -> Response {
+        let user = try context.user
+        let id = try context.parameters.require("processID")
+        let visibility = try ProcessRoutes.visibility(request)
+        let sources = try await ProcessRoutes.documents(request, context)
+        _ = try await ProcessRoutes.answer {
+            try await publishing.replace(id, with: sources, by: user, visibility: visibility)
         }
-        routes.addRaw(
-            APIOperation(
-                "DELETE", "/processes/{processID}",
-                "Undeploy a process (its publisher or an admin); its jobs go on", tag: "ogc",
-                parameters: [ProcessRoutes.processID],
-                responses: [
-                    APIResponse(204, "undeployed"), APIResponse(403, "not the publisher"),
-                    APIResponse(404, "no such process"),
-                ])
-        ) { _, context in
-            let user = try context.user
-            let id = try context.parameters.require("processID")
-            try await ProcessRoutes.answer { try await publishing.undeploy(id, by: user) }
-            return Response(status: .noContent)
+        return Response(status: .noContent)
+    }
+
+    /// Undeploys a process (its publisher or an admin).
+    func undeploy(_: Request, _ context: HeavenContext) async throws -> Response {
+        let user = try context.user
+        let id = try context.parameters.require("processID")
+        try await ProcessRoutes.answer { try await publishing.undeploy(id, by: user) }
+        return Response(status: .noContent)
+    }
+
+    /// A process's documents, as published.
+    func getPackage(_ request: Request, _ context: HeavenContext) async throws -> Response {
+        let id = try context.parameters.require("processID")
+        let p = try await ProcessRoutes.answer { try await publishing.visible(id, to: context.caller.user) }
+        let accept = request.headers[.accept]?.lowercased() ?? ""
+        if accept.contains("application/json") && !accept.contains("yaml") {
+            return reply(Documents(documents: p.documents.map { DocumentFile(path: $0.path, text: $0.text) }))
         }
-        routes.addRaw(
-            APIOperation(
-                "GET", "/processes/{processID}/package",
-                """
-                A process's YAML as published (several files: `Accept: application/json` gives {documents: \
-                [{path, text}]})
-                """,
-                tag: "ogc", parameters: [ProcessRoutes.processID],
-                responses: [
-                    APIResponse(
-                        200, "the YAML documents", .media("application/yaml", ProcessRoutes.yamlBody),
-                        or: [("application/json", Documents.jsonSchema)]),
-                    APIResponse(404, "no such process"),
-                ], tokenOptional: true)
-        ) { request, context in
-            let id = try context.parameters.require("processID")
-            let p = try await ProcessRoutes.answer { try await publishing.visible(id, to: context.caller.user) }
-            let accept = request.headers[.accept]?.lowercased() ?? ""
-            if accept.contains("application/json") && !accept.contains("yaml") {
-                return reply(Documents(documents: p.documents.map { DocumentFile(path: $0.path, text: $0.text) }))
-            }
-            // One file: as it was sent. Several: one YAML stream, each file's documents after a comment naming it.
-            let text =
-                p.documents.count == 1
-                ? p.documents[0].text
-                : p.documents.map { "# \($0.path)\n" + $0.text }.joined(separator: "\n---\n")
-            var headers = HTTPFields()
-            headers[.contentType] = "application/yaml; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
-        }
+        // One file: as it was sent. Several: one YAML stream, each file's documents after a comment naming it.
+        let text =
+            p.documents.count == 1
+            ? p.documents[0].text
+            : p.documents.map { "# \($0.path)\n" + $0.text }.joined(separator: "\n---\n")
+        var headers = HTTPFields()
+        headers[.contentType] = "application/yaml; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     /// A process's summary with its links.
@@ -319,5 +259,111 @@ struct ProcessRoutes {
             case .forbidden(let m): throw Problem(.forbidden, m)
             }
         }
+    }
+}
+
+/// The operations, as the API document describes them.
+extension ProcessRoutes {
+    enum Operations {
+        static let landing =
+            APIOperation(
+                "GET", "/",
+                "The landing page of OGC API - Processes: links to the API document, conformance, processes and jobs",
+                tag: "ogc", responses: [APIResponse(200, "the landing page", .json(LandingPage.self))],
+                authenticated: false, html: true)
+
+        static let conformance =
+            APIOperation(
+                "GET", "/conformance", "The conformance classes this server implements", tag: "ogc",
+                responses: [APIResponse(200, "the classes", .json(ConformanceClasses.self))], authenticated: false,
+                html: true)
+
+        static let api =
+            APIOperation(
+                "GET", "/api", "The OpenAPI 3.0 document of every route (as /openapi.json)", tag: "ogc",
+                responses: [APIResponse(200, "the document", .media(OGC.openAPIMediaType, .any))],
+                authenticated: false)
+
+        static let list =
+            APIOperation(
+                "GET", "/processes",
+                "The processes the caller may see (anonymous callers: the public ones), by id, a page at a time",
+                tag: "ogc",
+                parameters: [
+                    APIParameter("limit", in: .query, .integer(minimum: 1, maximum: 1000), "at most this many (10)"),
+                    APIParameter(
+                        "offset", in: .query, .integer(minimum: 0, maximum: Int(Int32.max)),
+                        "skip this many (the `next` link says)"),
+                ],
+                responses: [APIResponse(200, "the processes", .json(ProcessList.self))], tokenOptional: true,
+                html: true)
+
+        static let deploy =
+            APIOperation(
+                "POST", "/processes",
+                """
+                Deploy a workflow as a process (OGC API - Processes - Part 2): its YAML as the body \
+                (`application/yaml`), or `application/json` {documents: [{path, text}]} for a workflow with the \
+                files it calls
+                """,
+                tag: "ogc", parameters: [ProcessRoutes.visibility], request: Documents.self,
+                responses: [
+                    APIResponse(201, "deployed: `Location` is the process's URL", .json(ProcessSummary.self)),
+                    APIResponse(400, "a bad visibility"),
+                    APIResponse(422, "invalid documents (FILE:LINE:COL diagnostics in detail)"),
+                    APIResponse(403, "a group not yours, or `isolation: none` from a user who is not an admin"),
+                    APIResponse(409, "a process with this id exists (`duplicated-process`): PUT replaces it"),
+                    APIResponse(415, "neither YAML nor JSON"),
+                ])
+
+        static let describe =
+            APIOperation(
+                "GET", "/processes/{processID}",
+                "A process's description: inputs and outputs as JSON Schema, how it executes, its links", tag: "ogc",
+                parameters: [ProcessRoutes.processID],
+                responses: [
+                    APIResponse(200, "the description", .json(ProcessBody.self)),
+                    APIResponse(404, "no such process the caller may see (`no-such-process`)"),
+                ], tokenOptional: true, html: true)
+
+        static let replace =
+            APIOperation(
+                "PUT", "/processes/{processID}",
+                """
+                Replace a process with a new version of its workflow (its publisher or an admin); jobs already \
+                running keep the version they started with
+                """,
+                tag: "ogc", parameters: [ProcessRoutes.processID, ProcessRoutes.visibility], request: Documents.self,
+                responses: [
+                    APIResponse(204, "replaced"), APIResponse(400, "a bad visibility"),
+                    APIResponse(422, "invalid documents, or a workflow of another name"),
+                    APIResponse(403, "not the publisher"), APIResponse(404, "no such process"),
+                    APIResponse(415, "neither YAML nor JSON"),
+                ])
+
+        static let undeploy =
+            APIOperation(
+                "DELETE", "/processes/{processID}",
+                "Undeploy a process (its publisher or an admin); its jobs go on", tag: "ogc",
+                parameters: [ProcessRoutes.processID],
+                responses: [
+                    APIResponse(204, "undeployed"), APIResponse(403, "not the publisher"),
+                    APIResponse(404, "no such process"),
+                ])
+
+        static let package =
+            APIOperation(
+                "GET", "/processes/{processID}/package",
+                """
+                A process's YAML as published (several files: `Accept: application/json` gives {documents: \
+                [{path, text}]})
+                """,
+                tag: "ogc", parameters: [ProcessRoutes.processID],
+                responses: [
+                    APIResponse(
+                        200, "the YAML documents", .media("application/yaml", ProcessRoutes.yamlBody),
+                        or: [("application/json", Documents.jsonSchema)]),
+                    APIResponse(404, "no such process"),
+                ], tokenOptional: true)
     }
 }
