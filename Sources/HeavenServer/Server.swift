@@ -40,6 +40,7 @@ public final class HeavenServer: Sendable {
             try await size(of: run)
         }
     }
+    var control: RunControl { RunControl(engine: engine, runs: stores.runs, ledger: stores.ledger) }
     var queries: RunQueries { RunQueries(runs: stores.runs, accounts: stores.accounts, processes: stores.processes) }
     /// Runs this process drives, by id.
     private let driving = Mutex<[String: Task<Void, Never>]>([:])

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HeavenAPI
+import HeavenApplication
 import HeavenConnectors
 import HeavenCore
 import HeavenEngine
@@ -41,10 +42,20 @@ struct CancelCommand: AsyncParsableCommand {
             print("run \(record.id) already \(record.status.rawValue)")
             return
         }
-        switch try await Engine(home: home, stores: stores).cancel(runID: record.id) {
-        case .alreadyEnded(let status): print("run \(record.id) already \(status.rawValue)")
-        case .requested(let pid): print("run \(record.id): cancel requested (process \(pid) stops its tasks)")
-        case .closed: print("run \(record.id) cancelled")
+        let engine = Engine(home: home, stores: stores)
+        let control = RunControl(engine: engine, runs: stores.runs, ledger: stores.ledger)
+        do {
+            switch try await control.cancel(record) {
+            case .already: print("run \(record.id) already cancelled")
+            case .requested(let pid): print("run \(record.id): cancel requested (process \(pid) stops its tasks)")
+            case .closed: print("run \(record.id) cancelled")
+            }
+        } catch .conflict {
+            // It ended meanwhile: as when it had ended before.
+            let now = try await CLI.findRun(stores.runs, record.id)
+            print("run \(record.id) already \(now.status.rawValue)")
+        } catch {
+            throw CLIError("\(error)")
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeavenApplication
 import HeavenCore
 import HeavenEngine
 import HeavenLanguage
@@ -85,7 +86,23 @@ struct ResumeCommand: AsyncParsableCommand {
         if !input.isEmpty || workflow != nil {
             throw CLIError("--input and --workflow go with --with: a resumed run keeps its own inputs and workflow")
         }
-        if record.status == .cancelled {
+        if record.status == .succeeded {
+            // Nothing to resume: where its outputs go, if asked, and its report.
+            if let out, HeavenHome.absolute(out) != record.outDirectory {
+                record.outDirectory = HeavenHome.absolute(out)
+                try await stores.runs.updateRun(record)
+            }
+            if json { print(CLI.json(record)) } else { CLI.report(record) }
+            return
+        }
+        let engine = Engine(home: home, stores: stores)
+        do {
+            // The rule every transport applies (HeavenApplication's RunControl).
+            record = try await RunControl(engine: engine, runs: stores.runs, ledger: stores.ledger).resume(
+                record, drivenHere: false, outDirectory: out.map(HeavenHome.absolute))
+        } catch {
+            guard record.status == .cancelled else { throw CLIError("\(error)") }
+            // Here, how to run it again: the same files, reusing what it finished.
             let paths = try await stores.runs.documents(run: record.id).map(\.path)
             let finished = try await stores.runs.succeededOutputs(run: record.id).count
             throw CLIError(
@@ -96,18 +113,6 @@ struct ResumeCommand: AsyncParsableCommand {
                 """
             )
         }
-        if let out, HeavenHome.absolute(out) != record.outDirectory {
-            record.outDirectory = HeavenHome.absolute(out)
-            try await stores.runs.updateRun(record)
-        }
-        if record.status == .succeeded {
-            if json { print(CLI.json(record)) } else { CLI.report(record) }
-            return
-        }
-        try await RunDriver(
-            engine: Engine(home: home, stores: stores), stores: stores, json: json,
-            quiet: quiet || json
-        )
-        .drive(record.id)
+        try await RunDriver(engine: engine, stores: stores, json: json, quiet: quiet || json).drive(record.id)
     }
 }

@@ -12,90 +12,61 @@ struct CatalogRoutes {
     let access: Access
     var stores: Stores { server.stores }
 
+    /// The route list: each operation (`Operations`, which documents it) and its handler.
     func register(_ routes: inout APIRoutes) {
-        routes.add(
-            APIOperation(
-                "GET", "/v1/sites", "Registered sites", tag: "sites",
-                responses: [APIResponse(200, "the sites", .json(SiteList.self))])
-        ) { _, context in
-            _ = try context.user
-            let catalog = try await stores.catalog.catalog()
-            let health = try await stores.catalog.siteHealth()
-            let now = Date()
-            return SiteList(
-                sites: catalog.sites.map { e in
-                    SiteView(
-                        name: e.site.name, connector: e.site.connector.kind, cores: e.site.totalCores,
-                        owner: (e.site.owner ?? Principal(.user, e.registeredBy)).description,
-                        status: (health[e.site.name]?.isDown(at: now) ?? false) ? .down : .up)
-                })
+        routes.add(Operations.sites) { try await sites($0, $1) }
+        routes.add(Operations.registerSites, status: .created) { try await registerSites($0, $1) }
+        routes.add(Operations.grants) { try await grants($0, $1) }
+        routes.add(Operations.registerGrants, status: .created) { try await registerGrants($0, $1) }
+        routes.add(Operations.plan) { try await plan($0, $1) }
+    }
+
+    // MARK: Handlers
+
+    /// The registered sites, with their health.
+    func sites(_ _: Request, _ context: HeavenContext) async throws -> SiteList {
+        _ = try context.user
+        let catalog = try await stores.catalog.catalog()
+        let health = try await stores.catalog.siteHealth()
+        let now = Date()
+        return SiteList(
+            sites: catalog.sites.map { e in
+                SiteView(
+                    name: e.site.name, connector: e.site.connector.kind, cores: e.site.totalCores,
+                    owner: (e.site.owner ?? Principal(.user, e.registeredBy)).description,
+                    status: (health[e.site.name]?.isDown(at: now) ?? false) ? .down : .up)
+            })
+    }
+
+    /// The grants to the caller or on the caller's sites (all for admins).
+    func grants(_ _: Request, _ context: HeavenContext) async throws -> GrantList {
+        let user = try context.user
+        let catalog = try await stores.catalog.catalog()
+        let owned = Set(catalog.sites.filter { access.owns(user, $0) }.map(\.site.name))
+        let mine = catalog.grants.filter { g in user.admin || owned.contains(g.site) || Access.names(g.to, user) }
+        return GrantList(
+            grants: mine.map { g in
+                GrantView(
+                    name: g.name, site: g.site, to: g.to.description, once: g.once,
+                    used: !(catalog.grantUses[g.name] ?? []).isEmpty, coreHoursUsed: catalog.coreHours[g.name] ?? 0,
+                    cores: g.cores, coreHours: g.coreHours)
+            })
+    }
+
+    /// Places a topology for the caller, or says why it cannot be placed.
+    func plan(_ request: Request, _ context: HeavenContext) async throws -> PlanResult {
+        let user = try context.user
+        let given = try await body(Documents.self, of: request, context)
+        let load = try access.load(documents: given.documents, yaml: given.yaml, allowed: ["Topology", "Workflow"])
+        guard let topology = load.documents.topologies.first else {
+            throw Problem(.unprocessableContent, "the documents hold no Topology to place")
         }
-        routes.add(
-            APIOperation(
-                "POST", "/v1/sites", "Register or change sites (owners and admins)", tag: "sites",
-                request: Documents.self,
-                responses: [
-                    APIResponse(201, "registered", .json(Registered.self)),
-                    APIResponse(
-                        403,
-                        """
-                        not the owner; or, for a user who is not an admin, a site that is not an SSH host (or \
-                        Slurm login host) allowed by `--site-hosts` reached with the user's own key (`identity: \
-                        {secret: NAME}`)
-                        """
-                    ), APIResponse(422, "invalid documents (file:line:col diagnostics in detail)"),
-                ]),
-            status: .created
-        ) { request, context in try await registerSites(request, context) }
-        routes.add(
-            APIOperation(
-                "GET", "/v1/grants", "Grants to the caller or on the caller's sites (all for admins)", tag: "sites",
-                responses: [APIResponse(200, "the grants", .json(GrantList.self))])
-        ) { _, context in
-            let user = try context.user
-            let catalog = try await stores.catalog.catalog()
-            let owned = Set(catalog.sites.filter { access.owns(user, $0) }.map(\.site.name))
-            let mine = catalog.grants.filter { g in user.admin || owned.contains(g.site) || Access.names(g.to, user) }
-            return GrantList(
-                grants: mine.map { g in
-                    GrantView(
-                        name: g.name, site: g.site, to: g.to.description, once: g.once,
-                        used: !(catalog.grantUses[g.name] ?? []).isEmpty, coreHoursUsed: catalog.coreHours[g.name] ?? 0,
-                        cores: g.cores, coreHours: g.coreHours)
-                })
-        }
-        routes.add(
-            APIOperation(
-                "POST", "/v1/grants", "Register or change grants (owners of their sites and admins)", tag: "sites",
-                request: Documents.self,
-                responses: [
-                    APIResponse(201, "registered", .json(Registered.self)), APIResponse(403, "not the site's owner"),
-                    APIResponse(422, "invalid documents"),
-                ]),
-            status: .created
-        ) { request, context in try await registerGrants(request, context) }
-        routes.add(
-            APIOperation(
-                "POST", "/v1/plan", "Place a topology for the caller, or explain why it cannot be placed", tag: "sites",
-                request: Documents.self,
-                responses: [
-                    APIResponse(200, "the placement, or the reasons it cannot be made", .json(PlanResult.self)),
-                    APIResponse(422, "invalid documents"),
-                ])
-        ) { request, context in
-            let user = try context.user
-            let given = try await body(Documents.self, of: request, context)
-            let load = try access.load(documents: given.documents, yaml: given.yaml, allowed: ["Topology", "Workflow"])
-            guard let topology = load.documents.topologies.first else {
-                throw Problem(.unprocessableContent, "the documents hold no Topology to place")
-            }
-            let catalog = try await stores.catalog.catalog()
-            switch Broker(catalog: catalog, dataAt: catalog.localSites).place(
-                topology, for: Identity(user: user.name, groups: user.groups))
-            {
-            case .success(let p): return PlanResult(topology: topology.name, placement: p)
-            case .failure(let refusal): return PlanResult(topology: topology.name, reasons: refusal.reasons)
-            }
+        let catalog = try await stores.catalog.catalog()
+        switch Broker(catalog: catalog, dataAt: catalog.localSites).place(
+            topology, for: Identity(user: user.name, groups: user.groups))
+        {
+        case .success(let p): return PlanResult(topology: topology.name, placement: p)
+        case .failure(let refusal): return PlanResult(topology: topology.name, reasons: refusal.reasons)
         }
     }
 
@@ -144,5 +115,54 @@ struct CatalogRoutes {
         }
         for grant in load.documents.grants { try await stores.catalog.registerGrant(grant, by: user.name) }
         return Registered(registered: load.documents.grants.map(\.name))
+    }
+}
+
+/// The operations, as the API document describes them.
+extension CatalogRoutes {
+    enum Operations {
+        static let sites =
+            APIOperation(
+                "GET", "/v1/sites", "Registered sites", tag: "sites",
+                responses: [APIResponse(200, "the sites", .json(SiteList.self))])
+
+        static let registerSites =
+            APIOperation(
+                "POST", "/v1/sites", "Register or change sites (owners and admins)", tag: "sites",
+                request: Documents.self,
+                responses: [
+                    APIResponse(201, "registered", .json(Registered.self)),
+                    APIResponse(
+                        403,
+                        """
+                        not the owner; or, for a user who is not an admin, a site that is not an SSH host (or \
+                        Slurm login host) allowed by `--site-hosts` reached with the user's own key (`identity: \
+                        {secret: NAME}`)
+                        """
+                    ), APIResponse(422, "invalid documents (file:line:col diagnostics in detail)"),
+                ])
+
+        static let grants =
+            APIOperation(
+                "GET", "/v1/grants", "Grants to the caller or on the caller's sites (all for admins)", tag: "sites",
+                responses: [APIResponse(200, "the grants", .json(GrantList.self))])
+
+        static let registerGrants =
+            APIOperation(
+                "POST", "/v1/grants", "Register or change grants (owners of their sites and admins)", tag: "sites",
+                request: Documents.self,
+                responses: [
+                    APIResponse(201, "registered", .json(Registered.self)), APIResponse(403, "not the site's owner"),
+                    APIResponse(422, "invalid documents"),
+                ])
+
+        static let plan =
+            APIOperation(
+                "POST", "/v1/plan", "Place a topology for the caller, or explain why it cannot be placed", tag: "sites",
+                request: Documents.self,
+                responses: [
+                    APIResponse(200, "the placement, or the reasons it cannot be made", .json(PlanResult.self)),
+                    APIResponse(422, "invalid documents"),
+                ])
     }
 }

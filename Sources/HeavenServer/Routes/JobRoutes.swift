@@ -33,138 +33,51 @@ struct JobRoutes {
         """
     )
 
+    /// The route list: each operation (`Operations`, which documents it) and its handler.
     func register(_ routes: inout APIRoutes) {
-        routes.addRaw(
-            APIOperation(
-                "POST", "/processes/{processID}/execution",
-                """
-                Execute a process: synchronously (the answer is the result), or with `Prefer: respond-async` as a \
-                job (201, `Location`)
-                """,
-                tag: "ogc",
-                parameters: [
-                    ProcessRoutes.processID,
-                    APIParameter(
-                        "Prefer", in: .header, .string(),
-                        "`respond-async`: answer at once with the job's status; otherwise wait for the result"),
-                ], request: ExecuteRequest.self,
-                responses: [
-                    APIResponse(
-                        200, "the result (`response: document`: the results document; `raw`: the output itself)",
-                        .json(Results.self), or: [("*/*", JobRoutes.rawResult)]),
-                    APIResponse(201, "the job, started (`Prefer: respond-async`)", .json(StatusInfo.self)),
-                    APIResponse(204, "`response: raw` by reference: a `Link` header per output"),
-                    APIResponse(
-                        400,
-                        """
-                        an input that is unknown, missing, of the wrong type or out of bounds; an `href` this \
-                        server does not fetch (`InvalidParameterValue`)
-                        """
-                    ), APIResponse(404, "no such process (`no-such-process`)"),
-                    APIResponse(422, "a budget that cannot be represented (the field is named)"),
-                    APIResponse(500, "the job failed (synchronous execution)"),
-                ])
-        ) { request, context in try await execute(request, context) }
-        routes.add(
-            APIOperation(
-                "GET", "/jobs",
-                "The caller's jobs (and those shared with them), newest first, filtered as OGC API - Processes says",
-                tag: "ogc",
-                parameters: [
-                    APIParameter(
-                        "type", in: .query, .array(.string(values: ["process"])), "`process` (every job is one)"),
-                    APIParameter(
-                        "processID", in: .query, .array(.string()),
-                        "jobs of these processes (comma-separated or repeated)"),
-                    APIParameter("status", in: .query, .array(JobStatus.jsonSchema), "jobs in these states"),
-                    APIParameter(
-                        "datetime", in: .query, .string(pattern: JobRoutes.datetimePattern),
-                        "created at this instant, or in this interval (`START/END`, `../END`, `START/..`; RFC 3339)"),
-                    APIParameter(
-                        "minDuration", in: .query, .integer(minimum: 0, maximum: Int(Int32.max)),
-                        "running (or ran) at least this many seconds"),
-                    APIParameter(
-                        "maxDuration", in: .query, .integer(minimum: 0, maximum: Int(Int32.max)),
-                        "running (or ran) at most this many seconds"),
-                    APIParameter("limit", in: .query, .integer(minimum: 1, maximum: 1000), "at most this many (10)"),
-                    APIParameter(
-                        "offset", in: .query, .integer(minimum: 0, maximum: Int(Int32.max)),
-                        "skip this many (the `next` link says)"),
-                ],
-                responses: [APIResponse(200, "the jobs", .json(JobList.self))], html: true)
-        ) { request, context in try await jobList(request, context) }
-        routes.add(
-            APIOperation(
-                "GET", "/jobs/{jobID}", "A job's status", tag: "ogc", parameters: [JobRoutes.jobID],
-                responses: [
-                    APIResponse(200, "its status", .json(StatusInfo.self)),
-                    APIResponse(404, "no such job the caller may see (`no-such-job`)"),
-                ], html: true)
-        ) { request, context in
-            try await statusInfo(try await visibleJob(context), base: ProcessRoutes.base(request), usage: true)
+        routes.addRaw(Operations.execute) { try await execute($0, $1) }
+        routes.add(Operations.jobList) { try await jobList($0, $1) }
+        routes.add(Operations.job) { try await job($0, $1) }
+        routes.add(Operations.dismiss) { try await dismiss($0, $1) }
+        routes.add(Operations.jobResults) { try await jobResults($0, $1) }
+        routes.addRaw(Operations.jobResult) { try await jobResult($0, $1) }
+    }
+
+    // MARK: Handlers
+
+    /// A job's status, with its usage.
+    func job(_ request: Request, _ context: HeavenContext) async throws -> StatusInfo {
+        try await statusInfo(try await visibleJob(context), base: ProcessRoutes.base(request), usage: true)
+    }
+
+    /// A successful job's results: values inline, files by reference.
+    func jobResults(_ request: Request, _ context: HeavenContext) async throws -> Results {
+        let run = try await finishedJob(context)
+        return try await results(run, base: ProcessRoutes.base(request), modes: [:], defaultMode: nil, only: nil)
+    }
+
+    /// One output of a successful job: the file, a list of files as links, or the value.
+    func jobResult(_ request: Request, _ context: HeavenContext) async throws -> Response {
+        let run = try await finishedJob(context)
+        let name = try context.parameters.require("output")
+        guard var value = run.outputs?[name] else {
+            throw Problem(.notFound, "job \(run.id) has no output `\(name)`", type: OGC.Exception.noSuchJob)
         }
-        routes.add(
-            APIOperation(
-                "DELETE", "/jobs/{jobID}",
-                """
-                Dismiss a job (its owner or an admin): its work is stopped (processes, Slurm jobs, slots freed) \
-                and its results removed
-                """,
-                tag: "ogc", parameters: [JobRoutes.jobID],
-                responses: [
-                    APIResponse(200, "dismissed", .json(StatusInfo.self)),
-                    APIResponse(403, "shared with you to read only"), APIResponse(404, "no such job"),
-                ])
-        ) { request, context in try await dismiss(request, context) }
-        routes.add(
-            APIOperation(
-                "GET", "/jobs/{jobID}/results",
-                "A successful job's results: values inline, files (and lists of files) by reference", tag: "ogc",
-                parameters: [JobRoutes.jobID],
-                responses: [
-                    APIResponse(200, "the results", .json(Results.self)),
-                    APIResponse(404, "no such job, or not finished (`result-not-ready`), or dismissed"),
-                    APIResponse(500, "the job failed: why"),
-                ], html: true)
-        ) { request, context in
-            let run = try await finishedJob(context)
-            return try await results(run, base: ProcessRoutes.base(request), modes: [:], defaultMode: nil, only: nil)
+        if let item = try Access.query("item", of: request, as: Int.self) {
+            guard case .list(let items) = value, item >= 0, item < items.count else {
+                throw Problem(.notFound, "output `\(name)` of job \(run.id) has no item \(item)")
+            }
+            value = items[item]
         }
-        routes.addRaw(
-            APIOperation(
-                "GET", "/jobs/{jobID}/results/{output}",
-                "One output of a successful job: the file itself, a list of files as links, or the value", tag: "ogc",
-                parameters: [
-                    JobRoutes.jobID, APIParameter("output", in: .path, .string(), "the output's name"),
-                    APIParameter(
-                        "item", in: .query, .integer(minimum: 0), "for a list of files: the file at this index"),
-                ],
-                responses: [
-                    APIResponse(200, "the output", .media("*/*", JobRoutes.rawResult)),
-                    APIResponse(404, "no such job or output, or not ready"),
-                ])
-        ) { request, context in
-            let run = try await finishedJob(context)
-            let name = try context.parameters.require("output")
-            guard var value = run.outputs?[name] else {
-                throw Problem(.notFound, "job \(run.id) has no output `\(name)`", type: OGC.Exception.noSuchJob)
-            }
-            if let item = try Access.query("item", of: request, as: Int.self) {
-                guard case .list(let items) = value, item >= 0, item < items.count else {
-                    throw Problem(.notFound, "output `\(name)` of job \(run.id) has no item \(item)")
-                }
-                value = items[item]
-            }
-            if case .list(let items) = value, items.contains(where: JobRoutes.isFile) {
-                let url = ProcessRoutes.base(request) + "/jobs/\(run.id)/results/" + ProcessRoutes.segment(name)
-                return reply(
-                    JSONValue.array(
-                        items.enumerated().map { i, item in
-                            JobRoutes.isFile(item) ? JobRoutes.link(url + "?item=\(i)", item) : JSONValue(item)
-                        }))
-            }
-            return try await raw(value, run: run)
+        if case .list(let items) = value, items.contains(where: JobRoutes.isFile) {
+            let url = ProcessRoutes.base(request) + "/jobs/\(run.id)/results/" + ProcessRoutes.segment(name)
+            return reply(
+                JSONValue.array(
+                    items.enumerated().map { i, item in
+                        JobRoutes.isFile(item) ? JobRoutes.link(url + "?item=\(i)", item) : JSONValue(item)
+                    }))
         }
+        return try await raw(value, run: run)
     }
 
     // MARK: Execution
@@ -812,5 +725,115 @@ struct JobRoutes {
                 await send(body, s.failedUri)
             }
         }
+    }
+}
+
+/// The operations, as the API document describes them.
+extension JobRoutes {
+    enum Operations {
+        static let execute =
+            APIOperation(
+                "POST", "/processes/{processID}/execution",
+                """
+                Execute a process: synchronously (the answer is the result), or with `Prefer: respond-async` as a \
+                job (201, `Location`)
+                """,
+                tag: "ogc",
+                parameters: [
+                    ProcessRoutes.processID,
+                    APIParameter(
+                        "Prefer", in: .header, .string(),
+                        "`respond-async`: answer at once with the job's status; otherwise wait for the result"),
+                ], request: ExecuteRequest.self,
+                responses: [
+                    APIResponse(
+                        200, "the result (`response: document`: the results document; `raw`: the output itself)",
+                        .json(Results.self), or: [("*/*", JobRoutes.rawResult)]),
+                    APIResponse(201, "the job, started (`Prefer: respond-async`)", .json(StatusInfo.self)),
+                    APIResponse(204, "`response: raw` by reference: a `Link` header per output"),
+                    APIResponse(
+                        400,
+                        """
+                        an input that is unknown, missing, of the wrong type or out of bounds; an `href` this \
+                        server does not fetch (`InvalidParameterValue`)
+                        """
+                    ), APIResponse(404, "no such process (`no-such-process`)"),
+                    APIResponse(422, "a budget that cannot be represented (the field is named)"),
+                    APIResponse(500, "the job failed (synchronous execution)"),
+                ])
+
+        static let jobList =
+            APIOperation(
+                "GET", "/jobs",
+                "The caller's jobs (and those shared with them), newest first, filtered as OGC API - Processes says",
+                tag: "ogc",
+                parameters: [
+                    APIParameter(
+                        "type", in: .query, .array(.string(values: ["process"])), "`process` (every job is one)"),
+                    APIParameter(
+                        "processID", in: .query, .array(.string()),
+                        "jobs of these processes (comma-separated or repeated)"),
+                    APIParameter("status", in: .query, .array(JobStatus.jsonSchema), "jobs in these states"),
+                    APIParameter(
+                        "datetime", in: .query, .string(pattern: JobRoutes.datetimePattern),
+                        "created at this instant, or in this interval (`START/END`, `../END`, `START/..`; RFC 3339)"),
+                    APIParameter(
+                        "minDuration", in: .query, .integer(minimum: 0, maximum: Int(Int32.max)),
+                        "running (or ran) at least this many seconds"),
+                    APIParameter(
+                        "maxDuration", in: .query, .integer(minimum: 0, maximum: Int(Int32.max)),
+                        "running (or ran) at most this many seconds"),
+                    APIParameter("limit", in: .query, .integer(minimum: 1, maximum: 1000), "at most this many (10)"),
+                    APIParameter(
+                        "offset", in: .query, .integer(minimum: 0, maximum: Int(Int32.max)),
+                        "skip this many (the `next` link says)"),
+                ],
+                responses: [APIResponse(200, "the jobs", .json(JobList.self))], html: true)
+
+        static let job =
+            APIOperation(
+                "GET", "/jobs/{jobID}", "A job's status", tag: "ogc", parameters: [JobRoutes.jobID],
+                responses: [
+                    APIResponse(200, "its status", .json(StatusInfo.self)),
+                    APIResponse(404, "no such job the caller may see (`no-such-job`)"),
+                ], html: true)
+
+        static let dismiss =
+            APIOperation(
+                "DELETE", "/jobs/{jobID}",
+                """
+                Dismiss a job (its owner or an admin): its work is stopped (processes, Slurm jobs, slots freed) \
+                and its results removed
+                """,
+                tag: "ogc", parameters: [JobRoutes.jobID],
+                responses: [
+                    APIResponse(200, "dismissed", .json(StatusInfo.self)),
+                    APIResponse(403, "shared with you to read only"), APIResponse(404, "no such job"),
+                ])
+
+        static let jobResults =
+            APIOperation(
+                "GET", "/jobs/{jobID}/results",
+                "A successful job's results: values inline, files (and lists of files) by reference", tag: "ogc",
+                parameters: [JobRoutes.jobID],
+                responses: [
+                    APIResponse(200, "the results", .json(Results.self)),
+                    APIResponse(404, "no such job, or not finished (`result-not-ready`), or dismissed"),
+                    APIResponse(500, "the job failed: why"),
+                ], html: true)
+
+        static let jobResult =
+            APIOperation(
+                "GET", "/jobs/{jobID}/results/{output}",
+                "One output of a successful job: the file itself, a list of files as links, or the value", tag: "ogc",
+                parameters: [
+                    JobRoutes.jobID, APIParameter("output", in: .path, .string(), "the output's name"),
+                    APIParameter(
+                        "item", in: .query, .integer(minimum: 0), "for a list of files: the file at this index"),
+                ],
+                responses: [
+                    APIResponse(200, "the output", .media("*/*", JobRoutes.rawResult)),
+                    APIResponse(404, "no such job or output, or not ready"),
+                ])
     }
 }

@@ -23,259 +23,149 @@ struct RunRoutes {
             ("data", .described(.string(), "an EventView, as JSON")),
         ], required: ["id", "event", "data"])
 
+    /// The route list: each operation (`Operations`, which documents it) and its handler.
     func register(_ routes: inout APIRoutes) {
-        routes.add(
-            APIOperation(
-                "POST", "/v1/runs",
-                """
-                Submit a run: its YAML documents (Topology, Workflow), inputs, files uploaded with it (name → \
-                base64; file inputs name them), and groups to share it with
-                """,
-                tag: "runs", request: RunSubmission.self,
-                responses: [
-                    APIResponse(201, "the run, created and started", .json(RunView.self)),
-                    APIResponse(
-                        403,
-                        """
-                        a workflow of a user who is not an admin asks for `isolation: none` (the detail says \
-                        where: FILE:LINE:COL); or `share` names a group of someone else's
-                        """
-                    ), APIResponse(413, "too large"), APIResponse(415, "not JSON"),
-                    APIResponse(422, "the documents are invalid (file:line:col diagnostics in detail)"),
-                ]),
-            status: .created
-        ) { request, context in try await createRun(request, context) }
-        routes.add(
-            APIOperation(
-                "GET", "/v1/runs", "The runs the caller may see, newest first", tag: "runs",
-                parameters: [
-                    APIParameter("limit", in: .query, .integer(minimum: 1, maximum: 1000), "at most this many (100)")
-                ],
-                responses: [APIResponse(200, "the runs", .json(RunList.self))])
-        ) { request, context in
-            let user = try context.user
-            let limit = try Access.query("limit", of: request, as: Int.self, in: 1...1000) ?? 100
-            return RunList(runs: try await server.queries.runs(readBy: user, limit: limit).map(view))
+        routes.add(Operations.submit, status: .created) { try await createRun($0, $1) }
+        routes.add(Operations.list) { try await list($0, $1) }
+        routes.add(Operations.status) { try await status($0, $1) }
+        routes.add(Operations.resumeRun, status: .accepted) { try await resumeRun($0, $1) }
+        routes.add(Operations.cancelRun, status: .accepted) { try await cancelRun($0, $1) }
+        routes.add(Operations.logs) { try await logs($0, $1) }
+        routes.addRaw(Operations.log) { try await log($0, $1) }
+        routes.addRaw(Operations.output) { try await output($0, $1) }
+        routes.addRaw(Operations.eventStream) { try await eventStream($0, $1) }
+    }
+
+    // MARK: Handlers
+
+    /// The runs the caller may see, newest first.
+    func list(_ request: Request, _ context: HeavenContext) async throws -> RunList {
+        let user = try context.user
+        let limit = try Access.query("limit", of: request, as: Int.self, in: 1...1000) ?? 100
+        return RunList(runs: try await server.queries.runs(readBy: user, limit: limit).map(view))
+    }
+
+    /// A run with its attempts' counts and shares, in one read.
+    func status(_ _: Request, _ context: HeavenContext) async throws -> RunView {
+        // One read for the run, its counts and its shares (the most frequent request).
+        let user = try context.user
+        let id = try context.parameters.require("id")
+        guard let status = try await server.queries.status(id, readBy: user) else {
+            throw Problem(.notFound, "no run \(id)")
         }
-        routes.add(
-            APIOperation(
-                "GET", "/v1/runs/{id}", "A run: status, outputs (files as download URLs), attempts", tag: "runs",
-                parameters: [RunRoutes.id],
-                responses: [
-                    APIResponse(200, "the run", .json(RunView.self)), APIResponse(404, "no such run (or not yours)"),
-                ])
-        ) { _, context in
-            // One read for the run, its counts and its shares (the most frequent request).
-            let user = try context.user
-            let id = try context.parameters.require("id")
-            guard let status = try await server.queries.status(id, readBy: user) else {
-                throw Problem(.notFound, "no run \(id)")
+        var v = view(status.run)
+        v.attempts = AttemptTally(
+            running: status.counts.running, succeeded: status.counts.succeeded, failed: status.counts.failed)
+        v.shared = status.shares
+        return v
+    }
+
+    /// Resumes a run of the caller's.
+    func resumeRun(_ _: Request, _ context: HeavenContext) async throws -> RunView {
+        view(try await resume(try await access.ownedRun(context)))
+    }
+
+    /// Cancels a run of the caller's.
+    func cancelRun(_ _: Request, _ context: HeavenContext) async throws -> CancelRequested {
+        let run = try await access.ownedRun(context)
+        try await cancel(run)
+        return CancelRequested(run: run.id)
+    }
+
+    /// The attempts of a run, each with its log's URL.
+    func logs(_ _: Request, _ context: HeavenContext) async throws -> LogList {
+        let run = try await access.visibleRun(context)
+        let attempts = try await stores.runs.attempts(run: run.id)
+        return LogList(
+            run: run.id,
+            logs: attempts.map { a in
+                LogEntry(
+                    task: a.taskKey, attempt: a.number, status: a.status,
+                    url:
+                        "/v1/runs/\(run.id)/logs/\(RunRoutes.pathSegment(RunLayout.flat(a.taskKey)))"
+                        + "?attempt=\(a.number)",
+                    started: a.startedAt, finished: a.finishedAt, error: a.error, exit: a.exitCode.map(Int.init),
+                    site: a.site, node: a.node)
+            })
+    }
+
+    /// A task's log (its latest attempt, or the one asked for).
+    func log(_ request: Request, _ context: HeavenContext) async throws -> Response {
+        let run = try await access.visibleRun(context)
+        // The key as sent (`#` percent-encoded), decoded.
+        let sent = try context.parameters.require("task")
+        let flat = sent.removingPercentEncoding ?? sent
+        let attempts = try await stores.runs.attempts(run: run.id).filter { RunLayout.flat($0.taskKey) == flat }
+        let wanted = try Access.query("attempt", of: request, as: Int.self, in: 1...Int(Int32.max))
+        guard let a = wanted.map({ n in attempts.first { $0.number == n } }) ?? attempts.last else {
+            throw Problem(.notFound, "run \(run.id) has no task `\(flat)`\(wanted.map { " attempt \($0)" } ?? "")")
+        }
+        try await access.checkNotWithheld(run, for: try context.user)
+        let layout = server.home.layout(run.id)
+        var text = ""
+        for stream in ["log", "out", "err"] {
+            if let t = try? String(
+                contentsOfFile: layout.log(a.taskKey, attempt: a.number, stream), encoding: .utf8)
+            {
+                text += t
             }
-            var v = view(status.run)
-            v.attempts = AttemptTally(
-                running: status.counts.running, succeeded: status.counts.succeeded, failed: status.counts.failed)
-            v.shared = status.shares
-            return v
         }
-        routes.add(
-            APIOperation(
-                "POST", "/v1/runs/{id}/resume",
-                "Resume a failed or interrupted run without re-running its finished tasks (its owner or an admin)",
-                tag: "runs", parameters: [RunRoutes.id],
-                responses: [
-                    APIResponse(202, "the run goes on", .json(RunView.self)),
-                    APIResponse(403, "shared with you to read only"), APIResponse(404, "no such run"),
-                    APIResponse(409, "the run succeeded, was cancelled (submit it again), or is running"),
-                ]),
-            status: .accepted
-        ) { _, context in
-            view(try await resume(try await access.ownedRun(context)))
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// A run's output: the file itself (opened as the run's tenant), or its value.
+    func output(_ request: Request, _ context: HeavenContext) async throws -> Response {
+        let run = try await access.visibleRun(context)
+        let name = try context.parameters.require("name")
+        guard var value = run.outputs?[name] else {
+            throw Problem(.notFound, "run \(run.id) has no output `\(name)`\(run.status.isFinal ? "" : " (yet)")")
         }
-        routes.add(
-            APIOperation(
-                "POST", "/v1/runs/{id}/cancel", "Cancel a run (its owner or an admin)", tag: "runs",
-                parameters: [RunRoutes.id],
-                responses: [
-                    APIResponse(
-                        202,
-                        """
-                        cancellation requested (again for a run already cancelled on request: cancelling is \
-                        idempotent)
-                        """,
-                        .json(CancelRequested.self)),
-                    APIResponse(403, "shared with you to read only"), APIResponse(404, "no such run"),
-                    APIResponse(409, "the run has ended (succeeded, failed, or cancelled without a request)"),
-                ]),
-            status: .accepted
-        ) { _, context in
-            let run = try await access.ownedRun(context)
-            try await cancel(run)
-            return CancelRequested(run: run.id)
-        }
-        routes.add(
-            APIOperation(
-                "GET", "/v1/runs/{id}/logs", "The attempts of a run's tasks, with the URL of each log", tag: "runs",
-                parameters: [RunRoutes.id],
-                responses: [APIResponse(200, "the attempts", .json(LogList.self)), APIResponse(404, "no such run")])
-        ) { _, context in
-            let run = try await access.visibleRun(context)
-            let attempts = try await stores.runs.attempts(run: run.id)
-            return LogList(
-                run: run.id,
-                logs: attempts.map { a in
-                    LogEntry(
-                        task: a.taskKey, attempt: a.number, status: a.status,
-                        url:
-                            "/v1/runs/\(run.id)/logs/\(RunRoutes.pathSegment(RunLayout.flat(a.taskKey)))"
-                            + "?attempt=\(a.number)",
-                        started: a.startedAt, finished: a.finishedAt, error: a.error, exit: a.exitCode.map(Int.init),
-                        site: a.site, node: a.node)
-                })
-        }
-        routes.addRaw(
-            APIOperation(
-                "GET", "/v1/runs/{id}/logs/{task}",
-                """
-                A task's log (latest attempt, or ?attempt=N); the task as its flat key (`each#3.ndvi`, \
-                percent-encoded in the path)
-                """,
-                tag: "runs",
-                parameters: [
-                    RunRoutes.id, APIParameter("task", in: .path, .string(), "the task's flat key"),
-                    APIParameter(
-                        "attempt", in: .query, .integer(format: "int32", minimum: 1),
-                        "the attempt's number (the latest when absent)"),
-                ],
-                responses: [
-                    APIResponse(200, "the log", .media("text/plain", .string())),
-                    APIResponse(404, "no such run, task or attempt"),
-                ])
-        ) { request, context in
-            let run = try await access.visibleRun(context)
-            // The key as sent (`#` percent-encoded), decoded.
-            let sent = try context.parameters.require("task")
-            let flat = sent.removingPercentEncoding ?? sent
-            let attempts = try await stores.runs.attempts(run: run.id).filter { RunLayout.flat($0.taskKey) == flat }
-            let wanted = try Access.query("attempt", of: request, as: Int.self, in: 1...Int(Int32.max))
-            guard let a = wanted.map({ n in attempts.first { $0.number == n } }) ?? attempts.last else {
-                throw Problem(.notFound, "run \(run.id) has no task `\(flat)`\(wanted.map { " attempt \($0)" } ?? "")")
+        if let item = try Access.query("item", of: request, as: Int.self) {
+            guard case .list(let items) = value, item >= 0, item < items.count, case .file = items[item] else {
+                throw Problem(.notFound, "output `\(name)` of run \(run.id) has no file at index \(item)")
             }
-            try await access.checkNotWithheld(run, for: try context.user)
-            let layout = server.home.layout(run.id)
-            var text = ""
-            for stream in ["log", "out", "err"] {
-                if let t = try? String(
-                    contentsOfFile: layout.log(a.taskKey, attempt: a.number, stream), encoding: .utf8)
-                {
-                    text += t
-                }
-            }
-            var headers = HTTPFields()
-            headers[.contentType] = "text/plain; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+            value = items[item]
         }
-        routes.addRaw(
-            APIOperation(
-                "GET", "/v1/runs/{id}/outputs/{name}", "A run output: the file itself, or its value", tag: "runs",
-                parameters: [
-                    RunRoutes.id, APIParameter("name", in: .path, .string(), "the output's name"),
-                    APIParameter(
-                        "item", in: .query, .integer(minimum: 0),
-                        "for an output that is a list of files: the file at this index (from 0)"),
-                ],
-                responses: [
-                    APIResponse(
-                        200, "the value, or the file itself", .json(OutputValue.self),
-                        or: [("application/octet-stream", .string(format: "binary"))]),
-                    APIResponse(404, "no such run or output"),
-                ])
-        ) { request, context in
-            let run = try await access.visibleRun(context)
-            let name = try context.parameters.require("name")
-            guard var value = run.outputs?[name] else {
-                throw Problem(.notFound, "run \(run.id) has no output `\(name)`\(run.status.isFinal ? "" : " (yet)")")
+        guard case .file(let path) = value else { return reply(OutputValue(name: name, value: JSONValue(value))) }
+        // Only regular files beneath the run's own directory, opened with its tenant's rights.
+        let file = try await server.openRunFile(path, of: run)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/octet-stream"
+        headers[.contentDisposition] = "attachment; filename=\"\((path as NSString).lastPathComponent)\""
+        return HeavenServer.streaming(file, headers: headers)
+    }
+
+    /// The run's events, as server-sent events.
+    func eventStream(_ request: Request, _ context: HeavenContext) async throws -> Response {
+        let run = try await access.visibleRun(context)
+        let user = try context.user
+        let fromHeader: String? = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value
+        guard
+            let after = try fromHeader.map({ Int64($0) }) ?? Access.query("after", of: request, as: Int64.self) ?? 0
+        else { throw Problem(.badRequest, "the Last-Event-ID header is an event id (an integer)") }
+        let follow = try Access.query("follow", of: request, as: Bool.self) ?? true
+        let (access, token) = (access, request.headers[.authorization])
+        return events(run.id, after: after, follow: follow) {
+            // Still this token's user's (not revoked), who may still read the run.
+            guard let token, let now = try? await Tokens.user(authorization: token, store: access.stores.accounts),
+                now.name == user.name
+            else {
+                return false
             }
-            if let item = try Access.query("item", of: request, as: Int.self) {
-                guard case .list(let items) = value, item >= 0, item < items.count, case .file = items[item] else {
-                    throw Problem(.notFound, "output `\(name)` of run \(run.id) has no file at index \(item)")
-                }
-                value = items[item]
-            }
-            guard case .file(let path) = value else { return reply(OutputValue(name: name, value: JSONValue(value))) }
-            // Only regular files beneath the run's own directory, opened with its tenant's rights.
-            let file = try await server.openRunFile(path, of: run)
-            var headers = HTTPFields()
-            headers[.contentType] = "application/octet-stream"
-            headers[.contentDisposition] = "attachment; filename=\"\((path as NSString).lastPathComponent)\""
-            return HeavenServer.streaming(file, headers: headers)
-        }
-        routes.addRaw(
-            APIOperation(
-                "GET", "/v1/runs/{id}/events",
-                """
-                The run's events as server-sent events (`event`: its kind, `data`: an EventView), live until the \
-                run ends (resumes from Last-Event-ID or ?after=N)
-                """,
-                tag: "runs",
-                parameters: [
-                    RunRoutes.id, APIParameter("after", in: .query, .integer(format: "int64"), "events after this id"),
-                    APIParameter(
-                        "follow", in: .query, .boolean, "false (or 0): the events so far, then the stream ends"),
-                ],
-                responses: [
-                    APIResponse(
-                        200, "the events: `id`, `event` (its kind), `data` (an EventView as JSON)",
-                        .media("text/event-stream", RunRoutes.serverSentEvent)),
-                    APIResponse(404, "no such run"),
-                ])
-        ) { request, context in
-            let run = try await access.visibleRun(context)
-            let user = try context.user
-            let fromHeader: String? = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value
-            guard
-                let after = try fromHeader.map({ Int64($0) }) ?? Access.query("after", of: request, as: Int64.self) ?? 0
-            else { throw Problem(.badRequest, "the Last-Event-ID header is an event id (an integer)") }
-            let follow = try Access.query("follow", of: request, as: Bool.self) ?? true
-            let (access, token) = (access, request.headers[.authorization])
-            return events(run.id, after: after, follow: follow) {
-                // Still this token's user's (not revoked), who may still read the run.
-                guard let token, let now = try? await Tokens.user(authorization: token, store: access.stores.accounts),
-                    now.name == user.name
-                else {
-                    return false
-                }
-                return (try? await access.run(run.id, visibleTo: now)) != nil
-            }
+            return (try? await access.run(run.id, visibleTo: now)) != nil
         }
     }
 
-    /// Resumes a failed or interrupted run (the API and the console): 409 when it
-    /// succeeded, was cancelled, or is running. It is pending from then on.
+    /// Resumes a failed or interrupted run (the API and the console; the rule is
+    /// `RunControl`'s): 409 when it succeeded, was cancelled, or is running. It is pending
+    /// from then on, and this server drives it.
     func resume(_ run: RunRecord) async throws -> RunRecord {
-        switch run.status {
-        case .succeeded: throw Problem(.conflict, "run \(run.id) has succeeded: there is nothing to resume")
-        case .cancelled:
-            throw Problem(
-                .conflict, "run \(run.id) was cancelled, and a cancelled run does not resume: submit its files again")
-        case .running, .pending:
-            if run.driver(alive: Engine.processLiveness) != nil || server.isDriving(run.id) {
-                throw Problem(.conflict, "run \(run.id) is running")
-            }
-        case .failed, .interrupted: break
-        }
-        if run.status == .failed, run.process != nil, try await stores.ledger.charge(job: run.id) != nil {
-            throw Problem(
-                .conflict,
-                """
-                job \(run.id) of a priced process ended failed and its budget went back: it does not resume; \
-                execute the process again
-                """
-            )
-        }
-        // Pending from now on: whoever reads it next sees it going on, not ended.
-        var resumed = run
-        resumed.status = .pending
-        try await stores.runs.updateRun(resumed)
+        let resumed: RunRecord
+        do {
+            resumed = try await server.control.resume(run, drivenHere: server.isDriving(run.id))
+        } catch { throw Problem(error) }
         server.drive(run.id)
         return resumed
     }
@@ -283,10 +173,7 @@ struct RunRoutes {
     /// Cancels a run (the API and the console); asking again for a run cancelled on
     /// request is fine; 409 when it ended otherwise.
     func cancel(_ run: RunRecord) async throws {
-        if run.status == .cancelled, run.cancelRequested { return }
-        if case .alreadyEnded(let status) = try await server.engine.cancel(runID: run.id) {
-            throw Problem(.conflict, "run \(run.id) has already ended (\(status.rawValue))")
-        }
+        do { _ = try await server.control.cancel(run) } catch { throw Problem(error) }
     }
 
     /// The starts and ends of a run's attempts, told once each as the stream sees them.
@@ -569,3 +456,132 @@ struct RunRoutes {
 #if canImport(Glibc)
     import Glibc
 #endif
+
+/// The operations, as the API document describes them.
+extension RunRoutes {
+    enum Operations {
+        static let submit =
+            APIOperation(
+                "POST", "/v1/runs",
+                """
+                Submit a run: its YAML documents (Topology, Workflow), inputs, files uploaded with it (name → \
+                base64; file inputs name them), and groups to share it with
+                """,
+                tag: "runs", request: RunSubmission.self,
+                responses: [
+                    APIResponse(201, "the run, created and started", .json(RunView.self)),
+                    APIResponse(
+                        403,
+                        """
+                        a workflow of a user who is not an admin asks for `isolation: none` (the detail says \
+                        where: FILE:LINE:COL); or `share` names a group of someone else's
+                        """
+                    ), APIResponse(413, "too large"), APIResponse(415, "not JSON"),
+                    APIResponse(422, "the documents are invalid (file:line:col diagnostics in detail)"),
+                ])
+
+        static let list =
+            APIOperation(
+                "GET", "/v1/runs", "The runs the caller may see, newest first", tag: "runs",
+                parameters: [
+                    APIParameter("limit", in: .query, .integer(minimum: 1, maximum: 1000), "at most this many (100)")
+                ],
+                responses: [APIResponse(200, "the runs", .json(RunList.self))])
+
+        static let status =
+            APIOperation(
+                "GET", "/v1/runs/{id}", "A run: status, outputs (files as download URLs), attempts", tag: "runs",
+                parameters: [RunRoutes.id],
+                responses: [
+                    APIResponse(200, "the run", .json(RunView.self)), APIResponse(404, "no such run (or not yours)"),
+                ])
+
+        static let resumeRun =
+            APIOperation(
+                "POST", "/v1/runs/{id}/resume",
+                "Resume a failed or interrupted run without re-running its finished tasks (its owner or an admin)",
+                tag: "runs", parameters: [RunRoutes.id],
+                responses: [
+                    APIResponse(202, "the run goes on", .json(RunView.self)),
+                    APIResponse(403, "shared with you to read only"), APIResponse(404, "no such run"),
+                    APIResponse(409, "the run succeeded, was cancelled (submit it again), or is running"),
+                ])
+
+        static let cancelRun =
+            APIOperation(
+                "POST", "/v1/runs/{id}/cancel", "Cancel a run (its owner or an admin)", tag: "runs",
+                parameters: [RunRoutes.id],
+                responses: [
+                    APIResponse(
+                        202,
+                        """
+                        cancellation requested (again for a run already cancelled on request: cancelling is \
+                        idempotent)
+                        """,
+                        .json(CancelRequested.self)),
+                    APIResponse(403, "shared with you to read only"), APIResponse(404, "no such run"),
+                    APIResponse(409, "the run has ended (succeeded, failed, or cancelled without a request)"),
+                ])
+
+        static let logs =
+            APIOperation(
+                "GET", "/v1/runs/{id}/logs", "The attempts of a run's tasks, with the URL of each log", tag: "runs",
+                parameters: [RunRoutes.id],
+                responses: [APIResponse(200, "the attempts", .json(LogList.self)), APIResponse(404, "no such run")])
+
+        static let log =
+            APIOperation(
+                "GET", "/v1/runs/{id}/logs/{task}",
+                """
+                A task's log (latest attempt, or ?attempt=N); the task as its flat key (`each#3.ndvi`, \
+                percent-encoded in the path)
+                """,
+                tag: "runs",
+                parameters: [
+                    RunRoutes.id, APIParameter("task", in: .path, .string(), "the task's flat key"),
+                    APIParameter(
+                        "attempt", in: .query, .integer(format: "int32", minimum: 1),
+                        "the attempt's number (the latest when absent)"),
+                ],
+                responses: [
+                    APIResponse(200, "the log", .media("text/plain", .string())),
+                    APIResponse(404, "no such run, task or attempt"),
+                ])
+
+        static let output =
+            APIOperation(
+                "GET", "/v1/runs/{id}/outputs/{name}", "A run output: the file itself, or its value", tag: "runs",
+                parameters: [
+                    RunRoutes.id, APIParameter("name", in: .path, .string(), "the output's name"),
+                    APIParameter(
+                        "item", in: .query, .integer(minimum: 0),
+                        "for an output that is a list of files: the file at this index (from 0)"),
+                ],
+                responses: [
+                    APIResponse(
+                        200, "the value, or the file itself", .json(OutputValue.self),
+                        or: [("application/octet-stream", .string(format: "binary"))]),
+                    APIResponse(404, "no such run or output"),
+                ])
+
+        static let eventStream =
+            APIOperation(
+                "GET", "/v1/runs/{id}/events",
+                """
+                The run's events as server-sent events (`event`: its kind, `data`: an EventView), live until the \
+                run ends (resumes from Last-Event-ID or ?after=N)
+                """,
+                tag: "runs",
+                parameters: [
+                    RunRoutes.id, APIParameter("after", in: .query, .integer(format: "int64"), "events after this id"),
+                    APIParameter(
+                        "follow", in: .query, .boolean, "false (or 0): the events so far, then the stream ends"),
+                ],
+                responses: [
+                    APIResponse(
+                        200, "the events: `id`, `event` (its kind), `data` (an EventView as JSON)",
+                        .media("text/event-stream", RunRoutes.serverSentEvent)),
+                    APIResponse(404, "no such run"),
+                ])
+    }
+}

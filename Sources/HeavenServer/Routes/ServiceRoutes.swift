@@ -10,10 +10,49 @@ struct ServiceRoutes {
     let server: HeavenServer
     let document: DocumentBox
 
+    /// The route list: each operation (`Operations`, which documents it) and its handler.
     func register(_ routes: inout APIRoutes) {
+        routes.add(Operations.health) { _, _ in health() }
+        routes.addRaw(Operations.document) { _, _ in openAPIDocument() }
+        routes.addRaw(Operations.metrics) { _, context in try metrics(context) }
+    }
+
+    // MARK: Handlers
+
+    /// Whether the server answers, and how tenants' tasks are isolated.
+    func health() -> Health {
         let isolation: Health.Isolation = server.policy.isolation == "none" ? .none : .tenantUIDs
         let policy = server.policy
-        routes.add(
+        return Health(
+            isolation: isolation,
+            limits: isolation == .none ? nil : TaskConfinement.limitsInForce ? .cgroups : .rlimits,
+            network: isolation == .none ? nil : policy.taskNetwork == .outbound ? .outbound : Health.Network.none,
+            taskDisk: isolation == .none ? nil : Int64(policy.taskDisk))
+    }
+
+    /// This server's OpenAPI document.
+    func openAPIDocument() -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: document.data)))
+    }
+
+    /// The Prometheus metrics (admins).
+    func metrics(_ context: HeavenContext) throws -> Response {
+        let user = try context.user
+        guard user.admin else { throw Problem(.forbidden, "only admins read the metrics") }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+        return Response(
+            status: .ok, headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: HeavenServer.registry.emitToBuffer())))
+    }
+}
+
+/// The operations, as the API document describes them.
+extension ServiceRoutes {
+    enum Operations {
+        static let health =
             APIOperation(
                 "GET", "/healthz", "Whether the server answers, and how tenants' tasks are isolated", tag: "service",
                 responses: [
@@ -29,24 +68,14 @@ struct ServiceRoutes {
                         """,
                         .json(Health.self))
                 ], authenticated: false)
-        ) { _, _ in
-            Health(
-                isolation: isolation,
-                limits: isolation == .none ? nil : TaskConfinement.limitsInForce ? .cgroups : .rlimits,
-                network: isolation == .none ? nil : policy.taskNetwork == .outbound ? .outbound : Health.Network.none,
-                taskDisk: isolation == .none ? nil : Int64(policy.taskDisk))
-        }
-        routes.addRaw(
+
+        static let document =
             APIOperation(
                 "GET", "/openapi.json", "This document", tag: "service",
                 responses: [APIResponse(200, "the OpenAPI document", .media("application/json", .any))],
                 authenticated: false)
-        ) { [document] _, _ in
-            var headers = HTTPFields()
-            headers[.contentType] = "application/json"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: document.data)))
-        }
-        routes.addRaw(
+
+        static let metrics =
             APIOperation(
                 "GET", "/metrics",
                 """
@@ -58,14 +87,5 @@ struct ServiceRoutes {
                     APIResponse(200, "metrics", .media("text/plain; version=0.0.4", .string())),
                     APIResponse(403, "not an admin"),
                 ])
-        ) { _, context in
-            let user = try context.user
-            guard user.admin else { throw Problem(.forbidden, "only admins read the metrics") }
-            var headers = HTTPFields()
-            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(
-                status: .ok, headers: headers,
-                body: .init(byteBuffer: ByteBuffer(bytes: HeavenServer.registry.emitToBuffer())))
-        }
     }
 }
