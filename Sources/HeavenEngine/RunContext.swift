@@ -207,17 +207,22 @@ final class RunContext: Sendable {
     /// The connector of a site the run uses.
     func connector(for site: String) -> (any Connector)? { connectorsBySite.withLock { $0[site] } }
 
-    private let siteLostHandler = Mutex<(@Sendable (String, String) async -> Void)?>(nil)
+    /// In a struct of its own (see `SlotPool.Hooks`: a closure as a `Mutex`'s value
+    /// gains a thunk per read).
+    private struct SiteLostHandler {
+        var handler: (@Sendable (String, String) async -> Void)?
+    }
+    private let siteLostHandler = Mutex(SiteLostHandler())
 
     /// Sets what happens when a site stops answering (substitution, with a topology).
     func onSiteLost(_ handler: @escaping @Sendable (String, String) async -> Void) {
-        siteLostHandler.withLock { $0 = handler }
+        siteLostHandler.withLock { $0.handler = handler }
     }
 
     /// A site stopped answering: it is marked down and its machines re-placed.
     func siteLost(_ site: String, _ reason: String) async {
         await event(.siteLost(site: site, reason: reason))
-        if let handler = siteLostHandler.withLock({ $0 }) { await handler(site, reason) }
+        if let handler = siteLostHandler.withLock({ $0.handler }) { await handler(site, reason) }
     }
 
     /// Every connector the run uses.

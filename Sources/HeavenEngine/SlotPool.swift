@@ -86,7 +86,18 @@ final class SlotPool: Sendable {
 
     /// Gives back the capacity of parked ends no attempt took over (to the gate and the
     /// store): set once, by the run's context.
-    private let expiry = Mutex<(@Sendable ([Parked]) -> Void)?>(nil)
+    /// What the pool calls back, set once by the run's context: what gives back the
+    /// capacity of a parked end no attempt took over, and whether another run waits for a
+    /// node (then a parked end there is given back, not taken over). In a struct of its
+    /// own: a closure kept as the value of a `Mutex` (generic) gains a reabstraction thunk
+    /// each time it is read (the inout access writes it back wrapped), and calling it then
+    /// went through one more layer per task — 20,000 layers after 10,000 tasks, a crash
+    /// (stack overflow) past 100,000.
+    private struct Hooks {
+        var expiry: (@Sendable ([Parked]) -> Void)?
+        var othersWait: (@Sendable (String) -> Bool)?
+    }
+    private let hooks = Mutex(Hooks())
     private let timer = ParkTimer()
 
     /// The pool's one timer, for the earliest parked end (a dispatch source: rescheduled
@@ -118,18 +129,13 @@ final class SlotPool: Sendable {
         timer.source.activate()
     }
 
-    /// Whether another run waits for a node (then a parked end there is given back, not
-    /// taken over): set once, by the run's context.
-    private let othersWait = Mutex<(@Sendable (String) -> Bool)?>(nil)
-
     /// Sets what gives back the capacity of a parked end no attempt took over, and what
     /// says another run waits for a node.
     func onExpiry(
         _ handler: @escaping @Sendable ([Parked]) -> Void,
         othersWait: @escaping @Sendable (String) -> Bool = { _ in false }
     ) {
-        expiry.withLock { $0 = handler }
-        self.othersWait.withLock { $0 = othersWait }
+        hooks.withLock { $0 = Hooks(expiry: handler, othersWait: othersWait) }
     }
 
     /// Gives back the parked ends whose moment passed (`all`: every one, the run ending).
@@ -142,7 +148,7 @@ final class SlotPool: Sendable {
             if let next = s.armed { timer.set(next) }
             return expired
         }
-        if !expired.isEmpty, let handler = expiry.withLock({ $0 }) { handler(expired) }
+        if !expired.isEmpty, let handler = hooks.withLock({ $0.expiry }) { handler(expired) }
     }
 
     /// One machine of a site's cores and memory: the pool when there is no topology.
@@ -261,9 +267,9 @@ final class SlotPool: Sendable {
     /// it does wait behind those that could use the node it would take, so that a task
     /// needing more cores there is not overtaken for ever.
     func acquire(_ r: Request) async throws -> Slot {
-        let othersWait = othersWait.withLock { $0 }
+        let othersWait = hooks.withLock { $0.othersWait }
         var givenBack: [Parked] = []
-        defer { if !givenBack.isEmpty, let handler = expiry.withLock({ $0 }) { handler(givenBack) } }
+        defer { if !givenBack.isEmpty, let handler = hooks.withLock({ $0.expiry }) { handler(givenBack) } }
         return try await withCheckedThrowingContinuation { (c: CheckedContinuation<Slot, any Error>) in
             let outcome = state.withLock { s -> Result<Slot, any Error>? in
                 if let reason = s.closed { return .failure(EngineError.stopped(reason)) }

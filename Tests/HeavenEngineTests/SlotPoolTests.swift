@@ -138,6 +138,33 @@ struct SlotPoolTests {
         p.release(d)
     }
 
+    @Test(
+        """
+        its hooks stay as set however many slots are taken: 300,000 parked takeovers, each asking whether others \
+        wait, and the last question costs what the first did
+        """
+    )
+    func hooksDoNotGrow() async throws {
+        // A closure kept as a Mutex's value gained a thunk per read: after 100,000 tasks a
+        // question went through 200,000 nested calls and overflowed the stack.
+        let p = pool()
+        let asked = Mutex(0)
+        p.onExpiry(
+            { _ in },
+            othersWait: { _ in
+                asked.withLock { $0 += 1 }
+                return false
+            })
+        var slot = try await p.acquire(request("m", 1))
+        for i in 0..<300_000 {
+            #expect(p.release(slot, passing: AttemptKey(runID: "r", taskKey: "t", number: i + 1), park: true) != nil)
+            slot = try await p.acquire(request("m", 1))
+        }
+        #expect(slot.takesOver != nil && asked.withLock { $0 } == 300_000)
+        p.release(slot)
+        p.close("ended")
+    }
+
     @Test("a request that fits waits behind earlier ones for the same node, not behind another node's")
     func fairness() async throws {
         let p = pool()
