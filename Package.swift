@@ -53,7 +53,10 @@ let package = Package(
         // Layer 3: the embedded store: the core's store protocols on SQLite, through GRDB.
         .target(
             name: "HeavenStore",
-            dependencies: ["HeavenModel", "HeavenCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "HeavenModel", "HeavenCore", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings),
         // Layer 3: places topologies on granted sites (matching, grants, links, explanations):
         // a catalog in, a placement out; the model and the core only.

@@ -72,8 +72,11 @@ struct Bench: AsyncParsableCommand {
     )
     var ogc = false
 
-    @Flag(help: "Measure the web console instead: the first render of a 10,000-task run's page.")
+    @Flag(help: "Measure the web console instead: the pages of a 100,000-task run, while it runs and ended.")
     var console = false
+
+    @Option(help: "The tasks of --console's run (100,000; 300 with --quick).")
+    var consoleTasks: Int?
 
     @Option(help: "The pygeoapi program --ogc measures (default: where scripts/bench/pygeoapi.sh installs it).")
     var pygeoapi: String?
@@ -116,7 +119,7 @@ struct Bench: AsyncParsableCommand {
             return
         }
         if console {
-            let text = try await ConsoleBench.run(scratch: scratch, quick: quick, log: log)
+            let text = try await ConsoleBench.run(scratch: scratch, quick: quick, tasks: consoleTasks, log: log)
             print(text)
             if let path = write {
                 try Bench.replaceSection(

@@ -211,3 +211,43 @@ extension RunRecord {
         return .interrupted
     }
 }
+
+/// An attempt as a look that follows a run reads it (`RunStore.attemptChanges`): what
+/// the console draws and the event stream tells, without its outputs, process, or
+/// resources (which `AttemptRecord` holds).
+public struct AttemptSummary: Sendable, Equatable {
+    /// Its id in the store: grows in the order attempts are recorded.
+    public var id: Int64
+    public var taskKey: String
+    public var number: Int
+    public var status: AttemptStatus
+    public var site: String?
+    public var node: String?
+    public var startedAt: Date
+    public var queuedAt: Date?
+    public var finishedAt: Date?
+    public var exitCode: Int32?
+    public var signal: Int32?
+    public var error: String?
+    public var reusedFrom: String?
+
+    public init(
+        id: Int64, taskKey: String, number: Int, status: AttemptStatus, site: String? = nil, node: String? = nil,
+        startedAt: Date, queuedAt: Date? = nil, finishedAt: Date? = nil, exitCode: Int32? = nil, signal: Int32? = nil,
+        error: String? = nil, reusedFrom: String? = nil
+    ) {
+        (self.id, self.taskKey, self.number, self.status) = (id, taskKey, number, status)
+        (self.site, self.node, self.startedAt, self.queuedAt, self.finishedAt) = (
+            site, node, startedAt, queuedAt, finishedAt
+        )
+        (self.exitCode, self.signal, self.error, self.reusedFrom) = (exitCode, signal, error, reusedFrom)
+    }
+
+    /// The summary of a full record (which has an id once stored).
+    public init(_ a: AttemptRecord) {
+        self.init(
+            id: a.id ?? 0, taskKey: a.taskKey, number: a.number, status: a.status, site: a.site, node: a.node,
+            startedAt: a.startedAt, queuedAt: a.queuedAt, finishedAt: a.finishedAt, exitCode: a.exitCode,
+            signal: a.signal, error: a.error, reusedFrom: a.reusedFrom)
+    }
+}

@@ -39,6 +39,13 @@ public protocol RunStore: Sendable {
     func finishAttempt(_ attempt: AttemptRecord, passing: @Sendable () -> Bool) async throws
     /// Every attempt of a run, oldest first.
     func attempts(run: String) async throws -> [AttemptRecord]
+    /// What changed among a run's attempts since a look that saw them up to id `after`
+    /// and saw those of `running` running: the attempts recorded since (by id, oldest
+    /// first), then those of `running` as they are now. A look that follows a run this
+    /// way reads what changed, never the whole run again: an attempt's id grows in the
+    /// order attempts are recorded, and an attempt changes only while it runs (a second
+    /// implementation must keep both true). `after: 0, running: []` reads them all.
+    func attemptChanges(run: String, after: Int64, running: [Int64]) async throws -> [AttemptSummary]
     /// The CPU seconds a run's attempts used, all together (a job's status tells them).
     func cpuSeconds(run: String) async throws -> Double
     /// The outputs of every task instance that succeeded in a run, by task key.

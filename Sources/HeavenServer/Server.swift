@@ -42,6 +42,8 @@ public final class HeavenServer: Sendable {
     }
     var control: RunControl { RunControl(engine: engine, runs: stores.runs, ledger: stores.ledger) }
     var queries: RunQueries { RunQueries(runs: stores.runs, accounts: stores.accounts, processes: stores.processes) }
+    /// The runs the console looked at lately, followed by what changes (`RunSight`).
+    let sights = RunSights()
     /// Runs this process drives, by id.
     private let driving = Mutex<[String: Task<Void, Never>]>([:])
 
@@ -75,15 +77,36 @@ public final class HeavenServer: Sendable {
         driving.withLock { d in
             guard d[runID] == nil else { return }
             d[runID] = Task.detached { [engine, logger] in
+                let following = Task.detached { await self.followForConsole(runID) }
                 do { _ = try await engine.execute(runID: runID, load: load) } catch {
                     logger.error("run failed to execute", metadata: ["run": "\(runID)", "error": "\(error)"])
                 }
+                following.cancel()
                 self.driving.withLock {
                     $0.removeValue(forKey: runID)
                     CrashGuard.note($0.keys)
                 }
             }
             CrashGuard.note(d.keys)
+        }
+    }
+
+    /// Keeps the console's sight of a run this server drives up to date while it runs, a
+    /// look at most a second after each change once it has run a second (a job of a few
+    /// milliseconds is never looked at): its page, opened even at 100,000 tasks, then
+    /// reads only the last second's changes. Not for a run past what the sights keep.
+    func followForConsole(_ runID: String) async {
+        do {
+            try await Task.sleep(for: .seconds(1))
+            while true {
+                let seen = stores.changes.generation(of: .attempts(run: runID))
+                let sight = try await sights.look(runID, final: false, runs: stores.runs)
+                if await sight.size > sights.capacity { return }
+                await stores.changes.waitForChange(of: .attempts(run: runID), after: seen, timeout: .seconds(60))
+                try await Task.sleep(for: .seconds(1))
+            }
+        } catch {
+            // Cancelled (the run ended), or the store failed: the page reads it then.
         }
     }
 

@@ -49,7 +49,14 @@ struct BenchSmokeTests {
         let r = try h.run("bench", "--console", "--quick", "--write", doc)
         #expect(r.status == 0, "\(r.stderr)")
         let written = try String(contentsOfFile: doc, encoding: .utf8)
-        #expect(!written.contains("old") && written.contains("a run of 300 task instances"), "\(written)")
-        #expect(written.contains("| the run's page (its foreach collapsed"), "\(written)")
+        #expect(!written.contains("old") && written.contains("a run of 301 task instances"), "\(written)")
+        // While the run goes on (its page, first and again, and the live refresh's fragments), and ended.
+        for row in [
+            "| while it runs: the run's page, first load", "| while it runs: the run's page (its foreach collapsed",
+            "| while it runs: the live refresh's graph fragment", "| while it runs: the live refresh's Gantt fragment",
+            "| ended: the run's page |", "| ended: the foreach expanded", "| the runs page |",
+        ] {
+            #expect(written.contains(row), "\(row)")
+        }
     }
 }

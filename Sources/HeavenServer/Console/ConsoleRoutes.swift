@@ -417,23 +417,17 @@ struct ConsoleRoutes {
     func picture(_ request: Request, _ run: RunRecord, load given: LoadResult? = nil) async throws -> (
         graph: GraphNode?, gantt: GanttView
     ) {
-        let attempts = try await stores.runs.attempts(run: run.id)
         let expand = request.uri.queryParameters.getAll("expand").map {
             String($0).removingPercentEncoding ?? String($0)
         }
-        // What waits is told by events, read only while the run goes on.
-        let events = run.status.isFinal ? [] : try await stores.runs.events(run: run.id, after: 0, limit: 100_000)
-        let p = RunPicture(
-            runID: run.id, attempts: attempts,
-            expanded: Set(expand.flatMap { [$0 + "#", $0 + "@"] }),
-            from: request.uri.queryParameters.get("from").flatMap { Int(String($0)) } ?? 0, events: events)
+        // What changed since this server's last look at the run (the first: all of it).
+        let sight = try await server.sights.look(run.id, final: run.status.isFinal, runs: stores.runs)
         let load: LoadResult?
         if let given { load = given } else { load = await self.load(of: run) }
-        var graph: GraphNode?
-        if let load, let w = load.documents.workflow(named: run.workflow) {
-            graph = p.graph(w, documents: load.documents)
-        }
-        return (graph, p.gantt())
+        let workflow = load?.documents.workflow(named: run.workflow)
+        return await sight.draw(
+            workflow, documents: load?.documents, expanded: Set(expand.flatMap { [$0 + "#", $0 + "@"] }),
+            from: request.uri.queryParameters.get("from").flatMap { Int(String($0)) } ?? 0)
     }
 
     func runPage(_ request: Request, _ run: RunRecord, _ c: Caller) async throws -> Response {

@@ -6,22 +6,21 @@ import Mustache
 
 /// What the console draws of a run: its workflow as a graph of task nodes coloured by
 /// state (foreach and loop instances collapsed into a group with counts when many), and
-/// its attempts as a Gantt chart by site. HTML built here, every text escaped.
+/// its attempts as a Gantt chart by site; drawn from a `RunSight` (which keeps the
+/// counts), as views the templates render.
 struct RunPicture {
     let runID: String
-    let attempts: [AttemptRecord]
+    let attempts: [AttemptSummary]
+    let packed: Packed
+    /// The latest attempt of each task instance (an index in `attempts`), by key.
+    let latest: [String: Int]
+    /// While the run goes on: the last `waiting` or `retry` event of each task instance.
+    let waits: [String: (since: Date, why: String)]
+    let tally: RunTally
     /// Group prefixes (`tiles#`) whose instances are listed one by one.
     let expanded: Set<String>
     /// In an expanded group of more than `pageSize` instances: the first one shown.
     let from: Int
-
-    /// The latest attempt of each task instance, by key.
-    let latest: [String: AttemptRecord]
-    /// While the run goes on: the task instances that said they wait (for capacity, or
-    /// for their next attempt after a failure), since when and why, by key.
-    let waiting: [String: (since: Date, why: String)]
-    /// Every task instance known: attempted or waiting.
-    let keys: [String]
 
     /// An expanded group shows its instances this many at a time (`?from=N` for the
     /// others): a page of 10,000 nodes is megabytes nobody reads, and seconds to draw.
@@ -33,36 +32,73 @@ struct RunPicture {
     /// More attempts than this: the Gantt chart aggregates them by site.
     static let gatherAbove = 2000
 
-    init(runID: String, attempts: [AttemptRecord], expanded: Set<String>, from: Int = 0, events: [EventRecord] = []) {
-        self.from = max(0, from)
-        self.runID = runID
-        self.attempts = attempts
-        self.expanded = expanded
-        var latest: [String: AttemptRecord] = [:]
-        for a in attempts where (latest[a.taskKey]?.number ?? 0) < a.number { latest[a.taskKey] = a }
-        self.latest = latest
-        var waiting: [String: (since: Date, why: String)] = [:]
-        for e in events where e.kind == .waiting || e.kind == .retry {
-            guard let key = e.taskKey else { continue }
-            // Until an attempt starts after it (or the one it follows is still running).
-            if let a = latest[key], a.status == .running || a.startedAt >= e.time { continue }
-            waiting[key] = (e.time, e.message)
+    init(
+        runID: String, attempts: [AttemptSummary], packed: Packed, latest: [String: Int],
+        waits: [String: (since: Date, why: String)], tally: RunTally, expanded: Set<String>, from: Int
+    ) {
+        (self.runID, self.attempts, self.packed, self.latest) = (runID, attempts, packed, latest)
+        (self.waits, self.tally, self.expanded, self.from) = (waits, tally, expanded, max(0, from))
+    }
+
+    /// What the Gantt chart of a large run reads of its attempts, packed: when each began
+    /// (queued or started), started and ended (NaN while running), in seconds since
+    /// 1970, and its lane (site and node), by the attempts' order.
+    struct Packed: Sendable {
+        var begins: [Double] = []
+        var starts: [Double] = []
+        var ends: [Double] = []
+        var lanes: [Int32] = []
+        var laneNames: [String] = []
+        var laneSites: [String] = []
+        var laneNodes: [String?] = []
+        var laneIndex: [String: Int32] = [:]
+
+        mutating func append(_ a: AttemptSummary) {
+            begins.append(0)
+            starts.append(0)
+            ends.append(0)
+            lanes.append(0)
+            set(begins.count - 1, a)
         }
-        self.waiting = waiting
-        self.keys = Array(latest.keys) + waiting.keys.filter { latest[$0] == nil }
+
+        mutating func set(_ i: Int, _ a: AttemptSummary) {
+            begins[i] = RunPicture.begin(a).timeIntervalSince1970
+            starts[i] = a.startedAt.timeIntervalSince1970
+            ends[i] = a.finishedAt?.timeIntervalSince1970 ?? .nan
+            // Most attempts are on the lane of the one before.
+            if i > 0, case let l = lanes[i - 1], laneSites[Int(l)] == (a.site ?? "(not placed)"),
+                laneNodes[Int(l)] == a.node
+            {
+                lanes[i] = l
+                return
+            }
+            let name = RunPicture.lane(a)
+            if let l = laneIndex[name] {
+                lanes[i] = l
+            } else {
+                lanes[i] = Int32(laneNames.count)
+                laneIndex[name] = lanes[i]
+                laneNames.append(name)
+                laneSites.append(a.site ?? "(not placed)")
+                laneNodes.append(a.node)
+            }
+        }
+    }
+
+    static func begin(_ a: AttemptSummary) -> Date { min(a.queuedAt ?? a.startedAt, a.startedAt) }
+    static func lane(_ a: AttemptSummary) -> String {
+        (a.site ?? "(not placed)") + (a.node.map { " · \($0)" } ?? "")
     }
 
     /// A task instance's state, in the API's words: its latest attempt's status
     /// (`running`, `succeeded`, `failed`, `timed-out`, `cancelled`, `lost`), or
     /// `waiting` and `pending` before one runs.
     func state(_ key: String) -> String {
-        if waiting[key] != nil { return "waiting" }
-        guard let a = latest[key] else { return "pending" }
-        return a.status.rawValue
+        tally.stateOf[key].map { RunTally.states[Int($0)] } ?? "pending"
     }
 
     /// Why an attempt did not succeed, in a few words (nil when it succeeded or runs).
-    static func reason(_ a: AttemptRecord) -> String? {
+    static func reason(_ a: AttemptSummary) -> String? {
         switch a.status {
         case .running, .succeeded: return nil
         case .failed, .timedOut, .cancelled, .lost:
@@ -150,8 +186,8 @@ struct RunPicture {
         var title = key
         var log = ""
         var why = ""
-        if let w = waiting[key] { title += " · waiting: \(w.why)" }
-        if let a = latest[key] {
+        if s == "waiting", let w = waits[key] { title += " · waiting: \(w.why)" }
+        if let a = latest[key].map({ attempts[$0] }) {
             title += " · attempt \(a.number) · \(a.status.rawValue)" + (a.site.map { " on \($0)" } ?? "")
             log = "/console/runs/\(runID)/logs/\(RunRoutes.pathSegment(RunLayout.flat(key)))?attempt=\(a.number)"
             if s != "waiting", let reason = RunPicture.reason(a) {
@@ -172,38 +208,27 @@ struct RunPicture {
     /// The instances of a foreach (`tiles#3/`) or a loop (`search@2/`) seen so far: one
     /// box each, or one group node with their counts by state when there are many.
     func instances(_ head: String, label: String, kind: String, body: (String) -> [GraphNode]) -> GraphNode {
-        // Instance numbers seen in the attempts' keys, and the state of each instance.
-        var seen: [Int: [String]] = [:]
-        for key in keys where key.hasPrefix(head) {
-            let rest = key.dropFirst(head.count)
-            guard let slash = rest.firstIndex(of: "/"), let i = Int(rest[..<slash]) else { continue }
-            seen[i, default: []].append(key)
-        }
-        let numbers = seen.keys.sorted()
+        // The instances seen (attempted, or waiting), and how many are in each state.
+        let seen = tally.instances[head] ?? [:]
         var n = GraphNode()
-        if numbers.count > RunPicture.collapseAbove && !expanded.contains(head) {
-            var tally: [String: Int] = [:]
-            // An instance counts as the worst state of its tasks (all succeeded: succeeded).
-            for keys in seen.values {
-                let states = Set(keys.map(state))
-                let s =
-                    states == ["succeeded"]
-                    ? "succeeded" : RunPicture.tallied.first { $0 != "succeeded" && states.contains($0) } ?? "pending"
-                tally[s, default: 0] += 1
+        if seen.count > RunPicture.collapseAbove && !expanded.contains(head) {
+            let counts = tally.groups[head] ?? RunTally.Counts()
+            let tallies = RunPicture.tallied.indices.compactMap { i in
+                counts[i] > 0 ? GraphNode.Tally(state: RunPicture.tallied[i], count: Int(counts[i])) : nil
             }
             let overall =
-                tally.keys.allSatisfy { $0 == "succeeded" }
-                ? "succeeded" : RunPicture.tallied.first { $0 != "succeeded" && tally[$0] != nil } ?? "pending"
+                tallies.allSatisfy { $0.state == "succeeded" }
+                ? "succeeded" : tallies.first { $0.state != "succeeded" }?.state ?? "pending"
             n.isGroup = true
             n.group = [
                 GraphNode.Group(
                     kind: kind, head: head, state: overall,
-                    label: "\(label) · \(numbers.count) \(kind == "loop" ? "iterations" : "items")",
-                    expand: RunRoutes.pathSegment(String(head.dropLast())),
-                    tallies: RunPicture.tallied.compactMap { s in tally[s].map { .init(state: s, count: $0) } })
+                    label: "\(label) · \(seen.count) \(kind == "loop" ? "iterations" : "items")",
+                    expand: RunRoutes.pathSegment(String(head.dropLast())), tallies: tallies)
             ]
             return n
         }
+        let numbers = seen.keys.sorted()
         n.isInstances = true
         n.cls = kind
         n.label = label + (numbers.isEmpty ? " · no items yet" : "")
@@ -235,17 +260,19 @@ struct RunPicture {
     /// of their own; past `gatherAbove` attempts, each site's attempts gathered in 100
     /// slices of time.
     func gantt(now: Date = Date()) -> GanttView {
-        func begin(_ a: AttemptRecord) -> Date { min(a.queuedAt ?? a.startedAt, a.startedAt) }
+        attempts.count > RunPicture.gatherAbove ? gathered(now: now) : bars(now: now)
+    }
+
+    /// Each attempt a bar, by lane.
+    func bars(now: Date) -> GanttView {
+        let begin = RunPicture.begin
         guard let first = attempts.map(begin).min() else { return GanttView() }
         let last = max(attempts.map { $0.finishedAt ?? now }.max() ?? now, first.addingTimeInterval(0.001))
         let span = last.timeIntervalSince(first)
         func pct(_ d: Date) -> Double { max(0, min(100, d.timeIntervalSince(first) / span * 100)) }
         func f3(_ x: Double) -> String { String(format: "%.3f", x) }
-        let gathered = attempts.count > RunPicture.gatherAbove
         // A lane per site and node; attempts that overlap in time on a lane stacked in rows.
-        let bySite = Dictionary(grouping: attempts) { a in
-            (a.site ?? "(not placed)") + (a.node.map { " · \($0)" } ?? "")
-        }
+        let bySite = Dictionary(grouping: attempts, by: RunPicture.lane)
         var view = GanttView()
         view.none = false
         for (lane, list) in bySite.sorted(by: { $0.key < $1.key }) {
@@ -264,62 +291,99 @@ struct RunPicture {
                 }
             }
             var bars: [GanttView.Bar] = []
-            if gathered {
-                var slices = [Int](repeating: 0, count: 100)
-                for a in list {
-                    let from = Int(pct(a.startedAt))
-                    let to = Int(pct(a.finishedAt ?? now))
-                    for i in min(from, 99)...min(max(from, to), 99) { slices[i] += 1 }
-                }
-                let peak = max(1, slices.max() ?? 1)
-                for (i, n) in slices.enumerated() where n > 0 {
-                    var b = GanttView.Bar(site: site, y: 4, title: "\(n) attempts")
-                    b.isSlice = true
-                    b.x = "\(i)"
-                    b.opacity = String(format: "%.2f", 0.25 + 0.75 * Double(n) / Double(peak))
-                    bars.append(b)
-                }
-            } else {
-                for (a, r) in zip(ordered, row) {
-                    // Taking a free slot takes microseconds: only a real wait is drawn.
-                    let queued = a.startedAt.timeIntervalSince(begin(a))
-                    let attempt = "\(a.taskKey)#\(a.number)"
-                    if queued >= RunPicture.queuedFrom {
-                        let from = pct(begin(a))
-                        var b = GanttView.Bar(
-                            site: site, y: 4 + 18 * r,
-                            title: "\(a.taskKey) #\(a.number) queued \(String(format: "%.2f", queued)) s for a slot")
-                        b.isQueued = true
-                        b.attempt = attempt
-                        b.x = f3(from)
-                        b.width = f3(max(0.1, pct(a.startedAt) - from))
-                        bars.append(b)
-                    }
-                    let left = pct(a.startedAt)
-                    let took = (a.finishedAt ?? now).timeIntervalSince(a.startedAt)
-                    let exit = RunPicture.reason(a).map { ", \($0)" } ?? ""
-                    let before =
-                        queued >= RunPicture.queuedFrom ? String(format: " (queued %.2f s before)", queued) : ""
+            for (a, r) in zip(ordered, row) {
+                // Taking a free slot takes microseconds: only a real wait is drawn.
+                let queued = a.startedAt.timeIntervalSince(begin(a))
+                let attempt = "\(a.taskKey)#\(a.number)"
+                if queued >= RunPicture.queuedFrom {
+                    let from = pct(begin(a))
                     var b = GanttView.Bar(
                         site: site, y: 4 + 18 * r,
-                        title: "\(a.taskKey) #\(a.number) on \(site)\(a.node.map { "/\($0)" } ?? ""): "
-                            + "\(a.status.rawValue)\(exit), \(String(format: "%.2f", took)) s\(before)")
-                    b.isAttempt = true
+                        title: "\(a.taskKey) #\(a.number) queued \(String(format: "%.2f", queued)) s for a slot")
+                    b.isQueued = true
                     b.attempt = attempt
-                    b.state = a.status.rawValue
-                    b.x = f3(left)
-                    b.width = f3(max(0.2, pct(a.finishedAt ?? now) - left))
+                    b.x = f3(from)
+                    b.width = f3(max(0.1, pct(a.startedAt) - from))
                     bars.append(b)
                 }
+                let left = pct(a.startedAt)
+                let took = (a.finishedAt ?? now).timeIntervalSince(a.startedAt)
+                let exit = RunPicture.reason(a).map { ", \($0)" } ?? ""
+                let before = queued >= RunPicture.queuedFrom ? String(format: " (queued %.2f s before)", queued) : ""
+                var b = GanttView.Bar(
+                    site: site, y: 4 + 18 * r,
+                    title: "\(a.taskKey) #\(a.number) on \(site)\(a.node.map { "/\($0)" } ?? ""): "
+                        + "\(a.status.rawValue)\(exit), \(String(format: "%.2f", took)) s\(before)")
+                b.isAttempt = true
+                b.attempt = attempt
+                b.state = a.status.rawValue
+                b.x = f3(left)
+                b.width = f3(max(0.2, pct(a.finishedAt ?? now) - left))
+                bars.append(b)
             }
             view.lanes.append(
-                GanttView.Lane(
-                    name: lane, count: list.count, height: gathered ? 22 : 4 + 18 * max(1, rows.count), bars: bars))
+                GanttView.Lane(name: lane, count: list.count, height: 4 + 18 * max(1, rows.count), bars: bars))
         }
+        return RunPicture.axis(view, attempts: attempts.count, first: first, span: span, gathered: false)
+    }
+
+    /// Past `gatherAbove` attempts: each lane's attempts gathered in 100 slices of time
+    /// (how many ran in each), in one pass over the packed times.
+    func gathered(now: Date) -> GanttView {
+        let p = packed
+        let nowSeconds = now.timeIntervalSince1970
+        var first = Double.infinity
+        var last = -Double.infinity
+        for i in p.begins.indices {
+            first = min(first, p.begins[i])
+            last = max(last, p.ends[i].isNaN ? nowSeconds : p.ends[i])
+        }
+        guard first.isFinite else { return GanttView() }
+        last = max(last, first + 0.001)
+        let span = last - first
+        func slice(_ t: Double) -> Int { min(99, Int(max(0, min(100, (t - first) / span * 100)))) }
+        // Per lane, a count at each slice an attempt begins in and one past the slice it ends in.
+        var marks = [[Int]](repeating: [Int](repeating: 0, count: 101), count: p.laneNames.count)
+        var counts = [Int](repeating: 0, count: p.laneNames.count)
+        for i in p.starts.indices {
+            let l = Int(p.lanes[i])
+            let from = slice(p.starts[i])
+            let to = max(from, slice(p.ends[i].isNaN ? nowSeconds : p.ends[i]))
+            marks[l][from] += 1
+            marks[l][to + 1] -= 1
+            counts[l] += 1
+        }
+        var view = GanttView()
+        view.none = false
+        for l in p.laneNames.indices.sorted(by: { p.laneNames[$0] < p.laneNames[$1] }) where counts[l] > 0 {
+            var slices = [Int](repeating: 0, count: 100)
+            var running = 0
+            for i in 0..<100 {
+                running += marks[l][i]
+                slices[i] = running
+            }
+            let peak = max(1, slices.max() ?? 1)
+            var bars: [GanttView.Bar] = []
+            for (i, n) in slices.enumerated() where n > 0 {
+                var b = GanttView.Bar(site: p.laneSites[l], y: 4, title: "\(n) attempts")
+                b.isSlice = true
+                b.x = "\(i)"
+                b.opacity = String(format: "%.2f", 0.25 + 0.75 * Double(n) / Double(peak))
+                bars.append(b)
+            }
+            view.lanes.append(GanttView.Lane(name: p.laneNames[l], count: counts[l], height: 22, bars: bars))
+        }
+        return RunPicture.axis(
+            view, attempts: attempts.count, first: Date(timeIntervalSince1970: first), span: span, gathered: true)
+    }
+
+    /// The chart's time axis and its summary.
+    static func axis(_ view: GanttView, attempts: Int, first: Date, span: Double, gathered: Bool) -> GanttView {
+        var view = view
         view.ticks = RunPicture.axis(span: span)
         let start = RunPicture.clock.string(from: first)
         view.summary =
-            "\(attempts.count) attempts over \(String(format: "%.2f", span)) s from \(start) UTC "
+            "\(attempts) attempts over \(String(format: "%.2f", span)) s from \(start) UTC "
             + "(the axis: time since then)\(gathered ? " (gathered: darker is busier)" : "")"
         return view
     }

@@ -176,12 +176,24 @@ struct RunRoutes {
         do { _ = try await server.control.cancel(run) } catch { throw Problem(error) }
     }
 
-    /// The starts and ends of a run's attempts, told once each as the stream sees them.
+    /// The starts and ends of a run's attempts, told once each as the stream sees them;
+    /// each look reads what changed since the last (`RunStore.attemptChanges`).
     struct TaskEvents {
         private var told: [String: AttemptStatus] = [:]
+        private var lastID: Int64 = 0
+        private var running: Set<Int64> = []
 
         /// What changed since the last look, as events at stream position `position`.
-        mutating func changes(_ attempts: [AttemptRecord], position: Int64) -> [EventView] {
+        mutating func look(_ runs: any RunStore, run: String, position: Int64) async throws -> [EventView] {
+            let changed = try await runs.attemptChanges(run: run, after: lastID, running: Array(running))
+            for a in changed {
+                lastID = max(lastID, a.id)
+                if a.status == .running { running.insert(a.id) } else { running.remove(a.id) }
+            }
+            return changes(changed, position: position)
+        }
+
+        mutating func changes(_ attempts: [AttemptSummary], position: Int64) -> [EventView] {
             var out: [EventView] = []
             for a in attempts {
                 let key = "\(a.taskKey)#\(a.number)"
@@ -410,7 +422,7 @@ struct RunRoutes {
                         position = e.id ?? position
                         return EventView(id: e.id ?? 0, kind: e.kind, task: e.taskKey, message: e.message, at: e.time)
                     }
-                    let changes = tasks.changes(try await stores.runs.attempts(run: runID), position: last)
+                    let changes = try await tasks.look(stores.runs, run: runID, position: last)
                     // In the order they happened (a stored event first at the same instant);
                     // a task's event takes the id of the stored event before it.
                     var told = last
