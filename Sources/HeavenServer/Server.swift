@@ -100,7 +100,7 @@ public final class HeavenServer: Sendable {
             try await Task.sleep(for: .seconds(1))
             while true {
                 let seen = stores.changes.generation(of: .attempts(run: runID))
-                let sight = try await sights.look(runID, final: false, runs: stores.runs)
+                let sight = try await sights.look(runID, runs: stores.runs)
                 if await sight.size > sights.capacity { return }
                 await stores.changes.waitForChange(of: .attempts(run: runID), after: seen, timeout: .seconds(60))
                 try await Task.sleep(for: .seconds(1))

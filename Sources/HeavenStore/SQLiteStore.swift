@@ -230,6 +230,12 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                     ALTER TABLE runs DROP COLUMN sources;
                     """)
         }
+        m.registerMigration("v17-attempts-by-run") { db in
+            // A run's attempts in the order they were recorded (an index on the run alone
+            // holds them by id): a look that follows a run reads those recorded since its
+            // last, whatever other runs recorded meanwhile.
+            try db.execute(sql: "CREATE INDEX attempts_by_run ON attempts(run_id)")
+        }
         return m
     }
 
@@ -604,35 +610,19 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
                             reusedFrom: text(12)))
                 }
             }
-            if after <= 0 {
-                // The whole run: in the order of the table (its ids' range, read in order) when
-                // the run's attempts are most of that range, as they are unless several runs
-                // ran at once; else through the run's index (a lookup per attempt).
-                let range = try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT MIN(id), MAX(id), COUNT(*) FROM attempts WHERE run_id = ?"),
-                    arguments: [run])
-                if let range, let low: Int64 = range[0], let high: Int64 = range[1], let count: Int64 = range[2],
-                    high - low < 4 * count
-                {
-                    let sql = "SELECT \(columns) FROM attempts WHERE id BETWEEN ? AND ? AND +run_id = ? ORDER BY id"
-                    try read(db.cachedStatement(sql: sql), [low, high, run])
-                } else {
-                    try read(db.cachedStatement(sql: "SELECT \(columns) FROM attempts WHERE run_id = ?"), [run])
-                    out.sort { $0.id < $1.id }
-                }
-            } else {
-                // What was recorded since, by id (`+run_id`: the ids' range, not the run's index).
-                try read(
-                    db.cachedStatement(sql: "SELECT \(columns) FROM attempts WHERE id > ? AND +run_id = ? ORDER BY id"),
-                    [after, run])
-            }
+            // The run's attempts recorded after `after`, in order, through `attempts_by_run`
+            // (the run's ids, ordered): what changed, however large the run or the table.
+            try read(
+                db.cachedStatement(
+                    sql: "SELECT \(columns) FROM attempts INDEXED BY attempts_by_run WHERE run_id = ? AND id > ?"),
+                [run, after])
             // Those seen running (their ids are at most `after`: not read above).
             let again = running.filter { $0 <= after }
             for start in stride(from: 0, to: again.count, by: 500) {
                 let chunk = again[start..<min(start + 500, again.count)]
                 let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
                 try read(
-                    db.makeStatement(sql: "SELECT \(columns) FROM attempts WHERE id IN (\(marks)) AND run_id = ?"),
+                    db.makeStatement(sql: "SELECT \(columns) FROM attempts WHERE id IN (\(marks)) AND +run_id = ?"),
                     StatementArguments(Array(chunk)) + [run])
             }
             return out

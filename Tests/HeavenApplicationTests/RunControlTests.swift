@@ -55,7 +55,7 @@ struct RunControlTests {
                 _ = try await f.control.resume(run, drivenHere: driven)
                 Issue.record("\(status) resumed")
             } catch {
-                guard case .conflict(let text) = error else {
+                guard case .conflict(let text) = error as? ApplicationError else {
                     Issue.record("\(status): \(error)")
                     continue
                 }
@@ -86,7 +86,8 @@ struct RunControlTests {
                 _ = try await f.control.cancel(ended)
                 Issue.record("\(status) cancelled")
             } catch {
-                #expect(error == .conflict("run \(ended.id) has already ended (\(status.rawValue))"))
+                #expect(
+                    error as? ApplicationError == .conflict("run \(ended.id) has already ended (\(status.rawValue))"))
             }
         }
         // A run cancelled without a request (it ended so by itself) is ended, not "already".
@@ -95,7 +96,7 @@ struct RunControlTests {
             _ = try await f.control.cancel(ended)
             Issue.record("cancelled again")
         } catch {
-            #expect(error == .conflict("run c2 has already ended (cancelled)"))
+            #expect(error as? ApplicationError == .conflict("run c2 has already ended (cancelled)"))
         }
     }
 }

@@ -98,9 +98,9 @@ struct RunSightTests {
                 try await store.finishAttempt(a)
             }
             running.removeFirst(ending.count)
-            try await followed.look(store, final: false)
+            try await followed.look(store)
             let whole = RunSight(runID: "r1")
-            try await whole.look(store, final: false)
+            try await whole.look(store)
             let a = await followed.draw(nil, documents: nil, expanded: [], from: 0, now: now).gantt
             let b = await whole.draw(nil, documents: nil, expanded: [], from: 0, now: now).gantt
             #expect(a.summary == b.summary && a.lanes.map(\.bars.count) == b.lanes.map(\.bars.count))
@@ -126,8 +126,74 @@ struct RunSightTests {
         #expect(try await store.attemptChanges(run: "r2", after: last, running: []).map(\.taskKey) == ["x"])
         // The waiting task counts as waiting while the run goes on, not once it ended.
         #expect(await followed.tallyGroups["each#"]?[Int(RunTally.index("waiting"))] == 1)
-        try await followed.look(store, final: true)
+        var ended = try #require(try await store.run("r1"))
+        ended.status = .succeeded
+        try await store.updateRun(ended)
+        try await followed.look(store)
         #expect(await followed.tallyGroups["each#"]?[Int(RunTally.index("waiting"))] == 0)
+    }
+
+    @Test(
+        """
+        task instances that only wait are counted as waiting from the first look, and stay so at the next looks \
+        until an attempt of theirs starts
+        """
+    )
+    func waitingBeforeAnyAttempt() async throws {
+        let root = NSTemporaryDirectory() + "heaven-sight-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = try SQLiteStore(path: root + "/heaven.sqlite")
+        try await store.createRun(
+            RunRecord(id: "r1", workflow: "w", user: "alice", inputs: [:]),
+            documents: [SourceFile(path: "w.yaml", text: "kind: Workflow\n")])
+        for i in 0..<20 {
+            try await store.appendEvent(
+                EventRecord(runID: "r1", kind: .waiting, taskKey: "each#\(i)/t", message: "waits for a core"))
+        }
+        let sight = RunSight(runID: "r1")
+        let waiting = Int(RunTally.waiting)
+        try await sight.look(store)
+        #expect(await sight.tallyGroups["each#"]?[waiting] == 20)
+        try await sight.look(store)
+        #expect(await sight.tallyGroups["each#"]?[waiting] == 20)
+        _ = try await store.startAttempt(
+            AttemptRecord(
+                runID: "r1", taskKey: "each#0/t", task: "t", number: 1, startedAt: Date().addingTimeInterval(1)),
+            checking: nil)
+        try await sight.look(store)
+        let counts = try #require(await sight.tallyGroups["each#"])
+        #expect(counts[waiting] == 19 && counts[Int(RunTally.index("running"))] == 1)
+    }
+
+    @Test("the sights kept: the least recently looked at go first; a run larger than all they keep is not kept")
+    func sightsKept() async throws {
+        let root = NSTemporaryDirectory() + "heaven-sight-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = try SQLiteStore(path: root + "/heaven.sqlite")
+        for (run, n) in [("small1", 10), ("small2", 10), ("small3", 10), ("large", 50)] {
+            try await store.createRun(
+                RunRecord(id: run, workflow: "w", user: "alice", inputs: [:]),
+                documents: [SourceFile(path: "w.yaml", text: "kind: Workflow\n")])
+            for i in 0..<n {
+                _ = try await store.startAttempt(
+                    AttemptRecord(runID: run, taskKey: "each#\(i)/t", task: "t", number: 1), checking: nil)
+            }
+        }
+        let sights = RunSights(capacity: 25, count: 10)
+        let s1 = try await sights.look("small1", runs: store)
+        let s2 = try await sights.look("small2", runs: store)
+        // Too large to keep: looked at, not kept, and the others stay.
+        let l1 = try await sights.look("large", runs: store)
+        let l2 = try await sights.look("large", runs: store)
+        let size = await l2.size
+        #expect(l1 !== l2 && size == 50)
+        #expect(try await sights.look("small1", runs: store) === s1)
+        // A third small one: the least recently looked at (small2) goes.
+        _ = try await sights.look("small3", runs: store)
+        #expect(try await sights.look("small1", runs: store) === s1)
+        #expect(try await sights.look("small2", runs: store) !== s2)
     }
 }
 

@@ -50,12 +50,10 @@ struct CancelCommand: AsyncParsableCommand {
             case .requested(let pid): print("run \(record.id): cancel requested (process \(pid) stops its tasks)")
             case .closed: print("run \(record.id) cancelled")
             }
-        } catch .conflict {
+        } catch ApplicationError.conflict {
             // It ended meanwhile: as when it had ended before.
             let now = try await CLI.findRun(stores.runs, record.id)
             print("run \(record.id) already \(now.status.rawValue)")
-        } catch {
-            throw CLIError("\(error)")
         }
     }
 }

@@ -100,8 +100,11 @@ struct ResumeCommand: AsyncParsableCommand {
             // The rule every transport applies (HeavenApplication's RunControl).
             record = try await RunControl(engine: engine, runs: stores.runs, ledger: stores.ledger).resume(
                 record, drivenHere: false, outDirectory: out.map(HeavenHome.absolute))
-        } catch {
-            guard record.status == .cancelled else { throw CLIError("\(error)") }
+        } catch let refused as ApplicationError {
+            if let pid = record.driver(alive: Engine.processLiveness) {
+                throw CLIError("run \(record.id) is being driven by process \(pid); cancel it or wait for it")
+            }
+            guard record.status == .cancelled else { throw CLIError("\(refused)") }
             // Here, how to run it again: the same files, reusing what it finished.
             let paths = try await stores.runs.documents(run: record.id).map(\.path)
             let finished = try await stores.runs.succeededOutputs(run: record.id).count

@@ -421,7 +421,7 @@ struct ConsoleRoutes {
             String($0).removingPercentEncoding ?? String($0)
         }
         // What changed since this server's last look at the run (the first: all of it).
-        let sight = try await server.sights.look(run.id, final: run.status.isFinal, runs: stores.runs)
+        let sight = try await server.sights.look(run.id, runs: stores.runs)
         let load: LoadResult?
         if let given { load = given } else { load = await self.load(of: run) }
         let workflow = load?.documents.workflow(named: run.workflow)

@@ -34,25 +34,34 @@ actor RunSight {
     /// How many attempts this sight holds (what it costs to keep).
     var size: Int { attempts.count }
 
-    /// Brings the sight up to what the store holds now (`final`: the run has ended).
-    func look(_ runs: any RunStore, final: Bool) async throws {
+    /// Whether a look read the run whole, and whether the last saw it ended with nothing
+    /// running (then nothing can change but a resume, which the run's status tells).
+    private var looked = false
+    private var settled = false
+
+    /// Brings the sight up to what the store holds now.
+    func look(_ runs: any RunStore) async throws {
         let before = looking
         let task = Task {
             _ = try? await before?.value
-            try await self.read(runs, final: final)
+            try await self.read(runs)
         }
         looking = task
         try await task.value
     }
 
-    private func read(_ runs: any RunStore, final: Bool) async throws {
+    private func read(_ runs: any RunStore) async throws {
+        // Ended or not as the store says now: looks are made in order, so a look does not
+        // take a run back to going on because its caller read the run earlier.
+        let final = try await runs.run(runID)?.status.isFinal ?? true
+        if final, settled { return }
         let changes = try await runs.attemptChanges(run: runID, after: lastAttempt, running: Array(running.keys))
         // What waits is told by events, read only while the run goes on.
         let events = final ? [] : try await runs.events(run: runID, after: lastEvent, limit: 100_000)
         // The first look reads the whole run: every key is then looked at once, after.
-        let whole = attempts.isEmpty
+        let whole = !looked
+        looked = true
         var touched: Set<String> = []
-        attempts.reserveCapacity(attempts.count + changes.count)
         for a in changes {
             let i: Int
             if let at = running[a.id] {
@@ -83,8 +92,13 @@ actor RunSight {
             live = !final
             touched.formUnion(waits.keys)
         }
-        if whole { tally = RunTally(latest.lazy.map { key, _ in (key, self.state(of: key)) }) }
+        if whole {
+            // Every task instance attempted, and those that only wait so far.
+            let keys = Array(latest.keys) + waits.keys.filter { latest[$0] == nil }
+            tally = RunTally(keys.lazy.map { key in (key, self.state(of: key)) })
+        }
         for key in touched { tally.restate(key, to: state(of: key)) }
+        settled = final && running.isEmpty
     }
 
     /// A task instance's state: waiting (while the run goes on, since a `waiting` or
@@ -114,34 +128,46 @@ actor RunSight {
 }
 
 /// The sights of the runs looked at lately, kept while they hold together at most
-/// `capacity` attempts (the least recently looked at let go first); a run larger than
-/// that is looked at whole each time, and not kept.
+/// `capacity` attempts and number at most `count` (the least recently looked at let go
+/// first). A run larger than `capacity` is looked at whole each time, and not kept: it
+/// never makes the others go.
 final class RunSights: Sendable {
     let capacity: Int
+    let count: Int
     private let kept = Mutex<(sights: [String: (sight: RunSight, size: Int, used: UInt64)], clock: UInt64)>(([:], 0))
 
-    init(capacity: Int = 1_000_000) { self.capacity = capacity }
+    init(capacity: Int = 500_000, count: Int = 256) {
+        (self.capacity, self.count) = (capacity, count)
+    }
 
     /// Run `id`'s sight brought up to date.
-    func look(_ id: String, final: Bool, runs: any RunStore) async throws -> RunSight {
+    func look(_ id: String, runs: any RunStore) async throws -> RunSight {
         let sight = kept.withLock { k in
             k.clock += 1
             if let s = k.sights[id] {
                 k.sights[id]?.used = k.clock
                 return s.sight
             }
-            let s = RunSight(runID: id)
-            k.sights[id] = (s, 0, k.clock)
-            return s
+            return RunSight(runID: id)
         }
-        try await sight.look(runs, final: final)
+        try await sight.look(runs)
         let size = await sight.size
         kept.withLock { k in
-            guard k.sights[id]?.sight === sight else { return }
-            k.sights[id]?.size = size
-            // Let go of the least recently looked at until the rest fits.
+            if size > capacity {
+                if k.sights[id]?.sight === sight { k.sights[id] = nil }
+                return
+            }
+            if let s = k.sights[id] {
+                guard s.sight === sight else { return }  // another look kept another meanwhile
+                k.sights[id]?.size = size
+            } else {
+                k.sights[id] = (sight, size, k.clock)
+            }
             var total = k.sights.values.reduce(0) { $0 + $1.size }
-            for (other, s) in k.sights.sorted(by: { $0.value.used < $1.value.used }) where total > capacity {
+            guard total > capacity || k.sights.count > count else { return }
+            // Let go of the least recently looked at (never this one) until the rest fits.
+            for (other, s) in k.sights.sorted(by: { $0.value.used < $1.value.used }) where other != id {
+                if total <= capacity && k.sights.count <= count { break }
                 k.sights[other] = nil
                 total -= s.size
             }

@@ -165,7 +165,7 @@ struct RunRoutes {
         let resumed: RunRecord
         do {
             resumed = try await server.control.resume(run, drivenHere: server.isDriving(run.id))
-        } catch { throw Problem(error) }
+        } catch let e as ApplicationError { throw Problem(e) }
         server.drive(run.id)
         return resumed
     }
@@ -173,7 +173,7 @@ struct RunRoutes {
     /// Cancels a run (the API and the console); asking again for a run cancelled on
     /// request is fine; 409 when it ended otherwise.
     func cancel(_ run: RunRecord) async throws {
-        do { _ = try await server.control.cancel(run) } catch { throw Problem(error) }
+        do { _ = try await server.control.cancel(run) } catch let e as ApplicationError { throw Problem(e) }
     }
 
     /// The starts and ends of a run's attempts, told once each as the stream sees them;
