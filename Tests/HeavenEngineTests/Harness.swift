@@ -72,8 +72,8 @@ final class Harness: Sendable {
 extension Harness {
     /// Shell that waits until `condition` holds, polling every 50 ms; after 20 s the task
     /// gives up with status 7, so a test whose ordering never comes fails instead of hanging.
-    static func waitUntil(_ condition: String) -> String {
-        "hv_n=0; until \(condition); do hv_n=$((hv_n + 1)); [ $hv_n -gt 400 ] && exit 7; sleep 0.05; done"
+    static func waitUntil(_ condition: String, seconds: Int = 20) -> String {
+        "hv_n=0; until \(condition); do hv_n=$((hv_n + 1)); [ $hv_n -gt \(seconds * 20) ] && exit 7; sleep 0.05; done"
     }
 
     /// A directory where tasks mark their start and end (`started/`, `ended/`).
