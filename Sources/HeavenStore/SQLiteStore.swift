@@ -562,71 +562,73 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
     }
 
     public func attemptChanges(run: String, after: Int64, running: [Int64]) async throws -> [AttemptSummary] {
-        let columns = """
-            id, task_key, number, status, site, node, started_at, queued_at, finished_at, exit_code, signal, error, \
-            reused_from
-            """
         return try await pool.read { db in
-            var out: [AttemptSummary] = []
-            // Stepped through SQLite's own API: a console's first look at a run of 100,000
-            // attempts reads them all, and GRDB's rows (a generic conversion per column)
-            // took three times as long.
-            func read(_ statement: Statement, _ arguments: StatementArguments) throws {
-                try statement.setArguments(arguments)
-                let s = statement.sqliteStatement
-                defer { sqlite3_reset(s) }
-                func text(_ i: Int32) -> String? {
-                    guard let p = sqlite3_column_text(s, i) else { return nil }  // NULL
-                    return String(
-                        decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(s, i))), as: UTF8.self)
-                }
-                func real(_ i: Int32) -> Double? {
-                    sqlite3_column_type(s, i) == SQLITE_NULL ? nil : sqlite3_column_double(s, i)
-                }
-                func int(_ i: Int32) -> Int64? {
-                    sqlite3_column_type(s, i) == SQLITE_NULL ? nil : sqlite3_column_int64(s, i)
-                }
-                while true {
-                    let code = sqlite3_step(s)
-                    if code == SQLITE_DONE { break }
-                    guard code == SQLITE_ROW else {
-                        throw DatabaseError(
-                            resultCode: ResultCode(rawValue: code),
-                            message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: statement.sql)
-                    }
-                    let number = Int(sqlite3_column_int64(s, 2))
-                    let key = text(1) ?? ""
-                    let status = text(3) ?? ""
-                    guard let known = AttemptStatus(rawValue: status) else {
-                        throw StoreError.corrupt("attempt \(number) of `\(key)` in run \(run): status `\(status)`")
-                    }
-                    out.append(
-                        AttemptSummary(
-                            id: sqlite3_column_int64(s, 0), taskKey: key, number: number, status: known, site: text(4),
-                            node: text(5), startedAt: Date(timeIntervalSince1970: sqlite3_column_double(s, 6)),
-                            queuedAt: SQLiteStore.date(real(7)), finishedAt: SQLiteStore.date(real(8)),
-                            exitCode: int(9).map { Int32(truncatingIfNeeded: $0) },
-                            signal: int(10).map { Int32(truncatingIfNeeded: $0) }, error: text(11),
-                            reusedFrom: text(12)))
-                }
-            }
             // The run's attempts recorded after `after`, in order, through `attempts_by_run`
             // (the run's ids, ordered): what changed, however large the run or the table.
-            try read(
-                db.cachedStatement(
-                    sql: "SELECT \(columns) FROM attempts INDEXED BY attempts_by_run WHERE run_id = ? AND id > ?"),
-                [run, after])
+            var out = try SQLiteStore.attemptSummaries(db, run: run, where: "run_id = ? AND id > ?", [run, after])
             // Those seen running (their ids are at most `after`: not read above).
             let again = running.filter { $0 <= after }
             for start in stride(from: 0, to: again.count, by: 500) {
                 let chunk = again[start..<min(start + 500, again.count)]
                 let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
-                try read(
-                    db.makeStatement(sql: "SELECT \(columns) FROM attempts WHERE id IN (\(marks)) AND +run_id = ?"),
-                    StatementArguments(Array(chunk)) + [run])
+                out += try SQLiteStore.attemptSummaries(
+                    db, run: run, where: "id IN (\(marks)) AND +run_id = ?", StatementArguments(Array(chunk)) + [run],
+                    cached: false)
             }
             return out
         }
+    }
+
+    /// The summaries of the attempts `condition` selects (by the run's index when it
+    /// names `run_id = ?` first), in the order of their ids. Stepped through SQLite's own
+    /// API: a console's first look at a run of 100,000 attempts reads them all, and
+    /// GRDB's rows (a generic conversion per column) took three times as long.
+    static func attemptSummaries(
+        _ db: Database, run: String, where condition: String, _ arguments: StatementArguments, cached: Bool = true
+    ) throws -> [AttemptSummary] {
+        let index = condition.hasPrefix("run_id = ?") ? "INDEXED BY attempts_by_run" : ""
+        let sql = """
+            SELECT id, task_key, number, status, site, node, started_at, queued_at, finished_at, exit_code, signal, \
+            error, reused_from FROM attempts \(index) WHERE \(condition)
+            """
+        let statement = cached ? try db.cachedStatement(sql: sql) : try db.makeStatement(sql: sql)
+        try statement.setArguments(arguments)
+        let s = statement.sqliteStatement
+        defer { sqlite3_reset(s) }
+        func text(_ i: Int32) -> String? {
+            guard let p = sqlite3_column_text(s, i) else { return nil }  // NULL
+            return String(
+                decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(s, i))), as: UTF8.self)
+        }
+        func real(_ i: Int32) -> Double? {
+            sqlite3_column_type(s, i) == SQLITE_NULL ? nil : sqlite3_column_double(s, i)
+        }
+        func int(_ i: Int32) -> Int64? { sqlite3_column_type(s, i) == SQLITE_NULL ? nil : sqlite3_column_int64(s, i) }
+        var out: [AttemptSummary] = []
+        while true {
+            let code = sqlite3_step(s)
+            if code == SQLITE_DONE { break }
+            guard code == SQLITE_ROW else {
+                throw DatabaseError(
+                    resultCode: ResultCode(rawValue: code),
+                    message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                    sql: statement.sql)
+            }
+            let number = Int(sqlite3_column_int64(s, 2))
+            let key = text(1) ?? ""
+            let status = text(3) ?? ""
+            guard let known = AttemptStatus(rawValue: status) else {
+                throw StoreError.corrupt("attempt \(number) of `\(key)` in run \(run): status `\(status)`")
+            }
+            out.append(
+                AttemptSummary(
+                    id: sqlite3_column_int64(s, 0), taskKey: key, number: number, status: known, site: text(4),
+                    node: text(5), startedAt: Date(timeIntervalSince1970: sqlite3_column_double(s, 6)),
+                    queuedAt: SQLiteStore.date(real(7)), finishedAt: SQLiteStore.date(real(8)),
+                    exitCode: int(9).map { Int32(truncatingIfNeeded: $0) },
+                    signal: int(10).map { Int32(truncatingIfNeeded: $0) }, error: text(11), reusedFrom: text(12)))
+        }
+        return out
     }
 
     public func succeededOutputs(run: String) async throws -> [String: [String: Value]] {
