@@ -8,6 +8,19 @@ import Testing
 
 @Suite("The console's run page follows a run by what changed (RunSight, RunTally)")
 struct RunSightTests {
+    /// A store in a directory of its own.
+    static func store() throws -> (root: String, store: SQLiteStore) {
+        let root = NSTemporaryDirectory() + "heaven-sight-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        return (root, try SQLiteStore(path: root + "/heaven.sqlite"))
+    }
+
+    static func createRun(_ id: String, in store: SQLiteStore, user: String = "alice") async throws {
+        try await store.createRun(
+            RunRecord(id: id, workflow: "w", user: user, inputs: [:]),
+            documents: [SourceFile(path: "w.yaml", text: "kind: Workflow\n")])
+    }
+
     @Test("a task key's instances: each `#N/` and `@N/` in it, with the head before N")
     func instancesOfKey() {
         func pairs(_ key: String) -> [String] { RunTally.instances(of: key).map { "\($0.head)\($0.number)" } }
@@ -59,13 +72,9 @@ struct RunSightTests {
         """
     )
     func incrementalEqualsWhole() async throws {
-        let root = NSTemporaryDirectory() + "heaven-sight-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let (root, store) = try RunSightTests.store()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let store = try SQLiteStore(path: root + "/heaven.sqlite")
-        try await store.createRun(
-            RunRecord(id: "r1", workflow: "w", user: "alice", inputs: [:]),
-            documents: [SourceFile(path: "w.yaml", text: "kind: Workflow\n")])
+        try await RunSightTests.createRun("r1", in: store)
         let followed = RunSight(runID: "r1")
         let now = Date()
         let t0 = now.addingTimeInterval(-100)
@@ -117,9 +126,7 @@ struct RunSightTests {
         let reread = try await store.attemptChanges(run: "r1", after: last, running: stillRunning)
         #expect(reread.count == stillRunning.count && reread.allSatisfy { $0.status == .running })
         // Another run's attempts are not this one's.
-        try await store.createRun(
-            RunRecord(id: "r2", workflow: "w", user: "bob", inputs: [:]),
-            documents: [SourceFile(path: "w.yaml", text: "kind: Workflow\n")])
+        try await RunSightTests.createRun("r2", in: store, user: "bob")
         _ = try await store.startAttempt(
             AttemptRecord(runID: "r2", taskKey: "x", task: "x", number: 1), checking: nil)
         #expect(try await store.attemptChanges(run: "r1", after: last, running: []).isEmpty)
@@ -140,13 +147,9 @@ struct RunSightTests {
         """
     )
     func waitingBeforeAnyAttempt() async throws {
-        let root = NSTemporaryDirectory() + "heaven-sight-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let (root, store) = try RunSightTests.store()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let store = try SQLiteStore(path: root + "/heaven.sqlite")
-        try await store.createRun(
-            RunRecord(id: "r1", workflow: "w", user: "alice", inputs: [:]),
-            documents: [SourceFile(path: "w.yaml", text: "kind: Workflow\n")])
+        try await RunSightTests.createRun("r1", in: store)
         for i in 0..<20 {
             try await store.appendEvent(
                 EventRecord(runID: "r1", kind: .waiting, taskKey: "each#\(i)/t", message: "waits for a core"))
@@ -168,14 +171,10 @@ struct RunSightTests {
 
     @Test("the sights kept: the least recently looked at go first; a run larger than all they keep is not kept")
     func sightsKept() async throws {
-        let root = NSTemporaryDirectory() + "heaven-sight-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let (root, store) = try RunSightTests.store()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let store = try SQLiteStore(path: root + "/heaven.sqlite")
         for (run, n) in [("small1", 10), ("small2", 10), ("small3", 10), ("large", 50)] {
-            try await store.createRun(
-                RunRecord(id: run, workflow: "w", user: "alice", inputs: [:]),
-                documents: [SourceFile(path: "w.yaml", text: "kind: Workflow\n")])
+            try await RunSightTests.createRun(run, in: store)
             for i in 0..<n {
                 _ = try await store.startAttempt(
                     AttemptRecord(runID: run, taskKey: "each#\(i)/t", task: "t", number: 1), checking: nil)
