@@ -562,36 +562,40 @@ public final class SQLiteStore: RunStore, CatalogStore, ChangeObserving {
     }
 
     public func attemptChanges(run: String, after: Int64, running: [Int64]) async throws -> [AttemptSummary] {
-        return try await pool.read { db in
+        try await pool.read { db in
             // The run's attempts recorded after `after`, in order, through `attempts_by_run`
             // (the run's ids, ordered): what changed, however large the run or the table.
-            var out = try SQLiteStore.attemptSummaries(db, run: run, where: "run_id = ? AND id > ?", [run, after])
+            let columns = SQLiteStore.summaryColumns
+            var out = try SQLiteStore.attemptSummaries(
+                db.cachedStatement(
+                    sql: "SELECT \(columns) FROM attempts INDEXED BY attempts_by_run WHERE run_id = ? AND id > ?"),
+                [run, after], db: db, run: run)
             // Those seen running (their ids are at most `after`: not read above).
             let again = running.filter { $0 <= after }
             for start in stride(from: 0, to: again.count, by: 500) {
                 let chunk = again[start..<min(start + 500, again.count)]
                 let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
                 out += try SQLiteStore.attemptSummaries(
-                    db, run: run, where: "id IN (\(marks)) AND +run_id = ?", StatementArguments(Array(chunk)) + [run],
-                    cached: false)
+                    db.makeStatement(sql: "SELECT \(columns) FROM attempts WHERE id IN (\(marks)) AND +run_id = ?"),
+                    StatementArguments(Array(chunk)) + [run], db: db, run: run)
             }
             return out
         }
     }
 
-    /// The summaries of the attempts `condition` selects (by the run's index when it
-    /// names `run_id = ?` first), in the order of their ids. Stepped through SQLite's own
-    /// API: a console's first look at a run of 100,000 attempts reads them all, and
-    /// GRDB's rows (a generic conversion per column) took three times as long.
+    /// The columns an `AttemptSummary` is read from, in the order `attemptSummaries` reads them.
+    static let summaryColumns = """
+        id, task_key, number, status, site, node, started_at, queued_at, finished_at, exit_code, signal, error, \
+        reused_from
+        """
+
+    /// The summaries of the attempts a statement selecting `summaryColumns` of run `run`
+    /// returns, in its order. Stepped through SQLite's own API: a console's first look at
+    /// a run of 100,000 attempts reads them all, and GRDB's rows (a generic conversion per
+    /// column) took three times as long.
     static func attemptSummaries(
-        _ db: Database, run: String, where condition: String, _ arguments: StatementArguments, cached: Bool = true
+        _ statement: Statement, _ arguments: StatementArguments, db: Database, run: String
     ) throws -> [AttemptSummary] {
-        let index = condition.hasPrefix("run_id = ?") ? "INDEXED BY attempts_by_run" : ""
-        let sql = """
-            SELECT id, task_key, number, status, site, node, started_at, queued_at, finished_at, exit_code, signal, \
-            error, reused_from FROM attempts \(index) WHERE \(condition)
-            """
-        let statement = cached ? try db.cachedStatement(sql: sql) : try db.makeStatement(sql: sql)
         try statement.setArguments(arguments)
         let s = statement.sqliteStatement
         defer { sqlite3_reset(s) }

@@ -196,6 +196,15 @@ struct RunSightTests {
     }
 }
 
+extension RunTally {
+    /// The instances a task key is in, as a list (`forEachInstance`).
+    static func instances(of key: String) -> [(head: String, number: Int)] {
+        var out: [(String, Int)] = []
+        forEachInstance(of: key) { out.append(($0, $1)) }
+        return out
+    }
+}
+
 extension RunSight {
     /// The group counts, for tests.
     var tallyGroups: [String: RunTally.Counts] { tally.groups }

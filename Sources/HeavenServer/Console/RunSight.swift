@@ -269,16 +269,9 @@ struct RunTally: Sendable {
         }
     }
 
-    /// The instances a task key is in: each `#N/` (a foreach's item) or `@N/` (a loop's
-    /// iteration) in it, as the head before N and N (`a#3/b@2/t`: `a#` 3, `a#3/b@` 2).
-    static func instances(of key: String) -> [(head: String, number: Int)] {
-        var out: [(String, Int)] = []
-        forEachInstance(of: key) { out.append(($0, $1)) }
-        return out
-    }
-
-    /// Calls `body` with each instance `key` is in (`instances(of:)`), allocating nothing
-    /// but the heads.
+    /// Calls `body` with each instance a task key is in: each `#N/` (a foreach's item) or
+    /// `@N/` (a loop's iteration) in it, as the head before N and N (`a#3/b@2/t`: `a#` 3,
+    /// `a#3/b@` 2), allocating nothing but the heads.
     static func forEachInstance(of key: String, _ body: (String, Int) -> Void) {
         var key = key
         key.withUTF8 { bytes in
